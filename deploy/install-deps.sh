@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package that fedrouter's build, tests and demo need.
+# Idempotent: when everything is present it only checks, in well under a second.
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake pkg-config clang libclang-rt-14-dev
+  libev-dev libjemalloc-dev libssl-dev
+  protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
+  thrift-compiler libthrift-c-glib-dev libglib2.0-dev
+  libzookeeper-mt-dev zookeeper zookeeper-bin
+  python3 python3-thrift python3-kazoo python3-protobuf
+  hdfs-cli golang-github-colinmarc-hdfs-dev haproxy
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
