@@ -1,0 +1,99 @@
+/*
+ * bench.h: the pieces of fedrouter-bench shared by its files.
+ *
+ *   fedrouter-bench.c  arguments, the reachability probe, threads, report
+ *   bench_conn.c       one worker thread: a libev loop driving its share of
+ *                      the connections, each a closed loop of IPC calls
+ *   bench_hist.c       the latency histogram
+ *
+ * Workers share nothing while running except the read-only run settings and
+ * one atomic flag; each keeps its own counters and histogram, merged by the
+ * main thread after all workers have been joined.
+ */
+#ifndef FR_BENCH_H
+#define FR_BENCH_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct ev_loop;
+struct conn;
+
+/* ---- latency histogram (log-linear, HdrHistogram-like) ----
+ * Values below HIST_SUB are exact; above, each power of two [2^e, 2^(e+1))
+ * is cut into HIST_SUB equal buckets, so a bucket is at most 1/HIST_SUB of
+ * its lower bound wide and its midpoint is within 1/(2*HIST_SUB) (0.4%) of
+ * any value in it. Values of 2^(HIST_MAX_EXP+1) and more land in the last
+ * bucket. Fixed size: no allocation. */
+#define HIST_SUB_BITS 7
+#define HIST_SUB (1u << HIST_SUB_BITS)
+#define HIST_MAX_EXP 40                 /* in ns: up to about 36 minutes */
+#define HIST_BUCKETS ((HIST_MAX_EXP - HIST_SUB_BITS + 2) * HIST_SUB)
+
+struct hist {
+    uint64_t count;                     /* values recorded */
+    uint64_t max;                       /* largest value recorded */
+    uint64_t b[HIST_BUCKETS];           /* per-bucket counts */
+};
+
+void hist_record(struct hist *h, uint64_t v);
+void hist_merge(struct hist *dst, const struct hist *src);
+/* The value at quantile q (0 < q <= 1): the midpoint of the bucket holding
+ * the ceil(q*count)-th smallest value, capped at max. 0 when empty. */
+uint64_t hist_quantile(const struct hist *h, double q);
+
+/* ---- run settings ---- */
+
+enum bench_op { OP_GETFILEINFO, OP_GETLISTING, OP_MKDIRS, OP_CREATE };
+
+#define BENCH_MAX_PATH 3000             /* --path limit, bytes */
+#define BENCH_MAX_USER 256              /* --user limit, bytes */
+#define BENCH_MAX_DEPTH 1024
+#define BENCH_MAX_THREADS 256
+#define BENCH_CALL_TIMEOUT_NS (10ull * 1000000000ull) /* no reply / no connect */
+
+/* Everything a worker needs; written by main before the threads start,
+ * read-only afterwards except ever_connected. */
+struct bench_cfg {
+    struct sockaddr_storage addr;       /* resolved --target */
+    socklen_t addrlen;
+    const char *target;                 /* as given, for messages */
+    enum bench_op op;
+    const char *path;                   /* --path, without a trailing '/' (but "/" stays) */
+    const char *user;                   /* effective user in the connection context */
+    unsigned conns, depth, threads;
+    uint64_t win_begin_ns;              /* measured window, CLOCK_MONOTONIC */
+    uint64_t win_end_ns;                /* workers stop at this time */
+    atomic_int ever_connected;          /* set once any TCP connect succeeds */
+};
+
+/* One worker thread. Counters cover the whole run unless stated. */
+struct worker {
+    const struct bench_cfg *cfg;
+    struct bench_cfg *shared;           /* same object, for ever_connected */
+    unsigned id;                        /* 0..threads-1 */
+    pthread_t thr;
+    struct ev_loop *loop;
+    struct conn *conns;                 /* this worker's connections */
+    unsigned nconns;
+    struct conn *dirty;                 /* connections with output to flush */
+    uint64_t ops;                       /* successful calls completed in the window */
+    uint64_t errors;                    /* ERROR/FATAL replies, lost calls, failed connects */
+    uint64_t error_replies;             /* ERROR replies (part of errors) */
+    uint64_t conn_failures;             /* connections lost or never established */
+    uint64_t connects;                  /* TCP connects that succeeded */
+    char first_error[256];              /* the first error seen, for the report */
+    char setup_error[256];              /* non-empty: the worker could not start */
+    struct hist hist;                   /* latencies (ns) of calls done in the window */
+};
+
+/* Runs one worker until cfg->win_end_ns (thread entry point; arg: struct worker *). */
+void *worker_main(void *arg);
+
+/* CLOCK_MONOTONIC in ns. */
+uint64_t bench_now_ns(void);
+
+#endif

@@ -1,0 +1,497 @@
+/*
+ * bench_conn.c: one fedrouter-bench worker thread.
+ *
+ * A worker owns a libev loop and its share of the connections. Each
+ * connection is a closed loop:
+ *
+ *   IDLE --connect()--> CONNECTING --writable, SO_ERROR 0--> READY
+ *     ^                      |                                 |
+ *     +--- retry timer <-----+------ failure (see conn_fail) --+
+ *
+ * On READY it queues the preamble (auth NONE), the connection context and
+ * `depth` calls; every reply frees its slot and queues the next call. Output
+ * is only appended to c->out while events are handled; the prepare watcher
+ * (run when the loop has handled everything ready, just before it polls)
+ * writes out each connection with pending bytes, so replies that arrive
+ * together are answered by one write.
+ *
+ * Errors: an ERROR reply counts one error and the loop goes on; a FATAL reply,
+ * an unknown call id, a malformed or oversized frame, EOF, a socket error or
+ * 10 s without progress close the connection, count one error per call lost
+ * (at least one) and reconnect after a back-off (10 ms doubling to 1 s).
+ */
+#include <errno.h>
+#include <ev.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "ipc.h"
+#include "pbwire.h"
+
+#define READ_CHUNK (64u * 1024)
+#define BACKOFF_MIN 0.01
+#define BACKOFF_MAX 1.0
+
+/* One outstanding call. */
+struct slot {
+    int32_t call_id;
+    bool busy;
+    uint64_t t_send;                    /* ns, when the call was queued */
+};
+
+enum conn_state { C_IDLE, C_CONNECTING, C_READY };
+
+struct conn {
+    struct worker *w;
+    unsigned gid;                       /* run-wide index: names mkdirs/create targets */
+    int fd;                             /* -1 unless CONNECTING/READY */
+    enum conn_state state;
+    ev_io rio, wio;
+    ev_timer retry;                     /* reconnect after a failure */
+    double backoff;                     /* next retry delay, s */
+    struct buf in, out;
+    uint8_t client_id[IPC_CLIENT_ID_LEN]; /* new for every TCP connection */
+    int32_t next_call_id;               /* restarts at 0 per TCP connection */
+    uint64_t seq;                       /* name counter; survives reconnects */
+    unsigned outstanding;               /* busy slots */
+    struct slot *slots;                 /* cfg->depth of them */
+    uint64_t last_progress;             /* ns: connect start, connect, or last reply */
+    bool dirty;                         /* on w->dirty */
+    struct conn *next_dirty;
+};
+
+static void conn_start(struct conn *c);
+
+uint64_t bench_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Keeps the first error message of the worker for the report. */
+__attribute__((format(printf, 2, 3))) static void note_error(struct worker *w, const char *fmt, ...)
+{
+    if (w->first_error[0])
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->first_error, sizeof w->first_error, fmt, ap);
+    va_end(ap);
+}
+
+/* Notes an ERROR/FATAL reply: kind, exception class, first line of the message. */
+static void note_reply(struct worker *w, const char *kind, const struct ipc_reply *r)
+{
+    char cls[160], msg[96];
+    if (w->first_error[0])
+        return;
+    ipc_span_copy(r->exception_class, cls, sizeof cls);
+    ipc_span_copy(r->error_msg, msg, sizeof msg);
+    char *nl = strchr(msg, '\n');
+    if (nl)
+        *nl = 0;
+    note_error(w, "%s reply (call id %d): %s: %s", kind, (int)r->call_id, cls, msg);
+}
+
+static void mark_dirty(struct conn *c)
+{
+    if (c->dirty)
+        return;
+    c->dirty = true;
+    c->next_dirty = c->w->dirty;
+    c->w->dirty = c;
+}
+
+/* Packs the request message of the configured op into p (room for
+ * BENCH_MAX_PATH + 256 bytes); sets *method. Returns the length. */
+static size_t pack_request(struct conn *c, uint8_t *p, const char **method)
+{
+    const struct bench_cfg *cfg = c->w->cfg;
+    char name[BENCH_MAX_PATH + 64];
+    const char *src = cfg->path;
+    size_t n = 0, sl;
+    if (cfg->op == OP_MKDIRS || cfg->op == OP_CREATE) {
+        const char *sep = strcmp(cfg->path, "/") == 0 ? "" : "/";
+        snprintf(name, sizeof name, "%s%sbench-%u-%llu", cfg->path, sep, c->gid,
+                 (unsigned long long)c->seq++);
+        src = name;
+    }
+    sl = strlen(src);
+    n += pb_put_bytes_field(p + n, 1, src, sl);                 /* src */
+    switch (cfg->op) {
+    case OP_GETFILEINFO:
+        *method = "getFileInfo";
+        break;
+    case OP_GETLISTING:
+        *method = "getListing";
+        n += pb_put_bytes_field(p + n, 2, "", 0);               /* startAfter */
+        n += pb_put_varint_field(p + n, 3, 0);                  /* needLocation */
+        break;
+    case OP_MKDIRS: {
+        uint8_t perm[8];
+        size_t pl = pb_put_varint_field(perm, 1, 0755);
+        *method = "mkdirs";
+        n += pb_put_bytes_field(p + n, 2, perm, pl);            /* masked */
+        n += pb_put_varint_field(p + n, 3, 1);                  /* createParent */
+        break;
+    }
+    case OP_CREATE: {
+        static const char client_name[] = "fedrouter-bench";
+        uint8_t perm[8];
+        size_t pl = pb_put_varint_field(perm, 1, 0644);
+        *method = "create";
+        n += pb_put_bytes_field(p + n, 2, perm, pl);            /* masked */
+        n += pb_put_bytes_field(p + n, 3, client_name, sizeof client_name - 1);
+        n += pb_put_varint_field(p + n, 4, 1);                  /* createFlag CREATE */
+        n += pb_put_varint_field(p + n, 5, 1);                  /* createParent */
+        n += pb_put_varint_field(p + n, 6, 1);                  /* replication */
+        n += pb_put_varint_field(p + n, 7, 128ull << 20);       /* blockSize */
+        break;
+    }
+    }
+    return n;
+}
+
+/* Queues a call in slot s. Returns 0, or -1 when out of memory. */
+static int issue_call(struct conn *c, struct slot *s)
+{
+    uint8_t param[BENCH_MAX_PATH + 256];
+    const char *method = "";
+    size_t plen = pack_request(c, param, &method);
+    struct ipc_ids ids = { c->next_call_id, 0, c->client_id, IPC_CLIENT_ID_LEN };
+    if (ipc_write_call_raw(&c->out, &ids, method, IPC_CLIENT_PROTOCOL, param, plen) != IPC_OK)
+        return -1;
+    c->next_call_id = c->next_call_id == INT32_MAX ? 0 : c->next_call_id + 1;
+    s->call_id = ids.call_id;
+    s->busy = true;
+    s->t_send = bench_now_ns();
+    c->outstanding++;
+    mark_dirty(c);
+    return 0;
+}
+
+/* Closes the connection and schedules a reconnect. counted: errors already
+ * counted for this failure (e.g. the FATAL call); every call still
+ * outstanding counts one more, and a failure costs at least one error. */
+static void conn_fail(struct conn *c, const char *why, unsigned counted)
+{
+    struct worker *w = c->w;
+    unsigned lost = c->outstanding;
+    if (counted + lost == 0)
+        lost = 1;
+    w->errors += lost;
+    w->conn_failures++;
+    note_error(w, "connection: %s", why);
+    ev_io_stop(w->loop, &c->rio);
+    ev_io_stop(w->loop, &c->wio);
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    c->state = C_IDLE;
+    buf_reset(&c->in);
+    buf_reset(&c->out);
+    for (unsigned i = 0; i < w->cfg->depth; i++)
+        c->slots[i].busy = false;
+    c->outstanding = 0;
+    ev_timer_set(&c->retry, c->backoff, 0);
+    ev_timer_start(w->loop, &c->retry);
+    c->backoff = c->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : c->backoff * 2;
+}
+
+/* Writes out c->out; waits for writability when the socket is full. */
+static void conn_flush(struct conn *c)
+{
+    while (buf_len(&c->out)) {
+        ssize_t n = write(c->fd, buf_rptr(&c->out), buf_len(&c->out));
+        if (n > 0) {
+            buf_consume(&c->out, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            ev_io_start(c->w->loop, &c->wio);
+            return;
+        }
+        conn_fail(c, n < 0 ? strerror(errno) : "write returned 0", 0);
+        return;
+    }
+    ev_io_stop(c->w->loop, &c->wio);
+}
+
+static void on_connected(struct conn *c)
+{
+    struct worker *w = c->w;
+    w->connects++;
+    atomic_store(&w->shared->ever_connected, 1);
+    c->state = C_READY;
+    c->last_progress = bench_now_ns();
+    ipc_new_client_id(c->client_id);
+    c->next_call_id = 0;
+    if (ipc_write_preamble(&c->out, IPC_AUTH_NONE) != IPC_OK ||
+        ipc_write_context(&c->out, c->client_id, w->cfg->user, NULL, IPC_CLIENT_PROTOCOL) != IPC_OK) {
+        conn_fail(c, "cannot build the connection context", 0);
+        return;
+    }
+    for (unsigned i = 0; i < w->cfg->depth; i++) {
+        if (issue_call(c, &c->slots[i]) < 0) {
+            conn_fail(c, "out of memory", 0);
+            return;
+        }
+    }
+    ev_io_start(w->loop, &c->rio);
+    mark_dirty(c);
+}
+
+/* Handles one reply frame. Returns 0, or -1 after conn_fail. */
+static int handle_reply(struct conn *c, const uint8_t *body, uint32_t len, uint64_t now)
+{
+    struct worker *w = c->w;
+    struct ipc_reply r;
+    int rc = ipc_parse_reply(body, len, &r);
+    if (rc != IPC_OK) {
+        conn_fail(c, ipc_strerror(rc), 0);
+        return -1;
+    }
+    struct slot *s = NULL;
+    for (unsigned i = 0; i < w->cfg->depth; i++) {
+        if (c->slots[i].busy && c->slots[i].call_id == r.call_id) {
+            s = &c->slots[i];
+            break;
+        }
+    }
+    if (!s) {
+        /* FATAL replies to the connection itself use call id -1. */
+        if (r.status == IPC_FATAL) {
+            note_reply(w, "FATAL", &r);
+            conn_fail(c, "FATAL reply to the connection", 0);
+        } else {
+            conn_fail(c, "reply with an unknown call id", 0);
+        }
+        return -1;
+    }
+    s->busy = false;
+    c->outstanding--;
+    c->last_progress = now;
+    switch (r.status) {
+    case IPC_SUCCESS:
+        c->backoff = BACKOFF_MIN;
+        if (now >= w->cfg->win_begin_ns && now < w->cfg->win_end_ns) {
+            hist_record(&w->hist, now - s->t_send);
+            w->ops++;
+        }
+        break;
+    case IPC_ERROR:
+        w->errors++;
+        w->error_replies++;
+        note_reply(w, "ERROR", &r);
+        break;
+    case IPC_FATAL:
+        w->errors++;
+        note_reply(w, "FATAL", &r);
+        conn_fail(c, "FATAL reply", 1);
+        return -1;
+    }
+    if (issue_call(c, s) < 0) {
+        conn_fail(c, "out of memory", 0);
+        return -1;
+    }
+    return 0;
+}
+
+static void on_read(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct conn *c = io->data;
+    for (;;) {
+        if (buf_reserve(&c->in, READ_CHUNK) < 0) {
+            conn_fail(c, "out of memory", 0);
+            return;
+        }
+        size_t room = buf_room(&c->in);
+        ssize_t n = read(c->fd, buf_wptr(&c->in), room);
+        if (n > 0) {
+            buf_commit(&c->in, (size_t)n);
+            if ((size_t)n == room)
+                continue;
+            break;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        conn_fail(c, n == 0 ? "closed by the server" : strerror(errno), 0);
+        return;
+    }
+    uint64_t now = bench_now_ns();
+    for (;;) {
+        const uint8_t *body;
+        uint32_t blen;
+        size_t flen;
+        int rc = ipc_frame_cut(buf_rptr(&c->in), buf_len(&c->in), IPC_MAX_FRAME_DEFAULT, &body, &blen, &flen);
+        if (rc == IPC_AGAIN)
+            break;
+        if (rc != IPC_OK) {
+            bool http = buf_len(&c->in) >= 5 && memcmp(buf_rptr(&c->in), "HTTP/", 5) == 0;
+            conn_fail(c, http ? "the server answered in HTTP, not Hadoop IPC" : "reply frame over 128 MiB", 0);
+            return;
+        }
+        if (handle_reply(c, body, blen, now) < 0)
+            return;
+        buf_consume(&c->in, flen);
+    }
+}
+
+static void on_write(struct ev_loop *loop, ev_io *io, int revents)
+{
+    struct conn *c = io->data;
+    if (c->state == C_CONNECTING) {
+        int err = 0;
+        socklen_t el = sizeof err;
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+            err = errno;
+        if (err) {
+            conn_fail(c, strerror(err), 0);
+            return;
+        }
+        ev_io_stop(loop, &c->wio);
+        on_connected(c);
+        return;
+    }
+    conn_flush(c);
+}
+
+static void on_retry(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    conn_start(t->data);
+}
+
+static void conn_start(struct conn *c)
+{
+    const struct bench_cfg *cfg = c->w->cfg;
+    c->last_progress = bench_now_ns();
+    int fd = socket(cfg->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        conn_fail(c, strerror(errno), 0);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->fd = fd;
+    ev_io_set(&c->rio, fd, EV_READ);
+    ev_io_set(&c->wio, fd, EV_WRITE);
+    if (connect(fd, (const struct sockaddr *)&cfg->addr, cfg->addrlen) == 0) {
+        on_connected(c);
+        return;
+    }
+    if (errno != EINPROGRESS) {
+        conn_fail(c, strerror(errno), 0);
+        return;
+    }
+    c->state = C_CONNECTING;
+    ev_io_start(c->w->loop, &c->wio);
+}
+
+/* Before the loop polls: write out everything queued in this iteration. */
+static void on_prepare(struct ev_loop *loop, ev_prepare *p, int revents)
+{
+    struct worker *w = p->data;
+    while (w->dirty) {
+        struct conn *c = w->dirty;
+        w->dirty = c->next_dirty;
+        c->dirty = false;
+        c->next_dirty = NULL;
+        if (c->state == C_READY && buf_len(&c->out))
+            conn_flush(c);
+    }
+}
+
+/* Once a second: give up on connections that made no progress for 10 s. */
+static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct worker *w = t->data;
+    uint64_t now = bench_now_ns();
+    for (unsigned i = 0; i < w->nconns; i++) {
+        struct conn *c = &w->conns[i];
+        bool waiting = c->state == C_CONNECTING || (c->state == C_READY && c->outstanding);
+        if (waiting && now - c->last_progress > BENCH_CALL_TIMEOUT_NS)
+            conn_fail(c, c->state == C_CONNECTING ? "connect timed out" : "no reply for 10 s", 0);
+    }
+}
+
+static void on_stop(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    ev_break(loop, EVBREAK_ALL);
+}
+
+void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    const struct bench_cfg *cfg = w->cfg;
+    ev_prepare prep;
+    ev_timer tick, stop;
+
+    w->loop = ev_loop_new(EVFLAG_AUTO);
+    w->nconns = (cfg->conns - w->id + cfg->threads - 1) / cfg->threads;
+    w->conns = calloc(w->nconns ? w->nconns : 1, sizeof *w->conns);
+    if (!w->loop || !w->conns) {
+        snprintf(w->setup_error, sizeof w->setup_error, "worker %u: cannot create its loop", w->id);
+        free(w->conns);
+        if (w->loop)
+            ev_loop_destroy(w->loop);
+        return NULL;
+    }
+    for (unsigned i = 0; i < w->nconns; i++)
+        w->conns[i].fd = -1;
+    for (unsigned i = 0; i < w->nconns; i++) {
+        struct conn *c = &w->conns[i];
+        c->w = w;
+        c->gid = w->id + i * cfg->threads;
+        c->backoff = BACKOFF_MIN;
+        c->slots = calloc(cfg->depth, sizeof *c->slots);
+        if (!c->slots) {
+            snprintf(w->setup_error, sizeof w->setup_error, "worker %u: out of memory", w->id);
+            break;
+        }
+        ev_io_init(&c->rio, on_read, -1, EV_READ);
+        ev_io_init(&c->wio, on_write, -1, EV_WRITE);
+        ev_timer_init(&c->retry, on_retry, 0, 0);
+        c->rio.data = c->wio.data = c->retry.data = c;
+    }
+    if (!w->setup_error[0]) {
+        ev_prepare_init(&prep, on_prepare);
+        prep.data = w;
+        ev_prepare_start(w->loop, &prep);
+        ev_timer_init(&tick, on_tick, 1, 1);
+        tick.data = w;
+        ev_timer_start(w->loop, &tick);
+        uint64_t now = bench_now_ns();
+        double left = cfg->win_end_ns > now ? (double)(cfg->win_end_ns - now) / 1e9 : 0;
+        ev_now_update(w->loop);
+        ev_timer_init(&stop, on_stop, left, 0);
+        ev_timer_start(w->loop, &stop);
+        for (unsigned i = 0; i < w->nconns; i++)
+            conn_start(&w->conns[i]);
+        ev_run(w->loop, 0);
+    }
+    for (unsigned i = 0; i < w->nconns; i++) {
+        struct conn *c = &w->conns[i];
+        if (c->fd >= 0)
+            close(c->fd);
+        buf_free(&c->in);
+        buf_free(&c->out);
+        free(c->slots);
+    }
+    free(w->conns);
+    w->conns = NULL;
+    ev_loop_destroy(w->loop);
+    w->loop = NULL;
+    return NULL;
+}

@@ -1,0 +1,339 @@
+/*
+ * fedrouter-bench: a closed-loop load generator for Hadoop IPC
+ * (ClientProtocol over RPC v9, auth NONE), used to compare fedrouter with a
+ * direct NameNode connection and a TCP passthrough.
+ *
+ *   fedrouter-bench --target HOST:PORT --op getFileInfo|getListing|mkdirs|create
+ *                   --path P --conns N --duration S
+ *                   [--user U] [--depth D] [--threads T] [--warmup S]
+ *
+ * N connections spread over T threads (a libev loop each) keep D calls
+ * outstanding each. Latencies of the calls that complete after the warmup are
+ * recorded; the last output line is, for scripts:
+ *
+ *   ops/s=N p50_us=N p99_us=N p999_us=N errors=N
+ *
+ * Exit status: 0 the run completed (even with errors), 1 the target could
+ * never be reached, 2 bad arguments.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define PROBE_TIMEOUT_NS (3ull * 1000000000ull)
+
+static const char *const op_names[] = { "getFileInfo", "getListing", "mkdirs", "create" };
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: fedrouter-bench --target HOST:PORT --op getFileInfo|getListing|mkdirs|create\n"
+            "                       --path P --conns N --duration S\n"
+            "                       [--user U] [--depth D] [--threads T] [--warmup S]\n"
+            "  Closed-loop Hadoop IPC load: N connections over T threads (default 1), each\n"
+            "  keeping D calls outstanding (default 1), for S seconds after a warmup\n"
+            "  (default 1 s). U is the effective user of the connections (default bench).\n"
+            "  getFileInfo/getListing query P; mkdirs/create make P/bench-<conn>-<seq>\n"
+            "  (names repeat between runs: give create a fresh P each run).\n"
+            "  Last line: ops/s=N p50_us=N p99_us=N p999_us=N errors=N\n"
+            "  Exit: 0 run completed (even with errors), 1 target unreachable, 2 bad arguments.\n");
+}
+
+/* Reports a bad command line; returns the exit status 2. */
+__attribute__((format(printf, 1, 2))) static int bad_arg(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "fedrouter-bench: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    usage(stderr);
+    return 2;
+}
+
+/* Strict unsigned parse into [lo, hi]. */
+static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    if (*s < '0' || *s > '9')
+        return -1;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || *end || v < lo || v > hi)
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
+/* Seconds, decimal allowed, in [lo, hi]. */
+static int parse_secs(const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    if ((*s < '0' || *s > '9') && *s != '.')
+        return -1;
+    double v = strtod(s, &end);
+    if (errno || *end || !isfinite(v) || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* HOST:PORT or [V6]:PORT -> cfg->addr. Returns 0, or -1 with a message in err. */
+static int resolve(const char *target, struct bench_cfg *cfg, char *err, size_t errlen)
+{
+    char host[256];
+    const char *colon = strrchr(target, ':');
+    if (!colon || colon == target || !colon[1]) {
+        snprintf(err, errlen, "--target must be HOST:PORT");
+        return -1;
+    }
+    size_t hl = (size_t)(colon - target);
+    const char *h = target;
+    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    if (hl == 0 || hl >= sizeof host) {
+        snprintf(err, errlen, "--target: bad host");
+        return -1;
+    }
+    memcpy(host, h, hl);
+    host[hl] = 0;
+    unsigned port;
+    if (parse_uint(colon + 1, 1, 65535, &port) < 0) {
+        snprintf(err, errlen, "--target: bad port");
+        return -1;
+    }
+    struct addrinfo hints = { 0 }, *res = NULL;
+    hints.ai_socktype = SOCK_STREAM;
+    int rc = getaddrinfo(host, colon + 1, &hints, &res);
+    if (rc != 0 || !res) {
+        snprintf(err, errlen, "--target: cannot resolve %.200s: %s", host, gai_strerror(rc));
+        return -1;
+    }
+    memcpy(&cfg->addr, res->ai_addr, res->ai_addrlen);
+    cfg->addrlen = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+/* Can we reach the target at all? Retries refused connects for up to 3 s
+ * (a server that is still starting). Returns 0, or -1 with errno's text in err. */
+static int probe(const struct bench_cfg *cfg, char *err, size_t errlen)
+{
+    uint64_t deadline = bench_now_ns() + PROBE_TIMEOUT_NS;
+    for (;;) {
+        int fd = socket(cfg->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            snprintf(err, errlen, "socket: %s", strerror(errno));
+            return -1;
+        }
+        struct timeval tv = { 3, 0 };
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv); /* bounds connect() */
+        int rc = connect(fd, (const struct sockaddr *)&cfg->addr, cfg->addrlen);
+        int e = errno;
+        close(fd);
+        if (rc == 0)
+            return 0;
+        snprintf(err, errlen, "%s", strerror(e));
+        if (bench_now_ns() >= deadline || (e != ECONNREFUSED && e != EINTR))
+            return -1;
+        struct timespec ts = { 0, 100 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Raises the open-file limit for N connections; -1 when it cannot. */
+static int ensure_fds(unsigned conns)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)conns + 64;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return 0;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need)
+            return -1;
+        rl.rlim_cur = need;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static unsigned long long ns_to_us(uint64_t ns)
+{
+    return (unsigned long long)((ns + 500) / 1000);
+}
+
+int main(int argc, char **argv)
+{
+    enum { O_TARGET = 1, O_OP, O_PATH, O_CONNS, O_DURATION, O_USER, O_DEPTH, O_THREADS, O_WARMUP, O_HELP };
+    static const struct option opts[] = {
+        { "target", required_argument, 0, O_TARGET }, { "op", required_argument, 0, O_OP },
+        { "path", required_argument, 0, O_PATH },     { "conns", required_argument, 0, O_CONNS },
+        { "duration", required_argument, 0, O_DURATION }, { "user", required_argument, 0, O_USER },
+        { "depth", required_argument, 0, O_DEPTH },   { "threads", required_argument, 0, O_THREADS },
+        { "warmup", required_argument, 0, O_WARMUP }, { "help", no_argument, 0, O_HELP },
+        { 0, 0, 0, 0 },
+    };
+    static struct bench_cfg cfg;
+    const char *target = NULL, *op = NULL, *path = NULL;
+    double duration = -1, warmup = 1;
+    bool have_conns = false;
+    char err[256];
+    int o;
+
+    cfg.user = "bench";
+    cfg.depth = 1;
+    cfg.threads = 1;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case O_TARGET: target = optarg; break;
+        case O_OP: op = optarg; break;
+        case O_PATH: path = optarg; break;
+        case O_USER: cfg.user = optarg; break;
+        case O_CONNS:
+            if (parse_uint(optarg, 1, 1000000, &cfg.conns) < 0)
+                return bad_arg("bad --conns %s (1..1000000)", optarg);
+            have_conns = true;
+            break;
+        case O_DEPTH:
+            if (parse_uint(optarg, 1, BENCH_MAX_DEPTH, &cfg.depth) < 0)
+                return bad_arg("bad --depth %s (1..1024)", optarg);
+            break;
+        case O_THREADS:
+            if (parse_uint(optarg, 1, BENCH_MAX_THREADS, &cfg.threads) < 0)
+                return bad_arg("bad --threads %s (1..256)", optarg);
+            break;
+        case O_DURATION:
+            if (parse_secs(optarg, 0.001, 86400, &duration) < 0)
+                return bad_arg("bad --duration %s (seconds, > 0)", optarg);
+            break;
+        case O_WARMUP:
+            if (parse_secs(optarg, 0, 86400, &warmup) < 0)
+                return bad_arg("bad --warmup %s (seconds, >= 0)", optarg);
+            break;
+        case O_HELP: usage(stdout); return 0;
+        default:
+            return bad_arg("unknown or incomplete option %s", argv[optind - 1]);
+        }
+    }
+    if (optind != argc)
+        return bad_arg("unexpected argument %s", argv[optind]);
+    if (!target || !op || !path || !have_conns || duration < 0)
+        return bad_arg("--target, --op, --path, --conns and --duration are required");
+    int opi = -1;
+    for (int i = 0; i < 4; i++)
+        if (strcmp(op, op_names[i]) == 0)
+            opi = i;
+    if (opi < 0)
+        return bad_arg("unknown --op %s", op);
+    cfg.op = (enum bench_op)opi;
+    size_t pl = strlen(path);
+    if (path[0] != '/' || pl > BENCH_MAX_PATH)
+        return bad_arg("--path must be absolute and at most 3000 bytes: %s", path);
+    static char pathbuf[BENCH_MAX_PATH + 1];
+    memcpy(pathbuf, path, pl + 1);
+    while (pl > 1 && pathbuf[pl - 1] == '/')
+        pathbuf[--pl] = 0;
+    cfg.path = pathbuf;
+    if (!cfg.user[0] || strlen(cfg.user) > BENCH_MAX_USER)
+        return bad_arg("bad --user '%s' (1..256 bytes)", cfg.user);
+    if (cfg.threads > cfg.conns)
+        return bad_arg("--threads (%u) must not exceed --conns (%u)", cfg.threads, cfg.conns);
+    if (resolve(target, &cfg, err, sizeof err) < 0)
+        return bad_arg("%s", err);
+    cfg.target = target;
+    if (ensure_fds(cfg.conns) < 0)
+        return bad_arg("--conns %u is over the open-file limit (ulimit -n)", cfg.conns);
+
+    signal(SIGPIPE, SIG_IGN);
+    printf("fedrouter-bench: target=%s op=%s path=%s user=%s\n", target, op_names[opi], cfg.path, cfg.user);
+    printf("fedrouter-bench: conns=%u depth=%u threads=%u duration=%gs warmup=%gs\n", cfg.conns, cfg.depth,
+           cfg.threads, duration, warmup);
+    fflush(stdout);
+    if (probe(&cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "fedrouter-bench: cannot connect to %s: %s\n", target, err);
+        return 1;
+    }
+
+    struct worker *ws = calloc(cfg.threads, sizeof *ws);
+    if (!ws) {
+        fprintf(stderr, "fedrouter-bench: out of memory\n");
+        return 1;
+    }
+    uint64_t start = bench_now_ns();
+    cfg.win_begin_ns = start + (uint64_t)(warmup * 1e9);
+    cfg.win_end_ns = cfg.win_begin_ns + (uint64_t)(duration * 1e9);
+    unsigned started = 0;
+    for (unsigned i = 0; i < cfg.threads; i++) {
+        ws[i].cfg = &cfg;
+        ws[i].shared = &cfg;
+        ws[i].id = i;
+        int rc = pthread_create(&ws[i].thr, NULL, worker_main, &ws[i]);
+        if (rc != 0) {
+            fprintf(stderr, "fedrouter-bench: cannot start thread %u: %s\n", i, strerror(rc));
+            break;
+        }
+        started++;
+    }
+
+    /* Merge into a heap histogram (it is 35 KB). */
+    struct hist *all = calloc(1, sizeof *all);
+    uint64_t ops = 0, errors = 0, error_replies = 0, failures = 0, connects = 0;
+    const char *first_error = NULL;
+    bool setup_failed = started < cfg.threads;
+    for (unsigned i = 0; i < started; i++) {
+        pthread_join(ws[i].thr, NULL);
+        if (ws[i].setup_error[0]) {
+            fprintf(stderr, "fedrouter-bench: %s\n", ws[i].setup_error);
+            setup_failed = true;
+        }
+        if (all)
+            hist_merge(all, &ws[i].hist);
+        ops += ws[i].ops;
+        errors += ws[i].errors;
+        error_replies += ws[i].error_replies;
+        failures += ws[i].conn_failures;
+        connects += ws[i].connects;
+        if (!first_error && ws[i].first_error[0])
+            first_error = ws[i].first_error;
+    }
+    if (!all || setup_failed) {
+        fprintf(stderr, "fedrouter-bench: the run could not be set up\n");
+        return 1;
+    }
+    if (!atomic_load(&cfg.ever_connected)) {
+        fprintf(stderr, "fedrouter-bench: no connection to %s succeeded during the run (%s)\n", target,
+                first_error ? first_error : "no error recorded");
+        return 1;
+    }
+    printf("fedrouter-bench: calls=%llu errors=%llu (error replies %llu, connection failures %llu,"
+           " connects %llu; counted over warmup + run)\n",
+           (unsigned long long)ops, (unsigned long long)errors, (unsigned long long)error_replies,
+           (unsigned long long)failures, (unsigned long long)connects);
+    printf("fedrouter-bench: p90_us=%llu p999_us=%llu max_us=%llu\n", ns_to_us(hist_quantile(all, 0.90)),
+           ns_to_us(hist_quantile(all, 0.999)), ns_to_us(all->max));
+    if (first_error)
+        printf("fedrouter-bench: first error: %s\n", first_error);
+    printf("ops/s=%llu p50_us=%llu p99_us=%llu p999_us=%llu errors=%llu\n",
+           (unsigned long long)((double)ops / duration + 0.5), ns_to_us(hist_quantile(all, 0.50)),
+           ns_to_us(hist_quantile(all, 0.99)), ns_to_us(hist_quantile(all, 0.999)), (unsigned long long)errors);
+    free(all);
+    free(ws);
+    return 0;
+}
