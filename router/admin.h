@@ -1,0 +1,25 @@
+/*
+ * admin: the router's admin HTTP endpoint on its own thread and loop.
+ *   GET /metrics  Prometheus text (metrics_render)
+ *   GET /healthz  200 "ok ..." when healthy, 503 with the reason otherwise
+ * Anything else is 404; requests over 8 KiB or slower than 5 s are dropped.
+ */
+#ifndef FR_ADMIN_H
+#define FR_ADMIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+
+/* Writes a one-line health summary into out and says whether it is healthy. */
+typedef bool (*admin_health_fn)(struct buf *out, void *arg);
+
+struct admin;
+
+/* Binds host:port (port 0 picks one) and starts the thread. NULL + err on failure. */
+struct admin *admin_start(const char *host, int port, admin_health_fn health, void *arg, char *err, size_t errlen);
+int admin_port(const struct admin *a);
+void admin_stop(struct admin *a);
+
+#endif

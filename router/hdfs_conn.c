@@ -1,0 +1,283 @@
+#define _GNU_SOURCE
+#include "hdfs_conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "metrics.h"
+#include "router.h"
+#include "worker.h"
+
+#define HC_OUT_HIGH (8u << 20)    /* stop reading while this much is unsent */
+#define HC_READ_CHUNK (64u << 10)
+#define HC_MAX_CALLS 4096         /* calls in flight per client connection */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void hconn_close(struct hconn *c, const char *why);
+
+static void update_watchers(struct hconn *c)
+{
+    struct ev_loop *loop = c->w->loop;
+    if (buf_len(&c->out))
+        ev_io_start(loop, &c->ww);
+    else
+        ev_io_stop(loop, &c->ww);
+    bool can_read = c->s.state != IPC_S_CLOSING && buf_len(&c->out) < HC_OUT_HIGH && c->ncalls < HC_MAX_CALLS;
+    if (can_read)
+        ev_io_start(loop, &c->rw);
+    else
+        ev_io_stop(loop, &c->rw);
+}
+
+static void flush(struct hconn *c)
+{
+    while (buf_len(&c->out)) {
+        ssize_t n = send(c->fd, buf_rptr(&c->out), buf_len(&c->out), MSG_NOSIGNAL);
+        if (n > 0) {
+            buf_consume(&c->out, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        hconn_close(c, "write failed");
+        return;
+    }
+    if ((c->s.state == IPC_S_CLOSING || c->draining) && buf_len(&c->out) == 0 && c->ncalls == 0) {
+        hconn_close(c, NULL);
+        return;
+    }
+    update_watchers(c);
+}
+
+static void maybe_free(struct hconn *c)
+{
+    if (c->dead && !c->in_callback)
+        free(c);
+}
+
+static void rcall_unlink(struct rcall *rc)
+{
+    struct hconn *c = rc->c;
+    if (rc->prev)
+        rc->prev->next = rc->next;
+    else
+        c->calls = rc->next;
+    if (rc->next)
+        rc->next->prev = rc->prev;
+    c->ncalls--;
+    c->w->in_flight--;
+}
+
+static void rcall_finish(struct rcall *rc, bool error)
+{
+    struct hconn *c = rc->c;
+    uint64_t us = (now_ns() - rc->start_ns) / 1000;
+    metrics_record(c->w->metrics, 0, metrics_name_id(rc->method), metrics_name_id(rc->ns), us, error);
+    rcall_unlink(rc);
+    free(rc);
+    /* Replies from upstream callbacks must reach the socket now. */
+    if (!c->in_callback && !c->dead) {
+        c->in_callback = true;
+        flush(c);
+        c->in_callback = false;
+        maybe_free(c);
+    }
+}
+
+void hconn_reply_raw(struct rcall *rc, const uint8_t *msg, size_t len)
+{
+    if (!rc->c->dead)
+        (void)ipc_write_reply_raw(&rc->c->out, &rc->ids, msg, len);
+    rcall_finish(rc, false);
+}
+
+void hconn_reply_error_detail(struct rcall *rc, enum ipc_errdetail detail, const char *cls, const char *msg)
+{
+    if (!rc->c->dead)
+        (void)ipc_write_error(&rc->c->out, &rc->ids, IPC_ERROR, detail, cls, msg);
+    rcall_finish(rc, true);
+}
+
+void hconn_reply_error(struct rcall *rc, const char *cls, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    hconn_reply_error_detail(rc, IPC_ERR_APPLICATION, cls, msg);
+}
+
+static void process_input(struct hconn *c)
+{
+    while (!c->dead && buf_len(&c->out) < HC_OUT_HIGH && c->ncalls < HC_MAX_CALLS) {
+        struct ipc_call ic;
+        size_t flen;
+        enum ipc_snext n = ipc_sconn_next(&c->s, &c->in, &c->out, &ic, &flen);
+        if (n == IPC_S_NEED_MORE)
+            return;
+        if (n == IPC_S_CLOSE) {
+            if (c->s.close_reason)
+                fprintf(stderr, "fedrouter: client %s: %s\n", c->peer, c->s.close_reason);
+            return;
+        }
+        struct rcall *rc = calloc(1, sizeof *rc);
+        if (!rc) {
+            hconn_close(c, "out of memory");
+            return;
+        }
+        rc->c = c;
+        rc->start_ns = now_ns();
+        rc->ns = "-";
+        size_t cl = ic.hdr.client_id.len > IPC_CLIENT_ID_LEN ? IPC_CLIENT_ID_LEN : ic.hdr.client_id.len;
+        memcpy(rc->cid, ic.hdr.client_id.p, cl);
+        rc->ids = (struct ipc_ids){ ic.hdr.call_id, ic.hdr.retry_count, rc->cid, cl };
+        ipc_span_copy(ic.method, rc->method, sizeof rc->method);
+        rc->next = c->calls;
+        if (c->calls)
+            c->calls->prev = rc;
+        c->calls = rc;
+        c->ncalls++;
+        c->w->in_flight++;
+        if (c->draining)
+            hconn_reply_error(rc, "org.apache.hadoop.ipc.StandbyException",
+                              "router %s is shutting down; try another router", c->w->router->id);
+        else
+            hdfs_route_call(rc, &ic); /* may answer at once */
+        if (!c->dead)
+            buf_consume(&c->in, flen);
+    }
+}
+
+static void on_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct hconn *c = w->data;
+    c->in_callback = true;
+    if (buf_reserve(&c->in, HC_READ_CHUNK) < 0) {
+        hconn_close(c, "out of memory");
+        goto out;
+    }
+    ssize_t n = recv(c->fd, buf_wptr(&c->in), buf_room(&c->in), 0);
+    if (n <= 0) {
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            goto out;
+        hconn_close(c, NULL);
+        goto out;
+    }
+    buf_commit(&c->in, (size_t)n);
+    process_input(c);
+    if (!c->dead)
+        flush(c);
+out:
+    c->in_callback = false;
+    maybe_free(c);
+}
+
+static void on_write(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct hconn *c = w->data;
+    c->in_callback = true;
+    flush(c);
+    if (!c->dead && buf_len(&c->in) && buf_len(&c->out) < HC_OUT_HIGH) {
+        process_input(c);
+        if (!c->dead)
+            flush(c);
+    }
+    c->in_callback = false;
+    maybe_free(c);
+}
+
+static void hconn_close(struct hconn *c, const char *why)
+{
+    if (c->dead)
+        return;
+    struct worker *w = c->w;
+    c->dead = true;
+    if (why)
+        fprintf(stderr, "fedrouter: client %s closed: %s\n", c->peer, why);
+    ev_io_stop(w->loop, &c->rw);
+    ev_io_stop(w->loop, &c->ww);
+    close(c->fd);
+    c->fd = -1;
+    while (c->calls) {
+        struct rcall *rc = c->calls;
+        hdfs_route_cancel(rc);
+        rcall_unlink(rc);
+        free(rc);
+    }
+    buf_free(&c->in);
+    buf_free(&c->out);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    w->nconns--;
+}
+
+void hconn_accept_cb(struct ev_loop *loop, ev_io *aw, int revents)
+{
+    struct worker *w = aw->data;
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage sa;
+        socklen_t sl = sizeof sa;
+        int fd = accept4(w->hdfs_fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        struct hconn *c = calloc(1, sizeof *c);
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        c->w = w;
+        c->fd = fd;
+        c->id = ++w->next_conn_id;
+        ipc_sconn_init(&c->s, w->router->max_frame);
+        if (sa.ss_family == AF_INET) {
+            struct sockaddr_in *in = (struct sockaddr_in *)&sa;
+            char ip[INET_ADDRSTRLEN];
+            inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
+            snprintf(c->peer, sizeof c->peer, "%s:%u", ip, ntohs(in->sin_port));
+        } else {
+            snprintf(c->peer, sizeof c->peer, "conn-%llu", (unsigned long long)c->id);
+        }
+        ev_io_init(&c->rw, on_read, fd, EV_READ);
+        ev_io_init(&c->ww, on_write, fd, EV_WRITE);
+        c->rw.data = c->ww.data = c;
+        ev_io_start(loop, &c->rw);
+        c->next = w->conns;
+        if (w->conns)
+            w->conns->prev = c;
+        w->conns = c;
+        w->nconns++;
+    }
+}
+
+void hconn_close_all(struct worker *w)
+{
+    while (w->conns) {
+        struct hconn *c = w->conns;
+        hconn_close(c, NULL);
+        free(c);
+    }
+}

@@ -1,0 +1,223 @@
+#include "metrics.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const uint64_t metrics_bucket_us[METRICS_NBUCKETS] = {
+    50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 5000000, UINT64_MAX,
+};
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *names[METRICS_MAX_NAMES];
+static _Atomic int nnames;
+static struct metrics_shard *shards[256];
+static _Atomic int nshards;
+static struct {
+    metrics_gauge_fn fn;
+    void *arg;
+} gauges[64];
+static _Atomic int ngauges;
+
+int metrics_name_id(const char *name)
+{
+    int n = atomic_load_explicit(&nnames, memory_order_acquire);
+    for (int i = 0; i < n; i++)
+        if (strcmp(names[i], name) == 0)
+            return i;
+    pthread_mutex_lock(&reg_lock);
+    n = atomic_load_explicit(&nnames, memory_order_relaxed);
+    for (int i = 0; i < n; i++) {
+        if (strcmp(names[i], name) == 0) {
+            pthread_mutex_unlock(&reg_lock);
+            return i;
+        }
+    }
+    int id = -1;
+    if (n < METRICS_MAX_NAMES && (names[n] = strdup(name)) != NULL) {
+        id = n;
+        atomic_store_explicit(&nnames, n + 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&reg_lock);
+    return id;
+}
+
+struct metrics_shard *metrics_shard_new(void)
+{
+    struct metrics_shard *sh = calloc(1, sizeof *sh);
+    if (!sh)
+        return NULL;
+    pthread_mutex_lock(&reg_lock);
+    int n = atomic_load(&nshards);
+    if (n >= (int)(sizeof shards / sizeof shards[0])) {
+        pthread_mutex_unlock(&reg_lock);
+        free(sh);
+        return NULL;
+    }
+    shards[n] = sh;
+    atomic_store_explicit(&nshards, n + 1, memory_order_release);
+    pthread_mutex_unlock(&reg_lock);
+    return sh;
+}
+
+static struct metrics_series *series_get(struct metrics_shard *sh, uint32_t key)
+{
+    uint32_t h = key * 2654435761u;
+    for (uint32_t i = 0; i < METRICS_MAX_SERIES; i++) {
+        uint32_t at = (h + i) % METRICS_MAX_SERIES;
+        uint32_t k = atomic_load_explicit(&sh->slot[at].key, memory_order_relaxed);
+        if (k == key)
+            return &sh->slot[at].s;
+        if (k == 0) {
+            /* Only the owner thread inserts; the scraper reads key last-written. */
+            atomic_store_explicit(&sh->slot[at].key, key, memory_order_release);
+            return &sh->slot[at].s;
+        }
+    }
+    return NULL; /* full: the call is not counted */
+}
+
+void metrics_record(struct metrics_shard *sh, int proto, int method_id, int ns_id, uint64_t micros, bool error)
+{
+    if (!sh || method_id < 0 || ns_id < 0)
+        return;
+    uint32_t key = (((uint32_t)proto & 0xf) << 28 | ((uint32_t)method_id & 0x3fff) << 14 | ((uint32_t)ns_id & 0x3fff)) + 1;
+    struct metrics_series *s = series_get(sh, key);
+    if (!s)
+        return;
+    atomic_fetch_add_explicit(&s->calls, 1, memory_order_relaxed);
+    if (error)
+        atomic_fetch_add_explicit(&s->errors, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->sum_us, micros, memory_order_relaxed);
+    int b = 0;
+    while (b < METRICS_NBUCKETS - 1 && micros > metrics_bucket_us[b])
+        b++;
+    atomic_fetch_add_explicit(&s->buckets[b], 1, memory_order_relaxed);
+}
+
+void metrics_add_gauge(metrics_gauge_fn fn, void *arg)
+{
+    pthread_mutex_lock(&reg_lock);
+    int n = atomic_load(&ngauges);
+    if (n < (int)(sizeof gauges / sizeof gauges[0])) {
+        gauges[n].fn = fn;
+        gauges[n].arg = arg;
+        atomic_store_explicit(&ngauges, n + 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&reg_lock);
+}
+
+void metrics_printf(struct buf *out, const char *fmt, ...)
+{
+    va_list ap;
+    for (int tries = 0; tries < 2; tries++) {
+        if (buf_reserve(out, tries ? 65536 : 256) < 0)
+            return;
+        va_start(ap, fmt);
+        int n = vsnprintf((char *)buf_wptr(out), buf_room(out), fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return;
+        if ((size_t)n < buf_room(out)) {
+            buf_commit(out, (size_t)n);
+            return;
+        }
+    }
+}
+
+/* Scrape-time sum of every shard's series, keyed like the shards. */
+struct agg {
+    uint32_t key;
+    uint64_t calls, errors, sum_us, buckets[METRICS_NBUCKETS];
+};
+
+static int cmp_agg(const void *a, const void *b)
+{
+    uint32_t x = ((const struct agg *)a)->key, y = ((const struct agg *)b)->key;
+    return x < y ? -1 : x > y;
+}
+
+void metrics_render(struct buf *out)
+{
+    static const char *protos[] = { "hdfs", "hms" };
+    size_t cap = 1024, n = 0;
+    struct agg *all = malloc(cap * sizeof *all);
+    int ns = atomic_load_explicit(&nshards, memory_order_acquire);
+    for (int i = 0; all && i < ns; i++) {
+        for (uint32_t j = 0; j < METRICS_MAX_SERIES; j++) {
+            uint32_t key = atomic_load_explicit(&shards[i]->slot[j].key, memory_order_acquire);
+            if (!key)
+                continue;
+            struct metrics_series *s = &shards[i]->slot[j].s;
+            struct agg *a = NULL;
+            for (size_t k = 0; k < n; k++)
+                if (all[k].key == key)
+                    a = &all[k];
+            if (!a) {
+                if (n == cap) {
+                    struct agg *grown = realloc(all, 2 * cap * sizeof *all);
+                    if (!grown)
+                        break;
+                    all = grown;
+                    cap *= 2;
+                }
+                a = &all[n++];
+                memset(a, 0, sizeof *a);
+                a->key = key;
+            }
+            a->calls += atomic_load_explicit(&s->calls, memory_order_relaxed);
+            a->errors += atomic_load_explicit(&s->errors, memory_order_relaxed);
+            a->sum_us += atomic_load_explicit(&s->sum_us, memory_order_relaxed);
+            for (int b = 0; b < METRICS_NBUCKETS; b++)
+                a->buckets[b] += atomic_load_explicit(&s->buckets[b], memory_order_relaxed);
+        }
+    }
+    if (all)
+        qsort(all, n, sizeof *all, cmp_agg);
+    int nn = atomic_load_explicit(&nnames, memory_order_acquire);
+    char labels[512];
+    /* One pass per metric family: Prometheus wants each family contiguous. */
+    for (int fam = 0; fam < 3; fam++) {
+        static const char *head[3] = {
+            "# HELP fedrouter_calls_total Calls answered, per protocol, method and nameservice.\n"
+            "# TYPE fedrouter_calls_total counter\n",
+            "# HELP fedrouter_call_errors_total Calls answered with an exception.\n"
+            "# TYPE fedrouter_call_errors_total counter\n",
+            "# HELP fedrouter_call_seconds Call latency in the router, from request read to reply queued.\n"
+            "# TYPE fedrouter_call_seconds histogram\n",
+        };
+        metrics_printf(out, "%s", head[fam]);
+        for (size_t k = 0; k < n; k++) {
+            uint32_t key = all[k].key - 1;
+            int p = (int)(key >> 28), m = (int)((key >> 14) & 0x3fff), s = (int)(key & 0x3fff);
+            snprintf(labels, sizeof labels, "proto=\"%s\",method=\"%s\",ns=\"%s\"", protos[p & 1],
+                     m < nn ? names[m] : "?", s < nn ? names[s] : "?");
+            if (fam == 0) {
+                metrics_printf(out, "fedrouter_calls_total{%s} %llu\n", labels, (unsigned long long)all[k].calls);
+                continue;
+            }
+            if (fam == 1) {
+                metrics_printf(out, "fedrouter_call_errors_total{%s} %llu\n", labels, (unsigned long long)all[k].errors);
+                continue;
+            }
+            uint64_t cum = 0;
+            for (int b = 0; b < METRICS_NBUCKETS; b++) {
+                cum += all[k].buckets[b];
+                if (b == METRICS_NBUCKETS - 1)
+                    metrics_printf(out, "fedrouter_call_seconds_bucket{%s,le=\"+Inf\"} %llu\n", labels,
+                                   (unsigned long long)cum);
+                else
+                    metrics_printf(out, "fedrouter_call_seconds_bucket{%s,le=\"%g\"} %llu\n", labels,
+                                   (double)metrics_bucket_us[b] / 1e6, (unsigned long long)cum);
+            }
+            metrics_printf(out, "fedrouter_call_seconds_sum{%s} %.6f\n", labels, (double)all[k].sum_us / 1e6);
+            metrics_printf(out, "fedrouter_call_seconds_count{%s} %llu\n", labels, (unsigned long long)all[k].calls);
+        }
+    }
+    free(all);
+    int ng = atomic_load_explicit(&ngauges, memory_order_acquire);
+    for (int i = 0; i < ng; i++)
+        gauges[i].fn(out, gauges[i].arg);
+}

@@ -1,0 +1,68 @@
+/*
+ * metrics: the router's counters and latency histograms, rendered as
+ * Prometheus text on GET /metrics.
+ *
+ * Writers are the worker threads, each into its own shard (no sharing on the
+ * hot path: plain relaxed atomic adds on cache lines nobody else writes).
+ * The admin thread sums the shards when scraped. Series are keyed by
+ * (protocol, method, nameservice); names are interned once into a global,
+ * append-only table so a series is two small integers.
+ *
+ *   fedrouter_calls_total{proto,method,ns}        calls answered
+ *   fedrouter_call_errors_total{proto,method,ns}  answered with an exception
+ *   fedrouter_call_seconds_bucket{...,le}          latency histogram
+ *   + gauges registered by other modules (pool sizes, in-flight calls,
+ *     snapshot version, statestore staleness) through metrics_gauge_fn.
+ */
+#ifndef FR_METRICS_H
+#define FR_METRICS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define METRICS_MAX_NAMES 4096     /* interned method + nameservice names */
+#define METRICS_MAX_SERIES 8192    /* (proto, method, ns) triples per shard */
+#define METRICS_NBUCKETS 16
+
+/* Bucket upper bounds in microseconds (the last is +Inf). */
+extern const uint64_t metrics_bucket_us[METRICS_NBUCKETS];
+
+/* Interns a name; returns its id (stable for the process) or -1 when full. */
+int metrics_name_id(const char *name);
+
+struct metrics_series {
+    _Atomic uint64_t calls;
+    _Atomic uint64_t errors;
+    _Atomic uint64_t sum_us;
+    _Atomic uint64_t buckets[METRICS_NBUCKETS];
+};
+
+/* One worker's shard: an open-addressed table of series. */
+struct metrics_shard {
+    struct {
+        _Atomic uint32_t key;      /* 0 = empty; else (proto<<28 | method<<14 | ns) + 1 */
+        struct metrics_series s;
+    } slot[METRICS_MAX_SERIES];
+};
+
+/* Creates the shard for one worker and registers it for scraping. */
+struct metrics_shard *metrics_shard_new(void);
+
+/* Records one call. proto: 0 = hdfs, 1 = hms. Thread: the shard's owner. */
+void metrics_record(struct metrics_shard *sh, int proto, int method_id, int ns_id, uint64_t micros, bool error);
+
+/* A gauge (or counter) another module reports at scrape time: it appends
+ * Prometheus text lines to out. */
+typedef void (*metrics_gauge_fn)(struct buf *out, void *arg);
+void metrics_add_gauge(metrics_gauge_fn fn, void *arg);
+
+/* Renders every series and gauge as Prometheus text into out. */
+void metrics_render(struct buf *out);
+
+/* Appends formatted text (a printf into a buf). */
+void metrics_printf(struct buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,480 @@
+/*
+ * upstream.c: see upstream.h. A pool holds sets, one per (NameNode, user);
+ * a set holds up to max_conns_per_key connections; a connection holds the
+ * calls in flight in a small hash table keyed by (clientId, callId).
+ */
+#define _GNU_SOURCE
+#include "upstream.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define UP_BUCKETS 64
+#define UP_SETS 256
+#define UP_READ_CHUNK (64u << 10)
+
+struct upstream_set;
+
+struct upstream_conn {
+    struct upstream_pool *pool;
+    struct upstream_set *set;
+    struct upstream_conn *next;          /* in set->conns */
+    int fd;
+    bool connected;
+    bool in_callback;                    /* freeing is deferred while set */
+    bool dead;
+    ev_io rw, ww;
+    ev_timer timer;                      /* connect timeout, then idle timeout */
+    struct buf in, out;
+    uint32_t in_flight;
+    struct upstream_call *calls[UP_BUCKETS];
+};
+
+struct upstream_set {
+    struct upstream_set *next;           /* hash chain in the pool */
+    char addr[128];
+    char user[256];
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    int nconns;
+    struct upstream_conn *conns;
+};
+
+struct upstream_pool {
+    struct ev_loop *loop;
+    struct upstream_limits lim;
+    struct upstream_set *sets[UP_SETS];
+    uint64_t conns, in_flight, connects, connect_failures;
+    uint8_t router_client_id[IPC_CLIENT_ID_LEN];
+};
+
+static uint32_t hash_str2(const char *a, const char *b)
+{
+    uint32_t h = 2166136261u;
+    for (; *a; a++)
+        h = (h ^ (uint8_t)*a) * 16777619u;
+    h = (h ^ 0xff) * 16777619u;
+    for (; *b; b++)
+        h = (h ^ (uint8_t)*b) * 16777619u;
+    return h;
+}
+
+static uint32_t call_bucket(const uint8_t *cid, size_t cidlen, int32_t call_id)
+{
+    uint32_t h = (uint32_t)call_id * 2654435761u;
+    for (size_t i = 0; i < cidlen; i++)
+        h = (h ^ cid[i]) * 16777619u;
+    return h % UP_BUCKETS;
+}
+
+struct upstream_pool *upstream_pool_new(struct ev_loop *loop, const struct upstream_limits *lim)
+{
+    struct upstream_pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->loop = loop;
+    p->lim = *lim;
+    if (p->lim.max_conns_per_key < 1)
+        p->lim.max_conns_per_key = 1;
+    if (p->lim.calls_per_conn < 1)
+        p->lim.calls_per_conn = 1;
+    if (!p->lim.max_frame)
+        p->lim.max_frame = IPC_MAX_FRAME_DEFAULT;
+    ipc_new_client_id(p->router_client_id);
+    return p;
+}
+
+static void call_unlink(struct upstream_call *uc)
+{
+    struct upstream_conn *c = uc->conn;
+    if (!c)
+        return;
+    struct upstream_call **pp = &c->calls[call_bucket(uc->client_id, uc->client_id_len, uc->call_id)];
+    while (*pp && *pp != uc)
+        pp = &(*pp)->hnext;
+    if (*pp)
+        *pp = uc->hnext;
+    uc->hnext = NULL;
+    ev_timer_stop(c->pool->loop, &uc->tmo);
+    uc->conn = NULL;
+    c->in_flight--;
+    c->pool->in_flight--;
+    if (c->in_flight == 0 && c->connected && !c->dead) {
+        ev_timer_stop(c->pool->loop, &c->timer);
+        ev_timer_set(&c->timer, c->pool->lim.idle_timeout, 0);
+        ev_timer_start(c->pool->loop, &c->timer);
+    }
+}
+
+static void conn_destroy(struct upstream_conn *c)
+{
+    free(c);
+}
+
+/* Closes a connection: every call in flight completes with UP_EDOWN. */
+static void conn_fail(struct upstream_conn *c, const char *why)
+{
+    if (c->dead)
+        return;
+    struct upstream_pool *p = c->pool;
+    c->dead = true;
+    ev_io_stop(p->loop, &c->rw);
+    ev_io_stop(p->loop, &c->ww);
+    ev_timer_stop(p->loop, &c->timer);
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    buf_free(&c->in);
+    buf_free(&c->out);
+    /* Out of the set first, so that callbacks that resend pick another conn. */
+    struct upstream_conn **pp = &c->set->conns;
+    while (*pp && *pp != c)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = c->next;
+    c->set->nconns--;
+    p->conns--;
+    /* Detach every pending call, then complete them. */
+    struct upstream_call *list = NULL;
+    for (int b = 0; b < UP_BUCKETS; b++) {
+        while (c->calls[b]) {
+            struct upstream_call *uc = c->calls[b];
+            c->calls[b] = uc->hnext;
+            ev_timer_stop(p->loop, &uc->tmo);
+            uc->conn = NULL;
+            uc->hnext = list;
+            list = uc;
+            p->in_flight--;
+        }
+    }
+    c->in_flight = 0;
+    if (why)
+        fprintf(stderr, "fedrouter: upstream %s (user %s): %s\n", c->set->addr, c->set->user, why);
+    bool was = c->in_callback;
+    c->in_callback = true; /* keep c alive while callbacks run */
+    while (list) {
+        struct upstream_call *uc = list;
+        list = uc->hnext;
+        uc->hnext = NULL;
+        uc->done(uc, UP_EDOWN, NULL, NULL, 0);
+    }
+    c->in_callback = was;
+}
+
+static void conn_maybe_free(struct upstream_conn *c)
+{
+    if (c->dead && !c->in_callback)
+        conn_destroy(c);
+}
+
+static void conn_flush(struct upstream_conn *c)
+{
+    while (buf_len(&c->out)) {
+        ssize_t n = send(c->fd, buf_rptr(&c->out), buf_len(&c->out), MSG_NOSIGNAL);
+        if (n > 0) {
+            buf_consume(&c->out, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            ev_io_start(c->pool->loop, &c->ww);
+            return;
+        }
+        conn_fail(c, "write failed");
+        return;
+    }
+    ev_io_stop(c->pool->loop, &c->ww);
+}
+
+static void handle_reply(struct upstream_conn *c, const uint8_t *body, size_t len)
+{
+    struct ipc_reply r;
+    if (ipc_parse_reply(body, len, &r) != IPC_OK) {
+        conn_fail(c, "malformed reply from the NameNode");
+        return;
+    }
+    if (r.status == IPC_FATAL || r.call_id < 0) {
+        char cls[128], msg[256];
+        ipc_span_copy(r.exception_class, cls, sizeof cls);
+        ipc_span_copy(r.error_msg, msg, sizeof msg);
+        char why[420];
+        snprintf(why, sizeof why, "fatal reply: %s: %s", cls, msg);
+        conn_fail(c, why);
+        return;
+    }
+    uint32_t b = call_bucket(r.client_id.p, r.client_id.len, r.call_id);
+    struct upstream_call *uc = c->calls[b];
+    while (uc && !(uc->call_id == r.call_id && uc->client_id_len == r.client_id.len &&
+                   memcmp(uc->client_id, r.client_id.p, r.client_id.len) == 0))
+        uc = uc->hnext;
+    if (!uc)
+        return; /* timed out or cancelled: drop */
+    call_unlink(uc);
+    uc->done(uc, UP_OK, &r, body, len);
+}
+
+static void on_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct upstream_conn *c = w->data;
+    c->in_callback = true;
+    if (buf_reserve(&c->in, UP_READ_CHUNK) < 0) {
+        conn_fail(c, "out of memory");
+        goto out;
+    }
+    ssize_t n = recv(c->fd, buf_wptr(&c->in), buf_room(&c->in), 0);
+    if (n <= 0) {
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            goto out;
+        conn_fail(c, n == 0 ? "connection closed by the NameNode" : strerror(errno));
+        goto out;
+    }
+    buf_commit(&c->in, (size_t)n);
+    while (!c->dead) {
+        const uint8_t *body;
+        uint32_t blen;
+        size_t flen;
+        int rc = ipc_frame_cut(buf_rptr(&c->in), buf_len(&c->in), c->pool->lim.max_frame, &body, &blen, &flen);
+        if (rc == IPC_AGAIN)
+            break;
+        if (rc != IPC_OK) {
+            conn_fail(c, "reply frame over the limit");
+            break;
+        }
+        handle_reply(c, body, blen);
+        if (!c->dead)
+            buf_consume(&c->in, flen);
+    }
+out:
+    c->in_callback = false;
+    conn_maybe_free(c);
+}
+
+static void on_write(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct upstream_conn *c = w->data;
+    c->in_callback = true;
+    if (!c->connected) {
+        int err = 0;
+        socklen_t el = sizeof err;
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+        if (err) {
+            c->pool->connect_failures++;
+            conn_fail(c, strerror(err));
+            goto out;
+        }
+        c->connected = true;
+        ev_timer_stop(loop, &c->timer);
+        ev_io_start(loop, &c->rw);
+    }
+    conn_flush(c);
+out:
+    c->in_callback = false;
+    conn_maybe_free(c);
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct upstream_conn *c = w->data;
+    c->in_callback = true;
+    if (!c->connected) {
+        c->pool->connect_failures++;
+        conn_fail(c, "connect timed out");
+    } else if (c->in_flight == 0) {
+        conn_fail(c, NULL); /* idle */
+    }
+    c->in_callback = false;
+    conn_maybe_free(c);
+}
+
+static void on_call_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct upstream_call *uc = w->data;
+    call_unlink(uc);
+    uc->done(uc, UP_ETIMEOUT, NULL, NULL, 0);
+}
+
+static int resolve(const char *addr, struct sockaddr_storage *sa, socklen_t *salen)
+{
+    char host[128];
+    const char *colon = strrchr(addr, ':');
+    if (!colon || (size_t)(colon - addr) >= sizeof host)
+        return -1;
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = 0;
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res = NULL;
+    if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res)
+        return -1;
+    memcpy(sa, res->ai_addr, res->ai_addrlen);
+    *salen = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+static struct upstream_set *set_get(struct upstream_pool *p, const char *addr, const char *user)
+{
+    if (strlen(addr) >= sizeof(((struct upstream_set *)0)->addr) || strlen(user) >= 256)
+        return NULL;
+    uint32_t h = hash_str2(addr, user) % UP_SETS;
+    for (struct upstream_set *s = p->sets[h]; s; s = s->next)
+        if (strcmp(s->addr, addr) == 0 && strcmp(s->user, user) == 0)
+            return s;
+    struct upstream_set *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    snprintf(s->addr, sizeof s->addr, "%s", addr);
+    snprintf(s->user, sizeof s->user, "%s", user);
+    if (resolve(addr, &s->sa, &s->salen) < 0) {
+        free(s);
+        return NULL;
+    }
+    s->next = p->sets[h];
+    p->sets[h] = s;
+    return s;
+}
+
+static struct upstream_conn *conn_open(struct upstream_pool *p, struct upstream_set *s, char *why, size_t whylen)
+{
+    int fd = socket(s->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(why, whylen, "socket: %s", strerror(errno));
+        return NULL;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    p->connects++;
+    if (connect(fd, (struct sockaddr *)&s->sa, s->salen) < 0 && errno != EINPROGRESS) {
+        snprintf(why, whylen, "connect %s: %s", s->addr, strerror(errno));
+        p->connect_failures++;
+        close(fd);
+        return NULL;
+    }
+    struct upstream_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        snprintf(why, whylen, "out of memory");
+        return NULL;
+    }
+    c->pool = p;
+    c->set = s;
+    c->fd = fd;
+    ev_io_init(&c->rw, on_read, fd, EV_READ);
+    ev_io_init(&c->ww, on_write, fd, EV_WRITE);
+    ev_timer_init(&c->timer, on_timer, p->lim.connect_timeout, 0);
+    c->rw.data = c->ww.data = c->timer.data = c;
+    ev_io_start(p->loop, &c->ww); /* writable = connected (or failed) */
+    ev_timer_start(p->loop, &c->timer);
+    /* Preamble and context go first; calls queue behind them. */
+    if (ipc_write_preamble(&c->out, IPC_AUTH_NONE) != IPC_OK ||
+        ipc_write_context(&c->out, p->router_client_id, s->user, NULL, IPC_CLIENT_PROTOCOL) != IPC_OK) {
+        ev_io_stop(p->loop, &c->ww);
+        ev_timer_stop(p->loop, &c->timer);
+        close(fd);
+        buf_free(&c->out);
+        free(c);
+        snprintf(why, whylen, "out of memory");
+        return NULL;
+    }
+    c->next = s->conns;
+    s->conns = c;
+    s->nconns++;
+    p->conns++;
+    return c;
+}
+
+int upstream_send(struct upstream_pool *p, const char *addr, const char *user, const struct ipc_ids *ids,
+                  const char *method, const uint8_t *param, size_t param_len, struct upstream_call *uc,
+                  char *why, size_t whylen)
+{
+    if (ids->client_id_len > IPC_CLIENT_ID_LEN || ids->call_id < 0) {
+        snprintf(why, whylen, "bad call ids");
+        return -1;
+    }
+    struct upstream_set *s = set_get(p, addr, user);
+    if (!s) {
+        snprintf(why, whylen, "cannot resolve NameNode address %s", addr);
+        return -1;
+    }
+    /* The least busy connection; a new one when all are busy and we may. */
+    struct upstream_conn *best = NULL;
+    for (struct upstream_conn *c = s->conns; c; c = c->next)
+        if (!c->dead && (!best || c->in_flight < best->in_flight))
+            best = c;
+    if (!best || (best->in_flight >= (uint32_t)p->lim.calls_per_conn && s->nconns < p->lim.max_conns_per_key)) {
+        struct upstream_conn *n = conn_open(p, s, why, whylen);
+        if (n)
+            best = n;
+        else if (!best)
+            return -1;
+    }
+    struct upstream_conn *c = best;
+    if (ipc_write_call_raw(&c->out, ids, method, IPC_CLIENT_PROTOCOL, param, param_len) != IPC_OK) {
+        snprintf(why, whylen, "cannot encode the call");
+        return -1;
+    }
+    memcpy(uc->client_id, ids->client_id, ids->client_id_len);
+    uc->client_id_len = (uint8_t)ids->client_id_len;
+    uc->call_id = ids->call_id;
+    uc->conn = c;
+    uint32_t b = call_bucket(uc->client_id, uc->client_id_len, uc->call_id);
+    uc->hnext = c->calls[b];
+    c->calls[b] = uc;
+    c->in_flight++;
+    p->in_flight++;
+    ev_timer_init(&uc->tmo, on_call_timeout, p->lim.call_timeout, 0);
+    uc->tmo.data = uc;
+    ev_timer_start(p->loop, &uc->tmo);
+    if (c->connected) {
+        ev_timer_stop(p->loop, &c->timer); /* no longer idle */
+        /* Write at once; the worker batches by calling us for each frame
+         * read in one go, so a deferred flush would add latency only. */
+        c->in_callback = true;
+        conn_flush(c);
+        c->in_callback = false;
+        if (c->dead) {
+            conn_maybe_free(c);
+            return 0; /* done() already ran with UP_EDOWN */
+        }
+    }
+    return 0;
+}
+
+void upstream_cancel(struct upstream_call *uc)
+{
+    call_unlink(uc);
+}
+
+void upstream_pool_stats(const struct upstream_pool *p, struct upstream_stats *st)
+{
+    st->conns = p->conns;
+    st->in_flight = p->in_flight;
+    st->connects = p->connects;
+    st->connect_failures = p->connect_failures;
+}
+
+void upstream_pool_free(struct upstream_pool *p)
+{
+    if (!p)
+        return;
+    for (int h = 0; h < UP_SETS; h++) {
+        while (p->sets[h]) {
+            struct upstream_set *s = p->sets[h];
+            while (s->conns) {
+                struct upstream_conn *c = s->conns;
+                conn_fail(c, NULL);
+                conn_destroy(c);
+            }
+            p->sets[h] = s->next;
+            free(s);
+        }
+    }
+    free(p);
+}

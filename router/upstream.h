@@ -1,0 +1,90 @@
+/*
+ * upstream: connections from one worker to the NameNodes, pooled per
+ * (NameNode address, effective user), calls multiplexed on each.
+ *
+ *   router call --upstream_send--> pick conn (fewest in flight; open one
+ *   more while under the limit) --> frame with the CLIENT's clientId,
+ *   callId and retryCount --> NameNode
+ *   NameNode reply --> matched by (clientId, callId) --> call->done()
+ *
+ * Forwarding the client's own ids (rather than fresh ones) keeps the
+ * NameNode's retry cache, keyed by (clientId, callId), exact: a client's
+ * retry through the router is a retry at the NameNode too. Replies carry
+ * both ids back, so calls of many clients share one connection safely.
+ *
+ * Everything here runs on the owning worker's loop: no locks.
+ */
+#ifndef FR_UPSTREAM_H
+#define FR_UPSTREAM_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "ipc.h"
+
+enum upstream_status {
+    UP_OK = 0,        /* a reply came: r and the frame body are valid */
+    UP_EDOWN = -1,    /* could not connect, or the connection was lost */
+    UP_ETIMEOUT = -2, /* no reply within the call timeout */
+    UP_EPROTO = -3,   /* the NameNode sent something we cannot parse */
+};
+
+struct upstream_conn;
+struct upstream_call;
+
+/* Called once per call, on the worker loop. For UP_OK, body/len is the
+ * whole reply frame body (valid only during the callback) and r its parse. */
+typedef void (*upstream_done_fn)(struct upstream_call *uc, enum upstream_status st, const struct ipc_reply *r,
+                                 const uint8_t *body, size_t len);
+
+/* One call in flight. The caller owns the memory (embed it in its own call
+ * object) and must keep it alive until done() runs or upstream_cancel(). */
+struct upstream_call {
+    upstream_done_fn done;
+    void *arg;                          /* the caller's */
+    /* private */
+    struct upstream_conn *conn;
+    struct upstream_call *hnext;        /* in-flight hash chain */
+    ev_timer tmo;
+    uint8_t client_id[IPC_CLIENT_ID_LEN];
+    uint8_t client_id_len;
+    int32_t call_id;
+};
+
+struct upstream_limits {
+    int max_conns_per_key;              /* connections per (NameNode, user) */
+    int calls_per_conn;                 /* open another conn above this many in flight */
+    double connect_timeout;             /* seconds */
+    double call_timeout;                /* seconds */
+    double idle_timeout;                /* close a connection idle this long */
+    uint32_t max_frame;                 /* bound on reply frames */
+};
+
+struct upstream_pool;
+
+struct upstream_pool *upstream_pool_new(struct ev_loop *loop, const struct upstream_limits *lim);
+/* Closes every connection; pending calls complete with UP_EDOWN. */
+void upstream_pool_free(struct upstream_pool *p);
+
+/*
+ * Sends one call to the NameNode at addr ("host:port") as `user`, with the
+ * client's ids (ids->call_id >= 0; the client id must be 16 bytes or empty)
+ * and the request message as packed bytes. Returns 0, or -1 when it failed
+ * at once (done() is then NOT called; errno-style reason in why).
+ */
+int upstream_send(struct upstream_pool *p, const char *addr, const char *user, const struct ipc_ids *ids,
+                  const char *method, const uint8_t *param, size_t param_len, struct upstream_call *uc,
+                  char *why, size_t whylen);
+
+/* Forgets a call (its client went away); done() will not be called. */
+void upstream_cancel(struct upstream_call *uc);
+
+/* Pool figures for /metrics. */
+struct upstream_stats {
+    uint64_t conns, in_flight, connects, connect_failures;
+};
+void upstream_pool_stats(const struct upstream_pool *p, struct upstream_stats *st);
+
+#endif

@@ -1,0 +1,176 @@
+/*
+ * minidfs: one NameNode and one DataNode in one process, the test backend
+ * and demo subcluster of fedrouter.
+ *
+ *   minidfs --nn-port P --dn-port Q --data-dir DIR --nameservice NAME
+ *           [--block-size BYTES] [--standby] [--host ADDR]
+ *
+ * Prints `ready nn=HOST:P dn=HOST:Q bpid=...` once both accept connections.
+ * SIGTERM/SIGINT stop it cleanly; SIGUSR1 switches standby <-> active.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "datanode.h"
+#include "fsns.h"
+#include "nn.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: minidfs --nn-port P --dn-port Q --data-dir DIR --nameservice NAME\n"
+            "               [--block-size BYTES] [--standby] [--host ADDR]\n"
+            "  A NameNode (Hadoop IPC ClientProtocol) and a DataNode in one process.\n"
+            "  Port 0 picks a free port. SIGUSR1 switches standby/active; SIGTERM stops.\n");
+}
+
+static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void on_usr1(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct nn *nn = w->data;
+    nn->standby = !nn->standby;
+    fprintf(stderr, "minidfs: now %s\n", nn->standby ? "standby" : "active");
+}
+
+static int parse_port(const char *s)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == 0 || *end || v < 0 || v > 65535)
+        return -1;
+    return (int)v;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "nn-port", required_argument, 0, 'n' },  { "dn-port", required_argument, 0, 'd' },
+        { "data-dir", required_argument, 0, 'D' }, { "nameservice", required_argument, 0, 's' },
+        { "block-size", required_argument, 0, 'b' }, { "standby", no_argument, 0, 'S' },
+        { "host", required_argument, 0, 'H' },     { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 },
+    };
+    int nn_port = -1, dn_port = -1;
+    const char *data_dir = NULL, *nsname = NULL, *host = "127.0.0.1";
+    unsigned long long block_size = 128ull << 20;
+    bool standby = false;
+    int o;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case 'n': nn_port = parse_port(optarg); if (nn_port < 0) { fprintf(stderr, "minidfs: bad --nn-port %s\n", optarg); return 2; } break;
+        case 'd': dn_port = parse_port(optarg); if (dn_port < 0) { fprintf(stderr, "minidfs: bad --dn-port %s\n", optarg); return 2; } break;
+        case 'D': data_dir = optarg; break;
+        case 's': nsname = optarg; break;
+        case 'b': {
+            char *end;
+            block_size = strtoull(optarg, &end, 10);
+            /* HDFS: at least 1 MiB by default (dfs.namenode.fs-limits.min-block-size); we allow 4 KiB
+             * for tests, and it must be a multiple of the 512-byte checksum chunk. */
+            if (*end || block_size < 4096 || block_size % 512 || block_size > (1ull << 40)) {
+                fprintf(stderr, "minidfs: bad --block-size %s (4096..1 TiB, a multiple of 512)\n", optarg);
+                return 2;
+            }
+            break;
+        }
+        case 'S': standby = true; break;
+        case 'H': host = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (nn_port < 0 || dn_port < 0 || !data_dir || !nsname || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (mkdir(data_dir, 0755) < 0 && errno != EEXIST) {
+        fprintf(stderr, "minidfs: cannot create %s: %s\n", data_dir, strerror(errno));
+        return 1;
+    }
+
+    /* Each instance gets its own block pool id, in HDFS's format. */
+    uint32_t rnd;
+    if (getrandom(&rnd, sizeof rnd, 0) != sizeof rnd)
+        rnd = (uint32_t)getpid();
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    char bpid[96], uuid[40];
+    snprintf(bpid, sizeof bpid, "BP-%u-%s-%llu", rnd & 0x7fffffff, host,
+             (unsigned long long)tv.tv_sec * 1000 + (unsigned long long)tv.tv_usec / 1000);
+    uint8_t u[16];
+    ipc_new_client_id(u);
+    snprintf(uuid, sizeof uuid, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+
+    struct passwd *pw = getpwuid(geteuid());
+    const char *superuser = pw ? pw->pw_name : "root";
+
+    signal(SIGPIPE, SIG_IGN);
+    struct nn nn = {
+        .loop = EV_DEFAULT,
+        .listen_fd = -1,
+        .host = host,
+        .nameservice = nsname,
+        .block_pool_id = bpid,
+        .datanode_uuid = uuid,
+        .superuser = superuser,
+        .block_size = block_size,
+        .standby = standby,
+    };
+    nn.ns = fsns_new(superuser);
+    if (!nn.ns) {
+        fprintf(stderr, "minidfs: out of memory\n");
+        return 1;
+    }
+    if (block_size < (1u << 20))
+        fsns_set_min_block_size(nn.ns, block_size); /* small blocks for tests */
+
+    char err[256] = "";
+    struct datanode_config dc = { host, dn_port, data_dir, bpid, uuid };
+    nn.dn = datanode_start(&dc, err, sizeof err);
+    if (!nn.dn) {
+        fprintf(stderr, "minidfs: datanode: %s\n", err);
+        return 1;
+    }
+    nn.dn_port = datanode_port(nn.dn);
+    if (nn_listen(&nn, host, nn_port) < 0) {
+        fprintf(stderr, "minidfs: cannot listen on %s:%d: %s\n", host, nn_port, strerror(errno));
+        datanode_stop(nn.dn);
+        return 1;
+    }
+
+    ev_signal sterm, sint, susr1;
+    ev_signal_init(&sterm, on_stop, SIGTERM);
+    ev_signal_init(&sint, on_stop, SIGINT);
+    ev_signal_init(&susr1, on_usr1, SIGUSR1);
+    susr1.data = &nn;
+    ev_signal_start(nn.loop, &sterm);
+    ev_signal_start(nn.loop, &sint);
+    ev_signal_start(nn.loop, &susr1);
+
+    printf("ready nn=%s:%d dn=%s:%d bpid=%s\n", host, nn.nn_port, host, nn.dn_port, bpid);
+    fflush(stdout);
+    fprintf(stderr, "minidfs: nameservice %s, %s, superuser %s, block size %llu\n", nsname,
+            standby ? "standby" : "active", superuser, block_size);
+
+    ev_run(nn.loop, 0);
+
+    fprintf(stderr, "minidfs: stopping\n");
+    nn_shutdown(&nn);
+    datanode_stop(nn.dn);
+    fsns_free(nn.ns);
+    return 0;
+}

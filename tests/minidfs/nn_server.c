@@ -1,0 +1,275 @@
+/*
+ * nn_server.c: minidfs NameNode connections: accept, read, cut frames,
+ * handshake (preamble, SIMPLE-only SASL, connection context), dispatch,
+ * write. Malformed input answers a FATAL reply where Hadoop does and closes
+ * only that connection.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "ipc_server.h"
+#include "nn.h"
+
+#define NN_MAX_FRAME (64u << 20)      /* a NameNode request never needs more */
+#define NN_OUT_HIGH (16u << 20)       /* stop reading while this much is unsent */
+#define NN_READ_CHUNK (64u << 10)
+
+static void conn_close(struct nn_conn *c, const char *why);
+static void conn_flush(struct nn_conn *c);
+
+static void conn_update_watchers(struct nn_conn *c)
+{
+    struct ev_loop *loop = c->nn->loop;
+    if (buf_len(&c->out) > 0)
+        ev_io_start(loop, &c->ww);
+    else
+        ev_io_stop(loop, &c->ww);
+    if (c->s.state != IPC_S_CLOSING && buf_len(&c->out) < NN_OUT_HIGH)
+        ev_io_start(loop, &c->rw);
+    else
+        ev_io_stop(loop, &c->rw);
+}
+
+void nn_reply(struct nn_call *call, const ProtobufCMessage *msg)
+{
+    if (ipc_write_reply(&call->conn->out, &call->ids, msg) != IPC_OK)
+        conn_close(call->conn, "out of memory writing a reply");
+}
+
+void nn_reply_error(struct nn_call *call, const char *cls, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    (void)ipc_write_error(&call->conn->out, &call->ids, IPC_ERROR, IPC_ERR_APPLICATION, cls, msg);
+}
+
+static void handle_call(struct nn_conn *c, const struct ipc_call *ic)
+{
+    struct nn *nn = c->nn;
+    char method[128];
+    struct nn_call call = {
+        .conn = c,
+        .ids = { ic->hdr.call_id, ic->hdr.retry_count, ic->hdr.client_id.p, ic->hdr.client_id.len },
+        .method = method,
+        .user = c->user,
+    };
+    if (ic->method.len >= sizeof method) {
+        nn_reply_error(&call, "org.apache.hadoop.ipc.RpcNoSuchMethodException", "Unknown method (name too long)");
+        return;
+    }
+    ipc_span_copy(ic->method, method, sizeof method);
+    if (!ipc_span_eq(ic->protocol, IPC_CLIENT_PROTOCOL)) {
+        char proto[200], msg[256];
+        ipc_span_copy(ic->protocol, proto, sizeof proto);
+        snprintf(msg, sizeof msg, "Unknown protocol: %s", proto);
+        (void)ipc_write_error(&c->out, &call.ids, IPC_ERROR, IPC_ERR_NO_SUCH_PROTOCOL,
+                              "org.apache.hadoop.ipc.RpcNoSuchProtocolException", msg);
+        return;
+    }
+    if (nn->standby) {
+        nn_reply_error(&call, "org.apache.hadoop.ipc.StandbyException",
+                       "Operation category READ is not supported in state standby. "
+                       "Visit https://s.apache.org/sbnn-error");
+        return;
+    }
+    nn_handler_fn h = nn_find_handler(method);
+    if (!h) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "Unknown method %s called on %s protocol.", method, IPC_CLIENT_PROTOCOL);
+        (void)ipc_write_error(&c->out, &call.ids, IPC_ERROR, IPC_ERR_NO_SUCH_METHOD,
+                              "org.apache.hadoop.ipc.RpcNoSuchMethodException", msg);
+        return;
+    }
+    h(nn, &call, ic->param.p, ic->param.len);
+}
+
+/* Handles every complete call in the input buffer (handshake frames are
+ * taken care of by ipc_sconn_next). */
+static void process_input(struct nn_conn *c)
+{
+    while (c->fd >= 0 && buf_len(&c->out) < NN_OUT_HIGH) {
+        struct ipc_call ic;
+        size_t flen;
+        enum ipc_snext n = ipc_sconn_next(&c->s, &c->in, &c->out, &ic, &flen);
+        if (n == IPC_S_NEED_MORE)
+            return;
+        if (n == IPC_S_CLOSE) {
+            if (c->s.close_reason)
+                fprintf(stderr, "minidfs: nn conn %llu: %s\n", (unsigned long long)c->id, c->s.close_reason);
+            return;
+        }
+        if (!c->user[0])
+            snprintf(c->user, sizeof c->user, "%s", c->s.ctx.effective_user);
+        handle_call(c, &ic);
+        buf_consume(&c->in, flen);
+    }
+}
+
+static void conn_flush(struct nn_conn *c)
+{
+    while (buf_len(&c->out) > 0) {
+        ssize_t n = send(c->fd, buf_rptr(&c->out), buf_len(&c->out), MSG_NOSIGNAL);
+        if (n > 0) {
+            buf_consume(&c->out, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        conn_close(c, "write failed");
+        return;
+    }
+    if (c->s.state == IPC_S_CLOSING && buf_len(&c->out) == 0) {
+        conn_close(c, NULL);
+        return;
+    }
+    conn_update_watchers(c);
+}
+
+static void on_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct nn_conn *c = w->data;
+    if (buf_reserve(&c->in, NN_READ_CHUNK) < 0) {
+        conn_close(c, "out of memory");
+        free(c);
+        return;
+    }
+    ssize_t n = recv(c->fd, buf_wptr(&c->in), buf_room(&c->in), 0);
+    if (n <= 0) {
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        conn_close(c, NULL);
+        free(c);
+        return;
+    }
+    buf_commit(&c->in, (size_t)n);
+    process_input(c);
+    if (c->fd >= 0)
+        conn_flush(c);
+    if (c->fd < 0)
+        free(c);
+}
+
+static void on_write(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct nn_conn *c = w->data;
+    conn_flush(c);
+    /* Output drained below the mark: frames may be waiting in the input. */
+    if (c->fd >= 0 && buf_len(&c->out) < NN_OUT_HIGH && buf_len(&c->in) > 0 && c->s.state != IPC_S_CLOSING) {
+        process_input(c);
+        if (c->fd >= 0)
+            conn_flush(c);
+    }
+    if (c->fd < 0)
+        free(c);
+}
+
+static void conn_close(struct nn_conn *c, const char *why)
+{
+    if (c->fd < 0)
+        return;
+    if (why)
+        fprintf(stderr, "minidfs: nn conn %llu (%s) closed: %s\n", (unsigned long long)c->id,
+                c->user[0] ? c->user : "-", why);
+    ev_io_stop(c->nn->loop, &c->rw);
+    ev_io_stop(c->nn->loop, &c->ww);
+    close(c->fd);
+    c->fd = -1;
+    c->nn->nconns--;
+    buf_free(&c->in);
+    buf_free(&c->out);
+    /* Unlink; the event callback that got here frees c when it returns. */
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->nn->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct nn *nn = w->data;
+    for (;;) {
+        int fd = accept4(nn->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        struct nn_conn *c = calloc(1, sizeof *c);
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        c->nn = nn;
+        c->fd = fd;
+        c->id = ++nn->next_conn_id;
+        ipc_sconn_init(&c->s, NN_MAX_FRAME);
+        ev_io_init(&c->rw, on_read, fd, EV_READ);
+        ev_io_init(&c->ww, on_write, fd, EV_WRITE);
+        c->rw.data = c->ww.data = c;
+        ev_io_start(loop, &c->rw);
+        c->next = nn->conns;
+        if (nn->conns)
+            nn->conns->prev = c;
+        nn->conns = c;
+        nn->nconns++;
+    }
+}
+
+int nn_listen(struct nn *nn, const char *host, int port)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        errno = EINVAL;
+        return -1;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 1024) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    socklen_t sl = sizeof sa;
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    nn->nn_port = ntohs(sa.sin_port);
+    nn->listen_fd = fd;
+    ev_io_init(&nn->accept_w, on_accept, fd, EV_READ);
+    nn->accept_w.data = nn;
+    ev_io_start(nn->loop, &nn->accept_w);
+    return 0;
+}
+
+void nn_shutdown(struct nn *nn)
+{
+    if (nn->listen_fd >= 0) {
+        ev_io_stop(nn->loop, &nn->accept_w);
+        close(nn->listen_fd);
+        nn->listen_fd = -1;
+    }
+    while (nn->conns) {
+        struct nn_conn *c = nn->conns;
+        conn_close(c, NULL);
+        free(c);
+    }
+}
