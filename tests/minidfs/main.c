@@ -21,7 +21,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "datanode.h"
+#include "dn.h"
 #include "fsns.h"
 #include "nn.h"
 
