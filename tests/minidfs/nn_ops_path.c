@@ -119,10 +119,46 @@ NN_HANDLER(getListing)
     FREE(hadoop__hdfs__get_listing_request_proto, req);
 }
 
+/* mkdirs with createParent = false: the parent must be an existing
+ * directory. Answers the call and returns true when it is not. */
+static bool parent_missing(struct nn *nn, struct nn_call *call, const char *src)
+{
+    char parent[8192];
+    size_t n = strlen(src);
+    while (n > 1 && src[n - 1] == '/')
+        n--; /* a trailing slash names the same directory */
+    while (n > 0 && src[n - 1] != '/')
+        n--;
+    while (n > 1 && src[n - 1] == '/')
+        n--;
+    if (n == 0 || n >= sizeof parent)
+        return false; /* relative or huge: fsns_mkdirs gives the right error */
+    memcpy(parent, src, n);
+    parent[n] = 0;
+    struct fsns_stat st;
+    struct fsns_err err;
+    if (fsns_getfileinfo(nn->ns, call->user, parent, &st, &err) < 0) {
+        if (err.code == FSNS_ENOENT)
+            nn_reply_error(call, "java.io.FileNotFoundException", "Parent directory doesn't exist: %s", parent);
+        else
+            nn_reply_fsns_err(call, &err);
+        return true;
+    }
+    if (st.type != FSNS_DIR) {
+        nn_reply_error(call, "org.apache.hadoop.fs.ParentNotDirectoryException", "%s (is not a directory)", parent);
+        return true;
+    }
+    return false;
+}
+
 NN_HANDLER(mkdirs)
 {
     NN_DECODE(req, Hadoop__Hdfs__MkdirsRequestProto, hadoop__hdfs__mkdirs_request_proto, call, param, len);
     struct fsns_err err;
+    if (!req->createparent && parent_missing(nn, call, req->src)) {
+        FREE(hadoop__hdfs__mkdirs_request_proto, req);
+        return;
+    }
     if (fsns_mkdirs(nn->ns, call->user, req->src, (uint16_t)(req->masked->perm & 07777), &err) < 0) {
         nn_reply_fsns_err(call, &err);
     } else {
