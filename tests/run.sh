@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The one test command: installs missing dependencies, builds (a normal build
-# and, when clang is present, the libFuzzer targets), runs every test with
-# ctest and ends with ctest's summary line.
+# The one test command: installs missing dependencies, builds, and runs every
+# test with ctest, twice: first the whole suite built with AddressSanitizer
+# and UBSan, then the normal build (whose ctest summary is the last line),
+# with the libFuzzer targets run for a bounded time when clang is present.
 #
-#   tests/run.sh              everything
-#   FR_SANITIZE=1 tests/run.sh   the same suite built with ASan + UBSan
-#   FR_FUZZ_SECONDS=N         how long each libFuzzer target runs (default 60)
+#   FR_SANITIZE=0        skip the sanitizer pass
+#   FR_FUZZ_SECONDS=N    how long each libFuzzer target runs (default 60; 0 = skip)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -14,14 +14,18 @@ bash deploy/install-deps.sh
 
 JOBS=$(nproc 2>/dev/null || echo 2)
 BUILD=${FR_BUILD_DIR:-$ROOT/build}
-SAN=OFF
-if [ "${FR_SANITIZE:-0}" = 1 ]; then
-  SAN=ON
-  BUILD=${FR_BUILD_DIR:-$ROOT/build-asan}
-fi
+ASAN_BUILD=$ROOT/build-asan
 
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFEDROUTER_SANITIZE=$SAN >/dev/null
+cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFEDROUTER_SANITIZE=OFF >/dev/null
 cmake --build "$BUILD" -j"$JOBS"
+
+if [ "${FR_SANITIZE:-1}" != 0 ]; then
+  cmake -S "$ROOT" -B "$ASAN_BUILD" -DCMAKE_BUILD_TYPE=Debug -DFEDROUTER_SANITIZE=ON >/dev/null
+  cmake --build "$ASAN_BUILD" -j"$JOBS"
+  echo "== the suite under AddressSanitizer + UBSan =="
+  (cd "$ASAN_BUILD" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+     ctest --output-on-failure -j"${FR_TEST_JOBS:-2}" --timeout 900 -E libfuzzer)
+fi
 
 # Coverage-guided fuzzing, bounded in time, when clang is here.
 FUZZ_SECONDS=${FR_FUZZ_SECONDS:-60}
@@ -32,5 +36,6 @@ if command -v clang >/dev/null 2>&1 && [ "$FUZZ_SECONDS" != 0 ]; then
   cmake --build "$FB" -j"$JOBS" --target fuzz_targets
 fi
 
+echo "== the suite =="
 cd "$BUILD"
 ctest --output-on-failure -j"${FR_TEST_JOBS:-2}" --timeout 900

@@ -464,7 +464,7 @@ static int check_uc_block(struct fsns *ns, uint64_t id, uint64_t gs, const char 
 int fsns_update_block_for_pipeline(struct fsns *ns, const char *user, uint64_t block_id, uint64_t gs,
                                    const char *client, struct fsns_block *out, struct fsns_err *err)
 {
-    struct bnode *e;
+    struct bnode *e = NULL;
     if (check_uc_block(ns, block_id, gs, client, &e, err) < 0)
         return -1;
     *out = e->file->blocks[e->idx];
@@ -475,7 +475,7 @@ int fsns_update_block_for_pipeline(struct fsns *ns, const char *user, uint64_t b
 int fsns_update_pipeline(struct fsns *ns, const char *user, const char *client, uint64_t old_id, uint64_t old_gs,
                          uint64_t new_gs, uint64_t new_len, struct fsns_err *err)
 {
-    struct bnode *e;
+    struct bnode *e = NULL;
     if (check_uc_block(ns, old_id, old_gs, client, &e, err) < 0)
         return -1;
     struct fsns_block *b = &e->file->blocks[e->idx];
