@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "metrics.h"
+#include "net.h"
 
 #define ADMIN_MAX_REQ 8192
 
@@ -76,16 +77,8 @@ static void handle_request(struct admin_conn *c)
 static void on_write(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct admin_conn *c = w->data;
-    while (buf_len(&c->out)) {
-        ssize_t n = send(c->fd, buf_rptr(&c->out), buf_len(&c->out), MSG_NOSIGNAL);
-        if (n > 0) {
-            buf_consume(&c->out, (size_t)n);
-            continue;
-        }
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-            return;
-        break;
-    }
+    if (net_send_buf(c->fd, &c->out) == NET_PENDING)
+        return;
     conn_free(c);
 }
 
@@ -153,24 +146,12 @@ static void *admin_main(void *arg)
     return NULL;
 }
 
-struct admin *admin_start(const char *host, int port, admin_health_fn health, void *arg, char *err, size_t errlen)
+struct admin *admin_start(const char *hostport, admin_health_fn health, void *arg, char *err, size_t errlen)
 {
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-        snprintf(err, errlen, "bad admin address %s", host);
+    int port = 0;
+    int fd = net_listen(hostport, false, &port, err, errlen);
+    if (fd < 0)
         return NULL;
-    }
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-        bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 64) < 0) {
-        snprintf(err, errlen, "admin listen %s:%d: %s", host, port, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return NULL;
-    }
-    socklen_t sl = sizeof sa;
-    getsockname(fd, (struct sockaddr *)&sa, &sl);
     struct admin *a = calloc(1, sizeof *a);
     if (!a) {
         close(fd);
@@ -178,7 +159,7 @@ struct admin *admin_start(const char *host, int port, admin_health_fn health, vo
         return NULL;
     }
     a->fd = fd;
-    a->port = ntohs(sa.sin_port);
+    a->port = port;
     a->health = health;
     a->arg = arg;
     a->loop = ev_loop_new(EVFLAG_AUTO);

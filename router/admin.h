@@ -17,8 +17,8 @@ typedef bool (*admin_health_fn)(struct buf *out, void *arg);
 
 struct admin;
 
-/* Binds host:port (port 0 picks one) and starts the thread. NULL + err on failure. */
-struct admin *admin_start(const char *host, int port, admin_health_fn health, void *arg, char *err, size_t errlen);
+/* Binds HOST:PORT (port 0 picks one) and starts the thread. NULL + err on failure. */
+struct admin *admin_start(const char *hostport, admin_health_fn health, void *arg, char *err, size_t errlen);
 int admin_port(const struct admin *a);
 void admin_stop(struct admin *a);
 

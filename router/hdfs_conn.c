@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "metrics.h"
+#include "net.h"
 #include "router.h"
 #include "worker.h"
 
@@ -46,16 +47,7 @@ static void update_watchers(struct hconn *c)
 
 static void flush(struct hconn *c)
 {
-    while (buf_len(&c->out)) {
-        ssize_t n = send(c->fd, buf_rptr(&c->out), buf_len(&c->out), MSG_NOSIGNAL);
-        if (n > 0) {
-            buf_consume(&c->out, (size_t)n);
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            break;
+    if (net_send_buf(c->fd, &c->out) == NET_ERROR) {
         hconn_close(c, "write failed");
         return;
     }

@@ -6,6 +6,8 @@
 #define _GNU_SOURCE
 #include "upstream.h"
 
+#include "net.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -177,22 +179,16 @@ static void conn_maybe_free(struct upstream_conn *c)
 
 static void conn_flush(struct upstream_conn *c)
 {
-    while (buf_len(&c->out)) {
-        ssize_t n = send(c->fd, buf_rptr(&c->out), buf_len(&c->out), MSG_NOSIGNAL);
-        if (n > 0) {
-            buf_consume(&c->out, (size_t)n);
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            ev_io_start(c->pool->loop, &c->ww);
-            return;
-        }
-        conn_fail(c, "write failed");
+    switch (net_send_buf(c->fd, &c->out)) {
+    case NET_SENT:
+        ev_io_stop(c->pool->loop, &c->ww);
         return;
+    case NET_PENDING:
+        ev_io_start(c->pool->loop, &c->ww);
+        return;
+    default:
+        conn_fail(c, "write failed");
     }
-    ev_io_stop(c->pool->loop, &c->ww);
 }
 
 static void handle_reply(struct upstream_conn *c, const uint8_t *body, size_t len)

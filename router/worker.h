@@ -8,6 +8,8 @@
 
 #include <ev.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct router;
@@ -30,5 +32,14 @@ struct worker {
     uint64_t in_flight;                 /* client calls not yet answered */
     uint64_t next_conn_id;
 };
+
+/* Starts worker `id`: binds hdfs_listen with SO_REUSEPORT (when *port_io > 0
+ * that port is used, else the one in the address; the bound port is written
+ * back) and runs its loop on a new thread. */
+int worker_start(struct worker *w, struct router *r, int id, const char *hdfs_listen, int *port_io, char *err,
+                 size_t errlen);
+/* Tells the worker to look at the router's draining/stopping flags. */
+void worker_wake(struct worker *w);
+void worker_join(struct worker *w);
 
 #endif

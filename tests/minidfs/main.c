@@ -147,7 +147,6 @@ int main(int argc, char **argv)
     }
     nn.dn_port = datanode_port(nn.dn);
     if (nn_listen(&nn, host, nn_port) < 0) {
-        fprintf(stderr, "minidfs: cannot listen on %s:%d: %s\n", host, nn_port, strerror(errno));
         datanode_stop(nn.dn);
         return 1;
     }

@@ -19,6 +19,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "ipc_server.h"
+#include "net.h"
 #include "nn.h"
 
 #define NN_MAX_FRAME (64u << 20)      /* a NameNode request never needs more */
@@ -121,16 +122,7 @@ static void process_input(struct nn_conn *c)
 
 static void conn_flush(struct nn_conn *c)
 {
-    while (buf_len(&c->out) > 0) {
-        ssize_t n = send(c->fd, buf_rptr(&c->out), buf_len(&c->out), MSG_NOSIGNAL);
-        if (n > 0) {
-            buf_consume(&c->out, (size_t)n);
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            break;
+    if (net_send_buf(c->fd, &c->out) == NET_ERROR) {
         conn_close(c, "write failed");
         return;
     }
@@ -234,25 +226,13 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 
 int nn_listen(struct nn *nn, const char *host, int port)
 {
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-        errno = EINVAL;
+    char addr[300], err[256];
+    snprintf(addr, sizeof addr, "%s:%d", host, port);
+    int fd = net_listen(addr, false, &nn->nn_port, err, sizeof err);
+    if (fd < 0) {
+        fprintf(stderr, "minidfs: %s\n", err);
         return -1;
     }
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 1024) < 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    socklen_t sl = sizeof sa;
-    getsockname(fd, (struct sockaddr *)&sa, &sl);
-    nn->nn_port = ntohs(sa.sin_port);
     nn->listen_fd = fd;
     ev_io_init(&nn->accept_w, on_accept, fd, EV_READ);
     nn->accept_w.data = nn;

@@ -1,0 +1,24 @@
+/*
+ * net: the socket chores every IPC peer repeats (router, minidfs, admin):
+ * a listening socket from "HOST:PORT", and draining an output buffer into a
+ * nonblocking socket.
+ */
+#ifndef FR_NET_H
+#define FR_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+
+/* A nonblocking listening TCP socket on HOST:PORT (port 0 picks one; the
+ * bound port goes to *port_out when not NULL). -1 with a reason in err. */
+int net_listen(const char *hostport, bool reuseport, int *port_out, char *err, size_t errlen);
+
+enum net_send { NET_SENT = 0, NET_PENDING = 1, NET_ERROR = -1 };
+/* Writes as much of out as the socket takes now (consuming it): NET_SENT
+ * when all is gone, NET_PENDING when the socket is full, NET_ERROR when the
+ * peer is gone. */
+enum net_send net_send_buf(int fd, struct buf *out);
+
+#endif

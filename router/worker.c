@@ -1,0 +1,90 @@
+/*
+ * worker.c: start and stop the worker threads. Each binds its own
+ * SO_REUSEPORT listener on the HDFS address, so the kernel spreads new
+ * connections across workers and no accept lock is shared.
+ */
+#define _GNU_SOURCE
+#include "worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hdfs_conn.h"
+#include "metrics.h"
+#include "net.h"
+#include "router.h"
+#include "upstream.h"
+
+static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
+{
+    struct worker *wk = w->data;
+    struct router *r = wk->router;
+    if (atomic_load(&r->draining) && ev_is_active(&wk->hdfs_accept)) {
+        ev_io_stop(loop, &wk->hdfs_accept);
+        for (struct hconn *c = wk->conns; c; c = c->next)
+            c->draining = true;
+    }
+    if (atomic_load(&r->stopping))
+        ev_break(loop, EVBREAK_ALL);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    ev_run(w->loop, 0);
+    hconn_close_all(w);
+    upstream_pool_free(w->up);
+    w->up = NULL;
+    return NULL;
+}
+
+int worker_start(struct worker *w, struct router *r, int id, const char *hdfs_listen, int *port_io, char *err,
+                 size_t errlen)
+{
+    memset(w, 0, sizeof *w);
+    w->id = id;
+    w->router = r;
+    /* All workers bind the same port: the first may have picked it (port 0). */
+    char addr[300];
+    if (*port_io > 0) {
+        const char *colon = strrchr(hdfs_listen, ':');
+        snprintf(addr, sizeof addr, "%.*s:%d", colon ? (int)(colon - hdfs_listen) : 0, hdfs_listen, *port_io);
+    } else {
+        snprintf(addr, sizeof addr, "%s", hdfs_listen);
+    }
+    w->hdfs_fd = net_listen(addr, true, port_io, err, errlen);
+    if (w->hdfs_fd < 0)
+        return -1;
+    w->loop = ev_loop_new(EVFLAG_AUTO);
+    w->metrics = metrics_shard_new();
+    w->up = upstream_pool_new(w->loop, &r->upstream_limits);
+    if (!w->loop || !w->up) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    ev_io_init(&w->hdfs_accept, hconn_accept_cb, w->hdfs_fd, EV_READ);
+    w->hdfs_accept.data = w;
+    ev_io_start(w->loop, &w->hdfs_accept);
+    ev_async_init(&w->wake, on_wake);
+    w->wake.data = w;
+    ev_async_start(w->loop, &w->wake);
+    if (pthread_create(&w->thr, NULL, worker_main, w) != 0) {
+        snprintf(err, errlen, "cannot start worker thread %d", id);
+        return -1;
+    }
+    return 0;
+}
+
+void worker_wake(struct worker *w)
+{
+    ev_async_send(w->loop, &w->wake);
+}
+
+void worker_join(struct worker *w)
+{
+    pthread_join(w->thr, NULL);
+    close(w->hdfs_fd);
+    ev_loop_destroy(w->loop);
+}
