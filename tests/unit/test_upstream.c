@@ -14,6 +14,7 @@
 #include <ev.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "minidfs_proc.h"
 #include "net.h"
 #include "pbwire.h"
 #include "upstream.h"
@@ -91,38 +93,6 @@ static int send_getfileinfo(struct upstream_pool *p, const char *addr, struct re
     return rc;
 }
 
-static char dir[] = "/tmp/test_upstream.XXXXXX";
-
-static pid_t start_minidfs(const char *bin, char *addr, size_t cap)
-{
-    int pfd[2];
-    if (pipe(pfd) < 0)
-        return -1;
-    if (!mkdtemp(dir))
-        return -1;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(pfd[1], 1);
-        close(pfd[0]);
-        char data[64];
-        snprintf(data, sizeof data, "%s/data", dir);
-        execl(bin, bin, "--nn-port", "0", "--dn-port", "0", "--data-dir", data, "--nameservice", "up", (char *)NULL);
-        _exit(127);
-    }
-    close(pfd[1]);
-    char line[512] = "";
-    FILE *f = fdopen(pfd[0], "r");
-    if (!fgets(line, sizeof line, f))
-        return -1;
-    fclose(f);
-    char *nn = strstr(line, "nn=");
-    if (!nn)
-        return -1;
-    sscanf(nn + 3, "%127s", addr);
-    (void)cap;
-    return pid;
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -130,11 +100,12 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
-    char addr[128];
-    pid_t pid = start_minidfs(argv[1], addr, sizeof addr);
-    CHECK(pid > 0);
-    if (pid <= 0)
+    struct minidfs_proc m;
+    CHECK_EQ(minidfs_proc_start(&m, argv[1], "up", false), 0);
+    if (m.pid <= 0)
         return check_report();
+    pid_t pid = m.pid;
+    const char *addr = m.nn;
     loop = ev_loop_new(EVFLAG_AUTO);
     struct upstream_limits lim = { .max_conns_per_key = 1, .calls_per_conn = 1000, .connect_timeout = 2,
                                    .call_timeout = 5, .idle_timeout = 30, .max_frame = 1u << 20 };
@@ -206,9 +177,6 @@ int main(int argc, char **argv)
     upstream_pool_free(p);
     close(lfd);
     ev_loop_destroy(loop);
-    char rm[128];
-    snprintf(rm, sizeof rm, "rm -rf '%s'", dir);
-    if (system(rm) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
+    minidfs_proc_cleanup(&m);
     return check_report();
 }

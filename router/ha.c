@@ -1,0 +1,105 @@
+#include "ha.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STANDBY_EXCEPTION "org.apache.hadoop.ipc.StandbyException"
+
+static void ha_on_reply(struct upstream_call *uc, enum upstream_status st, const struct ipc_reply *r,
+                        const uint8_t *body, size_t len);
+
+static void note(struct ha_call *hc, const char *addr, const char *what)
+{
+    size_t used = strlen(hc->why);
+    snprintf(hc->why + used, sizeof hc->why - used, "%s%s: %s", used ? "; " : "", addr, what);
+}
+
+static void finish(struct ha_call *hc, enum upstream_status st, const struct ipc_reply *r, const uint8_t *body,
+                   size_t len)
+{
+    free(hc->param);
+    hc->param = NULL;
+    char why[sizeof hc->why + sizeof hc->ns->name + 64];
+    snprintf(why, sizeof why, "no NameNode of nameservice %s is available (%s)", hc->ns->name, hc->why);
+    hc->done(hc, st, r, body, len, st == UP_OK ? NULL : why);
+}
+
+/* Tries the NameNodes from the current position; -1 when none took the call. */
+static int try_next(struct ha_call *hc)
+{
+    while (hc->tried < hc->ns->n) {
+        int idx = (hc->start + hc->tried) % hc->ns->n;
+        hc->tried++;
+        memset(&hc->uc, 0, sizeof hc->uc);
+        hc->uc.done = ha_on_reply;
+        hc->uc.arg = hc;
+        char why[256];
+        if (upstream_send(hc->pool, hc->ns->addrs[idx], hc->user, &hc->ids, hc->method, hc->param, hc->param_len,
+                          &hc->uc, why, sizeof why) == 0)
+            return 0;
+        note(hc, hc->ns->addrs[idx], why);
+    }
+    return -1;
+}
+
+static void ha_on_reply(struct upstream_call *uc, enum upstream_status st, const struct ipc_reply *r,
+                        const uint8_t *body, size_t len)
+{
+    struct ha_call *hc = (struct ha_call *)uc;
+    int idx = (hc->start + hc->tried - 1) % hc->ns->n;
+    const char *addr = hc->ns->addrs[idx];
+    bool standby = st == UP_OK && r->status == IPC_ERROR && ipc_span_eq(r->exception_class, STANDBY_EXCEPTION);
+    if (st == UP_OK && !standby) {
+        atomic_store_explicit(&hc->ns->active, idx, memory_order_relaxed);
+        finish(hc, st, r, body, len);
+        return;
+    }
+    if (st == UP_ETIMEOUT) {
+        note(hc, addr, "no reply within the call timeout");
+        finish(hc, st, NULL, NULL, 0);
+        return;
+    }
+    note(hc, addr, standby ? "standby" : st == UP_EDOWN ? "unreachable" : "protocol error");
+    if (try_next(hc) < 0) {
+        /* Every NameNode said standby: that reply goes back as it is, so the
+         * client sees the StandbyException it knows how to handle. */
+        finish(hc, standby ? UP_OK : UP_EDOWN, standby ? r : NULL, standby ? body : NULL, standby ? len : 0);
+    }
+}
+
+int ha_send(struct ha_call *hc, struct upstream_pool *pool, struct ha_ns *ns, const char *user,
+            const struct ipc_ids *ids, const char *method, const uint8_t *param, size_t len)
+{
+    if (ns->n <= 0 || strlen(user) >= sizeof hc->user || strlen(method) >= sizeof hc->method ||
+        ids->client_id_len > IPC_CLIENT_ID_LEN)
+        return -1;
+    hc->ns = ns;
+    hc->pool = pool;
+    snprintf(hc->user, sizeof hc->user, "%s", user);
+    snprintf(hc->method, sizeof hc->method, "%s", method);
+    memcpy(hc->cid, ids->client_id, ids->client_id_len);
+    hc->ids = *ids;
+    hc->ids.client_id = hc->cid;
+    hc->param = malloc(len ? len : 1);
+    if (!hc->param)
+        return -1;
+    memcpy(hc->param, param, len);
+    hc->param_len = len;
+    hc->why[0] = 0;
+    hc->start = atomic_load_explicit(&ns->active, memory_order_relaxed) % ns->n;
+    hc->tried = 0;
+    if (try_next(hc) < 0) {
+        free(hc->param);
+        hc->param = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+void ha_cancel(struct ha_call *hc)
+{
+    upstream_cancel(&hc->uc);
+    free(hc->param);
+    hc->param = NULL;
+}

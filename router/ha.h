@@ -1,0 +1,58 @@
+/*
+ * ha: calls to a nameservice of one or more NameNodes (HA). A call goes to
+ * the NameNode last seen active; on a StandbyException or a dead connection
+ * it moves to the next one, and the one that answers becomes the active for
+ * every worker (one atomic index per nameservice). The client's ids travel
+ * unchanged on every try, so the NameNodes' retry caches see one call.
+ * A timeout is not retried: the call may still be running.
+ */
+#ifndef FR_HA_H
+#define FR_HA_H
+
+#include <stdatomic.h>
+
+#include "upstream.h"
+
+#define HA_MAX_NAMENODES 8
+
+/* A nameservice as the routing snapshot holds it; shared by all workers. */
+struct ha_ns {
+    char name[64];
+    int n;                                  /* NameNodes, in configured order */
+    char addrs[HA_MAX_NAMENODES][128];      /* host:port */
+    _Atomic int active;                     /* index last seen active */
+};
+
+struct ha_call;
+/* The final outcome: st UP_OK with the reply (which may be an ERROR reply
+ * other than StandbyException), or the last failure with `why` naming the
+ * nameservice and what each NameNode answered. */
+typedef void (*ha_done_fn)(struct ha_call *hc, enum upstream_status st, const struct ipc_reply *r,
+                           const uint8_t *body, size_t len, const char *why);
+
+/* One call to a nameservice. Embed it; keep it alive until done or ha_cancel. */
+struct ha_call {
+    struct upstream_call uc;                /* first: the pool's callback lands here */
+    ha_done_fn done;
+    void *arg;
+    /* private */
+    struct ha_ns *ns;
+    struct upstream_pool *pool;
+    char user[256];
+    struct ipc_ids ids;
+    uint8_t cid[IPC_CLIENT_ID_LEN];
+    char method[64];
+    uint8_t *param;                         /* owned copy for retries */
+    size_t param_len;
+    int start, tried;
+    char why[512];
+};
+
+/* Sends; returns 0 (done() will run, possibly before this returns) or -1
+ * when nothing could be sent (why filled, done() not called). */
+int ha_send(struct ha_call *hc, struct upstream_pool *pool, struct ha_ns *ns, const char *user,
+            const struct ipc_ids *ids, const char *method, const uint8_t *param, size_t len);
+/* Forgets the call: done() will not run. */
+void ha_cancel(struct ha_call *hc);
+
+#endif

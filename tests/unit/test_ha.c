@@ -1,0 +1,135 @@
+/*
+ * test_ha: calls to an HA nameservice of two real minidfs NameNodes.
+ *   - standby listed first: the call lands on the active, which is remembered;
+ *   - the two swap roles: the next call fails over and the new active is
+ *     remembered;
+ *   - an application error (FileNotFoundException) is not a reason to fail over;
+ *   - both standby: the client gets the StandbyException itself;
+ *   - both down: the failure names the nameservice and each NameNode.
+ * usage: test_ha MINIDFS_BINARY
+ */
+#define _GNU_SOURCE
+#include <ev.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/wait.h>
+
+#include "check.h"
+#include "ha.h"
+#include "minidfs_proc.h"
+#include "pbwire.h"
+
+struct res {
+    struct ha_call hc;
+    int done;
+    enum upstream_status st;
+    int status;
+    char cls[128];
+    char why[700];
+};
+
+static struct ev_loop *loop;
+
+static void on_done(struct ha_call *hc, enum upstream_status st, const struct ipc_reply *r, const uint8_t *body,
+                    size_t len, const char *why)
+{
+    struct res *res = (struct res *)hc;
+    res->done++;
+    res->st = st;
+    if (r) {
+        res->status = r->status;
+        ipc_span_copy(r->exception_class, res->cls, sizeof res->cls);
+    }
+    snprintf(res->why, sizeof res->why, "%s", why ? why : "");
+    ev_break(loop, EVBREAK_ALL);
+}
+
+static void on_guard(struct ev_loop *l, ev_timer *w, int revents)
+{
+    ev_break(l, EVBREAK_ALL);
+}
+
+static void call(struct upstream_pool *p, struct ha_ns *ns, struct res *res, int32_t id, const char *method,
+                 const uint8_t *param, size_t len)
+{
+    static uint8_t cid[16];
+    if (!cid[6])
+        ipc_new_client_id(cid);
+    struct ipc_ids ids = { id, 0, cid, 16 };
+    memset(res, 0, sizeof *res);
+    res->hc.done = on_done;
+    if (ha_send(&res->hc, p, ns, "alice", &ids, method, param, len) < 0)
+        return;
+    if (!res->done) {
+        ev_timer guard;
+        ev_timer_init(&guard, on_guard, 10.0, 0);
+        ev_timer_start(loop, &guard);
+        ev_run(loop, 0);
+        ev_timer_stop(loop, &guard);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return 2;
+    signal(SIGPIPE, SIG_IGN);
+    struct minidfs_proc a, b;
+    CHECK_EQ(minidfs_proc_start(&a, argv[1], "ha", true), 0);
+    CHECK_EQ(minidfs_proc_start(&b, argv[1], "ha", false), 0);
+    loop = ev_loop_new(EVFLAG_AUTO);
+    struct upstream_limits lim = { 2, 100, 2.0, 5.0, 30.0, 1u << 20 };
+    struct upstream_pool *p = upstream_pool_new(loop, &lim);
+    struct ha_ns ns = { .name = "ha", .n = 2 };
+    snprintf(ns.addrs[0], sizeof ns.addrs[0], "%s", a.nn);
+    snprintf(ns.addrs[1], sizeof ns.addrs[1], "%s", b.nn);
+
+    uint8_t root[16];
+    size_t rl = pb_put_bytes_field(root, 1, "/", 1);
+    struct res r;
+    call(p, &ns, &r, 1, "getFileInfo", root, rl);
+    CHECK(r.done == 1 && r.st == UP_OK && r.status == IPC_SUCCESS);
+    CHECK_EQ(atomic_load(&ns.active), 1);
+
+    /* Swap roles: b goes standby, a active. */
+    kill(a.pid, SIGUSR1);
+    kill(b.pid, SIGUSR1);
+    usleep(100000);
+    call(p, &ns, &r, 2, "getFileInfo", root, rl);
+    CHECK(r.done == 1 && r.st == UP_OK && r.status == IPC_SUCCESS);
+    CHECK_EQ(atomic_load(&ns.active), 0);
+
+    /* mkdirs /x/y without createParent: FileNotFoundException, no failover. */
+    uint8_t mk[64];
+    size_t ml = pb_put_bytes_field(mk, 1, "/x/y", 4);
+    uint8_t perm[8];
+    size_t pl = pb_put_varint_field(perm, 1, 0755);
+    ml += pb_put_bytes_field(mk + ml, 2, perm, pl);
+    ml += pb_put_varint_field(mk + ml, 3, 0);
+    call(p, &ns, &r, 3, "mkdirs", mk, ml);
+    CHECK(r.st == UP_OK && r.status == IPC_ERROR && strcmp(r.cls, "java.io.FileNotFoundException") == 0);
+    CHECK_EQ(r.hc.tried, 1);
+    CHECK_EQ(atomic_load(&ns.active), 0);
+
+    /* Both standby: the StandbyException reaches the caller. */
+    kill(a.pid, SIGUSR1);
+    usleep(100000);
+    call(p, &ns, &r, 4, "getFileInfo", root, rl);
+    CHECK(r.st == UP_OK && r.status == IPC_ERROR && strcmp(r.cls, "org.apache.hadoop.ipc.StandbyException") == 0);
+
+    /* Both down: the failure names the nameservice and both NameNodes. */
+    kill(a.pid, SIGKILL);
+    kill(b.pid, SIGKILL);
+    waitpid(a.pid, NULL, 0);
+    waitpid(b.pid, NULL, 0);
+    call(p, &ns, &r, 5, "getFileInfo", root, rl);
+    CHECK(r.done == 1 && r.st == UP_EDOWN);
+    CHECK(strstr(r.why, "nameservice ha") && strstr(r.why, a.nn) && strstr(r.why, b.nn));
+    fprintf(stderr, "both down: %s\n", r.why);
+
+    upstream_pool_free(p);
+    ev_loop_destroy(loop);
+    minidfs_proc_cleanup(&a);
+    minidfs_proc_cleanup(&b);
+    return check_report();
+}
