@@ -23,6 +23,20 @@
 #                             they always return 0 (safe under set -e), and
 #                             fr_passed tells whether the last one passed
 #   fr_summary                prints `N passed, N failed`; status 1 on failures
+#   fr_router_start VAR BIN CONF [WRITER]
+#                             starts `BIN -c CONF`, waits for its ready line,
+#                             sets VAR_PID VAR_HDFS VAR_ADMIN (host:port)
+#                             VAR_OUT VAR_ERR VAR_READY; WRITER, a function,
+#                             (re)writes CONF with fresh ports before each try
+#   fr_run_until SECS PRED CMD...
+#                             fr_run CMD until the function PRED succeeds
+#                             (fr_rc_ok, fr_rc_fail or your own), SECS at most
+#   fr_http_get HOST:PORT PATH  prints the HTTP status, then the body
+#   fr_hdfs_rpc HOST:PORT METHOD ARG...
+#                             one ClientProtocol call over Hadoop IPC; prints
+#                             `OK ...`, or `ERROR <class>: <message>` (exit 1):
+#                             the server's exception text, which the Go hdfs
+#                             command does not show
 #
 # Environment: FR_START_TIMEOUT (s, default 30) to wait for a ready line,
 # FR_CMD_TIMEOUT (s, default 60) for one command under fr_run (after three
@@ -386,4 +400,312 @@ fr_summary() {
     FR_SUMMARY_DONE=1
     echo "$FR_PASSED passed, $FR_FAILED failed"
     [ "$FR_FAILED" = 0 ]
+}
+
+# ---- the router ----
+
+# fr_router_start VAR BIN CONF [WRITER]: starts `BIN -c CONF` and waits for
+# its one line `ready hdfs=HOST:PORT admin=HOST:PORT` on stdout. The config
+# names the ports; when WRITER (a shell function, called as `WRITER CONF`) is
+# given it runs before every try and should write CONF with fresh ports, and a
+# start that fails with a bind error is retried (3 tries at most). Sets
+# VAR_PID VAR_HDFS VAR_ADMIN VAR_OUT VAR_ERR VAR_READY. Returns 1, after a
+# `not ok` line, when it cannot start.
+fr_router_start() {
+    local var=$1 bin=$2 conf=$3 writer=${4:-} out err pid='' ready='' deadline
+    local tries=1 try why=''
+    out=$FR_TMP/$var.out
+    err=$FR_TMP/$var.err
+    FR_LOGS+=("router $var stderr|$err")
+    [ -z "$writer" ] || tries=3
+    for ((try = 1; try <= tries; try++)); do
+        if [ -n "$writer" ] && ! "$writer" "$conf"; then
+            fr_not_ok "start router $var" "could not write $conf"
+            return 1
+        fi
+        : >"$out"
+        : >"$err"
+        "$bin" -c "$conf" >"$out" 2>"$err" </dev/null 7>&- 8>&- &
+        pid=$!
+        FR_PIDS+=("$pid")
+        deadline=$((SECONDS + FR_START_TIMEOUT))
+        ready='' why=''
+        while :; do
+            ready=$(grep -m1 '^ready ' "$out" 2>/dev/null || true)
+            [ -n "$ready" ] && break
+            if ! fr_alive "$pid"; then
+                fr_stop_pid "$pid"
+                why="exited with status $FR_STOP_RC before its ready line: $(fr__oneline "$(tail -n 5 "$err")")"
+                break
+            fi
+            if [ "$SECONDS" -ge "$deadline" ]; then
+                fr_stop_pid "$pid"
+                why="no ready line within ${FR_START_TIMEOUT}s"
+                break
+            fi
+            sleep 0.05
+        done
+        [ -n "$ready" ] && break
+        grep -qiE 'in use|cannot listen|bind' "$err" || break
+    done
+    if [ -z "$ready" ]; then
+        fr_not_ok "start router $var" "$why"
+        return 1
+    fi
+    local re='^ready hdfs=([^ ]+:[0-9]+) admin=([^ ]+:[0-9]+)$'
+    if ! [[ $ready =~ $re ]]; then
+        fr_not_ok "start router $var" "ready line not as documented: $ready"
+        return 1
+    fi
+    printf -v "${var}_PID" '%s' "$pid"
+    printf -v "${var}_HDFS" '%s' "${BASH_REMATCH[1]}"
+    printf -v "${var}_ADMIN" '%s' "${BASH_REMATCH[2]}"
+    printf -v "${var}_OUT" '%s' "$out"
+    printf -v "${var}_ERR" '%s' "$err"
+    printf -v "${var}_READY" '%s' "$ready"
+    echo "# router $var: $ready (pid $pid)"
+    return 0
+}
+
+# ---- waiting ----
+
+# fr_run_until SECS PRED CMD...: fr_run CMD again (every 0.2 s) until the
+# function PRED succeeds, for at least SECS seconds. Leaves FR_RC, FR_OUT,
+# FR_ERR of the last run for an fr_expect_* check; always returns 0.
+fr_run_until() {
+    local secs=$1 pred=$2 deadline
+    shift 2
+    deadline=$((SECONDS + secs + 1))
+    while :; do
+        fr_run "$@"
+        if "$pred"; then
+            return 0
+        fi
+        [ "$SECONDS" -lt "$deadline" ] || return 0
+        sleep 0.2
+    done
+}
+
+# Predicates for fr_run_until: the last run succeeded / failed (not by timeout).
+fr_rc_ok() { [ "$FR_RC" = 0 ]; }
+fr_rc_fail() { [ "$FR_RC" != 0 ] && [ "$FR_RC" != 124 ]; }
+
+# ---- HTTP and Hadoop IPC probes ----
+
+# fr_http_get HOST:PORT PATH: prints the status code on a line, then the
+# body. Exit 0 when an HTTP answer came, 2 when none did (10 s timeout).
+fr_http_get() {
+    timeout -k 2 20 /usr/bin/python3 - "$1" "$2" <<'PY'
+import http.client
+import sys
+
+host, port = sys.argv[1].rsplit(":", 1)
+try:
+    c = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=10)
+    c.request("GET", sys.argv[2])
+    r = c.getresponse()
+    body = r.read()
+except (OSError, http.client.HTTPException, ValueError) as e:
+    print("GET %s from %s: %s" % (sys.argv[2], sys.argv[1], e), file=sys.stderr)
+    sys.exit(2)
+sys.stdout.write("%d\n" % r.status)
+sys.stdout.flush()
+sys.stdout.buffer.write(body)
+PY
+}
+
+# fr_hdfs_rpc HOST:PORT METHOD ARG...: one ClientProtocol call with SIMPLE
+# authentication as $HADOOP_USER_NAME (else the OS user), to see exactly what
+# a server answers. METHOD ARG: getFileInfo PATH | getListing PATH |
+# mkdirs PATH | delete PATH | rename2 SRC DST | getFsStats. Prints
+#   OK absent | OK dir | OK file LENGTH    (getFileInfo)
+#   OK then one name a line                (getListing, the first batch)
+#   OK true|false                          (mkdirs, delete)
+#   OK                                     (rename2)
+#   OK CAPACITY USED REMAINING             (getFsStats)
+# and exits 0; or prints `ERROR <exception class>: <message>` and exits 1;
+# or explains on stderr why no answer came and exits 2 (10 s timeout).
+fr_hdfs_rpc() {
+    timeout -k 2 20 /usr/bin/python3 - "$@" <<'PY'
+import getpass
+import os
+import socket
+import struct
+import sys
+import uuid
+
+PROTOCOL = b"org.apache.hadoop.hdfs.protocol.ClientProtocol"
+
+
+def varint(n):
+    n &= (1 << 64) - 1
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def zigzag(n):
+    return (n << 1) ^ (n >> 63)
+
+
+def f_varint(num, v):
+    return varint(num << 3) + varint(v)
+
+
+def f_bytes(num, b):
+    if isinstance(b, str):
+        b = b.encode()
+    return varint(num << 3 | 2) + varint(len(b)) + b
+
+
+def delimited(msg):
+    return varint(len(msg)) + msg
+
+
+def read_varint(buf, pos):
+    shift = result = 0
+    while True:
+        if pos >= len(buf) or shift > 63:
+            raise ValueError("bad varint")
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return result, pos
+
+
+def fields(buf):
+    """(number, value) pairs: ints for varints, bytes for length-delimited."""
+    out, pos = [], 0
+    while pos < len(buf):
+        key, pos = read_varint(buf, pos)
+        num, wt = key >> 3, key & 7
+        if wt == 0:
+            v, pos = read_varint(buf, pos)
+        elif wt == 2:
+            n, pos = read_varint(buf, pos)
+            if pos + n > len(buf):
+                raise ValueError("field past the end")
+            v, pos = buf[pos:pos + n], pos + n
+        elif wt == 1:
+            v, pos = buf[pos:pos + 8], pos + 8
+        elif wt == 5:
+            v, pos = buf[pos:pos + 4], pos + 4
+        else:
+            raise ValueError("wire type %d" % wt)
+        out.append((num, v))
+    return out
+
+
+def first(fs, num, default=None):
+    for n, v in fs:
+        if n == num:
+            return v
+    return default
+
+
+def recv_exact(s, n):
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = s.recv(n - len(buf))
+        if not chunk:
+            raise EOFError("connection closed by the server")
+        buf += chunk
+    return bytes(buf)
+
+
+def main(argv):
+    if len(argv) < 3:
+        print("usage: HOST:PORT METHOD ARG...", file=sys.stderr)
+        return 2
+    host, port = argv[1].rsplit(":", 1)
+    method, args = argv[2], argv[3:]
+    need = {"getFileInfo": 1, "getListing": 1, "mkdirs": 1, "delete": 1,
+            "rename2": 2, "getFsStats": 0}
+    if need.get(method) != len(args):
+        print("unknown method or wrong arguments: %s %s" % (method, args), file=sys.stderr)
+        return 2
+    if method == "getFileInfo":
+        req = f_bytes(1, args[0])
+    elif method == "getListing":
+        req = f_bytes(1, args[0]) + f_bytes(2, b"") + f_varint(3, 0)
+    elif method == "mkdirs":
+        req = f_bytes(1, args[0]) + f_bytes(2, f_varint(1, 0o755)) + f_varint(3, 1)
+    elif method == "delete":
+        req = f_bytes(1, args[0]) + f_varint(2, 1)
+    elif method == "rename2":
+        req = f_bytes(1, args[0]) + f_bytes(2, args[1]) + f_varint(3, 0)
+    else:
+        req = b""
+        method = "getFsStats"
+    user = os.environ.get("HADOOP_USER_NAME") or getpass.getuser()
+    client_id = uuid.uuid4().bytes
+
+    def rpc_header(call_id):
+        return (f_varint(1, 2) + f_varint(2, 0) + f_varint(3, zigzag(call_id)) +
+                f_bytes(4, client_id) + f_varint(5, 0))
+
+    def frame(*parts):
+        body = b"".join(delimited(p) for p in parts)
+        return struct.pack(">I", len(body)) + body
+
+    context = f_bytes(2, f_bytes(1, user)) + f_bytes(3, PROTOCOL)
+    call = (f_bytes(1, method) + f_bytes(2, PROTOCOL) + f_varint(3, 1))
+    try:
+        s = socket.create_connection((host.strip("[]"), int(port)), timeout=10)
+        s.sendall(b"hrpc\x09\x00\x00" + frame(rpc_header(-3), context) +
+                  frame(rpc_header(0), call, req))
+        n = struct.unpack(">I", recv_exact(s, 4))[0]
+        if n > 64 << 20:
+            raise ValueError("frame of %d bytes" % n)
+        body = recv_exact(s, n)
+        s.close()
+        hlen, pos = read_varint(body, 0)
+        header = fields(body[pos:pos + hlen])
+        pos += hlen
+    except (OSError, EOFError, ValueError, struct.error) as e:
+        print("%s %s on %s: no answer: %s" % (method, " ".join(args), argv[1], e), file=sys.stderr)
+        return 2
+    if first(header, 2, 0) != 0:
+        cls = first(header, 4, b"").decode(errors="replace")
+        msg = first(header, 5, b"").decode(errors="replace")
+        print("ERROR %s: %s" % (cls, msg))
+        return 1
+    try:
+        rlen, pos = read_varint(body, pos)
+        resp = fields(body[pos:pos + rlen])
+    except ValueError as e:
+        print("%s: bad response: %s" % (method, e), file=sys.stderr)
+        return 2
+    if method == "getFileInfo":
+        fs = first(resp, 1)
+        if fs is None:
+            print("OK absent")
+        else:
+            st = fields(fs)
+            print("OK dir" if first(st, 1) == 1 else "OK file %d" % first(st, 3, 0))
+    elif method == "getListing":
+        print("OK")
+        dl = first(resp, 1)
+        for n, v in fields(dl) if dl is not None else []:
+            if n == 1:
+                print(first(fields(v), 2, b"").decode(errors="replace"))
+    elif method in ("mkdirs", "delete"):
+        print("OK true" if first(resp, 1, 0) else "OK false")
+    elif method == "getFsStats":
+        print("OK %d %d %d" % (first(resp, 1, 0), first(resp, 2, 0), first(resp, 3, 0)))
+    else:
+        print("OK")
+    return 0
+
+
+sys.exit(main(sys.argv))
+PY
 }
