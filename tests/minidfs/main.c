@@ -21,7 +21,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "dn.h"
+#include "datanode.h"
 #include "fsns.h"
 #include "nn.h"
 

@@ -8,7 +8,7 @@
 #include <sys/time.h>
 
 #include "HAServiceProtocol.pb-c.h"
-#include "dn.h"
+#include "datanode.h"
 #include "fsns.h"
 #include "nn_ops.h"
 

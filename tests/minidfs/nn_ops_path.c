@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "acl.pb-c.h"
-#include "dn.h"
+#include "datanode.h"
 #include "nn_ops.h"
 #include "xattr.pb-c.h"
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dn.h"
+#include "datanode.h"
 #include "nn_ops.h"
 
 #define FREE(pfx, m) pfx##__free_unpacked((m), NULL)
