@@ -1,0 +1,249 @@
+/*
+ * fedrouter: the federation router daemon.
+ *
+ *   fedrouter -c FILE        run (FILE: the INI file of DESIGN.md)
+ *   fedrouter -t -c FILE     check FILE and exit (0 when valid)
+ *   fedrouter --help         usage and every option with its default
+ *
+ * main: load the config, publish the first routing snapshot, start the
+ * admin endpoint and the workers (one SO_REUSEPORT listener each), print
+ * `ready hdfs=HOST:PORT admin=HOST:PORT`, then wait for signals: SIGTERM or
+ * SIGINT drains (no new calls, in-flight calls finish within the grace
+ * period) and stops; the config file is reloaded when it changes, and a bad
+ * file keeps the last good table.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "config.h"
+#include "metrics.h"
+#include "route_state.h"
+#include "router.h"
+#include "worker.h"
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Loads the file and builds a snapshot. NULL with why on any error. */
+static struct snapshot *load_snapshot(const char *path, struct fr_config *cfg, char *why, size_t whylen)
+{
+    if (config_load_file(path, cfg, why, whylen) < 0)
+        return NULL;
+    struct snapshot *s = config_build_snapshot(cfg, why, whylen);
+    return s;
+}
+
+static void *watch_main(void *arg)
+{
+    struct route_state *rs = arg;
+    struct stat st;
+    struct timespec last = { 0, 0 };
+    off_t last_size = -1;
+    if (stat(rs->path, &st) == 0) {
+        last = st.st_mtim;
+        last_size = st.st_size;
+    }
+    while (!atomic_load(&rs->stop)) {
+        usleep(100000);
+        if (stat(rs->path, &st) < 0)
+            continue;
+        if (st.st_mtim.tv_sec == last.tv_sec && st.st_mtim.tv_nsec == last.tv_nsec && st.st_size == last_size)
+            continue;
+        last = st.st_mtim;
+        last_size = st.st_size;
+        struct fr_config cfg;
+        char why[512];
+        struct snapshot *s = load_snapshot(rs->path, &cfg, why, sizeof why);
+        if (!s) {
+            atomic_fetch_add(&rs->reload_failures, 1);
+            snprintf(rs->last_error, sizeof rs->last_error, "%s", why);
+            fprintf(stderr, "fedrouter: reload of %s failed, keeping the last good table: %s\n", rs->path, why);
+            continue;
+        }
+        config_free(&cfg);
+        snapshot_ref_publish(&rs->ref, s);
+        atomic_store(&rs->loaded_at_ms, now_ms());
+        rs->last_error[0] = 0;
+        fprintf(stderr, "fedrouter: reloaded %s (snapshot %llu)\n", rs->path,
+                (unsigned long long)snapshot_version(s));
+    }
+    return NULL;
+}
+
+static bool health(struct buf *out, void *arg)
+{
+    struct router *r = arg;
+    struct route_state *rs = r->state;
+    struct snapshot *s = snapshot_acquire(&rs->ref);
+    char line[700];
+    int n = snprintf(line, sizeof line, "%s router=%s snapshot=%llu%s%s%s", s ? "ok" : "no-table", r->id,
+                     s ? (unsigned long long)snapshot_version(s) : 0ull, atomic_load(&r->safe_mode) ? " safemode" : "",
+                     rs->last_error[0] ? " last-reload-failed: " : "", rs->last_error);
+    snapshot_release(s);
+    buf_append(out, line, (size_t)n);
+    return s != NULL;
+}
+
+static void gauges(struct buf *out, void *arg)
+{
+    struct router *r = arg;
+    struct route_state *rs = r->state;
+    struct snapshot *s = snapshot_acquire(&rs->ref);
+    uint64_t inflight = 0, conns = 0;
+    for (int i = 0; i < r->nworkers; i++) {
+        inflight += __atomic_load_n(&r->workers[i].in_flight, __ATOMIC_RELAXED);
+        conns += __atomic_load_n(&r->workers[i].nconns, __ATOMIC_RELAXED);
+    }
+    metrics_printf(out, "# TYPE fedrouter_snapshot_version gauge\nfedrouter_snapshot_version %llu\n",
+                   s ? (unsigned long long)snapshot_version(s) : 0ull);
+    metrics_printf(out, "# TYPE fedrouter_in_flight_calls gauge\nfedrouter_in_flight_calls %llu\n",
+                   (unsigned long long)inflight);
+    metrics_printf(out, "# TYPE fedrouter_client_connections gauge\nfedrouter_client_connections %llu\n",
+                   (unsigned long long)conns);
+    metrics_printf(out, "# TYPE fedrouter_config_reload_failures_total counter\n"
+                        "fedrouter_config_reload_failures_total %llu\n",
+                   (unsigned long long)atomic_load(&rs->reload_failures));
+    snapshot_release(s);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: fedrouter -c FILE [-t]\n"
+               "  -c FILE   the configuration (INI: [router], [statestore], [nameservice NAME], [mount /path], [metastore NAME])\n"
+               "  -t        check the configuration and exit\n\n"
+               "options and their defaults:\n");
+    config_print_options(f);
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = NULL;
+    bool test_only = false;
+    static const struct option opts[] = { { "config", required_argument, 0, 'c' },
+                                          { "test", no_argument, 0, 't' },
+                                          { "help", no_argument, 0, 'h' },
+                                          { 0, 0, 0, 0 } };
+    int o;
+    while ((o = getopt_long(argc, argv, "c:th", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c': path = optarg; break;
+        case 't': test_only = true; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (!path || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+
+    static struct route_state rs;
+    static struct router r;
+    struct fr_config cfg;
+    char why[1024];
+    struct snapshot *first = load_snapshot(path, &cfg, why, sizeof why);
+    if (!first) {
+        fprintf(stderr, "fedrouter: %s\n", why);
+        return 1;
+    }
+    if (test_only) {
+        printf("%s: ok\n", path);
+        return 0;
+    }
+    snprintf(rs.path, sizeof rs.path, "%s", path);
+    snapshot_ref_init(&rs.ref, first);
+    atomic_store(&rs.loaded_at_ms, now_ms());
+
+    struct passwd *pw = getpwuid(geteuid());
+    snprintf(r.user, sizeof r.user, "%s", pw ? pw->pw_name : "root");
+    snprintf(r.id, sizeof r.id, "%s", cfg.router.id);
+    r.max_frame = cfg.router.client_max_frame;
+    r.upstream_limits = (struct upstream_limits){
+        .max_conns_per_key = cfg.router.upstream_max_conns_per_user,
+        .calls_per_conn = 64,
+        .connect_timeout = cfg.router.upstream_connect_timeout_ms / 1000.0,
+        .call_timeout = cfg.router.upstream_call_timeout_ms / 1000.0,
+        .idle_timeout = cfg.router.upstream_idle_timeout_ms / 1000.0,
+        .max_frame = IPC_MAX_FRAME_DEFAULT,
+    };
+    r.state = &rs;
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL); /* threads inherit: main takes them */
+
+    struct admin *adm = admin_start(cfg.router.admin_listen, health, &r, why, sizeof why);
+    if (!adm) {
+        fprintf(stderr, "fedrouter: %s\n", why);
+        return 1;
+    }
+    metrics_add_gauge(gauges, &r);
+    r.nworkers = cfg.router.workers > 0 ? cfg.router.workers : 1;
+    r.workers = calloc((size_t)r.nworkers, sizeof *r.workers);
+    int port = 0;
+    for (int i = 0; i < r.nworkers; i++) {
+        if (worker_start(&r.workers[i], &r, i, cfg.router.hdfs_listen, &port, why, sizeof why) < 0) {
+            fprintf(stderr, "fedrouter: %s\n", why);
+            return 1;
+        }
+    }
+    if (pthread_create(&rs.watcher, NULL, watch_main, &rs) != 0) {
+        fprintf(stderr, "fedrouter: cannot start the config watcher\n");
+        return 1;
+    }
+    char host[256];
+    const char *colon = strrchr(cfg.router.hdfs_listen, ':');
+    snprintf(host, sizeof host, "%.*s", (int)(colon - cfg.router.hdfs_listen), cfg.router.hdfs_listen);
+    const char *acolon = strrchr(cfg.router.admin_listen, ':');
+    printf("ready hdfs=%s:%d admin=%.*s:%d\n", host, port, (int)(acolon - cfg.router.admin_listen),
+           cfg.router.admin_listen, admin_port(adm));
+    fflush(stdout);
+    fprintf(stderr, "fedrouter: router %s serving HDFS on %s:%d with %d workers\n", r.id, host, port, r.nworkers);
+
+    int sig = 0;
+    while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
+        ; /* the file is watched; SIGHUP needs nothing more */
+    fprintf(stderr, "fedrouter: signal %d: draining (grace %d ms)\n", sig, cfg.router.shutdown_grace_ms);
+    atomic_store(&r.draining, true);
+    for (int i = 0; i < r.nworkers; i++)
+        worker_wake(&r.workers[i]);
+    int64_t deadline = now_ms() + cfg.router.shutdown_grace_ms;
+    for (;;) {
+        uint64_t inflight = 0;
+        for (int i = 0; i < r.nworkers; i++)
+            inflight += __atomic_load_n(&r.workers[i].in_flight, __ATOMIC_RELAXED);
+        if (inflight == 0 || now_ms() >= deadline)
+            break;
+        usleep(10000);
+    }
+    atomic_store(&r.stopping, true);
+    for (int i = 0; i < r.nworkers; i++)
+        worker_wake(&r.workers[i]);
+    for (int i = 0; i < r.nworkers; i++)
+        worker_join(&r.workers[i]);
+    atomic_store(&rs.stop, true);
+    pthread_join(rs.watcher, NULL);
+    admin_stop(adm);
+    snapshot_ref_destroy(&rs.ref);
+    config_free(&cfg);
+    free(r.workers);
+    fprintf(stderr, "fedrouter: stopped\n");
+    return 0;
+}

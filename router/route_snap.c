@@ -1,0 +1,212 @@
+/*
+ * route_snap.c: the routing snapshot side of route_deps.h.
+ *
+ * The statestore publishes immutable snapshots; a call holds one from start
+ * to answer. Nameservices need one more thing the snapshot does not keep:
+ * which NameNode was last seen active, shared by every worker. That lives in
+ * a process-wide registry of struct ha_ns (one per distinct nameservice name
+ * and NameNode list, never freed: a handful), found through a small
+ * per-worker cache keyed by (snapshot version, snap_ns) so a call takes no lock.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ha.h"
+#include "route_deps.h"
+#include "route_state.h"
+#include "router.h"
+#include "snapshot.h"
+
+/* ---- the registry ---- */
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ha_ns **reg;
+static size_t nreg, capreg;
+
+static bool same_ns(const struct ha_ns *h, const struct snap_ns *s)
+{
+    if (strcmp(h->name, s->name) != 0 || h->n != (int)(s->nnamenodes < HA_MAX_NAMENODES ? s->nnamenodes : HA_MAX_NAMENODES))
+        return false;
+    for (int i = 0; i < h->n; i++)
+        if (strcmp(h->addrs[i], s->namenodes[i]) != 0)
+            return false;
+    return true;
+}
+
+static struct ha_ns *registry_get(const struct snap_ns *s)
+{
+    pthread_mutex_lock(&reg_lock);
+    for (size_t i = 0; i < nreg; i++)
+        if (same_ns(reg[i], s)) {
+            pthread_mutex_unlock(&reg_lock);
+            return reg[i];
+        }
+    struct ha_ns *h = calloc(1, sizeof *h);
+    if (h && nreg == capreg) {
+        size_t nc = capreg ? 2 * capreg : 16;
+        struct ha_ns **g = realloc(reg, nc * sizeof *g);
+        if (!g) {
+            free(h);
+            h = NULL;
+        } else {
+            reg = g;
+            capreg = nc;
+        }
+    }
+    if (h) {
+        snprintf(h->name, sizeof h->name, "%s", s->name);
+        h->n = (int)(s->nnamenodes < HA_MAX_NAMENODES ? s->nnamenodes : HA_MAX_NAMENODES);
+        for (int i = 0; i < h->n; i++)
+            snprintf(h->addrs[i], sizeof h->addrs[i], "%s", s->namenodes[i]);
+        /* The same name with other NameNodes: keep the last known active. */
+        for (size_t i = nreg; i-- > 0;)
+            if (strcmp(reg[i]->name, s->name) == 0) {
+                atomic_store(&h->active, atomic_load(&reg[i]->active) % (h->n ? h->n : 1));
+                break;
+            }
+        reg[nreg++] = h;
+    }
+    pthread_mutex_unlock(&reg_lock);
+    return h;
+}
+
+/* ---- the per-worker cache ---- */
+
+#define CACHE_SLOTS 256
+static __thread struct {
+    uint64_t version;
+    const struct snap_ns *sns;
+    struct ha_ns *h;
+} cache[CACHE_SLOTS];
+
+struct rd_snap {
+    struct snapshot *s;
+};
+
+static struct ha_ns *ha_for(struct rd_snap *rs, const struct snap_ns *sns)
+{
+    if (!sns || !sns->defined || sns->nnamenodes == 0)
+        return NULL;
+    uint64_t v = snapshot_version(rs->s);
+    size_t slot = ((uintptr_t)sns >> 4 ^ (size_t)v) % CACHE_SLOTS;
+    if (cache[slot].version == v && cache[slot].sns == sns)
+        return cache[slot].h;
+    struct ha_ns *h = registry_get(sns);
+    cache[slot].version = v;
+    cache[slot].sns = sns;
+    cache[slot].h = h;
+    return h;
+}
+
+/* ---- route_deps: snapshot ---- */
+
+struct rd_snap *rd_snap_acquire(struct router *r)
+{
+    struct route_state *rs = r->state;
+    struct snapshot *s = snapshot_acquire(&rs->ref);
+    if (!s)
+        return NULL;
+    /* The wrapper is the snapshot pointer itself: no allocation per call. */
+    return (struct rd_snap *)s;
+}
+
+void rd_snap_release(struct rd_snap *s)
+{
+    snapshot_release((struct snapshot *)s);
+}
+
+#define SNAP(x) ((struct snapshot *)(x))
+
+int rd_resolve(struct rd_snap *s, const char *path, struct rd_target *t, char *err, size_t errlen)
+{
+    if (!s) {
+        snprintf(err, errlen, "the router has no mount table yet");
+        return -1;
+    }
+    static __thread char buf[2 * FR_PATH_MAX + 2];
+    struct resolve_result res;
+    int rc = snapshot_resolve(SNAP(s), path, strlen(path), NULL, &res, buf, sizeof buf);
+    if (rc == RES_ENOMOUNT) {
+        snprintf(err, errlen, "no mount point for %s and no default nameservice", path);
+        return -1;
+    }
+    if (rc != RES_OK) {
+        snprintf(err, errlen, "%s: %s", path, res.why ? res.why : resolve_strerror(rc));
+        return -1;
+    }
+    struct rd_snap wrap = { SNAP(s) };
+    t->ns = ha_for(&wrap, res.ns);
+    if (!t->ns) {
+        snprintf(err, errlen, "nameservice %s of %s has no NameNodes configured", res.ns ? res.ns->name : "?",
+                 path);
+        return -1;
+    }
+    if (res.path_len >= sizeof t->path) {
+        snprintf(err, errlen, "%s: path too long", path);
+        return -1;
+    }
+    memcpy(t->path, res.path, res.path_len + 1);
+    t->readonly = res.mount && res.mount->rec->readonly;
+    if (res.mount) {
+        snprintf(t->src, sizeof t->src, "%s", res.mount->src);
+        const struct snap_dest *d = &res.mount->dests[res.dest];
+        snprintf(t->dest, sizeof t->dest, "%.*s", (int)d->path_len, d->path);
+    } else {
+        t->src[0] = t->dest[0] = 0;
+    }
+    return 0;
+}
+
+int rd_all_ns(struct rd_snap *s, struct ha_ns **out, int max)
+{
+    if (!s)
+        return 0;
+    struct rd_snap wrap = { SNAP(s) };
+    int n = 0;
+    size_t count = snapshot_ns_count(SNAP(s));
+    for (size_t i = 0; i < count && n < max; i++) {
+        const struct snap_ns *sns = snapshot_ns_at(SNAP(s), i);
+        if (sns->disabled)
+            continue;
+        struct ha_ns *h = ha_for(&wrap, sns);
+        if (h)
+            out[n++] = h;
+    }
+    return n;
+}
+
+struct ha_ns *rd_default_ns(struct rd_snap *s)
+{
+    if (!s)
+        return NULL;
+    struct rd_snap wrap = { SNAP(s) };
+    return ha_for(&wrap, snapshot_default_ns(SNAP(s)));
+}
+
+struct ha_ns *rd_ns_by_pool(struct rd_snap *s, const char *pool)
+{
+    return route_state_pool_ns(pool);
+}
+
+int rd_mount_children(struct rd_snap *s, const char *dir, const char **names, int max)
+{
+    if (!s)
+        return 0;
+    struct snap_dir d;
+    const char *why;
+    if (snapshot_children(SNAP(s), dir, strlen(dir), &d, &why) < 0)
+        return 0;
+    int n = 0;
+    for (size_t i = 0; i < d.n && n < max; i++) {
+        size_t len;
+        names[n++] = snap_dir_name(&d, i, &len);
+    }
+    return n;
+}
+
+bool rd_is_mount_point(struct rd_snap *s, const char *path)
+{
+    return s && snapshot_find_mount(SNAP(s), path) != NULL;
+}

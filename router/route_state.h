@@ -1,0 +1,38 @@
+/*
+ * route_state: where the router's routing state comes from and what it
+ * learns while running: the snapshot holder fed by the statestore (the
+ * `file` driver: the config file, reloaded when it changes), and the block
+ * pool -> nameservice map learned from replies that carry blocks, for the
+ * calls that name only a block (updateBlockForPipeline, updatePipeline, ...).
+ */
+#ifndef FR_ROUTE_STATE_H
+#define FR_ROUTE_STATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "snapshot.h"
+
+struct ha_ns;
+
+struct route_state {
+    struct snapshot_ref ref;            /* the current snapshot */
+    char path[4096];                    /* the config file (file driver) */
+    pthread_t watcher;
+    atomic_bool stop;
+    _Atomic int64_t loaded_at_ms;       /* last successful load */
+    _Atomic uint64_t reload_failures;
+    char last_error[512];               /* why the last reload failed ("" if it did not) */
+};
+
+/* Remembers that `pool` belongs to ns (thread-safe; cheap when known). */
+void route_state_learn_pool(const char *pool, size_t len, struct ha_ns *ns);
+/* The nameservice of a block pool, or NULL when not seen yet. */
+struct ha_ns *route_state_pool_ns(const char *pool);
+/* Learns from a successful reply of `method` (addBlock, getBlockLocations, ...). */
+void route_state_learn_from_reply(const char *method, const uint8_t *payload, size_t len, struct ha_ns *ns);
+
+#endif

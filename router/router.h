@@ -1,0 +1,29 @@
+/*
+ * router: the process-wide state every worker reads: settings, the current
+ * routing snapshot, and the flags main sets (drain, stop, safe mode).
+ */
+#ifndef FR_ROUTER_H
+#define FR_ROUTER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "upstream.h"
+
+struct worker;
+
+struct router {
+    char id[128];                        /* [router] id */
+    char user[256];                      /* the OS user the router runs as */
+    uint32_t max_frame;                  /* client frame limit */
+    struct upstream_limits upstream_limits;
+    void *state;                         /* the statestore and its snapshot holder (route_deps.c) */
+    atomic_bool draining;                /* SIGTERM: finish in-flight calls, take no new ones */
+    atomic_bool stopping;                /* leave the loops now */
+    atomic_bool safe_mode;               /* answer StandbyException: clients go to another router */
+    int nworkers;
+    struct worker *workers;
+};
+
+#endif
