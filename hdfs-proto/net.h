@@ -15,6 +15,10 @@
  * bound port goes to *port_out when not NULL). -1 with a reason in err. */
 int net_listen(const char *hostport, bool reuseport, int *port_out, char *err, size_t errlen);
 
+/* Accepts one connection, nonblocking with TCP_NODELAY; writes the peer as
+ * "ip:port" into peer (may be NULL). -1 when none is waiting. */
+int net_accept(int lfd, char *peer, size_t peerlen);
+
 enum net_send { NET_SENT = 0, NET_PENDING = 1, NET_ERROR = -1 };
 /* Writes as much of out as the socket takes now (consuming it): NET_SENT
  * when all is gone, NET_PENDING when the socket is full, NET_ERROR when the

@@ -229,13 +229,10 @@ void hconn_accept_cb(struct ev_loop *loop, ev_io *aw, int revents)
 {
     struct worker *w = aw->data;
     for (int i = 0; i < 64; i++) {
-        struct sockaddr_storage sa;
-        socklen_t sl = sizeof sa;
-        int fd = accept4(w->hdfs_fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        char peer[64];
+        int fd = net_accept(w->hdfs_fd, peer, sizeof peer);
         if (fd < 0)
             return;
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         struct hconn *c = calloc(1, sizeof *c);
         if (!c) {
             close(fd);
@@ -245,14 +242,7 @@ void hconn_accept_cb(struct ev_loop *loop, ev_io *aw, int revents)
         c->fd = fd;
         c->id = ++w->next_conn_id;
         ipc_sconn_init(&c->s, w->router->max_frame);
-        if (sa.ss_family == AF_INET) {
-            struct sockaddr_in *in = (struct sockaddr_in *)&sa;
-            char ip[INET_ADDRSTRLEN];
-            inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
-            snprintf(c->peer, sizeof c->peer, "%s:%u", ip, ntohs(in->sin_port));
-        } else {
-            snprintf(c->peer, sizeof c->peer, "conn-%llu", (unsigned long long)c->id);
-        }
+        snprintf(c->peer, sizeof c->peer, "%s", peer);
         ev_io_init(&c->rw, on_read, fd, EV_READ);
         ev_io_init(&c->ww, on_write, fd, EV_WRITE);
         c->rw.data = c->ww.data = c;

@@ -55,6 +55,7 @@ struct rstate {
     struct rd_target t;                 /* PATH: where the (first) path went */
     char client_path[RD_MAX_PATH];      /* PATH: as the client wrote it */
     bool has_mount_children;            /* getListing: mount points to merge in */
+    bool listing_fanout;                /* getListing: one subcall per HASH_ALL destination */
     char start_after[RD_MAX_PATH];      /* getListing: the client's startAfter */
     size_t sa_len;
     int nsub, pending;
@@ -116,64 +117,93 @@ static int cmp_status_name(const void *a, const void *b)
     return c ? c : (x->path.len > y->path.len) - (x->path.len < y->path.len);
 }
 
-/*
- * getListing of a directory with mount points under it: the real children
- * (one page, maybe absent) merged with the mount point names after
- * startAfter. When the real listing has more pages, only mount names up to
- * its last entry go in this page; the rest come with later pages.
- */
-static void reply_merged_listing(struct rstate *st, const uint8_t *payload, size_t len)
+/* Does name (len bytes) sort after the status's local name? */
+static int cmp_name(const char *name, size_t l, const Hadoop__Hdfs__HdfsFileStatusProto *st)
 {
-    const char *start_after = st->start_after;
-    size_t sa_len = st->sa_len;
+    size_t sl = st->path.len;
+    int c = memcmp(name, st->path.data, l < sl ? l : sl);
+    return c ? c : (l > sl) - (l < sl);
+}
+
+/*
+ * getListing merged from several answers (the destinations of a HASH_ALL
+ * mount) and/or with the mount points under the directory. Each answer is
+ * one page after the client's startAfter; when an answer has more pages,
+ * this page must stop at its last entry, so the cut is the smallest such
+ * last entry and everything after it waits for the next page. Names are
+ * unique: a mount point hides a real child of its name, and a directory in
+ * several destinations shows once.
+ */
+static void reply_merged_listing(struct rstate *st)
+{
     struct rcall *rc = st->rc;
     struct router *r = rc->c->w->router;
     const char *names[MAX_MOUNT_CHILDREN];
     int nm = rd_mount_children(st->snap, st->client_path, names, MAX_MOUNT_CHILDREN);
-    Hadoop__Hdfs__GetListingResponseProto *resp =
-        payload ? hadoop__hdfs__get_listing_response_proto__unpack(NULL, len, payload) : NULL;
-    Hadoop__Hdfs__DirectoryListingProto *dl = resp ? resp->dirlist : NULL;
-    size_t nreal = dl ? dl->n_partiallisting : 0;
-    uint32_t remaining = dl ? dl->remainingentries : 0;
+    Hadoop__Hdfs__GetListingResponseProto **resp = calloc((size_t)st->nsub, sizeof *resp);
+    size_t nreal = 0;
+    const Hadoop__Hdfs__HdfsFileStatusProto *cut = NULL;
+    bool any_dir = nm > 0;
+    for (int i = 0; resp && i < st->nsub; i++) {
+        resp[i] = hadoop__hdfs__get_listing_response_proto__unpack(NULL, buf_len(&st->subs[i].payload),
+                                                                   buf_rptr(&st->subs[i].payload));
+        Hadoop__Hdfs__DirectoryListingProto *dl = resp[i] ? resp[i]->dirlist : NULL;
+        if (!dl)
+            continue;
+        any_dir = true;
+        nreal += dl->n_partiallisting;
+        if (dl->remainingentries && dl->n_partiallisting) {
+            const Hadoop__Hdfs__HdfsFileStatusProto *last = dl->partiallisting[dl->n_partiallisting - 1];
+            if (!cut || cmp_status_name(&last, &cut) < 0)
+                cut = last;
+        }
+    }
     Hadoop__Hdfs__HdfsFileStatusProto **all = calloc(nreal + (size_t)nm + 1, sizeof *all);
     Hadoop__Hdfs__HdfsFileStatusProto *ms = calloc((size_t)nm + 1, sizeof *ms);
     Hadoop__Hdfs__FsPermissionProto *mp = calloc((size_t)nm + 1, sizeof *mp);
-    if (!all || !ms || !mp) {
+    if (!resp || !all || !ms || !mp) {
         hconn_reply_error(rc, "java.io.IOException", "out of memory merging a listing");
         goto out;
     }
+    if (!any_dir) {
+        /* No destination has the directory and no mount point lies below. */
+        hconn_reply_raw(rc, buf_rptr(&st->subs[0].payload), buf_len(&st->subs[0].payload));
+        goto out;
+    }
     size_t n = 0;
-    const Hadoop__Hdfs__HdfsFileStatusProto *last = nreal ? dl->partiallisting[nreal - 1] : NULL;
     for (int i = 0; i < nm; i++) {
         size_t l = strlen(names[i]);
-        int after = sa_len ? memcmp(names[i], start_after, l < sa_len ? l : sa_len) : 1;
-        if (sa_len && after == 0)
-            after = l > sa_len ? 1 : -1;
-        if (after <= 0)
-            continue; /* at or before startAfter: an earlier page had it */
-        if (remaining && last) {
-            size_t ll = last->path.len;
-            int c = memcmp(names[i], last->path.data, l < ll ? l : ll);
-            if (c > 0 || (c == 0 && l > ll))
-                continue; /* sorts after this page: a later page has it */
+        if (st->sa_len) {
+            int c = memcmp(names[i], st->start_after, l < st->sa_len ? l : st->sa_len);
+            if (c < 0 || (c == 0 && l <= st->sa_len))
+                continue; /* an earlier page had it */
         }
+        if (cut && cmp_name(names[i], l, cut) > 0)
+            continue; /* a later page has it */
         mount_dir_status(&ms[i], &mp[i], names[i], r);
         all[n++] = &ms[i];
     }
-    /* A real child with a mount point's name is hidden by the mount point. */
-    for (size_t i = 0; i < nreal; i++) {
-        bool shadowed = false;
-        for (int k = 0; k < nm && !shadowed; k++)
-            shadowed = strlen(names[k]) == dl->partiallisting[i]->path.len &&
-                       memcmp(names[k], dl->partiallisting[i]->path.data, dl->partiallisting[i]->path.len) == 0;
-        if (!shadowed)
-            all[n++] = dl->partiallisting[i];
+    size_t nmount = n;
+    for (int i = 0; i < st->nsub; i++) {
+        Hadoop__Hdfs__DirectoryListingProto *dl = resp[i] ? resp[i]->dirlist : NULL;
+        for (size_t j = 0; dl && j < dl->n_partiallisting; j++) {
+            Hadoop__Hdfs__HdfsFileStatusProto *e = dl->partiallisting[j];
+            if (cut && cmp_status_name(&e, &cut) > 0)
+                continue;
+            bool dup = false;
+            for (int k = 0; k < nm && !dup; k++)
+                dup = cmp_name(names[k], strlen(names[k]), e) == 0;
+            for (size_t k = nmount; k < n && !dup; k++)
+                dup = cmp_status_name(&all[k], &e) == 0;
+            if (!dup)
+                all[n++] = e;
+        }
     }
     qsort(all, n, sizeof *all, cmp_status_name);
     Hadoop__Hdfs__DirectoryListingProto out_dl = HADOOP__HDFS__DIRECTORY_LISTING_PROTO__INIT;
     out_dl.n_partiallisting = n;
     out_dl.partiallisting = all;
-    out_dl.remainingentries = remaining;
+    out_dl.remainingentries = cut ? 1 : 0;
     Hadoop__Hdfs__GetListingResponseProto out = HADOOP__HDFS__GET_LISTING_RESPONSE_PROTO__INIT;
     out.dirlist = &out_dl;
     size_t sz = protobuf_c_message_get_packed_size(&out.base);
@@ -189,8 +219,10 @@ out:
     free(all);
     free(ms);
     free(mp);
-    if (resp)
-        hadoop__hdfs__get_listing_response_proto__free_unpacked(resp, NULL);
+    for (int i = 0; resp && i < st->nsub; i++)
+        if (resp[i])
+            hadoop__hdfs__get_listing_response_proto__free_unpacked(resp[i], NULL);
+    free(resp);
 }
 
 /* getFileInfo of a mount point (or of a directory above mount points) whose
@@ -272,7 +304,7 @@ static void complete(struct rstate *st)
         }
         route_state_learn_from_reply(rc->method, buf_rptr(&s->payload), buf_len(&s->payload), s->hc.ns);
         if (strcmp(rc->method, "getListing") == 0 && st->has_mount_children) {
-            reply_merged_listing(st, buf_rptr(&s->payload), buf_len(&s->payload));
+            reply_merged_listing(st);
         } else if (strcmp(rc->method, "getFileInfo") == 0 &&
                    reply_mount_fileinfo(st, buf_rptr(&s->payload), buf_len(&s->payload))) {
             /* answered */
@@ -288,6 +320,17 @@ static void complete(struct rstate *st)
         } else {
             hconn_reply_raw(rc, buf_rptr(&s->payload), buf_len(&s->payload));
         }
+        st_free(st);
+        return;
+    }
+    if (st->listing_fanout) {
+        for (int i = 0; i < st->nsub; i++)
+            if (st->subs[i].ust != UP_OK || st->subs[i].status != IPC_SUCCESS) {
+                reply_sub_error(rc, &st->subs[i]);
+                st_free(st);
+                return;
+            }
+        reply_merged_listing(st);
         st_free(st);
         return;
     }
@@ -338,6 +381,12 @@ static void sub_done(struct ha_call *hc, enum upstream_status ust, const struct 
         complete(st);
 }
 
+static void guard_drop(struct rstate *st)
+{
+    if (--st->pending == 0)
+        complete(st);
+}
+
 static struct rstate *st_new(struct rcall *rc, struct rd_snap *snap, const struct rd_method *m, int nsub)
 {
     struct rstate *st = calloc(1, sizeof *st + (size_t)nsub * sizeof(struct sub));
@@ -347,6 +396,7 @@ static struct rstate *st_new(struct rcall *rc, struct rd_snap *snap, const struc
     st->snap = snap;
     st->m = m;
     st->nsub = nsub;
+    st->pending = nsub + 1; /* the guard: see start_sub */
     for (int i = 0; i < nsub; i++) {
         st->subs[i].st = st;
         st->subs[i].hc.done = sub_done;
@@ -355,12 +405,16 @@ static struct rstate *st_new(struct rcall *rc, struct rd_snap *snap, const struc
     return st;
 }
 
-/* Starts subcall i to ns with param; on an immediate failure records it. */
+/*
+ * Starts subcall i to ns with param; on an immediate failure records it.
+ * Callers hold a guard: st->pending starts at nsub + 1 and the guard is
+ * dropped with guard_drop() after every subcall started, so the call can
+ * only complete (and rc be freed) after the caller's loop.
+ */
 static void start_sub(struct rstate *st, int i, struct ha_ns *ns, const uint8_t *param, size_t len)
 {
     struct rcall *rc = st->rc;
     struct sub *s = &st->subs[i];
-    st->pending++;
     if (ha_send(&s->hc, rc->c->w->up, ns, rcall_user(rc), &rc->ids, rc->method, param, len) < 0) {
         s->finished = true;
         s->ust = UP_EDOWN;
@@ -382,6 +436,49 @@ void hdfs_route_cancel(struct rcall *rc)
             ha_cancel(&st->subs[i].hc);
     rc->route = NULL;
     st_free(st);
+}
+
+/* Reads the client's startAfter (GetListingRequestProto field 2). */
+static void take_start_after(struct rstate *st, const struct ipc_call *ic)
+{
+    const uint8_t *p = ic->param.p, *end = p + ic->param.len;
+    struct pb_field f;
+    while (pb_next_field(&p, end, &f) > 0)
+        if (f.num == 2 && f.type == PB_LEN && f.len < sizeof st->start_after) {
+            memcpy(st->start_after, f.data, f.len);
+            st->sa_len = f.len;
+        }
+}
+
+/* getListing of a directory kept in every destination: ask them all. */
+static void route_listing_fanout(struct rcall *rc, struct rd_snap *snap, const struct rd_method *m,
+                                 const struct ipc_call *ic, const char *path, const struct rd_target *dests, int nd)
+{
+    struct rstate *st = st_new(rc, snap, m, nd);
+    if (!st) {
+        rd_snap_release(snap);
+        hconn_reply_error(rc, "java.io.IOException", "out of memory");
+        return;
+    }
+    st->listing_fanout = true;
+    snprintf(st->client_path, sizeof st->client_path, "%s", path);
+    take_start_after(st, ic);
+    rc->ns = dests[0].ns->name;
+    struct buf param = BUF_INIT;
+    for (int i = 0; i < nd; i++) {
+        const char *np[1] = { dests[i].path };
+        buf_reset(&param);
+        if (rd_req_rewrite(m, ic->param.p, ic->param.len, np, &param) < 0) {
+            st->subs[i].finished = true;
+            st->subs[i].ust = UP_EPROTO;
+            snprintf(st->subs[i].why, sizeof st->subs[i].why, "cannot rewrite the request");
+            st->pending--;
+            continue;
+        }
+        start_sub(st, i, dests[i].ns, buf_rptr(&param), buf_len(&param));
+    }
+    buf_free(&param);
+    guard_drop(st);
 }
 
 static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct rd_method *m, const struct ipc_call *ic)
@@ -416,6 +513,14 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct rd_
             return;
         }
     }
+    if (n == 1 && strcmp(rc->method, "getListing") == 0) {
+        static __thread struct rd_target dests[16];
+        int nd = rd_resolve_all(snap, paths[0], dests, 16, err, sizeof err);
+        if (nd > 1) {
+            route_listing_fanout(rc, snap, m, ic, paths[0], dests, nd);
+            return;
+        }
+    }
     const char *newpaths[4];
     for (int i = 0; i < n; i++)
         newpaths[i] = tg[i].path;
@@ -437,17 +542,12 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct rd_
     if (strcmp(rc->method, "getListing") == 0) {
         const char *names[1];
         st->has_mount_children = rd_mount_children(snap, paths[0], names, 1) > 0;
-        const uint8_t *p = ic->param.p, *end = p + ic->param.len;
-        struct pb_field f;
-        while (pb_next_field(&p, end, &f) > 0)
-            if (f.num == 2 && f.type == PB_LEN && f.len < sizeof st->start_after) {
-                memcpy(st->start_after, f.data, f.len);
-                st->sa_len = f.len;
-            }
+        take_start_after(st, ic);
     }
     rc->ns = tg[0].ns->name;
     start_sub(st, 0, tg[0].ns, buf_rptr(&param), buf_len(&param));
     buf_free(&param);
+    guard_drop(st);
 }
 
 static void route_one_ns(struct rcall *rc, struct rd_snap *snap, const struct rd_method *m, struct ha_ns *ns,
@@ -466,6 +566,7 @@ static void route_one_ns(struct rcall *rc, struct rd_snap *snap, const struct rd
     }
     rc->ns = ns->name;
     start_sub(st, 0, ns, ic->param.p, ic->param.len);
+    guard_drop(st);
 }
 
 void hdfs_route_call(struct rcall *rc, const struct ipc_call *ic)
@@ -512,8 +613,9 @@ void hdfs_route_call(struct rcall *rc, const struct ipc_call *ic)
             return;
         }
         rc->ns = "*";
-        for (int i = 0; i < n && rc->route == st; i++)
+        for (int i = 0; i < n; i++)
             start_sub(st, i, all[i], ic->param.p, ic->param.len);
+        guard_drop(st);
         return;
     }
     case RD_ROUTER:

@@ -72,6 +72,11 @@ struct rd_target {
 /* Resolves a path. -1 with a reason ("no mount point for /x") when nothing
  * owns it. */
 int rd_resolve(struct rd_snap *s, const char *path, struct rd_target *t, char *err, size_t errlen);
+/* For a directory under a mount whose order keeps directories in every
+ * destination (HASH_ALL, RANDOM, SPACE): every destination, so a listing can
+ * merge them. Returns how many targets were written (1 for other mounts),
+ * or -1 with err. */
+int rd_resolve_all(struct rd_snap *s, const char *path, struct rd_target *t, int max, char *err, size_t errlen);
 /* Every nameservice (for calls that go to all). */
 int rd_all_ns(struct rd_snap *s, struct ha_ns **out, int max);
 /* The default nameservice, NULL when none. */

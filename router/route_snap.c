@@ -159,6 +159,31 @@ int rd_resolve(struct rd_snap *s, const char *path, struct rd_target *t, char *e
     return 0;
 }
 
+int rd_resolve_all(struct rd_snap *s, const char *path, struct rd_target *t, int max, char *err, size_t errlen)
+{
+    if (rd_resolve(s, path, &t[0], err, errlen) < 0)
+        return -1;
+    static __thread char buf[2 * FR_PATH_MAX + 2];
+    struct resolve_result res;
+    if (snapshot_resolve(SNAP(s), path, strlen(path), NULL, &res, buf, sizeof buf) != RES_OK || !res.mount ||
+        res.mount->ndests < 2 || !mount_order_folder_all(res.mount->rec->order))
+        return 1;
+    struct rd_snap wrap = { SNAP(s) };
+    int n = 0;
+    for (uint32_t i = 0; i < res.mount->ndests && n < max; i++) {
+        const struct snap_dest *d = &res.mount->dests[i];
+        struct ha_ns *h = d->ns->disabled ? NULL : ha_for(&wrap, d->ns);
+        if (!h || resolve_dest_path(&res, (int)i, t[n].path, sizeof t[n].path) < 0)
+            continue;
+        t[n].ns = h;
+        t[n].readonly = res.mount->rec->readonly;
+        snprintf(t[n].src, sizeof t[n].src, "%s", res.mount->src);
+        snprintf(t[n].dest, sizeof t[n].dest, "%.*s", (int)d->path_len, d->path);
+        n++;
+    }
+    return n ? n : 1;
+}
+
 int rd_all_ns(struct rd_snap *s, struct ha_ns **out, int max)
 {
     if (!s)

@@ -198,11 +198,9 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct nn *nn = w->data;
     for (;;) {
-        int fd = accept4(nn->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = net_accept(nn->listen_fd, NULL, 0);
         if (fd < 0)
             return;
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         struct nn_conn *c = calloc(1, sizeof *c);
         if (!c) {
             close(fd);
