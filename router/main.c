@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "admin.h"
-#include "config.h"
+#include "conf.h"
 #include "metrics.h"
 #include "route_state.h"
 #include "router.h"
@@ -39,11 +39,13 @@ static int64_t now_ms(void)
 }
 
 /* Loads the file and builds a snapshot. NULL with why on any error. */
-static struct snapshot *load_snapshot(const char *path, struct fr_config *cfg, char *why, size_t whylen)
+static struct snapshot *load_snapshot(const char *path, struct conf *cfg, char *why, size_t whylen)
 {
-    if (config_load_file(path, cfg, why, whylen) < 0)
+    if (conf_load(path, cfg, why, whylen) < 0)
         return NULL;
-    struct snapshot *s = config_build_snapshot(cfg, why, whylen);
+    struct snapshot *s = conf_snapshot(cfg, why, whylen);
+    if (!s)
+        conf_free(cfg);
     return s;
 }
 
@@ -65,7 +67,7 @@ static void *watch_main(void *arg)
             continue;
         last = st.st_mtim;
         last_size = st.st_size;
-        struct fr_config cfg;
+        struct conf cfg;
         char why[512];
         struct snapshot *s = load_snapshot(rs->path, &cfg, why, sizeof why);
         if (!s) {
@@ -74,7 +76,7 @@ static void *watch_main(void *arg)
             fprintf(stderr, "fedrouter: reload of %s failed, keeping the last good table: %s\n", rs->path, why);
             continue;
         }
-        config_free(&cfg);
+        conf_free(&cfg);
         snapshot_ref_publish(&rs->ref, s);
         atomic_store(&rs->loaded_at_ms, now_ms());
         rs->last_error[0] = 0;
@@ -126,7 +128,7 @@ static void usage(FILE *f)
                "  -c FILE   the configuration (INI: [router], [statestore], [nameservice NAME], [mount /path], [metastore NAME])\n"
                "  -t        check the configuration and exit\n\n"
                "options and their defaults:\n");
-    config_print_options(f);
+    conf_print_options(f);
 }
 
 int main(int argc, char **argv)
@@ -153,7 +155,7 @@ int main(int argc, char **argv)
 
     static struct route_state rs;
     static struct router r;
-    struct fr_config cfg;
+    struct conf cfg;
     char why[1024];
     struct snapshot *first = load_snapshot(path, &cfg, why, sizeof why);
     if (!first) {
@@ -173,11 +175,11 @@ int main(int argc, char **argv)
     snprintf(r.id, sizeof r.id, "%s", cfg.router.id);
     r.max_frame = cfg.router.client_max_frame;
     r.upstream_limits = (struct upstream_limits){
-        .max_conns_per_key = cfg.router.upstream_max_conns_per_user,
+        .max_conns_per_key = cfg.router.max_conns_per_user,
         .calls_per_conn = 64,
-        .connect_timeout = cfg.router.upstream_connect_timeout_ms / 1000.0,
-        .call_timeout = cfg.router.upstream_call_timeout_ms / 1000.0,
-        .idle_timeout = cfg.router.upstream_idle_timeout_ms / 1000.0,
+        .connect_timeout = cfg.router.connect_timeout_ms / 1000.0,
+        .call_timeout = cfg.router.call_timeout_ms / 1000.0,
+        .idle_timeout = cfg.router.idle_timeout_ms / 1000.0,
         .max_frame = IPC_MAX_FRAME_DEFAULT,
     };
     r.state = &rs;
@@ -195,7 +197,8 @@ int main(int argc, char **argv)
         return 1;
     }
     metrics_add_gauge(gauges, &r);
-    r.nworkers = cfg.router.workers > 0 ? cfg.router.workers : 1;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    r.nworkers = cfg.router.workers > 0 ? cfg.router.workers : (ncpu > 0 ? (int)ncpu : 1);
     r.workers = calloc((size_t)r.nworkers, sizeof *r.workers);
     int port = 0;
     for (int i = 0; i < r.nworkers; i++) {
@@ -242,7 +245,7 @@ int main(int argc, char **argv)
     pthread_join(rs.watcher, NULL);
     admin_stop(adm);
     snapshot_ref_destroy(&rs.ref);
-    config_free(&cfg);
+    conf_free(&cfg);
     free(r.workers);
     fprintf(stderr, "fedrouter: stopped\n");
     return 0;

@@ -223,10 +223,20 @@ int rd_mount_children(struct rd_snap *s, const char *dir, const char **names, in
     const char *why;
     if (snapshot_children(SNAP(s), dir, strlen(dir), &d, &why) < 0)
         return 0;
+    /* The snapshot's names are not NUL-terminated: copies, valid until this
+     * thread's next call. */
+    static __thread char store[1 << 16];
+    size_t used = 0;
     int n = 0;
     for (size_t i = 0; i < d.n && n < max; i++) {
         size_t len;
-        names[n++] = snap_dir_name(&d, i, &len);
+        const char *name = snap_dir_name(&d, i, &len);
+        if (used + len + 1 > sizeof store)
+            break;
+        memcpy(store + used, name, len);
+        store[used + len] = 0;
+        names[n++] = store + used;
+        used += len + 1;
     }
     return n;
 }
