@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "admin.h"
-#include "conf.h"
+#include "config.h"
 #include "metrics.h"
 #include "route_state.h"
 #include "router.h"
@@ -38,14 +38,32 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Loads the file and builds a snapshot. NULL with why on any error. */
-static struct snapshot *load_snapshot(const char *path, struct conf *cfg, char *why, size_t whylen)
+/* Loads the file and builds a snapshot. NULL with why on any error (cfg is
+ * then freed). */
+static struct snapshot *load_snapshot(const char *path, struct config *cfg, char *why, size_t whylen)
 {
-    if (conf_load(path, cfg, why, whylen) < 0)
+    struct cfg_error err;
+    memset(&err, 0, sizeof err);
+    if (config_load(path, cfg, &err) < 0) {
+        size_t used = 0;
+        why[0] = 0;
+        for (int i = 0; i < err.n && used + 2 < whylen; i++)
+            used += (size_t)snprintf(why + used, whylen - used, "%s%s", i ? "\n" : "", err.msg[i]);
+        if (!err.n)
+            snprintf(why, whylen, "%s: cannot load", path);
+        config_free(cfg);
         return NULL;
-    struct snapshot *s = conf_snapshot(cfg, why, whylen);
-    if (!s)
-        conf_free(cfg);
+    }
+    if (cfg->store.driver != STORE_FILE) {
+        snprintf(why, whylen, "%s: statestore driver zookeeper is not available in this build yet (use file)", path);
+        config_free(cfg);
+        return NULL;
+    }
+    struct snapshot *s = config_build_snapshot(cfg, 0, NULL);
+    if (!s) {
+        snprintf(why, whylen, "out of memory building the routing snapshot");
+        config_free(cfg);
+    }
     return s;
 }
 
@@ -67,7 +85,7 @@ static void *watch_main(void *arg)
             continue;
         last = st.st_mtim;
         last_size = st.st_size;
-        struct conf cfg;
+        struct config cfg;
         char why[512];
         struct snapshot *s = load_snapshot(rs->path, &cfg, why, sizeof why);
         if (!s) {
@@ -76,7 +94,7 @@ static void *watch_main(void *arg)
             fprintf(stderr, "fedrouter: reload of %s failed, keeping the last good table: %s\n", rs->path, why);
             continue;
         }
-        conf_free(&cfg);
+        config_free(&cfg);
         snapshot_ref_publish(&rs->ref, s);
         atomic_store(&rs->loaded_at_ms, now_ms());
         rs->last_error[0] = 0;
@@ -128,7 +146,7 @@ static void usage(FILE *f)
                "  -c FILE   the configuration (INI: [router], [statestore], [nameservice NAME], [mount /path], [metastore NAME])\n"
                "  -t        check the configuration and exit\n\n"
                "options and their defaults:\n");
-    conf_print_options(f);
+    config_print_keys(f);
 }
 
 int main(int argc, char **argv)
@@ -155,7 +173,7 @@ int main(int argc, char **argv)
 
     static struct route_state rs;
     static struct router r;
-    struct conf cfg;
+    struct config cfg;
     char why[1024];
     struct snapshot *first = load_snapshot(path, &cfg, why, sizeof why);
     if (!first) {
@@ -173,13 +191,13 @@ int main(int argc, char **argv)
     struct passwd *pw = getpwuid(geteuid());
     snprintf(r.user, sizeof r.user, "%s", pw ? pw->pw_name : "root");
     snprintf(r.id, sizeof r.id, "%s", cfg.router.id);
-    r.max_frame = cfg.router.client_max_frame;
+    r.max_frame = (uint32_t)cfg.router.client_max_frame;
     r.upstream_limits = (struct upstream_limits){
-        .max_conns_per_key = cfg.router.max_conns_per_user,
-        .calls_per_conn = 64,
-        .connect_timeout = cfg.router.connect_timeout_ms / 1000.0,
-        .call_timeout = cfg.router.call_timeout_ms / 1000.0,
-        .idle_timeout = cfg.router.idle_timeout_ms / 1000.0,
+        .max_conns_per_key = cfg.router.upstream_max_conns_per_user,
+        .calls_per_conn = cfg.router.upstream_max_calls_per_conn,
+        .connect_timeout = cfg.router.upstream_connect_timeout_ms / 1000.0,
+        .call_timeout = (cfg.router.upstream_call_timeout_ms ? cfg.router.upstream_call_timeout_ms : 86400000) / 1000.0,
+        .idle_timeout = cfg.router.upstream_idle_timeout_ms / 1000.0,
         .max_frame = IPC_MAX_FRAME_DEFAULT,
     };
     r.state = &rs;
@@ -245,7 +263,7 @@ int main(int argc, char **argv)
     pthread_join(rs.watcher, NULL);
     admin_stop(adm);
     snapshot_ref_destroy(&rs.ref);
-    conf_free(&cfg);
+    config_free(&cfg);
     free(r.workers);
     fprintf(stderr, "fedrouter: stopped\n");
     return 0;

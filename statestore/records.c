@@ -27,6 +27,9 @@ static int fail(char *why, size_t whylen, const char *fmt, ...)
 
 /* ---- paths ---- */
 
+/* bytes that end a component's scan */
+static const unsigned char stop[256] = {['/'] = 1, [':'] = 1, [0] = 1};
+
 long path_normalize(const char *in, size_t len, char *out, size_t outsz, const char **why)
 {
     static const char *dummy;
@@ -51,16 +54,11 @@ long path_normalize(const char *in, size_t len, char *out, size_t outsz, const c
         if (i >= len)
             break;
         size_t s = i;
-        while (i < len && in[i] != '/') {
-            if (in[i] == ':') {
-                *why = "':' is not allowed in a path component";
-                return -1;
-            }
-            if (in[i] == '\0') {
-                *why = "NUL byte in path";
-                return -1;
-            }
+        while (i < len && !stop[(unsigned char)in[i]])
             i++;
+        if (i < len && in[i] != '/') {
+            *why = in[i] == ':' ? "':' is not allowed in a path component" : "NUL byte in path";
+            return -1;
         }
         size_t cl = i - s;
         if (in[s] == '.' && (cl == 1 || (cl == 2 && in[s + 1] == '.'))) {

@@ -4,16 +4,21 @@
  *
  * Layout of a snapshot:
  *
- *   nodes[]      open-addressing table, 64-byte slots, one per path component:
- *                key (parent slot, name), the entry mounted there, the range
- *                of its children in child_ids[] (sorted by name)
- *   mounts[]     snap_mount per entry; records copied into the arena
+ *   nodes[]      open-addressing table, 64-byte slots, one per path component.
+ *                A slot's key chains hashes: key(/a/b) = H(key(/a), "b"), so
+ *                the slots of every prefix of a path are known before any is
+ *                read, and resolve prefetches them all at once. A slot holds
+ *                the parent slot and name (to verify), the entry mounted
+ *                there, and its children's range in child_ids[] (by name).
+ *   mounts[]     pointers to snap_mount blocks (entry + destinations + paths
+ *                contiguous in the arena); the record copy sits beside them
  *   ns[]         every nameservice name in use: defined ones first, sorted
  *   rings        one MD5 ring per distinct set of nameservices (HASH orders)
  *   arena        chunks holding every string and small array
  *
- * Resolving /a/b/c walks the table component by component (one probe, most
- * often one cache line each) and remembers the deepest node with an entry.
+ * Resolving /a/b/c computes the keys of /a, /a/b, /a/b/c, prefetches their
+ * slots, then verifies them in order (one cache line each, most often) and
+ * keeps the deepest node with an entry; the misses overlap.
  */
 #define _GNU_SOURCE
 #include "snapshot.h"
@@ -28,7 +33,9 @@
 #define NONE UINT32_MAX
 #define ROOT_PARENT (UINT32_MAX - 1)
 #define RING_VNODES 100
-#define INL 28
+#define INL 24
+#define ROOT_KEY 0x243F6A8885A308D3ull
+#define BATCH 32                    /* components prefetched at once */
 
 /* ---- arena ---- */
 
@@ -94,6 +101,24 @@ struct md5 {
     unsigned char buf[64];
 };
 
+#define MD5_F(x, y, z) ((z) ^ ((x) & ((y) ^ (z))))
+#define MD5_G(x, y, z) ((y) ^ ((z) & ((x) ^ (y))))
+#define MD5_H(x, y, z) ((x) ^ (y) ^ (z))
+#define MD5_I(x, y, z) ((y) ^ ((x) | ~(z)))
+#define MD5_STEP(f, a, b, c, d, x, t, r)                                                                              \
+    do {                                                                                                             \
+        (a) += f((b), (c), (d)) + (x) + (t);                                                                         \
+        (a) = ((a) << (r) | (a) >> (32 - (r))) + (b);                                                                \
+    } while (0)
+/* four steps of one round: message words i0..i3, constants from k[n..n+3] */
+#define MD5_4(f, n, i0, i1, i2, i3, r0, r1, r2, r3)                                                                 \
+    do {                                                                                                             \
+        MD5_STEP(f, a, b, c, d, w[i0], md5_k[n], r0);                                                                \
+        MD5_STEP(f, d, a, b, c, w[i1], md5_k[n + 1], r1);                                                            \
+        MD5_STEP(f, c, d, a, b, w[i2], md5_k[n + 2], r2);                                                            \
+        MD5_STEP(f, b, c, d, a, w[i3], md5_k[n + 3], r3);                                                            \
+    } while (0)
+
 static const uint32_t md5_k[64] = {
     0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501,
     0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821,
@@ -104,10 +129,6 @@ static const uint32_t md5_k[64] = {
     0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
     0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391,
 };
-static const unsigned char md5_r[64] = {7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
-                                        5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20,
-                                        4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
-                                        6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21};
 
 static void md5_block(struct md5 *m, const unsigned char *p)
 {
@@ -116,29 +137,22 @@ static void md5_block(struct md5 *m, const unsigned char *p)
         w[i] = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 | (uint32_t)p[4 * i + 2] << 16 |
                (uint32_t)p[4 * i + 3] << 24;
     uint32_t a = m->h[0], b = m->h[1], c = m->h[2], d = m->h[3];
-    for (int i = 0; i < 64; i++) {
-        uint32_t f;
-        int g;
-        if (i < 16) {
-            f = (b & c) | (~b & d);
-            g = i;
-        } else if (i < 32) {
-            f = (d & b) | (~d & c);
-            g = (5 * i + 1) & 15;
-        } else if (i < 48) {
-            f = b ^ c ^ d;
-            g = (3 * i + 5) & 15;
-        } else {
-            f = c ^ (b | ~d);
-            g = (7 * i) & 15;
-        }
-        uint32_t t = d;
-        d = c;
-        c = b;
-        uint32_t x = a + f + md5_k[i] + w[g];
-        b = b + ((x << md5_r[i]) | (x >> (32 - md5_r[i])));
-        a = t;
-    }
+    MD5_4(MD5_F, 0, 0, 1, 2, 3, 7, 12, 17, 22);
+    MD5_4(MD5_F, 4, 4, 5, 6, 7, 7, 12, 17, 22);
+    MD5_4(MD5_F, 8, 8, 9, 10, 11, 7, 12, 17, 22);
+    MD5_4(MD5_F, 12, 12, 13, 14, 15, 7, 12, 17, 22);
+    MD5_4(MD5_G, 16, 1, 6, 11, 0, 5, 9, 14, 20);
+    MD5_4(MD5_G, 20, 5, 10, 15, 4, 5, 9, 14, 20);
+    MD5_4(MD5_G, 24, 9, 14, 3, 8, 5, 9, 14, 20);
+    MD5_4(MD5_G, 28, 13, 2, 7, 12, 5, 9, 14, 20);
+    MD5_4(MD5_H, 32, 5, 8, 11, 14, 4, 11, 16, 23);
+    MD5_4(MD5_H, 36, 1, 4, 7, 10, 4, 11, 16, 23);
+    MD5_4(MD5_H, 40, 13, 0, 3, 6, 4, 11, 16, 23);
+    MD5_4(MD5_H, 44, 9, 12, 15, 2, 4, 11, 16, 23);
+    MD5_4(MD5_I, 48, 0, 7, 14, 5, 6, 10, 15, 21);
+    MD5_4(MD5_I, 52, 12, 3, 10, 1, 6, 10, 15, 21);
+    MD5_4(MD5_I, 56, 8, 15, 6, 13, 6, 10, 15, 21);
+    MD5_4(MD5_I, 60, 4, 11, 2, 9, 6, 10, 15, 21);
     m->h[0] += a;
     m->h[1] += b;
     m->h[2] += c;
@@ -377,9 +391,9 @@ static const struct snap_ns *ring_lookup(const struct snap_ring *r, const struct
 /* One trie node = one slot of the open-addressing table (64 bytes). */
 struct tnode {
     const char *name;               /* component (not NUL-terminated), in the arena */
+    const struct snap_mount *mount; /* entry mounted here, or NULL */
     uint32_t tag;                   /* high half of the key hash */
     uint32_t parent;                /* NONE: empty slot; ROOT_PARENT: the root */
-    uint32_t mount;                 /* index in mounts[] or NONE */
     uint32_t child_first;           /* children: child_ids[child_first .. +nchild) sorted by name */
     uint32_t nchild;
     uint32_t pos;                   /* own index among the parent's children */
@@ -395,9 +409,10 @@ struct snapshot {
     struct arena arena;
     struct tnode *nodes;
     uint32_t mask;
+    uint32_t used;                  /* slots in use (build) */
     uint32_t root;
     uint32_t *child_ids;
-    struct snap_mount *mounts;
+    struct snap_mount **mounts;     /* in record order */
     size_t nmounts;
     struct snap_ns *ns;             /* [0, nns_defined) defined and sorted, then names only referred to */
     size_t nns_defined, nns;
@@ -408,9 +423,10 @@ struct snapshot {
     size_t bytes;
 };
 
-static uint64_t hash_comp(uint32_t parent, const char *p, size_t n)
+/* The key of a component under a parent whose key is pkey. */
+static inline uint64_t hash_comp(uint64_t pkey, const char *p, size_t n)
 {
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ ((uint64_t)parent << 20) ^ n;
+    uint64_t h = (pkey ^ n) * 0x9E3779B97F4A7C15ull;
     while (n >= 8) {
         uint64_t w;
         memcpy(&w, p, 8);
@@ -439,11 +455,11 @@ static inline bool node_is(const struct tnode *t, uint32_t tag, uint32_t parent,
     return !memcmp(t->inl, c, INL) && !memcmp(t->name + INL, c + INL, n - INL);
 }
 
-/* The slot of (parent, name), or NONE; *empty gets the free slot where it would go. */
-static inline uint32_t trie_find(const struct snapshot *s, uint32_t parent, const char *c, size_t n,
+/* The slot of (parent, name) whose key is h, or NONE; *empty gets the free
+ * slot where it would go. */
+static inline uint32_t trie_find(const struct snapshot *s, uint32_t parent, uint64_t h, const char *c, size_t n,
                                  uint32_t *empty)
 {
-    uint64_t h = hash_comp(parent, c, n);
     uint32_t tag = (uint32_t)(h >> 32), i = (uint32_t)h & s->mask;
     for (;;) {
         const struct tnode *t = &s->nodes[i];
@@ -458,17 +474,20 @@ static inline uint32_t trie_find(const struct snapshot *s, uint32_t parent, cons
     }
 }
 
-static uint32_t trie_add(struct snapshot *s, uint32_t parent, const char *c, size_t n)
+static uint32_t trie_add(struct snapshot *s, uint32_t parent, uint64_t h, const char *c, size_t n)
 {
     uint32_t slot = 0;
-    uint32_t f = trie_find(s, parent, c, n, &slot);
+    uint32_t f = trie_find(s, parent, h, c, n, &slot);
     if (f != NONE)
         return f;
+    if (s->used >= s->mask - s->mask / 8) /* never let probing run out of empty slots */
+        return NONE;
+    s->used++;
     struct tnode *t = &s->nodes[slot];
     t->name = c;
-    t->tag = (uint32_t)(hash_comp(parent, c, n) >> 32);
+    t->tag = (uint32_t)(h >> 32);
     t->parent = parent;
-    t->mount = NONE;
+    t->mount = NULL;
     t->len = (uint16_t)n;
     memcpy(t->inl, c, n < INL ? n : INL);
     return slot;
@@ -478,10 +497,12 @@ static uint32_t trie_add(struct snapshot *s, uint32_t parent, const char *c, siz
 static uint32_t trie_walk(const struct snapshot *s, const char *p, size_t n)
 {
     uint32_t node = s->root;
+    uint64_t key = ROOT_KEY;
     for (size_t i = 1; i < n && node != NONE;) {
         const char *e = memchr(p + i, '/', n - i);
         size_t j = e ? (size_t)(e - p) : n;
-        node = trie_find(s, node, p + i, j - i, NULL);
+        key = hash_comp(key, p + i, j - i);
+        node = trie_find(s, node, key, p + i, j - i, NULL);
         i = j + 1;
     }
     return node;
@@ -499,7 +520,7 @@ struct nsmap {
 
 static uint32_t nsmap_get(struct nsmap *m, const char *name, bool insert)
 {
-    size_t n = strlen(name), i = hash_comp(0, name, n) & m->mask;
+    size_t n = strlen(name), i = hash_comp(ROOT_KEY, name, n) & m->mask;
     for (;; i = (i + 1) & m->mask) {
         uint32_t v = m->slots[i];
         if (!v) {
@@ -665,22 +686,48 @@ static int build_ms(struct snapshot *s, const struct record_set *set, const stru
     return 0;
 }
 
-static struct mount_rec *copy_mount(struct arena *a, const struct mount_rec *m)
+/* One block per entry: snap_mount, its snap_dest[], the source and
+ * destination paths; then the record copy (cold fields). The ns of each
+ * destination is set by the caller. */
+static struct snap_mount *copy_mount(struct arena *a, const struct mount_rec *m)
 {
-    struct mount_rec *c = arena_alloc(a, sizeof *c);
-    if (!c)
-        return NULL;
-    *c = *m;
-    c->src = arena_strdup(a, m->src);
-    c->owner = arena_strdup(a, m->owner ? m->owner : "");
-    c->group = arena_strdup(a, m->group ? m->group : "");
-    c->dests = arena_alloc(a, m->ndests * sizeof *c->dests);
-    if (!c->src || !c->owner || !c->group || !c->dests)
-        return NULL;
+    size_t srcl = strlen(m->src), need = sizeof(struct snap_mount) + m->ndests * sizeof(struct snap_dest) + srcl + 1;
     for (size_t i = 0; i < m->ndests; i++)
-        if (!(c->dests[i].ns = arena_strdup(a, m->dests[i].ns)) || !(c->dests[i].path = arena_strdup(a, m->dests[i].path)))
-            return NULL;
-    return c;
+        need += strlen(m->dests[i].path) + 1;
+    struct snap_mount *sm = arena_alloc(a, need);
+    struct mount_rec *c = arena_alloc(a, sizeof *c);
+    if (!sm || !c)
+        return NULL;
+    struct snap_dest *d = (struct snap_dest *)(sm + 1);
+    char *str = (char *)(d + m->ndests);
+    memcpy(str, m->src, srcl + 1);
+    *c = *m;
+    c->src = str;
+    str += srcl + 1;
+    static char empty[1];
+    c->owner = m->owner && *m->owner ? arena_strdup(a, m->owner) : empty;
+    c->group = m->group && *m->group ? arena_strdup(a, m->group) : empty;
+    c->dests = arena_alloc(a, m->ndests * sizeof *c->dests);
+    if (!c->owner || !c->group || !c->dests)
+        return NULL;
+    for (size_t i = 0; i < m->ndests; i++) {
+        size_t l = strlen(m->dests[i].path);
+        memcpy(str, m->dests[i].path, l + 1);
+        d[i].path = c->dests[i].path = str;
+        d[i].path_len = (uint32_t)l;
+        d[i].ns = NULL;
+        str += l + 1;
+    }
+    sm->rec = c;
+    sm->src = c->src;
+    sm->src_len = (uint32_t)srcl;
+    sm->ndests = (uint32_t)m->ndests;
+    sm->dests = d;
+    sm->ring = NULL;
+    sm->order = m->order;
+    sm->readonly = m->readonly;
+    sm->faulttolerant = m->faulttolerant;
+    return sm;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -694,8 +741,7 @@ static int build_rings(struct snapshot *s)
 {
     size_t want = 0;
     for (size_t i = 0; i < s->nmounts; i++)
-        want += s->mounts[i].ndests > 1 &&
-                (s->mounts[i].rec->order == ORDER_HASH || s->mounts[i].rec->order == ORDER_HASH_ALL);
+        want += s->mounts[i]->ndests > 1 && (s->mounts[i]->order == ORDER_HASH || s->mounts[i]->order == ORDER_HASH_ALL);
     if (!want)
         return 0;
     size_t size = pow2_at_least(want * 2);
@@ -704,8 +750,8 @@ static int build_rings(struct snapshot *s)
         return -1;
     int rc = 0;
     for (size_t i = 0; i < s->nmounts && rc == 0; i++) {
-        struct snap_mount *m = &s->mounts[i];
-        if (m->ndests < 2 || (m->rec->order != ORDER_HASH && m->rec->order != ORDER_HASH_ALL))
+        struct snap_mount *m = s->mounts[i];
+        if (m->ndests < 2 || (m->order != ORDER_HASH && m->order != ORDER_HASH_ALL))
             continue;
         uint32_t set[FR_MAX_DESTS];
         uint32_t n = 0;
@@ -760,13 +806,57 @@ static int build_rings(struct snapshot *s)
     return rc;
 }
 
+/* Orders paths component by component ('/' sorts before every byte). */
+static int cmp_path(const void *a, const void *b)
+{
+    const unsigned char *x = (const unsigned char *)(*(const struct record *const *)a)->u.mount.src;
+    const unsigned char *y = (const unsigned char *)(*(const struct record *const *)b)->u.mount.src;
+    for (;; x++, y++) {
+        unsigned cx = *x == '/' ? 1 : *x ? *x + 1u : 0, cy = *y == '/' ? 1 : *y ? *y + 1u : 0;
+        if (cx != cy || !cx)
+            return (int)cx - (int)cy;
+    }
+}
+
+/* Number of distinct path prefixes (= trie nodes) of the sources: walking
+ * them in component order, each adds the components it does not share with
+ * the one before. */
+static size_t count_nodes(const struct record **vm, size_t nvm)
+{
+    const struct record **v = malloc((nvm ? nvm : 1) * sizeof *v);
+    if (!v)
+        return (size_t)-1;
+    memcpy(v, vm, nvm * sizeof *v);
+    qsort(v, nvm, sizeof *v, cmp_path);
+    size_t nodes = 1;
+    const char *prev = "/";
+    for (size_t i = 0; i < nvm; i++) {
+        const char *a = v[i]->u.mount.src, *b = prev;
+        size_t k = 0, shared_end = 0; /* a[0, shared_end) = the components a shares with b */
+        for (; a[k] && a[k] == b[k]; k++)
+            if (a[k] == '/')
+                shared_end = k;
+        if ((a[k] == '\0' || a[k] == '/') && (b[k] == '\0' || b[k] == '/'))
+            shared_end = k;
+        size_t comps = 0, shared = 0;
+        for (size_t j = 0; a[j] && a[1]; j++)
+            if (a[j] == '/') {
+                comps++;
+                shared += j < shared_end;
+            }
+        nodes += comps - shared;
+        prev = a;
+    }
+    free(v);
+    return nodes;
+}
+
 static int build_trie(struct snapshot *s, const struct snap_params *p, struct snap_stats *st,
                       const struct record **vm, size_t nvm, struct nsmap *map)
 {
-    size_t bound = 1;
-    for (size_t i = 0; i < nvm; i++)
-        for (const char *c = vm[i]->u.mount.src; *c; c++)
-            bound += *c == '/';
+    size_t bound = count_nodes(vm, nvm);
+    if (bound == (size_t)-1)
+        return -1;
     size_t size = pow2_at_least(bound + bound / 3 + 1);
     if (size > ((size_t)1 << 31))
         return -1;
@@ -779,40 +869,39 @@ static int build_trie(struct snapshot *s, const struct snap_params *p, struct sn
         s->nodes[i].nchild = 0;
     }
     s->mask = (uint32_t)(size - 1);
-    s->root = trie_add(s, ROOT_PARENT, "", 0);
+    s->root = trie_add(s, ROOT_PARENT, ROOT_KEY, "", 0);
     s->bytes += size * sizeof *s->nodes;
     for (size_t i = 0; i < nvm; i++) {
         const struct mount_rec *m = &vm[i]->u.mount;
         uint32_t node = trie_walk(s, m->src, strlen(m->src));
-        if (node != NONE && s->nodes[node].mount != NONE) {
+        if (node != NONE && s->nodes[node].mount) {
             skip(p, vm[i], "duplicate mount point (an earlier record has this path)", st);
             continue;
         }
-        struct mount_rec *c = copy_mount(&s->arena, m);
-        struct snap_dest *d = c ? arena_alloc(&s->arena, c->ndests * sizeof *d) : NULL;
-        if (!d)
+        struct snap_mount *sm = copy_mount(&s->arena, m);
+        if (!sm)
             return -1;
         node = s->root;
-        size_t n = strlen(c->src);
+        uint64_t key = ROOT_KEY;
+        const char *src = sm->src;
+        size_t n = sm->src_len;
         for (size_t k = 1; k < n;) {
-            const char *e = memchr(c->src + k, '/', n - k);
-            size_t j = e ? (size_t)(e - c->src) : n;
-            node = trie_add(s, node, c->src + k, j - k);
+            const char *e = memchr(src + k, '/', n - k);
+            size_t j = e ? (size_t)(e - src) : n;
+            key = hash_comp(key, src + k, j - k);
+            node = trie_add(s, node, key, src + k, j - k);
+            if (node == NONE)
+                return -1;
             k = j + 1;
         }
-        struct snap_mount *sm = &s->mounts[s->nmounts];
-        sm->rec = c;
-        sm->src = c->src;
-        sm->src_len = (uint32_t)n;
-        sm->ndests = (uint32_t)c->ndests;
-        sm->dests = d;
-        sm->ring = NULL;
-        for (size_t k = 0; k < c->ndests; k++) {
-            d[k].ns = &s->ns[nsmap_get(map, c->dests[k].ns, false)];
-            d[k].path = c->dests[k].path;
-            d[k].path_len = (uint32_t)strlen(c->dests[k].path);
+        struct snap_dest *d = (struct snap_dest *)sm->dests;
+        struct mount_rec *rc = (struct mount_rec *)sm->rec;
+        for (size_t k = 0; k < sm->ndests; k++) {
+            d[k].ns = &s->ns[nsmap_get(map, m->dests[k].ns, false)];
+            rc->dests[k].ns = (char *)d[k].ns->name; /* share the name */
         }
-        s->nodes[node].mount = (uint32_t)s->nmounts++;
+        s->nodes[node].mount = sm;
+        s->mounts[s->nmounts++] = sm;
     }
     /* children ranges, sorted by name */
     size_t nodes = 0;
@@ -909,7 +998,7 @@ struct snapshot *snapshot_build(const struct record_set *set, const struct snap_
     free(map.slots);
     free(map.names);
     st->mounts = s->nmounts;
-    s->bytes += s->arena.bytes + sizeof *s + s->nmounts * sizeof *s->mounts;
+    s->bytes += s->arena.bytes + sizeof *s + nvm * sizeof *s->mounts;
     st->bytes = s->bytes;
     return s;
 oom:
@@ -964,11 +1053,11 @@ static const struct snap_ns *pick_first(const struct snap_mount *m, const struct
 {
     const struct snap_ns *u[FR_MAX_DESTS];
     struct slices key;
-    switch (m->rec->order) {
+    switch (m->order) {
     case ORDER_HASH:
     case ORDER_HASH_ALL: {
         size_t kl = n;
-        if (m->rec->order == ORDER_HASH && rem_off < n) {
+        if (m->order == ORDER_HASH && rem_off < n) {
             const char *e = memchr(fed + rem_off, '/', n - rem_off);
             kl = e ? (size_t)(e - fed) : n;
         }
@@ -1069,29 +1158,46 @@ int snapshot_resolve(const struct snapshot *s, const char *path, size_t len, con
     out->fed_len = n;
     out->path = buf;
 
+    /* Walk the components in batches: compute the chained keys of a batch,
+     * prefetch all their slots, then verify slot by slot; the cache misses
+     * of one batch overlap instead of following each other. */
     const struct tnode *nodes = s->nodes;
-    uint32_t node = s->root, best = nodes[node].mount;
+    uint32_t node = s->root;
+    const struct snap_mount *best = nodes[node].mount;
     size_t best_end = 0;
+    uint64_t key = ROOT_KEY;
     bool full = true;
-    for (size_t i = 1; i < n;) {
-        const char *e = memchr(buf + i, '/', n - i);
-        size_t j = e ? (size_t)(e - buf) : n;
-        uint32_t c = trie_find(s, node, buf + i, j - i, NULL);
-        if (c == NONE) {
-            full = false;
-            break;
+    for (size_t i = 1; i < n && full;) {
+        uint32_t off[BATCH], cl[BATCH];
+        uint64_t hk[BATCH];
+        int m = 0;
+        for (; i < n && m < BATCH; m++) {
+            const char *e = memchr(buf + i, '/', n - i);
+            size_t j = e ? (size_t)(e - buf) : n;
+            key = hash_comp(key, buf + i, j - i);
+            __builtin_prefetch(&nodes[key & s->mask]);
+            off[m] = (uint32_t)i;
+            cl[m] = (uint32_t)(j - i);
+            hk[m] = key;
+            i = j + 1;
         }
-        node = c;
-        if (nodes[c].mount != NONE) {
-            best = nodes[c].mount;
-            best_end = j;
+        for (int k = 0; k < m; k++) {
+            uint32_t c = trie_find(s, node, hk[k], buf + off[k], cl[k], NULL);
+            if (c == NONE) {
+                full = false;
+                break;
+            }
+            node = c;
+            if (nodes[c].mount) {
+                best = nodes[c].mount;
+                best_end = off[k] + cl[k];
+            }
         }
-        i = j + 1;
     }
     if (full && nodes[node].nchild)
         out->flags |= RES_MOUNTS_BELOW;
 
-    if (best == NONE) {
+    if (!best) {
         out->path_len = n;
         out->rem = buf + 1;
         out->rem_len = n - 1;
@@ -1108,7 +1214,7 @@ int snapshot_resolve(const struct snapshot *s, const char *path, size_t len, con
         return RES_OK;
     }
 
-    const struct snap_mount *m = &s->mounts[best];
+    const struct snap_mount *m = best;
     size_t rem_off = best_end + 1, rem_len = rem_off < n ? n - rem_off : 0;
     if (!rem_len)
         out->flags |= RES_MOUNT_POINT;
@@ -1195,8 +1301,7 @@ const char *snap_dir_name(const struct snap_dir *d, size_t i, size_t *len)
 
 const struct snap_mount *snap_dir_mount(const struct snap_dir *d, size_t i)
 {
-    uint32_t m = d->s->nodes[d->ids[i]].mount;
-    return m == NONE ? NULL : &d->s->mounts[m];
+    return d->s->nodes[d->ids[i]].mount;
 }
 
 size_t snap_dir_after(const struct snap_dir *d, const char *name, size_t len)
@@ -1227,8 +1332,8 @@ int snapshot_walk_below(const struct snapshot *s, const char *path, size_t len,
     const struct tnode *nd = s->nodes;
     uint32_t cur = start;
     for (;;) {
-        if (nd[cur].mount != NONE) {
-            int rc = fn(ctx, &s->mounts[nd[cur].mount]);
+        if (nd[cur].mount) {
+            int rc = fn(ctx, nd[cur].mount);
             if (rc)
                 return rc;
         }
@@ -1252,7 +1357,7 @@ int snapshot_walk_below(const struct snapshot *s, const char *path, size_t len,
 const struct snap_mount *snapshot_find_mount(const struct snapshot *s, const char *src)
 {
     uint32_t node = trie_walk(s, src, strlen(src));
-    return node == NONE || s->nodes[node].mount == NONE ? NULL : &s->mounts[s->nodes[node].mount];
+    return node == NONE ? NULL : s->nodes[node].mount;
 }
 
 size_t snapshot_mount_count(const struct snapshot *s)
@@ -1262,7 +1367,7 @@ size_t snapshot_mount_count(const struct snapshot *s)
 
 const struct snap_mount *snapshot_mount_at(const struct snapshot *s, size_t i)
 {
-    return i < s->nmounts ? &s->mounts[i] : NULL;
+    return i < s->nmounts ? s->mounts[i] : NULL;
 }
 
 /* ---- nameservices and metastores ---- */

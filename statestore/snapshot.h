@@ -22,7 +22,8 @@
  *
  * snapshot_resolve() takes no lock and allocates nothing: results are written
  * into the caller's buffer, and every pointer in a result stays valid while
- * the caller holds the snapshot.
+ * the caller holds the snapshot. All functions taking a const snapshot are
+ * safe to call from any number of threads at once.
  */
 #ifndef FR_SNAPSHOT_H
 #define FR_SNAPSHOT_H
@@ -56,14 +57,18 @@ struct snap_dest {
     uint32_t path_len;
 };
 
-/* A mount entry inside a snapshot. */
+/* A mount entry inside a snapshot (laid out with its destinations in one
+ * block, so resolving touches one or two cache lines of it). */
 struct snap_mount {
-    const struct mount_rec *rec;    /* the record: order, readonly, faulttolerant, owner, group, mode, quotas, mtime */
+    const struct mount_rec *rec;    /* the whole record: owner, group, mode, quotas, mtime... */
     const char *src;                /* == rec->src */
     uint32_t src_len;
     uint32_t ndests;
     const struct snap_dest *dests;  /* rec->dests, resolved to nameservices */
     const struct snap_ring *ring;   /* private: hash ring of HASH / HASH_ALL entries */
+    enum mount_order order;         /* hot copies of rec->order, rec->readonly, rec->faulttolerant */
+    bool readonly;
+    bool faulttolerant;
 };
 
 /* ---- building ---- */
@@ -154,8 +159,9 @@ int snapshot_resolve(const struct snapshot *s, const char *path, size_t len, con
 int resolve_dest_at(const struct resolve_result *r, int k);
 
 /* Writes destination i's path for the same federated path: dest path + "/" +
- * r->rem (for fan-out to every destination). Returns its length, or -1 when
- * size is too small. `r` must be a successful result on a mount. */
+ * r->rem (for fan-out to every destination). buf must not be r->path (r->rem
+ * points into it). Returns the length, or -1 when size is too small or `r`
+ * is not a successful result on a mount. */
 long resolve_dest_path(const struct resolve_result *r, int i, char *buf, size_t size);
 
 const char *resolve_strerror(int rc);
@@ -214,7 +220,8 @@ const struct ms_rec *snapshot_ms_primary(const struct snapshot *s);
 
 /*
  * The holder of the current snapshot. Readers: snapshot_acquire() (three
- * atomic operations, no lock, never waits) and snapshot_release() (one).
+ * atomic increments/decrements and two loads, no lock, never waits) and
+ * snapshot_release() (one decrement).
  * Writers (publish/destroy) are serialised by a mutex and wait only for
  * readers inside snapshot_acquire() at that moment. A snapshot is freed by
  * whichever thread drops its last reference.

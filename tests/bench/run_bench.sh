@@ -55,7 +55,7 @@ HAPROXY=$(command -v haproxy || true)
 [ -n "$HAPROXY" ] || echo "run_bench: haproxy not found: the passthrough columns stay empty" >&2
 
 work=$(mktemp -d -t fedrouter-bench.XXXXXX) || die "mktemp failed"
-mdfs_pid='' hap_pid=''
+mdfs_pid='' hap_pid='' rt_pid=''
 
 # Stops a process we started: SIGTERM, up to 5 s, then SIGKILL.
 # shellcheck disable=SC2317  # called from the EXIT trap
@@ -73,6 +73,7 @@ stop_pid() {
 }
 # shellcheck disable=SC2317
 cleanup() {
+    stop_pid "$rt_pid"
     stop_pid "$hap_pid"
     stop_pid "$mdfs_pid"
     if [ "${BENCH_KEEP:-0}" = 1 ]; then
@@ -168,6 +169,27 @@ EOF
     echo "haproxy: $front -> $direct (pid $hap_pid)"
 fi
 
+# ---- fedrouter (one mount over /bench, the rest to the default) ----
+ROUTER=$build/router/fedrouter
+router=
+if [ -x "$ROUTER" ]; then
+    r_port=$(free_port) || die "cannot find a free port"
+    a_port=$(free_port) || die "cannot find a free port"
+    printf '%s\n' "[router]" "id = bench" "hdfs.listen = 127.0.0.1:$r_port" "admin.listen = 127.0.0.1:$a_port" \
+        "default.nameservice = ns1" "[nameservice ns1]" "namenodes = $direct" "[mount /bench]" \
+        "destinations = ns1:/bench" >"$work/router.ini"
+    "$ROUTER" -c "$work/router.ini" >"$work/router.out" 2>"$work/router.err" </dev/null &
+    rt_pid=$!
+    deadline=$((SECONDS + START_TIMEOUT))
+    until port_open "$r_port"; do
+        alive "$rt_pid" || { show_log "fedrouter stderr" "$work/router.err"; die "fedrouter exited"; }
+        [ $SECONDS -lt $deadline ] || { show_log "fedrouter stderr" "$work/router.err"; die "fedrouter not listening"; }
+        sleep 0.05
+    done
+    router=127.0.0.1:$r_port
+    echo "fedrouter: $router -> $direct (pid $rt_pid)"
+fi
+
 # ---- /bench ----
 # The Go hdfs client, on minidfs directly, ignoring any Hadoop configuration.
 hdfs_cmd() { env -u HADOOP_CONF_DIR -u HADOOP_HOME HADOOP_NAMENODE="$direct" hdfs "$@"; }
@@ -224,8 +246,14 @@ for op in $OPS; do
         run_one "$op-haproxy" "$front" "$op" "$ph"
         h_ops=$R_OPS h_lat=$R_P50/$R_P99 h_err=$R_ERR
     fi
-    rows+=("$(printf '%-12s %13s %14s %13s %14s %7s %10s' "$op" "$d_ops" "$d_lat" "$h_ops" "$h_lat" \
-        "$(ratio "$h_ops" "$d_ops")" "$d_err/$h_err")")
+    f_ops=- f_lat=-/- f_err=-
+    if [ -n "$router" ]; then
+        case $op in mkdirs|create) pf=/bench/$op-router ;; *) pf=$pd ;; esac
+        run_one "$op-router" "$router" "$op" "$pf"
+        f_ops=$R_OPS f_lat=$R_P50/$R_P99 f_err=$R_ERR
+    fi
+    rows+=("$(printf '%-12s %12s %10s %12s %10s %12s %10s %7s %7s %8s' "$op" "$d_ops" "$d_lat" "$h_ops" "$h_lat" \
+        "$f_ops" "$f_lat" "$(ratio "$h_ops" "$d_ops")" "$(ratio "$f_ops" "$d_ops")" "$d_err/$h_err/$f_err")")
 done
 
 one_core=
@@ -242,7 +270,8 @@ else
 fi
 
 echo
-printf '%-12s %13s %14s %13s %14s %7s %10s\n' op "direct ops/s" "p50/p99 us" "haproxy ops/s" "p50/p99 us" ratio "errors d/h"
+printf '%-12s %12s %10s %12s %10s %12s %10s %7s %7s %8s\n' op "direct/s" "p50/p99" "haproxy/s" "p50/p99" \
+    "router/s" "p50/p99" "hap/dir" "rtr/dir" "errors"
 for r in "${rows[@]}"; do echo "$r"; done
 echo "$one_core"
 exit $failed

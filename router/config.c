@@ -1,0 +1,657 @@
+/*
+ * config: the INI parser for the router's file, its key table and --help
+ * text. See config.h.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+enum sec { SEC_NONE = -1, SEC_ROUTER = 0, SEC_STORE = 1, SEC_RECORD = 2, SEC_SKIP = 3 };
+
+enum ktype {
+    T_STR,      /* any text */
+    T_ADDR,     /* host:port (port 0 = any, for tests) */
+    T_ADDR_OPT, /* host:port or "off" / "" */
+    T_HOSTS,    /* host:port[,host:port...] */
+    T_ZPATH,    /* absolute normalised znode path */
+    T_NAME,     /* nameservice name or "" */
+    T_INT,      /* int within [min, max] */
+    T_SIZE,     /* bytes with k m g suffixes, int64 within [min, max] */
+    T_ENUM,     /* one of `choices` ('|'-separated), stored as its index */
+};
+
+static const char *const type_names[] = {"string", "host:port", "host:port|off", "host:port,...", "znode path",
+                                         "name",   "integer",   "size",          "enum"};
+
+/* One [router] / [statestore] key. */
+struct cfg_key {
+    int sec;                /* SEC_ROUTER or SEC_STORE */
+    const char *name;
+    enum ktype type;
+    const char *def;        /* default, parsed like a value from the file */
+    int64_t min, max;       /* T_INT, T_SIZE */
+    const char *choices;    /* T_ENUM */
+    size_t off;             /* field in struct config */
+    const char *shown;      /* what --help shows as the default when def is resolved later, else NULL */
+    const char *doc;
+};
+
+#define R(f) offsetof(struct config, router.f)
+#define S(f) offsetof(struct config, store.f)
+#define DAY 86400000
+
+static const struct cfg_key table[] = {
+    {SEC_ROUTER, "id", T_STR, "", 0, 0, NULL, R(id), "host name", "this router's id in the statestore, metrics and logs"},
+    {SEC_ROUTER, "hdfs.listen", T_ADDR, "0.0.0.0:8020", 0, 0, NULL, R(hdfs_listen), NULL,
+     "address for HDFS clients (fs.defaultFS = hdfs://<this>)"},
+    {SEC_ROUTER, "hms.listen", T_ADDR_OPT, "0.0.0.0:9083", 0, 0, NULL, R(hms_listen), NULL,
+     "address for metastore clients (hive.metastore.uris = thrift://<this>); off = none"},
+    {SEC_ROUTER, "admin.listen", T_ADDR_OPT, "0.0.0.0:8021", 0, 0, NULL, R(admin_listen), NULL,
+     "address for GET /metrics and GET /healthz; off = none"},
+    {SEC_ROUTER, "workers", T_INT, "0", 0, 1024, NULL, R(workers), "0 = number of cores",
+     "worker threads, each with its own event loop and listeners"},
+    {SEC_ROUTER, "default.nameservice", T_NAME, "", 0, 0, NULL, R(default_ns), "none",
+     "nameservice for paths under no mount point (none: such paths fail)"},
+    {SEC_ROUTER, "upstream.connect_timeout_ms", T_INT, "2000", 1, 600000, NULL, R(upstream_connect_timeout_ms), NULL,
+     "time to connect to a NameNode or metastore before trying the next"},
+    {SEC_ROUTER, "upstream.call_timeout_ms", T_INT, "120000", 0, DAY, NULL, R(upstream_call_timeout_ms), NULL,
+     "time for one forwarded call before the client gets an error; 0 = no limit"},
+    {SEC_ROUTER, "upstream.max_conns_per_user", T_INT, "4", 1, 1024, NULL, R(upstream_max_conns_per_user), NULL,
+     "upstream connections per worker, NameNode and effective user"},
+    {SEC_ROUTER, "upstream.max_calls_per_conn", T_INT, "256", 1, 65536, NULL, R(upstream_max_calls_per_conn), NULL,
+     "calls multiplexed on one upstream connection before another opens"},
+    {SEC_ROUTER, "upstream.idle_timeout_ms", T_INT, "60000", 0, DAY, NULL, R(upstream_idle_timeout_ms), NULL,
+     "idle upstream connections close after this; 0 = never"},
+    {SEC_ROUTER, "upstream.max_attempts", T_INT, "3", 1, 64, NULL, R(upstream_max_attempts), NULL,
+     "tries of one call over a nameservice's NameNodes (HA failover) before giving up"},
+    {SEC_ROUTER, "client.max_frame", T_SIZE, "128m", 4096, 2147483647, NULL, R(client_max_frame), NULL,
+     "largest request frame a client may send (Hadoop's ipc.maximum.data.length)"},
+    {SEC_ROUTER, "client.max_conns", T_INT, "0", 0, 10000000, NULL, R(client_max_conns), NULL,
+     "client connections accepted at once over all workers; 0 = no limit"},
+    {SEC_ROUTER, "client.idle_timeout_ms", T_INT, "300000", 0, DAY, NULL, R(client_idle_timeout_ms), NULL,
+     "idle client connections close after this; 0 = never"},
+    {SEC_ROUTER, "client.max_inflight", T_INT, "1024", 1, 1048576, NULL, R(client_max_inflight), NULL,
+     "calls in flight from one client connection before the router stops reading it"},
+    {SEC_ROUTER, "client.max_output", T_SIZE, "64m", 65536, (int64_t)1 << 40, NULL, R(client_max_output), NULL,
+     "response bytes queued for one client before the router stops reading it"},
+    {SEC_ROUTER, "shutdown.grace_ms", T_INT, "30000", 0, 3600000, NULL, R(shutdown_grace_ms), NULL,
+     "on SIGTERM: stop accepting, let calls in flight finish for this long"},
+    {SEC_ROUTER, "crypto_threads", T_INT, "0", 0, 256, NULL, R(crypto_threads), NULL,
+     "threads for SASL/TLS wrapping of responses; 0 = inline on the worker"},
+    {SEC_ROUTER, "log.level", T_ENUM, "info", 0, 0, "error|warn|info|debug", R(log_level), NULL,
+     "least severe messages written"},
+    {SEC_STORE, "driver", T_ENUM, "file", 0, 0, "file|zookeeper", S(driver), NULL,
+     "file: records in this file; zookeeper: records in ZooKeeper (fedrouter-admin edits them)"},
+    {SEC_STORE, "zk.hosts", T_HOSTS, "", 0, 0, NULL, S(zk_hosts), "none",
+     "ZooKeeper ensemble host:port[,host:port...] (required with driver = zookeeper)"},
+    {SEC_STORE, "zk.root", T_ZPATH, "/fedrouter", 0, 0, NULL, S(zk_root), NULL, "znode under which records live"},
+    {SEC_STORE, "zk.session_timeout_ms", T_INT, "30000", 2000, 600000, NULL, S(zk_session_timeout_ms), NULL,
+     "ZooKeeper session timeout; the last good table keeps serving while it is away"},
+    {SEC_STORE, "zk.auth_file", T_STR, "", 0, 0, NULL, S(zk_auth_file), "none",
+     "file holding scheme:credentials (e.g. digest:user:password) for ZooKeeper"},
+};
+#define NKEYS (sizeof table / sizeof table[0])
+
+static const char *const sec_names[] = {"router", "statestore"};
+static const char *const all_secs[] = {"router", "statestore", "nameservice", "mount", "metastore"};
+
+/* ---- errors ---- */
+
+struct pctx {
+    const char *file;
+    struct cfg_error *err;
+};
+
+static void err_at(struct pctx *p, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void err_at(struct pctx *p, int line, const char *fmt, ...)
+{
+    struct cfg_error *e = p->err;
+    if (e->n == CFG_MAX_ERRORS) {
+        e->dropped++;
+        return;
+    }
+    char *m = e->msg[e->n++];
+    int k = line > 0 ? snprintf(m, CFG_ERR_LEN, "%s:%d: ", p->file, line) : snprintf(m, CFG_ERR_LEN, "%s: ", p->file);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m + k, CFG_ERR_LEN - (size_t)k, fmt, ap);
+    va_end(ap);
+}
+
+void cfg_error_print(const struct cfg_error *err, FILE *out)
+{
+    for (int i = 0; i < err->n; i++)
+        fprintf(out, "%s\n", err->msg[i]);
+    if (err->dropped)
+        fprintf(out, "... and %d more\n", err->dropped);
+}
+
+/* Edit distance for did-you-mean (short strings only). */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63)
+        return 99;
+    size_t d[64], prev;
+    for (size_t j = 0; j <= lb; j++)
+        d[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        prev = d[0];
+        d[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t t = d[j];
+            size_t sub = prev + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
+            size_t best = d[j] + 1 < d[j - 1] + 1 ? d[j] + 1 : d[j - 1] + 1;
+            d[j] = sub < best ? sub : best;
+            prev = t;
+        }
+    }
+    return d[lb];
+}
+
+/* The closest of names[] to word, or NULL when none is close. */
+static const char *closest(const char *word, const char *const *names, size_t n)
+{
+    size_t lim = strlen(word) / 3;
+    lim = lim < 1 ? 1 : lim > 3 ? 3 : lim;
+    const char *best = NULL;
+    size_t bd = lim + 1;
+    for (size_t i = 0; i < n; i++) {
+        size_t d = distance(word, names[i]);
+        if (d < bd) {
+            bd = d;
+            best = names[i];
+        }
+    }
+    return best;
+}
+
+/* ---- values ---- */
+
+static char **str_slot(struct config *c, const struct cfg_key *k)
+{
+    return (char **)((char *)c + k->off);
+}
+
+/* Parses and stores one value. 0, or -1 with a reason. */
+static int set_value(struct config *c, const struct cfg_key *k, const char *v, char *why, size_t wl)
+{
+    int64_t n;
+    switch (k->type) {
+    case T_ADDR_OPT:
+        if (!*v || !strcasecmp(v, "off") || !strcasecmp(v, "none"))
+            v = "";
+        else if (hostport_check(v, 0, why, wl) < 0)
+            return -1;
+        break;
+    case T_ADDR:
+        if (hostport_check(v, 0, why, wl) < 0)
+            return -1;
+        break;
+    case T_HOSTS: {
+        char *copy = strdup(v), *save = NULL;
+        if (!copy)
+            return snprintf(why, wl, "out of memory"), -1;
+        int bad = 0;
+        for (char *t = strtok_r(copy, ",", &save); t && !bad; t = strtok_r(NULL, ",", &save)) {
+            while (isspace((unsigned char)*t))
+                t++;
+            size_t tl = strlen(t);
+            while (tl && isspace((unsigned char)t[tl - 1]))
+                t[--tl] = '\0';
+            bad = hostport_check(t, 1, why, wl) < 0;
+        }
+        free(copy);
+        if (bad)
+            return -1;
+        break;
+    }
+    case T_ZPATH: {
+        char buf[1024];
+        const char *pw;
+        long len = path_normalize(v, strlen(v), buf, sizeof buf, &pw);
+        if (len < 0)
+            return snprintf(why, wl, "'%s': %s", v, pw), -1;
+        if (strcmp(buf, v))
+            return snprintf(why, wl, "'%.200s': write it as '%.200s'", v, buf), -1;
+        break;
+    }
+    case T_NAME:
+        if (*v && !name_valid(v))
+            return snprintf(why, wl, "'%s': use A-Z a-z 0-9 _ . -", v), -1;
+        break;
+    case T_STR:
+        for (const char *q = v; *q; q++)
+            if (iscntrl((unsigned char)*q))
+                return snprintf(why, wl, "control character in value"), -1;
+        break;
+    case T_INT:
+    case T_SIZE:
+        if (parse_i64(v, k->type == T_SIZE, &n) < 0)
+            return snprintf(why, wl, "'%s' is not %s", v, k->type == T_SIZE ? "a size (e.g. 128m)" : "an integer"),
+                   -1;
+        if (n < k->min || n > k->max)
+            return snprintf(why, wl, "%lld is out of range %lld..%lld", (long long)n, (long long)k->min,
+                            (long long)k->max),
+                   -1;
+        if (k->type == T_INT)
+            *(int *)((char *)c + k->off) = (int)n;
+        else
+            *(int64_t *)((char *)c + k->off) = n;
+        return 0;
+    case T_ENUM: {
+        const char *ch = k->choices;
+        for (int i = 0; *ch; i++) {
+            size_t l = strcspn(ch, "|");
+            if (strlen(v) == l && !strncasecmp(v, ch, l)) {
+                *(int *)((char *)c + k->off) = i;
+                return 0;
+            }
+            ch += l + (ch[l] == '|');
+        }
+        return snprintf(why, wl, "'%s': use one of %s", v, k->choices), -1;
+    }
+    }
+    char *d = strdup(v);
+    if (!d)
+        return snprintf(why, wl, "out of memory"), -1;
+    free(*str_slot(c, k));
+    *str_slot(c, k) = d;
+    return 0;
+}
+
+static bool is_str_type(enum ktype t)
+{
+    return t != T_INT && t != T_SIZE && t != T_ENUM;
+}
+
+int config_init(struct config *c)
+{
+    memset(c, 0, sizeof *c);
+    recset_init(&c->records);
+    c->path = strdup("");
+    char why[256];
+    for (size_t i = 0; i < NKEYS; i++)
+        if (set_value(c, &table[i], table[i].def, why, sizeof why) < 0) {
+            config_free(c);
+            return -1;
+        }
+    return c->path ? 0 : -1;
+}
+
+void config_free(struct config *c)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (is_str_type(table[i].type))
+            free(*str_slot(c, &table[i]));
+    free(c->path);
+    recset_free(&c->records);
+    memset(c, 0, sizeof *c);
+}
+
+/* ---- the parser ---- */
+
+struct seen {
+    const char *name;
+    int line;
+};
+
+struct parser {
+    struct pctx p;
+    struct config *c;
+    int sec;
+    int sec_line[2];            /* where [router] / [statestore] started */
+    int key_line[NKEYS];        /* where each settings key was set */
+    struct record rec;          /* record being read (SEC_RECORD) */
+    bool have_rec;
+    struct seen seen[64];       /* keys of the current section */
+    int nseen;
+    char *keybuf[64];
+};
+
+static void reset_seen(struct parser *ps)
+{
+    for (int i = 0; i < ps->nseen; i++)
+        free(ps->keybuf[i]);
+    ps->nseen = 0;
+}
+
+/* false (and an error) when the key was already set in this section */
+static bool first_time(struct parser *ps, const char *key, int line)
+{
+    for (int i = 0; i < ps->nseen; i++)
+        if (!strcmp(ps->seen[i].name, key)) {
+            err_at(&ps->p, line, "duplicate key '%s' (first set at line %d)", key, ps->seen[i].line);
+            return false;
+        }
+    if (ps->nseen < 64 && (ps->keybuf[ps->nseen] = strdup(key))) {
+        ps->seen[ps->nseen].name = ps->keybuf[ps->nseen];
+        ps->seen[ps->nseen++].line = line;
+    }
+    return true;
+}
+
+static void end_record(struct parser *ps)
+{
+    if (!ps->have_rec)
+        return;
+    ps->have_rec = false;
+    char why[512];
+    if (record_finish(&ps->rec, why, sizeof why) < 0) {
+        err_at(&ps->p, ps->rec.line, "%s", why);
+        record_free(&ps->rec);
+        return;
+    }
+    if (recset_add(&ps->c->records, &ps->rec) < 0) {
+        err_at(&ps->p, ps->rec.line, "out of memory");
+        record_free(&ps->rec);
+    }
+}
+
+static void on_section(struct parser *ps, const char *kind, const char *name, int line)
+{
+    end_record(ps);
+    reset_seen(ps);
+    ps->sec = SEC_SKIP;
+    for (int s = 0; s < 2; s++)
+        if (!strcmp(kind, sec_names[s])) {
+            if (*name)
+                err_at(&ps->p, line, "[%s] takes no name", kind);
+            else if (ps->sec_line[s])
+                err_at(&ps->p, line, "duplicate [%s] section (first at line %d)", kind, ps->sec_line[s]);
+            else {
+                ps->sec = s;
+                ps->sec_line[s] = line;
+            }
+            return;
+        }
+    enum rec_kind rk;
+    if (rec_kind_parse(kind, &rk) == 0) {
+        char why[512];
+        if (!*name)
+            err_at(&ps->p, line, "[%s] needs a %s: [%s %s]", kind, rk == REC_MOUNT ? "path" : "name", kind,
+                   rk == REC_MOUNT ? "/path" : "NAME");
+        else if (record_init(&ps->rec, rk, name, why, sizeof why) < 0)
+            err_at(&ps->p, line, "%s", why);
+        else {
+            ps->rec.line = line;
+            ps->have_rec = true;
+            ps->sec = SEC_RECORD;
+        }
+        return;
+    }
+    const char *dym = closest(kind, all_secs, 5);
+    if (dym)
+        err_at(&ps->p, line, "unknown section [%s] (did you mean [%s]?)", kind, dym);
+    else
+        err_at(&ps->p, line, "unknown section [%s] (sections: router, statestore, nameservice, mount, metastore)",
+               kind);
+}
+
+static void on_key(struct parser *ps, const char *key, const char *value, int line)
+{
+    char why[512];
+    if (ps->sec == SEC_SKIP)
+        return;
+    if (ps->sec == SEC_NONE) {
+        err_at(&ps->p, line, "'%s' is outside any section (start with [router])", key);
+        return;
+    }
+    if (!first_time(ps, key, line))
+        return;
+    if (ps->sec == SEC_RECORD) {
+        int rc = record_set(&ps->rec, key, value, why, sizeof why);
+        if (rc == -2) {
+            size_t nk;
+            const struct rec_key *rk = record_keys(&nk);
+            const char *names[32];
+            size_t n = 0;
+            for (size_t i = 0; i < nk && n < 32; i++)
+                if (rk[i].kind == ps->rec.kind)
+                    names[n++] = rk[i].name;
+            const char *dym = closest(key, names, n);
+            if (dym)
+                err_at(&ps->p, line, "unknown key '%s' in [%s] (did you mean '%s'?)", key, rec_kind_name(ps->rec.kind),
+                       dym);
+            else
+                err_at(&ps->p, line, "unknown key '%s' in [%s]", key, rec_kind_name(ps->rec.kind));
+        } else if (rc < 0) {
+            err_at(&ps->p, line, "%s: %s", key, why);
+        }
+        return;
+    }
+    for (size_t i = 0; i < NKEYS; i++)
+        if (table[i].sec == ps->sec && !strcmp(table[i].name, key)) {
+            if (set_value(ps->c, &table[i], value, why, sizeof why) < 0)
+                err_at(&ps->p, line, "%s: %s", key, why);
+            else
+                ps->key_line[i] = line;
+            return;
+        }
+    for (size_t i = 0; i < NKEYS; i++)
+        if (!strcmp(table[i].name, key)) {
+            err_at(&ps->p, line, "'%s' belongs in [%s], not [%s]", key, sec_names[table[i].sec], sec_names[ps->sec]);
+            return;
+        }
+    const char *names[NKEYS];
+    size_t n = 0;
+    for (size_t i = 0; i < NKEYS; i++)
+        if (table[i].sec == ps->sec)
+            names[n++] = table[i].name;
+    const char *dym = closest(key, names, n);
+    if (dym)
+        err_at(&ps->p, line, "unknown key '%s' in [%s] (did you mean '%s'?)", key, sec_names[ps->sec], dym);
+    else
+        err_at(&ps->p, line, "unknown key '%s' in [%s] (fedrouter --help lists the keys)", key, sec_names[ps->sec]);
+}
+
+static void report_rec(void *ctx, const struct record *r, const char *why)
+{
+    struct parser *ps = ctx;
+    int line = 0;
+    if (r)
+        line = r->line;
+    else
+        for (size_t i = 0; i < NKEYS; i++)
+            if (table[i].off == R(default_ns))
+                line = ps->key_line[i];
+    err_at(&ps->p, line, "%s", why);
+}
+
+static int key_index(size_t off)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (table[i].off == off)
+            return (int)i;
+    return 0;
+}
+
+static void cross_checks(struct parser *ps)
+{
+    struct config *c = ps->c;
+    if (c->store.driver == STORE_ZOOKEEPER) {
+        if (!*c->store.zk_hosts)
+            err_at(&ps->p, ps->sec_line[SEC_STORE], "zk.hosts is required with driver = zookeeper");
+        for (size_t i = 0; i < c->records.n; i++)
+            err_at(&ps->p, c->records.recs[i].line,
+                   "[%s %s]: with driver = zookeeper records live in ZooKeeper (add them with fedrouter-admin)",
+                   rec_kind_name(c->records.recs[i].kind), record_key(&c->records.recs[i]));
+    } else {
+        recset_validate(&c->records, c->router.default_ns, true, report_rec, ps);
+    }
+    const struct {
+        size_t off;
+    } l[3] = {{R(hdfs_listen)}, {R(hms_listen)}, {R(admin_listen)}};
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < i; j++) {
+            const char *a = *(char **)((char *)c + l[i].off), *b = *(char **)((char *)c + l[j].off);
+            if (*a && !strcmp(a, b) && strcmp(a + strlen(a) - 2, ":0"))
+                err_at(&ps->p, ps->key_line[key_index(l[i].off)], "%s and %s both use %s",
+                       table[key_index(l[j].off)].name, table[key_index(l[i].off)].name, a);
+        }
+}
+
+static void resolve_defaults(struct config *c)
+{
+    if (c->router.workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        c->router.workers = n > 0 ? (n > 1024 ? 1024 : (int)n) : 1;
+    }
+    if (!*c->router.id) {
+        char host[256] = "";
+        if (gethostname(host, sizeof host - 1) != 0 || !*host)
+            strcpy(host, "router");
+        char *d = strdup(host);
+        if (d) {
+            free(c->router.id);
+            c->router.id = d;
+        }
+    }
+}
+
+int config_parse(const char *name, const char *text, size_t len, struct config *c, struct cfg_error *err)
+{
+    memset(err, 0, sizeof *err);
+    struct parser *ps = calloc(1, sizeof *ps);
+    char *copy = malloc(len + 1);
+    if (!ps || !copy || config_init(c) < 0) {
+        free(ps);
+        free(copy);
+        snprintf(err->msg[0], CFG_ERR_LEN, "%s: out of memory", name);
+        err->n = 1;
+        return -1;
+    }
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    free(c->path);
+    c->path = strdup(name);
+    ps->p.file = name;
+    ps->p.err = err;
+    ps->c = c;
+    ps->sec = SEC_NONE;
+    char *line = copy;
+    for (int lineno = 1; line <= copy + len; lineno++) {
+        char *nl = memchr(line, '\n', (size_t)(copy + len - line));
+        char *end = nl ? nl : copy + len;
+        if (memchr(line, '\0', (size_t)(end - line))) {
+            err_at(&ps->p, lineno, "NUL byte in the file");
+            break;
+        }
+        *end = '\0';
+        struct ini_line il;
+        switch (ini_parse_line(line, &il)) {
+        case INI_BLANK: break;
+        case INI_ERROR: err_at(&ps->p, lineno, "%s", il.why); break;
+        case INI_SECTION: on_section(ps, il.a, il.b, lineno); break;
+        case INI_KV: on_key(ps, il.a, il.b, lineno); break;
+        }
+        if (!nl)
+            break;
+        line = nl + 1;
+    }
+    end_record(ps);
+    reset_seen(ps);
+    if (err->n == 0)
+        cross_checks(ps);
+    free(copy);
+    free(ps);
+    if (!c->path && err->n == 0)
+        err_at(&(struct pctx){name, err}, 0, "out of memory");
+    if (err->n) {
+        config_free(c);
+        return -1;
+    }
+    resolve_defaults(c);
+    return 0;
+}
+
+int config_load(const char *path, struct config *c, struct cfg_error *err)
+{
+    memset(err, 0, sizeof *err);
+    memset(c, 0, sizeof *c);
+    struct pctx p = {path, err};
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        err_at(&p, 0, "cannot open: %s", strerror(errno));
+        return -1;
+    }
+    size_t cap = 65536, len = 0;
+    char *buf = malloc(cap);
+    const size_t limit = (size_t)256 << 20;
+    while (buf) {
+        if (len == cap) {
+            if (cap >= limit) {
+                err_at(&p, 0, "larger than 256 MiB");
+                break;
+            }
+            char *nb = realloc(buf, cap * 2);
+            if (!nb)
+                break;
+            buf = nb;
+            cap *= 2;
+        }
+        size_t n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0)
+            break;
+    }
+    int rd_err = ferror(f);
+    fclose(f);
+    if (!buf || rd_err || err->n) {
+        if (!err->n)
+            err_at(&p, 0, "cannot read: %s", buf ? strerror(errno) : "out of memory");
+        free(buf);
+        return -1;
+    }
+    int rc = config_parse(path, buf, len, c, err);
+    free(buf);
+    return rc;
+}
+
+/* ---- help and snapshot ---- */
+
+void config_print_keys(FILE *out)
+{
+    for (int s = 0; s < 2; s++) {
+        fprintf(out, "[%s]\n", sec_names[s]);
+        for (size_t i = 0; i < NKEYS; i++) {
+            const struct cfg_key *k = &table[i];
+            if (k->sec != s)
+                continue;
+            char ty[96];
+            if (k->type == T_ENUM)
+                snprintf(ty, sizeof ty, "%s", k->choices);
+            else if (k->type == T_INT && k->max)
+                snprintf(ty, sizeof ty, "integer %lld..%lld", (long long)k->min, (long long)k->max);
+            else
+                snprintf(ty, sizeof ty, "%s", type_names[k->type]);
+            fprintf(out, "  %-30s %-24s default: %s\n      %s\n", k->name, ty,
+                    k->shown ? k->shown : (*k->def ? k->def : "(empty)"), k->doc);
+        }
+        fprintf(out, "\n");
+    }
+    static const char *const heads[REC_NKINDS] = {"[mount /PATH]", "[nameservice NAME]", "[metastore NAME]"};
+    size_t nk;
+    const struct rec_key *rk = record_keys(&nk);
+    for (int kind = REC_NAMESERVICE, n = 0; n < REC_NKINDS; n++, kind = (kind + 1) % REC_NKINDS) {
+        fprintf(out, "%s   (records: here with driver = file, in ZooKeeper otherwise)\n", heads[kind]);
+        for (size_t i = 0; i < nk; i++)
+            if ((int)rk[i].kind == kind)
+                fprintf(out, "  %-30s %-24s %s%s\n      %s\n", rk[i].name, rk[i].type, rk[i].def ? "default: " : "",
+                        rk[i].def ? (*rk[i].def ? rk[i].def : "(empty)") : "required", rk[i].doc);
+        fprintf(out, "\n");
+    }
+}
+
+struct snapshot *config_build_snapshot(const struct config *c, uint64_t version, struct snap_stats *stats)
+{
+    struct snap_params p = {.default_ns = c->router.default_ns, .version = version};
+    return snapshot_build(&c->records, &p, stats);
+}

@@ -1,0 +1,105 @@
+/*
+ * config: the router's INI file (format in DESIGN.md, "Configuration").
+ *
+ *   [router]                 settings of this process         struct router_settings
+ *   [statestore]             where the routing records live   struct store_settings
+ *   [nameservice NAME]  \
+ *   [mount /path]        >   records (the `file` driver)      struct record_set
+ *   [metastore NAME]    /
+ *
+ * Every [router] and [statestore] key is declared once in a table (type,
+ * default, bounds, one line of doc); defaults are applied by parsing the
+ * table's default text through the same code as the file's values, so
+ * config_print_keys() (for --help) always shows the real defaults.
+ *
+ * The parser never logs and never exits: problems are collected into a
+ * struct cfg_error as "FILE:LINE: reason" lines (up to CFG_MAX_ERRORS).
+ * Unknown sections and keys, bad values, duplicate keys or sections, and
+ * records that fail validation are all errors; an unknown key gets a
+ * did-you-mean when one is close.
+ */
+#ifndef FR_CONFIG_H
+#define FR_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "records.h"
+#include "snapshot.h"
+
+enum store_driver { STORE_FILE = 0, STORE_ZOOKEEPER = 1 };
+enum cfg_log_level { CFG_LOG_ERROR = 0, CFG_LOG_WARN = 1, CFG_LOG_INFO = 2, CFG_LOG_DEBUG = 3 };
+
+/* [router]. Strings are owned; "" means off / not set. */
+struct router_settings {
+    char *id;                           /* router id (default: the host name) */
+    char *hdfs_listen;                  /* host:port for HDFS clients */
+    char *hms_listen;                   /* host:port for metastore clients, "" = off */
+    char *admin_listen;                 /* host:port for /metrics and /healthz, "" = off */
+    int workers;                        /* worker threads; 0 in the file = number of cores (resolved) */
+    char *default_ns;                   /* nameservice for paths under no mount point, "" = none */
+    int upstream_connect_timeout_ms;
+    int upstream_call_timeout_ms;       /* 0 = no limit */
+    int upstream_max_conns_per_user;    /* per worker, per NameNode, per user */
+    int upstream_max_calls_per_conn;    /* calls in flight on one upstream connection */
+    int upstream_idle_timeout_ms;       /* idle upstream connections are closed after this */
+    int upstream_max_attempts;          /* tries of one call across a nameservice's NameNodes */
+    int64_t client_max_frame;           /* largest client request frame, bytes */
+    int client_max_conns;               /* 0 = no limit */
+    int client_idle_timeout_ms;         /* 0 = never close idle clients */
+    int client_max_inflight;            /* calls read from one client before reading pauses */
+    int64_t client_max_output;          /* response bytes queued for one client before reading pauses */
+    int shutdown_grace_ms;              /* drain time on SIGTERM */
+    int crypto_threads;                 /* SASL/TLS wrap threads, 0 = inline on the worker */
+    int log_level;                      /* enum cfg_log_level */
+};
+
+/* [statestore] */
+struct store_settings {
+    int driver;                         /* enum store_driver */
+    char *zk_hosts;                     /* "host:port,host:port" (zookeeper) */
+    char *zk_root;                      /* znode under which records live */
+    int zk_session_timeout_ms;
+    char *zk_auth_file;                 /* file with "scheme:credentials", "" = none */
+};
+
+struct config {
+    char *path;                         /* the file read ("" for a buffer) */
+    struct router_settings router;
+    struct store_settings store;
+    struct record_set records;          /* [nameservice], [mount], [metastore] (file driver) */
+};
+
+#define CFG_MAX_ERRORS 16
+#define CFG_ERR_LEN 384
+
+struct cfg_error {
+    int n;                              /* lines in msg[] */
+    int dropped;                        /* further problems not kept */
+    char msg[CFG_MAX_ERRORS][CFG_ERR_LEN]; /* "FILE:LINE: reason" */
+};
+
+/* Sets every default (strings allocated). 0, or -1 when out of memory. */
+int config_init(struct config *c);
+void config_free(struct config *c);
+
+/*
+ * Parses text (len bytes) named `name` in messages into *c, which this call
+ * initialises. 0 on success; -1 with err filled (and *c freed: nothing to
+ * clean up). After success `workers` and `id` are resolved (cores, host name).
+ */
+int config_parse(const char *name, const char *text, size_t len, struct config *c, struct cfg_error *err);
+/* Reads a file and parses it, as config_parse(). */
+int config_load(const char *path, struct config *c, struct cfg_error *err);
+
+/* Writes the errors, one per line (plus "... and N more"). */
+void cfg_error_print(const struct cfg_error *err, FILE *out);
+
+/* Every section and key with its type, default and doc, for --help. */
+void config_print_keys(FILE *out);
+
+/* Builds the routing snapshot from c->records (file driver) with
+ * c->router.default_ns. NULL when out of memory. */
+struct snapshot *config_build_snapshot(const struct config *c, uint64_t version, struct snap_stats *stats);
+
+#endif
