@@ -52,11 +52,11 @@ struct rstate {
     struct rcall *rc;
     struct rd_snap *snap;
     const struct rd_method *m;
-    struct rd_target t;                 /* PATH: where the (first) path went */
-    char client_path[RD_MAX_PATH];      /* PATH: as the client wrote it */
+    char *dest, *src;                   /* PATH: the mount's destination root and mount point (owned; NULL: none) */
+    char *client_path;                  /* PATH: as the client wrote it (owned) */
     bool has_mount_children;            /* getListing: mount points to merge in */
     bool listing_fanout;                /* getListing: one subcall per HASH_ALL destination */
-    char start_after[RD_MAX_PATH];      /* getListing: the client's startAfter */
+    char *start_after;                  /* getListing: the client's startAfter (owned) */
     size_t sa_len;
     int nsub, pending;
     struct sub subs[];
@@ -67,6 +67,10 @@ static void st_free(struct rstate *st)
     for (int i = 0; i < st->nsub; i++)
         buf_free(&st->subs[i].payload);
     rd_snap_release(st->snap);
+    free(st->dest);
+    free(st->src);
+    free(st->client_path);
+    free(st->start_after);
     free(st);
 }
 
@@ -139,7 +143,7 @@ static void reply_merged_listing(struct rstate *st)
     struct rcall *rc = st->rc;
     struct router *r = rc->c->w->router;
     const char *names[MAX_MOUNT_CHILDREN];
-    int nm = rd_mount_children(st->snap, st->client_path, names, MAX_MOUNT_CHILDREN);
+    int nm = st->client_path ? rd_mount_children(st->snap, st->client_path, names, MAX_MOUNT_CHILDREN) : 0;
     Hadoop__Hdfs__GetListingResponseProto **resp = calloc((size_t)st->nsub, sizeof *resp);
     size_t nreal = 0;
     const Hadoop__Hdfs__HdfsFileStatusProto *cut = NULL;
@@ -236,7 +240,8 @@ static bool reply_mount_fileinfo(struct rstate *st, const uint8_t *payload, size
         if (f.num == 1)
             return false; /* the destination answered a status: keep it */
     const char *names[1];
-    if (!rd_is_mount_point(st->snap, st->client_path) && rd_mount_children(st->snap, st->client_path, names, 1) == 0)
+    if (!st->client_path ||
+        (!rd_is_mount_point(st->snap, st->client_path) && rd_mount_children(st->snap, st->client_path, names, 1) == 0))
         return false;
     Hadoop__Hdfs__HdfsFileStatusProto s;
     Hadoop__Hdfs__FsPermissionProto perm;
@@ -308,10 +313,10 @@ static void complete(struct rstate *st)
         } else if (strcmp(rc->method, "getFileInfo") == 0 &&
                    reply_mount_fileinfo(st, buf_rptr(&s->payload), buf_len(&s->payload))) {
             /* answered */
-        } else if (st->m && st->t.dest[0]) {
+        } else if (st->m && st->dest) {
             struct buf out = BUF_INIT;
             bool changed = false;
-            if (rd_resp_rewrite(st->m, buf_rptr(&s->payload), buf_len(&s->payload), st->t.dest, st->t.src, &out,
+            if (rd_resp_rewrite(st->m, buf_rptr(&s->payload), buf_len(&s->payload), st->dest, st->src, &out,
                                 &changed) == 0 && changed)
                 hconn_reply_raw(rc, buf_rptr(&out), buf_len(&out));
             else
@@ -444,7 +449,11 @@ static void take_start_after(struct rstate *st, const struct ipc_call *ic)
     const uint8_t *p = ic->param.p, *end = p + ic->param.len;
     struct pb_field f;
     while (pb_next_field(&p, end, &f) > 0)
-        if (f.num == 2 && f.type == PB_LEN && f.len < sizeof st->start_after) {
+        if (f.num == 2 && f.type == PB_LEN && f.len < RD_MAX_PATH) {
+            free(st->start_after);
+            st->start_after = malloc(f.len + 1);
+            if (!st->start_after)
+                return;
             memcpy(st->start_after, f.data, f.len);
             st->sa_len = f.len;
         }
@@ -461,7 +470,7 @@ static void route_listing_fanout(struct rcall *rc, struct rd_snap *snap, const s
         return;
     }
     st->listing_fanout = true;
-    snprintf(st->client_path, sizeof st->client_path, "%s", path);
+    st->client_path = strdup(path);
     take_start_after(st, ic);
     rc->ns = dests[0].ns->name;
     struct buf param = BUF_INIT;
@@ -537,8 +546,11 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct rd_
         hconn_reply_error(rc, "java.io.IOException", "out of memory");
         return;
     }
-    st->t = tg[0];
-    snprintf(st->client_path, sizeof st->client_path, "%s", paths[0]);
+    st->client_path = strdup(paths[0]);
+    if (tg[0].dest[0]) {
+        st->dest = strdup(tg[0].dest);
+        st->src = strdup(tg[0].src);
+    }
     if (strcmp(rc->method, "getListing") == 0) {
         const char *names[1];
         st->has_mount_children = rd_mount_children(snap, paths[0], names, 1) > 0;
