@@ -10,6 +10,9 @@ Hadoop gives (or a clean close), and after all of them a well-formed client
 must still be served. The DataNode gets a bad version and garbage too.
 
 usage: test_badinput.py MINIDFS_BINARY
+       test_badinput.py --router FEDROUTER_BINARY MINIDFS_BINARY
+With --router the same IPC checks run against a fedrouter in front of the
+minidfs (the DataNode checks are left out: data does not pass the router).
 """
 import os
 import socket
@@ -145,17 +148,47 @@ def exc_class(fields):
     return fields.get(4, b"").decode()
 
 
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def start_router(router_bin, nn_addr, d):
+    """Starts fedrouter with nn_addr as its default nameservice; returns (proc, port)."""
+    port, admin = free_port(), free_port()
+    with open(d + "/router.ini", "w") as f:
+        f.write("[router]\nid = bad\nhdfs.listen = 127.0.0.1:%d\nadmin.listen = 127.0.0.1:%d\n"
+                "hms.listen = off\nworkers = 1\ndefault.nameservice = ns1\n"
+                "[nameservice ns1]\nnamenodes = %s\n" % (port, admin, nn_addr))
+    rp = subprocess.Popen([router_bin, "-c", d + "/router.ini"], stdout=subprocess.PIPE,
+                          stderr=open(d + "/router.err", "w"), text=True)
+    line = rp.stdout.readline()
+    assert line.startswith("ready "), line
+    return rp, port
+
+
 def main():
-    binary = sys.argv[1]
+    router_bin = None
+    if sys.argv[1] == "--router":
+        router_bin = sys.argv[2]
+        binary = sys.argv[3]
+    else:
+        binary = sys.argv[1]
     d = tempfile.mkdtemp()
     p = subprocess.Popen([binary, "--nn-port", "0", "--dn-port", "0", "--data-dir", d + "/data",
                           "--nameservice", "bad"], stdout=subprocess.PIPE, stderr=open(d + "/err", "w"), text=True)
+    rp = None
     try:
         line = p.stdout.readline()
         assert line.startswith("ready "), line
         parts = dict(kv.split("=", 1) for kv in line.split()[1:])
         nn = int(parts["nn"].rsplit(":", 1)[1])
         dn = int(parts["dn"].rsplit(":", 1)[1])
+        if router_bin:
+            rp, nn = start_router(router_bin, parts["nn"], d)
         cid = uuid.uuid4().bytes
 
         s = connect(nn)
@@ -235,24 +268,25 @@ def main():
         s.sendall(b"hrpc\x09\x00\x00" + context(cid)[:5])
         s.close()
 
-        # DataNode: wrong transfer version, then garbage.
-        s = connect(dn)
-        s.sendall(b"\x00\x01\x51" + b"\x00" * 8)
-        data = b""
-        s.settimeout(5)
-        try:
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-        except (ConnectionResetError, socket.timeout):
-            pass
-        # A DataNode answers a version mismatch with an ERROR status, then closes.
-        check("datanode: wrong version gets an error, then a close", b"Version Mismatch" in data, repr(data))
-        s = connect(dn)
-        s.sendall(b"\x00\x1c\x51\xff\xff\xff\xff\xff")
-        check("datanode: garbage op closes", closed(s))
+        if not router_bin:
+            # DataNode: wrong transfer version, then garbage.
+            s = connect(dn)
+            s.sendall(b"\x00\x01\x51" + b"\x00" * 8)
+            data = b""
+            s.settimeout(5)
+            try:
+                while True:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+            except (ConnectionResetError, socket.timeout):
+                pass
+            # A DataNode answers a version mismatch with an ERROR status, then closes.
+            check("datanode: wrong version gets an error, then a close", b"Version Mismatch" in data, repr(data))
+            s = connect(dn)
+            s.sendall(b"\x00\x1c\x51\xff\xff\xff\xff\xff")
+            check("datanode: garbage op closes", closed(s))
 
         # After all that, a good client is served.
         s = connect(nn)
@@ -264,7 +298,19 @@ def main():
             ok = 1 in resp  # fs present: / exists
         check("a good client is still served", ok, repr(r))
         check("server still running", p.poll() is None)
+        if rp:
+            check("router still running", rp.poll() is None)
     finally:
+        if rp:
+            rp.terminate()
+            try:
+                rrc = rp.wait(10)
+            except subprocess.TimeoutExpired:
+                rp.kill()
+                rrc = -9
+            check("router: clean exit on SIGTERM", rrc == 0, "rc=%s" % rrc)
+            if failed:
+                sys.stderr.write(open(d + "/router.err").read()[-4000:])
         p.terminate()
         try:
             rc = p.wait(10)
