@@ -1,20 +1,22 @@
 /*
  * hdfs_route.c: the routing rules for one ClientProtocol call.
  *
- *   method row --PATH/TWO_PATHS--> resolve each path in the snapshot
- *                                  (read-only and cross-subcluster checks)
- *                                  -> rewrite the request -> one subcall
- *              --ALL------------->  one subcall per nameservice -> merge
+ *   method row --PATH/TWO_PATHS--> resolve every path of the request
+ *   (methods.h)                     (read-only, one-subcluster and mount
+ *                                  point checks) -> rewrite -> one subcall;
+ *                                  summaries: one per location below
+ *              --ALL_MERGE------->  one subcall per nameservice -> merge
  *              --DEFAULT/unknown->  the default nameservice
  *              --BLOCK_POOL------>  the nameservice owning the block pool
  *              --ROUTER---------->  answered here
- *              --REFUSE---------->  UnsupportedOperationException
+ *              --REFUSE---------->  the row's exception
  *
  * Subcalls are HA calls (ha.c) carrying the client's own ids. Replies are
  * rewritten back into the client's namespace; a listing of a directory that
  * holds mount points shows them, sorted and paged with the real children,
- * and a mount point answers getFileInfo as a directory even before its
- * destination exists.
+ * a mount point answers getFileInfo as a directory even before its
+ * destination exists, and a summary of a directory above mount points adds
+ * up every subcluster below it.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -32,6 +34,7 @@
 #include "worker.h"
 
 #define MAX_MOUNT_CHILDREN 1024
+#define RD_MAX_LOCS 16                  /* locations of one listing or summary */
 
 struct rstate;
 
@@ -46,16 +49,18 @@ struct sub {
     char msg[1024];
     char why[700];
     struct buf payload;                 /* SUCCESS: the response message */
+    char *dest, *src;                   /* summaries: this location's destination root and mount point */
 };
 
 struct rstate {
     struct rcall *rc;
     struct rd_snap *snap;
-    const struct rd_method *m;
+    const struct method_row *m;
     char *dest, *src;                   /* PATH: the mount's destination root and mount point (owned; NULL: none) */
     char *client_path;                  /* PATH: as the client wrote it (owned) */
     bool has_mount_children;            /* getListing: mount points to merge in */
     bool listing_fanout;                /* getListing: one subcall per HASH_ALL destination */
+    bool summary;                       /* getContentSummary/getQuotaUsage over locations below */
     char *start_after;                  /* getListing: the client's startAfter (owned) */
     size_t sa_len;
     int nsub, pending;
@@ -64,8 +69,11 @@ struct rstate {
 
 static void st_free(struct rstate *st)
 {
-    for (int i = 0; i < st->nsub; i++)
+    for (int i = 0; i < st->nsub; i++) {
         buf_free(&st->subs[i].payload);
+        free(st->subs[i].dest);
+        free(st->subs[i].src);
+    }
     rd_snap_release(st->snap);
     free(st->dest);
     free(st->src);
@@ -92,9 +100,11 @@ static uint64_t now_ms(void)
     return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
 }
 
-/* A directory status for a mount point (its destination may not exist). */
+/* A directory status for a mount point (its destination may not exist):
+ * the entry's owner, group and mode when it sets them. full: the mount
+ * point's federated path (NULL for a directory that only leads to mounts). */
 static void mount_dir_status(Hadoop__Hdfs__HdfsFileStatusProto *st, Hadoop__Hdfs__FsPermissionProto *perm,
-                             const char *name, struct router *r)
+                             const char *name, struct router *r, struct rd_snap *snap, const char *full)
 {
     Hadoop__Hdfs__HdfsFileStatusProto s0 = HADOOP__HDFS__HDFS_FILE_STATUS_PROTO__INIT;
     Hadoop__Hdfs__FsPermissionProto p0 = HADOOP__HDFS__FS_PERMISSION_PROTO__INIT;
@@ -107,6 +117,14 @@ static void mount_dir_status(Hadoop__Hdfs__HdfsFileStatusProto *st, Hadoop__Hdfs
     st->permission = perm;
     st->owner = (char *)r->user;
     st->group = "supergroup";
+    struct rd_mount_info mi;
+    if (full && rd_mount_info(snap, full, &mi)) {
+        perm->perm = mi.mode;
+        if (*mi.owner)
+            st->owner = (char *)mi.owner;
+        if (*mi.group)
+            st->group = (char *)mi.group;
+    }
     st->modification_time = st->access_time = now_ms();
     st->has_childrennum = 1;
     st->childrennum = 0;
@@ -184,7 +202,9 @@ static void reply_merged_listing(struct rstate *st)
         }
         if (cut && cmp_name(names[i], l, cut) > 0)
             continue; /* a later page has it */
-        mount_dir_status(&ms[i], &mp[i], names[i], r);
+        char full[RD_MAX_PATH];
+        snprintf(full, sizeof full, "%s/%s", strcmp(st->client_path, "/") == 0 ? "" : st->client_path, names[i]);
+        mount_dir_status(&ms[i], &mp[i], names[i], r, st->snap, full);
         all[n++] = &ms[i];
     }
     size_t nmount = n;
@@ -245,7 +265,7 @@ static bool reply_mount_fileinfo(struct rstate *st, const uint8_t *payload, size
         return false;
     Hadoop__Hdfs__HdfsFileStatusProto s;
     Hadoop__Hdfs__FsPermissionProto perm;
-    mount_dir_status(&s, &perm, "", st->rc->c->w->router);
+    mount_dir_status(&s, &perm, "", st->rc->c->w->router, st->snap, st->client_path);
     Hadoop__Hdfs__GetFileInfoResponseProto out = HADOOP__HDFS__GET_FILE_INFO_RESPONSE_PROTO__INIT;
     out.fs = &s;
     uint8_t packed[512];
@@ -254,114 +274,116 @@ static bool reply_mount_fileinfo(struct rstate *st, const uint8_t *payload, size
     return true;
 }
 
-/* RD_MERGE_SUM: every varint field summed over the answers (getFsStats). */
-static void reply_sum(struct rstate *st)
+static bool sub_ok(const struct sub *s)
 {
-    uint64_t sums[32] = { 0 };
-    bool seen[32] = { false };
-    for (int i = 0; i < st->nsub; i++) {
-        const uint8_t *p = buf_rptr(&st->subs[i].payload), *end = p + buf_len(&st->subs[i].payload);
-        struct pb_field f;
-        while (pb_next_field(&p, end, &f) > 0)
-            if (f.type == PB_VARINT && f.num < 32) {
-                sums[f.num] += f.varint;
-                seen[f.num] = true;
-            }
-    }
-    uint8_t out[32 * 12];
-    size_t n = 0;
-    for (uint32_t k = 1; k < 32; k++)
-        if (seen[k])
-            n += pb_put_varint_field(out + n, k, sums[k]);
-    hconn_reply_raw(st->rc, out, n);
+    return s->ust == UP_OK && s->status == IPC_SUCCESS;
 }
 
-/* RD_MERGE_CONCAT: the repeated field of every answer, one after another. */
-static void reply_concat(struct rstate *st)
+static bool sub_not_found(const struct sub *s)
 {
+    return s->ust == UP_OK && s->status != IPC_SUCCESS && strcmp(s->cls, "java.io.FileNotFoundException") == 0;
+}
+
+/* The successful answers merged by the row's merge kind. With reverse
+ * mapping (fan-outs whose answers hold full paths) each answer is first
+ * mapped back through the mounts of the nameservice that gave it. */
+static void reply_merged(struct rstate *st)
+{
+    struct rcall *rc = st->rc;
+    struct rd_answer *a = calloc((size_t)st->nsub, sizeof *a);
+    struct buf *mapped = calloc((size_t)st->nsub, sizeof *mapped);
     struct buf out = BUF_INIT;
-    for (int i = 0; i < st->nsub; i++) {
-        const uint8_t *p = buf_rptr(&st->subs[i].payload), *end = p + buf_len(&st->subs[i].payload);
-        const uint8_t *at = p;
-        struct pb_field f;
-        while (pb_next_field(&p, end, &f) > 0) {
-            if (f.num == st->m->concat_field)
-                buf_append(&out, at, (size_t)(p - at));
-            at = p;
-        }
+    int n = 0;
+    if (!a || !mapped) {
+        hconn_reply_error(rc, "java.io.IOException", "out of memory merging answers");
+        goto out;
     }
-    hconn_reply_raw(st->rc, buf_len(&out) ? buf_rptr(&out) : (const uint8_t *)"", buf_len(&out));
+    for (int i = 0; i < st->nsub; i++) {
+        struct sub *s = &st->subs[i];
+        if (!sub_ok(s))
+            continue;
+        a[n].p = buf_rptr(&s->payload);
+        a[n].len = buf_len(&s->payload);
+        if (rd_map_response(st->snap, st->m, s->hc.ns ? s->hc.ns->name : NULL, s->dest, s->src, a[n].p, a[n].len,
+                            &mapped[i]) == 1) {
+            a[n].p = buf_rptr(&mapped[i]);
+            a[n].len = buf_len(&mapped[i]);
+        }
+        n++;
+    }
+    if (rd_merge(st->m, a, n, &out) < 0)
+        hconn_reply_error(rc, "java.io.IOException", "%s: cannot merge the answers of the subclusters", rc->method);
+    else
+        hconn_reply_raw(rc, buf_len(&out) ? buf_rptr(&out) : (const uint8_t *)"", buf_len(&out));
+out:
+    for (int i = 0; mapped && i < st->nsub; i++)
+        buf_free(&mapped[i]);
+    free(mapped);
+    free(a);
     buf_free(&out);
 }
 
 /* ---- completion ---- */
 
+static void complete_one(struct rstate *st)
+{
+    struct rcall *rc = st->rc;
+    struct sub *s = &st->subs[0];
+    if (!sub_ok(s)) {
+        reply_sub_error(rc, s);
+        return;
+    }
+    route_state_learn_from_reply(rc->method, buf_rptr(&s->payload), buf_len(&s->payload), s->hc.ns);
+    if (st->has_mount_children) {
+        reply_merged_listing(st);
+        return;
+    }
+    if (st->m && (st->m->flags & METHOD_SUBTREE) && strcmp(rc->method, "getFileInfo") == 0 &&
+        reply_mount_fileinfo(st, buf_rptr(&s->payload), buf_len(&s->payload)))
+        return;
+    struct buf out = BUF_INIT;
+    if (st->dest && rd_map_response(st->snap, st->m, s->hc.ns->name, st->dest, st->src, buf_rptr(&s->payload),
+                                    buf_len(&s->payload), &out) == 1)
+        hconn_reply_raw(rc, buf_rptr(&out), buf_len(&out));
+    else
+        hconn_reply_raw(rc, buf_rptr(&s->payload), buf_len(&s->payload));
+    buf_free(&out);
+}
+
 static void complete(struct rstate *st)
 {
     struct rcall *rc = st->rc;
     rc->route = NULL;
-    if (st->nsub == 1) {
-        struct sub *s = &st->subs[0];
-        if (s->ust != UP_OK || s->status != IPC_SUCCESS) {
-            reply_sub_error(rc, s);
-            st_free(st);
-            return;
-        }
-        route_state_learn_from_reply(rc->method, buf_rptr(&s->payload), buf_len(&s->payload), s->hc.ns);
-        if (strcmp(rc->method, "getListing") == 0 && st->has_mount_children) {
-            reply_merged_listing(st);
-        } else if (strcmp(rc->method, "getFileInfo") == 0 &&
-                   reply_mount_fileinfo(st, buf_rptr(&s->payload), buf_len(&s->payload))) {
-            /* answered */
-        } else if (st->m && st->dest) {
-            struct buf out = BUF_INIT;
-            bool changed = false;
-            if (rd_resp_rewrite(st->m, buf_rptr(&s->payload), buf_len(&s->payload), st->dest, st->src, &out,
-                                &changed) == 0 && changed)
-                hconn_reply_raw(rc, buf_rptr(&out), buf_len(&out));
-            else
-                hconn_reply_raw(rc, buf_rptr(&s->payload), buf_len(&s->payload));
-            buf_free(&out);
-        } else {
-            hconn_reply_raw(rc, buf_rptr(&s->payload), buf_len(&s->payload));
-        }
-        st_free(st);
-        return;
-    }
-    if (st->listing_fanout) {
-        for (int i = 0; i < st->nsub; i++)
-            if (st->subs[i].ust != UP_OK || st->subs[i].status != IPC_SUCCESS) {
-                reply_sub_error(rc, &st->subs[i]);
-                st_free(st);
-                return;
-            }
-        reply_merged_listing(st);
-        st_free(st);
-        return;
-    }
-    /* Fan-out: any failure fails the call unless the merge wants any success. */
-    int ok = 0;
+    int ok = 0, missing = 0;
     const struct sub *bad = NULL;
     for (int i = 0; i < st->nsub; i++) {
-        if (st->subs[i].ust == UP_OK && st->subs[i].status == IPC_SUCCESS)
+        if (sub_ok(&st->subs[i]))
             ok++;
+        else if (st->summary && sub_not_found(&st->subs[i]))
+            missing++; /* a mount whose destination does not exist yet: nothing to count */
         else if (!bad)
             bad = &st->subs[i];
     }
-    enum rd_merge merge = st->m ? st->m->merge : RD_MERGE_FIRST;
-    if (bad && !(merge == RD_MERGE_ANY_OK && ok > 0)) {
+    if (st->nsub == 1 && !st->listing_fanout && !st->summary) {
+        complete_one(st);
+    } else if (st->listing_fanout) {
+        if (bad)
+            reply_sub_error(rc, bad);
+        else
+            reply_merged_listing(st);
+    } else if (st->summary) {
+        if (bad)
+            reply_sub_error(rc, bad);
+        else if (ok == 0)
+            reply_sub_error(rc, &st->subs[0]);
+        else
+            reply_merged(st);
+    } else if (bad && !(st->m && st->m->merge == MERGE_ANY_OK && ok > 0)) {
         reply_sub_error(rc, bad);
-    } else if (merge == RD_MERGE_SUM) {
-        reply_sum(st);
-    } else if (merge == RD_MERGE_CONCAT) {
-        reply_concat(st);
     } else {
-        for (int i = 0; i < st->nsub; i++)
-            if (st->subs[i].ust == UP_OK && st->subs[i].status == IPC_SUCCESS) {
-                hconn_reply_raw(rc, buf_rptr(&st->subs[i].payload), buf_len(&st->subs[i].payload));
-                break;
-            }
+        reply_merged(st);
     }
+    (void)missing;
     st_free(st);
 }
 
@@ -392,7 +414,7 @@ static void guard_drop(struct rstate *st)
         complete(st);
 }
 
-static struct rstate *st_new(struct rcall *rc, struct rd_snap *snap, const struct rd_method *m, int nsub)
+static struct rstate *st_new(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, int nsub)
 {
     struct rstate *st = calloc(1, sizeof *st + (size_t)nsub * sizeof(struct sub));
     if (!st)
@@ -429,6 +451,21 @@ static void start_sub(struct rstate *st, int i, struct ha_ns *ns, const uint8_t 
     }
 }
 
+/* A subcall that could not even be built (its request cannot be rewritten). */
+static void fail_sub(struct rstate *st, int i, const char *why)
+{
+    st->subs[i].finished = true;
+    st->subs[i].ust = UP_EPROTO;
+    snprintf(st->subs[i].why, sizeof st->subs[i].why, "%s", why);
+    st->pending--;
+}
+
+static void fail_call(struct rcall *rc, struct rd_snap *snap, const char *cls, const char *msg)
+{
+    rd_snap_release(snap);
+    hconn_reply_error(rc, cls, "%s", msg);
+}
+
 /* ---- entry points ---- */
 
 void hdfs_route_cancel(struct rcall *rc)
@@ -459,110 +496,137 @@ static void take_start_after(struct rstate *st, const struct ipc_call *ic)
         }
 }
 
-/* getListing of a directory kept in every destination: ask them all. */
-static void route_listing_fanout(struct rcall *rc, struct rd_snap *snap, const struct rd_method *m,
-                                 const struct ipc_call *ic, const char *path, const struct rd_target *dests, int nd)
+/* One subcall per location, each with the request's path replaced by that
+ * location's path: a listing of a directory kept in every destination, or
+ * a summary of everything below a path. */
+static void route_locations(struct rcall *rc, struct rd_snap *snap, const struct method_row *m,
+                            const struct ipc_call *ic, const char *path, const struct rd_target *t, int nt,
+                            bool summary)
 {
-    struct rstate *st = st_new(rc, snap, m, nd);
+    struct rstate *st = st_new(rc, snap, m, nt);
     if (!st) {
-        rd_snap_release(snap);
-        hconn_reply_error(rc, "java.io.IOException", "out of memory");
+        fail_call(rc, snap, "java.io.IOException", "out of memory");
         return;
     }
-    st->listing_fanout = true;
+    st->listing_fanout = !summary;
+    st->summary = summary;
     st->client_path = strdup(path);
-    take_start_after(st, ic);
-    rc->ns = dests[0].ns->name;
+    if (!summary)
+        take_start_after(st, ic);
+    rc->ns = nt == 1 ? t[0].ns->name : "*";
     struct buf param = BUF_INIT;
-    for (int i = 0; i < nd; i++) {
-        const char *np[1] = { dests[i].path };
+    for (int i = 0; i < nt; i++) {
         buf_reset(&param);
-        if (rd_req_rewrite(m, ic->param.p, ic->param.len, np, &param) < 0) {
-            st->subs[i].finished = true;
-            st->subs[i].ust = UP_EPROTO;
-            snprintf(st->subs[i].why, sizeof st->subs[i].why, "cannot rewrite the request");
-            st->pending--;
+        int r = rd_request_to(m, ic->param.p, ic->param.len, t[i].path, &param);
+        if (r < 0) {
+            fail_sub(st, i, "cannot rewrite the request");
             continue;
         }
-        start_sub(st, i, dests[i].ns, buf_rptr(&param), buf_len(&param));
+        st->subs[i].dest = strdup(t[i].dest);
+        st->subs[i].src = strdup(t[i].src);
+        if (r == 1)
+            start_sub(st, i, t[i].ns, buf_rptr(&param), buf_len(&param));
+        else
+            start_sub(st, i, t[i].ns, ic->param.p, ic->param.len);
     }
     buf_free(&param);
     guard_drop(st);
 }
 
-static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct rd_method *m, const struct ipc_call *ic)
+static void route_all(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const struct ipc_call *ic);
+
+static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const struct ipc_call *ic)
 {
-    static __thread char paths[4][RD_MAX_PATH];
-    static __thread struct rd_target tg[4];
-    char err[512];
-    int n = rd_req_paths(m, ic->param.p, ic->param.len, paths, 4);
-    if (n <= 0) {
-        rd_snap_release(snap);
-        hconn_reply_error(rc, "java.io.IOException", "%s: %s", rc->method,
-                          n < 0 ? "malformed request" : "no path in the request");
-        return;
-    }
-    for (int i = 0; i < n; i++) {
-        if (rd_resolve(snap, paths[i], &tg[i], err, sizeof err) < 0) {
-            rd_snap_release(snap);
-            hconn_reply_error(rc, "java.io.IOException", "%s", err);
-            return;
-        }
-        if (tg[i].readonly && m->write) {
-            rd_snap_release(snap);
-            hconn_reply_error(rc, "org.apache.hadoop.security.AccessControlException",
-                              "%s is under the read-only mount point %s", paths[i], tg[i].src);
-            return;
-        }
-        if (i > 0 && tg[i].ns != tg[0].ns) {
-            rd_snap_release(snap);
-            hconn_reply_error(rc, "java.io.IOException",
-                              "%s across subclusters %s -> %s is not supported (%s -> %s)", rc->method,
-                              tg[0].ns->name, tg[i].ns->name, paths[0], paths[i]);
-            return;
-        }
-    }
-    if (n == 1 && strcmp(rc->method, "getListing") == 0) {
-        static __thread struct rd_target dests[16];
-        int nd = rd_resolve_all(snap, paths[0], dests, 16, err, sizeof err);
-        if (nd > 1) {
-            route_listing_fanout(rc, snap, m, ic, paths[0], dests, nd);
-            return;
-        }
-    }
-    const char *newpaths[4];
-    for (int i = 0; i < n; i++)
-        newpaths[i] = tg[i].path;
+    static __thread struct rd_req req;
     struct buf param = BUF_INIT;
-    if (rd_req_rewrite(m, ic->param.p, ic->param.len, newpaths, &param) < 0) {
-        rd_snap_release(snap);
-        hconn_reply_error(rc, "java.io.IOException", "%s: cannot rewrite the request", rc->method);
+    int mr = rd_map_request(snap, m, rc->method, ic->param.p, ic->param.len, &req, &param);
+    if (mr < 0) {
+        buf_free(&param);
+        fail_call(rc, snap, req.ecls, req.emsg);
         return;
+    }
+    if (req.npaths == 0) {
+        buf_free(&param);
+        if (m->nopath == ROUTE_ALL_MERGE) {
+            route_all(rc, snap, m, ic);
+        } else if (m->nopath == ROUTE_REFUSE) {
+            fail_call(rc, snap, m->refuse_class, m->refuse_msg);
+        } else {
+            rd_snap_release(snap);
+            hconn_reply_error(rc, "java.io.IOException", "%s: the request names no path", rc->method);
+        }
+        return;
+    }
+    if (m->flags & METHOD_SUBTREE) {
+        static __thread struct rd_target locs[RD_MAX_LOCS];
+        char err[600];
+        bool own;
+        if (m->merge == MERGE_SUM) {
+            int n = rd_summary_targets(snap, req.client_path, locs, RD_MAX_LOCS, &own, err, sizeof err);
+            if (n > 1 || (n == 1 && !own)) {
+                buf_free(&param);
+                route_locations(rc, snap, m, ic, req.client_path, locs, n, true);
+                return;
+            }
+        } else if (strcmp(rc->method, "getListing") == 0) {
+            int n = rd_resolve_all(snap, req.client_path, locs, RD_MAX_LOCS, err, sizeof err);
+            if (n > 1) {
+                buf_free(&param);
+                route_locations(rc, snap, m, ic, req.client_path, locs, n, false);
+                return;
+            }
+        }
+    }
+    struct ha_ns *ns = req.t.ns;
+    if (m->flags & METHOD_POOL_FIRST) {
+        /* The block names the subcluster more surely than a path whose
+         * mount picks one of several destinations. */
+        char pool[256];
+        const char *bp = rd_request_pool(m, ic->param.p, ic->param.len, pool, sizeof pool);
+        struct ha_ns *pns = bp ? rd_ns_by_pool(snap, bp) : NULL;
+        if (pns && pns != ns) {
+            static __thread struct rd_target locs[RD_MAX_LOCS];
+            char err[600];
+            int n = rd_resolve_all(snap, req.client_path, locs, RD_MAX_LOCS, err, sizeof err);
+            for (int i = 0; i < n; i++)
+                if (locs[i].ns == pns) {
+                    buf_reset(&param);
+                    int r = rd_request_to(m, ic->param.p, ic->param.len, locs[i].path, &param);
+                    if (r >= 0) {
+                        ns = pns;
+                        snprintf(req.t.dest, sizeof req.t.dest, "%s", locs[i].dest);
+                        mr = r;
+                    }
+                    break;
+                }
+        }
     }
     struct rstate *st = st_new(rc, snap, m, 1);
     if (!st) {
         buf_free(&param);
-        rd_snap_release(snap);
-        hconn_reply_error(rc, "java.io.IOException", "out of memory");
+        fail_call(rc, snap, "java.io.IOException", "out of memory");
         return;
     }
-    st->client_path = strdup(paths[0]);
-    if (tg[0].dest[0]) {
-        st->dest = strdup(tg[0].dest);
-        st->src = strdup(tg[0].src);
+    st->client_path = strdup(req.client_path);
+    if (req.t.dest[0]) {
+        st->dest = strdup(req.t.dest);
+        st->src = strdup(req.t.src);
     }
-    if (strcmp(rc->method, "getListing") == 0) {
+    if ((m->flags & METHOD_SUBTREE) && strcmp(rc->method, "getListing") == 0) {
         const char *names[1];
-        st->has_mount_children = rd_mount_children(snap, paths[0], names, 1) > 0;
+        st->has_mount_children = rd_mount_children(snap, req.client_path, names, 1) > 0;
         take_start_after(st, ic);
     }
-    rc->ns = tg[0].ns->name;
-    start_sub(st, 0, tg[0].ns, buf_rptr(&param), buf_len(&param));
+    rc->ns = ns->name;
+    if (mr == 1)
+        start_sub(st, 0, ns, buf_rptr(&param), buf_len(&param));
+    else
+        start_sub(st, 0, ns, ic->param.p, ic->param.len);
     buf_free(&param);
     guard_drop(st);
 }
 
-static void route_one_ns(struct rcall *rc, struct rd_snap *snap, const struct rd_method *m, struct ha_ns *ns,
+static void route_one_ns(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, struct ha_ns *ns,
                          const struct ipc_call *ic)
 {
     if (!ns) {
@@ -572,13 +636,91 @@ static void route_one_ns(struct rcall *rc, struct rd_snap *snap, const struct rd
     }
     struct rstate *st = st_new(rc, snap, m, 1);
     if (!st) {
-        rd_snap_release(snap);
-        hconn_reply_error(rc, "java.io.IOException", "out of memory");
+        fail_call(rc, snap, "java.io.IOException", "out of memory");
         return;
     }
     rc->ns = ns->name;
     start_sub(st, 0, ns, ic->param.p, ic->param.len);
     guard_drop(st);
+}
+
+/* renewLease names the nameservices the client holds leases in (field 2,
+ * learned from create/append answers): only those, else every one. The
+ * field is the router's business; the NameNodes get the request without it. */
+static int lease_targets(struct rd_snap *snap, const struct ipc_call *ic, struct ha_ns **all, int n,
+                         struct buf *param)
+{
+    const uint8_t *p = ic->param.p, *end = p + ic->param.len, *at = p;
+    struct pb_field f;
+    bool named = false;
+    bool want[RD_MAX_NS] = { false };
+    while (pb_next_field(&p, end, &f) > 0) {
+        if (f.num == 2 && f.type == PB_LEN) {
+            named = true;
+            for (int i = 0; i < n; i++)
+                if (strlen(all[i]->name) == f.len && memcmp(all[i]->name, f.data, f.len) == 0)
+                    want[i] = true;
+        } else {
+            buf_append(param, at, (size_t)(p - at));
+        }
+        at = p;
+    }
+    if (!named)
+        return n;
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (want[i])
+            all[k++] = all[i];
+    return k;
+}
+
+static void route_all(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const struct ipc_call *ic)
+{
+    struct ha_ns *all[RD_MAX_NS];
+    int n = rd_all_ns(snap, all, RD_MAX_NS);
+    struct buf param = BUF_INIT;
+    const uint8_t *pp = ic->param.p;
+    size_t pl = ic->param.len;
+    if (strcmp(rc->method, "renewLease") == 0) {
+        n = lease_targets(snap, ic, all, n, &param);
+        pp = buf_len(&param) ? buf_rptr(&param) : (const uint8_t *)"";
+        pl = buf_len(&param);
+        if (n == 0) {
+            buf_free(&param);
+            rd_snap_release(snap);
+            hconn_reply_raw(rc, (const uint8_t *)"", 0); /* no lease in any known nameservice */
+            return;
+        }
+    }
+    struct rstate *st = n > 0 ? st_new(rc, snap, m, n) : NULL;
+    if (!st) {
+        buf_free(&param);
+        fail_call(rc, snap, "java.io.IOException", "no nameservice to ask");
+        return;
+    }
+    rc->ns = "*";
+    for (int i = 0; i < n; i++)
+        start_sub(st, i, all[i], pp, pl);
+    buf_free(&param);
+    guard_drop(st);
+}
+
+/* Methods the router answers itself. */
+static void route_router(struct rcall *rc, const struct method_row *m)
+{
+    uint8_t out[8];
+    if (strcmp(m->name, "getHAServiceState") == 0) {
+        /* HAServiceStateProto ACTIVE; safe mode answered StandbyException before. */
+        hconn_reply_raw(rc, out, pb_put_varint_field(out, 1, 1));
+    } else if (strcmp(m->name, "renewDelegationToken") == 0 || strcmp(m->name, "cancelDelegationToken") == 0) {
+        hconn_reply_error(rc, "java.io.IOException",
+                          "%s: this router issues no delegation tokens (security is off), so it has none to %s",
+                          m->name, m->name[0] == 'r' ? "renew" : "cancel");
+    } else {
+        /* getDelegationToken with security off: no token; msync: nothing to
+         * wait for (every call reaches an active NameNode). */
+        hconn_reply_raw(rc, (const uint8_t *)"", 0);
+    }
 }
 
 void hdfs_route_call(struct rcall *rc, const struct ipc_call *ic)
@@ -594,57 +736,39 @@ void hdfs_route_call(struct rcall *rc, const struct ipc_call *ic)
         return;
     }
     struct rd_snap *snap = rd_snap_acquire(r);
-    const struct rd_method *m = rd_method(rc->method);
+    const struct method_row *m = method_lookup_cstr(rc->method);
     if (!m) {
         /* A method the table does not know still works: the default subcluster. */
         route_one_ns(rc, snap, NULL, rd_default_ns(snap), ic);
         return;
     }
-    switch (m->kind) {
-    case RD_PATH:
-    case RD_TWO_PATHS:
+    switch (m->route) {
+    case ROUTE_PATH:
+    case ROUTE_TWO_PATHS:
         route_paths(rc, snap, m, ic);
         return;
-    case RD_DEFAULT:
+    case ROUTE_DEFAULT:
         route_one_ns(rc, snap, m, rd_default_ns(snap), ic);
         return;
-    case RD_BLOCK_POOL: {
+    case ROUTE_BLOCK_POOL: {
         char pool[256];
-        const char *bp = rd_req_block_pool(m, ic->param.p, ic->param.len, pool, sizeof pool);
+        const char *bp = rd_request_pool(m, ic->param.p, ic->param.len, pool, sizeof pool);
         struct ha_ns *ns = bp ? rd_ns_by_pool(snap, bp) : NULL;
         route_one_ns(rc, snap, m, ns ? ns : rd_default_ns(snap), ic);
         return;
     }
-    case RD_ALL: {
-        struct ha_ns *all[RD_MAX_NS];
-        int n = rd_all_ns(snap, all, RD_MAX_NS);
-        struct rstate *st = n > 0 ? st_new(rc, snap, m, n) : NULL;
-        if (!st) {
-            rd_snap_release(snap);
-            hconn_reply_error(rc, "java.io.IOException", "%s: no nameservice to ask", rc->method);
-            return;
-        }
-        rc->ns = "*";
-        for (int i = 0; i < n; i++)
-            start_sub(st, i, all[i], ic->param.p, ic->param.len);
-        guard_drop(st);
+    case ROUTE_ALL_MERGE:
+        route_all(rc, snap, m, ic);
         return;
-    }
-    case RD_ROUTER:
+    case ROUTE_ROUTER:
         rd_snap_release(snap);
-        if (strcmp(rc->method, "getHAServiceState") == 0) {
-            uint8_t out[4];
-            size_t n = pb_put_varint_field(out, 1, 1); /* ACTIVE */
-            hconn_reply_raw(rc, out, n);
-        } else {
-            hconn_reply_raw(rc, (const uint8_t *)"", 0);
-        }
+        route_router(rc, m);
         return;
-    case RD_REFUSE:
+    case ROUTE_REFUSE:
+    case ROUTE_NONE:
     default:
-        rd_snap_release(snap);
-        hconn_reply_error(rc, "java.lang.UnsupportedOperationException", "%s is not supported by the router",
-                          rc->method);
+        fail_call(rc, snap, m->refuse_class ? m->refuse_class : "java.lang.UnsupportedOperationException",
+                  m->refuse_msg ? m->refuse_msg : "not supported by the router");
         return;
     }
 }

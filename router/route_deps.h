@@ -1,8 +1,9 @@
 /*
- * route_deps: what the HDFS routing core needs from the method table
- * (hdfs-proto/methods), the protobuf path rewriter (hdfs-proto/pbrewrite)
- * and the routing snapshot (statestore/snapshot), behind one small seam so
- * hdfs_route.c reads as the routing rules alone.
+ * route_deps: what the HDFS routing core (hdfs_route.c) needs besides the
+ * method table (hdfs-proto/methods.h): the routing snapshot (route_snap.c),
+ * the paths inside messages (route_paths.c) and the merges of fan-out
+ * answers (route_merge.c), behind one small seam so hdfs_route.c reads as
+ * the routing rules alone.
  */
 #ifndef FR_ROUTE_DEPS_H
 #define FR_ROUTE_DEPS_H
@@ -12,49 +13,13 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "methods.h"
 
 struct ha_ns;
 struct router;
 
 #define RD_MAX_PATH 8192
 #define RD_MAX_NS 64
-
-enum rd_kind {
-    RD_PATH,        /* by the one path in the request */
-    RD_TWO_PATHS,   /* rename, rename2, concat: every path in one subcluster */
-    RD_ALL,         /* to every subcluster, answers merged */
-    RD_DEFAULT,     /* to the default subcluster */
-    RD_BLOCK_POOL,  /* by the block pool id of the block in the request */
-    RD_ROUTER,      /* answered by the router itself */
-    RD_REFUSE,      /* refused with an exception */
-};
-
-enum rd_merge { RD_MERGE_FIRST, RD_MERGE_SUM, RD_MERGE_CONCAT, RD_MERGE_ANY_OK };
-
-struct rd_method {
-    enum rd_kind kind;
-    enum rd_merge merge;          /* RD_ALL */
-    uint32_t concat_field;        /* RD_MERGE_CONCAT: the repeated field */
-    bool write;                   /* refused under read-only mounts */
-    const void *row;              /* the method table's own row */
-};
-
-/* The row for a method; NULL for a method the table does not know. */
-const struct rd_method *rd_method(const char *name);
-
-/* The paths in a request message, in the order the row names them. Returns
- * how many (≤ max) or -1 for a malformed message. */
-int rd_req_paths(const struct rd_method *m, const uint8_t *msg, size_t len, char (*paths)[RD_MAX_PATH], int max);
-/* Rewrites the request's paths to newpaths (same order) into out. */
-int rd_req_rewrite(const struct rd_method *m, const uint8_t *msg, size_t len, const char *const *newpaths,
-                   struct buf *out);
-/* Maps every full path in a response from the destination back into the
- * client's namespace (prefix `dest` -> `src`). *changed = false: use the
- * original bytes. */
-int rd_resp_rewrite(const struct rd_method *m, const uint8_t *msg, size_t len, const char *dest, const char *src,
-                    struct buf *out, bool *changed);
-/* The block pool id of the block a request carries (NULL when none). */
-const char *rd_req_block_pool(const struct rd_method *m, const uint8_t *msg, size_t len, char *buf, size_t cap);
 
 /* ---- the routing snapshot ---- */
 
@@ -87,5 +52,63 @@ struct ha_ns *rd_ns_by_pool(struct rd_snap *s, const char *pool);
 int rd_mount_children(struct rd_snap *s, const char *dir, const char **names, int max);
 /* Is path itself a mount point? */
 bool rd_is_mount_point(struct rd_snap *s, const char *path);
+
+/* Owner, group and mode of the mount entry at exactly path (false: none). */
+struct rd_mount_info {
+    const char *owner, *group;      /* "" when the entry sets none */
+    uint32_t mode;
+};
+bool rd_mount_info(struct rd_snap *s, const char *path, struct rd_mount_info *mi);
+
+/* Maps a path of nameservice ns_name back to the federated namespace by the
+ * mount whose destination holds it most closely. 1 (out written), 0 (no
+ * mount of that nameservice holds it). */
+int rd_reverse(struct rd_snap *s, const char *ns_name, const char *path, char *out, size_t cap);
+
+/* Everything a summary of `path` (getContentSummary, getQuotaUsage) must
+ * add up: the path's own locations and the destinations of every mount
+ * below it, without a location that another one already contains. The
+ * first target is the path's own (when it has one; *own says). Returns how
+ * many were written, or -1 with err when there is nothing to ask. */
+int rd_summary_targets(struct rd_snap *s, const char *path, struct rd_target *t, int max, bool *own, char *err,
+                       size_t errlen);
+
+/* ---- the paths inside messages (route_paths.c) ---- */
+
+/* A request whose paths were resolved. */
+struct rd_req {
+    struct rd_target t;             /* where the first path lives: it routes the call */
+    char client_path[RD_MAX_PATH];  /* that path as the client wrote it */
+    int npaths;                     /* path strings found (0: the request has none) */
+    const char *ecls;               /* on error: the exception class and message */
+    char emsg[RD_MAX_PATH + 512];
+};
+
+/* Resolves every path string the row names in a request and rewrites each to
+ * its destination path: 1 (the new request is in out), 0 (forward msg as
+ * is; npaths may be 0), -1 (refused or malformed: ecls/emsg say why). */
+int rd_map_request(struct rd_snap *s, const struct method_row *m, const char *method, const uint8_t *msg,
+                   size_t len, struct rd_req *req, struct buf *out);
+/* Rewrites every request path to newpath (another destination of the same
+ * federated path): 1 written to out, 0 unchanged, -1 malformed. */
+int rd_request_to(const struct method_row *m, const uint8_t *msg, size_t len, const char *newpath, struct buf *out);
+/* Maps the full paths of a response back into the client's namespace: under
+ * dest -> under src; with no dest (fan-outs) rows marked METHOD_RESP_REVERSE
+ * map through ns_name's mounts. 1 (out written), 0 (forward as is), -1. */
+int rd_map_response(struct rd_snap *s, const struct method_row *m, const char *ns_name, const char *dest,
+                    const char *src, const uint8_t *msg, size_t len, struct buf *out);
+/* The first block pool id the row names in a request (NULL when none). */
+const char *rd_request_pool(const struct method_row *m, const uint8_t *msg, size_t len, char *buf, size_t cap);
+
+/* ---- merging fan-out answers (route_merge.c) ---- */
+
+struct rd_answer {
+    const uint8_t *p;
+    size_t len;
+};
+
+/* Combines n ≥ 1 successful answers as the row's merge says into out.
+ * 0, or -1 (malformed answer, out of memory). */
+int rd_merge(const struct method_row *m, const struct rd_answer *a, int n, struct buf *out);
 
 #endif

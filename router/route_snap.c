@@ -245,3 +245,114 @@ bool rd_is_mount_point(struct rd_snap *s, const char *path)
 {
     return s && snapshot_find_mount(SNAP(s), path) != NULL;
 }
+
+bool rd_mount_info(struct rd_snap *s, const char *path, struct rd_mount_info *mi)
+{
+    const struct snap_mount *m = s ? snapshot_find_mount(SNAP(s), path) : NULL;
+    if (!m)
+        return false;
+    mi->owner = m->rec->owner ? m->rec->owner : "";
+    mi->group = m->rec->group ? m->rec->group : "";
+    mi->mode = m->rec->mode;
+    return true;
+}
+
+/* Is path (len bytes) at or under dir (dlen bytes, normalised)? */
+static bool path_under(const char *path, size_t len, const char *dir, size_t dlen)
+{
+    if (dlen == 1 && dir[0] == '/')
+        return len > 0 && path[0] == '/';
+    return len >= dlen && memcmp(path, dir, dlen) == 0 && (len == dlen || path[dlen] == '/');
+}
+
+int rd_reverse(struct rd_snap *s, const char *ns_name, const char *path, char *out, size_t cap)
+{
+    if (!s)
+        return 0;
+    size_t len = strlen(path);
+    const struct snap_mount *best = NULL;
+    const struct snap_dest *bd = NULL;
+    size_t n = snapshot_mount_count(SNAP(s));
+    for (size_t i = 0; i < n; i++) {
+        const struct snap_mount *m = snapshot_mount_at(SNAP(s), i);
+        for (uint32_t k = 0; k < m->ndests; k++) {
+            const struct snap_dest *d = &m->dests[k];
+            if (strcmp(d->ns->name, ns_name) != 0 || !path_under(path, len, d->path, d->path_len))
+                continue;
+            if (!bd || d->path_len > bd->path_len) {
+                best = m;
+                bd = d;
+            }
+        }
+    }
+    if (!best)
+        return 0;
+    size_t dl = (bd->path_len == 1) ? 0 : bd->path_len;
+    const char *rest = path + dl;
+    int w = snprintf(out, cap, "%s%s", (best->src_len == 1 && *rest) ? "" : best->src, rest);
+    return (w > 0 && (size_t)w < cap) ? 1 : 0;
+}
+
+struct below_ctx {
+    struct rd_snap *s;
+    const char *path;
+    struct rd_target *t;
+    int n, max;
+};
+
+static int add_below(void *vctx, const struct snap_mount *m)
+{
+    struct below_ctx *c = vctx;
+    if (strcmp(m->src, c->path) == 0)
+        return 0; /* the path's own mount: its locations come from resolving the path */
+    struct rd_snap wrap = { SNAP(c->s) };
+    for (uint32_t k = 0; k < m->ndests && c->n < c->max; k++) {
+        const struct snap_dest *d = &m->dests[k];
+        struct ha_ns *h = d->ns->disabled ? NULL : ha_for(&wrap, d->ns);
+        if (!h)
+            continue;
+        struct rd_target *t = &c->t[c->n];
+        t->ns = h;
+        t->readonly = m->readonly;
+        snprintf(t->path, sizeof t->path, "%.*s", (int)d->path_len, d->path);
+        snprintf(t->src, sizeof t->src, "%s", m->src);
+        snprintf(t->dest, sizeof t->dest, "%s", t->path);
+        c->n++;
+    }
+    return 0;
+}
+
+int rd_summary_targets(struct rd_snap *s, const char *path, struct rd_target *t, int max, bool *own, char *err,
+                       size_t errlen)
+{
+    int n = rd_resolve_all(s, path, t, max, err, errlen);
+    *own = n > 0;
+    if (n < 0)
+        n = 0;
+    struct below_ctx c = { s, path, t, n, max };
+    if (s)
+        snapshot_walk_below(SNAP(s), path, strlen(path), add_below, &c);
+    /* Drop a location that another one of the same nameservice contains
+     * (a nested mount inside its parent's destination): counted once. */
+    int w = 0;
+    for (int i = 0; i < c.n; i++) {
+        bool inside = false;
+        for (int j = 0; j < c.n && !inside; j++) {
+            if (i == j || t[j].ns != t[i].ns)
+                continue;
+            size_t li = strlen(t[i].path), lj = strlen(t[j].path);
+            if (path_under(t[i].path, li, t[j].path, lj) && (li != lj || j < i))
+                inside = true;
+        }
+        if (!inside) {
+            if (w != i)
+                t[w] = t[i];
+            w++;
+        } else if (i == 0) {
+            *own = false;
+        }
+    }
+    if (w == 0 && !*own)
+        return -1;
+    return w;
+}

@@ -156,6 +156,9 @@ destinations = ns1:/data
 
 [mount /logs]
 destinations = ns2:/logs
+owner = alice
+group = staff
+mode = 0750
 
 [mount /ro]
 destinations = ns1:/ro
@@ -383,6 +386,28 @@ if [ ${#bad[@]} = 0 ]; then
 else
     fr_not_ok "5 cat of each /spread file through the router" "wrong or failed: ${bad[*]}"
 fi
+
+# du -s / adds up the whole federated namespace: the default subcluster's
+# root (which holds ns1's mounts) and the mounts of ns2 (/logs, /spread).
+fr_run on "$N1_NN" du -s /
+d1=$(awk '{ print $1 }' <<<"$FR_OUT")
+fr_run on "$A2_NN" du -s /logs
+d2=$(awk '{ print $1 }' <<<"$FR_OUT")
+fr_run on "$A2_NN" du -s /spread
+d3=$(awk '{ print $1 }' <<<"$FR_OUT")
+fr_run rt du -s /
+note "du -s /: router $FR_OUT; ns1:/ $d1, ns2:/logs $d2, ns2:/spread $d3"
+if [[ $d1 =~ ^[0-9]+$ && $d2 =~ ^[0-9]+$ && $d3 =~ ^[0-9]+$ ]] && [ "$d2" -gt 0 ] && [ "$d3" -gt 0 ]; then
+    fr_expect_match "5 du -s / through the router is the sum over both subclusters" "^$((d1 + d2 + d3)) +/\$"
+else
+    fr_not_ok "5 du -s / through the router is the sum over both subclusters" "direct du failed: '$d1' '$d2' '$d3'"
+fi
+fr_run rt du -s /spread
+fr_expect_match "5 du -s /spread adds up both destinations" "^$((d3 + $(on "$N1_NN" du -s /spread | awk '{ print $1 }'))) +/spread\$"
+
+# A mount entry's owner, group and mode show on its mount point.
+fr_run rt ls -l /
+fr_expect_match "5 ls -l / shows /logs with the mount entry's owner, group and mode" '^drwxr-x--- alice staff ' "$(lsrow logs)"
 
 # ---- 6. a readonly mount ----
 fr_run rt put "$L/small.txt" /ro/new.txt

@@ -1,0 +1,109 @@
+/*
+ * methods: the ClientNamenodeProtocol method table. One row per rpc of the
+ * service (all of them; a unit test checks the table against the .proto and
+ * every field path against the generated descriptors).
+ *
+ * A row tells the router, for one methodName:
+ *   - how the call routes (enum method_route) and, for fan-outs, how the
+ *     answers merge (enum method_merge);
+ *   - where the paths are: request strings to resolve and rewrite, response
+ *     strings holding full paths to map back, block pool ids in requests (to
+ *     route block-only calls) and in responses (to learn pool -> nameservice);
+ *   - whether it writes (read-only mount points, router safe mode) and whether
+ *     it is @AtMostOnce (the NameNode retry cache must see the client's ids);
+ *   - for refused calls, the exception to answer with.
+ * Field paths are pbrewrite paths: field numbers outermost first, 0-ended.
+ *
+ * Lookup is a binary search over the rows (sorted by name, checked by the
+ * test): O(log n), no allocation, safe from any thread (the table is const).
+ */
+#ifndef FR_METHODS_H
+#define FR_METHODS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pbrewrite.h"
+
+enum method_route {
+    ROUTE_NONE = 0,     /* only in `nopath`: a request without its path is malformed */
+    ROUTE_PATH,         /* by the first request path (req.p[0]); other req paths are rewritten alike */
+    ROUTE_TWO_PATHS,    /* rename, rename2, concat, createSymlink: every path must resolve to one subcluster */
+    ROUTE_ALL_MERGE,    /* to every subcluster, answers combined by `merge` */
+    ROUTE_DEFAULT,      /* to the default subcluster (any available one if it is down) */
+    ROUTE_BLOCK_POOL,   /* by the block pool id at req_pool (pool -> nameservice learned from replies) */
+    ROUTE_ROUTER,       /* answered by the router itself */
+    ROUTE_REFUSE,       /* refused with refuse_class / refuse_msg */
+};
+
+/* How the answers of a fan-out combine. Unless a kind says otherwise every
+ * subcluster must succeed, and a failure answers the call with that error. */
+enum method_merge {
+    MERGE_NONE = 0,     /* not a fan-out */
+    MERGE_VOID,         /* empty answers: answer one empty message */
+    MERGE_ANY_OK,       /* success if any subcluster succeeded; answer the first success */
+    MERGE_FIRST,        /* the first non-empty answer in nameservice order, else the first */
+    MERGE_SUM,          /* add the varint fields of the message at merge_path (NULL: the top level) */
+    MERGE_MAX,          /* the answer with the largest int64 at merge_path */
+    MERGE_AND,          /* bool at merge_path (absent = the field's default, see the row): the first
+                           answer holding false, else the first */
+    MERGE_CONCAT,       /* concatenate the encoded answers: protobuf merges repeated fields by
+                           appending, so the lists join (singular scalars: last wins) */
+    MERGE_UNION,        /* elements of the repeated field merge_path from all answers, byte-identical
+                           duplicates dropped */
+    MERGE_DATANODES,    /* elements of the repeated field merge_path, one per datanode: key = the
+                           DatanodeIDProto at merge_key inside the element, ipAddr(1):xferPort(4);
+                           the newest lastUpdate wins. Shared datanodes serve every block pool. */
+};
+
+/* Row flags. */
+enum {
+    METHOD_WRITE = 1u << 0,         /* changes state: refused on read-only mounts (path-routed
+                                       rows) and with StandbyException in router safe mode */
+    METHOD_AT_MOST_ONCE = 1u << 1,  /* @AtMostOnce: a retry must reach the NameNode with the
+                                       client's clientId/callId so its retry cache answers */
+    METHOD_NO_MOUNT_POINT = 1u << 2,/* refused (AccessControlException) when the routing path
+                                       (concat: any path) is a mount point or has mount points
+                                       below it: the call would remove or replace the entry */
+    METHOD_SUBTREE = 1u << 3,       /* a path at or above mount points also covers them: listings
+                                       show them, getFileInfo answers for a bare mount point,
+                                       summaries fan out to every nested mount and merge by `merge` */
+    METHOD_RESP_REVERSE = 1u << 4,  /* response paths may lie under any mount of the answering
+                                       nameservice, not only the request's: map each back by a
+                                       reverse lookup (destination -> mount point) */
+    METHOD_POOL_FIRST = 1u << 5,    /* path-routed, but a block in the request (req_pool) names the
+                                       subcluster more surely: use its pool when it is known */
+};
+
+struct method_row {
+    const char *name;               /* methodName as in RequestHeaderProto */
+    enum method_route route;
+    enum method_route nopath;       /* ROUTE_PATH rows: route when the request has none of its
+                                       paths (optional path fields); ROUTE_NONE: malformed */
+    enum method_merge merge;        /* ROUTE_ALL_MERGE, `nopath` fan-outs, SUBTREE summaries */
+    uint16_t flags;                 /* METHOD_* */
+    struct pb_pathset req;          /* path strings in the request; req.p[0] routes */
+    struct pb_pathset resp;         /* full paths in the response, mapped back to the client's view */
+    struct pb_pathset req_pool;     /* ExtendedBlockProto.poolId strings in the request */
+    struct pb_pathset resp_pool;    /* block pool ids in the response (learn pool -> nameservice) */
+    const uint32_t *merge_path;     /* see enum method_merge; NULL when unused */
+    const uint32_t *merge_key;      /* MERGE_DATANODES: DatanodeIDProto inside an element */
+    const uint32_t *merge_keep;     /* MERGE_SUM: varint fields of the summed message that are
+                                       limits, not counts: taken from the first answer (0-ended) */
+    const char *refuse_class;       /* ROUTE_REFUSE, or nopath == ROUTE_REFUSE */
+    const char *refuse_msg;
+};
+
+/* The row for a method name (not NUL-terminated), NULL if unknown. */
+const struct method_row *method_lookup(const char *name, size_t len);
+/* Same for a C string. */
+const struct method_row *method_lookup_cstr(const char *name);
+
+/* Rows in name order, for tests and metrics. */
+size_t method_count(void);
+const struct method_row *method_at(size_t i);
+
+/* "PATH", "ALL_MERGE", ... for logs. */
+const char *method_route_name(enum method_route r);
+
+#endif

@@ -1,0 +1,239 @@
+/*
+ * route_paths.c: the paths inside ClientProtocol messages, both ways.
+ *
+ *   request  --rd_map_request-->  every path string the row names (nested
+ *                                 fields too) resolved in the snapshot,
+ *                                 checked (read-only mounts, one subcluster,
+ *                                 mount points that a write would remove),
+ *                                 and replaced by its destination path
+ *   response --rd_map_response--> every full path the row names mapped from
+ *                                 the destination back to the mount point
+ *
+ * Both run on pbrewrite: bytes the row does not name are copied unchanged,
+ * and a message with nothing to change is forwarded as it came.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "methods.h"
+#include "ha.h"
+#include "pbrewrite.h"
+#include "route_deps.h"
+
+/* ---- requests ---- */
+
+struct req_ctx {
+    struct rd_snap *snap;
+    const struct method_row *m;
+    const char *method;
+    struct rd_req *req;
+    struct rd_target tmp;
+    char path[RD_MAX_PATH];
+};
+
+__attribute__((format(printf, 3, 4))) static int req_fail(struct rd_req *req, const char *cls, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    req->ecls = cls;
+    vsnprintf(req->emsg, sizeof req->emsg, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int map_req_path(void *vctx, unsigned idx, const uint8_t *s, size_t len, const uint8_t **out,
+                        size_t *out_len)
+{
+    struct req_ctx *c = vctx;
+    struct rd_req *req = c->req;
+    const struct method_row *m = c->m;
+    if (len >= RD_MAX_PATH)
+        return req_fail(req, "java.io.IOException", "%s: a path of the request is longer than the router accepts", c->method);
+    memcpy(c->path, s, len);
+    c->path[len] = 0;
+    if (memchr(s, 0, len))
+        return req_fail(req, "org.apache.hadoop.fs.InvalidPathException", "Invalid path name: a NUL byte in the path");
+    /* A symlink's target may be relative to the link: it is not a path of
+     * the federated namespace, so it goes as written. */
+    if (idx > 0 && m->route == ROUTE_TWO_PATHS && c->path[0] != '/' && strcmp(m->name, "createSymlink") == 0)
+        return 0;
+    bool routing = req->npaths == 0;
+    struct rd_target *t = routing ? &req->t : &c->tmp;
+    char err[600];
+    if (rd_resolve(c->snap, c->path, t, err, sizeof err) < 0)
+        return req_fail(req, c->path[0] == '/' ? "java.io.IOException" : "org.apache.hadoop.fs.InvalidPathException",
+                        "%s", err);
+    if (t->readonly && (m->flags & METHOD_WRITE))
+        return req_fail(req, "org.apache.hadoop.security.AccessControlException",
+                        "%s is in a read only mount point %s", c->path, t->src);
+    if ((m->flags & METHOD_NO_MOUNT_POINT) && (routing || strcmp(m->name, "concat") == 0)) {
+        const char *names[1];
+        if (rd_is_mount_point(c->snap, c->path))
+            return req_fail(req, "org.apache.hadoop.security.AccessControlException",
+                            "%s: %s is a mount point of the router; change it with fedrouter-admin", c->method,
+                            c->path);
+        if (rd_mount_children(c->snap, c->path, names, 1) > 0)
+            return req_fail(req, "org.apache.hadoop.security.AccessControlException",
+                            "%s: mount points of the router lie below %s", c->method, c->path);
+    }
+    if (routing) {
+        memcpy(req->client_path, c->path, len + 1);
+    } else if (t->ns != req->t.ns) {
+        req->ecls = "java.io.IOException";
+        snprintf(req->emsg, sizeof req->emsg, "%s across subclusters is not supported: %.3000s is in %s, %.3000s is in %s",
+                 c->method, req->client_path, req->t.ns->name, c->path, t->ns->name);
+        return -1;
+    }
+    req->npaths++;
+    *out = (const uint8_t *)t->path;
+    *out_len = strlen(t->path);
+    return 1;
+}
+
+int rd_map_request(struct rd_snap *s, const struct method_row *m, const char *method, const uint8_t *msg, size_t len,
+                   struct rd_req *req, struct buf *out)
+{
+    static __thread struct req_ctx c;
+    req->npaths = 0;
+    req->ecls = NULL;
+    req->emsg[0] = 0;
+    req->client_path[0] = 0;
+    c.snap = s;
+    c.m = m;
+    c.method = method;
+    c.req = req;
+    int rc = pbr_rewrite(msg, len, &m->req, map_req_path, &c, out);
+    if (rc == PBR_EABORT)
+        return -1;
+    if (rc < 0) {
+        req->ecls = "java.io.IOException";
+        snprintf(req->emsg, sizeof req->emsg, "%s: malformed request message", method);
+        return -1;
+    }
+    return rc == PBR_CHANGED ? 1 : 0;
+}
+
+struct to_ctx {
+    const char *path;
+};
+
+static int map_to(void *vctx, unsigned idx, const uint8_t *s, size_t len, const uint8_t **out, size_t *out_len)
+{
+    struct to_ctx *c = vctx;
+    *out = (const uint8_t *)c->path;
+    *out_len = strlen(c->path);
+    return 1;
+}
+
+int rd_request_to(const struct method_row *m, const uint8_t *msg, size_t len, const char *newpath, struct buf *out)
+{
+    struct to_ctx c = { newpath };
+    int rc = pbr_rewrite(msg, len, &m->req, map_to, &c, out);
+    return rc < 0 ? -1 : rc == PBR_CHANGED ? 1 : 0;
+}
+
+/* ---- responses ---- */
+
+struct resp_ctx {
+    struct rd_snap *snap;
+    const struct method_row *m;
+    const char *ns_name;
+    const char *dest, *src;
+    char out[RD_MAX_PATH * 2];
+};
+
+/* Writes src + (s minus its dest prefix) into c->out when s lies at or under
+ * dest; 0 when it does not. */
+static int under(struct resp_ctx *c, const char *dest, const char *src, const uint8_t *s, size_t len)
+{
+    size_t dl = strlen(dest);
+    if (dl == 1 && dest[0] == '/')
+        dl = 0; /* the destination is the root: every absolute path is under it */
+    if (len < dl || memcmp(s, dest, dl) != 0 || (len > dl && s[dl] != '/'))
+        return 0;
+    const uint8_t *rest = s + dl;
+    size_t rl = len - dl;
+    size_t sl = strlen(src);
+    if (sl == 1 && src[0] == '/' && rl > 0)
+        sl = 0; /* the mount point is the root: "/" + "/x" would double the slash */
+    if (sl + rl >= sizeof c->out)
+        return -1;
+    memcpy(c->out, src, sl);
+    memcpy(c->out + sl, rest, rl);
+    c->out[sl + rl] = 0;
+    return 1;
+}
+
+static int map_resp_path(void *vctx, unsigned idx, const uint8_t *s, size_t len, const uint8_t **out,
+                         size_t *out_len)
+{
+    struct resp_ctx *c = vctx;
+    if (len == 0 || s[0] != '/')
+        return 0; /* relative symlink targets, names */
+    int r = 0;
+    if (c->dest && c->dest[0]) {
+        r = under(c, c->dest, c->src, s, len);
+        /* The NameNode answers "/" or a zone root outside the mount's
+         * destination: inside the federated namespace that is the mount. */
+        if (r == 0 && strcmp(c->m->name, "getEnclosingRoot") == 0) {
+            snprintf(c->out, sizeof c->out, "%s", c->src);
+            r = 1;
+        }
+    } else if ((c->m->flags & METHOD_RESP_REVERSE) && c->ns_name) {
+        char tmp[RD_MAX_PATH];
+        if (len >= sizeof tmp)
+            return 0;
+        memcpy(tmp, s, len);
+        tmp[len] = 0;
+        r = rd_reverse(c->snap, c->ns_name, tmp, c->out, sizeof c->out);
+    }
+    if (r <= 0)
+        return 0;
+    *out = (const uint8_t *)c->out;
+    *out_len = strlen(c->out);
+    return 1;
+}
+
+int rd_map_response(struct rd_snap *s, const struct method_row *m, const char *ns_name, const char *dest,
+                    const char *src, const uint8_t *msg, size_t len, struct buf *out)
+{
+    if (!m || m->resp.n == 0)
+        return 0;
+    static __thread struct resp_ctx c;
+    c.snap = s;
+    c.m = m;
+    c.ns_name = ns_name;
+    c.dest = dest;
+    c.src = src;
+    int rc = pbr_rewrite(msg, len, &m->resp, map_resp_path, &c, out);
+    return rc < 0 ? -1 : rc == PBR_CHANGED ? 1 : 0;
+}
+
+/* ---- block pools ---- */
+
+struct pool_ctx {
+    char *buf;
+    size_t cap;
+    bool found;
+};
+
+static int take_pool(void *vctx, unsigned idx, const uint8_t *s, size_t len)
+{
+    struct pool_ctx *c = vctx;
+    if (len == 0 || len >= c->cap)
+        return 0;
+    memcpy(c->buf, s, len);
+    c->buf[len] = 0;
+    c->found = true;
+    return 1;
+}
+
+const char *rd_request_pool(const struct method_row *m, const uint8_t *msg, size_t len, char *buf, size_t cap)
+{
+    if (!m || m->req_pool.n == 0)
+        return NULL;
+    struct pool_ctx c = { buf, cap, false };
+    int rc = pbr_walk(msg, len, &m->req_pool, take_pool, &c);
+    return (rc >= 0 && c.found) ? buf : NULL;
+}

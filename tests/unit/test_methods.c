@@ -1,0 +1,201 @@
+/*
+ * test_methods: the ClientNamenodeProtocol method table against the service
+ * as protoc-c compiled it from hdfs-proto/proto.
+ *
+ *  - every rpc of the service has exactly one row, and every row is an rpc;
+ *  - rows are in strcmp order and method_lookup finds each of them;
+ *  - every field path of a row walks through the generated descriptors:
+ *    request paths through the request message, response paths through the
+ *    response message, ending in a string (paths, pool ids), a message or a
+ *    scalar of the type its merge needs;
+ *  - refused rows say what to answer.
+ */
+#include <stdbool.h>
+#include <string.h>
+
+#include "ClientNamenodeProtocol.pb-c.h"
+#include "check.h"
+#include "methods.h"
+
+/* The field of desc numbered num, NULL when none. */
+static const ProtobufCFieldDescriptor *field_of(const ProtobufCMessageDescriptor *desc, uint32_t num)
+{
+    for (unsigned i = 0; i < desc->n_fields; i++)
+        if (desc->fields[i].id == num)
+            return &desc->fields[i];
+    return NULL;
+}
+
+/* Walks path through desc: every step but the last must be a message; the
+ * last field is returned (NULL when a step does not exist). */
+static const ProtobufCFieldDescriptor *walk(const ProtobufCMessageDescriptor *desc, const uint32_t *path)
+{
+    const ProtobufCFieldDescriptor *f = NULL;
+    for (unsigned d = 0; path[d]; d++) {
+        if (!desc)
+            return NULL;
+        f = field_of(desc, path[d]);
+        if (!f)
+            return NULL;
+        desc = f->type == PROTOBUF_C_TYPE_MESSAGE ? f->descriptor : NULL;
+    }
+    return f;
+}
+
+static int failures_before;
+
+static void row_fail(const struct method_row *r, const char *what)
+{
+    fprintf(stderr, "row %s: %s\n", r->name, what);
+}
+
+/* Every path of a set ends in a string field. */
+static void check_string_paths(const struct method_row *r, const struct pb_pathset *ps,
+                               const ProtobufCMessageDescriptor *desc, const char *what)
+{
+    if (ps->n == 0)
+        return;
+    CHECK_EQ(pbr_check_paths(ps), 0);
+    for (unsigned i = 0; i < ps->n; i++) {
+        const ProtobufCFieldDescriptor *f = walk(desc, ps->p[i]);
+        bool ok = f && (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_BYTES);
+        if (!ok)
+            row_fail(r, what);
+        CHECK(ok);
+    }
+}
+
+static void check_merge(const struct method_row *r, const ProtobufCMessageDescriptor *out)
+{
+    const ProtobufCFieldDescriptor *f = r->merge_path ? walk(out, r->merge_path) : NULL;
+    bool ok = true;
+    switch (r->merge) {
+    case MERGE_NONE:
+        ok = r->route != ROUTE_ALL_MERGE && r->nopath != ROUTE_ALL_MERGE && !(r->flags & METHOD_SUBTREE && r->merge_path);
+        break;
+    case MERGE_VOID:
+    case MERGE_ANY_OK:
+    case MERGE_FIRST:
+        ok = r->merge_path == NULL;
+        break;
+    case MERGE_SUM:
+        /* NULL: the top level; else a message whose varints add up. */
+        ok = r->merge_path == NULL || (f && f->type == PROTOBUF_C_TYPE_MESSAGE);
+        break;
+    case MERGE_MAX:
+        ok = f && (f->type == PROTOBUF_C_TYPE_INT64 || f->type == PROTOBUF_C_TYPE_UINT64);
+        break;
+    case MERGE_AND:
+        ok = f && f->type == PROTOBUF_C_TYPE_BOOL;
+        break;
+    case MERGE_CONCAT:
+        ok = r->merge_path == NULL || f != NULL;
+        break;
+    case MERGE_UNION:
+        ok = f && f->label == PROTOBUF_C_LABEL_REPEATED;
+        break;
+    case MERGE_DATANODES:
+        ok = f && f->label == PROTOBUF_C_LABEL_REPEATED && f->type == PROTOBUF_C_TYPE_MESSAGE && r->merge_key;
+        if (ok) {
+            const ProtobufCFieldDescriptor *k = walk(f->descriptor, r->merge_key);
+            ok = k && k->type == PROTOBUF_C_TYPE_MESSAGE && walk(k->descriptor, (const uint32_t[]){ 1, 0 }) &&
+                 walk(k->descriptor, (const uint32_t[]){ 4, 0 });
+        }
+        break;
+    }
+    if (!ok)
+        row_fail(r, "merge kind and merge_path do not fit the response");
+    CHECK(ok);
+}
+
+int main(void)
+{
+    const ProtobufCServiceDescriptor *svc = &hadoop__hdfs__client_namenode_protocol__descriptor;
+    failures_before = check_failed;
+
+    /* One row per rpc. */
+    CHECK_EQ(method_count(), svc->n_methods);
+    for (unsigned i = 0; i < svc->n_methods; i++) {
+        const struct method_row *r = method_lookup_cstr(svc->methods[i].name);
+        if (!r)
+            fprintf(stderr, "rpc %s has no row\n", svc->methods[i].name);
+        CHECK(r != NULL);
+    }
+    /* Sorted, and lookup finds each by (ptr, len) as the router calls it. */
+    for (size_t i = 0; i < method_count(); i++) {
+        const struct method_row *r = method_at(i);
+        if (i > 0)
+            CHECK(strcmp(method_at(i - 1)->name, r->name) < 0);
+        CHECK(method_lookup(r->name, strlen(r->name)) == r);
+        /* Prefixes and longer names are other methods. */
+        CHECK(method_lookup(r->name, strlen(r->name) - 1) != r);
+    }
+    CHECK(method_lookup_cstr("noSuchMethod") == NULL);
+    CHECK(method_lookup("getFileInfo\0x", 13) == NULL);
+    CHECK(method_lookup("", 0) == NULL);
+
+    /* Each row against its rpc's messages. */
+    for (size_t i = 0; i < method_count(); i++) {
+        const struct method_row *r = method_at(i);
+        const ProtobufCMethodDescriptor *md = NULL;
+        for (unsigned k = 0; k < svc->n_methods; k++)
+            if (strcmp(svc->methods[k].name, r->name) == 0)
+                md = &svc->methods[k];
+        if (!md) {
+            row_fail(r, "no such rpc in the service");
+            CHECK(md != NULL);
+            continue;
+        }
+        check_string_paths(r, &r->req, md->input, "a request path does not end in a string field");
+        check_string_paths(r, &r->req_pool, md->input, "a request pool path does not end in a string field");
+        check_string_paths(r, &r->resp, md->output, "a response path does not end in a string field");
+        check_string_paths(r, &r->resp_pool, md->output, "a response pool path does not end in a string field");
+        check_merge(r, md->output);
+        if (r->merge_keep) {
+            bool ok = r->merge == MERGE_SUM && r->merge_path;
+            for (unsigned k = 0; ok && r->merge_keep[k]; k++)
+                ok = walk(walk(md->output, r->merge_path)->descriptor, (const uint32_t[]){ r->merge_keep[k], 0 }) != NULL;
+            if (!ok)
+                row_fail(r, "merge_keep names no field of the summed message");
+            CHECK(ok);
+        }
+        switch (r->route) {
+        case ROUTE_PATH:
+        case ROUTE_TWO_PATHS:
+            CHECK(r->req.n >= 1);
+            if (r->route == ROUTE_TWO_PATHS)
+                CHECK(r->req.n >= 2);
+            break;
+        case ROUTE_BLOCK_POOL:
+            CHECK(r->req_pool.n >= 1);
+            break;
+        case ROUTE_REFUSE:
+            CHECK(r->refuse_class && r->refuse_msg && *r->refuse_msg);
+            break;
+        case ROUTE_ALL_MERGE:
+            CHECK(r->merge != MERGE_NONE);
+            break;
+        case ROUTE_NONE:
+            row_fail(r, "no route");
+            CHECK(0);
+            break;
+        default:
+            break;
+        }
+        if (r->nopath == ROUTE_REFUSE)
+            CHECK(r->refuse_class && r->refuse_msg);
+        if (r->flags & METHOD_POOL_FIRST)
+            CHECK(r->req_pool.n >= 1);
+    }
+    /* A few rows spelled out, so a wrong edit of the table shows here too. */
+    const struct method_row *r = method_lookup_cstr("rename2");
+    CHECK(r && r->route == ROUTE_TWO_PATHS && (r->flags & METHOD_WRITE) && (r->flags & METHOD_AT_MOST_ONCE));
+    r = method_lookup_cstr("getFsStats");
+    CHECK(r && r->route == ROUTE_ALL_MERGE && r->merge == MERGE_SUM);
+    r = method_lookup_cstr("getFileInfo");
+    CHECK(r && r->route == ROUTE_PATH && !(r->flags & METHOD_WRITE));
+    r = method_lookup_cstr("updatePipeline");
+    CHECK(r && r->route == ROUTE_BLOCK_POOL);
+    printf("%zu rows for %u rpcs\n", method_count(), svc->n_methods);
+    return check_report();
+}
