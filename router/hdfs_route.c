@@ -35,6 +35,7 @@
 
 #define MAX_MOUNT_CHILDREN 1024
 #define RD_MAX_LOCS 16                  /* locations of one listing or summary */
+#define RD_FT_MAX 8                     /* locations a fault-tolerant call tries */
 
 struct rstate;
 
@@ -61,6 +62,10 @@ struct rstate {
     bool has_mount_children;            /* getListing: mount points to merge in */
     bool listing_fanout;                /* getListing: one subcall per HASH_ALL destination */
     bool summary;                       /* getContentSummary/getQuotaUsage over locations below */
+    bool ft;                            /* fault-tolerant mount: on a dead subcluster try the next location */
+    struct ha_ns *tried[RD_FT_MAX];     /* ft: nameservices asked so far */
+    int ntried;
+    struct buf orig;                    /* ft: the client's request, to rewrite for the next location */
     char *start_after;                  /* getListing: the client's startAfter (owned) */
     size_t sa_len;
     int nsub, pending;
@@ -74,6 +79,7 @@ static void st_free(struct rstate *st)
         free(st->subs[i].dest);
         free(st->subs[i].src);
     }
+    buf_free(&st->orig);
     rd_snap_release(st->snap);
     free(st->dest);
     free(st->src);
@@ -350,9 +356,13 @@ static void complete_one(struct rstate *st)
     buf_free(&out);
 }
 
+static bool ft_retry(struct rstate *st);
+
 static void complete(struct rstate *st)
 {
     struct rcall *rc = st->rc;
+    if (st->ft && st->subs[0].ust != UP_OK && ft_retry(st))
+        return; /* a subcluster is down: the next location of the mount serves the call */
     rc->route = NULL;
     int ok = 0, missing = 0;
     const struct sub *bad = NULL;
@@ -449,6 +459,76 @@ static void start_sub(struct rstate *st, int i, struct ha_ns *ns, const uint8_t 
         if (--st->pending == 0)
             complete(st);
     }
+}
+
+/*
+ * Fault-tolerant mounts (RBF's): when the chosen subcluster cannot be
+ * reached, the call goes to the next destination of the mount that has not
+ * been tried, with the path rewritten for it. The client's ids go along
+ * unchanged. false when no location is left (the failure is answered).
+ */
+static bool ft_retry(struct rstate *st)
+{
+    static __thread struct rd_target locs[RD_FT_MAX];
+    char err[600];
+    if (st->m && st->m->route == ROUTE_DEFAULT) {
+        /* Any subcluster's answer will do (server defaults, storage
+         * policies): the next one that is up. */
+        struct ha_ns *all[RD_MAX_NS];
+        int na = rd_all_ns(st->snap, all, RD_MAX_NS);
+        for (int i = 0; i < na; i++) {
+            bool seen = false;
+            for (int k = 0; k < st->ntried && !seen; k++)
+                seen = st->tried[k] == all[i];
+            if (seen || st->ntried >= RD_FT_MAX)
+                continue;
+            struct sub *s = &st->subs[0];
+            st->tried[st->ntried++] = all[i];
+            s->finished = false;
+            s->ust = UP_OK;
+            s->why[0] = 0;
+            st->rc->ns = all[i]->name;
+            st->pending = 2;
+            start_sub(st, 0, all[i], buf_rptr(&st->orig), buf_len(&st->orig));
+            guard_drop(st);
+            return true;
+        }
+        return false;
+    }
+    int n = st->client_path ? rd_resolve_all(st->snap, st->client_path, locs, RD_FT_MAX, err, sizeof err) : 0;
+    for (int i = 0; i < n; i++) {
+        bool seen = false;
+        for (int k = 0; k < st->ntried && !seen; k++)
+            seen = st->tried[k] == locs[i].ns;
+        if (seen || st->ntried >= RD_FT_MAX)
+            continue;
+        struct buf param = BUF_INIT;
+        int r = rd_request_to(st->m, buf_rptr(&st->orig), buf_len(&st->orig), locs[i].path, &param);
+        if (r < 0) {
+            buf_free(&param);
+            return false;
+        }
+        struct sub *s = &st->subs[0];
+        st->tried[st->ntried++] = locs[i].ns;
+        s->finished = false;
+        s->ust = UP_OK;
+        s->why[0] = 0;
+        buf_reset(&s->payload);
+        free(st->dest);
+        free(st->src);
+        st->dest = strdup(locs[i].dest);
+        st->src = strdup(locs[i].src);
+        st->rc->ns = locs[i].ns->name;
+        st->pending = 2; /* the subcall and a guard, as in route_paths */
+        if (r == 1)
+            start_sub(st, 0, locs[i].ns, buf_rptr(&param), buf_len(&param));
+        else
+            start_sub(st, 0, locs[i].ns, buf_rptr(&st->orig), buf_len(&st->orig));
+        buf_free(&param);
+        guard_drop(st);
+        return true;
+    }
+    return false;
 }
 
 /* A subcall that could not even be built (its request cannot be rewritten). */
@@ -612,6 +692,10 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct met
         st->dest = strdup(req.t.dest);
         st->src = strdup(req.t.src);
     }
+    if (req.t.faulttolerant && buf_append(&st->orig, ic->param.p, ic->param.len) == 0) {
+        st->ft = true;
+        st->tried[st->ntried++] = ns;
+    }
     if ((m->flags & METHOD_SUBTREE) && strcmp(rc->method, "getListing") == 0) {
         const char *names[1];
         st->has_mount_children = rd_mount_children(snap, req.client_path, names, 1) > 0;
@@ -640,6 +724,10 @@ static void route_one_ns(struct rcall *rc, struct rd_snap *snap, const struct me
         return;
     }
     rc->ns = ns->name;
+    if (m && m->route == ROUTE_DEFAULT && buf_append(&st->orig, ic->param.p, ic->param.len) == 0) {
+        st->ft = true;
+        st->tried[st->ntried++] = ns;
+    }
     start_sub(st, 0, ns, ic->param.p, ic->param.len);
     guard_drop(st);
 }

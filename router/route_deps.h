@@ -33,6 +33,7 @@ struct rd_target {
     char src[RD_MAX_PATH];        /* the mount point (client side), "" for the default */
     char dest[RD_MAX_PATH];       /* its destination root */
     bool readonly;
+    bool faulttolerant;           /* another destination may serve when this one is down */
 };
 /* Resolves a path. -1 with a reason ("no mount point for /x") when nothing
  * owns it. */

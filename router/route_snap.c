@@ -149,6 +149,7 @@ int rd_resolve(struct rd_snap *s, const char *path, struct rd_target *t, char *e
     }
     memcpy(t->path, res.path, res.path_len + 1);
     t->readonly = res.mount && res.mount->rec->readonly;
+    t->faulttolerant = res.mount && res.mount->faulttolerant && res.mount->ndests > 1;
     if (res.mount) {
         snprintf(t->src, sizeof t->src, "%s", res.mount->src);
         const struct snap_dest *d = &res.mount->dests[res.dest];
@@ -177,6 +178,7 @@ int rd_resolve_all(struct rd_snap *s, const char *path, struct rd_target *t, int
             continue;
         t[n].ns = h;
         t[n].readonly = res.mount->rec->readonly;
+        t[n].faulttolerant = res.mount->faulttolerant;
         snprintf(t[n].src, sizeof t[n].src, "%s", res.mount->src);
         snprintf(t[n].dest, sizeof t[n].dest, "%.*s", (int)d->path_len, d->path);
         n++;
@@ -314,6 +316,7 @@ static int add_below(void *vctx, const struct snap_mount *m)
         struct rd_target *t = &c->t[c->n];
         t->ns = h;
         t->readonly = m->readonly;
+        t->faulttolerant = false;
         snprintf(t->path, sizeof t->path, "%.*s", (int)d->path_len, d->path);
         snprintf(t->src, sizeof t->src, "%s", m->src);
         snprintf(t->dest, sizeof t->dest, "%s", t->path);

@@ -107,18 +107,18 @@ fr_minidfs_start A2 "$MINIDFS" --nameservice ns2 --block-size "$BS" ||
     fr_bail "minidfs ns2 (active)" "could not start (see its stderr below)"
 
 # The destination directories, made directly on each subcluster.
-fr_run on "$N1_NN" mkdir -p /data /ro /spread
-fr_expect_ok "setup: mkdir /data /ro /spread on ns1"
+fr_run on "$N1_NN" mkdir -p /data /ro /spread /ft
+fr_expect_ok "setup: mkdir /data /ro /spread /ft on ns1"
 fr_run on "$N1_NN" put "$L/small.txt" /ro/seed.txt
 fr_expect_ok "setup: put /ro/seed.txt on ns1"
-fr_run on "$A2_NN" mkdir -p /logs /spread
-fr_expect_ok "setup: mkdir /logs /spread on ns2's active NameNode"
+fr_run on "$A2_NN" mkdir -p /logs /spread /ft
+fr_expect_ok "setup: mkdir /logs /spread /ft on ns2's active NameNode"
 # The standby of ns2 has its own namespace: it gets /logs too, for the
 # failover check. It is made active for that, then standby again.
 kill -USR1 "$S2_PID" 2>/dev/null || true
 fr_run_until 10 fr_rc_ok on "$S2_NN" ls /
 fr_expect_ok "setup: ns2's first NameNode (standby) answers after SIGUSR1"
-fr_run on "$S2_NN" mkdir -p /logs
+fr_run on "$S2_NN" mkdir -p /logs /ft
 fr_expect_ok "setup: mkdir /logs on ns2's first NameNode (made active for this)"
 kill -USR1 "$S2_PID" 2>/dev/null || true
 fr_run_until 10 fr_rc_fail on "$S2_NN" ls /
@@ -167,6 +167,12 @@ readonly = true
 [mount /spread]
 destinations = ns1:/spread, ns2:/spread
 order = HASH_ALL
+
+# fault-tolerant: with one subcluster down, its share goes to the other
+[mount /ft]
+destinations = ns1:/ft, ns2:/ft
+order = HASH_ALL
+faulttolerant = true
 EOF
 }
 
@@ -181,7 +187,7 @@ EOF
 
 # ---- 1. the root lists the mount points ----
 fr_run rt ls /
-fr_expect_out "1 root: hdfs ls / lists the mount points data, logs, ro, spread" $'data\nlogs\nro\nspread'
+fr_expect_out "1 root: hdfs ls / lists the mount points data, ft, logs, ro, spread" $'data\nft\nlogs\nro\nspread'
 
 # ---- 2. put/cat through the router, the bytes land in the right subcluster ----
 # where MOUNT: "owner other" NameNodes of the subcluster that owns /MOUNT and of the other.
@@ -441,7 +447,7 @@ fr_expect_match "9 GET /healthz answers 200" "^200(\$|$NL)"
 fr_run on "$A2_NN" mkdir /new
 fr_expect_ok "10 mkdir /new on ns2 (before the mount exists)"
 fr_run rt ls /
-fr_expect_out "10 before the change, hdfs ls / does not show new" $'data\nlogs\nro\nspread'
+fr_expect_out "10 before the change, hdfs ls / does not show new" $'data\nft\nlogs\nro\nspread'
 printf '\n[mount /new]\ndestinations = ns2:/new\n' >>"$RCONF"
 root_has_new() { fr_rc_ok && has_line new; }
 fr_run_until "$RELOAD_WAIT" root_has_new rt ls /
@@ -489,6 +495,22 @@ else
 fi
 fr_run fr_http_get "$R_ADMIN" /healthz
 note "GET /healthz with ns1 down: $(fr__oneline "$FR_OUT$FR_ERR")"
+# The fault-tolerant mount takes every file while ns1 is down: the files
+# that hash to ns1 go to ns2 instead, and read back through the router.
+bad=()
+for i in 1 2 3 4 5 6; do
+    fr_run rt put "$L/small.txt" "/ft/f$i"
+    [ "$FR_RC" = 0 ] || bad+=("put f$i: $FR_ERR")
+    fr_run_to "$W/ft.got" rt cat "/ft/f$i"
+    { [ "$FR_RC" = 0 ] && cmp -s "$L/small.txt" "$W/ft.got"; } || bad+=("cat f$i")
+done
+if [ ${#bad[@]} = 0 ]; then
+    fr_ok "8 with ns1 down, put and cat of 6 files in the fault-tolerant /ft work"
+else
+    fr_not_ok "8 with ns1 down, put and cat of 6 files in the fault-tolerant /ft work" "${bad[*]}"
+fi
+fr_run on "$S2_NN" ls /ft
+fr_expect_out "8 all 6 /ft files are on ns2" $'f1\nf2\nf3\nf4\nf5\nf6'
 
 # ---- the end ----
 if fr_alive "$R_PID"; then
