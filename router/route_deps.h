@@ -36,7 +36,7 @@ struct rd_target {
     bool faulttolerant;           /* another destination may serve when this one is down */
 };
 /* Resolves a path. -1 with a reason ("no mount point for /x") when nothing
- * owns it. */
+ * owns it; -2 for a path the NameNode would refuse (relative, "..", ...). */
 int rd_resolve(struct rd_snap *s, const char *path, struct rd_target *t, char *err, size_t errlen);
 /* For a directory under a mount whose order keeps directories in every
  * destination (HASH_ALL, RANDOM, SPACE): every destination, so a listing can

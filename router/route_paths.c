@@ -61,9 +61,10 @@ static int map_req_path(void *vctx, unsigned idx, const uint8_t *s, size_t len, 
     bool routing = req->npaths == 0;
     struct rd_target *t = routing ? &req->t : &c->tmp;
     char err[600];
-    if (rd_resolve(c->snap, c->path, t, err, sizeof err) < 0)
-        return req_fail(req, c->path[0] == '/' ? "java.io.IOException" : "org.apache.hadoop.fs.InvalidPathException",
-                        "%s", err);
+    int rr = rd_resolve(c->snap, c->path, t, err, sizeof err);
+    if (rr < 0)
+        return req_fail(req, rr == -2 ? "org.apache.hadoop.fs.InvalidPathException" : "java.io.IOException", "%s",
+                        err);
     if (t->readonly && (m->flags & METHOD_WRITE))
         return req_fail(req, "org.apache.hadoop.security.AccessControlException",
                         "%s is in a read only mount point %s", c->path, t->src);

@@ -132,6 +132,11 @@ int rd_resolve(struct rd_snap *s, const char *path, struct rd_target *t, char *e
         snprintf(err, errlen, "no mount point for %s and no default nameservice", path);
         return -1;
     }
+    if (rc == RES_EPATH) {
+        /* The NameNode's words for a path it refuses. */
+        snprintf(err, errlen, "Invalid path name Invalid file name: %s", path);
+        return -2;
+    }
     if (rc != RES_OK) {
         snprintf(err, errlen, "%s: %s", path, res.why ? res.why : resolve_strerror(rc));
         return -1;
