@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-size_t pb_get_varint(const uint8_t *p, const uint8_t *end, uint64_t *v)
+size_t pb_get_varint_long(const uint8_t *p, const uint8_t *end, uint64_t *v)
 {
     uint64_t r = 0;
     for (size_t i = 0; i < 10; i++) {

@@ -15,7 +15,15 @@
 enum pb_wiretype { PB_VARINT = 0, PB_I64 = 1, PB_LEN = 2, PB_I32 = 5 };
 
 /* Reads a varint of at most 10 bytes. Returns bytes used, 0 if truncated or too long. */
-size_t pb_get_varint(const uint8_t *p, const uint8_t *end, uint64_t *v);
+size_t pb_get_varint_long(const uint8_t *p, const uint8_t *end, uint64_t *v);
+static inline size_t pb_get_varint(const uint8_t *p, const uint8_t *end, uint64_t *v)
+{
+    if (p < end && !(p[0] & 0x80)) { /* tags and small lengths: one byte */
+        *v = p[0];
+        return 1;
+    }
+    return pb_get_varint_long(p, end, v);
+}
 /* Writes a varint (at most 10 bytes). Returns bytes written. */
 size_t pb_put_varint(uint8_t *p, uint64_t v);
 /* Bytes a varint of v takes. */

@@ -29,48 +29,10 @@
 #include "hdfs_conn.h"
 #include "pbwire.h"
 #include "route_deps.h"
+#include "route_internal.h"
 #include "route_state.h"
 #include "router.h"
 #include "worker.h"
-
-#define MAX_MOUNT_CHILDREN 1024
-#define RD_MAX_LOCS 16                  /* locations of one listing or summary */
-#define RD_FT_MAX 8                     /* locations a fault-tolerant call tries */
-
-struct rstate;
-
-struct sub {
-    struct ha_call hc;                  /* first */
-    struct rstate *st;
-    bool finished;
-    enum upstream_status ust;
-    int status;                         /* IPC_SUCCESS / IPC_ERROR */
-    uint32_t detail;
-    char cls[256];
-    char msg[1024];
-    char why[700];
-    struct buf payload;                 /* SUCCESS: the response message */
-    char *dest, *src;                   /* summaries: this location's destination root and mount point */
-};
-
-struct rstate {
-    struct rcall *rc;
-    struct rd_snap *snap;
-    const struct method_row *m;
-    char *dest, *src;                   /* PATH: the mount's destination root and mount point (owned; NULL: none) */
-    char *client_path;                  /* PATH: as the client wrote it (owned) */
-    bool has_mount_children;            /* getListing: mount points to merge in */
-    bool listing_fanout;                /* getListing: one subcall per HASH_ALL destination */
-    bool summary;                       /* getContentSummary/getQuotaUsage over locations below */
-    bool ft;                            /* fault-tolerant mount: on a dead subcluster try the next location */
-    struct ha_ns *tried[RD_FT_MAX];     /* ft: nameservices asked so far */
-    int ntried;
-    struct buf orig;                    /* ft: the client's request, to rewrite for the next location */
-    char *start_after;                  /* getListing: the client's startAfter (owned) */
-    size_t sa_len;
-    int nsub, pending;
-    struct sub subs[];
-};
 
 static void st_free(struct rstate *st)
 {
@@ -80,6 +42,10 @@ static void st_free(struct rstate *st)
         free(st->subs[i].src);
     }
     buf_free(&st->orig);
+    if (st->absent) {
+        buf_free(&st->absent->payload);
+        free(st->absent);
+    }
     rd_snap_release(st->snap);
     free(st->dest);
     free(st->src);
@@ -97,189 +63,6 @@ static void reply_sub_error(struct rcall *rc, const struct sub *s)
         hconn_reply_error(rc, "java.io.IOException", "%s", s->why[0] ? s->why : "subcluster unavailable");
 }
 
-/* ---- merges and synthesized answers ---- */
-
-static uint64_t now_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
-}
-
-/* A directory status for a mount point (its destination may not exist):
- * the entry's owner, group and mode when it sets them. full: the mount
- * point's federated path (NULL for a directory that only leads to mounts). */
-static void mount_dir_status(Hadoop__Hdfs__HdfsFileStatusProto *st, Hadoop__Hdfs__FsPermissionProto *perm,
-                             const char *name, struct router *r, struct rd_snap *snap, const char *full)
-{
-    Hadoop__Hdfs__HdfsFileStatusProto s0 = HADOOP__HDFS__HDFS_FILE_STATUS_PROTO__INIT;
-    Hadoop__Hdfs__FsPermissionProto p0 = HADOOP__HDFS__FS_PERMISSION_PROTO__INIT;
-    *st = s0;
-    *perm = p0;
-    perm->perm = 0755;
-    st->filetype = HADOOP__HDFS__HDFS_FILE_STATUS_PROTO__FILE_TYPE__IS_DIR;
-    st->path.data = (uint8_t *)name;
-    st->path.len = strlen(name);
-    st->permission = perm;
-    st->owner = (char *)r->user;
-    st->group = "supergroup";
-    struct rd_mount_info mi;
-    if (full && rd_mount_info(snap, full, &mi)) {
-        perm->perm = mi.mode;
-        if (*mi.owner)
-            st->owner = (char *)mi.owner;
-        if (*mi.group)
-            st->group = (char *)mi.group;
-    }
-    st->modification_time = st->access_time = now_ms();
-    st->has_childrennum = 1;
-    st->childrennum = 0;
-}
-
-static int cmp_status_name(const void *a, const void *b)
-{
-    const Hadoop__Hdfs__HdfsFileStatusProto *x = *(Hadoop__Hdfs__HdfsFileStatusProto *const *)a;
-    const Hadoop__Hdfs__HdfsFileStatusProto *y = *(Hadoop__Hdfs__HdfsFileStatusProto *const *)b;
-    size_t n = x->path.len < y->path.len ? x->path.len : y->path.len;
-    int c = memcmp(x->path.data, y->path.data, n);
-    return c ? c : (x->path.len > y->path.len) - (x->path.len < y->path.len);
-}
-
-/* Does name (len bytes) sort after the status's local name? */
-static int cmp_name(const char *name, size_t l, const Hadoop__Hdfs__HdfsFileStatusProto *st)
-{
-    size_t sl = st->path.len;
-    int c = memcmp(name, st->path.data, l < sl ? l : sl);
-    return c ? c : (l > sl) - (l < sl);
-}
-
-/*
- * getListing merged from several answers (the destinations of a HASH_ALL
- * mount) and/or with the mount points under the directory. Each answer is
- * one page after the client's startAfter; when an answer has more pages,
- * this page must stop at its last entry, so the cut is the smallest such
- * last entry and everything after it waits for the next page. Names are
- * unique: a mount point hides a real child of its name, and a directory in
- * several destinations shows once.
- */
-static void reply_merged_listing(struct rstate *st)
-{
-    struct rcall *rc = st->rc;
-    struct router *r = rc->c->w->router;
-    const char *names[MAX_MOUNT_CHILDREN];
-    int nm = st->client_path ? rd_mount_children(st->snap, st->client_path, names, MAX_MOUNT_CHILDREN) : 0;
-    Hadoop__Hdfs__GetListingResponseProto **resp = calloc((size_t)st->nsub, sizeof *resp);
-    size_t nreal = 0;
-    const Hadoop__Hdfs__HdfsFileStatusProto *cut = NULL;
-    bool any_dir = nm > 0;
-    for (int i = 0; resp && i < st->nsub; i++) {
-        resp[i] = hadoop__hdfs__get_listing_response_proto__unpack(NULL, buf_len(&st->subs[i].payload),
-                                                                   buf_rptr(&st->subs[i].payload));
-        Hadoop__Hdfs__DirectoryListingProto *dl = resp[i] ? resp[i]->dirlist : NULL;
-        if (!dl)
-            continue;
-        any_dir = true;
-        nreal += dl->n_partiallisting;
-        if (dl->remainingentries && dl->n_partiallisting) {
-            const Hadoop__Hdfs__HdfsFileStatusProto *last = dl->partiallisting[dl->n_partiallisting - 1];
-            if (!cut || cmp_status_name(&last, &cut) < 0)
-                cut = last;
-        }
-    }
-    Hadoop__Hdfs__HdfsFileStatusProto **all = calloc(nreal + (size_t)nm + 1, sizeof *all);
-    Hadoop__Hdfs__HdfsFileStatusProto *ms = calloc((size_t)nm + 1, sizeof *ms);
-    Hadoop__Hdfs__FsPermissionProto *mp = calloc((size_t)nm + 1, sizeof *mp);
-    if (!resp || !all || !ms || !mp) {
-        hconn_reply_error(rc, "java.io.IOException", "out of memory merging a listing");
-        goto out;
-    }
-    if (!any_dir) {
-        /* No destination has the directory and no mount point lies below. */
-        hconn_reply_raw(rc, buf_rptr(&st->subs[0].payload), buf_len(&st->subs[0].payload));
-        goto out;
-    }
-    size_t n = 0;
-    for (int i = 0; i < nm; i++) {
-        size_t l = strlen(names[i]);
-        if (st->sa_len) {
-            int c = memcmp(names[i], st->start_after, l < st->sa_len ? l : st->sa_len);
-            if (c < 0 || (c == 0 && l <= st->sa_len))
-                continue; /* an earlier page had it */
-        }
-        if (cut && cmp_name(names[i], l, cut) > 0)
-            continue; /* a later page has it */
-        char full[RD_MAX_PATH];
-        snprintf(full, sizeof full, "%s/%s", strcmp(st->client_path, "/") == 0 ? "" : st->client_path, names[i]);
-        mount_dir_status(&ms[i], &mp[i], names[i], r, st->snap, full);
-        all[n++] = &ms[i];
-    }
-    size_t nmount = n;
-    for (int i = 0; i < st->nsub; i++) {
-        Hadoop__Hdfs__DirectoryListingProto *dl = resp[i] ? resp[i]->dirlist : NULL;
-        for (size_t j = 0; dl && j < dl->n_partiallisting; j++) {
-            Hadoop__Hdfs__HdfsFileStatusProto *e = dl->partiallisting[j];
-            if (cut && cmp_status_name(&e, &cut) > 0)
-                continue;
-            bool dup = false;
-            for (int k = 0; k < nm && !dup; k++)
-                dup = cmp_name(names[k], strlen(names[k]), e) == 0;
-            for (size_t k = nmount; k < n && !dup; k++)
-                dup = cmp_status_name(&all[k], &e) == 0;
-            if (!dup)
-                all[n++] = e;
-        }
-    }
-    qsort(all, n, sizeof *all, cmp_status_name);
-    Hadoop__Hdfs__DirectoryListingProto out_dl = HADOOP__HDFS__DIRECTORY_LISTING_PROTO__INIT;
-    out_dl.n_partiallisting = n;
-    out_dl.partiallisting = all;
-    out_dl.remainingentries = cut ? 1 : 0;
-    Hadoop__Hdfs__GetListingResponseProto out = HADOOP__HDFS__GET_LISTING_RESPONSE_PROTO__INIT;
-    out.dirlist = &out_dl;
-    size_t sz = protobuf_c_message_get_packed_size(&out.base);
-    uint8_t *packed = malloc(sz ? sz : 1);
-    if (!packed) {
-        hconn_reply_error(rc, "java.io.IOException", "out of memory merging a listing");
-        goto out;
-    }
-    protobuf_c_message_pack(&out.base, packed);
-    hconn_reply_raw(rc, packed, sz);
-    free(packed);
-out:
-    free(all);
-    free(ms);
-    free(mp);
-    for (int i = 0; resp && i < st->nsub; i++)
-        if (resp[i])
-            hadoop__hdfs__get_listing_response_proto__free_unpacked(resp[i], NULL);
-    free(resp);
-}
-
-/* getFileInfo of a mount point (or of a directory above mount points) whose
- * destination has nothing there yet: a directory. */
-static bool reply_mount_fileinfo(struct rstate *st, const uint8_t *payload, size_t len)
-{
-    const uint8_t *p = payload, *end = payload + len;
-    struct pb_field f;
-    int rc;
-    while ((rc = pb_next_field(&p, end, &f)) > 0)
-        if (f.num == 1)
-            return false; /* the destination answered a status: keep it */
-    const char *names[1];
-    if (!st->client_path ||
-        (!rd_is_mount_point(st->snap, st->client_path) && rd_mount_children(st->snap, st->client_path, names, 1) == 0))
-        return false;
-    Hadoop__Hdfs__HdfsFileStatusProto s;
-    Hadoop__Hdfs__FsPermissionProto perm;
-    mount_dir_status(&s, &perm, "", st->rc->c->w->router, st->snap, st->client_path);
-    Hadoop__Hdfs__GetFileInfoResponseProto out = HADOOP__HDFS__GET_FILE_INFO_RESPONSE_PROTO__INIT;
-    out.fs = &s;
-    uint8_t packed[512];
-    size_t sz = protobuf_c_message_pack(&out.base, packed);
-    hconn_reply_raw(st->rc, packed, sz);
-    return true;
-}
-
 static bool sub_ok(const struct sub *s)
 {
     return s->ust == UP_OK && s->status == IPC_SUCCESS;
@@ -288,6 +71,53 @@ static bool sub_ok(const struct sub *s)
 static bool sub_not_found(const struct sub *s)
 {
     return s->ust == UP_OK && s->status != IPC_SUCCESS && strcmp(s->cls, "java.io.FileNotFoundException") == 0;
+}
+
+/* The path is not in this location: the NameNode said so (a missing file, or
+ * a file whose lease it does not know), or a status call answered none. */
+static bool sub_not_here(const struct rstate *st, const struct sub *s)
+{
+    if (s->ust != UP_OK)
+        return false;
+    if (s->status != IPC_SUCCESS)
+        return sub_not_found(s) || strcmp(s->cls, "org.apache.hadoop.hdfs.server.namenode.LeaseExpiredException") == 0;
+    const char *m = st->rc->method;
+    if (strcmp(m, "getFileInfo") != 0 && strcmp(m, "getFileLinkInfo") != 0 && strcmp(m, "getLocatedFileInfo") != 0)
+        return false;
+    const uint8_t *p = buf_rptr(&s->payload), *end = p + buf_len(&s->payload);
+    struct pb_field f;
+    while (pb_next_field(&p, end, &f) > 0)
+        if (f.num == 1)
+            return false;
+    return true;
+}
+
+/* A write made in every location: the answer of one that did it (a true
+ * result when some location answered false, as delete and rename do where
+ * the path is not). */
+static void reply_all_write(struct rstate *st)
+{
+    const struct sub *pick = NULL;
+    for (int i = 0; i < st->nsub && !pick; i++) {
+        const struct sub *s = &st->subs[i];
+        if (!sub_ok(s))
+            continue;
+        const uint8_t *p = buf_rptr(&s->payload), *end = p + buf_len(&s->payload);
+        struct pb_field f;
+        while (pb_next_field(&p, end, &f) > 0)
+            if (f.num == 1 && f.type == PB_VARINT && f.varint)
+                pick = s;
+    }
+    for (int i = 0; i < st->nsub && !pick; i++)
+        if (sub_ok(&st->subs[i]))
+            pick = &st->subs[i];
+    struct buf out = BUF_INIT;
+    if (pick->dest && rd_map_response(st->snap, st->m, pick->hc.ns->name, pick->dest, pick->src,
+                                      buf_rptr(&pick->payload), buf_len(&pick->payload), &out) == 1)
+        hconn_reply_raw(st->rc, buf_rptr(&out), buf_len(&out));
+    else
+        hconn_reply_raw(st->rc, buf_rptr(&pick->payload), buf_len(&pick->payload));
+    buf_free(&out);
 }
 
 /* The successful answers merged by the row's merge kind. With reverse
@@ -356,44 +186,61 @@ static void complete_one(struct rstate *st)
     buf_free(&out);
 }
 
-static bool ft_retry(struct rstate *st);
+static bool next_location(struct rstate *st);
 
 static void complete(struct rstate *st)
 {
     struct rcall *rc = st->rc;
-    if (st->ft && st->subs[0].ust != UP_OK && ft_retry(st))
-        return; /* a subcluster is down: the next location of the mount serves the call */
+    if (st->nsub == 1 && st->ci < st->ncands) {
+        const struct sub *s0 = &st->subs[0];
+        /* A subcluster that is down (fault tolerance), or a location of a
+         * multi-destination mount that does not hold the path: the next. */
+        bool absent = st->seq && sub_not_here(st, s0);
+        if (absent && !st->absent && (st->absent = calloc(1, sizeof *st->absent)) != NULL) {
+            *st->absent = *s0;
+            st->absent->payload = s0->payload; /* moved: the retry starts with an empty buffer */
+            st->subs[0].payload = (struct buf)BUF_INIT;
+        }
+        if (((st->ft && s0->ust != UP_OK) || absent) && next_location(st))
+            return;
+    }
+    if (st->nsub == 1 && st->absent && (st->subs[0].ust != UP_OK || sub_not_here(st, &st->subs[0]))) {
+        /* No location has the path and the others are down or say the
+         * same (fault-tolerant mounts): the first location's answer. */
+        if (st->ft || st->subs[0].ust == UP_OK) {
+            struct sub *s0 = &st->subs[0];
+            buf_free(&s0->payload);
+            s0->ust = st->absent->ust;
+            s0->status = st->absent->status;
+            s0->detail = st->absent->detail;
+            memcpy(s0->cls, st->absent->cls, sizeof s0->cls);
+            memcpy(s0->msg, st->absent->msg, sizeof s0->msg);
+            s0->payload = st->absent->payload;
+            st->absent->payload = (struct buf)BUF_INIT;
+        }
+    }
     rc->route = NULL;
-    int ok = 0, missing = 0;
+    int ok = 0;
     const struct sub *bad = NULL;
     for (int i = 0; i < st->nsub; i++) {
         if (sub_ok(&st->subs[i]))
             ok++;
-        else if (st->summary && sub_not_found(&st->subs[i]))
-            missing++; /* a mount whose destination does not exist yet: nothing to count */
+        else if ((st->summary || st->listing_fanout || st->all_write) && sub_not_here(st, &st->subs[i]))
+            ; /* a location without the path (a mount whose destination does not exist yet) */
         else if (!bad)
             bad = &st->subs[i];
     }
-    if (st->nsub == 1 && !st->listing_fanout && !st->summary) {
+    if (st->nsub == 1 && !st->listing_fanout && !st->summary && !st->all_write) {
         complete_one(st);
+    } else if ((bad && !(st->m && st->m->merge == MERGE_ANY_OK && ok > 0)) || ok == 0) {
+        reply_sub_error(rc, bad ? bad : &st->subs[0]);
+    } else if (st->all_write) {
+        reply_all_write(st);
     } else if (st->listing_fanout) {
-        if (bad)
-            reply_sub_error(rc, bad);
-        else
-            reply_merged_listing(st);
-    } else if (st->summary) {
-        if (bad)
-            reply_sub_error(rc, bad);
-        else if (ok == 0)
-            reply_sub_error(rc, &st->subs[0]);
-        else
-            reply_merged(st);
-    } else if (bad && !(st->m && st->m->merge == MERGE_ANY_OK && ok > 0)) {
-        reply_sub_error(rc, bad);
+        reply_merged_listing(st);
     } else {
         reply_merged(st);
     }
-    (void)missing;
     st_free(st);
 }
 
@@ -462,72 +309,53 @@ static void start_sub(struct rstate *st, int i, struct ha_ns *ns, const uint8_t 
 }
 
 /*
- * Fault-tolerant mounts (RBF's): when the chosen subcluster cannot be
- * reached, the call goes to the next destination of the mount that has not
- * been tried, with the path rewritten for it. The client's ids go along
- * unchanged. false when no location is left (the failure is answered).
+ * The next location of a call that may be served elsewhere: a fault-tolerant
+ * mount whose chosen subcluster cannot be reached (RBF's fault-tolerant
+ * entries), a path of a multi-destination mount that the location asked does
+ * not hold (RBF's sequential invocation over the locations), or a call that
+ * any subcluster can answer. The request is mapped again for the new
+ * location; the client's ids go along unchanged. false when none is left
+ * (the last answer is the call's answer).
  */
-static bool ft_retry(struct rstate *st)
+static bool next_location(struct rstate *st)
 {
-    static __thread struct rd_target locs[RD_FT_MAX];
-    char err[600];
-    if (st->m && st->m->route == ROUTE_DEFAULT) {
-        /* Any subcluster's answer will do (server defaults, storage
-         * policies): the next one that is up. */
-        struct ha_ns *all[RD_MAX_NS];
-        int na = rd_all_ns(st->snap, all, RD_MAX_NS);
-        for (int i = 0; i < na; i++) {
-            bool seen = false;
-            for (int k = 0; k < st->ntried && !seen; k++)
-                seen = st->tried[k] == all[i];
-            if (seen || st->ntried >= RD_FT_MAX)
+    static __thread struct rd_req req;
+    struct buf param = BUF_INIT;
+    while (st->ci < st->ncands) {
+        struct ha_ns *ns = st->cands[st->ci++];
+        const uint8_t *p = buf_rptr(&st->orig);
+        size_t len = buf_len(&st->orig);
+        bool path_routed = st->m && (st->m->route == ROUTE_PATH || st->m->route == ROUTE_TWO_PATHS);
+        if (path_routed) {
+            buf_reset(&param);
+            req.force_ns = ns;
+            int r = rd_map_request(st->snap, st->m, st->rc->method, p, len, &req, &param);
+            req.force_ns = NULL;
+            if (r < 0 || req.npaths == 0 || req.t.ns != ns)
                 continue;
-            struct sub *s = &st->subs[0];
-            st->tried[st->ntried++] = all[i];
-            s->finished = false;
-            s->ust = UP_OK;
-            s->why[0] = 0;
-            st->rc->ns = all[i]->name;
-            st->pending = 2;
-            start_sub(st, 0, all[i], buf_rptr(&st->orig), buf_len(&st->orig));
-            guard_drop(st);
-            return true;
-        }
-        return false;
-    }
-    int n = st->client_path ? rd_resolve_all(st->snap, st->client_path, locs, RD_FT_MAX, err, sizeof err) : 0;
-    for (int i = 0; i < n; i++) {
-        bool seen = false;
-        for (int k = 0; k < st->ntried && !seen; k++)
-            seen = st->tried[k] == locs[i].ns;
-        if (seen || st->ntried >= RD_FT_MAX)
-            continue;
-        struct buf param = BUF_INIT;
-        int r = rd_request_to(st->m, buf_rptr(&st->orig), buf_len(&st->orig), locs[i].path, &param);
-        if (r < 0) {
-            buf_free(&param);
-            return false;
+            if (r == 1) {
+                p = buf_rptr(&param);
+                len = buf_len(&param);
+            }
+            free(st->dest);
+            free(st->src);
+            st->dest = req.t.dest[0] ? strdup(req.t.dest) : NULL;
+            st->src = req.t.dest[0] ? strdup(req.t.src) : NULL;
         }
         struct sub *s = &st->subs[0];
-        st->tried[st->ntried++] = locs[i].ns;
         s->finished = false;
         s->ust = UP_OK;
+        s->status = IPC_SUCCESS;
         s->why[0] = 0;
         buf_reset(&s->payload);
-        free(st->dest);
-        free(st->src);
-        st->dest = strdup(locs[i].dest);
-        st->src = strdup(locs[i].src);
-        st->rc->ns = locs[i].ns->name;
-        st->pending = 2; /* the subcall and a guard, as in route_paths */
-        if (r == 1)
-            start_sub(st, 0, locs[i].ns, buf_rptr(&param), buf_len(&param));
-        else
-            start_sub(st, 0, locs[i].ns, buf_rptr(&st->orig), buf_len(&st->orig));
+        st->rc->ns = ns->name;
+        st->pending = 2; /* the subcall and a guard, as when the call started */
+        start_sub(st, 0, ns, p, len);
         buf_free(&param);
         guard_drop(st);
         return true;
     }
+    buf_free(&param);
     return false;
 }
 
@@ -536,7 +364,7 @@ static void fail_sub(struct rstate *st, int i, const char *why)
 {
     st->subs[i].finished = true;
     st->subs[i].ust = UP_EPROTO;
-    snprintf(st->subs[i].why, sizeof st->subs[i].why, "%s", why);
+    snprintf(st->subs[i].why, sizeof st->subs[i].why, "%.600s", why);
     st->pending--;
 }
 
@@ -558,22 +386,6 @@ void hdfs_route_cancel(struct rcall *rc)
             ha_cancel(&st->subs[i].hc);
     rc->route = NULL;
     st_free(st);
-}
-
-/* Reads the client's startAfter (GetListingRequestProto field 2). */
-static void take_start_after(struct rstate *st, const struct ipc_call *ic)
-{
-    const uint8_t *p = ic->param.p, *end = p + ic->param.len;
-    struct pb_field f;
-    while (pb_next_field(&p, end, &f) > 0)
-        if (f.num == 2 && f.type == PB_LEN && f.len < RD_MAX_PATH) {
-            free(st->start_after);
-            st->start_after = malloc(f.len + 1);
-            if (!st->start_after)
-                return;
-            memcpy(st->start_after, f.data, f.len);
-            st->sa_len = f.len;
-        }
 }
 
 /* One subcall per location, each with the request's path replaced by that
@@ -615,10 +427,69 @@ static void route_locations(struct rcall *rc, struct rd_snap *snap, const struct
 
 static void route_all(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const struct ipc_call *ic);
 
+/* Under a mount of several destinations a path may be in any location:
+ * calls that make a new file go to the chosen location, others try the
+ * locations in turn (RBF's sequential invocation). Where directories exist
+ * in every destination (folder-all orders), writes that change what exists
+ * (mkdirs, delete, rename, attributes) go to every location, as RBF invokes
+ * them concurrently. */
+static bool creates_here(const struct method_row *m)
+{
+    return strcmp(m->name, "create") == 0 || strcmp(m->name, "createSymlink") == 0;
+}
+
+static bool writes_everywhere(const struct method_row *m)
+{
+    static const char *const file_ops[] = { "append", "concat", "create", "createSymlink", "fsync",
+                                            "recoverLease", "truncate" };
+    if (!(m->flags & METHOD_WRITE) || (m->flags & METHOD_POOL_FIRST))
+        return false;
+    for (size_t i = 0; i < sizeof file_ops / sizeof file_ops[0]; i++)
+        if (strcmp(m->name, file_ops[i]) == 0)
+            return false;
+    return true;
+}
+
+static void route_write_everywhere(struct rcall *rc, struct rd_snap *snap, const struct method_row *m,
+                                   const struct ipc_call *ic, const char *path, struct ha_ns **cands, int n)
+{
+    static __thread struct rd_req req;
+    struct rstate *st = st_new(rc, snap, m, n);
+    if (!st) {
+        fail_call(rc, snap, "java.io.IOException", "out of memory");
+        return;
+    }
+    st->all_write = true;
+    st->client_path = strdup(path);
+    rc->ns = "*";
+    struct buf param = BUF_INIT;
+    for (int i = 0; i < n; i++) {
+        buf_reset(&param);
+        req.force_ns = cands[i];
+        int r = rd_map_request(snap, m, rc->method, ic->param.p, ic->param.len, &req, &param);
+        req.force_ns = NULL;
+        if (r < 0 || req.t.ns != cands[i]) {
+            fail_sub(st, i, r < 0 ? req.emsg : "no location in this nameservice");
+            continue;
+        }
+        if (req.t.dest[0]) {
+            st->subs[i].dest = strdup(req.t.dest);
+            st->subs[i].src = strdup(req.t.src);
+        }
+        if (r == 1)
+            start_sub(st, i, cands[i], buf_rptr(&param), buf_len(&param));
+        else
+            start_sub(st, i, cands[i], ic->param.p, ic->param.len);
+    }
+    buf_free(&param);
+    guard_drop(st);
+}
+
 static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const struct ipc_call *ic)
 {
     static __thread struct rd_req req;
     struct buf param = BUF_INIT;
+    req.force_ns = NULL;
     int mr = rd_map_request(snap, m, rc->method, ic->param.p, ic->param.len, &req, &param);
     if (mr < 0) {
         buf_free(&param);
@@ -657,6 +528,15 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct met
             }
         }
     }
+    struct ha_ns *cands[RD_FT_MAX];
+    int ncands = (req.t.multi || req.t.faulttolerant)
+                     ? rd_locations(snap, req.client_path, req.t.ns, cands, RD_FT_MAX)
+                     : 0;
+    if (req.t.folder_all && ncands > 1 && writes_everywhere(m)) {
+        buf_free(&param);
+        route_write_everywhere(rc, snap, m, ic, req.client_path, cands, ncands);
+        return;
+    }
     struct ha_ns *ns = req.t.ns;
     if (m->flags & METHOD_POOL_FIRST) {
         /* The block names the subcluster more surely than a path whose
@@ -665,20 +545,18 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct met
         const char *bp = rd_request_pool(m, ic->param.p, ic->param.len, pool, sizeof pool);
         struct ha_ns *pns = bp ? rd_ns_by_pool(snap, bp) : NULL;
         if (pns && pns != ns) {
-            static __thread struct rd_target locs[RD_MAX_LOCS];
-            char err[600];
-            int n = rd_resolve_all(snap, req.client_path, locs, RD_MAX_LOCS, err, sizeof err);
-            for (int i = 0; i < n; i++)
-                if (locs[i].ns == pns) {
-                    buf_reset(&param);
-                    int r = rd_request_to(m, ic->param.p, ic->param.len, locs[i].path, &param);
-                    if (r >= 0) {
-                        ns = pns;
-                        snprintf(req.t.dest, sizeof req.t.dest, "%s", locs[i].dest);
-                        mr = r;
-                    }
-                    break;
-                }
+            struct buf alt = BUF_INIT;
+            req.force_ns = pns;
+            int r = rd_map_request(snap, m, rc->method, ic->param.p, ic->param.len, &req, &alt);
+            req.force_ns = NULL;
+            if (r >= 0 && req.t.ns == pns) {
+                buf_free(&param);
+                param = alt;
+                mr = r;
+                ns = pns;
+            } else {
+                buf_free(&alt);
+            }
         }
     }
     struct rstate *st = st_new(rc, snap, m, 1);
@@ -692,9 +570,13 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct met
         st->dest = strdup(req.t.dest);
         st->src = strdup(req.t.src);
     }
-    if (req.t.faulttolerant && buf_append(&st->orig, ic->param.p, ic->param.len) == 0) {
-        st->ft = true;
-        st->tried[st->ntried++] = ns;
+    st->ft = req.t.faulttolerant;
+    st->seq = req.t.multi && !creates_here(m);
+    if ((st->ft || st->seq) && ncands > 1 && buf_append(&st->orig, ic->param.p, ic->param.len) == 0) {
+        /* The first location is the one asked now. */
+        for (int i = 0; i < ncands; i++)
+            if (cands[i] != ns)
+                st->cands[st->ncands++] = cands[i];
     }
     if ((m->flags & METHOD_SUBTREE) && strcmp(rc->method, "getListing") == 0) {
         const char *names[1];
@@ -725,8 +607,13 @@ static void route_one_ns(struct rcall *rc, struct rd_snap *snap, const struct me
     }
     rc->ns = ns->name;
     if (m && m->route == ROUTE_DEFAULT && buf_append(&st->orig, ic->param.p, ic->param.len) == 0) {
+        /* Any subcluster's answer will do: the others, if this one is down. */
+        struct ha_ns *all[RD_MAX_NS];
+        int n = rd_all_ns(snap, all, RD_MAX_NS);
         st->ft = true;
-        st->tried[st->ntried++] = ns;
+        for (int i = 0; i < n && st->ncands < RD_FT_MAX; i++)
+            if (all[i] != ns)
+                st->cands[st->ncands++] = all[i];
     }
     start_sub(st, 0, ns, ic->param.p, ic->param.len);
     guard_drop(st);
@@ -824,6 +711,7 @@ void hdfs_route_call(struct rcall *rc, const struct ipc_call *ic)
         return;
     }
     struct rd_snap *snap = rd_snap_acquire(r);
+    rd_set_client(rc->c->peer);
     const struct method_row *m = method_lookup_cstr(rc->method);
     if (!m) {
         /* A method the table does not know still works: the default subcluster. */

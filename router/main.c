@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "cluster_state.h"
 #include "config.h"
 #include "metrics.h"
 #include "route_state.h"
@@ -134,6 +135,9 @@ static void gauges(struct buf *out, void *arg)
                    (unsigned long long)inflight);
     metrics_printf(out, "# TYPE fedrouter_client_connections gauge\nfedrouter_client_connections %llu\n",
                    (unsigned long long)conns);
+    metrics_printf(out, "# TYPE fedrouter_cluster_refresh_rounds_total counter\n"
+                        "fedrouter_cluster_refresh_rounds_total %llu\n",
+                   (unsigned long long)cs_rounds());
     metrics_printf(out, "# TYPE fedrouter_config_reload_failures_total counter\n"
                         "fedrouter_config_reload_failures_total %llu\n",
                    (unsigned long long)atomic_load(&rs->reload_failures));
@@ -225,6 +229,10 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    if (cs_start(&rs, r.user, cfg.router.cluster_refresh_ms) < 0) {
+        fprintf(stderr, "fedrouter: cannot start the cluster state refresher\n");
+        return 1;
+    }
     if (pthread_create(&rs.watcher, NULL, watch_main, &rs) != 0) {
         fprintf(stderr, "fedrouter: cannot start the config watcher\n");
         return 1;
@@ -261,6 +269,7 @@ int main(int argc, char **argv)
         worker_join(&r.workers[i]);
     atomic_store(&rs.stop, true);
     pthread_join(rs.watcher, NULL);
+    cs_stop();
     admin_stop(adm);
     snapshot_ref_destroy(&rs.ref);
     config_free(&cfg);

@@ -25,6 +25,9 @@ struct router;
 
 struct rd_snap;                   /* a held snapshot */
 struct rd_snap *rd_snap_acquire(struct router *r);
+/* Names the client ("ip:port") of the call routed next on this thread, for
+ * LOCAL mounts. */
+void rd_set_client(const char *peer);
 void rd_snap_release(struct rd_snap *s);
 
 struct rd_target {
@@ -34,6 +37,9 @@ struct rd_target {
     char dest[RD_MAX_PATH];       /* its destination root */
     bool readonly;
     bool faulttolerant;           /* another destination may serve when this one is down */
+    bool multi;                   /* a mount of several destinations: a path may be in any */
+    bool folder_all;              /* ...whose directories exist in every destination
+                                     (HASH_ALL, RANDOM, SPACE): writes go to all of them */
 };
 /* Resolves a path. -1 with a reason ("no mount point for /x") when nothing
  * owns it; -2 for a path the NameNode would refuse (relative, "..", ...). */
@@ -43,6 +49,14 @@ int rd_resolve(struct rd_snap *s, const char *path, struct rd_target *t, char *e
  * merge them. Returns how many targets were written (1 for other mounts),
  * or -1 with err. */
 int rd_resolve_all(struct rd_snap *s, const char *path, struct rd_target *t, int max, char *err, size_t errlen);
+/* Every nameservice that may hold path: the destinations of its mount in
+ * written order (first the one `first` names, when given), each once, for
+ * trying one location after another. Returns how many. */
+int rd_locations(struct rd_snap *s, const char *path, struct ha_ns *first, struct ha_ns **out, int max);
+/* Rewrites t (a resolution of path) for the destination of its mount in
+ * nameservice ns, whatever the mount's order. 0, or -1 (t unchanged) when
+ * the mount has no destination there. */
+int rd_resolve_in(struct rd_snap *s, const char *path, struct ha_ns *ns, struct rd_target *t);
 /* Every nameservice (for calls that go to all). */
 int rd_all_ns(struct rd_snap *s, struct ha_ns **out, int max);
 /* The default nameservice, NULL when none. */
@@ -81,6 +95,8 @@ struct rd_req {
     struct rd_target t;             /* where the first path lives: it routes the call */
     char client_path[RD_MAX_PATH];  /* that path as the client wrote it */
     int npaths;                     /* path strings found (0: the request has none) */
+    struct ha_ns *force_ns;         /* set by the caller: map every path to its location in this
+                                       nameservice (trying the locations of a multi-destination mount) */
     const char *ecls;               /* on error: the exception class and message */
     char emsg[RD_MAX_PATH + 512];
 };

@@ -65,6 +65,10 @@ static int map_req_path(void *vctx, unsigned idx, const uint8_t *s, size_t len, 
     if (rr < 0)
         return req_fail(req, rr == -2 ? "org.apache.hadoop.fs.InvalidPathException" : "java.io.IOException", "%s",
                         err);
+    /* Trying another location of the mount: the same path in that
+     * nameservice's destination. */
+    if (req->force_ns && t->ns != req->force_ns)
+        rd_resolve_in(c->snap, c->path, req->force_ns, t);
     if (t->readonly && (m->flags & METHOD_WRITE))
         return req_fail(req, "org.apache.hadoop.security.AccessControlException",
                         "%s is in a read only mount point %s", c->path, t->src);
@@ -196,11 +200,111 @@ static int map_resp_path(void *vctx, unsigned idx, const uint8_t *s, size_t len,
     return 1;
 }
 
+/*
+ * getSnapshottableDirListing names a directory by its parent's full path
+ * (parent_fullpath, 4) and its own name (dirStatus 1 -> path 2). A mount
+ * point whose destination has another name changes both: /sdst in ns2,
+ * mounted at /s, is parent "/" and name "s" for the client. So each element
+ * is mapped whole: joined, mapped back, split again.
+ */
+static const uint32_t SDIR_NAME[] = { 1, 2, 0 };     /* dirStatus.path, inside an element */
+static const uint32_t SDIR_PARENT[] = { 4, 0 };      /* parent_fullpath */
+static const uint32_t SDIR_ELEM[] = { 1, 1, 0 };     /* response: listing -> elements */
+
+struct sdir_ctx {
+    struct rd_snap *snap;
+    const char *ns_name;
+    struct buf elem;                /* the rebuilt element */
+    char full[RD_MAX_PATH * 2];
+    char parent[RD_MAX_PATH * 2];
+    const char *name;               /* into full */
+};
+
+static int sdir_parent(void *vctx, unsigned idx, const uint8_t *s, size_t len)
+{
+    struct sdir_ctx *c = vctx;
+    if (len >= RD_MAX_PATH)
+        return -1;
+    memcpy(c->parent, s, len);
+    c->parent[len] = 0;
+    return 0;
+}
+
+static int sdir_name(void *vctx, unsigned idx, const uint8_t *s, size_t len)
+{
+    struct sdir_ctx *c = vctx;
+    size_t pl = strlen(c->parent);
+    if (len >= RD_MAX_PATH || pl + 1 + len >= sizeof c->full)
+        return -1;
+    memcpy(c->full, c->parent, pl);
+    if (!pl || c->parent[pl - 1] != '/')
+        c->full[pl++] = '/';
+    memcpy(c->full + pl, s, len);
+    c->full[pl + len] = 0;
+    return 0;
+}
+
+static int sdir_put(void *vctx, unsigned idx, const uint8_t *s, size_t len, const uint8_t **out, size_t *out_len)
+{
+    struct sdir_ctx *c = vctx;
+    const char *v = idx == 0 ? c->name : c->parent;
+    *out = (const uint8_t *)v;
+    *out_len = strlen(v);
+    return 1;
+}
+
+static int map_sdir(void *vctx, unsigned idx, const uint8_t *s, size_t len, const uint8_t **out, size_t *out_len)
+{
+    struct sdir_ctx *c = vctx;
+    const uint32_t *const parts[2] = { SDIR_NAME, SDIR_PARENT };
+    struct pb_pathset ps = { parts, 2 };
+    c->parent[0] = c->full[0] = 0;
+    /* parent_fullpath (4) comes after dirStatus (1) on the wire: read it first. */
+    const uint32_t *only_parent[1] = { parts[1] };
+    struct pb_pathset pp = { only_parent, 1 };
+    if (pbr_walk(s, len, &pp, sdir_parent, c) < 0 || !c->parent[0])
+        return 0;
+    const uint32_t *only_name[1] = { parts[0] };
+    struct pb_pathset pn = { only_name, 1 };
+    if (pbr_walk(s, len, &pn, sdir_name, c) < 0 || !c->full[0])
+        return 0;
+    char mapped[RD_MAX_PATH * 2];
+    if (rd_reverse(c->snap, c->ns_name, c->full, mapped, sizeof mapped) != 1 || strcmp(mapped, c->full) == 0)
+        return 0;
+    char *slash = strrchr(mapped, '/');
+    if (!slash || !slash[1])
+        return 0;
+    memcpy(c->full, mapped, sizeof mapped < sizeof c->full ? sizeof mapped : sizeof c->full);
+    slash = strrchr(c->full, '/');
+    *slash = 0;
+    c->name = slash + 1;
+    snprintf(c->parent, sizeof c->parent, "%s", c->full[0] ? c->full : "/");
+    buf_reset(&c->elem);
+    if (pbr_rewrite(s, len, &ps, sdir_put, c, &c->elem) != PBR_CHANGED)
+        return 0;
+    *out = buf_rptr(&c->elem);
+    *out_len = buf_len(&c->elem);
+    return 1;
+}
+
 int rd_map_response(struct rd_snap *s, const struct method_row *m, const char *ns_name, const char *dest,
                     const char *src, const uint8_t *msg, size_t len, struct buf *out)
 {
     if (!m || m->resp.n == 0)
         return 0;
+    /* A mount whose destination has the same path maps every path to
+     * itself: nothing to walk (listings are the hot case). */
+    if (dest && src && strcmp(dest, src) == 0 && strcmp(m->name, "getEnclosingRoot") != 0)
+        return 0;
+    if (strcmp(m->name, "getSnapshottableDirListing") == 0 && ns_name) {
+        static __thread struct sdir_ctx sc;
+        const uint32_t *const elems[1] = { SDIR_ELEM };
+        struct pb_pathset ps = { elems, 1 };
+        sc.snap = s;
+        sc.ns_name = ns_name;
+        int rc = pbr_rewrite(msg, len, &ps, map_sdir, &sc, out);
+        return rc < 0 ? -1 : rc == PBR_CHANGED ? 1 : 0;
+    }
     static __thread struct resp_ctx c;
     c.snap = s;
     c.m = m;

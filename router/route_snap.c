@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster_state.h"
 #include "ha.h"
 #include "route_deps.h"
 #include "route_state.h"
@@ -119,6 +120,45 @@ void rd_snap_release(struct rd_snap *s)
 
 #define SNAP(x) ((struct snapshot *)(x))
 
+/* The host of the client whose call is being routed on this thread (LOCAL). */
+static __thread char tl_client[64];
+
+void rd_set_client(const char *peer)
+{
+    const char *colon = peer ? strrchr(peer, ':') : NULL;
+    size_t n = colon ? (size_t)(colon - peer) : 0;
+    if (n >= sizeof tl_client)
+        n = 0;
+    memcpy(tl_client, peer, n);
+    tl_client[n] = 0;
+}
+
+static int space_of(void *ctx, const struct snap_ns *ns, uint64_t *avail)
+{
+    return cs_space(ns->name, avail);
+}
+
+/* Resolves with what the router knows of the cluster: free space for SPACE
+ * mounts, and for LOCAL mounts the client's own subcluster (a second pass,
+ * taken only for such mounts). */
+static int resolve_with_state(struct snapshot *s, const char *path, struct resolve_result *res, char *buf,
+                              size_t bufsz)
+{
+    struct resolve_opts o = { .space = space_of };
+    int rc = snapshot_resolve(s, path, strlen(path), &o, res, buf, bufsz);
+    if (rc != RES_OK || !res->mount || res->mount->order != ORDER_LOCAL || !tl_client[0])
+        return rc;
+    char nsname[64];
+    if (!cs_host_ns(tl_client, nsname, sizeof nsname))
+        return rc;
+    for (uint32_t i = 0; i < res->mount->ndests; i++)
+        if (strcmp(res->mount->dests[i].ns->name, nsname) == 0) {
+            o.local_ns = res->mount->dests[i].ns;
+            return snapshot_resolve(s, path, strlen(path), &o, res, buf, bufsz);
+        }
+    return rc;
+}
+
 int rd_resolve(struct rd_snap *s, const char *path, struct rd_target *t, char *err, size_t errlen)
 {
     if (!s) {
@@ -127,7 +167,7 @@ int rd_resolve(struct rd_snap *s, const char *path, struct rd_target *t, char *e
     }
     static __thread char buf[2 * FR_PATH_MAX + 2];
     struct resolve_result res;
-    int rc = snapshot_resolve(SNAP(s), path, strlen(path), NULL, &res, buf, sizeof buf);
+    int rc = resolve_with_state(SNAP(s), path, &res, buf, sizeof buf);
     if (rc == RES_ENOMOUNT) {
         snprintf(err, errlen, "no mount point for %s and no default nameservice", path);
         return -1;
@@ -155,6 +195,8 @@ int rd_resolve(struct rd_snap *s, const char *path, struct rd_target *t, char *e
     memcpy(t->path, res.path, res.path_len + 1);
     t->readonly = res.mount && res.mount->rec->readonly;
     t->faulttolerant = res.mount && res.mount->faulttolerant && res.mount->ndests > 1;
+    t->multi = res.mount && res.mount->ndests > 1;
+    t->folder_all = t->multi && mount_order_folder_all(res.mount->rec->order);
     if (res.mount) {
         snprintf(t->src, sizeof t->src, "%s", res.mount->src);
         const struct snap_dest *d = &res.mount->dests[res.dest];
@@ -171,8 +213,10 @@ int rd_resolve_all(struct rd_snap *s, const char *path, struct rd_target *t, int
         return -1;
     static __thread char buf[2 * FR_PATH_MAX + 2];
     struct resolve_result res;
+    /* Every destination holds the directories of a folder-all mount, and
+     * the mount point itself under any order. */
     if (snapshot_resolve(SNAP(s), path, strlen(path), NULL, &res, buf, sizeof buf) != RES_OK || !res.mount ||
-        res.mount->ndests < 2 || !mount_order_folder_all(res.mount->rec->order))
+        res.mount->ndests < 2 || (!mount_order_folder_all(res.mount->rec->order) && res.rem_len != 0))
         return 1;
     struct rd_snap wrap = { SNAP(s) };
     int n = 0;
@@ -184,11 +228,55 @@ int rd_resolve_all(struct rd_snap *s, const char *path, struct rd_target *t, int
         t[n].ns = h;
         t[n].readonly = res.mount->rec->readonly;
         t[n].faulttolerant = res.mount->faulttolerant;
+        t[n].multi = true;
+        t[n].folder_all = mount_order_folder_all(res.mount->rec->order);
         snprintf(t[n].src, sizeof t[n].src, "%s", res.mount->src);
         snprintf(t[n].dest, sizeof t[n].dest, "%.*s", (int)d->path_len, d->path);
         n++;
     }
     return n ? n : 1;
+}
+
+int rd_locations(struct rd_snap *s, const char *path, struct ha_ns *first, struct ha_ns **out, int max)
+{
+    int n = 0;
+    if (first && max > 0)
+        out[n++] = first;
+    static __thread char buf[2 * FR_PATH_MAX + 2];
+    struct resolve_result res;
+    if (!s || snapshot_resolve(SNAP(s), path, strlen(path), NULL, &res, buf, sizeof buf) != RES_OK || !res.mount)
+        return n;
+    struct rd_snap wrap = { SNAP(s) };
+    for (uint32_t i = 0; i < res.mount->ndests && n < max; i++) {
+        const struct snap_dest *d = &res.mount->dests[i];
+        struct ha_ns *h = d->ns->disabled ? NULL : ha_for(&wrap, d->ns);
+        bool seen = !h;
+        for (int k = 0; k < n && !seen; k++)
+            seen = out[k] == h;
+        if (!seen)
+            out[n++] = h;
+    }
+    return n;
+}
+
+int rd_resolve_in(struct rd_snap *s, const char *path, struct ha_ns *ns, struct rd_target *t)
+{
+    static __thread char buf[2 * FR_PATH_MAX + 2];
+    struct resolve_result res;
+    if (!s || snapshot_resolve(SNAP(s), path, strlen(path), NULL, &res, buf, sizeof buf) != RES_OK || !res.mount)
+        return -1;
+    struct rd_snap wrap = { SNAP(s) };
+    for (uint32_t i = 0; i < res.mount->ndests; i++) {
+        const struct snap_dest *d = &res.mount->dests[i];
+        if (d->ns->disabled || ha_for(&wrap, d->ns) != ns)
+            continue;
+        if (resolve_dest_path(&res, (int)i, t->path, sizeof t->path) < 0)
+            return -1;
+        t->ns = ns;
+        snprintf(t->dest, sizeof t->dest, "%.*s", (int)d->path_len, d->path);
+        return 0;
+    }
+    return -1;
 }
 
 int rd_all_ns(struct rd_snap *s, struct ha_ns **out, int max)
@@ -322,6 +410,7 @@ static int add_below(void *vctx, const struct snap_mount *m)
         t->ns = h;
         t->readonly = m->readonly;
         t->faulttolerant = false;
+        t->multi = t->folder_all = false;
         snprintf(t->path, sizeof t->path, "%.*s", (int)d->path_len, d->path);
         snprintf(t->src, sizeof t->src, "%s", m->src);
         snprintf(t->dest, sizeof t->dest, "%s", t->path);

@@ -260,6 +260,7 @@ struct datanode *datanode_start(const struct datanode_config *cfg, char *err, si
     for (int i = 0; i < DN_MAX_CONNS; i++)
         dn->slots[i] = (struct dn_slot){ DN_SLOT_FREE, -1, 0 };
     dn->dir = strdup(cfg->data_dir);
+    dn->capacity = cfg->capacity;
     dn->bpid = strdup(cfg->block_pool_id);
     dn->uuid = strdup(cfg->datanode_uuid ? cfg->datanode_uuid : "");
     if (!dn->dir || !dn->bpid || !dn->uuid || dnode_table_init(dn) < 0) {

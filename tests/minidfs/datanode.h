@@ -33,6 +33,7 @@ struct datanode_config {
     const char *data_dir;      /* block files live here (created if missing) */
     const char *block_pool_id; /* e.g. "BP-1234-127.0.0.1-1700000000000" */
     const char *datanode_uuid;
+    uint64_t capacity;         /* reported volume size in bytes; 0 = the file system's */
 };
 
 struct datanode; /* opaque */

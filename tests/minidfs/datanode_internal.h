@@ -78,6 +78,7 @@ struct dn_slot {
 
 struct datanode {
     char *dir;
+    uint64_t capacity;    /* 0: report the file system's size */
     char *bpid;
     char *uuid;
     int lfd;

@@ -359,7 +359,11 @@ void datanode_stats(struct datanode *dn, uint64_t *capacity, uint64_t *dfs_used,
     *dfs_used = dn->used;
     pthread_mutex_unlock(&dn->lock);
     struct statvfs vs;
-    if (statvfs(dn->dir, &vs) == 0) {
+    if (dn->capacity) {
+        /* A volume of a set size, as a DataNode with a capacity limit reports it. */
+        *capacity = dn->capacity;
+        *remaining = dn->capacity > *dfs_used ? dn->capacity - *dfs_used : 0;
+    } else if (statvfs(dn->dir, &vs) == 0) {
         *capacity = (uint64_t)vs.f_blocks * vs.f_frsize;
         *remaining = (uint64_t)vs.f_bavail * vs.f_frsize;
     } else {

@@ -29,7 +29,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: minidfs --nn-port P --dn-port Q --data-dir DIR --nameservice NAME\n"
-            "               [--block-size BYTES] [--standby] [--host ADDR]\n"
+            "               [--block-size BYTES] [--standby] [--host ADDR] [--capacity BYTES]\n"
             "  A NameNode (Hadoop IPC ClientProtocol) and a DataNode in one process.\n"
             "  Port 0 picks a free port. SIGUSR1 switches standby/active; SIGTERM stops.\n");
 }
@@ -62,12 +62,14 @@ int main(int argc, char **argv)
         { "data-dir", required_argument, 0, 'D' }, { "nameservice", required_argument, 0, 's' },
         { "block-size", required_argument, 0, 'b' }, { "standby", no_argument, 0, 'S' },
         { "host", required_argument, 0, 'H' },     { "help", no_argument, 0, 'h' },
+        { "capacity", required_argument, 0, 'C' },
         { 0, 0, 0, 0 },
     };
     int nn_port = -1, dn_port = -1;
     const char *data_dir = NULL, *nsname = NULL, *host = "127.0.0.1";
     unsigned long long block_size = 128ull << 20;
     bool standby = false;
+    unsigned long long capacity = 0;
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -87,6 +89,15 @@ int main(int argc, char **argv)
             break;
         }
         case 'S': standby = true; break;
+        case 'C': {
+            char *end;
+            capacity = strtoull(optarg, &end, 10);
+            if (*end || capacity == 0) {
+                fprintf(stderr, "minidfs: bad --capacity %s (bytes, > 0)\n", optarg);
+                return 2;
+            }
+            break;
+        }
         case 'H': host = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -139,7 +150,7 @@ int main(int argc, char **argv)
         fsns_set_min_block_size(nn.ns, block_size); /* small blocks for tests */
 
     char err[256] = "";
-    struct datanode_config dc = { host, dn_port, data_dir, bpid, uuid };
+    struct datanode_config dc = { host, dn_port, data_dir, bpid, uuid, capacity };
     nn.dn = datanode_start(&dc, err, sizeof err);
     if (!nn.dn) {
         fprintf(stderr, "minidfs: datanode: %s\n", err);

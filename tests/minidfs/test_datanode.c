@@ -627,7 +627,7 @@ static void test_crc(void)
 static struct datanode *start_dn(int *port)
 {
     char err[256] = "";
-    struct datanode_config c = { "127.0.0.1", 0, tmpdir, POOL, "uuid-test" };
+    struct datanode_config c = { "127.0.0.1", 0, tmpdir, POOL, "uuid-test", 0 };
     struct datanode *dn = datanode_start(&c, err, sizeof err);
     check(dn != NULL, "datanode_start: %s", err);
     *port = dn ? datanode_port(dn) : 0;
@@ -1199,9 +1199,9 @@ int main(void)
     test_crc();
 
     char err[256] = "";
-    struct datanode_config badc = { "127.0.0.1", 0, tmpdir, NULL, NULL };
+    struct datanode_config badc = { "127.0.0.1", 0, tmpdir, NULL, NULL, 0 };
     check(datanode_start(&badc, err, sizeof err) == NULL && err[0], "start without a pool id fails");
-    struct datanode_config badh = { "192.0.2.1", 0, tmpdir, POOL, NULL };
+    struct datanode_config badh = { "192.0.2.1", 0, tmpdir, POOL, NULL, 0 };
     check(datanode_start(&badh, err, sizeof err) == NULL && err[0], "start on a bad address fails: %s", err);
 
     int port;

@@ -1,0 +1,355 @@
+/*
+ * cluster_state.c: free space and hosts per nameservice (see cluster_state.h).
+ *
+ * The refresher is one thread with blocking sockets: a round asks each
+ * nameservice of the current snapshot for getFsStats and getDatanodeReport,
+ * NameNodes in configured order until one answers (a standby answers
+ * StandbyException and the next is tried). Each call has a 1 s connect and
+ * 2 s read limit, so a dead subcluster slows a round, never the workers.
+ */
+#define _GNU_SOURCE
+#include "cluster_state.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ipc.h"
+#include "pbwire.h"
+#include "route_state.h"
+#include "snapshot.h"
+
+#define CS_NAME 64
+#define CS_HOST 64
+#define CS_MAX_REPLY (16u << 20)
+
+struct space_ent {
+    char ns[CS_NAME];
+    uint64_t remaining;
+    int64_t at_ms;
+};
+
+struct host_ent {
+    char host[CS_HOST];
+    char ns[CS_NAME];
+    int64_t at_ms;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct space_ent *spaces;
+static size_t nspaces, capspaces;
+static struct host_ent *hosts;
+static size_t nhosts, caphosts;
+static int64_t max_age_ms = 30000;
+static _Atomic uint64_t rounds;
+
+static pthread_t thr;
+static bool running;
+static atomic_bool stop_flag;
+static struct route_state *cs_rs;
+static char cs_user[256];
+static int cs_interval_ms;
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- the tables ---- */
+
+void cs_note_space(const char *ns, uint64_t remaining)
+{
+    pthread_mutex_lock(&lock);
+    size_t i = 0;
+    while (i < nspaces && strcmp(spaces[i].ns, ns) != 0)
+        i++;
+    if (i == nspaces) {
+        if (nspaces == capspaces) {
+            size_t nc = capspaces ? 2 * capspaces : 16;
+            struct space_ent *g = realloc(spaces, nc * sizeof *g);
+            if (!g) {
+                pthread_mutex_unlock(&lock);
+                return;
+            }
+            spaces = g;
+            capspaces = nc;
+        }
+        snprintf(spaces[nspaces].ns, CS_NAME, "%s", ns);
+        nspaces++;
+    }
+    spaces[i].remaining = remaining;
+    spaces[i].at_ms = mono_ms();
+    pthread_mutex_unlock(&lock);
+}
+
+int cs_space(const char *ns, uint64_t *remaining)
+{
+    int rc = -1;
+    int64_t now = mono_ms();
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < nspaces; i++)
+        if (strcmp(spaces[i].ns, ns) == 0) {
+            if (now - spaces[i].at_ms <= max_age_ms) {
+                *remaining = spaces[i].remaining;
+                rc = 0;
+            }
+            break;
+        }
+    pthread_mutex_unlock(&lock);
+    return rc;
+}
+
+void cs_note_host(const char *ns, const char *host)
+{
+    if (!host || !*host || strlen(host) >= CS_HOST)
+        return;
+    pthread_mutex_lock(&lock);
+    size_t i = 0;
+    while (i < nhosts && !(strcmp(hosts[i].host, host) == 0 && strcmp(hosts[i].ns, ns) == 0))
+        i++;
+    if (i == nhosts) {
+        if (nhosts == caphosts) {
+            size_t nc = caphosts ? 2 * caphosts : 64;
+            struct host_ent *g = realloc(hosts, nc * sizeof *g);
+            if (!g) {
+                pthread_mutex_unlock(&lock);
+                return;
+            }
+            hosts = g;
+            caphosts = nc;
+        }
+        snprintf(hosts[nhosts].host, CS_HOST, "%s", host);
+        snprintf(hosts[nhosts].ns, CS_NAME, "%s", ns);
+        nhosts++;
+    }
+    hosts[i].at_ms = mono_ms();
+    pthread_mutex_unlock(&lock);
+}
+
+bool cs_host_ns(const char *host, char *out, size_t cap)
+{
+    bool found = false;
+    int64_t now = mono_ms();
+    pthread_mutex_lock(&lock);
+    /* The freshest entry wins when a host serves several subclusters. */
+    int64_t best = -1;
+    for (size_t i = 0; i < nhosts; i++)
+        if (strcmp(hosts[i].host, host) == 0 && now - hosts[i].at_ms <= max_age_ms && hosts[i].at_ms > best) {
+            snprintf(out, cap, "%s", hosts[i].ns);
+            best = hosts[i].at_ms;
+            found = true;
+        }
+    pthread_mutex_unlock(&lock);
+    return found;
+}
+
+uint64_t cs_rounds(void)
+{
+    return atomic_load(&rounds);
+}
+
+/* ---- one blocking call ---- */
+
+static int connect_to(const char *hostport)
+{
+    char host[256];
+    const char *colon = strrchr(hostport, ':');
+    if (!colon || (size_t)(colon - hostport) >= sizeof host)
+        return -1;
+    snprintf(host, sizeof host, "%.*s", (int)(colon - hostport), hostport);
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai = NULL;
+    if (getaddrinfo(host, colon + 1, &hints, &ai) != 0 || !ai)
+        return -1;
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    if (fd < 0)
+        return -1;
+    struct pollfd pfd = { fd, POLLOUT, 0 };
+    int err = 0;
+    socklen_t el = sizeof err;
+    if (poll(&pfd, 1, 1000) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int io_all(int fd, uint8_t *p, size_t n, bool out)
+{
+    while (n) {
+        struct pollfd pfd = { fd, out ? POLLOUT : POLLIN, 0 };
+        if (poll(&pfd, 1, 2000) != 1)
+            return -1;
+        ssize_t k = out ? send(fd, p, n, MSG_NOSIGNAL) : recv(fd, p, n, 0);
+        if (k <= 0) {
+            if (k < 0 && (errno == EINTR || errno == EAGAIN))
+                continue;
+            return -1;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* Calls method on one NameNode. 0 with the response message in resp; 1 when
+ * it answered an error (standby included); -1 when it could not be asked. */
+static int call_nn(const char *hostport, const char *method, const uint8_t *req, size_t reqlen, struct buf *resp)
+{
+    int fd = connect_to(hostport);
+    if (fd < 0)
+        return -1;
+    uint8_t cid[IPC_CLIENT_ID_LEN];
+    ipc_new_client_id(cid);
+    struct ipc_ids ids = { 0, 0, cid, sizeof cid };
+    struct buf out = BUF_INIT;
+    int rc = -1;
+    uint8_t *body = NULL;
+    if (ipc_write_preamble(&out, IPC_AUTH_NONE) < 0 ||
+        ipc_write_context(&out, cid, cs_user, NULL, IPC_CLIENT_PROTOCOL) < 0 ||
+        ipc_write_call_raw(&out, &ids, method, IPC_CLIENT_PROTOCOL, req, reqlen) < 0 ||
+        io_all(fd, buf_rptr(&out), buf_len(&out), true) < 0)
+        goto out;
+    uint8_t hdr[4];
+    if (io_all(fd, hdr, 4, false) < 0)
+        goto out;
+    uint32_t len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+    if (len == 0 || len > CS_MAX_REPLY || !(body = malloc(len)) || io_all(fd, body, len, false) < 0)
+        goto out;
+    struct ipc_reply r;
+    if (ipc_parse_reply(body, len, &r) < 0)
+        goto out;
+    if (r.status != IPC_SUCCESS) {
+        rc = 1;
+        goto out;
+    }
+    rc = buf_append(resp, r.payload.p, r.payload.len) < 0 ? -1 : 0;
+out:
+    free(body);
+    buf_free(&out);
+    close(fd);
+    return rc;
+}
+
+/* The first NameNode of ns that answers method successfully. */
+static int call_ns(const struct snap_ns *ns, const char *method, const uint8_t *req, size_t reqlen, struct buf *resp)
+{
+    for (uint32_t i = 0; i < ns->nnamenodes && !atomic_load(&stop_flag); i++) {
+        buf_reset(resp);
+        if (call_nn(ns->namenodes[i], method, req, reqlen, resp) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+/* ---- the refresher ---- */
+
+static void learn_datanodes(const char *ns, const uint8_t *p, size_t len)
+{
+    const uint8_t *end = p + len;
+    struct pb_field f;
+    while (pb_next_field(&p, end, &f) > 0) {
+        if (f.num != 1 || f.type != PB_LEN)
+            continue;
+        /* DatanodeInfoProto.id(1) -> DatanodeIDProto.ipAddr(1) */
+        const uint8_t *q = f.data, *qe = f.data + f.len;
+        struct pb_field g;
+        while (pb_next_field(&q, qe, &g) > 0) {
+            if (g.num != 1 || g.type != PB_LEN)
+                continue;
+            const uint8_t *r = g.data, *re = g.data + g.len;
+            struct pb_field h;
+            while (pb_next_field(&r, re, &h) > 0)
+                if (h.num == 1 && h.type == PB_LEN && h.len < CS_HOST) {
+                    char ip[CS_HOST];
+                    memcpy(ip, h.data, h.len);
+                    ip[h.len] = 0;
+                    cs_note_host(ns, ip);
+                }
+        }
+    }
+}
+
+static void refresh_round(void)
+{
+    struct snapshot *s = snapshot_acquire(&cs_rs->ref);
+    if (!s)
+        return;
+    struct buf resp = BUF_INIT;
+    size_t n = snapshot_ns_count(s);
+    for (size_t i = 0; i < n && !atomic_load(&stop_flag); i++) {
+        const struct snap_ns *ns = snapshot_ns_at(s, i);
+        if (!ns->defined || ns->disabled)
+            continue;
+        for (uint32_t k = 0; k < ns->nnamenodes; k++) {
+            char host[CS_HOST];
+            const char *colon = strrchr(ns->namenodes[k], ':');
+            if (colon && (size_t)(colon - ns->namenodes[k]) < sizeof host) {
+                snprintf(host, sizeof host, "%.*s", (int)(colon - ns->namenodes[k]), ns->namenodes[k]);
+                cs_note_host(ns->name, host);
+            }
+        }
+        if (call_ns(ns, "getFsStats", NULL, 0, &resp) == 0) {
+            uint64_t remaining = 0;
+            const uint8_t *p = buf_rptr(&resp), *end = p + buf_len(&resp);
+            struct pb_field f;
+            while (pb_next_field(&p, end, &f) > 0)
+                if (f.num == 3 && f.type == PB_VARINT)
+                    remaining = f.varint;
+            cs_note_space(ns->name, remaining);
+        }
+        uint8_t req[4];
+        size_t rl = pb_put_varint_field(req, 1, 1); /* DatanodeReportTypeProto ALL */
+        if (call_ns(ns, "getDatanodeReport", req, rl, &resp) == 0)
+            learn_datanodes(ns->name, buf_rptr(&resp), buf_len(&resp));
+    }
+    buf_free(&resp);
+    snapshot_release(s);
+    atomic_fetch_add(&rounds, 1);
+}
+
+static void *refresher(void *arg)
+{
+    while (!atomic_load(&stop_flag)) {
+        refresh_round();
+        for (int waited = 0; waited < cs_interval_ms && !atomic_load(&stop_flag); waited += 50)
+            usleep(50000);
+    }
+    return NULL;
+}
+
+int cs_start(struct route_state *rs, const char *user, int interval_ms)
+{
+    cs_rs = rs;
+    snprintf(cs_user, sizeof cs_user, "%s", user);
+    cs_interval_ms = interval_ms > 0 ? interval_ms : 5000;
+    max_age_ms = 3 * (int64_t)cs_interval_ms + 5000;
+    atomic_store(&stop_flag, false);
+    if (pthread_create(&thr, NULL, refresher, NULL) != 0)
+        return -1;
+    running = true;
+    return 0;
+}
+
+void cs_stop(void)
+{
+    if (!running)
+        return;
+    atomic_store(&stop_flag, true);
+    pthread_join(thr, NULL);
+    running = false;
+}

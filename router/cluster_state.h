@@ -1,0 +1,46 @@
+/*
+ * cluster_state: what two mount orders need to know about the subclusters,
+ * as RBF's resolvers know it.
+ *
+ *   SPACE  the destination with the most free space: each nameservice's
+ *          remaining bytes (getFsStats), kept fresh by a refresher thread;
+ *   LOCAL  the destination in the client's own subcluster: the hosts of each
+ *          nameservice (its NameNodes and the DataNodes of getDatanodeReport),
+ *          matched against the client's address.
+ *
+ * The refresher asks every nameservice of the current snapshot every
+ * interval with short blocking calls of its own (its own client id, the
+ * router's user), off the workers. Figures older than three intervals are
+ * forgotten, so a subcluster that stopped answering drops out of SPACE
+ * rather than being chosen on old numbers; resolution then falls back to
+ * the written order as the snapshot says. Lookups take one mutex and are
+ * made only for mounts with those orders.
+ */
+#ifndef FR_CLUSTER_STATE_H
+#define FR_CLUSTER_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct route_state;
+
+/* Starts the refresher (interval_ms > 0). 0, or -1 when the thread cannot start. */
+int cs_start(struct route_state *rs, const char *user, int interval_ms);
+void cs_stop(void);
+
+/* Records a nameservice's remaining bytes (also learned from getFsStats
+ * answers that pass through the router). */
+void cs_note_space(const char *ns, uint64_t remaining);
+/* 0 with *remaining when a fresh figure is known, else -1. */
+int cs_space(const char *ns, uint64_t *remaining);
+
+/* Records that host (an IP literal) belongs to nameservice ns. */
+void cs_note_host(const char *ns, const char *host);
+/* The nameservice a client at host belongs to, copied into out (false: unknown). */
+bool cs_host_ns(const char *host, char *out, size_t cap);
+
+/* How many refresh rounds ran (tests, metrics). */
+uint64_t cs_rounds(void);
+
+#endif
