@@ -1,68 +1,87 @@
 #!/usr/bin/env bash
-# quickstart.sh: from a fresh Debian 12 checkout to a running demo HDFS.
-# Installs the dependencies, builds (Release), and starts minidfs (a NameNode
-# and a DataNode in one process) in the background on 127.0.0.1, with its
-# blocks, log and pid file under <build>/demo/. Then prints commands to try
-# with the Go `hdfs` client.
+# quickstart.sh: from a fresh Debian 12 checkout to a running federation demo.
+# Installs the dependencies, builds (Release), and starts in the background
+# on 127.0.0.1:
+#   ns1, ns2    two HDFS subclusters, each a minidfs (a NameNode and a
+#               DataNode in one process)
+#   fedrouter   one namespace over both, on port 8020, with the mount table
+#               of deploy/demo.ini: /data -> ns1, /logs -> ns2, /shared
+#               spread over both, /archive read-only
+# Data, logs, pid files and the router's configuration (fedrouter.ini) go
+# under <build>/demo/. Then it prints `hdfs` commands (the Go client, Debian
+# package hdfs-cli) that show the federation at work.
 #
 #   deploy/quickstart.sh          (re)start the demo; a running one is stopped first
 #   deploy/quickstart.sh --stop   stop the demo
 #
 # Environment (defaults in brackets):
-#   FR_DEMO_NN_PORT [8020]   NameNode port      FR_DEMO_DN_PORT [9866]  DataNode port
-#   FR_BUILD_DIR    [build]  build directory    FR_DEMO_TIMEOUT [30]    seconds to wait for minidfs
+#   FR_DEMO_PORT       [8020]  fedrouter, for clients  FR_DEMO_ADMIN_PORT [8021]  its /metrics, /healthz
+#   FR_DEMO_NS1_PORT   [9000]  ns1 NameNode            FR_DEMO_NS1_DN_PORT [9866] ns1 DataNode
+#   FR_DEMO_NS2_PORT   [9100]  ns2 NameNode            FR_DEMO_NS2_DN_PORT [9867] ns2 DataNode
+#   FR_BUILD_DIR       [build] build directory         FR_DEMO_TIMEOUT [30]  seconds to wait for each process
+# (FR_DEMO_NN_PORT, the client port of earlier versions, still sets FR_DEMO_PORT.)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
 
-NN_PORT=${FR_DEMO_NN_PORT:-8020}
-DN_PORT=${FR_DEMO_DN_PORT:-9866}
+PORT=${FR_DEMO_PORT:-${FR_DEMO_NN_PORT:-8020}}
+ADMIN_PORT=${FR_DEMO_ADMIN_PORT:-8021}
+NS1_PORT=${FR_DEMO_NS1_PORT:-9000}
+NS1_DN_PORT=${FR_DEMO_NS1_DN_PORT:-9866}
+NS2_PORT=${FR_DEMO_NS2_PORT:-9100}
+NS2_DN_PORT=${FR_DEMO_NS2_DN_PORT:-9867}
 BUILD=${FR_BUILD_DIR:-build}
 TIMEOUT=${FR_DEMO_TIMEOUT:-30}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 DEMO=$BUILD/demo
-PIDFILE=$DEMO/minidfs.pid
-LOG=$DEMO/minidfs.log
 MINIDFS=$BUILD/tests/minidfs/minidfs
+ROUTER=$BUILD/router/fedrouter
+TEMPLATE=$ROOT/deploy/demo.ini
+CONF=$DEMO/fedrouter.ini
 
 die() { echo "quickstart: $*" >&2; exit 1; }
-for v in NN_PORT DN_PORT; do
-    if ! [[ ${!v} =~ ^[1-9][0-9]{0,4}$ ]] || [ "${!v}" -gt 65535 ]; then
-        die "FR_DEMO_$v must be a port number, got '${!v}'"
-    fi
-done
-[[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "FR_DEMO_TIMEOUT must be a number of seconds"
 
-# Is PID a live (not zombie) minidfs process?
-is_minidfs() {
+# The word the command line of a demo process must contain (pid files are
+# only trusted when it does).
+proc_kind() { case $1 in fedrouter) echo fedrouter ;; *) echo minidfs ;; esac; }
+
+# Is PID a live (not zombie) process whose command line contains WORD?
+is_proc() {
     local st cmd
     read -r st 2>/dev/null <"/proc/$1/stat" || return 1
     st=${st##*) }
     [[ $st != Z* ]] || return 1
     cmd=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
-    [[ $cmd == *minidfs* ]]
+    [[ $cmd == *"$2"* ]]
 }
 
-# Stops the demo named by the pid file, if it still runs.
-stop_demo() {
-    local pid i
-    [ -f "$PIDFILE" ] || return 0
-    pid=$(cat "$PIDFILE" 2>/dev/null || true)
-    if [[ $pid =~ ^[0-9]+$ ]] && is_minidfs "$pid"; then
-        echo "quickstart: stopping the previous demo (pid $pid)"
+# Stops the process named by PIDFILE (if it still runs) and removes the file.
+stop_pidfile() {
+    local pidfile=$1 kind=$2 pid i
+    [ -f "$pidfile" ] || return 0
+    pid=$(cat "$pidfile" 2>/dev/null || true)
+    if [[ $pid =~ ^[0-9]+$ ]] && is_proc "$pid" "$kind"; then
+        echo "quickstart: stopping $(basename "$pidfile" .pid) (pid $pid)"
         kill -TERM "$pid" 2>/dev/null || true
         for ((i = 0; i < 50; i++)); do
-            is_minidfs "$pid" || break
+            is_proc "$pid" "$kind" || break
             sleep 0.1
         done
-        if is_minidfs "$pid"; then
+        if is_proc "$pid" "$kind"; then
             kill -KILL "$pid" 2>/dev/null || true
         fi
     fi
-    rm -f "$PIDFILE"
+    rm -f "$pidfile"
 }
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# Stops the whole demo: the router first, then the subclusters (and the
+# single minidfs of earlier versions of this script).
+stop_demo() {
+    stop_pidfile "$DEMO/fedrouter.pid" fedrouter
+    stop_pidfile "$DEMO/ns2.pid" minidfs
+    stop_pidfile "$DEMO/ns1.pid" minidfs
+    stop_pidfile "$DEMO/minidfs.pid" minidfs
+}
 
 case ${1:-} in
 --stop)
@@ -71,75 +90,160 @@ case ${1:-} in
     exit 0
     ;;
 -h | --help)
-    sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
 '') ;;
 *) die "unknown argument '$1' (try --help)" ;;
 esac
 
+for v in PORT ADMIN_PORT NS1_PORT NS1_DN_PORT NS2_PORT NS2_DN_PORT; do
+    if ! [[ ${!v} =~ ^[1-9][0-9]{0,4}$ ]] || [ "${!v}" -gt 65535 ]; then
+        die "FR_DEMO_$v must be a port number, got '${!v}'"
+    fi
+done
+ports="$PORT $ADMIN_PORT $NS1_PORT $NS1_DN_PORT $NS2_PORT $NS2_DN_PORT"
+if [ "$(tr ' ' '\n' <<<"$ports" | sort -u | wc -l)" -ne 6 ]; then
+    die "the six demo ports must differ: $ports"
+fi
+[[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "FR_DEMO_TIMEOUT must be a number of seconds"
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
 # ---- dependencies and build ----
 bash deploy/install-deps.sh
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release
 cmake --build "$BUILD" -j"$(nproc 2>/dev/null || echo 2)"
 [ -x "$MINIDFS" ] || die "the build did not produce $MINIDFS"
+[ -x "$ROUTER" ] || die "the build did not produce $ROUTER"
 
-# ---- minidfs ----
+# ---- start over ----
 stop_demo
-for p in "$NN_PORT" "$DN_PORT"; do
+for p in $ports; do
     if port_open "$p"; then
-        die "something already listens on 127.0.0.1:$p; pick other ports with FR_DEMO_NN_PORT / FR_DEMO_DN_PORT"
+        die "something already listens on 127.0.0.1:$p; pick other ports with the FR_DEMO_*_PORT variables (--help)"
     fi
 done
 mkdir -p "$DEMO"
-rm -rf "$DEMO/data"          # the namespace is not kept across restarts: neither are blocks
-mkdir -p "$DEMO/data"
-: >"$LOG"
-# In the background, ignoring SIGHUP (closing this terminal leaves it running);
-# the subshell execs minidfs, so $! is minidfs itself.
-(
-    trap '' HUP
-    exec "$MINIDFS" --host 127.0.0.1 --nn-port "$NN_PORT" --dn-port "$DN_PORT" \
-        --data-dir "$DEMO/data" --nameservice demo
-) >>"$LOG" 2>&1 </dev/null &
-pid=$!
-echo "$pid" >"$PIDFILE"
+# The namespaces are not kept across restarts: neither are the blocks.
+rm -rf "$DEMO/ns1" "$DEMO/ns2" "$DEMO/data" "$DEMO/minidfs.log"
 
-deadline=$((SECONDS + TIMEOUT))
-until grep -q '^ready ' "$LOG" 2>/dev/null; do
-    if ! is_minidfs "$pid"; then
-        rm -f "$PIDFILE"
-        echo "---- $LOG ----" >&2
-        tail -n 20 "$LOG" >&2
-        die "minidfs exited before it was ready"
-    fi
-    if [ "$SECONDS" -ge "$deadline" ]; then
-        kill -TERM "$pid" 2>/dev/null || true
-        rm -f "$PIDFILE"
-        die "minidfs printed no ready line within ${TIMEOUT}s (see $LOG)"
-    fi
-    sleep 0.1
+# start NAME LOG CMD...: runs CMD in the background, ignoring SIGHUP (closing
+# this terminal leaves it running), writes NAME.pid and waits for the
+# `ready ` line in LOG. The subshell execs CMD, so $! is the process itself.
+start() {
+    local name=$1 log=$2 pid deadline
+    shift 2
+    : >"$log"
+    (
+        trap '' HUP
+        exec "$@"
+    ) >>"$log" 2>&1 </dev/null &
+    pid=$!
+    echo "$pid" >"$DEMO/$name.pid"
+    deadline=$((SECONDS + TIMEOUT))
+    until grep -q '^ready ' "$log" 2>/dev/null; do
+        if ! is_proc "$pid" "$(proc_kind "$name")"; then
+            rm -f "$DEMO/$name.pid"
+            echo "---- $log ----" >&2
+            tail -n 20 "$log" >&2
+            stop_demo
+            die "$name exited before it was ready"
+        fi
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            stop_demo
+            die "$name printed no ready line within ${TIMEOUT}s (see $log)"
+        fi
+        sleep 0.1
+    done
+}
+
+# ---- the two subclusters ----
+for ns in ns1 ns2; do
+    case $ns in
+    ns1) nn=$NS1_PORT dn=$NS1_DN_PORT ;;
+    ns2) nn=$NS2_PORT dn=$NS2_DN_PORT ;;
+    esac
+    mkdir -p "$DEMO/$ns/data"
+    start "$ns" "$DEMO/$ns.log" "$MINIDFS" --host 127.0.0.1 --nn-port "$nn" --dn-port "$dn" \
+        --data-dir "$DEMO/$ns/data" --nameservice "$ns"
 done
+
+# The mount destinations, made directly on each subcluster (the Go client,
+# ignoring any Hadoop configuration of this shell), and one file to read in
+# the read-only /archive.
+on() {
+    local port=$1
+    shift
+    env -u HADOOP_CONF_DIR -u HADOOP_HOME HADOOP_NAMENODE="127.0.0.1:$port" hdfs "$@"
+}
+setup_log=$DEMO/setup.log
+{
+    on "$NS1_PORT" mkdir -p /data /shared /archive &&
+        on "$NS2_PORT" mkdir -p /logs /shared &&
+        printf 'written before the archive became read-only\n' >"$DEMO/archive-note.txt" &&
+        on "$NS1_PORT" put "$DEMO/archive-note.txt" /archive/note.txt
+} >"$setup_log" 2>&1 || {
+    cat "$setup_log" >&2
+    stop_demo
+    die "could not create the mount destinations on the subclusters"
+}
+rm -f "$DEMO/archive-note.txt"
+
+# ---- fedrouter, with deploy/demo.ini and this run's ports ----
+awk -v port="$PORT" -v admin="$ADMIN_PORT" -v ns1="$NS1_PORT" -v ns2="$NS2_PORT" '
+    /^\[/ { sec = $0 }
+    /^hdfs\.listen[ \t]*=/  { print "hdfs.listen = 127.0.0.1:" port; next }
+    /^admin\.listen[ \t]*=/ { print "admin.listen = 127.0.0.1:" admin; next }
+    /^namenodes[ \t]*=/ && sec == "[nameservice ns1]" { print "namenodes = 127.0.0.1:" ns1; next }
+    /^namenodes[ \t]*=/ && sec == "[nameservice ns2]" { print "namenodes = 127.0.0.1:" ns2; next }
+    { print }
+' "$TEMPLATE" >"$CONF"
+"$ROUTER" -t -c "$CONF" >/dev/null || { stop_demo; die "fedrouter rejects $CONF"; }
+start fedrouter "$DEMO/fedrouter.log" "$ROUTER" -c "$CONF"
 
 stopcmd="deploy/quickstart.sh --stop"
 [ -z "${FR_BUILD_DIR:-}" ] || stopcmd="FR_BUILD_DIR=$FR_BUILD_DIR $stopcmd"
 rel() { case $1 in "$ROOT"/*) printf '%s' "${1#"$ROOT"/}" ;; *) printf '%s' "$1" ;; esac; }
 cat <<EOF
 
-minidfs is running (pid $pid): NameNode 127.0.0.1:$NN_PORT, DataNode 127.0.0.1:$DN_PORT
-  $(grep -m1 '^ready ' "$LOG")
-  log: $(rel "$LOG")   pid file: $(rel "$PIDFILE")
-  superuser: $(id -un) (the user who started it); the filesystem starts empty
+The federation demo is running on 127.0.0.1:
+  ns1        minidfs, NameNode :$NS1_PORT, DataNode :$NS1_DN_PORT (pid $(cat "$DEMO/ns1.pid"))
+  ns2        minidfs, NameNode :$NS2_PORT, DataNode :$NS2_DN_PORT (pid $(cat "$DEMO/ns2.pid"))
+  fedrouter  clients :$PORT, admin :$ADMIN_PORT (pid $(cat "$DEMO/fedrouter.pid"))
+  mount table ($(rel "$CONF")):
+    /data    -> ns1:/data
+    /logs    -> ns2:/logs
+    /shared  -> ns1:/shared, ns2:/shared (HASH_ALL: each file on one of them)
+    /archive -> ns1:/archive (read-only)
+  logs and pid files: $(rel "$DEMO")/
+  superuser: $(id -un) (the user who started it); nothing is kept across restarts
 
-Try it with the Go hdfs client (Debian package hdfs-cli):
-  export HADOOP_NAMENODE=127.0.0.1:$NN_PORT
-  hdfs ls /
-  echo hi > /tmp/x
-  hdfs put /tmp/x /x
-  hdfs cat /x
-  hdfs ls -l /
-  hdfs mkdir -p /a/b && hdfs mv /x /a/b/ && hdfs ls -l /a/b
+Try it with the Go hdfs client (Debian package hdfs-cli). Through the router:
+  export HADOOP_NAMENODE=127.0.0.1:$PORT
+  hdfs ls /                                   # the mount points
+  echo hello > hello.txt
+  hdfs put hello.txt /data/hello.txt
+  hdfs put hello.txt /logs/app.log
+  for i in 1 2 3 4 5 6; do hdfs put hello.txt /shared/part-\$i; done
+  hdfs cat /data/hello.txt
+  hdfs ls -l /data /logs /shared /archive
+
+Where the files landed, asking each subcluster directly:
+  HADOOP_NAMENODE=127.0.0.1:$NS1_PORT hdfs ls / /data /shared    # ns1
+  HADOOP_NAMENODE=127.0.0.1:$NS2_PORT hdfs ls / /logs /shared    # ns2
+
+Space, summed by the router:
+  hdfs du -s /
+  hdfs df
+
+What the router refuses:
+  hdfs mv /data/hello.txt /logs/hello.txt     # fails: /data and /logs are on different subclusters
+  hdfs put hello.txt /archive/new.txt         # fails: /archive is read-only
+  hdfs mv /data/hello.txt /data/renamed.txt   # works: same subcluster
+
+The router's metrics: curl -s http://127.0.0.1:$ADMIN_PORT/metrics | head
 
 Stop it:
-  $stopcmd        (or: kill \$(cat $(rel "$PIDFILE")))
+  $stopcmd
 EOF

@@ -47,7 +47,10 @@ uint64_t hist_quantile(const struct hist *h, double q);
 
 /* ---- run settings ---- */
 
-enum bench_op { OP_GETFILEINFO, OP_GETLISTING, OP_MKDIRS, OP_CREATE };
+/* OP_CCD is one operation of three calls in a row on the same connection
+ * slot: create a fresh file, complete it (no blocks), delete it. Its latency
+ * runs from the create being queued to the delete's reply. */
+enum bench_op { OP_GETFILEINFO, OP_GETLISTING, OP_MKDIRS, OP_CREATE, OP_CCD };
 
 #define BENCH_MAX_PATH 3000             /* --path limit, bytes */
 #define BENCH_MAX_USER 256              /* --user limit, bytes */

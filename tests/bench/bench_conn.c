@@ -15,6 +15,12 @@
  * writes out each connection with pending bytes, so replies that arrive
  * together are answered by one write.
  *
+ * create+complete+delete chains three calls in one slot: the reply to the
+ * create (its fileId) queues the complete, the complete's the delete, and
+ * only the delete's reply ends the op (one op, one latency from the create).
+ * An ERROR reply, or a complete/delete that answers false, abandons the op
+ * and the slot starts a new one on a new name.
+ *
  * Errors: an ERROR reply counts one error and the loop goes on; a FATAL reply,
  * an unknown call id, a malformed or oversized frame, EOF, a socket error or
  * 10 s without progress close the connection, count one error per call lost
@@ -39,11 +45,17 @@
 #define BACKOFF_MIN 0.01
 #define BACKOFF_MAX 1.0
 
-/* One outstanding call. */
+/* Where a create+complete+delete op stands: the call outstanding. */
+enum ccd_phase { PH_CREATE, PH_COMPLETE, PH_DELETE };
+
+/* One outstanding call (for create+complete+delete: one op in progress). */
 struct slot {
     int32_t call_id;
     bool busy;
-    uint64_t t_send;                    /* ns, when the call was queued */
+    enum ccd_phase phase;               /* create+complete+delete only */
+    uint64_t seq;                       /* mkdirs/create/ccd: the name's number */
+    uint64_t fileid;                    /* ccd: from the create reply, 0 if none */
+    uint64_t t_send;                    /* ns, when the op's first call was queued */
 };
 
 enum conn_state { C_IDLE, C_CONNECTING, C_READY };
@@ -110,18 +122,33 @@ static void mark_dirty(struct conn *c)
     c->w->dirty = c;
 }
 
-/* Packs the request message of the configured op into p (room for
+static const char client_name[] = "fedrouter-bench";
+
+/* CreateRequestProto fields after src (shared by create and ccd). */
+static size_t pack_create_rest(uint8_t *p)
+{
+    uint8_t perm[8];
+    size_t n = 0, pl = pb_put_varint_field(perm, 1, 0644);
+    n += pb_put_bytes_field(p + n, 2, perm, pl);                /* masked */
+    n += pb_put_bytes_field(p + n, 3, client_name, sizeof client_name - 1);
+    n += pb_put_varint_field(p + n, 4, 1);                      /* createFlag CREATE */
+    n += pb_put_varint_field(p + n, 5, 1);                      /* createParent */
+    n += pb_put_varint_field(p + n, 6, 1);                      /* replication */
+    n += pb_put_varint_field(p + n, 7, 128ull << 20);           /* blockSize */
+    return n;
+}
+
+/* Packs the request message of slot s's next call into p (room for
  * BENCH_MAX_PATH + 256 bytes); sets *method. Returns the length. */
-static size_t pack_request(struct conn *c, uint8_t *p, const char **method)
+static size_t pack_request(struct conn *c, const struct slot *s, uint8_t *p, const char **method)
 {
     const struct bench_cfg *cfg = c->w->cfg;
     char name[BENCH_MAX_PATH + 64];
     const char *src = cfg->path;
     size_t n = 0, sl;
-    if (cfg->op == OP_MKDIRS || cfg->op == OP_CREATE) {
+    if (cfg->op == OP_MKDIRS || cfg->op == OP_CREATE || cfg->op == OP_CCD) {
         const char *sep = strcmp(cfg->path, "/") == 0 ? "" : "/";
-        snprintf(name, sizeof name, "%s%sbench-%u-%llu", cfg->path, sep, c->gid,
-                 (unsigned long long)c->seq++);
+        snprintf(name, sizeof name, "%s%sbench-%u-%llu", cfg->path, sep, c->gid, (unsigned long long)s->seq);
         src = name;
     }
     sl = strlen(src);
@@ -143,36 +170,54 @@ static size_t pack_request(struct conn *c, uint8_t *p, const char **method)
         n += pb_put_varint_field(p + n, 3, 1);                  /* createParent */
         break;
     }
-    case OP_CREATE: {
-        static const char client_name[] = "fedrouter-bench";
-        uint8_t perm[8];
-        size_t pl = pb_put_varint_field(perm, 1, 0644);
+    case OP_CREATE:
         *method = "create";
-        n += pb_put_bytes_field(p + n, 2, perm, pl);            /* masked */
-        n += pb_put_bytes_field(p + n, 3, client_name, sizeof client_name - 1);
-        n += pb_put_varint_field(p + n, 4, 1);                  /* createFlag CREATE */
-        n += pb_put_varint_field(p + n, 5, 1);                  /* createParent */
-        n += pb_put_varint_field(p + n, 6, 1);                  /* replication */
-        n += pb_put_varint_field(p + n, 7, 128ull << 20);       /* blockSize */
+        n += pack_create_rest(p + n);
         break;
-    }
+    case OP_CCD:
+        switch (s->phase) {
+        case PH_CREATE:
+            *method = "create";
+            n += pack_create_rest(p + n);
+            break;
+        case PH_COMPLETE:
+            *method = "complete";
+            n += pb_put_bytes_field(p + n, 2, client_name, sizeof client_name - 1); /* clientName */
+            if (s->fileid)
+                n += pb_put_varint_field(p + n, 4, s->fileid);                       /* fileId */
+            break;
+        case PH_DELETE:
+            *method = "delete";
+            n += pb_put_varint_field(p + n, 2, 0);              /* recursive */
+            break;
+        }
+        break;
     }
     return n;
 }
 
-/* Queues a call in slot s. Returns 0, or -1 when out of memory. */
-static int issue_call(struct conn *c, struct slot *s)
+/* Queues the next call of slot s: with fresh set, the first call of a new
+ * op (a new name for the write ops, the latency clock restarts); otherwise
+ * the next step of the create+complete+delete op in progress. Returns 0, or
+ * -1 when out of memory. */
+static int issue_call(struct conn *c, struct slot *s, bool fresh)
 {
     uint8_t param[BENCH_MAX_PATH + 256];
     const char *method = "";
-    size_t plen = pack_request(c, param, &method);
+    if (fresh) {
+        s->phase = PH_CREATE;
+        s->fileid = 0;
+        s->seq = c->seq++;
+    }
+    size_t plen = pack_request(c, s, param, &method);
     struct ipc_ids ids = { c->next_call_id, 0, c->client_id, IPC_CLIENT_ID_LEN };
     if (ipc_write_call_raw(&c->out, &ids, method, IPC_CLIENT_PROTOCOL, param, plen) != IPC_OK)
         return -1;
     c->next_call_id = c->next_call_id == INT32_MAX ? 0 : c->next_call_id + 1;
     s->call_id = ids.call_id;
     s->busy = true;
-    s->t_send = bench_now_ns();
+    if (fresh)
+        s->t_send = bench_now_ns();
     c->outstanding++;
     mark_dirty(c);
     return 0;
@@ -242,13 +287,42 @@ static void on_connected(struct conn *c)
         return;
     }
     for (unsigned i = 0; i < w->cfg->depth; i++) {
-        if (issue_call(c, &c->slots[i]) < 0) {
+        if (issue_call(c, &c->slots[i], true) < 0) {
             conn_fail(c, "out of memory", 0);
             return;
         }
     }
     ev_io_start(w->loop, &c->rio);
     mark_dirty(c);
+}
+
+/* CreateResponseProto { optional HdfsFileStatusProto fs = 1 }: the file's
+ * fileId (HdfsFileStatusProto field 13), or 0 when absent or unreadable. */
+static uint64_t create_reply_fileid(const uint8_t *p, size_t len)
+{
+    const uint8_t *end = p + len;
+    struct pb_field f;
+    while (pb_next_field(&p, end, &f) == 1) {
+        if (f.num != 1 || f.type != PB_LEN)
+            continue;
+        const uint8_t *q = f.data, *qend = f.data + f.len;
+        struct pb_field g;
+        while (pb_next_field(&q, qend, &g) == 1)
+            if (g.num == 13 && g.type == PB_VARINT)
+                return g.varint;
+    }
+    return 0;
+}
+
+/* The `bool result = 1` of CompleteResponseProto / DeleteResponseProto. */
+static bool reply_bool(const uint8_t *p, size_t len)
+{
+    const uint8_t *end = p + len;
+    struct pb_field f;
+    while (pb_next_field(&p, end, &f) == 1)
+        if (f.num == 1 && f.type == PB_VARINT)
+            return f.varint != 0;
+    return false;
 }
 
 /* Handles one reply frame. Returns 0, or -1 after conn_fail. */
@@ -281,9 +355,31 @@ static int handle_reply(struct conn *c, const uint8_t *body, uint32_t len, uint6
     s->busy = false;
     c->outstanding--;
     c->last_progress = now;
+    bool fresh = true;
     switch (r.status) {
     case IPC_SUCCESS:
         c->backoff = BACKOFF_MIN;
+        if (w->cfg->op == OP_CCD && s->phase != PH_DELETE) {
+            if (s->phase == PH_CREATE) {
+                s->fileid = create_reply_fileid(r.payload.p, r.payload.len);
+                s->phase = PH_COMPLETE;
+            } else if (reply_bool(r.payload.p, r.payload.len)) {
+                s->phase = PH_DELETE;
+            } else {
+                /* Not completed (it should be: it has no blocks): an error;
+                 * the file stays and the slot starts a new op. */
+                w->errors++;
+                note_error(w, "complete returned false");
+                break;
+            }
+            fresh = false;
+            break;
+        }
+        if (w->cfg->op == OP_CCD && !reply_bool(r.payload.p, r.payload.len)) {
+            w->errors++;
+            note_error(w, "delete returned false");
+            break;
+        }
         if (now >= w->cfg->win_begin_ns && now < w->cfg->win_end_ns) {
             hist_record(&w->hist, now - s->t_send);
             w->ops++;
@@ -300,7 +396,7 @@ static int handle_reply(struct conn *c, const uint8_t *body, uint32_t len, uint6
         conn_fail(c, "FATAL reply", 1);
         return -1;
     }
-    if (issue_call(c, s) < 0) {
+    if (issue_call(c, s, fresh) < 0) {
         conn_fail(c, "out of memory", 0);
         return -1;
     }

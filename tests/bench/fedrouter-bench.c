@@ -3,7 +3,8 @@
  * (ClientProtocol over RPC v9, auth NONE), used to compare fedrouter with a
  * direct NameNode connection and a TCP passthrough.
  *
- *   fedrouter-bench --target HOST:PORT --op getFileInfo|getListing|mkdirs|create
+ *   fedrouter-bench --target HOST:PORT
+ *                   --op getFileInfo|getListing|mkdirs|create|create+complete+delete
  *                   --path P --conns N --duration S
  *                   [--user U] [--depth D] [--threads T] [--warmup S]
  *
@@ -33,12 +34,14 @@
 
 #define PROBE_TIMEOUT_NS (3ull * 1000000000ull)
 
-static const char *const op_names[] = { "getFileInfo", "getListing", "mkdirs", "create" };
+static const char *const op_names[] = { "getFileInfo", "getListing", "mkdirs", "create", "create+complete+delete" };
+#define N_OPS (sizeof op_names / sizeof op_names[0])
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: fedrouter-bench --target HOST:PORT --op getFileInfo|getListing|mkdirs|create\n"
+            "usage: fedrouter-bench --target HOST:PORT\n"
+            "                       --op getFileInfo|getListing|mkdirs|create|create+complete+delete\n"
             "                       --path P --conns N --duration S\n"
             "                       [--user U] [--depth D] [--threads T] [--warmup S]\n"
             "  Closed-loop Hadoop IPC load: N connections over T threads (default 1), each\n"
@@ -46,6 +49,8 @@ static void usage(FILE *f)
             "  (default 1 s). U is the effective user of the connections (default bench).\n"
             "  getFileInfo/getListing query P; mkdirs/create make P/bench-<conn>-<seq>\n"
             "  (names repeat between runs: give create a fresh P each run).\n"
+            "  create+complete+delete (alias ccd) is one op of three calls in a row: create\n"
+            "  P/bench-<conn>-<seq>, complete it (empty), delete it; its latency covers all three.\n"
             "  Last line: ops/s=N p50_us=N p99_us=N p999_us=N errors=N\n"
             "  Exit: 0 run completed (even with errors), 1 target unreachable, 2 bad arguments.\n");
 }
@@ -237,9 +242,11 @@ int main(int argc, char **argv)
     if (!target || !op || !path || !have_conns || duration < 0)
         return bad_arg("--target, --op, --path, --conns and --duration are required");
     int opi = -1;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < (int)N_OPS; i++)
         if (strcmp(op, op_names[i]) == 0)
             opi = i;
+    if (strcmp(op, "ccd") == 0)
+        opi = OP_CCD;
     if (opi < 0)
         return bad_arg("unknown --op %s", op);
     cfg.op = (enum bench_op)opi;
