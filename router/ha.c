@@ -78,13 +78,15 @@ int ha_send(struct ha_call *hc, struct upstream_pool *pool, struct ha_ns *ns, co
     hc->pool = pool;
     snprintf(hc->user, sizeof hc->user, "%s", user);
     snprintf(hc->method, sizeof hc->method, "%s", method);
-    memcpy(hc->cid, ids->client_id, ids->client_id_len);
+    if (ids->client_id_len)
+        memcpy(hc->cid, ids->client_id, ids->client_id_len);
     hc->ids = *ids;
     hc->ids.client_id = hc->cid;
     hc->param = malloc(len ? len : 1);
     if (!hc->param)
         return -1;
-    memcpy(hc->param, param, len);
+    if (len) /* an empty request may come as a NULL pointer */
+        memcpy(hc->param, param, len);
     hc->param_len = len;
     hc->why[0] = 0;
     hc->start = atomic_load_explicit(&ns->active, memory_order_relaxed) % ns->n;

@@ -159,6 +159,30 @@ out:
     buf_free(&out);
 }
 
+/* A directory that only the mount table has, and no destination below it
+ * exists yet: one empty directory, no quota. */
+static void reply_empty_summary(struct rstate *st)
+{
+    uint8_t inner[64], out[80];
+    size_t n = 0;
+    bool cs = strcmp(st->rc->method, "getContentSummary") == 0;
+    if (cs) {
+        n += pb_put_varint_field(inner + n, 1, 0);           /* length */
+        n += pb_put_varint_field(inner + n, 2, 0);           /* fileCount */
+        n += pb_put_varint_field(inner + n, 3, 1);           /* directoryCount */
+        n += pb_put_varint_field(inner + n, 4, UINT64_MAX);  /* quota: none (-1) */
+        n += pb_put_varint_field(inner + n, 5, 0);           /* spaceConsumed */
+        n += pb_put_varint_field(inner + n, 6, UINT64_MAX);  /* spaceQuota: none */
+    } else {
+        n += pb_put_varint_field(inner + n, 1, 1);           /* fileAndDirectoryCount */
+        n += pb_put_varint_field(inner + n, 2, UINT64_MAX);  /* quota */
+        n += pb_put_varint_field(inner + n, 3, 0);           /* spaceConsumed */
+        n += pb_put_varint_field(inner + n, 4, UINT64_MAX);  /* spaceQuota */
+    }
+    size_t m = pb_put_bytes_field(out, 1, inner, n);
+    hconn_reply_raw(st->rc, out, m);
+}
+
 /* ---- completion ---- */
 
 static void complete_one(struct rstate *st)
@@ -232,6 +256,8 @@ static void complete(struct rstate *st)
     }
     if (st->nsub == 1 && !st->listing_fanout && !st->summary && !st->all_write) {
         complete_one(st);
+    } else if (st->summary && st->mount_only && !bad && ok == 0) {
+        reply_empty_summary(st);
     } else if ((bad && !(st->m && st->m->merge == MERGE_ANY_OK && ok > 0)) || ok == 0) {
         reply_sub_error(rc, bad ? bad : &st->subs[0]);
     } else if (st->all_write) {
@@ -402,6 +428,7 @@ static void route_locations(struct rcall *rc, struct rd_snap *snap, const struct
     }
     st->listing_fanout = !summary;
     st->summary = summary;
+    st->mount_only = summary && !rd_owned(snap, path);
     st->client_path = strdup(path);
     if (!summary)
         take_start_after(st, ic);
@@ -485,6 +512,53 @@ static void route_write_everywhere(struct rcall *rc, struct rd_snap *snap, const
     guard_drop(st);
 }
 
+/*
+ * A directory that no mount point and no default nameservice owns, but with
+ * mount points below it ("/" of a router without a default): it exists
+ * only in the mount table. Its status is a directory, its listing the mount
+ * points, its summary the sum of the mounts below. false: not such a path.
+ */
+static bool route_above_mounts(struct rcall *rc, struct rd_snap *snap, const struct method_row *m,
+                               const struct ipc_call *ic, const char *path)
+{
+    const char *names[1];
+    if (rd_mount_children(snap, path, names, 1) == 0)
+        return false;
+    if (m->merge == MERGE_SUM) {
+        static __thread struct rd_target locs[RD_MAX_LOCS];
+        char err[600];
+        bool own;
+        int n = rd_summary_targets(snap, path, locs, RD_MAX_LOCS, &own, err, sizeof err);
+        if (n <= 0)
+            return false;
+        route_locations(rc, snap, m, ic, path, locs, n, true);
+        return true; /* mount_only is set by route_locations for a path without its own location */
+    }
+    bool listing = strcmp(m->name, "getListing") == 0;
+    if (!listing && strcmp(m->name, "getFileInfo") != 0)
+        return false;
+    struct rstate *st = st_new(rc, snap, m, 0);
+    if (!st || !(st->client_path = strdup(path))) {
+        if (st) {
+            rc->route = NULL;
+            st_free(st);
+        } else {
+            rd_snap_release(snap);
+        }
+        hconn_reply_error(rc, "java.io.IOException", "out of memory");
+        return true;
+    }
+    rc->route = NULL;
+    if (listing) {
+        take_start_after(st, ic);
+        reply_merged_listing(st);
+    } else {
+        reply_mount_fileinfo(st, (const uint8_t *)"", 0);
+    }
+    st_free(st);
+    return true;
+}
+
 static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const struct ipc_call *ic)
 {
     static __thread struct rd_req req;
@@ -493,6 +567,8 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct met
     int mr = rd_map_request(snap, m, rc->method, ic->param.p, ic->param.len, &req, &param);
     if (mr < 0) {
         buf_free(&param);
+        if (req.no_mount && (m->flags & METHOD_SUBTREE) && route_above_mounts(rc, snap, m, ic, req.client_path))
+            return;
         fail_call(rc, snap, req.ecls, req.emsg);
         return;
     }

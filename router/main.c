@@ -30,6 +30,7 @@
 #include "metrics.h"
 #include "route_state.h"
 #include "router.h"
+#include "store_zk.h"
 #include "worker.h"
 
 static int64_t now_ms(void)
@@ -55,11 +56,8 @@ static struct snapshot *load_snapshot(const char *path, struct config *cfg, char
         config_free(cfg);
         return NULL;
     }
-    if (cfg->store.driver != STORE_FILE) {
-        snprintf(why, whylen, "%s: statestore driver zookeeper is not available in this build yet (use file)", path);
-        config_free(cfg);
-        return NULL;
-    }
+    /* With the zookeeper driver the file holds no records: this first,
+     * empty snapshot serves until ZooKeeper's records arrive. */
     struct snapshot *s = config_build_snapshot(cfg, 0, NULL);
     if (!s) {
         snprintf(why, whylen, "out of memory building the routing snapshot");
@@ -111,12 +109,17 @@ static bool health(struct buf *out, void *arg)
     struct route_state *rs = r->state;
     struct snapshot *s = snapshot_acquire(&rs->ref);
     char line[700];
-    int n = snprintf(line, sizeof line, "%s router=%s snapshot=%llu%s%s%s", s ? "ok" : "no-table", r->id,
-                     s ? (unsigned long long)snapshot_version(s) : 0ull, atomic_load(&r->safe_mode) ? " safemode" : "",
-                     rs->last_error[0] ? " last-reload-failed: " : "", rs->last_error);
+    char store[200] = "";
+    bool ok = s != NULL;
+    if (rs->zk)
+        ok = store_zk_health(rs, store, sizeof store) && ok;
+    int n = snprintf(line, sizeof line, "%s router=%s snapshot=%llu%s%s%s%s", ok ? "ok" : "no-table", r->id,
+                     s ? (unsigned long long)snapshot_version(s) : 0ull, store,
+                     atomic_load(&r->safe_mode) ? " safemode" : "", rs->last_error[0] ? " last-reload-failed: " : "",
+                     rs->last_error);
     snapshot_release(s);
     buf_append(out, line, (size_t)n);
-    return s != NULL;
+    return ok;
 }
 
 static void gauges(struct buf *out, void *arg)
@@ -141,6 +144,8 @@ static void gauges(struct buf *out, void *arg)
     metrics_printf(out, "# TYPE fedrouter_config_reload_failures_total counter\n"
                         "fedrouter_config_reload_failures_total %llu\n",
                    (unsigned long long)atomic_load(&rs->reload_failures));
+    if (rs->zk)
+        store_zk_gauges(rs, out);
     snapshot_release(s);
 }
 
@@ -205,6 +210,7 @@ int main(int argc, char **argv)
         .max_frame = IPC_MAX_FRAME_DEFAULT,
     };
     r.state = &rs;
+    rs.router = &r;
     signal(SIGPIPE, SIG_IGN);
     sigset_t set;
     sigemptyset(&set);
@@ -233,7 +239,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "fedrouter: cannot start the cluster state refresher\n");
         return 1;
     }
-    if (pthread_create(&rs.watcher, NULL, watch_main, &rs) != 0) {
+    bool zk = cfg.store.driver == STORE_ZOOKEEPER;
+    if (zk && store_zk_start(&rs, &cfg, why, sizeof why) < 0) {
+        fprintf(stderr, "fedrouter: statestore: %s\n", why);
+        return 1;
+    }
+    if (!zk && pthread_create(&rs.watcher, NULL, watch_main, &rs) != 0) {
         fprintf(stderr, "fedrouter: cannot start the config watcher\n");
         return 1;
     }
@@ -245,6 +256,13 @@ int main(int argc, char **argv)
            cfg.router.admin_listen, admin_port(adm));
     fflush(stdout);
     fprintf(stderr, "fedrouter: router %s serving HDFS on %s:%d with %d workers\n", r.id, host, port, r.nworkers);
+    if (zk) {
+        char ha[300], aa[300];
+        snprintf(ha, sizeof ha, "%s:%d", host, port);
+        snprintf(aa, sizeof aa, "%.*s:%d", (int)(acolon - cfg.router.admin_listen), cfg.router.admin_listen,
+                 admin_port(adm));
+        store_zk_register(&rs, ha, aa);
+    }
 
     int sig = 0;
     while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
@@ -268,7 +286,10 @@ int main(int argc, char **argv)
     for (int i = 0; i < r.nworkers; i++)
         worker_join(&r.workers[i]);
     atomic_store(&rs.stop, true);
-    pthread_join(rs.watcher, NULL);
+    if (zk)
+        store_zk_stop(&rs);
+    else
+        pthread_join(rs.watcher, NULL);
     cs_stop();
     admin_stop(adm);
     snapshot_ref_destroy(&rs.ref);

@@ -41,8 +41,9 @@ struct rd_target {
     bool folder_all;              /* ...whose directories exist in every destination
                                      (HASH_ALL, RANDOM, SPACE): writes go to all of them */
 };
-/* Resolves a path. -1 with a reason ("no mount point for /x") when nothing
- * owns it; -2 for a path the NameNode would refuse (relative, "..", ...). */
+/* Resolves a path. -1 with a reason; -2 for a path the NameNode would
+ * refuse (relative, "..", ...); -3 when no mount point and no default
+ * nameservice owns it. */
 int rd_resolve(struct rd_snap *s, const char *path, struct rd_target *t, char *err, size_t errlen);
 /* For a directory under a mount whose order keeps directories in every
  * destination (HASH_ALL, RANDOM, SPACE): every destination, so a listing can
@@ -65,6 +66,8 @@ struct ha_ns *rd_default_ns(struct rd_snap *s);
 struct ha_ns *rd_ns_by_pool(struct rd_snap *s, const char *pool);
 /* The names of mount points directly under dir, sorted; count returned. */
 int rd_mount_children(struct rd_snap *s, const char *dir, const char **names, int max);
+/* Does a mount point or the default nameservice own path? */
+bool rd_owned(struct rd_snap *s, const char *path);
 /* Is path itself a mount point? */
 bool rd_is_mount_point(struct rd_snap *s, const char *path);
 
@@ -97,6 +100,7 @@ struct rd_req {
     int npaths;                     /* path strings found (0: the request has none) */
     struct ha_ns *force_ns;         /* set by the caller: map every path to its location in this
                                        nameservice (trying the locations of a multi-destination mount) */
+    bool no_mount;                  /* on error: the first path is under no mount point */
     const char *ecls;               /* on error: the exception class and message */
     char emsg[RD_MAX_PATH + 512];
 };

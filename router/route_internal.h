@@ -43,6 +43,7 @@ struct rstate {
     bool has_mount_children;            /* getListing: mount points to merge in */
     bool listing_fanout;                /* getListing: one subcall per HASH_ALL destination */
     bool summary;                       /* getContentSummary/getQuotaUsage over locations below */
+    bool mount_only;                    /* summary of a directory that only the mount table has */
     bool ft;                            /* on a dead subcluster try the next location (fault-tolerant
                                            mount; calls any subcluster can answer) */
     bool seq;                           /* multi-destination mount: where the path is not, try the next */

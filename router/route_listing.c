@@ -88,7 +88,7 @@ void reply_merged_listing(struct rstate *st)
     struct router *r = rc->c->w->router;
     const char *names[MAX_MOUNT_CHILDREN];
     int nm = st->client_path ? rd_mount_children(st->snap, st->client_path, names, MAX_MOUNT_CHILDREN) : 0;
-    Hadoop__Hdfs__GetListingResponseProto **resp = calloc((size_t)st->nsub, sizeof *resp);
+    Hadoop__Hdfs__GetListingResponseProto **resp = calloc((size_t)st->nsub + 1, sizeof *resp);
     size_t nreal = 0;
     const Hadoop__Hdfs__HdfsFileStatusProto *cut = NULL;
     bool any_dir = nm > 0;
@@ -194,9 +194,15 @@ bool reply_mount_fileinfo(struct rstate *st, const uint8_t *payload, size_t len)
     mount_dir_status(&s, &perm, "", st->rc->c->w->router, st->snap, st->client_path);
     Hadoop__Hdfs__GetFileInfoResponseProto out = HADOOP__HDFS__GET_FILE_INFO_RESPONSE_PROTO__INIT;
     out.fs = &s;
-    uint8_t packed[512];
-    size_t sz = protobuf_c_message_pack(&out.base, packed);
+    size_t sz = protobuf_c_message_get_packed_size(&out.base);
+    uint8_t *packed = malloc(sz ? sz : 1);
+    if (!packed) {
+        hconn_reply_error(st->rc, "java.io.IOException", "out of memory");
+        return true;
+    }
+    protobuf_c_message_pack(&out.base, packed);
     hconn_reply_raw(st->rc, packed, sz);
+    free(packed);
     return true;
 }
 

@@ -62,6 +62,10 @@ static int map_req_path(void *vctx, unsigned idx, const uint8_t *s, size_t len, 
     struct rd_target *t = routing ? &req->t : &c->tmp;
     char err[600];
     int rr = rd_resolve(c->snap, c->path, t, err, sizeof err);
+    if (rr == -3 && routing) {
+        req->no_mount = true;
+        memcpy(req->client_path, c->path, len + 1);
+    }
     if (rr < 0)
         return req_fail(req, rr == -2 ? "org.apache.hadoop.fs.InvalidPathException" : "java.io.IOException", "%s",
                         err);
@@ -101,6 +105,7 @@ int rd_map_request(struct rd_snap *s, const struct method_row *m, const char *me
 {
     static __thread struct req_ctx c;
     req->npaths = 0;
+    req->no_mount = false;
     req->ecls = NULL;
     req->emsg[0] = 0;
     req->client_path[0] = 0;

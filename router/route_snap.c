@@ -170,7 +170,7 @@ int rd_resolve(struct rd_snap *s, const char *path, struct rd_target *t, char *e
     int rc = resolve_with_state(SNAP(s), path, &res, buf, sizeof buf);
     if (rc == RES_ENOMOUNT) {
         snprintf(err, errlen, "no mount point for %s and no default nameservice", path);
-        return -1;
+        return -3;
     }
     if (rc == RES_EPATH) {
         /* The NameNode's words for a path it refuses. */
@@ -452,4 +452,11 @@ int rd_summary_targets(struct rd_snap *s, const char *path, struct rd_target *t,
     if (w == 0 && !*own)
         return -1;
     return w;
+}
+
+bool rd_owned(struct rd_snap *s, const char *path)
+{
+    static __thread char buf[2 * FR_PATH_MAX + 2];
+    struct resolve_result res;
+    return s && snapshot_resolve(SNAP(s), path, strlen(path), NULL, &res, buf, sizeof buf) == RES_OK;
 }

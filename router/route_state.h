@@ -17,6 +17,8 @@
 #include "snapshot.h"
 
 struct ha_ns;
+struct router;
+struct zks;
 
 struct route_state {
     struct snapshot_ref ref;            /* the current snapshot */
@@ -26,6 +28,15 @@ struct route_state {
     _Atomic int64_t loaded_at_ms;       /* last successful load */
     _Atomic uint64_t reload_failures;
     char last_error[512];               /* why the last reload failed ("" if it did not) */
+    /* the zookeeper driver (store_zk.c) */
+    struct zks *zk;                     /* NULL with the file driver */
+    struct router *router;
+    char default_ns[128];
+    char hdfs_addr[128], admin_addr[128];
+    int64_t start_ms;
+    bool registered;
+    _Atomic uint64_t zxid;              /* of the records the snapshot was built from */
+    _Atomic uint64_t rebuilds;
 };
 
 /* Remembers that `pool` belongs to ns (thread-safe; cheap when known). */
