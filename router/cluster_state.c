@@ -43,7 +43,16 @@ struct host_ent {
     int64_t at_ms;
 };
 
+struct usage_ent {
+    char *src;
+    struct cs_usage u;
+    int64_t at_ms;
+};
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct usage_ent *usages;
+static size_t nusages, capusages;
+static atomic_bool any_quota;
 static struct space_ent *spaces;
 static size_t nspaces, capspaces;
 static struct host_ent *hosts;
@@ -151,6 +160,57 @@ bool cs_host_ns(const char *host, char *out, size_t cap)
         }
     pthread_mutex_unlock(&lock);
     return found;
+}
+
+bool cs_quotas_set(void)
+{
+    return atomic_load_explicit(&any_quota, memory_order_relaxed);
+}
+
+static void note_usage(const char *src, const struct cs_usage *u)
+{
+    pthread_mutex_lock(&lock);
+    size_t i = 0;
+    while (i < nusages && strcmp(usages[i].src, src) != 0)
+        i++;
+    if (i == nusages) {
+        if (nusages == capusages) {
+            size_t nc = capusages ? 2 * capusages : 16;
+            struct usage_ent *g = realloc(usages, nc * sizeof *g);
+            if (!g) {
+                pthread_mutex_unlock(&lock);
+                return;
+            }
+            usages = g;
+            capusages = nc;
+        }
+        usages[nusages].src = strdup(src);
+        if (!usages[nusages].src) {
+            pthread_mutex_unlock(&lock);
+            return;
+        }
+        nusages++;
+    }
+    usages[i].u = *u;
+    usages[i].at_ms = mono_ms();
+    pthread_mutex_unlock(&lock);
+}
+
+int cs_usage(const char *src, struct cs_usage *u)
+{
+    int rc = -1;
+    int64_t now = mono_ms();
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < nusages; i++)
+        if (strcmp(usages[i].src, src) == 0) {
+            if (now - usages[i].at_ms <= max_age_ms) {
+                *u = usages[i].u;
+                rc = 0;
+            }
+            break;
+        }
+    pthread_mutex_unlock(&lock);
+    return rc;
 }
 
 uint64_t cs_rounds(void)
@@ -284,12 +344,60 @@ static void learn_datanodes(const char *ns, const uint8_t *p, size_t len)
     }
 }
 
+/* The usage below one destination: getQuotaUsage of its path. */
+static int dest_usage(const struct snap_dest *d, struct cs_usage *u, struct buf *resp)
+{
+    uint8_t req[FR_PATH_MAX + 8];
+    if (d->path_len > FR_PATH_MAX)
+        return -1;
+    size_t rl = pb_put_bytes_field(req, 1, d->path, d->path_len);
+    if (call_ns(d->ns, "getQuotaUsage", req, rl, resp) < 0)
+        return -1;
+    const uint8_t *p = buf_rptr(resp), *end = p + buf_len(resp);
+    struct pb_field f;
+    while (pb_next_field(&p, end, &f) > 0) {
+        if (f.num != 1 || f.type != PB_LEN)
+            continue;
+        const uint8_t *q = f.data, *qe = f.data + f.len;
+        struct pb_field g;
+        while (pb_next_field(&q, qe, &g) > 0) {
+            if (g.num == 1 && g.type == PB_VARINT)
+                u->names += g.varint;
+            else if (g.num == 3 && g.type == PB_VARINT)
+                u->space += g.varint;
+        }
+    }
+    return 0;
+}
+
+/* Router quotas: the usage of every mount entry that sets one, each
+ * destination asked once (a destination that does not exist yet counts
+ * nothing). */
+static void refresh_usage(const struct snapshot *s, struct buf *resp)
+{
+    size_t n = snapshot_mount_count(s);
+    bool any = false;
+    for (size_t i = 0; i < n && !atomic_load(&stop_flag); i++) {
+        const struct snap_mount *m = snapshot_mount_at(s, i);
+        if (m->rec->ns_quota < 0 && m->rec->ss_quota < 0)
+            continue;
+        any = true;
+        struct cs_usage u = { 0, 0 };
+        for (uint32_t k = 0; k < m->ndests; k++)
+            if (m->dests[k].ns->defined && !m->dests[k].ns->disabled)
+                dest_usage(&m->dests[k], &u, resp);
+        note_usage(m->src, &u);
+    }
+    atomic_store(&any_quota, any);
+}
+
 static void refresh_round(void)
 {
     struct snapshot *s = snapshot_acquire(&cs_rs->ref);
     if (!s)
         return;
     struct buf resp = BUF_INIT;
+    refresh_usage(s, &resp);
     size_t n = snapshot_ns_count(s);
     for (size_t i = 0; i < n && !atomic_load(&stop_flag); i++) {
         const struct snap_ns *ns = snapshot_ns_at(s, i);

@@ -40,6 +40,17 @@ void cs_note_host(const char *ns, const char *host);
 /* The nameservice a client at host belongs to, copied into out (false: unknown). */
 bool cs_host_ns(const char *host, char *out, size_t cap);
 
+/* Router quotas (RBF's): the usage of each mount entry that sets a quota,
+ * added up over its destinations by the refresher. */
+struct cs_usage {
+    uint64_t names;                 /* files + directories */
+    uint64_t space;                 /* bytes consumed (replicated) */
+};
+/* true when some mount entry of the current table sets a quota (one atomic load). */
+bool cs_quotas_set(void);
+/* 0 with the usage of the mount at src when known and fresh, else -1. */
+int cs_usage(const char *src, struct cs_usage *u);
+
 /* How many refresh rounds ran (tests, metrics). */
 uint64_t cs_rounds(void);
 

@@ -25,6 +25,7 @@
 #include <sys/time.h>
 
 #include "ClientNamenodeProtocol.pb-c.h"
+#include "cluster_state.h"
 #include "ha.h"
 #include "hdfs_conn.h"
 #include "pbwire.h"
@@ -559,6 +560,57 @@ static bool route_above_mounts(struct rcall *rc, struct rd_snap *snap, const str
     return true;
 }
 
+/*
+ * Router quotas (RBF's): a mount entry's quota.ns / quota.ss limit what lies
+ * below it over all its destinations, nested entries included. Calls that
+ * add names or bytes are refused with the NameNode's quota exceptions once
+ * the usage the refresher last added up has reached a limit. 0, or -1 with
+ * the exception in *cls / msg.
+ */
+static int check_quota(struct rd_snap *snap, const struct method_row *m, const char *mount_src, const char **cls,
+                       char *msg, size_t msglen)
+{
+    static const char *const adding[] = { "addBlock", "append", "concat", "create", "createSymlink", "mkdirs",
+                                          "rename", "rename2", "truncate" };
+    bool adds = false;
+    for (size_t i = 0; i < sizeof adding / sizeof adding[0] && !adds; i++)
+        adds = strcmp(m->name, adding[i]) == 0;
+    if (!adds || !mount_src[0])
+        return 0;
+    bool names = strcmp(m->name, "addBlock") != 0 && strcmp(m->name, "append") != 0 &&
+                 strcmp(m->name, "truncate") != 0 && strcmp(m->name, "concat") != 0;
+    char p[RD_MAX_PATH];
+    snprintf(p, sizeof p, "%s", mount_src);
+    for (;;) {
+        struct rd_mount_info mi;
+        struct cs_usage u;
+        if (rd_mount_info(snap, p, &mi) && (mi.ns_quota >= 0 || mi.ss_quota >= 0) && cs_usage(p, &u) == 0) {
+            if (names && mi.ns_quota >= 0 && u.names >= (uint64_t)mi.ns_quota) {
+                *cls = "org.apache.hadoop.hdfs.protocol.NSQuotaExceededException";
+                snprintf(msg, msglen,
+                         "The NameSpace quota (directories and files) of directory %s is exceeded: quota=%lld "
+                         "file count=%llu",
+                         p, (long long)mi.ns_quota, (unsigned long long)u.names + 1);
+                return -1;
+            }
+            if (mi.ss_quota >= 0 && u.space >= (uint64_t)mi.ss_quota) {
+                *cls = "org.apache.hadoop.hdfs.protocol.DSQuotaExceededException";
+                snprintf(msg, msglen,
+                         "The DiskSpace quota of %s is exceeded: quota = %lld B but diskspace consumed = %llu B", p,
+                         (long long)mi.ss_quota, (unsigned long long)u.space);
+                return -1;
+            }
+        }
+        char *slash = strrchr(p, '/');
+        if (!slash || p[1] == 0)
+            return 0;
+        if (slash == p)
+            slash[1] = 0; /* up to "/" */
+        else
+            *slash = 0;
+    }
+}
+
 static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const struct ipc_call *ic)
 {
     static __thread struct rd_req req;
@@ -602,6 +654,15 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct met
                 route_locations(rc, snap, m, ic, req.client_path, locs, n, false);
                 return;
             }
+        }
+    }
+    if (cs_quotas_set() && req.t.src[0]) {
+        const char *qcls;
+        char qmsg[RD_MAX_PATH + 200];
+        if (check_quota(snap, m, req.t.src, &qcls, qmsg, sizeof qmsg) < 0) {
+            buf_free(&param);
+            fail_call(rc, snap, qcls, qmsg);
+            return;
         }
     }
     struct ha_ns *cands[RD_FT_MAX];

@@ -75,6 +75,7 @@ bool rd_is_mount_point(struct rd_snap *s, const char *path);
 struct rd_mount_info {
     const char *owner, *group;      /* "" when the entry sets none */
     uint32_t mode;
+    int64_t ns_quota, ss_quota;     /* router quotas; -1 = none */
 };
 bool rd_mount_info(struct rd_snap *s, const char *path, struct rd_mount_info *mi);
 

@@ -349,6 +349,8 @@ bool rd_mount_info(struct rd_snap *s, const char *path, struct rd_mount_info *mi
     mi->owner = m->rec->owner ? m->rec->owner : "";
     mi->group = m->rec->group ? m->rec->group : "";
     mi->mode = m->rec->mode;
+    mi->ns_quota = m->rec->ns_quota;
+    mi->ss_quota = m->rec->ss_quota;
     return true;
 }
 

@@ -337,6 +337,12 @@ order = RANDOM
 [mount /loc]
 destinations = ns1:/loc, ns2:/loc
 order = LOCAL
+
+# a router quota over both destinations: 4 names in all
+[mount /qt]
+destinations = ns1:/qt, ns2:/qt
+order = HASH_ALL
+quota.ns = 4
 """ % (hp, ap, ns1["nn"], ns2["nn"]))
 
 
@@ -636,7 +642,7 @@ def run_checks(R, N1, N2, ns1, ns2, user):
     check("ALL_MERGE: setSafeMode GET answers (in safe mode only if both are)", safemode)
 
     # -- summaries over mount points --
-    ns2_dests = ["/b", "/h", "/mdst", "/sdst", "/sp", "/r", "/loc"]   # the parts of ns2 inside the federated namespace
+    ns2_dests = ["/b", "/h", "/mdst", "/sdst", "/sp", "/r", "/loc", "/qt"]   # the parts of ns2 inside the federated namespace
 
     def cs_root():
         got = summary(R, "/")
@@ -648,7 +654,7 @@ def run_checks(R, N1, N2, ns1, ns2, user):
         for f in ("quota", "spaceQuota"):
             expect(getattr(got, f) == getattr(parts[0], f), "%s: %d, ns1:/ has %d"
                    % (f, getattr(got, f), getattr(parts[0], f)))
-    check("getContentSummary / adds up ns1:/ and ns2's /b, /h, /mdst, /sdst, /sp, /r, /loc", cs_root)
+    check("getContentSummary / adds up ns1:/ and ns2's /b, /h, /mdst, /sdst, /sp, /r, /loc, /qt", cs_root)
 
     def qu_root():
         got = quota_usage(R, "/")
@@ -658,7 +664,7 @@ def run_checks(R, N1, N2, ns1, ns2, user):
             expect(getattr(got, f) == want, "%s: %d through the router, %d directly"
                    % (f, getattr(got, f), want))
         expect(got.quota == parts[0].quota, "quota %d, ns1:/ has %d" % (got.quota, parts[0].quota))
-    check("getQuotaUsage / adds up ns1:/ and ns2's /b, /h, /mdst, /sdst, /sp, /r, /loc", qu_root)
+    check("getQuotaUsage / adds up ns1:/ and ns2's /b, /h, /mdst, /sdst, /sp, /r, /loc, /qt", qu_root)
 
     def cs_mount():
         got, want = summary(R, "/b"), summary(N2, "/b")
@@ -930,13 +936,32 @@ def run_order_checks(R, R2, N1, N2, rt, user):
                "a client does not find the file the other one made")
     check("LOCAL: a new file goes to the client's own subcluster; both find both", local)
 
+    def quota():
+        # /qt exists in both destinations: 2 names before any file.
+        made = []
+        for i in range(6):
+            wait_refresh(rt, wait_refresh(rt, 0) + 2)  # usage added up after the last create
+            try:
+                make_file(R, "/qt/f%d" % i)
+                made.append(i)
+            except RemoteError as e:
+                expect(e.cls == "org.apache.hadoop.hdfs.protocol.NSQuotaExceededException",
+                       "create /qt/f%d failed with %s: %s" % (i, e.cls, e.msg))
+                expect("/qt" in e.msg and "quota=4" in e.msg, "the message does not name /qt and its quota: %s" % e.msg)
+                break
+        expect(made == [0, 1], "creates that went through before the quota stopped them: %s (want f0, f1)" % made)
+        r = R.call("getListing", C.GetListingRequestProto(src="/qt", startAfter=b"", needLocation=False),
+                   C.GetListingResponseProto)
+        expect(len(r.dirList.partialListing) == 2, "listing of /qt has %d entries" % len(r.dirList.partialListing))
+    check("router quota: quota.ns = 4 over two destinations stops the third file", quota)
+
 
 def setup(N1, N2):
     """The destinations and some content, made directly on each subcluster."""
     for path in ("/a", "/ro/seed", "/h/h1", "/h/hx", "/0first", "/zlocal"):
         if not mkdirs(N1, path):
             raise RuntimeError("mkdirs %s on ns1 answered false" % path)
-    for path in ("/sp", "/r", "/loc"):
+    for path in ("/sp", "/r", "/loc", "/qt"):
         for conn in (N1, N2):
             if not mkdirs(conn, path):
                 raise RuntimeError("mkdirs %s answered false" % path)
