@@ -21,6 +21,7 @@ struct ha_ns {
     int n;                                  /* NameNodes, in configured order */
     char addrs[HA_MAX_NAMENODES][128];      /* host:port */
     _Atomic int active;                     /* index last seen active */
+    _Atomic int metrics_id;                 /* metrics name id + 1 (0: not looked up yet) */
 };
 
 struct ha_call;

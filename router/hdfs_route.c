@@ -23,9 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include "ClientNamenodeProtocol.pb-c.h"
 #include "cluster_state.h"
+#include "metrics.h"
 #include "ha.h"
 #include "hdfs_conn.h"
 #include "pbwire.h"
@@ -271,6 +273,13 @@ static void complete(struct rstate *st)
     st_free(st);
 }
 
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 static void sub_done(struct ha_call *hc, enum upstream_status ust, const struct ipc_reply *r, const uint8_t *body,
                      size_t len, const char *why)
 {
@@ -278,6 +287,23 @@ static void sub_done(struct ha_call *hc, enum upstream_status ust, const struct 
     struct rstate *st = s->st;
     s->finished = true;
     s->ust = ust;
+    if (hc->ns) {
+        /* Name ids cached: the nameservice's in its shared struct, the
+         * method's per thread (calls of one method come in runs). */
+        static __thread char last_method[64];
+        static __thread int last_mid = -1;
+        if (last_mid < 0 || strcmp(last_method, st->rc->method) != 0) {
+            snprintf(last_method, sizeof last_method, "%s", st->rc->method);
+            last_mid = metrics_name_id(last_method);
+        }
+        int nid = atomic_load_explicit(&hc->ns->metrics_id, memory_order_relaxed) - 1;
+        if (nid < 0) {
+            nid = metrics_name_id(hc->ns->name);
+            atomic_store_explicit(&hc->ns->metrics_id, nid + 1, memory_order_relaxed);
+        }
+        metrics_record(st->rc->c->w->metrics, 2, last_mid, nid, mono_us() - s->sent_us,
+                       ust != UP_OK || r->status != IPC_SUCCESS);
+    }
     if (ust == UP_OK) {
         s->status = r->status;
         s->detail = r->error_detail;
@@ -326,6 +352,7 @@ static void start_sub(struct rstate *st, int i, struct ha_ns *ns, const uint8_t 
 {
     struct rcall *rc = st->rc;
     struct sub *s = &st->subs[i];
+    s->sent_us = mono_us();
     if (ha_send(&s->hc, rc->c->w->up, ns, rcall_user(rc), &rc->ids, rc->method, param, len) < 0) {
         s->finished = true;
         s->ust = UP_EDOWN;

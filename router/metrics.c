@@ -141,7 +141,7 @@ static int cmp_agg(const void *a, const void *b)
 
 void metrics_render(struct buf *out)
 {
-    static const char *protos[] = { "hdfs", "hms" };
+    static const char *protos[] = { "hdfs", "hms", "hdfs_upstream", "hms_upstream" };
     size_t cap = 1024, n = 0;
     struct agg *all = malloc(cap * sizeof *all);
     int ns = atomic_load_explicit(&nshards, memory_order_acquire);
@@ -192,7 +192,7 @@ void metrics_render(struct buf *out)
         for (size_t k = 0; k < n; k++) {
             uint32_t key = all[k].key - 1;
             int p = (int)(key >> 28), m = (int)((key >> 14) & 0x3fff), s = (int)(key & 0x3fff);
-            snprintf(labels, sizeof labels, "proto=\"%s\",method=\"%s\",ns=\"%s\"", protos[p & 1],
+            snprintf(labels, sizeof labels, "proto=\"%s\",method=\"%s\",ns=\"%s\"", protos[p & 3],
                      m < nn ? names[m] : "?", s < nn ? names[s] : "?");
             if (fam == 0) {
                 metrics_printf(out, "fedrouter_calls_total{%s} %llu\n", labels, (unsigned long long)all[k].calls);

@@ -11,6 +11,10 @@
  *   fedrouter_calls_total{proto,method,ns}        calls answered
  *   fedrouter_call_errors_total{proto,method,ns}  answered with an exception
  *   fedrouter_call_seconds_bucket{...,le}          latency histogram
+ * proto is hdfs or hms for client calls, and hdfs_upstream / hms_upstream for
+ * the calls the router makes to each nameservice or metastore on their
+ * behalf (a fan-out shows as one client call with ns "*" and one upstream
+ * call per nameservice).
  *   + gauges registered by other modules (pool sizes, in-flight calls,
  *     snapshot version, statestore staleness) through metrics_gauge_fn.
  */
@@ -51,7 +55,8 @@ struct metrics_shard {
 /* Creates the shard for one worker and registers it for scraping. */
 struct metrics_shard *metrics_shard_new(void);
 
-/* Records one call. proto: 0 = hdfs, 1 = hms. Thread: the shard's owner. */
+/* Records one call. proto: 0 = hdfs, 1 = hms, 2 = hdfs_upstream, 3 = hms_upstream.
+ * Thread: the shard's owner. */
 void metrics_record(struct metrics_shard *sh, int proto, int method_id, int ns_id, uint64_t micros, bool error);
 
 /* A gauge (or counter) another module reports at scrape time: it appends

@@ -32,6 +32,7 @@ struct sub {
     char why[700];
     struct buf payload;                 /* SUCCESS: the response message */
     char *dest, *src;                   /* summaries: this location's destination root and mount point */
+    uint64_t sent_us;                   /* when it was sent (upstream metrics) */
 };
 
 struct rstate {

@@ -439,6 +439,13 @@ if fr_passed; then
     samples=$(sed 1d <<<"$FR_OUT" | awk '$1 ~ /^fedrouter_calls_total(\{.*\})?$/ { n++; s += $NF } END { if (n) print n, s }')
     fr_check_match "9 /metrics has fedrouter_calls_total samples, summing to > 0 (got: ${samples:-none})" \
         '^[0-9]+ [0-9.e+]*[1-9]' "$samples"
+    # df fanned out: one client series (ns "*") and one upstream series per nameservice.
+    for ns in '*' ns1 ns2; do
+        proto=hdfs_upstream re=$ns
+        [ "$ns" != '*' ] || { proto=hdfs re='\*'; }
+        fr_check_match "9 /metrics counts getFsStats with proto=$proto ns=$ns" \
+            "fedrouter_calls_total\\{proto=\"$proto\",method=\"getFsStats\",ns=\"$re\"\\} [1-9]" "$FR_OUT"
+    done
 fi
 fr_run fr_http_get "$R_ADMIN" /healthz
 fr_expect_match "9 GET /healthz answers 200" "^200(\$|$NL)"
