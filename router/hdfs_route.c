@@ -280,6 +280,28 @@ static uint64_t mono_us(void)
     return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
+/* May the one successful answer of a single-location call go to the client
+ * unchanged? Not when it must be merged, mapped, or may mean "not here". */
+static bool reply_as_is(const struct rstate *st, const struct ipc_reply *r)
+{
+    if (st->nsub != 1 || st->listing_fanout || st->summary || st->all_write || st->has_mount_children)
+        return false;
+    const struct method_row *m = st->m;
+    if (!m)
+        return true;
+    const char *name = m->name;
+    bool status_call = strcmp(name, "getFileInfo") == 0 || strcmp(name, "getFileLinkInfo") == 0 ||
+                       strcmp(name, "getLocatedFileInfo") == 0;
+    /* A status call answers "none" with an empty message: the mount point
+     * case and other locations need a look. */
+    if (status_call && (r->payload.len == 0 || r->payload.p[0] != 0x0a))
+        return false;
+    if (m->resp.n == 0 || !st->dest)
+        return true;
+    return strcmp(st->dest, st->src) == 0 && strcmp(name, "getEnclosingRoot") != 0 &&
+           strcmp(name, "getSnapshottableDirListing") != 0;
+}
+
 static void sub_done(struct ha_call *hc, enum upstream_status ust, const struct ipc_reply *r, const uint8_t *body,
                      size_t len, const char *why)
 {
@@ -303,6 +325,16 @@ static void sub_done(struct ha_call *hc, enum upstream_status ust, const struct 
         }
         metrics_record(st->rc->c->w->metrics, 2, last_mid, nid, mono_us() - s->sent_us,
                        ust != UP_OK || r->status != IPC_SUCCESS);
+    }
+    if (ust == UP_OK && r->status == IPC_SUCCESS && st->pending == 1 && reply_as_is(st, r)) {
+        /* The common case: one answer that needs no change goes to the
+         * client straight from the upstream buffer, without a copy. */
+        struct rcall *rc = st->rc;
+        route_state_learn_from_reply(rc->method, r->payload.p, r->payload.len, hc->ns);
+        rc->route = NULL;
+        hconn_reply_raw(rc, r->payload.p, r->payload.len);
+        st_free(st);
+        return;
     }
     if (ust == UP_OK) {
         s->status = r->status;
@@ -674,7 +706,7 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct met
                 route_locations(rc, snap, m, ic, req.client_path, locs, n, true);
                 return;
             }
-        } else if (strcmp(rc->method, "getListing") == 0) {
+        } else if (req.t.multi && strcmp(rc->method, "getListing") == 0) {
             int n = rd_resolve_all(snap, req.client_path, locs, RD_MAX_LOCS, err, sizeof err);
             if (n > 1) {
                 buf_free(&param);
