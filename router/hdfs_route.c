@@ -919,9 +919,15 @@ void hdfs_route_call(struct rcall *rc, const struct ipc_call *ic)
     case ROUTE_TWO_PATHS:
         route_paths(rc, snap, m, ic);
         return;
-    case ROUTE_DEFAULT:
-        route_one_ns(rc, snap, m, rd_default_ns(snap), ic);
+    case ROUTE_DEFAULT: {
+        /* Any subcluster can answer these (server defaults, storage
+         * policies): the default one, else the first that is configured. */
+        struct ha_ns *ns = rd_default_ns(snap), *all[1];
+        if (!ns && rd_all_ns(snap, all, 1) == 1)
+            ns = all[0];
+        route_one_ns(rc, snap, m, ns, ic);
         return;
+    }
     case ROUTE_BLOCK_POOL: {
         char pool[256];
         const char *bp = rd_request_pool(m, ic->param.p, ic->param.len, pool, sizeof pool);

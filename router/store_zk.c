@@ -81,6 +81,15 @@ static void on_change(void *ctx, const struct record_set *recs, uint64_t zxid)
         register_self(rs, version, zxid);
 }
 
+/* Safe mode, as fedrouter-admin -safemode sets it for this router. */
+static void on_safemode(void *ctx, bool on)
+{
+    struct route_state *rs = ctx;
+    bool was = atomic_exchange(&rs->router->safe_mode, on);
+    if (was != on)
+        fprintf(stderr, "fedrouter: router %s %s safe mode\n", rs->router->id, on ? "entered" : "left");
+}
+
 int store_zk_start(struct route_state *rs, const struct config *cfg, char *why, size_t whylen)
 {
     snprintf(rs->default_ns, sizeof rs->default_ns, "%s", cfg->router.default_ns ? cfg->router.default_ns : "");
@@ -89,6 +98,10 @@ int store_zk_start(struct route_state *rs, const struct config *cfg, char *why, 
                       cfg->store.zk_auth_file, on_change, rs, why, whylen);
     if (!rs->zk)
         return -1;
+    if (zks_watch_safemode(rs->zk, rs->router->id, on_safemode, rs) != ZKS_OK) {
+        snprintf(why, whylen, "router id %s cannot name a safe-mode znode", rs->router->id);
+        return -1;
+    }
     /* The first table: wait a little, but a router whose ZooKeeper is down
      * still starts (its health says the table is stale) and picks the table
      * up when ZooKeeper answers. */

@@ -14,9 +14,12 @@
 
 static const char *const folder_names[REC_NKINDS] = {"mounts", "nameservices", "metastores"};
 #define ROUTERS_FOLDER "routers"
+#define SAFEMODE_FOLDER "safemode"
+#define SAFEMODE_HEADER "# fedrouter-safemode v1"
 #define ROUTER_HEADER "# fedrouter-router v1"
 #define READ_BUF_START 16384
 #define READ_BUF_MAX (8 << 20)
+#define ZKS_RESOLVE_DELAY_MS 30000
 
 /* ---- small helpers ---- */
 
@@ -253,6 +256,13 @@ struct zks {
     char reasons[ZKS_REASONS][ZKS_REASON_LEN];
     struct zks_router *reg;     /* registration to keep, NULL when none */
     bool reg_again;
+    /* the safe-mode watch (zks_watch_safemode) */
+    char *sm_id;                /* router id watched, NULL when none */
+    zks_safemode_fn sm_fn;
+    void *sm_ctx;
+    uint64_t sm_gen;            /* bumped by each zks_watch_safemode() */
+    bool sm_dirty;              /* read (and watch) the znode again */
+    bool sm_known, sm_on;       /* last state told to sm_fn */
 
     pthread_t thr;
     bool thr_started;
@@ -426,6 +436,10 @@ static int new_session(struct zks *z)
     pthread_mutex_unlock(&z->mu);
     if (!zh)
         return -1;
+    /* By default the client resolves the host names again each time it polls
+     * its socket: one getaddrinfo() per batch of answers, which dominated the
+     * cost of a pipelined full read. A connection loss still resolves anew. */
+    zoo_set_servers_resolution_delay(zh, ZKS_RESOLVE_DELAY_MS);
     if (z->admin_cred)
         zoo_add_auth(zh, "digest", z->admin_cred, (int)strlen(z->admin_cred), NULL, NULL);
     if (z->reader_cred)
@@ -480,6 +494,7 @@ static void watcher(zhandle_t *zh, int type, int state, const char *path, void *
                 z->connected = true;
                 z->stale_since_ms = 0;
                 z->full_reload = true;
+                z->sm_dirty = true; /* watches are set again on every connection */
                 if (z->fresh_handle) {
                     z->sessions++;
                     z->fresh_handle = false;
@@ -518,6 +533,14 @@ static void watcher(zhandle_t *zh, int type, int state, const char *path, void *
     const char *rel = path + strlen(z->root);
     if (*rel == '/')
         rel++;
+    size_t sl = strlen(SAFEMODE_FOLDER);
+    if (!strncmp(rel, SAFEMODE_FOLDER, sl) && rel[sl] == '/') {
+        if (z->sm_id && !strcmp(rel + sl + 1, z->sm_id))
+            z->sm_dirty = true;
+        pthread_cond_broadcast(&z->cv);
+        pthread_mutex_unlock(&z->mu);
+        return;
+    }
     for (int k = 0; k < REC_NKINDS; k++) {
         size_t fl = strlen(folder_names[k]);
         if (strncmp(rel, folder_names[k], fl))
@@ -697,27 +720,159 @@ static bool apply_remove(struct zks *z, enum rec_kind kind, const char *name)
     return changed;
 }
 
-/* Reads one record znode (watched) and applies it. Returns a ZooKeeper code. */
-static int refresh_one(struct zks *z, zhandle_t *zh, enum rec_kind kind, const char *name, bool *changed)
-{
-    char path[FR_PATH_MAX * 3 + 512];
-    build_path(z, folder_names[kind], name, path, sizeof path);
-    char *data = NULL;
-    int len = 0;
+/* ---- pipelined reads ---- */
+
+/*
+ * A full read used to be one synchronous round trip per znode. Reads of
+ * record znodes now go out with zoo_awget() (the same data watch as before),
+ * up to ZKS_READ_WINDOW at a time; the completions (on the client's
+ * completion thread) only copy the answer and queue it, and the store thread
+ * decodes and applies the answers while further requests are on the wire.
+ */
+#define ZKS_READ_WINDOW 512
+
+struct rd_batch;
+
+struct rd_req {
+    enum rec_kind kind;
+    char *name;                 /* znode name (owned) */
+    /* set by the completion */
+    struct rd_batch *b;
+    int rc;
+    char *data;                 /* NUL-terminated copy, when rc == ZOK */
+    int len;
     struct Stat st;
-    int rc = read_znode(z, zh, path, true, &data, &len, &st);
-    if (rc == ZNONODE) {
-        /* gone: the folder's child watch reports a re-creation */
-        if (apply_remove(z, kind, name))
-            *changed = true;
-        return ZOK;
+    struct rd_req *next;        /* in the batch's queue of answers */
+};
+
+struct rd_list {
+    struct rd_req *v;
+    size_t n, cap;
+};
+
+struct rd_batch {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct rd_req *head, *tail; /* answers not yet applied */
+};
+
+static int rd_add(struct rd_list *l, enum rec_kind kind, const char *name)
+{
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 64;
+        struct rd_req *nv = realloc(l->v, nc * sizeof *nv);
+        if (!nv)
+            return -1;
+        l->v = nv;
+        l->cap = nc;
     }
-    if (rc != ZOK)
-        return rc;
-    if (apply_read(z, kind, name, data, len, &st))
-        *changed = true;
-    free(data);
-    return ZOK;
+    char *dup = strdup(name);
+    if (!dup)
+        return -1;
+    memset(&l->v[l->n], 0, sizeof l->v[l->n]);
+    l->v[l->n].kind = kind;
+    l->v[l->n].name = dup;
+    l->n++;
+    return 0;
+}
+
+static void rd_free(struct rd_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->v[i].name);
+        free(l->v[i].data);
+    }
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+static void read_done(int rc, const char *value, int value_len, const struct Stat *stat, const void *data)
+{
+    struct rd_req *q = (struct rd_req *)data;
+    struct rd_batch *b = q->b;
+    q->rc = rc;
+    if (rc == ZOK) {
+        int n = value && value_len > 0 ? value_len : 0;
+        q->data = malloc((size_t)n + 1);
+        if (!q->data || !stat) {
+            q->rc = ZSYSTEMERROR;
+        } else {
+            if (n)
+                memcpy(q->data, value, (size_t)n);
+            q->data[n] = '\0';
+            q->len = n;
+            q->st = *stat;
+        }
+    }
+    pthread_mutex_lock(&b->mu);
+    q->next = NULL;
+    if (b->tail)
+        b->tail->next = q;
+    else
+        b->head = q;
+    b->tail = q;
+    pthread_cond_signal(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* Reads (watched) and applies every znode of the list, ZKS_READ_WINDOW in
+ * flight at most. Returns ZOK or the first ZooKeeper error (a znode that is
+ * gone is no error: it leaves the table, and the folder's child watch reports
+ * a re-creation). It returns only once every request sent has been answered. */
+static int read_batch(struct zks *z, zhandle_t *zh, struct rd_list *l, bool *changed)
+{
+    if (!l->n)
+        return ZOK;
+    struct rd_batch b;
+    memset(&b, 0, sizeof b);
+    pthread_mutex_init(&b.mu, NULL);
+    pthread_cond_init(&b.cv, NULL);
+    size_t sent = 0, got = 0;
+    int rc = ZOK;
+    char path[FR_PATH_MAX * 3 + 512];
+    pthread_mutex_lock(&b.mu);
+    for (;;) {
+        while (rc == ZOK && sent < l->n && sent - got < ZKS_READ_WINDOW) {
+            struct rd_req *q = &l->v[sent];
+            q->b = &b;
+            build_path(z, folder_names[q->kind], q->name, path, sizeof path);
+            pthread_mutex_unlock(&b.mu);
+            int zrc = zoo_awget(zh, path, watcher, z, read_done, q);
+            pthread_mutex_lock(&b.mu);
+            if (zrc != ZOK)
+                rc = zrc;
+            else
+                sent++;
+        }
+        if (got == sent)
+            break;
+        while (!b.head)
+            pthread_cond_wait(&b.cv, &b.mu);
+        struct rd_req *q = b.head;
+        b.head = b.tail = NULL;
+        pthread_mutex_unlock(&b.mu);
+        while (q) {
+            struct rd_req *next = q->next;
+            got++;
+            if (q->rc == ZNONODE) {
+                if (apply_remove(z, q->kind, q->name))
+                    *changed = true;
+            } else if (q->rc == ZOK) {
+                if (apply_read(z, q->kind, q->name, q->data, q->len, &q->st))
+                    *changed = true;
+            } else if (rc == ZOK) {
+                rc = q->rc; /* stop sending; wait for the rest */
+            }
+            free(q->data);
+            q->data = NULL;
+            q = next;
+        }
+        pthread_mutex_lock(&b.mu);
+    }
+    pthread_mutex_unlock(&b.mu);
+    pthread_cond_destroy(&b.cv);
+    pthread_mutex_destroy(&b.mu);
+    return rc;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -726,8 +881,10 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Lists a folder (child watch; exists watch when it is absent), drops
- * entries that are gone and reads new ones (all of them when reread_all). */
-static int refresh_folder(struct zks *z, zhandle_t *zh, enum rec_kind kind, bool reread_all, bool *changed)
+ * entries that are gone and adds the names to read to `todo` (all of them
+ * when reread_all, else only the ones the table does not know). */
+static int refresh_folder(struct zks *z, zhandle_t *zh, enum rec_kind kind, bool reread_all, bool *changed,
+                          struct rd_list *todo)
 {
     char path[1024];
     build_path(z, folder_names[kind], NULL, path, sizeof path);
@@ -781,8 +938,8 @@ static int refresh_folder(struct zks *z, zhandle_t *zh, enum rec_kind kind, bool
             table_pos(&z->tab[kind], kids.data[i], &known);
             pthread_mutex_unlock(&z->mu);
         }
-        if (!known)
-            rc = refresh_one(z, zh, kind, kids.data[i], changed);
+        if (!known && rd_add(todo, kind, kids.data[i]) < 0)
+            rc = ZSYSTEMERROR;
     }
     deallocate_String_vector(&kids);
     return rc;
@@ -895,7 +1052,59 @@ static int do_register(struct zks *z, zhandle_t *zh, const struct zks_router *r,
     return ZKS_ERR;
 }
 
+/* ---- safe mode ---- */
+
+/* Reads (and watches: an exists watch fires on creation, change and
+ * deletion) <root>/safemode/<id>. 1 present, 0 absent, -1 when it could not
+ * be read (marked to be read again). */
+static int read_safemode(struct zks *z, zhandle_t *zh, const char *id, uint64_t gen)
+{
+    int zrc = ZINVALIDSTATE;
+    if (zh) {
+        char path[1024];
+        struct Stat st;
+        build_path(z, SAFEMODE_FOLDER, id, path, sizeof path);
+        zrc = zoo_wexists(zh, path, watcher, z, &st);
+    }
+    if (zrc == ZOK)
+        return 1;
+    if (zrc == ZNONODE)
+        return 0;
+    pthread_mutex_lock(&z->mu);
+    if (z->sm_gen == gen) {
+        z->sm_dirty = true;
+        if (!conn_error(zrc)) {
+            keep_reason(z, "reading the safe mode of router %s failed: %s; retrying", id, zerror(zrc));
+            z->retry_at_ns = mono_ns() + 500000000LL;
+        }
+    }
+    pthread_mutex_unlock(&z->mu);
+    return -1;
+}
+
 /* ---- the store thread ---- */
+
+/* Whether the records are to be read now (mu held, connected): a full read
+ * is pending, or a burst of events has ended. Lowers *wake_ns to when the
+ * burst will have ended otherwise. */
+static bool records_due(struct zks *z, int64_t now, int64_t *wake_ns)
+{
+    if (!z->want_reads)
+        return false;
+    if (!z->have_events && !z->full_reload)
+        return false;
+    if (!z->have_events)
+        return true;
+    int64_t due = z->last_ev_ns + (int64_t)ZKS_QUIET_MS * 1000000;
+    int64_t cap = z->first_ev_ns + (int64_t)ZKS_MAX_DELAY_MS * 1000000;
+    if (cap < due)
+        due = cap;
+    if (now >= due)
+        return true;
+    if (due < *wake_ns)
+        *wake_ns = due;
+    return false;
+}
 
 static bool work_due(struct zks *z, int64_t now, int64_t *wake_ns)
 {
@@ -926,20 +1135,9 @@ static bool work_due(struct zks *z, int64_t now, int64_t *wake_ns)
     }
     if (z->reg_again)
         return true;
-    if (!z->want_reads)
-        return false;
-    if (!z->have_events && !z->full_reload)
-        return false;
-    if (!z->have_events)
-        return true;
-    int64_t due = z->last_ev_ns + (int64_t)ZKS_QUIET_MS * 1000000;
-    int64_t cap = z->first_ev_ns + (int64_t)ZKS_MAX_DELAY_MS * 1000000;
-    if (cap < due)
-        due = cap;
-    if (now >= due)
-        return true;
-    *wake_ns = due;
-    return false;
+    if (z->sm_fn && z->sm_dirty)
+        return true; /* safe mode is told at once, without waiting for a quiet period */
+    return records_due(z, now, wake_ns);
 }
 
 static void notify(struct zks *z)
@@ -993,22 +1191,36 @@ static void *store_thread(void *arg)
             continue;
         }
         /* take the work */
-        bool full = z->full_reload, dirty[REC_NKINDS];
+        int64_t wake_unused = 0;
+        bool recs = records_due(z, mono_ns(), &wake_unused);
+        bool full = recs && z->full_reload, dirty[REC_NKINDS];
         bool reg = z->reg_again;
         struct zks_router reginfo;
         if (reg && z->reg)
             reginfo = *z->reg;
         reg = reg && z->reg;
-        struct pending *pend = z->pend;
-        size_t npend = z->npend;
-        memcpy(dirty, z->folder_dirty, sizeof dirty);
-        memset(z->folder_dirty, 0, sizeof z->folder_dirty);
-        z->pend = NULL;
-        z->npend = z->pcap = 0;
-        z->full_reload = false;
-        z->reg_again = false;
-        z->have_events = false;
+        bool sm = z->sm_fn && z->sm_dirty && z->sm_id;
+        char smid[FR_NAME_MAX + 1] = "";
+        uint64_t smgen = z->sm_gen;
+        if (sm) {
+            snprintf(smid, sizeof smid, "%s", z->sm_id);
+            z->sm_dirty = false;
+        }
+        struct pending *pend = NULL;
+        size_t npend = 0;
+        memset(dirty, 0, sizeof dirty);
         bool first = !z->ready;
+        if (recs) {
+            pend = z->pend;
+            npend = z->npend;
+            memcpy(dirty, z->folder_dirty, sizeof dirty);
+            memset(z->folder_dirty, 0, sizeof z->folder_dirty);
+            z->pend = NULL;
+            z->npend = z->pcap = 0;
+            z->full_reload = false;
+            z->have_events = false;
+        }
+        z->reg_again = false;
         pthread_mutex_unlock(&z->mu);
 
         pthread_rwlock_rdlock(&z->hlock);
@@ -1022,19 +1234,41 @@ static void *store_thread(void *arg)
             z->reg_again = true;
             pthread_mutex_unlock(&z->mu);
         }
-        for (int k = 0; k < REC_NKINDS && rc == ZOK; k++)
-            if (full || dirty[k])
-                rc = refresh_folder(z, zh, (enum rec_kind)k, full, &changed);
-        /* changed znodes (a folder listing reads only the names it did not know) */
-        for (size_t i = 0; i < npend && rc == ZOK; i++)
-            if (!full)
-                rc = refresh_one(z, zh, pend[i].kind, pend[i].name, &changed);
+        int sm_state = sm ? read_safemode(z, zh, smid, smgen) : -1;
+        if (recs) {
+            struct rd_list todo = {NULL, 0, 0};
+            for (int k = 0; k < REC_NKINDS && rc == ZOK; k++)
+                if (full || dirty[k])
+                    rc = refresh_folder(z, zh, (enum rec_kind)k, full, &changed, &todo);
+            /* changed znodes (a folder listing reads only the names it did not know) */
+            for (size_t i = 0; i < npend && rc == ZOK && !full; i++)
+                if (rd_add(&todo, pend[i].kind, pend[i].name) < 0)
+                    rc = ZSYSTEMERROR;
+            if (rc == ZOK)
+                rc = read_batch(z, zh, &todo, &changed);
+            rd_free(&todo);
+        }
         pthread_rwlock_unlock(&z->hlock);
         for (size_t i = 0; i < npend; i++)
             free(pend[i].name);
         free(pend);
 
-        if (rc != ZOK) {
+        if (sm_state >= 0) {
+            /* told outside every lock: the callback may call into the store */
+            pthread_mutex_lock(&z->mu);
+            zks_safemode_fn fn = z->sm_gen == smgen ? z->sm_fn : NULL;
+            void *fctx = z->sm_ctx;
+            bool tell = fn && (!z->sm_known || z->sm_on != (sm_state == 1));
+            if (tell) {
+                z->sm_known = true;
+                z->sm_on = sm_state == 1;
+            }
+            pthread_mutex_unlock(&z->mu);
+            if (tell)
+                fn(fctx, sm_state == 1);
+        }
+
+        if (recs && rc != ZOK) {
             pthread_mutex_lock(&z->mu);
             z->full_reload = true; /* redo everything once the connection is back */
             if (!conn_error(rc)) {
@@ -1042,7 +1276,7 @@ static void *store_thread(void *arg)
                 z->retry_at_ns = mono_ns() + 500000000LL;
             }
             pthread_mutex_unlock(&z->mu);
-        } else if (changed || first) {
+        } else if (recs && (changed || first)) {
             notify(z);
             pthread_mutex_lock(&z->mu);
             z->ready = true;
@@ -1150,6 +1384,7 @@ void zks_close(struct zks *z)
         free(z->pend[i].name);
     free(z->pend);
     free(z->reg);
+    free(z->sm_id);
     pthread_cond_destroy(&z->cv);
     pthread_mutex_destroy(&z->mu);
     pthread_rwlock_destroy(&z->hlock);
@@ -1473,5 +1708,93 @@ int zks_list_routers(struct zks *z, struct zks_router **out, size_t *n, char *er
     qsort(v, k, sizeof *v, cmp_router);
     *out = v;
     *n = k;
+    return ZKS_OK;
+}
+
+/* ---- safe mode (public) ---- */
+
+static int safemode_path(struct zks *z, const char *router_id, char *path, size_t size, char *err, size_t errlen)
+{
+    if (!router_id || !name_valid(router_id)) {
+        set_err(err, errlen, "not a valid router id: '%.80s'", router_id ? router_id : "");
+        return -1;
+    }
+    build_path(z, SAFEMODE_FOLDER, router_id, path, size);
+    return 0;
+}
+
+int zks_safemode_set(struct zks *z, const char *router_id, bool on, char *err, size_t errlen)
+{
+    char path[1024];
+    if (safemode_path(z, router_id, path, sizeof path, err, errlen) < 0)
+        return ZKS_INVALID;
+    zhandle_t *zh = take_handle(z, err, errlen);
+    if (!zh)
+        return ZKS_NOCONN;
+    int zrc;
+    if (on) {
+        char data[256];
+        int len = snprintf(data, sizeof data, "%s\nrouter = %s\nsince_ms = %lld\n", SAFEMODE_HEADER, router_id,
+                           (long long)wall_ms());
+        zrc = zoo_create(zh, path, data, len, &z->v_rec, ZOO_PERSISTENT, NULL, 0);
+        if (zrc == ZNONODE) {
+            zrc = ensure_parents(z, zh, path, &z->v_rec);
+            if (zrc == ZOK)
+                zrc = zoo_create(zh, path, data, len, &z->v_rec, ZOO_PERSISTENT, NULL, 0);
+        }
+        if (zrc == ZNODEEXISTS)
+            zrc = ZOK; /* already in safe mode */
+    } else {
+        zrc = zoo_delete(zh, path, -1);
+        if (zrc == ZNONODE)
+            zrc = ZOK; /* already out of it */
+    }
+    give_handle(z);
+    if (zrc != ZOK) {
+        set_err(err, errlen, "%s safe mode of router %s (%s): %s", on ? "entering" : "leaving", router_id, path,
+                zerror(zrc));
+        int rc = zrc_to_rc(zrc);
+        return rc == ZKS_CONFLICT || rc == ZKS_NOTFOUND ? ZKS_ERR : rc;
+    }
+    return ZKS_OK;
+}
+
+int zks_safemode_get(struct zks *z, const char *router_id, bool *on, char *err, size_t errlen)
+{
+    char path[1024];
+    if (safemode_path(z, router_id, path, sizeof path, err, errlen) < 0)
+        return ZKS_INVALID;
+    zhandle_t *zh = take_handle(z, err, errlen);
+    if (!zh)
+        return ZKS_NOCONN;
+    struct Stat st;
+    int zrc = zoo_exists(zh, path, 0, &st);
+    give_handle(z);
+    if (zrc == ZOK || zrc == ZNONODE) {
+        *on = zrc == ZOK;
+        return ZKS_OK;
+    }
+    set_err(err, errlen, "reading the safe mode of router %s (%s): %s", router_id, path, zerror(zrc));
+    int rc = zrc_to_rc(zrc);
+    return rc == ZKS_CONFLICT || rc == ZKS_NOTFOUND ? ZKS_ERR : rc;
+}
+
+int zks_watch_safemode(struct zks *z, const char *router_id, zks_safemode_fn fn, void *ctx)
+{
+    char *id = NULL;
+    if (fn) {
+        if (!router_id || !name_valid(router_id) || !(id = strdup(router_id)))
+            return ZKS_INVALID;
+    }
+    pthread_mutex_lock(&z->mu);
+    free(z->sm_id);
+    z->sm_id = id;
+    z->sm_fn = fn;
+    z->sm_ctx = fn ? ctx : NULL;
+    z->sm_gen++;
+    z->sm_known = false;
+    z->sm_dirty = fn != NULL;
+    pthread_cond_broadcast(&z->cv);
+    pthread_mutex_unlock(&z->mu);
     return ZKS_OK;
 }

@@ -8,6 +8,7 @@
  *   <root>/nameservices/<name>              one znode per nameservice
  *   <root>/metastores/<name>                one znode per metastore route
  *   <root>/routers/<id>                     ephemeral, one per live router
+ *   <root>/safemode/<id>                    present while router <id> is in safe mode
  *
  * A mount's source path becomes one znode name by percent-encoding: '%',
  * '/', control bytes, space and bytes >= 0x80 are written as %XX (upper-case
@@ -36,6 +37,12 @@
  * after the first), re-reads only the changed znodes and calls the callback
  * once for the whole burst.
  *
+ * Reads of record znodes are pipelined (asynchronous reads with the same
+ * data watches, up to 512 in flight): a full read (first read, reconnection,
+ * new session) is bound by the server's throughput, not by one round trip
+ * per znode. Host names are resolved again at most every 30 s (and on each
+ * connection loss), not on every poll of the socket.
+ *
  * Connection loss keeps the last records and reports "stale since" (wall
  * clock). On reconnection, and on a new session after expiry (the store opens
  * a new handle by itself), every folder and record is read again and all
@@ -53,7 +60,8 @@
  * The first line without the `read` word is the admin identity; the first
  * `read` line is the reader identity. Every identity present is added to the
  * session (zoo_add_auth "digest"). Znodes this store creates get these ACLs:
- *   - record znodes and folders: admin ALL, reader READ;
+ *   - record znodes and folders: admin ALL, reader READ (safe-mode znodes
+ *     and their folder too);
  *   - the routers folder: admin ALL, reader READ|CREATE|DELETE;
  *   - a router's own znode: the creating identity ALL, reader READ.
  * Without a reader line the reader is world:anyone. Without any auth file
@@ -180,6 +188,36 @@ struct zks_router {
 int zks_register_router(struct zks *z, const struct zks_router *info, char *err, size_t errlen);
 /* Lists the registered routers (sorted by id); caller frees *out. */
 int zks_list_routers(struct zks *z, struct zks_router **out, size_t *n, char *err, size_t errlen);
+
+/* ---- safe mode ----
+ *
+ * Safe mode is per router, as in RBF: a router in safe mode answers HDFS
+ * calls with StandbyException, so clients move to another router. It is
+ * kept as the persistent znode <root>/safemode/<router id>, written by
+ * admins (record ACLs); present means in safe mode. Its data is informative
+ * ("# fedrouter-safemode v1", router, since_ms).
+ */
+
+/* Enters (on) or leaves safe mode for a router. Already in that state is no
+ * error. ZKS_OK, ZKS_INVALID (bad router id), ZKS_ERR / ZKS_NOCONN. */
+int zks_safemode_set(struct zks *z, const char *router_id, bool on, char *err, size_t errlen);
+/* Reads a router's safe mode straight from ZooKeeper. ZKS_OK with *on set,
+ * ZKS_INVALID, ZKS_ERR / ZKS_NOCONN. */
+int zks_safemode_get(struct zks *z, const char *router_id, bool *on, char *err, size_t errlen);
+
+typedef void (*zks_safemode_fn)(void *ctx, bool on);
+/*
+ * Watches one router's safe mode: fn is called on the store thread with the
+ * state once it has been read, then on every change of state (as with any
+ * ZooKeeper watch, an enter and a leave in quick succession may be seen as
+ * no change; no call while
+ * ZooKeeper is unreachable: the last state stands; the watch is set again
+ * after a reconnection or a new session, and a change made meanwhile is
+ * told then). A store has one such watch: calling again replaces it (fn NULL
+ * removes it). Works whether or not the store reads records. fn must not call
+ * zks_close(). ZKS_OK, or ZKS_INVALID for a bad router id.
+ */
+int zks_watch_safemode(struct zks *z, const char *router_id, zks_safemode_fn fn, void *ctx);
 
 /* ---- helpers (exposed for tests and the admin tool) ---- */
 

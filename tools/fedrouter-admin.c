@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "records.h"
+#include "snapshot.h"
 #include "zkstore.h"
 
 #define EXIT_USAGE 1
@@ -36,12 +37,20 @@ static void usage(FILE *out)
             "usage: %s -c FILE <command>\n"
             "  -add <source> <nameservice[,ns...]> <destination> [-readonly [true|false]] [-faulttolerant [true|false]]\n"
             "       [-order HASH|LOCAL|RANDOM|HASH_ALL|SPACE|LEADER_FOLLOWER] [-owner o] [-group g] [-mode 755]\n"
+            "       [-nsQuota N] [-ssQuota N[k|m|g|t|p]]\n"
             "  -update <source> [<nameservice[,ns...]> <destination>] [same options as -add]\n"
             "  -rm <source>\n"
             "  -ls [<path>]\n"
+            "  -setQuota <path> [-nsQuota N] [-ssQuota N[k|m|g|t|p]]\n"
+            "  -clrQuota <path>\n"
+            "  -resolve <path>\n"
+            "  -safemode enter|leave|get [-router ID]     (default: the [router] id of FILE)\n"
             "  -addNameservice <ns> <host:port>[,host:port...]\n"
             "  -rmNameservice <ns>\n"
             "  -lsNameservices\n"
+            "  -disableNameservice <ns>\n"
+            "  -enableNameservice <ns>\n"
+            "  -getDisabledNameservices\n"
             "  -addMetastore <name> <thrift-uri>[,uri...] [-prefix p] [-primary] [-readwrite]\n"
             "  -rmMetastore <name>\n"
             "  -lsMetastores\n"
@@ -73,7 +82,7 @@ static int store_fail(int rc, const char *err)
 /* ---- mount options ---- */
 
 struct mount_opts {
-    const char *readonly, *faulttolerant, *order, *owner, *group, *mode;
+    const char *readonly, *faulttolerant, *order, *owner, *group, *mode, *nsquota, *ssquota;
 };
 
 static bool is_bool_word(const char *s)
@@ -93,7 +102,8 @@ static int parse_mount_opts(int argc, char **argv, int i, struct mount_opts *o)
             if (i + 1 < argc && is_bool_word(argv[i + 1]))
                 v = argv[++i];
             *(a[1] == 'r' ? &o->readonly : &o->faulttolerant) = v;
-        } else if (!strcmp(a, "-order") || !strcmp(a, "-owner") || !strcmp(a, "-group") || !strcmp(a, "-mode")) {
+        } else if (!strcmp(a, "-order") || !strcmp(a, "-owner") || !strcmp(a, "-group") || !strcmp(a, "-mode") ||
+                   !strcmp(a, "-nsQuota") || !strcmp(a, "-ssQuota")) {
             if (i + 1 >= argc)
                 return usage_error("%s needs a value", a);
             const char *v = argv[++i];
@@ -103,6 +113,10 @@ static int parse_mount_opts(int argc, char **argv, int i, struct mount_opts *o)
                 o->owner = v;
             else if (!strcmp(a, "-group"))
                 o->group = v;
+            else if (!strcmp(a, "-nsQuota"))
+                o->nsquota = v;
+            else if (!strcmp(a, "-ssQuota"))
+                o->ssquota = v;
             else
                 o->mode = v;
         } else {
@@ -114,8 +128,9 @@ static int parse_mount_opts(int argc, char **argv, int i, struct mount_opts *o)
 
 static int apply_mount_opts(struct record *r, const struct mount_opts *o)
 {
-    const char *keys[] = {"readonly", "faulttolerant", "order", "owner", "group", "mode"};
-    const char *vals[] = {o->readonly, o->faulttolerant, o->order, o->owner, o->group, o->mode};
+    const char *keys[] = {"readonly", "faulttolerant", "order", "owner", "group", "mode", "quota.ns", "quota.ss"};
+    const char *vals[] = {o->readonly, o->faulttolerant, o->order, o->owner,
+                          o->group,    o->mode,          o->nsquota, o->ssquota};
     char why[256];
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
         if (vals[k] && record_set(r, keys[k], vals[k], why, sizeof why) < 0) {
@@ -343,6 +358,125 @@ static int cmd_add_ms(struct zks *z, int argc, char **argv)
     return 0;
 }
 
+/* Reads a mount entry for a change (normalising the path): 0, or an exit code. */
+static int get_mount(struct zks *z, const char *path, char *src, size_t srcsz, struct record *r, int32_t *version)
+{
+    const char *pwhy;
+    if (path_normalize(path, strlen(path), src, srcsz, &pwhy) < 0) {
+        fprintf(stderr, "%s: %s: %s\n", prog, path, pwhy);
+        return EXIT_USAGE;
+    }
+    char err[512];
+    int rc = zks_get(z, REC_MOUNT, src, r, version, err, sizeof err);
+    if (rc == ZKS_NOTFOUND) {
+        fprintf(stderr, "%s: mount point %s does not exist\n", prog, src);
+        return EXIT_FAILED;
+    }
+    return rc == ZKS_OK ? 0 : store_fail(rc, err);
+}
+
+/* -setQuota <path> [-nsQuota N] [-ssQuota N] and -clrQuota <path>: a quota
+ * not named keeps its value. */
+static int cmd_quota(struct zks *z, int argc, char **argv, bool clear)
+{
+    const char *nsq = NULL, *ssq = NULL;
+    if (argc < 2 || argv[1][0] == '-')
+        return usage_error("%s needs a <path>", argv[0]);
+    if (clear) {
+        if (argc != 2)
+            return usage_error("%s takes only a <path>", argv[0]);
+        nsq = ssq = "none";
+    } else {
+        for (int i = 2; i < argc; i++) {
+            if ((!strcmp(argv[i], "-nsQuota") || !strcmp(argv[i], "-ssQuota")) && i + 1 < argc) {
+                *(argv[i][1] == 'n' ? &nsq : &ssq) = argv[i + 1];
+                i++;
+            } else {
+                return usage_error("-setQuota: unknown option or missing value: %s", argv[i]);
+            }
+        }
+        if (!nsq && !ssq)
+            return usage_error("-setQuota needs -nsQuota and/or -ssQuota%s", NULL);
+    }
+    char src[FR_PATH_MAX + 1], why[256], err[512];
+    struct record r;
+    int32_t version;
+    int rc = get_mount(z, argv[1], src, sizeof src, &r, &version);
+    if (rc)
+        return rc;
+    if ((nsq && record_set(&r, "quota.ns", nsq, why, sizeof why) < 0) ||
+        (ssq && record_set(&r, "quota.ss", ssq, why, sizeof why) < 0)) {
+        fprintf(stderr, "%s: %s\n", prog, why);
+        record_free(&r);
+        return EXIT_USAGE;
+    }
+    rc = zks_put(z, &r, version, NULL, err, sizeof err);
+    record_free(&r);
+    if (rc != ZKS_OK)
+        return store_fail(rc, err);
+    printf("Successfully %s quota for mount point %s\n", clear ? "cleared" : "set", src);
+    return 0;
+}
+
+/* -disableNameservice / -enableNameservice <ns>. */
+static int cmd_ns_disable(struct zks *z, const char *name, bool disable)
+{
+    char err[512], why[256];
+    struct record r;
+    int32_t version;
+    int rc = zks_get(z, REC_NAMESERVICE, name, &r, &version, err, sizeof err);
+    if (rc != ZKS_OK)
+        return store_fail(rc, err);
+    if (r.u.ns.disabled == disable) {
+        printf("Nameservice %s is already %s\n", name, disable ? "disabled" : "enabled");
+        record_free(&r);
+        return 0;
+    }
+    if (record_set(&r, "disabled", disable ? "true" : "false", why, sizeof why) < 0) {
+        fprintf(stderr, "%s: %s\n", prog, why);
+        record_free(&r);
+        return EXIT_FAILED;
+    }
+    rc = zks_put(z, &r, version, NULL, err, sizeof err);
+    record_free(&r);
+    if (rc != ZKS_OK)
+        return store_fail(rc, err);
+    printf("Successfully %s nameservice %s\n", disable ? "disabled" : "enabled", name);
+    return 0;
+}
+
+/* -safemode enter|leave|get [-router ID] */
+static int cmd_safemode(struct zks *z, const struct config *c, int argc, char **argv)
+{
+    if (argc < 2 || (strcmp(argv[1], "enter") && strcmp(argv[1], "leave") && strcmp(argv[1], "get")))
+        return usage_error("-safemode needs enter, leave or get%s", NULL);
+    const char *id = c->router.id;
+    if (argc == 4 && !strcmp(argv[2], "-router"))
+        id = argv[3];
+    else if (argc != 2)
+        return usage_error("-safemode %s: expected at most -router ID", argv[1]);
+    if (!id || !*id) {
+        fprintf(stderr, "%s: no router id: name one with -router ID\n", prog);
+        return EXIT_USAGE;
+    }
+    char err[512];
+    int rc;
+    if (!strcmp(argv[1], "get")) {
+        bool on = false;
+        rc = zks_safemode_get(z, id, &on, err, sizeof err);
+        if (rc != ZKS_OK)
+            return rc == ZKS_INVALID ? (fprintf(stderr, "%s: %s\n", prog, err), EXIT_USAGE) : store_fail(rc, err);
+        printf("Safe Mode: %s\n", on ? "ON" : "OFF");
+        return 0;
+    }
+    bool enter = !strcmp(argv[1], "enter");
+    rc = zks_safemode_set(z, id, enter, err, sizeof err);
+    if (rc != ZKS_OK)
+        return rc == ZKS_INVALID ? (fprintf(stderr, "%s: %s\n", prog, err), EXIT_USAGE) : store_fail(rc, err);
+    printf("Successfully %s safe mode (router %s)\n", enter ? "entered" : "left", id);
+    return 0;
+}
+
 /* ---- listings ---- */
 
 static int cmp_rec(const void *a, const void *b)
@@ -407,8 +541,8 @@ static int cmd_ls(struct zks *z, enum rec_kind kind, const char *path)
     size_t n;
     const struct record **v = sorted(&set, kind, &n);
     if (kind == REC_MOUNT) {
-        printf("%-24s %-32s %-9s %-14s %-10s %-10s %s\n", "Source", "Destinations", "Order", "Flags", "Owner",
-               "Group", "Mode");
+        printf("%-24s %-32s %-9s %-14s %-10s %-10s %-5s %s\n", "Source", "Destinations", "Order", "Flags", "Owner",
+               "Group", "Mode", "Quota");
         for (size_t i = 0; v && i < n; i++) {
             const struct mount_rec *m = &v[i]->u.mount;
             if (path && !under(m->src, path))
@@ -421,8 +555,15 @@ static int cmd_ls(struct zks *z, enum rec_kind kind, const char *path)
             char flags[32];
             snprintf(flags, sizeof flags, "%s%s%s", m->readonly ? "readonly" : "",
                      m->readonly && m->faulttolerant ? "," : "", m->faulttolerant ? "faulttolerant" : "");
-            printf("%-24s %-32s %-9s %-14s %-10s %-10s %04o\n", m->src, d, mount_order_name(m->order),
-                   *flags ? flags : "-", *m->owner ? m->owner : "-", *m->group ? m->group : "-", m->mode);
+            char quota[64] = "-", nsq[24] = "-", ssq[24] = "-";
+            if (m->ns_quota >= 0)
+                snprintf(nsq, sizeof nsq, "%lld", (long long)m->ns_quota);
+            if (m->ss_quota >= 0)
+                snprintf(ssq, sizeof ssq, "%lld", (long long)m->ss_quota);
+            if (m->ns_quota >= 0 || m->ss_quota >= 0)
+                snprintf(quota, sizeof quota, "ns=%s,ss=%s", nsq, ssq);
+            printf("%-24s %-32s %-9s %-14s %-10s %-10s %04o  %s\n", m->src, d, mount_order_name(m->order),
+                   *flags ? flags : "-", *m->owner ? m->owner : "-", *m->group ? m->group : "-", m->mode, quota);
         }
     } else if (kind == REC_NAMESERVICE) {
         printf("%-20s %-8s %s\n", "Nameservice", "State", "NameNodes");
@@ -447,6 +588,83 @@ static int cmd_ls(struct zks *z, enum rec_kind kind, const char *path)
     free(v);
     recset_free(&set);
     return 0;
+}
+
+static int cmd_disabled_ns(struct zks *z)
+{
+    struct record_set set;
+    int rc = load_all(z, &set);
+    if (rc)
+        return rc;
+    size_t n;
+    const struct record **v = sorted(&set, REC_NAMESERVICE, &n);
+    printf("List of disabled nameservices:\n");
+    for (size_t i = 0; v && i < n; i++)
+        if (v[i]->u.ns.disabled)
+            printf("%s\n", v[i]->u.ns.name);
+    free(v);
+    recset_free(&set);
+    return 0;
+}
+
+static void skip_note(void *ctx, const struct record *r, const char *why)
+{
+    fprintf(stderr, "%s: warning: %s %s left out: %s\n", prog, rec_kind_name(r->kind), record_key(r), why);
+}
+
+/* -resolve <path>: where the router would send the path with the current
+ * table (and the default nameservice of FILE). The first destination, then
+ * the others in the order a retry would take them. */
+static int cmd_resolve(struct zks *z, const struct config *c, const char *path)
+{
+    char norm[FR_PATH_MAX + 1];
+    const char *pwhy;
+    if (path_normalize(path, strlen(path), norm, sizeof norm, &pwhy) < 0) {
+        fprintf(stderr, "%s: %s: %s\n", prog, path, pwhy);
+        return EXIT_USAGE;
+    }
+    struct record_set set;
+    int rc = load_all(z, &set);
+    if (rc)
+        return rc;
+    struct snap_params params = {.default_ns = c->router.default_ns, .on_skip = skip_note};
+    struct snapshot *s = snapshot_build(&set, &params, NULL);
+    recset_free(&set);
+    size_t bufsz = 2 * (size_t)FR_PATH_MAX + 2;
+    char *buf = malloc(bufsz), *other = malloc(bufsz);
+    if (!s || !buf || !other) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        snapshot_release(s);
+        free(buf);
+        free(other);
+        return EXIT_FAILED;
+    }
+    struct resolve_result res;
+    int r = snapshot_resolve(s, norm, strlen(norm), NULL, &res, buf, bufsz);
+    if (r != RES_OK) {
+        printf("%s -> none: %s\n", norm, res.why ? res.why : resolve_strerror(r));
+        rc = EXIT_FAILED;
+    } else {
+        printf("%s -> %s:%s\n", norm, res.ns->name, res.path);
+        if (res.flags & RES_DEFAULT_NS)
+            printf("  (no mount point: the default nameservice)\n");
+        else
+            printf("  (mount point %s, order %s%s)\n", res.mount->src, mount_order_name(res.mount->order),
+                   res.mount->readonly ? ", read-only" : "");
+        for (int k = 1; res.mount; k++) {
+            int d = resolve_dest_at(&res, k);
+            if (d < 0)
+                break;
+            if (resolve_dest_path(&res, d, other, bufsz) >= 0)
+                printf("  then %s:%s\n", res.mount->dests[d].ns->name, other);
+        }
+        if (!res.ns->defined)
+            fprintf(stderr, "%s: warning: nameservice %s is not defined\n", prog, res.ns->name);
+    }
+    free(buf);
+    free(other);
+    snapshot_release(s);
+    return rc;
 }
 
 static int cmd_routers(struct zks *z)
@@ -475,7 +693,7 @@ static int cmd_routers(struct zks *z)
 
 /* ---- main ---- */
 
-static int run(struct zks *z, int argc, char **argv)
+static int run(struct zks *z, const struct config *c, int argc, char **argv)
 {
     const char *cmd = argv[0];
 #define NEED(k, what)                                                                                              \
@@ -495,6 +713,24 @@ static int run(struct zks *z, int argc, char **argv)
         if (argc > 2)
             return usage_error("%s takes at most one <path>", cmd);
         return cmd_ls(z, REC_MOUNT, argc == 2 ? argv[1] : NULL);
+    }
+    if (!strcmp(cmd, "-setQuota"))
+        return cmd_quota(z, argc, argv, false);
+    if (!strcmp(cmd, "-clrQuota"))
+        return cmd_quota(z, argc, argv, true);
+    if (!strcmp(cmd, "-resolve")) {
+        NEED(2, "needs <path>");
+        return cmd_resolve(z, c, argv[1]);
+    }
+    if (!strcmp(cmd, "-safemode"))
+        return cmd_safemode(z, c, argc, argv);
+    if (!strcmp(cmd, "-disableNameservice") || !strcmp(cmd, "-enableNameservice")) {
+        NEED(2, "needs <ns>");
+        return cmd_ns_disable(z, argv[1], cmd[1] == 'd');
+    }
+    if (!strcmp(cmd, "-getDisabledNameservices")) {
+        NEED(1, "takes no arguments");
+        return cmd_disabled_ns(z);
     }
     if (!strcmp(cmd, "-addNameservice")) {
         NEED(3, "needs <ns> <host:port>[,...]");
@@ -530,7 +766,8 @@ static bool known_command(const char *c)
 {
     static const char *const cmds[] = {"-add", "-update", "-rm", "-ls", "-addNameservice", "-rmNameservice",
                                        "-lsNameservices", "-addMetastore", "-rmMetastore", "-lsMetastores",
-                                       "-routers"};
+                                       "-routers", "-setQuota", "-clrQuota", "-resolve", "-safemode",
+                                       "-disableNameservice", "-enableNameservice", "-getDisabledNameservices"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(c, cmds[i]))
             return true;
@@ -581,7 +818,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: cannot connect to ZooKeeper at %s\n", prog, c.store.zk_hosts);
         rc = EXIT_FAILED;
     } else {
-        rc = run(z, argc - i, argv + i);
+        rc = run(z, &c, argc - i, argv + i);
     }
     zks_close(z);
     config_free(&c);

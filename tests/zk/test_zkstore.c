@@ -7,6 +7,9 @@
  *     MODE admin   admin commands, change callbacks, CAS conflicts, bad records, routers
  *          burst   50 quick changes give few callbacks
  *          outage  ZooKeeper stopped / restarted / replaced (session expiry)
+ *          big     10,000 mount records: time of the first full read, then of one change
+ *          safemode  per-router safe mode: admin commands, the watch, reconnects, ACLs
+ *          tools   admin quotas, disabled nameservices, -resolve
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -25,6 +28,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <zookeeper/zookeeper.h>
 
 #include "../unit/check.h"
 #include "zkstore.h"
@@ -739,10 +744,572 @@ static void test_outage(const char *datadir)
     listener_free(&l);
 }
 
+/* ---- safemode mode ---- */
+
+struct smwatch {
+    pthread_mutex_t mu;
+    int calls;
+    bool on;
+    bool other_thread;          /* every call came from a thread other than main's */
+};
+
+static pthread_t main_thread;
+
+static void on_safemode(void *ctx, bool on)
+{
+    struct smwatch *w = ctx;
+    pthread_mutex_lock(&w->mu);
+    w->calls++;
+    w->on = on;
+    if (pthread_equal(pthread_self(), main_thread))
+        w->other_thread = false;
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void smwatch_init(struct smwatch *w)
+{
+    memset(w, 0, sizeof *w);
+    pthread_mutex_init(&w->mu, NULL);
+    w->other_thread = true;
+}
+
+static int sm_calls(struct smwatch *w, bool *on)
+{
+    pthread_mutex_lock(&w->mu);
+    int n = w->calls;
+    if (on)
+        *on = w->on;
+    pthread_mutex_unlock(&w->mu);
+    return n;
+}
+
+/* Waits until the watch has been called `n` times in all, the last time with `on`. */
+static bool wait_sm(struct smwatch *w, int n, bool want, int timeout_ms)
+{
+    bool on = false;
+    int got = 0;
+    for (int64_t until = now_ms() + timeout_ms;; sleep_ms(5)) {
+        got = sm_calls(w, &on);
+        if (got >= n && on == want)
+            return got == n;
+        if (now_ms() > until) {
+            fprintf(stderr, "safe mode watch: %d calls (last %s), want %d (%s)\n", got, on ? "on" : "off", n,
+                    want ? "on" : "off");
+            return false;
+        }
+    }
+}
+
+static void test_safemode(const char *datadir)
+{
+    char out[4096], err[512];
+    main_thread = pthread_self();
+    struct listener l;
+    listener_init(&l);
+    const int session_ms = 3000;
+    struct zks *z = open_store(&l, session_ms);
+    CHECK(z != NULL);
+    if (!z)
+        return;
+    CHECK_EQ(zks_wait_ready(z, 10000), ZKS_OK);
+    struct smwatch w;
+    smwatch_init(&w);
+    CHECK_EQ(zks_watch_safemode(z, "bad/id", on_safemode, &w), ZKS_INVALID);
+    CHECK_EQ(zks_watch_safemode(z, "r1", on_safemode, &w), ZKS_OK);
+    CHECK(wait_sm(&w, 1, false, 5000)); /* the state at first */
+
+    /* usage errors */
+    CHECK_EQ(ADMIN(out, "-safemode"), 1);
+    CHECK_EQ(ADMIN(out, "-safemode sideways"), 1);
+    CHECK(strstr(out, "usage:") != NULL);
+    CHECK_EQ(ADMIN(out, "-safemode get -router"), 1);
+    CHECK_EQ(ADMIN(out, "-safemode get extra"), 1);
+    CHECK_EQ(ADMIN(out, "-safemode get -router bad/id"), 1);
+
+    /* the router FILE names (r1) */
+    CHECK_EQ(ADMIN(out, "-safemode get"), 0);
+    CHECK(strstr(out, "Safe Mode: OFF") != NULL);
+    int64_t t0 = now_ms();
+    CHECK_EQ(ADMIN(out, "-safemode enter"), 0);
+    CHECK(wait_sm(&w, 2, true, 5000));
+    printf("safe mode enter -> watch: %lld ms (admin process included)\n", (long long)(now_ms() - t0));
+    CHECK_EQ(ADMIN(out, "-safemode get"), 0);
+    CHECK(strstr(out, "Safe Mode: ON") != NULL);
+    bool on = false;
+    CHECK_EQ(zks_safemode_get(z, "r1", &on, err, sizeof err), ZKS_OK);
+    CHECK(on);
+    CHECK_EQ(ADMIN(out, "-safemode enter"), 0); /* again: no error, no change */
+    sleep_ms(200);
+    CHECK_EQ(sm_calls(&w, NULL), 2);
+
+    /* another router, named with -router: r1 is not told */
+    CHECK_EQ(ADMIN(out, "-safemode get -router r2"), 0);
+    CHECK(strstr(out, "Safe Mode: OFF") != NULL);
+    CHECK_EQ(ADMIN(out, "-safemode enter -router r2"), 0);
+    CHECK_EQ(ADMIN(out, "-safemode get -router r2"), 0);
+    CHECK(strstr(out, "Safe Mode: ON") != NULL);
+    CHECK_EQ(ADMIN(out, "-safemode leave -router r2"), 0);
+    CHECK_EQ(ADMIN(out, "-safemode get -router r2"), 0);
+    CHECK(strstr(out, "Safe Mode: OFF") != NULL);
+    sleep_ms(200);
+    CHECK_EQ(sm_calls(&w, &on), 2);
+    CHECK(on);
+
+    CHECK_EQ(ADMIN(out, "-safemode leave"), 0);
+    CHECK(wait_sm(&w, 3, false, 5000));
+    CHECK_EQ(ADMIN(out, "-safemode leave"), 0); /* again: no error */
+    CHECK_EQ(ADMIN(out, "-safemode get"), 0);
+    CHECK(strstr(out, "Safe Mode: OFF") != NULL);
+
+    /* through the API, and a store that reads no records can watch too */
+    struct zks *a = open_store(NULL, 10000);
+    CHECK(a && zks_wait_connected(a, 10000) == ZKS_OK);
+    struct smwatch w2;
+    smwatch_init(&w2);
+    CHECK_EQ(zks_safemode_set(a, "r3", true, err, sizeof err), ZKS_OK);
+    CHECK_EQ(zks_watch_safemode(a, "r3", on_safemode, &w2), ZKS_OK);
+    CHECK(wait_sm(&w2, 1, true, 5000));
+    CHECK_EQ(zks_safemode_set(a, "r3", false, err, sizeof err), ZKS_OK);
+    CHECK(wait_sm(&w2, 2, false, 5000));
+    CHECK_EQ(zks_safemode_set(a, "r3", false, err, sizeof err), ZKS_OK);
+    CHECK_EQ(zks_safemode_set(a, "", true, err, sizeof err), ZKS_INVALID);
+    CHECK_EQ(zks_safemode_get(a, "a/b", &on, err, sizeof err), ZKS_INVALID);
+    /* replacing the watch: the new router's state is told at once, the old one's no more */
+    CHECK_EQ(zks_safemode_set(a, "r4", true, err, sizeof err), ZKS_OK);
+    CHECK_EQ(zks_watch_safemode(a, "r4", on_safemode, &w2), ZKS_OK);
+    CHECK(wait_sm(&w2, 3, true, 5000));
+    CHECK_EQ(zks_safemode_set(a, "r3", true, err, sizeof err), ZKS_OK);
+    sleep_ms(200);
+    CHECK_EQ(sm_calls(&w2, &on), 3);
+    CHECK_EQ(zks_watch_safemode(a, NULL, NULL, NULL), ZKS_OK);
+    CHECK_EQ(zks_safemode_set(a, "r4", false, err, sizeof err), ZKS_OK);
+    sleep_ms(200);
+    CHECK_EQ(sm_calls(&w2, NULL), 3);
+    zks_close(a);
+    /* the records were not disturbed by any of it */
+    CHECK_EQ(nrecords(&l), 0u);
+
+    /* a short outage (same session): the watch still works afterwards */
+    struct zks_status st;
+    zk_stop();
+    CHECK(wait_connected(z, false, 10000));
+    CHECK_EQ(zk_start(datadir), 0);
+    CHECK(wait_connected(z, true, 15000));
+    CHECK_EQ(ADMIN(out, "-safemode enter"), 0);
+    CHECK(wait_sm(&w, 4, true, 5000));
+
+    /* away for longer than the session timeout; changed by another client meanwhile */
+    zks_status(z, &st);
+    uint64_t sessions0 = st.sessions;
+    zk_stop();
+    CHECK(wait_connected(z, false, 10000));
+    sleep_ms(session_ms + 500);
+    CHECK_EQ(zk_start(datadir), 0);
+    CHECK_EQ(kazoo_put("/fedrouter-test/safemode/r1", "-delete-"), 0);
+    CHECK(wait_sm(&w, 5, false, 15000));
+    CHECK(wait_connected(z, true, 10000));
+    zks_status(z, &st);
+    CHECK(st.sessions > sessions0);
+    /* present means on, whatever its data */
+    CHECK_EQ(kazoo_put("/fedrouter-test/safemode/r1", "anything"), 0);
+    CHECK(wait_sm(&w, 6, true, 5000));
+    CHECK_EQ(ADMIN(out, "-safemode get"), 0);
+    CHECK(strstr(out, "Safe Mode: ON") != NULL);
+    CHECK_EQ(ADMIN(out, "-safemode leave"), 0);
+    CHECK(wait_sm(&w, 7, false, 5000));
+    pthread_mutex_lock(&w.mu);
+    CHECK(w.other_thread);
+    pthread_mutex_unlock(&w.mu);
+
+    /* ACLs: as the other admin-written znodes; a reader cannot change it */
+    char authf[700], seccfg[700], sectext[1024];
+    snprintf(authf, sizeof authf, "%s/zk.auth", tmpdir);
+    write_file(authf, "alice:wonderland\nread router:r0uter\n");
+    snprintf(seccfg, sizeof seccfg, "%s/secure.ini", tmpdir);
+    snprintf(sectext, sizeof sectext,
+             "[router]\nid = r9\nhdfs.listen = 127.0.0.1:18020\n[statestore]\ndriver = zookeeper\n"
+             "zk.hosts = %s\nzk.root = /fr-secure\nzk.auth_file = %s\n",
+             hosts, authf);
+    write_file(seccfg, sectext);
+    CHECK_EQ(run(out, sizeof out, "%s -c %s -safemode enter 2>&1", admin_bin, seccfg), 0);
+    CHECK_EQ(run(out, sizeof out,
+                 "/usr/bin/python3 -c \"from kazoo.client import KazooClient as K; z = K('%s', auth_data=[('digest', 'router:r0uter')]); z.start(); "
+                 "print(z.get_acls('/fr-secure/safemode/r9')[0]); print(z.get_acls('/fr-secure/safemode')[0]); "
+                 "z.stop()\" 2>&1",
+                 hosts),
+             0);
+    CHECK(strstr(out, "perms=31") && strstr(out, "id='alice:"));
+    CHECK(strstr(out, "perms=1") && strstr(out, "id='router:"));
+    CHECK(!strstr(out, "anyone"));
+    write_file(authf, "read router:r0uter\n");
+    struct zks *rd = zks_open(hosts, "/fr-secure", 10000, authf, NULL, NULL, err, sizeof err);
+    CHECK(rd && zks_wait_connected(rd, 10000) == ZKS_OK);
+    if (rd) {
+        CHECK_EQ(zks_safemode_get(rd, "r9", &on, err, sizeof err), ZKS_OK);
+        CHECK(on);
+        CHECK_EQ(zks_safemode_set(rd, "r9", false, err, sizeof err), ZKS_ERR);
+        CHECK(strstr(err, "not authenticated") || strstr(err, "auth"));
+        CHECK_EQ(zks_safemode_set(rd, "r8", true, err, sizeof err), ZKS_ERR);
+        struct smwatch w3;
+        smwatch_init(&w3);
+        CHECK_EQ(zks_watch_safemode(rd, "r9", on_safemode, &w3), ZKS_OK);
+        CHECK(wait_sm(&w3, 1, true, 5000));
+        zks_close(rd);
+    }
+
+    zks_close(z);
+    listener_free(&l);
+}
+
+/* ---- tools mode ---- */
+
+static bool get_mount_rec(struct zks *z, const char *src, int64_t *nsq, int64_t *ssq)
+{
+    struct record r;
+    char err[512];
+    if (zks_get(z, REC_MOUNT, src, &r, NULL, err, sizeof err) != ZKS_OK) {
+        fprintf(stderr, "get %s: %s\n", src, err);
+        return false;
+    }
+    *nsq = r.u.mount.ns_quota;
+    *ssq = r.u.mount.ss_quota;
+    record_free(&r);
+    return true;
+}
+
+static int ns_disabled(struct zks *z, const char *name)
+{
+    struct record r;
+    char err[512];
+    if (zks_get(z, REC_NAMESERVICE, name, &r, NULL, err, sizeof err) != ZKS_OK)
+        return -1;
+    int d = r.u.ns.disabled;
+    record_free(&r);
+    return d;
+}
+
+static void test_tools(void)
+{
+    char out[8192];
+    struct listener l;
+    listener_init(&l);
+    struct zks *z = open_store(&l, 10000);
+    CHECK(z != NULL);
+    if (!z)
+        return;
+    CHECK_EQ(zks_wait_ready(z, 10000), ZKS_OK);
+    int64_t nsq = 0, ssq = 0;
+
+    CHECK_EQ(ADMIN(out, "-addNameservice ns1 127.0.0.1:9000"), 0);
+    CHECK_EQ(ADMIN(out, "-addNameservice ns2 127.0.0.1:9100"), 0);
+
+    /* quotas on -add / -update */
+    CHECK_EQ(ADMIN(out, "-add /data ns1 /data -nsQuota 100 -ssQuota 10g"), 0);
+    CHECK(get_mount_rec(z, "/data", &nsq, &ssq));
+    CHECK_EQ(nsq, 100);
+    CHECK_EQ(ssq, 10LL << 30);
+    CHECK_EQ(ADMIN(out, "-ls"), 0);
+    CHECK(strstr(out, "ns=100,ss=10737418240") != NULL);
+    CHECK_EQ(ADMIN(out, "-update /data -nsQuota 5"), 0);
+    CHECK(get_mount_rec(z, "/data", &nsq, &ssq));
+    CHECK(nsq == 5 && ssq == 10LL << 30);
+    CHECK_EQ(ADMIN(out, "-add /q ns1 /q -nsQuota 0"), 1);
+    CHECK_EQ(ADMIN(out, "-add /q ns1 /q -ssQuota lots"), 1);
+    CHECK_EQ(ADMIN(out, "-add /q ns1 /q -nsQuota"), 1);
+    CHECK_EQ(ADMIN(out, "-ls"), 0);
+    CHECK(strstr(out, "/q ") == NULL); /* nothing written */
+
+    /* -setQuota / -clrQuota */
+    CHECK_EQ(ADMIN(out, "-setQuota /data -nsQuota 7"), 0);
+    CHECK(strstr(out, "Successfully set quota for mount point /data") != NULL);
+    CHECK(get_mount_rec(z, "/data", &nsq, &ssq));
+    CHECK(nsq == 7 && ssq == 10LL << 30); /* the one not named is kept */
+    CHECK_EQ(ADMIN(out, "-setQuota /data/ -ssQuota 1m"), 0);
+    CHECK(get_mount_rec(z, "/data", &nsq, &ssq));
+    CHECK(nsq == 7 && ssq == 1 << 20);
+    CHECK_EQ(ADMIN(out, "-setQuota /data -nsQuota 3 -ssQuota 4096"), 0);
+    CHECK(get_mount_rec(z, "/data", &nsq, &ssq));
+    CHECK(nsq == 3 && ssq == 4096);
+    CHECK_EQ(ADMIN(out, "-setQuota /data"), 1);
+    CHECK_EQ(ADMIN(out, "-setQuota"), 1);
+    CHECK_EQ(ADMIN(out, "-setQuota /data -nsQuota -5"), 1);
+    CHECK_EQ(ADMIN(out, "-setQuota /data -bogus 1"), 1);
+    CHECK_EQ(ADMIN(out, "-setQuota /nowhere -nsQuota 1"), 3);
+    CHECK(strstr(out, "does not exist") != NULL);
+    CHECK(get_mount_rec(z, "/data", &nsq, &ssq));
+    CHECK(nsq == 3 && ssq == 4096);
+    for (int64_t until = now_ms() + 5000; now_ms() < until; sleep_ms(5)) {
+        pthread_mutex_lock(&l.mu);
+        struct record *r = recset_find(&l.set, REC_MOUNT, "/data");
+        bool seen = r && r->u.mount.ns_quota == 3 && r->u.mount.ss_quota == 4096;
+        pthread_mutex_unlock(&l.mu);
+        if (seen)
+            break;
+    }
+    pthread_mutex_lock(&l.mu);
+    struct record *lr = recset_find(&l.set, REC_MOUNT, "/data");
+    CHECK(lr && lr->u.mount.ns_quota == 3 && lr->u.mount.ss_quota == 4096); /* routers see it */
+    pthread_mutex_unlock(&l.mu);
+    CHECK_EQ(ADMIN(out, "-clrQuota /data"), 0);
+    CHECK(strstr(out, "Successfully cleared quota for mount point /data") != NULL);
+    CHECK(get_mount_rec(z, "/data", &nsq, &ssq));
+    CHECK(nsq == -1 && ssq == -1);
+    CHECK_EQ(ADMIN(out, "-clrQuota /nowhere"), 3);
+    CHECK_EQ(ADMIN(out, "-clrQuota /data extra"), 1);
+    CHECK(wait_dests(&l, "/data", "ns1:/data", 5000)); /* destinations untouched */
+
+    /* disabled nameservices */
+    CHECK_EQ(ADMIN(out, "-getDisabledNameservices"), 0);
+    CHECK(strstr(out, "ns1") == NULL && strstr(out, "ns2") == NULL);
+    CHECK_EQ(ADMIN(out, "-disableNameservice ns2"), 0);
+    CHECK(strstr(out, "Successfully disabled nameservice ns2") != NULL);
+    CHECK_EQ(ns_disabled(z, "ns2"), 1);
+    CHECK_EQ(ns_disabled(z, "ns1"), 0);
+    CHECK_EQ(ADMIN(out, "-getDisabledNameservices"), 0);
+    CHECK(strstr(out, "ns2") != NULL && strstr(out, "ns1") == NULL);
+    CHECK_EQ(ADMIN(out, "-disableNameservice ns2"), 0);
+    CHECK(strstr(out, "already disabled") != NULL);
+    CHECK_EQ(ADMIN(out, "-lsNameservices"), 0);
+    CHECK(strstr(out, "disabled") != NULL);
+    CHECK_EQ(ADMIN(out, "-disableNameservice nosuch"), 3);
+    CHECK_EQ(ADMIN(out, "-disableNameservice"), 1);
+    CHECK_EQ(ADMIN(out, "-getDisabledNameservices extra"), 1);
+    CHECK_EQ(ADMIN(out, "-enableNameservice ns2"), 0);
+    CHECK_EQ(ns_disabled(z, "ns2"), 0);
+    CHECK_EQ(ADMIN(out, "-getDisabledNameservices"), 0);
+    CHECK(strstr(out, "ns2") == NULL);
+    /* -addNameservice keeps the flag of an existing one */
+    CHECK_EQ(ADMIN(out, "-disableNameservice ns2"), 0);
+    CHECK_EQ(ADMIN(out, "-addNameservice ns2 127.0.0.1:9101"), 0);
+    CHECK_EQ(ns_disabled(z, "ns2"), 1);
+    CHECK_EQ(ADMIN(out, "-enableNameservice ns2"), 0);
+
+    /* -resolve */
+    CHECK_EQ(ADMIN(out, "-resolve /data/x/y"), 0);
+    CHECK(strstr(out, "/data/x/y -> ns1:/data/x/y\n") != NULL);
+    CHECK_EQ(ADMIN(out, "-resolve //data//x/"), 0);
+    CHECK(strstr(out, "/data/x -> ns1:/data/x\n") != NULL);
+    CHECK_EQ(ADMIN(out, "-add /multi ns1,ns2 /m -order HASH_ALL"), 0);
+    CHECK_EQ(ADMIN(out, "-resolve /multi/f"), 0);
+    bool via1 = strstr(out, "/multi/f -> ns1:/m/f\n") && strstr(out, "then ns2:/m/f");
+    bool via2 = strstr(out, "/multi/f -> ns2:/m/f\n") && strstr(out, "then ns1:/m/f");
+    CHECK(via1 || via2);
+    CHECK_EQ(ADMIN(out, "-resolve /elsewhere"), 3); /* no default nameservice in this FILE */
+    CHECK(strstr(out, "/elsewhere -> none: no mount point") != NULL);
+    CHECK_EQ(ADMIN(out, "-resolve relative"), 1);
+    CHECK_EQ(ADMIN(out, "-resolve"), 1);
+    CHECK_EQ(ADMIN(out, "-disableNameservice ns1"), 0);
+    CHECK_EQ(ADMIN(out, "-resolve /data/x"), 3);
+    CHECK(strstr(out, "none: every destination") != NULL);
+    CHECK_EQ(ADMIN(out, "-resolve /multi/f"), 0);
+    CHECK(strstr(out, "/multi/f -> ns2:/m/f\n") != NULL && strstr(out, "then ns1") == NULL);
+    CHECK_EQ(ADMIN(out, "-enableNameservice ns1"), 0);
+    /* the default nameservice comes from FILE */
+    char dcfg[700], dtext[1024];
+    snprintf(dcfg, sizeof dcfg, "%s/default.ini", tmpdir);
+    snprintf(dtext, sizeof dtext,
+             "[router]\nid = r1\nhdfs.listen = 127.0.0.1:18020\ndefault.nameservice = ns2\n[statestore]\n"
+             "driver = zookeeper\nzk.hosts = %s\nzk.root = /fedrouter-test\n",
+             hosts);
+    write_file(dcfg, dtext);
+    CHECK_EQ(run(out, sizeof out, "%s -c %s -resolve /elsewhere/z 2>&1", admin_bin, dcfg), 0);
+    CHECK(strstr(out, "/elsewhere/z -> ns2:/elsewhere/z\n") != NULL);
+    CHECK(strstr(out, "default nameservice") != NULL);
+    CHECK_EQ(run(out, sizeof out, "%s -c %s -resolve /data 2>&1", admin_bin, dcfg), 0);
+    CHECK(strstr(out, "/data -> ns1:/data\n") != NULL);
+    /* a mount to a nameservice nobody defined still resolves, with a warning */
+    CHECK_EQ(ADMIN(out, "-add /ghost ns9 /g"), 0);
+    CHECK_EQ(ADMIN(out, "-resolve /ghost/a"), 0);
+    CHECK(strstr(out, "/ghost/a -> ns9:/g/a") && strstr(out, "not defined"));
+
+    zks_close(z);
+    listener_free(&l);
+}
+
+/* ---- big mode ---- */
+
+#define BIG_N 10000
+#define BIG_WINDOW 1000
+
+struct creator {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int inflight, failed, firstrc;
+};
+
+static void created(int rc, const char *value, const void *data)
+{
+    struct creator *c = (struct creator *)data;
+    pthread_mutex_lock(&c->mu);
+    if (rc != ZOK && !c->failed++)
+        c->firstrc = rc;
+    c->inflight--;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* A raw handle of the ZooKeeper client (the test's own writer), connected. */
+static zhandle_t *raw_connect(void)
+{
+    zhandle_t *zh = zookeeper_init(hosts, NULL, 10000, NULL, NULL, 0);
+    if (zh)
+        zoo_set_servers_resolution_delay(zh, 30000);
+    for (int64_t until = now_ms() + 10000; zh && zoo_state(zh) != ZOO_CONNECTED_STATE; sleep_ms(10))
+        if (now_ms() > until) {
+            zookeeper_close(zh);
+            return NULL;
+        }
+    return zh;
+}
+
+/* The znode data of a mount, as the store writes it. */
+static char *mount_data(const char *src, const char *dests, int *len)
+{
+    struct record r = mount(src, dests);
+    size_t hl = strlen(ZKS_FORMAT_HEADER) + 1, tl = record_format(&r, true, NULL, 0);
+    char *d = malloc(hl + tl + 1);
+    memcpy(d, ZKS_FORMAT_HEADER "\n", hl);
+    record_format(&r, true, d + hl, tl + 1);
+    record_free(&r);
+    *len = (int)(hl + tl);
+    return d;
+}
+
+static void big_name(int i, char *src, size_t size)
+{
+    snprintf(src, size, "/big/d%05d", i);
+}
+
+static void test_big(void)
+{
+    zoo_set_debug_level((ZooLogLevel)0);
+    zhandle_t *zh = raw_connect();
+    CHECK(zh != NULL);
+    if (!zh)
+        return;
+    CHECK_EQ(zoo_create(zh, "/fedrouter-test", NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+    CHECK_EQ(zoo_create(zh, "/fedrouter-test/mounts", NULL, -1, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+
+    /* 10,000 pipelined creates */
+    struct creator c;
+    memset(&c, 0, sizeof c);
+    pthread_mutex_init(&c.mu, NULL);
+    pthread_cond_init(&c.cv, NULL);
+    int64_t t0 = now_ms();
+    for (int i = 0; i < BIG_N; i++) {
+        char src[64], dst[96], name[128], path[256];
+        big_name(i, src, sizeof src);
+        snprintf(dst, sizeof dst, "ns%d:%s", 1 + i % 2, src);
+        CHECK(zks_encode_name(src, name, sizeof name) > 0);
+        snprintf(path, sizeof path, "/fedrouter-test/mounts/%s", name);
+        int len;
+        char *data = mount_data(src, dst, &len);
+        pthread_mutex_lock(&c.mu);
+        while (c.inflight >= BIG_WINDOW)
+            pthread_cond_wait(&c.cv, &c.mu);
+        c.inflight++;
+        pthread_mutex_unlock(&c.mu);
+        int rc = zoo_acreate(zh, path, data, len, &ZOO_OPEN_ACL_UNSAFE, 0, created, &c);
+        free(data); /* the request holds its own copy */
+        if (rc != ZOK) {
+            pthread_mutex_lock(&c.mu);
+            c.inflight--;
+            if (!c.failed++)
+                c.firstrc = rc;
+            pthread_mutex_unlock(&c.mu);
+        }
+    }
+    pthread_mutex_lock(&c.mu);
+    while (c.inflight > 0)
+        pthread_cond_wait(&c.cv, &c.mu);
+    pthread_mutex_unlock(&c.mu);
+    if (c.failed)
+        fprintf(stderr, "%d creates failed, the first with %s\n", c.failed, zerror(c.firstrc));
+    CHECK_EQ(c.failed, 0);
+    printf("wrote %d mount records (pipelined creates) in %lld ms\n", BIG_N, (long long)(now_ms() - t0));
+
+    /* for comparison: what one synchronous read costs (the old full read did one per znode) */
+    t0 = now_ms();
+    const int nsync = 200;
+    for (int i = 0; i < nsync; i++) {
+        char src[64], name[128], path[256], buf[1024];
+        big_name(i, src, sizeof src);
+        zks_encode_name(src, name, sizeof name);
+        snprintf(path, sizeof path, "/fedrouter-test/mounts/%s", name);
+        int n = sizeof buf;
+        struct Stat st;
+        CHECK_EQ(zoo_get(zh, path, 0, buf, &n, &st), ZOK);
+    }
+    double per = (double)(now_ms() - t0) / nsync;
+    printf("one synchronous read: %.2f ms (x %d = %.1f s)\n", per, BIG_N, per * BIG_N / 1000.0);
+
+    /* the first full read of a watching store */
+    struct listener l;
+    listener_init(&l);
+    t0 = now_ms();
+    struct zks *z = open_store(&l, 10000);
+    CHECK(z != NULL);
+    if (!z) {
+        zookeeper_close(zh);
+        return;
+    }
+    CHECK_EQ(zks_wait_ready(z, 60000), ZKS_OK);
+    int64_t took = now_ms() - t0;
+    printf("zk full read: %zu records in %lld ms\n", nrecords(&l), (long long)took);
+    CHECK_EQ(nrecords(&l), (size_t)BIG_N);
+    CHECK_EQ(calls(&l), 1);
+    CHECK(wait_dests(&l, "/big/d00000", "ns1:/big/d00000", 10));
+    CHECK(wait_dests(&l, "/big/d09999", "ns2:/big/d09999", 10));
+    struct zks_status st;
+    zks_status(z, &st);
+    CHECK_EQ(st.records, (size_t)BIG_N);
+    CHECK_EQ(st.skipped_now, 0u);
+
+    /* one change after it: every znode read carries its watch */
+    int len;
+    char *data = mount_data("/big/d04321", "ns2:/moved", &len);
+    t0 = now_ms();
+    CHECK_EQ(zoo_set(zh, "/fedrouter-test/mounts/%2Fbig%2Fd04321", data, len, -1), ZOK);
+    free(data);
+    CHECK(wait_dests(&l, "/big/d04321", "ns2:/moved", 5000));
+    printf("zk change after the full read: %lld ms to the callback\n", (long long)(now_ms() - t0));
+    /* and a delete, a bad record and a new record, in one burst */
+    data = mount_data("/big/new", "ns1:/new", &len);
+    CHECK_EQ(zoo_delete(zh, "/fedrouter-test/mounts/%2Fbig%2Fd00007", -1), ZOK);
+    CHECK_EQ(zoo_set(zh, "/fedrouter-test/mounts/%2Fbig%2Fd00008", "garbage", 7, -1), ZOK);
+    CHECK_EQ(zoo_create(zh, "/fedrouter-test/mounts/%2Fbig%2Fnew", data, len, &ZOO_OPEN_ACL_UNSAFE, 0, NULL, 0), ZOK);
+    free(data);
+    CHECK(wait_dests(&l, "/big/new", "ns1:/new", 5000));
+    CHECK(wait_dests(&l, "/big/d00007", "", 5000));
+    CHECK(wait_dests(&l, "/big/d00008", "ns1:/big/d00008", 10)); /* its last good version */
+    zks_status(z, &st);
+    CHECK_EQ(st.skipped_now, 1u);
+    CHECK_EQ(nrecords(&l), (size_t)BIG_N);
+
+    /* a second store (admin-style: no callback) reads the same table */
+    struct zks *z2 = open_store(NULL, 10000);
+    CHECK(z2 != NULL);
+    if (z2) {
+        t0 = now_ms();
+        CHECK_EQ(zks_wait_ready(z2, 60000), ZKS_OK);
+        struct record_set rs;
+        CHECK_EQ(zks_current(z2, &rs, NULL), ZKS_OK);
+        printf("zk full read (second store): %zu records in %lld ms\n", rs.n, (long long)(now_ms() - t0));
+        CHECK_EQ(rs.n, (size_t)BIG_N - 1); /* the bad record has no last good version here */
+        recset_free(&rs);
+        zks_close(z2);
+    }
+    zks_close(z);
+    listener_free(&l);
+    zookeeper_close(zh);
+    pthread_cond_destroy(&c.cv);
+    pthread_mutex_destroy(&c.mu);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 4) {
-        fprintf(stderr, "usage: %s admin|burst|outage ADMIN_BIN SCRIPT_DIR\n", argv[0]);
+        fprintf(stderr, "usage: %s admin|burst|outage|big|safemode|tools ADMIN_BIN SCRIPT_DIR\n", argv[0]);
         return 2;
     }
     const char *mode = argv[1];
@@ -778,6 +1345,12 @@ int main(int argc, char **argv)
         test_burst();
     else if (!strcmp(mode, "outage"))
         test_outage(datadir);
+    else if (!strcmp(mode, "big"))
+        test_big();
+    else if (!strcmp(mode, "safemode"))
+        test_safemode(datadir);
+    else if (!strcmp(mode, "tools"))
+        test_tools();
     else {
         fprintf(stderr, "unknown mode %s\n", mode);
         return 2;
