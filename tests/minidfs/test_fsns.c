@@ -1170,8 +1170,8 @@ static void test_lookup_speed(void)
     }
     double dt = now_s() - t0;
     CHECK(found == iters);
+    /* A figure, not a check: speed depends on the build and the machine's load. */
     printf("getFileInfo: %.0f ops/s over %d inodes (this build)\n", iters / dt, 10000 + 201);
-    CHECK(iters / dt > 100000);
     fsns_free(ns);
 }
 
