@@ -35,6 +35,8 @@ struct route_state {
     char hdfs_addr[128], admin_addr[128];
     int64_t start_ms;
     bool registered;
+    pthread_t registrar;                /* keeps the registration in step with the snapshot */
+    bool registrar_started;
     _Atomic uint64_t zxid;              /* of the records the snapshot was built from */
     _Atomic uint64_t rebuilds;
 };

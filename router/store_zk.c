@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "metrics.h"
 #include "route_state.h"
@@ -77,8 +78,29 @@ static void on_change(void *ctx, const struct record_set *recs, uint64_t zxid)
     rs->last_error[0] = 0;
     fprintf(stderr, "fedrouter: statestore: snapshot %llu from zxid 0x%llx (%zu mounts, %zu nameservices)\n",
             (unsigned long long)version, (unsigned long long)zxid, stats.mounts, stats.nameservices);
-    if (rs->registered)
-        register_self(rs, version, zxid);
+    /* The registration says which snapshot this router serves; the
+     * registrar thread writes it, so this thread, which reads the next
+     * changes, never waits on a ZooKeeper write. */
+}
+
+/* Keeps the registration znode in step with the snapshot served, at most
+ * a few writes a second whatever the rate of changes. */
+static void *registrar(void *arg)
+{
+    struct route_state *rs = arg;
+    uint64_t written = UINT64_MAX;
+    while (!atomic_load(&rs->stop)) {
+        struct snapshot *s = snapshot_acquire(&rs->ref);
+        uint64_t v = s ? snapshot_version(s) : 0;
+        snapshot_release(s);
+        if (rs->registered && v != written) {
+            register_self(rs, v, atomic_load(&rs->zxid));
+            written = v;
+        }
+        for (int i = 0; i < 4 && !atomic_load(&rs->stop); i++)
+            usleep(50000);
+    }
+    return NULL;
 }
 
 /* Safe mode, as fedrouter-admin -safemode sets it for this router. */
@@ -123,10 +145,20 @@ void store_zk_register(struct route_state *rs, const char *hdfs_addr, const char
     struct snapshot *s = snapshot_acquire(&rs->ref);
     register_self(rs, s ? snapshot_version(s) : 0, atomic_load(&rs->zxid));
     snapshot_release(s);
+    if (pthread_create(&rs->registrar, NULL, registrar, rs) == 0)
+        rs->registrar_started = true;
+    else
+        fprintf(stderr, "fedrouter: statestore: cannot start the registrar thread: the registration will not "
+                        "follow snapshot changes\n");
 }
 
 void store_zk_stop(struct route_state *rs)
 {
+    if (rs->registrar_started) {
+        atomic_store(&rs->stop, true);
+        pthread_join(rs->registrar, NULL);
+        rs->registrar_started = false;
+    }
     zks_close(rs->zk);
     rs->zk = NULL;
 }
