@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "snapshot.h"
@@ -640,6 +641,10 @@ static void test_publish(void)
     struct snapshot *cur = snapshot_acquire(&p.ref);
     CHECK(cur == auto_v && snapshot_version(cur) == 301);
     snapshot_release(cur);
+    /* The readers must have run against the publications (on a loaded
+     * machine they may not have been scheduled yet): wait, bounded. */
+    for (int i = 0; i < 5000 && atomic_load(&p.reads) < 1000 && !atomic_load(&p.stop); i++)
+        usleep(1000);
     atomic_store(&p.stop, atomic_load(&p.stop) ? atomic_load(&p.stop) : 1);
     for (int i = 0; i < 4; i++)
         pthread_join(th[i], NULL);
