@@ -211,6 +211,7 @@ int main(int argc, char **argv)
     };
     r.state = &rs;
     rs.router = &r;
+    snprintf(r.hms_listen, sizeof r.hms_listen, "%s", cfg.router.hms_listen);
     signal(SIGPIPE, SIG_IGN);
     sigset_t set;
     sigemptyset(&set);
@@ -252,6 +253,12 @@ int main(int argc, char **argv)
     const char *colon = strrchr(cfg.router.hdfs_listen, ':');
     snprintf(host, sizeof host, "%.*s", (int)(colon - cfg.router.hdfs_listen), cfg.router.hdfs_listen);
     const char *acolon = strrchr(cfg.router.admin_listen, ':');
+    if (r.hms_listen[0]) {
+        const char *hcolon = strrchr(r.hms_listen, ':');
+        printf("serving hms=%.*s:%d\n", (int)(hcolon - r.hms_listen), r.hms_listen, r.hms_port);
+        fprintf(stderr, "fedrouter: router %s serving metastore clients on %.*s:%d\n", r.id,
+                (int)(hcolon - r.hms_listen), r.hms_listen, r.hms_port);
+    }
     printf("ready hdfs=%s:%d admin=%.*s:%d\n", host, port, (int)(acolon - cfg.router.admin_listen),
            cfg.router.admin_listen, admin_port(adm));
     fflush(stdout);

@@ -18,6 +18,8 @@ struct router {
     char user[256];                      /* the OS user the router runs as */
     uint32_t max_frame;                  /* client frame limit */
     struct upstream_limits upstream_limits;
+    char hms_listen[256];                /* metastore listener, "" = off */
+    int hms_port;                        /* its bound port, once the first worker bound it */
     void *state;                         /* the statestore and its snapshot holder (route_deps.c) */
     atomic_bool draining;                /* SIGTERM: finish in-flight calls, take no new ones */
     atomic_bool stopping;                /* leave the loops now */

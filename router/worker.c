@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "hdfs_conn.h"
+#include "hms_conn.h"
+#include "hms_up.h"
 #include "metrics.h"
 #include "net.h"
 #include "router.h"
@@ -21,6 +23,8 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
 {
     struct worker *wk = w->data;
     struct router *r = wk->router;
+    if (atomic_load(&r->draining) && ev_is_active(&wk->hms_accept))
+        ev_io_stop(loop, &wk->hms_accept);
     if (atomic_load(&r->draining) && ev_is_active(&wk->hdfs_accept)) {
         ev_io_stop(loop, &wk->hdfs_accept);
         for (struct hconn *c = wk->conns; c; c = c->next)
@@ -35,6 +39,9 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     ev_run(w->loop, 0);
     hconn_close_all(w);
+    mconn_close_all(w);
+    hms_pool_free(w->hup);
+    w->hup = NULL;
     upstream_pool_free(w->up);
     w->up = NULL;
     return NULL;
@@ -44,6 +51,7 @@ int worker_start(struct worker *w, struct router *r, int id, const char *hdfs_li
                  size_t errlen)
 {
     memset(w, 0, sizeof *w);
+    w->hms_fd = -1;
     w->id = id;
     w->router = r;
     /* All workers bind the same port: the first may have picked it (port 0). */
@@ -60,13 +68,31 @@ int worker_start(struct worker *w, struct router *r, int id, const char *hdfs_li
     w->loop = ev_loop_new(EVFLAG_AUTO);
     w->metrics = metrics_shard_new();
     w->up = upstream_pool_new(w->loop, &r->upstream_limits);
-    if (!w->loop || !w->up) {
+    w->hup = hms_pool_new(w->loop, r->upstream_limits.connect_timeout, r->upstream_limits.call_timeout,
+                          r->upstream_limits.idle_timeout);
+    if (!w->loop || !w->up || !w->hup) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
     ev_io_init(&w->hdfs_accept, hconn_accept_cb, w->hdfs_fd, EV_READ);
     w->hdfs_accept.data = w;
     ev_io_start(w->loop, &w->hdfs_accept);
+    if (r->hms_listen[0]) {
+        char haddr[300];
+        if (r->hms_port > 0) {
+            const char *colon = strrchr(r->hms_listen, ':');
+            snprintf(haddr, sizeof haddr, "%.*s:%d", colon ? (int)(colon - r->hms_listen) : 0, r->hms_listen,
+                     r->hms_port);
+        } else {
+            snprintf(haddr, sizeof haddr, "%s", r->hms_listen);
+        }
+        w->hms_fd = net_listen(haddr, true, &r->hms_port, err, errlen);
+        if (w->hms_fd < 0)
+            return -1;
+        ev_io_init(&w->hms_accept, mconn_accept_cb, w->hms_fd, EV_READ);
+        w->hms_accept.data = w;
+        ev_io_start(w->loop, &w->hms_accept);
+    }
     ev_async_init(&w->wake, on_wake);
     w->wake.data = w;
     ev_async_start(w->loop, &w->wake);
@@ -86,5 +112,7 @@ void worker_join(struct worker *w)
 {
     pthread_join(w->thr, NULL);
     close(w->hdfs_fd);
+    if (w->hms_fd >= 0)
+        close(w->hms_fd);
     ev_loop_destroy(w->loop);
 }

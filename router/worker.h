@@ -16,6 +16,8 @@ struct router;
 struct hconn;
 struct upstream_pool;
 struct metrics_shard;
+struct mconn;
+struct hms_pool;
 
 struct worker {
     int id;
@@ -31,6 +33,12 @@ struct worker {
     uint64_t nconns;
     uint64_t in_flight;                 /* client calls not yet answered */
     uint64_t next_conn_id;
+    /* the metastore side */
+    int hms_fd;                         /* -1: not serving metastore clients */
+    ev_io hms_accept;
+    struct hms_pool *hup;               /* backend metastore connections */
+    struct mconn *mconns;
+    uint64_t nmconns;
 };
 
 /* Starts worker `id`: binds hdfs_listen with SO_REUSEPORT (when *port_io > 0

@@ -1,0 +1,70 @@
+/*
+ * hms_conn: one metastore client connection on a worker.
+ *
+ *   bytes --tw_detect--> protocol (binary / compact), framed or not
+ *         --frame cut or tw_scan--> one message --> hms_route_call()
+ *   answer (hms_conn_reply) --frame if framed--> client
+ *
+ * Metastore clients send one call at a time and wait for its reply, so a
+ * connection routes one call at a time; bytes of the next call wait in the
+ * input buffer. The connection keeps what the client told about itself:
+ * its set_ugi user and groups, replayed on every backend connection that
+ * serves it.
+ */
+#ifndef FR_HMS_CONN_H
+#define FR_HMS_CONN_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "hms_up.h"
+#include "thrift_walk.h"
+
+struct worker;
+
+#define HMS_MAX_GROUPS 64
+
+struct mconn {
+    struct worker *w;
+    int fd;
+    ev_io rw, ww;
+    struct buf in, out;
+    char peer[64];
+    bool detected;
+    enum tw_proto proto;
+    bool framed;
+    struct tw_scan scan;
+    bool busy;                          /* a call is being routed */
+    bool closing;                       /* close once the output is written */
+    uint64_t started_ns;                /* the call in hand: when its bytes were complete */
+    char method[128];                   /* the call in hand, for metrics */
+    const char *ms;                     /* metastore that served it, for metrics */
+    void *route;                        /* hms_route's state for the call in hand */
+    /* identity from set_ugi */
+    bool ugi_set;
+    char *user;
+    char *groups[HMS_MAX_GROUPS];
+    size_t ngroups;
+    struct mconn *prev, *next;
+};
+
+void mconn_accept_cb(struct ev_loop *loop, ev_io *w, int revents);
+/* Sends one answer (an unframed message) for the call in hand and takes the
+ * next call. */
+void mconn_reply(struct mconn *c, const uint8_t *msg, size_t len);
+/* The call in hand needs no answer (oneway): takes the next call. */
+void mconn_done_noreply(struct mconn *c);
+/* Closes after what is queued has been written (a protocol violation). */
+void mconn_close_after_write(struct mconn *c);
+void mconn_close_all(struct worker *w);
+
+/* The client's identity for backend connections. */
+void mconn_ident(const struct mconn *c, struct hms_ident *id);
+
+/* Implemented by hms_route.c. */
+void hms_route_call(struct mconn *c, const uint8_t *msg, size_t len, const struct tw_header *h);
+void hms_route_cancel(struct mconn *c);
+
+#endif

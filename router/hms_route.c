@@ -1,0 +1,644 @@
+/*
+ * hms_route.c: where one metastore call goes.
+ *
+ *   set_ugi   --> kept on the client connection, answered here; replayed
+ *                 on each backend connection that serves this client
+ *   shutdown  --> (oneway, sent by Hive clients as they close) dropped here
+ *   any call  --> the metastore that owns its database --> reply back
+ *
+ * The backend is asked in the client's own protocol and framing, on a
+ * pooled connection of the client's user (hms_up.c).
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hms_conn.h"
+#include "hms_names.h"
+#include "hms_rules.h"
+#include "hms_up.h"
+#include "records.h"
+#include "route_state.h"
+#include "router.h"
+#include "snapshot.h"
+#include "worker.h"
+
+struct mroute {
+    struct hms_upcall uc;               /* first: the pool's callback lands here */
+    struct mconn *c;
+    uint8_t *msg;                       /* the call as sent to the backend (owned) */
+    size_t len;
+    struct tw_header h;                 /* of the client's call (name points into msg) */
+    struct snapshot *snap;
+    const struct ms_rec *ms;
+    const struct hms_rule *rule;        /* NULL: a method the table does not know */
+};
+
+static void mroute_free(struct mroute *r)
+{
+    snapshot_release(r->snap);
+    free(r->msg);
+    free(r);
+}
+
+/* ---- answers made here ---- */
+
+static int put_be32(struct buf *b, uint32_t v)
+{
+    uint8_t x[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
+    return buf_append(b, x, 4);
+}
+
+static int put_uvarint(struct buf *b, uint64_t v)
+{
+    uint8_t x[10];
+    size_t n = 0;
+    while (v >= 0x80) {
+        x[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    x[n++] = (uint8_t)v;
+    return buf_append(b, x, n);
+}
+
+/* A REPLY whose result holds field 0 (success) = list<string>. */
+static void reply_string_list(struct mconn *c, const struct tw_header *h, char *const *items, size_t n)
+{
+    struct buf out = BUF_INIT;
+    int rc = tw_write_header(c->proto, &out, h->name, h->name_len, TW_REPLY, h->seqid);
+    if (c->proto == TW_BINARY) {
+        static const uint8_t f0[] = { 15, 0, 0, 11 }; /* list, id 0, of string */
+        rc |= buf_append(&out, f0, sizeof f0);
+        rc |= put_be32(&out, (uint32_t)n);
+        for (size_t i = 0; i < n; i++) {
+            rc |= put_be32(&out, (uint32_t)strlen(items[i]));
+            rc |= buf_append(&out, items[i], strlen(items[i]));
+        }
+    } else {
+        /* Compact: id 0 needs the long field header (type, then zigzag id). */
+        static const uint8_t f0[] = { 0x09, 0x00 };
+        rc |= buf_append(&out, f0, sizeof f0);
+        if (n < 15) {
+            uint8_t lh = (uint8_t)(n << 4 | 8);
+            rc |= buf_append(&out, &lh, 1);
+        } else {
+            uint8_t lh = 0xf8;
+            rc |= buf_append(&out, &lh, 1);
+            rc |= put_uvarint(&out, n);
+        }
+        for (size_t i = 0; i < n; i++) {
+            rc |= put_uvarint(&out, strlen(items[i]));
+            rc |= buf_append(&out, items[i], strlen(items[i]));
+        }
+    }
+    static const uint8_t stop = 0;
+    rc |= buf_append(&out, &stop, 1);
+    if (rc < 0) {
+        buf_free(&out);
+        mconn_close_after_write(c);
+        return;
+    }
+    mconn_reply(c, buf_rptr(&out), buf_len(&out));
+    buf_free(&out);
+}
+
+static void reply_app_error(struct mconn *c, const struct tw_header *h, enum tw_app_error type, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void reply_app_error(struct mconn *c, const struct tw_header *h, enum tw_app_error type, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    struct buf out = BUF_INIT;
+    if (tw_write_app_exception(c->proto, &out, h->name, h->name_len, h->seqid, type, msg) < 0) {
+        buf_free(&out);
+        mconn_close_after_write(c);
+        return;
+    }
+    mconn_reply(c, buf_rptr(&out), buf_len(&out));
+    buf_free(&out);
+}
+
+/* ---- set_ugi ---- */
+
+struct ugi_ctx {
+    struct mconn *c;
+    bool bad;
+};
+
+static int take_ugi(void *vctx, unsigned idx, const uint8_t *s, size_t len)
+{
+    struct ugi_ctx *u = vctx;
+    struct mconn *c = u->c;
+    char *v = strndup((const char *)s, len);
+    if (!v || memchr(s, 0, len)) {
+        free(v);
+        u->bad = true;
+        return -1;
+    }
+    if (idx == 0) {
+        free(c->user);
+        c->user = v;
+    } else if (c->ngroups < HMS_MAX_GROUPS) {
+        c->groups[c->ngroups++] = v;
+    } else {
+        free(v);
+    }
+    return 0;
+}
+
+static void route_set_ugi(struct mconn *c, const uint8_t *msg, size_t len, const struct tw_header *h)
+{
+    if (c->ugi_set) {
+        /* As Hive's processor: the user of a connection is set once. */
+        fprintf(stderr, "fedrouter: metastore client %s: set_ugi again on one connection\n", c->peer);
+        mconn_close_after_write(c);
+        return;
+    }
+    const struct tw_pathset ps = TW_PS(TW_P(1), TW_P(2, TW_ELEM));
+    struct ugi_ctx u = { c, false };
+    int rc = tw_walk(c->proto, msg + h->body_off, len - h->body_off, NULL, &ps, take_ugi, &u);
+    if (rc < 0 || u.bad || !c->user) {
+        reply_app_error(c, h, TW_APP_PROTOCOL_ERROR, "set_ugi: malformed arguments");
+        return;
+    }
+    c->ugi_set = true;
+    /* Hive answers with the groups as sent. */
+    reply_string_list(c, h, c->groups, c->ngroups);
+}
+
+/* A REPLY carrying the method's declared MetaException {1: message}. */
+static void reply_meta_exception(struct mconn *c, const struct tw_header *h, int field, const char *msg)
+{
+    struct buf out = BUF_INIT;
+    int rc = tw_write_header(c->proto, &out, h->name, h->name_len, TW_REPLY, h->seqid);
+    size_t ml = strlen(msg);
+    if (c->proto == TW_BINARY) {
+        uint8_t f[] = { 12, (uint8_t)(field >> 8), (uint8_t)field, 11, 0, 1 };
+        rc |= buf_append(&out, f, sizeof f);
+        rc |= put_be32(&out, (uint32_t)ml);
+    } else {
+        uint8_t f[] = { (uint8_t)(field << 4 | 12), 0x18 };
+        rc |= buf_append(&out, f, sizeof f);
+        rc |= put_uvarint(&out, ml);
+    }
+    rc |= buf_append(&out, msg, ml);
+    static const uint8_t stops[2] = { 0, 0 };
+    rc |= buf_append(&out, stops, 2);
+    if (rc < 0) {
+        buf_free(&out);
+        mconn_close_after_write(c);
+        return;
+    }
+    mconn_reply(c, buf_rptr(&out), buf_len(&out));
+    buf_free(&out);
+}
+
+/* ---- which metastore ---- */
+
+struct pick {
+    const struct hms_rule *rule;
+    const struct snapshot *s;
+    const struct ms_rec *ms;
+    char db[256];
+};
+
+static int pick_visit(void *vctx, unsigned idx, const uint8_t *str, size_t len)
+{
+    struct pick *p = vctx;
+    const uint8_t *db;
+    size_t dl;
+    if (!hms_db_of(hms_path_kind_of(&p->rule->args, idx), str, len, &db, &dl) || dl >= sizeof p->db)
+        return 0;
+    size_t plen;
+    p->ms = snapshot_ms_for_db(p->s, (const char *)db, dl, &plen);
+    memcpy(p->db, db, dl);
+    p->db[dl] = 0;
+    return 1; /* the first database named decides */
+}
+
+struct in_ctx {
+    const struct hms_rule *rule;
+    struct hms_names names;
+};
+
+static int map_in(void *vctx, unsigned idx, const uint8_t *s, size_t len, const uint8_t **out, size_t *out_len)
+{
+    struct in_ctx *x = vctx;
+    return hms_name_in(&x->names, hms_path_kind_of(&x->rule->args, idx), s, len, out, out_len);
+}
+
+static int map_out(void *vctx, unsigned idx, const uint8_t *s, size_t len, const uint8_t **out, size_t *out_len)
+{
+    struct in_ctx *x = vctx;
+    return hms_name_out(&x->names, hms_path_kind_of(&x->rule->result, idx), s, len, out, out_len);
+}
+
+/* The call's arguments with the backend's prefix taken off every database
+ * name: r->msg replaced. 0, or -1 for a malformed call. */
+static int strip_prefix(struct mroute *r)
+{
+    if (!r->rule || !r->rule->args.ps.n || !r->ms->prefix || !r->ms->prefix[0])
+        return 0;
+    static __thread struct in_ctx x;
+    x.rule = r->rule;
+    x.names.prefix = r->ms->prefix;
+    struct buf out = BUF_INIT;
+    if (buf_append(&out, r->msg, r->h.body_off) < 0)
+        return -1;
+    int rc = tw_rewrite(r->c->proto, r->msg + r->h.body_off, r->len - r->h.body_off, NULL, &r->rule->args.ps, map_in,
+                        &x, &out);
+    if (rc < 0) {
+        buf_free(&out);
+        return -1;
+    }
+    if (rc == TW_CHANGED) {
+        uint8_t *nm = malloc(buf_len(&out));
+        if (!nm) {
+            buf_free(&out);
+            return -1;
+        }
+        memcpy(nm, buf_rptr(&out), buf_len(&out));
+        r->h.name = nm + (r->h.name - r->msg);
+        free(r->msg);
+        r->msg = nm;
+        r->len = buf_len(&out);
+    }
+    buf_free(&out);
+    return 0;
+}
+
+/* The reply with the backend's prefix put back on every database name. */
+static void reply_mapped(struct mroute *r, const uint8_t *msg, size_t len)
+{
+    struct mconn *c = r->c;
+    struct tw_header h;
+    if (!r->rule || !r->rule->result.ps.n || !r->ms->prefix || !r->ms->prefix[0] ||
+        tw_parse_header(c->proto, msg, len, NULL, &h) != TW_COMPLETE || h.type != TW_REPLY) {
+        mconn_reply(c, msg, len);
+        return;
+    }
+    static __thread struct in_ctx x;
+    x.rule = r->rule;
+    x.names.prefix = r->ms->prefix;
+    struct buf out = BUF_INIT;
+    int rc = buf_append(&out, msg, h.body_off) < 0
+                 ? -1
+                 : tw_rewrite(c->proto, msg + h.body_off, len - h.body_off, NULL, &r->rule->result.ps, map_out, &x,
+                              &out);
+    if (rc == TW_CHANGED)
+        mconn_reply(c, buf_rptr(&out), buf_len(&out));
+    else
+        mconn_reply(c, msg, len);
+    buf_free(&out);
+}
+
+/* ---- forwarding ---- */
+
+/* "thrift://host:port" -> "host:port". */
+static const char *uri_addr(const char *uri)
+{
+    const char *p = strstr(uri, "://");
+    return p ? p + 3 : uri;
+}
+
+static void on_backend(struct hms_upcall *uc, enum hms_up_status st, const uint8_t *msg, size_t len, const char *why)
+{
+    struct mroute *r = (struct mroute *)uc;
+    struct mconn *c = r->c;
+    c->route = NULL;
+    if (r->h.type == TW_ONEWAY) {
+        mroute_free(r);
+        mconn_done_noreply(c);
+        return;
+    }
+    if (st != HMS_UP_OK) {
+        reply_app_error(c, &r->h, TW_APP_INTERNAL_ERROR, "metastore %s is unavailable: %s", r->ms->name,
+                        why ? why : "no answer");
+        mroute_free(r);
+        return;
+    }
+    reply_mapped(r, msg, len);
+    mroute_free(r);
+}
+
+static void forward(struct mconn *c, struct mroute *r)
+{
+    struct hms_ident id;
+    mconn_ident(c, &id);
+    c->ms = r->ms->name;
+    r->uc.done = on_backend;
+    r->uc.oneway = r->h.type == TW_ONEWAY;
+    char why[300] = "";
+    for (size_t i = 0; i < r->ms->nuris; i++) {
+        if (hms_up_send(c->w->hup, uri_addr(r->ms->uris[i]), &id, c->proto, c->framed, r->msg, r->len, &r->uc, why,
+                        sizeof why) == 0) {
+            c->route = r;
+            return;
+        }
+    }
+    struct tw_header h = r->h;
+    const char *name = r->ms->name;
+    if (h.type == TW_ONEWAY) {
+        mroute_free(r);
+        mconn_done_noreply(c);
+        return;
+    }
+    reply_app_error(c, &h, TW_APP_INTERNAL_ERROR, "metastore %s is unavailable: %s", name, why);
+    mroute_free(r);
+}
+
+/* ---- calls that span every metastore: database listings ---- */
+
+struct fsub {
+    struct hms_upcall uc;               /* first */
+    struct mfan *f;
+    const struct ms_rec *ms;
+    bool ok;
+    bool finished;
+};
+
+struct mfan {
+    struct mconn *c;
+    struct snapshot *snap;
+    uint8_t *msg;                       /* the client's call (owned) */
+    size_t len;
+    struct tw_header h;
+    char *pattern;                      /* get_databases: the client's pattern */
+    char **names;                       /* merged, with prefixes */
+    size_t nnames, capnames;
+    int pending, nsub;
+    struct fsub subs[];
+};
+
+static void fan_free(struct mfan *f)
+{
+    for (size_t i = 0; i < f->nnames; i++)
+        free(f->names[i]);
+    free(f->names);
+    free(f->pattern);
+    free(f->msg);
+    snapshot_release(f->snap);
+    free(f);
+}
+
+struct collect {
+    struct mfan *f;
+    const char *prefix;
+};
+
+static int collect_name(void *vctx, unsigned idx, const uint8_t *s, size_t len)
+{
+    struct collect *x = vctx;
+    struct mfan *f = x->f;
+    size_t pl = strlen(x->prefix);
+    char *n = malloc(pl + len + 1);
+    if (!n)
+        return -1;
+    memcpy(n, x->prefix, pl);
+    memcpy(n + pl, s, len);
+    n[pl + len] = 0;
+    if (f->pattern && !hms_pattern_match(f->pattern, n)) {
+        free(n);
+        return 0;
+    }
+    if (f->nnames == f->capnames) {
+        size_t nc = f->capnames ? 2 * f->capnames : 64;
+        char **g = realloc(f->names, nc * sizeof *g);
+        if (!g) {
+            free(n);
+            return -1;
+        }
+        f->names = g;
+        f->capnames = nc;
+    }
+    f->names[f->nnames++] = n;
+    return 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void fan_finish(struct mfan *f)
+{
+    struct mconn *c = f->c;
+    c->route = NULL;
+    qsort(f->names, f->nnames, sizeof *f->names, cmp_names);
+    size_t w = 0;
+    for (size_t i = 0; i < f->nnames; i++) {
+        if (w && strcmp(f->names[w - 1], f->names[i]) == 0) {
+            free(f->names[i]);
+            continue;
+        }
+        f->names[w++] = f->names[i];
+    }
+    f->nnames = w;
+    int ok = 0;
+    for (int i = 0; i < f->nsub; i++)
+        ok += f->subs[i].ok;
+    if (ok == 0)
+        reply_app_error(c, &f->h, TW_APP_INTERNAL_ERROR, "no metastore answered %.*s", (int)f->h.name_len,
+                        (const char *)f->h.name);
+    else
+        reply_string_list(c, &f->h, f->names, f->nnames);
+    fan_free(f);
+}
+
+static void on_fan_reply(struct hms_upcall *uc, enum hms_up_status st, const uint8_t *msg, size_t len,
+                         const char *why)
+{
+    struct fsub *s = (struct fsub *)uc;
+    struct mfan *f = s->f;
+    s->finished = true;
+    struct tw_header h;
+    if (st == HMS_UP_OK && tw_parse_header(f->c->proto, msg, len, NULL, &h) == TW_COMPLETE && h.type == TW_REPLY) {
+        const struct tw_pathset ps = TW_PS(TW_P(0, TW_ELEM));
+        struct collect x = { f, s->ms->primary || !s->ms->prefix ? "" : s->ms->prefix };
+        s->ok = tw_walk(f->c->proto, msg + h.body_off, len - h.body_off, NULL, &ps, collect_name, &x) >= 0;
+    }
+    if (!s->ok)
+        fprintf(stderr, "fedrouter: metastore %s left out of %.*s: %s\n", s->ms->name, (int)f->h.name_len,
+                (const char *)f->h.name, why ? why : "no list in its answer");
+    if (--f->pending == 0)
+        fan_finish(f);
+}
+
+struct first {
+    const uint8_t *s;
+    size_t l;
+};
+
+static int find_first(void *vctx, unsigned idx, const uint8_t *str, size_t len)
+{
+    struct first *x = vctx;
+    x->s = str;
+    x->l = len;
+    return 1;
+}
+
+static int to_star(void *vctx, unsigned idx, const uint8_t *s, size_t len, const uint8_t **out, size_t *out_len)
+{
+    *out = (const uint8_t *)"*";
+    *out_len = 1;
+    return 1;
+}
+
+/* get_all_databases / get_databases: every metastore is asked (prefixed
+ * ones for all their databases, filtered here by the client's pattern
+ * after the prefix is put on); the union is answered sorted. A metastore
+ * that is down is left out and logged. */
+static void route_db_listing(struct mconn *c, uint8_t *msg, size_t len, const struct tw_header *h)
+{
+    struct route_state *rs = c->w->router->state;
+    struct snapshot *snap = snapshot_acquire(&rs->ref);
+    size_t n = snap ? snapshot_ms_count(snap) : 0;
+    struct mfan *f = n ? calloc(1, sizeof *f + n * sizeof(struct fsub)) : NULL;
+    if (!f) {
+        snapshot_release(snap);
+        reply_app_error(c, h, TW_APP_INTERNAL_ERROR, "the router has no metastore configured");
+        free(msg);
+        return;
+    }
+    f->c = c;
+    f->snap = snap;
+    f->msg = msg;
+    f->len = len;
+    f->h = *h;
+    bool patterned = h->name_len == 13 && memcmp(h->name, "get_databases", 13) == 0;
+    struct buf star = BUF_INIT;
+    if (patterned) {
+        /* The client's pattern filters the prefixed names; prefixed
+         * metastores get the same call with pattern "*". */
+        const struct tw_pathset one = TW_PS(TW_P(1));
+        struct first fd = { NULL, 0 };
+        int rc = tw_walk(c->proto, msg + h->body_off, len - h->body_off, NULL, &one, find_first, &fd);
+        f->pattern = (rc >= 0 && fd.s) ? strndup((const char *)fd.s, fd.l) : strdup("*");
+        if (buf_append(&star, msg, h->body_off) < 0 ||
+            tw_rewrite(c->proto, msg + h->body_off, len - h->body_off, NULL, &one, to_star, NULL, &star) != TW_CHANGED)
+            buf_reset(&star);
+    }
+    struct hms_ident id;
+    mconn_ident(c, &id);
+    c->route = f;
+    c->ms = "*";
+    f->nsub = (int)n;
+    f->pending = (int)n + 1;
+    for (size_t i = 0; i < n; i++) {
+        struct fsub *s = &f->subs[i];
+        s->f = f;
+        s->ms = snapshot_ms_at(snap, i);
+        s->uc.done = on_fan_reply;
+        /* The primary gets the client's own call; prefixed metastores are
+         * asked for every database and filtered here. */
+        const uint8_t *m = msg;
+        size_t ml = len;
+        if (patterned && !s->ms->primary && buf_len(&star)) {
+            m = buf_rptr(&star);
+            ml = buf_len(&star);
+        }
+        char why[300] = "no address";
+        bool sent = false;
+        for (size_t u = 0; u < s->ms->nuris && !sent; u++)
+            sent = hms_up_send(c->w->hup, uri_addr(s->ms->uris[u]), &id, c->proto, c->framed, m, ml, &s->uc, why,
+                               sizeof why) == 0;
+        if (!sent) {
+            s->finished = true;
+            fprintf(stderr, "fedrouter: metastore %s left out of a listing: %s\n", s->ms->name, why);
+            f->pending--;
+        }
+    }
+    buf_free(&star);
+    if (--f->pending == 0)
+        fan_finish(f);
+}
+
+void hms_route_call(struct mconn *c, const uint8_t *msg, size_t len, const struct tw_header *h)
+{
+    uint8_t *own = (uint8_t *)msg;
+#define IS(s) (h->name_len == sizeof(s) - 1 && memcmp(h->name, s, sizeof(s) - 1) == 0)
+    if (IS("set_ugi")) {
+        route_set_ugi(c, msg, len, h);
+        free(own);
+        return;
+    }
+    if (IS("shutdown") && h->type == TW_ONEWAY) {
+        /* A Hive client closing: nothing for a backend to do. */
+        free(own);
+        mconn_done_noreply(c);
+        return;
+    }
+#undef IS
+    struct route_state *rs = c->w->router->state;
+    struct mroute *r = calloc(1, sizeof *r);
+    if (!r) {
+        free(own);
+        mconn_close_after_write(c);
+        return;
+    }
+    r->c = c;
+    r->msg = own;
+    r->len = len;
+    r->h = *h;
+    r->snap = snapshot_acquire(&rs->ref);
+    r->rule = hms_rule_find((const char *)h->name, h->name_len);
+    if (r->rule && (r->rule->flags & HMS_FANOUT) && r->rule->merge == HMS_MERGE_STRINGS_SORTED) {
+        uint8_t *m = r->msg;
+        r->msg = NULL;
+        mroute_free(r);
+        route_db_listing(c, m, len, h);
+        return;
+    }
+    r->ms = r->snap ? snapshot_ms_primary(r->snap) : NULL;
+    struct pick pk = { r->rule, r->snap, NULL, "" };
+    if (r->snap && r->rule && !(r->rule->flags & HMS_NO_DB) && r->rule->args.ps.n &&
+        tw_walk(c->proto, msg + h->body_off, len - h->body_off, NULL, &r->rule->args.ps, pick_visit, &pk) >= 0 &&
+        pk.ms)
+        r->ms = pk.ms;
+    if (!r->ms) {
+        reply_app_error(c, &r->h, TW_APP_INTERNAL_ERROR, "the router has no metastore for this call (no primary)");
+        mroute_free(r);
+        return;
+    }
+    if (r->rule && (r->rule->flags & HMS_WRITE) && !r->ms->primary && r->ms->access != MS_READ_WRITE) {
+        char why[512];
+        snprintf(why, sizeof why, "fedrouter: metastore %s is read-only: %.*s on database %s is refused", r->ms->name,
+                 (int)h->name_len, (const char *)h->name, pk.db[0] ? pk.db : "?");
+        if (r->rule->meta_exc >= 0)
+            reply_meta_exception(c, &r->h, r->rule->meta_exc, why);
+        else
+            reply_app_error(c, &r->h, TW_APP_INTERNAL_ERROR, "%s", why);
+        mroute_free(r);
+        return;
+    }
+    if (strip_prefix(r) < 0) {
+        reply_app_error(c, &r->h, TW_APP_PROTOCOL_ERROR, "malformed arguments");
+        mroute_free(r);
+        return;
+    }
+    forward(c, r);
+}
+
+void hms_route_cancel(struct mconn *c)
+{
+    if (c->ms && strcmp(c->ms, "*") == 0 && c->route) {
+        struct mfan *f = c->route;
+        for (int i = 0; i < f->nsub; i++)
+            if (!f->subs[i].finished)
+                hms_up_cancel(&f->subs[i].uc);
+        c->route = NULL;
+        fan_free(f);
+        return;
+    }
+    struct mroute *r = c->route;
+    if (!r)
+        return;
+    hms_up_cancel(&r->uc);
+    c->route = NULL;
+    mroute_free(r);
+}

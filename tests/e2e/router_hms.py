@@ -1,0 +1,331 @@
+#!/usr/bin/python3
+"""router_hms.py: fedrouter's metastore federation, driven by a Python thrift
+client generated from our IDL (Debian's thrift compiler, at build time).
+
+    router_hms.py BUILD_DIR
+
+Two minihms backends: `primary` (no prefix) and `sales` (prefix sales_,
+read-only), and one fedrouter with both as [metastore] routes. The checks
+follow what Spark's Hive client and Trino do at startup and for a query
+(set_ugi, database listing, get_database, tables, partitions) and compare
+each answer with what the owning minihms holds. Prints `ok - NAME` /
+`not ok - NAME: why`, then `N passed, N failed`; exit 1 on failures.
+"""
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+PASSED = FAILED = 0
+PROCS = []
+START_TIMEOUT = 30
+
+
+def ok(name):
+    global PASSED
+    PASSED += 1
+    print("ok - %s" % name, flush=True)
+
+
+def not_ok(name, why):
+    global FAILED
+    FAILED += 1
+    print("not ok - %s: %s" % (name, why), flush=True)
+
+
+def check(name, fn):
+    try:
+        fn()
+        ok(name)
+    except AssertionError as e:
+        not_ok(name, e)
+    except Exception as e:  # a failed call is a failed check, with its reason
+        not_ok(name, "%s: %s" % (type(e).__name__, e))
+
+
+def expect(cond, why):
+    if not cond:
+        raise AssertionError(why)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_line(p, what, pattern):
+    deadline = time.monotonic() + START_TIMEOUT
+    buf = b""
+    found = {}
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([p.stdout], [], [], 0.2)
+        if r:
+            chunk = os.read(p.stdout.fileno(), 4096)
+            if not chunk:
+                break
+            buf += chunk
+            for line in buf.decode(errors="replace").splitlines():
+                for key, pat in pattern.items():
+                    m = re.match(pat, line)
+                    if m:
+                        found[key] = m
+            if len(found) == len(pattern):
+                return found
+        elif p.poll() is not None:
+            break
+    raise RuntimeError("%s gave no ready line (exit %s, stdout %r)" % (what, p.poll(), buf[-300:]))
+
+
+def start(args, tmp, name):
+    err = open(os.path.join(tmp, name + ".err"), "wb")
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
+    err.close()
+    PROCS.append(p)
+    return p
+
+
+def stop(p):
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def main(argv):
+    if len(argv) != 2:
+        print("usage: router_hms.py BUILD_DIR", file=sys.stderr)
+        return 2
+    build = os.path.abspath(argv[1])
+    sys.path.insert(0, os.path.join(build, "hms-thrift", "gen-py"))
+    from thrift.protocol import TBinaryProtocol, TCompactProtocol
+    from thrift.transport import TSocket, TTransport
+    from thrift.Thrift import TApplicationException
+    from hive_metastore import ThriftHiveMetastore
+    from hive_metastore.ttypes import (Database, FieldSchema, MetaException, NoSuchObjectException, Partition,
+                                       SerDeInfo, StorageDescriptor, Table)
+
+    def client(addr, framed=False, compact=False):
+        host, port = addr.rsplit(":", 1)
+        sock = TSocket.TSocket(host, int(port))
+        sock.setTimeout(20000)
+        t = TTransport.TFramedTransport(sock) if framed else TTransport.TBufferedTransport(sock)
+        proto = TCompactProtocol.TCompactProtocol(t) if compact else TBinaryProtocol.TBinaryProtocol(t)
+        t.open()
+        c = ThriftHiveMetastore.Client(proto)
+        c._t = t
+        return c
+
+    def table(db, name, parts=True):
+        sd = StorageDescriptor(cols=[FieldSchema("id", "int", ""), FieldSchema("v", "string", "")],
+                               location="file:/warehouse/%s/%s" % (db, name),
+                               inputFormat="org.apache.hadoop.mapred.TextInputFormat",
+                               outputFormat="org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+                               serdeInfo=SerDeInfo("s", "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe", {}),
+                               parameters={})
+        return Table(tableName=name, dbName=db, owner="alice", createTime=0, lastAccessTime=0, retention=0, sd=sd,
+                     partitionKeys=[FieldSchema("ds", "string", "")] if parts else [], parameters={},
+                     tableType="MANAGED_TABLE")
+
+    minihms = os.path.join(build, "tests", "minihms", "minihms")
+    router = os.path.join(build, "router", "fedrouter")
+    tmp = tempfile.mkdtemp(prefix="fedrouter-hms.")
+    try:
+        ms = {}
+        for name in ("primary", "sales"):
+            p = start([minihms, "--port", "0", "--name", name], tmp, name)
+            ms[name] = "127.0.0.1:%s" % wait_line(p, name, {"r": r"^ready port=(\d+)$"})["r"].group(1)
+            ms[name + "_proc"] = p
+        conf = os.path.join(tmp, "fedrouter.conf")
+        with open(conf, "w") as f:
+            f.write("""[router]
+id = hms-e2e
+hdfs.listen = 127.0.0.1:0
+hms.listen = 127.0.0.1:0
+admin.listen = 127.0.0.1:0
+workers = 2
+
+[statestore]
+driver = file
+
+[metastore primary]
+uris = thrift://%s
+primary = true
+
+[metastore sales]
+uris = thrift://%s
+prefix = sales_
+""" % (ms["primary"], ms["sales"]))
+        rp = start([router, "-c", conf], tmp, "router")
+        lines = wait_line(rp, "fedrouter", {"hms": r"^serving hms=(\S+:\d+)$",
+                                            "ready": r"^ready hdfs=(\S+:\d+) admin=(\S+:\d+)$"})
+        R = lines["hms"].group(1)
+        print("# fedrouter hms=%s; primary %s; sales %s" % (R, ms["primary"], ms["sales"]))
+
+        P, S = client(ms["primary"]), client(ms["sales"])
+        # Content made directly on each backend.
+        P.create_database(Database("web", "", "file:/warehouse/web", {}))
+        S.create_database(Database("orders", "", "file:/warehouse/orders", {}))
+        S.create_table(table("orders", "daily"))
+        S.add_partitions([Partition(values=["2026-11-%02d" % d], dbName="orders", tableName="daily",
+                                    createTime=0, lastAccessTime=0, sd=table("orders", "daily").sd, parameters={})
+                          for d in range(1, 4)])
+        c = client(R)
+
+        def startup():
+            # Spark's Hive client: set_ugi, then get_all_databases / get_database("default").
+            expect(c.set_ugi("alice", ["staff"]) == ["staff"], "set_ugi did not answer the groups")
+            dbs = c.get_all_databases()
+            expect(dbs == sorted(set(P.get_all_databases()) | {"sales_" + d for d in S.get_all_databases()}),
+                   "get_all_databases: %s" % dbs)
+            expect(c.get_database("default").name == "default", "get_database(default)")
+        check("startup: set_ugi, the union of both metastores' databases with prefixes, get_database", startup)
+
+        def patterns():
+            expect(c.get_databases("sales_*") == ["sales_default", "sales_orders"], c.get_databases("sales_*"))
+            expect(c.get_databases("web|sales_orders") == ["sales_orders", "web"], c.get_databases("web|sales_orders"))
+        check("get_databases patterns span both metastores", patterns)
+
+        def prefixed_reads():
+            d = c.get_database("sales_orders")
+            expect(d.name == "sales_orders", "get_database name %r" % d.name)
+            expect(c.get_all_tables("sales_orders") == ["daily"], "tables %s" % c.get_all_tables("sales_orders"))
+            t = c.get_table("sales_orders", "daily")
+            expect(t.dbName == "sales_orders", "table dbName %r" % t.dbName)
+            parts = c.get_partitions("sales_orders", "daily", -1)
+            expect(sorted(p.values[0] for p in parts) == ["2026-11-01", "2026-11-02", "2026-11-03"],
+                   "partitions %s" % [p.values for p in parts])
+            expect(all(p.dbName == "sales_orders" for p in parts), "partition dbNames %s" % [p.dbName for p in parts])
+            names = c.get_partition_names("sales_orders", "daily", -1)
+            byn = c.get_partitions_by_names("sales_orders", "daily", names)
+            expect(len(byn) == 3 and all(p.dbName == "sales_orders" for p in byn), "by names %s" % byn)
+        check("a prefixed database: names stripped on the way in, put back on the way out", prefixed_reads)
+
+        def catalog_names():
+            d = c.get_database("@hive#sales_orders")
+            expect(d.name == "sales_orders", "catalog-qualified get_database gave %r" % d.name)
+        check("catalog-qualified @hive#db names route by the db part", catalog_names)
+
+        def primary_writes():
+            c.create_table(table("web", "clicks"))
+            expect("clicks" in P.get_all_tables("web"), "the table is not on the primary")
+            c.add_partition(Partition(values=["2026-11-30"], dbName="web", tableName="clicks", createTime=0,
+                                      lastAccessTime=0, sd=table("web", "clicks").sd, parameters={}))
+            expect(P.get_partition_names("web", "clicks", -1) == ["ds=2026-11-30"], "partition not on the primary")
+            t = c.get_table("web", "clicks")
+            t.parameters["k"] = "v"
+            c.alter_table("web", "clicks", t)
+            expect(P.get_table("web", "clicks").parameters.get("k") == "v", "alter did not reach the primary")
+            c.drop_table("web", "clicks", True)
+            expect("clicks" not in P.get_all_tables("web"), "drop did not reach the primary")
+        check("CREATE / INSERT partition / ALTER / DROP on a primary database", primary_writes)
+
+        def readonly():
+            try:
+                c.create_table(table("sales_orders", "nope"))
+            except MetaException as e:
+                expect("read-only" in e.message and "sales" in e.message, "message %r" % e.message)
+                expect("nope" not in S.get_all_tables("orders"), "the table was made anyway")
+                return
+            raise AssertionError("create_table in the read-only sales metastore was not refused")
+        check("a write to the read-only prefixed metastore gets MetaException naming it", readonly)
+
+        def not_found():
+            try:
+                c.get_table("sales_orders", "missing")
+            except NoSuchObjectException:
+                return
+            raise AssertionError("no NoSuchObjectException for a missing table")
+        check("a missing table gets the backend's NoSuchObjectException", not_found)
+
+        def transports():
+            for framed, compact in ((True, False), (False, True), (True, True)):
+                x = client(R, framed, compact)
+                got = x.get_all_databases()
+                expect("sales_orders" in got and "web" in got, "framed=%s compact=%s: %s" % (framed, compact, got))
+                x.shutdown()
+                x._t.close()
+        check("framed and compact transports work through the router", transports)
+
+        def bad_input():
+            import struct as st
+            host, port = R.rsplit(":", 1)
+            cases = {
+                "bad version": b"\x80\x02\x00\x01" + b"\x00" * 16,
+                "huge string length": b"\x80\x01\x00\x01\x7f\xff\xff\xff",
+                "deep nesting": b"\x80\x01\x00\x01" + st.pack(">i", 17) + b"get_all_databases" +
+                                st.pack(">i", 1) + b"\x0c\x00\x01" * 200,
+                "truncated then closed": b"\x80\x01\x00\x01" + st.pack(">i", 17) + b"get_all_da",
+                "not thrift": b"GET / HTTP/1.1\r\n\r\n",
+                "frame too large": st.pack(">i", 0x7ffffff0) + b"\x80\x01",
+            }
+            for what, data in cases.items():
+                s = socket.create_connection((host, int(port)), timeout=10)
+                s.sendall(data)
+                if what.startswith("truncated"):
+                    s.shutdown(socket.SHUT_WR)
+                try:
+                    got = s.recv(4096)
+                    while got and s.recv(4096):
+                        pass
+                except socket.timeout:
+                    raise AssertionError("%s: the router neither answered nor closed within 10 s" % what)
+                except ConnectionResetError:
+                    pass
+                s.close()
+            x = client(R)
+            expect("web" in x.get_all_databases(), "the router does not serve after bad input")
+        check("malformed Thrift (bad version, huge length, deep nesting, truncation) is closed; others still served",
+              bad_input)
+
+        def one_down():
+            stop(ms["sales_proc"])
+            x = client(R)
+            try:
+                x.get_database("sales_orders")
+                raise AssertionError("get_database on the stopped metastore answered")
+            except TApplicationException as e:
+                expect("sales" in str(e), "the error does not name the metastore: %s" % e)
+            x2 = client(R)
+            expect(x2.get_database("web").name == "web", "the primary's database failed too")
+            dbs = x2.get_all_databases()
+            expect("web" in dbs and not any(d.startswith("sales_") for d in dbs), "listing with sales down: %s" % dbs)
+        check("a stopped metastore fails only its databases; listings leave it out", one_down)
+
+        if rp.poll() is None:
+            ok("fedrouter still running at the end")
+        else:
+            not_ok("fedrouter still running at the end", "exit status %s" % rp.poll())
+    except Exception as e:
+        not_ok("the test stopped early", "%s: %s" % (type(e).__name__, e))
+    finally:
+        for p in PROCS:
+            stop(p)
+            if p.stdout:
+                p.stdout.close()
+        if FAILED:
+            for name in ("router", "primary", "sales"):
+                path = os.path.join(tmp, name + ".err")
+                if os.path.exists(path):
+                    with open(path, errors="replace") as f:
+                        for ln in f.read().splitlines()[-20:]:
+                            print("# %s: %s" % (name, ln))
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("%d passed, %d failed" % (PASSED, FAILED))
+    return 1 if FAILED else 0
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda s, f: sys.exit(128 + s))
+    sys.exit(main(sys.argv))
