@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "hms_compat.h"
 #include "hms_conn.h"
 #include "hms_names.h"
 #include "hms_rules.h"
@@ -34,6 +36,9 @@ struct mroute {
     struct snapshot *snap;
     const struct ms_rec *ms;
     const struct hms_rule *rule;        /* NULL: a method the table does not know */
+    char name[128];                     /* the client's method name (h.name points here) */
+    enum hms_compat_kind compat;        /* an old call a Hive 4 metastore may not have */
+    bool translated;                    /* sent in its _req form */
 };
 
 static void mroute_free(struct mroute *r)
@@ -171,8 +176,9 @@ static void route_set_ugi(struct mconn *c, const uint8_t *msg, size_t len, const
     reply_string_list(c, h, c->groups, c->ngroups);
 }
 
-/* A REPLY carrying the method's declared MetaException {1: message}. */
-static void reply_meta_exception(struct mconn *c, const struct tw_header *h, int field, const char *msg)
+/* A REPLY carrying one of the method's declared exceptions (all metastore
+ * exceptions are {1: string message}) in result field `field`. */
+static void reply_exception(struct mconn *c, const struct tw_header *h, int field, const char *msg)
 {
     struct buf out = BUF_INIT;
     int rc = tw_write_header(c->proto, &out, h->name, h->name_len, TW_REPLY, h->seqid);
@@ -263,7 +269,6 @@ static int strip_prefix(struct mroute *r)
             return -1;
         }
         memcpy(nm, buf_rptr(&out), buf_len(&out));
-        r->h.name = nm + (r->h.name - r->msg);
         free(r->msg);
         r->msg = nm;
         r->len = buf_len(&out);
@@ -306,6 +311,9 @@ static const char *uri_addr(const char *uri)
     return p ? p + 3 : uri;
 }
 
+static int translate(struct mroute *r);
+static void forward(struct mconn *c, struct mroute *r);
+
 static void on_backend(struct hms_upcall *uc, enum hms_up_status st, const uint8_t *msg, size_t len, const char *why)
 {
     struct mroute *r = (struct mroute *)uc;
@@ -322,12 +330,58 @@ static void on_backend(struct hms_upcall *uc, enum hms_up_status st, const uint8
         mroute_free(r);
         return;
     }
+    if (r->compat && !r->translated && hms_compat_unknown_method(c->proto, msg, len)) {
+        /* A Hive 4 metastore: ask again in the new form, and from now on
+         * at once. */
+        hms_compat_learn(r->ms->name);
+        if (translate(r) == 0) {
+            forward(c, r);
+            return;
+        }
+    }
+    if (r->translated) {
+        struct buf old = BUF_INIT;
+        if (hms_compat_reply(r->compat, &r->h, msg, len, &old) == 0)
+            reply_mapped(r, buf_rptr(&old), buf_len(&old));
+        else
+            reply_app_error(c, &r->h, TW_APP_INTERNAL_ERROR, "cannot turn the %s_req answer of metastore %s into "
+                            "a %s answer", r->name, r->ms->name, r->name);
+        buf_free(&old);
+        mroute_free(r);
+        return;
+    }
     reply_mapped(r, msg, len);
     mroute_free(r);
 }
 
+/* Replaces the call by its _req form (hms_compat.c). 0 or -1. */
+static int translate(struct mroute *r)
+{
+    struct buf out = BUF_INIT;
+    struct tw_header h;
+    if (tw_parse_header(r->c->proto, r->msg, r->len, NULL, &h) != TW_COMPLETE ||
+        hms_compat_request(r->compat, &h, r->msg, r->len, &out) < 0) {
+        buf_free(&out);
+        return -1;
+    }
+    uint8_t *nm = malloc(buf_len(&out));
+    if (!nm) {
+        buf_free(&out);
+        return -1;
+    }
+    memcpy(nm, buf_rptr(&out), buf_len(&out));
+    free(r->msg);
+    r->msg = nm;
+    r->len = buf_len(&out);
+    r->translated = true;
+    buf_free(&out);
+    return 0;
+}
+
 static void forward(struct mconn *c, struct mroute *r)
 {
+    if (r->compat && !r->translated && hms_compat_known(r->ms->name))
+        translate(r);
     struct hms_ident id;
     mconn_ident(c, &id);
     c->ms = r->ms->name;
@@ -402,7 +456,7 @@ static int collect_name(void *vctx, unsigned idx, const uint8_t *s, size_t len)
     memcpy(n, x->prefix, pl);
     memcpy(n + pl, s, len);
     n[pl + len] = 0;
-    if (f->pattern && !hms_pattern_match(f->pattern, n)) {
+    if ((f->pattern && !hms_pattern_match(f->pattern, n)) || strcasecmp(n, "global_temp") == 0) {
         free(n);
         return 0;
     }
@@ -585,6 +639,10 @@ void hms_route_call(struct mconn *c, const uint8_t *msg, size_t len, const struc
     r->msg = own;
     r->len = len;
     r->h = *h;
+    snprintf(r->name, sizeof r->name, "%.*s", (int)(h->name_len < 127 ? h->name_len : 127), (const char *)h->name);
+    r->h.name = (const uint8_t *)r->name;
+    r->h.name_len = strlen(r->name);
+    r->compat = c->proto == TW_BINARY ? hms_compat_kind(h->name, h->name_len) : HMS_COMPAT_NONE;
     r->snap = snapshot_acquire(&rs->ref);
     r->rule = hms_rule_find((const char *)h->name, h->name_len);
     if (r->rule && (r->rule->flags & HMS_FANOUT) && r->rule->merge == HMS_MERGE_STRINGS_SORTED) {
@@ -605,12 +663,20 @@ void hms_route_call(struct mconn *c, const uint8_t *msg, size_t len, const struc
         mroute_free(r);
         return;
     }
+    if (pk.db[0] && strcasecmp(pk.db, "global_temp") == 0 && r->rule && r->rule->nso_exc >= 0) {
+        /* Spark keeps global temporary views in a database of this name in
+         * memory and refuses to start when a metastore has one: the name is
+         * never routed to a backend. */
+        reply_exception(c, &r->h, r->rule->nso_exc, "Database global_temp does not exist");
+        mroute_free(r);
+        return;
+    }
     if (r->rule && (r->rule->flags & HMS_WRITE) && !r->ms->primary && r->ms->access != MS_READ_WRITE) {
         char why[512];
         snprintf(why, sizeof why, "fedrouter: metastore %s is read-only: %.*s on database %s is refused", r->ms->name,
                  (int)h->name_len, (const char *)h->name, pk.db[0] ? pk.db : "?");
         if (r->rule->meta_exc >= 0)
-            reply_meta_exception(c, &r->h, r->rule->meta_exc, why);
+            reply_exception(c, &r->h, r->rule->meta_exc, why);
         else
             reply_app_error(c, &r->h, TW_APP_INTERNAL_ERROR, "%s", why);
         mroute_free(r);

@@ -289,6 +289,51 @@ prefix = sales_
         check("malformed Thrift (bad version, huge length, deep nesting, truncation) is closed; others still served",
               bad_input)
 
+        def hive4_backend():
+            # Spark's Hive 2.3 client sends get_table and get_table_objects_by_name, which a Hive 4
+            # metastore no longer has: the router asks with the _req calls and answers in the old form.
+            p4 = start([minihms, "--port", "0", "--name", "h4", "--hive4"], tmp, "h4")
+            addr4 = "127.0.0.1:%s" % wait_line(p4, "h4", {"r": r"^ready port=(\d+)$"})["r"].group(1)
+            d4 = client(addr4)
+            d4.create_database(Database("lake", "", "file:/warehouse/lake", {}))
+            d4.create_table(table("lake", "events", parts=False))
+            try:
+                d4.get_table("lake", "events")
+                raise AssertionError("the --hive4 backend answers get_table itself")
+            except TApplicationException:
+                pass
+            conf4 = os.path.join(tmp, "h4.conf")
+            with open(conf4, "w") as f:
+                f.write("[router]\nid = h4\nhdfs.listen = 127.0.0.1:0\nhms.listen = 127.0.0.1:0\n"
+                        "admin.listen = 127.0.0.1:0\nworkers = 1\n[statestore]\ndriver = file\n"
+                        "[metastore h4]\nuris = thrift://%s\nprimary = true\n" % addr4)
+            r4 = start([router, "-c", conf4], tmp, "router4")
+            a4 = wait_line(r4, "fedrouter h4", {"hms": r"^serving hms=(\S+:\d+)$"})["hms"].group(1)
+            x = client(a4)
+            for _ in range(2):  # the first learns, the second asks in the new form at once
+                t = x.get_table("lake", "events")
+                expect(t.tableName == "events" and t.dbName == "lake", "get_table gave %s.%s" % (t.dbName, t.tableName))
+            ts = x.get_table_objects_by_name("lake", ["events"])
+            expect([t.tableName for t in ts] == ["events"], "get_table_objects_by_name gave %s" % ts)
+            try:
+                x.get_table("lake", "missing")
+                raise AssertionError("no NoSuchObjectException for a missing table")
+            except NoSuchObjectException:
+                pass
+        check("a Hive 4 metastore: get_table and get_table_objects_by_name answered through the _req calls",
+              hive4_backend)
+
+        def global_temp():
+            P.create_database(Database("global_temp", "", "file:/warehouse/gt", {}))
+            try:
+                c.get_database("global_temp")
+                raise AssertionError("get_database(global_temp) answered: Spark would refuse to start")
+            except NoSuchObjectException:
+                pass
+            expect("global_temp" not in c.get_all_databases(), "global_temp is listed")
+            P.drop_database("global_temp", True, True)
+        check("global_temp is never routed to a backend (Spark's startup check)", global_temp)
+
         def one_down():
             stop(ms["sales_proc"])
             x = client(R)
