@@ -129,10 +129,30 @@ static void call_finished(struct mconn *c)
     }
 }
 
+/* An EXCEPTION message, or a REPLY whose result holds a declared exception
+ * (any field but 0, success) counts as an error in the metrics. */
+static bool reply_is_error(const struct mconn *c, const uint8_t *msg, size_t len)
+{
+    struct tw_header h;
+    if (tw_parse_header(c->proto, msg, len, NULL, &h) != TW_COMPLETE)
+        return true;
+    if (h.type != TW_REPLY)
+        return h.type == TW_EXCEPTION;
+    const uint8_t *b = msg + h.body_off;
+    size_t bl = len - h.body_off;
+    if (bl == 0 || b[0] == 0)
+        return false; /* void success */
+    if (c->proto == TW_BINARY)
+        return bl >= 3 && (b[1] != 0 || b[2] != 0);
+    if (b[0] >> 4)
+        return true; /* compact short form: a delta from 0, so an id above 0 */
+    return bl >= 2 && b[1] != 0; /* long form: zigzag id, 0 for success */
+}
+
 void mconn_reply(struct mconn *c, const uint8_t *msg, size_t len)
 {
     if (!STATE(c)->dead) {
-        bool error = len > 0 && false;
+        bool error = reply_is_error(c, msg, len);
         if (c->framed)
             tw_put_frame_len(&c->out, len);
         buf_append(&c->out, msg, len);

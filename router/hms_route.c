@@ -15,12 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "hms_compat.h"
 #include "hms_conn.h"
 #include "hms_names.h"
 #include "hms_rules.h"
 #include "hms_up.h"
+#include "metrics.h"
 #include "records.h"
 #include "route_state.h"
 #include "router.h"
@@ -39,7 +41,21 @@ struct mroute {
     char name[128];                     /* the client's method name (h.name points here) */
     enum hms_compat_kind compat;        /* an old call a Hive 4 metastore may not have */
     bool translated;                    /* sent in its _req form */
+    uint64_t sent_us;                   /* upstream metrics */
 };
+
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* One backend call in the metastore's upstream series (proto hms_upstream). */
+static void record_upstream(struct mconn *c, const char *method, const char *ms, uint64_t sent_us, bool error)
+{
+    metrics_record(c->w->metrics, 3, metrics_name_id(method), metrics_name_id(ms), mono_us() - sent_us, error);
+}
 
 static void mroute_free(struct mroute *r)
 {
@@ -319,6 +335,7 @@ static void on_backend(struct hms_upcall *uc, enum hms_up_status st, const uint8
     struct mroute *r = (struct mroute *)uc;
     struct mconn *c = r->c;
     c->route = NULL;
+    record_upstream(c, r->name, r->ms->name, r->sent_us, st != HMS_UP_OK);
     if (r->h.type == TW_ONEWAY) {
         mroute_free(r);
         mconn_done_noreply(c);
@@ -385,6 +402,7 @@ static void forward(struct mconn *c, struct mroute *r)
     struct hms_ident id;
     mconn_ident(c, &id);
     c->ms = r->ms->name;
+    r->sent_us = mono_us();
     r->uc.done = on_backend;
     r->uc.oneway = r->h.type == TW_ONEWAY;
     char why[300] = "";
@@ -426,6 +444,7 @@ struct mfan {
     char **names;                       /* merged, with prefixes */
     size_t nnames, capnames;
     int pending, nsub;
+    uint64_t sent_us;
     struct fsub subs[];
 };
 
@@ -510,6 +529,9 @@ static void on_fan_reply(struct hms_upcall *uc, enum hms_up_status st, const uin
     struct fsub *s = (struct fsub *)uc;
     struct mfan *f = s->f;
     s->finished = true;
+    char method[64];
+    snprintf(method, sizeof method, "%.*s", (int)(f->h.name_len < 63 ? f->h.name_len : 63), (const char *)f->h.name);
+    record_upstream(f->c, method, s->ms->name, f->sent_us, st != HMS_UP_OK);
     struct tw_header h;
     if (st == HMS_UP_OK && tw_parse_header(f->c->proto, msg, len, NULL, &h) == TW_COMPLETE && h.type == TW_REPLY) {
         const struct tw_pathset ps = TW_PS(TW_P(0, TW_ELEM));
@@ -583,6 +605,7 @@ static void route_db_listing(struct mconn *c, uint8_t *msg, size_t len, const st
     c->ms = "*";
     f->nsub = (int)n;
     f->pending = (int)n + 1;
+    f->sent_us = mono_us();
     for (size_t i = 0; i < n; i++) {
         struct fsub *s = &f->subs[i];
         s->f = f;
@@ -658,6 +681,8 @@ void hms_route_call(struct mconn *c, const uint8_t *msg, size_t len, const struc
         tw_walk(c->proto, msg + h->body_off, len - h->body_off, NULL, &r->rule->args.ps, pick_visit, &pk) >= 0 &&
         pk.ms)
         r->ms = pk.ms;
+    if (r->ms)
+        c->ms = r->ms->name; /* for the metrics, also when refused here */
     if (!r->ms) {
         reply_app_error(c, &r->h, TW_APP_INTERNAL_ERROR, "the router has no metastore for this call (no primary)");
         mroute_free(r);

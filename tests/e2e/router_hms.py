@@ -334,6 +334,24 @@ prefix = sales_
             P.drop_database("global_temp", True, True)
         check("global_temp is never routed to a backend (Spark's startup check)", global_temp)
 
+        def metrics():
+            host, port = lines["ready"].group(2).rsplit(":", 1)
+            with socket.create_connection((host, int(port)), timeout=10) as s:
+                s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+                data = b""
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+            text = data.decode(errors="replace")
+            for want in ('fedrouter_calls_total{proto="hms",method="get_all_databases",ns="*"}',
+                         'fedrouter_calls_total{proto="hms_upstream",method="get_all_databases",ns="sales"}',
+                         'fedrouter_calls_total{proto="hms",method="get_table",ns="sales"}',
+                         'fedrouter_call_errors_total{proto="hms",method="create_table",ns="sales"}'):
+                expect(want in text, "%s is not in /metrics" % want)
+        check("/metrics counts metastore calls per method and metastore, client side and upstream", metrics)
+
         def one_down():
             stop(ms["sales_proc"])
             x = client(R)
