@@ -234,7 +234,12 @@ static int pick_visit(void *vctx, unsigned idx, const uint8_t *str, size_t len)
     struct pick *p = vctx;
     const uint8_t *db;
     size_t dl;
-    if (!hms_db_of(hms_path_kind_of(&p->rule->args, idx), str, len, &db, &dl) || dl >= sizeof p->db)
+    enum hms_path_kind kind = hms_path_kind_of(&p->rule->args, idx);
+    /* A database pattern without wildcards names one database
+     * (get_table_meta("db", "*", []) as Trino sends it). */
+    if (kind == HMS_PK_PATTERN && !memchr(str, '*', len) && !memchr(str, '|', len))
+        kind = HMS_PK_DB;
+    if (!hms_db_of(kind, str, len, &db, &dl) || dl >= sizeof p->db)
         return 0;
     size_t plen;
     p->ms = snapshot_ms_for_db(p->s, (const char *)db, dl, &plen);
@@ -594,7 +599,16 @@ static void route_db_listing(struct mconn *c, uint8_t *msg, size_t len, const st
         const struct tw_pathset one = TW_PS(TW_P(1));
         struct first fd = { NULL, 0 };
         int rc = tw_walk(c->proto, msg + h->body_off, len - h->body_off, NULL, &one, find_first, &fd);
-        f->pattern = (rc >= 0 && fd.s) ? strndup((const char *)fd.s, fd.l) : strdup("*");
+        /* Hive 3+ clients qualify the pattern with the catalog: "@hive#pat",
+         * "@hive#" alone for every database. */
+        if (rc >= 0 && fd.s && fd.l > 1 && fd.s[0] == '@') {
+            const uint8_t *hash = memchr(fd.s, '#', fd.l);
+            if (hash) {
+                fd.l -= (size_t)(hash + 1 - fd.s);
+                fd.s = hash + 1;
+            }
+        }
+        f->pattern = (rc >= 0 && fd.s && fd.l) ? strndup((const char *)fd.s, fd.l) : strdup("*");
         if (buf_append(&star, msg, h->body_off) < 0 ||
             tw_rewrite(c->proto, msg + h->body_off, len - h->body_off, NULL, &one, to_star, NULL, &star) != TW_CHANGED)
             buf_reset(&star);

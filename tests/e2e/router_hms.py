@@ -215,7 +215,18 @@ prefix = sales_
         def catalog_names():
             d = c.get_database("@hive#sales_orders")
             expect(d.name == "sales_orders", "catalog-qualified get_database gave %r" % d.name)
+            got = c.get_databases("@hive#")
+            expect("sales_orders" in got and "web" in got, "get_databases('@hive#') gave %s" % got)
+            got = c.get_databases("@hive#sales_*")
+            expect(got == ["sales_default", "sales_orders"], "get_databases('@hive#sales_*') gave %s" % got)
         check("catalog-qualified @hive#db names route by the db part", catalog_names)
+
+        def trino_table_meta():
+            # Trino 444+ lists tables with get_table_meta(db, "*", []).
+            metas = c.get_table_meta("sales_orders", "*", [])
+            expect([(m.dbName, m.tableName) for m in metas] == [("sales_orders", "daily")],
+                   "get_table_meta gave %s" % [(m.dbName, m.tableName) for m in metas])
+        check("get_table_meta for one database goes to its metastore (as Trino asks)", trino_table_meta)
 
         def primary_writes():
             c.create_table(table("web", "clicks"))
