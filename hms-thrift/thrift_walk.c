@@ -923,3 +923,31 @@ const char *tw_strerror(int rc)
     default: return "unknown status";
     }
 }
+
+int tw_put_be32(struct buf *out, uint32_t v)
+{
+    uint8_t x[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
+    return buf_append(out, x, 4) < 0 ? TW_ENOMEM : 0;
+}
+
+int tw_put_uvarint(struct buf *out, uint64_t v)
+{
+    uint8_t x[10];
+    size_t n = 0;
+    while (v >= 0x80) {
+        x[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    x[n++] = (uint8_t)v;
+    return buf_append(out, x, n) < 0 ? TW_ENOMEM : 0;
+}
+
+int tw_put_string(enum tw_proto proto, struct buf *out, const void *s, size_t len)
+{
+    if (len > INT32_MAX)
+        return TW_ESTRING;
+    int rc = proto == TW_BINARY ? tw_put_be32(out, (uint32_t)len) : tw_put_uvarint(out, len);
+    if (rc < 0 || buf_append(out, s, len) < 0)
+        return TW_ENOMEM;
+    return 0;
+}

@@ -168,6 +168,13 @@ int tw_parse_header(enum tw_proto proto, const uint8_t *p, size_t len, const str
 int tw_write_header(enum tw_proto proto, struct buf *out, const uint8_t *name, size_t name_len,
                     enum tw_msg_type type, int32_t seqid);
 
+/* Small writers for messages built by hand (the router's own answers):
+ * a big-endian i32, an unsigned varint, and a string in the protocol's
+ * form (binary: i32 length; compact: varint length). 0 or TW_ENOMEM. */
+int tw_put_be32(struct buf *out, uint32_t v);
+int tw_put_uvarint(struct buf *out, uint64_t v);
+int tw_put_string(enum tw_proto proto, struct buf *out, const void *s, size_t len);
+
 /* Appends a whole EXCEPTION message carrying TApplicationException
  * {1: message, 2: type}; e.g. UNKNOWN_METHOD with "Invalid method name: 'x'". */
 int tw_write_app_exception(enum tw_proto proto, struct buf *out, const uint8_t *name, size_t name_len,

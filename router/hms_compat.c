@@ -23,11 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int put_be32(struct buf *b, uint32_t v)
-{
-    uint8_t x[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
-    return buf_append(b, x, 4);
-}
 
 static uint32_t get_be32(const uint8_t *p)
 {
@@ -113,19 +108,19 @@ int hms_compat_request(enum hms_compat_kind kind, const struct tw_header *h, con
     static const uint8_t req[] = { 12, 0, 1 }, db[] = { 11, 0, 1 }, one[] = { 11, 0, 2 }, list[] = { 15, 0, 2, 11 };
     rc |= buf_append(out, req, 3);
     rc |= buf_append(out, db, 3);
-    rc |= put_be32(out, (uint32_t)a.dblen);
+    rc |= tw_put_be32(out, (uint32_t)a.dblen);
     rc |= buf_append(out, a.db, a.dblen);
     if (kind == HMS_COMPAT_GET_TABLE) {
         if (a.n != 1)
             return -1;
         rc |= buf_append(out, one, 3);
-        rc |= put_be32(out, (uint32_t)a.lens[0]);
+        rc |= tw_put_be32(out, (uint32_t)a.lens[0]);
         rc |= buf_append(out, a.names[0], a.lens[0]);
     } else {
         rc |= buf_append(out, list, 4);
-        rc |= put_be32(out, (uint32_t)a.n);
+        rc |= tw_put_be32(out, (uint32_t)a.n);
         for (size_t i = 0; i < a.n; i++) {
-            rc |= put_be32(out, (uint32_t)a.lens[i]);
+            rc |= tw_put_be32(out, (uint32_t)a.lens[i]);
             rc |= buf_append(out, a.names[i], a.lens[i]);
         }
     }

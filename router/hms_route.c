@@ -66,23 +66,7 @@ static void mroute_free(struct mroute *r)
 
 /* ---- answers made here ---- */
 
-static int put_be32(struct buf *b, uint32_t v)
-{
-    uint8_t x[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
-    return buf_append(b, x, 4);
-}
 
-static int put_uvarint(struct buf *b, uint64_t v)
-{
-    uint8_t x[10];
-    size_t n = 0;
-    while (v >= 0x80) {
-        x[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    x[n++] = (uint8_t)v;
-    return buf_append(b, x, n);
-}
 
 /* A REPLY whose result holds field 0 (success) = list<string>. */
 static void reply_string_list(struct mconn *c, const struct tw_header *h, char *const *items, size_t n)
@@ -92,9 +76,9 @@ static void reply_string_list(struct mconn *c, const struct tw_header *h, char *
     if (c->proto == TW_BINARY) {
         static const uint8_t f0[] = { 15, 0, 0, 11 }; /* list, id 0, of string */
         rc |= buf_append(&out, f0, sizeof f0);
-        rc |= put_be32(&out, (uint32_t)n);
+        rc |= tw_put_be32(&out, (uint32_t)n);
         for (size_t i = 0; i < n; i++) {
-            rc |= put_be32(&out, (uint32_t)strlen(items[i]));
+            rc |= tw_put_be32(&out, (uint32_t)strlen(items[i]));
             rc |= buf_append(&out, items[i], strlen(items[i]));
         }
     } else {
@@ -107,10 +91,10 @@ static void reply_string_list(struct mconn *c, const struct tw_header *h, char *
         } else {
             uint8_t lh = 0xf8;
             rc |= buf_append(&out, &lh, 1);
-            rc |= put_uvarint(&out, n);
+            rc |= tw_put_uvarint(&out, n);
         }
         for (size_t i = 0; i < n; i++) {
-            rc |= put_uvarint(&out, strlen(items[i]));
+            rc |= tw_put_uvarint(&out, strlen(items[i]));
             rc |= buf_append(&out, items[i], strlen(items[i]));
         }
     }
@@ -202,11 +186,11 @@ static void reply_exception(struct mconn *c, const struct tw_header *h, int fiel
     if (c->proto == TW_BINARY) {
         uint8_t f[] = { 12, (uint8_t)(field >> 8), (uint8_t)field, 11, 0, 1 };
         rc |= buf_append(&out, f, sizeof f);
-        rc |= put_be32(&out, (uint32_t)ml);
+        rc |= tw_put_be32(&out, (uint32_t)ml);
     } else {
         uint8_t f[] = { (uint8_t)(field << 4 | 12), 0x18 };
         rc |= buf_append(&out, f, sizeof f);
-        rc |= put_uvarint(&out, ml);
+        rc |= tw_put_uvarint(&out, ml);
     }
     rc |= buf_append(&out, msg, ml);
     static const uint8_t stops[2] = { 0, 0 };

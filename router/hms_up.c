@@ -135,30 +135,8 @@ static int put_message(struct hms_upconn *c, const uint8_t *msg, size_t len)
 
 /* ---- set_ugi, written by hand in both protocols ---- */
 
-static int put_be32(struct buf *b, uint32_t v)
-{
-    uint8_t x[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
-    return buf_append(b, x, 4);
-}
 
-static int put_uvarint(struct buf *b, uint64_t v)
-{
-    uint8_t x[10];
-    size_t n = 0;
-    while (v >= 0x80) {
-        x[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    x[n++] = (uint8_t)v;
-    return buf_append(b, x, n);
-}
 
-static int put_str(struct buf *b, enum tw_proto proto, const char *s)
-{
-    size_t n = strlen(s);
-    int rc = proto == TW_BINARY ? put_be32(b, (uint32_t)n) : put_uvarint(b, n);
-    return rc < 0 ? -1 : buf_append(b, s, n);
-}
 
 /* set_ugi_args { 1: string user_name, 2: list<string> group_names }. */
 static int write_set_ugi(struct buf *b, enum tw_proto proto, const struct hms_ident *id)
@@ -169,13 +147,13 @@ static int write_set_ugi(struct buf *b, enum tw_proto proto, const struct hms_id
     if (proto == TW_BINARY) {
         static const uint8_t f1[] = { 11, 0, 1 }, f2[] = { 15, 0, 2, 11 };
         rc |= buf_append(b, f1, sizeof f1);
-        rc |= put_str(b, proto, id->user);
+        rc |= tw_put_string(proto, b, id->user, strlen(id->user));
         rc |= buf_append(b, f2, sizeof f2);
-        rc |= put_be32(b, (uint32_t)id->ngroups);
+        rc |= tw_put_be32(b, (uint32_t)id->ngroups);
     } else {
         static const uint8_t f1 = 0x18, f2 = 0x19; /* delta 1: binary (8), list (9) */
         rc |= buf_append(b, &f1, 1);
-        rc |= put_str(b, proto, id->user);
+        rc |= tw_put_string(proto, b, id->user, strlen(id->user));
         rc |= buf_append(b, &f2, 1);
         if (id->ngroups < 15) {
             uint8_t h = (uint8_t)(id->ngroups << 4 | 8);
@@ -183,11 +161,11 @@ static int write_set_ugi(struct buf *b, enum tw_proto proto, const struct hms_id
         } else {
             uint8_t h = 0xf8;
             rc |= buf_append(b, &h, 1);
-            rc |= put_uvarint(b, id->ngroups);
+            rc |= tw_put_uvarint(b, id->ngroups);
         }
     }
     for (size_t i = 0; i < id->ngroups; i++)
-        rc |= put_str(b, proto, id->groups[i]);
+        rc |= tw_put_string(proto, b, id->groups[i], strlen(id->groups[i]));
     static const uint8_t stop = 0;
     rc |= buf_append(b, &stop, 1);
     return rc < 0 ? -1 : 0;
