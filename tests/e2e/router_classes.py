@@ -30,12 +30,10 @@ import select
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -45,6 +43,9 @@ START_TIMEOUT = 15          # s for a ready line
 CALL_TIMEOUT = 5            # s for one RPC answer
 TOTAL_BUDGET = 40           # s: checks after this are reported as failed, not run
 CLIENT = "DFSClient_router_classes"
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hadoop_ipc  # noqa: E402  (the shared Hadoop IPC test client)
 
 PASSED = 0
 FAILED = 0
@@ -95,134 +96,18 @@ def check(name, fn):
     return True
 
 
-# ---- protobuf modules, generated now ----
+# ---- the Hadoop IPC client (shared with the other Python tests) ----
 
 def gen_protos(tmp):
-    out = os.path.join(tmp, "py")
-    os.mkdir(out)
-    protos = sorted(os.path.join(PROTO_DIR, f) for f in os.listdir(PROTO_DIR) if f.endswith(".proto"))
-    r = subprocess.run(["protoc", "--python_out=" + out, "-I", PROTO_DIR] + protos,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
-    if r.returncode != 0:
-        raise RuntimeError("protoc failed: %s" % r.stderr.strip())
-    sys.path.insert(0, out)
+    """Makes the protobuf modules importable (hadoop_ipc generates them)."""
+    hadoop_ipc.load_protos(tmp)
 
 
-# ---- Hadoop IPC client ----
-
-class RemoteError(Exception):
-    def __init__(self, cls, msg):
-        super().__init__("%s: %s" % (cls, msg))
-        self.cls = cls
-        self.msg = msg
+RemoteError = hadoop_ipc.RemoteError
 
 
-def varint(n):
-    n &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def read_varint(buf, pos):
-    shift = result = 0
-    while True:
-        if pos >= len(buf) or shift > 63:
-            raise ValueError("bad varint in a reply")
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return result, pos
-
-
-class Conn:
-    """One IPC connection (SIMPLE auth), calls one after another."""
-
-    def __init__(self, addr, user, source=None):
-        host, port = addr.rsplit(":", 1)
-        self.addr = addr
-        self.sock = socket.create_connection((host, int(port)), timeout=CALL_TIMEOUT,
-                                             source_address=(source, 0) if source else None)
-        self.client_id = uuid.uuid4().bytes
-        self.next_id = 0
-        ctx = C.IpcConnectionContextProto()
-        ctx.userInfo.effectiveUser = user
-        ctx.protocol = PROTOCOL
-        self.sock.sendall(b"hrpc\x09\x00\x00" + self._frame(self._header(-3), ctx.SerializeToString()))
-
-    def _header(self, call_id):
-        h = C.RpcRequestHeaderProto()
-        h.rpcKind = C.RPC_PROTOCOL_BUFFER
-        h.rpcOp = C.RpcRequestHeaderProto.RPC_FINAL_PACKET
-        h.callId = call_id
-        h.clientId = self.client_id
-        h.retryCount = 0
-        return h.SerializeToString()
-
-    @staticmethod
-    def _frame(*parts):
-        body = b"".join(varint(len(p)) + p for p in parts)
-        return struct.pack(">I", len(body)) + body
-
-    def _recv(self, n):
-        buf = bytearray()
-        while len(buf) < n:
-            chunk = self.sock.recv(n - len(buf))
-            if not chunk:
-                raise EOFError("%s closed the connection" % self.addr)
-            buf += chunk
-        return bytes(buf)
-
-    def raw(self, method, req_bytes):
-        """(header, payload bytes or None). Raises on transport trouble."""
-        call_id = self.next_id
-        self.next_id += 1
-        rh = C.RequestHeaderProto()
-        rh.methodName = method
-        rh.declaringClassProtocolName = PROTOCOL
-        rh.clientProtocolVersion = 1
-        self.sock.sendall(self._frame(self._header(call_id), rh.SerializeToString(), req_bytes))
-        n = struct.unpack(">I", self._recv(4))[0]
-        if n > 64 << 20:
-            raise ValueError("reply frame of %d bytes" % n)
-        body = self._recv(n)
-        hl, pos = read_varint(body, 0)
-        hdr = C.RpcResponseHeaderProto()
-        hdr.ParseFromString(body[pos:pos + hl])
-        pos += hl
-        got = hdr.callId if hdr.callId < 1 << 31 else hdr.callId - (1 << 32)
-        if got != call_id:
-            raise ValueError("reply for call %d, expected %d" % (got, call_id))
-        payload = None
-        if hdr.status == C.RpcResponseHeaderProto.SUCCESS:
-            pl, pos = read_varint(body, pos)
-            payload = body[pos:pos + pl]
-            if len(payload) != pl:
-                raise ValueError("reply payload cut short")
-        return hdr, payload
-
-    def call(self, method, req, resp_cls):
-        """The parsed answer; RemoteError on an error reply."""
-        hdr, payload = self.raw(method, req.SerializeToString())
-        if payload is None:
-            raise RemoteError(hdr.exceptionClassName, hdr.errorMsg)
-        resp = resp_cls()
-        resp.ParseFromString(payload)  # checks the required fields too
-        return resp
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+def Conn(addr, user, source=None):
+    return hadoop_ipc.Conn(C, addr, user, timeout=CALL_TIMEOUT, source=source)
 
 
 def expect_remote(fn, cls, *in_msg):

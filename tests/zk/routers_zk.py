@@ -50,13 +50,12 @@ import tempfile
 import threading
 import time
 import urllib.request
-import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-PROTO_DIR = os.path.join(REPO, "hdfs-proto", "proto")
 ZKSERVER = os.path.join(HERE, "zkserver.sh")
-PROTOCOL = "org.apache.hadoop.hdfs.protocol.ClientProtocol"
+sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
+import hadoop_ipc  # noqa: E402  (the shared Hadoop IPC test client)
 ROOT = "/fedrouter"
 ROUTER_IDS = ("r1", "r2", "r3")
 SESSION_TIMEOUT_MS = 4000
@@ -130,140 +129,15 @@ def poll(fn, timeout, interval=0.02):
 
 # ---- protobuf modules, generated now ----
 
-def gen_protos(tmp):
-    out = os.path.join(tmp, "py")
-    os.mkdir(out)
-    protos = sorted(os.path.join(PROTO_DIR, f) for f in os.listdir(PROTO_DIR) if f.endswith(".proto"))
-    r = subprocess.run(["protoc", "--python_out=" + out, "-I", PROTO_DIR] + protos,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
-    if r.returncode != 0:
-        raise RuntimeError("protoc failed: %s" % r.stderr.strip())
-    sys.path.insert(0, out)
+def load_protos(tmp):
+    return hadoop_ipc.load_protos(tmp)
 
 
-def load_protos():
-    import ClientNamenodeProtocol_pb2 as cnp
-    import IpcConnectionContext_pb2 as ipcctx
-    import ProtobufRpcEngine_pb2 as engine
-    import RpcHeader_pb2 as rpch
-    import acl_pb2 as acl
-    import hdfs_pb2 as hdfs
-
-    class NS:  # one namespace for the messages and enums used here
-        pass
-    ns = NS()
-    for mod in (acl, hdfs, cnp, rpch, engine, ipcctx):
-        for k in dir(mod):
-            if not k.startswith("_"):
-                setattr(ns, k, getattr(mod, k))
-    return ns
+RemoteError = hadoop_ipc.RemoteError
 
 
-# ---- a small Hadoop IPC client (SIMPLE auth, one call at a time) ----
-
-class RemoteError(Exception):
-    def __init__(self, cls, msg):
-        super().__init__("%s: %s" % (cls, msg))
-        self.cls = cls
-        self.msg = msg
-
-
-def varint(n):
-    n &= (1 << 64) - 1
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def read_varint(buf, pos):
-    shift = result = 0
-    while True:
-        if pos >= len(buf) or shift > 63:
-            raise ValueError("bad varint in a reply")
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            return result, pos
-
-
-class Conn:
-    """One IPC connection, kept open across checks."""
-
-    def __init__(self, addr, user):
-        host, port = addr.rsplit(":", 1)
-        self.addr = addr
-        self.sock = socket.create_connection((host, int(port)), timeout=CALL_TIMEOUT)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.client_id = uuid.uuid4().bytes
-        self.next_id = 0
-        ctx = C.IpcConnectionContextProto()
-        ctx.userInfo.effectiveUser = user
-        ctx.protocol = PROTOCOL
-        self.sock.sendall(b"hrpc\x09\x00\x00" + self._frame(self._header(-3), ctx.SerializeToString()))
-
-    def _header(self, call_id):
-        h = C.RpcRequestHeaderProto()
-        h.rpcKind = C.RPC_PROTOCOL_BUFFER
-        h.rpcOp = C.RpcRequestHeaderProto.RPC_FINAL_PACKET
-        h.callId = call_id
-        h.clientId = self.client_id
-        h.retryCount = 0
-        return h.SerializeToString()
-
-    @staticmethod
-    def _frame(*parts):
-        body = b"".join(varint(len(p)) + p for p in parts)
-        return struct.pack(">I", len(body)) + body
-
-    def _recv(self, n):
-        buf = bytearray()
-        while len(buf) < n:
-            chunk = self.sock.recv(n - len(buf))
-            if not chunk:
-                raise EOFError("%s closed the connection" % self.addr)
-            buf += chunk
-        return bytes(buf)
-
-    def call(self, method, req, resp_cls):
-        """The parsed answer; RemoteError on an error reply."""
-        call_id = self.next_id
-        self.next_id += 1
-        rh = C.RequestHeaderProto()
-        rh.methodName = method
-        rh.declaringClassProtocolName = PROTOCOL
-        rh.clientProtocolVersion = 1
-        self.sock.sendall(self._frame(self._header(call_id), rh.SerializeToString(), req.SerializeToString()))
-        n = struct.unpack(">I", self._recv(4))[0]
-        if n > 64 << 20:
-            raise ValueError("reply frame of %d bytes" % n)
-        body = self._recv(n)
-        hl, pos = read_varint(body, 0)
-        hdr = C.RpcResponseHeaderProto()
-        hdr.ParseFromString(body[pos:pos + hl])
-        pos += hl
-        got = hdr.callId if hdr.callId < 1 << 31 else hdr.callId - (1 << 32)
-        if got != call_id:
-            raise ValueError("reply for call %d, expected %d" % (got, call_id))
-        if hdr.status != C.RpcResponseHeaderProto.SUCCESS:
-            raise RemoteError(hdr.exceptionClassName, hdr.errorMsg)
-        pl, pos = read_varint(body, pos)
-        resp = resp_cls()
-        resp.ParseFromString(body[pos:pos + pl])
-        return resp
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+def Conn(addr, user):
+    return hadoop_ipc.Conn(C, addr, user, timeout=CALL_TIMEOUT)
 
 
 def fileinfo(conn, path):
@@ -1009,8 +883,7 @@ def main(argv):
     conns = {}
     zkd = None
     try:
-        gen_protos(tmp)
-        C = load_protos()
+        C = load_protos(tmp)
         zkd = ZooKeeper(tmp)
         zkd.start_first()
         note("zookeeper %s up after %.1f s" % (zkd.hosts, time.monotonic() - T0))
