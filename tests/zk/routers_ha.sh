@@ -36,7 +36,7 @@ ZK_PID=$!
 zk_ok() { (exec 3<>"/dev/tcp/127.0.0.1/$ZK_PORT" && printf ruok >&3 && cat <&3) 2>/dev/null | grep -q imok; }
 for _ in $(seq 100); do zk_ok && break; sleep 0.1; done
 zk_ok || fr_bail "ZooKeeper" "no imok on port $ZK_PORT"
-trap 'kill "$ZK_PID" 2>/dev/null || true' EXIT
+FR_PIDS+=("$ZK_PID")   # stopped with the others by lib.sh on exit
 fr_ok "ZooKeeper answers on $ZK_PORT"
 
 # ---- one subcluster ----
