@@ -204,6 +204,19 @@ static void reply_exception(struct mconn *c, const struct tw_header *h, int fiel
     buf_free(&out);
 }
 
+/* Does the metastore's writable list open database db (as the client
+ * names it, prefix included) to writes? */
+static bool writable(const struct ms_rec *ms, const char *db)
+{
+    size_t pl = ms->prefix ? strlen(ms->prefix) : 0;
+    if (!db[0] || strlen(db) < pl)
+        return false;
+    for (size_t i = 0; i < ms->nwritable; i++)
+        if (hms_pattern_match(ms->writable[i], db + pl))
+            return true;
+    return false;
+}
+
 /* ---- which metastore ---- */
 
 struct pick {
@@ -694,7 +707,8 @@ void hms_route_call(struct mconn *c, const uint8_t *msg, size_t len, const struc
         mroute_free(r);
         return;
     }
-    if (r->rule && (r->rule->flags & HMS_WRITE) && !r->ms->primary && r->ms->access != MS_READ_WRITE) {
+    if (r->rule && (r->rule->flags & HMS_WRITE) && !r->ms->primary && r->ms->access != MS_READ_WRITE &&
+        !writable(r->ms, pk.db)) {
         char why[512];
         snprintf(why, sizeof why, "fedrouter: metastore %s is read-only: %.*s on database %s is refused", r->ms->name,
                  (int)h->name_len, (const char *)h->name, pk.db[0] ? pk.db : "?");

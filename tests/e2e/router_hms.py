@@ -166,6 +166,7 @@ primary = true
 [metastore sales]
 uris = thrift://%s
 prefix = sales_
+writable = scratch*
 """ % (ms["primary"], ms["sales"]))
         rp = start([router, "-c", conf], tmp, "router")
         lines = wait_line(rp, "fedrouter", {"hms": r"^serving hms=(\S+:\d+)$",
@@ -251,6 +252,12 @@ prefix = sales_
                 return
             raise AssertionError("create_table in the read-only sales metastore was not refused")
         check("a write to the read-only prefixed metastore gets MetaException naming it", readonly)
+
+        def writable_list():
+            S.create_database(Database("scratch1", "", "file:/warehouse/scratch1", {}))
+            c.create_table(table("sales_scratch1", "tmp", parts=False))
+            expect(S.get_all_tables("scratch1") == ["tmp"], "the table is not on sales: %s" % S.get_all_tables("scratch1"))
+        check("a database the read-only metastore's writable list names takes writes", writable_list)
 
         def not_found():
             try:
