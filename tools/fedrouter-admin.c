@@ -52,6 +52,7 @@ static void usage(FILE *out)
             "  -enableNameservice <ns>\n"
             "  -getDisabledNameservices\n"
             "  -addMetastore <name> <thrift-uri>[,uri...] [-prefix p] [-primary] [-readwrite]\n"
+            "                [-writable pattern[,pattern...]]\n"
             "  -rmMetastore <name>\n"
             "  -lsMetastores\n"
             "  -routers\n"
@@ -327,6 +328,8 @@ static int cmd_add_ms(struct zks *z, int argc, char **argv)
             rc = record_set(&r, "primary", "true", why, sizeof why) < 0 ? EXIT_USAGE : 0;
         else if (!strcmp(argv[i], "-readwrite"))
             rc = record_set(&r, "access", "read-write", why, sizeof why) < 0 ? EXIT_USAGE : 0;
+        else if (!strcmp(argv[i], "-writable") && i + 1 < argc)
+            rc = record_set(&r, "writable", argv[++i], why, sizeof why) < 0 ? EXIT_USAGE : 0;
         else {
             record_free(&r);
             return usage_error("unknown option or extra argument: %s", argv[i]);
@@ -575,11 +578,15 @@ static int cmd_ls(struct zks *z, enum rec_kind kind, const char *path)
             printf("\n");
         }
     } else {
-        printf("%-20s %-16s %-8s %-11s %s\n", "Metastore", "Prefix", "Primary", "Access", "URIs");
+        printf("%-20s %-16s %-8s %-11s %-20s %s\n", "Metastore", "Prefix", "Primary", "Access", "Writable", "URIs");
         for (size_t i = 0; v && i < n; i++) {
             const struct ms_rec *s = &v[i]->u.ms;
-            printf("%-20s %-16s %-8s %-11s ", s->name, *s->prefix ? s->prefix : "-", s->primary ? "yes" : "no",
-                   s->access == MS_READ_WRITE ? "read-write" : "read-only");
+            char w[256] = "-";
+            size_t wl = 0;
+            for (size_t k = 0; k < s->nwritable && wl < sizeof w; k++)
+                wl += (size_t)snprintf(w + wl, sizeof w - wl, "%s%s", k ? "," : "", s->writable[k]);
+            printf("%-20s %-16s %-8s %-11s %-20s ", s->name, *s->prefix ? s->prefix : "-", s->primary ? "yes" : "no",
+                   s->access == MS_READ_WRITE ? "read-write" : "read-only", w);
             for (size_t k = 0; k < s->nuris; k++)
                 printf("%s%s", k ? "," : "", s->uris[k]);
             printf("\n");
