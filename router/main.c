@@ -31,6 +31,8 @@
 #include "route_state.h"
 #include "router.h"
 #include "store_zk.h"
+#include "hms_up.h"
+#include "upstream.h"
 #include "worker.h"
 
 static int64_t now_ms(void)
@@ -138,6 +140,38 @@ static void gauges(struct buf *out, void *arg)
                    (unsigned long long)inflight);
     metrics_printf(out, "# TYPE fedrouter_client_connections gauge\nfedrouter_client_connections %llu\n",
                    (unsigned long long)conns);
+    /* Upstream pools, summed over the workers (read without their lock:
+     * aligned counters, a scrape may be a call behind). */
+    struct upstream_stats up = { 0 }, one;
+    size_t hopen = 0, hidle = 0, o, i2;
+    for (int i = 0; i < r->nworkers; i++) {
+        if (r->workers[i].up) {
+            upstream_pool_stats(r->workers[i].up, &one);
+            up.conns += one.conns;
+            up.in_flight += one.in_flight;
+            up.connects += one.connects;
+            up.connect_failures += one.connect_failures;
+        }
+        if (r->workers[i].hup) {
+            hms_pool_counts(r->workers[i].hup, &o, &i2);
+            hopen += o;
+            hidle += i2;
+        }
+    }
+    metrics_printf(out,
+                   "# TYPE fedrouter_upstream_connections gauge\n"
+                   "fedrouter_upstream_connections{proto=\"hdfs\"} %llu\n"
+                   "fedrouter_upstream_connections{proto=\"hms\"} %zu\n"
+                   "# TYPE fedrouter_upstream_idle_connections gauge\n"
+                   "fedrouter_upstream_idle_connections{proto=\"hms\"} %zu\n"
+                   "# TYPE fedrouter_upstream_in_flight_calls gauge\n"
+                   "fedrouter_upstream_in_flight_calls{proto=\"hdfs\"} %llu\n"
+                   "# TYPE fedrouter_upstream_connects_total counter\n"
+                   "fedrouter_upstream_connects_total{proto=\"hdfs\"} %llu\n"
+                   "# TYPE fedrouter_upstream_connect_failures_total counter\n"
+                   "fedrouter_upstream_connect_failures_total{proto=\"hdfs\"} %llu\n",
+                   (unsigned long long)up.conns, hopen, hidle, (unsigned long long)up.in_flight,
+                   (unsigned long long)up.connects, (unsigned long long)up.connect_failures);
     metrics_printf(out, "# TYPE fedrouter_cluster_refresh_rounds_total counter\n"
                         "fedrouter_cluster_refresh_rounds_total %llu\n",
                    (unsigned long long)cs_rounds());

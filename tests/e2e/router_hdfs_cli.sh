@@ -439,6 +439,7 @@ if fr_passed; then
     samples=$(sed 1d <<<"$FR_OUT" | awk '$1 ~ /^fedrouter_calls_total(\{.*\})?$/ { n++; s += $NF } END { if (n) print n, s }')
     fr_check_match "9 /metrics has fedrouter_calls_total samples, summing to > 0 (got: ${samples:-none})" \
         '^[0-9]+ [0-9.e+]*[1-9]' "$samples"
+    fr_check_match "9 /metrics shows the upstream pools" 'fedrouter_upstream_connections\{proto="hdfs"\} [1-9]' "$FR_OUT"
     # df fanned out: one client series (ns "*") and one upstream series per nameservice.
     for ns in '*' ns1 ns2; do
         proto=hdfs_upstream re=$ns
