@@ -270,7 +270,9 @@ writable = scratch*
         def transports():
             for framed, compact in ((True, False), (False, True), (True, True)):
                 x = client(R, framed, compact)
+                expect(x.set_ugi("bob", ["g1"]) == ["g1"], "set_ugi over framed=%s compact=%s" % (framed, compact))
                 got = x.get_all_databases()
+                expect(x.get_database("sales_orders").name == "sales_orders", "a backend call as bob")
                 expect("sales_orders" in got and "web" in got, "framed=%s compact=%s: %s" % (framed, compact, got))
                 x.shutdown()
                 x._t.close()
