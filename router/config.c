@@ -87,6 +87,9 @@ static const struct cfg_key table[] = {
      "on SIGTERM: stop accepting, let calls in flight finish for this long"},
     {SEC_ROUTER, "crypto_threads", T_INT, "0", 0, 256, NULL, R(crypto_threads), NULL,
      "threads for SASL/TLS wrapping of responses; 0 = inline on the worker"},
+    {SEC_ROUTER, "hms.mode", T_ENUM, "prefixed", 0, 0, "prefixed|manual", R(hms_mode), NULL,
+     "metastore federation: prefixed (each metastore but the primary owns a name prefix) or manual "
+     "(each [metastore] lists its databases; the rest go to the primary)"},
     {SEC_ROUTER, "log.level", T_ENUM, "info", 0, 0, "error|warn|info|debug", R(log_level), NULL,
      "least severe messages written"},
     {SEC_STORE, "driver", T_ENUM, "file", 0, 0, "file|zookeeper", S(driver), NULL,

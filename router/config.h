@@ -53,6 +53,7 @@ struct router_settings {
     int cluster_refresh_ms;             /* SPACE/LOCAL figures refresh interval */
     int crypto_threads;                 /* SASL/TLS wrap threads, 0 = inline on the worker */
     int log_level;                      /* enum cfg_log_level */
+    int hms_mode;                       /* 0 prefixed, 1 manual */
 };
 
 /* [statestore] */

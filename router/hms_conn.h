@@ -64,6 +64,10 @@ void mconn_close_all(struct worker *w);
 void mconn_ident(const struct mconn *c, struct hms_ident *id);
 
 /* Implemented by hms_route.c. */
+struct snapshot;
+/* Logs every database that two metastores' `databases` lists both name
+ * (MANUAL mode: the first by name serves it). Call when a table loads. */
+void hms_log_clashes(const struct snapshot *s);
 void hms_route_call(struct mconn *c, const uint8_t *msg, size_t len, const struct tw_header *h);
 void hms_route_cancel(struct mconn *c);
 

@@ -42,6 +42,7 @@ struct mroute {
     enum hms_compat_kind compat;        /* an old call a Hive 4 metastore may not have */
     bool translated;                    /* sent in its _req form */
     uint64_t sent_us;                   /* upstream metrics */
+    const char *prefix;                 /* of the chosen metastore's names ("" for none) */
 };
 
 static uint64_t mono_us(void)
@@ -204,11 +205,51 @@ static void reply_exception(struct mconn *c, const struct tw_header *h, int fiel
     buf_free(&out);
 }
 
+/* The prefix a metastore's database names carry for clients: its own in
+ * PREFIXED mode, none in MANUAL mode (names are mapped as they are). */
+static const char *name_prefix(const struct router *rt, const struct ms_rec *ms)
+{
+    return rt->hms_manual || ms->primary || !ms->prefix ? "" : ms->prefix;
+}
+
+/* MANUAL mode: the metastore whose `databases` list names db, else the
+ * primary. When several list it, the first in name order wins (the clash
+ * is logged when the table loads: hms_log_clashes). */
+static const struct ms_rec *manual_ms_for_db(const struct snapshot *s, const char *db, size_t len)
+{
+    size_t n = snapshot_ms_count(s);
+    for (size_t i = 0; i < n; i++) {
+        const struct ms_rec *m = snapshot_ms_at(s, i);
+        for (size_t k = 0; k < m->ndatabases; k++)
+            if (strlen(m->databases[k]) == len && strncasecmp(m->databases[k], db, len) == 0)
+                return m;
+    }
+    return snapshot_ms_primary(s);
+}
+
+void hms_log_clashes(const struct snapshot *s)
+{
+    size_t n = snapshot_ms_count(s);
+    for (size_t i = 0; i < n; i++) {
+        const struct ms_rec *a = snapshot_ms_at(s, i);
+        for (size_t k = 0; k < a->ndatabases; k++)
+            for (size_t j = i + 1; j < n; j++) {
+                const struct ms_rec *b = snapshot_ms_at(s, j);
+                for (size_t l = 0; l < b->ndatabases; l++)
+                    if (strcasecmp(a->databases[k], b->databases[l]) == 0)
+                        fprintf(stderr,
+                                "fedrouter: metastores %s and %s both map database %s: %s serves it (the first by "
+                                "name)\n",
+                                a->name, b->name, a->databases[k], a->name);
+            }
+    }
+}
+
 /* Does the metastore's writable list open database db (as the client
  * names it, prefix included) to writes? */
-static bool writable(const struct ms_rec *ms, const char *db)
+static bool writable(const struct ms_rec *ms, const char *prefix, const char *db)
 {
-    size_t pl = ms->prefix ? strlen(ms->prefix) : 0;
+    size_t pl = strlen(prefix);
     if (!db[0] || strlen(db) < pl)
         return false;
     for (size_t i = 0; i < ms->nwritable; i++)
@@ -222,6 +263,7 @@ static bool writable(const struct ms_rec *ms, const char *db)
 struct pick {
     const struct hms_rule *rule;
     const struct snapshot *s;
+    bool manual;
     const struct ms_rec *ms;
     char db[256];
 };
@@ -239,7 +281,8 @@ static int pick_visit(void *vctx, unsigned idx, const uint8_t *str, size_t len)
     if (!hms_db_of(kind, str, len, &db, &dl) || dl >= sizeof p->db)
         return 0;
     size_t plen;
-    p->ms = snapshot_ms_for_db(p->s, (const char *)db, dl, &plen);
+    p->ms = p->manual ? manual_ms_for_db(p->s, (const char *)db, dl)
+                      : snapshot_ms_for_db(p->s, (const char *)db, dl, &plen);
     memcpy(p->db, db, dl);
     p->db[dl] = 0;
     return 1; /* the first database named decides */
@@ -266,11 +309,11 @@ static int map_out(void *vctx, unsigned idx, const uint8_t *s, size_t len, const
  * name: r->msg replaced. 0, or -1 for a malformed call. */
 static int strip_prefix(struct mroute *r)
 {
-    if (!r->rule || !r->rule->args.ps.n || !r->ms->prefix || !r->ms->prefix[0])
+    if (!r->rule || !r->rule->args.ps.n || !r->prefix[0])
         return 0;
     static __thread struct in_ctx x;
     x.rule = r->rule;
-    x.names.prefix = r->ms->prefix;
+    x.names.prefix = r->prefix;
     struct buf out = BUF_INIT;
     if (buf_append(&out, r->msg, r->h.body_off) < 0)
         return -1;
@@ -300,14 +343,14 @@ static void reply_mapped(struct mroute *r, const uint8_t *msg, size_t len)
 {
     struct mconn *c = r->c;
     struct tw_header h;
-    if (!r->rule || !r->rule->result.ps.n || !r->ms->prefix || !r->ms->prefix[0] ||
+    if (!r->rule || !r->rule->result.ps.n || !r->prefix[0] ||
         tw_parse_header(c->proto, msg, len, NULL, &h) != TW_COMPLETE || h.type != TW_REPLY) {
         mconn_reply(c, msg, len);
         return;
     }
     static __thread struct in_ctx x;
     x.rule = r->rule;
-    x.names.prefix = r->ms->prefix;
+    x.names.prefix = r->prefix;
     struct buf out = BUF_INIT;
     int rc = buf_append(&out, msg, h.body_off) < 0
                  ? -1
@@ -464,6 +507,7 @@ static void fan_free(struct mfan *f)
 struct collect {
     struct mfan *f;
     const char *prefix;
+    const struct ms_rec *ms;            /* MANUAL mode: keep only the names this metastore serves */
 };
 
 static int collect_name(void *vctx, unsigned idx, const uint8_t *s, size_t len)
@@ -477,7 +521,8 @@ static int collect_name(void *vctx, unsigned idx, const uint8_t *s, size_t len)
     memcpy(n, x->prefix, pl);
     memcpy(n + pl, s, len);
     n[pl + len] = 0;
-    if ((f->pattern && !hms_pattern_match(f->pattern, n)) || strcasecmp(n, "global_temp") == 0) {
+    if ((f->pattern && !hms_pattern_match(f->pattern, n)) || strcasecmp(n, "global_temp") == 0 ||
+        (x->ms && manual_ms_for_db(f->snap, n, strlen(n)) != x->ms)) {
         free(n);
         return 0;
     }
@@ -537,7 +582,8 @@ static void on_fan_reply(struct hms_upcall *uc, enum hms_up_status st, const uin
     struct tw_header h;
     if (st == HMS_UP_OK && tw_parse_header(f->c->proto, msg, len, NULL, &h) == TW_COMPLETE && h.type == TW_REPLY) {
         const struct tw_pathset ps = TW_PS(TW_P(0, TW_ELEM));
-        struct collect x = { f, s->ms->primary || !s->ms->prefix ? "" : s->ms->prefix };
+        bool manual = f->c->w->router->hms_manual;
+        struct collect x = { f, name_prefix(f->c->w->router, s->ms), manual ? s->ms : NULL };
         s->ok = tw_walk(f->c->proto, msg + h.body_off, len - h.body_off, NULL, &ps, collect_name, &x) >= 0;
     }
     if (!s->ok)
@@ -626,7 +672,7 @@ static void route_db_listing(struct mconn *c, uint8_t *msg, size_t len, const st
          * asked for every database and filtered here. */
         const uint8_t *m = msg;
         size_t ml = len;
-        if (patterned && !s->ms->primary && buf_len(&star)) {
+        if (patterned && !s->ms->primary && !c->w->router->hms_manual && buf_len(&star)) {
             m = buf_rptr(&star);
             ml = buf_len(&star);
         }
@@ -687,13 +733,16 @@ void hms_route_call(struct mconn *c, const uint8_t *msg, size_t len, const struc
         return;
     }
     r->ms = r->snap ? snapshot_ms_primary(r->snap) : NULL;
-    struct pick pk = { r->rule, r->snap, NULL, "" };
+    bool manual = c->w->router->hms_manual;
+    struct pick pk = { r->rule, r->snap, manual, NULL, "" };
     if (r->snap && r->rule && !(r->rule->flags & HMS_NO_DB) && r->rule->args.ps.n &&
         tw_walk(c->proto, msg + h->body_off, len - h->body_off, NULL, &r->rule->args.ps, pick_visit, &pk) >= 0 &&
         pk.ms)
         r->ms = pk.ms;
-    if (r->ms)
+    if (r->ms) {
         c->ms = r->ms->name; /* for the metrics, also when refused here */
+        r->prefix = name_prefix(c->w->router, r->ms);
+    }
     if (!r->ms) {
         reply_app_error(c, &r->h, TW_APP_INTERNAL_ERROR, "the router has no metastore for this call (no primary)");
         mroute_free(r);
@@ -708,7 +757,7 @@ void hms_route_call(struct mconn *c, const uint8_t *msg, size_t len, const struc
         return;
     }
     if (r->rule && (r->rule->flags & HMS_WRITE) && !r->ms->primary && r->ms->access != MS_READ_WRITE &&
-        !writable(r->ms, pk.db)) {
+        !writable(r->ms, r->prefix, pk.db)) {
         char why[512];
         snprintf(why, sizeof why, "fedrouter: metastore %s is read-only: %.*s on database %s is refused", r->ms->name,
                  (int)h->name_len, (const char *)h->name, pk.db[0] ? pk.db : "?");

@@ -31,6 +31,7 @@
 #include "route_state.h"
 #include "router.h"
 #include "store_zk.h"
+#include "hms_conn.h"
 #include "hms_up.h"
 #include "upstream.h"
 #include "worker.h"
@@ -96,6 +97,7 @@ static void *watch_main(void *arg)
             continue;
         }
         config_free(&cfg);
+        hms_log_clashes(s);
         snapshot_ref_publish(&rs->ref, s);
         atomic_store(&rs->loaded_at_ms, now_ms());
         rs->last_error[0] = 0;
@@ -228,6 +230,7 @@ int main(int argc, char **argv)
         return 0;
     }
     snprintf(rs.path, sizeof rs.path, "%s", path);
+    hms_log_clashes(first);
     snapshot_ref_init(&rs.ref, first);
     atomic_store(&rs.loaded_at_ms, now_ms());
 
@@ -246,6 +249,7 @@ int main(int argc, char **argv)
     r.state = &rs;
     rs.router = &r;
     snprintf(r.hms_listen, sizeof r.hms_listen, "%s", cfg.router.hms_listen);
+    r.hms_manual = cfg.router.hms_mode == 1;
     signal(SIGPIPE, SIG_IGN);
     sigset_t set;
     sigemptyset(&set);

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hms_conn.h"
 #include "metrics.h"
 #include "route_state.h"
 #include "router.h"
@@ -70,6 +71,7 @@ static void on_change(void *ctx, const struct record_set *recs, uint64_t zxid)
         snprintf(rs->last_error, sizeof rs->last_error, "out of memory building the routing snapshot");
         return;
     }
+    hms_log_clashes(s);
     snapshot_ref_publish(&rs->ref, s);
     uint64_t version = snapshot_version(s);
     atomic_store(&rs->zxid, zxid);

@@ -300,7 +300,7 @@ const char *record_key(const struct record *r)
 enum {
     K_DESTS, K_ORDER, K_READONLY, K_FT, K_OWNER, K_GROUP, K_MODE, K_NSQ, K_SSQ,
     K_NAMENODES, K_DISABLED,
-    K_URIS, K_PREFIX, K_PRIMARY, K_ACCESS, K_WRITABLE,
+    K_URIS, K_PREFIX, K_PRIMARY, K_ACCESS, K_WRITABLE, K_DATABASES,
     K_COUNT
 };
 
@@ -329,6 +329,8 @@ static const struct rec_key keys[K_COUNT] = {
                    "takes calls without a database and names no prefix matches (at most one)"},
     [K_ACCESS] = {REC_METASTORE, "access", "enum", "read-only",
                   "read-only or read-write (the primary's default is read-write)"},
+    [K_DATABASES] = {REC_METASTORE, "databases", "list", "none",
+                     "hms.mode = manual: the databases routed to this metastore (others go to the primary)"},
     [K_WRITABLE] = {REC_METASTORE, "writable", "list", "none",
                     "database patterns, as this metastore names them ('*' any), open to writes even when read-only"},
 };
@@ -539,18 +541,22 @@ static int set_key(struct record *r, int k, const char *v, char *why, size_t why
             return -1;
         return set_string(&s->prefix, v, FR_NAME_MAX, why, whylen);
     case K_WRITABLE:
-        if (!strcasecmp(v, "none")) {
-            free_list(s->writable, s->nwritable);
-            s->writable = NULL;
-            s->nwritable = 0;
-            return 0;
-        }
-        if (split_list(v, FR_MAX_ADDRS, &items, &cnt, why, whylen) < 0)
+    case K_DATABASES: {
+        char ***lp = k == K_WRITABLE ? &s->writable : &s->databases;
+        size_t *np = k == K_WRITABLE ? &s->nwritable : &s->ndatabases;
+        items = NULL;
+        cnt = 0;
+        if (strcasecmp(v, "none") && split_list(v, 4096, &items, &cnt, why, whylen) < 0)
             return -1;
-        free_list(s->writable, s->nwritable);
-        s->writable = items;
-        s->nwritable = cnt;
+        if (k == K_DATABASES)
+            for (size_t i = 0; i < cnt; i++)
+                for (char *q = items[i]; *q; q++)
+                    *q = (char)tolower((unsigned char)*q);
+        free_list(*lp, *np);
+        *lp = items;
+        *np = cnt;
         return 0;
+    }
     case K_ACCESS:
         if (!strcasecmp(v, "read-only"))
             s->access = MS_READ_ONLY;
@@ -708,6 +714,7 @@ void record_free(struct record *r)
         free(r->u.ms.name);
         free_list(r->u.ms.uris, r->u.ms.nuris);
         free_list(r->u.ms.writable, r->u.ms.nwritable);
+        free_list(r->u.ms.databases, r->u.ms.ndatabases);
         free(r->u.ms.prefix);
         break;
     }
@@ -759,7 +766,8 @@ int record_copy(struct record *dst, const struct record *src)
         dst->u.ms.prefix = src->u.ms.prefix ? strdup(src->u.ms.prefix) : NULL;
         bad = !dst->u.ms.name || (src->u.ms.prefix && !dst->u.ms.prefix) ||
               copy_list(&dst->u.ms.uris, src->u.ms.uris, src->u.ms.nuris) < 0 ||
-              copy_list(&dst->u.ms.writable, src->u.ms.writable, src->u.ms.nwritable) < 0;
+              copy_list(&dst->u.ms.writable, src->u.ms.writable, src->u.ms.nwritable) < 0 ||
+              copy_list(&dst->u.ms.databases, src->u.ms.databases, src->u.ms.ndatabases) < 0;
         break;
     }
     if (bad) {
@@ -855,6 +863,10 @@ size_t record_format(const struct record *r, bool all, char *buf, size_t size)
             put_list(&o, "writable", s->writable, s->nwritable);
         else if (all)
             put(&o, "writable = none\n");
+        if (s->ndatabases)
+            put_list(&o, "databases", s->databases, s->ndatabases);
+        else if (all)
+            put(&o, "databases = none\n");
         break;
     }
     }

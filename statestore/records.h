@@ -114,6 +114,8 @@ struct ms_rec {
     char *prefix;               /* lower case; NULL until record_finish(): then "<name>_" (primary: "") */
     bool primary;
     enum ms_access access;
+    char **databases;           /* MANUAL mode: the databases routed here (lower case) */
+    size_t ndatabases;
     char **writable;            /* database patterns (as this metastore names them, '*' any,
                                    '|' alternatives) writable even when access is read-only */
     size_t nwritable;

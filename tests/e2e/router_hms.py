@@ -372,6 +372,41 @@ writable = scratch*
                 expect(want in text, "%s is not in /metrics" % want)
         check("/metrics counts metastore calls per method and metastore, client side and upstream", metrics)
 
+        def manual_mode():
+            # MANUAL: each metastore lists its databases, no prefixes. "shared" exists on both
+            # backends (Waggle Dance refuses to start on such a clash); the mapping gives it to
+            # sales, and a second mapping of it (twin) is logged, not fatal.
+            P.create_database(Database("shared", "on primary", "file:/warehouse/p-shared", {}))
+            S.create_database(Database("shared", "on sales", "file:/warehouse/s-shared", {}))
+            confm = os.path.join(tmp, "manual.conf")
+            with open(confm, "w") as f:
+                f.write("[router]\nid = hms-manual\nhdfs.listen = 127.0.0.1:0\nhms.listen = 127.0.0.1:0\n"
+                        "admin.listen = 127.0.0.1:0\nworkers = 1\nhms.mode = manual\n[statestore]\ndriver = file\n"
+                        "[metastore primary]\nuris = thrift://%s\nprimary = true\n"
+                        "[metastore sales]\nuris = thrift://%s\ndatabases = orders, shared\n"
+                        "[metastore twin]\nuris = thrift://%s\ndatabases = shared\n"
+                        % (ms["primary"], ms["sales"], ms["sales"]))
+            rm = start([router, "-c", confm], tmp, "router-manual")
+            am = wait_line(rm, "fedrouter manual", {"hms": r"^serving hms=(\S+:\d+)$"})["hms"].group(1)
+            x = client(am)
+            want = sorted((set(P.get_all_databases()) - {"shared"}) | {"orders", "shared"})
+            got = x.get_all_databases()
+            expect(got == want, "get_all_databases %s, want %s" % (got, want))
+            expect(x.get_database("shared").description == "on sales", "shared did not come from sales")
+            expect(x.get_database("orders").name == "orders", "orders")
+            expect(x.get_database("web").name == "web", "web from the primary")
+            expect([t.tableName for t in x.get_partitions("orders", "daily", -1)] == ["daily"] * 3, "partitions")
+            try:
+                x.create_table(table("orders", "nope2"))
+                raise AssertionError("a write to the read-only sales was not refused")
+            except MetaException:
+                pass
+            with open(os.path.join(tmp, "router-manual.err"), errors="replace") as f:
+                log = f.read()
+            expect("both map database shared" in log and "sales serves it" in log, "no clash line in the log")
+            P.drop_database("shared", True, True)
+        check("MANUAL mode: mapped databases, a name on two backends, a logged mapping clash", manual_mode)
+
         def one_down():
             stop(ms["sales_proc"])
             x = client(R)
