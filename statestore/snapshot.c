@@ -676,7 +676,9 @@ static int build_ms(struct snapshot *s, const struct record_set *set, const stru
         c->name = arena_strdup(&s->arena, m->name);
         c->prefix = arena_strdup(&s->arena, m->prefix);
         c->uris = copy_strs(&s->arena, m->uris, m->nuris);
-        if (!c->name || !c->prefix || !c->uris)
+        c->writable = copy_strs(&s->arena, m->writable, m->nwritable);
+        c->databases = copy_strs(&s->arena, m->databases, m->ndatabases);
+        if (!c->name || !c->prefix || !c->uris || !c->writable || !c->databases)
             return -1;
         if (c->primary)
             s->ms_primary = c;

@@ -52,7 +52,7 @@ static void usage(FILE *out)
             "  -enableNameservice <ns>\n"
             "  -getDisabledNameservices\n"
             "  -addMetastore <name> <thrift-uri>[,uri...] [-prefix p] [-primary] [-readwrite]\n"
-            "                [-writable pattern[,pattern...]]\n"
+            "                [-writable pattern[,pattern...]] [-databases db[,db...]]\n"
             "  -rmMetastore <name>\n"
             "  -lsMetastores\n"
             "  -routers\n"
@@ -330,6 +330,8 @@ static int cmd_add_ms(struct zks *z, int argc, char **argv)
             rc = record_set(&r, "access", "read-write", why, sizeof why) < 0 ? EXIT_USAGE : 0;
         else if (!strcmp(argv[i], "-writable") && i + 1 < argc)
             rc = record_set(&r, "writable", argv[++i], why, sizeof why) < 0 ? EXIT_USAGE : 0;
+        else if (!strcmp(argv[i], "-databases") && i + 1 < argc)
+            rc = record_set(&r, "databases", argv[++i], why, sizeof why) < 0 ? EXIT_USAGE : 0;
         else {
             record_free(&r);
             return usage_error("unknown option or extra argument: %s", argv[i]);
@@ -590,7 +592,21 @@ static int cmd_ls(struct zks *z, enum rec_kind kind, const char *path)
             for (size_t k = 0; k < s->nuris; k++)
                 printf("%s%s", k ? "," : "", s->uris[k]);
             printf("\n");
+            if (s->ndatabases) {
+                printf("    databases (hms.mode = manual):");
+                for (size_t k = 0; k < s->ndatabases; k++)
+                    printf(" %s", s->databases[k]);
+                printf("\n");
+            }
         }
+        /* MANUAL mode: a database two lists name is served by the first by name. */
+        for (size_t i = 0; v && i < n; i++)
+            for (size_t k = 0; k < v[i]->u.ms.ndatabases; k++)
+                for (size_t j = i + 1; j < n; j++)
+                    for (size_t l = 0; l < v[j]->u.ms.ndatabases; l++)
+                        if (!strcasecmp(v[i]->u.ms.databases[k], v[j]->u.ms.databases[l]))
+                            printf("clash: %s and %s both map database %s; %s serves it\n", v[i]->u.ms.name,
+                                   v[j]->u.ms.name, v[i]->u.ms.databases[k], v[i]->u.ms.name);
     }
     free(v);
     recset_free(&set);
