@@ -10,11 +10,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "hms_rules.h"
 
 struct hms_names {
     const char *prefix;             /* the backend's prefix ("" for the primary) */
-    char scratch[4096 + 256];
+    struct buf out;                 /* the last replacement (reused; grows as needed) */
 };
 
 /* The database part of a string at a path of that kind (false: none). */

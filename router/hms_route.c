@@ -311,14 +311,13 @@ static int strip_prefix(struct mroute *r)
 {
     if (!r->rule || !r->rule->args.ps.n || !r->prefix[0])
         return 0;
-    static __thread struct in_ctx x;
-    x.rule = r->rule;
-    x.names.prefix = r->prefix;
+    struct in_ctx x = { r->rule, { r->prefix, BUF_INIT } };
     struct buf out = BUF_INIT;
     if (buf_append(&out, r->msg, r->h.body_off) < 0)
         return -1;
     int rc = tw_rewrite(r->c->proto, r->msg + r->h.body_off, r->len - r->h.body_off, NULL, &r->rule->args.ps, map_in,
                         &x, &out);
+    buf_free(&x.names.out);
     if (rc < 0) {
         buf_free(&out);
         return -1;
@@ -348,14 +347,13 @@ static void reply_mapped(struct mroute *r, const uint8_t *msg, size_t len)
         mconn_reply(c, msg, len);
         return;
     }
-    static __thread struct in_ctx x;
-    x.rule = r->rule;
-    x.names.prefix = r->prefix;
+    struct in_ctx x = { r->rule, { r->prefix, BUF_INIT } };
     struct buf out = BUF_INIT;
     int rc = buf_append(&out, msg, h.body_off) < 0
                  ? -1
                  : tw_rewrite(c->proto, msg + h.body_off, len - h.body_off, NULL, &r->rule->result.ps, map_out, &x,
                               &out);
+    buf_free(&x.names.out);
     if (rc == TW_CHANGED)
         mconn_reply(c, buf_rptr(&out), buf_len(&out));
     else

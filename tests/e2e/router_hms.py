@@ -213,6 +213,17 @@ writable = scratch*
             expect(len(byn) == 3 and all(p.dbName == "sales_orders" for p in byn), "by names %s" % byn)
         check("a prefixed database: names stripped on the way in, put back on the way out", prefixed_reads)
 
+        def views():
+            v = table("orders", "recent", parts=False)
+            v.tableType = "VIRTUAL_VIEW"
+            v.viewOriginalText = "select id from daily"
+            v.viewExpandedText = "SELECT `daily`.`id` FROM `orders`.`daily` JOIN `orders`.`daily` `d2` ON 1=1"
+            S.create_table(v)
+            got = c.get_table("sales_orders", "recent").viewExpandedText
+            want = "SELECT `daily`.`id` FROM `sales_orders`.`daily` JOIN `sales_orders`.`daily` `d2` ON 1=1"
+            expect(got == want, "view text through the router: %r" % got)
+        check("view texts: `db`.`table` after FROM/JOIN gets the prefix, table.column does not", views)
+
         def catalog_names():
             d = c.get_database("@hive#sales_orders")
             expect(d.name == "sales_orders", "catalog-qualified get_database gave %r" % d.name)
@@ -225,8 +236,9 @@ writable = scratch*
         def trino_table_meta():
             # Trino 444+ lists tables with get_table_meta(db, "*", []).
             metas = c.get_table_meta("sales_orders", "*", [])
-            expect([(m.dbName, m.tableName) for m in metas] == [("sales_orders", "daily")],
-                   "get_table_meta gave %s" % [(m.dbName, m.tableName) for m in metas])
+            pairs = sorted((m.dbName, m.tableName) for m in metas)
+            want = sorted(("sales_orders", t) for t in S.get_all_tables("orders"))
+            expect(pairs == want, "get_table_meta gave %s, want %s" % (pairs, want))
         check("get_table_meta for one database goes to its metastore (as Trino asks)", trino_table_meta)
 
         def primary_writes():
