@@ -129,21 +129,24 @@ int hms_compat_request(enum hms_compat_kind kind, const struct tw_header *h, con
     return rc < 0 ? -1 : 0;
 }
 
-/* Length of the struct that starts at p (its fields and STOP), found by
- * scanning it as the body of a made-up message. */
-static long struct_len(const uint8_t *p, size_t avail)
+long hms_struct_len(enum tw_proto proto, const uint8_t *p, size_t avail)
 {
     struct buf fake = BUF_INIT;
     long n = -1;
     size_t msg_len;
-    if (tw_write_header(TW_BINARY, &fake, (const uint8_t *)"x", 1, TW_REPLY, 0) == 0) {
+    if (tw_write_header(proto, &fake, (const uint8_t *)"x", 1, TW_REPLY, 0) == 0) {
         size_t hl = buf_len(&fake);
         if (buf_append(&fake, p, avail) == 0 &&
-            tw_message_end(TW_BINARY, buf_rptr(&fake), buf_len(&fake), NULL, &msg_len) == TW_COMPLETE)
+            tw_message_end(proto, buf_rptr(&fake), buf_len(&fake), NULL, &msg_len) == TW_COMPLETE)
             n = (long)(msg_len - hl);
     }
     buf_free(&fake);
     return n;
+}
+
+static long struct_len(const uint8_t *p, size_t avail)
+{
+    return hms_struct_len(TW_BINARY, p, avail);
 }
 
 int hms_compat_reply(enum hms_compat_kind kind, const struct tw_header *orig, const uint8_t *msg, size_t len,

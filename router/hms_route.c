@@ -467,6 +467,10 @@ static void forward(struct mconn *c, struct mroute *r)
     mroute_free(r);
 }
 
+/* get_table_meta with a database pattern that can match several
+ * databases (a literal name goes to its one metastore). */
+static bool wildcard_db(struct mconn *c, const uint8_t *msg, size_t len, const struct tw_header *h);
+
 /* ---- calls that span every metastore: database listings ---- */
 
 struct fsub {
@@ -486,13 +490,30 @@ struct mfan {
     char *pattern;                      /* get_databases: the client's pattern */
     char **names;                       /* merged, with prefixes */
     size_t nnames, capnames;
+    bool structs;                       /* get_table_meta: the answer is a list of TableMeta */
+    struct elem *elems;                 /* structs: the elements, prefixes applied */
+    size_t nelems, capelems;
     int pending, nsub;
     uint64_t sent_us;
     struct fsub subs[];
 };
 
+/* One TableMeta of a get_table_meta answer: its bytes (fields and STOP)
+ * and the names it sorts by. */
+struct elem {
+    uint8_t *bytes;
+    size_t len;
+    char *db, *tbl;
+};
+
 static void fan_free(struct mfan *f)
 {
+    for (size_t i = 0; i < f->nelems; i++) {
+        free(f->elems[i].bytes);
+        free(f->elems[i].db);
+        free(f->elems[i].tbl);
+    }
+    free(f->elems);
     for (size_t i = 0; i < f->nnames; i++)
         free(f->names[i]);
     free(f->names);
@@ -543,10 +564,141 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static int cmp_elems(const void *a, const void *b)
+{
+    const struct elem *x = a, *y = b;
+    int r = strcmp(x->db, y->db);
+    return r ? r : strcmp(x->tbl, y->tbl);
+}
+
+/* The merged get_table_meta answer: success = list<TableMeta>, sorted by
+ * database then table. */
+static void reply_struct_list(struct mfan *f)
+{
+    struct mconn *c = f->c;
+    qsort(f->elems, f->nelems, sizeof *f->elems, cmp_elems);
+    struct buf out = BUF_INIT;
+    int rc = tw_write_header(c->proto, &out, f->h.name, f->h.name_len, TW_REPLY, f->h.seqid);
+    if (c->proto == TW_BINARY) {
+        static const uint8_t f0[] = { 15, 0, 0, 12 }; /* list, id 0, of struct */
+        rc |= buf_append(&out, f0, sizeof f0);
+        rc |= tw_put_be32(&out, (uint32_t)f->nelems);
+    } else {
+        static const uint8_t f0[] = { 0x09, 0x00 };
+        rc |= buf_append(&out, f0, sizeof f0);
+        if (f->nelems < 15) {
+            uint8_t lh = (uint8_t)(f->nelems << 4 | 12);
+            rc |= buf_append(&out, &lh, 1);
+        } else {
+            uint8_t lh = 0xfc;
+            rc |= buf_append(&out, &lh, 1);
+            rc |= tw_put_uvarint(&out, f->nelems);
+        }
+    }
+    for (size_t i = 0; i < f->nelems; i++)
+        rc |= buf_append(&out, f->elems[i].bytes, f->elems[i].len);
+    static const uint8_t stop = 0;
+    rc |= buf_append(&out, &stop, 1);
+    if (rc < 0)
+        reply_app_error(c, &f->h, TW_APP_INTERNAL_ERROR, "out of memory merging %s", "get_table_meta");
+    else
+        mconn_reply(c, buf_rptr(&out), buf_len(&out));
+    buf_free(&out);
+}
+
+struct two_names {
+    char *db, *tbl;
+};
+
+static int take_names(void *vctx, unsigned idx, const uint8_t *s, size_t len)
+{
+    struct two_names *t = vctx;
+    char **slot = idx == 0 ? &t->db : &t->tbl;
+    free(*slot);
+    *slot = strndup((const char *)s, len);
+    return *slot ? 0 : -1;
+}
+
+/* Splits a get_table_meta answer (prefixes already applied) into its
+ * elements; those whose database the client's pattern does not match, or
+ * (MANUAL mode) that another metastore serves, are left out. 0 or -1. */
+static int take_elems(struct mfan *f, const struct ms_rec *ms, const uint8_t *body, size_t len)
+{
+    enum tw_proto proto = f->c->proto;
+    const uint8_t *p = body, *end = body + len;
+    size_t count;
+    if (end - p >= 1 && p[0] == 0)
+        return 0; /* no success field: nothing to add */
+    if (proto == TW_BINARY) {
+        if (end - p < 8 || p[0] != 15 || p[1] != 0 || p[2] != 0 || p[3] != 12)
+            return -1;
+        count = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7];
+        p += 8;
+    } else {
+        if (end - p < 3 || p[0] != 0x09 || p[1] != 0x00 || (p[2] & 0x0f) != 12)
+            return -1;
+        count = p[2] >> 4;
+        p += 3;
+        if (count == 15) {
+            uint64_t v = 0;
+            int shift = 0;
+            do {
+                if (p >= end || shift > 63)
+                    return -1;
+                v |= (uint64_t)(*p & 0x7f) << shift;
+                shift += 7;
+            } while (*p++ & 0x80);
+            count = (size_t)v;
+        }
+    }
+    bool manual = f->c->w->router->hms_manual;
+    const struct tw_pathset ps = TW_PS(TW_P(1), TW_P(2));
+    for (size_t i = 0; i < count; i++) {
+        long el = hms_struct_len(proto, p, (size_t)(end - p));
+        if (el < 1)
+            return -1;
+        struct two_names t = { NULL, NULL };
+        int rc = tw_walk(proto, p, (size_t)el, NULL, &ps, take_names, &t);
+        bool keep = rc >= 0 && t.db && t.tbl && (!f->pattern || hms_pattern_match(f->pattern, t.db)) &&
+                    (!manual || manual_ms_for_db(f->snap, t.db, strlen(t.db)) == ms);
+        if (keep && f->nelems == f->capelems) {
+            size_t nc = f->capelems ? 2 * f->capelems : 64;
+            struct elem *g = realloc(f->elems, nc * sizeof *g);
+            if (!g)
+                keep = false;
+            else {
+                f->elems = g;
+                f->capelems = nc;
+            }
+        }
+        uint8_t *bytes = keep ? malloc((size_t)el) : NULL;
+        if (bytes) {
+            memcpy(bytes, p, (size_t)el);
+            f->elems[f->nelems++] = (struct elem){ bytes, (size_t)el, t.db, t.tbl };
+        } else {
+            free(t.db);
+            free(t.tbl);
+        }
+        p += el;
+    }
+    return 0;
+}
+
 static void fan_finish(struct mfan *f)
 {
     struct mconn *c = f->c;
     c->route = NULL;
+    if (f->structs) {
+        int ok = 0;
+        for (int i = 0; i < f->nsub; i++)
+            ok += f->subs[i].ok;
+        if (ok == 0)
+            reply_app_error(c, &f->h, TW_APP_INTERNAL_ERROR, "no metastore answered %s", "get_table_meta");
+        else
+            reply_struct_list(f);
+        fan_free(f);
+        return;
+    }
     qsort(f->names, f->nnames, sizeof *f->names, cmp_names);
     size_t w = 0;
     for (size_t i = 0; i < f->nnames; i++) {
@@ -578,7 +730,25 @@ static void on_fan_reply(struct hms_upcall *uc, enum hms_up_status st, const uin
     snprintf(method, sizeof method, "%.*s", (int)(f->h.name_len < 63 ? f->h.name_len : 63), (const char *)f->h.name);
     record_upstream(f->c, method, s->ms->name, f->sent_us, st != HMS_UP_OK);
     struct tw_header h;
-    if (st == HMS_UP_OK && tw_parse_header(f->c->proto, msg, len, NULL, &h) == TW_COMPLETE && h.type == TW_REPLY) {
+    if (f->structs && st == HMS_UP_OK && tw_parse_header(f->c->proto, msg, len, NULL, &h) == TW_COMPLETE &&
+        h.type == TW_REPLY) {
+        /* Prefixes on every database name first, then the elements. */
+        const struct hms_rule *rule = hms_rule_lookup("get_table_meta");
+        struct in_ctx x = { rule, { name_prefix(f->c->w->router, s->ms), BUF_INIT } };
+        struct buf mapped = BUF_INIT;
+        const uint8_t *b = msg + h.body_off;
+        size_t bl = len - h.body_off;
+        int rc = x.names.prefix[0] ? tw_rewrite(f->c->proto, b, bl, NULL, &rule->result.ps, map_out, &x, &mapped)
+                                   : TW_UNCHANGED;
+        if (rc == TW_CHANGED) {
+            b = buf_rptr(&mapped);
+            bl = buf_len(&mapped);
+        }
+        s->ok = rc >= 0 && take_elems(f, s->ms, b, bl) == 0;
+        buf_free(&mapped);
+        buf_free(&x.names.out);
+    } else if (st == HMS_UP_OK && tw_parse_header(f->c->proto, msg, len, NULL, &h) == TW_COMPLETE &&
+               h.type == TW_REPLY) {
         const struct tw_pathset ps = TW_PS(TW_P(0, TW_ELEM));
         bool manual = f->c->w->router->hms_manual;
         struct collect x = { f, name_prefix(f->c->w->router, s->ms), manual ? s->ms : NULL };
@@ -632,7 +802,8 @@ static void route_db_listing(struct mconn *c, uint8_t *msg, size_t len, const st
     f->msg = msg;
     f->len = len;
     f->h = *h;
-    bool patterned = h->name_len == 13 && memcmp(h->name, "get_databases", 13) == 0;
+    f->structs = h->name_len == 14 && memcmp(h->name, "get_table_meta", 14) == 0;
+    bool patterned = f->structs || (h->name_len == 13 && memcmp(h->name, "get_databases", 13) == 0);
     struct buf star = BUF_INIT;
     if (patterned) {
         /* The client's pattern filters the prefixed names; prefixed
@@ -690,6 +861,15 @@ static void route_db_listing(struct mconn *c, uint8_t *msg, size_t len, const st
         fan_finish(f);
 }
 
+static bool wildcard_db(struct mconn *c, const uint8_t *msg, size_t len, const struct tw_header *h)
+{
+    const struct tw_pathset one = TW_PS(TW_P(1));
+    struct first fd = { NULL, 0 };
+    if (tw_walk(c->proto, msg + h->body_off, len - h->body_off, NULL, &one, find_first, &fd) < 0 || !fd.s)
+        return true;
+    return memchr(fd.s, '*', fd.l) || memchr(fd.s, '|', fd.l);
+}
+
 void hms_route_call(struct mconn *c, const uint8_t *msg, size_t len, const struct tw_header *h)
 {
     uint8_t *own = (uint8_t *)msg;
@@ -723,7 +903,8 @@ void hms_route_call(struct mconn *c, const uint8_t *msg, size_t len, const struc
     r->compat = c->proto == TW_BINARY ? hms_compat_kind(h->name, h->name_len) : HMS_COMPAT_NONE;
     r->snap = snapshot_acquire(&rs->ref);
     r->rule = hms_rule_find((const char *)h->name, h->name_len);
-    if (r->rule && (r->rule->flags & HMS_FANOUT) && r->rule->merge == HMS_MERGE_STRINGS_SORTED) {
+    if (r->rule && (r->rule->flags & HMS_FANOUT) &&
+        (r->rule->merge == HMS_MERGE_STRINGS_SORTED || (r->rule->merge == HMS_MERGE_LIST && wildcard_db(c, msg, len, h)))) {
         uint8_t *m = r->msg;
         r->msg = NULL;
         mroute_free(r);

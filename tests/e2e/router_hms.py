@@ -241,6 +241,21 @@ writable = scratch*
             expect(pairs == want, "get_table_meta gave %s, want %s" % (pairs, want))
         check("get_table_meta for one database goes to its metastore (as Trino asks)", trino_table_meta)
 
+        def table_meta_fanout():
+            P.create_table(table("web", "visits", parts=False))
+            want_all = sorted([(m.dbName, m.tableName) for m in P.get_table_meta("*", "*", [])] +
+                              [("sales_" + m.dbName, m.tableName) for m in S.get_table_meta("*", "*", [])])
+            got = [(m.dbName, m.tableName) for m in c.get_table_meta("*", "*", [])]
+            expect(got == want_all, "get_table_meta('*') gave %s, want %s" % (got, want_all))
+            got = [(m.dbName, m.tableName) for m in c.get_table_meta("sales_*", "*", [])]
+            expect(got == [p for p in want_all if p[0].startswith("sales_")], "get_table_meta('sales_*') gave %s" % got)
+            x = client(R, False, True)
+            got = [(m.dbName, m.tableName) for m in x.get_table_meta("*", "*", [])]
+            expect(got == want_all, "compact: get_table_meta('*') gave %s" % got)
+            P.drop_table("web", "visits", True)
+        check("get_table_meta with a wildcard: every metastore's tables, prefixed and sorted, in any protocol",
+              table_meta_fanout)
+
         def primary_writes():
             c.create_table(table("web", "clicks"))
             expect("clicks" in P.get_all_tables("web"), "the table is not on the primary")
