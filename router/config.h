@@ -54,6 +54,7 @@ struct router_settings {
     int crypto_threads;                 /* SASL/TLS wrap threads, 0 = inline on the worker */
     int log_level;                      /* enum cfg_log_level */
     int hms_mode;                       /* 0 prefixed, 1 manual */
+    int hms_down;                       /* 0 skip, 1 fail */
 };
 
 /* [statestore] */

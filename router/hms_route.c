@@ -688,6 +688,13 @@ static void fan_finish(struct mfan *f)
 {
     struct mconn *c = f->c;
     c->route = NULL;
+    for (int i = 0; i < f->nsub && c->w->router->hms_down_fails; i++)
+        if (!f->subs[i].ok) {
+            reply_app_error(c, &f->h, TW_APP_INTERNAL_ERROR, "metastore %s did not answer %.*s (hms.down = fail)",
+                            f->subs[i].ms->name, (int)f->h.name_len, (const char *)f->h.name);
+            fan_free(f);
+            return;
+        }
     if (f->structs) {
         int ok = 0;
         for (int i = 0; i < f->nsub; i++)

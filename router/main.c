@@ -250,6 +250,7 @@ int main(int argc, char **argv)
     rs.router = &r;
     snprintf(r.hms_listen, sizeof r.hms_listen, "%s", cfg.router.hms_listen);
     r.hms_manual = cfg.router.hms_mode == 1;
+    r.hms_down_fails = cfg.router.hms_down == 1;
     signal(SIGPIPE, SIG_IGN);
     sigset_t set;
     sigemptyset(&set);

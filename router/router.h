@@ -21,6 +21,7 @@ struct router {
     char hms_listen[256];                /* metastore listener, "" = off */
     int hms_port;                        /* its bound port, once the first worker bound it */
     bool hms_manual;                     /* MANUAL federation: databases mapped by name, no prefixes */
+    bool hms_down_fails;                 /* a metastore down fails a fan-out call instead of being left out */
     void *state;                         /* the statestore and its snapshot holder (route_deps.c) */
     atomic_bool draining;                /* SIGTERM: finish in-flight calls, take no new ones */
     atomic_bool stopping;                /* leave the loops now */

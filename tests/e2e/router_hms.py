@@ -446,6 +446,19 @@ writable = scratch*
             expect(x2.get_database("web").name == "web", "the primary's database failed too")
             dbs = x2.get_all_databases()
             expect("web" in dbs and not any(d.startswith("sales_") for d in dbs), "listing with sales down: %s" % dbs)
+            # hms.down = fail: the same listing fails, naming the metastore.
+            conff = os.path.join(tmp, "fail.conf")
+            with open(conf) as f:
+                text = f.read()
+            with open(conff, "w") as f:
+                f.write(text.replace("workers = 2\n", "workers = 1\nhms.down = fail\n").replace("id = hms-e2e", "id = hms-fail"))
+            rf = start([router, "-c", conff], tmp, "router-fail")
+            af = wait_line(rf, "fedrouter fail", {"hms": r"^serving hms=(\S+:\d+)$"})["hms"].group(1)
+            try:
+                client(af).get_all_databases()
+                raise AssertionError("hms.down = fail: the listing answered with sales down")
+            except TApplicationException as e:
+                expect("sales" in str(e), "the error does not name sales: %s" % e)
         check("a stopped metastore fails only its databases; listings leave it out", one_down)
 
         if rp.poll() is None:
