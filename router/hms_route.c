@@ -491,6 +491,7 @@ struct mfan {
     char **names;                       /* merged, with prefixes */
     size_t nnames, capnames;
     bool structs;                       /* get_table_meta: the answer is a list of TableMeta */
+    bool functions;                     /* get_all_functions: a struct whose field 1 lists Function */
     struct elem *elems;                 /* structs: the elements, prefixes applied */
     size_t nelems, capelems;
     int pending, nsub;
@@ -579,13 +580,22 @@ static void reply_struct_list(struct mfan *f)
     qsort(f->elems, f->nelems, sizeof *f->elems, cmp_elems);
     struct buf out = BUF_INIT;
     int rc = tw_write_header(c->proto, &out, f->h.name, f->h.name_len, TW_REPLY, f->h.seqid);
+    if (f->functions) {
+        /* success (0): GetAllFunctionsResponse { 1: list<Function> } */
+        static const uint8_t b0[] = { 12, 0, 0, 15, 0, 1 }, c0[] = { 0x0c, 0x00, 0x19 };
+        rc |= c->proto == TW_BINARY ? buf_append(&out, b0, sizeof b0) : buf_append(&out, c0, sizeof c0);
+    }
     if (c->proto == TW_BINARY) {
         static const uint8_t f0[] = { 15, 0, 0, 12 }; /* list, id 0, of struct */
-        rc |= buf_append(&out, f0, sizeof f0);
+        if (f->functions)
+            rc |= buf_append(&out, f0 + 3, 1);
+        else
+            rc |= buf_append(&out, f0, sizeof f0);
         rc |= tw_put_be32(&out, (uint32_t)f->nelems);
     } else {
         static const uint8_t f0[] = { 0x09, 0x00 };
-        rc |= buf_append(&out, f0, sizeof f0);
+        if (!f->functions)
+            rc |= buf_append(&out, f0, sizeof f0);
         if (f->nelems < 15) {
             uint8_t lh = (uint8_t)(f->nelems << 4 | 12);
             rc |= buf_append(&out, &lh, 1);
@@ -598,6 +608,8 @@ static void reply_struct_list(struct mfan *f)
     for (size_t i = 0; i < f->nelems; i++)
         rc |= buf_append(&out, f->elems[i].bytes, f->elems[i].len);
     static const uint8_t stop = 0;
+    if (f->functions)
+        rc |= buf_append(&out, &stop, 1); /* end of GetAllFunctionsResponse */
     rc |= buf_append(&out, &stop, 1);
     if (rc < 0)
         reply_app_error(c, &f->h, TW_APP_INTERNAL_ERROR, "out of memory merging %s", "get_table_meta");
@@ -629,16 +641,47 @@ static int take_elems(struct mfan *f, const struct ms_rec *ms, const uint8_t *bo
     size_t count;
     if (end - p >= 1 && p[0] == 0)
         return 0; /* no success field: nothing to add */
-    if (proto == TW_BINARY) {
-        if (end - p < 8 || p[0] != 15 || p[1] != 0 || p[2] != 0 || p[3] != 12)
+    if (f->functions) {
+        /* success (0) is GetAllFunctionsResponse; its field 1 is the list */
+        if (proto == TW_BINARY) {
+            if (end - p < 4 || p[0] != 12 || p[1] != 0 || p[2] != 0)
+                return -1;
+            p += 3;
+            if (p[0] == 0)
+                return 0; /* no functions */
+            if (end - p < 3 || p[0] != 15 || p[1] != 0 || p[2] != 1)
+                return -1;
+            p += 3;
+        } else {
+            if (end - p < 3 || p[0] != 0x0c || p[1] != 0x00)
+                return -1;
+            p += 2;
+            if (p[0] == 0)
+                return 0;
+            if (p[0] != 0x19)
+                return -1;
+            p += 1;
+        }
+    } else if (proto == TW_BINARY) {
+        if (end - p < 3 || p[0] != 15 || p[1] != 0 || p[2] != 0)
             return -1;
-        count = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7];
-        p += 8;
-    } else {
-        if (end - p < 3 || p[0] != 0x09 || p[1] != 0x00 || (p[2] & 0x0f) != 12)
-            return -1;
-        count = p[2] >> 4;
         p += 3;
+    } else {
+        if (end - p < 2 || p[0] != 0x09 || p[1] != 0x00)
+            return -1;
+        p += 2;
+    }
+    /* The list header: element type struct, then the count. */
+    if (proto == TW_BINARY) {
+        if (end - p < 5 || p[0] != 12)
+            return -1;
+        count = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
+        p += 5;
+    } else {
+        if (end - p < 1 || (p[0] & 0x0f) != 12)
+            return -1;
+        count = p[0] >> 4;
+        p += 1;
         if (count == 15) {
             uint64_t v = 0;
             int shift = 0;
@@ -659,6 +702,12 @@ static int take_elems(struct mfan *f, const struct ms_rec *ms, const uint8_t *bo
             return -1;
         struct two_names t = { NULL, NULL };
         int rc = tw_walk(proto, p, (size_t)el, NULL, &ps, take_names, &t);
+        if (f->functions) {
+            /* Function: 1 functionName, 2 dbName; sort by database first. */
+            char *tmp = t.db;
+            t.db = t.tbl;
+            t.tbl = tmp;
+        }
         bool keep = rc >= 0 && t.db && t.tbl && (!f->pattern || hms_pattern_match(f->pattern, t.db)) &&
                     (!manual || manual_ms_for_db(f->snap, t.db, strlen(t.db)) == ms);
         if (keep && f->nelems == f->capelems) {
@@ -700,7 +749,8 @@ static void fan_finish(struct mfan *f)
         for (int i = 0; i < f->nsub; i++)
             ok += f->subs[i].ok;
         if (ok == 0)
-            reply_app_error(c, &f->h, TW_APP_INTERNAL_ERROR, "no metastore answered %s", "get_table_meta");
+            reply_app_error(c, &f->h, TW_APP_INTERNAL_ERROR, "no metastore answered %.*s", (int)f->h.name_len,
+                            (const char *)f->h.name);
         else
             reply_struct_list(f);
         fan_free(f);
@@ -740,7 +790,7 @@ static void on_fan_reply(struct hms_upcall *uc, enum hms_up_status st, const uin
     if (f->structs && st == HMS_UP_OK && tw_parse_header(f->c->proto, msg, len, NULL, &h) == TW_COMPLETE &&
         h.type == TW_REPLY) {
         /* Prefixes on every database name first, then the elements. */
-        const struct hms_rule *rule = hms_rule_lookup("get_table_meta");
+        const struct hms_rule *rule = hms_rule_lookup(f->functions ? "get_all_functions" : "get_table_meta");
         struct in_ctx x = { rule, { name_prefix(f->c->w->router, s->ms), BUF_INIT } };
         struct buf mapped = BUF_INIT;
         const uint8_t *b = msg + h.body_off;
@@ -809,8 +859,9 @@ static void route_db_listing(struct mconn *c, uint8_t *msg, size_t len, const st
     f->msg = msg;
     f->len = len;
     f->h = *h;
-    f->structs = h->name_len == 14 && memcmp(h->name, "get_table_meta", 14) == 0;
-    bool patterned = f->structs || (h->name_len == 13 && memcmp(h->name, "get_databases", 13) == 0);
+    f->functions = h->name_len == 17 && memcmp(h->name, "get_all_functions", 17) == 0;
+    f->structs = f->functions || (h->name_len == 14 && memcmp(h->name, "get_table_meta", 14) == 0);
+    bool patterned = (f->structs && !f->functions) || (h->name_len == 13 && memcmp(h->name, "get_databases", 13) == 0);
     struct buf star = BUF_INIT;
     if (patterned) {
         /* The client's pattern filters the prefixed names; prefixed
@@ -911,7 +962,8 @@ void hms_route_call(struct mconn *c, const uint8_t *msg, size_t len, const struc
     r->snap = snapshot_acquire(&rs->ref);
     r->rule = hms_rule_find((const char *)h->name, h->name_len);
     if (r->rule && (r->rule->flags & HMS_FANOUT) &&
-        (r->rule->merge == HMS_MERGE_STRINGS_SORTED || (r->rule->merge == HMS_MERGE_LIST && wildcard_db(c, msg, len, h)))) {
+        (r->rule->merge == HMS_MERGE_STRINGS_SORTED || r->rule->merge == HMS_MERGE_FUNCTIONS ||
+         (r->rule->merge == HMS_MERGE_LIST && wildcard_db(c, msg, len, h)))) {
         uint8_t *m = r->msg;
         r->msg = NULL;
         mroute_free(r);

@@ -113,8 +113,8 @@ def main(argv):
     from thrift.transport import TSocket, TTransport
     from thrift.Thrift import TApplicationException
     from hive_metastore import ThriftHiveMetastore
-    from hive_metastore.ttypes import (Database, FieldSchema, MetaException, NoSuchObjectException, Partition,
-                                       SerDeInfo, StorageDescriptor, Table)
+    from hive_metastore.ttypes import (Database, FieldSchema, Function, MetaException, NoSuchObjectException,
+                                       Partition, SerDeInfo, StorageDescriptor, Table)
 
     def client(addr, framed=False, compact=False):
         host, port = addr.rsplit(":", 1)
@@ -255,6 +255,19 @@ writable = scratch*
             P.drop_table("web", "visits", True)
         check("get_table_meta with a wildcard: every metastore's tables, prefixed and sorted, in any protocol",
               table_meta_fanout)
+
+        def all_functions():
+            def fn(db, name):
+                return Function(functionName=name, dbName=db, className="x.Y", ownerName="alice", ownerType=1,
+                                createTime=0, functionType=1, resourceUris=[])
+            P.create_function(fn("web", "f_web"))
+            S.create_function(fn("orders", "f_orders"))
+            for framed, compact in ((False, False), (False, True)):
+                x = client(R, framed, compact)
+                got = [(f.dbName, f.functionName) for f in x.get_all_functions().functions]
+                expect(got == [("sales_orders", "f_orders"), ("web", "f_web")],
+                       "compact=%s: get_all_functions gave %s" % (compact, got))
+        check("get_all_functions: every metastore's functions, prefixed and sorted", all_functions)
 
         def primary_writes():
             c.create_table(table("web", "clicks"))
