@@ -113,8 +113,10 @@ def main(argv):
     from thrift.transport import TSocket, TTransport
     from thrift.Thrift import TApplicationException
     from hive_metastore import ThriftHiveMetastore
-    from hive_metastore.ttypes import (Database, FieldSchema, Function, MetaException, NoSuchObjectException,
-                                       Partition, SerDeInfo, StorageDescriptor, Table)
+    from hive_metastore.ttypes import (ColumnStatistics, ColumnStatisticsData, ColumnStatisticsDesc,
+                                       ColumnStatisticsObj, Database, FieldSchema, Function, LongColumnStatsData,
+                                       MetaException, NoSuchObjectException, Partition, SerDeInfo,
+                                       StorageDescriptor, Table, TableStatsRequest)
 
     def client(addr, framed=False, compact=False):
         host, port = addr.rsplit(":", 1)
@@ -223,6 +225,32 @@ writable = scratch*
             want = "SELECT `daily`.`id` FROM `sales_orders`.`daily` JOIN `sales_orders`.`daily` `d2` ON 1=1"
             expect(got == want, "view text through the router: %r" % got)
         check("view texts: `db`.`table` after FROM/JOIN gets the prefix, table.column does not", views)
+
+        def describe_and_stats():
+            # DESCRIBE: get_fields / get_schema on a prefixed table.
+            cols = [f.name for f in c.get_fields("sales_orders", "daily")]
+            expect(cols == ["id", "v"], "get_fields %s" % cols)
+            expect([f.name for f in c.get_schema("sales_orders", "daily")] == ["id", "v", "ds"], "get_schema")
+            # Statistics: written on a primary table, read back through the router; on sales via the
+            # backend, read with the prefix.
+            c.create_table(table("web", "st", parts=False))
+            def stats(db, tbl):
+                return ColumnStatistics(ColumnStatisticsDesc(True, db, tbl),
+                                        [ColumnStatisticsObj("id", "int", ColumnStatisticsData(
+                                            longStats=LongColumnStatsData(1, 9, 0, 9)))])
+            expect(c.update_table_column_statistics(stats("web", "st")), "update stats answered false")
+            got = c.get_table_statistics_req(TableStatsRequest("web", "st", ["id"])).tableStats
+            expect(len(got) == 1 and got[0].statsData.longStats.highValue == 9, "stats back: %s" % got)
+            S.update_table_column_statistics(stats("orders", "daily"))
+            got = c.get_table_statistics_req(TableStatsRequest("sales_orders", "daily", ["id"])).tableStats
+            expect(len(got) == 1, "sales stats through the router: %s" % got)
+            try:
+                c.update_table_column_statistics(stats("sales_orders", "daily"))
+                raise AssertionError("a statistics write on the read-only sales was not refused")
+            except MetaException:
+                pass
+            c.drop_table("web", "st", True)
+        check("DESCRIBE and column statistics (Spark/Trino) on both metastores", describe_and_stats)
 
         def catalog_names():
             d = c.get_database("@hive#sales_orders")
