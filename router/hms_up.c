@@ -329,31 +329,31 @@ static int open_fd(const char *addr, char *why, size_t whylen)
     return fd;
 }
 
-static char *make_key(const char *addr, const struct hms_ident *id, enum tw_proto proto, bool framed)
+/* The pool key of a connection: address, protocol, framing, user and
+ * groups. Written into k (cap bytes); false when it does not fit. */
+static bool make_key(char *k, size_t cap, const char *addr, const struct hms_ident *id, enum tw_proto proto,
+                     bool framed)
 {
-    struct buf k = BUF_INIT;
-    buf_append(&k, addr, strlen(addr));
-    char tag[8] = { '\n', (char)('0' + proto), framed ? 'f' : 'u', '\n', 0 };
-    buf_append(&k, tag, 4);
-    if (id && id->user && *id->user) {
-        buf_append(&k, id->user, strlen(id->user));
-        for (size_t i = 0; i < id->ngroups; i++) {
-            buf_append(&k, "\n", 1);
-            buf_append(&k, id->groups[i], strlen(id->groups[i]));
-        }
+    int w = snprintf(k, cap, "%s\n%d%c\n%s", addr, (int)proto, framed ? 'f' : 'u',
+                     id && id->user ? id->user : "");
+    if (w < 0 || (size_t)w >= cap)
+        return false;
+    size_t used = (size_t)w;
+    for (size_t i = 0; id && id->user && *id->user && i < id->ngroups; i++) {
+        w = snprintf(k + used, cap - used, "\n%s", id->groups[i]);
+        if (w < 0 || (size_t)w >= cap - used)
+            return false;
+        used += (size_t)w;
     }
-    buf_append(&k, "", 1);
-    char *s = buf_len(&k) ? strdup((const char *)buf_rptr(&k)) : NULL;
-    buf_free(&k);
-    return s;
+    return true;
 }
 
 int hms_up_send(struct hms_pool *p, const char *addr, const struct hms_ident *id, enum tw_proto proto, bool framed,
                 const uint8_t *msg, size_t len, struct hms_upcall *uc, char *why, size_t whylen)
 {
-    char *key = make_key(addr, id, proto, framed);
-    if (!key) {
-        snprintf(why, whylen, "out of memory");
+    char key[2048];
+    if (!make_key(key, sizeof key, addr, id, proto, framed)) {
+        snprintf(why, whylen, "the user's name and groups are too long for a pool key");
         return -1;
     }
     struct hms_upconn *c = p->conns;
@@ -362,7 +362,6 @@ int hms_up_send(struct hms_pool *p, const char *addr, const struct hms_ident *id
     ev_timer_init(&uc->tmo, on_call_timeout, p->call_timeout, 0);
     uc->tmo.data = uc;
     if (c) {
-        free(key);
         ev_timer_stop(p->loop, &c->idle);
         c->call = uc;
         uc->conn = c;
@@ -376,19 +375,18 @@ int hms_up_send(struct hms_pool *p, const char *addr, const struct hms_ident *id
         return 0;
     }
     c = calloc(1, sizeof *c);
-    if (!c) {
-        free(key);
+    if (!c || !(c->key = strdup(key))) {
+        free(c);
         snprintf(why, whylen, "out of memory");
         return -1;
     }
     c->fd = open_fd(addr, why, whylen);
     if (c->fd < 0) {
-        free(key);
+        free(c->key);
         free(c);
         return -1;
     }
     c->pool = p;
-    c->key = key;
     snprintf(c->addr, sizeof c->addr, "%s", addr);
     c->proto = proto;
     c->framed = framed;

@@ -21,12 +21,32 @@ static struct {
 } gauges[64];
 static _Atomic int ngauges;
 
+/* Interned names never change or go away, so each thread keeps a small
+ * direct-mapped cache of name -> id: a call's method and nameservice are
+ * found with one hash and one compare instead of a scan of every name. */
+#define NAME_CACHE 256
+
+static uint32_t name_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 16777619u;
+    return h;
+}
+
 int metrics_name_id(const char *name)
 {
+    static __thread int cache[NAME_CACHE]; /* id + 1, 0 = empty */
+    uint32_t slot = name_hash(name) % NAME_CACHE;
+    int cached = cache[slot] - 1;
+    if (cached >= 0 && strcmp(names[cached], name) == 0)
+        return cached;
     int n = atomic_load_explicit(&nnames, memory_order_acquire);
     for (int i = 0; i < n; i++)
-        if (strcmp(names[i], name) == 0)
+        if (strcmp(names[i], name) == 0) {
+            cache[slot] = i + 1;
             return i;
+        }
     pthread_mutex_lock(&reg_lock);
     n = atomic_load_explicit(&nnames, memory_order_relaxed);
     for (int i = 0; i < n; i++) {
