@@ -3,7 +3,8 @@
  *
  *   fedrouter-bench.c  arguments, the reachability probe, threads, report
  *   bench_conn.c       one worker thread: a libev loop driving its share of
- *                      the connections, each a closed loop of IPC calls
+ *                      the connections, each a closed loop of calls
+ *   bench_hms.c        the metastore ops: Thrift calls and reply checks
  *   bench_hist.c       the latency histogram
  *
  * Workers share nothing while running except the read-only run settings and
@@ -50,10 +51,18 @@ uint64_t hist_quantile(const struct hist *h, double q);
 /* OP_CCD is one operation of three calls in a row on the same connection
  * slot: create a fresh file, complete it (no blocks), delete it. Its latency
  * runs from the create being queued to the delete's reply. */
-enum bench_op { OP_GETFILEINFO, OP_GETLISTING, OP_MKDIRS, OP_CREATE, OP_CCD };
+enum bench_op { OP_GETFILEINFO, OP_GETLISTING, OP_MKDIRS, OP_CREATE, OP_CCD, OP_GET_TABLE, OP_GET_PARTS_BY_NAMES };
+
+/* The metastore ops speak unframed binary Thrift (strict header), one call in
+ * flight per connection, as Hive Metastore clients do. */
+static inline bool op_is_hms(enum bench_op op)
+{
+    return op == OP_GET_TABLE || op == OP_GET_PARTS_BY_NAMES;
+}
 
 #define BENCH_MAX_PATH 3000             /* --path limit, bytes */
 #define BENCH_MAX_USER 256              /* --user limit, bytes */
+#define BENCH_MAX_NAME 1024             /* --db / --table limit, bytes */
 #define BENCH_MAX_DEPTH 1024
 #define BENCH_MAX_THREADS 256
 #define BENCH_CALL_TIMEOUT_NS (10ull * 1000000000ull) /* no reply / no connect */
@@ -67,6 +76,11 @@ struct bench_cfg {
     enum bench_op op;
     const char *path;                   /* --path, without a trailing '/' (but "/" stays) */
     const char *user;                   /* effective user in the connection context */
+    const char *db, *table;             /* metastore ops: --db, --table */
+    const char *hms_method;             /* metastore ops: the method called */
+    uint8_t *hms_args;                  /* metastore ops: the args struct, the same every call */
+    size_t hms_args_len;
+    unsigned hms_nparts;                /* get_partitions_by_names: names asked for */
     unsigned conns, depth, threads;
     uint64_t win_begin_ns;              /* measured window, CLOCK_MONOTONIC */
     uint64_t win_end_ns;                /* workers stop at this time */
@@ -88,6 +102,7 @@ struct worker {
     uint64_t error_replies;             /* ERROR replies (part of errors) */
     uint64_t conn_failures;             /* connections lost or never established */
     uint64_t connects;                  /* TCP connects that succeeded */
+    uint64_t replies;                   /* replies of any kind, warmup and run */
     char first_error[256];              /* the first error seen, for the report */
     char setup_error[256];              /* non-empty: the worker could not start */
     struct hist hist;                   /* latencies (ns) of calls done in the window */
@@ -95,6 +110,30 @@ struct worker {
 
 /* Runs one worker until cfg->win_end_ns (thread entry point; arg: struct worker *). */
 void *worker_main(void *arg);
+
+/* ---- metastore ops (bench_hms.c) ---- */
+
+struct buf;
+
+/* Sets cfg->hms_method and builds cfg->hms_args. get_partitions_by_names
+ * first asks the target for the table's partition names (one blocking
+ * get_partition_names call) and asks for all of them on every call. Returns
+ * 0, or -1 with a message in err. */
+int hms_prepare(struct bench_cfg *cfg, char *err, size_t errlen);
+
+/* Appends one call (strict binary header with seqid, then cfg->hms_args).
+ * Returns 0, or -1 when out of memory. */
+int hms_write_call(struct buf *out, const struct bench_cfg *cfg, int32_t seqid);
+
+/* What a reply was: the expected result; an exception or an unexpected
+ * result, after which the connection goes on; or a reply that does not
+ * belong to the call, after which it cannot. */
+enum hms_verdict { HMS_OK, HMS_ERROR_REPLY, HMS_BROKEN };
+
+/* Judges one whole reply message to the call with seqid; for anything but
+ * HMS_OK a description goes to why. */
+enum hms_verdict hms_check_reply(const struct bench_cfg *cfg, const uint8_t *msg, size_t len, int32_t seqid,
+                                 char *why, size_t whylen);
 
 /* CLOCK_MONOTONIC in ns. */
 uint64_t bench_now_ns(void);

@@ -21,6 +21,14 @@
  * An ERROR reply, or a complete/delete that answers false, abandons the op
  * and the slot starts a new one on a new name.
  *
+ * The metastore ops (get_table, get_partitions_by_names) skip the preamble
+ * and keep one Thrift call in flight (depth is 1): its seqid counts from 1 per
+ * TCP connection, and a resumable scan (thrift_walk's tw_scan) finds where
+ * each unframed reply ends. bench_hms.c encodes the calls and judges the
+ * replies: an exception reply is an error and the loop goes on; a reply with
+ * the wrong seqid or method, or bytes that are not binary Thrift, close the
+ * connection as below.
+ *
  * Errors: an ERROR reply counts one error and the loop goes on; a FATAL reply,
  * an unknown call id, a malformed or oversized frame, EOF, a socket error or
  * 10 s without progress close the connection, count one error per call lost
@@ -40,6 +48,7 @@
 #include "bench.h"
 #include "ipc.h"
 #include "pbwire.h"
+#include "thrift_walk.h"
 
 #define READ_CHUNK (64u * 1024)
 #define BACKOFF_MIN 0.01
@@ -70,10 +79,11 @@ struct conn {
     double backoff;                     /* next retry delay, s */
     struct buf in, out;
     uint8_t client_id[IPC_CLIENT_ID_LEN]; /* new for every TCP connection */
-    int32_t next_call_id;               /* restarts at 0 per TCP connection */
+    int32_t next_call_id;               /* restarts at 0 (metastore: 1) per TCP connection */
     uint64_t seq;                       /* name counter; survives reconnects */
     unsigned outstanding;               /* busy slots */
     struct slot *slots;                 /* cfg->depth of them */
+    struct tw_scan *scan;               /* metastore ops: the reply being received */
     uint64_t last_progress;             /* ns: connect start, connect, or last reply */
     bool dirty;                         /* on w->dirty */
     struct conn *next_dirty;
@@ -192,6 +202,9 @@ static size_t pack_request(struct conn *c, const struct slot *s, uint8_t *p, con
             break;
         }
         break;
+    case OP_GET_TABLE:
+    case OP_GET_PARTS_BY_NAMES:
+        break;                                                  /* Thrift: bench_hms.c */
     }
     return n;
 }
@@ -209,12 +222,17 @@ static int issue_call(struct conn *c, struct slot *s, bool fresh)
         s->fileid = 0;
         s->seq = c->seq++;
     }
-    size_t plen = pack_request(c, s, param, &method);
-    struct ipc_ids ids = { c->next_call_id, 0, c->client_id, IPC_CLIENT_ID_LEN };
-    if (ipc_write_call_raw(&c->out, &ids, method, IPC_CLIENT_PROTOCOL, param, plen) != IPC_OK)
-        return -1;
+    if (op_is_hms(c->w->cfg->op)) {
+        if (hms_write_call(&c->out, c->w->cfg, c->next_call_id) != 0)
+            return -1;
+    } else {
+        size_t plen = pack_request(c, s, param, &method);
+        struct ipc_ids ids = { c->next_call_id, 0, c->client_id, IPC_CLIENT_ID_LEN };
+        if (ipc_write_call_raw(&c->out, &ids, method, IPC_CLIENT_PROTOCOL, param, plen) != IPC_OK)
+            return -1;
+    }
+    s->call_id = c->next_call_id;
     c->next_call_id = c->next_call_id == INT32_MAX ? 0 : c->next_call_id + 1;
-    s->call_id = ids.call_id;
     s->busy = true;
     if (fresh)
         s->t_send = bench_now_ns();
@@ -246,6 +264,8 @@ static void conn_fail(struct conn *c, const char *why, unsigned counted)
     for (unsigned i = 0; i < w->cfg->depth; i++)
         c->slots[i].busy = false;
     c->outstanding = 0;
+    if (c->scan)
+        tw_scan_init(c->scan, TW_BINARY, NULL);
     ev_timer_set(&c->retry, c->backoff, 0);
     ev_timer_start(w->loop, &c->retry);
     c->backoff = c->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : c->backoff * 2;
@@ -280,9 +300,10 @@ static void on_connected(struct conn *c)
     c->state = C_READY;
     c->last_progress = bench_now_ns();
     ipc_new_client_id(c->client_id);
-    c->next_call_id = 0;
-    if (ipc_write_preamble(&c->out, IPC_AUTH_NONE) != IPC_OK ||
-        ipc_write_context(&c->out, c->client_id, w->cfg->user, NULL, IPC_CLIENT_PROTOCOL) != IPC_OK) {
+    c->next_call_id = op_is_hms(w->cfg->op) ? 1 : 0;
+    if (!op_is_hms(w->cfg->op) &&
+        (ipc_write_preamble(&c->out, IPC_AUTH_NONE) != IPC_OK ||
+         ipc_write_context(&c->out, c->client_id, w->cfg->user, NULL, IPC_CLIENT_PROTOCOL) != IPC_OK)) {
         conn_fail(c, "cannot build the connection context", 0);
         return;
     }
@@ -355,6 +376,7 @@ static int handle_reply(struct conn *c, const uint8_t *body, uint32_t len, uint6
     s->busy = false;
     c->outstanding--;
     c->last_progress = now;
+    w->replies++;
     bool fresh = true;
     switch (r.status) {
     case IPC_SUCCESS:
@@ -403,6 +425,67 @@ static int handle_reply(struct conn *c, const uint8_t *body, uint32_t len, uint6
     return 0;
 }
 
+/* Handles one whole metastore reply (msg/len). Returns 0, or -1 after conn_fail. */
+static int handle_hms_reply(struct conn *c, const uint8_t *msg, size_t len, uint64_t now)
+{
+    struct worker *w = c->w;
+    struct slot *s = &c->slots[0];
+    char why[256];
+    if (!s->busy) {
+        conn_fail(c, "a reply with no call outstanding", 0);
+        return -1;
+    }
+    switch (hms_check_reply(w->cfg, msg, len, s->call_id, why, sizeof why)) {
+    case HMS_BROKEN:
+        conn_fail(c, why, 0);
+        return -1;
+    case HMS_ERROR_REPLY:
+        w->errors++;
+        w->error_replies++;
+        note_error(w, "%s", why);
+        break;
+    case HMS_OK:
+        c->backoff = BACKOFF_MIN;
+        if (now >= w->cfg->win_begin_ns && now < w->cfg->win_end_ns) {
+            hist_record(&w->hist, now - s->t_send);
+            w->ops++;
+        }
+        break;
+    }
+    s->busy = false;
+    c->outstanding--;
+    c->last_progress = now;
+    w->replies++;
+    if (issue_call(c, s, true) < 0) {
+        conn_fail(c, "out of memory", 0);
+        return -1;
+    }
+    return 0;
+}
+
+/* Cuts and handles the metastore replies in c->in. Returns 0, or -1 after conn_fail. */
+static int read_hms_replies(struct conn *c, uint64_t now)
+{
+    for (;;) {
+        size_t mlen;
+        int rc = tw_scan_feed(c->scan, buf_rptr(&c->in), buf_len(&c->in), &mlen);
+        if (rc == TW_NEED_MORE)
+            return 0;
+        if (rc < 0) {
+            char why[128];
+            bool http = buf_len(&c->in) >= 5 && memcmp(buf_rptr(&c->in), "HTTP/", 5) == 0;
+            snprintf(why, sizeof why, "%s%s", http ? "the server answered in HTTP, not Thrift: " : "bad reply: ",
+                     tw_strerror(rc));
+            conn_fail(c, why, 0);
+            return -1;
+        }
+        tw_scan_init(c->scan, TW_BINARY, NULL);
+        if (handle_hms_reply(c, buf_rptr(&c->in), mlen, now) < 0)
+            return -1;
+        buf_consume(&c->in, mlen);
+    }
+}
+
 static void on_read(struct ev_loop *loop, ev_io *io, int revents)
 {
     struct conn *c = io->data;
@@ -427,6 +510,10 @@ static void on_read(struct ev_loop *loop, ev_io *io, int revents)
         return;
     }
     uint64_t now = bench_now_ns();
+    if (c->scan) {
+        read_hms_replies(c, now);
+        return;
+    }
     for (;;) {
         const uint8_t *body;
         uint32_t blen;
@@ -552,7 +639,12 @@ void *worker_main(void *arg)
         c->gid = w->id + i * cfg->threads;
         c->backoff = BACKOFF_MIN;
         c->slots = calloc(cfg->depth, sizeof *c->slots);
-        if (!c->slots) {
+        if (op_is_hms(cfg->op)) {
+            c->scan = malloc(sizeof *c->scan);
+            if (c->scan)
+                tw_scan_init(c->scan, TW_BINARY, NULL);
+        }
+        if (!c->slots || (op_is_hms(cfg->op) && !c->scan)) {
             snprintf(w->setup_error, sizeof w->setup_error, "worker %u: out of memory", w->id);
             break;
         }
@@ -584,6 +676,7 @@ void *worker_main(void *arg)
         buf_free(&c->in);
         buf_free(&c->out);
         free(c->slots);
+        free(c->scan);
     }
     free(w->conns);
     w->conns = NULL;

@@ -1,21 +1,27 @@
 /*
  * fedrouter-bench: a closed-loop load generator for Hadoop IPC
- * (ClientProtocol over RPC v9, auth NONE), used to compare fedrouter with a
- * direct NameNode connection and a TCP passthrough.
+ * (ClientProtocol over RPC v9, auth NONE) and for the Hive Metastore
+ * (unframed binary Thrift), used to compare fedrouter with a direct
+ * connection to the backend and with a TCP passthrough.
  *
  *   fedrouter-bench --target HOST:PORT
  *                   --op getFileInfo|getListing|mkdirs|create|create+complete+delete
  *                   --path P --conns N --duration S
  *                   [--user U] [--depth D] [--threads T] [--warmup S]
+ *   fedrouter-bench --target HOST:PORT --op get_table|get_partitions_by_names
+ *                   --db D --table T --conns N --duration S
+ *                   [--threads T] [--warmup S]
  *
  * N connections spread over T threads (a libev loop each) keep D calls
- * outstanding each. Latencies of the calls that complete after the warmup are
- * recorded; the last output line is, for scripts:
+ * outstanding each (the metastore ops: one, as Thrift clients do).
+ * Latencies of the calls that complete after the warmup are recorded; the
+ * last output line is, for scripts:
  *
  *   ops/s=N p50_us=N p99_us=N p999_us=N errors=N
  *
  * Exit status: 0 the run completed (even with errors), 1 the target could
- * never be reached, 2 bad arguments.
+ * never be reached (or, for get_partitions_by_names, did not list the
+ * table's partitions), 2 bad arguments.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -34,7 +40,8 @@
 
 #define PROBE_TIMEOUT_NS (3ull * 1000000000ull)
 
-static const char *const op_names[] = { "getFileInfo", "getListing", "mkdirs", "create", "create+complete+delete" };
+static const char *const op_names[] = { "getFileInfo", "getListing", "mkdirs", "create", "create+complete+delete",
+                                        "get_table", "get_partitions_by_names" };
 #define N_OPS (sizeof op_names / sizeof op_names[0])
 
 static void usage(FILE *f)
@@ -44,6 +51,9 @@ static void usage(FILE *f)
             "                       --op getFileInfo|getListing|mkdirs|create|create+complete+delete\n"
             "                       --path P --conns N --duration S\n"
             "                       [--user U] [--depth D] [--threads T] [--warmup S]\n"
+            "       fedrouter-bench --target HOST:PORT --op get_table|get_partitions_by_names\n"
+            "                       --db D --table T --conns N --duration S\n"
+            "                       [--threads T] [--warmup S]\n"
             "  Closed-loop Hadoop IPC load: N connections over T threads (default 1), each\n"
             "  keeping D calls outstanding (default 1), for S seconds after a warmup\n"
             "  (default 1 s). U is the effective user of the connections (default bench).\n"
@@ -51,8 +61,13 @@ static void usage(FILE *f)
             "  (names repeat between runs: give create a fresh P each run).\n"
             "  create+complete+delete (alias ccd) is one op of three calls in a row: create\n"
             "  P/bench-<conn>-<seq>, complete it (empty), delete it; its latency covers all three.\n"
+            "  get_table and get_partitions_by_names are Hive Metastore calls (unframed binary\n"
+            "  Thrift) on table D.T, one call in flight per connection (--depth stays 1);\n"
+            "  get_partitions_by_names asks for every partition the table has (listed once at\n"
+            "  start with get_partition_names) and checks that each one comes back.\n"
             "  Last line: ops/s=N p50_us=N p99_us=N p999_us=N errors=N\n"
-            "  Exit: 0 run completed (even with errors), 1 target unreachable, 2 bad arguments.\n");
+            "  Exit: 0 run completed (even with errors), 1 target unreachable (or no partition\n"
+            "  names to ask for), 2 bad arguments.\n");
 }
 
 /* Reports a bad command line; returns the exit status 2. */
@@ -185,19 +200,20 @@ static unsigned long long ns_to_us(uint64_t ns)
 
 int main(int argc, char **argv)
 {
-    enum { O_TARGET = 1, O_OP, O_PATH, O_CONNS, O_DURATION, O_USER, O_DEPTH, O_THREADS, O_WARMUP, O_HELP };
+    enum { O_TARGET = 1, O_OP, O_PATH, O_CONNS, O_DURATION, O_USER, O_DEPTH, O_THREADS, O_WARMUP, O_DB, O_TABLE, O_HELP };
     static const struct option opts[] = {
         { "target", required_argument, 0, O_TARGET }, { "op", required_argument, 0, O_OP },
         { "path", required_argument, 0, O_PATH },     { "conns", required_argument, 0, O_CONNS },
         { "duration", required_argument, 0, O_DURATION }, { "user", required_argument, 0, O_USER },
         { "depth", required_argument, 0, O_DEPTH },   { "threads", required_argument, 0, O_THREADS },
-        { "warmup", required_argument, 0, O_WARMUP }, { "help", no_argument, 0, O_HELP },
+        { "warmup", required_argument, 0, O_WARMUP }, { "db", required_argument, 0, O_DB },
+        { "table", required_argument, 0, O_TABLE },   { "help", no_argument, 0, O_HELP },
         { 0, 0, 0, 0 },
     };
     static struct bench_cfg cfg;
     const char *target = NULL, *op = NULL, *path = NULL;
     double duration = -1, warmup = 1;
-    bool have_conns = false;
+    bool have_conns = false, have_user = false;
     char err[256];
     int o;
 
@@ -210,7 +226,9 @@ int main(int argc, char **argv)
         case O_TARGET: target = optarg; break;
         case O_OP: op = optarg; break;
         case O_PATH: path = optarg; break;
-        case O_USER: cfg.user = optarg; break;
+        case O_USER: cfg.user = optarg; have_user = true; break;
+        case O_DB: cfg.db = optarg; break;
+        case O_TABLE: cfg.table = optarg; break;
         case O_CONNS:
             if (parse_uint(optarg, 1, 1000000, &cfg.conns) < 0)
                 return bad_arg("bad --conns %s (1..1000000)", optarg);
@@ -239,8 +257,8 @@ int main(int argc, char **argv)
     }
     if (optind != argc)
         return bad_arg("unexpected argument %s", argv[optind]);
-    if (!target || !op || !path || !have_conns || duration < 0)
-        return bad_arg("--target, --op, --path, --conns and --duration are required");
+    if (!target || !op || !have_conns || duration < 0)
+        return bad_arg("--target, --op, --conns and --duration are required");
     int opi = -1;
     for (int i = 0; i < (int)N_OPS; i++)
         if (strcmp(op, op_names[i]) == 0)
@@ -250,16 +268,36 @@ int main(int argc, char **argv)
     if (opi < 0)
         return bad_arg("unknown --op %s", op);
     cfg.op = (enum bench_op)opi;
-    size_t pl = strlen(path);
-    if (path[0] != '/' || pl > BENCH_MAX_PATH)
-        return bad_arg("--path must be absolute and at most 3000 bytes: %s", path);
-    static char pathbuf[BENCH_MAX_PATH + 1];
-    memcpy(pathbuf, path, pl + 1);
-    while (pl > 1 && pathbuf[pl - 1] == '/')
-        pathbuf[--pl] = 0;
-    cfg.path = pathbuf;
-    if (!cfg.user[0] || strlen(cfg.user) > BENCH_MAX_USER)
-        return bad_arg("bad --user '%s' (1..256 bytes)", cfg.user);
+    if (op_is_hms(cfg.op)) {
+        if (cfg.depth > 1)
+            return bad_arg("--op %s keeps one call in flight per connection, as metastore clients do"
+                           " (a Thrift connection carries one call at a time): --depth %u is refused;"
+                           " use more --conns instead",
+                           op, cfg.depth);
+        if (path)
+            return bad_arg("--op %s reads a table: give --db and --table, not --path", op);
+        if (have_user)
+            return bad_arg("--user is for the HDFS ops; the metastore ops send no user");
+        if (!cfg.db || !cfg.table)
+            return bad_arg("--op %s needs --db and --table", op);
+        if (!cfg.db[0] || !cfg.table[0] || strlen(cfg.db) > BENCH_MAX_NAME || strlen(cfg.table) > BENCH_MAX_NAME)
+            return bad_arg("--db and --table must be 1..%d bytes", BENCH_MAX_NAME);
+    } else {
+        if (!path)
+            return bad_arg("--op %s needs --path", op);
+        if (cfg.db || cfg.table)
+            return bad_arg("--db and --table are for the metastore ops (get_table, get_partitions_by_names)");
+        size_t pl = strlen(path);
+        if (path[0] != '/' || pl > BENCH_MAX_PATH)
+            return bad_arg("--path must be absolute and at most 3000 bytes: %s", path);
+        static char pathbuf[BENCH_MAX_PATH + 1];
+        memcpy(pathbuf, path, pl + 1);
+        while (pl > 1 && pathbuf[pl - 1] == '/')
+            pathbuf[--pl] = 0;
+        cfg.path = pathbuf;
+        if (!cfg.user[0] || strlen(cfg.user) > BENCH_MAX_USER)
+            return bad_arg("bad --user '%s' (1..256 bytes)", cfg.user);
+    }
     if (cfg.threads > cfg.conns)
         return bad_arg("--threads (%u) must not exceed --conns (%u)", cfg.threads, cfg.conns);
     if (resolve(target, &cfg, err, sizeof err) < 0)
@@ -269,13 +307,25 @@ int main(int argc, char **argv)
         return bad_arg("--conns %u is over the open-file limit (ulimit -n)", cfg.conns);
 
     signal(SIGPIPE, SIG_IGN);
-    printf("fedrouter-bench: target=%s op=%s path=%s user=%s\n", target, op_names[opi], cfg.path, cfg.user);
+    if (op_is_hms(cfg.op))
+        printf("fedrouter-bench: target=%s op=%s db=%s table=%s\n", target, op_names[opi], cfg.db, cfg.table);
+    else
+        printf("fedrouter-bench: target=%s op=%s path=%s user=%s\n", target, op_names[opi], cfg.path, cfg.user);
     printf("fedrouter-bench: conns=%u depth=%u threads=%u duration=%gs warmup=%gs\n", cfg.conns, cfg.depth,
            cfg.threads, duration, warmup);
     fflush(stdout);
     if (probe(&cfg, err, sizeof err) < 0) {
         fprintf(stderr, "fedrouter-bench: cannot connect to %s: %s\n", target, err);
         return 1;
+    }
+    if (op_is_hms(cfg.op)) {
+        if (hms_prepare(&cfg, err, sizeof err) < 0) {
+            fprintf(stderr, "fedrouter-bench: %s: %s\n", target, err);
+            return 1;
+        }
+        if (cfg.op == OP_GET_PARTS_BY_NAMES)
+            printf("fedrouter-bench: partitions=%u (each call asks for all of them by name)\n", cfg.hms_nparts);
+        fflush(stdout);
     }
 
     struct worker *ws = calloc(cfg.threads, sizeof *ws);
@@ -301,7 +351,7 @@ int main(int argc, char **argv)
 
     /* Merge into a heap histogram (it is 35 KB). */
     struct hist *all = calloc(1, sizeof *all);
-    uint64_t ops = 0, errors = 0, error_replies = 0, failures = 0, connects = 0;
+    uint64_t ops = 0, errors = 0, error_replies = 0, failures = 0, connects = 0, replies = 0;
     const char *first_error = NULL;
     bool setup_failed = started < cfg.threads;
     for (unsigned i = 0; i < started; i++) {
@@ -317,6 +367,7 @@ int main(int argc, char **argv)
         error_replies += ws[i].error_replies;
         failures += ws[i].conn_failures;
         connects += ws[i].connects;
+        replies += ws[i].replies;
         if (!first_error && ws[i].first_error[0])
             first_error = ws[i].first_error;
     }
@@ -333,6 +384,7 @@ int main(int argc, char **argv)
            " connects %llu; counted over warmup + run)\n",
            (unsigned long long)ops, (unsigned long long)errors, (unsigned long long)error_replies,
            (unsigned long long)failures, (unsigned long long)connects);
+    printf("fedrouter-bench: replies=%llu (every reply, warmup + run)\n", (unsigned long long)replies);
     printf("fedrouter-bench: p90_us=%llu p999_us=%llu max_us=%llu\n", ns_to_us(hist_quantile(all, 0.90)),
            ns_to_us(hist_quantile(all, 0.999)), ns_to_us(all->max));
     if (first_error)
@@ -342,5 +394,6 @@ int main(int argc, char **argv)
            ns_to_us(hist_quantile(all, 0.99)), ns_to_us(hist_quantile(all, 0.999)), (unsigned long long)errors);
     free(all);
     free(ws);
+    free(cfg.hms_args);
     return 0;
 }
