@@ -43,6 +43,7 @@ struct mroute {
     bool translated;                    /* sent in its _req form */
     uint64_t sent_us;                   /* upstream metrics */
     const char *prefix;                 /* of the chosen metastore's names ("" for none) */
+    char db[256];                       /* the database the call names, as the client wrote it */
 };
 
 static uint64_t mono_us(void)
@@ -338,12 +339,85 @@ static int strip_prefix(struct mroute *r)
 }
 
 /* The reply with the backend's prefix put back on every database name. */
+/* The message of a declared exception names the database as the backend
+ * knows it ("orders.x table not found"): the client's name goes back in
+ * (whole words only). */
+struct exc_ctx {
+    const char *bdb;                    /* the backend's name of the database */
+    const char *prefix;
+    struct buf out;
+};
+
+static bool word_char(uint8_t ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_';
+}
+
+static int map_exc(void *vctx, unsigned idx, const uint8_t *s, size_t len, const uint8_t **out, size_t *out_len)
+{
+    struct exc_ctx *x = vctx;
+    size_t bl = strlen(x->bdb), pl = strlen(x->prefix), from = 0;
+    bool changed = false;
+    buf_reset(&x->out);
+    for (size_t i = 0; bl && i + bl <= len; i++) {
+        if (strncasecmp((const char *)s + i, x->bdb, bl) != 0 || (i > 0 && word_char(s[i - 1])) ||
+            (i + bl < len && word_char(s[i + bl])))
+            continue;
+        if (buf_append(&x->out, s + from, i - from) < 0 || buf_append(&x->out, x->prefix, pl) < 0)
+            return -1;
+        from = i;
+        i += bl - 1;
+        changed = true;
+    }
+    if (!changed)
+        return 0;
+    if (buf_append(&x->out, s + from, len - from) < 0)
+        return -1;
+    *out = buf_rptr(&x->out);
+    *out_len = buf_len(&x->out);
+    return 1;
+}
+
+/* A reply holding the method's NoSuchObjectException or MetaException:
+ * its message mapped. true when answered. */
+static bool reply_exception_mapped(struct mroute *r, const uint8_t *msg, size_t len, const struct tw_header *h)
+{
+    size_t pl = strlen(r->prefix);
+    if (!r->db[0] || strlen(r->db) <= pl || strncasecmp(r->db, r->prefix, pl) != 0)
+        return false;
+    int nso = r->rule->nso_exc, meta = r->rule->meta_exc;
+    if (nso < 0 && meta < 0)
+        return false;
+    const struct tw_pathset ps = TW_PS(TW_P(nso >= 0 ? nso : meta, 1), TW_P(meta >= 0 ? meta : nso, 1));
+    struct tw_pathset one = { ps.p, (uint8_t)(nso >= 0 && meta >= 0 && nso != meta ? 2 : 1) };
+    struct exc_ctx x = { r->db + pl, r->prefix, BUF_INIT };
+    struct buf out = BUF_INIT;
+    int rc = buf_append(&out, msg, h->body_off) < 0
+                 ? -1
+                 : tw_rewrite(r->c->proto, msg + h->body_off, len - h->body_off, NULL, &one, map_exc, &x, &out);
+    buf_free(&x.out);
+    if (rc == TW_CHANGED)
+        mconn_reply(r->c, buf_rptr(&out), buf_len(&out));
+    buf_free(&out);
+    return rc == TW_CHANGED;
+}
+
 static void reply_mapped(struct mroute *r, const uint8_t *msg, size_t len)
 {
     struct mconn *c = r->c;
     struct tw_header h;
-    if (!r->rule || !r->rule->result.ps.n || !r->prefix[0] ||
-        tw_parse_header(c->proto, msg, len, NULL, &h) != TW_COMPLETE || h.type != TW_REPLY) {
+    if (!r->rule || !r->prefix[0] || tw_parse_header(c->proto, msg, len, NULL, &h) != TW_COMPLETE ||
+        h.type != TW_REPLY) {
+        mconn_reply(c, msg, len);
+        return;
+    }
+    /* A declared exception: field 0 absent, its message may name the database. */
+    const uint8_t *b = msg + h.body_off;
+    bool success = len > h.body_off && (c->proto == TW_BINARY ? (len - h.body_off >= 3 && b[1] == 0 && b[2] == 0)
+                                                              : (b[0] >> 4) == 0);
+    if (!success && len > h.body_off && b[0] != 0 && reply_exception_mapped(r, msg, len, &h))
+        return;
+    if (!r->rule->result.ps.n) {
         mconn_reply(c, msg, len);
         return;
     }
@@ -980,6 +1054,7 @@ void hms_route_call(struct mconn *c, const uint8_t *msg, size_t len, const struc
     if (r->ms) {
         c->ms = r->ms->name; /* for the metrics, also when refused here */
         r->prefix = name_prefix(c->w->router, r->ms);
+        snprintf(r->db, sizeof r->db, "%s", pk.db);
     }
     if (!r->ms) {
         reply_app_error(c, &r->h, TW_APP_INTERNAL_ERROR, "the router has no metastore for this call (no primary)");

@@ -330,7 +330,15 @@ writable = scratch*
         def not_found():
             try:
                 c.get_table("sales_orders", "missing")
-            except NoSuchObjectException:
+            except NoSuchObjectException as e:
+                direct = ""
+                try:
+                    S.get_table("orders", "missing")
+                except NoSuchObjectException as d:
+                    direct = d.message
+                print("# missing table: the router says %r, sales says %r" % (e.message, direct))
+                expect("orders" not in direct or "sales_orders" in e.message,
+                       "the message names the backend's database: %r (sales says %r)" % (e.message, direct))
                 return
             raise AssertionError("no NoSuchObjectException for a missing table")
         check("a missing table gets the backend's NoSuchObjectException", not_found)
