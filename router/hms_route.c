@@ -306,6 +306,22 @@ static int map_out(void *vctx, unsigned idx, const uint8_t *s, size_t len, const
     return hms_name_out(&x->names, hms_path_kind_of(&x->rule->result, idx), s, len, out, out_len);
 }
 
+/* Makes the bytes in out the call sent to the backend (out is emptied). */
+static int take_message(struct mroute *r, struct buf *out)
+{
+    uint8_t *nm = malloc(buf_len(out) ? buf_len(out) : 1);
+    if (!nm) {
+        buf_free(out);
+        return -1;
+    }
+    memcpy(nm, buf_rptr(out), buf_len(out));
+    free(r->msg);
+    r->msg = nm;
+    r->len = buf_len(out);
+    buf_free(out);
+    return 0;
+}
+
 /* The call's arguments with the backend's prefix taken off every database
  * name: r->msg replaced. 0, or -1 for a malformed call. */
 static int strip_prefix(struct mroute *r)
@@ -323,17 +339,8 @@ static int strip_prefix(struct mroute *r)
         buf_free(&out);
         return -1;
     }
-    if (rc == TW_CHANGED) {
-        uint8_t *nm = malloc(buf_len(&out));
-        if (!nm) {
-            buf_free(&out);
-            return -1;
-        }
-        memcpy(nm, buf_rptr(&out), buf_len(&out));
-        free(r->msg);
-        r->msg = nm;
-        r->len = buf_len(&out);
-    }
+    if (rc == TW_CHANGED && take_message(r, &out) < 0)
+        return -1;
     buf_free(&out);
     return 0;
 }
@@ -498,17 +505,9 @@ static int translate(struct mroute *r)
         buf_free(&out);
         return -1;
     }
-    uint8_t *nm = malloc(buf_len(&out));
-    if (!nm) {
-        buf_free(&out);
+    if (take_message(r, &out) < 0)
         return -1;
-    }
-    memcpy(nm, buf_rptr(&out), buf_len(&out));
-    free(r->msg);
-    r->msg = nm;
-    r->len = buf_len(&out);
     r->translated = true;
-    buf_free(&out);
     return 0;
 }
 
