@@ -12,18 +12,25 @@ each answer with what the owning minihms holds. Prints `ok - NAME` /
 `not ok - NAME: why`, then `N passed, N failed`; exit 1 on failures.
 """
 import os
-import re
-import select
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
-import time
 
 PASSED = FAILED = 0
 PROCS = []
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from procs import stop, wait_lines  # noqa: E402  (shared with the other Python tests)
+from procs import start as _start  # noqa: E402
+
+
+def start(args, tmp, name):
+    return _start(args, tmp, name, PROCS)
+
+
+def wait_line(p, what, pattern):
+    return wait_lines(p, what, pattern, START_TIMEOUT)
 START_TIMEOUT = 30
 
 
@@ -54,53 +61,8 @@ def expect(cond, why):
         raise AssertionError(why)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
-def wait_line(p, what, pattern):
-    deadline = time.monotonic() + START_TIMEOUT
-    buf = b""
-    found = {}
-    while time.monotonic() < deadline:
-        r, _, _ = select.select([p.stdout], [], [], 0.2)
-        if r:
-            chunk = os.read(p.stdout.fileno(), 4096)
-            if not chunk:
-                break
-            buf += chunk
-            for line in buf.decode(errors="replace").splitlines():
-                for key, pat in pattern.items():
-                    m = re.match(pat, line)
-                    if m:
-                        found[key] = m
-            if len(found) == len(pattern):
-                return found
-        elif p.poll() is not None:
-            break
-    raise RuntimeError("%s gave no ready line (exit %s, stdout %r)" % (what, p.poll(), buf[-300:]))
-
-
-def start(args, tmp, name):
-    err = open(os.path.join(tmp, name + ".err"), "wb")
-    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
-    err.close()
-    PROCS.append(p)
-    return p
-
-
-def stop(p):
-    if p.poll() is None:
-        p.terminate()
-        try:
-            p.wait(5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
 
 
 def main(argv):

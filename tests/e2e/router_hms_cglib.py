@@ -20,19 +20,29 @@ LeakSanitizer suppressions for GLib/GObject type registration
 """
 import os
 import re
-import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 START_TIMEOUT = 30
 CLIENT_TIMEOUT = 120
 PASSED = FAILED = 0
 PROCS = []
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from procs import stop  # noqa: E402  (shared with the other Python tests)
+from procs import start as _start  # noqa: E402
+from procs import wait_lines as _wait_lines  # noqa: E402
+
+
+def start(args, tmp, name):
+    return _start(args, tmp, name, PROCS)
+
+
+def wait_lines(p, what, patterns):
+    return _wait_lines(p, what, patterns, START_TIMEOUT)
 
 
 def ok(name):
@@ -47,47 +57,7 @@ def not_ok(name, why):
     print("not ok - %s: %s" % (name, why), flush=True)
 
 
-def wait_lines(p, what, patterns):
-    """Read p's stdout until every pattern matched a line; {key: match}."""
-    deadline = time.monotonic() + START_TIMEOUT
-    buf = b""
-    found = {}
-    while time.monotonic() < deadline:
-        r, _, _ = select.select([p.stdout], [], [], 0.2)
-        if r:
-            chunk = os.read(p.stdout.fileno(), 4096)
-            if not chunk:
-                break
-            buf += chunk
-            for line in buf.decode(errors="replace").splitlines():
-                for key, pat in patterns.items():
-                    m = re.match(pat, line)
-                    if m:
-                        found[key] = m
-            if len(found) == len(patterns):
-                return found
-        elif p.poll() is not None:
-            break
-    raise RuntimeError("%s gave no ready line (exit %s, stdout %r)" % (what, p.poll(), buf[-300:]))
 
-
-def start(args, tmp, name):
-    with open(os.path.join(tmp, name + ".err"), "wb") as err:
-        p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
-    PROCS.append(p)
-    return p
-
-
-def stop(p, grace=5):
-    """SIGTERM, then SIGKILL after grace seconds; the exit status."""
-    if p.poll() is None:
-        p.terminate()
-        try:
-            p.wait(grace)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-    return p.returncode
 
 
 def sanitized(build):
