@@ -46,6 +46,10 @@ struct hms_pool {
     size_t nconns;
 };
 
+/* Replies are handed to done() from this per-thread buffer (see on_read);
+ * the worker frees it with its pool. */
+static __thread struct buf reply;
+
 struct hms_pool *hms_pool_new(struct ev_loop *loop, double connect_timeout, double call_timeout, double idle_timeout)
 {
     struct hms_pool *p = calloc(1, sizeof *p);
@@ -103,6 +107,7 @@ void hms_pool_free(struct hms_pool *p)
     while (p->conns)
         conn_fail(p->conns, HMS_UP_DOWN, "the router is stopping");
     free(p);
+    buf_free(&reply); /* called on the pool's own worker thread */
 }
 
 void hms_pool_counts(const struct hms_pool *p, size_t *open, size_t *idle)
@@ -254,11 +259,16 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
         conn_fail(c, HMS_UP_PROTO, rc != TW_COMPLETE ? "malformed reply" : "bytes after the reply");
         return;
     }
-    /* The connection may be freed or reused by done(): hand over a copy. */
-    struct buf reply = c->in;
-    c->in = (struct buf)BUF_INIT;
-    on_message(c, msg, mlen);
-    buf_free(&reply);
+    /* The connection may be freed or reused by done(): the reply moves to
+     * a per-thread buffer (kept across replies: no allocation per call), and
+     * the connection keeps its input buffer's room for the next one. */
+    buf_reset(&reply);
+    if (buf_append(&reply, msg, mlen) < 0) {
+        conn_fail(c, HMS_UP_DOWN, "out of memory");
+        return;
+    }
+    buf_reset(&c->in);
+    on_message(c, buf_rptr(&reply), buf_len(&reply));
 }
 
 static void on_write(struct ev_loop *loop, ev_io *w, int revents)
