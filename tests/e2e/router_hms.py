@@ -77,8 +77,8 @@ def main(argv):
     from hive_metastore import ThriftHiveMetastore
     from hive_metastore.ttypes import (ColumnStatistics, ColumnStatisticsData, ColumnStatisticsDesc,
                                        ColumnStatisticsObj, Database, FieldSchema, Function, LongColumnStatsData,
-                                       MetaException, NoSuchObjectException, Partition, SerDeInfo,
-                                       StorageDescriptor, Table, TableStatsRequest)
+                                       GetTableRequest, MetaException, NoSuchObjectException, Partition,
+                                       SerDeInfo, StorageDescriptor, Table, TableStatsRequest)
 
     def client(addr, framed=False, compact=False):
         host, port = addr.rsplit(":", 1)
@@ -230,6 +230,14 @@ writable = scratch*
             want = sorted(("sales_orders", t) for t in S.get_all_tables("orders"))
             expect(pairs == want, "get_table_meta gave %s, want %s" % (pairs, want))
         check("get_table_meta for one database goes to its metastore (as Trino asks)", trino_table_meta)
+
+        def trino_calls():
+            t = c.get_table_req(GetTableRequest(dbName="sales_orders", tblName="daily")).table
+            expect(t.dbName == "sales_orders" and t.tableName == "daily", "get_table_req gave %s.%s" % (t.dbName, t.tableName))
+            names = c.get_tables_by_type("sales_orders", "*", "MANAGED_TABLE")
+            expect("daily" in names, "get_tables_by_type gave %s" % names)
+            expect(c.get_tables("sales_orders", "da*") == ["daily"], "get_tables gave %s" % c.get_tables("sales_orders", "da*"))
+        check("Trino's get_table_req, get_tables_by_type and get_tables on a prefixed database", trino_calls)
 
         def table_meta_fanout():
             P.create_table(table("web", "visits", parts=False))
