@@ -1,0 +1,491 @@
+/*
+ * hms_fanout.c: metastore calls that span every metastore, asked of each
+ * and merged into one answer, the way a single metastore would give it:
+ *
+ *   get_all_databases, get_databases(pattern)  -> names, prefixed, sorted
+ *   get_table_meta(db pattern with wildcards)  -> TableMeta list, sorted
+ *   get_all_functions                          -> Function list, sorted
+ *
+ * Prefixed metastores are asked for everything and filtered here by the
+ * client's pattern once the prefix is on. A metastore that does not answer
+ * is left out (logged, counted upstream) or, with hms.down = fail, fails
+ * the call.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "hms_compat.h"
+#include "hms_internal.h"
+#include "hms_up.h"
+#include "route_state.h"
+#include "worker.h"
+
+/* ---- calls that span every metastore: database listings ---- */
+
+struct fsub {
+    struct hms_upcall uc;               /* first */
+    struct mfan *f;
+    const struct ms_rec *ms;
+    bool ok;
+    bool finished;
+};
+
+struct mfan {
+    struct mconn *c;
+    struct snapshot *snap;
+    uint8_t *msg;                       /* the client's call (owned) */
+    size_t len;
+    struct tw_header h;
+    char *pattern;                      /* get_databases: the client's pattern */
+    char **names;                       /* merged, with prefixes */
+    size_t nnames, capnames;
+    bool structs;                       /* get_table_meta: the answer is a list of TableMeta */
+    bool functions;                     /* get_all_functions: a struct whose field 1 lists Function */
+    struct elem *elems;                 /* structs: the elements, prefixes applied */
+    size_t nelems, capelems;
+    int pending, nsub;
+    uint64_t sent_us;
+    struct fsub subs[];
+};
+
+/* One TableMeta of a get_table_meta answer: its bytes (fields and STOP)
+ * and the names it sorts by. */
+struct elem {
+    uint8_t *bytes;
+    size_t len;
+    char *db, *tbl;
+};
+
+static void fan_free(struct mfan *f)
+{
+    for (size_t i = 0; i < f->nelems; i++) {
+        free(f->elems[i].bytes);
+        free(f->elems[i].db);
+        free(f->elems[i].tbl);
+    }
+    free(f->elems);
+    for (size_t i = 0; i < f->nnames; i++)
+        free(f->names[i]);
+    free(f->names);
+    free(f->pattern);
+    free(f->msg);
+    snapshot_release(f->snap);
+    free(f);
+}
+
+struct collect {
+    struct mfan *f;
+    const char *prefix;
+    const struct ms_rec *ms;            /* MANUAL mode: keep only the names this metastore serves */
+};
+
+static int collect_name(void *vctx, unsigned idx, const uint8_t *s, size_t len)
+{
+    struct collect *x = vctx;
+    struct mfan *f = x->f;
+    size_t pl = strlen(x->prefix);
+    char *n = malloc(pl + len + 1);
+    if (!n)
+        return -1;
+    memcpy(n, x->prefix, pl);
+    memcpy(n + pl, s, len);
+    n[pl + len] = 0;
+    if ((f->pattern && !hms_pattern_match(f->pattern, n)) || strcasecmp(n, "global_temp") == 0 ||
+        (x->ms && hms_manual_ms_for_db(f->snap, n, strlen(n)) != x->ms)) {
+        free(n);
+        return 0;
+    }
+    if (f->nnames == f->capnames) {
+        size_t nc = f->capnames ? 2 * f->capnames : 64;
+        char **g = realloc(f->names, nc * sizeof *g);
+        if (!g) {
+            free(n);
+            return -1;
+        }
+        f->names = g;
+        f->capnames = nc;
+    }
+    f->names[f->nnames++] = n;
+    return 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int cmp_elems(const void *a, const void *b)
+{
+    const struct elem *x = a, *y = b;
+    int r = strcmp(x->db, y->db);
+    return r ? r : strcmp(x->tbl, y->tbl);
+}
+
+/* The merged get_table_meta answer: success = list<TableMeta>, sorted by
+ * database then table. */
+static void reply_struct_list(struct mfan *f)
+{
+    struct mconn *c = f->c;
+    qsort(f->elems, f->nelems, sizeof *f->elems, cmp_elems);
+    struct buf out = BUF_INIT;
+    int rc = tw_write_header(c->proto, &out, f->h.name, f->h.name_len, TW_REPLY, f->h.seqid);
+    if (f->functions) {
+        /* success (0): GetAllFunctionsResponse { 1: list<Function> } */
+        static const uint8_t b0[] = { 12, 0, 0, 15, 0, 1 }, c0[] = { 0x0c, 0x00, 0x19 };
+        rc |= c->proto == TW_BINARY ? buf_append(&out, b0, sizeof b0) : buf_append(&out, c0, sizeof c0);
+    }
+    if (c->proto == TW_BINARY) {
+        static const uint8_t f0[] = { 15, 0, 0, 12 }; /* list, id 0, of struct */
+        if (f->functions)
+            rc |= buf_append(&out, f0 + 3, 1);
+        else
+            rc |= buf_append(&out, f0, sizeof f0);
+        rc |= tw_put_be32(&out, (uint32_t)f->nelems);
+    } else {
+        static const uint8_t f0[] = { 0x09, 0x00 };
+        if (!f->functions)
+            rc |= buf_append(&out, f0, sizeof f0);
+        if (f->nelems < 15) {
+            uint8_t lh = (uint8_t)(f->nelems << 4 | 12);
+            rc |= buf_append(&out, &lh, 1);
+        } else {
+            uint8_t lh = 0xfc;
+            rc |= buf_append(&out, &lh, 1);
+            rc |= tw_put_uvarint(&out, f->nelems);
+        }
+    }
+    for (size_t i = 0; i < f->nelems; i++)
+        rc |= buf_append(&out, f->elems[i].bytes, f->elems[i].len);
+    static const uint8_t stop = 0;
+    if (f->functions)
+        rc |= buf_append(&out, &stop, 1); /* end of GetAllFunctionsResponse */
+    rc |= buf_append(&out, &stop, 1);
+    if (rc < 0)
+        hms_reply_app_error(c, &f->h, TW_APP_INTERNAL_ERROR, "out of memory merging %s", "get_table_meta");
+    else
+        mconn_reply(c, buf_rptr(&out), buf_len(&out));
+    buf_free(&out);
+}
+
+struct two_names {
+    char *db, *tbl;
+};
+
+static int take_names(void *vctx, unsigned idx, const uint8_t *s, size_t len)
+{
+    struct two_names *t = vctx;
+    char **slot = idx == 0 ? &t->db : &t->tbl;
+    free(*slot);
+    *slot = strndup((const char *)s, len);
+    return *slot ? 0 : -1;
+}
+
+/* Splits a get_table_meta answer (prefixes already applied) into its
+ * elements; those whose database the client's pattern does not match, or
+ * (MANUAL mode) that another metastore serves, are left out. 0 or -1. */
+static int take_elems(struct mfan *f, const struct ms_rec *ms, const uint8_t *body, size_t len)
+{
+    enum tw_proto proto = f->c->proto;
+    const uint8_t *p = body, *end = body + len;
+    size_t count;
+    if (end - p >= 1 && p[0] == 0)
+        return 0; /* no success field: nothing to add */
+    if (f->functions) {
+        /* success (0) is GetAllFunctionsResponse; its field 1 is the list */
+        if (proto == TW_BINARY) {
+            if (end - p < 4 || p[0] != 12 || p[1] != 0 || p[2] != 0)
+                return -1;
+            p += 3;
+            if (p[0] == 0)
+                return 0; /* no functions */
+            if (end - p < 3 || p[0] != 15 || p[1] != 0 || p[2] != 1)
+                return -1;
+            p += 3;
+        } else {
+            if (end - p < 3 || p[0] != 0x0c || p[1] != 0x00)
+                return -1;
+            p += 2;
+            if (p[0] == 0)
+                return 0;
+            if (p[0] != 0x19)
+                return -1;
+            p += 1;
+        }
+    } else if (proto == TW_BINARY) {
+        if (end - p < 3 || p[0] != 15 || p[1] != 0 || p[2] != 0)
+            return -1;
+        p += 3;
+    } else {
+        if (end - p < 2 || p[0] != 0x09 || p[1] != 0x00)
+            return -1;
+        p += 2;
+    }
+    /* The list header: element type struct, then the count. */
+    if (proto == TW_BINARY) {
+        if (end - p < 5 || p[0] != 12)
+            return -1;
+        count = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
+        p += 5;
+    } else {
+        if (end - p < 1 || (p[0] & 0x0f) != 12)
+            return -1;
+        count = p[0] >> 4;
+        p += 1;
+        if (count == 15) {
+            uint64_t v = 0;
+            int shift = 0;
+            do {
+                if (p >= end || shift > 63)
+                    return -1;
+                v |= (uint64_t)(*p & 0x7f) << shift;
+                shift += 7;
+            } while (*p++ & 0x80);
+            count = (size_t)v;
+        }
+    }
+    bool manual = f->c->w->router->hms_manual;
+    const struct tw_pathset ps = TW_PS(TW_P(1), TW_P(2));
+    for (size_t i = 0; i < count; i++) {
+        long el = hms_struct_len(proto, p, (size_t)(end - p));
+        if (el < 1)
+            return -1;
+        struct two_names t = { NULL, NULL };
+        int rc = tw_walk(proto, p, (size_t)el, NULL, &ps, take_names, &t);
+        if (f->functions) {
+            /* Function: 1 functionName, 2 dbName; sort by database first. */
+            char *tmp = t.db;
+            t.db = t.tbl;
+            t.tbl = tmp;
+        }
+        bool keep = rc >= 0 && t.db && t.tbl && (!f->pattern || hms_pattern_match(f->pattern, t.db)) &&
+                    (!manual || hms_manual_ms_for_db(f->snap, t.db, strlen(t.db)) == ms);
+        if (keep && f->nelems == f->capelems) {
+            size_t nc = f->capelems ? 2 * f->capelems : 64;
+            struct elem *g = realloc(f->elems, nc * sizeof *g);
+            if (!g)
+                keep = false;
+            else {
+                f->elems = g;
+                f->capelems = nc;
+            }
+        }
+        uint8_t *bytes = keep ? malloc((size_t)el) : NULL;
+        if (bytes) {
+            memcpy(bytes, p, (size_t)el);
+            f->elems[f->nelems++] = (struct elem){ bytes, (size_t)el, t.db, t.tbl };
+        } else {
+            free(t.db);
+            free(t.tbl);
+        }
+        p += el;
+    }
+    return 0;
+}
+
+static void fan_finish(struct mfan *f)
+{
+    struct mconn *c = f->c;
+    c->route = NULL;
+    for (int i = 0; i < f->nsub && c->w->router->hms_down_fails; i++)
+        if (!f->subs[i].ok) {
+            hms_reply_app_error(c, &f->h, TW_APP_INTERNAL_ERROR, "metastore %s did not answer %.*s (hms.down = fail)",
+                            f->subs[i].ms->name, (int)f->h.name_len, (const char *)f->h.name);
+            fan_free(f);
+            return;
+        }
+    if (f->structs) {
+        int ok = 0;
+        for (int i = 0; i < f->nsub; i++)
+            ok += f->subs[i].ok;
+        if (ok == 0)
+            hms_reply_app_error(c, &f->h, TW_APP_INTERNAL_ERROR, "no metastore answered %.*s", (int)f->h.name_len,
+                            (const char *)f->h.name);
+        else
+            reply_struct_list(f);
+        fan_free(f);
+        return;
+    }
+    qsort(f->names, f->nnames, sizeof *f->names, cmp_names);
+    size_t w = 0;
+    for (size_t i = 0; i < f->nnames; i++) {
+        if (w && strcmp(f->names[w - 1], f->names[i]) == 0) {
+            free(f->names[i]);
+            continue;
+        }
+        f->names[w++] = f->names[i];
+    }
+    f->nnames = w;
+    int ok = 0;
+    for (int i = 0; i < f->nsub; i++)
+        ok += f->subs[i].ok;
+    if (ok == 0)
+        hms_reply_app_error(c, &f->h, TW_APP_INTERNAL_ERROR, "no metastore answered %.*s", (int)f->h.name_len,
+                        (const char *)f->h.name);
+    else
+        hms_reply_string_list(c, &f->h, f->names, f->nnames);
+    fan_free(f);
+}
+
+static void on_fan_reply(struct hms_upcall *uc, enum hms_up_status st, const uint8_t *msg, size_t len,
+                         const char *why)
+{
+    struct fsub *s = (struct fsub *)uc;
+    struct mfan *f = s->f;
+    s->finished = true;
+    char method[64];
+    snprintf(method, sizeof method, "%.*s", (int)(f->h.name_len < 63 ? f->h.name_len : 63), (const char *)f->h.name);
+    hms_record_upstream(f->c, method, s->ms->name, f->sent_us, st != HMS_UP_OK);
+    struct tw_header h;
+    if (f->structs && st == HMS_UP_OK && tw_parse_header(f->c->proto, msg, len, NULL, &h) == TW_COMPLETE &&
+        h.type == TW_REPLY) {
+        /* Prefixes on every database name first, then the elements. */
+        const struct hms_rule *rule = hms_rule_lookup(f->functions ? "get_all_functions" : "get_table_meta");
+        struct hms_in_ctx x = { rule, { hms_name_prefix(f->c->w->router, s->ms), BUF_INIT } };
+        struct buf mapped = BUF_INIT;
+        const uint8_t *b = msg + h.body_off;
+        size_t bl = len - h.body_off;
+        int rc = x.names.prefix[0] ? tw_rewrite(f->c->proto, b, bl, NULL, &rule->result.ps, hms_map_out, &x, &mapped)
+                                   : TW_UNCHANGED;
+        if (rc == TW_CHANGED) {
+            b = buf_rptr(&mapped);
+            bl = buf_len(&mapped);
+        }
+        s->ok = rc >= 0 && take_elems(f, s->ms, b, bl) == 0;
+        buf_free(&mapped);
+        buf_free(&x.names.out);
+    } else if (st == HMS_UP_OK && tw_parse_header(f->c->proto, msg, len, NULL, &h) == TW_COMPLETE &&
+               h.type == TW_REPLY) {
+        const struct tw_pathset ps = TW_PS(TW_P(0, TW_ELEM));
+        bool manual = f->c->w->router->hms_manual;
+        struct collect x = { f, hms_name_prefix(f->c->w->router, s->ms), manual ? s->ms : NULL };
+        s->ok = tw_walk(f->c->proto, msg + h.body_off, len - h.body_off, NULL, &ps, collect_name, &x) >= 0;
+    }
+    if (!s->ok)
+        fprintf(stderr, "fedrouter: metastore %s left out of %.*s: %s\n", s->ms->name, (int)f->h.name_len,
+                (const char *)f->h.name, why ? why : "no list in its answer");
+    if (--f->pending == 0)
+        fan_finish(f);
+}
+
+struct first {
+    const uint8_t *s;
+    size_t l;
+};
+
+static int find_first(void *vctx, unsigned idx, const uint8_t *str, size_t len)
+{
+    struct first *x = vctx;
+    x->s = str;
+    x->l = len;
+    return 1;
+}
+
+static int to_star(void *vctx, unsigned idx, const uint8_t *s, size_t len, const uint8_t **out, size_t *out_len)
+{
+    *out = (const uint8_t *)"*";
+    *out_len = 1;
+    return 1;
+}
+
+/* get_all_databases / get_databases: every metastore is asked (prefixed
+ * ones for all their databases, filtered here by the client's pattern
+ * after the prefix is put on); the union is answered sorted. A metastore
+ * that is down is left out and logged. */
+void hms_fanout(struct mconn *c, uint8_t *msg, size_t len, const struct tw_header *h)
+{
+    struct route_state *rs = c->w->router->state;
+    struct snapshot *snap = snapshot_acquire(&rs->ref);
+    size_t n = snap ? snapshot_ms_count(snap) : 0;
+    struct mfan *f = n ? calloc(1, sizeof *f + n * sizeof(struct fsub)) : NULL;
+    if (!f) {
+        snapshot_release(snap);
+        hms_reply_app_error(c, h, TW_APP_INTERNAL_ERROR, "the router has no metastore configured");
+        free(msg);
+        return;
+    }
+    f->c = c;
+    f->snap = snap;
+    f->msg = msg;
+    f->len = len;
+    f->h = *h;
+    f->functions = h->name_len == 17 && memcmp(h->name, "get_all_functions", 17) == 0;
+    f->structs = f->functions || (h->name_len == 14 && memcmp(h->name, "get_table_meta", 14) == 0);
+    bool patterned = (f->structs && !f->functions) || (h->name_len == 13 && memcmp(h->name, "get_databases", 13) == 0);
+    struct buf star = BUF_INIT;
+    if (patterned) {
+        /* The client's pattern filters the prefixed names; prefixed
+         * metastores get the same call with pattern "*". */
+        const struct tw_pathset one = TW_PS(TW_P(1));
+        struct first fd = { NULL, 0 };
+        int rc = tw_walk(c->proto, msg + h->body_off, len - h->body_off, NULL, &one, find_first, &fd);
+        /* Hive 3+ clients qualify the pattern with the catalog: "@hive#pat",
+         * "@hive#" alone for every database. */
+        if (rc >= 0 && fd.s && fd.l > 1 && fd.s[0] == '@') {
+            const uint8_t *hash = memchr(fd.s, '#', fd.l);
+            if (hash) {
+                fd.l -= (size_t)(hash + 1 - fd.s);
+                fd.s = hash + 1;
+            }
+        }
+        f->pattern = (rc >= 0 && fd.s && fd.l) ? strndup((const char *)fd.s, fd.l) : strdup("*");
+        if (buf_append(&star, msg, h->body_off) < 0 ||
+            tw_rewrite(c->proto, msg + h->body_off, len - h->body_off, NULL, &one, to_star, NULL, &star) != TW_CHANGED)
+            buf_reset(&star);
+    }
+    struct hms_ident id;
+    mconn_ident(c, &id);
+    c->route = f;
+    c->ms = "*";
+    f->nsub = (int)n;
+    f->pending = (int)n + 1;
+    f->sent_us = hms_mono_us();
+    for (size_t i = 0; i < n; i++) {
+        struct fsub *s = &f->subs[i];
+        s->f = f;
+        s->ms = snapshot_ms_at(snap, i);
+        s->uc.done = on_fan_reply;
+        /* The primary gets the client's own call; prefixed metastores are
+         * asked for every database and filtered here. */
+        const uint8_t *m = msg;
+        size_t ml = len;
+        if (patterned && !s->ms->primary && !c->w->router->hms_manual && buf_len(&star)) {
+            m = buf_rptr(&star);
+            ml = buf_len(&star);
+        }
+        char why[300] = "no address";
+        bool sent = false;
+        for (size_t u = 0; u < s->ms->nuris && !sent; u++)
+            sent = hms_up_send(c->w->hup, hms_uri_addr(s->ms->uris[u]), &id, c->proto, c->framed, m, ml, &s->uc, why,
+                               sizeof why) == 0;
+        if (!sent) {
+            s->finished = true;
+            fprintf(stderr, "fedrouter: metastore %s left out of a listing: %s\n", s->ms->name, why);
+            f->pending--;
+        }
+    }
+    buf_free(&star);
+    if (--f->pending == 0)
+        fan_finish(f);
+}
+
+bool hms_fanout_wildcard(struct mconn *c, const uint8_t *msg, size_t len, const struct tw_header *h)
+{
+    const struct tw_pathset one = TW_PS(TW_P(1));
+    struct first fd = { NULL, 0 };
+    if (tw_walk(c->proto, msg + h->body_off, len - h->body_off, NULL, &one, find_first, &fd) < 0 || !fd.s)
+        return true;
+    return memchr(fd.s, '*', fd.l) || memchr(fd.s, '|', fd.l);
+}
+
+void hms_fanout_cancel(struct mconn *c)
+{
+    struct mfan *f = c->route;
+    for (int i = 0; i < f->nsub; i++)
+        if (!f->subs[i].finished)
+            hms_up_cancel(&f->subs[i].uc);
+    c->route = NULL;
+    fan_free(f);
+}

@@ -1,0 +1,47 @@
+/*
+ * hms_internal: what the metastore routing (hms_route.c) and its fan-out
+ * calls (hms_fanout.c) share. Private to the router's metastore side.
+ */
+#ifndef FR_HMS_INTERNAL_H
+#define FR_HMS_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hms_conn.h"
+#include "hms_names.h"
+#include "hms_rules.h"
+#include "records.h"
+#include "router.h"
+#include "snapshot.h"
+
+/* Database names mapped by one rule (tw_rewrite context). */
+struct hms_in_ctx {
+    const struct hms_rule *rule;
+    struct hms_names names;
+};
+
+uint64_t hms_mono_us(void);
+/* One backend call in the metastore's upstream series (proto hms_upstream). */
+void hms_record_upstream(struct mconn *c, const char *method, const char *ms, uint64_t sent_us, bool error);
+/* A REPLY whose result holds field 0 (success) = list<string>. */
+void hms_reply_string_list(struct mconn *c, const struct tw_header *h, char *const *items, size_t n);
+/* A TApplicationException answer. */
+void hms_reply_app_error(struct mconn *c, const struct tw_header *h, enum tw_app_error type, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* The prefix of a metastore's database names as clients see them ("" for none). */
+const char *hms_name_prefix(const struct router *rt, const struct ms_rec *ms);
+/* MANUAL mode: the metastore that serves db. */
+const struct ms_rec *hms_manual_ms_for_db(const struct snapshot *s, const char *db, size_t len);
+/* "thrift://host:port" -> "host:port". */
+const char *hms_uri_addr(const char *uri);
+/* tw_rewrite callback: a result's database names get the prefix. */
+int hms_map_out(void *vctx, unsigned idx, const uint8_t *s, size_t len, const uint8_t **out, size_t *out_len);
+
+/* hms_fanout.c: calls sent to every metastore (database listings,
+ * get_table_meta with a wildcard, get_all_functions), merged. */
+void hms_fanout(struct mconn *c, uint8_t *msg, size_t len, const struct tw_header *h);
+bool hms_fanout_wildcard(struct mconn *c, const uint8_t *msg, size_t len, const struct tw_header *h);
+void hms_fanout_cancel(struct mconn *c);
+
+#endif
