@@ -76,6 +76,21 @@ static int64_t mono_ms(void)
 
 /* ---- the tables ---- */
 
+/* Makes room for one more element in *arr (n in use, *cap allocated).
+ * 0, or -1 when out of memory (the array is unchanged). */
+static int grow(void **arr, size_t *cap, size_t n, size_t elem, size_t first)
+{
+    if (n < *cap)
+        return 0;
+    size_t nc = *cap ? 2 * *cap : first;
+    void *g = realloc(*arr, nc * elem);
+    if (!g)
+        return -1;
+    *arr = g;
+    *cap = nc;
+    return 0;
+}
+
 void cs_note_space(const char *ns, uint64_t remaining)
 {
     pthread_mutex_lock(&lock);
@@ -83,15 +98,9 @@ void cs_note_space(const char *ns, uint64_t remaining)
     while (i < nspaces && strcmp(spaces[i].ns, ns) != 0)
         i++;
     if (i == nspaces) {
-        if (nspaces == capspaces) {
-            size_t nc = capspaces ? 2 * capspaces : 16;
-            struct space_ent *g = realloc(spaces, nc * sizeof *g);
-            if (!g) {
-                pthread_mutex_unlock(&lock);
-                return;
-            }
-            spaces = g;
-            capspaces = nc;
+        if (grow((void **)&spaces, &capspaces, nspaces, sizeof *spaces, 16) < 0) {
+            pthread_mutex_unlock(&lock);
+            return;
         }
         snprintf(spaces[nspaces].ns, CS_NAME, "%s", ns);
         nspaces++;
@@ -127,15 +136,9 @@ void cs_note_host(const char *ns, const char *host)
     while (i < nhosts && !(strcmp(hosts[i].host, host) == 0 && strcmp(hosts[i].ns, ns) == 0))
         i++;
     if (i == nhosts) {
-        if (nhosts == caphosts) {
-            size_t nc = caphosts ? 2 * caphosts : 64;
-            struct host_ent *g = realloc(hosts, nc * sizeof *g);
-            if (!g) {
-                pthread_mutex_unlock(&lock);
-                return;
-            }
-            hosts = g;
-            caphosts = nc;
+        if (grow((void **)&hosts, &caphosts, nhosts, sizeof *hosts, 64) < 0) {
+            pthread_mutex_unlock(&lock);
+            return;
         }
         snprintf(hosts[nhosts].host, CS_HOST, "%s", host);
         snprintf(hosts[nhosts].ns, CS_NAME, "%s", ns);
@@ -174,15 +177,9 @@ static void note_usage(const char *src, const struct cs_usage *u)
     while (i < nusages && strcmp(usages[i].src, src) != 0)
         i++;
     if (i == nusages) {
-        if (nusages == capusages) {
-            size_t nc = capusages ? 2 * capusages : 16;
-            struct usage_ent *g = realloc(usages, nc * sizeof *g);
-            if (!g) {
-                pthread_mutex_unlock(&lock);
-                return;
-            }
-            usages = g;
-            capusages = nc;
+        if (grow((void **)&usages, &capusages, nusages, sizeof *usages, 16) < 0) {
+            pthread_mutex_unlock(&lock);
+            return;
         }
         usages[nusages].src = strdup(src);
         if (!usages[nusages].src) {
