@@ -793,6 +793,19 @@ int tw_message_end(enum tw_proto proto, const uint8_t *p, size_t len, const stru
     return tw_scan_feed(&s, p, len, msg_len);
 }
 
+int tw_struct_len(enum tw_proto proto, const uint8_t *p, size_t len, const struct tw_limits *lim, size_t *n)
+{
+    if (!p && len)
+        return TW_ETRUNCATED;
+    struct tw_scan s;
+    tw_scan_init(&s, proto, lim);
+    body_begin(&s, 0, 0);
+    int r = run(&s, p, len, true, NULL);
+    if (r == TW_COMPLETE)
+        *n = s.pos;
+    return r;
+}
+
 static uint32_t all_paths(const struct tw_pathset *ps)
 {
     return ps->n >= 32 ? 0xffffffffu : (1u << ps->n) - 1;
@@ -950,4 +963,51 @@ int tw_put_string(enum tw_proto proto, struct buf *out, const void *s, size_t le
     if (rc < 0 || buf_append(out, s, len) < 0)
         return TW_ENOMEM;
     return 0;
+}
+
+static uint8_t compact_type(enum tw_ttype t)
+{
+    return t == TW_T_STRING ? 8 : t == TW_T_LIST ? 9 : 12;
+}
+
+int tw_put_field(enum tw_proto proto, struct buf *out, enum tw_ttype type, int16_t id, int16_t *last)
+{
+    int rc;
+    if (proto == TW_BINARY) {
+        uint8_t h[3] = { (uint8_t)type, (uint8_t)((uint16_t)id >> 8), (uint8_t)id };
+        rc = buf_append(out, h, 3);
+    } else {
+        int delta = (int)id - (int)*last;
+        if (delta > 0 && delta <= 15) {
+            uint8_t b = (uint8_t)(delta << 4 | compact_type(type));
+            rc = buf_append(out, &b, 1);
+        } else {
+            uint8_t b = compact_type(type);
+            rc = buf_append(out, &b, 1) < 0 ? -1 : tw_put_uvarint(out, zigzag32(id));
+        }
+    }
+    *last = id;
+    return rc < 0 ? TW_ENOMEM : 0;
+}
+
+int tw_put_list(enum tw_proto proto, struct buf *out, enum tw_ttype elem, size_t n)
+{
+    if (n > INT32_MAX)
+        return TW_ECONTAINER;
+    if (proto == TW_BINARY) {
+        uint8_t t = (uint8_t)elem;
+        return buf_append(out, &t, 1) < 0 ? TW_ENOMEM : tw_put_be32(out, (uint32_t)n);
+    }
+    if (n < 15) {
+        uint8_t b = (uint8_t)(n << 4 | compact_type(elem));
+        return buf_append(out, &b, 1) < 0 ? TW_ENOMEM : 0;
+    }
+    uint8_t b = (uint8_t)(0xf0 | compact_type(elem));
+    return buf_append(out, &b, 1) < 0 ? TW_ENOMEM : tw_put_uvarint(out, n);
+}
+
+int tw_put_stop(struct buf *out)
+{
+    static const uint8_t stop = 0;
+    return buf_append(out, &stop, 1) < 0 ? TW_ENOMEM : 0;
 }

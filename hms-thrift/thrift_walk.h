@@ -175,6 +175,16 @@ int tw_put_be32(struct buf *out, uint32_t v);
 int tw_put_uvarint(struct buf *out, uint64_t v);
 int tw_put_string(enum tw_proto proto, struct buf *out, const void *s, size_t len);
 
+/* TTypes of the values the router writes itself. */
+enum tw_ttype { TW_T_STRING = 11, TW_T_STRUCT = 12, TW_T_LIST = 15 };
+/* A field header in a struct; *last is the previous field id written in
+ * that struct (0 at its start), which compact field headers are relative to. */
+int tw_put_field(enum tw_proto proto, struct buf *out, enum tw_ttype type, int16_t id, int16_t *last);
+/* A list header: element type and count. */
+int tw_put_list(enum tw_proto proto, struct buf *out, enum tw_ttype elem, size_t n);
+/* The STOP that ends a struct. */
+int tw_put_stop(struct buf *out);
+
 /* Appends a whole EXCEPTION message carrying TApplicationException
  * {1: message, 2: type}; e.g. UNKNOWN_METHOD with "Invalid method name: 'x'". */
 int tw_write_app_exception(enum tw_proto proto, struct buf *out, const uint8_t *name, size_t name_len,
@@ -215,6 +225,12 @@ int tw_scan_feed(struct tw_scan *s, const uint8_t *p, size_t len, size_t *msg_le
 /* One-shot form: the same result for bytes that start at a message. */
 int tw_message_end(enum tw_proto proto, const uint8_t *p, size_t len, const struct tw_limits *lim,
                    size_t *msg_len);
+
+/* Length of the struct whose fields start at p (up to and with its STOP),
+ * for taking apart a list of structs without decoding them. Returns
+ * TW_COMPLETE with *n, or the scanner's error for the same bytes
+ * (TW_ETRUNCATED when they end first). Bytes after the struct are allowed. */
+int tw_struct_len(enum tw_proto proto, const uint8_t *p, size_t len, const struct tw_limits *lim, size_t *n);
 
 /* ---- paths, walking, rewriting ---- */
 

@@ -104,49 +104,31 @@ int hms_compat_request(enum hms_compat_kind kind, const struct tw_header *h, con
         return -1;
     char name[64];
     size_t nl = (size_t)snprintf(name, sizeof name, "%.*s_req", (int)h->name_len, (const char *)h->name);
+    int16_t last = 0, inner = 0;
     int rc = tw_write_header(TW_BINARY, out, (const uint8_t *)name, nl, TW_CALL, h->seqid);
-    static const uint8_t req[] = { 12, 0, 1 }, db[] = { 11, 0, 1 }, one[] = { 11, 0, 2 }, list[] = { 15, 0, 2, 11 };
-    rc |= buf_append(out, req, 3);
-    rc |= buf_append(out, db, 3);
-    rc |= tw_put_be32(out, (uint32_t)a.dblen);
-    rc |= buf_append(out, a.db, a.dblen);
+    rc |= tw_put_field(TW_BINARY, out, TW_T_STRUCT, 1, &last);
+    rc |= tw_put_field(TW_BINARY, out, TW_T_STRING, 1, &inner);
+    rc |= tw_put_string(TW_BINARY, out, a.db, a.dblen);
     if (kind == HMS_COMPAT_GET_TABLE) {
         if (a.n != 1)
             return -1;
-        rc |= buf_append(out, one, 3);
-        rc |= tw_put_be32(out, (uint32_t)a.lens[0]);
-        rc |= buf_append(out, a.names[0], a.lens[0]);
+        rc |= tw_put_field(TW_BINARY, out, TW_T_STRING, 2, &inner);
+        rc |= tw_put_string(TW_BINARY, out, a.names[0], a.lens[0]);
     } else {
-        rc |= buf_append(out, list, 4);
-        rc |= tw_put_be32(out, (uint32_t)a.n);
-        for (size_t i = 0; i < a.n; i++) {
-            rc |= tw_put_be32(out, (uint32_t)a.lens[i]);
-            rc |= buf_append(out, a.names[i], a.lens[i]);
-        }
+        rc |= tw_put_field(TW_BINARY, out, TW_T_LIST, 2, &inner);
+        rc |= tw_put_list(TW_BINARY, out, TW_T_STRING, a.n);
+        for (size_t i = 0; i < a.n; i++)
+            rc |= tw_put_string(TW_BINARY, out, a.names[i], a.lens[i]);
     }
-    static const uint8_t stops[2] = { 0, 0 };
-    rc |= buf_append(out, stops, 2);
+    rc |= tw_put_stop(out);
+    rc |= tw_put_stop(out);
     return rc < 0 ? -1 : 0;
-}
-
-long hms_struct_len(enum tw_proto proto, const uint8_t *p, size_t avail)
-{
-    struct buf fake = BUF_INIT;
-    long n = -1;
-    size_t msg_len;
-    if (tw_write_header(proto, &fake, (const uint8_t *)"x", 1, TW_REPLY, 0) == 0) {
-        size_t hl = buf_len(&fake);
-        if (buf_append(&fake, p, avail) == 0 &&
-            tw_message_end(proto, buf_rptr(&fake), buf_len(&fake), NULL, &msg_len) == TW_COMPLETE)
-            n = (long)(msg_len - hl);
-    }
-    buf_free(&fake);
-    return n;
 }
 
 static long struct_len(const uint8_t *p, size_t avail)
 {
-    return hms_struct_len(TW_BINARY, p, avail);
+    size_t n;
+    return tw_struct_len(TW_BINARY, p, avail, NULL, &n) == TW_COMPLETE ? (long)n : -1;
 }
 
 int hms_compat_reply(enum hms_compat_kind kind, const struct tw_header *orig, const uint8_t *msg, size_t len,

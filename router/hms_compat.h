@@ -24,10 +24,6 @@ int hms_compat_request(enum hms_compat_kind kind, const struct tw_header *h, con
 /* The old form of the _req call's reply, under the client's name and seqid. 0 or -1. */
 int hms_compat_reply(enum hms_compat_kind kind, const struct tw_header *orig, const uint8_t *msg, size_t len,
                      struct buf *out);
-/* Length of the struct whose fields start at p (up to and with its STOP),
- * found by scanning it as the body of a made-up message; -1 if malformed. */
-long hms_struct_len(enum tw_proto proto, const uint8_t *p, size_t avail);
-
 /* Metastores seen without the old calls (process-wide). */
 bool hms_compat_known(const char *ms);
 void hms_compat_learn(const char *ms);

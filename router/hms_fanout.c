@@ -17,7 +17,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "hms_compat.h"
 #include "hms_internal.h"
 #include "hms_up.h"
 #include "route_state.h"
@@ -131,40 +130,24 @@ static void reply_struct_list(struct mfan *f)
     struct mconn *c = f->c;
     qsort(f->elems, f->nelems, sizeof *f->elems, cmp_elems);
     struct buf out = BUF_INIT;
+    int16_t last = 0, inner = 0;
     int rc = tw_write_header(c->proto, &out, f->h.name, f->h.name_len, TW_REPLY, f->h.seqid);
     if (f->functions) {
         /* success (0): GetAllFunctionsResponse { 1: list<Function> } */
-        static const uint8_t b0[] = { 12, 0, 0, 15, 0, 1 }, c0[] = { 0x0c, 0x00, 0x19 };
-        rc |= c->proto == TW_BINARY ? buf_append(&out, b0, sizeof b0) : buf_append(&out, c0, sizeof c0);
-    }
-    if (c->proto == TW_BINARY) {
-        static const uint8_t f0[] = { 15, 0, 0, 12 }; /* list, id 0, of struct */
-        if (f->functions)
-            rc |= buf_append(&out, f0 + 3, 1);
-        else
-            rc |= buf_append(&out, f0, sizeof f0);
-        rc |= tw_put_be32(&out, (uint32_t)f->nelems);
+        rc |= tw_put_field(c->proto, &out, TW_T_STRUCT, 0, &last);
+        rc |= tw_put_field(c->proto, &out, TW_T_LIST, 1, &inner);
     } else {
-        static const uint8_t f0[] = { 0x09, 0x00 };
-        if (!f->functions)
-            rc |= buf_append(&out, f0, sizeof f0);
-        if (f->nelems < 15) {
-            uint8_t lh = (uint8_t)(f->nelems << 4 | 12);
-            rc |= buf_append(&out, &lh, 1);
-        } else {
-            uint8_t lh = 0xfc;
-            rc |= buf_append(&out, &lh, 1);
-            rc |= tw_put_uvarint(&out, f->nelems);
-        }
+        rc |= tw_put_field(c->proto, &out, TW_T_LIST, 0, &last);
     }
+    rc |= tw_put_list(c->proto, &out, TW_T_STRUCT, f->nelems);
     for (size_t i = 0; i < f->nelems; i++)
         rc |= buf_append(&out, f->elems[i].bytes, f->elems[i].len);
-    static const uint8_t stop = 0;
     if (f->functions)
-        rc |= buf_append(&out, &stop, 1); /* end of GetAllFunctionsResponse */
-    rc |= buf_append(&out, &stop, 1);
+        rc |= tw_put_stop(&out); /* end of GetAllFunctionsResponse */
+    rc |= tw_put_stop(&out);
     if (rc < 0)
-        hms_reply_app_error(c, &f->h, TW_APP_INTERNAL_ERROR, "out of memory merging %s", "get_table_meta");
+        hms_reply_app_error(c, &f->h, TW_APP_INTERNAL_ERROR, "out of memory merging %.*s", (int)f->h.name_len,
+                            (const char *)f->h.name);
     else
         mconn_reply(c, buf_rptr(&out), buf_len(&out));
     buf_free(&out);
@@ -249,9 +232,10 @@ static int take_elems(struct mfan *f, const struct ms_rec *ms, const uint8_t *bo
     bool manual = f->c->w->router->hms_manual;
     const struct tw_pathset ps = TW_PS(TW_P(1), TW_P(2));
     for (size_t i = 0; i < count; i++) {
-        long el = hms_struct_len(proto, p, (size_t)(end - p));
-        if (el < 1)
+        size_t eln;
+        if (tw_struct_len(proto, p, (size_t)(end - p), NULL, &eln) != TW_COMPLETE)
             return -1;
+        long el = (long)eln;
         struct two_names t = { NULL, NULL };
         int rc = tw_walk(proto, p, (size_t)el, NULL, &ps, take_names, &t);
         if (f->functions) {

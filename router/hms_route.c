@@ -75,34 +75,13 @@ static void mroute_free(struct mroute *r)
 void hms_reply_string_list(struct mconn *c, const struct tw_header *h, char *const *items, size_t n)
 {
     struct buf out = BUF_INIT;
+    int16_t last = 0;
     int rc = tw_write_header(c->proto, &out, h->name, h->name_len, TW_REPLY, h->seqid);
-    if (c->proto == TW_BINARY) {
-        static const uint8_t f0[] = { 15, 0, 0, 11 }; /* list, id 0, of string */
-        rc |= buf_append(&out, f0, sizeof f0);
-        rc |= tw_put_be32(&out, (uint32_t)n);
-        for (size_t i = 0; i < n; i++) {
-            rc |= tw_put_be32(&out, (uint32_t)strlen(items[i]));
-            rc |= buf_append(&out, items[i], strlen(items[i]));
-        }
-    } else {
-        /* Compact: id 0 needs the long field header (type, then zigzag id). */
-        static const uint8_t f0[] = { 0x09, 0x00 };
-        rc |= buf_append(&out, f0, sizeof f0);
-        if (n < 15) {
-            uint8_t lh = (uint8_t)(n << 4 | 8);
-            rc |= buf_append(&out, &lh, 1);
-        } else {
-            uint8_t lh = 0xf8;
-            rc |= buf_append(&out, &lh, 1);
-            rc |= tw_put_uvarint(&out, n);
-        }
-        for (size_t i = 0; i < n; i++) {
-            rc |= tw_put_uvarint(&out, strlen(items[i]));
-            rc |= buf_append(&out, items[i], strlen(items[i]));
-        }
-    }
-    static const uint8_t stop = 0;
-    rc |= buf_append(&out, &stop, 1);
+    rc |= tw_put_field(c->proto, &out, TW_T_LIST, 0, &last);
+    rc |= tw_put_list(c->proto, &out, TW_T_STRING, n);
+    for (size_t i = 0; i < n; i++)
+        rc |= tw_put_string(c->proto, &out, items[i], strlen(items[i]));
+    rc |= tw_put_stop(&out);
     if (rc < 0) {
         buf_free(&out);
         mconn_close_after_write(c);
@@ -184,20 +163,13 @@ static void route_set_ugi(struct mconn *c, const uint8_t *msg, size_t len, const
 static void reply_exception(struct mconn *c, const struct tw_header *h, int field, const char *msg)
 {
     struct buf out = BUF_INIT;
+    int16_t last = 0, inner = 0;
     int rc = tw_write_header(c->proto, &out, h->name, h->name_len, TW_REPLY, h->seqid);
-    size_t ml = strlen(msg);
-    if (c->proto == TW_BINARY) {
-        uint8_t f[] = { 12, (uint8_t)(field >> 8), (uint8_t)field, 11, 0, 1 };
-        rc |= buf_append(&out, f, sizeof f);
-        rc |= tw_put_be32(&out, (uint32_t)ml);
-    } else {
-        uint8_t f[] = { (uint8_t)(field << 4 | 12), 0x18 };
-        rc |= buf_append(&out, f, sizeof f);
-        rc |= tw_put_uvarint(&out, ml);
-    }
-    rc |= buf_append(&out, msg, ml);
-    static const uint8_t stops[2] = { 0, 0 };
-    rc |= buf_append(&out, stops, 2);
+    rc |= tw_put_field(c->proto, &out, TW_T_STRUCT, (int16_t)field, &last);
+    rc |= tw_put_field(c->proto, &out, TW_T_STRING, 1, &inner);
+    rc |= tw_put_string(c->proto, &out, msg, strlen(msg));
+    rc |= tw_put_stop(&out);
+    rc |= tw_put_stop(&out);
     if (rc < 0) {
         buf_free(&out);
         mconn_close_after_write(c);

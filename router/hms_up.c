@@ -146,33 +146,15 @@ static int put_message(struct hms_upconn *c, const uint8_t *msg, size_t len)
 /* set_ugi_args { 1: string user_name, 2: list<string> group_names }. */
 static int write_set_ugi(struct buf *b, enum tw_proto proto, const struct hms_ident *id)
 {
-    if (tw_write_header(proto, b, (const uint8_t *)"set_ugi", 7, TW_CALL, 0) < 0)
-        return -1;
-    int rc = 0;
-    if (proto == TW_BINARY) {
-        static const uint8_t f1[] = { 11, 0, 1 }, f2[] = { 15, 0, 2, 11 };
-        rc |= buf_append(b, f1, sizeof f1);
-        rc |= tw_put_string(proto, b, id->user, strlen(id->user));
-        rc |= buf_append(b, f2, sizeof f2);
-        rc |= tw_put_be32(b, (uint32_t)id->ngroups);
-    } else {
-        static const uint8_t f1 = 0x18, f2 = 0x19; /* delta 1: binary (8), list (9) */
-        rc |= buf_append(b, &f1, 1);
-        rc |= tw_put_string(proto, b, id->user, strlen(id->user));
-        rc |= buf_append(b, &f2, 1);
-        if (id->ngroups < 15) {
-            uint8_t h = (uint8_t)(id->ngroups << 4 | 8);
-            rc |= buf_append(b, &h, 1);
-        } else {
-            uint8_t h = 0xf8;
-            rc |= buf_append(b, &h, 1);
-            rc |= tw_put_uvarint(b, id->ngroups);
-        }
-    }
+    int16_t last = 0;
+    int rc = tw_write_header(proto, b, (const uint8_t *)"set_ugi", 7, TW_CALL, 0);
+    rc |= tw_put_field(proto, b, TW_T_STRING, 1, &last);
+    rc |= tw_put_string(proto, b, id->user, strlen(id->user));
+    rc |= tw_put_field(proto, b, TW_T_LIST, 2, &last);
+    rc |= tw_put_list(proto, b, TW_T_STRING, id->ngroups);
     for (size_t i = 0; i < id->ngroups; i++)
         rc |= tw_put_string(proto, b, id->groups[i], strlen(id->groups[i]));
-    static const uint8_t stop = 0;
-    rc |= buf_append(b, &stop, 1);
+    rc |= tw_put_stop(b);
     return rc < 0 ? -1 : 0;
 }
 

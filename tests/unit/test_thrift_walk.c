@@ -1072,6 +1072,65 @@ static void bench(long iters)
     }
 }
 
+/* The writers build what the walker reads back: a result struct whose
+ * field 0 is a list of structs {1: string, 15: string}, then STOP; and
+ * tw_struct_len finds each element's end without decoding it. */
+struct collect_w {
+    int n;
+    char seen[8][16];
+};
+
+static int collect_visit(void *ctx, unsigned idx, const uint8_t *s, size_t len)
+{
+    struct collect_w *c = ctx;
+    if (c->n < 8 && len < 16) {
+        memcpy(c->seen[c->n], s, len);
+        c->seen[c->n][len] = 0;
+    }
+    c->n++;
+    return 0;
+}
+
+static void test_writers(enum tw_proto proto)
+{
+    struct buf out = BUF_INIT;
+    int16_t last = 0;
+    CHECK_EQ(tw_write_header(proto, &out, (const uint8_t *)"m", 1, TW_REPLY, 7), 0);
+    size_t body = buf_len(&out);
+    CHECK_EQ(tw_put_field(proto, &out, TW_T_LIST, 0, &last), 0);
+    CHECK_EQ(tw_put_list(proto, &out, TW_T_STRUCT, 20), 0); /* above 14: the long compact form */
+    size_t first = buf_len(&out);
+    for (int i = 0; i < 20; i++) {
+        int16_t inner = 0;
+        char v[8];
+        int n = snprintf(v, sizeof v, "v%d", i);
+        CHECK_EQ(tw_put_field(proto, &out, TW_T_STRING, 1, &inner), 0);
+        CHECK_EQ(tw_put_string(proto, &out, v, (size_t)n), 0);
+        CHECK_EQ(tw_put_field(proto, &out, TW_T_STRING, 15 + 2, &inner), 0); /* delta 16: long form */
+        CHECK_EQ(tw_put_string(proto, &out, "x", 1), 0);
+        CHECK_EQ(tw_put_stop(&out), 0);
+    }
+    CHECK_EQ(tw_put_stop(&out), 0);
+    size_t end = 0;
+    CHECK_EQ(tw_message_end(proto, buf_rptr(&out), buf_len(&out), NULL, &end), TW_COMPLETE);
+    CHECK_EQ(end, buf_len(&out));
+    const struct tw_pathset ps = TW_PS(TW_P(0, TW_ELEM, 1));
+    struct collect_w c = { 0, { { 0 } } };
+    CHECK_EQ(tw_walk(proto, buf_rptr(&out) + body, buf_len(&out) - body, NULL, &ps, collect_visit, &c), 0);
+    CHECK_EQ(c.n, 20);
+    CHECK(strcmp(c.seen[0], "v0") == 0 && strcmp(c.seen[7], "v7") == 0);
+    /* Element by element. */
+    size_t at = first, el;
+    for (int i = 0; i < 20; i++) {
+        CHECK_EQ(tw_struct_len(proto, buf_rptr(&out) + at, buf_len(&out) - at, NULL, &el), TW_COMPLETE);
+        at += el;
+    }
+    CHECK_EQ(at, buf_len(&out) - 1); /* the result's STOP is left */
+    /* A cut element is truncated, not read past. */
+    CHECK_EQ(tw_struct_len(proto, buf_rptr(&out) + first, 3, NULL, &el), TW_ETRUNCATED);
+    buf_free(&out);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--bench") == 0) {
@@ -1085,6 +1144,7 @@ int main(int argc, char **argv)
         test_bad_input(p);
         test_callbacks(p);
         test_scan_pieces(p);
+        test_writers(p);
     }
     test_headers();
     test_paths();
