@@ -114,6 +114,7 @@ static void call_finished(struct mconn *c)
 {
     c->busy = false;
     c->route = NULL;
+    c->route_cancel = NULL;
     c->ms = NULL;
     c->w->in_flight--;
     if (STATE(c)->dead)

@@ -25,6 +25,7 @@
 struct worker;
 
 #define HMS_MAX_GROUPS 64
+#define HMS_MAX_NAME 1024                   /* longest set_ugi user or group name kept */
 
 struct mconn {
     struct worker *w;
@@ -42,6 +43,7 @@ struct mconn {
     char method[128];                   /* the call in hand, for metrics */
     const char *ms;                     /* metastore that served it, for metrics */
     void *route;                        /* hms_route's state for the call in hand */
+    void (*route_cancel)(struct mconn *c); /* forgets that state (the client went away) */
     /* identity from set_ugi */
     bool ugi_set;
     char *user;

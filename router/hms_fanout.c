@@ -422,6 +422,7 @@ void hms_fanout(struct mconn *c, uint8_t *msg, size_t len, const struct tw_heade
     struct hms_ident id;
     mconn_ident(c, &id);
     c->route = f;
+    c->route_cancel = hms_fanout_cancel;
     c->ms = "*";
     f->nsub = (int)n;
     f->pending = (int)n + 1;

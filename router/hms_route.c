@@ -121,6 +121,10 @@ static int take_ugi(void *vctx, unsigned idx, const uint8_t *s, size_t len)
 {
     struct ugi_ctx *u = vctx;
     struct mconn *c = u->c;
+    if (len > HMS_MAX_NAME) {
+        u->bad = true; /* kept per connection and replayed upstream: bounded */
+        return -1;
+    }
     char *v = strndup((const char *)s, len);
     if (!v || memchr(s, 0, len)) {
         free(v);
@@ -423,6 +427,8 @@ const char *hms_uri_addr(const char *uri)
 static int translate(struct mroute *r);
 static void forward(struct mconn *c, struct mroute *r);
 
+static void cancel_forward(struct mconn *c);
+
 static void on_backend(struct hms_upcall *uc, enum hms_up_status st, const uint8_t *msg, size_t len, const char *why)
 {
     struct mroute *r = (struct mroute *)uc;
@@ -495,6 +501,7 @@ static void forward(struct mconn *c, struct mroute *r)
         if (hms_up_send(c->w->hup, hms_uri_addr(r->ms->uris[i]), &id, c->proto, c->framed, r->msg, r->len, &r->uc, why,
                         sizeof why) == 0) {
             c->route = r;
+            c->route_cancel = cancel_forward;
             return;
         }
     }
@@ -598,16 +605,18 @@ void hms_route_call(struct mconn *c, const uint8_t *msg, size_t len, const struc
     forward(c, r);
 }
 
-void hms_route_cancel(struct mconn *c)
+static void cancel_forward(struct mconn *c)
 {
-    if (c->ms && strcmp(c->ms, "*") == 0 && c->route) {
-        hms_fanout_cancel(c);
-        return;
-    }
     struct mroute *r = c->route;
-    if (!r)
-        return;
     hms_up_cancel(&r->uc);
     c->route = NULL;
     mroute_free(r);
+}
+
+void hms_route_cancel(struct mconn *c)
+{
+    if (c->route && c->route_cancel)
+        c->route_cancel(c);
+    c->route = NULL;
+    c->route_cancel = NULL;
 }

@@ -358,7 +358,9 @@ int hms_up_send(struct hms_pool *p, const char *addr, const struct hms_ident *id
         c->call = uc;
         uc->conn = c;
         ev_timer_start(p->loop, &uc->tmo);
-        if (buf_append(&c->pending, msg, len) < 0) {
+        /* Connected and idle: the call goes straight to the output (only a
+         * connection still opening keeps it in `pending`). */
+        if (put_message(c, msg, len) < 0) {
             conn_fail(c, HMS_UP_DOWN, "out of memory");
             return 0;
         }

@@ -351,6 +351,12 @@ writable = scratch*
                     pass
                 s.close()
             x = client(R)
+            try:
+                x.set_ugi("u" * 5000, [])
+                raise AssertionError("a 5000-byte set_ugi user was taken")
+            except TApplicationException:
+                pass
+            x = client(R)
             expect("web" in x.get_all_databases(), "the router does not serve after bad input")
         check("malformed Thrift (bad version, huge length, deep nesting, truncation) is closed; others still served",
               bad_input)
