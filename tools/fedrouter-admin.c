@@ -80,6 +80,16 @@ static int store_fail(int rc, const char *err)
     return EXIT_FAILED;
 }
 
+/* Writes r back with compare-and-set on the version it was read at, and
+ * frees it. 0, or the exit status (2 for a conflict) after saying why. */
+static int save(struct zks *z, struct record *r, int32_t version)
+{
+    char err[512];
+    int rc = zks_put(z, r, version, NULL, err, sizeof err);
+    record_free(r);
+    return rc == ZKS_OK ? 0 : store_fail(rc, err);
+}
+
 /* ---- mount options ---- */
 
 struct mount_opts {
@@ -246,10 +256,9 @@ static int cmd_add_update(struct zks *z, int argc, char **argv, bool update)
         record_free(&r);
         return rc;
     }
-    int prc = zks_put(z, &r, version, NULL, err, sizeof err);
-    record_free(&r);
-    if (prc != ZKS_OK)
-        return store_fail(prc, err);
+    int prc = save(z, &r, version);
+    if (prc != 0)
+        return prc;
     printf("Successfully %s mount point %s\n", update ? "updated" : exists ? "added a destination to" : "added", src);
     return 0;
 }
@@ -301,10 +310,8 @@ static int cmd_add_ns(struct zks *z, const char *name, const char *hosts)
         record_free(&r);
         return EXIT_USAGE;
     }
-    rc = zks_put(z, &r, version, NULL, err, sizeof err);
-    record_free(&r);
-    if (rc != ZKS_OK)
-        return store_fail(rc, err);
+    if ((rc = save(z, &r, version)) != 0)
+        return rc;
     printf("Successfully %s nameservice %s\n", version < 0 ? "added" : "updated", name);
     return 0;
 }
@@ -355,10 +362,8 @@ static int cmd_add_ms(struct zks *z, int argc, char **argv)
         record_free(&r);
         return store_fail(rc, err);
     }
-    rc = zks_put(z, &r, version, NULL, err, sizeof err);
-    record_free(&r);
-    if (rc != ZKS_OK)
-        return store_fail(rc, err);
+    if ((rc = save(z, &r, version)) != 0)
+        return rc;
     printf("Successfully %s metastore %s\n", version < 0 ? "added" : "updated", name);
     return 0;
 }
@@ -403,7 +408,7 @@ static int cmd_quota(struct zks *z, int argc, char **argv, bool clear)
         if (!nsq && !ssq)
             return usage_error("-setQuota needs -nsQuota and/or -ssQuota%s", NULL);
     }
-    char src[FR_PATH_MAX + 1], why[256], err[512];
+    char src[FR_PATH_MAX + 1], why[256];
     struct record r;
     int32_t version;
     int rc = get_mount(z, argv[1], src, sizeof src, &r, &version);
@@ -415,10 +420,8 @@ static int cmd_quota(struct zks *z, int argc, char **argv, bool clear)
         record_free(&r);
         return EXIT_USAGE;
     }
-    rc = zks_put(z, &r, version, NULL, err, sizeof err);
-    record_free(&r);
-    if (rc != ZKS_OK)
-        return store_fail(rc, err);
+    if ((rc = save(z, &r, version)) != 0)
+        return rc;
     printf("Successfully %s quota for mount point %s\n", clear ? "cleared" : "set", src);
     return 0;
 }
@@ -442,10 +445,8 @@ static int cmd_ns_disable(struct zks *z, const char *name, bool disable)
         record_free(&r);
         return EXIT_FAILED;
     }
-    rc = zks_put(z, &r, version, NULL, err, sizeof err);
-    record_free(&r);
-    if (rc != ZKS_OK)
-        return store_fail(rc, err);
+    if ((rc = save(z, &r, version)) != 0)
+        return rc;
     printf("Successfully %s nameservice %s\n", disable ? "disabled" : "enabled", name);
     return 0;
 }
