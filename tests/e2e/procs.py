@@ -1,6 +1,7 @@
 """procs: starting and stopping the processes of a Python end-to-end test
 (backends, routers) and reading their ready lines."""
 import os
+import shutil
 import re
 import select
 import socket
@@ -59,3 +60,53 @@ def stop(p, grace=5):
             p.kill()
             p.wait()
     return p.returncode
+
+
+class Tally:
+    """`ok - NAME` / `not ok - NAME: why` lines and their count."""
+
+    def __init__(self):
+        self.passed = self.failed = 0
+
+    def ok(self, name):
+        self.passed += 1
+        print("ok - %s" % name, flush=True)
+
+    def not_ok(self, name, why):
+        self.failed += 1
+        print("not ok - %s: %s" % (name, why), flush=True)
+
+    def check(self, name, fn):
+        """ok when fn() returns; not ok with the reason when it raises."""
+        try:
+            fn()
+            self.ok(name)
+        except AssertionError as e:
+            self.not_ok(name, e)
+        except Exception as e:  # a failed call is a failed check, with its reason
+            self.not_ok(name, "%s: %s" % (type(e).__name__, e))
+
+    def finish(self):
+        print("%d passed, %d failed" % (self.passed, self.failed))
+        return 1 if self.failed else 0
+
+
+def expect(cond, why):
+    if not cond:
+        raise AssertionError(why)
+
+
+def cleanup(procs, tmp, logs, show_logs, tail=30):
+    """Stops every process, prints the last lines of tmp/NAME.err for each
+    name in logs when show_logs, and removes tmp."""
+    for p in procs:
+        stop(p)
+        if p.stdout:
+            p.stdout.close()
+    for name in logs if show_logs else ():
+        path = os.path.join(tmp, name + ".err")
+        if os.path.exists(path):
+            with open(path, errors="replace") as f:
+                for ln in f.read().splitlines()[-tail:]:
+                    print("# %s: %s" % (name, ln))
+    shutil.rmtree(tmp, ignore_errors=True)

@@ -12,17 +12,18 @@ each answer with what the owning minihms holds. Prints `ok - NAME` /
 `not ok - NAME: why`, then `N passed, N failed`; exit 1 on failures.
 """
 import os
-import shutil
 import signal
 import socket
 import sys
 import tempfile
 
-PASSED = FAILED = 0
 PROCS = []
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from procs import stop, wait_lines  # noqa: E402  (shared with the other Python tests)
+from procs import Tally, cleanup, expect, stop, wait_lines  # noqa: E402  (shared with the Python tests)
 from procs import start as _start  # noqa: E402
+
+T = Tally()
+ok, not_ok, check = T.ok, T.not_ok, T.check
 
 
 def start(args, tmp, name):
@@ -31,38 +32,9 @@ def start(args, tmp, name):
 
 def wait_line(p, what, pattern):
     return wait_lines(p, what, pattern, START_TIMEOUT)
+
+
 START_TIMEOUT = 30
-
-
-def ok(name):
-    global PASSED
-    PASSED += 1
-    print("ok - %s" % name, flush=True)
-
-
-def not_ok(name, why):
-    global FAILED
-    FAILED += 1
-    print("not ok - %s: %s" % (name, why), flush=True)
-
-
-def check(name, fn):
-    try:
-        fn()
-        ok(name)
-    except AssertionError as e:
-        not_ok(name, e)
-    except Exception as e:  # a failed call is a failed check, with its reason
-        not_ok(name, "%s: %s" % (type(e).__name__, e))
-
-
-def expect(cond, why):
-    if not cond:
-        raise AssertionError(why)
-
-
-
-
 
 
 def main(argv):
@@ -493,21 +465,8 @@ writable = scratch*
     except Exception as e:
         not_ok("the test stopped early", "%s: %s" % (type(e).__name__, e))
     finally:
-        for p in PROCS:
-            stop(p)
-            if p.stdout:
-                p.stdout.close()
-        if FAILED:
-            for name in ("router", "primary", "sales"):
-                path = os.path.join(tmp, name + ".err")
-                if os.path.exists(path):
-                    with open(path, errors="replace") as f:
-                        for ln in f.read().splitlines()[-20:]:
-                            print("# %s: %s" % (name, ln))
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("%d passed, %d failed" % (PASSED, FAILED))
-    return 1 if FAILED else 0
-
+        cleanup(PROCS, tmp, ("router", "primary", "sales"), T.failed, tail=20)
+    return T.finish()
 
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, lambda s, f: sys.exit(128 + s))

@@ -20,7 +20,6 @@ LeakSanitizer suppressions for GLib/GObject type registration
 """
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -29,12 +28,14 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 START_TIMEOUT = 30
 CLIENT_TIMEOUT = 120
-PASSED = FAILED = 0
 PROCS = []
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from procs import stop  # noqa: E402  (shared with the other Python tests)
+from procs import Tally, cleanup, stop  # noqa: E402  (shared with the other Python tests)
 from procs import start as _start  # noqa: E402
 from procs import wait_lines as _wait_lines  # noqa: E402
+
+T = Tally()
+ok, not_ok = T.ok, T.not_ok
 
 
 def start(args, tmp, name):
@@ -43,21 +44,6 @@ def start(args, tmp, name):
 
 def wait_lines(p, what, patterns):
     return _wait_lines(p, what, patterns, START_TIMEOUT)
-
-
-def ok(name):
-    global PASSED
-    PASSED += 1
-    print("ok - %s" % name, flush=True)
-
-
-def not_ok(name, why):
-    global FAILED
-    FAILED += 1
-    print("not ok - %s: %s" % (name, why), flush=True)
-
-
-
 
 
 def sanitized(build):
@@ -126,7 +112,6 @@ def seed(ms):
 
 def run_client(client, args, env):
     """Run the C client, pass its check lines through; its exit status."""
-    global PASSED, FAILED
     p = subprocess.Popen([client] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          stdin=subprocess.DEVNULL, env=env)
     try:
@@ -147,8 +132,8 @@ def run_client(client, args, env):
     if summary is None:
         not_ok("the c_glib client reports a summary", "exit status %s, no `N passed, N failed` line" % p.returncode)
         return p.returncode
-    PASSED += summary[0]
-    FAILED += summary[1]
+    T.passed += summary[0]
+    T.failed += summary[1]
     # Exit 1 goes with failed checks; a non-zero exit after all checks
     # passed is a sanitizer report (ASan exits 1 too) or a crash at exit.
     if p.returncode != (1 if summary[1] else 0):
@@ -214,21 +199,8 @@ prefix = sales_
     except Exception as e:
         not_ok("the test stopped early", "%s: %s" % (type(e).__name__, e))
     finally:
-        for p in PROCS:
-            stop(p)
-            if p.stdout:
-                p.stdout.close()
-        if FAILED:
-            for name in ("router", "primary", "sales"):
-                path = os.path.join(tmp, name + ".err")
-                if os.path.exists(path):
-                    with open(path, errors="replace") as f:
-                        for ln in f.read().splitlines()[-30:]:
-                            print("# %s: %s" % (name, ln))
-        shutil.rmtree(tmp, ignore_errors=True)
-    print("%d passed, %d failed" % (PASSED, FAILED))
-    return 1 if FAILED else 0
-
+        cleanup(PROCS, tmp, ("router", "primary", "sales"), T.failed)
+    return T.finish()
 
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, lambda s, f: sys.exit(128 + s))
