@@ -90,6 +90,9 @@ static const struct cfg_key table[] = {
     {SEC_ROUTER, "hms.mode", T_ENUM, "prefixed", 0, 0, "prefixed|manual", R(hms_mode), NULL,
      "metastore federation: prefixed (each metastore but the primary owns a name prefix) or manual "
      "(each [metastore] lists its databases; the rest go to the primary)"},
+    {SEC_ROUTER, "hdfs.down", T_ENUM, "partial", 0, 0, "partial|fail", R(hdfs_down), NULL,
+     "a subcluster that does not answer a listing or summary that spans several: partial (answered with "
+     "the rest, logged and counted in fedrouter_hdfs_partial_answers_total) or fail (the call fails naming it)"},
     {SEC_ROUTER, "hms.down", T_ENUM, "skip", 0, 0, "skip|fail", R(hms_down), NULL,
      "a metastore that does not answer a call sent to every metastore: skip (left out and counted) or fail"},
     {SEC_ROUTER, "log.level", T_ENUM, "info", 0, 0, "error|warn|info|debug", R(log_level), NULL,

@@ -55,6 +55,7 @@ struct router_settings {
     int log_level;                      /* enum cfg_log_level */
     int hms_mode;                       /* 0 prefixed, 1 manual */
     int hms_down;                       /* 0 skip, 1 fail */
+    int hdfs_down;                      /* 0 partial, 1 fail */
 };
 
 /* [statestore] */

@@ -76,22 +76,38 @@ static bool sub_not_found(const struct sub *s)
     return s->ust == UP_OK && s->status != IPC_SUCCESS && strcmp(s->cls, "java.io.FileNotFoundException") == 0;
 }
 
+/* Calls whose answer says "not here" without an exception: a status call or
+ * a listing with nothing in field 1, and the boolean writes that answer
+ * false where the path is not (RBF's sequential invocation goes on until a
+ * location answers true). */
+enum { NH_NONE, NH_ABSENT, NH_FALSE };
+
+static int not_here_kind(const char *m)
+{
+    if (strcmp(m, "getFileInfo") == 0 || strcmp(m, "getFileLinkInfo") == 0 || strcmp(m, "getLocatedFileInfo") == 0 ||
+        strcmp(m, "getListing") == 0)
+        return NH_ABSENT;
+    if (strcmp(m, "delete") == 0 || strcmp(m, "rename") == 0 || strcmp(m, "setReplication") == 0)
+        return NH_FALSE;
+    return NH_NONE;
+}
+
 /* The path is not in this location: the NameNode said so (a missing file, or
- * a file whose lease it does not know), or a status call answered none. */
+ * a file whose lease it does not know), or answered none or false. */
 static bool sub_not_here(const struct rstate *st, const struct sub *s)
 {
     if (s->ust != UP_OK)
         return false;
     if (s->status != IPC_SUCCESS)
         return sub_not_found(s) || strcmp(s->cls, "org.apache.hadoop.hdfs.server.namenode.LeaseExpiredException") == 0;
-    const char *m = st->rc->method;
-    if (strcmp(m, "getFileInfo") != 0 && strcmp(m, "getFileLinkInfo") != 0 && strcmp(m, "getLocatedFileInfo") != 0)
+    int kind = not_here_kind(st->rc->method);
+    if (kind == NH_NONE)
         return false;
     const uint8_t *p = buf_rptr(&s->payload), *end = p + buf_len(&s->payload);
     struct pb_field f;
     while (pb_next_field(&p, end, &f) > 0)
         if (f.num == 1)
-            return false;
+            return kind == NH_FALSE ? (f.type == PB_VARINT && f.varint == 0) : false;
     return true;
 }
 
@@ -186,6 +202,44 @@ static void reply_empty_summary(struct rstate *st)
     hconn_reply_raw(st->rc, out, m);
 }
 
+/* create and append answer the new file's status; the router names the
+ * subcluster in it (HdfsFileStatusProto.namespace, field 19), because inode
+ * ids repeat across subclusters and Hadoop 3.3.5+ clients key the files
+ * they write by namespace and id. */
+static bool names_namespace(const char *m)
+{
+    return strcmp(m, "create") == 0 || strcmp(m, "append") == 0;
+}
+
+/* Copies msg with namespace = ns added to the status (create: fs(1),
+ * append: stat(2)). 1 written, 0 no status in the answer, -1 malformed. */
+static int put_namespace(const char *method, const uint8_t *msg, size_t len, const char *ns, struct buf *out)
+{
+    uint32_t want = method[0] == 'c' ? 1 : 2;
+    const uint8_t *p = msg, *end = msg + len, *at = p;
+    struct pb_field f;
+    size_t nl = strlen(ns);
+    bool done = false;
+    int rc;
+    while ((rc = pb_next_field(&p, end, &f)) > 0) {
+        if (f.num == want && f.type == PB_LEN && !done) {
+            uint8_t hdr[24], tail[16];
+            size_t tl = pb_put_tag(tail, 19, PB_LEN);
+            tl += pb_put_varint(tail + tl, nl);
+            size_t hl = pb_put_tag(hdr, want, PB_LEN);
+            hl += pb_put_varint(hdr + hl, f.len + tl + nl);
+            if (buf_append(out, hdr, hl) < 0 || buf_append(out, f.data, f.len) < 0 || buf_append(out, tail, tl) < 0 ||
+                buf_append(out, ns, nl) < 0)
+                return -1;
+            done = true;
+        } else if (buf_append(out, at, (size_t)(p - at)) < 0) {
+            return -1;
+        }
+        at = p;
+    }
+    return rc < 0 ? -1 : done;
+}
+
 /* ---- completion ---- */
 
 static void complete_one(struct rstate *st)
@@ -204,20 +258,45 @@ static void complete_one(struct rstate *st)
     if (st->m && (st->m->flags & METHOD_SUBTREE) && strcmp(rc->method, "getFileInfo") == 0 &&
         reply_mount_fileinfo(st, buf_rptr(&s->payload), buf_len(&s->payload)))
         return;
-    struct buf out = BUF_INIT;
-    if (st->dest && rd_map_response(st->snap, st->m, s->hc.ns->name, st->dest, st->src, buf_rptr(&s->payload),
-                                    buf_len(&s->payload), &out) == 1)
-        hconn_reply_raw(rc, buf_rptr(&out), buf_len(&out));
-    else
-        hconn_reply_raw(rc, buf_rptr(&s->payload), buf_len(&s->payload));
+    struct buf out = BUF_INIT, named = BUF_INIT;
+    const uint8_t *p = buf_rptr(&s->payload);
+    size_t len = buf_len(&s->payload);
+    if (st->dest && rd_map_response(st->snap, st->m, s->hc.ns->name, st->dest, st->src, p, len, &out) == 1) {
+        p = buf_rptr(&out);
+        len = buf_len(&out);
+    }
+    if (names_namespace(rc->method) && put_namespace(rc->method, p, len, s->hc.ns->name, &named) == 1) {
+        p = buf_rptr(&named);
+        len = buf_len(&named);
+    }
+    hconn_reply_raw(rc, len ? p : (const uint8_t *)"", len);
     buf_free(&out);
+    buf_free(&named);
 }
 
 static bool next_location(struct rstate *st);
 
+static void probe_done(struct rstate *st);
+
+/* One line per second at most: an outage makes many partial answers. */
+static void log_partial(const struct rcall *rc, const char *path, const struct sub *gone)
+{
+    static _Atomic int64_t last_s;
+    int64_t now = (int64_t)time(NULL), prev = atomic_load(&last_s);
+    if (now == prev || !atomic_compare_exchange_strong(&last_s, &prev, now))
+        return;
+    fprintf(stderr, "fedrouter: %s %s answered without nameservice %s: %s (hdfs.down = partial)\n", rc->method,
+            path ? path : "", gone && gone->hc.ns ? gone->hc.ns->name : "?",
+            gone && gone->why[0] ? gone->why : "unavailable");
+}
+
 static void complete(struct rstate *st)
 {
     struct rcall *rc = st->rc;
+    if (st->probing) {
+        probe_done(st);
+        return;
+    }
     if (st->nsub == 1 && st->ci < st->ncands) {
         const struct sub *s0 = &st->subs[0];
         /* A subcluster that is down (fault tolerance), or a location of a
@@ -247,22 +326,48 @@ static void complete(struct rstate *st)
         }
     }
     rc->route = NULL;
-    int ok = 0;
-    const struct sub *bad = NULL;
+    int ok = 0, down = 0;
+    const struct sub *bad = NULL, *nh = NULL, *gone = NULL;
+    bool many = st->summary || st->listing_fanout || st->all_write;
+    /* A listing or summary over several subclusters answers without one
+     * that is down (hdfs.down = partial, as RBF's allow-partial-listing). */
+    bool partial = (st->summary || st->listing_fanout || st->has_mount_children) && !rc->c->w->router->hdfs_down_fails;
     for (int i = 0; i < st->nsub; i++) {
-        if (sub_ok(&st->subs[i]))
+        const struct sub *s = &st->subs[i];
+        if (sub_ok(s) && !(many && sub_not_here(st, s))) {
             ok++;
-        else if ((st->summary || st->listing_fanout || st->all_write) && sub_not_here(st, &st->subs[i]))
-            ; /* a location without the path (a mount whose destination does not exist yet) */
-        else if (!bad)
-            bad = &st->subs[i];
+        } else if (many && sub_not_here(st, s)) {
+            if (!nh)
+                nh = s; /* a location without the path (a mount whose destination does not exist yet) */
+        } else if (partial && s->ust != UP_OK) {
+            down++;
+            gone = s;
+        } else if (!bad) {
+            bad = s;
+        }
     }
-    if (st->nsub == 1 && !st->listing_fanout && !st->summary && !st->all_write) {
+    if (down && (ok || nh || st->has_mount_children)) {
+        atomic_fetch_add(&rc->c->w->router->hdfs_partial, 1);
+        log_partial(rc, st->client_path, gone);
+    } else if (down && !bad) {
+        bad = gone;
+    }
+    if (st->has_mount_children && down && !bad) {
+        reply_merged_listing(st);
+    } else if (st->nsub == 1 && !many) {
         complete_one(st);
     } else if (st->summary && st->mount_only && !bad && ok == 0) {
         reply_empty_summary(st);
-    } else if ((bad && !(st->m && st->m->merge == MERGE_ANY_OK && ok > 0)) || ok == 0) {
+    } else if ((bad && !(st->m && st->m->merge == MERGE_ANY_OK && ok > 0)) || (ok == 0 && !nh)) {
         reply_sub_error(rc, bad ? bad : &st->subs[0]);
+    } else if (ok == 0) {
+        /* No location holds the path: the first one's own answer (none,
+         * false, or FileNotFoundException). */
+        if (sub_ok(nh))
+            hconn_reply_raw(rc, buf_len(&nh->payload) ? buf_rptr(&nh->payload) : (const uint8_t *)"",
+                            buf_len(&nh->payload));
+        else
+            reply_sub_error(rc, nh);
     } else if (st->all_write) {
         reply_all_write(st);
     } else if (st->listing_fanout) {
@@ -290,11 +395,17 @@ static bool reply_as_is(const struct rstate *st, const struct ipc_reply *r)
     if (!m)
         return true;
     const char *name = m->name;
-    bool status_call = strcmp(name, "getFileInfo") == 0 || strcmp(name, "getFileLinkInfo") == 0 ||
-                       strcmp(name, "getLocatedFileInfo") == 0;
-    /* A status call answers "none" with an empty message: the mount point
-     * case and other locations need a look. */
-    if (status_call && (r->payload.len == 0 || r->payload.p[0] != 0x0a))
+    int kind = not_here_kind(name);
+    /* A status call or a listing answers "none" with an empty message: the
+     * mount point case and other locations need a look. */
+    if (kind == NH_ABSENT && (r->payload.len == 0 || r->payload.p[0] != 0x0a))
+        return false;
+    /* false from a boolean write: another location may hold the path. */
+    if (kind == NH_FALSE && st->seq && st->ci < st->ncands &&
+        (r->payload.len < 2 || (r->payload.p[0] == 0x08 && r->payload.p[1] == 0)))
+        return false;
+    /* create and append answers name the subcluster (field 19 of the status). */
+    if (names_namespace(name))
         return false;
     if (m->resp.n == 0 || !st->dest)
         return true;
@@ -341,6 +452,15 @@ static void sub_done(struct ha_call *hc, enum upstream_status ust, const struct 
         s->detail = r->error_detail;
         ipc_span_copy(r->exception_class, s->cls, sizeof s->cls);
         ipc_span_copy(r->error_msg, s->msg, sizeof s->msg);
+        if (r->status != IPC_SUCCESS && s->msg[0] && !st->probing) {
+            /* Destination paths in the message back to the client's: by the
+             * call's own mount, and for the other path of a rename or the
+             * answers of a fan-out by the answering subcluster's mounts. A
+             * path of the default subcluster is its own. */
+            bool by_mounts = st->m && (st->m->route == ROUTE_TWO_PATHS || st->m->route == ROUTE_ALL_MERGE);
+            rd_map_message(st->snap, by_mounts && hc->ns ? hc->ns->name : NULL, s->dest ? s->dest : st->dest,
+                           s->dest ? s->src : st->src, s->msg, sizeof s->msg);
+        }
         if (r->status == IPC_SUCCESS)
             buf_append(&s->payload, r->payload.p, r->payload.len);
     } else {
@@ -380,18 +500,24 @@ static struct rstate *st_new(struct rcall *rc, struct rd_snap *snap, const struc
  * dropped with guard_drop() after every subcall started, so the call can
  * only complete (and rc be freed) after the caller's loop.
  */
-static void start_sub(struct rstate *st, int i, struct ha_ns *ns, const uint8_t *param, size_t len)
+static void start_sub_method(struct rstate *st, int i, struct ha_ns *ns, const char *method, const uint8_t *param,
+                             size_t len)
 {
     struct rcall *rc = st->rc;
     struct sub *s = &st->subs[i];
     s->sent_us = mono_us();
-    if (ha_send(&s->hc, rc->c->w->up, ns, rcall_user(rc), &rc->ids, rc->method, param, len) < 0) {
+    if (ha_send(&s->hc, rc->c->w->up, ns, rcall_user(rc), &rc->ids, method, param, len) < 0) {
         s->finished = true;
         s->ust = UP_EDOWN;
         snprintf(s->why, sizeof s->why, "cannot send to nameservice %s", ns->name);
         if (--st->pending == 0)
             complete(st);
     }
+}
+
+static void start_sub(struct rstate *st, int i, struct ha_ns *ns, const uint8_t *param, size_t len)
+{
+    start_sub_method(st, i, ns, st->rc->method, param, len);
 }
 
 /*
@@ -541,9 +667,27 @@ static void route_write_everywhere(struct rcall *rc, struct rd_snap *snap, const
                                    const struct ipc_call *ic, const char *path, struct ha_ns **cands, int n)
 {
     static __thread struct rd_req req;
-    struct rstate *st = st_new(rc, snap, m, n);
+    /* A rename is carried out in the locations where both of its paths
+     * have a destination: the others cannot hold the pair. */
+    struct ha_ns *keep[RD_FT_MAX];
+    int nk = 0;
+    if (m->route == ROUTE_TWO_PATHS) {
+        struct buf probe = BUF_INIT;
+        for (int i = 0; i < n; i++) {
+            buf_reset(&probe);
+            req.force_ns = cands[i];
+            int r = rd_map_request(snap, m, rc->method, ic->param.p, ic->param.len, &req, &probe);
+            req.force_ns = NULL;
+            if (r >= 0 && req.t.ns == cands[i])
+                keep[nk++] = cands[i];
+        }
+        buf_free(&probe);
+        cands = keep;
+        n = nk;
+    }
+    struct rstate *st = n > 0 ? st_new(rc, snap, m, n) : NULL;
     if (!st) {
-        fail_call(rc, snap, "java.io.IOException", "out of memory");
+        fail_call(rc, snap, "java.io.IOException", n > 0 ? "out of memory" : "no location holds both paths");
         return;
     }
     st->all_write = true;
@@ -568,6 +712,231 @@ static void route_write_everywhere(struct rcall *rc, struct rd_snap *snap, const
         else
             start_sub(st, i, cands[i], ic->param.p, ic->param.len);
     }
+    buf_free(&param);
+    guard_drop(st);
+}
+
+/*
+ * The paths of a rename or concat whose mount holds several destinations:
+ * the first location of the source where the other path has a destination
+ * too (RBF's getRenameDestinations). The error of the first try stays when
+ * no location holds both. 1 or 0 as rd_map_request, -1.
+ */
+static int pair_locations(struct rd_snap *snap, const struct method_row *m, const char *method,
+                          const struct ipc_call *ic, struct rd_req *req, struct buf *param)
+{
+    static __thread char emsg[sizeof req->emsg];
+    const char *ecls = req->ecls;
+    memcpy(emsg, req->emsg, sizeof emsg);
+    struct ha_ns *locs[RD_FT_MAX];
+    char src[RD_MAX_PATH];
+    snprintf(src, sizeof src, "%s", req->client_path);
+    int n = rd_locations(snap, src, NULL, locs, RD_FT_MAX);
+    for (int i = 0; i < n; i++) {
+        buf_reset(param);
+        req->force_ns = locs[i];
+        int r = rd_map_request(snap, m, method, ic->param.p, ic->param.len, req, param);
+        req->force_ns = NULL;
+        if (r >= 0 && req->t.ns == locs[i])
+            return r;
+    }
+    req->ecls = ecls;
+    req->across = true;
+    memcpy(req->emsg, emsg, sizeof emsg);
+    return -1;
+}
+
+/* Is path (as the client wrote it) a mount point? */
+static bool at_mount_point(struct rd_snap *snap, const char *path)
+{
+    char norm[RD_MAX_PATH];
+    size_t n = 0;
+    for (const char *p = path; *p && n + 1 < sizeof norm; p++)
+        if (*p != '/' || n == 0 || norm[n - 1] != '/')
+            norm[n++] = *p;
+    while (n > 1 && norm[n - 1] == '/')
+        n--;
+    norm[n] = 0;
+    return n > 0 && rd_is_mount_point(snap, norm);
+}
+
+/* Calls that make a name: in a mount of several destinations the name may
+ * exist in another location already (create there, so that no second copy
+ * appears; mkdirs answers true, as RBF does). */
+static bool probes_first(const struct method_row *m)
+{
+    return strcmp(m->name, "create") == 0 || strcmp(m->name, "mkdirs") == 0;
+}
+
+/* The inode id a file call names (fileId; 0 when none). Inode ids repeat
+ * across subclusters, and a NameNode looks the file up by its id first: a
+ * call sent to the wrong location can act on another file of that id. */
+static uint64_t request_file_id(const char *method, const uint8_t *p, size_t len)
+{
+    uint32_t num = strcmp(method, "complete") == 0 || strcmp(method, "abandonBlock") == 0 ||
+                           strcmp(method, "fsync") == 0
+                       ? 4
+                   : strcmp(method, "addBlock") == 0              ? 5
+                   : strcmp(method, "getAdditionalDatanode") == 0 ? 8
+                                                                  : 0;
+    const uint8_t *end = p + len;
+    struct pb_field f;
+    uint64_t id = 0;
+    while (num && pb_next_field(&p, end, &f) > 0)
+        if (f.num == num && f.type == PB_VARINT)
+            id = f.varint;
+    return id;
+}
+
+/* Does a getFileInfo answer hold a status? 1 a directory, 2 another kind,
+ * 0 none; *id: its fileId(13). */
+static int probe_found(const struct sub *s, uint64_t *id)
+{
+    const uint8_t *p = buf_rptr(&s->payload), *end = p + buf_len(&s->payload);
+    struct pb_field f;
+    *id = 0;
+    while (pb_next_field(&p, end, &f) > 0)
+        if (f.num == 1 && f.type == PB_LEN) {
+            const uint8_t *q = f.data, *qe = f.data + f.len;
+            struct pb_field g;
+            int kind = 2;
+            while (pb_next_field(&q, qe, &g) > 0) {
+                if (g.num == 1 && g.type == PB_VARINT && g.varint == 1)
+                    kind = 1; /* FileType IS_DIR */
+                else if (g.num == 13 && g.type == PB_VARINT)
+                    *id = g.varint;
+            }
+            return kind;
+        }
+    return 0;
+}
+
+/* One getFileInfo per location, at once; probe_done() sends the call. */
+static void route_probe(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const struct ipc_call *ic,
+                        struct rd_req *req, struct ha_ns **cands, int n, uint64_t want_id)
+{
+    struct rstate *st = st_new(rc, snap, m, n);
+    if (!st || buf_append(&st->orig, ic->param.p, ic->param.len) < 0) {
+        if (st) {
+            rc->route = NULL;
+            st_free(st);
+            hconn_reply_error(rc, "java.io.IOException", "out of memory");
+        } else {
+            fail_call(rc, snap, "java.io.IOException", "out of memory");
+        }
+        return;
+    }
+    st->probing = true;
+    st->want_id = want_id;
+    st->ft = req->t.faulttolerant;
+    st->client_path = strdup(req->client_path);
+    for (int i = 0; i < n; i++)
+        st->cands[st->ncands++] = cands[i];
+    rc->ns = "*";
+    static __thread struct rd_req pr;
+    struct buf param = BUF_INIT;
+    for (int i = 0; i < n; i++) {
+        uint8_t q[RD_MAX_PATH + 16];
+        buf_reset(&param);
+        pr.force_ns = cands[i];
+        int r = rd_map_request(snap, m, rc->method, ic->param.p, ic->param.len, &pr, &param);
+        pr.force_ns = NULL;
+        if (r < 0 || pr.t.ns != cands[i]) {
+            fail_sub(st, i, "no location in this nameservice");
+            continue;
+        }
+        size_t ql = pb_put_bytes_field(q, 1, pr.t.path, strlen(pr.t.path));
+        start_sub_method(st, i, cands[i], "getFileInfo", q, ql);
+    }
+    buf_free(&param);
+    guard_drop(st);
+}
+
+/* The probes are in: the call goes where the name exists, else to the
+ * location the mount's order chose. A location that could not answer
+ * might hold the name: unless the mount is fault-tolerant, the call fails
+ * rather than risk a second copy. */
+static void probe_done(struct rstate *st)
+{
+    struct rcall *rc = st->rc;
+    int at = -1, kind = 0;
+    const struct sub *bad = NULL;
+    for (int i = 0; i < st->nsub; i++) {
+        const struct sub *s = &st->subs[i];
+        uint64_t id;
+        int k = sub_ok(s) ? probe_found(s, &id) : 0;
+        /* A file call goes where the file has its inode id; a new name
+         * where the name exists. */
+        if (k && (at < 0 || (st->want_id && id == st->want_id && st->found_id != st->want_id))) {
+            at = i;
+            kind = k;
+            st->found_id = id;
+        } else if (!sub_ok(s) && !sub_not_found(s) && !bad) {
+            bad = s;
+        }
+    }
+    if (at < 0 && bad && !st->ft) {
+        rc->route = NULL;
+        if (bad->ust == UP_OK)
+            hconn_reply_error(rc, "java.io.IOException", "%s %s: cannot tell whether nameservice %s holds it: %s: %s",
+                              rc->method, st->client_path, bad->hc.ns ? bad->hc.ns->name : "?", bad->cls, bad->msg);
+        else
+            hconn_reply_error(rc, "java.io.IOException", "%s %s: cannot tell whether nameservice %s holds it: %s",
+                              rc->method, st->client_path, bad->hc.ns ? bad->hc.ns->name : "?",
+                              bad->why[0] ? bad->why : "subcluster unavailable");
+        st_free(st);
+        return;
+    }
+    if (at >= 0 && kind == 1 && strcmp(rc->method, "mkdirs") == 0) {
+        uint8_t yes[2] = { 0x08, 0x01 }; /* MkdirsResponseProto result = true */
+        rc->route = NULL;
+        hconn_reply_raw(rc, yes, sizeof yes);
+        st_free(st);
+        return;
+    }
+    struct ha_ns *target = st->cands[at >= 0 ? at : 0];
+    /* From here on a call to one location, as route_paths starts it. */
+    for (int i = 0; i < st->nsub; i++) {
+        buf_free(&st->subs[i].payload);
+        free(st->subs[i].dest);
+        free(st->subs[i].src);
+        st->subs[i].dest = st->subs[i].src = NULL;
+    }
+    st->probing = false;
+    st->nsub = 1;
+    int k = 0;
+    for (int i = 0; i < st->ncands && st->ft; i++)
+        if (st->cands[i] != target)
+            st->cands[k++] = st->cands[i];
+    st->ncands = k;
+    st->ci = 0;
+    static __thread struct rd_req req;
+    struct buf param = BUF_INIT;
+    req.force_ns = target;
+    int r = rd_map_request(st->snap, st->m, rc->method, buf_rptr(&st->orig), buf_len(&st->orig), &req, &param);
+    req.force_ns = NULL;
+    if (r < 0) {
+        buf_free(&param);
+        rc->route = NULL;
+        hconn_reply_error(rc, req.ecls ? req.ecls : "java.io.IOException", "%s", req.emsg);
+        st_free(st);
+        return;
+    }
+    if (req.t.dest[0]) {
+        st->dest = strdup(req.t.dest);
+        st->src = strdup(req.t.src);
+    }
+    struct sub *s = &st->subs[0];
+    s->finished = false;
+    s->ust = UP_OK;
+    s->status = IPC_SUCCESS;
+    s->why[0] = 0;
+    rc->ns = target->name;
+    st->pending = 2;
+    if (r == 1)
+        start_sub(st, 0, target, buf_rptr(&param), buf_len(&param));
+    else
+        start_sub(st, 0, target, buf_rptr(&st->orig), buf_len(&st->orig));
     buf_free(&param);
     guard_drop(st);
 }
@@ -676,6 +1045,8 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct met
     struct buf param = BUF_INIT;
     req.force_ns = NULL;
     int mr = rd_map_request(snap, m, rc->method, ic->param.p, ic->param.len, &req, &param);
+    if (mr < 0 && req.across && req.t.multi)
+        mr = pair_locations(snap, m, rc->method, ic, &req, &param);
     if (mr < 0) {
         buf_free(&param);
         if (req.no_mount && (m->flags & METHOD_SUBTREE) && route_above_mounts(rc, snap, m, ic, req.client_path))
@@ -715,10 +1086,15 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct met
             }
         }
     }
-    if (cs_quotas_set() && req.t.src[0]) {
+    /* A rename adds names where it lands: the destination's quota counts,
+     * and a rename inside one mount adds nothing. */
+    const char *qsrc = req.t.src;
+    if (strcmp(m->name, "rename") == 0 || strcmp(m->name, "rename2") == 0)
+        qsrc = strcmp(req.other_src, req.t.src) != 0 ? req.other_src : "";
+    if (cs_quotas_set() && qsrc[0]) {
         const char *qcls;
         char qmsg[RD_MAX_PATH + 200];
-        if (check_quota(snap, m, req.t.src, &qcls, qmsg, sizeof qmsg) < 0) {
+        if (check_quota(snap, m, qsrc, &qcls, qmsg, sizeof qmsg) < 0) {
             buf_free(&param);
             fail_call(rc, snap, qcls, qmsg);
             return;
@@ -728,18 +1104,31 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct met
     int ncands = (req.t.multi || req.t.faulttolerant)
                      ? rd_locations(snap, req.client_path, req.t.ns, cands, RD_FT_MAX)
                      : 0;
-    if (req.t.folder_all && ncands > 1 && writes_everywhere(m)) {
+    /* Writes that change what exists reach every location of a folder-all
+     * mount; attribute changes on the mount point itself reach every
+     * destination whatever the order, or the destinations drift apart. */
+    if ((req.t.folder_all || (ncands > 1 && at_mount_point(snap, req.client_path))) && ncands > 1 &&
+        writes_everywhere(m)) {
         buf_free(&param);
         route_write_everywhere(rc, snap, m, ic, req.client_path, cands, ncands);
         return;
     }
+    /* A new file or directory in a mount of several destinations: first
+     * find whether some location holds it already. */
+    if (ncands > 1 && req.t.multi && probes_first(m)) {
+        buf_free(&param);
+        route_probe(rc, snap, m, ic, &req, cands, ncands, 0);
+        return;
+    }
     struct ha_ns *ns = req.t.ns;
+    bool by_pool = false;
     if (m->flags & METHOD_POOL_FIRST) {
         /* The block names the subcluster more surely than a path whose
          * mount picks one of several destinations. */
         char pool[256];
         const char *bp = rd_request_pool(m, ic->param.p, ic->param.len, pool, sizeof pool);
         struct ha_ns *pns = bp ? rd_ns_by_pool(snap, bp) : NULL;
+        by_pool = pns == ns;
         if (pns && pns != ns) {
             struct buf alt = BUF_INIT;
             req.force_ns = pns;
@@ -750,10 +1139,20 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct met
                 param = alt;
                 mr = r;
                 ns = pns;
+                by_pool = true;
             } else {
                 buf_free(&alt);
             }
         }
+    }
+    /* A call on an open file of a mount of several destinations, whose
+     * block did not name the subcluster: the location holding the file
+     * with that inode id. */
+    uint64_t fid;
+    if (ncands > 1 && req.t.multi && !by_pool && (fid = request_file_id(m->name, ic->param.p, ic->param.len))) {
+        buf_free(&param);
+        route_probe(rc, snap, m, ic, &req, cands, ncands, fid);
+        return;
     }
     struct rstate *st = st_new(rc, snap, m, 1);
     if (!st) {
@@ -816,7 +1215,9 @@ static void route_one_ns(struct rcall *rc, struct rd_snap *snap, const struct me
 }
 
 /* renewLease names the nameservices the client holds leases in (field 2,
- * learned from create/append answers): only those, else every one. The
+ * learned from create/append answers): only those, else every one, and
+ * every one too when none of the names is known here (another router's
+ * names, a nameservice removed since): a lease must never go unrenewed. The
  * field is the router's business; the NameNodes get the request without it. */
 static int lease_targets(struct rd_snap *snap, const struct ipc_call *ic, struct ha_ns **all, int n,
                          struct buf *param)
@@ -842,7 +1243,7 @@ static int lease_targets(struct rd_snap *snap, const struct ipc_call *ic, struct
     for (int i = 0; i < n; i++)
         if (want[i])
             all[k++] = all[i];
-    return k;
+    return k ? k : n;
 }
 
 static void route_all(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const struct ipc_call *ic)
@@ -856,12 +1257,6 @@ static void route_all(struct rcall *rc, struct rd_snap *snap, const struct metho
         n = lease_targets(snap, ic, all, n, &param);
         pp = buf_len(&param) ? buf_rptr(&param) : (const uint8_t *)"";
         pl = buf_len(&param);
-        if (n == 0) {
-            buf_free(&param);
-            rd_snap_release(snap);
-            hconn_reply_raw(rc, (const uint8_t *)"", 0); /* no lease in any known nameservice */
-            return;
-        }
     }
     struct rstate *st = n > 0 ? st_new(rc, snap, m, n) : NULL;
     if (!st) {
@@ -881,8 +1276,9 @@ static void route_router(struct rcall *rc, const struct method_row *m)
 {
     uint8_t out[8];
     if (strcmp(m->name, "getHAServiceState") == 0) {
-        /* HAServiceStateProto ACTIVE; safe mode answered StandbyException before. */
-        hconn_reply_raw(rc, out, pb_put_varint_field(out, 1, 1));
+        /* HAServiceStateProto: ACTIVE (1), or STANDBY (2) in safe mode. */
+        bool standby = atomic_load(&rc->c->w->router->safe_mode);
+        hconn_reply_raw(rc, out, pb_put_varint_field(out, 1, standby ? 2 : 1));
     } else if (strcmp(m->name, "renewDelegationToken") == 0 || strcmp(m->name, "cancelDelegationToken") == 0) {
         hconn_reply_error(rc, "java.io.IOException",
                           "%s: this router issues no delegation tokens (security is off), so it has none to %s",
@@ -902,18 +1298,24 @@ void hdfs_route_call(struct rcall *rc, const struct ipc_call *ic)
                                  "Unknown protocol: only ClientProtocol is routed");
         return;
     }
-    if (atomic_load(&r->safe_mode)) {
+    const struct method_row *m = method_lookup_cstr(rc->method);
+    if (!m) {
+        /* A method the table does not know may carry paths the router
+         * cannot see: forwarding it would act on the federated path inside
+         * some subcluster. Refused as a server without the method does. */
+        char msg[sizeof rc->method + 128];
+        snprintf(msg, sizeof msg, "Unknown method %s called on %s protocol.", rc->method, IPC_CLIENT_PROTOCOL);
+        hconn_reply_error_detail(rc, IPC_ERR_NO_SUCH_METHOD, "org.apache.hadoop.ipc.RpcNoSuchMethodException", msg);
+        return;
+    }
+    /* Safe mode refuses what changes state; reads go on, so a client with
+     * one router keeps reading and an observer-aware client sees STANDBY. */
+    if (atomic_load(&r->safe_mode) && (m->flags & METHOD_WRITE)) {
         hconn_reply_error(rc, "org.apache.hadoop.ipc.StandbyException", "router %s is in safe mode", r->id);
         return;
     }
     struct rd_snap *snap = rd_snap_acquire(r);
     rd_set_client(rc->c->peer);
-    const struct method_row *m = method_lookup_cstr(rc->method);
-    if (!m) {
-        /* A method the table does not know still works: the default subcluster. */
-        route_one_ns(rc, snap, NULL, rd_default_ns(snap), ic);
-        return;
-    }
     switch (m->route) {
     case ROUTE_PATH:
     case ROUTE_TWO_PATHS:

@@ -177,6 +177,9 @@ static void gauges(struct buf *out, void *arg)
     metrics_printf(out, "# TYPE fedrouter_cluster_refresh_rounds_total counter\n"
                         "fedrouter_cluster_refresh_rounds_total %llu\n",
                    (unsigned long long)cs_rounds());
+    metrics_printf(out, "# TYPE fedrouter_hdfs_partial_answers_total counter\n"
+                        "fedrouter_hdfs_partial_answers_total %llu\n",
+                   (unsigned long long)atomic_load(&r->hdfs_partial));
     metrics_printf(out, "# TYPE fedrouter_config_reload_failures_total counter\n"
                         "fedrouter_config_reload_failures_total %llu\n",
                    (unsigned long long)atomic_load(&rs->reload_failures));
@@ -251,6 +254,7 @@ int main(int argc, char **argv)
     snprintf(r.hms_listen, sizeof r.hms_listen, "%s", cfg.router.hms_listen);
     r.hms_manual = cfg.router.hms_mode == 1;
     r.hms_down_fails = cfg.router.hms_down == 1;
+    r.hdfs_down_fails = cfg.router.hdfs_down == 1;
     signal(SIGPIPE, SIG_IGN);
     sigset_t set;
     sigemptyset(&set);

@@ -45,10 +45,9 @@ struct rd_target {
  * refuse (relative, "..", ...); -3 when no mount point and no default
  * nameservice owns it. */
 int rd_resolve(struct rd_snap *s, const char *path, struct rd_target *t, char *err, size_t errlen);
-/* For a directory under a mount whose order keeps directories in every
- * destination (HASH_ALL, RANDOM, SPACE): every destination, so a listing can
- * merge them. Returns how many targets were written (1 for other mounts),
- * or -1 with err. */
+/* For a directory under a mount of several destinations: every
+ * destination, so a listing can merge them. Returns how many targets were
+ * written (1 for single-destination mounts), or -1 with err. */
 int rd_resolve_all(struct rd_snap *s, const char *path, struct rd_target *t, int max, char *err, size_t errlen);
 /* Every nameservice that may hold path: the destinations of its mount in
  * written order (first the one `first` names, when given), each once, for
@@ -102,6 +101,9 @@ struct rd_req {
     struct ha_ns *force_ns;         /* set by the caller: map every path to its location in this
                                        nameservice (trying the locations of a multi-destination mount) */
     bool no_mount;                  /* on error: the first path is under no mount point */
+    bool across;                    /* on error: the paths lie in different subclusters */
+    char other_src[RD_MAX_PATH];    /* the mount point of the last other path (rename: the
+                                       destination's), "" for none or the default */
     const char *ecls;               /* on error: the exception class and message */
     char emsg[RD_MAX_PATH + 512];
 };
@@ -119,6 +121,11 @@ int rd_request_to(const struct method_row *m, const uint8_t *msg, size_t len, co
  * map through ns_name's mounts. 1 (out written), 0 (forward as is), -1. */
 int rd_map_response(struct rd_snap *s, const struct method_row *m, const char *ns_name, const char *dest,
                     const char *src, const uint8_t *msg, size_t len, struct buf *out);
+/* Rewrites the absolute paths inside a NameNode's error message (cap bytes,
+ * NUL-terminated, in place) into the client's namespace: under dest ->
+ * under src when given, else through the mounts of ns_name. */
+void rd_map_message(struct rd_snap *s, const char *ns_name, const char *dest, const char *src, char *msg,
+                    size_t cap);
 /* The first block pool id the row names in a request (NULL when none). */
 const char *rd_request_pool(const struct method_row *m, const uint8_t *msg, size_t len, char *buf, size_t cap);
 

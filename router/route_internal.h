@@ -49,6 +49,10 @@ struct rstate {
                                            mount; calls any subcluster can answer) */
     bool seq;                           /* multi-destination mount: where the path is not, try the next */
     bool all_write;                     /* multi-destination mount: the write went to every location */
+    bool probing;                       /* create/mkdirs: the subcalls are getFileInfo probes of every
+                                           location (cands), the call itself follows */
+    uint64_t want_id, found_id;         /* probing for a file call: the inode id it names, and the id of
+                                           the status picked so far */
     struct ha_ns *cands[RD_FT_MAX];     /* ft/seq: the locations, in the order to try */
     int ncands, ci;                     /* ci: the next one to try */
     struct buf orig;                    /* ft/seq: the client's request, to rewrite for the next location */

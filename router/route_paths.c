@@ -86,14 +86,22 @@ static int map_req_path(void *vctx, unsigned idx, const uint8_t *s, size_t len, 
             return req_fail(req, "org.apache.hadoop.security.AccessControlException",
                             "%s: mount points of the router lie below %s", c->method, c->path);
     }
+    /* The other path of a rename or concat goes where the first one lives
+     * when its mount has a destination there (RBF pairs source and
+     * destination locations by subcluster). */
+    if (!routing && t->ns != req->t.ns)
+        rd_resolve_in(c->snap, c->path, req->t.ns, t);
     if (routing) {
         memcpy(req->client_path, c->path, len + 1);
     } else if (t->ns != req->t.ns) {
+        req->across = true;
         req->ecls = "java.io.IOException";
         snprintf(req->emsg, sizeof req->emsg, "%s across subclusters is not supported: %.3000s is in %s, %.3000s is in %s",
                  c->method, req->client_path, req->t.ns->name, c->path, t->ns->name);
         return -1;
     }
+    if (!routing)
+        snprintf(req->other_src, sizeof req->other_src, "%s", t->src);
     req->npaths++;
     *out = (const uint8_t *)t->path;
     *out_len = strlen(t->path);
@@ -106,6 +114,8 @@ int rd_map_request(struct rd_snap *s, const struct method_row *m, const char *me
     static __thread struct req_ctx c;
     req->npaths = 0;
     req->no_mount = false;
+    req->across = false;
+    req->other_src[0] = 0;
     req->ecls = NULL;
     req->emsg[0] = 0;
     req->client_path[0] = 0;
@@ -346,4 +356,61 @@ const char *rd_request_pool(const struct method_row *m, const uint8_t *msg, size
     struct pool_ctx c = { buf, cap, false };
     int rc = pbr_walk(msg, len, &m->req_pool, take_pool, &c);
     return (rc >= 0 && c.found) ? buf : NULL;
+}
+
+/* ---- paths inside NameNode error messages ---- */
+
+static bool path_char_ends(const char *p)
+{
+    return *p == 0 || *p == ' ' || *p == '\t' || *p == '\n' || *p == '\'' || *p == '"' || *p == '`' ||
+           *p == ',' || *p == ')' || *p == ']' || *p == ';' || (*p == ':' && (p[1] == ' ' || p[1] == 0));
+}
+
+void rd_map_message(struct rd_snap *s, const char *ns_name, const char *dest, const char *src, char *msg, size_t cap)
+{
+    static __thread struct resp_ctx c;
+    static __thread char out[2048];
+    size_t o = 0;
+    bool changed = false;
+    for (const char *p = msg; *p && o + 1 < sizeof out;) {
+        bool starts = *p == '/' && (p == msg || strchr(" \t\n'\"`([=:", p[-1]) != NULL);
+        if (!starts) {
+            out[o++] = *p++;
+            continue;
+        }
+        const char *e = p;
+        while (!path_char_ends(e))
+            e++;
+        size_t len = (size_t)(e - p);
+        const char *mapped = NULL;
+        char rev[RD_MAX_PATH];
+        if (len < RD_MAX_PATH) {
+            if (dest && src && strcmp(dest, src) != 0 && under(&c, dest, src, (const uint8_t *)p, len) == 1) {
+                mapped = c.out;
+            } else if (ns_name) {
+                char path[RD_MAX_PATH];
+                memcpy(path, p, len);
+                path[len] = 0;
+                if (rd_reverse(s, ns_name, path, rev, sizeof rev) == 1 && strcmp(rev, path) != 0)
+                    mapped = rev;
+            }
+        }
+        if (mapped) {
+            size_t ml = strlen(mapped);
+            if (o + ml + 1 >= sizeof out)
+                return; /* too long to rewrite: the message stays as the NameNode wrote it */
+            memcpy(out + o, mapped, ml);
+            o += ml;
+            changed = true;
+        } else {
+            size_t n = len < sizeof out - o - 1 ? len : sizeof out - o - 1;
+            memcpy(out + o, p, n);
+            o += n;
+        }
+        p = e;
+    }
+    if (!changed)
+        return;
+    out[o] = 0;
+    snprintf(msg, cap, "%s", out);
 }

@@ -213,10 +213,11 @@ int rd_resolve_all(struct rd_snap *s, const char *path, struct rd_target *t, int
         return -1;
     static __thread char buf[2 * FR_PATH_MAX + 2];
     struct resolve_result res;
-    /* Every destination holds the directories of a folder-all mount, and
-     * the mount point itself under any order. */
+    /* A directory of a mount of several destinations may be in any of
+     * them (and in every one under folder-all orders): a listing merges
+     * them all, as RBF lists every location. */
     if (snapshot_resolve(SNAP(s), path, strlen(path), NULL, &res, buf, sizeof buf) != RES_OK || !res.mount ||
-        res.mount->ndests < 2 || (!mount_order_folder_all(res.mount->rec->order) && res.rem_len != 0))
+        res.mount->ndests < 2)
         return 1;
     struct rd_snap wrap = { SNAP(s) };
     int n = 0;

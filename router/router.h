@@ -22,6 +22,8 @@ struct router {
     int hms_port;                        /* its bound port, once the first worker bound it */
     bool hms_manual;                     /* MANUAL federation: databases mapped by name, no prefixes */
     bool hms_down_fails;                 /* a metastore down fails a fan-out call instead of being left out */
+    bool hdfs_down_fails;                /* a subcluster down fails a listing/summary instead of a partial answer */
+    _Atomic uint64_t hdfs_partial;       /* listings and summaries answered without a subcluster that was down */
     void *state;                         /* the statestore and its snapshot holder (route_deps.c) */
     atomic_bool draining;                /* SIGTERM: finish in-flight calls, take no new ones */
     atomic_bool stopping;                /* leave the loops now */

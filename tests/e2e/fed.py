@@ -64,7 +64,8 @@ class Fed:
             hp, ap = procs.free_port(), procs.free_port()
             conf = os.path.join(self.tmp, name + ".conf")
             text = ["[router]", "id = %s" % name, "hdfs.listen = 127.0.0.1:%d" % hp,
-                    "admin.listen = 127.0.0.1:%d" % ap, "workers = 2", "cluster.refresh_ms = 200"]
+                    "admin.listen = 127.0.0.1:%d" % ap, "hms.listen = off", "workers = 2",
+                    "cluster.refresh_ms = 200"]
             if default_ns:
                 text.append("default.nameservice = %s" % default_ns)
             text.append(router_keys.strip())

@@ -34,11 +34,12 @@ def load_protos(tmp):
     import RpcHeader_pb2 as rpch
     import acl_pb2 as acl
     import hdfs_pb2 as hdfs
+    import xattr_pb2 as xattr
 
     class NS:
         pass
     ns = NS()
-    for mod in (acl, hdfs, cnp, rpch, engine, ipcctx):
+    for mod in (acl, hdfs, xattr, cnp, rpch, engine, ipcctx):
         for k in dir(mod):
             if not k.startswith("_"):
                 setattr(ns, k, getattr(mod, k))

@@ -103,8 +103,11 @@ fr_expect_out "cat /data/one.txt through the HA pair" "through two routers"
 fr_run "$ADMIN" -c "$FR_TMP/admin.conf" -safemode enter -router r1
 fr_expect_ok "fedrouter-admin -safemode enter -router r1"
 in_safemode() { fr_rc_fail && grep -q StandbyException <<<"$FR_OUT$FR_ERR"; }
-fr_run_until 10 in_safemode fr_hdfs_rpc "$R1_HDFS" getFileInfo /data/one.txt
-fr_check_match "r1 answers StandbyException in safe mode" 'StandbyException' "$FR_OUT$FR_ERR"
+fr_run_until 10 in_safemode fr_hdfs_rpc "$R1_HDFS" mkdirs /data/sm
+fr_check_match "r1 answers a write (mkdirs) with StandbyException in safe mode" 'StandbyException' "$FR_OUT$FR_ERR"
+# As in RBF, reads go on in safe mode: a client with this router alone keeps reading.
+fr_run fr_hdfs_rpc "$R1_HDFS" getFileInfo /data/one.txt
+fr_expect_ok "R13: r1 still answers a read (getFileInfo) in safe mode"
 fr_run "$ADMIN" -c "$FR_TMP/admin.conf" -safemode get -router r1
 fr_expect_out "fedrouter-admin -safemode get -router r1 says ON" "Safe Mode: ON"
 fr_run fr_http_get "$R1_ADMIN" /healthz
