@@ -422,6 +422,7 @@ struct walkctx {
     const struct tw_pathset *ps;
     tw_visit_fn visit;     /* walker, or */
     tw_map_fn map;         /* rewriter */
+    tw_visit_int_fn visit_int; /* walker: integers at the paths too (NULL: skipped) */
     void *ctx;
     struct buf *out;
     size_t copied;         /* input before this offset is in out (or replaced) */
@@ -604,17 +605,33 @@ static int run(struct tw_scan *s, const uint8_t *p, size_t len, bool complete, s
             break;
         case T_I16:
         case T_I32:
-        case T_I64:
+        case T_I64: {
+            int64_t iv;
             if (proto == TW_BINARY) {
                 if ((r = avail(lim, at, min_binary[t], len, complete)) != 1)
                     return r;
+                uint64_t u = 0;
+                for (int k = 0; k < min_binary[t]; k++)
+                    u = u << 8 | p[at + (size_t)k];
+                iv = t == T_I16 ? (int16_t)u : t == T_I32 ? (int32_t)u : (int64_t)u;
                 at += min_binary[t];
             } else {
                 if ((n = get_varint(p, at, len, t == T_I64 ? 10 : 5, &v)) <= 0)
                     return varint_short(lim, at, len, complete, n);
+                iv = (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
                 at += (size_t)n;
             }
+            if (leaf && w->visit_int) {
+                int vr = w->visit_int(w->ctx, (unsigned)__builtin_ctz(leaf), iv);
+                if (vr < 0)
+                    return TW_EABORT;
+                if (vr > 0) {
+                    s->pos = at;
+                    return TW_STOP;
+                }
+            }
             break;
+        }
         case T_STRING: {
             size_t pre;
             uint32_t sl;
@@ -832,7 +849,21 @@ int tw_walk(enum tw_proto proto, const uint8_t *body, size_t len, const struct t
         return TW_ETRUNCATED;
     struct tw_scan s;
     tw_scan_init(&s, proto, lim);
-    struct walkctx w = { ps, fn, NULL, ctx, NULL, 0, false };
+    struct walkctx w = { ps, fn, NULL, NULL, ctx, NULL, 0, false };
+    int r = run_body(&s, body, 0, len, &w);
+    return r == TW_COMPLETE ? 0 : r;
+}
+
+int tw_walk_values(enum tw_proto proto, const uint8_t *body, size_t len, const struct tw_limits *lim,
+                   const struct tw_pathset *ps, tw_visit_fn fn, tw_visit_int_fn ifn, void *ctx)
+{
+    if (tw_check_paths(ps) < 0 || !fn || !ifn)
+        return TW_EPATH;
+    if (!body && len)
+        return TW_ETRUNCATED;
+    struct tw_scan s;
+    tw_scan_init(&s, proto, lim);
+    struct walkctx w = { ps, fn, NULL, ifn, ctx, NULL, 0, false };
     int r = run_body(&s, body, 0, len, &w);
     return r == TW_COMPLETE ? 0 : r;
 }
@@ -845,7 +876,7 @@ static int rewrite_body(enum tw_proto proto, const uint8_t *msg, size_t start, s
 {
     struct tw_scan s;
     tw_scan_init(&s, proto, lim);
-    struct walkctx w = { ps, NULL, fn, ctx, out, start, false };
+    struct walkctx w = { ps, NULL, fn, NULL, ctx, out, start, false };
     int r = run_body(&s, msg, start, len, &w);
     if (r < 0)
         return r;

@@ -274,6 +274,15 @@ typedef int (*tw_visit_fn)(void *ctx, unsigned idx, const uint8_t *s, size_t len
 int tw_walk(enum tw_proto proto, const uint8_t *body, size_t len, const struct tw_limits *lim,
             const struct tw_pathset *ps, tw_visit_fn fn, void *ctx);
 
+/* Integer visitor: an i16, i32 or i64 (enums too) found at ps->p[idx]; same
+ * returns as tw_visit_fn. */
+typedef int (*tw_visit_int_fn)(void *ctx, unsigned idx, int64_t v);
+
+/* tw_walk that also visits the integers at the paths, in message order
+ * with the strings (e.g. LockComponent.type beside its dbname). */
+int tw_walk_values(enum tw_proto proto, const uint8_t *body, size_t len, const struct tw_limits *lim,
+                   const struct tw_pathset *ps, tw_visit_fn fn, tw_visit_int_fn ifn, void *ctx);
+
 /*
  * Rewriter callback: sees one string at ps->p[idx]; returns 0 to keep it, 1
  * to replace it with (*out, *out_len), -1 to abort. The replacement must not

@@ -78,8 +78,20 @@ static void fan_free(struct mfan *f)
 struct collect {
     struct mfan *f;
     const char *prefix;
-    const struct ms_rec *ms;            /* MANUAL mode: keep only the names this metastore serves */
+    const struct ms_rec *ms;            /* the metastore that answered: only names it serves are kept */
 };
+
+/* Does a name (prefix included) route back to the metastore that listed
+ * it? A name that another metastore's longer prefix (PREFIXED), or another
+ * metastore's list (MANUAL), takes is shadowed: listing it would show one
+ * metastore's data under another's name. */
+static bool routes_back(const struct mfan *f, const char *name, const struct ms_rec *ms)
+{
+    if (f->c->w->router->hms_manual)
+        return hms_manual_ms_for_db(f->snap, name, strlen(name)) == ms;
+    size_t pl;
+    return snapshot_ms_for_db(f->snap, name, strlen(name), &pl) == ms;
+}
 
 static int collect_name(void *vctx, unsigned idx, const uint8_t *s, size_t len)
 {
@@ -93,7 +105,7 @@ static int collect_name(void *vctx, unsigned idx, const uint8_t *s, size_t len)
     memcpy(n + pl, s, len);
     n[pl + len] = 0;
     if ((f->pattern && !hms_pattern_match(f->pattern, n)) || strcasecmp(n, "global_temp") == 0 ||
-        (x->ms && hms_manual_ms_for_db(f->snap, n, strlen(n)) != x->ms)) {
+        !routes_back(f, n, x->ms)) {
         free(n);
         return 0;
     }
@@ -229,7 +241,6 @@ static int take_elems(struct mfan *f, const struct ms_rec *ms, const uint8_t *bo
             count = (size_t)v;
         }
     }
-    bool manual = f->c->w->router->hms_manual;
     const struct tw_pathset ps = TW_PS(TW_P(1), TW_P(2));
     for (size_t i = 0; i < count; i++) {
         size_t eln;
@@ -245,7 +256,7 @@ static int take_elems(struct mfan *f, const struct ms_rec *ms, const uint8_t *bo
             t.tbl = tmp;
         }
         bool keep = rc >= 0 && t.db && t.tbl && (!f->pattern || hms_pattern_match(f->pattern, t.db)) &&
-                    (!manual || hms_manual_ms_for_db(f->snap, t.db, strlen(t.db)) == ms);
+                    routes_back(f, t.db, ms);
         if (keep && f->nelems == f->capelems) {
             size_t nc = f->capelems ? 2 * f->capelems : 64;
             struct elem *g = realloc(f->elems, nc * sizeof *g);
@@ -343,8 +354,7 @@ static void on_fan_reply(struct hms_upcall *uc, enum hms_up_status st, const uin
     } else if (st == HMS_UP_OK && tw_parse_header(f->c->proto, msg, len, NULL, &h) == TW_COMPLETE &&
                h.type == TW_REPLY) {
         const struct tw_pathset ps = TW_PS(TW_P(0, TW_ELEM));
-        bool manual = f->c->w->router->hms_manual;
-        struct collect x = { f, hms_name_prefix(f->c->w->router, s->ms), manual ? s->ms : NULL };
+        struct collect x = { f, hms_name_prefix(f->c->w->router, s->ms), s->ms };
         s->ok = tw_walk(f->c->proto, msg + h.body_off, len - h.body_off, NULL, &ps, collect_name, &x) >= 0;
     }
     if (!s->ok)
@@ -414,6 +424,13 @@ void hms_fanout(struct mconn *c, uint8_t *msg, size_t len, const struct tw_heade
                 fd.s = hash + 1;
             }
         }
+        /* As the metastore: the pattern trimmed of spaces. */
+        while (rc >= 0 && fd.s && fd.l && (fd.s[0] == ' ' || fd.s[0] == '\t')) {
+            fd.s++;
+            fd.l--;
+        }
+        while (rc >= 0 && fd.s && fd.l && (fd.s[fd.l - 1] == ' ' || fd.s[fd.l - 1] == '\t'))
+            fd.l--;
         f->pattern = (rc >= 0 && fd.s && fd.l) ? strndup((const char *)fd.s, fd.l) : strdup("*");
         if (buf_append(&star, msg, h->body_off) < 0 ||
             tw_rewrite(c->proto, msg + h->body_off, len - h->body_off, NULL, &one, to_star, NULL, &star) != TW_CHANGED)
@@ -436,7 +453,7 @@ void hms_fanout(struct mconn *c, uint8_t *msg, size_t len, const struct tw_heade
          * asked for every database and filtered here. */
         const uint8_t *m = msg;
         size_t ml = len;
-        if (patterned && !s->ms->primary && !c->w->router->hms_manual && buf_len(&star)) {
+        if (patterned && hms_name_prefix(c->w->router, s->ms)[0] && buf_len(&star)) {
             m = buf_rptr(&star);
             ml = buf_len(&star);
         }
@@ -462,7 +479,7 @@ bool hms_fanout_wildcard(struct mconn *c, const uint8_t *msg, size_t len, const 
     struct first fd = { NULL, 0 };
     if (tw_walk(c->proto, msg + h->body_off, len - h->body_off, NULL, &one, find_first, &fd) < 0 || !fd.s)
         return true;
-    return memchr(fd.s, '*', fd.l) || memchr(fd.s, '|', fd.l);
+    return hms_pattern_is_wild((const char *)fd.s, fd.l);
 }
 
 void hms_fanout_cancel(struct mconn *c)

@@ -153,6 +153,13 @@ int hms_name_out(struct hms_names *n, enum hms_path_kind kind, const uint8_t *s,
     return 1;
 }
 
+bool hms_pattern_is_wild(const char *pattern, size_t len)
+{
+    if (len > 1 && pattern[0] == '@' && pattern[len - 1] == '#' && memchr(pattern, '#', len) == pattern + len - 1)
+        return true;
+    return memchr(pattern, '*', len) || memchr(pattern, '|', len) || memchr(pattern, '.', len);
+}
+
 bool hms_pattern_match(const char *pattern, const char *name)
 {
     /* Hive: '|' separates alternatives, '*' is any run of characters, the

@@ -28,5 +28,9 @@ int hms_name_out(struct hms_names *n, enum hms_path_kind kind, const uint8_t *s,
                  size_t *out_len);
 /* Hive's database pattern ('*' any, '|' alternatives), case-insensitive. */
 bool hms_pattern_match(const char *pattern, const char *name);
+/* Can the pattern match more than one name? '*' and '|' as Hive's grammar,
+ * '.' as the regular expression it becomes (HiveServer2 turns a JDBC
+ * schema's '_' into '.'), and "@cat#" alone for all. */
+bool hms_pattern_is_wild(const char *pattern, size_t len);
 
 #endif

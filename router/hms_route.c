@@ -187,14 +187,21 @@ static void reply_exception(struct mconn *c, const struct tw_header *h, int fiel
  * PREFIXED mode, none in MANUAL mode (names are mapped as they are). */
 const char *hms_name_prefix(const struct router *rt, const struct ms_rec *ms)
 {
-    return rt->hms_manual || ms->primary || !ms->prefix ? "" : ms->prefix;
+    return rt->hms_manual || !ms->prefix ? "" : ms->prefix;
 }
 
 /* MANUAL mode: the metastore whose `databases` list names db, else the
- * primary. When several list it, the first in name order wins (the clash
- * is logged when the table loads: hms_log_clashes). */
+ * primary, unless the primary keeps a list of its own: then no metastore
+ * shows db (NULL). When several list it, the first in name order wins (the
+ * clash is logged when the table loads: hms_log_clashes). A catalog form
+ * "@cat#db" names db. */
 const struct ms_rec *hms_manual_ms_for_db(const struct snapshot *s, const char *db, size_t len)
 {
+    const char *hash = len > 1 && db[0] == '@' ? memchr(db, '#', len) : NULL;
+    if (hash) {
+        len -= (size_t)(hash + 1 - db);
+        db = hash + 1;
+    }
     size_t n = snapshot_ms_count(s);
     for (size_t i = 0; i < n; i++) {
         const struct ms_rec *m = snapshot_ms_at(s, i);
@@ -202,7 +209,8 @@ const struct ms_rec *hms_manual_ms_for_db(const struct snapshot *s, const char *
             if (strlen(m->databases[k]) == len && strncasecmp(m->databases[k], db, len) == 0)
                 return m;
     }
-    return snapshot_ms_primary(s);
+    const struct ms_rec *p = snapshot_ms_primary(s);
+    return p && p->ndatabases ? NULL : p;
 }
 
 void hms_log_clashes(const struct snapshot *s)
@@ -238,34 +246,177 @@ static bool writable(const struct ms_rec *ms, const char *prefix, const char *db
 
 /* ---- which metastore ---- */
 
+/* The transaction space: transactions, locks and write ids. They live on
+ * the primary alone, in the client's database names, so that a lock taken
+ * is the lock checked, heartbeated and released, and a write id belongs to
+ * the transaction that allocated it (as Waggle Dance keeps them). */
+static bool txn_space(const char *m)
+{
+    static const char *const names[] = {
+        "abort_txn", "abort_txns", "allocate_table_write_ids", "check_lock", "commit_txn", "get_open_txns",
+        "get_open_txns_info", "get_open_txns_req", "get_valid_write_ids", "heartbeat", "heartbeat_txn_range",
+        "lock", "open_txns", "show_locks", "unlock",
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(m, names[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Calls about the write ids of tables: only the primary's tables have them
+ * in the primary's transactions. */
+static bool write_ids_call(const char *m)
+{
+    return strcmp(m, "allocate_table_write_ids") == 0 || strcmp(m, "get_valid_write_ids") == 0;
+}
+
+/*
+ * Every database a call names, not only the first on the wire: the first
+ * routes the call, every other must live on the same metastore (a rename
+ * into another database, exchange_partition, foreign keys, the tables of a
+ * multi-table call), and each is checked against the access rules of its
+ * own metastore. The first problem found is kept for the answer.
+ */
+enum pick_problem { PICK_OK, PICK_SPLIT, PICK_HIDDEN, PICK_READ_ONLY, PICK_NOT_PRIMARY };
+
 struct pick {
     const struct hms_rule *rule;
     const struct snapshot *s;
+    const struct router *rt;
     bool manual;
-    const struct ms_rec *ms;
+    bool write;                         /* the call writes what it names */
+    bool txn;                           /* the transaction space: every database on the primary's side */
+    bool lock;                          /* lock: component types come with the names */
+    bool primary_only;                  /* write ids: every table must be the primary's */
+    int64_t lock_type;                  /* lock: the type of the component in hand (-1: not seen) */
+    int ndbs;
+    const struct ms_rec *ms;            /* of the first database: it routes the call */
     char db[256];
+    enum pick_problem problem;
+    char bad_db[256];                   /* the database of the problem */
+    const struct ms_rec *bad_ms;        /* ... and its metastore (PICK_SPLIT, PICK_NOT_PRIMARY) */
 };
+
+/* The metastore of a database as the client names it (prefix included);
+ * NULL when the router shows no such database (MANUAL mode: no list names
+ * it while the primary keeps a list; PREFIXED: no prefix fits and the
+ * primary has one of its own). */
+static const struct ms_rec *ms_of_db(const struct pick *p, const char *db, size_t len)
+{
+    if (p->manual)
+        return hms_manual_ms_for_db(p->s, db, len);
+    size_t plen;
+    const struct ms_rec *m = snapshot_ms_for_db(p->s, db, len, &plen);
+    return m;
+}
+
+static void pick_fail(struct pick *p, enum pick_problem why, const char *db, const struct ms_rec *ms)
+{
+    if (p->problem != PICK_OK)
+        return;
+    p->problem = why;
+    snprintf(p->bad_db, sizeof p->bad_db, "%s", db);
+    p->bad_ms = ms;
+}
+
+/* May this database be written through the router? The metastore's access
+ * (the primary's too), then its writable-database patterns. */
+static bool may_write(const struct router *rt, const struct ms_rec *ms, const char *db)
+{
+    return ms->access == MS_READ_WRITE || writable(ms, hms_name_prefix(rt, ms), db);
+}
+
+static int pick_visit_int(void *vctx, unsigned idx, int64_t v)
+{
+    struct pick *p = vctx;
+    if (p->lock && idx == 1)
+        p->lock_type = v;
+    return 0;
+}
 
 static int pick_visit(void *vctx, unsigned idx, const uint8_t *str, size_t len)
 {
     struct pick *p = vctx;
     const uint8_t *db;
     size_t dl;
-    enum hms_path_kind kind = hms_path_kind_of(&p->rule->args, idx);
+    enum hms_path_kind kind = p->lock ? HMS_PK_DB : hms_path_kind_of(&p->rule->args, idx);
+    if (p->lock && idx != 0)
+        return 0;
     /* A database pattern without wildcards names one database
      * (get_table_meta("db", "*", []) as Trino sends it). */
-    if (kind == HMS_PK_PATTERN && !memchr(str, '*', len) && !memchr(str, '|', len))
+    if (kind == HMS_PK_PATTERN && !hms_pattern_is_wild((const char *)str, len))
         kind = HMS_PK_DB;
-    if (!hms_db_of(kind, str, len, &db, &dl) || dl >= sizeof p->db)
+    if (!hms_db_of(kind, str, len, &db, &dl))
         return 0;
-    size_t plen;
-    p->ms = p->manual ? hms_manual_ms_for_db(p->s, (const char *)db, dl)
-                      : snapshot_ms_for_db(p->s, (const char *)db, dl, &plen);
-    memcpy(p->db, db, dl);
-    p->db[dl] = 0;
-    return 1; /* the first database named decides */
+    char name[256];
+    if (dl >= sizeof name) {
+        pick_fail(p, PICK_HIDDEN, "(a name too long)", NULL);
+        return 1;
+    }
+    memcpy(name, db, dl);
+    name[dl] = 0;
+    const struct ms_rec *m = ms_of_db(p, name, dl);
+    bool first = p->ndbs++ == 0;
+    if (first) {
+        p->ms = m;
+        memcpy(p->db, name, dl + 1);
+    }
+    /* A lock component of type SHARED_READ (1) reads: a read-only
+     * database may be read-locked. */
+    bool writes = p->write && !(p->lock && p->lock_type == 1);
+    p->lock_type = -1;
+    if (!m) {
+        pick_fail(p, PICK_HIDDEN, name, NULL);
+    } else if (p->primary_only && !m->primary) {
+        /* Write ids belong to the primary's transactions: a table of
+         * another metastore keeps its own, which cannot be joined. */
+        pick_fail(p, PICK_NOT_PRIMARY, name, m);
+    } else if (p->txn) {
+        /* Locks live on the primary in the client's names, whatever
+         * metastore holds the database. */
+    } else if (!first && m != p->ms) {
+        pick_fail(p, PICK_SPLIT, name, m);
+    }
+    if (m && writes && !may_write(p->rt, m, name))
+        pick_fail(p, PICK_READ_ONLY, name, m);
+    return 0;
 }
 
+
+/* Answers a call that pick refused, with the method's own exception. */
+static void refuse_pick(struct mconn *c, struct mroute *r, const struct pick *pk)
+{
+    char why[900];
+    int exc = r->rule->meta_exc;
+    switch (pk->problem) {
+    case PICK_SPLIT:
+        snprintf(why, sizeof why,
+                 "fedrouter: %s names databases of two metastores: %s (metastore %s) and %s (metastore %s); the "
+                 "router does not carry one call across metastores",
+                 r->name, pk->db, pk->ms ? pk->ms->name : "?", pk->bad_db, pk->bad_ms ? pk->bad_ms->name : "?");
+        break;
+    case PICK_HIDDEN:
+        snprintf(why, sizeof why, "Database %s does not exist", pk->bad_db);
+        if (r->rule->nso_exc >= 0)
+            exc = r->rule->nso_exc;
+        break;
+    case PICK_READ_ONLY:
+        snprintf(why, sizeof why, "fedrouter: metastore %s is read-only: %s on database %s is refused",
+                 pk->bad_ms ? pk->bad_ms->name : "?", r->name, pk->bad_db[0] ? pk->bad_db : "?");
+        break;
+    case PICK_NOT_PRIMARY:
+    default:
+        snprintf(why, sizeof why,
+                 "fedrouter: %s: database %s lives on metastore %s, whose transactions and write ids are its own; "
+                 "through the router, ACID tables are those of the primary metastore",
+                 r->name, pk->bad_db, pk->bad_ms ? pk->bad_ms->name : "?");
+        break;
+    }
+    if (exc >= 0)
+        reply_exception(c, &r->h, exc, why);
+    else
+        hms_reply_app_error(c, &r->h, TW_APP_INTERNAL_ERROR, "%s", why);
+}
 
 static int map_in(void *vctx, unsigned idx, const uint8_t *s, size_t len, const uint8_t **out, size_t *out_len)
 {
@@ -561,19 +712,39 @@ void hms_route_call(struct mconn *c, const uint8_t *msg, size_t len, const struc
         return;
     }
     r->ms = r->snap ? snapshot_ms_primary(r->snap) : NULL;
-    bool manual = c->w->router->hms_manual;
-    struct pick pk = { r->rule, r->snap, manual, NULL, "" };
-    if (r->snap && r->rule && !(r->rule->flags & HMS_NO_DB) && r->rule->args.ps.n &&
-        tw_walk(c->proto, msg + h->body_off, len - h->body_off, NULL, &r->rule->args.ps, pick_visit, &pk) >= 0 &&
-        pk.ms)
-        r->ms = pk.ms;
+    struct pick pk = { .rule = r->rule, .s = r->snap, .rt = c->w->router, .manual = c->w->router->hms_manual,
+                       .lock_type = -1 };
+    if (r->snap && r->rule) {
+        pk.write = (r->rule->flags & HMS_WRITE) != 0;
+        pk.txn = txn_space(r->name);
+        pk.lock = strcmp(r->name, "lock") == 0;
+        pk.primary_only = write_ids_call(r->name);
+        const struct tw_pathset lock_ps = TW_PS(TW_P(1, 1, TW_ELEM, 3), TW_P(1, 1, TW_ELEM, 1));
+        const struct tw_pathset *ps = pk.lock ? &lock_ps : &r->rule->args.ps;
+        int wr = 0;
+        if (!(r->rule->flags & HMS_NO_DB) && ps->n)
+            wr = tw_walk_values(c->proto, msg + h->body_off, len - h->body_off, NULL, ps, pick_visit, pick_visit_int,
+                                &pk);
+        if (wr < 0) {
+            hms_reply_app_error(c, &r->h, TW_APP_PROTOCOL_ERROR, "%s: malformed arguments", r->name);
+            mroute_free(r);
+            return;
+        }
+        if (pk.ms && !pk.txn)
+            r->ms = pk.ms;
+    }
     if (r->ms) {
         c->ms = r->ms->name; /* for the metrics, also when refused here */
-        r->prefix = hms_name_prefix(c->w->router, r->ms);
+        r->prefix = pk.txn ? "" : hms_name_prefix(c->w->router, r->ms);
         snprintf(r->db, sizeof r->db, "%s", pk.db);
     }
     if (!r->ms) {
         hms_reply_app_error(c, &r->h, TW_APP_INTERNAL_ERROR, "the router has no metastore for this call (no primary)");
+        mroute_free(r);
+        return;
+    }
+    if (pk.problem != PICK_OK) {
+        refuse_pick(c, r, &pk);
         mroute_free(r);
         return;
     }
@@ -585,15 +756,11 @@ void hms_route_call(struct mconn *c, const uint8_t *msg, size_t len, const struc
         mroute_free(r);
         return;
     }
-    if (r->rule && (r->rule->flags & HMS_WRITE) && !r->ms->primary && r->ms->access != MS_READ_WRITE &&
-        !writable(r->ms, r->prefix, pk.db)) {
-        char why[512];
-        snprintf(why, sizeof why, "fedrouter: metastore %s is read-only: %.*s on database %s is refused", r->ms->name,
-                 (int)h->name_len, (const char *)h->name, pk.db[0] ? pk.db : "?");
-        if (r->rule->meta_exc >= 0)
-            reply_exception(c, &r->h, r->rule->meta_exc, why);
-        else
-            hms_reply_app_error(c, &r->h, TW_APP_INTERNAL_ERROR, "%s", why);
+    /* A write that names no database (the transaction calls name none
+     * but lock) writes the metastore it goes to. */
+    if (r->rule && (r->rule->flags & HMS_WRITE) && !pk.ndbs && !pk.txn && r->ms->access != MS_READ_WRITE) {
+        pick_fail(&pk, PICK_READ_ONLY, "", r->ms);
+        refuse_pick(c, r, &pk);
         mroute_free(r);
         return;
     }

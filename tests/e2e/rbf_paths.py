@@ -247,9 +247,15 @@ def run(fed, t):
 
     def r4_hash_listing():
         for k in range(6):
-            expect(ops.mkdirs(R, "/hs/top%d/sub" % k), "mkdirs")
-            ops.make_file(R, "/hs/top%d/sub/f" % k)
-            expect(ops.listing(R, "/hs/top%d/sub" % k) == ["f"], "getListing /hs/top%d/sub" % k)
+            d = "/hs/top%d" % k
+            ops.make_file(R, d + "/f", )
+            here = holders(d + "/f")
+            other = [ns for ns in N if ns not in here][0]
+            # a directory the other location holds (made there by a client
+            # of another router, or before the mount had two destinations)
+            expect(ops.mkdirs(N[other], d + "/elsewhere"), "setup: mkdirs on %s" % other)
+            got = ops.listing(R, d)
+            expect(got == ["elsewhere", "f"], "getListing %s: %s (f in %s, elsewhere in %s)" % (d, got, here, other))
         got = ops.listing(R, "/hs")
         want = sorted(set(ops.listing(N1, "/hs")) | set(ops.listing(N2, "/hs")), key=lambda s: s.encode())
         expect(got == want, "getListing /hs: %s, the union is %s" % (got, want))
@@ -322,6 +328,8 @@ def run(fed, t):
                "class %s: %s" % (hdr.exceptionClassName, hdr.errorMsg))
         expect(hdr.errorDetail == fed.C.RpcResponseHeaderProto.ERROR_NO_SUCH_METHOD, "detail %s" % hdr.errorDetail)
         expect(ops.exists(R, "/a/across"), "the connection does not work after it")
+        sent = metric(rt["admin"], "fedrouter_calls_total", ('proto="hdfs_upstream"', 'method="fooPath"'))
+        expect(sent == 0, "fooPath reached a subcluster %s times" % sent)
     t.check("R14: an unknown method gets RpcNoSuchMethodException, not the default subcluster", unknown)
 
     # ---- R12: partial answers while a subcluster is down ----
