@@ -263,6 +263,15 @@ static bool txn_space(const char *m)
     return false;
 }
 
+/* The notification log: the primary's alone, as Waggle Dance serves it. A
+ * database filter naming another metastore's database finds nothing there
+ * rather than mixing two id sequences in one stream. */
+static bool notification_call(const char *m)
+{
+    return strcmp(m, "get_next_notification") == 0 || strcmp(m, "get_notification_events_count") == 0 ||
+           strcmp(m, "get_current_notificationEventId") == 0;
+}
+
 /* Calls about the write ids of tables: only the primary's tables have them
  * in the primary's transactions. */
 static bool write_ids_call(const char *m)
@@ -716,7 +725,7 @@ void hms_route_call(struct mconn *c, const uint8_t *msg, size_t len, const struc
                        .lock_type = -1 };
     if (r->snap && r->rule) {
         pk.write = (r->rule->flags & HMS_WRITE) != 0;
-        pk.txn = txn_space(r->name);
+        pk.txn = txn_space(r->name) || notification_call(r->name);
         pk.lock = strcmp(r->name, "lock") == 0;
         pk.primary_only = write_ids_call(r->name);
         const struct tw_pathset lock_ps = TW_PS(TW_P(1, 1, TW_ELEM, 3), TW_P(1, 1, TW_ELEM, 1));
@@ -735,7 +744,7 @@ void hms_route_call(struct mconn *c, const uint8_t *msg, size_t len, const struc
     }
     if (r->ms) {
         c->ms = r->ms->name; /* for the metrics, also when refused here */
-        r->prefix = pk.txn ? "" : hms_name_prefix(c->w->router, r->ms);
+        r->prefix = pk.txn && !notification_call(r->name) ? "" : hms_name_prefix(c->w->router, r->ms);
         snprintf(r->db, sizeof r->db, "%s", pk.db);
     }
     if (!r->ms) {

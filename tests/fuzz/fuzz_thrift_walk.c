@@ -59,6 +59,13 @@ static int count_only(void *vctx, unsigned idx, const uint8_t *s, size_t len)
     return 0;
 }
 
+static int count_int(void *vctx, unsigned idx, int64_t v)
+{
+    (void)idx;
+    (void)v;
+    return 0;
+}
+
 static int count_mapped(void *vctx, unsigned idx, const uint8_t *s, size_t len)
 {
     struct fctx *c = vctx;
@@ -204,6 +211,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int rr = tw_rewrite(proto, bcopy, blen, lim, ps, mapper, &r, &bo);
         if ((rw == 0) != (rr >= 0) || (rw < 0 && rw != rr))
             FAIL("walk %d and rewrite %d disagree\n", rw, rr);
+        /* Visiting the integers at the paths too changes nothing else. */
+        struct fctx wi = { 0, 1, max_string, { 0 } };
+        int rwi = tw_walk_values(proto, bcopy, blen, lim, ps, count_only, count_int, &wi);
+        if (rwi != rw || wi.n != w.n)
+            FAIL("walk %d/%d strings, walk with integers %d/%d\n", rw, w.n, rwi, wi.n);
         if (rw == 0 && w.n != r.n)
             FAIL("walk saw %d strings, rewrite %d\n", w.n, r.n);
         if (rr == TW_UNCHANGED && (r.n != 0 || buf_len(&bo) != 0))
