@@ -19,6 +19,7 @@
  * up every subcluster below it.
  */
 #define _GNU_SOURCE
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,7 @@
 #include "router.h"
 #include "worker.h"
 
-static void st_free(struct rstate *st)
+void st_free(struct rstate *st)
 {
     for (int i = 0; i < st->nsub; i++) {
         buf_free(&st->subs[i].payload);
@@ -66,12 +67,12 @@ static void reply_sub_error(struct rcall *rc, const struct sub *s)
         hconn_reply_error(rc, "java.io.IOException", "%s", s->why[0] ? s->why : "subcluster unavailable");
 }
 
-static bool sub_ok(const struct sub *s)
+bool sub_ok(const struct sub *s)
 {
     return s->ust == UP_OK && s->status == IPC_SUCCESS;
 }
 
-static bool sub_not_found(const struct sub *s)
+bool sub_not_found(const struct sub *s)
 {
     return s->ust == UP_OK && s->status != IPC_SUCCESS && strcmp(s->cls, "java.io.FileNotFoundException") == 0;
 }
@@ -276,7 +277,6 @@ static void complete_one(struct rstate *st)
 
 static bool next_location(struct rstate *st);
 
-static void probe_done(struct rstate *st);
 
 /* One line per second at most: an outage makes many partial answers. */
 static void log_partial(const struct rcall *rc, const char *path, const struct sub *gone)
@@ -470,13 +470,13 @@ static void sub_done(struct ha_call *hc, enum upstream_status ust, const struct 
         complete(st);
 }
 
-static void guard_drop(struct rstate *st)
+void guard_drop(struct rstate *st)
 {
     if (--st->pending == 0)
         complete(st);
 }
 
-static struct rstate *st_new(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, int nsub)
+struct rstate *st_new(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, int nsub)
 {
     struct rstate *st = calloc(1, sizeof *st + (size_t)nsub * sizeof(struct sub));
     if (!st)
@@ -500,13 +500,42 @@ static struct rstate *st_new(struct rcall *rc, struct rd_snap *snap, const struc
  * dropped with guard_drop() after every subcall started, so the call can
  * only complete (and rc be freed) after the caller's loop.
  */
-static void start_sub_method(struct rstate *st, int i, struct ha_ns *ns, const char *method, const uint8_t *param,
+/*
+ * Upstream replies are matched by (clientId, callId), so two calls in
+ * flight to one NameNode must not share them. The client's own ids go up
+ * with the call the client made, for the NameNode's retry cache; calls the
+ * router adds (probes, several subcalls of one call to one subcluster)
+ * carry the router's ids: this thread's client id and a counter.
+ */
+static const struct ipc_ids *sub_ids(struct rstate *st, const char *method, struct ipc_ids *own)
+{
+    static __thread uint8_t cid[IPC_CLIENT_ID_LEN];
+    static __thread bool have_cid;
+    static __thread int32_t next_call;
+    bool aux = strcmp(method, st->rc->method) != 0 ||
+               (st->nsub > 1 && !(st->m && (st->m->flags & METHOD_AT_MOST_ONCE)));
+    if (!aux)
+        return &st->rc->ids;
+    if (!have_cid) {
+        ipc_new_client_id(cid);
+        have_cid = true;
+    }
+    own->call_id = next_call;
+    next_call = next_call == INT32_MAX ? 0 : next_call + 1;
+    own->retry_count = 0;
+    own->client_id = cid;
+    own->client_id_len = sizeof cid;
+    return own;
+}
+
+void start_sub_method(struct rstate *st, int i, struct ha_ns *ns, const char *method, const uint8_t *param,
                              size_t len)
 {
     struct rcall *rc = st->rc;
     struct sub *s = &st->subs[i];
+    struct ipc_ids own;
     s->sent_us = mono_us();
-    if (ha_send(&s->hc, rc->c->w->up, ns, rcall_user(rc), &rc->ids, method, param, len) < 0) {
+    if (ha_send(&s->hc, rc->c->w->up, ns, rcall_user(rc), sub_ids(st, method, &own), method, param, len) < 0) {
         s->finished = true;
         s->ust = UP_EDOWN;
         snprintf(s->why, sizeof s->why, "cannot send to nameservice %s", ns->name);
@@ -515,7 +544,7 @@ static void start_sub_method(struct rstate *st, int i, struct ha_ns *ns, const c
     }
 }
 
-static void start_sub(struct rstate *st, int i, struct ha_ns *ns, const uint8_t *param, size_t len)
+void start_sub(struct rstate *st, int i, struct ha_ns *ns, const uint8_t *param, size_t len)
 {
     start_sub_method(st, i, ns, st->rc->method, param, len);
 }
@@ -572,7 +601,7 @@ static bool next_location(struct rstate *st)
 }
 
 /* A subcall that could not even be built (its request cannot be rewritten). */
-static void fail_sub(struct rstate *st, int i, const char *why)
+void fail_sub(struct rstate *st, int i, const char *why)
 {
     st->subs[i].finished = true;
     st->subs[i].ust = UP_EPROTO;
@@ -580,7 +609,7 @@ static void fail_sub(struct rstate *st, int i, const char *why)
     st->pending--;
 }
 
-static void fail_call(struct rcall *rc, struct rd_snap *snap, const char *cls, const char *msg)
+void fail_call(struct rcall *rc, struct rd_snap *snap, const char *cls, const char *msg)
 {
     rd_snap_release(snap);
     hconn_reply_error(rc, cls, "%s", msg);
@@ -654,7 +683,7 @@ static bool creates_here(const struct method_row *m)
 static bool writes_everywhere(const struct method_row *m)
 {
     static const char *const file_ops[] = { "append", "concat", "create", "createSymlink", "fsync",
-                                            "recoverLease", "truncate" };
+                                            "recoverLease", "truncate", "rename", "rename2" };
     if (!(m->flags & METHOD_WRITE) || (m->flags & METHOD_POOL_FIRST))
         return false;
     for (size_t i = 0; i < sizeof file_ops / sizeof file_ops[0]; i++)
@@ -663,8 +692,8 @@ static bool writes_everywhere(const struct method_row *m)
     return true;
 }
 
-static void route_write_everywhere(struct rcall *rc, struct rd_snap *snap, const struct method_row *m,
-                                   const struct ipc_call *ic, const char *path, struct ha_ns **cands, int n)
+void route_write_everywhere(struct rcall *rc, struct rd_snap *snap, const struct method_row *m,
+                                   const uint8_t *rq, size_t rql, const char *path, struct ha_ns **cands, int n)
 {
     static __thread struct rd_req req;
     /* A rename is carried out in the locations where both of its paths
@@ -676,7 +705,7 @@ static void route_write_everywhere(struct rcall *rc, struct rd_snap *snap, const
         for (int i = 0; i < n; i++) {
             buf_reset(&probe);
             req.force_ns = cands[i];
-            int r = rd_map_request(snap, m, rc->method, ic->param.p, ic->param.len, &req, &probe);
+            int r = rd_map_request(snap, m, rc->method, rq, rql, &req, &probe);
             req.force_ns = NULL;
             if (r >= 0 && req.t.ns == cands[i])
                 keep[nk++] = cands[i];
@@ -697,7 +726,7 @@ static void route_write_everywhere(struct rcall *rc, struct rd_snap *snap, const
     for (int i = 0; i < n; i++) {
         buf_reset(&param);
         req.force_ns = cands[i];
-        int r = rd_map_request(snap, m, rc->method, ic->param.p, ic->param.len, &req, &param);
+        int r = rd_map_request(snap, m, rc->method, rq, rql, &req, &param);
         req.force_ns = NULL;
         if (r < 0 || req.t.ns != cands[i]) {
             fail_sub(st, i, r < 0 ? req.emsg : "no location in this nameservice");
@@ -710,7 +739,7 @@ static void route_write_everywhere(struct rcall *rc, struct rd_snap *snap, const
         if (r == 1)
             start_sub(st, i, cands[i], buf_rptr(&param), buf_len(&param));
         else
-            start_sub(st, i, cands[i], ic->param.p, ic->param.len);
+            start_sub(st, i, cands[i], rq, rql);
     }
     buf_free(&param);
     guard_drop(st);
@@ -758,187 +787,6 @@ static bool at_mount_point(struct rd_snap *snap, const char *path)
         n--;
     norm[n] = 0;
     return n > 0 && rd_is_mount_point(snap, norm);
-}
-
-/* Calls that make a name: in a mount of several destinations the name may
- * exist in another location already (create there, so that no second copy
- * appears; mkdirs answers true, as RBF does). */
-static bool probes_first(const struct method_row *m)
-{
-    return strcmp(m->name, "create") == 0 || strcmp(m->name, "mkdirs") == 0;
-}
-
-/* The inode id a file call names (fileId; 0 when none). Inode ids repeat
- * across subclusters, and a NameNode looks the file up by its id first: a
- * call sent to the wrong location can act on another file of that id. */
-static uint64_t request_file_id(const char *method, const uint8_t *p, size_t len)
-{
-    uint32_t num = strcmp(method, "complete") == 0 || strcmp(method, "abandonBlock") == 0 ||
-                           strcmp(method, "fsync") == 0
-                       ? 4
-                   : strcmp(method, "addBlock") == 0              ? 5
-                   : strcmp(method, "getAdditionalDatanode") == 0 ? 8
-                                                                  : 0;
-    const uint8_t *end = p + len;
-    struct pb_field f;
-    uint64_t id = 0;
-    while (num && pb_next_field(&p, end, &f) > 0)
-        if (f.num == num && f.type == PB_VARINT)
-            id = f.varint;
-    return id;
-}
-
-/* Does a getFileInfo answer hold a status? 1 a directory, 2 another kind,
- * 0 none; *id: its fileId(13). */
-static int probe_found(const struct sub *s, uint64_t *id)
-{
-    const uint8_t *p = buf_rptr(&s->payload), *end = p + buf_len(&s->payload);
-    struct pb_field f;
-    *id = 0;
-    while (pb_next_field(&p, end, &f) > 0)
-        if (f.num == 1 && f.type == PB_LEN) {
-            const uint8_t *q = f.data, *qe = f.data + f.len;
-            struct pb_field g;
-            int kind = 2;
-            while (pb_next_field(&q, qe, &g) > 0) {
-                if (g.num == 1 && g.type == PB_VARINT && g.varint == 1)
-                    kind = 1; /* FileType IS_DIR */
-                else if (g.num == 13 && g.type == PB_VARINT)
-                    *id = g.varint;
-            }
-            return kind;
-        }
-    return 0;
-}
-
-/* One getFileInfo per location, at once; probe_done() sends the call. */
-static void route_probe(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const struct ipc_call *ic,
-                        struct rd_req *req, struct ha_ns **cands, int n, uint64_t want_id)
-{
-    struct rstate *st = st_new(rc, snap, m, n);
-    if (!st || buf_append(&st->orig, ic->param.p, ic->param.len) < 0) {
-        if (st) {
-            rc->route = NULL;
-            st_free(st);
-            hconn_reply_error(rc, "java.io.IOException", "out of memory");
-        } else {
-            fail_call(rc, snap, "java.io.IOException", "out of memory");
-        }
-        return;
-    }
-    st->probing = true;
-    st->want_id = want_id;
-    st->ft = req->t.faulttolerant;
-    st->client_path = strdup(req->client_path);
-    for (int i = 0; i < n; i++)
-        st->cands[st->ncands++] = cands[i];
-    rc->ns = "*";
-    static __thread struct rd_req pr;
-    struct buf param = BUF_INIT;
-    for (int i = 0; i < n; i++) {
-        uint8_t q[RD_MAX_PATH + 16];
-        buf_reset(&param);
-        pr.force_ns = cands[i];
-        int r = rd_map_request(snap, m, rc->method, ic->param.p, ic->param.len, &pr, &param);
-        pr.force_ns = NULL;
-        if (r < 0 || pr.t.ns != cands[i]) {
-            fail_sub(st, i, "no location in this nameservice");
-            continue;
-        }
-        size_t ql = pb_put_bytes_field(q, 1, pr.t.path, strlen(pr.t.path));
-        start_sub_method(st, i, cands[i], "getFileInfo", q, ql);
-    }
-    buf_free(&param);
-    guard_drop(st);
-}
-
-/* The probes are in: the call goes where the name exists, else to the
- * location the mount's order chose. A location that could not answer
- * might hold the name: unless the mount is fault-tolerant, the call fails
- * rather than risk a second copy. */
-static void probe_done(struct rstate *st)
-{
-    struct rcall *rc = st->rc;
-    int at = -1, kind = 0;
-    const struct sub *bad = NULL;
-    for (int i = 0; i < st->nsub; i++) {
-        const struct sub *s = &st->subs[i];
-        uint64_t id;
-        int k = sub_ok(s) ? probe_found(s, &id) : 0;
-        /* A file call goes where the file has its inode id; a new name
-         * where the name exists. */
-        if (k && (at < 0 || (st->want_id && id == st->want_id && st->found_id != st->want_id))) {
-            at = i;
-            kind = k;
-            st->found_id = id;
-        } else if (!sub_ok(s) && !sub_not_found(s) && !bad) {
-            bad = s;
-        }
-    }
-    if (at < 0 && bad && !st->ft) {
-        rc->route = NULL;
-        if (bad->ust == UP_OK)
-            hconn_reply_error(rc, "java.io.IOException", "%s %s: cannot tell whether nameservice %s holds it: %s: %s",
-                              rc->method, st->client_path, bad->hc.ns ? bad->hc.ns->name : "?", bad->cls, bad->msg);
-        else
-            hconn_reply_error(rc, "java.io.IOException", "%s %s: cannot tell whether nameservice %s holds it: %s",
-                              rc->method, st->client_path, bad->hc.ns ? bad->hc.ns->name : "?",
-                              bad->why[0] ? bad->why : "subcluster unavailable");
-        st_free(st);
-        return;
-    }
-    if (at >= 0 && kind == 1 && strcmp(rc->method, "mkdirs") == 0) {
-        uint8_t yes[2] = { 0x08, 0x01 }; /* MkdirsResponseProto result = true */
-        rc->route = NULL;
-        hconn_reply_raw(rc, yes, sizeof yes);
-        st_free(st);
-        return;
-    }
-    struct ha_ns *target = st->cands[at >= 0 ? at : 0];
-    /* From here on a call to one location, as route_paths starts it. */
-    for (int i = 0; i < st->nsub; i++) {
-        buf_free(&st->subs[i].payload);
-        free(st->subs[i].dest);
-        free(st->subs[i].src);
-        st->subs[i].dest = st->subs[i].src = NULL;
-    }
-    st->probing = false;
-    st->nsub = 1;
-    int k = 0;
-    for (int i = 0; i < st->ncands && st->ft; i++)
-        if (st->cands[i] != target)
-            st->cands[k++] = st->cands[i];
-    st->ncands = k;
-    st->ci = 0;
-    static __thread struct rd_req req;
-    struct buf param = BUF_INIT;
-    req.force_ns = target;
-    int r = rd_map_request(st->snap, st->m, rc->method, buf_rptr(&st->orig), buf_len(&st->orig), &req, &param);
-    req.force_ns = NULL;
-    if (r < 0) {
-        buf_free(&param);
-        rc->route = NULL;
-        hconn_reply_error(rc, req.ecls ? req.ecls : "java.io.IOException", "%s", req.emsg);
-        st_free(st);
-        return;
-    }
-    if (req.t.dest[0]) {
-        st->dest = strdup(req.t.dest);
-        st->src = strdup(req.t.src);
-    }
-    struct sub *s = &st->subs[0];
-    s->finished = false;
-    s->ust = UP_OK;
-    s->status = IPC_SUCCESS;
-    s->why[0] = 0;
-    rc->ns = target->name;
-    st->pending = 2;
-    if (r == 1)
-        start_sub(st, 0, target, buf_rptr(&param), buf_len(&param));
-    else
-        start_sub(st, 0, target, buf_rptr(&st->orig), buf_len(&st->orig));
-    buf_free(&param);
-    guard_drop(st);
 }
 
 /*
@@ -1104,20 +952,27 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct met
     int ncands = (req.t.multi || req.t.faulttolerant)
                      ? rd_locations(snap, req.client_path, req.t.ns, cands, RD_FT_MAX)
                      : 0;
-    /* Writes that change what exists reach every location of a folder-all
-     * mount; attribute changes on the mount point itself reach every
-     * destination whatever the order, or the destinations drift apart. */
-    if ((req.t.folder_all || (ncands > 1 && at_mount_point(snap, req.client_path))) && ncands > 1 &&
-        writes_everywhere(m)) {
-        buf_free(&param);
-        route_write_everywhere(rc, snap, m, ic, req.client_path, cands, ncands);
-        return;
-    }
-    /* A new file or directory in a mount of several destinations: first
-     * find whether some location holds it already. */
-    if (ncands > 1 && req.t.multi && probes_first(m)) {
+    /* A new name in a mount of several destinations, or a rename where
+     * either path may lie in several subclusters: first find where the
+     * locations hold them. */
+    if (ncands > 1 && req.t.multi && probes_first(m) && !at_mount_point(snap, req.client_path)) {
         buf_free(&param);
         route_probe(rc, snap, m, ic, &req, cands, ncands, 0);
+        return;
+    }
+    if ((strcmp(m->name, "rename") == 0 || strcmp(m->name, "rename2") == 0) && (req.t.multi || req.other_multi) &&
+        probes_rename(snap, ic, req.client_path)) {
+        buf_free(&param);
+        route_rename_probe(rc, snap, m, ic, req.client_path);
+        return;
+    }
+    /* Writes that change what exists (delete, attributes) reach every
+     * location of a mount of several destinations: a directory may have
+     * parts in several, and a mount point is in all of them, whose copies
+     * must not drift apart. Where the path is not, the location says so. */
+    if (req.t.multi && ncands > 1 && writes_everywhere(m)) {
+        buf_free(&param);
+        route_write_everywhere(rc, snap, m, ic->param.p, ic->param.len, req.client_path, cands, ncands);
         return;
     }
     struct ha_ns *ns = req.t.ns;

@@ -102,6 +102,7 @@ struct rd_req {
                                        nameservice (trying the locations of a multi-destination mount) */
     bool no_mount;                  /* on error: the first path is under no mount point */
     bool across;                    /* on error: the paths lie in different subclusters */
+    bool other_multi;               /* the other path lies in a mount of several destinations */
     char other_src[RD_MAX_PATH];    /* the mount point of the last other path (rename: the
                                        destination's), "" for none or the default */
     const char *ecls;               /* on error: the exception class and message */

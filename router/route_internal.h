@@ -51,6 +51,14 @@ struct rstate {
     bool all_write;                     /* multi-destination mount: the write went to every location */
     bool probing;                       /* create/mkdirs: the subcalls are getFileInfo probes of every
                                            location (cands), the call itself follows */
+    int probe_levels;                   /* probing create/mkdirs: subs[k*ncands..] ask for the k-th
+                                           ancestor (k = 1..levels-1) */
+    bool probe_second;                  /* probing a rename: subs[ncands..2*ncands) ask for its destination */
+    bool probe_third;                   /* probing the old rename: subs[2*ncands..) ask for the
+                                           destination directory's entry of the source's name */
+    uint32_t src_at, dst_at;            /* probing a rename: the locations (bits by cands index) where
+                                           the source and the destination have a place */
+    bool folder_all;                    /* probing: the mount keeps directories in every location */
     uint64_t want_id, found_id;         /* probing for a file call: the inode id it names, and the id of
                                            the status picked so far */
     struct ha_ns *cands[RD_FT_MAX];     /* ft/seq: the locations, in the order to try */
@@ -62,6 +70,41 @@ struct rstate {
     int nsub, pending;
     struct sub subs[];
 };
+
+/* hdfs_route.c: one routed call and its subcalls */
+struct rstate *st_new(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, int nsub);
+void st_free(struct rstate *st);
+bool sub_ok(const struct sub *s);
+bool sub_not_found(const struct sub *s);
+/* Starts subcall i (the client's method, or another one such as a probe). */
+void start_sub(struct rstate *st, int i, struct ha_ns *ns, const uint8_t *param, size_t len);
+void start_sub_method(struct rstate *st, int i, struct ha_ns *ns, const char *method, const uint8_t *param,
+                      size_t len);
+/* A subcall that could not be built. */
+void fail_sub(struct rstate *st, int i, const char *why);
+/* Drops the guard that keeps a call from completing while its subcalls start. */
+void guard_drop(struct rstate *st);
+/* Answers with an exception, releasing the snapshot. */
+void fail_call(struct rcall *rc, struct rd_snap *snap, const char *cls, const char *msg);
+/* The request (rq) to every location given, each rewritten for its own. */
+void route_write_everywhere(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const uint8_t *rq,
+                            size_t rql, const char *path, struct ha_ns **cands, int n);
+
+/* route_probe.c */
+/* create and mkdirs: ask the locations before the call. */
+bool probes_first(const struct method_row *m);
+/* The fileId a file call names (0: none). */
+uint64_t request_file_id(const char *method, const uint8_t *p, size_t len);
+/* Probes for create, mkdirs or a file call with want_id, then the call. */
+void route_probe(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const struct ipc_call *ic,
+                 struct rd_req *req, struct ha_ns **cands, int n, uint64_t want_id);
+/* Does a rename of src (request in ic) touch more than one subcluster? */
+bool probes_rename(struct rd_snap *snap, const struct ipc_call *ic, const char *src);
+/* Probes for a rename, then the rename (or the answer a NameNode gives). */
+void route_rename_probe(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const struct ipc_call *ic,
+                        const char *src);
+/* The probes of a call are in: what to do next. */
+void probe_done(struct rstate *st);
 
 /* route_listing.c */
 /* getListing answered from several answers and/or the mount points below. */

@@ -100,8 +100,10 @@ static int map_req_path(void *vctx, unsigned idx, const uint8_t *s, size_t len, 
                  c->method, req->client_path, req->t.ns->name, c->path, t->ns->name);
         return -1;
     }
-    if (!routing)
+    if (!routing) {
         snprintf(req->other_src, sizeof req->other_src, "%s", t->src);
+        req->other_multi |= t->multi;
+    }
     req->npaths++;
     *out = (const uint8_t *)t->path;
     *out_len = strlen(t->path);
@@ -115,6 +117,7 @@ int rd_map_request(struct rd_snap *s, const struct method_row *m, const char *me
     req->npaths = 0;
     req->no_mount = false;
     req->across = false;
+    req->other_multi = false;
     req->other_src[0] = 0;
     req->ecls = NULL;
     req->emsg[0] = 0;
