@@ -177,6 +177,7 @@ static void gauges(struct buf *out, void *arg)
     metrics_printf(out, "# TYPE fedrouter_cluster_refresh_rounds_total counter\n"
                         "fedrouter_cluster_refresh_rounds_total %llu\n",
                    (unsigned long long)cs_rounds());
+    route_state_pools_metrics(out);
     metrics_printf(out, "# TYPE fedrouter_config_reload_failures_total counter\n"
                         "fedrouter_config_reload_failures_total %llu\n",
                    (unsigned long long)atomic_load(&rs->reload_failures));

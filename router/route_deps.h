@@ -62,7 +62,8 @@ int rd_resolve_in(struct rd_snap *s, const char *path, struct ha_ns *ns, struct 
 int rd_all_ns(struct rd_snap *s, struct ha_ns **out, int max);
 /* The default nameservice, NULL when none. */
 struct ha_ns *rd_default_ns(struct rd_snap *s);
-/* The nameservice owning a block pool (learned from replies), NULL if unknown. */
+/* The nameservice owning a block pool (as the NameNodes named it), NULL when
+ * the pool is not known or its nameservice is gone or disabled. */
 struct ha_ns *rd_ns_by_pool(struct rd_snap *s, const char *pool);
 /* The names of mount points directly under dir, sorted; count returned. */
 int rd_mount_children(struct rd_snap *s, const char *dir, const char **names, int max);
