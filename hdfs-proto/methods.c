@@ -216,7 +216,8 @@ static const struct method_row rows[] = {
      * subcluster (RBF, HDFS-16283). Clear the field when forwarding. */
     { .name = "renewLease", ALL(MERGE_ANY_OK), .flags = W },
     /* blocks(1)[].b(1).poolId(1): blocks of several pools go as one call per
-     * nameservice, each with its own blocks (RBF). */
+     * nameservice, each with its own blocks (RBF); any unknown pool refuses
+     * the whole call before a block is sent. */
     { .name = "reportBadBlocks", .route = ROUTE_BLOCK_POOL, .merge = MERGE_VOID, .req_pool = PS(P(1, 1, 1)),
       .flags = W },
     { .name = "restoreFailedStorage", ALL(MERGE_AND), .merge_path = P(1) },

@@ -31,7 +31,9 @@ enum method_route {
     ROUTE_TWO_PATHS,    /* rename, rename2, concat, createSymlink: every path must resolve to one subcluster */
     ROUTE_ALL_MERGE,    /* to every subcluster, answers combined by `merge` */
     ROUTE_DEFAULT,      /* to the default subcluster (any available one if it is down) */
-    ROUTE_BLOCK_POOL,   /* by the block pool id at req_pool (pool -> nameservice learned from replies) */
+    ROUTE_BLOCK_POOL,   /* by the block pool ids at req_pool: the nameservice whose NameNodes name that
+                           pool (an unknown pool is refused). With a merge, the paths start at a
+                           repeated field whose elements go, split by pool, one call per nameservice */
     ROUTE_ROUTER,       /* answered by the router itself */
     ROUTE_REFUSE,       /* refused with refuse_class / refuse_msg */
 };

@@ -123,6 +123,27 @@ int rd_map_response(struct rd_snap *s, const struct method_row *m, const char *n
 /* The first block pool id the row names in a request (NULL when none). */
 const char *rd_request_pool(const struct method_row *m, const uint8_t *msg, size_t len, char *buf, size_t cap);
 
+/* ---- block pools in block-only requests (route_blocks.c) ---- */
+
+#define RD_MAX_POOLS 16             /* distinct pools in one request (a keep mask is 32 bits) */
+#define RD_POOL_LEN 128
+
+struct rd_pools {
+    int n;
+    bool missing;                   /* a block without a pool, or no block where one is required */
+    char id[RD_MAX_POOLS][RD_POOL_LEN];
+};
+/* Every distinct block pool id the row's req_pool paths name, in request
+ * order. 0, or -1 when malformed, an id is too long, or there are more than
+ * RD_MAX_POOLS. */
+int rd_request_pools(const struct method_row *m, const uint8_t *msg, size_t len, struct rd_pools *out);
+/* For a row whose one req_pool path starts at a repeated top-level field
+ * (reportBadBlocks' blocks): the request with only the elements whose pool
+ * is pools->id[i] for a bit i set in keep, every other field unchanged,
+ * appended to out. 0 or -1. */
+int rd_request_only_pools(const struct method_row *m, const uint8_t *msg, size_t len, const struct rd_pools *pools,
+                          uint32_t keep, struct buf *out);
+
 /* ---- merging fan-out answers (route_merge.c) ---- */
 
 struct rd_answer {

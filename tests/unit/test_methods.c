@@ -186,6 +186,16 @@ int main(void)
             CHECK(r->refuse_class && r->refuse_msg);
         if (r->flags & METHOD_POOL_FIRST)
             CHECK(r->req_pool.n >= 1);
+        /* A block-only row that splits by pool: one path, from a repeated
+         * field whose elements hold the pools. */
+        if (r->route == ROUTE_BLOCK_POOL && r->merge != MERGE_NONE) {
+            const ProtobufCFieldDescriptor *top = field_of(md->input, r->req_pool.p[0][0]);
+            bool ok = r->req_pool.n == 1 && r->req_pool.p[0][1] != 0 && top &&
+                      top->label == PROTOBUF_C_LABEL_REPEATED;
+            if (!ok)
+                row_fail(r, "a split by pool needs one pool path inside a repeated field");
+            CHECK(ok);
+        }
     }
     /* A few rows spelled out, so a wrong edit of the table shows here too. */
     const struct method_row *r = method_lookup_cstr("rename2");
@@ -196,6 +206,8 @@ int main(void)
     CHECK(r && r->route == ROUTE_PATH && !(r->flags & METHOD_WRITE));
     r = method_lookup_cstr("updatePipeline");
     CHECK(r && r->route == ROUTE_BLOCK_POOL);
+    r = method_lookup_cstr("reportBadBlocks");
+    CHECK(r && r->route == ROUTE_BLOCK_POOL && r->merge == MERGE_VOID);
     printf("%zu rows for %u rpcs\n", method_count(), svc->n_methods);
     return check_report();
 }
