@@ -196,7 +196,9 @@ static const struct method_row rows[] = {
     { .name = "recoverLease", PATH1(W | NOMP) },
     /* RBF refuses it; zone(2) is a path, so we route it. */
     { .name = "reencryptEncryptionZone", .route = ROUTE_PATH, .req = PS(P(2)), .flags = W | AMO },
-    { .name = "refreshNodes", ALL(MERGE_VOID) },
+    /* Standbys re-read their host lists too, so that a failover keeps the
+     * decommissions (RBF). */
+    { .name = "refreshNodes", ALL(MERGE_VOID), .flags = METHOD_ALL_NAMENODES },
     { .name = "removeAcl", PATH1(W) },
     { .name = "removeAclEntries", PATH1(W) },
     /* By id on every subcluster; see modifyCacheDirective about ids. */
@@ -236,8 +238,9 @@ static const struct method_row rows[] = {
      * set with the admin tool); elsewhere it goes to the path's subcluster. */
     { .name = "setQuota", PATH1(W) },
     { .name = "setReplication", PATH1(W | NOMP) },
-    /* result(1): true only if every subcluster is in safe mode (RBF). */
-    { .name = "setSafeMode", ALL(MERGE_AND), .merge_path = P(1), .flags = W },
+    /* result(1): true only if every NameNode asked is in safe mode. Unless
+     * checked(2), standbys get it too (RBF: standby = !isChecked). */
+    { .name = "setSafeMode", ALL(MERGE_AND), .merge_path = P(1), .flags = W | METHOD_ALL_NAMENODES },
     { .name = "setStoragePolicy", PATH1(W) },
     { .name = "setTimes", PATH1(W) },
     { .name = "setXAttr", PATH1(W | AMO) },

@@ -75,6 +75,9 @@ enum {
                                        reverse lookup (destination -> mount point) */
     METHOD_POOL_FIRST = 1u << 5,    /* path-routed, but a block in the request (req_pool) names the
                                        subcluster more surely: use its pool when it is known */
+    METHOD_ALL_NAMENODES = 1u << 6, /* ALL_MERGE rows a standby serves as well (UNCHECKED): every
+                                       NameNode of every nameservice gets the call, as RBF sends
+                                       them with standby=true; setSafeMode only when not `checked` */
 };
 
 struct method_row {

@@ -895,6 +895,63 @@ static void route_router(struct rcall *rc, const struct method_row *m)
     }
 }
 
+/* ---- calls for every NameNode (METHOD_ALL_NAMENODES) ---- */
+
+/* setSafeMode's checked(2) (last one wins; absent: false). */
+static bool safe_mode_checked(const struct ipc_call *ic)
+{
+    const uint8_t *p = ic->param.p, *end = p + ic->param.len;
+    struct pb_field f;
+    bool checked = false;
+    while (pb_next_field(&p, end, &f) > 0)
+        if (f.num == 2 && f.type == PB_VARINT)
+            checked = f.varint != 0;
+    return checked;
+}
+
+static bool to_every_namenode(const struct method_row *m, const struct ipc_call *ic)
+{
+    if (!(m->flags & METHOD_ALL_NAMENODES))
+        return false;
+    return strcmp(m->name, "setSafeMode") != 0 || !safe_mode_checked(ic);
+}
+
+/* Starts subcall i to the NameNode ns->addrs[idx] alone (see start_sub). */
+static void start_sub_at(struct rstate *st, int i, struct ha_ns *ns, int idx, const uint8_t *param, size_t len)
+{
+    struct rcall *rc = st->rc;
+    struct sub *s = &st->subs[i];
+    s->sent_us = mono_us();
+    if (ha_send_to(&s->hc, rc->c->w->up, ns, idx, rcall_user(rc), &rc->ids, rc->method, param, len) < 0) {
+        s->finished = true;
+        s->ust = UP_EDOWN;
+        snprintf(s->why, sizeof s->why, "cannot send to NameNode %s of nameservice %s", ns->addrs[idx], ns->name);
+        if (--st->pending == 0)
+            complete(st);
+    }
+}
+
+/* One subcall per NameNode, standbys included; every one must answer, and
+ * the answers merge as the row says (RBF's invokeConcurrent with standby). */
+static void route_all_namenodes(struct rcall *rc, struct rd_snap *snap, const struct method_row *m,
+                                const struct ipc_call *ic)
+{
+    struct ha_ns *all[RD_MAX_NS];
+    int n = rd_all_ns(snap, all, RD_MAX_NS), total = 0;
+    for (int i = 0; i < n; i++)
+        total += all[i]->n;
+    struct rstate *st = total > 0 ? st_new(rc, snap, m, total) : NULL;
+    if (!st) {
+        fail_call(rc, snap, "java.io.IOException", "no nameservice to ask");
+        return;
+    }
+    rc->ns = "*";
+    for (int i = 0, k = 0; i < n; i++)
+        for (int j = 0; j < all[i]->n; j++)
+            start_sub_at(st, k++, all[i], j, ic->param.p, ic->param.len);
+    guard_drop(st);
+}
+
 /* ---- calls that name only a block (ROUTE_BLOCK_POOL) ---- */
 
 /*
@@ -1111,7 +1168,10 @@ void hdfs_route_call(struct rcall *rc, const struct ipc_call *ic)
         route_block_pool(rc, snap, m, ic->param.len ? ic->param.p : (const uint8_t *)"", ic->param.len, true);
         return;
     case ROUTE_ALL_MERGE:
-        route_all(rc, snap, m, ic);
+        if (to_every_namenode(m, ic))
+            route_all_namenodes(rc, snap, m, ic);
+        else
+            route_all(rc, snap, m, ic);
         return;
     case ROUTE_ROUTER:
         rd_snap_release(snap);

@@ -186,6 +186,8 @@ int main(void)
             CHECK(r->refuse_class && r->refuse_msg);
         if (r->flags & METHOD_POOL_FIRST)
             CHECK(r->req_pool.n >= 1);
+        if (r->flags & METHOD_ALL_NAMENODES)
+            CHECK(r->route == ROUTE_ALL_MERGE);
         /* A block-only row that splits by pool: one path, from a repeated
          * field whose elements hold the pools. */
         if (r->route == ROUTE_BLOCK_POOL && r->merge != MERGE_NONE) {
@@ -208,6 +210,10 @@ int main(void)
     CHECK(r && r->route == ROUTE_BLOCK_POOL);
     r = method_lookup_cstr("reportBadBlocks");
     CHECK(r && r->route == ROUTE_BLOCK_POOL && r->merge == MERGE_VOID);
+    r = method_lookup_cstr("refreshNodes");
+    CHECK(r && (r->flags & METHOD_ALL_NAMENODES));
+    r = method_lookup_cstr("setSafeMode");
+    CHECK(r && (r->flags & METHOD_ALL_NAMENODES) && r->merge == MERGE_AND);
     printf("%zu rows for %u rpcs\n", method_count(), svc->n_methods);
     return check_report();
 }
