@@ -99,7 +99,9 @@ static const struct method_row rows[] = {
                     "has its own data encryption keys" },
     /* di(1)[]; RBF also prefixes each location(8) with "/<nameservice>". */
     { .name = "getDatanodeReport", ALL(MERGE_DATANODES), .merge_path = P(1), .merge_key = P(1) },
-    { .name = "getDatanodeStorageReport", ALL(MERGE_DATANODES), .merge_path = P(1), .merge_key = P(1, 1) },
+    /* datanodeStorageReports(1)[].datanodeInfo(1).id(1); numBlocks added up. */
+    { .name = "getDatanodeStorageReport", ALL(MERGE_DATANODE_STORAGE), .merge_path = P(1),
+      .merge_key = P(1, 1) },
     /* See cancelDelegationToken. */
     { .name = "getDelegationToken", .route = ROUTE_ROUTER, .flags = W },
     /* response(1).isSupported(2): unsupported anywhere means unsupported. */

@@ -95,11 +95,27 @@ static void check_merge(const struct method_row *r, const ProtobufCMessageDescri
         ok = f && f->label == PROTOBUF_C_LABEL_REPEATED;
         break;
     case MERGE_DATANODES:
+    case MERGE_DATANODE_STORAGE:
         ok = f && f->label == PROTOBUF_C_LABEL_REPEATED && f->type == PROTOBUF_C_TYPE_MESSAGE && r->merge_key;
         if (ok) {
             const ProtobufCFieldDescriptor *k = walk(f->descriptor, r->merge_key);
             ok = k && k->type == PROTOBUF_C_TYPE_MESSAGE && walk(k->descriptor, (const uint32_t[]){ 1, 0 }) &&
                  walk(k->descriptor, (const uint32_t[]){ 4, 0 });
+        }
+        if (ok) {
+            /* The DatanodeInfoProto holding the key: lastUpdate(6), numBlocks(17). */
+            uint32_t info[PBR_MAX_DEPTH + 1] = { 0 };
+            unsigned d = 0;
+            while (r->merge_key[d + 1] && d < PBR_MAX_DEPTH)
+                info[d] = r->merge_key[d], d++;
+            const ProtobufCMessageDescriptor *im = d ? NULL : f->descriptor;
+            if (d) {
+                const ProtobufCFieldDescriptor *i = walk(f->descriptor, info);
+                im = i && i->type == PROTOBUF_C_TYPE_MESSAGE ? i->descriptor : NULL;
+            }
+            const ProtobufCFieldDescriptor *lu = im ? field_of(im, 6) : NULL, *nb = im ? field_of(im, 17) : NULL;
+            ok = lu && lu->type == PROTOBUF_C_TYPE_UINT64 && strcmp(lu->name, "lastUpdate") == 0 && nb &&
+                 nb->type == PROTOBUF_C_TYPE_UINT32 && strcmp(nb->name, "numBlocks") == 0;
         }
         break;
     }
