@@ -64,6 +64,7 @@ static _Atomic uint64_t rounds;
 
 static pthread_t thr;
 static bool running;
+static char last_err[300];              /* refresher thread: why the last call_nn failed */
 static atomic_bool stop_flag;
 static struct route_state *cs_rs;
 static char cs_user[256];
@@ -271,6 +272,7 @@ static int io_all(int fd, uint8_t *p, size_t n, bool out)
 static int call_nn(const char *hostport, const char *protocol, const char *method, const uint8_t *req, size_t reqlen,
                    struct buf *resp)
 {
+    snprintf(last_err, sizeof last_err, "%s: no answer", hostport);
     int fd = connect_to(hostport);
     if (fd < 0)
         return -1;
@@ -295,6 +297,10 @@ static int call_nn(const char *hostport, const char *protocol, const char *metho
     if (ipc_parse_reply(body, len, &r) < 0)
         goto out;
     if (r.status != IPC_SUCCESS) {
+        char cls[128], msg[128];
+        ipc_span_copy(r.exception_class, cls, sizeof cls);
+        ipc_span_copy(r.error_msg, msg, sizeof msg);
+        snprintf(last_err, sizeof last_err, "%s: %s: %s", hostport, cls, msg);
         rc = 1;
         goto out;
     }
@@ -399,17 +405,36 @@ static void refresh_usage(const struct snapshot *s, struct buf *resp)
 }
 
 /* Block pools: every nameservice names its own, so calls that name only a
- * block route right from the start, and after a router restart. */
+ * block route right from the start, and after a router restart. A
+ * nameservice whose pool cannot be learned is logged when that starts (a
+ * NameNode answers versionRequest to its superuser only) and when it ends. */
 static void refresh_pools(const struct snapshot *s, struct buf *resp)
 {
+    static char failing[64][CS_NAME];
     size_t n = snapshot_ns_count(s);
     for (size_t i = 0; i < n && !atomic_load(&stop_flag); i++) {
         const struct snap_ns *ns = snapshot_ns_at(s, i);
         if (!ns->defined || ns->disabled)
             continue;
-        if (call_ns_proto(ns, IPC_NAMENODE_PROTOCOL, "versionRequest", NULL, 0, resp) == 0 &&
-            route_state_learn_version(buf_rptr(resp), buf_len(resp), ns->name) < 0)
-            fprintf(stderr, "fedrouter: nameservice %s answered versionRequest without a block pool\n", ns->name);
+        bool ok = call_ns_proto(ns, IPC_NAMENODE_PROTOCOL, "versionRequest", NULL, 0, resp) == 0;
+        if (ok && route_state_learn_version(buf_rptr(resp), buf_len(resp), ns->name) < 0) {
+            snprintf(last_err, sizeof last_err, "the answer names no block pool");
+            ok = false;
+        }
+        int k = 0, free_slot = -1;
+        while (k < 64 && strcmp(failing[k], ns->name) != 0) {
+            if (!failing[k][0] && free_slot < 0)
+                free_slot = k;
+            k++;
+        }
+        if (!ok && k == 64 && free_slot >= 0) {
+            fprintf(stderr, "fedrouter: cannot learn the block pool of nameservice %s (%s); calls naming "
+                            "only its blocks will fail\n", ns->name, last_err);
+            snprintf(failing[free_slot], CS_NAME, "%s", ns->name);
+        } else if (ok && k < 64) {
+            fprintf(stderr, "fedrouter: learned the block pool of nameservice %s\n", ns->name);
+            failing[k][0] = 0;
+        }
     }
 }
 
