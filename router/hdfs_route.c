@@ -1070,7 +1070,8 @@ static void route_block_pool(struct rcall *rc, struct rd_snap *snap, const struc
 {
     static __thread struct rd_pools pools;
     if (rd_request_pools(m, param, len, &pools) < 0) {
-        fail_call(rc, snap, "java.io.IOException", "malformed request: its block pool ids cannot be read");
+        fail_call(rc, snap, "java.io.IOException",
+                  "the block pool ids of the request cannot be read (malformed, too long, or more than 16 pools)");
         return;
     }
     if (pools.missing) {
