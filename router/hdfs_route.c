@@ -995,6 +995,33 @@ static void probe_finish(struct rstate *st)
     buf_free(&param);
 }
 
+/* The probe being started on this thread (its answers must not end it
+ * before every subcall is out). */
+static __thread struct rstate *probe_starting;
+
+/* Are all the pools the call names known now? Then the answers still out
+ * are not waited for (a slow NameNode of another subcluster). */
+static bool probe_enough(struct rstate *st)
+{
+    static __thread struct rd_pools pools;
+    if (rd_request_pools(st->m, buf_rptr(&st->orig), buf_len(&st->orig), &pools) < 0 || pools.missing)
+        return false;
+    for (int i = 0; i < pools.n; i++)
+        if (!rd_ns_by_pool(st->snap, pools.id[i]))
+            return false;
+    return true;
+}
+
+static void probe_done_early(struct rstate *st)
+{
+    for (int i = 0; i < st->nsub; i++)
+        if (!st->subs[i].finished) {
+            ha_cancel(&st->subs[i].hc);
+            st->subs[i].finished = true;
+        }
+    probe_finish(st);
+}
+
 static void probe_done(struct ha_call *hc, enum upstream_status ust, const struct ipc_reply *r, const uint8_t *body,
                        size_t len, const char *why)
 {
@@ -1002,10 +1029,13 @@ static void probe_done(struct ha_call *hc, enum upstream_status ust, const struc
     struct rstate *st = s->st;
     s->finished = true;
     s->ust = ust;
-    if (ust == UP_OK && r->status == IPC_SUCCESS)
-        route_state_learn_version(r->payload.p, r->payload.len, hc->ns->name);
-    if (--st->pending == 0)
+    bool learned = ust == UP_OK && r->status == IPC_SUCCESS &&
+                   route_state_learn_version(r->payload.p, r->payload.len, hc->ns->name) == 0;
+    if (--st->pending == 0) {
         probe_finish(st);
+    } else if (learned && probe_starting != st && probe_enough(st)) {
+        probe_done_early(st);
+    }
 }
 
 /* Asks every NameNode for its pool, then routes the call again. 0, or -1
@@ -1030,6 +1060,7 @@ static int probe_pools(struct rcall *rc, struct rd_snap *snap, const struct meth
     ipc_new_client_id(cid);
     const char *user = rc->c->w->router->user;
     rc->ns = "*";
+    probe_starting = st;
     for (int i = 0, k = 0; i < n; i++) {
         for (int j = 0; j < all[i]->n; j++, k++) {
             struct sub *s = &st->subs[k];
@@ -1044,8 +1075,11 @@ static int probe_pools(struct rcall *rc, struct rd_snap *snap, const struct meth
             }
         }
     }
+    probe_starting = NULL;
     if (--st->pending == 0) /* the guard, as in start_sub */
         probe_finish(st);
+    else if (probe_enough(st)) /* answered while being sent */
+        probe_done_early(st);
     return 0;
 }
 
