@@ -24,6 +24,7 @@ refreshNodes call; the checks read those logs. Prints `ok - NAME` or
 import os
 import re
 import signal
+import socket
 import sys
 import time
 import urllib.request
@@ -226,24 +227,49 @@ destinations = ns3:/c
     t.check("R8: reportBadBlocks naming an unknown pool is refused with IOException naming it, and no "
             "subcluster gets any of its blocks", bad_blocks_unknown)
 
+    def snapshot_version():
+        m = re.search(r"^fedrouter_snapshot_version (\d+)$", metrics(rt["admin"]), re.M)
+        return int(m.group(1)) if m else -1
+
+    def write_conf(text):
+        """Rewrites the router's file and waits until it took it in."""
+        v = snapshot_version()
+        with open(rt["conf"], "w") as f:
+            f.write(text)
+        deadline = time.monotonic() + 5
+        while snapshot_version() == v:
+            expect(time.monotonic() < deadline, "the router did not reload its file")
+            time.sleep(0.05)
+
     def added_nameservice():
         ns4 = fed.minidfs("ns4")
         N4 = fed.direct("ns4")
         ops.mkdirs(N4, "/d")
         b4 = blocks.new_block(N4, "/d/new.bin")
-        before = metrics(rt["admin"])
-        with open(rt["conf"], "a") as f:
-            f.write("\n[nameservice ns4]\nnamenodes = %s\n\n[mount /d]\ndestinations = ns4:/d\n" % ns4["nn"])
-        deadline = time.monotonic() + 5
-        while not ops.exists(R, "/d/new.bin"):
-            expect(time.monotonic() < deadline, "the router did not take ns4 in (%s)" %
-                   re.findall(r"^fedrouter_snapshot_version.*$", before, re.M))
-            time.sleep(0.1)
-        nb = blocks.update_for_pipeline(R, b4.b).b
-        expect(nb.poolId == ns4["bpid"] and nb.generationStamp > b4.b.generationStamp,
-               "answered block %s gs %d" % (nb.poolId, nb.generationStamp))
+        # Also a nameservice whose NameNode takes calls and never answers:
+        # the call must not wait for it once ns4 has named its pool.
+        hung = socket.socket()
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)
+        base = open(rt["conf"]).read()
+        try:
+            write_conf(base + "\n[nameservice ns4]\nnamenodes = %s\n\n[mount /d]\ndestinations = ns4:/d\n"
+                       "\n[nameservice nshung]\nnamenodes = 127.0.0.1:%d\n" % (ns4["nn"], hung.getsockname()[1]))
+            expect(ops.exists(R, "/d/new.bin"), "the router does not route /d to ns4")
+            R4 = fed.conn(rt["hdfs"], timeout=6)  # its own: a call that times out leaves a reply behind
+            t0 = time.monotonic()
+            nb = blocks.update_for_pipeline(R4, b4.b).b
+            took = time.monotonic() - t0
+            expect(nb.poolId == ns4["bpid"] and nb.generationStamp > b4.b.generationStamp,
+                   "answered block %s gs %d" % (nb.poolId, nb.generationStamp))
+            expect(took < 3, "it took %.1f s (waited for the NameNode that does not answer)" % took)
+        finally:
+            write_conf(base + "\n[nameservice ns4]\nnamenodes = %s\n\n[mount /d]\ndestinations = ns4:/d\n"
+                       % ns4["nn"])
+            hung.close()
     t.check("R8: a nameservice added while the router runs: its pool is asked for when a pipeline call "
-            "names it, between two refreshes", added_nameservice)
+            "names it, between two refreshes, without waiting for NameNodes that do not answer",
+            added_nameservice)
 
     # ---- R15 ----
     def refresh_nodes():
