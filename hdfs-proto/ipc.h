@@ -44,6 +44,9 @@ struct ProtobufCMessage;
 #define IPC_CALLID_SASL (-33)
 
 #define IPC_CLIENT_PROTOCOL "org.apache.hadoop.hdfs.protocol.ClientProtocol"
+/* NamenodeProtocol: the router asks each NameNode for its block pool with
+ * versionRequest (as RBF's heartbeat does). */
+#define IPC_NAMENODE_PROTOCOL "org.apache.hadoop.hdfs.server.protocol.NamenodeProtocol"
 
 /* Return codes: >= 0 is success (or "need more bytes"), < 0 an error. */
 enum ipc_rc {

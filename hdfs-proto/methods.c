@@ -99,7 +99,9 @@ static const struct method_row rows[] = {
                     "has its own data encryption keys" },
     /* di(1)[]; RBF also prefixes each location(8) with "/<nameservice>". */
     { .name = "getDatanodeReport", ALL(MERGE_DATANODES), .merge_path = P(1), .merge_key = P(1) },
-    { .name = "getDatanodeStorageReport", ALL(MERGE_DATANODES), .merge_path = P(1), .merge_key = P(1, 1) },
+    /* datanodeStorageReports(1)[].datanodeInfo(1).id(1); numBlocks added up. */
+    { .name = "getDatanodeStorageReport", ALL(MERGE_DATANODE_STORAGE), .merge_path = P(1),
+      .merge_key = P(1, 1) },
     /* See cancelDelegationToken. */
     { .name = "getDelegationToken", .route = ROUTE_ROUTER, .flags = W },
     /* response(1).isSupported(2): unsupported anywhere means unsupported. */
@@ -196,7 +198,9 @@ static const struct method_row rows[] = {
     { .name = "recoverLease", PATH1(W | NOMP) },
     /* RBF refuses it; zone(2) is a path, so we route it. */
     { .name = "reencryptEncryptionZone", .route = ROUTE_PATH, .req = PS(P(2)), .flags = W | AMO },
-    { .name = "refreshNodes", ALL(MERGE_VOID) },
+    /* Standbys re-read their host lists too, so that a failover keeps the
+     * decommissions (RBF). */
+    { .name = "refreshNodes", ALL(MERGE_VOID), .flags = METHOD_ALL_NAMENODES },
     { .name = "removeAcl", PATH1(W) },
     { .name = "removeAclEntries", PATH1(W) },
     /* By id on every subcluster; see modifyCacheDirective about ids. */
@@ -216,7 +220,8 @@ static const struct method_row rows[] = {
      * subcluster (RBF, HDFS-16283). Clear the field when forwarding. */
     { .name = "renewLease", ALL(MERGE_ANY_OK), .flags = W },
     /* blocks(1)[].b(1).poolId(1): blocks of several pools go as one call per
-     * nameservice, each with its own blocks (RBF). */
+     * nameservice, each with its own blocks (RBF); any unknown pool refuses
+     * the whole call before a block is sent. */
     { .name = "reportBadBlocks", .route = ROUTE_BLOCK_POOL, .merge = MERGE_VOID, .req_pool = PS(P(1, 1, 1)),
       .flags = W },
     { .name = "restoreFailedStorage", ALL(MERGE_AND), .merge_path = P(1) },
@@ -235,8 +240,9 @@ static const struct method_row rows[] = {
      * set with the admin tool); elsewhere it goes to the path's subcluster. */
     { .name = "setQuota", PATH1(W) },
     { .name = "setReplication", PATH1(W | NOMP) },
-    /* result(1): true only if every subcluster is in safe mode (RBF). */
-    { .name = "setSafeMode", ALL(MERGE_AND), .merge_path = P(1), .flags = W },
+    /* result(1): true only if every NameNode asked is in safe mode. Unless
+     * checked(2), standbys get it too (RBF: standby = !isChecked). */
+    { .name = "setSafeMode", ALL(MERGE_AND), .merge_path = P(1), .flags = W | METHOD_ALL_NAMENODES },
     { .name = "setStoragePolicy", PATH1(W) },
     { .name = "setTimes", PATH1(W) },
     { .name = "setXAttr", PATH1(W | AMO) },

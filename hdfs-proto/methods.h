@@ -31,7 +31,9 @@ enum method_route {
     ROUTE_TWO_PATHS,    /* rename, rename2, concat, createSymlink: every path must resolve to one subcluster */
     ROUTE_ALL_MERGE,    /* to every subcluster, answers combined by `merge` */
     ROUTE_DEFAULT,      /* to the default subcluster (any available one if it is down) */
-    ROUTE_BLOCK_POOL,   /* by the block pool id at req_pool (pool -> nameservice learned from replies) */
+    ROUTE_BLOCK_POOL,   /* by the block pool ids at req_pool: the nameservice whose NameNodes name that
+                           pool (an unknown pool is refused). With a merge, the paths start at a
+                           repeated field whose elements go, split by pool, one call per nameservice */
     ROUTE_ROUTER,       /* answered by the router itself */
     ROUTE_REFUSE,       /* refused with refuse_class / refuse_msg */
 };
@@ -52,8 +54,13 @@ enum method_merge {
     MERGE_UNION,        /* elements of the repeated field merge_path from all answers, byte-identical
                            duplicates dropped */
     MERGE_DATANODES,    /* elements of the repeated field merge_path, one per datanode: key = the
-                           DatanodeIDProto at merge_key inside the element, ipAddr(1):xferPort(4);
-                           the newest lastUpdate wins. Shared datanodes serve every block pool. */
+                           DatanodeIDProto at merge_key inside the element, ipAddr(1):xferPort(4).
+                           A datanode that several subclusters share (it serves every block pool)
+                           is listed once, where first seen, with the entry whose DatanodeInfoProto
+                           (the message holding the key) has the newest lastUpdate(6) */
+    MERGE_DATANODE_STORAGE, /* as MERGE_DATANODES, and the kept entry's numBlocks(17) is the sum of
+                           every subcluster's (each counts the blocks of its own pool), as RBF
+                           merges storage reports */
 };
 
 /* Row flags. */
@@ -73,6 +80,9 @@ enum {
                                        reverse lookup (destination -> mount point) */
     METHOD_POOL_FIRST = 1u << 5,    /* path-routed, but a block in the request (req_pool) names the
                                        subcluster more surely: use its pool when it is known */
+    METHOD_ALL_NAMENODES = 1u << 6, /* ALL_MERGE rows a standby serves as well (UNCHECKED): every
+                                       NameNode of every nameservice gets the call, as RBF sends
+                                       them with standby=true; setSafeMode only when not `checked` */
 };
 
 struct method_row {
@@ -87,7 +97,8 @@ struct method_row {
     struct pb_pathset req_pool;     /* ExtendedBlockProto.poolId strings in the request */
     struct pb_pathset resp_pool;    /* block pool ids in the response (learn pool -> nameservice) */
     const uint32_t *merge_path;     /* see enum method_merge; NULL when unused */
-    const uint32_t *merge_key;      /* MERGE_DATANODES: DatanodeIDProto inside an element */
+    const uint32_t *merge_key;      /* MERGE_DATANODES, MERGE_DATANODE_STORAGE: DatanodeIDProto
+                                       inside an element */
     const uint32_t *merge_keep;     /* MERGE_SUM: varint fields of the summed message that are
                                        limits, not counts: taken from the first answer (0-ended) */
     const char *refuse_class;       /* ROUTE_REFUSE, or nopath == ROUTE_REFUSE */

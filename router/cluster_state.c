@@ -1,11 +1,13 @@
 /*
  * cluster_state.c: free space and hosts per nameservice (see cluster_state.h).
  *
- * The refresher is one thread with blocking sockets: a round asks each
- * nameservice of the current snapshot for getFsStats and getDatanodeReport,
- * NameNodes in configured order until one answers (a standby answers
- * StandbyException and the next is tried). Each call has a 1 s connect and
- * 2 s read limit, so a dead subcluster slows a round, never the workers.
+ * The refresher is one thread with blocking sockets: a round first asks each
+ * nameservice of the current snapshot for its block pool (versionRequest of
+ * NamenodeProtocol, which a standby answers too), then for getFsStats and
+ * getDatanodeReport, NameNodes in configured order until one answers (a
+ * standby answers StandbyException and the next is tried). Each call has a
+ * 1 s connect and 2 s read limit, so a dead subcluster slows a round, never
+ * the workers.
  */
 #define _GNU_SOURCE
 #include "cluster_state.h"
@@ -62,6 +64,7 @@ static _Atomic uint64_t rounds;
 
 static pthread_t thr;
 static bool running;
+static char last_err[300];              /* refresher thread: why the last call_nn failed */
 static atomic_bool stop_flag;
 static struct route_state *cs_rs;
 static char cs_user[256];
@@ -263,10 +266,13 @@ static int io_all(int fd, uint8_t *p, size_t n, bool out)
     return 0;
 }
 
-/* Calls method on one NameNode. 0 with the response message in resp; 1 when
- * it answered an error (standby included); -1 when it could not be asked. */
-static int call_nn(const char *hostport, const char *method, const uint8_t *req, size_t reqlen, struct buf *resp)
+/* Calls method of protocol on one NameNode. 0 with the response message in
+ * resp; 1 when it answered an error (standby included); -1 when it could not
+ * be asked. */
+static int call_nn(const char *hostport, const char *protocol, const char *method, const uint8_t *req, size_t reqlen,
+                   struct buf *resp)
 {
+    snprintf(last_err, sizeof last_err, "%s: no answer", hostport);
     int fd = connect_to(hostport);
     if (fd < 0)
         return -1;
@@ -277,8 +283,8 @@ static int call_nn(const char *hostport, const char *method, const uint8_t *req,
     int rc = -1;
     uint8_t *body = NULL;
     if (ipc_write_preamble(&out, IPC_AUTH_NONE) < 0 ||
-        ipc_write_context(&out, cid, cs_user, NULL, IPC_CLIENT_PROTOCOL) < 0 ||
-        ipc_write_call_raw(&out, &ids, method, IPC_CLIENT_PROTOCOL, req, reqlen) < 0 ||
+        ipc_write_context(&out, cid, cs_user, NULL, protocol) < 0 ||
+        ipc_write_call_raw(&out, &ids, method, protocol, req, reqlen) < 0 ||
         io_all(fd, buf_rptr(&out), buf_len(&out), true) < 0)
         goto out;
     uint8_t hdr[4];
@@ -291,6 +297,10 @@ static int call_nn(const char *hostport, const char *method, const uint8_t *req,
     if (ipc_parse_reply(body, len, &r) < 0)
         goto out;
     if (r.status != IPC_SUCCESS) {
+        char cls[128], msg[128];
+        ipc_span_copy(r.exception_class, cls, sizeof cls);
+        ipc_span_copy(r.error_msg, msg, sizeof msg);
+        snprintf(last_err, sizeof last_err, "%s: %s: %s", hostport, cls, msg);
         rc = 1;
         goto out;
     }
@@ -302,15 +312,21 @@ out:
     return rc;
 }
 
-/* The first NameNode of ns that answers method successfully. */
-static int call_ns(const struct snap_ns *ns, const char *method, const uint8_t *req, size_t reqlen, struct buf *resp)
+/* The first NameNode of ns that answers method (of protocol) successfully. */
+static int call_ns_proto(const struct snap_ns *ns, const char *protocol, const char *method, const uint8_t *req,
+                         size_t reqlen, struct buf *resp)
 {
     for (uint32_t i = 0; i < ns->nnamenodes && !atomic_load(&stop_flag); i++) {
         buf_reset(resp);
-        if (call_nn(ns->namenodes[i], method, req, reqlen, resp) == 0)
+        if (call_nn(ns->namenodes[i], protocol, method, req, reqlen, resp) == 0)
             return 0;
     }
     return -1;
+}
+
+static int call_ns(const struct snap_ns *ns, const char *method, const uint8_t *req, size_t reqlen, struct buf *resp)
+{
+    return call_ns_proto(ns, IPC_CLIENT_PROTOCOL, method, req, reqlen, resp);
 }
 
 /* ---- the refresher ---- */
@@ -388,12 +404,47 @@ static void refresh_usage(const struct snapshot *s, struct buf *resp)
     atomic_store(&any_quota, any);
 }
 
+/* Block pools: every nameservice names its own, so calls that name only a
+ * block route right from the start, and after a router restart. A
+ * nameservice whose pool cannot be learned is logged when that starts (a
+ * NameNode answers versionRequest to its superuser only) and when it ends. */
+static void refresh_pools(const struct snapshot *s, struct buf *resp)
+{
+    static char failing[64][CS_NAME];
+    size_t n = snapshot_ns_count(s);
+    for (size_t i = 0; i < n && !atomic_load(&stop_flag); i++) {
+        const struct snap_ns *ns = snapshot_ns_at(s, i);
+        if (!ns->defined || ns->disabled)
+            continue;
+        bool ok = call_ns_proto(ns, IPC_NAMENODE_PROTOCOL, "versionRequest", NULL, 0, resp) == 0;
+        if (ok && route_state_learn_version(buf_rptr(resp), buf_len(resp), ns->name) < 0) {
+            snprintf(last_err, sizeof last_err, "the answer names no block pool");
+            ok = false;
+        }
+        int k = 0, free_slot = -1;
+        while (k < 64 && strcmp(failing[k], ns->name) != 0) {
+            if (!failing[k][0] && free_slot < 0)
+                free_slot = k;
+            k++;
+        }
+        if (!ok && k == 64 && free_slot >= 0) {
+            fprintf(stderr, "fedrouter: cannot learn the block pool of nameservice %s (%s); calls naming "
+                            "only its blocks will fail\n", ns->name, last_err);
+            snprintf(failing[free_slot], CS_NAME, "%s", ns->name);
+        } else if (ok && k < 64) {
+            fprintf(stderr, "fedrouter: learned the block pool of nameservice %s\n", ns->name);
+            failing[k][0] = 0;
+        }
+    }
+}
+
 static void refresh_round(void)
 {
     struct snapshot *s = snapshot_acquire(&cs_rs->ref);
     if (!s)
         return;
     struct buf resp = BUF_INIT;
+    refresh_pools(s, &resp);
     refresh_usage(s, &resp);
     size_t n = snapshot_ns_count(s);
     for (size_t i = 0; i < n && !atomic_load(&stop_flag); i++) {

@@ -10,7 +10,8 @@
  *
  * The refresher asks every nameservice of the current snapshot every
  * interval with short blocking calls of its own (its own client id, the
- * router's user), off the workers. Figures older than three intervals are
+ * router's user), off the workers. Each round starts with the block pool of
+ * every nameservice (versionRequest), which it hands to route_state. Figures older than three intervals are
  * forgotten, so a subcluster that stopped answering drops out of SPACE
  * rather than being chosen on old numbers; resolution then falls back to
  * the written order as the snapshot says. Lookups take one mutex and are

@@ -82,7 +82,8 @@ static const struct cfg_key table[] = {
     {SEC_ROUTER, "client.max_output", T_SIZE, "64m", 65536, (int64_t)1 << 40, NULL, R(client_max_output), NULL,
      "response bytes queued for one client before the router stops reading it"},
     {SEC_ROUTER, "cluster.refresh_ms", T_INT, "5000", 100, 3600000, NULL, R(cluster_refresh_ms), NULL,
-     "how often free space and hosts of each nameservice are asked for (SPACE and LOCAL mount orders)"},
+     "how often block pools (block-only calls), free space and hosts (SPACE and LOCAL mount orders) of each "
+     "nameservice are asked for"},
     {SEC_ROUTER, "shutdown.grace_ms", T_INT, "30000", 0, 3600000, NULL, R(shutdown_grace_ms), NULL,
      "on SIGTERM: stop accepting, let calls in flight finish for this long"},
     {SEC_ROUTER, "crypto_threads", T_INT, "0", 0, 256, NULL, R(crypto_threads), NULL,

@@ -21,22 +21,26 @@ static void finish(struct ha_call *hc, enum upstream_status st, const struct ipc
     free(hc->param);
     hc->param = NULL;
     char why[sizeof hc->why + sizeof hc->ns->name + 64];
-    snprintf(why, sizeof why, "no NameNode of nameservice %s is available (%s)", hc->ns->name, hc->why);
+    if (hc->pinned)
+        snprintf(why, sizeof why, "a NameNode of nameservice %s did not answer (%s)", hc->ns->name, hc->why);
+    else
+        snprintf(why, sizeof why, "no NameNode of nameservice %s is available (%s)", hc->ns->name, hc->why);
     hc->done(hc, st, r, body, len, st == UP_OK ? NULL : why);
 }
 
 /* Tries the NameNodes from the current position; -1 when none took the call. */
 static int try_next(struct ha_call *hc)
 {
-    while (hc->tried < hc->ns->n) {
+    while (hc->tried < (hc->pinned ? 1 : hc->ns->n)) {
         int idx = (hc->start + hc->tried) % hc->ns->n;
         hc->tried++;
         memset(&hc->uc, 0, sizeof hc->uc);
         hc->uc.done = ha_on_reply;
         hc->uc.arg = hc;
         char why[256];
-        if (upstream_send(hc->pool, hc->ns->addrs[idx], hc->user, &hc->ids, hc->method, hc->param, hc->param_len,
-                          &hc->uc, why, sizeof why) == 0)
+        if (upstream_send_proto(hc->pool, hc->ns->addrs[idx], hc->user, &hc->ids,
+                                hc->protocol ? hc->protocol : IPC_CLIENT_PROTOCOL, hc->method, hc->param,
+                                hc->param_len, &hc->uc, why, sizeof why) == 0)
             return 0;
         note(hc, hc->ns->addrs[idx], why);
     }
@@ -50,8 +54,9 @@ static void ha_on_reply(struct upstream_call *uc, enum upstream_status st, const
     int idx = (hc->start + hc->tried - 1) % hc->ns->n;
     const char *addr = hc->ns->addrs[idx];
     bool standby = st == UP_OK && r->status == IPC_ERROR && ipc_span_eq(r->exception_class, STANDBY_EXCEPTION);
-    if (st == UP_OK && !standby) {
-        atomic_store_explicit(&hc->ns->active, idx, memory_order_relaxed);
+    if (st == UP_OK && (!standby || hc->pinned)) {
+        if (!hc->pinned)
+            atomic_store_explicit(&hc->ns->active, idx, memory_order_relaxed);
         finish(hc, st, r, body, len);
         return;
     }
@@ -68,10 +73,11 @@ static void ha_on_reply(struct upstream_call *uc, enum upstream_status st, const
     }
 }
 
-int ha_send(struct ha_call *hc, struct upstream_pool *pool, struct ha_ns *ns, const char *user,
-            const struct ipc_ids *ids, const char *method, const uint8_t *param, size_t len)
+/* idx < 0: any NameNode, the last seen active first; else that one only. */
+static int send_from(struct ha_call *hc, struct upstream_pool *pool, struct ha_ns *ns, int idx, const char *user,
+                     const struct ipc_ids *ids, const char *method, const uint8_t *param, size_t len)
 {
-    if (ns->n <= 0 || strlen(user) >= sizeof hc->user || strlen(method) >= sizeof hc->method ||
+    if (ns->n <= 0 || idx >= ns->n || strlen(user) >= sizeof hc->user || strlen(method) >= sizeof hc->method ||
         ids->client_id_len > IPC_CLIENT_ID_LEN)
         return -1;
     hc->ns = ns;
@@ -89,7 +95,8 @@ int ha_send(struct ha_call *hc, struct upstream_pool *pool, struct ha_ns *ns, co
         memcpy(hc->param, param, len);
     hc->param_len = len;
     hc->why[0] = 0;
-    hc->start = atomic_load_explicit(&ns->active, memory_order_relaxed) % ns->n;
+    hc->pinned = idx >= 0;
+    hc->start = hc->pinned ? idx : atomic_load_explicit(&ns->active, memory_order_relaxed) % ns->n;
     hc->tried = 0;
     if (try_next(hc) < 0) {
         free(hc->param);
@@ -97,6 +104,18 @@ int ha_send(struct ha_call *hc, struct upstream_pool *pool, struct ha_ns *ns, co
         return -1;
     }
     return 0;
+}
+
+int ha_send(struct ha_call *hc, struct upstream_pool *pool, struct ha_ns *ns, const char *user,
+            const struct ipc_ids *ids, const char *method, const uint8_t *param, size_t len)
+{
+    return send_from(hc, pool, ns, -1, user, ids, method, param, len);
+}
+
+int ha_send_to(struct ha_call *hc, struct upstream_pool *pool, struct ha_ns *ns, int idx, const char *user,
+               const struct ipc_ids *ids, const char *method, const uint8_t *param, size_t len)
+{
+    return idx < 0 ? -1 : send_from(hc, pool, ns, idx, user, ids, method, param, len);
 }
 
 void ha_cancel(struct ha_call *hc)

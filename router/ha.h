@@ -5,11 +5,17 @@
  * every worker (one atomic index per nameservice). The client's ids travel
  * unchanged on every try, so the NameNodes' retry caches see one call.
  * A timeout is not retried: the call may still be running.
+ *
+ * ha_send_to sends to one given NameNode instead, for the calls a standby
+ * serves as well (refreshNodes, unchecked setSafeMode, versionRequest): no
+ * other NameNode is tried, and its answer, whatever it is, never moves the
+ * active index.
  */
 #ifndef FR_HA_H
 #define FR_HA_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 
 #include "upstream.h"
 
@@ -36,6 +42,7 @@ struct ha_call {
     struct upstream_call uc;                /* first: the pool's callback lands here */
     ha_done_fn done;
     void *arg;
+    const char *protocol;                   /* the call's protocol, NULL: ClientProtocol (static string) */
     /* private */
     struct ha_ns *ns;
     struct upstream_pool *pool;
@@ -46,6 +53,7 @@ struct ha_call {
     uint8_t *param;                         /* owned copy for retries */
     size_t param_len;
     int start, tried;
+    bool pinned;                            /* ha_send_to: only addrs[start] */
     char why[512];
 };
 
@@ -53,6 +61,9 @@ struct ha_call {
  * when nothing could be sent (why filled, done() not called). */
 int ha_send(struct ha_call *hc, struct upstream_pool *pool, struct ha_ns *ns, const char *user,
             const struct ipc_ids *ids, const char *method, const uint8_t *param, size_t len);
+/* Sends to the NameNode ns->addrs[idx] only; returns as ha_send. */
+int ha_send_to(struct ha_call *hc, struct upstream_pool *pool, struct ha_ns *ns, int idx, const char *user,
+               const struct ipc_ids *ids, const char *method, const uint8_t *param, size_t len);
 /* Forgets the call: done() will not run. */
 void ha_cancel(struct ha_call *hc);
 

@@ -180,6 +180,7 @@ static void gauges(struct buf *out, void *arg)
     metrics_printf(out, "# TYPE fedrouter_hdfs_partial_answers_total counter\n"
                         "fedrouter_hdfs_partial_answers_total %llu\n",
                    (unsigned long long)atomic_load(&r->hdfs_partial));
+    route_state_pools_metrics(out);
     metrics_printf(out, "# TYPE fedrouter_config_reload_failures_total counter\n"
                         "fedrouter_config_reload_failures_total %llu\n",
                    (unsigned long long)atomic_load(&rs->reload_failures));

@@ -61,7 +61,8 @@ int rd_resolve_in(struct rd_snap *s, const char *path, struct ha_ns *ns, struct 
 int rd_all_ns(struct rd_snap *s, struct ha_ns **out, int max);
 /* The default nameservice, NULL when none. */
 struct ha_ns *rd_default_ns(struct rd_snap *s);
-/* The nameservice owning a block pool (learned from replies), NULL if unknown. */
+/* The nameservice owning a block pool (as the NameNodes named it), NULL when
+ * the pool is not known or its nameservice is gone or disabled. */
 struct ha_ns *rd_ns_by_pool(struct rd_snap *s, const char *pool);
 /* The names of mount points directly under dir, sorted; count returned. */
 int rd_mount_children(struct rd_snap *s, const char *dir, const char **names, int max);
@@ -129,6 +130,27 @@ void rd_map_message(struct rd_snap *s, const char *ns_name, const char *dest, co
                     size_t cap);
 /* The first block pool id the row names in a request (NULL when none). */
 const char *rd_request_pool(const struct method_row *m, const uint8_t *msg, size_t len, char *buf, size_t cap);
+
+/* ---- block pools in block-only requests (route_blocks.c) ---- */
+
+#define RD_MAX_POOLS 16             /* distinct pools in one request (a keep mask is 32 bits) */
+#define RD_POOL_LEN 128
+
+struct rd_pools {
+    int n;
+    bool missing;                   /* a block without a pool, or no block where one is required */
+    char id[RD_MAX_POOLS][RD_POOL_LEN];
+};
+/* Every distinct block pool id the row's req_pool paths name, in request
+ * order. 0, or -1 when malformed, an id is too long, or there are more than
+ * RD_MAX_POOLS. */
+int rd_request_pools(const struct method_row *m, const uint8_t *msg, size_t len, struct rd_pools *out);
+/* For a row whose one req_pool path starts at a repeated top-level field
+ * (reportBadBlocks' blocks): the request with only the elements whose pool
+ * is pools->id[i] for a bit i set in keep, every other field unchanged,
+ * appended to out. 0 or -1. */
+int rd_request_only_pools(const struct method_row *m, const uint8_t *msg, size_t len, const struct rd_pools *pools,
+                          uint32_t keep, struct buf *out);
 
 /* ---- merging fan-out answers (route_merge.c) ---- */
 

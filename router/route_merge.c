@@ -151,10 +151,69 @@ static int merge_sum(const struct method_row *m, const struct rd_answer *a, int 
     return rc;
 }
 
-/* MERGE_UNION / MERGE_DATANODES: the elements of the repeated top-level
- * field merge_path[0] from every answer, duplicates dropped; the other
- * fields are the first answer's. key_path: NULL compares whole elements,
- * else the DatanodeIDProto at key_path inside each element. */
+/* The first answer's fields other than the repeated field `field`, as they are. */
+static int other_fields(const struct rd_answer *a0, uint32_t field, struct buf *out)
+{
+    const uint8_t *p = a0->p, *end = p + a0->len, *at = p;
+    struct pb_field f;
+    int rc;
+    while ((rc = pb_next_field(&p, end, &f)) > 0) {
+        if (!(f.num == field && f.type == PB_LEN) && buf_append(out, at, (size_t)(p - at)) < 0)
+            return -1;
+        at = p;
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+/* MERGE_UNION: the elements of the repeated top-level field merge_path[0]
+ * from every answer, byte-identical ones once; the other fields are the
+ * first answer's. */
+static int merge_union(const struct method_row *m, const struct rd_answer *a, int n, struct buf *out)
+{
+    uint32_t field = m->merge_path[0];
+    struct el {
+        const uint8_t *p;
+        size_t len;
+    };
+    size_t cap = 64, ne = 0;
+    struct el *els = malloc(cap * sizeof *els);
+    if (!els)
+        return -1;
+    int rc = other_fields(&a[0], field, out);
+    for (int i = 0; i < n && rc == 0; i++) {
+        const uint8_t *p = a[i].p, *end = p + a[i].len, *at = p;
+        struct pb_field f;
+        int r = 0;
+        while (rc == 0 && (r = pb_next_field(&p, end, &f)) > 0) {
+            if (f.num == field && f.type == PB_LEN) {
+                bool dup = false;
+                for (size_t k = 0; k < ne && !dup; k++)
+                    dup = els[k].len == f.len && memcmp(els[k].p, f.data, f.len) == 0;
+                if (!dup) {
+                    if (ne == cap) {
+                        struct el *g = realloc(els, 2 * cap * sizeof *els);
+                        if (!g) {
+                            rc = -1;
+                            break;
+                        }
+                        els = g;
+                        cap *= 2;
+                    }
+                    els[ne++] = (struct el){ f.data, f.len };
+                    if (buf_append(out, at, (size_t)(p - at)) < 0)
+                        rc = -1;
+                }
+            }
+            at = p;
+        }
+        if (r < 0)
+            rc = -1;
+    }
+    free(els);
+    return rc;
+}
+
+/* "ipAddr:xferPort" of the DatanodeIDProto at key_path inside an element. */
 static int datanode_key(const uint8_t *p, size_t len, const uint32_t *key_path, char *key, size_t cap)
 {
     const uint8_t *id = p;
@@ -171,67 +230,176 @@ static int datanode_key(const uint8_t *p, size_t len, const uint32_t *key_path, 
     return (w > 0 && (size_t)w < cap) ? 0 : -1;
 }
 
-static int merge_elements(const struct method_row *m, const struct rd_answer *a, int n, const uint32_t *key_path,
-                          struct buf *out)
+/* Writes msg with the varint field num set to v in the message at path
+ * (0-ended; empty: msg itself, every occurrence of each step), every other
+ * byte as it was. */
+static int set_varint_at(const uint8_t *msg, size_t len, const uint32_t *path, uint32_t num, uint64_t v,
+                         struct buf *out)
+{
+    const uint8_t *p = msg, *end = msg + len, *at = msg;
+    struct pb_field f;
+    int rc;
+    while ((rc = pb_next_field(&p, end, &f)) > 0) {
+        if (path[0] == 0 && f.num == num && f.type == PB_VARINT) {
+            at = p; /* dropped: written once below */
+            continue;
+        }
+        if (path[0] != 0 && f.num == path[0] && f.type == PB_LEN) {
+            struct buf inner = BUF_INIT;
+            int r = set_varint_at(f.data, f.len, path + 1, num, v, &inner);
+            if (r == 0 && buf_reserve(out, 20) == 0) {
+                size_t k = pb_put_tag(buf_wptr(out), f.num, PB_LEN);
+                k += pb_put_varint(buf_wptr(out) + k, buf_len(&inner));
+                buf_commit(out, k);
+                r = buf_append(out, buf_len(&inner) ? buf_rptr(&inner) : (const uint8_t *)"", buf_len(&inner));
+            } else {
+                r = -1;
+            }
+            buf_free(&inner);
+            if (r < 0)
+                return -1;
+            at = p;
+            continue;
+        }
+        if (buf_append(out, at, (size_t)(p - at)) < 0)
+            return -1;
+        at = p;
+    }
+    if (rc < 0)
+        return -1;
+    if (path[0] == 0) {
+        if (buf_reserve(out, 16) < 0)
+            return -1;
+        buf_commit(out, pb_put_varint_field(buf_wptr(out), num, v));
+    }
+    return 0;
+}
+
+#define DN_LAST_UPDATE 6                /* DatanodeInfoProto.lastUpdate */
+#define DN_NUM_BLOCKS 17                /* DatanodeInfoProto.numBlocks */
+
+/*
+ * MERGE_DATANODES / MERGE_DATANODE_STORAGE: one element per datanode
+ * (ipAddr:xferPort), in the order first seen; of a datanode several
+ * subclusters report, the entry with the newest lastUpdate (the first of
+ * equals), and for storage reports with numBlocks added up over all of
+ * them. An element without a key is kept as it is. The other fields are
+ * the first answer's.
+ */
+static int merge_datanodes(const struct method_row *m, const struct rd_answer *a, int n, struct buf *out)
 {
     uint32_t field = m->merge_path[0];
-    /* Seen elements: offsets into the answers (few hundred at most). */
-    struct el {
-        const uint8_t *p;
-        size_t len;
-        char key[96];
-    };
-    size_t cap = 64, ne = 0;
-    struct el *els = malloc(cap * sizeof *els);
-    if (!els)
-        return -1;
-    int rc = 0;
-    /* The first answer's other fields, in place. */
-    const uint8_t *p = a[0].p, *end = p + a[0].len, *at = p;
-    struct pb_field f;
-    while (pb_next_field(&p, end, &f) > 0) {
-        if (!(f.num == field && f.type == PB_LEN) && buf_append(out, at, (size_t)(p - at)) < 0)
-            rc = -1;
-        at = p;
+    bool sum_blocks = m->merge == MERGE_DATANODE_STORAGE;
+    /* Paths inside an element: the DatanodeInfoProto holding the key, and
+     * its lastUpdate and numBlocks. */
+    uint32_t info[PBR_MAX_DEPTH + 1] = { 0 }, last_path[PBR_MAX_DEPTH + 2] = { 0 },
+             blocks_path[PBR_MAX_DEPTH + 2] = { 0 };
+    unsigned d = 0;
+    while (m->merge_key[d] && m->merge_key[d + 1] && d < PBR_MAX_DEPTH) {
+        info[d] = last_path[d] = blocks_path[d] = m->merge_key[d];
+        d++;
     }
-    for (int i = 0; i < n && rc == 0; i++) {
-        p = a[i].p;
-        end = p + a[i].len;
-        at = p;
+    last_path[d] = DN_LAST_UPDATE;
+    blocks_path[d] = DN_NUM_BLOCKS;
+
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        const uint8_t *p = a[i].p, *end = p + a[i].len;
+        struct pb_field f;
         int r;
-        while ((r = pb_next_field(&p, end, &f)) > 0) {
-            if (f.num == field && f.type == PB_LEN) {
-                struct el e = { f.data, f.len, { 0 } };
-                if (key_path && datanode_key(f.data, f.len, key_path, e.key, sizeof e.key) < 0)
-                    e.key[0] = 0;
-                bool dup = false;
-                for (size_t k = 0; k < ne && !dup; k++) {
-                    if (key_path && e.key[0])
-                        dup = strcmp(els[k].key, e.key) == 0;
-                    else
-                        dup = els[k].len == e.len && memcmp(els[k].p, e.p, e.len) == 0;
-                }
-                if (!dup) {
-                    if (ne == cap) {
-                        struct el *g = realloc(els, 2 * cap * sizeof *els);
-                        if (!g) {
-                            rc = -1;
-                            break;
-                        }
-                        els = g;
-                        cap *= 2;
-                    }
-                    els[ne++] = e;
-                    if (buf_append(out, at, (size_t)(p - at)) < 0)
-                        rc = -1;
-                }
-            }
-            at = p;
-        }
+        while ((r = pb_next_field(&p, end, &f)) > 0)
+            total += f.num == field && f.type == PB_LEN;
         if (r < 0)
+            return -1;
+    }
+    struct dn {
+        const uint8_t *p;               /* the element kept */
+        size_t len;
+        char key[96];                   /* "" when it has none */
+        uint64_t last, blocks, own_blocks;
+        int seen;                       /* how many answers listed it */
+    };
+    /* An open-addressed index on the keys: reports list thousands of datanodes. */
+    size_t hcap = 16;
+    while (hcap < 2 * total)
+        hcap *= 2;
+    struct dn *dns = calloc(total ? total : 1, sizeof *dns);
+    size_t *slots = calloc(hcap, sizeof *slots); /* index + 1; 0 = empty */
+    size_t nd = 0;
+    int rc = (dns && slots) ? other_fields(&a[0], field, out) : -1;
+    for (int i = 0; i < n && rc == 0; i++) {
+        const uint8_t *p = a[i].p, *end = p + a[i].len;
+        struct pb_field f;
+        while (rc == 0 && pb_next_field(&p, end, &f) > 0) {
+            if (f.num != field || f.type != PB_LEN)
+                continue;
+            struct dn e = { f.data, f.len, { 0 }, 0, 0, 0, 1 };
+            if (datanode_key(f.data, f.len, m->merge_key, e.key, sizeof e.key) < 0)
+                e.key[0] = 0;
+            if (varint_at(f.data, f.len, last_path, &e.last) < 0 ||
+                varint_at(f.data, f.len, blocks_path, &e.own_blocks) < 0) {
+                rc = -1;
+                break;
+            }
+            e.blocks = e.own_blocks;
+            size_t h = 0;
+            struct dn *old = NULL;
+            if (e.key[0]) {
+                uint64_t x = 1469598103934665603ull;
+                for (const char *c = e.key; *c; c++)
+                    x = (x ^ (uint8_t)*c) * 1099511628211ull;
+                for (h = x & (hcap - 1); slots[h]; h = (h + 1) & (hcap - 1))
+                    if (strcmp(dns[slots[h] - 1].key, e.key) == 0) {
+                        old = &dns[slots[h] - 1];
+                        break;
+                    }
+            }
+            if (!old) {
+                dns[nd] = e;
+                if (e.key[0])
+                    slots[h] = nd + 1;
+                nd++;
+                continue;
+            }
+            old->blocks += e.own_blocks;
+            old->seen++;
+            if (e.last > old->last) {
+                old->p = e.p;
+                old->len = e.len;
+                old->last = e.last;
+                old->own_blocks = e.own_blocks;
+            }
+        }
+    }
+    struct buf el = BUF_INIT;
+    for (size_t k = 0; k < nd && rc == 0; k++) {
+        const struct dn *e = &dns[k];
+        const uint8_t *p = e->p;
+        size_t len = e->len;
+        if (sum_blocks && e->seen > 1 && e->blocks != e->own_blocks) {
+            /* numBlocks is a uint32 on the wire. */
+            uint64_t sum = e->blocks > UINT32_MAX ? UINT32_MAX : e->blocks;
+            buf_reset(&el);
+            if (set_varint_at(e->p, e->len, info, DN_NUM_BLOCKS, sum, &el) < 0) {
+                rc = -1;
+                break;
+            }
+            p = buf_len(&el) ? buf_rptr(&el) : (const uint8_t *)"";
+            len = buf_len(&el);
+        }
+        if (buf_reserve(out, 20) < 0) {
+            rc = -1;
+            break;
+        }
+        size_t w = pb_put_tag(buf_wptr(out), field, PB_LEN);
+        w += pb_put_varint(buf_wptr(out) + w, len);
+        buf_commit(out, w);
+        if (buf_append(out, p, len) < 0)
             rc = -1;
     }
-    free(els);
+    buf_free(&el);
+    free(slots);
+    free(dns);
     return rc;
 }
 
@@ -270,9 +438,10 @@ int rd_merge(const struct method_row *m, const struct rd_answer *a, int n, struc
                 return -1;
         return 0;
     case MERGE_UNION:
-        return merge_elements(m, a, n, NULL, out);
+        return merge_union(m, a, n, out);
     case MERGE_DATANODES:
-        return merge_elements(m, a, n, m->merge_key, out);
+    case MERGE_DATANODE_STORAGE:
+        return merge_datanodes(m, a, n, out);
     case MERGE_FIRST:
         for (int i = 0; i < n; i++)
             if (a[i].len)

@@ -1,47 +1,100 @@
-/* route_pools.c: the block pool -> nameservice map (see route_state.h). */
+/*
+ * route_pools.c: the block pool -> nameservice map (see route_state.h).
+ *
+ *   refresher: versionRequest to each nameservice --\
+ *   a call that needed an unknown pool: the same ----+--> learn(pool, ns name)
+ *   replies carrying blocks (addBlock, ...) ---------/
+ *   block-only calls --> lookup(pool) --> ns name --> the snapshot's nameservice
+ *
+ * Names, not nameservice structs, are kept: the routing snapshot turns a
+ * name into the nameservice as configured now, so a nameservice whose
+ * NameNodes changed, or that was removed or disabled, is never reached
+ * through an old entry. The table is small and fixed; when it is full the
+ * entry learned least recently makes room (the refresher learns every live
+ * pool again each round).
+ */
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "metrics.h"
+#include "ha.h"
 #include "pbwire.h"
 #include "route_state.h"
 
 #define MAX_POOLS 256
+#define POOL_MAX 128                    /* a pool id is ~50 bytes: BP-<n>-<ip>-<ms> */
+#define NS_MAX 64
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
-    char pool[128];
-    struct ha_ns *ns;
+    char pool[POOL_MAX];
+    char ns[NS_MAX];
+    uint64_t seen;                      /* learn_clock when last learned */
 } pools[MAX_POOLS];
 static int npools;
+static uint64_t learn_clock;
 
-void route_state_learn_pool(const char *pool, size_t len, struct ha_ns *ns)
+/* Pool ids go into logs and metric labels: printable, no quotes. */
+static bool pool_ok(const char *pool, size_t len)
 {
-    if (!len || len >= sizeof pools[0].pool)
+    if (len == 0 || len >= POOL_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (pool[i] <= ' ' || pool[i] > '~' || pool[i] == '"' || pool[i] == '\\')
+            return false;
+    return true;
+}
+
+void route_state_learn_pool(const char *pool, size_t len, const char *ns)
+{
+    size_t nl = strlen(ns);
+    if (!pool_ok(pool, len) || nl == 0 || nl >= NS_MAX)
         return;
     pthread_mutex_lock(&lock);
-    int i;
-    for (i = 0; i < npools; i++)
+    int i, oldest = 0;
+    for (i = 0; i < npools; i++) {
         if (strlen(pools[i].pool) == len && memcmp(pools[i].pool, pool, len) == 0)
             break;
-    if (i == npools && npools < MAX_POOLS)
-        npools++;
-    if (i < MAX_POOLS) {
+        if (pools[i].seen < pools[oldest].seen)
+            oldest = i;
+    }
+    if (i == npools) {
+        if (npools < MAX_POOLS)
+            npools++;
+        else
+            i = oldest;
         memcpy(pools[i].pool, pool, len);
         pools[i].pool[len] = 0;
-        pools[i].ns = ns;
     }
+    memcpy(pools[i].ns, ns, nl + 1);
+    pools[i].seen = ++learn_clock;
     pthread_mutex_unlock(&lock);
 }
 
-struct ha_ns *route_state_pool_ns(const char *pool)
+bool route_state_pool_ns(const char *pool, char *out, size_t cap)
 {
-    struct ha_ns *ns = NULL;
+    bool found = false;
     pthread_mutex_lock(&lock);
-    for (int i = 0; i < npools && !ns; i++)
-        if (strcmp(pools[i].pool, pool) == 0)
-            ns = pools[i].ns;
+    for (int i = 0; i < npools && !found; i++)
+        if (strcmp(pools[i].pool, pool) == 0) {
+            snprintf(out, cap, "%s", pools[i].ns);
+            found = true;
+        }
     pthread_mutex_unlock(&lock);
-    return ns;
+    return found;
+}
+
+void route_state_pools_metrics(struct buf *out)
+{
+    pthread_mutex_lock(&lock);
+    if (npools)
+        metrics_printf(out, "# TYPE fedrouter_block_pool gauge\n");
+    for (int i = 0; i < npools; i++)
+        metrics_printf(out, "fedrouter_block_pool{pool=\"%s\",nameservice=\"%s\"} 1\n", pools[i].pool,
+                       pools[i].ns);
+    pthread_mutex_unlock(&lock);
 }
 
 /* Follows field numbers (first occurrence each) down to a string. */
@@ -62,6 +115,17 @@ static int find_path(const uint8_t *p, size_t len, const uint32_t *fields, int n
     return -1;
 }
 
+int route_state_learn_version(const uint8_t *payload, size_t len, const char *ns)
+{
+    static const uint32_t bpid[] = { 1, 3 };   /* VersionResponseProto.info.blockPoolID */
+    const uint8_t *pool;
+    size_t plen;
+    if (find_path(payload, len, bpid, 2, &pool, &plen) < 0 || !pool_ok((const char *)pool, plen))
+        return -1;
+    route_state_learn_pool((const char *)pool, plen, ns);
+    return 0;
+}
+
 void route_state_learn_from_reply(const char *method, const uint8_t *payload, size_t len, struct ha_ns *ns)
 {
     /* Where an ExtendedBlockProto.poolId (field 1) sits in each reply. */
@@ -70,6 +134,8 @@ void route_state_learn_from_reply(const char *method, const uint8_t *payload, si
     static const uint32_t append[] = { 1, 1, 1 };             /* block.b.poolId */
     const uint32_t *fields = NULL;
     int n = 0;
+    if (!ns)
+        return;
     if (strcmp(method, "addBlock") == 0)
         fields = add_block, n = 3;
     else if (strcmp(method, "getBlockLocations") == 0)
@@ -79,5 +145,5 @@ void route_state_learn_from_reply(const char *method, const uint8_t *payload, si
     const uint8_t *pool;
     size_t plen;
     if (fields && find_path(payload, len, fields, n, &pool, &plen) == 0)
-        route_state_learn_pool((const char *)pool, plen, ns);
+        route_state_learn_pool((const char *)pool, plen, ns->name);
 }

@@ -308,7 +308,15 @@ struct ha_ns *rd_default_ns(struct rd_snap *s)
 
 struct ha_ns *rd_ns_by_pool(struct rd_snap *s, const char *pool)
 {
-    return route_state_pool_ns(pool);
+    char name[64];
+    if (!s || !route_state_pool_ns(pool, name, sizeof name))
+        return NULL;
+    /* A disabled nameservice is out of routing, its pools with it (RBF). */
+    const struct snap_ns *sns = snapshot_ns_find(SNAP(s), name);
+    if (!sns || sns->disabled)
+        return NULL;
+    struct rd_snap wrap = { SNAP(s) };
+    return ha_for(&wrap, sns);
 }
 
 int rd_mount_children(struct rd_snap *s, const char *dir, const char **names, int max)

@@ -2,8 +2,11 @@
  * route_state: where the router's routing state comes from and what it
  * learns while running: the snapshot holder fed by the statestore (the
  * `file` driver: the config file, reloaded when it changes), and the block
- * pool -> nameservice map learned from replies that carry blocks, for the
- * calls that name only a block (updateBlockForPipeline, updatePipeline, ...).
+ * pool -> nameservice map, for the calls that name only a block
+ * (updateBlockForPipeline, updatePipeline, reportBadBlocks). The map is
+ * learned from the NameNodes themselves (versionRequest, by the refresher
+ * each round and by a call that meets an unknown pool) and from replies that
+ * carry blocks.
  */
 #ifndef FR_ROUTE_STATE_H
 #define FR_ROUTE_STATE_H
@@ -16,6 +19,7 @@
 
 #include "snapshot.h"
 
+struct buf;
 struct ha_ns;
 struct router;
 struct zks;
@@ -41,11 +45,18 @@ struct route_state {
     _Atomic uint64_t rebuilds;
 };
 
-/* Remembers that `pool` belongs to ns (thread-safe; cheap when known). */
-void route_state_learn_pool(const char *pool, size_t len, struct ha_ns *ns);
-/* The nameservice of a block pool, or NULL when not seen yet. */
-struct ha_ns *route_state_pool_ns(const char *pool);
+/* Remembers that `pool` belongs to the nameservice named ns (thread-safe;
+ * ids that are empty, too long or not printable are ignored). */
+void route_state_learn_pool(const char *pool, size_t len, const char *ns);
+/* Copies the name of the nameservice of a block pool into out; false when
+ * the pool was not learned yet. */
+bool route_state_pool_ns(const char *pool, char *out, size_t cap);
+/* Learns the pool a NameNode of ns names in its answer to versionRequest
+ * (VersionResponseProto). 0, or -1 when the answer names none. */
+int route_state_learn_version(const uint8_t *payload, size_t len, const char *ns);
 /* Learns from a successful reply of `method` (addBlock, getBlockLocations, ...). */
 void route_state_learn_from_reply(const char *method, const uint8_t *payload, size_t len, struct ha_ns *ns);
+/* The known pools as Prometheus lines, fedrouter_block_pool{pool,nameservice} 1. */
+void route_state_pools_metrics(struct buf *out);
 
 #endif

@@ -390,6 +390,13 @@ int upstream_send(struct upstream_pool *p, const char *addr, const char *user, c
                   const char *method, const uint8_t *param, size_t param_len, struct upstream_call *uc,
                   char *why, size_t whylen)
 {
+    return upstream_send_proto(p, addr, user, ids, IPC_CLIENT_PROTOCOL, method, param, param_len, uc, why, whylen);
+}
+
+int upstream_send_proto(struct upstream_pool *p, const char *addr, const char *user, const struct ipc_ids *ids,
+                        const char *protocol, const char *method, const uint8_t *param, size_t param_len,
+                        struct upstream_call *uc, char *why, size_t whylen)
+{
     if (ids->client_id_len > IPC_CLIENT_ID_LEN || ids->call_id < 0) {
         snprintf(why, whylen, "bad call ids");
         return -1;
@@ -412,7 +419,7 @@ int upstream_send(struct upstream_pool *p, const char *addr, const char *user, c
             return -1;
     }
     struct upstream_conn *c = best;
-    if (ipc_write_call_raw(&c->out, ids, method, IPC_CLIENT_PROTOCOL, param, param_len) != IPC_OK) {
+    if (ipc_write_call_raw(&c->out, ids, method, protocol, param, param_len) != IPC_OK) {
         snprintf(why, whylen, "cannot encode the call");
         return -1;
     }

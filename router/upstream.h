@@ -78,6 +78,12 @@ int upstream_send(struct upstream_pool *p, const char *addr, const char *user, c
                   const char *method, const uint8_t *param, size_t param_len, struct upstream_call *uc,
                   char *why, size_t whylen);
 
+/* The same for a protocol other than ClientProtocol (the call's header names
+ * it; the connection stays a ClientProtocol one, as a NameNode allows). */
+int upstream_send_proto(struct upstream_pool *p, const char *addr, const char *user, const struct ipc_ids *ids,
+                        const char *protocol, const char *method, const uint8_t *param, size_t param_len,
+                        struct upstream_call *uc, char *why, size_t whylen);
+
 /* Forgets a call (its client went away); done() will not be called. */
 void upstream_cancel(struct upstream_call *uc);
 

@@ -55,9 +55,10 @@ class Fed:
         self.logs.append(ns)
         return info
 
-    def router(self, body, default_ns=None, router_keys="", name="fedrouter", nameservices=None):
+    def router(self, body, default_ns=None, router_keys="", name="fedrouter", nameservices=None, refresh_ms=200):
         """Starts fedrouter with every subcluster started so far (or the names
-        given) as a nameservice, plus `body` (mount sections and so on).
+        given) as a nameservice, plus `body` (mount sections and so on); its
+        refresher asks the subclusters every refresh_ms.
         Returns {proc, hdfs, admin, conf}."""
         last = None
         for _ in range(3):  # a port taken in between: try others
@@ -65,7 +66,7 @@ class Fed:
             conf = os.path.join(self.tmp, name + ".conf")
             text = ["[router]", "id = %s" % name, "hdfs.listen = 127.0.0.1:%d" % hp,
                     "admin.listen = 127.0.0.1:%d" % ap, "hms.listen = off", "workers = 2",
-                    "cluster.refresh_ms = 200"]
+                    "cluster.refresh_ms = %d" % refresh_ms]
             if default_ns:
                 text.append("default.nameservice = %s" % default_ns)
             text.append(router_keys.strip())

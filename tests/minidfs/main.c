@@ -6,7 +6,9 @@
  *           [--block-size BYTES] [--standby] [--host ADDR]
  *
  * Prints `ready nn=HOST:P dn=HOST:Q bpid=...` once both accept connections.
- * SIGTERM/SIGINT stop it cleanly; SIGUSR1 switches standby <-> active.
+ * SIGTERM/SIGINT stop it cleanly; SIGUSR1 switches standby <-> active. A
+ * standby answers StandbyException but for what a standby NameNode serves:
+ * versionRequest, refreshNodes and unchecked setSafeMode.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -118,13 +120,18 @@ int main(int argc, char **argv)
         rnd = (uint32_t)getpid();
     struct timeval tv;
     gettimeofday(&tv, NULL);
-    char bpid[96], uuid[40];
+    char bpid[96], uuid[40], cid[48];
     snprintf(bpid, sizeof bpid, "BP-%u-%s-%llu", rnd & 0x7fffffff, host,
              (unsigned long long)tv.tv_sec * 1000 + (unsigned long long)tv.tv_usec / 1000);
     uint8_t u[16];
     ipc_new_client_id(u);
     snprintf(uuid, sizeof uuid, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
              u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+    /* The cluster and namespace ids a format would write (versionRequest). */
+    ipc_new_client_id(u);
+    snprintf(cid, sizeof cid, "CID-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+    uint32_t nsid = ((uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3]) & 0x7fffffff;
 
     struct passwd *pw = getpwuid(geteuid());
     const char *superuser = pw ? pw->pw_name : "root";
@@ -136,6 +143,8 @@ int main(int argc, char **argv)
         .host = host,
         .nameservice = nsname,
         .block_pool_id = bpid,
+        .cluster_id = cid,
+        .namespace_id = nsid ? nsid : 1,
         .datanode_uuid = uuid,
         .superuser = superuser,
         .block_size = block_size,

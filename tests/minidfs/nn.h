@@ -1,6 +1,8 @@
 /*
  * nn: the NameNode of minidfs. One libev loop serves the Hadoop IPC
- * ClientProtocol; the namespace (fsns) and the in-process DataNode do the work.
+ * ClientProtocol, and versionRequest of NamenodeProtocol (the namespace's
+ * identity: block pool, cluster and namespace ids); the namespace (fsns) and
+ * the in-process DataNode do the work.
  *
  *   accept -> conn (PREAMBLE -> [SASL] -> CONTEXT -> CALLS)
  *          -> frame -> nn_dispatch(method) -> handler in nn_ops*.c
@@ -32,10 +34,16 @@ struct nn {
     int nn_port, dn_port;
     const char *nameservice;
     const char *block_pool_id;
+    const char *cluster_id;      /* "CID-<uuid>", as a formatted NameNode has */
+    uint32_t namespace_id;       /* random, fixed for the process's life */
     const char *datanode_uuid;
     const char *superuser;       /* the user who started the process */
     uint64_t block_size;         /* default block size */
-    bool standby;                /* every call answers StandbyException */
+    bool standby;                /* calls answer StandbyException, but for the ones a standby
+                                    NameNode serves (nn_standby_serves) */
+    bool safe_mode;              /* set and read with setSafeMode; only a flag: writes are not
+                                    refused while it is on */
+    uint64_t refreshes;          /* refreshNodes calls served */
     struct nn_conn *conns;       /* live connections */
     uint64_t nconns;
     uint64_t next_conn_id;
@@ -64,8 +72,16 @@ struct nn_call {
 /* A method handler: decodes param, does the work, replies once. */
 typedef void (*nn_handler_fn)(struct nn *nn, struct nn_call *call, const uint8_t *param, size_t len);
 
-/* Looks up a handler by method name; NULL when minidfs does not serve it. */
+/* Looks up a ClientProtocol handler by method name; NULL when minidfs does
+ * not serve it. */
 nn_handler_fn nn_find_handler(const char *method);
+/* Does a standby NameNode serve this ClientProtocol method? The calls of
+ * category UNCHECKED do (refreshNodes; setSafeMode unless the request says
+ * checked, which its handler sees to); the rest answer StandbyException. */
+bool nn_standby_serves(const char *method);
+/* NamenodeProtocol's versionRequest (nn_ops_misc.c): the namespace's
+ * identity, to the superuser, in any HA state. */
+void nn_op_versionRequest(struct nn *nn, struct nn_call *call, const uint8_t *param, size_t len);
 
 /* Replies (append to the connection's output). */
 void nn_reply(struct nn_call *call, const struct ProtobufCMessage *msg);

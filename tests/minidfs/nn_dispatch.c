@@ -30,3 +30,8 @@ nn_handler_fn nn_find_handler(const char *method)
     const struct nn_method *m = bsearch(&key, methods, nmethods, sizeof methods[0], cmp_method);
     return m ? m->fn : NULL;
 }
+
+bool nn_standby_serves(const char *method)
+{
+    return strcmp(method, "refreshNodes") == 0 || strcmp(method, "setSafeMode") == 0;
+}

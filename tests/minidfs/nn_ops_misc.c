@@ -1,13 +1,15 @@
 /*
  * nn_ops_misc.c: the calls about the cluster rather than a path: server
  * defaults, file system and DataNode statistics, leases, HA state, safe mode,
- * storage policies, encryption keys (none: data transfer is not encrypted).
+ * host list refresh, storage policies, encryption keys (none: data transfer
+ * is not encrypted), and NamenodeProtocol's versionRequest.
  */
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
 
 #include "HAServiceProtocol.pb-c.h"
+#include "HdfsServer.pb-c.h"
 #include "datanode.h"
 #include "fsns.h"
 #include "nn_ops.h"
@@ -166,21 +168,77 @@ NN_HANDLER(getCurrentEditLogTxid)
     nn_reply(call, &r.base);
 }
 
+static bool is_superuser(struct nn *nn, struct nn_call *call)
+{
+    if (strcmp(call->user, nn->superuser) == 0)
+        return true;
+    nn_reply_error(call, "org.apache.hadoop.security.AccessControlException",
+                   "Access denied for user %s. Superuser privilege is required", call->user);
+    return false;
+}
+
 NN_HANDLER(setSafeMode)
 {
     NN_DECODE(req, Hadoop__Hdfs__SetSafeModeRequestProto, hadoop__hdfs__set_safe_mode_request_proto, call, param, len);
-    /* minidfs is never in safe mode; only the superuser may change it. */
-    if (req->action != HADOOP__HDFS__SAFE_MODE_ACTION_PROTO__SAFEMODE_GET && strcmp(call->user, nn->superuser) != 0) {
-        nn_reply_error(call, "org.apache.hadoop.security.AccessControlException",
-                       "Access denied for user %s. Superuser privilege is required", call->user);
-    } else if (req->action == HADOOP__HDFS__SAFE_MODE_ACTION_PROTO__SAFEMODE_ENTER) {
-        nn_reply_error(call, "java.lang.UnsupportedOperationException", "minidfs does not enter safe mode");
-    } else {
+    bool get = req->action == HADOOP__HDFS__SAFE_MODE_ACTION_PROTO__SAFEMODE_GET;
+    if (nn->standby && req->has_checked && req->checked) {
+        /* Checked: a read (GET) or a write like any other, so not on a standby. */
+        nn_reply_error(call, "org.apache.hadoop.ipc.StandbyException",
+                       "Operation category %s is not supported in state standby. "
+                       "Visit https://s.apache.org/sbnn-error",
+                       get ? "READ" : "WRITE");
+    } else if (get || is_superuser(nn, call)) {
+        if (req->action == HADOOP__HDFS__SAFE_MODE_ACTION_PROTO__SAFEMODE_ENTER)
+            nn->safe_mode = true;
+        else if (req->action == HADOOP__HDFS__SAFE_MODE_ACTION_PROTO__SAFEMODE_LEAVE ||
+                 req->action == HADOOP__HDFS__SAFE_MODE_ACTION_PROTO__SAFEMODE_FORCE_EXIT)
+            nn->safe_mode = false;
+        if (!get)
+            fprintf(stderr, "minidfs: safe mode is %s (%s, by %s)\n", nn->safe_mode ? "ON" : "OFF",
+                    nn->standby ? "standby" : "active", call->user);
         Hadoop__Hdfs__SetSafeModeResponseProto r = HADOOP__HDFS__SET_SAFE_MODE_RESPONSE_PROTO__INIT;
-        r.result = 0;
+        r.result = nn->safe_mode;
         nn_reply(call, &r.base);
     }
     hadoop__hdfs__set_safe_mode_request_proto__free_unpacked(req, NULL);
+}
+
+NN_HANDLER(refreshNodes)
+{
+    /* minidfs has no include or exclude files to read again: it counts the
+     * call and says so in its log, where tests look for it. */
+    if (!is_superuser(nn, call))
+        return;
+    nn->refreshes++;
+    fprintf(stderr, "minidfs: refreshNodes by %s (%s), %llu so far\n", call->user,
+            nn->standby ? "standby" : "active", (unsigned long long)nn->refreshes);
+    Hadoop__Hdfs__RefreshNodesResponseProto r = HADOOP__HDFS__REFRESH_NODES_RESPONSE_PROTO__INIT;
+    nn_reply(call, &r.base);
+}
+
+void nn_op_versionRequest(struct nn *nn, struct nn_call *call, const uint8_t *param, size_t len)
+{
+    if (!is_superuser(nn, call))
+        return;
+    Hadoop__Hdfs__StorageInfoProto si = HADOOP__HDFS__STORAGE_INFO_PROTO__INIT;
+    si.layoutversion = (uint32_t)-66; /* the NameNode layout of Hadoop 3.3, negative as HDFS writes it */
+    si.namespceid = nn->namespace_id;
+    si.clusterid = (char *)nn->cluster_id;
+    si.ctime = 0;                     /* the namespace was never upgraded */
+    Hadoop__Hdfs__NamespaceInfoProto info = HADOOP__HDFS__NAMESPACE_INFO_PROTO__INIT;
+    info.buildversion = "minidfs";
+    info.unused = 0;
+    info.blockpoolid = (char *)nn->block_pool_id;
+    info.storageinfo = &si;
+    info.softwareversion = "3.3.6";
+    info.has_capabilities = 1;
+    info.capabilities = 1;            /* block reports in protobuf buffers, as HDFS advertises */
+    info.has_state = 1;
+    info.state = nn->standby ? HADOOP__HDFS__NNHASTATUS_HEARTBEAT_PROTO__STATE__STANDBY
+                             : HADOOP__HDFS__NNHASTATUS_HEARTBEAT_PROTO__STATE__ACTIVE;
+    Hadoop__Hdfs__VersionResponseProto r = HADOOP__HDFS__VERSION_RESPONSE_PROTO__INIT;
+    r.info = &info;
+    nn_reply(call, &r.base);
 }
 
 NN_HANDLER(getStoragePolicies)

@@ -255,10 +255,12 @@ NN_HANDLER(reportBadBlocks)
 {
     NN_DECODE(req, Hadoop__Hdfs__ReportBadBlocksRequestProto, hadoop__hdfs__report_bad_blocks_request_proto, call,
               param, len);
+    /* Like HDFS, a block id is looked up whatever pool the report names
+     * (ids repeat from one namespace to the next); the log names both. */
     for (size_t i = 0; i < req->n_blocks; i++)
         if (req->blocks[i]->b)
-            fprintf(stderr, "minidfs: client reports a bad replica of blk_%llu\n",
-                    (unsigned long long)req->blocks[i]->b->blockid);
+            fprintf(stderr, "minidfs: client reports a bad replica of blk_%llu of pool %s\n",
+                    (unsigned long long)req->blocks[i]->b->blockid, req->blocks[i]->b->poolid);
     Hadoop__Hdfs__ReportBadBlocksResponseProto r = HADOOP__HDFS__REPORT_BAD_BLOCKS_RESPONSE_PROTO__INIT;
     nn_reply(call, &r.base);
     FREE(hadoop__hdfs__report_bad_blocks_request_proto, req);

@@ -73,6 +73,18 @@ static void handle_call(struct nn_conn *c, const struct ipc_call *ic)
         return;
     }
     ipc_span_copy(ic->method, method, sizeof method);
+    if (ipc_span_eq(ic->protocol, IPC_NAMENODE_PROTOCOL)) {
+        /* Only versionRequest of this protocol; a standby answers it too. */
+        if (strcmp(method, "versionRequest") == 0) {
+            nn_op_versionRequest(nn, &call, ic->param.p, ic->param.len);
+        } else {
+            char msg[256];
+            snprintf(msg, sizeof msg, "Unknown method %s called on %s protocol.", method, IPC_NAMENODE_PROTOCOL);
+            (void)ipc_write_error(&c->out, &call.ids, IPC_ERROR, IPC_ERR_NO_SUCH_METHOD,
+                                  "org.apache.hadoop.ipc.RpcNoSuchMethodException", msg);
+        }
+        return;
+    }
     if (!ipc_span_eq(ic->protocol, IPC_CLIENT_PROTOCOL)) {
         char proto[200], msg[256];
         ipc_span_copy(ic->protocol, proto, sizeof proto);
@@ -81,7 +93,7 @@ static void handle_call(struct nn_conn *c, const struct ipc_call *ic)
                               "org.apache.hadoop.ipc.RpcNoSuchProtocolException", msg);
         return;
     }
-    if (nn->standby) {
+    if (nn->standby && !nn_standby_serves(method)) {
         nn_reply_error(&call, "org.apache.hadoop.ipc.StandbyException",
                        "Operation category READ is not supported in state standby. "
                        "Visit https://s.apache.org/sbnn-error");

@@ -32,7 +32,7 @@ DEFAULT_REF = '/usr/share/gocode/src/github.com/colinmarc/hdfs/internal/protocol
 SERVICE = 'hadoop.hdfs.ClientNamenodeProtocol'
 
 # Files of ours that deliberately keep only part of Hadoop's file.
-PARTIAL_FILES = {'HAServiceProtocol.proto'}
+PARTIAL_FILES = {'HAServiceProtocol.proto', 'HdfsServer.proto'}
 
 # Fields that newer Hadoop (3.3+) relaxed from required to optional; older
 # references still say required. Keeping them optional lets us parse what

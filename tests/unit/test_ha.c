@@ -4,6 +4,8 @@
  *   - the two swap roles: the next call fails over and the new active is
  *     remembered;
  *   - an application error (FileNotFoundException) is not a reason to fail over;
+ *   - one NameNode asked by index (ha_send_to): its answer, StandbyException
+ *     or a standby's success, comes back as it is and moves no active index;
  *   - both standby: the client gets the StandbyException itself;
  *   - both down: the failure names the nameservice and each NameNode.
  * usage: test_ha MINIDFS_BINARY
@@ -49,8 +51,9 @@ static void on_guard(struct ev_loop *l, ev_timer *w, int revents)
     ev_break(l, EVBREAK_ALL);
 }
 
-static void call(struct upstream_pool *p, struct ha_ns *ns, struct res *res, int32_t id, const char *method,
-                 const uint8_t *param, size_t len)
+/* idx < 0: ha_send; else ha_send_to that NameNode. */
+static void call_at(struct upstream_pool *p, struct ha_ns *ns, int idx, struct res *res, int32_t id,
+                    const char *method, const uint8_t *param, size_t len)
 {
     static uint8_t cid[16];
     if (!cid[6])
@@ -58,7 +61,9 @@ static void call(struct upstream_pool *p, struct ha_ns *ns, struct res *res, int
     struct ipc_ids ids = { id, 0, cid, 16 };
     memset(res, 0, sizeof *res);
     res->hc.done = on_done;
-    if (ha_send(&res->hc, p, ns, "alice", &ids, method, param, len) < 0)
+    int rc = idx < 0 ? ha_send(&res->hc, p, ns, "alice", &ids, method, param, len)
+                     : ha_send_to(&res->hc, p, ns, idx, "alice", &ids, method, param, len);
+    if (rc < 0)
         return;
     if (!res->done) {
         ev_timer guard;
@@ -67,6 +72,12 @@ static void call(struct upstream_pool *p, struct ha_ns *ns, struct res *res, int
         ev_run(loop, 0);
         ev_timer_stop(loop, &guard);
     }
+}
+
+static void call(struct upstream_pool *p, struct ha_ns *ns, struct res *res, int32_t id, const char *method,
+                 const uint8_t *param, size_t len)
+{
+    call_at(p, ns, -1, res, id, method, param, len);
 }
 
 int main(int argc, char **argv)
@@ -110,6 +121,18 @@ int main(int argc, char **argv)
     CHECK(r.st == UP_OK && r.status == IPC_ERROR && strcmp(r.cls, "java.io.FileNotFoundException") == 0);
     CHECK_EQ(r.hc.tried, 1);
     CHECK_EQ(atomic_load(&ns.active), 0);
+
+    /* b (standby) by index: a read answers StandbyException, no failover;
+     * setSafeMode GET unchecked is served, and b does not become active. */
+    call_at(p, &ns, 1, &r, 6, "getFileInfo", root, rl);
+    CHECK(r.st == UP_OK && r.status == IPC_ERROR && strcmp(r.cls, "org.apache.hadoop.ipc.StandbyException") == 0);
+    CHECK_EQ(r.hc.tried, 1);
+    uint8_t get[4];
+    size_t gl = pb_put_varint_field(get, 1, 3); /* SAFEMODE_GET */
+    call_at(p, &ns, 1, &r, 7, "setSafeMode", get, gl);
+    CHECK(r.st == UP_OK && r.status == IPC_SUCCESS);
+    CHECK_EQ(atomic_load(&ns.active), 0);
+    CHECK(ha_send_to(&r.hc, p, &ns, 2, "alice", &r.hc.ids, "getFileInfo", root, rl) < 0);
 
     /* Both standby: the StandbyException reaches the caller. */
     kill(a.pid, SIGUSR1);

@@ -95,11 +95,27 @@ static void check_merge(const struct method_row *r, const ProtobufCMessageDescri
         ok = f && f->label == PROTOBUF_C_LABEL_REPEATED;
         break;
     case MERGE_DATANODES:
+    case MERGE_DATANODE_STORAGE:
         ok = f && f->label == PROTOBUF_C_LABEL_REPEATED && f->type == PROTOBUF_C_TYPE_MESSAGE && r->merge_key;
         if (ok) {
             const ProtobufCFieldDescriptor *k = walk(f->descriptor, r->merge_key);
             ok = k && k->type == PROTOBUF_C_TYPE_MESSAGE && walk(k->descriptor, (const uint32_t[]){ 1, 0 }) &&
                  walk(k->descriptor, (const uint32_t[]){ 4, 0 });
+        }
+        if (ok) {
+            /* The DatanodeInfoProto holding the key: lastUpdate(6), numBlocks(17). */
+            uint32_t info[PBR_MAX_DEPTH + 1] = { 0 };
+            unsigned d = 0;
+            while (r->merge_key[d + 1] && d < PBR_MAX_DEPTH)
+                info[d] = r->merge_key[d], d++;
+            const ProtobufCMessageDescriptor *im = d ? NULL : f->descriptor;
+            if (d) {
+                const ProtobufCFieldDescriptor *i = walk(f->descriptor, info);
+                im = i && i->type == PROTOBUF_C_TYPE_MESSAGE ? i->descriptor : NULL;
+            }
+            const ProtobufCFieldDescriptor *lu = im ? field_of(im, 6) : NULL, *nb = im ? field_of(im, 17) : NULL;
+            ok = lu && lu->type == PROTOBUF_C_TYPE_UINT64 && strcmp(lu->name, "lastUpdate") == 0 && nb &&
+                 nb->type == PROTOBUF_C_TYPE_UINT32 && strcmp(nb->name, "numBlocks") == 0;
         }
         break;
     }
@@ -186,6 +202,18 @@ int main(void)
             CHECK(r->refuse_class && r->refuse_msg);
         if (r->flags & METHOD_POOL_FIRST)
             CHECK(r->req_pool.n >= 1);
+        if (r->flags & METHOD_ALL_NAMENODES)
+            CHECK(r->route == ROUTE_ALL_MERGE);
+        /* A block-only row that splits by pool: one path, from a repeated
+         * field whose elements hold the pools. */
+        if (r->route == ROUTE_BLOCK_POOL && r->merge != MERGE_NONE) {
+            const ProtobufCFieldDescriptor *top = field_of(md->input, r->req_pool.p[0][0]);
+            bool ok = r->req_pool.n == 1 && r->req_pool.p[0][1] != 0 && top &&
+                      top->label == PROTOBUF_C_LABEL_REPEATED;
+            if (!ok)
+                row_fail(r, "a split by pool needs one pool path inside a repeated field");
+            CHECK(ok);
+        }
     }
     /* A few rows spelled out, so a wrong edit of the table shows here too. */
     const struct method_row *r = method_lookup_cstr("rename2");
@@ -196,6 +224,12 @@ int main(void)
     CHECK(r && r->route == ROUTE_PATH && !(r->flags & METHOD_WRITE));
     r = method_lookup_cstr("updatePipeline");
     CHECK(r && r->route == ROUTE_BLOCK_POOL);
+    r = method_lookup_cstr("reportBadBlocks");
+    CHECK(r && r->route == ROUTE_BLOCK_POOL && r->merge == MERGE_VOID);
+    r = method_lookup_cstr("refreshNodes");
+    CHECK(r && (r->flags & METHOD_ALL_NAMENODES));
+    r = method_lookup_cstr("setSafeMode");
+    CHECK(r && (r->flags & METHOD_ALL_NAMENODES) && r->merge == MERGE_AND);
     printf("%zu rows for %u rpcs\n", method_count(), svc->n_methods);
     return check_report();
 }
