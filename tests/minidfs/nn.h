@@ -36,6 +36,8 @@ struct nn {
     const char *superuser;       /* the user who started the process */
     uint64_t block_size;         /* default block size */
     bool standby;                /* every call answers StandbyException */
+    const char *ez[8];           /* encryption zone roots (--ez), for getEZForPath */
+    int nez;
     struct nn_conn *conns;       /* live connections */
     uint64_t nconns;
     uint64_t next_conn_id;
