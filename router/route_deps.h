@@ -45,11 +45,31 @@ struct rd_target {
  * refuse (relative, "..", ...); -3 when no mount point and no default
  * nameservice owns it. */
 int rd_resolve(struct rd_snap *s, const char *path, struct rd_target *t, char *err, size_t errlen);
-/* For a directory under a mount whose order keeps directories in every
- * destination (HASH_ALL, RANDOM, SPACE): every destination, so a listing can
- * merge them. Returns how many targets were written (1 for other mounts),
- * or -1 with err. */
-int rd_resolve_all(struct rd_snap *s, const char *path, struct rd_target *t, int max, char *err, size_t errlen);
+/* One location of a fan-out (a listing of a directory kept in every
+ * destination, or a summary): where to send, and how to map paths back.
+ * The strings point into the snapshot or into the rd_locs that holds it. */
+struct rd_loc {
+    struct ha_ns *ns;
+    const char *path;             /* the path there */
+    const char *src;              /* the mount point (client side), "" for the default */
+    const char *dest;             /* its destination root ("" for the default) */
+};
+/* A list of locations, as long as it needs to be. Free with rd_locs_free()
+ * before releasing the snapshot. */
+struct rd_locs {
+    struct rd_loc *v;
+    int n, cap;
+    char **owned;                 /* strings made for this list */
+    int nowned;
+};
+void rd_locs_free(struct rd_locs *l);
+/* The locations of path itself: for a directory under a mount whose order
+ * keeps directories in every destination (HASH_ALL, RANDOM, SPACE), and for
+ * the mount point of any multi-destination mount, every destination, so a
+ * listing can merge them; otherwise the one location path resolves to.
+ * Appends to out; returns how many (>= 1), or -1 with err (out unchanged):
+ * rd_resolve's codes. */
+int rd_own_locations(struct rd_snap *s, const char *path, struct rd_locs *out, char *err, size_t errlen);
 /* Every nameservice that may hold path: the destinations of its mount in
  * written order (first the one `first` names, when given), each once, for
  * trying one location after another. Returns how many. */
@@ -86,10 +106,11 @@ int rd_reverse(struct rd_snap *s, const char *ns_name, const char *path, char *o
 
 /* Everything a summary of `path` (getContentSummary, getQuotaUsage) must
  * add up: the path's own locations and the destinations of every mount
- * below it, without a location that another one already contains. The
- * first target is the path's own (when it has one; *own says). Returns how
- * many were written, or -1 with err when there is nothing to ask. */
-int rd_summary_targets(struct rd_snap *s, const char *path, struct rd_target *t, int max, bool *own, char *err,
+ * below it, however many, without a location that another one of the same
+ * nameservice contains. The path's own location comes first when it has
+ * one (*own says). Fills out (empty on entry); returns how many, or -1
+ * with err when there is nothing to ask or no memory. */
+int rd_summary_targets(struct rd_snap *s, const char *path, struct rd_locs *out, bool *own, char *err,
                        size_t errlen);
 
 /* ---- the paths inside messages (route_paths.c) ---- */

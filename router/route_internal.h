@@ -1,7 +1,8 @@
 /*
  * route_internal: the state of one routed call, shared by the routing rules
- * (hdfs_route.c) and the listing merge (route_listing.c). Private to the
- * router's HDFS routing.
+ * (hdfs_route.c), the listing merge (route_listing.c) and the subcalls the
+ * router makes on its own (route_subcalls.c). Private to the router's HDFS
+ * routing.
  */
 #ifndef FR_ROUTE_INTERNAL_H
 #define FR_ROUTE_INTERNAL_H
@@ -15,7 +16,6 @@
 #include "hdfs_conn.h"
 #include "route_deps.h"
 
-#define RD_MAX_LOCS 16                  /* locations of one listing or summary */
 #define RD_FT_MAX 8                     /* locations a fault-tolerant call tries */
 
 struct rstate;
@@ -66,5 +66,11 @@ void reply_merged_listing(struct rstate *st);
 bool reply_mount_fileinfo(struct rstate *st, const uint8_t *payload, size_t len);
 /* Keeps the client's startAfter of a getListing request. */
 void take_start_after(struct rstate *st, const struct ipc_call *ic);
+
+/* route_subcalls.c */
+/* Ids for a read subcall the router makes on its own: this thread's client
+ * id and the next call id. Replies to subcalls that share the client's ids
+ * on one connection could not be told apart. */
+void route_own_ids(struct ipc_ids *ids);
 
 #endif
