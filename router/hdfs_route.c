@@ -37,8 +37,10 @@
 #include "router.h"
 #include "worker.h"
 
-static void st_free(struct rstate *st)
+void st_free(struct rstate *st)
 {
+    if (st->free_extra)
+        st->free_extra(st->extra);
     for (int i = 0; i < st->nsub; i++) {
         buf_free(&st->subs[i].payload);
         free(st->subs[i].dest);
@@ -356,7 +358,7 @@ static void guard_drop(struct rstate *st)
         complete(st);
 }
 
-static struct rstate *st_new(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, int nsub)
+struct rstate *st_new(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, int nsub)
 {
     struct rstate *st = calloc(1, sizeof *st + (size_t)nsub * sizeof(struct sub));
     if (!st)
@@ -586,8 +588,7 @@ static void route_write_everywhere(struct rcall *rc, struct rd_snap *snap, const
 static bool route_above_mounts(struct rcall *rc, struct rd_snap *snap, const struct method_row *m,
                                const struct ipc_call *ic, const char *path)
 {
-    const char *names[1];
-    if (rd_mount_children(snap, path, names, 1) == 0)
+    if (!rd_has_mount_points(snap, path))
         return false;
     if (m->merge == MERGE_SUM) {
         struct rd_locs locs = { 0 };
@@ -785,8 +786,7 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct met
                 st->cands[st->ncands++] = cands[i];
     }
     if ((m->flags & METHOD_SUBTREE) && strcmp(rc->method, "getListing") == 0) {
-        const char *names[1];
-        st->has_mount_children = rd_mount_children(snap, req.client_path, names, 1) > 0;
+        st->has_mount_children = rd_has_mount_points(snap, req.client_path);
         take_start_after(st, ic);
     }
     rc->ns = ns->name;

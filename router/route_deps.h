@@ -25,6 +25,8 @@ struct router;
 
 struct rd_snap;                   /* a held snapshot */
 struct rd_snap *rd_snap_acquire(struct router *r);
+/* Another reference to a snapshot already held (release each). */
+struct rd_snap *rd_snap_hold(struct rd_snap *s);
 /* Names the client ("ip:port") of the call routed next on this thread, for
  * LOCAL mounts. */
 void rd_set_client(const char *peer);
@@ -84,8 +86,28 @@ int rd_all_ns(struct rd_snap *s, struct ha_ns **out, int max);
 struct ha_ns *rd_default_ns(struct rd_snap *s);
 /* The nameservice owning a block pool (learned from replies), NULL if unknown. */
 struct ha_ns *rd_ns_by_pool(struct rd_snap *s, const char *pool);
-/* The names of mount points directly under dir, sorted; count returned. */
-int rd_mount_children(struct rd_snap *s, const char *dir, const char **names, int max);
+/* The child names of a directory that lead to mount points, in the byte
+ * order of a NameNode listing. Names point into the snapshot (they are not
+ * NUL-terminated) and stay valid while it is held. */
+struct rd_dir {
+    const void *s;                /* private */
+    const uint32_t *ids;
+    size_t n;                     /* how many */
+};
+/* Fills d for dir (n = 0 when no mount point lies below it). */
+void rd_mount_dir(struct rd_snap *s, const char *dir, struct rd_dir *d);
+const char *rd_dir_name(const struct rd_dir *d, size_t i, size_t *len);
+/* Is a mount entry at exactly child i (not only deeper ones)? */
+bool rd_dir_is_mount(const struct rd_dir *d, size_t i);
+/* The index of the first child that sorts after name (len bytes). */
+size_t rd_dir_after(const struct rd_dir *d, const char *name, size_t len);
+/* Is name (len bytes) one of the children? */
+bool rd_dir_has(const struct rd_dir *d, const char *name, size_t len);
+/* Do mount points lie below dir? */
+bool rd_has_mount_points(struct rd_snap *s, const char *dir);
+/* The newest change time of the mount entries at or below path (0 when
+ * none is known). */
+uint64_t rd_mount_mtime(struct rd_snap *s, const char *path);
 /* Does a mount point or the default nameservice own path? */
 bool rd_owned(struct rd_snap *s, const char *path);
 /* Is path itself a mount point? */
@@ -96,6 +118,7 @@ struct rd_mount_info {
     const char *owner, *group;      /* "" when the entry sets none */
     uint32_t mode;
     int64_t ns_quota, ss_quota;     /* router quotas; -1 = none */
+    uint64_t mtime_ms;              /* when the entry last changed; 0 = unknown */
 };
 bool rd_mount_info(struct rd_snap *s, const char *path, struct rd_mount_info *mi);
 

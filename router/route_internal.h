@@ -1,8 +1,8 @@
 /*
  * route_internal: the state of one routed call, shared by the routing rules
- * (hdfs_route.c), the listing merge (route_listing.c) and the subcalls the
- * router makes on its own (route_subcalls.c). Private to the router's HDFS
- * routing.
+ * (hdfs_route.c), the listing merge (route_listing.c) and the answers the
+ * router builds from subcalls of its own (route_subcalls.c). Private to the
+ * router's HDFS routing.
  */
 #ifndef FR_ROUTE_INTERNAL_H
 #define FR_ROUTE_INTERNAL_H
@@ -17,6 +17,9 @@
 #include "route_deps.h"
 
 #define RD_FT_MAX 8                     /* locations a fault-tolerant call tries */
+#define RD_LS_LIMIT 1000                /* entries of a merged listing page (the NameNode's dfs.ls.limit) */
+#define RD_MOUNT_STATUS_S 1.0           /* seconds a listing waits for its mount points' status (RBF's
+                                           mount-status time-out); then the entry's own stands in */
 
 struct rstate;
 
@@ -55,9 +58,19 @@ struct rstate {
     struct sub *absent;                 /* seq: the first "not here" answer, kept (owned) */
     char *start_after;                  /* getListing: the client's startAfter (owned) */
     size_t sa_len;
+    void (*finish)(struct rstate *st);  /* own subcalls (route_subcalls.c): answers once all are done */
+    void *extra;                        /* ...what finish needs (owned) */
+    void (*free_extra)(void *extra);
     int nsub, pending;
     struct sub subs[];
 };
+
+/* hdfs_route.c */
+/* A call state with nsub subcalls, for rc (rc->route points at it), holding
+ * snap (released by st_free). NULL when out of memory. */
+struct rstate *st_new(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, int nsub);
+/* Frees a call state and what it holds (its extra too). */
+void st_free(struct rstate *st);
 
 /* route_listing.c */
 /* getListing answered from several answers and/or the mount points below. */
@@ -72,5 +85,22 @@ void take_start_after(struct rstate *st, const struct ipc_call *ic);
  * id and the next call id. Replies to subcalls that share the client's ids
  * on one connection could not be told apart. */
 void route_own_ids(struct ipc_ids *ids);
+/* A call state whose nsub subcalls are the router's own: once every one is
+ * done, finish(st) answers rc, then st is freed. Start them with
+ * route_own_send(), then call route_own_go() (the guard: finish cannot run
+ * before). NULL when out of memory (nothing answered, snap not taken). */
+struct rstate *route_own_state(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, int nsub,
+                               void (*finish)(struct rstate *st));
+/* Sends subcall i: method with the packed request param, to ns. */
+void route_own_send(struct rstate *st, int i, struct ha_ns *ns, const char *method, const uint8_t *param,
+                    size_t len);
+void route_own_go(struct rstate *st);
+/* Gives up on the subcalls still out (each counts as timed out) and
+ * finishes the call. */
+void route_own_expire(struct rstate *st);
+/* Did the subcall succeed? */
+bool route_sub_ok(const struct sub *s);
+/* Answers rc with the failure of a subcall. */
+void route_reply_sub_error(struct rcall *rc, const struct sub *s);
 
 #endif

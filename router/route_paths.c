@@ -77,12 +77,11 @@ static int map_req_path(void *vctx, unsigned idx, const uint8_t *s, size_t len, 
         return req_fail(req, "org.apache.hadoop.security.AccessControlException",
                         "%s is in a read only mount point %s", c->path, t->src);
     if ((m->flags & METHOD_NO_MOUNT_POINT) && (routing || strcmp(m->name, "concat") == 0)) {
-        const char *names[1];
         if (rd_is_mount_point(c->snap, c->path))
             return req_fail(req, "org.apache.hadoop.security.AccessControlException",
                             "%s: %s is a mount point of the router; change it with fedrouter-admin", c->method,
                             c->path);
-        if (rd_mount_children(c->snap, c->path, names, 1) > 0)
+        if (rd_has_mount_points(c->snap, c->path))
             return req_fail(req, "org.apache.hadoop.security.AccessControlException",
                             "%s: mount points of the router lie below %s", c->method, c->path);
     }

@@ -118,6 +118,11 @@ void rd_snap_release(struct rd_snap *s)
     snapshot_release((struct snapshot *)s);
 }
 
+struct rd_snap *rd_snap_hold(struct rd_snap *s)
+{
+    return (struct rd_snap *)snapshot_hold((struct snapshot *)s);
+}
+
 #define SNAP(x) ((struct snapshot *)(x))
 
 /* The host of the client whose call is being routed on this thread (LOCAL). */
@@ -354,30 +359,75 @@ struct ha_ns *rd_ns_by_pool(struct rd_snap *s, const char *pool)
     return route_state_pool_ns(pool);
 }
 
-int rd_mount_children(struct rd_snap *s, const char *dir, const char **names, int max)
+void rd_mount_dir(struct rd_snap *s, const char *dir, struct rd_dir *d)
 {
-    if (!s)
-        return 0;
-    struct snap_dir d;
+    struct snap_dir sd;
     const char *why;
-    if (snapshot_children(SNAP(s), dir, strlen(dir), &d, &why) < 0)
+    d->s = NULL;
+    d->ids = NULL;
+    d->n = 0;
+    if (!s || snapshot_children(SNAP(s), dir, strlen(dir), &sd, &why) < 0)
+        return;
+    d->s = sd.s;
+    d->ids = sd.ids;
+    d->n = sd.n;
+}
+
+static struct snap_dir snap_dir_of(const struct rd_dir *d)
+{
+    return (struct snap_dir){ .s = d->s, .ids = d->ids, .n = d->n };
+}
+
+const char *rd_dir_name(const struct rd_dir *d, size_t i, size_t *len)
+{
+    struct snap_dir sd = snap_dir_of(d);
+    return snap_dir_name(&sd, i, len);
+}
+
+bool rd_dir_is_mount(const struct rd_dir *d, size_t i)
+{
+    struct snap_dir sd = snap_dir_of(d);
+    return snap_dir_mount(&sd, i) != NULL;
+}
+
+size_t rd_dir_after(const struct rd_dir *d, const char *name, size_t len)
+{
+    if (d->n == 0)
         return 0;
-    /* The snapshot's names are not NUL-terminated: copies, valid until this
-     * thread's next call. */
-    static __thread char store[1 << 16];
-    size_t used = 0;
-    int n = 0;
-    for (size_t i = 0; i < d.n && n < max; i++) {
-        size_t len;
-        const char *name = snap_dir_name(&d, i, &len);
-        if (used + len + 1 > sizeof store)
-            break;
-        memcpy(store + used, name, len);
-        store[used + len] = 0;
-        names[n++] = store + used;
-        used += len + 1;
-    }
-    return n;
+    struct snap_dir sd = snap_dir_of(d);
+    return snap_dir_after(&sd, name, len);
+}
+
+bool rd_dir_has(const struct rd_dir *d, const char *name, size_t len)
+{
+    size_t i = rd_dir_after(d, name, len), l;
+    if (i == 0)
+        return false;
+    const char *at = rd_dir_name(d, i - 1, &l);
+    return l == len && memcmp(at, name, len) == 0;
+}
+
+bool rd_has_mount_points(struct rd_snap *s, const char *dir)
+{
+    struct rd_dir d;
+    rd_mount_dir(s, dir, &d);
+    return d.n > 0;
+}
+
+static int newest(void *ctx, const struct snap_mount *m)
+{
+    uint64_t *t = ctx;
+    if (m->rec->mtime_ms > *t)
+        *t = m->rec->mtime_ms;
+    return 0;
+}
+
+uint64_t rd_mount_mtime(struct rd_snap *s, const char *path)
+{
+    uint64_t t = 0;
+    if (s)
+        snapshot_walk_below(SNAP(s), path, strlen(path), newest, &t);
+    return t;
 }
 
 bool rd_is_mount_point(struct rd_snap *s, const char *path)
@@ -395,6 +445,7 @@ bool rd_mount_info(struct rd_snap *s, const char *path, struct rd_mount_info *mi
     mi->mode = m->rec->mode;
     mi->ns_quota = m->rec->ns_quota;
     mi->ss_quota = m->rec->ss_quota;
+    mi->mtime_ms = m->rec->mtime_ms;
     return true;
 }
 
