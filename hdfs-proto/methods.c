@@ -47,7 +47,10 @@ static const struct method_row rows[] = {
     /* Pools are made on every subcluster so that directives anywhere can use them. */
     { .name = "addCachePool", ALL(MERGE_VOID), .flags = W | AMO },
     { .name = "addErasureCodingPolicies", ALL(MERGE_UNION), .merge_path = P(1), .flags = W | AMO },
-    { .name = "allowSnapshot", PATH1(W) },
+    /* Snapshots of a mount point or of a directory above mount points would
+     * cover one subcluster's part of what the client sees: refused, as RBF
+     * does (getLocationsForPath with failIfLocked). */
+    { .name = "allowSnapshot", PATH1(W | NOMP) },
     /* The router should set stat(2).namespace(19) to the nameservice, as RBF
      * does: the client sends those names back in renewLease. */
     { .name = "append", PATH1(W | AMO | NOMP), .resp_pool = PS(P(1, 1, 1)) },
@@ -64,14 +67,14 @@ static const struct method_row rows[] = {
     /* See append about namespace(19) in fs(1). */
     { .name = "create", PATH1(W | AMO | NOMP) },
     { .name = "createEncryptionZone", PATH1(W | AMO) },
-    { .name = "createSnapshot", PATH1(W | AMO), .resp = PS(P(1)) },
+    { .name = "createSnapshot", PATH1(W | AMO | NOMP), .resp = PS(P(1)) },
     /* Routed by link(2); target(1) is rewritten only when absolute (a relative
      * target is left as is and not resolved). */
     { .name = "createSymlink", .route = ROUTE_TWO_PATHS, .req = PS(P(2), P(1)), .flags = W | AMO | NOMP },
     { .name = "delete", PATH1(W | AMO | NOMP) },
-    { .name = "deleteSnapshot", PATH1(W | AMO) },
+    { .name = "deleteSnapshot", PATH1(W | AMO | NOMP) },
     { .name = "disableErasureCodingPolicy", ALL(MERGE_VOID), .flags = W | AMO },
-    { .name = "disallowSnapshot", PATH1(W) },
+    { .name = "disallowSnapshot", PATH1(W | NOMP) },
     { .name = "enableErasureCodingPolicy", ALL(MERGE_VOID), .flags = W | AMO },
     { .name = "finalizeUpgrade", ALL(MERGE_VOID) },
     { .name = "fsync", PATH1(W | NOMP) },
@@ -140,11 +143,12 @@ static const struct method_row rows[] = {
     /* Any subcluster's defaults do (RBF: the default one, cached). */
     { .name = "getServerDefaults", .route = ROUTE_DEFAULT },
     { .name = "getSlowDatanodeReport", ALL(MERGE_DATANODES), .merge_path = P(1), .merge_key = P(1) },
-    /* diffReport(1).snapshotRoot(1); the entries are relative to it. */
-    { .name = "getSnapshotDiffReport", PATH1(0), .resp = PS(P(1, 1)) },
+    /* diffReport(1).snapshotRoot(1); the entries are relative to it. See
+     * allowSnapshot about mount points. */
+    { .name = "getSnapshotDiffReport", PATH1(NOMP), .resp = PS(P(1, 1)) },
     /* Entries and cursor(4).startPath are relative to the snapshot root. */
-    { .name = "getSnapshotDiffReportListing", PATH1(0) },
-    { .name = "getSnapshotListing", PATH1(0), .resp = PS(P(1, 1, 3)) },
+    { .name = "getSnapshotDiffReportListing", PATH1(NOMP) },
+    { .name = "getSnapshotListing", PATH1(NOMP), .resp = PS(P(1, 1, 3)) },
     /* snapshottableDirList(1).snapshottableDirListing(1)[].parent_fullpath(4).
      * RBF joins the lists but leaves these paths as the subclusters wrote them;
      * we map each back through its nameservice's mounts. */
@@ -168,11 +172,12 @@ static const struct method_row rows[] = {
                     "per subcluster; use getEZForPath" },
     /* RBF refuses it. We serve it by path(3) inside one mount (the NameNode
      * filters by path prefix, so every entries(1)[].path(2) maps back). The
-     * client sends "/" when no path is given: a path with mount points below
-     * it spans subclusters with their own cursors, so refuse that with the
-     * row's message, as a request without a path. */
+     * client sends "/" when no path is given: a mount point, or a path with
+     * mount points below it, spans subclusters with their own cursors, so
+     * that is refused with the row's class (NOMP), as a request without a
+     * path is. */
     { .name = "listOpenFiles", .route = ROUTE_PATH, .req = PS(P(3)), .nopath = ROUTE_REFUSE,
-      .resp = PS(P(1, 2)), .refuse_class = UNSUPPORTED,
+      .resp = PS(P(1, 2)), .flags = NOMP, .refuse_class = UNSUPPORTED,
       .refuse_msg = "Operation \"listOpenFiles\" is supported by the router only for a path inside one "
                     "mount point" },
     { .name = "listReencryptionStatus", .route = ROUTE_REFUSE, .resp = PS(P(1, 2), P(1, 10)),
@@ -208,7 +213,7 @@ static const struct method_row rows[] = {
     /* src(1) and dst(2) in one subcluster; NOMP applies to src. */
     { .name = "rename", .route = ROUTE_TWO_PATHS, .req = PS(P(1), P(2)), .flags = W | AMO | NOMP },
     { .name = "rename2", .route = ROUTE_TWO_PATHS, .req = PS(P(1), P(2)), .flags = W | AMO | NOMP },
-    { .name = "renameSnapshot", PATH1(W | AMO) },
+    { .name = "renameSnapshot", PATH1(W | AMO | NOMP) },
     /* See cancelDelegationToken. */
     { .name = "renewDelegationToken", .route = ROUTE_ROUTER, .flags = W },
     /* namespaces(2): nameservice ids the client learned from the namespace(19)
@@ -223,7 +228,8 @@ static const struct method_row rows[] = {
     { .name = "rollEdits", ALL(MERGE_MAX), .merge_path = P(1), .flags = W },
     /* rollingUpgradeInfo(1).status(1).blockPoolId(1). */
     { .name = "rollingUpgrade", ALL(MERGE_FIRST), .resp_pool = PS(P(1, 1, 1)) },
-    { .name = "satisfyStoragePolicy", PATH1(W | AMO) },
+    /* On or above mount points it would reach one subcluster's part: refused (RBF). */
+    { .name = "satisfyStoragePolicy", PATH1(W | AMO | NOMP) },
     /* saved(1) defaults to true when absent. */
     { .name = "saveNamespace", ALL(MERGE_AND), .merge_path = P(1), .flags = AMO },
     { .name = "setAcl", PATH1(W) },

@@ -62,9 +62,11 @@ enum {
                                        rows) and with StandbyException in router safe mode */
     METHOD_AT_MOST_ONCE = 1u << 1,  /* @AtMostOnce: a retry must reach the NameNode with the
                                        client's clientId/callId so its retry cache answers */
-    METHOD_NO_MOUNT_POINT = 1u << 2,/* refused (AccessControlException) when the routing path
-                                       (concat: any path) is a mount point or has mount points
-                                       below it: the call would remove or replace the entry */
+    METHOD_NO_MOUNT_POINT = 1u << 2,/* refused when the routing path (concat: any path) is a mount
+                                       point or has mount points below it: the call would remove
+                                       or replace an entry, or reach only part of what the client
+                                       sees there (snapshots). AccessControlException, or the
+                                       row's refuse_class when it has one */
     METHOD_SUBTREE = 1u << 3,       /* a path at or above mount points also covers them: listings
                                        show them, getFileInfo answers for a bare mount point,
                                        summaries fan out to every nested mount and merge by `merge` */
