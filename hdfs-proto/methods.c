@@ -137,7 +137,9 @@ static const struct method_row rows[] = {
     { .name = "getLocatedFileInfo", PATH1(0), .resp = PS(P(1, 9)),
       .resp_pool = PS(P(1, 12, 2, 1, 1), P(1, 12, 4, 1, 1)) },
     { .name = "getPreferredBlockSize", PATH1(0) },
-    /* usage(1): like getContentSummary; quota(2)/spaceQuota(4) are limits. */
+    /* usage(1): like getContentSummary; quota(2)/spaceQuota(4) are limits. A
+     * mount entry with router quotas (quota.ns / quota.ss) reports those, as
+     * RBF reports its global quota. */
     { .name = "getQuotaUsage", PATH1(METHOD_SUBTREE), .merge = MERGE_SUM, .merge_path = P(1),
       .merge_keep = P(2, 4) },
     /* Any subcluster's defaults do (RBF: the default one, cached). */
@@ -237,9 +239,10 @@ static const struct method_row rows[] = {
     { .name = "setErasureCodingPolicy", PATH1(W | AMO) },
     { .name = "setOwner", PATH1(W) },
     { .name = "setPermission", PATH1(W) },
-    /* RBF refuses a quota on a mount point itself (the router's own quota,
-     * set with the admin tool); elsewhere it goes to the path's subcluster. */
-    { .name = "setQuota", PATH1(W) },
+    /* RBF refuses a quota on a mount entry itself (the router's own quota,
+     * quota.ns / quota.ss, set with the admin tool); elsewhere it goes to the
+     * path's subcluster. */
+    { .name = "setQuota", PATH1(W | METHOD_NOT_MOUNT_ENTRY) },
     { .name = "setReplication", PATH1(W | NOMP) },
     /* result(1): true only if every subcluster is in safe mode (RBF). */
     { .name = "setSafeMode", ALL(MERGE_AND), .merge_path = P(1), .flags = W },

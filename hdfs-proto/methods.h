@@ -75,6 +75,9 @@ enum {
                                        reverse lookup (destination -> mount point) */
     METHOD_POOL_FIRST = 1u << 5,    /* path-routed, but a block in the request (req_pool) names the
                                        subcluster more surely: use its pool when it is known */
+    METHOD_NOT_MOUNT_ENTRY = 1u << 6,/* refused (AccessControlException) when the routing path is
+                                       exactly a mount entry: the router owns what it would set
+                                       there (setQuota: the entry's router quota) */
 };
 
 struct method_row {
@@ -91,7 +94,8 @@ struct method_row {
     const uint32_t *merge_path;     /* see enum method_merge; NULL when unused */
     const uint32_t *merge_key;      /* MERGE_DATANODES: DatanodeIDProto inside an element */
     const uint32_t *merge_keep;     /* MERGE_SUM: varint fields of the summed message that are
-                                       limits, not counts: taken from the first answer (0-ended) */
+                                       limits, not counts: taken from the first answer (0-ended);
+                                       the name quota first, then the space quota */
     const char *refuse_class;       /* ROUTE_REFUSE, or nopath == ROUTE_REFUSE */
     const char *refuse_msg;
 };

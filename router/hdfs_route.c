@@ -152,7 +152,8 @@ static void reply_merged(struct rstate *st)
         }
         n++;
     }
-    if (rd_merge(st->m, a, n, &out) < 0)
+    if (rd_merge(st->m, a, n, &out) < 0 ||
+        (st->router_quota && rd_put_quota(st->m, &out, st->rq_ns, st->rq_ss) < 0))
         hconn_reply_error(rc, "java.io.IOException", "%s: cannot merge the answers of the subclusters", rc->method);
     else
         hconn_reply_raw(rc, buf_len(&out) ? buf_rptr(&out) : (const uint8_t *)"", buf_len(&out));
@@ -480,7 +481,8 @@ void hdfs_route_cancel(struct rcall *rc)
  * location's path: a listing of a directory kept in every destination, or
  * a summary of everything below a path. These are reads, and several may go
  * to one NameNode, whose replies are matched by ids: each carries ids of the
- * router's own. */
+ * router's own. The usage of a mount entry with router quotas reports those
+ * as its limits (RBF). */
 static void route_locations(struct rcall *rc, struct rd_snap *snap, const struct method_row *m,
                             const struct ipc_call *ic, const char *path, const struct rd_loc *t, int nt,
                             bool summary)
@@ -496,6 +498,8 @@ static void route_locations(struct rcall *rc, struct rd_snap *snap, const struct
     st->client_path = strdup(path);
     if (!summary)
         take_start_after(st, ic);
+    if (summary && strcmp(m->name, "getQuotaUsage") == 0 && rd_entry_quota(snap, path, &st->rq_ns, &st->rq_ss))
+        st->router_quota = st->rq_ns >= 0 || st->rq_ss >= 0;
     rc->ns = nt == 1 ? t[0].ns->name : "*";
     struct buf param = BUF_INIT;
     const struct ipc_ids client_ids = rc->ids;
@@ -706,6 +710,7 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct met
         char err[RD_MAX_PATH + 200];
         bool own, fan = false;
         int n = 0;
+        int64_t qn, qs;
         if (m->merge == MERGE_SUM) {
             n = rd_summary_targets(snap, req.client_path, &locs, &own, err, sizeof err);
             if (n < 0) {
@@ -713,7 +718,11 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct met
                 fail_call(rc, snap, "java.io.IOException", err);
                 return;
             }
-            fan = n > 1 || !own;
+            /* The usage of a mount entry with router quotas is merged even
+             * from one location: the limits are the router's. */
+            fan = n > 1 || !own ||
+                  (strcmp(m->name, "getQuotaUsage") == 0 && rd_entry_quota(snap, req.client_path, &qn, &qs) &&
+                   (qn >= 0 || qs >= 0));
         } else if (req.t.multi && strcmp(rc->method, "getListing") == 0) {
             n = rd_own_locations(snap, req.client_path, &locs, err, sizeof err);
             fan = n > 1;

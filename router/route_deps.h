@@ -121,6 +121,10 @@ struct rd_mount_info {
     uint64_t mtime_ms;              /* when the entry last changed; 0 = unknown */
 };
 bool rd_mount_info(struct rd_snap *s, const char *path, struct rd_mount_info *mi);
+/* For a mount entry at exactly path: the router quotas that hold it, each
+ * the one of the nearest entry at or above path that sets it (-1: none).
+ * false when path is not a mount entry. */
+bool rd_entry_quota(struct rd_snap *s, const char *path, int64_t *ns_quota, int64_t *ss_quota);
 
 /* Maps a path of nameservice ns_name back to the federated namespace by the
  * mount whose destination holds it most closely. 1 (out written), 0 (no
@@ -176,5 +180,10 @@ struct rd_answer {
 /* Combines n ≥ 1 successful answers as the row's merge says into out.
  * 0, or -1 (malformed answer, out of memory). */
 int rd_merge(const struct method_row *m, const struct rd_answer *a, int n, struct buf *out);
+/* Puts the router's quotas into a merged summary (msg, rewritten in place):
+ * the row's two limits (merge_keep: the name quota, then the space quota)
+ * take ns_quota and ss_quota, each unless it is -1. 0, or -1 (malformed, no
+ * memory; msg unchanged). */
+int rd_put_quota(const struct method_row *m, struct buf *msg, int64_t ns_quota, int64_t ss_quota);
 
 #endif

@@ -58,6 +58,8 @@ struct rstate {
     struct sub *absent;                 /* seq: the first "not here" answer, kept (owned) */
     char *start_after;                  /* getListing: the client's startAfter (owned) */
     size_t sa_len;
+    bool router_quota;                  /* getQuotaUsage of a mount entry: these limits are the router's */
+    int64_t rq_ns, rq_ss;               /* ...quota.ns and quota.ss (-1: the subclusters' own stand) */
     void (*finish)(struct rstate *st);  /* own subcalls (route_subcalls.c): answers once all are done */
     void *extra;                        /* ...what finish needs (owned) */
     void (*free_extra)(void *extra);

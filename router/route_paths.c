@@ -111,6 +111,11 @@ static int map_req_path(void *vctx, unsigned idx, const uint8_t *s, size_t len, 
     if (t->readonly && (m->flags & METHOD_WRITE))
         return req_fail(req, "org.apache.hadoop.security.AccessControlException",
                         "%s is in a read only mount point %s", c->path, t->src);
+    if ((m->flags & METHOD_NOT_MOUNT_ENTRY) && routing && rd_is_mount_point(c->snap, c->path))
+        return req_fail(req, "org.apache.hadoop.security.AccessControlException",
+                        "Permission denied: %s of %s: a mount entry of the router, whose quota is the router's "
+                        "own (quota.ns, quota.ss of the entry); change it with fedrouter-admin",
+                        c->method, c->path);
     if (routing) {
         memcpy(req->client_path, c->path, len + 1);
     } else if (t->ns != req->t.ns) {

@@ -449,6 +449,32 @@ bool rd_mount_info(struct rd_snap *s, const char *path, struct rd_mount_info *mi
     return true;
 }
 
+bool rd_entry_quota(struct rd_snap *s, const char *path, int64_t *ns_quota, int64_t *ss_quota)
+{
+    static __thread char buf[2 * FR_PATH_MAX + 2];
+    struct resolve_result res;
+    if (!s || snapshot_resolve(SNAP(s), path, strlen(path), NULL, &res, buf, sizeof buf) != RES_OK || !res.mount ||
+        !(res.flags & RES_MOUNT_POINT))
+        return false;
+    *ns_quota = *ss_quota = -1;
+    char p[RD_MAX_PATH];
+    snprintf(p, sizeof p, "%s", res.mount->src);
+    for (;;) {
+        const struct snap_mount *m = snapshot_find_mount(SNAP(s), p);
+        if (m && *ns_quota < 0)
+            *ns_quota = m->rec->ns_quota;
+        if (m && *ss_quota < 0)
+            *ss_quota = m->rec->ss_quota;
+        char *slash = strrchr(p, '/');
+        if (!slash || p[1] == 0)
+            return true;
+        if (slash == p)
+            slash[1] = 0; /* up to "/" */
+        else
+            *slash = 0;
+    }
+}
+
 /* Is path (len bytes) at or under dir (dlen bytes, normalised)? */
 static bool path_under(const char *path, size_t len, const char *dir, size_t dlen)
 {
