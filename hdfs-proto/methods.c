@@ -113,10 +113,11 @@ static const struct method_row rows[] = {
     { .name = "getEditsFromTxid", .route = ROUTE_REFUSE, .refuse_class = UNSUPPORTED,
       .refuse_msg = "Operation \"getEditsFromTxid\" is not supported by the router: each subcluster has "
                     "its own edit log and transaction ids" },
-    /* The NameNode answers the encryption zone root or "/": the router answers
-     * the deeper of that (mapped back) and the mount point, as RBF does; an
-     * answer outside the mount's destination means the mount point. */
-    { .name = "getEnclosingRoot", PATH1(0), .resp = PS(P(1)) },
+    /* Answered by the router, as RBF does: the deeper of the path's mount
+     * point and the encryption zone getEZForPath finds in its subcluster
+     * (mapped back); the NameNode's own getEnclosingRoot is not asked, so
+     * subclusters older than Hadoop 3.4 serve it too. */
+    { .name = "getEnclosingRoot", PATH1(METHOD_MOUNT_ANSWER) },
     { .name = "getErasureCodingCodecs", ALL(MERGE_UNION), .merge_path = P(1) },
     { .name = "getErasureCodingPolicies", ALL(MERGE_UNION), .merge_path = P(1) },
     { .name = "getErasureCodingPolicy", PATH1(0) },

@@ -78,6 +78,9 @@ enum {
     METHOD_NOT_MOUNT_ENTRY = 1u << 6,/* refused (AccessControlException) when the routing path is
                                        exactly a mount entry: the router owns what it would set
                                        there (setQuota: the entry's router quota) */
+    METHOD_MOUNT_ANSWER = 1u << 7,  /* answered by the router from the mount table, asking the
+                                       subcluster only what the mount table cannot know
+                                       (getEnclosingRoot: the encryption zone) */
 };
 
 struct method_row {

@@ -705,6 +705,11 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct met
         }
         return;
     }
+    if (m->flags & METHOD_MOUNT_ANSWER) {
+        buf_free(&param);
+        route_enclosing_root(rc, snap, m, &req);
+        return;
+    }
     if (m->flags & METHOD_SUBTREE) {
         struct rd_locs locs = { 0 };
         char err[RD_MAX_PATH + 200];

@@ -104,5 +104,7 @@ void route_own_expire(struct rstate *st);
 bool route_sub_ok(const struct sub *s);
 /* Answers rc with the failure of a subcall. */
 void route_reply_sub_error(struct rcall *rc, const struct sub *s);
+/* getEnclosingRoot, answered from the mount table and getEZForPath. */
+void route_enclosing_root(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const struct rd_req *req);
 
 #endif

@@ -214,12 +214,6 @@ static int map_resp_path(void *vctx, unsigned idx, const uint8_t *s, size_t len,
     int r = 0;
     if (c->dest && c->dest[0]) {
         r = under(c, c->dest, c->src, s, len);
-        /* The NameNode answers "/" or a zone root outside the mount's
-         * destination: inside the federated namespace that is the mount. */
-        if (r == 0 && strcmp(c->m->name, "getEnclosingRoot") == 0) {
-            snprintf(c->out, sizeof c->out, "%s", c->src);
-            r = 1;
-        }
     } else if ((c->m->flags & METHOD_RESP_REVERSE) && c->ns_name) {
         char tmp[RD_MAX_PATH];
         if (len >= sizeof tmp)
@@ -329,7 +323,7 @@ int rd_map_response(struct rd_snap *s, const struct method_row *m, const char *n
         return 0;
     /* A mount whose destination has the same path maps every path to
      * itself: nothing to walk (listings are the hot case). */
-    if (dest && src && strcmp(dest, src) == 0 && strcmp(m->name, "getEnclosingRoot") != 0)
+    if (dest && src && strcmp(dest, src) == 0)
         return 0;
     if (strcmp(m->name, "getSnapshottableDirListing") == 0 && ns_name) {
         static __thread struct sdir_ctx sc;
