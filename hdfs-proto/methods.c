@@ -47,7 +47,10 @@ static const struct method_row rows[] = {
     /* Pools are made on every subcluster so that directives anywhere can use them. */
     { .name = "addCachePool", ALL(MERGE_VOID), .flags = W | AMO },
     { .name = "addErasureCodingPolicies", ALL(MERGE_UNION), .merge_path = P(1), .flags = W | AMO },
-    { .name = "allowSnapshot", PATH1(W) },
+    /* Snapshots of a mount point or of a directory above mount points would
+     * cover one subcluster's part of what the client sees: refused, as RBF
+     * does (getLocationsForPath with failIfLocked). */
+    { .name = "allowSnapshot", PATH1(W | NOMP) },
     /* The router should set stat(2).namespace(19) to the nameservice, as RBF
      * does: the client sends those names back in renewLease. */
     { .name = "append", PATH1(W | AMO | NOMP), .resp_pool = PS(P(1, 1, 1)) },
@@ -64,14 +67,14 @@ static const struct method_row rows[] = {
     /* See append about namespace(19) in fs(1). */
     { .name = "create", PATH1(W | AMO | NOMP) },
     { .name = "createEncryptionZone", PATH1(W | AMO) },
-    { .name = "createSnapshot", PATH1(W | AMO), .resp = PS(P(1)) },
+    { .name = "createSnapshot", PATH1(W | AMO | NOMP), .resp = PS(P(1)) },
     /* Routed by link(2); target(1) is rewritten only when absolute (a relative
      * target is left as is and not resolved). */
     { .name = "createSymlink", .route = ROUTE_TWO_PATHS, .req = PS(P(2), P(1)), .flags = W | AMO | NOMP },
     { .name = "delete", PATH1(W | AMO | NOMP) },
-    { .name = "deleteSnapshot", PATH1(W | AMO) },
+    { .name = "deleteSnapshot", PATH1(W | AMO | NOMP) },
     { .name = "disableErasureCodingPolicy", ALL(MERGE_VOID), .flags = W | AMO },
-    { .name = "disallowSnapshot", PATH1(W) },
+    { .name = "disallowSnapshot", PATH1(W | NOMP) },
     { .name = "enableErasureCodingPolicy", ALL(MERGE_VOID), .flags = W | AMO },
     { .name = "finalizeUpgrade", ALL(MERGE_VOID) },
     { .name = "fsync", PATH1(W | NOMP) },
@@ -112,10 +115,11 @@ static const struct method_row rows[] = {
     { .name = "getEditsFromTxid", .route = ROUTE_REFUSE, .refuse_class = UNSUPPORTED,
       .refuse_msg = "Operation \"getEditsFromTxid\" is not supported by the router: each subcluster has "
                     "its own edit log and transaction ids" },
-    /* The NameNode answers the encryption zone root or "/": the router answers
-     * the deeper of that (mapped back) and the mount point, as RBF does; an
-     * answer outside the mount's destination means the mount point. */
-    { .name = "getEnclosingRoot", PATH1(0), .resp = PS(P(1)) },
+    /* Answered by the router, as RBF does: the deeper of the path's mount
+     * point and the encryption zone getEZForPath finds in its subcluster
+     * (mapped back); the NameNode's own getEnclosingRoot is not asked, so
+     * subclusters older than Hadoop 3.4 serve it too. */
+    { .name = "getEnclosingRoot", PATH1(METHOD_MOUNT_ANSWER) },
     { .name = "getErasureCodingCodecs", ALL(MERGE_UNION), .merge_path = P(1) },
     { .name = "getErasureCodingPolicies", ALL(MERGE_UNION), .merge_path = P(1) },
     { .name = "getErasureCodingPolicy", PATH1(0) },
@@ -136,17 +140,20 @@ static const struct method_row rows[] = {
     { .name = "getLocatedFileInfo", PATH1(0), .resp = PS(P(1, 9)),
       .resp_pool = PS(P(1, 12, 2, 1, 1), P(1, 12, 4, 1, 1)) },
     { .name = "getPreferredBlockSize", PATH1(0) },
-    /* usage(1): like getContentSummary; quota(2)/spaceQuota(4) are limits. */
+    /* usage(1): like getContentSummary; quota(2)/spaceQuota(4) are limits. A
+     * mount entry with router quotas (quota.ns / quota.ss) reports those, as
+     * RBF reports its global quota. */
     { .name = "getQuotaUsage", PATH1(METHOD_SUBTREE), .merge = MERGE_SUM, .merge_path = P(1),
       .merge_keep = P(2, 4) },
     /* Any subcluster's defaults do (RBF: the default one, cached). */
     { .name = "getServerDefaults", .route = ROUTE_DEFAULT },
     { .name = "getSlowDatanodeReport", ALL(MERGE_DATANODES), .merge_path = P(1), .merge_key = P(1) },
-    /* diffReport(1).snapshotRoot(1); the entries are relative to it. */
-    { .name = "getSnapshotDiffReport", PATH1(0), .resp = PS(P(1, 1)) },
+    /* diffReport(1).snapshotRoot(1); the entries are relative to it. See
+     * allowSnapshot about mount points. */
+    { .name = "getSnapshotDiffReport", PATH1(NOMP), .resp = PS(P(1, 1)) },
     /* Entries and cursor(4).startPath are relative to the snapshot root. */
-    { .name = "getSnapshotDiffReportListing", PATH1(0) },
-    { .name = "getSnapshotListing", PATH1(0), .resp = PS(P(1, 1, 3)) },
+    { .name = "getSnapshotDiffReportListing", PATH1(NOMP) },
+    { .name = "getSnapshotListing", PATH1(NOMP), .resp = PS(P(1, 1, 3)) },
     /* snapshottableDirList(1).snapshottableDirListing(1)[].parent_fullpath(4).
      * RBF joins the lists but leaves these paths as the subclusters wrote them;
      * we map each back through its nameservice's mounts. */
@@ -170,11 +177,12 @@ static const struct method_row rows[] = {
                     "per subcluster; use getEZForPath" },
     /* RBF refuses it. We serve it by path(3) inside one mount (the NameNode
      * filters by path prefix, so every entries(1)[].path(2) maps back). The
-     * client sends "/" when no path is given: a path with mount points below
-     * it spans subclusters with their own cursors, so refuse that with the
-     * row's message, as a request without a path. */
+     * client sends "/" when no path is given: a mount point, or a path with
+     * mount points below it, spans subclusters with their own cursors, so
+     * that is refused with the row's class (NOMP), as a request without a
+     * path is. */
     { .name = "listOpenFiles", .route = ROUTE_PATH, .req = PS(P(3)), .nopath = ROUTE_REFUSE,
-      .resp = PS(P(1, 2)), .refuse_class = UNSUPPORTED,
+      .resp = PS(P(1, 2)), .flags = NOMP, .refuse_class = UNSUPPORTED,
       .refuse_msg = "Operation \"listOpenFiles\" is supported by the router only for a path inside one "
                     "mount point" },
     { .name = "listReencryptionStatus", .route = ROUTE_REFUSE, .resp = PS(P(1, 2), P(1, 10)),
@@ -212,7 +220,7 @@ static const struct method_row rows[] = {
     /* src(1) and dst(2) in one subcluster; NOMP applies to src. */
     { .name = "rename", .route = ROUTE_TWO_PATHS, .req = PS(P(1), P(2)), .flags = W | AMO | NOMP },
     { .name = "rename2", .route = ROUTE_TWO_PATHS, .req = PS(P(1), P(2)), .flags = W | AMO | NOMP },
-    { .name = "renameSnapshot", PATH1(W | AMO) },
+    { .name = "renameSnapshot", PATH1(W | AMO | NOMP) },
     /* See cancelDelegationToken. */
     { .name = "renewDelegationToken", .route = ROUTE_ROUTER, .flags = W },
     /* namespaces(2): nameservice ids the client learned from the namespace(19)
@@ -228,7 +236,8 @@ static const struct method_row rows[] = {
     { .name = "rollEdits", ALL(MERGE_MAX), .merge_path = P(1), .flags = W },
     /* rollingUpgradeInfo(1).status(1).blockPoolId(1). */
     { .name = "rollingUpgrade", ALL(MERGE_FIRST), .resp_pool = PS(P(1, 1, 1)) },
-    { .name = "satisfyStoragePolicy", PATH1(W | AMO) },
+    /* On or above mount points it would reach one subcluster's part: refused (RBF). */
+    { .name = "satisfyStoragePolicy", PATH1(W | AMO | NOMP) },
     /* saved(1) defaults to true when absent. */
     { .name = "saveNamespace", ALL(MERGE_AND), .merge_path = P(1), .flags = AMO },
     { .name = "setAcl", PATH1(W) },
@@ -236,9 +245,10 @@ static const struct method_row rows[] = {
     { .name = "setErasureCodingPolicy", PATH1(W | AMO) },
     { .name = "setOwner", PATH1(W) },
     { .name = "setPermission", PATH1(W) },
-    /* RBF refuses a quota on a mount point itself (the router's own quota,
-     * set with the admin tool); elsewhere it goes to the path's subcluster. */
-    { .name = "setQuota", PATH1(W) },
+    /* RBF refuses a quota on a mount entry itself (the router's own quota,
+     * quota.ns / quota.ss, set with the admin tool); elsewhere it goes to the
+     * path's subcluster. */
+    { .name = "setQuota", PATH1(W | METHOD_NOT_MOUNT_ENTRY) },
     { .name = "setReplication", PATH1(W | NOMP) },
     /* result(1): true only if every NameNode asked is in safe mode. Unless
      * checked(2), standbys get it too (RBF: standby = !isChecked). */

@@ -69,9 +69,11 @@ enum {
                                        rows) and with StandbyException in router safe mode */
     METHOD_AT_MOST_ONCE = 1u << 1,  /* @AtMostOnce: a retry must reach the NameNode with the
                                        client's clientId/callId so its retry cache answers */
-    METHOD_NO_MOUNT_POINT = 1u << 2,/* refused (AccessControlException) when the routing path
-                                       (concat: any path) is a mount point or has mount points
-                                       below it: the call would remove or replace the entry */
+    METHOD_NO_MOUNT_POINT = 1u << 2,/* refused when the routing path (concat: any path) is a mount
+                                       point or has mount points below it: the call would remove
+                                       or replace an entry, or reach only part of what the client
+                                       sees there (snapshots). AccessControlException, or the
+                                       row's refuse_class when it has one */
     METHOD_SUBTREE = 1u << 3,       /* a path at or above mount points also covers them: listings
                                        show them, getFileInfo answers for a bare mount point,
                                        summaries fan out to every nested mount and merge by `merge` */
@@ -83,6 +85,12 @@ enum {
     METHOD_ALL_NAMENODES = 1u << 6, /* ALL_MERGE rows a standby serves as well (UNCHECKED): every
                                        NameNode of every nameservice gets the call, as RBF sends
                                        them with standby=true; setSafeMode only when not `checked` */
+    METHOD_NOT_MOUNT_ENTRY = 1u << 7,/* refused (AccessControlException) when the routing path is
+                                       exactly a mount entry: the router owns what it would set
+                                       there (setQuota: the entry's router quota) */
+    METHOD_MOUNT_ANSWER = 1u << 8,  /* answered by the router from the mount table, asking the
+                                       subcluster only what the mount table cannot know
+                                       (getEnclosingRoot: the encryption zone) */
 };
 
 struct method_row {
@@ -100,7 +108,8 @@ struct method_row {
     const uint32_t *merge_key;      /* MERGE_DATANODES, MERGE_DATANODE_STORAGE: DatanodeIDProto
                                        inside an element */
     const uint32_t *merge_keep;     /* MERGE_SUM: varint fields of the summed message that are
-                                       limits, not counts: taken from the first answer (0-ended) */
+                                       limits, not counts: taken from the first answer (0-ended);
+                                       the name quota first, then the space quota */
     const char *refuse_class;       /* ROUTE_REFUSE, or nopath == ROUTE_REFUSE */
     const char *refuse_msg;
 };

@@ -41,6 +41,8 @@
 
 void st_free(struct rstate *st)
 {
+    if (st->free_extra)
+        st->free_extra(st->extra);
     for (int i = 0; i < st->nsub; i++) {
         buf_free(&st->subs[i].payload);
         free(st->subs[i].dest);
@@ -168,7 +170,8 @@ static void reply_merged(struct rstate *st)
         }
         n++;
     }
-    if (rd_merge(st->m, a, n, &out) < 0)
+    if (rd_merge(st->m, a, n, &out) < 0 ||
+        (st->router_quota && rd_put_quota(st->m, &out, st->rq_ns, st->rq_ss) < 0))
         hconn_reply_error(rc, "java.io.IOException", "%s: cannot merge the answers of the subclusters", rc->method);
     else
         hconn_reply_raw(rc, buf_len(&out) ? buf_rptr(&out) : (const uint8_t *)"", buf_len(&out));
@@ -632,9 +635,12 @@ void hdfs_route_cancel(struct rcall *rc)
 
 /* One subcall per location, each with the request's path replaced by that
  * location's path: a listing of a directory kept in every destination, or
- * a summary of everything below a path. */
+ * a summary of everything below a path. These are reads, and several may go
+ * to one NameNode, whose replies are matched by ids: each carries ids of the
+ * router's own. The usage of a mount entry with router quotas reports those
+ * as its limits (RBF). */
 static void route_locations(struct rcall *rc, struct rd_snap *snap, const struct method_row *m,
-                            const struct ipc_call *ic, const char *path, const struct rd_target *t, int nt,
+                            const struct ipc_call *ic, const char *path, const struct rd_loc *t, int nt,
                             bool summary)
 {
     struct rstate *st = st_new(rc, snap, m, nt);
@@ -648,8 +654,11 @@ static void route_locations(struct rcall *rc, struct rd_snap *snap, const struct
     st->client_path = strdup(path);
     if (!summary)
         take_start_after(st, ic);
+    if (summary && strcmp(m->name, "getQuotaUsage") == 0 && rd_entry_quota(snap, path, &st->rq_ns, &st->rq_ss))
+        st->router_quota = st->rq_ns >= 0 || st->rq_ss >= 0;
     rc->ns = nt == 1 ? t[0].ns->name : "*";
     struct buf param = BUF_INIT;
+    const struct ipc_ids client_ids = rc->ids;
     for (int i = 0; i < nt; i++) {
         buf_reset(&param);
         int r = rd_request_to(m, ic->param.p, ic->param.len, t[i].path, &param);
@@ -659,10 +668,12 @@ static void route_locations(struct rcall *rc, struct rd_snap *snap, const struct
         }
         st->subs[i].dest = strdup(t[i].dest);
         st->subs[i].src = strdup(t[i].src);
+        route_own_ids(&rc->ids); /* start_sub sends under rc->ids: the router's own, for this subcall */
         if (r == 1)
             start_sub(st, i, t[i].ns, buf_rptr(&param), buf_len(&param));
         else
             start_sub(st, i, t[i].ns, ic->param.p, ic->param.len);
+        rc->ids = client_ids;
     }
     buf_free(&param);
     guard_drop(st);
@@ -799,18 +810,17 @@ static bool at_mount_point(struct rd_snap *snap, const char *path)
 static bool route_above_mounts(struct rcall *rc, struct rd_snap *snap, const struct method_row *m,
                                const struct ipc_call *ic, const char *path)
 {
-    const char *names[1];
-    if (rd_mount_children(snap, path, names, 1) == 0)
+    if (!rd_has_mount_points(snap, path))
         return false;
     if (m->merge == MERGE_SUM) {
-        static __thread struct rd_target locs[RD_MAX_LOCS];
-        char err[600];
+        struct rd_locs locs = { 0 };
+        char err[RD_MAX_PATH + 200];
         bool own;
-        int n = rd_summary_targets(snap, path, locs, RD_MAX_LOCS, &own, err, sizeof err);
-        if (n <= 0)
-            return false;
-        route_locations(rc, snap, m, ic, path, locs, n, true);
-        return true; /* mount_only is set by route_locations for a path without its own location */
+        int n = rd_summary_targets(snap, path, &locs, &own, err, sizeof err);
+        if (n > 0)
+            route_locations(rc, snap, m, ic, path, locs.v, n, true);
+        rd_locs_free(&locs);
+        return n > 0; /* mount_only is set by route_locations for a path without its own location */
     }
     bool listing = strcmp(m->name, "getListing") == 0;
     if (!listing && strcmp(m->name, "getFileInfo") != 0)
@@ -915,25 +925,40 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct met
         }
         return;
     }
+    if (m->flags & METHOD_MOUNT_ANSWER) {
+        buf_free(&param);
+        route_enclosing_root(rc, snap, m, &req);
+        return;
+    }
     if (m->flags & METHOD_SUBTREE) {
-        static __thread struct rd_target locs[RD_MAX_LOCS];
-        char err[600];
-        bool own;
+        struct rd_locs locs = { 0 };
+        char err[RD_MAX_PATH + 200];
+        bool own, fan = false;
+        int n = 0;
+        int64_t qn, qs;
         if (m->merge == MERGE_SUM) {
-            int n = rd_summary_targets(snap, req.client_path, locs, RD_MAX_LOCS, &own, err, sizeof err);
-            if (n > 1 || (n == 1 && !own)) {
+            n = rd_summary_targets(snap, req.client_path, &locs, &own, err, sizeof err);
+            if (n < 0) {
                 buf_free(&param);
-                route_locations(rc, snap, m, ic, req.client_path, locs, n, true);
+                fail_call(rc, snap, "java.io.IOException", err);
                 return;
             }
+            /* The usage of a mount entry with router quotas is merged even
+             * from one location: the limits are the router's. */
+            fan = n > 1 || !own ||
+                  (strcmp(m->name, "getQuotaUsage") == 0 && rd_entry_quota(snap, req.client_path, &qn, &qs) &&
+                   (qn >= 0 || qs >= 0));
         } else if (req.t.multi && strcmp(rc->method, "getListing") == 0) {
-            int n = rd_resolve_all(snap, req.client_path, locs, RD_MAX_LOCS, err, sizeof err);
-            if (n > 1) {
-                buf_free(&param);
-                route_locations(rc, snap, m, ic, req.client_path, locs, n, false);
-                return;
-            }
+            n = rd_own_locations(snap, req.client_path, &locs, err, sizeof err);
+            fan = n > 1;
         }
+        if (fan) {
+            buf_free(&param);
+            route_locations(rc, snap, m, ic, req.client_path, locs.v, n, m->merge == MERGE_SUM);
+        }
+        rd_locs_free(&locs);
+        if (fan)
+            return;
     }
     /* A rename adds names where it lands: the destination's quota counts,
      * and a rename inside one mount adds nothing. */
@@ -1030,8 +1055,7 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct met
                 st->cands[st->ncands++] = cands[i];
     }
     if ((m->flags & METHOD_SUBTREE) && strcmp(rc->method, "getListing") == 0) {
-        const char *names[1];
-        st->has_mount_children = rd_mount_children(snap, req.client_path, names, 1) > 0;
+        st->has_mount_children = rd_has_mount_points(snap, req.client_path);
         take_start_after(st, ic);
     }
     rc->ns = ns->name;

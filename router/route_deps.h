@@ -25,6 +25,8 @@ struct router;
 
 struct rd_snap;                   /* a held snapshot */
 struct rd_snap *rd_snap_acquire(struct router *r);
+/* Another reference to a snapshot already held (release each). */
+struct rd_snap *rd_snap_hold(struct rd_snap *s);
 /* Names the client ("ip:port") of the call routed next on this thread, for
  * LOCAL mounts. */
 void rd_set_client(const char *peer);
@@ -45,10 +47,31 @@ struct rd_target {
  * refuse (relative, "..", ...); -3 when no mount point and no default
  * nameservice owns it. */
 int rd_resolve(struct rd_snap *s, const char *path, struct rd_target *t, char *err, size_t errlen);
-/* For a directory under a mount of several destinations: every
- * destination, so a listing can merge them. Returns how many targets were
- * written (1 for single-destination mounts), or -1 with err. */
-int rd_resolve_all(struct rd_snap *s, const char *path, struct rd_target *t, int max, char *err, size_t errlen);
+/* One location of a fan-out (a listing of a directory kept in every
+ * destination, or a summary): where to send, and how to map paths back.
+ * The strings point into the snapshot or into the rd_locs that holds it. */
+struct rd_loc {
+    struct ha_ns *ns;
+    const char *path;             /* the path there */
+    const char *src;              /* the mount point (client side), "" for the default */
+    const char *dest;             /* its destination root ("" for the default) */
+};
+/* A list of locations, as long as it needs to be. Free with rd_locs_free()
+ * before releasing the snapshot. */
+struct rd_locs {
+    struct rd_loc *v;
+    int n, cap;
+    char **owned;                 /* strings made for this list */
+    int nowned;
+};
+void rd_locs_free(struct rd_locs *l);
+/* The locations of path itself: for a directory under a mount whose order
+ * keeps directories in every destination (HASH_ALL, RANDOM, SPACE), and for
+ * the mount point of any multi-destination mount, every destination, so a
+ * listing can merge them; otherwise the one location path resolves to.
+ * Appends to out; returns how many (>= 1), or -1 with err (out unchanged):
+ * rd_resolve's codes. */
+int rd_own_locations(struct rd_snap *s, const char *path, struct rd_locs *out, char *err, size_t errlen);
 /* Every nameservice that may hold path: the destinations of its mount in
  * written order (first the one `first` names, when given), each once, for
  * trying one location after another. Returns how many. */
@@ -64,8 +87,28 @@ struct ha_ns *rd_default_ns(struct rd_snap *s);
 /* The nameservice owning a block pool (as the NameNodes named it), NULL when
  * the pool is not known or its nameservice is gone or disabled. */
 struct ha_ns *rd_ns_by_pool(struct rd_snap *s, const char *pool);
-/* The names of mount points directly under dir, sorted; count returned. */
-int rd_mount_children(struct rd_snap *s, const char *dir, const char **names, int max);
+/* The child names of a directory that lead to mount points, in the byte
+ * order of a NameNode listing. Names point into the snapshot (they are not
+ * NUL-terminated) and stay valid while it is held. */
+struct rd_dir {
+    const void *s;                /* private */
+    const uint32_t *ids;
+    size_t n;                     /* how many */
+};
+/* Fills d for dir (n = 0 when no mount point lies below it). */
+void rd_mount_dir(struct rd_snap *s, const char *dir, struct rd_dir *d);
+const char *rd_dir_name(const struct rd_dir *d, size_t i, size_t *len);
+/* Is a mount entry at exactly child i (not only deeper ones)? */
+bool rd_dir_is_mount(const struct rd_dir *d, size_t i);
+/* The index of the first child that sorts after name (len bytes). */
+size_t rd_dir_after(const struct rd_dir *d, const char *name, size_t len);
+/* Is name (len bytes) one of the children? */
+bool rd_dir_has(const struct rd_dir *d, const char *name, size_t len);
+/* Do mount points lie below dir? */
+bool rd_has_mount_points(struct rd_snap *s, const char *dir);
+/* The newest change time of the mount entries at or below path (0 when
+ * none is known). */
+uint64_t rd_mount_mtime(struct rd_snap *s, const char *path);
 /* Does a mount point or the default nameservice own path? */
 bool rd_owned(struct rd_snap *s, const char *path);
 /* Is path itself a mount point? */
@@ -76,8 +119,13 @@ struct rd_mount_info {
     const char *owner, *group;      /* "" when the entry sets none */
     uint32_t mode;
     int64_t ns_quota, ss_quota;     /* router quotas; -1 = none */
+    uint64_t mtime_ms;              /* when the entry last changed; 0 = unknown */
 };
 bool rd_mount_info(struct rd_snap *s, const char *path, struct rd_mount_info *mi);
+/* For a mount entry at exactly path: the router quotas that hold it, each
+ * the one of the nearest entry at or above path that sets it (-1: none).
+ * false when path is not a mount entry. */
+bool rd_entry_quota(struct rd_snap *s, const char *path, int64_t *ns_quota, int64_t *ss_quota);
 
 /* Maps a path of nameservice ns_name back to the federated namespace by the
  * mount whose destination holds it most closely. 1 (out written), 0 (no
@@ -86,10 +134,11 @@ int rd_reverse(struct rd_snap *s, const char *ns_name, const char *path, char *o
 
 /* Everything a summary of `path` (getContentSummary, getQuotaUsage) must
  * add up: the path's own locations and the destinations of every mount
- * below it, without a location that another one already contains. The
- * first target is the path's own (when it has one; *own says). Returns how
- * many were written, or -1 with err when there is nothing to ask. */
-int rd_summary_targets(struct rd_snap *s, const char *path, struct rd_target *t, int max, bool *own, char *err,
+ * below it, however many, without a location that another one of the same
+ * nameservice contains. The path's own location comes first when it has
+ * one (*own says). Fills out (empty on entry); returns how many, or -1
+ * with err when there is nothing to ask or no memory. */
+int rd_summary_targets(struct rd_snap *s, const char *path, struct rd_locs *out, bool *own, char *err,
                        size_t errlen);
 
 /* ---- the paths inside messages (route_paths.c) ---- */
@@ -162,5 +211,10 @@ struct rd_answer {
 /* Combines n ≥ 1 successful answers as the row's merge says into out.
  * 0, or -1 (malformed answer, out of memory). */
 int rd_merge(const struct method_row *m, const struct rd_answer *a, int n, struct buf *out);
+/* Puts the router's quotas into a merged summary (msg, rewritten in place):
+ * the row's two limits (merge_keep: the name quota, then the space quota)
+ * take ns_quota and ss_quota, each unless it is -1. 0, or -1 (malformed, no
+ * memory; msg unchanged). */
+int rd_put_quota(const struct method_row *m, struct buf *msg, int64_t ns_quota, int64_t ss_quota);
 
 #endif

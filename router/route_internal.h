@@ -1,6 +1,7 @@
 /*
  * route_internal: the state of one routed call, shared by the routing rules
- * (hdfs_route.c) and the listing merge (route_listing.c). Private to the
+ * (hdfs_route.c), the listing merge (route_listing.c) and the answers the
+ * router builds from subcalls of its own (route_subcalls.c). Private to the
  * router's HDFS routing.
  */
 #ifndef FR_ROUTE_INTERNAL_H
@@ -15,8 +16,10 @@
 #include "hdfs_conn.h"
 #include "route_deps.h"
 
-#define RD_MAX_LOCS 16                  /* locations of one listing or summary */
 #define RD_FT_MAX 8                     /* locations a fault-tolerant call tries */
+#define RD_LS_LIMIT 1000                /* entries of a merged listing page (the NameNode's dfs.ls.limit) */
+#define RD_MOUNT_STATUS_S 1.0           /* seconds a listing waits for its mount points' status (RBF's
+                                           mount-status time-out); then the entry's own stands in */
 
 struct rstate;
 
@@ -67,6 +70,11 @@ struct rstate {
     struct sub *absent;                 /* seq: the first "not here" answer, kept (owned) */
     char *start_after;                  /* getListing: the client's startAfter (owned) */
     size_t sa_len;
+    bool router_quota;                  /* getQuotaUsage of a mount entry: these limits are the router's */
+    int64_t rq_ns, rq_ss;               /* ...quota.ns and quota.ss (-1: the subclusters' own stand) */
+    void (*finish)(struct rstate *st);  /* own subcalls (route_subcalls.c): answers once all are done */
+    void *extra;                        /* ...what finish needs (owned) */
+    void (*free_extra)(void *extra);
     int nsub, pending;
     struct sub subs[];
 };
@@ -113,5 +121,30 @@ void reply_merged_listing(struct rstate *st);
 bool reply_mount_fileinfo(struct rstate *st, const uint8_t *payload, size_t len);
 /* Keeps the client's startAfter of a getListing request. */
 void take_start_after(struct rstate *st, const struct ipc_call *ic);
+
+/* route_subcalls.c */
+/* Ids for a read subcall the router makes on its own: this thread's client
+ * id and the next call id. Replies to subcalls that share the client's ids
+ * on one connection could not be told apart. */
+void route_own_ids(struct ipc_ids *ids);
+/* A call state whose nsub subcalls are the router's own: once every one is
+ * done, finish(st) answers rc, then st is freed. Start them with
+ * route_own_send(), then call route_own_go() (the guard: finish cannot run
+ * before). NULL when out of memory (nothing answered, snap not taken). */
+struct rstate *route_own_state(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, int nsub,
+                               void (*finish)(struct rstate *st));
+/* Sends subcall i: method with the packed request param, to ns. */
+void route_own_send(struct rstate *st, int i, struct ha_ns *ns, const char *method, const uint8_t *param,
+                    size_t len);
+void route_own_go(struct rstate *st);
+/* Gives up on the subcalls still out (each counts as timed out) and
+ * finishes the call. */
+void route_own_expire(struct rstate *st);
+/* Did the subcall succeed? */
+bool route_sub_ok(const struct sub *s);
+/* Answers rc with the failure of a subcall. */
+void route_reply_sub_error(struct rcall *rc, const struct sub *s);
+/* getEnclosingRoot, answered from the mount table and getEZForPath. */
+void route_enclosing_root(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const struct rd_req *req);
 
 #endif

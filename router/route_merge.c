@@ -403,6 +403,46 @@ static int merge_datanodes(const struct method_row *m, const struct rd_answer *a
     return rc;
 }
 
+int rd_put_quota(const struct method_row *m, struct buf *msg, int64_t ns_quota, int64_t ss_quota)
+{
+    const uint32_t *keep = m->merge_keep;
+    const uint8_t *inner;
+    size_t il;
+    if (!m->merge_path || !keep || !keep[0] || !keep[1] ||
+        pbr_find_one(buf_rptr(msg), buf_len(msg), m->merge_path, &inner, &il) != 1)
+        return -1;
+    struct buf q = BUF_INIT, out = BUF_INIT;
+    const uint8_t *p = inner, *end = inner + il, *at = p;
+    struct pb_field f;
+    int rc = 0, r;
+    while (rc == 0 && (r = pb_next_field(&p, end, &f)) > 0) {
+        int64_t v = f.type != PB_VARINT ? -1 : f.num == keep[0] ? ns_quota : f.num == keep[1] ? ss_quota : -1;
+        if (v >= 0) {
+            if (buf_reserve(&q, 16) < 0)
+                rc = -1;
+            else
+                buf_commit(&q, pb_put_varint_field(buf_wptr(&q), f.num, (uint64_t)v));
+        } else if (buf_append(&q, at, (size_t)(p - at)) < 0) {
+            rc = -1;
+        }
+        at = p;
+    }
+    if (rc == 0) {
+        const uint32_t *one[1] = { m->merge_path };
+        struct pb_pathset ps = { one, 1 };
+        struct sub_ctx c = { &q };
+        rc = pbr_rewrite(buf_rptr(msg), buf_len(msg), &ps, put_summed, &c, &out) < 0 ? -1 : 0;
+    }
+    if (rc == 0) {
+        buf_free(msg);
+        *msg = out;
+    } else {
+        buf_free(&out);
+    }
+    buf_free(&q);
+    return rc;
+}
+
 int rd_merge(const struct method_row *m, const struct rd_answer *a, int n, struct buf *out)
 {
     if (n <= 0)

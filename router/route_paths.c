@@ -42,6 +42,38 @@ __attribute__((format(printf, 3, 4))) static int req_fail(struct rd_req *req, co
     return -1;
 }
 
+/*
+ * Refuses a call (METHOD_NO_MOUNT_POINT) whose path is a mount point or has
+ * mount points below it, naming them as RBF does: the call would replace or
+ * remove a mount entry, or reach only one subcluster's part of what the
+ * client sees under the path. -1 (refused), 0.
+ */
+static int mount_point_refused(struct req_ctx *c)
+{
+    const struct method_row *m = c->m;
+    const char *cls = m->refuse_class ? m->refuse_class : "org.apache.hadoop.security.AccessControlException";
+    if (rd_is_mount_point(c->snap, c->path))
+        return req_fail(c->req, cls, "%s is not allowed on %s: it is a mount point of the router (change the mount "
+                        "table with fedrouter-admin)", c->method, c->path);
+    struct rd_dir d;
+    rd_mount_dir(c->snap, c->path, &d);
+    if (d.n == 0)
+        return 0;
+    char names[512];
+    size_t w = 0;
+    size_t i = 0;
+    for (; i < d.n && i < 3; i++) {
+        size_t l;
+        const char *nm = rd_dir_name(&d, i, &l);
+        int k = snprintf(names + w, sizeof names - w, "%s%.*s", i ? ", " : "", (int)(l > 100 ? 100 : l), nm);
+        if (k < 0 || (size_t)k >= sizeof names - w)
+            break;
+        w += (size_t)k;
+    }
+    return req_fail(c->req, cls, "%s is not allowed on %s: mount points of the router lie below it (%s%s)",
+                    c->method, c->path, names, i < d.n ? ", ..." : "");
+}
+
 static int map_req_path(void *vctx, unsigned idx, const uint8_t *s, size_t len, const uint8_t **out,
                         size_t *out_len)
 {
@@ -66,6 +98,9 @@ static int map_req_path(void *vctx, unsigned idx, const uint8_t *s, size_t len, 
         req->no_mount = true;
         memcpy(req->client_path, c->path, len + 1);
     }
+    if ((rr == 0 || rr == -3) && (m->flags & METHOD_NO_MOUNT_POINT) && (routing || strcmp(m->name, "concat") == 0) &&
+        mount_point_refused(c) < 0)
+        return -1;
     if (rr < 0)
         return req_fail(req, rr == -2 ? "org.apache.hadoop.fs.InvalidPathException" : "java.io.IOException", "%s",
                         err);
@@ -76,16 +111,11 @@ static int map_req_path(void *vctx, unsigned idx, const uint8_t *s, size_t len, 
     if (t->readonly && (m->flags & METHOD_WRITE))
         return req_fail(req, "org.apache.hadoop.security.AccessControlException",
                         "%s is in a read only mount point %s", c->path, t->src);
-    if ((m->flags & METHOD_NO_MOUNT_POINT) && (routing || strcmp(m->name, "concat") == 0)) {
-        const char *names[1];
-        if (rd_is_mount_point(c->snap, c->path))
-            return req_fail(req, "org.apache.hadoop.security.AccessControlException",
-                            "%s: %s is a mount point of the router; change it with fedrouter-admin", c->method,
-                            c->path);
-        if (rd_mount_children(c->snap, c->path, names, 1) > 0)
-            return req_fail(req, "org.apache.hadoop.security.AccessControlException",
-                            "%s: mount points of the router lie below %s", c->method, c->path);
-    }
+    if ((m->flags & METHOD_NOT_MOUNT_ENTRY) && routing && rd_is_mount_point(c->snap, c->path))
+        return req_fail(req, "org.apache.hadoop.security.AccessControlException",
+                        "Permission denied: %s of %s: a mount entry of the router, whose quota is the router's "
+                        "own (quota.ns, quota.ss of the entry); change it with fedrouter-admin",
+                        c->method, c->path);
     /* The other path of a rename or concat goes where the first one lives
      * when its mount has a destination there (RBF pairs source and
      * destination locations by subcluster). */
@@ -197,12 +227,6 @@ static int map_resp_path(void *vctx, unsigned idx, const uint8_t *s, size_t len,
     int r = 0;
     if (c->dest && c->dest[0]) {
         r = under(c, c->dest, c->src, s, len);
-        /* The NameNode answers "/" or a zone root outside the mount's
-         * destination: inside the federated namespace that is the mount. */
-        if (r == 0 && strcmp(c->m->name, "getEnclosingRoot") == 0) {
-            snprintf(c->out, sizeof c->out, "%s", c->src);
-            r = 1;
-        }
     } else if ((c->m->flags & METHOD_RESP_REVERSE) && c->ns_name) {
         char tmp[RD_MAX_PATH];
         if (len >= sizeof tmp)
@@ -312,7 +336,7 @@ int rd_map_response(struct rd_snap *s, const struct method_row *m, const char *n
         return 0;
     /* A mount whose destination has the same path maps every path to
      * itself: nothing to walk (listings are the hot case). */
-    if (dest && src && strcmp(dest, src) == 0 && strcmp(m->name, "getEnclosingRoot") != 0)
+    if (dest && src && strcmp(dest, src) == 0)
         return 0;
     if (strcmp(m->name, "getSnapshottableDirListing") == 0 && ns_name) {
         static __thread struct sdir_ctx sc;

@@ -118,6 +118,11 @@ void rd_snap_release(struct rd_snap *s)
     snapshot_release((struct snapshot *)s);
 }
 
+struct rd_snap *rd_snap_hold(struct rd_snap *s)
+{
+    return (struct rd_snap *)snapshot_hold((struct snapshot *)s);
+}
+
 #define SNAP(x) ((struct snapshot *)(x))
 
 /* The host of the client whose call is being routed on this thread (LOCAL). */
@@ -207,35 +212,79 @@ int rd_resolve(struct rd_snap *s, const char *path, struct rd_target *t, char *e
     return 0;
 }
 
-int rd_resolve_all(struct rd_snap *s, const char *path, struct rd_target *t, int max, char *err, size_t errlen)
+/* ---- lists of locations ---- */
+
+void rd_locs_free(struct rd_locs *l)
 {
-    if (rd_resolve(s, path, &t[0], err, errlen) < 0)
+    for (int i = 0; i < l->nowned; i++)
+        free(l->owned[i]);
+    free(l->owned);
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+/* A copy of str that the list frees; NULL when out of memory. */
+static const char *locs_keep(struct rd_locs *l, const char *str)
+{
+    char **g = realloc(l->owned, (size_t)(l->nowned + 1) * sizeof *g);
+    if (!g)
+        return NULL;
+    l->owned = g;
+    char *c = strdup(str);
+    if (c)
+        l->owned[l->nowned++] = c;
+    return c;
+}
+
+static int locs_push(struct rd_locs *l, struct ha_ns *ns, const char *path, const char *src, const char *dest)
+{
+    if (!path || !src || !dest)
         return -1;
-    static __thread char buf[2 * FR_PATH_MAX + 2];
+    if (l->n == l->cap) {
+        int nc = l->cap ? 2 * l->cap : 8;
+        struct rd_loc *g = realloc(l->v, (size_t)nc * sizeof *g);
+        if (!g)
+            return -1;
+        l->v = g;
+        l->cap = nc;
+    }
+    l->v[l->n++] = (struct rd_loc){ ns, path, src, dest };
+    return 0;
+}
+
+int rd_own_locations(struct rd_snap *s, const char *path, struct rd_locs *out, char *err, size_t errlen)
+{
+    static __thread struct rd_target t;
+    int rc = rd_resolve(s, path, &t, err, errlen);
+    if (rc < 0)
+        return rc;
+    int n0 = out->n;
+    static __thread char buf[2 * FR_PATH_MAX + 2], dpath[FR_PATH_MAX + 1];
     struct resolve_result res;
     /* A directory of a mount of several destinations may be in any of
      * them (and in every one under folder-all orders): a listing merges
      * them all, as RBF lists every location. */
-    if (snapshot_resolve(SNAP(s), path, strlen(path), NULL, &res, buf, sizeof buf) != RES_OK || !res.mount ||
-        res.mount->ndests < 2)
-        return 1;
-    struct rd_snap wrap = { SNAP(s) };
-    int n = 0;
-    for (uint32_t i = 0; i < res.mount->ndests && n < max; i++) {
-        const struct snap_dest *d = &res.mount->dests[i];
-        struct ha_ns *h = d->ns->disabled ? NULL : ha_for(&wrap, d->ns);
-        if (!h || resolve_dest_path(&res, (int)i, t[n].path, sizeof t[n].path) < 0)
-            continue;
-        t[n].ns = h;
-        t[n].readonly = res.mount->rec->readonly;
-        t[n].faulttolerant = res.mount->faulttolerant;
-        t[n].multi = true;
-        t[n].folder_all = mount_order_folder_all(res.mount->rec->order);
-        snprintf(t[n].src, sizeof t[n].src, "%s", res.mount->src);
-        snprintf(t[n].dest, sizeof t[n].dest, "%.*s", (int)d->path_len, d->path);
-        n++;
+    if (snapshot_resolve(SNAP(s), path, strlen(path), NULL, &res, buf, sizeof buf) == RES_OK && res.mount &&
+        res.mount->ndests >= 2) {
+        struct rd_snap wrap = { SNAP(s) };
+        for (uint32_t i = 0; i < res.mount->ndests; i++) {
+            const struct snap_dest *d = &res.mount->dests[i];
+            struct ha_ns *h = d->ns->disabled ? NULL : ha_for(&wrap, d->ns);
+            if (!h || resolve_dest_path(&res, (int)i, dpath, sizeof dpath) < 0)
+                continue;
+            if (locs_push(out, h, locs_keep(out, dpath), res.mount->src, d->path) < 0)
+                goto oom;
+        }
+        if (out->n > n0)
+            return out->n - n0;
     }
-    return n ? n : 1;
+    if (locs_push(out, t.ns, locs_keep(out, t.path), locs_keep(out, t.src), locs_keep(out, t.dest)) < 0)
+        goto oom;
+    return 1;
+oom:
+    out->n = n0;
+    snprintf(err, errlen, "%s: out of memory", path);
+    return -1;
 }
 
 int rd_locations(struct rd_snap *s, const char *path, struct ha_ns *first, struct ha_ns **out, int max)
@@ -319,30 +368,75 @@ struct ha_ns *rd_ns_by_pool(struct rd_snap *s, const char *pool)
     return ha_for(&wrap, sns);
 }
 
-int rd_mount_children(struct rd_snap *s, const char *dir, const char **names, int max)
+void rd_mount_dir(struct rd_snap *s, const char *dir, struct rd_dir *d)
 {
-    if (!s)
-        return 0;
-    struct snap_dir d;
+    struct snap_dir sd;
     const char *why;
-    if (snapshot_children(SNAP(s), dir, strlen(dir), &d, &why) < 0)
+    d->s = NULL;
+    d->ids = NULL;
+    d->n = 0;
+    if (!s || snapshot_children(SNAP(s), dir, strlen(dir), &sd, &why) < 0)
+        return;
+    d->s = sd.s;
+    d->ids = sd.ids;
+    d->n = sd.n;
+}
+
+static struct snap_dir snap_dir_of(const struct rd_dir *d)
+{
+    return (struct snap_dir){ .s = d->s, .ids = d->ids, .n = d->n };
+}
+
+const char *rd_dir_name(const struct rd_dir *d, size_t i, size_t *len)
+{
+    struct snap_dir sd = snap_dir_of(d);
+    return snap_dir_name(&sd, i, len);
+}
+
+bool rd_dir_is_mount(const struct rd_dir *d, size_t i)
+{
+    struct snap_dir sd = snap_dir_of(d);
+    return snap_dir_mount(&sd, i) != NULL;
+}
+
+size_t rd_dir_after(const struct rd_dir *d, const char *name, size_t len)
+{
+    if (d->n == 0)
         return 0;
-    /* The snapshot's names are not NUL-terminated: copies, valid until this
-     * thread's next call. */
-    static __thread char store[1 << 16];
-    size_t used = 0;
-    int n = 0;
-    for (size_t i = 0; i < d.n && n < max; i++) {
-        size_t len;
-        const char *name = snap_dir_name(&d, i, &len);
-        if (used + len + 1 > sizeof store)
-            break;
-        memcpy(store + used, name, len);
-        store[used + len] = 0;
-        names[n++] = store + used;
-        used += len + 1;
-    }
-    return n;
+    struct snap_dir sd = snap_dir_of(d);
+    return snap_dir_after(&sd, name, len);
+}
+
+bool rd_dir_has(const struct rd_dir *d, const char *name, size_t len)
+{
+    size_t i = rd_dir_after(d, name, len), l;
+    if (i == 0)
+        return false;
+    const char *at = rd_dir_name(d, i - 1, &l);
+    return l == len && memcmp(at, name, len) == 0;
+}
+
+bool rd_has_mount_points(struct rd_snap *s, const char *dir)
+{
+    struct rd_dir d;
+    rd_mount_dir(s, dir, &d);
+    return d.n > 0;
+}
+
+static int newest(void *ctx, const struct snap_mount *m)
+{
+    uint64_t *t = ctx;
+    if (m->rec->mtime_ms > *t)
+        *t = m->rec->mtime_ms;
+    return 0;
+}
+
+uint64_t rd_mount_mtime(struct rd_snap *s, const char *path)
+{
+    uint64_t t = 0;
+    if (s)
+        snapshot_walk_below(SNAP(s), path, strlen(path), newest, &t);
+    return t;
 }
 
 bool rd_is_mount_point(struct rd_snap *s, const char *path)
@@ -360,7 +454,34 @@ bool rd_mount_info(struct rd_snap *s, const char *path, struct rd_mount_info *mi
     mi->mode = m->rec->mode;
     mi->ns_quota = m->rec->ns_quota;
     mi->ss_quota = m->rec->ss_quota;
+    mi->mtime_ms = m->rec->mtime_ms;
     return true;
+}
+
+bool rd_entry_quota(struct rd_snap *s, const char *path, int64_t *ns_quota, int64_t *ss_quota)
+{
+    static __thread char buf[2 * FR_PATH_MAX + 2];
+    struct resolve_result res;
+    if (!s || snapshot_resolve(SNAP(s), path, strlen(path), NULL, &res, buf, sizeof buf) != RES_OK || !res.mount ||
+        !(res.flags & RES_MOUNT_POINT))
+        return false;
+    *ns_quota = *ss_quota = -1;
+    char p[RD_MAX_PATH];
+    snprintf(p, sizeof p, "%s", res.mount->src);
+    for (;;) {
+        const struct snap_mount *m = snapshot_find_mount(SNAP(s), p);
+        if (m && *ns_quota < 0)
+            *ns_quota = m->rec->ns_quota;
+        if (m && *ss_quota < 0)
+            *ss_quota = m->rec->ss_quota;
+        char *slash = strrchr(p, '/');
+        if (!slash || p[1] == 0)
+            return true;
+        if (slash == p)
+            slash[1] = 0; /* up to "/" */
+        else
+            *slash = 0;
+    }
 }
 
 /* Is path (len bytes) at or under dir (dlen bytes, normalised)? */
@@ -402,8 +523,8 @@ int rd_reverse(struct rd_snap *s, const char *ns_name, const char *path, char *o
 struct below_ctx {
     struct rd_snap *s;
     const char *path;
-    struct rd_target *t;
-    int n, max;
+    struct rd_locs *out;
+    bool oom;
 };
 
 static int add_below(void *vctx, const struct snap_mount *m)
@@ -412,54 +533,91 @@ static int add_below(void *vctx, const struct snap_mount *m)
     if (strcmp(m->src, c->path) == 0)
         return 0; /* the path's own mount: its locations come from resolving the path */
     struct rd_snap wrap = { SNAP(c->s) };
-    for (uint32_t k = 0; k < m->ndests && c->n < c->max; k++) {
+    for (uint32_t k = 0; k < m->ndests; k++) {
         const struct snap_dest *d = &m->dests[k];
         struct ha_ns *h = d->ns->disabled ? NULL : ha_for(&wrap, d->ns);
-        if (!h)
-            continue;
-        struct rd_target *t = &c->t[c->n];
-        t->ns = h;
-        t->readonly = m->readonly;
-        t->faulttolerant = false;
-        t->multi = t->folder_all = false;
-        snprintf(t->path, sizeof t->path, "%.*s", (int)d->path_len, d->path);
-        snprintf(t->src, sizeof t->src, "%s", m->src);
-        snprintf(t->dest, sizeof t->dest, "%s", t->path);
-        c->n++;
+        if (h && locs_push(c->out, h, d->path, m->src, d->path) < 0) {
+            c->oom = true;
+            return 1;
+        }
     }
     return 0;
 }
 
-int rd_summary_targets(struct rd_snap *s, const char *path, struct rd_target *t, int max, bool *own, char *err,
+/* Path order in which a directory's descendants follow it at once: '/'
+ * sorts before every other byte. */
+static int cmp_tree(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        unsigned x = (unsigned char)*a, y = (unsigned char)*b;
+        if (x == y) {
+            if (!x)
+                return 0;
+            continue;
+        }
+        if (!x || !y)
+            return x ? 1 : -1;
+        x = x == '/' ? 1 : x + 1;
+        y = y == '/' ? 1 : y + 1;
+        return x < y ? -1 : 1;
+    }
+}
+
+struct loc_key {
+    const struct rd_loc *l;
+    int idx;
+};
+
+static int cmp_loc_key(const void *va, const void *vb)
+{
+    const struct loc_key *a = va, *b = vb;
+    if (a->l->ns != b->l->ns)
+        return (uintptr_t)a->l->ns < (uintptr_t)b->l->ns ? -1 : 1;
+    int c = cmp_tree(a->l->path, b->l->path);
+    return c ? c : (a->idx > b->idx) - (a->idx < b->idx);
+}
+
+int rd_summary_targets(struct rd_snap *s, const char *path, struct rd_locs *out, bool *own, char *err,
                        size_t errlen)
 {
-    int n = rd_resolve_all(s, path, t, max, err, errlen);
-    *own = n > 0;
-    if (n < 0)
-        n = 0;
-    struct below_ctx c = { s, path, t, n, max };
+    int nown = s ? rd_own_locations(s, path, out, err, errlen) : -1;
+    *own = nown > 0;
+    struct below_ctx c = { s, path, out, false };
     if (s)
         snapshot_walk_below(SNAP(s), path, strlen(path), add_below, &c);
-    /* Drop a location that another one of the same nameservice contains
-     * (a nested mount inside its parent's destination): counted once. */
-    int w = 0;
-    for (int i = 0; i < c.n; i++) {
-        bool inside = false;
-        for (int j = 0; j < c.n && !inside; j++) {
-            if (i == j || t[j].ns != t[i].ns)
-                continue;
-            size_t li = strlen(t[i].path), lj = strlen(t[j].path);
-            if (path_under(t[i].path, li, t[j].path, lj) && (li != lj || j < i))
-                inside = true;
-        }
-        if (!inside) {
-            if (w != i)
-                t[w] = t[i];
-            w++;
-        } else if (i == 0) {
-            *own = false;
-        }
+    struct loc_key *k = out->n ? malloc((size_t)out->n * sizeof *k) : NULL;
+    bool *drop = out->n ? calloc((size_t)out->n, sizeof *drop) : NULL;
+    if (c.oom || (out->n && (!k || !drop))) {
+        free(k);
+        free(drop);
+        snprintf(err, errlen, "%s: out of memory", path);
+        return -1;
     }
+    /* A location that another one of the same nameservice contains (a
+     * nested mount inside its parent's destination, or one destination
+     * written twice) is counted once: sorted by nameservice and in tree
+     * order, each location is dropped when it lies under the last one kept. */
+    for (int i = 0; i < out->n; i++)
+        k[i] = (struct loc_key){ &out->v[i], i };
+    qsort(k, (size_t)out->n, sizeof *k, cmp_loc_key);
+    const struct rd_loc *root = NULL;
+    for (int i = 0; i < out->n; i++) {
+        const struct rd_loc *l = k[i].l;
+        if (root && root->ns == l->ns && path_under(l->path, strlen(l->path), root->path, strlen(root->path)))
+            drop[k[i].idx] = true;
+        else
+            root = l;
+    }
+    int w = 0;
+    for (int i = 0; i < out->n; i++) {
+        if (!drop[i])
+            out->v[w++] = out->v[i];
+        else if (i == 0)
+            *own = false;
+    }
+    out->n = w;
+    free(k);
+    free(drop);
     if (w == 0 && !*own)
         return -1;
     return w;

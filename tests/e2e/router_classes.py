@@ -689,11 +689,11 @@ def run_checks(R, N1, N2, ns1, ns2, user):
 
     # -- response paths mapped back --
     def snap_a():
-        R.call("allowSnapshot", C.AllowSnapshotRequestProto(snapshotRoot="/a"), C.AllowSnapshotResponseProto)
-        got = R.call("createSnapshot", C.CreateSnapshotRequestProto(snapshotRoot="/a", snapshotName="s1"),
+        R.call("allowSnapshot", C.AllowSnapshotRequestProto(snapshotRoot="/a/sd"), C.AllowSnapshotResponseProto)
+        got = R.call("createSnapshot", C.CreateSnapshotRequestProto(snapshotRoot="/a/sd", snapshotName="s1"),
                      C.CreateSnapshotResponseProto).snapshotPath
-        expect(got.startswith("/a/.snapshot/"), "snapshot path %r" % got)
-    check("createSnapshot /a: the snapshot path starts with /a/.snapshot/", snap_a)
+        expect(got.startswith("/a/sd/.snapshot/"), "snapshot path %r" % got)
+    check("createSnapshot /a/sd: the snapshot path starts with /a/sd/.snapshot/", snap_a)
 
     def snap_m():
         R.call("allowSnapshot", C.AllowSnapshotRequestProto(snapshotRoot="/m/d"), C.AllowSnapshotResponseProto)
@@ -704,21 +704,23 @@ def run_checks(R, N1, N2, ns1, ns2, user):
 
     def snap_list():
         d1, d2 = snapdirs(N1), snapdirs(N2)
-        expect(d1 == [("/", "a")], "setup: ns1 lists %s, expected [('/', 'a')]" % d1)
+        expect(d1 == [("/a", "sd")], "setup: ns1 lists %s, expected [('/a', 'sd')]" % d1)
         expect(d2 == [("/mdst", "d")], "setup: ns2 lists %s, expected [('/mdst', 'd')]" % d2)
         got = snapdirs(R)
-        want = [("/", "a"), ("/m", "d")]
+        want = [("/a", "sd"), ("/m", "d")]
         expect(got == want, "(parent, name) %s, expected %s" % (got, want))
-    check("getSnapshottableDirListing: parent paths mapped back (/ for /a, /m for /m/d)", snap_list)
+    check("getSnapshottableDirListing: parent paths mapped back (/a for /a/sd, /m for /m/d)", snap_list)
 
     # A snapshottable directory that is a mount point whose destination has
     # another name: the client joins parent and name into the directory's
     # path, which must be /s (ns2's /sdst), not /sdst (ns1's, by default).
+    # The router refuses snapshots on a mount point (RBF), so ns2 makes it
+    # snapshottable itself.
     def snap_mount_root():
-        R.call("allowSnapshot", C.AllowSnapshotRequestProto(snapshotRoot="/s"), C.AllowSnapshotResponseProto)
+        N2.call("allowSnapshot", C.AllowSnapshotRequestProto(snapshotRoot="/sdst"), C.AllowSnapshotResponseProto)
         d2 = snapdirs(N2)
         expect(("/", "sdst") in d2, "setup: ns2 lists %s, expected ('/', 'sdst') among them" % d2)
-        got = [e for e in snapdirs(R) if e not in (("/", "a"), ("/m", "d"))]
+        got = [e for e in snapdirs(R) if e not in (("/a", "sd"), ("/m", "d"))]
         expect(got == [("/", "s")], "(parent, name) %s for the directory /s, expected [('/', 's')]; a client "
                "would read %s" % (got, ["%s/%s" % (p.rstrip("/"), n) for p, n in got]))
     check("getSnapshottableDirListing: the mount point /s (ns2:/sdst) is listed as / + s", snap_mount_root)
@@ -843,7 +845,7 @@ def run_order_checks(R, R2, N1, N2, rt, user):
 
 def setup(N1, N2):
     """The destinations and some content, made directly on each subcluster."""
-    for path in ("/a", "/ro/seed", "/h/h1", "/h/hx", "/0first", "/zlocal"):
+    for path in ("/a/sd", "/ro/seed", "/h/h1", "/h/hx", "/0first", "/zlocal"):
         if not mkdirs(N1, path):
             raise RuntimeError("mkdirs %s on ns1 answered false" % path)
     for path in ("/sp", "/r", "/loc", "/qt"):

@@ -3,7 +3,7 @@
  * and demo subcluster of fedrouter.
  *
  *   minidfs --nn-port P --dn-port Q --data-dir DIR --nameservice NAME
- *           [--block-size BYTES] [--standby] [--host ADDR]
+ *           [--block-size BYTES] [--standby] [--host ADDR] [--ez PATH]...
  *
  * Prints `ready nn=HOST:P dn=HOST:Q bpid=...` once both accept connections.
  * SIGTERM/SIGINT stop it cleanly; SIGUSR1 switches standby <-> active. A
@@ -32,7 +32,10 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: minidfs --nn-port P --dn-port Q --data-dir DIR --nameservice NAME\n"
             "               [--block-size BYTES] [--standby] [--host ADDR] [--capacity BYTES]\n"
+            "               [--ez PATH]...\n"
             "  A NameNode (Hadoop IPC ClientProtocol) and a DataNode in one process.\n"
+            "  --ez: getEZForPath answers PATH as an encryption zone for it and below\n"
+            "  (no keys, no encryption: only the zone's name).\n"
             "  Port 0 picks a free port. SIGUSR1 switches standby/active; SIGTERM stops.\n");
 }
 
@@ -64,7 +67,7 @@ int main(int argc, char **argv)
         { "data-dir", required_argument, 0, 'D' }, { "nameservice", required_argument, 0, 's' },
         { "block-size", required_argument, 0, 'b' }, { "standby", no_argument, 0, 'S' },
         { "host", required_argument, 0, 'H' },     { "help", no_argument, 0, 'h' },
-        { "capacity", required_argument, 0, 'C' },
+        { "capacity", required_argument, 0, 'C' }, { "ez", required_argument, 0, 'E' },
         { 0, 0, 0, 0 },
     };
     int nn_port = -1, dn_port = -1;
@@ -72,6 +75,8 @@ int main(int argc, char **argv)
     unsigned long long block_size = 128ull << 20;
     bool standby = false;
     unsigned long long capacity = 0;
+    const char *ez[8];
+    int nez = 0;
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -101,6 +106,13 @@ int main(int argc, char **argv)
             break;
         }
         case 'H': host = optarg; break;
+        case 'E':
+            if (optarg[0] != '/' || nez == (int)(sizeof ez / sizeof ez[0])) {
+                fprintf(stderr, "minidfs: bad --ez %s (an absolute path; at most 8)\n", optarg);
+                return 2;
+            }
+            ez[nez++] = optarg;
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -149,7 +161,9 @@ int main(int argc, char **argv)
         .superuser = superuser,
         .block_size = block_size,
         .standby = standby,
+        .nez = nez,
     };
+    memcpy(nn.ez, ez, (size_t)nez * sizeof ez[0]);
     nn.ns = fsns_new(superuser);
     if (!nn.ns) {
         fprintf(stderr, "minidfs: out of memory\n");

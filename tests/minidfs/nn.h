@@ -44,6 +44,8 @@ struct nn {
     bool safe_mode;              /* set and read with setSafeMode; only a flag: writes are not
                                     refused while it is on */
     uint64_t refreshes;          /* refreshNodes calls served */
+    const char *ez[8];           /* encryption zone roots (--ez), for getEZForPath */
+    int nez;
     struct nn_conn *conns;       /* live connections */
     uint64_t nconns;
     uint64_t next_conn_id;

@@ -61,7 +61,7 @@ void nn_drop_blocks(struct nn *nn, struct fsns_blocklist *bl);
     X(updatePipeline) X(getAdditionalDatanode) X(reportBadBlocks) X(setXAttr) X(getXAttrs)     \
     X(listXAttrs) X(removeXAttr) X(allowSnapshot) X(disallowSnapshot) X(createSnapshot)        \
     X(deleteSnapshot) X(renameSnapshot) X(getSnapshottableDirListing)                         \
-    X(getAclStatus) X(checkAccess) X(getCurrentEditLogTxid) X(refreshNodes)
+    X(getAclStatus) X(checkAccess) X(getCurrentEditLogTxid) X(refreshNodes) X(getEZForPath)
 
 #define NN_DECLARE(name) NN_HANDLER(name);
 NN_OPS(NN_DECLARE)

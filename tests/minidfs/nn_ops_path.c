@@ -10,6 +10,7 @@
 
 #include "acl.pb-c.h"
 #include "datanode.h"
+#include "encryption.pb-c.h"
 #include "nn_ops.h"
 #include "xattr.pb-c.h"
 
@@ -345,6 +346,36 @@ NN_HANDLER(isFileClosed)
         nn_reply(call, &r.base);
     }
     FREE(hadoop__hdfs__is_file_closed_request_proto, req);
+}
+
+/* The deepest --ez zone at or above src (a path, not checked to exist, as
+ * the zone holds whatever is created below it), or none. */
+NN_HANDLER(getEZForPath)
+{
+    NN_DECODE(req, Hadoop__Hdfs__GetEZForPathRequestProto, hadoop__hdfs__get_ezfor_path_request_proto, call, param,
+              len);
+    int best = -1;
+    size_t best_len = 0, sl = strlen(req->src);
+    for (int i = 0; i < nn->nez; i++) {
+        size_t zl = strlen(nn->ez[i]);
+        bool above = zl == 1 || (sl >= zl && memcmp(req->src, nn->ez[i], zl) == 0 && (sl == zl || req->src[zl] == '/'));
+        if (above && (best < 0 || zl > best_len)) {
+            best = i;
+            best_len = zl;
+        }
+    }
+    Hadoop__Hdfs__GetEZForPathResponseProto r = HADOOP__HDFS__GET_EZFOR_PATH_RESPONSE_PROTO__INIT;
+    Hadoop__Hdfs__EncryptionZoneProto z = HADOOP__HDFS__ENCRYPTION_ZONE_PROTO__INIT;
+    if (best >= 0) {
+        z.id = 16384 + best;
+        z.path = (char *)nn->ez[best];
+        z.suite = HADOOP__HDFS__CIPHER_SUITE_PROTO__AES_CTR_NOPADDING;
+        z.cryptoprotocolversion = HADOOP__HDFS__CRYPTO_PROTOCOL_VERSION_PROTO__ENCRYPTION_ZONES;
+        z.keyname = "minidfs-key";
+        r.zone = &z;
+    }
+    nn_reply(call, &r.base);
+    FREE(hadoop__hdfs__get_ezfor_path_request_proto, req);
 }
 
 /* ---- extended attributes ---- */
