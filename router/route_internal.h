@@ -56,11 +56,12 @@ struct rstate {
                                            location (cands), the call itself follows */
     int probe_levels;                   /* probing create/mkdirs: subs[k*ncands..] ask for the k-th
                                            ancestor (k = 1..levels-1) */
-    bool probe_second;                  /* probing a rename: subs[ncands..2*ncands) ask for its destination */
-    bool probe_third;                   /* probing the old rename: subs[2*ncands..) ask for the
-                                           destination directory's entry of the source's name */
     uint32_t src_at, dst_at;            /* probing a rename: the locations (bits by cands index) where
                                            the source and the destination have a place */
+    uint32_t dparent_root;              /* ... where the destination's parent is the root */
+    int rename_phase;                   /* 0 probing, 1 deleting the source's empty copies first */
+    uint32_t rename_ok;                 /* phase 1: the locations the rename goes to next */
+    int nsub_used;                      /* phase 1: the delete subcalls */
     bool folder_all;                    /* probing: the mount keeps directories in every location */
     uint64_t want_id, found_id;         /* probing for a file call: the inode id it names, and the id of
                                            the status picked so far */

@@ -99,6 +99,26 @@ static int probe_found(const struct sub *s, uint64_t *id)
     return 0;
 }
 
+/* probe_found, with a directory's children count (childrenNum, 14; 0 when
+ * the answer has none). */
+static int probe_children(const struct sub *s, uint64_t *children)
+{
+    const uint8_t *p = buf_rptr(&s->payload), *end = p + buf_len(&s->payload);
+    struct pb_field f;
+    uint64_t id;
+    *children = 0;
+    int kind = probe_found(s, &id);
+    while (kind == 1 && pb_next_field(&p, end, &f) > 0)
+        if (f.num == 1 && f.type == PB_LEN) {
+            const uint8_t *q = f.data, *qe = f.data + f.len;
+            struct pb_field g;
+            while (pb_next_field(&q, qe, &g) > 0)
+                if (g.num == 14 && g.type == PB_VARINT)
+                    *children = g.varint;
+        }
+    return kind;
+}
+
 /* A probe not sent: as if the location answered that it holds nothing. */
 static void absent_sub(struct rstate *st, int i)
 {
@@ -286,13 +306,6 @@ static void norm_path(const char *path, char *out, size_t cap)
     out[n] = 0;
 }
 
-static bool nkind_any(const int *nkind, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (nkind[i])
-            return true;
-    return false;
-}
 
 /* ---- renames ---- */
 
@@ -344,13 +357,16 @@ bool probes_rename(struct rd_snap *snap, const struct ipc_call *ic, const char *
     return n > 1;
 }
 
+/* The probe sets of a rename, each one getFileInfo per location. */
+enum { RN_SRC, RN_DST, RN_ENTRY, RN_DPARENT, RN_SETS };
+
 /*
  * A rename where either path lies in a mount of several destinations: in
  * every subcluster that may hold either path, at once, getFileInfo of the
- * source (subs[0..n)), of the destination (subs[n..2n)) and, for the old
- * rename (which moves into an existing directory), of the destination
- * directory's entry of the source's name (subs[2n..3n)). rename_done()
- * then sends it where the source lives, or answers as one NameNode would.
+ * source, of the destination, of the destination directory's entry of the
+ * source's name (the old rename moves into an existing directory) and of
+ * the destination's parent. rename_done() then sends it where the source
+ * lives, or answers as one NameNode would.
  */
 void route_rename_probe(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const struct ipc_call *ic,
                         const char *src)
@@ -365,8 +381,7 @@ void route_rename_probe(struct rcall *rc, struct rd_snap *snap, const struct met
     add_locations(snap, src, locs, &n);
     add_locations(snap, dst, locs, &n);
     bool old = strcmp(m->name, "rename") == 0;
-    int per = old ? 3 : 2;
-    struct rstate *st = n > 0 ? st_new(rc, snap, m, per * n) : NULL;
+    struct rstate *st = n > 0 ? st_new(rc, snap, m, RN_SETS * n) : NULL;
     if (!st || buf_append(&st->orig, ic->param.p, ic->param.len) < 0 || !(st->client_path = strdup(src))) {
         if (st) {
             rc->route = NULL;
@@ -378,8 +393,6 @@ void route_rename_probe(struct rcall *rc, struct rd_snap *snap, const struct met
         return;
     }
     st->probing = true;
-    st->probe_second = true;
-    st->probe_third = old;
     rc->ns = "*";
     const char *base = strrchr(src, '/');
     base = base ? base + 1 : src;
@@ -394,38 +407,124 @@ void route_rename_probe(struct rcall *rc, struct rd_snap *snap, const struct met
         if (has_dst)
             st->dst_at |= 1u << i;
         if (has_src)
-            start_sub_method(st, i, locs[i], "getFileInfo", q, pb_put_bytes_field(q, 1, sp, strlen(sp)));
+            start_sub_method(st, RN_SRC * n + i, locs[i], "getFileInfo", q, pb_put_bytes_field(q, 1, sp, strlen(sp)));
         else
-            absent_sub(st, i);
-        if (has_dst)
-            start_sub_method(st, n + i, locs[i], "getFileInfo", q, pb_put_bytes_field(q, 1, dp, strlen(dp)));
-        else
-            absent_sub(st, n + i);
-        if (!old)
+            absent_sub(st, RN_SRC * n + i);
+        if (!has_dst) {
+            absent_sub(st, RN_DST * n + i);
+            absent_sub(st, RN_ENTRY * n + i);
+            absent_sub(st, RN_DPARENT * n + i);
             continue;
+        }
+        start_sub_method(st, RN_DST * n + i, locs[i], "getFileInfo", q, pb_put_bytes_field(q, 1, dp, strlen(dp)));
         int nl = snprintf(np, sizeof np, "%s/%s", strcmp(dp, "/") == 0 ? "" : dp, base);
-        if (has_dst && *base && nl > 0 && (size_t)nl < sizeof np)
-            start_sub_method(st, 2 * n + i, locs[i], "getFileInfo", q, pb_put_bytes_field(q, 1, np, (size_t)nl));
+        if (old && *base && nl > 0 && (size_t)nl < sizeof np)
+            start_sub_method(st, RN_ENTRY * n + i, locs[i], "getFileInfo", q,
+                             pb_put_bytes_field(q, 1, np, (size_t)nl));
         else
-            absent_sub(st, 2 * n + i);
+            absent_sub(st, RN_ENTRY * n + i);
+        char *slash = strrchr(dp, '/');
+        if (slash && slash != dp) {
+            *slash = 0;
+            start_sub_method(st, RN_DPARENT * n + i, locs[i], "getFileInfo", q,
+                             pb_put_bytes_field(q, 1, dp, strlen(dp)));
+        } else {
+            absent_sub(st, RN_DPARENT * n + i); /* the root: a directory everywhere */
+            st->dparent_root |= 1u << i;
+        }
     }
     guard_drop(st);
 }
 
+/* Phase two of a rename: the empty parts of the source that the rename
+ * cannot carry (a folder-all directory's copies where the destination has
+ * no place) are deleted first, non-recursively, so that none is left
+ * behind; then the rename goes where the source has content. */
+static void rename_delete_empty(struct rstate *st, uint32_t empty)
+{
+    int n = st->ncands, k = 0;
+    for (int i = 0; i < st->nsub; i++) {
+        buf_free(&st->subs[i].payload);
+        st->subs[i].finished = true; /* until started: nothing to cancel */
+        st->subs[i].ust = UP_OK;
+        st->subs[i].status = IPC_SUCCESS;
+        st->subs[i].why[0] = 0;
+    }
+    st->rename_phase = 1;
+    st->pending = 1; /* the guard */
+    for (int i = 0; i < n; i++) {
+        if (!(empty & (1u << i)))
+            continue;
+        char sp[RD_MAX_PATH];
+        uint8_t q[RD_MAX_PATH + 32];
+        if (path_in(st->snap, st->client_path, st->cands[i], sp, sizeof sp) < 0)
+            continue;
+        size_t ql = pb_put_bytes_field(q, 1, sp, strlen(sp));
+        ql += pb_put_varint_field(q + ql, 2, 0); /* recursive = false: it is empty, and must stay so */
+        st->pending++;
+        st->subs[k].finished = false;
+        start_sub_method(st, k++, st->cands[i], "delete", q, ql);
+    }
+    st->nsub_used = k;
+    guard_drop(st);
+}
+
+static void rename_send(struct rstate *st, uint32_t ok)
+{
+    struct ha_ns *where[RD_FT_MAX];
+    int nw = 0;
+    for (int i = 0; i < st->ncands; i++)
+        if (ok & (1u << i))
+            where[nw++] = st->cands[i];
+    if (nw > 1)
+        probe_send_all(st, where, nw);
+    else
+        probe_send_one(st, where[0]);
+}
+
 /*
- * Where the source and the destination are, per location (skind, dkind,
- * and for the old rename nkind: dst/<name of src>; 1 a directory, 2 a
- * file, 0 none). The rename goes to every location that holds the source
- * and where the destination has a place too. Where one NameNode would
- * refuse (the destination exists: rename2 without overwrite, the old rename
- * onto a file or onto an existing entry of the directory), the router
- * answers the same; where the pieces lie in different subclusters it
- * refuses, naming them, rather than leave two of a name or half a tree.
+ * Where the source and the destination are, per location (1 a directory,
+ * 2 a file, 0 none; directories with their children count). The rename
+ * goes to the locations that hold the source and where the destination has
+ * its place (its parent, or for the old rename the directory it moves
+ * into). Where one NameNode would refuse (the destination exists: rename2
+ * without overwrite, onto another kind or a non-empty directory; the old
+ * rename onto a file or an existing entry), the router answers the same;
+ * where the pieces lie apart it refuses, naming them, rather than leave two
+ * of a name or half a tree.
  */
-static void rename_done(struct rstate *st, const int *skind, const int *dkind, const int *nkind)
+static void rename_done(struct rstate *st)
 {
     struct rcall *rc = st->rc;
     int n = st->ncands;
+    if (st->rename_phase == 1) {
+        for (int i = 0; i < st->nsub_used; i++) {
+            const struct sub *s = &st->subs[i];
+            bool yes = sub_ok(s) && buf_len(&s->payload) >= 2 && buf_rptr(&s->payload)[1] == 1;
+            if (!yes) {
+                probe_reply_error(st, "java.io.IOException",
+                                  "%s %s: an empty copy of the source in nameservice %s could not be removed first: "
+                                  "%s", rc->method, st->client_path, s->hc.ns ? s->hc.ns->name : "?",
+                                  s->ust == UP_OK ? (s->msg[0] ? s->msg : "it is no longer empty") : s->why);
+                return;
+            }
+        }
+        rename_send(st, st->rename_ok);
+        return;
+    }
+    for (int i = 0; i < RN_SETS * n; i++) {
+        const struct sub *b = &st->subs[i];
+        if (sub_ok(b) || sub_not_found(b) || st->ft)
+            continue;
+        const char *ns = b->hc.ns ? b->hc.ns->name : "?";
+        if (b->ust == UP_OK)
+            probe_reply_error(st, "java.io.IOException", "%s %s: cannot tell whether nameservice %s holds it: %s: %s",
+                              rc->method, st->client_path, ns, b->cls, b->msg);
+        else
+            probe_reply_error(st, "java.io.IOException", "%s %s: cannot tell whether nameservice %s holds it: %s",
+                              rc->method, st->client_path, ns, b->why[0] ? b->why : "subcluster unavailable");
+        return;
+    }
     bool old = strcmp(rc->method, "rename") == 0, overwrite = false;
     char dst[RD_MAX_PATH];
     if (!request_string(buf_rptr(&st->orig), buf_len(&st->orig), 2, dst, sizeof dst))
@@ -435,37 +534,34 @@ static void rename_done(struct rstate *st, const int *skind, const int *dkind, c
     while (pb_next_field(&p, end, &f) > 0)
         if (f.num == 3 && f.type == PB_VARINT && f.varint)
             overwrite = true;
-    struct ha_ns *where[RD_FT_MAX];
-    int nw = 0, first_pair = -1, dfile = -1, ddir = -1;
+    int sk[RD_FT_MAX], dk[RD_FT_MAX], ek[RD_FT_MAX], pk[RD_FT_MAX];
+    uint64_t sch[RD_FT_MAX], dch[RD_FT_MAX], id;
+    int src_kind = 0, dst_kind = 0, first_pair = -1;
+    bool dst_full = false, entry_any = false, parent_any = false;
     for (int i = 0; i < n; i++) {
-        bool paired = (st->src_at & st->dst_at & (1u << i)) != 0;
-        if (paired && first_pair < 0)
-            first_pair = i;
-        if (dkind[i] == 2 && dfile < 0)
-            dfile = i;
-        if (dkind[i] == 1 && ddir < 0)
-            ddir = i;
-        if (!skind[i])
-            continue;
-        if (!paired) {
-            probe_reply_error(st, "java.io.IOException",
-                              "%s across subclusters is not supported: %s is in %s, where %s has no destination",
-                              rc->method, st->client_path, st->cands[i]->name, dst);
-            return;
+        sk[i] = probe_children(&st->subs[RN_SRC * n + i], &sch[i]);
+        dk[i] = probe_children(&st->subs[RN_DST * n + i], &dch[i]);
+        ek[i] = probe_found(&st->subs[RN_ENTRY * n + i], &id);
+        pk[i] = (st->dparent_root & (1u << i)) && (st->dst_at & (1u << i)) ? 1
+                                                                          : probe_found(&st->subs[RN_DPARENT * n + i], &id);
+        if (sk[i] && !src_kind)
+            src_kind = sk[i];
+        if (dk[i]) {
+            dst_kind = dst_kind ? dst_kind : dk[i];
+            if (dk[i] != dst_kind)
+                dst_kind = 3; /* a file in one place, a directory in another */
+            if (dk[i] == 1 && dch[i])
+                dst_full = true;
         }
-        where[nw++] = st->cands[i];
-    }
-    if (nw == 0) {
-        /* The source is nowhere: a NameNode that could hold the pair
-         * answers (not found, or false). */
-        probe_send_one(st, st->cands[first_pair >= 0 ? first_pair : 0]);
-        return;
+        entry_any |= ek[i] != 0;
+        parent_any |= pk[i] == 1;
+        if ((st->src_at & st->dst_at & (1u << i)) && first_pair < 0)
+            first_pair = i;
     }
     /* Onto itself (the old rename into its own parent too): the NameNode
      * that holds it answers. */
-    char self[RD_MAX_PATH + 256];
+    char self[RD_MAX_PATH + 256], me[RD_MAX_PATH];
     norm_path(dst, self, sizeof self);
-    char me[RD_MAX_PATH];
     norm_path(st->client_path, me, sizeof me);
     const char *base = strrchr(me, '/');
     bool onto_self = strcmp(self, me) == 0;
@@ -473,53 +569,111 @@ static void rename_done(struct rstate *st, const int *skind, const int *dkind, c
         size_t sl = strlen(self);
         onto_self = (size_t)(base - me) == (sl == 1 ? 0 : sl) && strncmp(me, self, sl == 1 ? 0 : sl) == 0;
     }
+    uint32_t src_mask = 0;
+    for (int i = 0; i < n; i++)
+        if (sk[i])
+            src_mask |= 1u << i;
+    if (!src_mask) {
+        /* The source is nowhere: a NameNode that could hold the pair
+         * answers (not found, or false). */
+        probe_send_one(st, st->cands[first_pair >= 0 ? first_pair : 0]);
+        return;
+    }
     if (onto_self) {
-        if (nw > 1)
-            probe_send_all(st, where, nw);
-        else
-            probe_send_one(st, where[0]);
+        rename_send(st, src_mask);
+        return;
+    }
+    size_t ml = strlen(me);
+    if (strncmp(self, me, ml) == 0 && self[ml] == '/') {
+        /* Into its own subtree: as the NameNode refuses it. */
+        probe_reply_error(st, "java.io.IOException", "Rename destination %s is a directory or file under source %s", dst,
+                          st->client_path);
         return;
     }
     static const uint8_t no[2] = { 0x08, 0x00 }; /* RenameResponseProto result = false */
-    if (old && (dfile >= 0 || (ddir >= 0 && nkind_any(nkind, n)))) {
-        /* Onto a file, or into a directory that has an entry of that name:
-         * a NameNode answers false. */
+    bool into_dir = old && dst_kind == 1;
+    if (into_dir && base) {
+        /* The entry it would move to may be a mount point: it exists. */
+        char entry[RD_MAX_PATH * 2];
+        snprintf(entry, sizeof entry, "%s%s", strcmp(self, "/") == 0 ? "" : self, base);
+        if (rd_is_mount_point(st->snap, entry) || rd_has_mount_points(st->snap, entry))
+            entry_any = true;
+    }
+    if (old && (dst_kind == 2 || dst_kind == 3 || (into_dir && entry_any) || (!dst_kind && !parent_any))) {
+        /* Onto a file, into a directory that has an entry of that name, or
+         * under a parent that is nowhere: a NameNode answers false. */
         rc->route = NULL;
         hconn_reply_raw(rc, no, sizeof no);
         st_free(st);
         return;
     }
-    if (!old && (dfile >= 0 || ddir >= 0) && !overwrite) {
-        probe_reply_error(st, "org.apache.hadoop.fs.FileAlreadyExistsException", "rename destination %s already exists",
-                          dst);
-        return;
-    }
-    if (dfile >= 0 || ddir >= 0) {
-        /* The destination exists: every location of the source must hold it
-         * (old rename: as a directory to move into; rename2 with overwrite:
-         * the one location that holds both replaces it). */
-        for (int i = 0; i < n; i++) {
-            bool s = skind[i] != 0, d = dkind[i] != 0;
-            bool fits = old ? (!s || dkind[i] == 1) && (!d || s || dkind[i] == 1) : (s == d);
-            if (old && d && !s && dkind[i] == 1) {
-                /* a directory there: only folder-all copies of it, which the
-                 * locations of the source hold too */
-                for (int k = 0; k < n && fits; k++)
-                    if (skind[k] && dkind[k] != 1)
-                        fits = false;
-            }
-            if (!fits) {
-                probe_reply_error(st, "java.io.IOException",
-                                  "%s across subclusters is not supported: %s is in %s, %s exists in %s", rc->method,
-                                  st->client_path, where[0]->name, dst, st->cands[i]->name);
-                return;
-            }
+    if (!old && dst_kind) {
+        if (!overwrite) {
+            probe_reply_error(st, "org.apache.hadoop.fs.FileAlreadyExistsException",
+                              "rename destination %s already exists", dst);
+            return;
+        }
+        if (dst_kind == 3 || (src_kind == 1) != (dst_kind == 1)) {
+            probe_reply_error(st, "java.io.IOException", "Source %s and destination %s must both be directories",
+                              st->client_path, dst);
+            return;
+        }
+        if (dst_full) {
+            probe_reply_error(st, "java.io.IOException", "rename destination directory is not empty: %s", dst);
+            return;
         }
     }
-    if (nw > 1)
-        probe_send_all(st, where, nw);
-    else
-        probe_send_one(st, where[0]);
+    if (!old && !dst_kind && !parent_any) {
+        /* No parent for the destination anywhere: a NameNode holding the
+         * source answers (rename destination parent not found). */
+        for (int i = 0; i < n; i++)
+            if (sk[i] && (st->dst_at & (1u << i))) {
+                probe_send_one(st, st->cands[i]);
+                return;
+            }
+    }
+    /* Which locations can carry their part of the source: paired, with the
+     * destination's place there. An empty directory that cannot is deleted
+     * first; anything else there means the rename spans subclusters. */
+    uint32_t ok = 0, empty = 0;
+    for (int i = 0; i < n; i++) {
+        if (!sk[i])
+            continue;
+        bool paired = (st->src_at & st->dst_at & (1u << i)) != 0;
+        bool place = into_dir ? dk[i] == 1 : (pk[i] == 1 && (!dk[i] || overwrite));
+        if (paired && place)
+            ok |= 1u << i;
+        else if (sk[i] == 1 && sch[i] == 0)
+            empty |= 1u << i;
+        else {
+            probe_reply_error(st, "java.io.IOException",
+                              "%s across subclusters is not supported: %s has content in %s, where %s has %s",
+                              rc->method, st->client_path, st->cands[i]->name, dst,
+                              paired ? "no parent directory" : "no destination");
+            return;
+        }
+    }
+    /* A file (or a non-empty directory) of the destination's name left in
+     * a location the rename does not reach would stay beside it. */
+    for (int i = 0; i < n; i++)
+        if (dk[i] && !(ok & (1u << i)) && !(into_dir || (dk[i] == 1 && dch[i] == 0))) {
+            probe_reply_error(st, "java.io.IOException",
+                              "%s across subclusters is not supported: %s is in %s, %s exists in %s", rc->method,
+                              st->client_path, st->cands[__builtin_ctz(src_mask)]->name, dst, st->cands[i]->name);
+            return;
+        }
+    if (!ok) {
+        probe_reply_error(st, "java.io.IOException",
+                          "%s across subclusters is not supported: no subcluster holding %s has a place for %s",
+                          rc->method, st->client_path, dst);
+        return;
+    }
+    if (empty) {
+        st->rename_ok = ok;
+        rename_delete_empty(st, empty);
+        return;
+    }
+    rename_send(st, ok);
 }
 
 /* ---- the answers ---- */
@@ -536,8 +690,12 @@ static void rename_done(struct rstate *st, const int *skind, const int *dkind, c
 void probe_done(struct rstate *st)
 {
     struct rcall *rc = st->rc;
+    if (is_rename(rc->method)) {
+        rename_done(st);
+        return;
+    }
     int n = st->ncands, at = -1, kind = 0, pfile = -1;
-    int skind[RD_FT_MAX], dkind[RD_FT_MAX], nkind[RD_FT_MAX];
+    int skind[RD_FT_MAX];
     const struct sub *bad = NULL;
     for (int i = 0; i < n; i++) {
         const struct sub *s = &st->subs[i];
@@ -552,23 +710,10 @@ void probe_done(struct rstate *st)
         } else if (!sub_ok(s) && !sub_not_found(s) && !bad) {
             bad = s;
         }
-        dkind[i] = nkind[i] = 0;
         for (int lv = 1; lv < st->probe_levels; lv++) {
             const struct sub *p = &st->subs[lv * n + i];
             if (probe_found(p, &id) == 2 && pfile < 0)
                 pfile = i; /* an ancestor is a file there */
-            if (!sub_ok(p) && !sub_not_found(p) && !bad)
-                bad = p;
-        }
-        if (st->probe_third) {
-            const struct sub *p = &st->subs[2 * n + i];
-            nkind[i] = probe_found(p, &id);
-            if (!sub_ok(p) && !sub_not_found(p) && !bad)
-                bad = p;
-        }
-        if (st->probe_second) {
-            const struct sub *p = &st->subs[n + i];
-            dkind[i] = probe_found(p, &id);
             if (!sub_ok(p) && !sub_not_found(p) && !bad)
                 bad = p;
         }
@@ -581,10 +726,6 @@ void probe_done(struct rstate *st)
         else
             probe_reply_error(st, "java.io.IOException", "%s %s: cannot tell whether nameservice %s holds it: %s",
                               rc->method, st->client_path, ns, bad->why[0] ? bad->why : "subcluster unavailable");
-        return;
-    }
-    if (is_rename(rc->method)) {
-        rename_done(st, skind, dkind, nkind);
         return;
     }
     bool mkdirs = strcmp(rc->method, "mkdirs") == 0;
