@@ -253,18 +253,29 @@ static enum kw keyword_at(const uint8_t *s, size_t len, size_t pos, struct tok *
     return punct(s, &next, '.') ? K_NONE : keyword(s, t);
 }
 
-static bool is_session_catalog(const uint8_t *s, const struct tok *t)
+static const char session_catalog[] = "spark_catalog";
+
+/* Is t Spark's session catalog, with prefix p (pl bytes) in front of it? */
+static bool is_session_catalog(const uint8_t *s, const struct tok *t, const char *p, size_t pl)
 {
-    static const char cat[] = "spark_catalog";
-    size_t n = sizeof cat - 1;
-    return t->c1 - t->c0 == n && strncasecmp((const char *)s + t->c0, cat, n) == 0;
+    size_t n = sizeof session_catalog - 1;
+    return pl <= n && t->c1 - t->c0 == n - pl && strncasecmp(session_catalog, p, pl) == 0 &&
+           strncasecmp((const char *)s + t->c0, session_catalog + pl, n - pl) == 0;
 }
 
 /* The part of a name that holds its database (false: none). dotted: the
  * database is the quoted part up to its first '.'. */
-static bool db_of(const uint8_t *s, const struct name *nm, const struct tok **db, bool *dotted)
+static bool db_of(const uint8_t *s, const char *prefix, size_t pl, const struct name *nm, const struct tok **db,
+                  bool *dotted)
 {
-    unsigned first = nm->n >= 3 && is_session_catalog(s, &nm->part[0]) ? 1 : 0;
+    unsigned first = 0;
+    if (nm->n >= 3) {
+        if (is_session_catalog(s, &nm->part[0], "", 0))
+            first = 1;
+        else if (is_session_catalog(s, &nm->part[0], prefix, pl))
+            return false; /* db.t.x whose db would read as the catalog with the
+                           * prefix: neither way can tell the two apart */
+    }
     *dotted = false;
     if (nm->n - first >= 2) {
         *db = &nm->part[first];
@@ -398,7 +409,7 @@ static int on_name(struct sqlmap *m, struct frame *f, const struct name *nm, enu
     struct tok after = lex(m->s, m->len, nm->end);
     const struct tok *db;
     bool dotted;
-    bool has_db = db_of(m->s, nm, &db, &dotted);
+    bool has_db = db_of(m->s, m->prefix, m->pl, nm, &db, &dotted);
     if (punct(m->s, &after, '(')) {
         /* A function call; in a FROM source, a table function. */
         *paren = f->st == S_SOURCE ? P_TVF : P_CALL;
