@@ -17,10 +17,10 @@
  *             quote inside), '...' and "..." strings (backslash escapes),
  *             r'...' raw strings, single-byte punctuation. Blanks, --
  *             comments and block comments are skipped (and copied as they
- *             are). Block comments do not nest: a Hive text ends the comment
- *             at the first close, and taking less text for comment only
- *             means a name in a comment may be rewritten, never that a real
- *             name is missed.
+ *             are). Block comments end at the first close, even where Spark
+ *             would nest them: taking less text for comment only means that
+ *             a name in a comment may be rewritten, never that a real one is
+ *             missed.
  *   names     word or `quoted` parts joined by '.': db.t, `db`.t,
  *             spark_catalog.db.t (Spark's session catalog, skipped),
  *             db.t.snapshots (an Iceberg metadata table: db first), and
@@ -32,10 +32,10 @@
  *             parentheses); first in '(' that opens a FROM source; after
  *             INTO and TABLE; after ON first thing in a table function's
  *             arguments (Hive: noop(ON db.t PARTITION BY ...)).
- *   functions a qualified name followed by '(' anywhere: its database gets
- *             the prefix too, as Waggle Dance does. The function after
- *             LATERAL VIEW is one, not a table, and so is a table function
- *             in FROM.
+ *   functions a qualified name followed by '(' anywhere: a UDF lives in a
+ *             database of that metastore, so its database gets the prefix
+ *             too. The function after LATERAL VIEW is one, not a table, and
+ *             so is a table function in FROM.
  *   levels    '(' after a function name holds expressions: FROM there is
  *             not a clause (EXTRACT(day FROM t.ts), TRIM(BOTH 'x' FROM c),
  *             SUBSTRING(s FROM 1)) until SELECT or a set operation shows a
@@ -45,10 +45,12 @@
  * Left alone: names without a database (CTE names and tables of the view's
  * own database, which the backend resolves itself), a file read through a
  * format (parquet.`/data/x`: the part after the dot holds a '/'),
- * three-part column references (db.t.col), and names inside literals and
- * comments. Every decision depends on tokens that are never rewritten
- * themselves, so the text is classified the same way before and after the
- * prefix changes: out then in gives back the original.
+ * three-part column references (db.t.col), names inside literals and
+ * comments (Trino's views keep their query base64-encoded in a comment),
+ * and db.t.x where db with the prefix would read as spark_catalog. Every
+ * decision depends on tokens that are never rewritten themselves, so the
+ * text is classified the same way before and after the prefix changes: out
+ * then in gives back the original.
  *
  * The state is a stack of small frames grown on the heap up to
  * HMS_SQL_MAX_DEPTH; nothing recurses.

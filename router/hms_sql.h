@@ -23,7 +23,8 @@
  * Returns 1 when the text changed (out is reset and holds the new text),
  * 0 when nothing changed (out is not touched), -1 when out of memory, when
  * the prefix holds anything but a-z 0-9 _, or when parentheses nest deeper
- * than HMS_SQL_MAX_DEPTH. An empty prefix changes nothing.
+ * than HMS_SQL_MAX_DEPTH (out may then hold part of a text). An empty
+ * prefix changes nothing. Time and memory are linear in len.
  *
  * foreign_refs (may be NULL) gets, on the way in, the number of references
  * whose database does not carry the prefix: the backend would resolve them
