@@ -14,11 +14,12 @@
 #define _GNU_SOURCE
 #include "hms_names.h"
 
-#include <ctype.h>
 #include <regex.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "hms_sql.h"
 
 /* Where the database part of s starts and ends for a path kind. */
 static void db_span(enum hms_path_kind kind, const uint8_t *s, size_t len, size_t *off, size_t *dlen)
@@ -47,76 +48,26 @@ bool hms_db_of(enum hms_path_kind kind, const uint8_t *s, size_t len, const uint
     return *dlen > 0;
 }
 
-/*
- * View texts name tables as `db`.`table` (Hive writes the expanded text
- * that way). A quoted identifier followed by ".`", right after FROM or
- * JOIN, is a database name: in (strip) or out (add) the prefix. Left alone:
- * unquoted names (a view's original text as typed) and tables listed after
- * a comma in FROM, which cannot be told from columns without parsing SQL.
- */
-/* Is the text before position i (spaces skipped) the keyword FROM or JOIN? */
-static bool after_table_keyword(const uint8_t *s, size_t i)
+/* View texts: hms_sql_map's answer as a tw_rewrite answer. */
+static int sql_result(struct hms_names *n, int rc, const uint8_t **out, size_t *out_len)
 {
-    while (i > 0 && isspace(s[i - 1]))
-        i--;
-    size_t e = i;
-    while (i > 0 && isalpha(s[i - 1]))
-        i--;
-    size_t wl = e - i;
-    return (wl == 4 && strncasecmp((const char *)s + i, "from", 4) == 0) ||
-           (wl == 4 && strncasecmp((const char *)s + i, "join", 4) == 0);
-}
-
-static int sql_map(struct hms_names *n, bool in, const uint8_t *s, size_t len, const uint8_t **out, size_t *out_len)
-{
-    size_t pl = strlen(n->prefix);
-    bool changed = false;
-    struct buf *o = &n->out;
-    buf_reset(o);
-    for (size_t i = 0; i < len;) {
-        if (s[i] == '`') {
-            const uint8_t *close = memchr(s + i + 1, '`', len - i - 1);
-            if (close) {
-                size_t id_len = (size_t)(close - (s + i + 1));
-                size_t after = (size_t)(close - s) + 1;
-                /* `x`.`y` is db.table after FROM or JOIN (elsewhere it is
-                 * table.column, which looks the same). */
-                bool db = after + 1 < len && s[after] == '.' && s[after + 1] == '`' && after_table_keyword(s, i);
-                const uint8_t *id = s + i + 1;
-                size_t skip = 0;
-                bool add = false;
-                if (db && in && id_len > pl && strncasecmp((const char *)id, n->prefix, pl) == 0)
-                    skip = pl;
-                else if (db && !in)
-                    add = true;
-                if (buf_append(o, "`", 1) < 0 || (add && buf_append(o, n->prefix, pl) < 0) ||
-                    buf_append(o, id + skip, id_len - skip) < 0 || buf_append(o, "`", 1) < 0)
-                    return -1;
-                changed |= add || skip;
-                i = after;
-                continue;
-            }
-        }
-        /* Copy up to the next quote in one go. */
-        const uint8_t *q = memchr(s + i + 1, '`', len - i - 1);
-        size_t run = q ? (size_t)(q - (s + i)) : len - i;
-        if (buf_append(o, s + i, run) < 0)
-            return -1;
-        i += run;
+    if (rc == 1) {
+        *out = buf_rptr(&n->out);
+        *out_len = buf_len(&n->out);
     }
-    if (!changed)
-        return 0;
-    *out = buf_rptr(o);
-    *out_len = buf_len(o);
-    return 1;
+    return rc;
 }
 
 int hms_name_in(struct hms_names *n, enum hms_path_kind kind, const uint8_t *s, size_t len, const uint8_t **out,
                 size_t *out_len)
 {
     size_t pl = strlen(n->prefix);
-    if (pl && kind == HMS_PK_SQL)
-        return sql_map(n, true, s, len, out, out_len);
+    if (pl && kind == HMS_PK_SQL) {
+        unsigned foreign = 0;
+        int rc = hms_sql_map(n->prefix, true, s, len, &n->out, &foreign);
+        n->foreign_refs += foreign;
+        return sql_result(n, rc, out, out_len);
+    }
     if (!pl || kind == HMS_PK_SQL || kind == HMS_PK_OBJNAME)
         return 0;
     size_t off, dlen;
@@ -139,7 +90,7 @@ int hms_name_out(struct hms_names *n, enum hms_path_kind kind, const uint8_t *s,
 {
     size_t pl = strlen(n->prefix);
     if (pl && kind == HMS_PK_SQL)
-        return sql_map(n, false, s, len, out, out_len);
+        return sql_result(n, hms_sql_map(n->prefix, false, s, len, &n->out, NULL), out, out_len);
     if (!pl || (kind != HMS_PK_DB && kind != HMS_PK_QUALIFIED))
         return 0;
     size_t off, dlen;

@@ -16,14 +16,18 @@
 struct hms_names {
     const char *prefix;             /* the backend's prefix ("" for the primary) */
     struct buf out;                 /* the last replacement (reused; grows as needed) */
+    unsigned foreign_refs;          /* in: view texts' references to databases without the
+                                     * prefix (another metastore's; see hms_sql_map) */
 };
 
 /* The database part of a string at a path of that kind (false: none). */
 bool hms_db_of(enum hms_path_kind kind, const uint8_t *s, size_t len, const uint8_t **db, size_t *dlen);
-/* Client -> backend: strips the prefix from a name, a qualified name or a pattern. */
+/* Client -> backend: strips the prefix from a name, a qualified name, a
+ * pattern or the names in a view text (counting foreign references). */
 int hms_name_in(struct hms_names *n, enum hms_path_kind kind, const uint8_t *s, size_t len, const uint8_t **out,
                 size_t *out_len);
-/* Backend -> client: puts the prefix in front of a database name. */
+/* Backend -> client: puts the prefix in front of a database name (and of
+ * those a view text names). */
 int hms_name_out(struct hms_names *n, enum hms_path_kind kind, const uint8_t *s, size_t len, const uint8_t **out,
                  size_t *out_len);
 /* Hive's database pattern ('*' any, '|' alternatives), case-insensitive. */

@@ -461,7 +461,7 @@ static int strip_prefix(struct mroute *r)
 {
     if (!r->rule || !r->rule->args.ps.n || !r->prefix[0])
         return 0;
-    struct hms_in_ctx x = { r->rule, { r->prefix, BUF_INIT } };
+    struct hms_in_ctx x = { r->rule, { r->prefix, BUF_INIT, 0 } };
     struct buf out = BUF_INIT;
     if (buf_append(&out, r->msg, r->h.body_off) < 0)
         return -1;
@@ -561,7 +561,7 @@ static void reply_mapped(struct mroute *r, const uint8_t *msg, size_t len)
         mconn_reply(c, msg, len);
         return;
     }
-    struct hms_in_ctx x = { r->rule, { r->prefix, BUF_INIT } };
+    struct hms_in_ctx x = { r->rule, { r->prefix, BUF_INIT, 0 } };
     struct buf out = BUF_INIT;
     int rc = buf_append(&out, msg, h.body_off) < 0
                  ? -1

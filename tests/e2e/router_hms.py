@@ -152,13 +152,19 @@ writable = scratch*
         def views():
             v = table("orders", "recent", parts=False)
             v.tableType = "VIRTUAL_VIEW"
-            v.viewOriginalText = "select id from daily"
+            # As Spark stores it (the text as typed): unquoted names, a comma join, FROM inside
+            # EXTRACT, and a literal that looks like a table.
+            v.viewOriginalText = ("select d.id, extract(day from d.ts) from orders.daily d, orders.daily d2 "
+                                  "where d.v <> 'from orders.daily'")
             v.viewExpandedText = "SELECT `daily`.`id` FROM `orders`.`daily` JOIN `orders`.`daily` `d2` ON 1=1"
             S.create_table(v)
-            got = c.get_table("sales_orders", "recent").viewExpandedText
+            t = c.get_table("sales_orders", "recent")
             want = "SELECT `daily`.`id` FROM `sales_orders`.`daily` JOIN `sales_orders`.`daily` `d2` ON 1=1"
-            expect(got == want, "view text through the router: %r" % got)
-        check("view texts: `db`.`table` after FROM/JOIN gets the prefix, table.column does not", views)
+            expect(t.viewExpandedText == want, "expanded view text through the router: %r" % t.viewExpandedText)
+            want = ("select d.id, extract(day from d.ts) from sales_orders.daily d, sales_orders.daily d2 "
+                    "where d.v <> 'from orders.daily'")
+            expect(t.viewOriginalText == want, "original view text through the router: %r" % t.viewOriginalText)
+        check("view texts: every table's database gets the prefix; columns, EXTRACT and literals do not", views)
 
         def describe_and_stats():
             # DESCRIBE: get_fields / get_schema on a prefixed table.
@@ -267,6 +273,15 @@ writable = scratch*
             S.create_database(Database("scratch1", "", "file:/warehouse/scratch1", {}))
             c.create_table(table("sales_scratch1", "tmp", parts=False))
             expect(S.get_all_tables("scratch1") == ["tmp"], "the table is not on sales: %s" % S.get_all_tables("scratch1"))
+            # A view made through the router: its text reaches sales without the prefix.
+            v = table("sales_scratch1", "vw", parts=False)
+            v.tableType = "VIRTUAL_VIEW"
+            v.viewOriginalText = "SELECT t.id FROM sales_scratch1.tmp t JOIN `sales_orders`.`daily` d USING (id)"
+            v.viewExpandedText = v.viewOriginalText
+            c.create_table(v)
+            got = S.get_table("scratch1", "vw").viewOriginalText
+            expect(got == "SELECT t.id FROM scratch1.tmp t JOIN `orders`.`daily` d USING (id)",
+                   "view text on sales: %r" % got)
         check("a database the read-only metastore's writable list names takes writes", writable_list)
 
         def not_found():

@@ -10,6 +10,10 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/corpus"
-"$bin" -max_total_time="${FR_FUZZ_SECONDS:-60}" -max_len=4096 -rss_limit_mb=1024 \
+# A target may bring a dictionary of tokens (tests/fuzz/<target>.dict).
+dict=()
+here=$(cd "$(dirname "$0")" && pwd)
+if [ -f "$here/$t.dict" ]; then dict=(-dict="$here/$t.dict"); fi
+"$bin" -max_total_time="${FR_FUZZ_SECONDS:-60}" -max_len=4096 -rss_limit_mb=1024 "${dict[@]}" \
   -print_final_stats=1 "$work/corpus" 2>"$work/log" || { tail -50 "$work/log"; exit 1; }
 grep -E 'stat::number_of_executed_units|Done' "$work/log" | tail -2
