@@ -1,7 +1,8 @@
 """minihms: a small in-memory Hive metastore for tests.
 
     minihms --port P --name NAME [--host H] [--hive4] [--version V]
-            [--warehouse URI] [--verbose]
+            [--warehouse URI] [--delay-ms N [--delay-methods M,...]]
+            [--verbose]
 
 Listens on H:P (port 0 picks one) and prints "ready port=N" on stdout once
 it accepts connections; SIGTERM or SIGINT stop it.  One thread per
@@ -11,6 +12,8 @@ connection.  The transport is detected per connection from the first bytes:
   anything else   a 4-byte frame length, then one of the two above
 --hive4 answers get_table and get_table_objects_by_name with
 UNKNOWN_METHOD, as Hive 4 does (they were removed there).
+--delay-ms holds every answer back by N milliseconds (only the answers to
+the listed methods with --delay-methods), so tests can drive timeouts.
 
 The metastore behaviour lives in hms_store.py.
 """
@@ -130,6 +133,10 @@ class Connection:
         name, mtype, seqid = iprot.readMessageBegin()
         if mtype not in (TMessageType.CALL, TMessageType.ONEWAY):
             raise CloseConnection("unexpected message type %d for %s" % (mtype, name))
+        delay = self.server.delay_for(name)
+        if delay:
+            # wait on the stop event so that SIGTERM is not held up
+            self.server.stopping.wait(delay)
         if name == "set_ugi":
             if "ugi" in self.state:
                 iprot.skip(TType.STRUCT)
@@ -156,8 +163,10 @@ class Connection:
 
 
 class Server:
-    def __init__(self, host, port, store):
+    def __init__(self, host, port, store, delay_ms=0, delay_methods=None):
         self.store = store
+        self.delay = max(delay_ms, 0) / 1000.0
+        self.delay_methods = set(delay_methods) if delay_methods else None
         self.stopping = threading.Event()
         self.conns = set()
         self.mu = threading.Lock()
@@ -167,6 +176,11 @@ class Server:
         self.lsock.bind((host, port))
         self.lsock.listen(128)
         self.port = self.lsock.getsockname()[1]
+
+    def delay_for(self, method):
+        if self.delay and (self.delay_methods is None or method in self.delay_methods):
+            return self.delay
+        return 0
 
     def forget(self, conn):
         with self.mu:
@@ -212,6 +226,10 @@ def main(argv=None):
     ap.add_argument("--version", default=None, help="fb303 getVersion answer")
     ap.add_argument("--warehouse", default="file:/user/hive/warehouse",
                     help="location of the default database")
+    ap.add_argument("--delay-ms", type=int, default=0,
+                    help="hold every answer back by this many milliseconds")
+    ap.add_argument("--delay-methods", default=None,
+                    help="comma-separated methods that --delay-ms applies to (default: all)")
     ap.add_argument("--verbose", action="store_true")
     a = ap.parse_args(argv)
 
@@ -219,7 +237,8 @@ def main(argv=None):
                         format="minihms[%(process)d] %(levelname)s %(message)s")
     version = a.version or ("4.0.1" if a.hive4 else "3.1.3")
     store = hms_store.Store(a.name, a.warehouse, version, hive4=a.hive4)
-    srv = Server(a.host, a.port, store)
+    delay_methods = [m for m in (a.delay_methods or "").split(",") if m]
+    srv = Server(a.host, a.port, store, a.delay_ms, delay_methods)
 
     def on_signal(signum, frame):
         srv.stop()

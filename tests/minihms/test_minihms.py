@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""Self-test of minihms: starts two instances (Hive 3-like and --hive4) and
-drives them with a Python thrift client generated from hms-thrift's IDL over
-unframed binary, framed binary, unframed compact and framed compact.
+"""Self-test of minihms: starts three instances (Hive 3-like, --hive4, and
+one that answers slowly) and drives them with a Python thrift client
+generated from hms-thrift's IDL over unframed binary, framed binary,
+unframed compact and framed compact.
 
     test_minihms.py --minihms BUILD/tests/minihms/minihms --gen-py BUILD/hms-thrift/gen-py
 """
@@ -464,11 +465,41 @@ class MiniHmsTest(unittest.TestCase):
             c.get_table("default", "t4")
         c._trans.close()
 
+    def test_delay(self):
+        """--delay-ms holds answers back, here only those of the methods
+        named with --delay-methods."""
+        def timed(call):
+            t0 = time.monotonic()
+            r = call()
+            return r, time.monotonic() - t0
+        c = connect(SERVERS["slow"].port)
+        r, took = timed(c.getName)
+        self.assertEqual(r, "slow")
+        self.assertGreaterEqual(took, 0.25)
+        r, took = timed(lambda: c.get_database("default"))
+        self.assertEqual(r.name, "default")
+        self.assertGreaterEqual(took, 0.25)
+        r, took = timed(c.getStatus)
+        self.assertEqual(r, fb_status.ALIVE)
+        self.assertLess(took, 0.25)
+        c._trans.close()
+        # a client with a shorter read timeout gives up; the server lives on
+        c = connect(SERVERS["slow"].port)
+        c._trans._TBufferedTransport__trans.setTimeout(100)
+        with self.assertRaises(TTransport.TTransportException):
+            c.getName()
+        c._trans.close()
+        c = connect(SERVERS["slow"].port)
+        self.assertEqual(c.getName(), "slow")
+        c._trans.close()
+
 
 def main():
     t0 = time.time()
     SERVERS["h3"] = MiniHms("h3")
     SERVERS["h4"] = MiniHms("h4", "--hive4")
+    SERVERS["slow"] = MiniHms("slow", "--delay-ms", "250",
+                              "--delay-methods", "getName,get_database")
     try:
         for srv in SERVERS.values():
             srv.wait_ready()
