@@ -6,17 +6,26 @@ DESIGN.md and the HMS facts).  One Store is shared by all connections and
 guarded by one lock; a Handler is made per connection (set_ugi and
 setMetaConf state live there).
 
+Every change to databases, tables, partitions and functions is written to a
+notification log, as a metastore with DbNotificationListener configured as
+transactional listener does: event ids come from one sequence, messages are
+the JSON that Hive's JSON message encoder ("json-0.2") writes, with the
+metastore objects inside encoded with Thrift's JSON protocol.
+
 Methods that the IDL declares but minihms does not implement answer with a
 MetaException "minihms does not implement <name>" when the method declares
 MetaException, else with TApplicationException INTERNAL_ERROR.
 """
 
 import copy
+import json
 import re
 import threading
 import time
 
+from thrift import TSerialization
 from thrift.Thrift import TApplicationException
+from thrift.protocol import TJSONProtocol
 
 from hive_metastore import ThriftHiveMetastore
 from hive_metastore.ttypes import (
@@ -26,9 +35,10 @@ from hive_metastore.ttypes import (
     GetAllFunctionsResponse, GetFieldsResponse, GetPartitionsByNamesResult,
     GetSchemaResponse, GetTableResult, GetTablesResult, InvalidInputException,
     InvalidObjectException, InvalidOperationException, MetaException,
-    NoSuchObjectException, PartitionsStatsResult, PrincipalType, SerDeInfo,
-    StorageDescriptor, TableMeta, TableStatsResult, UnknownDBException,
-    UnknownTableException)
+    CurrentNotificationEventId, NoSuchObjectException, NotificationEvent,
+    NotificationEventResponse, NotificationEventsCountResponse,
+    PartitionsStatsResult, PrincipalType, SerDeInfo, StorageDescriptor,
+    TableMeta, TableStatsResult, UnknownDBException, UnknownTableException)
 from fb303.ttypes import fb_status
 
 DEFAULT_DB = "default"
@@ -55,6 +65,32 @@ META_CONF_DEFAULTS = {
 
 def now():
     return int(time.time())
+
+
+# --- notification messages (Hive's JSON message encoder) ----------------------
+
+MESSAGE_FORMAT = "json-0.2"
+_TJSON = TJSONProtocol.TJSONProtocolFactory()
+
+
+def obj_json(obj):
+    """A metastore object as Hive embeds it in messages: Thrift JSON protocol."""
+    return TSerialization.serialize(obj, protocol_factory=_TJSON).decode("utf-8")
+
+
+# Hive fills these two from configuration keys that a default metastore does
+# not set, so both are empty; callers place them where Hive's class has them.
+SRV = {"server": "", "servicePrincipal": ""}
+
+
+def message(**fields):
+    """The message text: the fields in the order given (Hive's message classes
+    serialise their fields in declaration order, nulls included)."""
+    return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+
+
+def part_key_values(t, p):
+    return {k.name: v for k, v in zip(t.partitionKeys or [], p.values or [])}
 
 
 def split_catalog(name):
@@ -251,7 +287,7 @@ class _Filter:
 # --- the store --------------------------------------------------------------
 
 class Store:
-    def __init__(self, name, warehouse, version, hive4=False):
+    def __init__(self, name, warehouse, version, hive4=False, event_base=0):
         self.name = name
         self.version = version
         self.hive4 = hive4
@@ -266,6 +302,9 @@ class Store:
         self.pstats = {}       # (db, table, partname) -> {col: ColumnStatisticsObj}
         self.funcs = {}        # (db, name) -> Function
         self.options = {}      # fb303 options
+        # notification log; ids follow event_base (0 on a fresh Hive metastore)
+        self.events = []       # NotificationEvent, ascending ids
+        self.next_event = event_base + 1
         self.dbs[DEFAULT_DB] = Database(
             name=DEFAULT_DB, description="Default Hive database",
             locationUri=self.warehouse, parameters={}, ownerName="public",
@@ -344,6 +383,125 @@ class Handler:
     @staticmethod
     def _out(obj):
         return copy.deepcopy(obj)
+
+    # --- notification log (call with the lock held) ---------------------------
+
+    def _event(self, etype, msg, db=None, table=None, cat=DEFAULT_CATALOG):
+        self.s.events.append(NotificationEvent(
+            eventId=self.s.next_event, eventTime=now(), eventType=etype, dbName=db,
+            tableName=table, message=msg, messageFormat=MESSAGE_FORMAT, catName=cat))
+        self.s.next_event += 1
+
+    def _ev_database(self, etype, d):
+        # CREATE_DATABASE and DROP_DATABASE carry the same fields
+        self._event(etype, message(**SRV, cat=d.catalogName, db=d.name, dbJson=obj_json(d),
+                                   timestamp=now()), db=d.name)
+
+    def _ev_alter_database(self, old, new):
+        self._event("ALTER_DATABASE", message(
+            **SRV, db=old.name, dbObjBeforeJson=obj_json(old), dbObjAfterJson=obj_json(new),
+            timestamp=now()), db=old.name)
+
+    def _ev_create_table(self, t):
+        self._event("CREATE_TABLE", message(
+            **SRV, db=t.dbName, table=t.tableName, tableType=t.tableType,
+            tableObjJson=obj_json(t), timestamp=now(), files=[]), t.dbName, t.tableName)
+
+    def _ev_drop_table(self, t):
+        self._event("DROP_TABLE", message(
+            **SRV, db=t.dbName, table=t.tableName, tableType=t.tableType,
+            tableObjJson=obj_json(t), timestamp=now()), t.dbName, t.tableName)
+
+    def _ev_alter_table(self, old, new):
+        self._event("ALTER_TABLE", message(
+            **SRV, db=old.dbName, table=old.tableName, tableType=old.tableType,
+            tableObjBeforeJson=obj_json(old), tableObjAfterJson=obj_json(new),
+            isTruncateOp="false", timestamp=now(),
+            writeId=new.writeId if new.writeId is not None else -1), old.dbName, old.tableName)
+
+    def _ev_add_partitions(self, t, parts):
+        # one event for all partitions added by one call
+        self._event("ADD_PARTITION", message(
+            **SRV, db=t.dbName, table=t.tableName, tableType=t.tableType,
+            tableObjJson=obj_json(t), timestamp=now(),
+            partitions=[part_key_values(t, p) for p in parts],
+            partitionListJson=[obj_json(p) for p in parts], partitionFiles=[]),
+            t.dbName, t.tableName)
+
+    def _ev_drop_partition(self, t, p):
+        # one event per dropped partition
+        self._event("DROP_PARTITION", message(
+            **SRV, cat=t.catName, db=t.dbName, table=t.tableName, tableType=t.tableType,
+            tableObjJson=obj_json(t), timestamp=now(), partitions=[part_key_values(t, p)]),
+            t.dbName, t.tableName)
+
+    def _ev_alter_partition(self, t, old, new):
+        self._event("ALTER_PARTITION", message(
+            **SRV, cat=t.catName, db=t.dbName, table=t.tableName, tableType=t.tableType,
+            tableObjJson=obj_json(t), isTruncateOp="false", timestamp=now(),
+            writeId=new.writeId if new.writeId is not None else -1,
+            keyValues=part_key_values(t, old), partitionObjBeforeJson=obj_json(old),
+            partitionObjAfterJson=obj_json(new)), t.dbName, t.tableName)
+
+    def _ev_function(self, etype, f):
+        if etype == "CREATE_FUNCTION":
+            msg = message(**SRV, db=f.dbName, functionObjJson=obj_json(f), timestamp=now())
+        else:
+            msg = message(**SRV, db=f.dbName, functionName=f.functionName, timestamp=now())
+        self._event(etype, msg, db=f.dbName)
+
+    # --- notification calls ---------------------------------------------------
+
+    def get_current_notificationEventId(self):
+        with self.s.lock:
+            return CurrentNotificationEventId(eventId=self.s.next_event - 1)
+
+    def get_next_notification(self, rqst):
+        """Events after lastEvent in id order, filtered as ObjectStore does;
+        with a db or table filter, events without one (txn events) drop out."""
+        limit = rqst.maxEvents if rqst.maxEvents is not None and rqst.maxEvents > 0 else None
+        cat = norm(rqst.catName)
+        db = norm_db(rqst.dbName)
+        tables = {norm(x) for x in rqst.tableNames or []}
+        skip = set(rqst.eventTypeSkipList or [])
+        out = []
+        with self.s.lock:
+            for ev in self.s.events:
+                if ev.eventId <= rqst.lastEvent:
+                    continue
+                if ((cat is not None and ev.catName != cat)
+                        or (db is not None and ev.dbName != db)
+                        or (tables and ev.tableName not in tables)
+                        or ev.eventType in skip):
+                    continue
+                out.append(self._out(ev))
+                if limit is not None and len(out) >= limit:
+                    break
+        return NotificationEventResponse(events=out)
+
+    def get_notification_events_count(self, rqst):
+        """Counts as ObjectStore does: dbName "*" means every database, and
+        events without a database or catalog (txn events) always count."""
+        cat = norm(rqst.catName) if rqst.catName else DEFAULT_CATALOG
+        db = None if rqst.dbName == "*" else norm_db(rqst.dbName)
+        tables = {norm(x) for x in rqst.tableNames or []}
+        n = 0
+        with self.s.lock:
+            for ev in self.s.events:
+                if ev.eventId <= rqst.fromEventId:
+                    continue
+                if rqst.toEventId is not None and ev.eventId > rqst.toEventId:
+                    continue
+                if db is not None and ev.dbName not in (db, None):
+                    continue
+                if ev.catName not in (cat, None):
+                    continue
+                if tables and ev.tableName not in tables:
+                    continue
+                n += 1
+        if rqst.limit is not None and n > rqst.limit:
+            n = rqst.limit
+        return NotificationEventsCountResponse(eventsCount=n)
 
     # --- fb303 ----------------------------------------------------------------
 
@@ -449,6 +607,7 @@ class Handler:
             if not db.createTime:
                 db.createTime = now()
             self.s.dbs[db.name] = db
+            self._ev_database("CREATE_DATABASE", db)
 
     def drop_database(self, name, deleteData, cascade):
         db = norm_db(name)
@@ -462,11 +621,12 @@ class Handler:
                 raise InvalidOperationException(
                     "Database %s is not empty. One or more %s exist."
                     % (db, "tables" if tables else "functions"))
+            # HMSHandler drops the functions, then the tables, one by one
+            for k in funcs:
+                self._ev_function("DROP_FUNCTION", self.s.funcs.pop(k))
             for k in tables:
                 self._drop_table_locked(k)
-            for k in funcs:
-                del self.s.funcs[k]
-            del self.s.dbs[db]
+            self._ev_database("DROP_DATABASE", self.s.dbs.pop(db))
 
     def alter_database(self, dbname, db):
         with self.s.lock:
@@ -480,6 +640,7 @@ class Handler:
                 if v is not None:
                     setattr(new, f, copy.deepcopy(v))
             self.s.dbs[old.name] = new
+            self._ev_alter_database(old, new)
 
     # --- tables ----------------------------------------------------------------
 
@@ -593,6 +754,7 @@ class Handler:
             t.catName = DEFAULT_CATALOG
             self.s.tables[key] = t
             self.s.parts[key] = {}
+            self._ev_create_table(t)
 
     def create_table_with_environment_context(self, tbl, ctx):
         self.create_table(tbl)
@@ -601,7 +763,7 @@ class Handler:
         self.create_table(req.table)
 
     def _drop_table_locked(self, key):
-        del self.s.tables[key]
+        self._ev_drop_table(self.s.tables.pop(key))
         self.s.parts.pop(key, None)
         self.s.tstats.pop(key, None)
         self.s.tstats_time.pop(key, None)
@@ -671,6 +833,7 @@ class Handler:
                     self.s.pstats[new_key + (k[2],)] = self.s.pstats.pop(k)
                 del self.s.tables[old_key]
             self.s.tables[new_key] = nt
+            self._ev_alter_table(old, nt)
 
     def alter_table_with_environment_context(self, dbname, tbl_name, new_tbl, ctx):
         self.alter_table(dbname, tbl_name, new_tbl)
@@ -718,7 +881,9 @@ class Handler:
 
     def add_partition(self, new_part):
         with self.s.lock:
-            return self._out(self._add_partition_locked(new_part))
+            p = self._add_partition_locked(new_part)
+            self._ev_add_partitions(self.s.tables[(p.dbName, p.tableName)], [p])
+            return self._out(p)
 
     def add_partition_with_environment_context(self, new_part, ctx):
         return self.add_partition(new_part)
@@ -745,8 +910,13 @@ class Handler:
             for p in parts:
                 r = self._add_partition_locked(p, if_not_exists)
                 if r is not None:
-                    added.append(self._out(r))
-            return added
+                    added.append(r)
+            by_table = {}
+            for p in added:
+                by_table.setdefault((p.dbName, p.tableName), []).append(p)
+            for key, ps in by_table.items():
+                self._ev_add_partitions(self.s.tables[key], ps)
+            return [self._out(p) for p in added]
 
     def add_partitions(self, new_parts):
         return len(self._add_many(new_parts or [], False))
@@ -874,7 +1044,9 @@ class Handler:
                 p.catName = DEFAULT_CATALOG
                 todo.append((vals, p))
             for vals, p in todo:
+                old = self.s.parts[key][vals]
                 self.s.parts[key][vals] = p
+                self._ev_alter_partition(t, old, p)
 
     def alter_partition(self, db_name, tbl_name, new_part):
         self._alter_parts(db_name, tbl_name, [new_part])
@@ -893,7 +1065,7 @@ class Handler:
         return AlterPartitionsResponse()
 
     def _drop_part_locked(self, key, t, vals):
-        del self.s.parts[key][vals]
+        self._ev_drop_partition(t, self.s.parts[key].pop(vals))
         self.s.pstats.pop(key + (self._pname(t, vals),), None)
 
     def drop_partition(self, db_name, tbl_name, part_vals, deleteData):
@@ -1065,6 +1237,7 @@ class Handler:
                 f.createTime = now()
             f.catName = DEFAULT_CATALOG
             self.s.funcs[key] = f
+            self._ev_function("CREATE_FUNCTION", f)
 
     def get_function(self, dbName, funcName):
         key = (norm_db(dbName), norm(funcName))
@@ -1089,7 +1262,7 @@ class Handler:
         with self.s.lock:
             if key not in self.s.funcs:
                 raise NoSuchObjectException("Function %s.%s does not exist" % key)
-            del self.s.funcs[key]
+            self._ev_function("DROP_FUNCTION", self.s.funcs.pop(key))
 
     def alter_function(self, dbName, funcName, newFunc):
         key = (norm_db(dbName), norm(funcName))

@@ -2,7 +2,7 @@
 
     minihms --port P --name NAME [--host H] [--hive4] [--version V]
             [--warehouse URI] [--delay-ms N [--delay-methods M,...]]
-            [--verbose]
+            [--event-base N] [--verbose]
 
 Listens on H:P (port 0 picks one) and prints "ready port=N" on stdout once
 it accepts connections; SIGTERM or SIGINT stop it.  One thread per
@@ -14,6 +14,8 @@ connection.  The transport is detected per connection from the first bytes:
 UNKNOWN_METHOD, as Hive 4 does (they were removed there).
 --delay-ms holds every answer back by N milliseconds (only the answers to
 the listed methods with --delay-methods), so tests can drive timeouts.
+--event-base N starts the notification event ids after N (Hive starts
+after 0), so that two instances hand out ids a test can tell apart.
 
 The metastore behaviour lives in hms_store.py.
 """
@@ -230,13 +232,16 @@ def main(argv=None):
                     help="hold every answer back by this many milliseconds")
     ap.add_argument("--delay-methods", default=None,
                     help="comma-separated methods that --delay-ms applies to (default: all)")
+    ap.add_argument("--event-base", type=int, default=0,
+                    help="notification event ids start after this number")
     ap.add_argument("--verbose", action="store_true")
     a = ap.parse_args(argv)
 
     logging.basicConfig(stream=sys.stderr, level=logging.DEBUG if a.verbose else logging.WARNING,
                         format="minihms[%(process)d] %(levelname)s %(message)s")
     version = a.version or ("4.0.1" if a.hive4 else "3.1.3")
-    store = hms_store.Store(a.name, a.warehouse, version, hive4=a.hive4)
+    store = hms_store.Store(a.name, a.warehouse, version, hive4=a.hive4,
+                            event_base=a.event_base)
     delay_methods = [m for m in (a.delay_methods or "").split(",") if m]
     srv = Server(a.host, a.port, store, a.delay_ms, delay_methods)
 

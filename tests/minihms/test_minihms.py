@@ -8,6 +8,7 @@ unframed compact and framed compact.
 """
 
 import argparse
+import json
 import os
 import signal
 import socket
@@ -32,8 +33,9 @@ def parse_args():
 ARGS, REST = parse_args()
 sys.path.insert(0, ARGS.gen_py)
 
+from thrift import TSerialization  # noqa: E402
 from thrift.Thrift import TApplicationException, TMessageType, TType  # noqa: E402
-from thrift.protocol import TBinaryProtocol, TCompactProtocol  # noqa: E402
+from thrift.protocol import TBinaryProtocol, TCompactProtocol, TJSONProtocol  # noqa: E402
 from thrift.transport import TSocket, TTransport  # noqa: E402
 
 from hive_metastore import ThriftHiveMetastore  # noqa: E402
@@ -43,7 +45,8 @@ from hive_metastore.ttypes import (  # noqa: E402
     ConfigValSecurityException, Database, EnvironmentContext, FieldSchema,
     Function, FunctionType, GetTableRequest, GetTablesRequest,
     GetPartitionsByNamesRequest, InvalidOperationException,
-    LongColumnStatsData, MetaException, NoSuchObjectException, Partition,
+    LongColumnStatsData, MetaException, NoSuchObjectException,
+    NotificationEventRequest, NotificationEventsCountRequest, Partition,
     PartitionsStatsRequest, PrincipalType, SerDeInfo, StorageDescriptor,
     StringColumnStatsData, Table, TableStatsRequest, UnknownTableException)
 from fb303.ttypes import fb_status  # noqa: E402
@@ -138,6 +141,12 @@ def table(db, name, part_keys=None, params=None):
 def partition(db, tbl, values):
     return Partition(values=values, dbName=db, tableName=tbl, createTime=0, lastAccessTime=0,
                      sd=None, parameters={})
+
+
+def from_tjson(obj, text):
+    """Decode a metastore object that a notification message embeds."""
+    return TSerialization.deserialize(obj, text.encode("utf-8"),
+                                      TJSONProtocol.TJSONProtocolFactory())
 
 
 def long_stats(col, lo, hi):
@@ -465,6 +474,92 @@ class MiniHmsTest(unittest.TestCase):
             c.get_table("default", "t4")
         c._trans.close()
 
+    def test_notifications(self):
+        """The event log: ids after --event-base, one event per change with
+        the message fields Hive's JSON encoder writes, and the filters of
+        get_next_notification and get_notification_events_count."""
+        c = connect(SERVERS["h3"].port)
+        c.create_database(Database("notif", "", None, {}))
+        first = c.get_next_notification(NotificationEventRequest(lastEvent=0, maxEvents=1))
+        self.assertEqual([e.eventId for e in first.events], [7001])
+        start = c.get_current_notificationEventId().eventId
+        self.assertGreater(start, 7000)
+        self.assertEqual(c.get_next_notification(NotificationEventRequest(lastEvent=start)).events,
+                         [])
+
+        c.create_table(table("NOTIF", "Ev", [FieldSchema("ds", "string", None)]))
+        c.add_partitions([partition("notif", "ev", ["a"]), partition("notif", "ev", ["b"])])
+        p = c.get_partition("notif", "ev", ["a"])
+        p.parameters["x"] = "1"
+        c.alter_partition("notif", "ev", p)
+        c.drop_partition("notif", "ev", ["b"], False)
+        c.create_table(table("default", "notif_side"))      # another database
+        t = c.get_table("notif", "ev")
+        t.parameters["y"] = "2"
+        c.alter_table("notif", "ev", t)
+        d = c.get_database("notif")
+        d.description = "changed"
+        c.alter_database("notif", d)
+        c.drop_table("default", "notif_side", True)
+        c.drop_table("notif", "ev", True)
+        c.drop_database("notif", True, True)
+
+        evs = c.get_next_notification(NotificationEventRequest(lastEvent=start)).events
+        self.assertEqual([e.eventType for e in evs],
+                         ["CREATE_TABLE", "ADD_PARTITION", "ALTER_PARTITION", "DROP_PARTITION",
+                          "CREATE_TABLE", "ALTER_TABLE", "ALTER_DATABASE", "DROP_TABLE",
+                          "DROP_TABLE", "DROP_DATABASE"])
+        self.assertEqual([e.eventId for e in evs], list(range(start + 1, start + 11)))
+        self.assertEqual(c.get_current_notificationEventId().eventId, start + 10)
+        self.assertEqual([(e.dbName, e.tableName) for e in evs],
+                         [("notif", "ev")] * 4 + [("default", "notif_side"), ("notif", "ev"),
+                                                  ("notif", None), ("default", "notif_side"),
+                                                  ("notif", "ev"), ("notif", None)])
+        for e in evs:
+            self.assertEqual((e.messageFormat, e.catName), ("json-0.2", "hive"))
+            self.assertLess(abs(e.eventTime - time.time()), 60)
+        msgs = [json.loads(e.message) for e in evs]
+        self.assertEqual(list(msgs[0]), ["server", "servicePrincipal", "db", "table", "tableType",
+                                         "tableObjJson", "timestamp", "files"])
+        self.assertEqual((msgs[0]["db"], msgs[0]["table"], msgs[0]["tableType"]),
+                         ("notif", "ev", "MANAGED_TABLE"))
+        self.assertEqual(from_tjson(Table(), msgs[0]["tableObjJson"]).tableName, "ev")
+        self.assertEqual(msgs[1]["partitions"], [{"ds": "a"}, {"ds": "b"}])
+        self.assertEqual([from_tjson(Partition(), x).values for x in msgs[1]["partitionListJson"]],
+                         [["a"], ["b"]])
+        self.assertEqual(msgs[2]["keyValues"], {"ds": "a"})
+        after = from_tjson(Partition(), msgs[2]["partitionObjAfterJson"])
+        self.assertEqual(after.parameters["x"], "1")
+        self.assertEqual(msgs[3]["partitions"], [{"ds": "b"}])
+        before = from_tjson(Table(), msgs[5]["tableObjBeforeJson"])
+        after = from_tjson(Table(), msgs[5]["tableObjAfterJson"])
+        self.assertEqual((before.parameters.get("y"), after.parameters["y"]), (None, "2"))
+        self.assertEqual(msgs[5]["isTruncateOp"], "false")
+        self.assertEqual(from_tjson(Database(), msgs[6]["dbObjAfterJson"]).description, "changed")
+        self.assertEqual((msgs[9]["db"], msgs[9]["cat"]), ("notif", "hive"))
+        self.assertEqual(from_tjson(Database(), msgs[9]["dbJson"]).name, "notif")
+
+        def nxt(**kw):
+            r = c.get_next_notification(NotificationEventRequest(lastEvent=start, **kw))
+            return [e.eventId - start for e in r.events]
+        self.assertEqual(nxt(maxEvents=2), [1, 2])
+        self.assertEqual(nxt(eventTypeSkipList=["ALTER_PARTITION", "ALTER_TABLE", "DROP_TABLE"]),
+                         [1, 2, 4, 5, 7, 10])
+        self.assertEqual(nxt(dbName="NOTIF"), [1, 2, 3, 4, 6, 7, 9, 10])
+        self.assertEqual(nxt(dbName="notif", tableNames=["EV"]), [1, 2, 3, 4, 6, 9])
+        self.assertEqual(nxt(catName="other"), [])
+
+        def count(db, **kw):
+            return c.get_notification_events_count(
+                NotificationEventsCountRequest(fromEventId=start, dbName=db, **kw)).eventsCount
+        self.assertEqual(count("notif"), 8)
+        self.assertEqual(count("*"), 10)
+        self.assertEqual(count("default"), 2)
+        self.assertEqual(count("*", toEventId=start + 3), 3)
+        self.assertEqual(count("*", limit=4), 4)
+        self.assertEqual(count("notif", tableNames=["ev"]), 6)
+        c._trans.close()
+
     def test_delay(self):
         """--delay-ms holds answers back, here only those of the methods
         named with --delay-methods."""
@@ -496,7 +591,7 @@ class MiniHmsTest(unittest.TestCase):
 
 def main():
     t0 = time.time()
-    SERVERS["h3"] = MiniHms("h3")
+    SERVERS["h3"] = MiniHms("h3", "--event-base", "7000")
     SERVERS["h4"] = MiniHms("h4", "--hive4")
     SERVERS["slow"] = MiniHms("slow", "--delay-ms", "250",
                               "--delay-methods", "getName,get_database")
