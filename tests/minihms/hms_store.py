@@ -12,6 +12,12 @@ transactional listener does: event ids come from one sequence, messages are
 the JSON that Hive's JSON message encoder ("json-0.2") writes, with the
 metastore objects inside encoded with Thrift's JSON protocol.
 
+Transactions, write ids and locks follow TxnHandler (DbTxnManager's calls):
+txn, lock and per-table write ids come from their own sequences, lock
+requests queue behind earlier conflicting locks (Hive 3's rules, or Hive 4's
+with --hive4), and the errors are the ones TxnHandler raises.  Timeouts of
+txns and locks (AcidHouseKeeperService) are not modelled.
+
 Methods that the IDL declares but minihms does not implement answer with a
 MetaException "minihms does not implement <name>" when the method declares
 MetaException, else with TApplicationException INTERNAL_ERROR.
@@ -19,6 +25,7 @@ MetaException, else with TApplicationException INTERNAL_ERROR.
 
 import copy
 import json
+import logging
 import re
 import threading
 import time
@@ -29,11 +36,16 @@ from thrift.protocol import TJSONProtocol
 
 from hive_metastore import ThriftHiveMetastore
 from hive_metastore.ttypes import (
-    AddPartitionsResult, AlreadyExistsException, AlterPartitionsResponse,
-    AlterTableResponse, ColumnStatistics, ColumnStatisticsDesc,
-    ConfigValSecurityException, Database, DropPartitionsResult,
-    GetAllFunctionsResponse, GetFieldsResponse, GetPartitionsByNamesResult,
-    GetSchemaResponse, GetTableResult, GetTablesResult, InvalidInputException,
+    AddPartitionsResult, AllocateTableWriteIdsResponse, AlreadyExistsException,
+    AlterPartitionsResponse, AlterTableResponse, ColumnStatistics, ColumnStatisticsDesc,
+    ConfigValSecurityException, DataOperationType, Database, DropPartitionsResult,
+    GetAllFunctionsResponse, GetFieldsResponse, GetOpenTxnsInfoResponse,
+    GetOpenTxnsResponse, GetPartitionsByNamesResult, GetSchemaResponse,
+    GetTableResult, GetTablesResult, GetValidWriteIdsResponse,
+    HeartbeatTxnRangeResponse, InvalidInputException, LockResponse, LockState,
+    LockType, NoSuchLockException, NoSuchTxnException, OpenTxnsResponse,
+    ShowLocksResponse, ShowLocksResponseElement, TableValidWriteIds,
+    TxnAbortedException, TxnInfo, TxnOpenException, TxnState, TxnToWriteId, TxnType,
     InvalidObjectException, InvalidOperationException, MetaException,
     CurrentNotificationEventId, NoSuchObjectException, NotificationEvent,
     NotificationEventResponse, NotificationEventsCountResponse,
@@ -91,6 +103,152 @@ def message(**fields):
 
 def part_key_values(t, p):
     return {k.name: v for k, v in zip(t.partitionKeys or [], p.values or [])}
+
+
+# --- transactions and locks ---------------------------------------------------
+
+log = logging.getLogger("minihms")
+
+LONG_MAX = 2 ** 63 - 1
+TXN_MAX_OPEN_BATCH = 1000          # metastore.txn.max.open.batch
+OP_CHAR = {DataOperationType.INSERT: "i", DataOperationType.UPDATE: "u",
+           DataOperationType.DELETE: "d"}
+# order of lock types when locks are listed and compared (LockTypeComparator)
+LOCK_RANK = {LockType.SHARED_READ: 0, LockType.SHARED_WRITE: 1, LockType.EXCL_WRITE: 2,
+             LockType.EXCLUSIVE: 3}
+
+# Hive 3's jump table: for the lock type wanted and the type of an earlier
+# lock, what to do when that lock is (acquired, waiting).
+_ACQUIRE, _WAIT, _KEEP_LOOKING = "acquire", "wait", "keep looking"
+_JUMP = {
+    (LockType.SHARED_READ, LockType.SHARED_READ): (_ACQUIRE, _KEEP_LOOKING),
+    (LockType.SHARED_READ, LockType.SHARED_WRITE): (_ACQUIRE, _KEEP_LOOKING),
+    (LockType.SHARED_READ, LockType.EXCLUSIVE): (_WAIT, _WAIT),
+    (LockType.SHARED_WRITE, LockType.SHARED_READ): (_KEEP_LOOKING, _KEEP_LOOKING),
+    (LockType.SHARED_WRITE, LockType.SHARED_WRITE): (_WAIT, _WAIT),
+    (LockType.SHARED_WRITE, LockType.EXCLUSIVE): (_WAIT, _WAIT),
+    (LockType.EXCLUSIVE, LockType.SHARED_READ): (_WAIT, _WAIT),
+    (LockType.EXCLUSIVE, LockType.SHARED_WRITE): (_WAIT, _WAIT),
+    (LockType.EXCLUSIVE, LockType.EXCLUSIVE): (_WAIT, _WAIT),
+}
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def txn_str(tid):
+    return "txnid:%d" % tid
+
+
+def lock_str(ext):
+    return "lockid:%d" % ext
+
+
+def bitset_bytes(indices):
+    """java.util.BitSet.toByteArray() for the given set bits: little-endian
+    bytes, trailing zero bytes dropped (empty when no bit is set)."""
+    if not indices:
+        return b""
+    out = bytearray(max(indices) // 8 + 1)
+    for i in indices:
+        out[i // 8] |= 1 << (i % 8)
+    return bytes(out)
+
+
+def parse_valid_txn_list(text):
+    """ValidReadTxnList's string form "hwm:minOpen:open,..:aborted,..";
+    returns (hwm, invalid txns, aborted txns)."""
+    if not text:
+        return LONG_MAX, set(), set()
+    try:
+        f = text.split(":")
+        hwm = int(f[0])
+        opened = [int(x) for x in f[2].split(",")] if len(f) > 2 and f[2] else []
+        aborted = [int(x) for x in f[3].split(",")] if len(f) > 3 and f[3] else []
+    except ValueError:
+        raise MetaException("Invalid validTxnList " + text)
+    return hwm, set(opened) | set(aborted), set(aborted)
+
+
+class Txn:
+    """A TXNS row and the components the txn writes (TXN_COMPONENTS)."""
+
+    def __init__(self, tid, rqst, ms):
+        self.id = tid
+        self.state = TxnState.OPEN
+        self.user = rqst.user
+        self.host = rqst.hostname
+        self.type = rqst.txn_type if rqst.txn_type is not None else TxnType.DEFAULT
+        self.started = ms
+        self.heartbeat = ms
+        self.components = []        # (db, table, partition, op char)
+
+
+class LockPart:
+    """A HIVE_LOCKS row: one component of the lock with external id ext."""
+
+    def __init__(self, ext, int_id, txnid, lc, rqst, ms):
+        self.ext = ext
+        self.int_id = int_id
+        self.txnid = txnid
+        self.db = norm(lc.dbname)
+        self.table = norm(lc.tablename)
+        self.part = norm(lc.partitionname)
+        self.type = lc.type
+        self.state = LockState.WAITING
+        # locks of a txn are kept alive through the txn's heartbeat
+        self.heartbeat = 0 if txnid else ms
+        self.acquired = None
+        self.blocked = None         # (ext, int id) of the lock it waits for
+        self.user = rqst.user
+        self.host = rqst.hostname
+        self.agent = rqst.agentInfo
+
+    def level(self):
+        return "db" if self.table is None else "table" if self.part is None else "partition"
+
+    def describe(self):
+        # LockInfo.toString, used in Hive's messages
+        return "%s intLockId:%d %s db:%s table:%s partition:%s state:%s type:%s" % (
+            lock_str(self.ext), self.int_id, txn_str(self.txnid), self.db,
+            "null" if self.table is None else self.table,
+            "null" if self.part is None else self.part,
+            LockState._VALUES_TO_NAMES.get(self.state), LockType._VALUES_TO_NAMES.get(self.type))
+
+
+def _h3_type(t):
+    # Hive 3 knows no EXCL_WRITE; treat it as the exclusive lock it replaced
+    return LockType.EXCLUSIVE if t == LockType.EXCL_WRITE else t
+
+
+def _ignore_conflict_hive3(want, have):
+    """TxnHandler.ignoreConflict (Hive 3): a db-level SHARED_READ and an
+    EXCLUSIVE on a table or partition of that db do not block each other,
+    nor do locks of one txn."""
+    if ((want.level() == "db" and want.type == LockType.SHARED_READ
+         and have.level() != "db" and _h3_type(have.type) == LockType.EXCLUSIVE)
+            or (have.level() == "db" and have.type == LockType.SHARED_READ
+                and want.level() != "db" and _h3_type(want.type) == LockType.EXCLUSIVE)):
+        return True
+    if want.txnid and want.txnid == have.txnid:
+        return True
+    return want.txnid == 0 and want.ext == have.ext
+
+
+def _conflicts_hive4(want, have):
+    """The four conditions of Hive 4's CheckLockFunction query."""
+    if want.type == LockType.SHARED_READ:
+        return (have.type == LockType.EXCLUSIVE
+                and not (have.table is not None and want.table is None))
+    if want.type == LockType.EXCLUSIVE:
+        return not (have.table is None and have.type == LockType.SHARED_READ
+                    and want.table is not None)
+    if want.type == LockType.SHARED_WRITE:
+        return have.type in (LockType.EXCL_WRITE, LockType.EXCLUSIVE)
+    if want.type == LockType.EXCL_WRITE:
+        return have.type != LockType.SHARED_READ
+    return True
 
 
 def split_catalog(name):
@@ -287,7 +445,8 @@ class _Filter:
 # --- the store --------------------------------------------------------------
 
 class Store:
-    def __init__(self, name, warehouse, version, hive4=False, event_base=0):
+    def __init__(self, name, warehouse, version, hive4=False, event_base=0,
+                 txn_base=0, lock_base=0, strict_unlock=False):
         self.name = name
         self.version = version
         self.hive4 = hive4
@@ -305,6 +464,18 @@ class Store:
         # notification log; ids follow event_base (0 on a fresh Hive metastore)
         self.events = []       # NotificationEvent, ascending ids
         self.next_event = event_base + 1
+        # transactions, write ids, locks; the id sequences start after the
+        # bases (0 on a fresh Hive metastore)
+        self.next_txn = txn_base + 1
+        self.txns = {}         # id -> Txn, open and aborted ones (TXNS)
+        self.committed = set() # committed txns that wrote (COMPLETED_TXN_COMPONENTS)
+        self.write_set = []    # (db, table, partition, txnid, commit id, op) (WRITE_SET)
+        self.next_write = {}   # (db, table) -> next write id (NEXT_WRITE_ID)
+        self.txn_writes = {}   # (db, table) -> {txnid: write id} (TXN_TO_WRITE_ID)
+        self.next_lock = lock_base + 1
+        self.locks = {}        # external lock id -> [LockPart] (HIVE_LOCKS)
+        # Hive >= 2.3 lets unlock of an unknown lock id pass; older ones threw
+        self.strict_unlock = strict_unlock
         self.dbs[DEFAULT_DB] = Database(
             name=DEFAULT_DB, description="Default Hive database",
             locationUri=self.warehouse, parameters={}, ownerName="public",
@@ -478,6 +649,405 @@ class Handler:
                 if limit is not None and len(out) >= limit:
                     break
         return NotificationEventResponse(events=out)
+
+    # --- transactions (TxnHandler) ------------------------------------------------
+
+    def _txn_state(self, tid):
+        t = self.s.txns.get(tid)
+        if t is not None:
+            return "open" if t.state == TxnState.OPEN else "aborted"
+        # a committed txn is known only if it wrote something
+        return "committed" if tid in self.s.committed else "unknown"
+
+    @staticmethod
+    def _txn_error(tid, state):
+        # TxnHandler.ensureValidTxn / raiseTxnUnexpectedState
+        if state == "aborted":
+            raise TxnAbortedException("Transaction %s already aborted" % txn_str(tid))
+        if state == "committed":
+            raise NoSuchTxnException("Transaction %s is already committed." % txn_str(tid))
+        raise NoSuchTxnException("No such transaction %s" % txn_str(tid))
+
+    def _open_txn(self, tid):
+        state = self._txn_state(tid)
+        if state != "open":
+            self._txn_error(tid, state)
+        return self.s.txns[tid]
+
+    def _drop_txn_locks(self, tid):
+        for ext in [e for e, parts in self.s.locks.items() if parts[0].txnid == tid]:
+            del self.s.locks[ext]
+
+    def _abort(self, tid, event=True):
+        self.s.txns[tid].state = TxnState.ABORTED
+        self._drop_txn_locks(tid)
+        if event:
+            self._event("ABORT_TXN", message(txnid=tid, timestamp=now(), **SRV), cat=None)
+
+    def _skipped_types(self):
+        # Hive 4 leaves read-only txns out of the snapshot
+        return (TxnType.READ_ONLY,) if self.s.hive4 else ()
+
+    def _open_txns_locked(self, exclude):
+        ids, aborted, min_open = [], [], None
+        for tid in sorted(self.s.txns):
+            t = self.s.txns[tid]
+            if t.type in exclude:
+                continue
+            ids.append(tid)
+            if t.state == TxnState.ABORTED:
+                aborted.append(len(ids) - 1)
+            elif min_open is None:
+                min_open = tid
+        return GetOpenTxnsResponse(txn_high_water_mark=self.s.next_txn - 1, open_txns=ids,
+                                   min_open_txn=min_open, abortedBits=bitset_bytes(aborted))
+
+    def open_txns(self, rqst):
+        n = rqst.num_txns
+        if n is None or n <= 0:
+            # MetaException, which open_txns does not declare
+            raise TApplicationException(TApplicationException.INTERNAL_ERROR,
+                                        "Internal error processing open_txns")
+        n = min(n, TXN_MAX_OPEN_BATCH)
+        with self.s.lock:
+            first = self.s.next_txn
+            self.s.next_txn += n
+            ms = now_ms()
+            ids = list(range(first, first + n))
+            for tid in ids:
+                self.s.txns[tid] = Txn(tid, rqst, ms)
+            self._event("OPEN_TXN", message(txnIds=None, timestamp=now(), fromTxnId=first,
+                                            toTxnId=ids[-1], **SRV), cat=None)
+            return OpenTxnsResponse(txn_ids=ids)
+
+    def get_open_txns(self):
+        with self.s.lock:
+            return self._open_txns_locked(self._skipped_types())
+
+    def get_open_txns_req(self, req):
+        with self.s.lock:
+            return self._open_txns_locked(tuple(req.excludeTxnTypes or ()))
+
+    def get_open_txns_info(self):
+        with self.s.lock:
+            infos = [TxnInfo(id=t.id, state=t.state, user=t.user, hostname=t.host,
+                             startedTime=t.started, lastHeartbeatTime=t.heartbeat)
+                     for t in (self.s.txns[k] for k in sorted(self.s.txns))]
+            return GetOpenTxnsInfoResponse(txn_high_water_mark=self.s.next_txn - 1,
+                                           open_txns=infos)
+
+    def abort_txn(self, rqst):
+        with self.s.lock:
+            state = self._txn_state(rqst.txnid)
+            if state == "aborted":
+                return                  # aborting twice is allowed
+            if state != "open":
+                self._txn_error(rqst.txnid, state)
+            self._abort(rqst.txnid)
+
+    def abort_txns(self, rqst):
+        # best effort: ids that are not open are passed over silently
+        with self.s.lock:
+            for tid in rqst.txn_ids or []:
+                if self._txn_state(tid) == "open":
+                    self._abort(tid)
+
+    def commit_txn(self, rqst):
+        tid = rqst.txnid
+        with self.s.lock:
+            state = self._txn_state(tid)
+            if state == "committed":
+                return                  # a repeated commit is a no-op
+            if state != "open":
+                self._txn_error(tid, state)
+            t = self.s.txns[tid]
+            writes = sorted(set(c for c in t.components if c[3] in ("u", "d")),
+                            key=lambda c: tuple("" if x is None else x for x in c))
+            if writes:
+                # first committer wins: an update/delete that overlaps one
+                # committed by a txn running at the same time aborts
+                commit_id = self.s.next_txn - 1
+                for db, tbl, part, op in writes:
+                    for w in self.s.write_set:
+                        if (w[:3] == (db, tbl, part) and w[3] != tid and tid <= w[4]
+                                and "u" in (w[5], op)):
+                            what = "%s/%s" % (db, tbl) + ("/" + part if part else "")
+                            msg = ("Aborting [%s,%d] due to a write conflict on %s committed by "
+                                   "[%s,%d] %s/%s" % (txn_str(tid), commit_id, what,
+                                                     txn_str(w[3]), w[4], op, w[5]))
+                            self._abort(tid, event=False)
+                            raise TxnAbortedException(msg)
+                for db, tbl, part, op in writes:
+                    self.s.write_set.append((db, tbl, part, tid, commit_id, op))
+            del self.s.txns[tid]
+            self._drop_txn_locks(tid)
+            if t.components:
+                self.s.committed.add(tid)
+            self._event("COMMIT_TXN", message(
+                txnid=tid, timestamp=now(), **SRV, writeIds=None, databases=None, tables=None,
+                partitions=None, tableObjs=None, partitionObjs=None, files=None), cat=None)
+
+    def heartbeat_txn_range(self, txns):
+        aborted, nosuch = set(), set()
+        with self.s.lock:
+            for tid in range(txns.min, txns.max + 1):
+                state = self._txn_state(tid)
+                if state == "open":
+                    self.s.txns[tid].heartbeat = now_ms()
+                elif state == "aborted":
+                    aborted.add(tid)
+                else:
+                    nosuch.add(tid)
+        return HeartbeatTxnRangeResponse(aborted=aborted, nosuch=nosuch)
+
+    def add_dynamic_partitions(self, rqst):
+        with self.s.lock:
+            t = self._open_txn(rqst.txnid)
+            op = OP_CHAR.get(rqst.operationType, "u")
+            for name in rqst.partitionnames or []:
+                t.components.append((norm_db(rqst.dbname), norm(rqst.tablename), name, op))
+
+    # --- write ids -----------------------------------------------------------
+
+    def allocate_table_write_ids(self, rqst):
+        key = (norm_db(rqst.dbName), norm(rqst.tableName))
+        if rqst.txnIds is None:
+            raise MetaException("minihms allocates write ids for txnIds only")
+        tids = sorted(rqst.txnIds)
+        with self.s.lock:
+            bad = [tid for tid in tids if self._txn_state(tid) != "open"
+                   or self.s.txns[tid].type in self._skipped_types()]
+            if bad:
+                # Hive throws IllegalStateException here, which reaches the
+                # client as an internal error and not as NoSuchTxnException
+                log.warning("Write ID allocation failed on %s.%s as not all input txns in open "
+                            "state: %s", key[0], key[1], bad)
+                raise TApplicationException(TApplicationException.INTERNAL_ERROR,
+                                            "Internal error processing allocate_table_write_ids")
+            have = self.s.txn_writes.setdefault(key, {})
+            if rqst.reallocate:
+                for tid in tids:
+                    have.pop(tid, None)
+            kept = [TxnToWriteId(tid, have[tid]) for tid in tids if tid in have]
+            if len(kept) == len(tids):
+                return AllocateTableWriteIdsResponse(txnToWriteIds=kept)
+            new = []
+            nxt = self.s.next_write.get(key, 1)
+            for tid in tids:
+                if tid not in have:
+                    have[tid] = nxt
+                    new.append(TxnToWriteId(tid, nxt))
+                    nxt += 1
+            self.s.next_write[key] = nxt
+            self._event("ALLOC_WRITE_ID_EVENT", message(
+                **SRV, dbName=key[0], tableName=key[1], txnIdList=[x.txnId for x in new],
+                writeIdList=[x.writeId for x in new], timestamp=now()), key[0], key[1])
+            return AllocateTableWriteIdsResponse(txnToWriteIds=kept + new)
+
+    def _snapshot(self, current=0):
+        """The txn snapshot of TxnCommonUtils.createValidReadTxnList: (high
+        water mark, invalid txns, aborted txns) as seen by txn current."""
+        r = self._open_txns_locked(self._skipped_types())
+        hwm = min(current, r.txn_high_water_mark) if current > 0 else r.txn_high_water_mark
+        invalid = {tid for tid in r.open_txns if not (current > 0 and tid >= current)}
+        aborted = {tid for tid in invalid if self.s.txns[tid].state == TxnState.ABORTED}
+        return hwm, invalid, aborted
+
+    def get_valid_write_ids(self, rqst):
+        names = rqst.fullTableNames or []
+        with self.s.lock:
+            if rqst.validTxnList:
+                hwm, invalid, aborted = parse_valid_txn_list(rqst.validTxnList)
+            else:
+                current = 0
+                if rqst.writeId is not None and names:
+                    first = tuple(norm(x) for x in names[0].split(".", 1))
+                    current = next((tid for tid, w in self.s.txn_writes.get(first, {}).items()
+                                    if w == rqst.writeId), 0)
+                hwm, invalid, aborted = self._snapshot(current)
+            out = []
+            for full in names:
+                if "." not in full:
+                    raise MetaException("Invalid fullTableName " + full)
+                key = tuple(norm(x) for x in full.split(".", 1))
+                writes = self.s.txn_writes.get(key, {})
+                # the highest write id of a txn inside the snapshot, else the
+                # highest ever allocated
+                mark = max([w for tid, w in writes.items() if tid <= hwm] or [0])
+                if mark <= 0:
+                    mark = max(self.s.next_write.get(key, 1) - 1, 0)
+                exceptions, bits, min_open = [], [], None
+                for tid, w in sorted(writes.items(), key=lambda x: x[1]):
+                    if w > mark or (tid <= hwm and tid not in invalid):
+                        continue        # beyond the mark, or committed in the snapshot
+                    exceptions.append(w)
+                    if tid in aborted:
+                        bits.append(len(exceptions) - 1)
+                    elif min_open is None:
+                        min_open = w
+                out.append(TableValidWriteIds(
+                    fullTableName=full, writeIdHighWaterMark=mark, invalidWriteIds=exceptions,
+                    minOpenWriteId=min_open, abortedBits=bitset_bytes(bits)))
+            return GetValidWriteIdsResponse(tblValidWriteIds=out)
+
+    # --- locks -----------------------------------------------------------------
+
+    def _blocker_hive3(self, mine, earlier):
+        """Hive 3's checkLock: each waiting component looks at the earlier
+        locks, most restrictive last-in-order first, through the jump table."""
+        order = sorted(earlier, key=lambda p: (p.state != LockState.ACQUIRED,
+                                               LOCK_RANK[_h3_type(p.type)], p.ext, p.int_id))
+        for want in mine:
+            if want.state == LockState.ACQUIRED:
+                continue
+            for have in reversed(order):
+                if (want.db != have.db
+                        or (want.table and have.table and want.table != have.table)
+                        or (want.part and have.part and want.part != have.part)):
+                    continue
+                act = _JUMP[(_h3_type(want.type), _h3_type(have.type))]
+                act = act[0] if have.state == LockState.ACQUIRED else act[1]
+                if act == _WAIT:
+                    if not _ignore_conflict_hive3(want, have):
+                        return want, have
+                    break
+                if act == _ACQUIRE:
+                    break
+        return None
+
+    def _blocker_hive4(self, mine, earlier):
+        """Hive 4's checkLock: any earlier lock on an overlapping object that
+        conflicts blocks, whatever its state; locks of one txn never do."""
+        order = sorted(earlier, key=lambda p: (p.ext, p.int_id))
+        for kind in (LockType.SHARED_READ, LockType.EXCLUSIVE, LockType.SHARED_WRITE,
+                     LockType.EXCL_WRITE):
+            for want in mine:
+                if want.type != kind:
+                    continue
+                for have in order:
+                    if want.db != have.db:
+                        continue
+                    if not (have.table is None or want.table is None
+                            or (have.table == want.table
+                                and (have.part is None or want.part is None
+                                     or have.part == want.part))):
+                        continue
+                    if want.txnid and have.txnid == want.txnid:
+                        continue
+                    if _conflicts_hive4(want, have):
+                        return want, have
+        return None
+
+    def _check_lock(self, ext, zero_wait=False):
+        mine = self.s.locks[ext]
+        earlier = [p for e, ps in self.s.locks.items() if e < ext for p in ps]
+        pick = self._blocker_hive4 if self.s.hive4 else self._blocker_hive3
+        blocker = pick(mine, earlier)
+        if blocker is None:
+            ms = now_ms()
+            for p in mine:
+                p.state = LockState.ACQUIRED
+                p.acquired = ms
+                p.heartbeat = 0 if p.txnid else ms
+                p.blocked = None
+            return LockResponse(lockid=ext, state=LockState.ACQUIRED)
+        want, have = blocker
+        if zero_wait and self.s.hive4 and want.type == LockType.SHARED_READ and want.txnid:
+            # Hive 4's zero-wait reads give up at once instead of queueing
+            del self.s.locks[ext]
+            return LockResponse(lockid=ext, state=LockState.NOT_ACQUIRED,
+                                errorMessage="Unable to acquire read lock due to an existing "
+                                             "exclusive lock {%s}" % have.describe())
+        want.blocked = (have.ext, have.int_id)
+        return LockResponse(lockid=ext, state=LockState.WAITING)
+
+    def lock(self, rqst):
+        comps = rqst.component or []
+        tid = rqst.txnid or 0
+        with self.s.lock:
+            if tid:
+                txn = self._open_txn(tid)
+            if not comps:
+                raise TApplicationException(TApplicationException.INTERNAL_ERROR,
+                                            "Internal error processing lock")
+            ext = self.s.next_lock
+            self.s.next_lock += 1
+            ms = now_ms()
+            parts = [LockPart(ext, i, tid, lc, rqst, ms) for i, lc in enumerate(comps, 1)]
+            if tid:
+                # what the txn writes (TXN_COMPONENTS): acid inserts, updates
+                # and deletes, except dynamic-partition writes, whose
+                # partitions come with add_dynamic_partitions
+                for lc, p in zip(comps, parts):
+                    if lc.isTransactional and lc.operationType in OP_CHAR \
+                            and not lc.isDynamicPartitionWrite:
+                        txn.components.append((p.db, p.table, p.part,
+                                               OP_CHAR[lc.operationType]))
+            self.s.locks[ext] = parts
+            return self._check_lock(ext, zero_wait=bool(rqst.zeroWaitReadEnabled))
+
+    def _heartbeat_lock(self, ext):
+        parts = self.s.locks.get(ext)
+        if not parts:
+            raise NoSuchLockException("No such lock: " + lock_str(ext))
+        ms = now_ms()
+        for p in parts:
+            p.heartbeat = ms
+
+    def check_lock(self, rqst):
+        with self.s.lock:
+            parts = self.s.locks.get(rqst.lockid)
+            if not parts:
+                raise NoSuchLockException("No such lock " + lock_str(rqst.lockid))
+            if parts[0].txnid:
+                self._open_txn(parts[0].txnid).heartbeat = now_ms()
+            else:
+                self._heartbeat_lock(rqst.lockid)
+            return self._check_lock(rqst.lockid)
+
+    def unlock(self, rqst):
+        ext = rqst.lockid
+        with self.s.lock:
+            parts = self.s.locks.get(ext)
+            if not parts:
+                if self.s.strict_unlock:
+                    raise NoSuchLockException("No such lock " + lock_str(ext))
+                return
+            # a txn's locks go with the txn; only a request still waiting
+            # may be withdrawn
+            left = [p for p in parts if p.txnid and p.state != LockState.WAITING]
+            if len(left) == len(parts):
+                raise TxnOpenException("Unlocking locks associated with transaction not "
+                                       "permitted.  " + parts[0].describe())
+            if left:
+                self.s.locks[ext] = left
+            else:
+                del self.s.locks[ext]
+
+    def heartbeat(self, ids):
+        with self.s.lock:
+            if ids.lockid:
+                self._heartbeat_lock(ids.lockid)
+            if ids.txnid:
+                self._open_txn(ids.txnid).heartbeat = now_ms()
+
+    def show_locks(self, rqst):
+        with self.s.lock:
+            rows = [p for ps in self.s.locks.values() for p in ps
+                    if (not rqst.dbname or p.db == rqst.dbname)
+                    and (not rqst.tablename or p.table == rqst.tablename)
+                    and (not rqst.partname or p.part == rqst.partname)
+                    and (not rqst.txnid or p.txnid == rqst.txnid)]
+            # in the order checkLock looks at them
+            rows.sort(key=lambda p: (p.state != LockState.ACQUIRED, LOCK_RANK[p.type], p.ext,
+                                     p.int_id))
+            return ShowLocksResponse(locks=[ShowLocksResponseElement(
+                lockid=p.ext, dbname=p.db, tablename=p.table, partname=p.part, state=p.state,
+                type=p.type, txnid=p.txnid, lastheartbeat=p.heartbeat, acquiredat=p.acquired,
+                user=p.user, hostname=p.host, agentInfo=p.agent,
+                blockedByExtId=p.blocked[0] if p.blocked else None,
+                blockedByIntId=p.blocked[1] if p.blocked else None,
+                lockIdInternal=p.int_id) for p in rows])
 
     def get_notification_events_count(self, rqst):
         """Counts as ObjectStore does: dbName "*" means every database, and

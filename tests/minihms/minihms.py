@@ -2,7 +2,8 @@
 
     minihms --port P --name NAME [--host H] [--hive4] [--version V]
             [--warehouse URI] [--delay-ms N [--delay-methods M,...]]
-            [--event-base N] [--verbose]
+            [--event-base N] [--txn-base N] [--lock-base N] [--strict-unlock]
+            [--verbose]
 
 Listens on H:P (port 0 picks one) and prints "ready port=N" on stdout once
 it accepts connections; SIGTERM or SIGINT stop it.  One thread per
@@ -14,8 +15,11 @@ connection.  The transport is detected per connection from the first bytes:
 UNKNOWN_METHOD, as Hive 4 does (they were removed there).
 --delay-ms holds every answer back by N milliseconds (only the answers to
 the listed methods with --delay-methods), so tests can drive timeouts.
---event-base N starts the notification event ids after N (Hive starts
-after 0), so that two instances hand out ids a test can tell apart.
+--event-base, --txn-base and --lock-base N start the notification event,
+transaction and lock ids after N (Hive starts after 0), so that two
+instances hand out ids a test can tell apart.  --strict-unlock answers an
+unlock of an unknown lock id with NoSuchLockException, as Hive up to 2.1
+did; later versions let it pass.
 
 The metastore behaviour lives in hms_store.py.
 """
@@ -234,6 +238,12 @@ def main(argv=None):
                     help="comma-separated methods that --delay-ms applies to (default: all)")
     ap.add_argument("--event-base", type=int, default=0,
                     help="notification event ids start after this number")
+    ap.add_argument("--txn-base", type=int, default=0,
+                    help="transaction ids start after this number")
+    ap.add_argument("--lock-base", type=int, default=0,
+                    help="lock ids start after this number")
+    ap.add_argument("--strict-unlock", action="store_true",
+                    help="unlock of an unknown lock id fails with NoSuchLockException")
     ap.add_argument("--verbose", action="store_true")
     a = ap.parse_args(argv)
 
@@ -241,7 +251,8 @@ def main(argv=None):
                         format="minihms[%(process)d] %(levelname)s %(message)s")
     version = a.version or ("4.0.1" if a.hive4 else "3.1.3")
     store = hms_store.Store(a.name, a.warehouse, version, hive4=a.hive4,
-                            event_base=a.event_base)
+                            event_base=a.event_base, txn_base=a.txn_base,
+                            lock_base=a.lock_base, strict_unlock=a.strict_unlock)
     delay_methods = [m for m in (a.delay_methods or "").split(",") if m]
     srv = Server(a.host, a.port, store, a.delay_ms, delay_methods)
 

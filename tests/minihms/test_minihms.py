@@ -40,15 +40,21 @@ from thrift.transport import TSocket, TTransport  # noqa: E402
 
 from hive_metastore import ThriftHiveMetastore  # noqa: E402
 from hive_metastore.ttypes import (  # noqa: E402
-    AddPartitionsRequest, AlreadyExistsException, ColumnStatistics,
-    ColumnStatisticsData, ColumnStatisticsDesc, ColumnStatisticsObj,
-    ConfigValSecurityException, Database, EnvironmentContext, FieldSchema,
-    Function, FunctionType, GetTableRequest, GetTablesRequest,
-    GetPartitionsByNamesRequest, InvalidOperationException,
-    LongColumnStatsData, MetaException, NoSuchObjectException,
-    NotificationEventRequest, NotificationEventsCountRequest, Partition,
-    PartitionsStatsRequest, PrincipalType, SerDeInfo, StorageDescriptor,
-    StringColumnStatsData, Table, TableStatsRequest, UnknownTableException)
+    AbortTxnRequest, AbortTxnsRequest, AddPartitionsRequest,
+    AllocateTableWriteIdsRequest, AlreadyExistsException, CheckLockRequest,
+    ColumnStatistics, ColumnStatisticsData, ColumnStatisticsDesc,
+    ColumnStatisticsObj, CommitTxnRequest, ConfigValSecurityException,
+    DataOperationType, Database, EnvironmentContext, FieldSchema, Function,
+    FunctionType, GetOpenTxnsRequest, GetTableRequest, GetTablesRequest,
+    GetPartitionsByNamesRequest, GetValidWriteIdsRequest, HeartbeatRequest,
+    InvalidOperationException, LockComponent, LockLevel, LockRequest,
+    LockState, LockType, LongColumnStatsData, MetaException,
+    NoSuchLockException, NoSuchObjectException, NoSuchTxnException,
+    NotificationEventRequest, NotificationEventsCountRequest, OpenTxnRequest,
+    Partition, PartitionsStatsRequest, PrincipalType, SerDeInfo,
+    ShowLocksRequest, StorageDescriptor, StringColumnStatsData, Table,
+    TableStatsRequest, TxnAbortedException, TxnOpenException, TxnState,
+    TxnType, UnknownTableException, UnlockRequest)
 from fb303.ttypes import fb_status  # noqa: E402
 
 
@@ -141,6 +147,47 @@ def table(db, name, part_keys=None, params=None):
 def partition(db, tbl, values):
     return Partition(values=values, dbName=db, tableName=tbl, createTime=0, lastAccessTime=0,
                      sd=None, parameters={})
+
+
+LONG_MAX = 2 ** 63 - 1
+
+
+def txn_list(r, current=0):
+    """The snapshot string a Hive client builds from get_open_txns
+    (TxnCommonUtils.createValidReadTxnList, ValidReadTxnList.writeToString):
+    hwm:minOpen:open,...:aborted,..."""
+    hwm = min(current, r.txn_high_water_mark) if current else r.txn_high_water_mark
+    bits = int.from_bytes(r.abortedBits or b"", "little")
+    opened, aborted = [], []
+    for i, t in enumerate(r.open_txns):
+        if current and t >= current:
+            break
+        (aborted if bits >> i & 1 else opened).append(str(t))
+    return "%d:%s:%s:%s" % (hwm, opened[0] if opened else LONG_MAX, ",".join(opened),
+                            ",".join(aborted))
+
+
+def write_id_list(t):
+    """The ValidWriteIdList string a Hive client makes of a TableValidWriteIds
+    (ValidReaderWriteIdList.writeToString): table:hwm:minOpen:open:aborted."""
+    bits = int.from_bytes(t.abortedBits or b"", "little")
+    opened = [str(w) for i, w in enumerate(t.invalidWriteIds) if not bits >> i & 1]
+    aborted = [str(w) for i, w in enumerate(t.invalidWriteIds) if bits >> i & 1]
+    return "%s:%d:%d:%s:%s" % (t.fullTableName, t.writeIdHighWaterMark,
+                               LONG_MAX if t.minOpenWriteId is None else t.minOpenWriteId,
+                               ",".join(opened), ",".join(aborted))
+
+
+def lock_req(comps, txnid=None, user="alice", **kw):
+    """comps: (type, db, table or None, partition or None, operation or None)"""
+    out = []
+    for typ, db, tbl, part, op in comps:
+        level = (LockLevel.DB if tbl is None else LockLevel.TABLE if part is None
+                 else LockLevel.PARTITION)
+        out.append(LockComponent(typ, level, db, tablename=tbl, partitionname=part,
+                                 operationType=op or DataOperationType.SELECT,
+                                 isTransactional=op is not None))
+    return LockRequest(component=out, txnid=txnid, user=user, hostname=user + "-host", **kw)
 
 
 def from_tjson(obj, text):
@@ -560,6 +607,247 @@ class MiniHmsTest(unittest.TestCase):
         self.assertEqual(count("notif", tableNames=["ev"]), 6)
         c._trans.close()
 
+    def test_txns_and_locks(self):
+        """DbTxnManager's calls on the Hive 3-like instance: ids after
+        --txn-base / --lock-base, txn states and their errors, write ids and
+        the ValidWriteIdList a client builds from them, Hive 3's lock queue,
+        unlock with --strict-unlock, first-committer-wins on updates."""
+        c = connect(SERVERS["h3"].port)
+        d = connect(SERVERS["h3"].port, "compact")       # a second session
+        begin = c.get_current_notificationEventId().eventId
+
+        def open_txns(n=1, **kw):
+            return c.open_txns(OpenTxnRequest(num_txns=n, user="alice", hostname="alice-host",
+                                              **kw)).txn_ids
+        def write_ids(txns, table="acid"):
+            r = c.allocate_table_write_ids(AllocateTableWriteIdsRequest(
+                dbName="default", tableName=table, txnIds=txns))
+            return [(x.txnId, x.writeId) for x in r.txnToWriteIds]
+        def valid(names, txns=None):
+            r = c.get_valid_write_ids(GetValidWriteIdsRequest(fullTableNames=names,
+                                                              validTxnList=txns))
+            return [write_id_list(t) for t in r.tblValidWriteIds]
+
+        t1, t2 = open_txns(2)
+        self.assertEqual((t1, t2), (1001, 1002))
+        info = c.get_open_txns_info()
+        self.assertEqual(info.txn_high_water_mark, 1002)
+        self.assertEqual([(x.id, x.state, x.user, x.hostname) for x in info.open_txns],
+                         [(1001, TxnState.OPEN, "alice", "alice-host"),
+                          (1002, TxnState.OPEN, "alice", "alice-host")])
+        c.abort_txn(AbortTxnRequest(txnid=t2))
+        c.abort_txn(AbortTxnRequest(txnid=t2))               # again: no error
+        r = c.get_open_txns()
+        self.assertEqual((r.txn_high_water_mark, r.open_txns, r.min_open_txn, r.abortedBits),
+                         (1002, [1001, 1002], 1001, b"\x02"))
+        self.assertEqual(txn_list(r), "1002:1001:1001:1002")
+        for call, exc, msg in (
+                (lambda: c.commit_txn(CommitTxnRequest(txnid=t2)), TxnAbortedException,
+                 "Transaction txnid:1002 already aborted"),
+                (lambda: c.commit_txn(CommitTxnRequest(txnid=999)), NoSuchTxnException,
+                 "No such transaction txnid:999"),
+                (lambda: c.abort_txn(AbortTxnRequest(txnid=999)), NoSuchTxnException,
+                 "No such transaction txnid:999"),
+                (lambda: c.heartbeat(HeartbeatRequest(txnid=t2)), TxnAbortedException,
+                 "Transaction txnid:1002 already aborted"),
+                (lambda: c.heartbeat(HeartbeatRequest(txnid=999)), NoSuchTxnException,
+                 "No such transaction txnid:999"),
+                (lambda: c.heartbeat(HeartbeatRequest(lockid=9999)), NoSuchLockException,
+                 "No such lock: lockid:9999"),
+                (lambda: c.check_lock(CheckLockRequest(lockid=9999)), NoSuchLockException,
+                 "No such lock lockid:9999"),
+                (lambda: c.unlock(UnlockRequest(lockid=9999)), NoSuchLockException,
+                 "No such lock lockid:9999"),
+                (lambda: c.lock(lock_req([(LockType.SHARED_READ, "default", "acid", None, None)],
+                                         txnid=t2)), TxnAbortedException,
+                 "Transaction txnid:1002 already aborted"),
+                (lambda: c.lock(lock_req([(LockType.SHARED_READ, "default", "acid", None, None)],
+                                         txnid=999)), NoSuchTxnException,
+                 "No such transaction txnid:999")):
+            with self.assertRaises(exc) as cm:
+                call()
+            self.assertEqual(cm.exception.message, msg)
+        c.heartbeat(HeartbeatRequest(txnid=t1))
+
+        # write ids: one sequence per table, kept per txn
+        self.assertEqual(write_ids([t1]), [(1001, 1)])
+        self.assertEqual(write_ids([t1]), [(1001, 1)])       # asked again: the same
+        self.assertEqual(write_ids([t1], "other"), [(1001, 1)])
+        for bad in ([999], [t2]):                            # unknown, aborted
+            with self.assertRaises(TApplicationException) as cm:
+                write_ids(bad)
+            self.assertEqual(cm.exception.type, TApplicationException.INTERNAL_ERROR)
+        t3, t4 = open_txns(2)
+        self.assertEqual(write_ids([t4, t3]), [(1003, 2), (1004, 3)])
+
+        # locks: Hive 3 lets a read share with a write, queues an exclusive
+        # behind both and a second shared write behind the first
+        upd = DataOperationType.UPDATE
+        l1 = c.lock(lock_req([(LockType.SHARED_WRITE, "default", "ACID", None, upd)], txnid=t1))
+        self.assertEqual((l1.lockid, l1.state), (501, LockState.ACQUIRED))
+        l2 = d.lock(lock_req([(LockType.SHARED_READ, "default", "acid", None, None)], user="bob"))
+        self.assertEqual((l2.lockid, l2.state), (502, LockState.ACQUIRED))
+        l3 = d.lock(lock_req([(LockType.EXCLUSIVE, "default", None, None, None)], user="bob"))
+        self.assertEqual(l3.state, LockState.WAITING)
+        self.assertEqual(d.check_lock(CheckLockRequest(lockid=l3.lockid)).state,
+                         LockState.WAITING)
+        l4 = d.lock(lock_req([(LockType.SHARED_WRITE, "default", "acid", None,
+                               DataOperationType.INSERT)], txnid=t3, user="bob"))
+        self.assertEqual(l4.state, LockState.WAITING)
+        locks = c.show_locks(ShowLocksRequest()).locks
+        self.assertEqual([(x.lockid, x.state, x.type) for x in locks],
+                         [(502, LockState.ACQUIRED, LockType.SHARED_READ),
+                          (501, LockState.ACQUIRED, LockType.SHARED_WRITE),
+                          (504, LockState.WAITING, LockType.SHARED_WRITE),
+                          (503, LockState.WAITING, LockType.EXCLUSIVE)])
+        self.assertEqual([(x.txnid, x.user, x.dbname, x.tablename) for x in locks],
+                         [(0, "bob", "default", "acid"), (1001, "alice", "default", "acid"),
+                          (1003, "bob", "default", "acid"), (0, "bob", "default", None)])
+        self.assertEqual(locks[1].lastheartbeat, 0)          # a txn's lock lives by the txn
+        self.assertGreater(locks[0].lastheartbeat, 0)
+        self.assertIsNone(locks[3].acquiredat)
+        self.assertIn(locks[3].blockedByExtId, (501, 502))
+        self.assertEqual([x.lockid for x in c.show_locks(ShowLocksRequest(
+            dbname="default", tablename="acid")).locks], [502, 501, 504])
+        with self.assertRaises(TxnOpenException) as cm:
+            c.unlock(UnlockRequest(lockid=501))
+        self.assertTrue(cm.exception.message.startswith(
+            "Unlocking locks associated with transaction not permitted.  lockid:501 "
+            "intLockId:1 txnid:1001 db:default table:acid partition:null state:ACQUIRED "
+            "type:SHARED_WRITE"), cm.exception.message)
+        d.unlock(UnlockRequest(lockid=504))                  # a txn may withdraw a waiting lock
+        with self.assertRaises(NoSuchLockException):
+            d.check_lock(CheckLockRequest(lockid=504))
+        d.heartbeat(HeartbeatRequest(lockid=502))
+        d.unlock(UnlockRequest(lockid=502))
+        self.assertEqual(d.check_lock(CheckLockRequest(lockid=503)).state, LockState.WAITING)
+
+        # commit releases the txn's locks; the waiting exclusive gets its turn
+        c.commit_txn(CommitTxnRequest(txnid=t1))
+        c.commit_txn(CommitTxnRequest(txnid=t1))             # it wrote: a repeat is a no-op
+        self.assertEqual(d.check_lock(CheckLockRequest(lockid=503)).state, LockState.ACQUIRED)
+        d.unlock(UnlockRequest(lockid=503))
+        self.assertEqual(c.show_locks(ShowLocksRequest()).locks, [])
+
+        # ValidWriteIdLists: 1001 committed (write id 1), 1003 open (2),
+        # 1004 aborted (3)
+        c.abort_txn(AbortTxnRequest(txnid=t4))
+        self.assertEqual(valid(["default.acid", "default.other", "default.none"]),
+                         ["default.acid:3:2:2:3", "default.other:1:%d::" % LONG_MAX,
+                          "default.none:0:%d::" % LONG_MAX])
+        # as txn 1003 sees it: its own write is valid, later ones are not there
+        snap = txn_list(c.get_open_txns(), current=t3)
+        self.assertEqual(snap, "1003:%d::1002" % LONG_MAX)
+        self.assertEqual(valid(["default.acid"], snap), ["default.acid:2:%d::" % LONG_MAX])
+        c.commit_txn(CommitTxnRequest(txnid=t3))
+        self.assertEqual(valid(["default.acid"]), ["default.acid:3:%d::3" % LONG_MAX])
+
+        # a txn that wrote nothing is forgotten once committed
+        t5, = open_txns()
+        c.commit_txn(CommitTxnRequest(txnid=t5))
+        with self.assertRaises(NoSuchTxnException) as cm:
+            c.commit_txn(CommitTxnRequest(txnid=t5))
+        self.assertEqual(cm.exception.message, "No such transaction txnid:1005")
+
+        # two txns update the same partition: the second to commit aborts
+        t6, t7 = open_txns(2)
+        comp = [(LockType.SHARED_WRITE, "default", "acid", "ds=1", upd)]
+        self.assertEqual(c.lock(lock_req(comp, txnid=t6)).state, LockState.ACQUIRED)
+        l7 = d.lock(lock_req(comp, txnid=t7, user="bob"))
+        self.assertEqual(l7.state, LockState.WAITING)
+        c.commit_txn(CommitTxnRequest(txnid=t6))
+        self.assertEqual(d.check_lock(CheckLockRequest(lockid=l7.lockid)).state,
+                         LockState.ACQUIRED)
+        with self.assertRaises(TxnAbortedException) as cm:
+            d.commit_txn(CommitTxnRequest(txnid=t7))
+        self.assertEqual(cm.exception.message,
+                         "Aborting [txnid:1007,1007] due to a write conflict on default/acid/ds=1 "
+                         "committed by [txnid:1006,1007] u/u")
+        self.assertEqual(c.show_locks(ShowLocksRequest()).locks, [])
+        with self.assertRaises(NoSuchTxnException):
+            c.commit_txn(CommitTxnRequest(txnid=t6 + 100))
+
+        # abort_txns passes over ids it cannot abort
+        t8, = open_txns()
+        c.abort_txns(AbortTxnsRequest(txn_ids=[t8, 99999, t6]))
+        r = c.get_open_txns()
+        self.assertEqual(r.open_txns, [1002, 1004, 1007, 1008])
+        self.assertIsNone(r.min_open_txn)
+        self.assertEqual(r.abortedBits, b"\x0f")
+
+        # txn events carry no database; write id allocation names the table
+        evs = c.get_next_notification(NotificationEventRequest(lastEvent=begin)).events
+        opens = [e for e in evs if e.eventType == "OPEN_TXN"]
+        self.assertEqual([(json.loads(e.message)["fromTxnId"], json.loads(e.message)["toTxnId"])
+                          for e in opens], [(1001, 1002), (1003, 1004), (1005, 1005),
+                                            (1006, 1007), (1008, 1008)])
+        self.assertEqual({(e.dbName, e.tableName) for e in opens}, {(None, None)})
+        alloc = [e for e in evs if e.eventType == "ALLOC_WRITE_ID_EVENT"]
+        self.assertEqual([(e.dbName, e.tableName) for e in alloc],
+                         [("default", "acid"), ("default", "other"), ("default", "acid")])
+        self.assertEqual(json.loads(alloc[2].message)["writeIdList"], [2, 3])
+        self.assertEqual([json.loads(e.message)["txnid"] for e in evs
+                          if e.eventType == "ABORT_TXN"], [1002, 1004, 1008])
+        self.assertEqual([json.loads(e.message)["txnid"] for e in evs
+                          if e.eventType == "COMMIT_TXN"], [1001, 1003, 1005, 1006])
+        c._trans.close()
+        d._trans.close()
+
+    def test_locks_hive4(self):
+        """Hive 4's lock rules, zero-wait reads, read-only txns, unlock of an
+        unknown lock, and ids starting at 1 without the base options."""
+        c = connect(SERVERS["h4"].port)
+        t1, t2, t3 = c.open_txns(OpenTxnRequest(num_txns=3, user="u", hostname="h")).txn_ids
+        self.assertEqual((t1, t2, t3), (1, 2, 3))
+        upd = DataOperationType.UPDATE
+
+        def lock(comps, txnid=None, **kw):
+            r = c.lock(lock_req(comps, txnid=txnid, **kw))
+            return r.lockid, r.state
+        self.assertEqual(lock([(LockType.SHARED_READ, "default", "x", None, None)]),
+                         (1, LockState.ACQUIRED))
+        # shared writes of two txns share a table in Hive 4
+        self.assertEqual(lock([(LockType.SHARED_WRITE, "default", "x", None, upd)], t1),
+                         (2, LockState.ACQUIRED))
+        self.assertEqual(lock([(LockType.SHARED_WRITE, "default", "x", None, upd)], t2),
+                         (3, LockState.ACQUIRED))
+        self.assertEqual(lock([(LockType.EXCL_WRITE, "default", "x", None, upd)], t3),
+                         (4, LockState.WAITING))
+        self.assertEqual(lock([(LockType.EXCLUSIVE, "default", None, None, None)]),
+                         (5, LockState.WAITING))
+        blocked = {x.lockid: x.blockedByExtId for x in c.show_locks(ShowLocksRequest()).locks}
+        self.assertEqual((blocked[4], blocked[5]), (2, 1))
+        # a db-level read is not held up by an exclusive on one of its tables
+        self.assertEqual(lock([(LockType.EXCLUSIVE, "zw", "y", None, None)]),
+                         (6, LockState.ACQUIRED))
+        self.assertEqual(lock([(LockType.SHARED_READ, "zw", None, None, None)]),
+                         (7, LockState.ACQUIRED))
+        t4, = c.open_txns(OpenTxnRequest(num_txns=1, user="u", hostname="h")).txn_ids
+        r = c.lock(lock_req([(LockType.SHARED_READ, "zw", "y", None, None)], txnid=t4,
+                            zeroWaitReadEnabled=True))
+        self.assertEqual(r.state, LockState.NOT_ACQUIRED)
+        self.assertTrue(r.errorMessage.startswith(
+            "Unable to acquire read lock due to an existing exclusive lock {lockid:6 "),
+            r.errorMessage)
+        self.assertNotIn(8, [x.lockid for x in c.show_locks(ShowLocksRequest()).locks])
+        c.unlock(UnlockRequest(lockid=12345))                # unknown: passes
+        with self.assertRaises(TxnOpenException):
+            c.unlock(UnlockRequest(lockid=2))
+        # read-only txns stay out of the snapshot and get no write ids
+        ro, = c.open_txns(OpenTxnRequest(num_txns=1, user="u", hostname="h",
+                                         txn_type=TxnType.READ_ONLY)).txn_ids
+        self.assertNotIn(ro, c.get_open_txns().open_txns)
+        self.assertIn(ro, c.get_open_txns_req(GetOpenTxnsRequest(excludeTxnTypes=[])).open_txns)
+        with self.assertRaises(TApplicationException):
+            c.allocate_table_write_ids(AllocateTableWriteIdsRequest(
+                dbName="default", tableName="x", txnIds=[ro]))
+        for t in (t1, t2, t3, t4, ro):
+            c.abort_txn(AbortTxnRequest(txnid=t))
+        for lid in (1, 5, 6, 7):
+            c.unlock(UnlockRequest(lockid=lid))
+        self.assertEqual(c.show_locks(ShowLocksRequest()).locks, [])
+        c._trans.close()
+
     def test_delay(self):
         """--delay-ms holds answers back, here only those of the methods
         named with --delay-methods."""
@@ -591,7 +879,8 @@ class MiniHmsTest(unittest.TestCase):
 
 def main():
     t0 = time.time()
-    SERVERS["h3"] = MiniHms("h3", "--event-base", "7000")
+    SERVERS["h3"] = MiniHms("h3", "--event-base", "7000", "--txn-base", "1000",
+                            "--lock-base", "500", "--strict-unlock")
     SERVERS["h4"] = MiniHms("h4", "--hive4")
     SERVERS["slow"] = MiniHms("slow", "--delay-ms", "250",
                               "--delay-methods", "getName,get_database")
