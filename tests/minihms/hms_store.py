@@ -48,7 +48,7 @@ from hive_metastore.ttypes import (
     TxnAbortedException, TxnInfo, TxnOpenException, TxnState, TxnToWriteId, TxnType,
     InvalidObjectException, InvalidOperationException, MetaException,
     CurrentNotificationEventId, NoSuchObjectException, NotificationEvent,
-    NotificationEventResponse, NotificationEventsCountResponse,
+    NotificationEventResponse, NotificationEventsCountResponse, Partition,
     PartitionsStatsResult, PrincipalType, SerDeInfo, StorageDescriptor,
     TableMeta, TableStatsResult, UnknownDBException, UnknownTableException)
 from fb303.ttypes import fb_status
@@ -1676,6 +1676,75 @@ class Handler:
             if req.needResult is False:
                 return DropPartitionsResult()
             return DropPartitionsResult(partitions=dropped)
+
+    # --- exchange partitions -------------------------------------------------------
+
+    def exchange_partitions(self, partitionSpecs, source_db, source_table_name, dest_db,
+                            dest_table_name):
+        """Moves the partitions of the source table that match the (partial)
+        spec to the destination table, with HMSHandler's checks and messages."""
+        if (partitionSpecs is None or source_db is None or source_table_name is None
+                or dest_db is None or dest_table_name is None):
+            raise MetaException("The DB and table name for the source and destination tables,"
+                                " and the partition specs must not be null.")
+        scat, sdb = split_catalog(source_db)
+        dcat, ddb = split_catalog(dest_db)
+        if (scat or DEFAULT_CATALOG) != (dcat or DEFAULT_CATALOG):
+            raise MetaException("You cannot move a partition across catalogs")
+        skey, dkey = (norm(sdb), norm(source_table_name)), (norm(ddb), norm(dest_table_name))
+        with self.s.lock:
+            dt = self.s.tables.get(dkey)
+            if dt is None:
+                raise MetaException("The destination table %s.%s.%s not found"
+                                    % (dcat or DEFAULT_CATALOG, ddb, dest_table_name))
+            st = self.s.tables.get(skey)
+            if st is None:
+                raise MetaException("The source table %s.%s.%s not found"
+                                    % (scat or DEFAULT_CATALOG, sdb, source_table_name))
+            # keys missing from the spec match any value
+            want = [partitionSpecs.get(k.name) or "" for k in st.partitionKeys or []]
+            parts = [p for p in self._sorted_parts(skey, st)
+                     if all(v == "" or v == pv for v, pv in zip(want, p.values))]
+            if not parts:
+                raise MetaException("No partition is found with the values {%s} for the table %s"
+                                    % (", ".join("%s=%s" % kv for kv in partitionSpecs.items()),
+                                       source_table_name))
+
+            def same(a, b):
+                return len(a or []) == len(b or []) and all(
+                    x.name == y.name and x.type == y.type for x, y in zip(a or [], b or []))
+            if not (same(st.sd.cols, dt.sd.cols) and same(st.partitionKeys, dt.partitionKeys)):
+                raise MetaException("The tables have different schemas."
+                                    " Their partitions cannot be exchanged.")
+            taken = {self._pname(dt, v) for v in self.s.parts[dkey]}
+            for p in parts:
+                name = self._pname(dt, p.values)
+                if name in taken:
+                    raise MetaException("The partition %s already exists in the table %s"
+                                        % (name, dest_table_name))
+            moved = []
+            for p in parts:
+                vals = tuple(p.values)
+                q = copy.deepcopy(p)
+                q.dbName, q.tableName = dkey
+                q.sd.location = "%s/%s" % ((dt.sd.location or "").rstrip("/"),
+                                           self._pname(dt, vals))
+                self.s.parts[dkey][vals] = q
+                del self.s.parts[skey][vals]
+                self.s.pstats.pop(skey + (self._pname(st, vals),), None)
+                moved.append(q)
+            self._ev_add_partitions(dt, moved)
+            for p in parts:
+                self._ev_drop_partition(st, p)
+            return self._out(moved)
+
+    def exchange_partition(self, partitionSpecs, source_db, source_table_name, dest_db,
+                           dest_table_name):
+        self.exchange_partitions(partitionSpecs, source_db, source_table_name, dest_db,
+                                 dest_table_name)
+        # HMSHandler answers a new, empty Partition here, not the one it moved;
+        # the Java object puts its two plain ints on the wire
+        return Partition(createTime=0, lastAccessTime=0, writeId=None)
 
     # --- column statistics -------------------------------------------------------
 

@@ -848,6 +848,63 @@ class MiniHmsTest(unittest.TestCase):
         self.assertEqual(c.show_locks(ShowLocksRequest()).locks, [])
         c._trans.close()
 
+    def test_exchange_partitions(self):
+        """exchange_partition(s) moves the matching partitions, also to another
+        database, and refuses with HMSHandler's MetaExceptions."""
+        c = connect(SERVERS["h3"].port)
+        keys = [FieldSchema("ds", "string", None), FieldSchema("hr", "string", None)]
+        for db in ("xch", "xch2"):
+            c.create_database(Database(db, "", None, {}))
+        c.create_table(table("xch", "src", keys))
+        c.create_table(table("xch", "dst", keys))
+        c.create_table(table("xch2", "far", keys))
+        diff = table("xch", "diff", keys)
+        diff.sd.cols = diff.sd.cols[:1]
+        c.create_table(diff)
+        c.add_partitions([partition("xch", "src", v) for v in (["1", "a"], ["1", "b"], ["2", "a"])])
+        c.add_partition(partition("xch", "dst", ["2", "a"]))
+        start = c.get_current_notificationEventId().eventId
+
+        def names(db, tbl):
+            return c.get_partition_names(db, tbl, -1)
+        p = c.exchange_partition({"ds": "1"}, "xch", "src", "XCH", "Dst")
+        self.assertEqual((p.values, p.dbName, p.tableName), (None, None, None))
+        self.assertEqual(names("xch", "src"), ["ds=2/hr=a"])
+        self.assertEqual(names("xch", "dst"), ["ds=1/hr=a", "ds=1/hr=b", "ds=2/hr=a"])
+        q = c.get_partition("xch", "dst", ["1", "b"])
+        self.assertEqual((q.dbName, q.tableName), ("xch", "dst"))
+        self.assertTrue(q.sd.location.endswith("/xch.db/dst/ds=1/hr=b"), q.sd.location)
+        evs = c.get_next_notification(NotificationEventRequest(lastEvent=start)).events
+        self.assertEqual([(e.eventType, e.tableName) for e in evs],
+                         [("ADD_PARTITION", "dst"), ("DROP_PARTITION", "src"),
+                          ("DROP_PARTITION", "src")])
+        self.assertEqual(json.loads(evs[0].message)["partitions"],
+                         [{"ds": "1", "hr": "a"}, {"ds": "1", "hr": "b"}])
+
+        moved = c.exchange_partitions({"ds": "1", "hr": "b"}, "xch", "dst", "xch2", "far")
+        self.assertEqual([(x.values, x.dbName, x.tableName) for x in moved],
+                         [(["1", "b"], "xch2", "far")])
+        self.assertEqual(names("xch2", "far"), ["ds=1/hr=b"])
+
+        for args, msg in (
+                (({"ds": "2"}, "xch", "src", "xch", "dst"),
+                 "The partition ds=2/hr=a already exists in the table dst"),
+                (({"ds": "2"}, "xch", "src", "xch", "nope"),
+                 "The destination table hive.xch.nope not found"),
+                (({"ds": "2"}, "xch", "nope", "xch", "dst"),
+                 "The source table hive.xch.nope not found"),
+                (({"ds": "9"}, "xch", "src", "xch", "dst"),
+                 "No partition is found with the values {ds=9} for the table src"),
+                (({"ds": "2"}, "xch", "src", "xch", "diff"),
+                 "The tables have different schemas. Their partitions cannot be exchanged.")):
+            with self.assertRaises(MetaException) as cm:
+                c.exchange_partitions(*args)
+            self.assertEqual(cm.exception.message, msg)
+        self.assertEqual(names("xch", "src"), ["ds=2/hr=a"])
+        for db in ("xch", "xch2"):
+            c.drop_database(db, True, True)
+        c._trans.close()
+
     def test_delay(self):
         """--delay-ms holds answers back, here only those of the methods
         named with --delay-methods."""
