@@ -18,6 +18,11 @@ requests queue behind earlier conflicting locks (Hive 3's rules, or Hive 4's
 with --hive4), and the errors are the ones TxnHandler raises.  Timeouts of
 txns and locks (AcidHouseKeeperService) are not modelled.
 
+Primary and foreign keys are kept as ObjectStore keeps them (constraint
+names unique per referenced table, foreign keys checked against the
+referenced primary key); unique, not-null, default and check constraints are
+not implemented.
+
 Methods that the IDL declares but minihms does not implement answer with a
 MetaException "minihms does not implement <name>" when the method declares
 MetaException, else with TApplicationException INTERNAL_ERROR.
@@ -29,6 +34,7 @@ import logging
 import re
 import threading
 import time
+import zlib
 
 from thrift import TSerialization
 from thrift.Thrift import TApplicationException
@@ -49,7 +55,8 @@ from hive_metastore.ttypes import (
     InvalidObjectException, InvalidOperationException, MetaException,
     CurrentNotificationEventId, NoSuchObjectException, NotificationEvent,
     NotificationEventResponse, NotificationEventsCountResponse, Partition,
-    PartitionsStatsResult, PrincipalType, SerDeInfo, StorageDescriptor,
+    PartitionsStatsResult, PrimaryKeysResponse, ForeignKeysResponse,
+    PrincipalType, SerDeInfo, SQLForeignKey, SQLPrimaryKey, StorageDescriptor,
     TableMeta, TableStatsResult, UnknownDBException, UnknownTableException)
 from fb303.ttypes import fb_status
 
@@ -460,6 +467,10 @@ class Store:
         self.tstats_time = {}  # (db, table) -> lastAnalyzed
         self.pstats = {}       # (db, table, partname) -> {col: ColumnStatisticsObj}
         self.funcs = {}        # (db, name) -> Function
+        # primary and foreign key columns (MConstraint rows): dicts with kind
+        # "pk" or "fk", name, parent (the table a pk is on, the table an fk
+        # refers to), child (the table an fk is on) and the SQL* object
+        self.cons = []
         self.options = {}      # fb303 options
         # notification log; ids follow event_base (0 on a fresh Hive metastore)
         self.events = []       # NotificationEvent, ascending ids
@@ -1292,7 +1303,7 @@ class Handler:
     def get_schema_req(self, req):
         return GetSchemaResponse(fields=self.get_schema(req.dbName, req.tblName))
 
-    def create_table(self, tbl):
+    def create_table(self, tbl, pks=None, fks=None):
         t = copy.deepcopy(tbl)
         if not t.tableName or not NAME_RE.match(t.tableName):
             raise InvalidObjectException("%s is not a valid object name" % t.tableName)
@@ -1324,16 +1335,36 @@ class Handler:
             t.catName = DEFAULT_CATALOG
             self.s.tables[key] = t
             self.s.parts[key] = {}
+            # the table and its keys are created together or not at all
+            try:
+                pk_recs = self._new_pks(pks or [])
+                fk_recs = self._new_fks(fks or [], pk_recs)
+            except Exception:
+                del self.s.tables[key]
+                del self.s.parts[key]
+                raise
             self._ev_create_table(t)
+            self._add_constraints(pk_recs, fk_recs)
+
+    def create_table_with_constraints(self, tbl, primaryKeys, foreignKeys, uniqueConstraints,
+                                      notNullConstraints, defaultConstraints, checkConstraints):
+        if uniqueConstraints or notNullConstraints or defaultConstraints or checkConstraints:
+            raise MetaException("minihms does not implement unique, not null, default and "
+                                "check constraints")
+        self.create_table(tbl, primaryKeys, foreignKeys)
 
     def create_table_with_environment_context(self, tbl, ctx):
         self.create_table(tbl)
 
     def create_table_req(self, req):
-        self.create_table(req.table)
+        self.create_table_with_constraints(
+            req.table, req.primaryKeys, req.foreignKeys, req.uniqueConstraints,
+            req.notNullConstraints, req.defaultConstraints, req.checkConstraints)
 
     def _drop_table_locked(self, key):
         self._ev_drop_table(self.s.tables.pop(key))
+        # its keys, and the foreign keys that refer to it, go with it
+        self.s.cons = [r for r in self.s.cons if key not in (r["parent"], r["child"])]
         self.s.parts.pop(key, None)
         self.s.tstats.pop(key, None)
         self.s.tstats_time.pop(key, None)
@@ -1401,6 +1432,17 @@ class Handler:
                     self.s.tstats_time[new_key] = self.s.tstats_time.pop(old_key, None)
                 for k in [k for k in self.s.pstats if k[:2] == old_key]:
                     self.s.pstats[new_key + (k[2],)] = self.s.pstats.pop(k)
+                for r in self.s.cons:
+                    o = r["obj"]
+                    if r["parent"] == old_key:
+                        r["parent"] = new_key
+                        if r["kind"] == "pk":
+                            o.table_db, o.table_name = new_key
+                        else:
+                            o.pktable_db, o.pktable_name = new_key
+                    if r["child"] == old_key:
+                        r["child"] = new_key
+                        o.fktable_db, o.fktable_name = new_key
                 del self.s.tables[old_key]
             self.s.tables[new_key] = nt
             self._ev_alter_table(old, nt)
@@ -1745,6 +1787,202 @@ class Handler:
         # HMSHandler answers a new, empty Partition here, not the one it moved;
         # the Java object puts its two plain ints on the wire
         return Partition(createTime=0, lastAccessTime=0, writeId=None)
+
+    # --- primary and foreign keys --------------------------------------------------
+
+    @staticmethod
+    def _col_type(t, col):
+        for f in (t.sd.cols or []) + (t.partitionKeys or []):
+            if f.name.lower() == col:
+                return f.type
+        return None
+
+    def _pk_name(self, key):
+        return next((r["name"] for r in self.s.cons
+                     if r["kind"] == "pk" and r["parent"] == key), None)
+
+    def _name_taken(self, key, name):
+        # ObjectStore.constraintNameAlreadyExists: per referenced table
+        return any(r["parent"] == key and r["name"] == name for r in self.s.cons)
+
+    @staticmethod
+    def _gen_name(kind, *parts):
+        # ObjectStore.generateConstraintName: <kind>_<hash>_<millis>_<n>
+        h = zlib.crc32(repr(parts).encode()) & 0xfffffff
+        return "%s_%d_%d_0" % (kind, h, now_ms())
+
+    def _new_pks(self, pks):
+        """Checks primary key columns as ObjectStore.addPrimaryKeys does and
+        returns the records to store (nothing is stored yet)."""
+        recs, name = [], None
+        for pk in pks:
+            key = (norm_db(pk.table_db), norm(pk.table_name))
+            col = norm(pk.column_name)
+            t = self.s.tables.get(key)
+            if t is None:
+                raise InvalidObjectException("Parent table not found: %s" % key[1])
+            if self._col_type(t, col) is None:
+                raise InvalidObjectException("Parent column not found: %s" % col)
+            if self._pk_name(key) is not None:
+                raise MetaException(" Primary key already exists for: %s.%s.%s"
+                                    % ((DEFAULT_CATALOG,) + key))
+            if pk.pk_name is None:
+                if pk.key_seq == 1:
+                    name = self._gen_name("pk", key, col)
+            else:
+                name = norm(pk.pk_name)
+                if self._name_taken(key, name):
+                    raise InvalidObjectException("Constraint name already exists: %s.%s.%s"
+                                                 % (key + (name,)))
+            recs.append({"kind": "pk", "name": name, "parent": key, "child": None,
+                         "obj": SQLPrimaryKey(
+                             table_db=key[0], table_name=key[1], column_name=col,
+                             key_seq=pk.key_seq, pk_name=name, enable_cstr=bool(pk.enable_cstr),
+                             validate_cstr=bool(pk.validate_cstr),
+                             rely_cstr=bool(pk.rely_cstr), catName=DEFAULT_CATALOG)})
+        return recs
+
+    def _new_fks(self, fks, pending_pks=()):
+        """Checks foreign keys as ObjectStore.addForeignKeys does: both
+        tables and columns exist and the referenced columns are the primary
+        key of the referenced table.  A key spans the entries up to the next
+        key_seq 1."""
+        recs, i = [], 0
+        while i < len(fks):
+            first = fks[i]
+            ckey = (norm_db(first.fktable_db), norm(first.fktable_name))
+            pkey = (norm_db(first.pktable_db), norm(first.pktable_name))
+            ct = self.s.tables.get(ckey)
+            if ct is None:
+                raise InvalidObjectException("Child table not found: %s" % ckey[1])
+            pt = self.s.tables.get(pkey)
+            if pt is None:
+                raise InvalidObjectException("Parent table not found: %s" % pkey[1])
+            pk_cols = [r["obj"] for r in list(self.s.cons) + list(pending_pks)
+                       if r["kind"] == "pk" and r["parent"] == pkey]
+            if not pk_cols:
+                raise MetaException("Trying to define foreign key but there are no primary keys"
+                                    " or unique keys for referenced table")
+            pk_cols.sort(key=lambda o: (o.pk_name, o.key_seq))
+            valid = "".join("%s:%s;" % (o.column_name, self._col_type(pt, o.column_name))
+                            for o in pk_cols)
+            mine, referenced, name = "", "", None
+            while True:
+                fk = fks[i]
+                fcol, pcol = norm(fk.fkcolumn_name), norm(fk.pkcolumn_name)
+                ftype = self._col_type(ct, fcol)
+                if ftype is None:
+                    raise InvalidObjectException("Child column not found: %s" % fcol)
+                if self._col_type(pt, pcol) is None:
+                    raise InvalidObjectException("Parent column not found: %s" % pcol)
+                if fk.fk_name is None:
+                    if fk.key_seq == 1:
+                        name = self._gen_name("fk", ckey, pkey, pcol, fcol)
+                else:
+                    name = norm(fk.fk_name)
+                    if self._name_taken(pkey, name):
+                        raise InvalidObjectException("Constraint name already exists: %s.%s.%s"
+                                                     % (pkey + (name,)))
+                recs.append({"kind": "fk", "name": name, "parent": pkey, "child": ckey,
+                             "obj": SQLForeignKey(
+                                 pktable_db=pkey[0], pktable_name=pkey[1], pkcolumn_name=pcol,
+                                 fktable_db=ckey[0], fktable_name=ckey[1], fkcolumn_name=fcol,
+                                 key_seq=fk.key_seq, update_rule=fk.update_rule or 0,
+                                 delete_rule=fk.delete_rule or 0, fk_name=name,
+                                 enable_cstr=bool(fk.enable_cstr),
+                                 validate_cstr=bool(fk.validate_cstr),
+                                 rely_cstr=bool(fk.rely_cstr), catName=DEFAULT_CATALOG)})
+                # both signatures use the type of the referring column
+                mine += "%s:%s;" % (fcol, ftype)
+                referenced += "%s:%s;" % (pcol, ftype)
+                i += 1
+                if i >= len(fks) or fks[i].key_seq == 1:
+                    break
+            if referenced != valid:
+                raise MetaException("Foreign key references %s but no corresponding primary key"
+                                    " or unique key exists. Possible keys: [%s]"
+                                    % (referenced, valid))
+            if ckey == pkey and mine == referenced:
+                raise MetaException("Cannot be both foreign key and primary/unique key on same "
+                                    "table: " + referenced)
+        return recs
+
+    def _add_constraints(self, pk_recs, fk_recs):
+        self.s.cons.extend(pk_recs)
+        self.s.cons.extend(fk_recs)
+        if pk_recs:
+            o = pk_recs[0]["obj"]
+            self._event("ADD_PRIMARYKEY", message(
+                **SRV, primaryKeyListJson=[obj_json(r["obj"]) for r in pk_recs],
+                timestamp=now()), o.table_db, o.table_name)
+        if fk_recs:
+            o = fk_recs[0]["obj"]
+            self._event("ADD_FOREIGNKEY", message(
+                **SRV, foreignKeyListJson=[obj_json(r["obj"]) for r in fk_recs],
+                timestamp=now()), o.pktable_db, o.pktable_name)
+
+    @staticmethod
+    def _undeclared(method, e):
+        # ObjectStore's InvalidObjectException is not declared by these
+        # methods, so the Java server answers an internal error
+        log.warning("%s: %s", method, e.message)
+        return TApplicationException(TApplicationException.INTERNAL_ERROR,
+                                     "Internal error processing " + method)
+
+    def add_primary_key(self, req):
+        with self.s.lock:
+            try:
+                recs = self._new_pks(req.primaryKeyCols or [])
+            except InvalidObjectException as e:
+                raise self._undeclared("add_primary_key", e)
+            self._add_constraints(recs, [])
+
+    def add_foreign_key(self, req):
+        with self.s.lock:
+            try:
+                recs = self._new_fks(req.foreignKeyCols or [])
+            except InvalidObjectException as e:
+                raise self._undeclared("add_foreign_key", e)
+            self._add_constraints([], recs)
+
+    def get_primary_keys(self, request):
+        key = (norm_db(request.db_name), norm(request.tbl_name))
+        with self.s.lock:
+            return PrimaryKeysResponse(primaryKeys=[
+                self._out(r["obj"]) for r in self.s.cons
+                if r["kind"] == "pk" and r["parent"] == key])
+
+    def get_foreign_keys(self, request):
+        """Foreign keys by referenced (parent) and referring (foreign) table;
+        a name left out matches any."""
+        want = (norm_db(request.parent_db_name), norm(request.parent_tbl_name),
+                norm_db(request.foreign_db_name), norm(request.foreign_tbl_name))
+        out = []
+        with self.s.lock:
+            for r in self.s.cons:
+                if r["kind"] != "fk":
+                    continue
+                have = r["parent"] + r["child"]
+                if all(w is None or w == h for w, h in zip(want, have)):
+                    o = self._out(r["obj"])
+                    o.pk_name = self._pk_name(r["parent"])
+                    out.append(o)
+        return ForeignKeysResponse(foreignKeys=out)
+
+    def drop_constraint(self, req):
+        key = (norm_db(req.dbname), norm(req.tablename))
+        name = norm(req.constraintname)
+        with self.s.lock:
+            hit = [r for r in self.s.cons
+                   if r["name"] == name and key in (r["parent"], r["child"])]
+            if not hit:
+                raise NoSuchObjectException(
+                    "The constraint: %s does not exist for the associated table: %s.%s"
+                    % ((name,) + key))
+            self.s.cons = [r for r in self.s.cons if not any(r is h for h in hit)]
+            self._event("DROP_CONSTRAINT", message(
+                **SRV, dbName=key[0], tableName=key[1], constraintName=name,
+                timestamp=now()), key[0], key[1])
 
     # --- column statistics -------------------------------------------------------
 

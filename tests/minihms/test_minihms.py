@@ -40,7 +40,10 @@ from thrift.transport import TSocket, TTransport  # noqa: E402
 
 from hive_metastore import ThriftHiveMetastore  # noqa: E402
 from hive_metastore.ttypes import (  # noqa: E402
-    AbortTxnRequest, AbortTxnsRequest, AddPartitionsRequest,
+    AbortTxnRequest, AbortTxnsRequest, AddForeignKeyRequest,
+    AddPartitionsRequest, AddPrimaryKeyRequest, DropConstraintRequest,
+    ForeignKeysRequest, InvalidObjectException, PrimaryKeysRequest,
+    SQLForeignKey, SQLPrimaryKey,
     AllocateTableWriteIdsRequest, AlreadyExistsException, CheckLockRequest,
     ColumnStatistics, ColumnStatisticsData, ColumnStatisticsDesc,
     ColumnStatisticsObj, CommitTxnRequest, ConfigValSecurityException,
@@ -903,6 +906,125 @@ class MiniHmsTest(unittest.TestCase):
         self.assertEqual(names("xch", "src"), ["ds=2/hr=a"])
         for db in ("xch", "xch2"):
             c.drop_database(db, True, True)
+        c._trans.close()
+
+    def test_keys(self):
+        """Primary and foreign keys: create_table_with_constraints,
+        add_primary_key, add_foreign_key (also across databases), the
+        lookups by referenced and referring table, drop_constraint, and the
+        checks and errors of ObjectStore."""
+        c = connect(SERVERS["h3"].port)
+        c.create_database(Database("keys", "", None, {}))
+        start = c.get_current_notificationEventId().eventId
+
+        def pk(tbl, col, seq, name=None, db="keys"):
+            return SQLPrimaryKey(db, tbl, col, seq, name, True, False, True)
+
+        def fk(col, seq, name="fk_dim", pcol=None, ptbl="dim"):
+            return SQLForeignKey("keys", ptbl, pcol or col, "default", "fact_keys", col, seq, 0, 0,
+                                 name, None, False, False, True)
+
+        def pks(db, tbl):
+            return c.get_primary_keys(PrimaryKeysRequest(db, tbl)).primaryKeys
+
+        def fks(*names):
+            return c.get_foreign_keys(ForeignKeysRequest(*names)).foreignKeys
+
+        c.create_table_with_constraints(table("KEYS", "Dim"),
+                                        [pk("Dim", "ID", 1), pk("dim", "name", 2)],
+                                        [], [], [], [], [])
+        got = pks("keys", "DIM")
+        self.assertEqual([(x.table_db, x.table_name, x.column_name, x.key_seq) for x in got],
+                         [("keys", "dim", "id", 1), ("keys", "dim", "name", 2)])
+        pk_name = got[0].pk_name
+        self.assertTrue(pk_name.startswith("pk_"), pk_name)
+        self.assertEqual(got[1].pk_name, pk_name)
+        self.assertEqual((got[0].enable_cstr, got[0].validate_cstr, got[0].rely_cstr,
+                          got[0].catName), (True, False, True, "hive"))
+        with self.assertRaises(MetaException) as cm:
+            c.add_primary_key(AddPrimaryKeyRequest([pk("dim", "id", 1, "other")]))
+        self.assertEqual(cm.exception.message, " Primary key already exists for: hive.keys.dim")
+
+        # a table in another database refers to it
+        c.create_table(table("default", "fact_keys"))
+        c.add_foreign_key(AddForeignKeyRequest([fk("id", 1), fk("name", 2)]))
+        want = [("keys", "dim", "id", "default", "fact_keys", "id", 1, "fk_dim", pk_name),
+                ("keys", "dim", "name", "default", "fact_keys", "name", 2, "fk_dim", pk_name)]
+
+        def rows(keys):
+            return [(k.pktable_db, k.pktable_name, k.pkcolumn_name, k.fktable_db, k.fktable_name,
+                     k.fkcolumn_name, k.key_seq, k.fk_name, k.pk_name) for k in keys]
+        self.assertEqual(rows(fks("keys", "dim", None, None)), want)
+        self.assertEqual(rows(fks(None, None, "DEFAULT", "fact_keys")), want)
+        self.assertEqual(rows(fks("keys", "dim", "default", "fact_keys")), want)
+        self.assertEqual(fks("keys", "dim", "keys", "fact_keys"), [])
+        self.assertEqual(fks("default", "fact_keys", None, None), [])
+
+        # what ObjectStore refuses
+        c.create_table(table("keys", "nopk"))
+        for req, msg in (
+                ([fk("id", 1, "fk_x", ptbl="nopk")],
+                 "Trying to define foreign key but there are no primary keys or unique keys "
+                 "for referenced table"),
+                ([fk("id", 1, "fk_x")],
+                 "Foreign key references id:bigint; but no corresponding primary key or unique "
+                 "key exists. Possible keys: [id:bigint;name:string;]")):
+            with self.assertRaises(MetaException) as cm:
+                c.add_foreign_key(AddForeignKeyRequest(req))
+            self.assertEqual(cm.exception.message, msg)
+        # InvalidObjectException is not declared by add_*: an internal error
+        for call, method in (
+                (lambda: c.add_foreign_key(AddForeignKeyRequest([fk("id", 1), fk("name", 2)])),
+                 "add_foreign_key"),                                   # name taken
+                (lambda: c.add_primary_key(AddPrimaryKeyRequest([pk("none", "id", 1)])),
+                 "add_primary_key")):                                  # no table
+            with self.assertRaises(TApplicationException) as cm:
+                call()
+            self.assertEqual((cm.exception.type, cm.exception.message),
+                             (TApplicationException.INTERNAL_ERROR,
+                              "Internal error processing " + method))
+        # ... but create_table_with_constraints declares it; the table is not made
+        with self.assertRaises(InvalidObjectException) as cm:
+            c.create_table_with_constraints(table("keys", "bad"), [pk("bad", "nocol", 1)],
+                                            [], [], [], [], [])
+        self.assertEqual(cm.exception.message, "Parent column not found: nocol")
+        with self.assertRaises(NoSuchObjectException):
+            c.get_table("keys", "bad")
+
+        c.drop_constraint(DropConstraintRequest("default", "fact_keys", "FK_DIM"))
+        self.assertEqual(fks("keys", "dim", None, None), [])
+        with self.assertRaises(NoSuchObjectException) as cm:
+            c.drop_constraint(DropConstraintRequest("default", "fact_keys", "fk_dim"))
+        self.assertEqual(cm.exception.message, "The constraint: fk_dim does not exist for the "
+                                               "associated table: default.fact_keys")
+        # keys follow a rename and go with the table
+        c.add_foreign_key(AddForeignKeyRequest([fk("id", 1, None), fk("name", 2, None)]))
+        gen = fks("keys", "dim", None, None)[0].fk_name
+        self.assertTrue(gen.startswith("fk_"), gen)
+        t = c.get_table("keys", "dim")
+        t.tableName = "dim2"
+        c.alter_table("keys", "dim", t)
+        self.assertEqual(pks("keys", "dim"), [])
+        self.assertEqual([x.table_name for x in pks("keys", "dim2")], ["dim2", "dim2"])
+        self.assertEqual([k.pktable_name for k in fks(None, None, "default", "fact_keys")],
+                         ["dim2", "dim2"])
+        c.drop_table("keys", "dim2", True)
+        self.assertEqual(fks(None, None, "default", "fact_keys"), [])
+
+        evs = c.get_next_notification(NotificationEventRequest(lastEvent=start)).events
+        self.assertEqual([(e.eventType, e.dbName, e.tableName) for e in evs][:5],
+                         [("CREATE_TABLE", "keys", "dim"), ("ADD_PRIMARYKEY", "keys", "dim"),
+                          ("CREATE_TABLE", "default", "fact_keys"),
+                          ("ADD_FOREIGNKEY", "keys", "dim"), ("CREATE_TABLE", "keys", "nopk")])
+        msg = json.loads(evs[1].message)
+        self.assertEqual(list(msg), ["server", "servicePrincipal", "primaryKeyListJson",
+                                     "timestamp"])
+        self.assertEqual([from_tjson(SQLPrimaryKey(), x).column_name
+                          for x in msg["primaryKeyListJson"]], ["id", "name"])
+        self.assertIn(("DROP_CONSTRAINT", "default", "fact_keys"),
+                      [(e.eventType, e.dbName, e.tableName) for e in evs])
+        c.drop_table("default", "fact_keys", True)
+        c.drop_database("keys", True, True)
         c._trans.close()
 
     def test_delay(self):
