@@ -1027,6 +1027,25 @@ class MiniHmsTest(unittest.TestCase):
         c.drop_database("keys", True, True)
         c._trans.close()
 
+    def test_metaconf_per_connection(self):
+        """setMetaConf changes the conf of the calling connection only, as
+        HMSHandler keeps it per connection thread; a new connection starts
+        from the server's values."""
+        key = "hive.metastore.partition.name.whitelist.pattern"
+        a = connect(SERVERS["h3"].port)
+        b = connect(SERVERS["h3"].port, "framed")
+        a.setMetaConf(key, "[a-z]*")
+        self.assertEqual(a.getMetaConf(key), "[a-z]*")
+        self.assertEqual(b.getMetaConf(key), "")
+        with self.assertRaises(MetaException) as cm:
+            b.setMetaConf("no.such.key", "x")
+        self.assertEqual(cm.exception.message, "Invalid configuration key no.such.key")
+        a._trans.close()
+        a = connect(SERVERS["h3"].port)
+        self.assertEqual(a.getMetaConf(key), "")
+        a._trans.close()
+        b._trans.close()
+
     def test_delay(self):
         """--delay-ms holds answers back, here only those of the methods
         named with --delay-methods."""
