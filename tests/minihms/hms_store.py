@@ -693,7 +693,9 @@ class Handler:
         self.s.txns[tid].state = TxnState.ABORTED
         self._drop_txn_locks(tid)
         if event:
-            self._event("ABORT_TXN", message(txnid=tid, timestamp=now(), **SRV), cat=None)
+            dbs = sorted({c[0] for c in self.s.txns[tid].components})
+            self._event("ABORT_TXN", message(txnid=tid, timestamp=now(), **SRV,
+                                             dbsUpdated=dbs), cat=None)
 
     def _skipped_types(self):
         # Hive 4 leaves read-only txns out of the snapshot
@@ -851,7 +853,8 @@ class Handler:
                     nxt += 1
             self.s.next_write[key] = nxt
             self._event("ALLOC_WRITE_ID_EVENT", message(
-                **SRV, dbName=key[0], tableName=key[1], txnIdList=[x.txnId for x in new],
+                **SRV, catName=DEFAULT_CATALOG, dbName=key[0], tableName=key[1],
+                txnIdList=[x.txnId for x in new],
                 writeIdList=[x.writeId for x in new], timestamp=now()), key[0], key[1])
             return AllocateTableWriteIdsResponse(txnToWriteIds=kept + new)
 
@@ -1913,13 +1916,15 @@ class Handler:
         if pk_recs:
             o = pk_recs[0]["obj"]
             self._event("ADD_PRIMARYKEY", message(
-                **SRV, primaryKeyListJson=[obj_json(r["obj"]) for r in pk_recs],
-                timestamp=now()), o.table_db, o.table_name)
+                **SRV, timestamp=now(),
+                primaryKeyListJson=[obj_json(r["obj"]) for r in pk_recs]),
+                o.table_db, o.table_name)
         if fk_recs:
             o = fk_recs[0]["obj"]
             self._event("ADD_FOREIGNKEY", message(
-                **SRV, foreignKeyListJson=[obj_json(r["obj"]) for r in fk_recs],
-                timestamp=now()), o.pktable_db, o.pktable_name)
+                **SRV, timestamp=now(),
+                foreignKeyListJson=[obj_json(r["obj"]) for r in fk_recs]),
+                o.pktable_db, o.pktable_name)
 
     @staticmethod
     def _undeclared(method, e):
@@ -1981,8 +1986,8 @@ class Handler:
                     % ((name,) + key))
             self.s.cons = [r for r in self.s.cons if not any(r is h for h in hit)]
             self._event("DROP_CONSTRAINT", message(
-                **SRV, dbName=key[0], tableName=key[1], constraintName=name,
-                timestamp=now()), key[0], key[1])
+                **SRV, catName=DEFAULT_CATALOG, dbName=key[0], tableName=key[1],
+                constraintName=name, timestamp=now()), key[0], key[1])
 
     # --- column statistics -------------------------------------------------------
 

@@ -1017,8 +1017,8 @@ class MiniHmsTest(unittest.TestCase):
                           ("CREATE_TABLE", "default", "fact_keys"),
                           ("ADD_FOREIGNKEY", "keys", "dim"), ("CREATE_TABLE", "keys", "nopk")])
         msg = json.loads(evs[1].message)
-        self.assertEqual(list(msg), ["server", "servicePrincipal", "primaryKeyListJson",
-                                     "timestamp"])
+        self.assertEqual(list(msg), ["server", "servicePrincipal", "timestamp",
+                                     "primaryKeyListJson"])
         self.assertEqual([from_tjson(SQLPrimaryKey(), x).column_name
                           for x in msg["primaryKeyListJson"]], ["id", "name"])
         self.assertIn(("DROP_CONSTRAINT", "default", "fact_keys"),
