@@ -18,8 +18,9 @@ the listed methods with --delay-methods), so tests can drive timeouts.
 --event-base, --txn-base and --lock-base N start the notification event,
 transaction and lock ids after N (Hive starts after 0), so that two
 instances hand out ids a test can tell apart.  --strict-unlock answers an
-unlock of an unknown lock id with NoSuchLockException, as Hive up to 2.1
-did; later versions let it pass.
+unlock of an unknown lock id with NoSuchLockException, as older Hive
+releases did; 2.3 and later let it pass.  --hive4 also switches the lock
+rules to Hive 4's (shared writes share, EXCL_WRITE, zero-wait reads).
 
 The metastore behaviour lives in hms_store.py.
 """
