@@ -6,29 +6,58 @@ DESIGN.md and the HMS facts).  One Store is shared by all connections and
 guarded by one lock; a Handler is made per connection (set_ugi and
 setMetaConf state live there).
 
+Every change to databases, tables, partitions and functions is written to a
+notification log, as a metastore with DbNotificationListener configured as
+transactional listener does: event ids come from one sequence, messages are
+the JSON that Hive's JSON message encoder ("json-0.2") writes, with the
+metastore objects inside encoded with Thrift's JSON protocol.
+
+Transactions, write ids and locks follow TxnHandler (DbTxnManager's calls):
+txn, lock and per-table write ids come from their own sequences, lock
+requests queue behind earlier conflicting locks (Hive 3's rules, or Hive 4's
+with --hive4), and the errors are the ones TxnHandler raises.  Timeouts of
+txns and locks (AcidHouseKeeperService) are not modelled.
+
+Primary and foreign keys are kept as ObjectStore keeps them (constraint
+names unique per referenced table, foreign keys checked against the
+referenced primary key); unique, not-null, default and check constraints are
+not implemented.
+
 Methods that the IDL declares but minihms does not implement answer with a
 MetaException "minihms does not implement <name>" when the method declares
 MetaException, else with TApplicationException INTERNAL_ERROR.
 """
 
 import copy
+import json
+import logging
 import re
 import threading
 import time
+import zlib
 
+from thrift import TSerialization
 from thrift.Thrift import TApplicationException
+from thrift.protocol import TJSONProtocol
 
 from hive_metastore import ThriftHiveMetastore
 from hive_metastore.ttypes import (
-    AddPartitionsResult, AlreadyExistsException, AlterPartitionsResponse,
-    AlterTableResponse, ColumnStatistics, ColumnStatisticsDesc,
-    ConfigValSecurityException, Database, DropPartitionsResult,
-    GetAllFunctionsResponse, GetFieldsResponse, GetPartitionsByNamesResult,
-    GetSchemaResponse, GetTableResult, GetTablesResult, InvalidInputException,
+    AddPartitionsResult, AllocateTableWriteIdsResponse, AlreadyExistsException,
+    AlterPartitionsResponse, AlterTableResponse, ColumnStatistics, ColumnStatisticsDesc,
+    ConfigValSecurityException, DataOperationType, Database, DropPartitionsResult,
+    GetAllFunctionsResponse, GetFieldsResponse, GetOpenTxnsInfoResponse,
+    GetOpenTxnsResponse, GetPartitionsByNamesResult, GetSchemaResponse,
+    GetTableResult, GetTablesResult, GetValidWriteIdsResponse,
+    HeartbeatTxnRangeResponse, InvalidInputException, LockResponse, LockState,
+    LockType, NoSuchLockException, NoSuchTxnException, OpenTxnsResponse,
+    ShowLocksResponse, ShowLocksResponseElement, TableValidWriteIds,
+    TxnAbortedException, TxnInfo, TxnOpenException, TxnState, TxnToWriteId, TxnType,
     InvalidObjectException, InvalidOperationException, MetaException,
-    NoSuchObjectException, PartitionsStatsResult, PrincipalType, SerDeInfo,
-    StorageDescriptor, TableMeta, TableStatsResult, UnknownDBException,
-    UnknownTableException)
+    CurrentNotificationEventId, NoSuchObjectException, NotificationEvent,
+    NotificationEventResponse, NotificationEventsCountResponse, Partition,
+    PartitionsStatsResult, PrimaryKeysResponse, ForeignKeysResponse,
+    PrincipalType, SerDeInfo, SQLForeignKey, SQLPrimaryKey, StorageDescriptor,
+    TableMeta, TableStatsResult, UnknownDBException, UnknownTableException)
 from fb303.ttypes import fb_status
 
 DEFAULT_DB = "default"
@@ -55,6 +84,178 @@ META_CONF_DEFAULTS = {
 
 def now():
     return int(time.time())
+
+
+# --- notification messages (Hive's JSON message encoder) ----------------------
+
+MESSAGE_FORMAT = "json-0.2"
+_TJSON = TJSONProtocol.TJSONProtocolFactory()
+
+
+def obj_json(obj):
+    """A metastore object as Hive embeds it in messages: Thrift JSON protocol."""
+    return TSerialization.serialize(obj, protocol_factory=_TJSON).decode("utf-8")
+
+
+# Hive fills these two from configuration keys that a default metastore does
+# not set, so both are empty; callers place them where Hive's class has them.
+SRV = {"server": "", "servicePrincipal": ""}
+
+
+def message(**fields):
+    """The message text: the fields in the order given (Hive's message classes
+    serialise their fields in declaration order, nulls included)."""
+    return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+
+
+def part_key_values(t, p):
+    return {k.name: v for k, v in zip(t.partitionKeys or [], p.values or [])}
+
+
+# --- transactions and locks ---------------------------------------------------
+
+log = logging.getLogger("minihms")
+
+LONG_MAX = 2 ** 63 - 1
+TXN_MAX_OPEN_BATCH = 1000          # metastore.txn.max.open.batch
+OP_CHAR = {DataOperationType.INSERT: "i", DataOperationType.UPDATE: "u",
+           DataOperationType.DELETE: "d"}
+# order of lock types when locks are listed and compared (LockTypeComparator)
+LOCK_RANK = {LockType.SHARED_READ: 0, LockType.SHARED_WRITE: 1, LockType.EXCL_WRITE: 2,
+             LockType.EXCLUSIVE: 3}
+
+# Hive 3's jump table: for the lock type wanted and the type of an earlier
+# lock, what to do when that lock is (acquired, waiting).
+_ACQUIRE, _WAIT, _KEEP_LOOKING = "acquire", "wait", "keep looking"
+_JUMP = {
+    (LockType.SHARED_READ, LockType.SHARED_READ): (_ACQUIRE, _KEEP_LOOKING),
+    (LockType.SHARED_READ, LockType.SHARED_WRITE): (_ACQUIRE, _KEEP_LOOKING),
+    (LockType.SHARED_READ, LockType.EXCLUSIVE): (_WAIT, _WAIT),
+    (LockType.SHARED_WRITE, LockType.SHARED_READ): (_KEEP_LOOKING, _KEEP_LOOKING),
+    (LockType.SHARED_WRITE, LockType.SHARED_WRITE): (_WAIT, _WAIT),
+    (LockType.SHARED_WRITE, LockType.EXCLUSIVE): (_WAIT, _WAIT),
+    (LockType.EXCLUSIVE, LockType.SHARED_READ): (_WAIT, _WAIT),
+    (LockType.EXCLUSIVE, LockType.SHARED_WRITE): (_WAIT, _WAIT),
+    (LockType.EXCLUSIVE, LockType.EXCLUSIVE): (_WAIT, _WAIT),
+}
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def txn_str(tid):
+    return "txnid:%d" % tid
+
+
+def lock_str(ext):
+    return "lockid:%d" % ext
+
+
+def bitset_bytes(indices):
+    """java.util.BitSet.toByteArray() for the given set bits: little-endian
+    bytes, trailing zero bytes dropped (empty when no bit is set)."""
+    if not indices:
+        return b""
+    out = bytearray(max(indices) // 8 + 1)
+    for i in indices:
+        out[i // 8] |= 1 << (i % 8)
+    return bytes(out)
+
+
+def parse_valid_txn_list(text):
+    """ValidReadTxnList's string form "hwm:minOpen:open,..:aborted,..";
+    returns (hwm, invalid txns, aborted txns)."""
+    if not text:
+        return LONG_MAX, set(), set()
+    try:
+        f = text.split(":")
+        hwm = int(f[0])
+        opened = [int(x) for x in f[2].split(",")] if len(f) > 2 and f[2] else []
+        aborted = [int(x) for x in f[3].split(",")] if len(f) > 3 and f[3] else []
+    except ValueError:
+        raise MetaException("Invalid validTxnList " + text)
+    return hwm, set(opened) | set(aborted), set(aborted)
+
+
+class Txn:
+    """A TXNS row and the components the txn writes (TXN_COMPONENTS)."""
+
+    def __init__(self, tid, rqst, ms):
+        self.id = tid
+        self.state = TxnState.OPEN
+        self.user = rqst.user
+        self.host = rqst.hostname
+        self.type = rqst.txn_type if rqst.txn_type is not None else TxnType.DEFAULT
+        self.started = ms
+        self.heartbeat = ms
+        self.components = []        # (db, table, partition, op char)
+
+
+class LockPart:
+    """A HIVE_LOCKS row: one component of the lock with external id ext."""
+
+    def __init__(self, ext, int_id, txnid, lc, rqst, ms):
+        self.ext = ext
+        self.int_id = int_id
+        self.txnid = txnid
+        self.db = norm(lc.dbname)
+        self.table = norm(lc.tablename)
+        self.part = norm(lc.partitionname)
+        self.type = lc.type
+        self.state = LockState.WAITING
+        # locks of a txn are kept alive through the txn's heartbeat
+        self.heartbeat = 0 if txnid else ms
+        self.acquired = None
+        self.blocked = None         # (ext, int id) of the lock it waits for
+        self.user = rqst.user
+        self.host = rqst.hostname
+        self.agent = rqst.agentInfo
+
+    def level(self):
+        return "db" if self.table is None else "table" if self.part is None else "partition"
+
+    def describe(self):
+        # LockInfo.toString, used in Hive's messages
+        return "%s intLockId:%d %s db:%s table:%s partition:%s state:%s type:%s" % (
+            lock_str(self.ext), self.int_id, txn_str(self.txnid), self.db,
+            "null" if self.table is None else self.table,
+            "null" if self.part is None else self.part,
+            LockState._VALUES_TO_NAMES.get(self.state), LockType._VALUES_TO_NAMES.get(self.type))
+
+
+def _h3_type(t):
+    # Hive 3 knows no EXCL_WRITE; treat it as the exclusive lock it replaced
+    return LockType.EXCLUSIVE if t == LockType.EXCL_WRITE else t
+
+
+def _ignore_conflict_hive3(want, have):
+    """TxnHandler.ignoreConflict (Hive 3): a db-level SHARED_READ and an
+    EXCLUSIVE on a table or partition of that db do not block each other,
+    nor do locks of one txn."""
+    if ((want.level() == "db" and want.type == LockType.SHARED_READ
+         and have.level() != "db" and _h3_type(have.type) == LockType.EXCLUSIVE)
+            or (have.level() == "db" and have.type == LockType.SHARED_READ
+                and want.level() != "db" and _h3_type(want.type) == LockType.EXCLUSIVE)):
+        return True
+    if want.txnid and want.txnid == have.txnid:
+        return True
+    return want.txnid == 0 and want.ext == have.ext
+
+
+def _conflicts_hive4(want, have):
+    """The four conditions of Hive 4's CheckLockFunction query."""
+    if want.type == LockType.SHARED_READ:
+        return (have.type == LockType.EXCLUSIVE
+                and not (have.table is not None and want.table is None))
+    if want.type == LockType.EXCLUSIVE:
+        return not (have.table is None and have.type == LockType.SHARED_READ
+                    and want.table is not None)
+    if want.type == LockType.SHARED_WRITE:
+        return have.type in (LockType.EXCL_WRITE, LockType.EXCLUSIVE)
+    if want.type == LockType.EXCL_WRITE:
+        return have.type != LockType.SHARED_READ
+    return True
 
 
 def split_catalog(name):
@@ -251,7 +452,8 @@ class _Filter:
 # --- the store --------------------------------------------------------------
 
 class Store:
-    def __init__(self, name, warehouse, version, hive4=False):
+    def __init__(self, name, warehouse, version, hive4=False, event_base=0,
+                 txn_base=0, lock_base=0, strict_unlock=False):
         self.name = name
         self.version = version
         self.hive4 = hive4
@@ -265,7 +467,26 @@ class Store:
         self.tstats_time = {}  # (db, table) -> lastAnalyzed
         self.pstats = {}       # (db, table, partname) -> {col: ColumnStatisticsObj}
         self.funcs = {}        # (db, name) -> Function
+        # primary and foreign key columns (MConstraint rows): dicts with kind
+        # "pk" or "fk", name, parent (the table a pk is on, the table an fk
+        # refers to), child (the table an fk is on) and the SQL* object
+        self.cons = []
         self.options = {}      # fb303 options
+        # notification log; ids follow event_base (0 on a fresh Hive metastore)
+        self.events = []       # NotificationEvent, ascending ids
+        self.next_event = event_base + 1
+        # transactions, write ids, locks; the id sequences start after the
+        # bases (0 on a fresh Hive metastore)
+        self.next_txn = txn_base + 1
+        self.txns = {}         # id -> Txn, open and aborted ones (TXNS)
+        self.committed = set() # committed txns that wrote (COMPLETED_TXN_COMPONENTS)
+        self.write_set = []    # (db, table, partition, txnid, commit id, op) (WRITE_SET)
+        self.next_write = {}   # (db, table) -> next write id (NEXT_WRITE_ID)
+        self.txn_writes = {}   # (db, table) -> {txnid: write id} (TXN_TO_WRITE_ID)
+        self.next_lock = lock_base + 1
+        self.locks = {}        # external lock id -> [LockPart] (HIVE_LOCKS)
+        # Hive >= 2.3 lets unlock of an unknown lock id pass; older ones threw
+        self.strict_unlock = strict_unlock
         self.dbs[DEFAULT_DB] = Database(
             name=DEFAULT_DB, description="Default Hive database",
             locationUri=self.warehouse, parameters={}, ownerName="public",
@@ -344,6 +565,527 @@ class Handler:
     @staticmethod
     def _out(obj):
         return copy.deepcopy(obj)
+
+    # --- notification log (call with the lock held) ---------------------------
+
+    def _event(self, etype, msg, db=None, table=None, cat=DEFAULT_CATALOG):
+        self.s.events.append(NotificationEvent(
+            eventId=self.s.next_event, eventTime=now(), eventType=etype, dbName=db,
+            tableName=table, message=msg, messageFormat=MESSAGE_FORMAT, catName=cat))
+        self.s.next_event += 1
+
+    def _ev_database(self, etype, d):
+        # CREATE_DATABASE and DROP_DATABASE carry the same fields
+        self._event(etype, message(**SRV, cat=d.catalogName, db=d.name, dbJson=obj_json(d),
+                                   timestamp=now()), db=d.name)
+
+    def _ev_alter_database(self, old, new):
+        self._event("ALTER_DATABASE", message(
+            **SRV, db=old.name, dbObjBeforeJson=obj_json(old), dbObjAfterJson=obj_json(new),
+            timestamp=now()), db=old.name)
+
+    def _ev_create_table(self, t):
+        self._event("CREATE_TABLE", message(
+            **SRV, db=t.dbName, table=t.tableName, tableType=t.tableType,
+            tableObjJson=obj_json(t), timestamp=now(), files=[]), t.dbName, t.tableName)
+
+    def _ev_drop_table(self, t):
+        self._event("DROP_TABLE", message(
+            **SRV, db=t.dbName, table=t.tableName, tableType=t.tableType,
+            tableObjJson=obj_json(t), timestamp=now()), t.dbName, t.tableName)
+
+    def _ev_alter_table(self, old, new):
+        self._event("ALTER_TABLE", message(
+            **SRV, db=old.dbName, table=old.tableName, tableType=old.tableType,
+            tableObjBeforeJson=obj_json(old), tableObjAfterJson=obj_json(new),
+            isTruncateOp="false", timestamp=now(),
+            writeId=new.writeId if new.writeId is not None else -1), old.dbName, old.tableName)
+
+    def _ev_add_partitions(self, t, parts):
+        # one event for all partitions added by one call
+        self._event("ADD_PARTITION", message(
+            **SRV, db=t.dbName, table=t.tableName, tableType=t.tableType,
+            tableObjJson=obj_json(t), timestamp=now(),
+            partitions=[part_key_values(t, p) for p in parts],
+            partitionListJson=[obj_json(p) for p in parts], partitionFiles=[]),
+            t.dbName, t.tableName)
+
+    def _ev_drop_partition(self, t, p):
+        # one event per dropped partition
+        self._event("DROP_PARTITION", message(
+            **SRV, cat=t.catName, db=t.dbName, table=t.tableName, tableType=t.tableType,
+            tableObjJson=obj_json(t), timestamp=now(), partitions=[part_key_values(t, p)]),
+            t.dbName, t.tableName)
+
+    def _ev_alter_partition(self, t, old, new):
+        self._event("ALTER_PARTITION", message(
+            **SRV, cat=t.catName, db=t.dbName, table=t.tableName, tableType=t.tableType,
+            tableObjJson=obj_json(t), isTruncateOp="false", timestamp=now(),
+            writeId=new.writeId if new.writeId is not None else -1,
+            keyValues=part_key_values(t, old), partitionObjBeforeJson=obj_json(old),
+            partitionObjAfterJson=obj_json(new)), t.dbName, t.tableName)
+
+    def _ev_function(self, etype, f):
+        if etype == "CREATE_FUNCTION":
+            msg = message(**SRV, db=f.dbName, functionObjJson=obj_json(f), timestamp=now())
+        else:
+            msg = message(**SRV, db=f.dbName, functionName=f.functionName, timestamp=now())
+        self._event(etype, msg, db=f.dbName)
+
+    # --- notification calls ---------------------------------------------------
+
+    def get_current_notificationEventId(self):
+        with self.s.lock:
+            return CurrentNotificationEventId(eventId=self.s.next_event - 1)
+
+    def get_next_notification(self, rqst):
+        """Events after lastEvent in id order, filtered as ObjectStore does;
+        with a db or table filter, events without one (txn events) drop out."""
+        limit = rqst.maxEvents if rqst.maxEvents is not None and rqst.maxEvents > 0 else None
+        cat = norm(rqst.catName)
+        db = norm_db(rqst.dbName)
+        tables = {norm(x) for x in rqst.tableNames or []}
+        skip = set(rqst.eventTypeSkipList or [])
+        out = []
+        with self.s.lock:
+            for ev in self.s.events:
+                if ev.eventId <= rqst.lastEvent:
+                    continue
+                if ((cat is not None and ev.catName != cat)
+                        or (db is not None and ev.dbName != db)
+                        or (tables and ev.tableName not in tables)
+                        or ev.eventType in skip):
+                    continue
+                out.append(self._out(ev))
+                if limit is not None and len(out) >= limit:
+                    break
+        return NotificationEventResponse(events=out)
+
+    # --- transactions (TxnHandler) ------------------------------------------------
+
+    def _txn_state(self, tid):
+        t = self.s.txns.get(tid)
+        if t is not None:
+            return "open" if t.state == TxnState.OPEN else "aborted"
+        # a committed txn is known only if it wrote something
+        return "committed" if tid in self.s.committed else "unknown"
+
+    @staticmethod
+    def _txn_error(tid, state):
+        # TxnHandler.ensureValidTxn / raiseTxnUnexpectedState
+        if state == "aborted":
+            raise TxnAbortedException("Transaction %s already aborted" % txn_str(tid))
+        if state == "committed":
+            raise NoSuchTxnException("Transaction %s is already committed." % txn_str(tid))
+        raise NoSuchTxnException("No such transaction %s" % txn_str(tid))
+
+    def _open_txn(self, tid):
+        state = self._txn_state(tid)
+        if state != "open":
+            self._txn_error(tid, state)
+        return self.s.txns[tid]
+
+    def _drop_txn_locks(self, tid):
+        for ext in [e for e, parts in self.s.locks.items() if parts[0].txnid == tid]:
+            del self.s.locks[ext]
+
+    def _abort(self, tid, event=True):
+        self.s.txns[tid].state = TxnState.ABORTED
+        self._drop_txn_locks(tid)
+        if event:
+            dbs = sorted({c[0] for c in self.s.txns[tid].components})
+            self._event("ABORT_TXN", message(txnid=tid, timestamp=now(), **SRV,
+                                             dbsUpdated=dbs), cat=None)
+
+    def _skipped_types(self):
+        # Hive 4 leaves read-only txns out of the snapshot
+        return (TxnType.READ_ONLY,) if self.s.hive4 else ()
+
+    def _open_txns_locked(self, exclude):
+        ids, aborted, min_open = [], [], None
+        for tid in sorted(self.s.txns):
+            t = self.s.txns[tid]
+            if t.type in exclude:
+                continue
+            ids.append(tid)
+            if t.state == TxnState.ABORTED:
+                aborted.append(len(ids) - 1)
+            elif min_open is None:
+                min_open = tid
+        return GetOpenTxnsResponse(txn_high_water_mark=self.s.next_txn - 1, open_txns=ids,
+                                   min_open_txn=min_open, abortedBits=bitset_bytes(aborted))
+
+    def open_txns(self, rqst):
+        n = rqst.num_txns
+        if n is None or n <= 0:
+            # MetaException, which open_txns does not declare
+            raise TApplicationException(TApplicationException.INTERNAL_ERROR,
+                                        "Internal error processing open_txns")
+        n = min(n, TXN_MAX_OPEN_BATCH)
+        with self.s.lock:
+            first = self.s.next_txn
+            self.s.next_txn += n
+            ms = now_ms()
+            ids = list(range(first, first + n))
+            for tid in ids:
+                self.s.txns[tid] = Txn(tid, rqst, ms)
+            self._event("OPEN_TXN", message(txnIds=None, timestamp=now(), fromTxnId=first,
+                                            toTxnId=ids[-1], **SRV), cat=None)
+            return OpenTxnsResponse(txn_ids=ids)
+
+    def get_open_txns(self):
+        with self.s.lock:
+            return self._open_txns_locked(self._skipped_types())
+
+    def get_open_txns_req(self, req):
+        with self.s.lock:
+            return self._open_txns_locked(tuple(req.excludeTxnTypes or ()))
+
+    def get_open_txns_info(self):
+        with self.s.lock:
+            infos = [TxnInfo(id=t.id, state=t.state, user=t.user, hostname=t.host,
+                             startedTime=t.started, lastHeartbeatTime=t.heartbeat)
+                     for t in (self.s.txns[k] for k in sorted(self.s.txns))]
+            return GetOpenTxnsInfoResponse(txn_high_water_mark=self.s.next_txn - 1,
+                                           open_txns=infos)
+
+    def abort_txn(self, rqst):
+        with self.s.lock:
+            state = self._txn_state(rqst.txnid)
+            if state == "aborted":
+                return                  # aborting twice is allowed
+            if state != "open":
+                self._txn_error(rqst.txnid, state)
+            self._abort(rqst.txnid)
+
+    def abort_txns(self, rqst):
+        # best effort: ids that are not open are passed over silently
+        with self.s.lock:
+            for tid in rqst.txn_ids or []:
+                if self._txn_state(tid) == "open":
+                    self._abort(tid)
+
+    def commit_txn(self, rqst):
+        tid = rqst.txnid
+        with self.s.lock:
+            state = self._txn_state(tid)
+            if state == "committed":
+                return                  # a repeated commit is a no-op
+            if state != "open":
+                self._txn_error(tid, state)
+            t = self.s.txns[tid]
+            writes = sorted(set(c for c in t.components if c[3] in ("u", "d")),
+                            key=lambda c: tuple("" if x is None else x for x in c))
+            if writes:
+                # first committer wins: an update/delete that overlaps one
+                # committed by a txn running at the same time aborts
+                commit_id = self.s.next_txn - 1
+                for db, tbl, part, op in writes:
+                    for w in self.s.write_set:
+                        if (w[:3] == (db, tbl, part) and w[3] != tid and tid <= w[4]
+                                and "u" in (w[5], op)):
+                            what = "%s/%s" % (db, tbl) + ("/" + part if part else "")
+                            msg = ("Aborting [%s,%d] due to a write conflict on %s committed by "
+                                   "[%s,%d] %s/%s" % (txn_str(tid), commit_id, what,
+                                                     txn_str(w[3]), w[4], op, w[5]))
+                            self._abort(tid, event=False)
+                            raise TxnAbortedException(msg)
+                for db, tbl, part, op in writes:
+                    self.s.write_set.append((db, tbl, part, tid, commit_id, op))
+            del self.s.txns[tid]
+            self._drop_txn_locks(tid)
+            if t.components:
+                self.s.committed.add(tid)
+            self._event("COMMIT_TXN", message(
+                txnid=tid, timestamp=now(), **SRV, writeIds=None, databases=None, tables=None,
+                partitions=None, tableObjs=None, partitionObjs=None, files=None), cat=None)
+
+    def heartbeat_txn_range(self, txns):
+        aborted, nosuch = set(), set()
+        with self.s.lock:
+            for tid in range(txns.min, txns.max + 1):
+                state = self._txn_state(tid)
+                if state == "open":
+                    self.s.txns[tid].heartbeat = now_ms()
+                elif state == "aborted":
+                    aborted.add(tid)
+                else:
+                    nosuch.add(tid)
+        return HeartbeatTxnRangeResponse(aborted=aborted, nosuch=nosuch)
+
+    def add_dynamic_partitions(self, rqst):
+        with self.s.lock:
+            t = self._open_txn(rqst.txnid)
+            op = OP_CHAR.get(rqst.operationType, "u")
+            for name in rqst.partitionnames or []:
+                t.components.append((norm_db(rqst.dbname), norm(rqst.tablename), name, op))
+
+    # --- write ids -----------------------------------------------------------
+
+    def allocate_table_write_ids(self, rqst):
+        key = (norm_db(rqst.dbName), norm(rqst.tableName))
+        if rqst.txnIds is None:
+            raise MetaException("minihms allocates write ids for txnIds only")
+        tids = sorted(rqst.txnIds)
+        with self.s.lock:
+            bad = [tid for tid in tids if self._txn_state(tid) != "open"
+                   or self.s.txns[tid].type in self._skipped_types()]
+            if bad:
+                # Hive throws IllegalStateException here, which reaches the
+                # client as an internal error and not as NoSuchTxnException
+                log.warning("Write ID allocation failed on %s.%s as not all input txns in open "
+                            "state: %s", key[0], key[1], bad)
+                raise TApplicationException(TApplicationException.INTERNAL_ERROR,
+                                            "Internal error processing allocate_table_write_ids")
+            have = self.s.txn_writes.setdefault(key, {})
+            if rqst.reallocate:
+                for tid in tids:
+                    have.pop(tid, None)
+            kept = [TxnToWriteId(tid, have[tid]) for tid in tids if tid in have]
+            if len(kept) == len(tids):
+                return AllocateTableWriteIdsResponse(txnToWriteIds=kept)
+            new = []
+            nxt = self.s.next_write.get(key, 1)
+            for tid in tids:
+                if tid not in have:
+                    have[tid] = nxt
+                    new.append(TxnToWriteId(tid, nxt))
+                    nxt += 1
+            self.s.next_write[key] = nxt
+            self._event("ALLOC_WRITE_ID_EVENT", message(
+                **SRV, catName=DEFAULT_CATALOG, dbName=key[0], tableName=key[1],
+                txnIdList=[x.txnId for x in new],
+                writeIdList=[x.writeId for x in new], timestamp=now()), key[0], key[1])
+            return AllocateTableWriteIdsResponse(txnToWriteIds=kept + new)
+
+    def _snapshot(self, current=0):
+        """The txn snapshot of TxnCommonUtils.createValidReadTxnList: (high
+        water mark, invalid txns, aborted txns) as seen by txn current."""
+        r = self._open_txns_locked(self._skipped_types())
+        hwm = min(current, r.txn_high_water_mark) if current > 0 else r.txn_high_water_mark
+        invalid = {tid for tid in r.open_txns if not (current > 0 and tid >= current)}
+        aborted = {tid for tid in invalid if self.s.txns[tid].state == TxnState.ABORTED}
+        return hwm, invalid, aborted
+
+    def get_valid_write_ids(self, rqst):
+        names = rqst.fullTableNames or []
+        with self.s.lock:
+            if rqst.validTxnList:
+                hwm, invalid, aborted = parse_valid_txn_list(rqst.validTxnList)
+            else:
+                current = 0
+                if rqst.writeId is not None and names:
+                    first = tuple(norm(x) for x in names[0].split(".", 1))
+                    current = next((tid for tid, w in self.s.txn_writes.get(first, {}).items()
+                                    if w == rqst.writeId), 0)
+                hwm, invalid, aborted = self._snapshot(current)
+            out = []
+            for full in names:
+                if "." not in full:
+                    raise MetaException("Invalid fullTableName " + full)
+                key = tuple(norm(x) for x in full.split(".", 1))
+                writes = self.s.txn_writes.get(key, {})
+                # the highest write id of a txn inside the snapshot, else the
+                # highest ever allocated
+                mark = max([w for tid, w in writes.items() if tid <= hwm] or [0])
+                if mark <= 0:
+                    mark = max(self.s.next_write.get(key, 1) - 1, 0)
+                exceptions, bits, min_open = [], [], None
+                for tid, w in sorted(writes.items(), key=lambda x: x[1]):
+                    if w > mark or (tid <= hwm and tid not in invalid):
+                        continue        # beyond the mark, or committed in the snapshot
+                    exceptions.append(w)
+                    if tid in aborted:
+                        bits.append(len(exceptions) - 1)
+                    elif min_open is None:
+                        min_open = w
+                out.append(TableValidWriteIds(
+                    fullTableName=full, writeIdHighWaterMark=mark, invalidWriteIds=exceptions,
+                    minOpenWriteId=min_open, abortedBits=bitset_bytes(bits)))
+            return GetValidWriteIdsResponse(tblValidWriteIds=out)
+
+    # --- locks -----------------------------------------------------------------
+
+    def _blocker_hive3(self, mine, earlier):
+        """Hive 3's checkLock: each waiting component looks at the earlier
+        locks, most restrictive last-in-order first, through the jump table."""
+        order = sorted(earlier, key=lambda p: (p.state != LockState.ACQUIRED,
+                                               LOCK_RANK[_h3_type(p.type)], p.ext, p.int_id))
+        for want in mine:
+            if want.state == LockState.ACQUIRED:
+                continue
+            for have in reversed(order):
+                if (want.db != have.db
+                        or (want.table and have.table and want.table != have.table)
+                        or (want.part and have.part and want.part != have.part)):
+                    continue
+                act = _JUMP[(_h3_type(want.type), _h3_type(have.type))]
+                act = act[0] if have.state == LockState.ACQUIRED else act[1]
+                if act == _WAIT:
+                    if not _ignore_conflict_hive3(want, have):
+                        return want, have
+                    break
+                if act == _ACQUIRE:
+                    break
+        return None
+
+    def _blocker_hive4(self, mine, earlier):
+        """Hive 4's checkLock: any earlier lock on an overlapping object that
+        conflicts blocks, whatever its state; locks of one txn never do."""
+        order = sorted(earlier, key=lambda p: (p.ext, p.int_id))
+        for kind in (LockType.SHARED_READ, LockType.EXCLUSIVE, LockType.SHARED_WRITE,
+                     LockType.EXCL_WRITE):
+            for want in mine:
+                if want.type != kind:
+                    continue
+                for have in order:
+                    if want.db != have.db:
+                        continue
+                    if not (have.table is None or want.table is None
+                            or (have.table == want.table
+                                and (have.part is None or want.part is None
+                                     or have.part == want.part))):
+                        continue
+                    if want.txnid and have.txnid == want.txnid:
+                        continue
+                    if _conflicts_hive4(want, have):
+                        return want, have
+        return None
+
+    def _check_lock(self, ext, zero_wait=False):
+        mine = self.s.locks[ext]
+        earlier = [p for e, ps in self.s.locks.items() if e < ext for p in ps]
+        pick = self._blocker_hive4 if self.s.hive4 else self._blocker_hive3
+        blocker = pick(mine, earlier)
+        if blocker is None:
+            ms = now_ms()
+            for p in mine:
+                p.state = LockState.ACQUIRED
+                p.acquired = ms
+                p.heartbeat = 0 if p.txnid else ms
+                p.blocked = None
+            return LockResponse(lockid=ext, state=LockState.ACQUIRED)
+        want, have = blocker
+        if zero_wait and self.s.hive4 and want.type == LockType.SHARED_READ and want.txnid:
+            # Hive 4's zero-wait reads give up at once instead of queueing
+            del self.s.locks[ext]
+            return LockResponse(lockid=ext, state=LockState.NOT_ACQUIRED,
+                                errorMessage="Unable to acquire read lock due to an existing "
+                                             "exclusive lock {%s}" % have.describe())
+        want.blocked = (have.ext, have.int_id)
+        return LockResponse(lockid=ext, state=LockState.WAITING)
+
+    def lock(self, rqst):
+        comps = rqst.component or []
+        tid = rqst.txnid or 0
+        with self.s.lock:
+            if tid:
+                txn = self._open_txn(tid)
+            if not comps:
+                raise TApplicationException(TApplicationException.INTERNAL_ERROR,
+                                            "Internal error processing lock")
+            ext = self.s.next_lock
+            self.s.next_lock += 1
+            ms = now_ms()
+            parts = [LockPart(ext, i, tid, lc, rqst, ms) for i, lc in enumerate(comps, 1)]
+            if tid:
+                # what the txn writes (TXN_COMPONENTS): acid inserts, updates
+                # and deletes, except dynamic-partition writes, whose
+                # partitions come with add_dynamic_partitions
+                for lc, p in zip(comps, parts):
+                    if lc.isTransactional and lc.operationType in OP_CHAR \
+                            and not lc.isDynamicPartitionWrite:
+                        txn.components.append((p.db, p.table, p.part,
+                                               OP_CHAR[lc.operationType]))
+            self.s.locks[ext] = parts
+            return self._check_lock(ext, zero_wait=bool(rqst.zeroWaitReadEnabled))
+
+    def _heartbeat_lock(self, ext):
+        parts = self.s.locks.get(ext)
+        if not parts:
+            raise NoSuchLockException("No such lock: " + lock_str(ext))
+        ms = now_ms()
+        for p in parts:
+            p.heartbeat = ms
+
+    def check_lock(self, rqst):
+        with self.s.lock:
+            parts = self.s.locks.get(rqst.lockid)
+            if not parts:
+                raise NoSuchLockException("No such lock " + lock_str(rqst.lockid))
+            if parts[0].txnid:
+                self._open_txn(parts[0].txnid).heartbeat = now_ms()
+            else:
+                self._heartbeat_lock(rqst.lockid)
+            return self._check_lock(rqst.lockid)
+
+    def unlock(self, rqst):
+        ext = rqst.lockid
+        with self.s.lock:
+            parts = self.s.locks.get(ext)
+            if not parts:
+                if self.s.strict_unlock:
+                    raise NoSuchLockException("No such lock " + lock_str(ext))
+                return
+            # a txn's locks go with the txn; only a request still waiting
+            # may be withdrawn
+            left = [p for p in parts if p.txnid and p.state != LockState.WAITING]
+            if len(left) == len(parts):
+                raise TxnOpenException("Unlocking locks associated with transaction not "
+                                       "permitted.  " + parts[0].describe())
+            if left:
+                self.s.locks[ext] = left
+            else:
+                del self.s.locks[ext]
+
+    def heartbeat(self, ids):
+        with self.s.lock:
+            if ids.lockid:
+                self._heartbeat_lock(ids.lockid)
+            if ids.txnid:
+                self._open_txn(ids.txnid).heartbeat = now_ms()
+
+    def show_locks(self, rqst):
+        with self.s.lock:
+            rows = [p for ps in self.s.locks.values() for p in ps
+                    if (not rqst.dbname or p.db == rqst.dbname)
+                    and (not rqst.tablename or p.table == rqst.tablename)
+                    and (not rqst.partname or p.part == rqst.partname)
+                    and (not rqst.txnid or p.txnid == rqst.txnid)]
+            # in the order checkLock looks at them
+            rows.sort(key=lambda p: (p.state != LockState.ACQUIRED, LOCK_RANK[p.type], p.ext,
+                                     p.int_id))
+            return ShowLocksResponse(locks=[ShowLocksResponseElement(
+                lockid=p.ext, dbname=p.db, tablename=p.table, partname=p.part, state=p.state,
+                type=p.type, txnid=p.txnid, lastheartbeat=p.heartbeat, acquiredat=p.acquired,
+                user=p.user, hostname=p.host, agentInfo=p.agent,
+                blockedByExtId=p.blocked[0] if p.blocked else None,
+                blockedByIntId=p.blocked[1] if p.blocked else None,
+                lockIdInternal=p.int_id) for p in rows])
+
+    def get_notification_events_count(self, rqst):
+        """Counts as ObjectStore does: dbName "*" means every database, and
+        events without a database or catalog (txn events) always count."""
+        cat = norm(rqst.catName) if rqst.catName else DEFAULT_CATALOG
+        db = None if rqst.dbName == "*" else norm_db(rqst.dbName)
+        tables = {norm(x) for x in rqst.tableNames or []}
+        n = 0
+        with self.s.lock:
+            for ev in self.s.events:
+                if ev.eventId <= rqst.fromEventId:
+                    continue
+                if rqst.toEventId is not None and ev.eventId > rqst.toEventId:
+                    continue
+                if db is not None and ev.dbName not in (db, None):
+                    continue
+                if ev.catName not in (cat, None):
+                    continue
+                if tables and ev.tableName not in tables:
+                    continue
+                n += 1
+        if rqst.limit is not None and n > rqst.limit:
+            n = rqst.limit
+        return NotificationEventsCountResponse(eventsCount=n)
 
     # --- fb303 ----------------------------------------------------------------
 
@@ -449,6 +1191,7 @@ class Handler:
             if not db.createTime:
                 db.createTime = now()
             self.s.dbs[db.name] = db
+            self._ev_database("CREATE_DATABASE", db)
 
     def drop_database(self, name, deleteData, cascade):
         db = norm_db(name)
@@ -462,11 +1205,12 @@ class Handler:
                 raise InvalidOperationException(
                     "Database %s is not empty. One or more %s exist."
                     % (db, "tables" if tables else "functions"))
+            # HMSHandler drops the functions, then the tables, one by one
+            for k in funcs:
+                self._ev_function("DROP_FUNCTION", self.s.funcs.pop(k))
             for k in tables:
                 self._drop_table_locked(k)
-            for k in funcs:
-                del self.s.funcs[k]
-            del self.s.dbs[db]
+            self._ev_database("DROP_DATABASE", self.s.dbs.pop(db))
 
     def alter_database(self, dbname, db):
         with self.s.lock:
@@ -480,6 +1224,7 @@ class Handler:
                 if v is not None:
                     setattr(new, f, copy.deepcopy(v))
             self.s.dbs[old.name] = new
+            self._ev_alter_database(old, new)
 
     # --- tables ----------------------------------------------------------------
 
@@ -561,7 +1306,7 @@ class Handler:
     def get_schema_req(self, req):
         return GetSchemaResponse(fields=self.get_schema(req.dbName, req.tblName))
 
-    def create_table(self, tbl):
+    def create_table(self, tbl, pks=None, fks=None):
         t = copy.deepcopy(tbl)
         if not t.tableName or not NAME_RE.match(t.tableName):
             raise InvalidObjectException("%s is not a valid object name" % t.tableName)
@@ -593,15 +1338,36 @@ class Handler:
             t.catName = DEFAULT_CATALOG
             self.s.tables[key] = t
             self.s.parts[key] = {}
+            # the table and its keys are created together or not at all
+            try:
+                pk_recs = self._new_pks(pks or [])
+                fk_recs = self._new_fks(fks or [], pk_recs)
+            except Exception:
+                del self.s.tables[key]
+                del self.s.parts[key]
+                raise
+            self._ev_create_table(t)
+            self._add_constraints(pk_recs, fk_recs)
+
+    def create_table_with_constraints(self, tbl, primaryKeys, foreignKeys, uniqueConstraints,
+                                      notNullConstraints, defaultConstraints, checkConstraints):
+        if uniqueConstraints or notNullConstraints or defaultConstraints or checkConstraints:
+            raise MetaException("minihms does not implement unique, not null, default and "
+                                "check constraints")
+        self.create_table(tbl, primaryKeys, foreignKeys)
 
     def create_table_with_environment_context(self, tbl, ctx):
         self.create_table(tbl)
 
     def create_table_req(self, req):
-        self.create_table(req.table)
+        self.create_table_with_constraints(
+            req.table, req.primaryKeys, req.foreignKeys, req.uniqueConstraints,
+            req.notNullConstraints, req.defaultConstraints, req.checkConstraints)
 
     def _drop_table_locked(self, key):
-        del self.s.tables[key]
+        self._ev_drop_table(self.s.tables.pop(key))
+        # its keys, and the foreign keys that refer to it, go with it
+        self.s.cons = [r for r in self.s.cons if key not in (r["parent"], r["child"])]
         self.s.parts.pop(key, None)
         self.s.tstats.pop(key, None)
         self.s.tstats_time.pop(key, None)
@@ -669,8 +1435,20 @@ class Handler:
                     self.s.tstats_time[new_key] = self.s.tstats_time.pop(old_key, None)
                 for k in [k for k in self.s.pstats if k[:2] == old_key]:
                     self.s.pstats[new_key + (k[2],)] = self.s.pstats.pop(k)
+                for r in self.s.cons:
+                    o = r["obj"]
+                    if r["parent"] == old_key:
+                        r["parent"] = new_key
+                        if r["kind"] == "pk":
+                            o.table_db, o.table_name = new_key
+                        else:
+                            o.pktable_db, o.pktable_name = new_key
+                    if r["child"] == old_key:
+                        r["child"] = new_key
+                        o.fktable_db, o.fktable_name = new_key
                 del self.s.tables[old_key]
             self.s.tables[new_key] = nt
+            self._ev_alter_table(old, nt)
 
     def alter_table_with_environment_context(self, dbname, tbl_name, new_tbl, ctx):
         self.alter_table(dbname, tbl_name, new_tbl)
@@ -718,7 +1496,9 @@ class Handler:
 
     def add_partition(self, new_part):
         with self.s.lock:
-            return self._out(self._add_partition_locked(new_part))
+            p = self._add_partition_locked(new_part)
+            self._ev_add_partitions(self.s.tables[(p.dbName, p.tableName)], [p])
+            return self._out(p)
 
     def add_partition_with_environment_context(self, new_part, ctx):
         return self.add_partition(new_part)
@@ -745,8 +1525,13 @@ class Handler:
             for p in parts:
                 r = self._add_partition_locked(p, if_not_exists)
                 if r is not None:
-                    added.append(self._out(r))
-            return added
+                    added.append(r)
+            by_table = {}
+            for p in added:
+                by_table.setdefault((p.dbName, p.tableName), []).append(p)
+            for key, ps in by_table.items():
+                self._ev_add_partitions(self.s.tables[key], ps)
+            return [self._out(p) for p in added]
 
     def add_partitions(self, new_parts):
         return len(self._add_many(new_parts or [], False))
@@ -874,7 +1659,9 @@ class Handler:
                 p.catName = DEFAULT_CATALOG
                 todo.append((vals, p))
             for vals, p in todo:
+                old = self.s.parts[key][vals]
                 self.s.parts[key][vals] = p
+                self._ev_alter_partition(t, old, p)
 
     def alter_partition(self, db_name, tbl_name, new_part):
         self._alter_parts(db_name, tbl_name, [new_part])
@@ -893,7 +1680,7 @@ class Handler:
         return AlterPartitionsResponse()
 
     def _drop_part_locked(self, key, t, vals):
-        del self.s.parts[key][vals]
+        self._ev_drop_partition(t, self.s.parts[key].pop(vals))
         self.s.pstats.pop(key + (self._pname(t, vals),), None)
 
     def drop_partition(self, db_name, tbl_name, part_vals, deleteData):
@@ -934,6 +1721,273 @@ class Handler:
             if req.needResult is False:
                 return DropPartitionsResult()
             return DropPartitionsResult(partitions=dropped)
+
+    # --- exchange partitions -------------------------------------------------------
+
+    def exchange_partitions(self, partitionSpecs, source_db, source_table_name, dest_db,
+                            dest_table_name):
+        """Moves the partitions of the source table that match the (partial)
+        spec to the destination table, with HMSHandler's checks and messages."""
+        if (partitionSpecs is None or source_db is None or source_table_name is None
+                or dest_db is None or dest_table_name is None):
+            raise MetaException("The DB and table name for the source and destination tables,"
+                                " and the partition specs must not be null.")
+        scat, sdb = split_catalog(source_db)
+        dcat, ddb = split_catalog(dest_db)
+        if (scat or DEFAULT_CATALOG) != (dcat or DEFAULT_CATALOG):
+            raise MetaException("You cannot move a partition across catalogs")
+        skey, dkey = (norm(sdb), norm(source_table_name)), (norm(ddb), norm(dest_table_name))
+        with self.s.lock:
+            dt = self.s.tables.get(dkey)
+            if dt is None:
+                raise MetaException("The destination table %s.%s.%s not found"
+                                    % (dcat or DEFAULT_CATALOG, ddb, dest_table_name))
+            st = self.s.tables.get(skey)
+            if st is None:
+                raise MetaException("The source table %s.%s.%s not found"
+                                    % (scat or DEFAULT_CATALOG, sdb, source_table_name))
+            # keys missing from the spec match any value
+            want = [partitionSpecs.get(k.name) or "" for k in st.partitionKeys or []]
+            parts = [p for p in self._sorted_parts(skey, st)
+                     if all(v == "" or v == pv for v, pv in zip(want, p.values))]
+            if not parts:
+                raise MetaException("No partition is found with the values {%s} for the table %s"
+                                    % (", ".join("%s=%s" % kv for kv in partitionSpecs.items()),
+                                       source_table_name))
+
+            def same(a, b):
+                return len(a or []) == len(b or []) and all(
+                    x.name == y.name and x.type == y.type for x, y in zip(a or [], b or []))
+            if not (same(st.sd.cols, dt.sd.cols) and same(st.partitionKeys, dt.partitionKeys)):
+                raise MetaException("The tables have different schemas."
+                                    " Their partitions cannot be exchanged.")
+            taken = {self._pname(dt, v) for v in self.s.parts[dkey]}
+            for p in parts:
+                name = self._pname(dt, p.values)
+                if name in taken:
+                    raise MetaException("The partition %s already exists in the table %s"
+                                        % (name, dest_table_name))
+            moved = []
+            for p in parts:
+                vals = tuple(p.values)
+                q = copy.deepcopy(p)
+                q.dbName, q.tableName = dkey
+                q.sd.location = "%s/%s" % ((dt.sd.location or "").rstrip("/"),
+                                           self._pname(dt, vals))
+                self.s.parts[dkey][vals] = q
+                del self.s.parts[skey][vals]
+                self.s.pstats.pop(skey + (self._pname(st, vals),), None)
+                moved.append(q)
+            self._ev_add_partitions(dt, moved)
+            for p in parts:
+                self._ev_drop_partition(st, p)
+            return self._out(moved)
+
+    def exchange_partition(self, partitionSpecs, source_db, source_table_name, dest_db,
+                           dest_table_name):
+        self.exchange_partitions(partitionSpecs, source_db, source_table_name, dest_db,
+                                 dest_table_name)
+        # HMSHandler answers a new, empty Partition here, not the one it moved;
+        # the Java object puts its two plain ints on the wire
+        return Partition(createTime=0, lastAccessTime=0, writeId=None)
+
+    # --- primary and foreign keys --------------------------------------------------
+
+    @staticmethod
+    def _col_type(t, col):
+        for f in (t.sd.cols or []) + (t.partitionKeys or []):
+            if f.name.lower() == col:
+                return f.type
+        return None
+
+    def _pk_name(self, key):
+        return next((r["name"] for r in self.s.cons
+                     if r["kind"] == "pk" and r["parent"] == key), None)
+
+    def _name_taken(self, key, name):
+        # ObjectStore.constraintNameAlreadyExists: per referenced table
+        return any(r["parent"] == key and r["name"] == name for r in self.s.cons)
+
+    @staticmethod
+    def _gen_name(kind, *parts):
+        # ObjectStore.generateConstraintName: <kind>_<hash>_<millis>_<n>
+        h = zlib.crc32(repr(parts).encode()) & 0xfffffff
+        return "%s_%d_%d_0" % (kind, h, now_ms())
+
+    def _new_pks(self, pks):
+        """Checks primary key columns as ObjectStore.addPrimaryKeys does and
+        returns the records to store (nothing is stored yet)."""
+        recs, name = [], None
+        for pk in pks:
+            key = (norm_db(pk.table_db), norm(pk.table_name))
+            col = norm(pk.column_name)
+            t = self.s.tables.get(key)
+            if t is None:
+                raise InvalidObjectException("Parent table not found: %s" % key[1])
+            if self._col_type(t, col) is None:
+                raise InvalidObjectException("Parent column not found: %s" % col)
+            if self._pk_name(key) is not None:
+                raise MetaException(" Primary key already exists for: %s.%s.%s"
+                                    % ((DEFAULT_CATALOG,) + key))
+            if pk.pk_name is None:
+                if pk.key_seq == 1:
+                    name = self._gen_name("pk", key, col)
+            else:
+                name = norm(pk.pk_name)
+                if self._name_taken(key, name):
+                    raise InvalidObjectException("Constraint name already exists: %s.%s.%s"
+                                                 % (key + (name,)))
+            recs.append({"kind": "pk", "name": name, "parent": key, "child": None,
+                         "obj": SQLPrimaryKey(
+                             table_db=key[0], table_name=key[1], column_name=col,
+                             key_seq=pk.key_seq, pk_name=name, enable_cstr=bool(pk.enable_cstr),
+                             validate_cstr=bool(pk.validate_cstr),
+                             rely_cstr=bool(pk.rely_cstr), catName=DEFAULT_CATALOG)})
+        return recs
+
+    def _new_fks(self, fks, pending_pks=()):
+        """Checks foreign keys as ObjectStore.addForeignKeys does: both
+        tables and columns exist and the referenced columns are the primary
+        key of the referenced table.  A key spans the entries up to the next
+        key_seq 1."""
+        recs, i = [], 0
+        while i < len(fks):
+            first = fks[i]
+            ckey = (norm_db(first.fktable_db), norm(first.fktable_name))
+            pkey = (norm_db(first.pktable_db), norm(first.pktable_name))
+            ct = self.s.tables.get(ckey)
+            if ct is None:
+                raise InvalidObjectException("Child table not found: %s" % ckey[1])
+            pt = self.s.tables.get(pkey)
+            if pt is None:
+                raise InvalidObjectException("Parent table not found: %s" % pkey[1])
+            pk_cols = [r["obj"] for r in list(self.s.cons) + list(pending_pks)
+                       if r["kind"] == "pk" and r["parent"] == pkey]
+            if not pk_cols:
+                raise MetaException("Trying to define foreign key but there are no primary keys"
+                                    " or unique keys for referenced table")
+            pk_cols.sort(key=lambda o: (o.pk_name, o.key_seq))
+            valid = "".join("%s:%s;" % (o.column_name, self._col_type(pt, o.column_name))
+                            for o in pk_cols)
+            mine, referenced, name = "", "", None
+            while True:
+                fk = fks[i]
+                fcol, pcol = norm(fk.fkcolumn_name), norm(fk.pkcolumn_name)
+                ftype = self._col_type(ct, fcol)
+                if ftype is None:
+                    raise InvalidObjectException("Child column not found: %s" % fcol)
+                if self._col_type(pt, pcol) is None:
+                    raise InvalidObjectException("Parent column not found: %s" % pcol)
+                if fk.fk_name is None:
+                    if fk.key_seq == 1:
+                        name = self._gen_name("fk", ckey, pkey, pcol, fcol)
+                else:
+                    name = norm(fk.fk_name)
+                    if self._name_taken(pkey, name):
+                        raise InvalidObjectException("Constraint name already exists: %s.%s.%s"
+                                                     % (pkey + (name,)))
+                recs.append({"kind": "fk", "name": name, "parent": pkey, "child": ckey,
+                             "obj": SQLForeignKey(
+                                 pktable_db=pkey[0], pktable_name=pkey[1], pkcolumn_name=pcol,
+                                 fktable_db=ckey[0], fktable_name=ckey[1], fkcolumn_name=fcol,
+                                 key_seq=fk.key_seq, update_rule=fk.update_rule or 0,
+                                 delete_rule=fk.delete_rule or 0, fk_name=name,
+                                 enable_cstr=bool(fk.enable_cstr),
+                                 validate_cstr=bool(fk.validate_cstr),
+                                 rely_cstr=bool(fk.rely_cstr), catName=DEFAULT_CATALOG)})
+                # both signatures use the type of the referring column
+                mine += "%s:%s;" % (fcol, ftype)
+                referenced += "%s:%s;" % (pcol, ftype)
+                i += 1
+                if i >= len(fks) or fks[i].key_seq == 1:
+                    break
+            if referenced != valid:
+                raise MetaException("Foreign key references %s but no corresponding primary key"
+                                    " or unique key exists. Possible keys: [%s]"
+                                    % (referenced, valid))
+            if ckey == pkey and mine == referenced:
+                raise MetaException("Cannot be both foreign key and primary/unique key on same "
+                                    "table: " + referenced)
+        return recs
+
+    def _add_constraints(self, pk_recs, fk_recs):
+        self.s.cons.extend(pk_recs)
+        self.s.cons.extend(fk_recs)
+        if pk_recs:
+            o = pk_recs[0]["obj"]
+            self._event("ADD_PRIMARYKEY", message(
+                **SRV, timestamp=now(),
+                primaryKeyListJson=[obj_json(r["obj"]) for r in pk_recs]),
+                o.table_db, o.table_name)
+        if fk_recs:
+            o = fk_recs[0]["obj"]
+            self._event("ADD_FOREIGNKEY", message(
+                **SRV, timestamp=now(),
+                foreignKeyListJson=[obj_json(r["obj"]) for r in fk_recs]),
+                o.pktable_db, o.pktable_name)
+
+    @staticmethod
+    def _undeclared(method, e):
+        # ObjectStore's InvalidObjectException is not declared by these
+        # methods, so the Java server answers an internal error
+        log.warning("%s: %s", method, e.message)
+        return TApplicationException(TApplicationException.INTERNAL_ERROR,
+                                     "Internal error processing " + method)
+
+    def add_primary_key(self, req):
+        with self.s.lock:
+            try:
+                recs = self._new_pks(req.primaryKeyCols or [])
+            except InvalidObjectException as e:
+                raise self._undeclared("add_primary_key", e)
+            self._add_constraints(recs, [])
+
+    def add_foreign_key(self, req):
+        with self.s.lock:
+            try:
+                recs = self._new_fks(req.foreignKeyCols or [])
+            except InvalidObjectException as e:
+                raise self._undeclared("add_foreign_key", e)
+            self._add_constraints([], recs)
+
+    def get_primary_keys(self, request):
+        key = (norm_db(request.db_name), norm(request.tbl_name))
+        with self.s.lock:
+            return PrimaryKeysResponse(primaryKeys=[
+                self._out(r["obj"]) for r in self.s.cons
+                if r["kind"] == "pk" and r["parent"] == key])
+
+    def get_foreign_keys(self, request):
+        """Foreign keys by referenced (parent) and referring (foreign) table;
+        a name left out matches any."""
+        want = (norm_db(request.parent_db_name), norm(request.parent_tbl_name),
+                norm_db(request.foreign_db_name), norm(request.foreign_tbl_name))
+        out = []
+        with self.s.lock:
+            for r in self.s.cons:
+                if r["kind"] != "fk":
+                    continue
+                have = r["parent"] + r["child"]
+                if all(w is None or w == h for w, h in zip(want, have)):
+                    o = self._out(r["obj"])
+                    o.pk_name = self._pk_name(r["parent"])
+                    out.append(o)
+        return ForeignKeysResponse(foreignKeys=out)
+
+    def drop_constraint(self, req):
+        key = (norm_db(req.dbname), norm(req.tablename))
+        name = norm(req.constraintname)
+        with self.s.lock:
+            hit = [r for r in self.s.cons
+                   if r["name"] == name and key in (r["parent"], r["child"])]
+            if not hit:
+                raise NoSuchObjectException(
+                    "The constraint: %s does not exist for the associated table: %s.%s"
+                    % ((name,) + key))
+            self.s.cons = [r for r in self.s.cons if not any(r is h for h in hit)]
+            self._event("DROP_CONSTRAINT", message(
+                **SRV, catName=DEFAULT_CATALOG, dbName=key[0], tableName=key[1],
+                constraintName=name, timestamp=now()), key[0], key[1])
 
     # --- column statistics -------------------------------------------------------
 
@@ -1065,6 +2119,7 @@ class Handler:
                 f.createTime = now()
             f.catName = DEFAULT_CATALOG
             self.s.funcs[key] = f
+            self._ev_function("CREATE_FUNCTION", f)
 
     def get_function(self, dbName, funcName):
         key = (norm_db(dbName), norm(funcName))
@@ -1089,7 +2144,7 @@ class Handler:
         with self.s.lock:
             if key not in self.s.funcs:
                 raise NoSuchObjectException("Function %s.%s does not exist" % key)
-            del self.s.funcs[key]
+            self._ev_function("DROP_FUNCTION", self.s.funcs.pop(key))
 
     def alter_function(self, dbName, funcName, newFunc):
         key = (norm_db(dbName), norm(funcName))

@@ -1,7 +1,9 @@
 """minihms: a small in-memory Hive metastore for tests.
 
     minihms --port P --name NAME [--host H] [--hive4] [--version V]
-            [--warehouse URI] [--verbose]
+            [--warehouse URI] [--delay-ms N [--delay-methods M,...]]
+            [--event-base N] [--txn-base N] [--lock-base N] [--strict-unlock]
+            [--verbose]
 
 Listens on H:P (port 0 picks one) and prints "ready port=N" on stdout once
 it accepts connections; SIGTERM or SIGINT stop it.  One thread per
@@ -11,6 +13,14 @@ connection.  The transport is detected per connection from the first bytes:
   anything else   a 4-byte frame length, then one of the two above
 --hive4 answers get_table and get_table_objects_by_name with
 UNKNOWN_METHOD, as Hive 4 does (they were removed there).
+--delay-ms holds every answer back by N milliseconds (only the answers to
+the listed methods with --delay-methods), so tests can drive timeouts.
+--event-base, --txn-base and --lock-base N start the notification event,
+transaction and lock ids after N (Hive starts after 0), so that two
+instances hand out ids a test can tell apart.  --strict-unlock answers an
+unlock of an unknown lock id with NoSuchLockException, as older Hive
+releases did; 2.3 and later let it pass.  --hive4 also switches the lock
+rules to Hive 4's (shared writes share, EXCL_WRITE, zero-wait reads).
 
 The metastore behaviour lives in hms_store.py.
 """
@@ -130,6 +140,10 @@ class Connection:
         name, mtype, seqid = iprot.readMessageBegin()
         if mtype not in (TMessageType.CALL, TMessageType.ONEWAY):
             raise CloseConnection("unexpected message type %d for %s" % (mtype, name))
+        delay = self.server.delay_for(name)
+        if delay:
+            # wait on the stop event so that SIGTERM is not held up
+            self.server.stopping.wait(delay)
         if name == "set_ugi":
             if "ugi" in self.state:
                 iprot.skip(TType.STRUCT)
@@ -156,8 +170,10 @@ class Connection:
 
 
 class Server:
-    def __init__(self, host, port, store):
+    def __init__(self, host, port, store, delay_ms=0, delay_methods=None):
         self.store = store
+        self.delay = max(delay_ms, 0) / 1000.0
+        self.delay_methods = set(delay_methods) if delay_methods else None
         self.stopping = threading.Event()
         self.conns = set()
         self.mu = threading.Lock()
@@ -167,6 +183,11 @@ class Server:
         self.lsock.bind((host, port))
         self.lsock.listen(128)
         self.port = self.lsock.getsockname()[1]
+
+    def delay_for(self, method):
+        if self.delay and (self.delay_methods is None or method in self.delay_methods):
+            return self.delay
+        return 0
 
     def forget(self, conn):
         with self.mu:
@@ -212,14 +233,29 @@ def main(argv=None):
     ap.add_argument("--version", default=None, help="fb303 getVersion answer")
     ap.add_argument("--warehouse", default="file:/user/hive/warehouse",
                     help="location of the default database")
+    ap.add_argument("--delay-ms", type=int, default=0,
+                    help="hold every answer back by this many milliseconds")
+    ap.add_argument("--delay-methods", default=None,
+                    help="comma-separated methods that --delay-ms applies to (default: all)")
+    ap.add_argument("--event-base", type=int, default=0,
+                    help="notification event ids start after this number")
+    ap.add_argument("--txn-base", type=int, default=0,
+                    help="transaction ids start after this number")
+    ap.add_argument("--lock-base", type=int, default=0,
+                    help="lock ids start after this number")
+    ap.add_argument("--strict-unlock", action="store_true",
+                    help="unlock of an unknown lock id fails with NoSuchLockException")
     ap.add_argument("--verbose", action="store_true")
     a = ap.parse_args(argv)
 
     logging.basicConfig(stream=sys.stderr, level=logging.DEBUG if a.verbose else logging.WARNING,
                         format="minihms[%(process)d] %(levelname)s %(message)s")
     version = a.version or ("4.0.1" if a.hive4 else "3.1.3")
-    store = hms_store.Store(a.name, a.warehouse, version, hive4=a.hive4)
-    srv = Server(a.host, a.port, store)
+    store = hms_store.Store(a.name, a.warehouse, version, hive4=a.hive4,
+                            event_base=a.event_base, txn_base=a.txn_base,
+                            lock_base=a.lock_base, strict_unlock=a.strict_unlock)
+    delay_methods = [m for m in (a.delay_methods or "").split(",") if m]
+    srv = Server(a.host, a.port, store, a.delay_ms, delay_methods)
 
     def on_signal(signum, frame):
         srv.stop()
