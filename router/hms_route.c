@@ -456,7 +456,9 @@ static int take_message(struct mroute *r, struct buf *out)
 }
 
 /* The call's arguments with the backend's prefix taken off every database
- * name: r->msg replaced. 0, or -1 for a malformed call. */
+ * name: r->msg replaced. 0, -1 for a malformed call, -2 for a view text
+ * that names a database of another metastore (stored on this one, the view
+ * would read this metastore's database of that name: refused). */
 static int strip_prefix(struct mroute *r)
 {
     if (!r->rule || !r->rule->args.ps.n || !r->prefix[0])
@@ -475,7 +477,7 @@ static int strip_prefix(struct mroute *r)
     if (rc == TW_CHANGED && take_message(r, &out) < 0)
         return -1;
     buf_free(&out);
-    return 0;
+    return x.names.foreign_refs && (r->rule->flags & HMS_WRITE) ? -2 : 0;
 }
 
 /* The reply with the backend's prefix put back on every database name. */
@@ -773,7 +775,21 @@ void hms_route_call(struct mconn *c, const uint8_t *msg, size_t len, const struc
         mroute_free(r);
         return;
     }
-    if (strip_prefix(r) < 0) {
+    int sp = strip_prefix(r);
+    if (sp == -2) {
+        char why[512];
+        snprintf(why, sizeof why,
+                 "fedrouter: %s: the view text names a database that metastore %s does not hold (its names carry "
+                 "the prefix %s); stored there, the view would read that metastore's own database of the name",
+                 r->name, r->ms->name, r->prefix);
+        if (r->rule->meta_exc >= 0)
+            reply_exception(c, &r->h, r->rule->meta_exc, why);
+        else
+            hms_reply_app_error(c, &r->h, TW_APP_INTERNAL_ERROR, "%s", why);
+        mroute_free(r);
+        return;
+    }
+    if (sp < 0) {
         hms_reply_app_error(c, &r->h, TW_APP_PROTOCOL_ERROR, "malformed arguments");
         mroute_free(r);
         return;

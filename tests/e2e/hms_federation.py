@@ -35,8 +35,13 @@ def main(argv):
     from thrift.protocol import TBinaryProtocol
     from thrift.transport import TSocket, TTransport
     from hive_metastore import ThriftHiveMetastore
-    from hive_metastore.ttypes import (Database, FieldSchema, InvalidOperationException, MetaException,
-                                       NoSuchObjectException, SerDeInfo, StorageDescriptor, Table)
+    from hive_metastore.ttypes import (AddForeignKeyRequest, AllocateTableWriteIdsRequest, CheckLockRequest,
+                                       CommitTxnRequest, Database, DataOperationType, FieldSchema,
+                                       GetValidWriteIdsRequest, HeartbeatRequest, InvalidOperationException,
+                                       LockComponent, LockLevel, LockRequest, LockState, LockType, MetaException,
+                                       NoSuchLockException, NoSuchObjectException, NotificationEventRequest,
+                                       OpenTxnRequest, Partition, SerDeInfo, ShowLocksRequest, SQLForeignKey,
+                                       StorageDescriptor, Table, UnlockRequest)
 
     t = procs.Tally()
     tmp = tempfile.mkdtemp(prefix="fedrouter-hmsfed.")
@@ -59,7 +64,21 @@ def main(argv):
                                parameters={})
         tb = Table(tableName=name, dbName=db, owner="alice", createTime=0, lastAccessTime=0, retention=0, sd=sd,
                    partitionKeys=[], parameters={}, tableType="MANAGED_TABLE")
+        if view is not None:
+            tb.tableType = "VIRTUAL_VIEW"
+            tb.viewOriginalText = tb.viewExpandedText = view
         return tb
+
+    def ptable(db, name):
+        tb = table(db, name)
+        tb.partitionKeys = [FieldSchema("ds", "string", "")]
+        return tb
+
+    def lock_req(comps, txnid=None):
+        return LockRequest(component=[LockComponent(typ, LockLevel.TABLE, db, tablename=tbl,
+                                                    operationType=DataOperationType.SELECT)
+                                      for typ, db, tbl in comps],
+                           txnid=txnid, user="alice", hostname="alice-host")
 
     def refused(fn, *classes):
         try:
@@ -84,7 +103,10 @@ def main(argv):
     try:
         ms = {}
         for name in ("primary", "sales", "salesx", "lake"):
-            p = procs.start([os.path.join(build, "tests", "minihms", "minihms"), "--port", "0", "--name", name],
+            # Disjoint id spaces, so an id tells which metastore made it.
+            base = {"primary": 1000, "sales": 3000, "salesx": 5000, "lake": 7000}[name]
+            p = procs.start([os.path.join(build, "tests", "minihms", "minihms"), "--port", "0", "--name", name,
+                             "--txn-base", str(base), "--lock-base", str(base), "--event-base", str(base)],
                             tmp, name, plist)
             logs.append(name)
             ms[name] = "127.0.0.1:%s" % procs.wait_lines(p, name, {"r": r"^ready port=(\d+)$"})["r"].group(1)
@@ -147,6 +169,89 @@ def main(argv):
         t.check("#2: a rename from one metastore's database into another metastore's is refused, naming both",
                 f2_rename_across)
 
+        def f1_other_calls():
+            S.create_table(ptable("scratch1", "xs"))
+            S.create_table(ptable("orders", "xd"))
+            S.add_partition(Partition(values=["1"], dbName="scratch1", tableName="xs", createTime=0,
+                                      lastAccessTime=0, sd=table("scratch1", "xs").sd, parameters={}))
+            refused(lambda: R.exchange_partition({"ds": "1"}, "sales_scratch1", "xs", "sales_orders", "xd"),
+                    MetaException)
+            expect(S.get_partition_names("orders", "xd", -1) == [], "a partition reached the read-only database")
+            refused(lambda: R.exchange_partition({"ds": "1"}, "sales_scratch1", "xs", "web", "t1"), MetaException)
+            expect(S.get_partition_names("scratch1", "xs", -1) == ["ds=1"], "the partition left its table")
+            fk = SQLForeignKey(pktable_db="sales_orders", pktable_name="daily", pkcolumn_name="id",
+                               fktable_db="sales_scratch1", fktable_name="xs", fkcolumn_name="id", key_seq=1,
+                               update_rule=0, delete_rule=0, fk_name="fk1", pk_name="pk1", enable_cstr=False,
+                               validate_cstr=False, rely_cstr=False)
+            refused(lambda: R.add_foreign_key(AddForeignKeyRequest([fk])), MetaException,
+                    NoSuchObjectException, TApplicationException)
+            refused(lambda: R.lock(lock_req([(LockType.SHARED_WRITE, "sales_scratch1", "xs"),
+                                              (LockType.EXCLUSIVE, "sales_orders", "daily")])),
+                    MetaException, TApplicationException)
+            expect(P.show_locks(ShowLocksRequest()).locks == [], "a lock was taken")
+        t.check("#1: exchange_partition, add_foreign_key and lock components are each checked", f1_other_calls)
+
+        # ---- #5, #14: ACID in one id space ----
+        def f5_acid():
+            txn = R.open_txns(OpenTxnRequest(num_txns=1, user="alice", hostname="alice-host")).txn_ids[0]
+            expect(1000 < txn < 3000, "txn %d is not from the primary's id space" % txn)
+            lk = R.lock(lock_req([(LockType.SHARED_WRITE, "lake_acid", "t"), (LockType.SHARED_READ, "web", "t1")],
+                                 txn))
+            expect(lk.state == LockState.ACQUIRED and 1000 < lk.lockid < 3000, "lock %s" % lk)
+            expect(R.check_lock(CheckLockRequest(lockid=lk.lockid)).state == LockState.ACQUIRED, "check_lock")
+            R.heartbeat(HeartbeatRequest(lockid=lk.lockid, txnid=txn))
+            held = [(l.dbname, l.tablename) for l in P.show_locks(ShowLocksRequest()).locks]
+            expect(("lake_acid", "t") in held, "the primary holds %s" % held)
+            expect(L.show_locks(ShowLocksRequest()).locks == [], "lake holds a lock")
+            e = refused(lambda: R.allocate_table_write_ids(AllocateTableWriteIdsRequest(
+                dbName="lake_acid", tableName="t", txnIds=[txn])), MetaException, TApplicationException)
+            expect("primary" in str(e), "the refusal does not say why: %s" % e)
+            got = R.allocate_table_write_ids(AllocateTableWriteIdsRequest(dbName="web", tableName="t1", txnIds=[txn]))
+            expect([x.txnId for x in got.txnToWriteIds] == [txn], "write ids %s" % got)
+            R.get_valid_write_ids(GetValidWriteIdsRequest(fullTableNames=["web.t1"], validTxnList=""))
+            refused(lambda: R.get_valid_write_ids(GetValidWriteIdsRequest(
+                fullTableNames=["web.t1", "lake_acid.t"], validTxnList="")), MetaException, TApplicationException)
+            R.commit_txn(CommitTxnRequest(txnid=txn))
+            refused(lambda: R.check_lock(CheckLockRequest(lockid=lk.lockid)), NoSuchLockException)
+        t.check("#5: transactions, locks and write ids stay in the primary's id space, in the client's names", f5_acid)
+
+        def f14_read_locks():
+            lk = R.lock(lock_req([(LockType.SHARED_READ, "sales_orders", "daily")]))
+            expect(lk.state == LockState.ACQUIRED, "SHARED_READ on a read-only database: %s" % lk)
+            R.unlock(UnlockRequest(lockid=lk.lockid))
+            refused(lambda: R.lock(lock_req([(LockType.EXCLUSIVE, "sales_orders", "daily")])), MetaException,
+                    TApplicationException)
+            lk = R.lock(lock_req([(LockType.EXCLUSIVE, "sales_scratch1", "t2")]))
+            expect(lk.state == LockState.ACQUIRED, "EXCLUSIVE on a writable database: %s" % lk)
+            R.unlock(UnlockRequest(lockid=lk.lockid))
+        t.check("#14: a SHARED_READ lock on a read-only database is granted; a write lock is not", f14_read_locks)
+
+        def f15_notifications():
+            L.create_table(table("acid", "ev"))
+            cur = R.get_current_notificationEventId().eventId
+            expect(cur == P.get_current_notificationEventId().eventId, "current id %d is not the primary's" % cur)
+            evs = R.get_next_notification(NotificationEventRequest(lastEvent=0, maxEvents=1000)).events
+            expect(evs and all(1000 < e.eventId < 3000 for e in evs), "event ids %s" % [e.eventId for e in evs][:5])
+            evs = R.get_next_notification(NotificationEventRequest(lastEvent=0, dbName="lake_acid")).events
+            expect(all(1000 < e.eventId < 3000 for e in evs), "a lake event id came through the db filter: %s"
+                   % [e.eventId for e in evs])
+        t.check("#15: notifications come from the primary's sequence alone, also with a database filter",
+                f15_notifications)
+
+        # ---- #7, #9: view texts ----
+        def f7_views():
+            S.create_table(table("orders", "v_spark", view="SELECT id FROM orders.daily d, scratch1.t2"))
+            got = R.get_table("sales_orders", "v_spark").viewOriginalText
+            expect(got == "SELECT id FROM sales_orders.daily d, sales_scratch1.t2", "view text %r" % got)
+            refused(lambda: R.create_table(table("lake_acid", "v_bad", view="SELECT * FROM web.t1")), MetaException,
+                    InvalidOperationException, TApplicationException)
+            expect("v_bad" not in L.get_all_tables("acid"), "the view that reads another metastore was made")
+            R.create_table(table("lake_acid", "v_ok", view="SELECT extract(day FROM x.ts) FROM lake_acid.t x"))
+            got = L.get_table("acid", "v_ok").viewOriginalText
+            expect(got == "SELECT extract(day FROM x.ts) FROM acid.t x", "stored view text %r" % got)
+        t.check("#7: view texts: unquoted and comma-joined names mapped; a view reading another metastore refused",
+                f7_views)
+
         # ---- #3, #21: MANUAL lists hide what they do not name ----
         def f3_manual_hidden():
             S.create_database(Database("hidden", "", "file:/warehouse/hidden", {}))
@@ -180,7 +285,8 @@ def main(argv):
         # ---- #8, #18: patterns as Hive's ----
         def f8_patterns():
             got = sorted((m.dbName, m.tableName) for m in R.get_table_meta("sales.orders", "*", []))
-            expect(got == [("sales_orders", "daily")], "get_table_meta('sales.orders') gave %s" % got)
+            want = sorted(("sales_orders", tn) for tn in S.get_all_tables("orders"))
+            expect(got == want and want, "get_table_meta('sales.orders') gave %s, sales holds %s" % (got, want))
             got = sorted({m.dbName for m in R.get_table_meta("@hive#", "*", [])})
             expect("lake_acid" in got and "web" in got and "sales_orders" in got,
                    "get_table_meta('@hive#') gave databases %s" % got)
