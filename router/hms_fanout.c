@@ -338,7 +338,7 @@ static void on_fan_reply(struct hms_upcall *uc, enum hms_up_status st, const uin
         h.type == TW_REPLY) {
         /* Prefixes on every database name first, then the elements. */
         const struct hms_rule *rule = hms_rule_lookup(f->functions ? "get_all_functions" : "get_table_meta");
-        struct hms_in_ctx x = { rule, { hms_name_prefix(f->c->w->router, s->ms), BUF_INIT, 0 } };
+        struct hms_in_ctx x = { rule, { hms_name_prefix(f->c->w->router, s->ms), BUF_INIT, 0 }, 0, 0 };
         struct buf mapped = BUF_INIT;
         const uint8_t *b = msg + h.body_off;
         size_t bl = len - h.body_off;

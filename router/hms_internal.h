@@ -19,7 +19,15 @@
 struct hms_in_ctx {
     const struct hms_rule *rule;
     struct hms_names names;
+    /* HiveObjectRef.objectName strings (HMS_PK_OBJNAME) in message order:
+     * which of them name a database (objectType DATABASE), by bit */
+    uint64_t objname_db;
+    unsigned objname_seen;
 };
+
+/* Which objectName strings at the OBJNAME paths of ps (in message order)
+ * belong to a HiveObjectRef of type DATABASE: a bit each (the first 64). */
+uint64_t hms_objname_dbs(enum tw_proto proto, const uint8_t *body, size_t len, const struct hms_paths *paths);
 
 uint64_t hms_mono_us(void);
 /* One backend call in the metastore's upstream series (proto hms_upstream). */

@@ -298,6 +298,8 @@ struct pick {
     bool lock;                          /* lock: component types come with the names */
     bool primary_only;                  /* write ids: every table must be the primary's */
     int64_t lock_type;                  /* lock: the type of the component in hand (-1: not seen) */
+    uint64_t objname_db;                /* objectName strings that name a database (hms_objname_dbs) */
+    unsigned objname_seen;
     int ndbs;
     const struct ms_rec *ms;            /* of the first database: it routes the call */
     char db[256];
@@ -351,6 +353,11 @@ static int pick_visit(void *vctx, unsigned idx, const uint8_t *str, size_t len)
     enum hms_path_kind kind = p->lock ? HMS_PK_DB : hms_path_kind_of(&p->rule->args, idx);
     if (p->lock && idx != 0)
         return 0;
+    if (kind == HMS_PK_OBJNAME) {
+        unsigned i = p->objname_seen++;
+        if (i < 64 && (p->objname_db & (1ull << i)))
+            kind = HMS_PK_DB; /* the object is a database */
+    }
     /* A database pattern without wildcards names one database
      * (get_table_meta("db", "*", []) as Trino sends it). */
     if (kind == HMS_PK_PATTERN && !hms_pattern_is_wild((const char *)str, len))
@@ -427,16 +434,95 @@ static void refuse_pick(struct mconn *c, struct mroute *r, const struct pick *pk
         hms_reply_app_error(c, &r->h, TW_APP_INTERNAL_ERROR, "%s", why);
 }
 
+/* ---- HiveObjectRef.objectName: a database name when objectType is DATABASE ---- */
+
+#define OBJ_TYPE_DATABASE 2
+
+struct objname_walk {
+    unsigned base;                      /* indices from here are objectType paths */
+    int64_t type;                       /* of the ref in hand (-1: not seen) */
+    unsigned seen;
+    uint64_t dbs;
+};
+
+static int objname_str(void *vctx, unsigned idx, const uint8_t *s, size_t len)
+{
+    struct objname_walk *w = vctx;
+    (void)s;
+    (void)len;
+    if (idx >= w->base)
+        return 0;
+    if (w->seen < 64 && w->type == OBJ_TYPE_DATABASE)
+        w->dbs |= 1ull << w->seen;
+    w->seen++;
+    w->type = -1;
+    return 0;
+}
+
+static int objname_int(void *vctx, unsigned idx, int64_t v)
+{
+    struct objname_walk *w = vctx;
+    if (idx >= w->base)
+        w->type = v;
+    return 0;
+}
+
+uint64_t hms_objname_dbs(enum tw_proto proto, const uint8_t *body, size_t len, const struct hms_paths *paths)
+{
+    unsigned first = paths->n[HMS_PK_DB] + paths->n[HMS_PK_PATTERN], n = paths->n[HMS_PK_OBJNAME];
+    if (!n)
+        return 0;
+    /* The objectName paths, then beside each its objectType (field 1 of
+     * the same struct). */
+    int32_t steps[2 * 8][TW_MAX_STEPS + 1];
+    const int32_t *ptrs[2 * 8];
+    unsigned k = 0;
+    for (unsigned i = 0; i < n && i < 8; i++) {
+        const int32_t *p = paths->ps.p[first + i];
+        size_t l = 0;
+        while (p[l] != TW_END && l < TW_MAX_STEPS)
+            l++;
+        memcpy(steps[k], p, (l + 1) * sizeof *p);
+        ptrs[k] = steps[k];
+        k++;
+    }
+    unsigned base = k;
+    for (unsigned i = 0; i < base; i++) {
+        memcpy(steps[k], steps[i], sizeof steps[i]);
+        size_t l = 0;
+        while (steps[k][l] != TW_END)
+            l++;
+        if (l)
+            steps[k][l - 1] = 1;
+        ptrs[k] = steps[k];
+        k++;
+    }
+    struct tw_pathset ps = { ptrs, (uint8_t)k };
+    struct objname_walk w = { base, -1, 0, 0 };
+    if (tw_walk_values(proto, body, len, NULL, &ps, objname_str, objname_int, &w) < 0)
+        return 0;
+    return w.dbs;
+}
+
+/* An objectName string at an OBJNAME path: a database name or not. */
+static enum hms_path_kind objname_kind(struct hms_in_ctx *x, enum hms_path_kind kind)
+{
+    if (kind != HMS_PK_OBJNAME)
+        return kind;
+    unsigned i = x->objname_seen++;
+    return i < 64 && (x->objname_db & (1ull << i)) ? HMS_PK_DB : HMS_PK_OBJNAME;
+}
+
 static int map_in(void *vctx, unsigned idx, const uint8_t *s, size_t len, const uint8_t **out, size_t *out_len)
 {
     struct hms_in_ctx *x = vctx;
-    return hms_name_in(&x->names, hms_path_kind_of(&x->rule->args, idx), s, len, out, out_len);
+    return hms_name_in(&x->names, objname_kind(x, hms_path_kind_of(&x->rule->args, idx)), s, len, out, out_len);
 }
 
 int hms_map_out(void *vctx, unsigned idx, const uint8_t *s, size_t len, const uint8_t **out, size_t *out_len)
 {
     struct hms_in_ctx *x = vctx;
-    return hms_name_out(&x->names, hms_path_kind_of(&x->rule->result, idx), s, len, out, out_len);
+    return hms_name_out(&x->names, objname_kind(x, hms_path_kind_of(&x->rule->result, idx)), s, len, out, out_len);
 }
 
 /* Makes the bytes in out the call sent to the backend (out is emptied). */
@@ -463,7 +549,8 @@ static int strip_prefix(struct mroute *r)
 {
     if (!r->rule || !r->rule->args.ps.n || !r->prefix[0])
         return 0;
-    struct hms_in_ctx x = { r->rule, { r->prefix, BUF_INIT, 0 } };
+    struct hms_in_ctx x = { r->rule, { r->prefix, BUF_INIT, 0 }, 0, 0 };
+    x.objname_db = hms_objname_dbs(r->c->proto, r->msg + r->h.body_off, r->len - r->h.body_off, &r->rule->args);
     struct buf out = BUF_INIT;
     if (buf_append(&out, r->msg, r->h.body_off) < 0)
         return -1;
@@ -563,7 +650,8 @@ static void reply_mapped(struct mroute *r, const uint8_t *msg, size_t len)
         mconn_reply(c, msg, len);
         return;
     }
-    struct hms_in_ctx x = { r->rule, { r->prefix, BUF_INIT, 0 } };
+    struct hms_in_ctx x = { r->rule, { r->prefix, BUF_INIT, 0 }, 0, 0 };
+    x.objname_db = hms_objname_dbs(c->proto, msg + h.body_off, len - h.body_off, &r->rule->result);
     struct buf out = BUF_INIT;
     int rc = buf_append(&out, msg, h.body_off) < 0
                  ? -1
@@ -733,6 +821,8 @@ void hms_route_call(struct mconn *c, const uint8_t *msg, size_t len, const struc
         const struct tw_pathset lock_ps = TW_PS(TW_P(1, 1, TW_ELEM, 3), TW_P(1, 1, TW_ELEM, 1));
         const struct tw_pathset *ps = pk.lock ? &lock_ps : &r->rule->args.ps;
         int wr = 0;
+        if (!pk.lock)
+            pk.objname_db = hms_objname_dbs(c->proto, msg + h->body_off, len - h->body_off, &r->rule->args);
         if (!(r->rule->flags & HMS_NO_DB) && ps->n)
             wr = tw_walk_values(c->proto, msg + h->body_off, len - h->body_off, NULL, ps, pick_visit, pick_visit_int,
                                 &pk);

@@ -40,6 +40,8 @@ def main(argv):
                                        GetValidWriteIdsRequest, HeartbeatRequest, InvalidOperationException,
                                        LockComponent, LockLevel, LockRequest, LockState, LockType, MetaException,
                                        NoSuchLockException, NoSuchObjectException, NotificationEventRequest,
+                                       HiveObjectPrivilege, HiveObjectRef, HiveObjectType, PrincipalType,
+                                       PrivilegeBag, PrivilegeGrantInfo,
                                        OpenTxnRequest, Partition, SerDeInfo, ShowLocksRequest, SQLForeignKey,
                                        StorageDescriptor, Table, UnlockRequest)
 
@@ -251,6 +253,28 @@ def main(argv):
             expect(got == "SELECT extract(day FROM x.ts) FROM acid.t x", "stored view text %r" % got)
         t.check("#7: view texts: unquoted and comma-joined names mapped; a view reading another metastore refused",
                 f7_views)
+
+        # ---- #16: privileges named by object ----
+        def f16_privileges():
+            def bag(db):
+                ref = HiveObjectRef(objectType=HiveObjectType.DATABASE, objectName=db)
+                return PrivilegeBag([HiveObjectPrivilege(hiveObject=ref, principalName="bob",
+                                                         principalType=PrincipalType.USER,
+                                                         grantInfo=PrivilegeGrantInfo("SELECT", 0, "alice",
+                                                                                      PrincipalType.USER, False))])
+            expect(R.grant_privileges(bag("sales_scratch1")) is True, "grant on a writable database")
+            got = [p.hiveObject.dbName for p in S.list_privileges("bob", PrincipalType.USER,
+                                                                  HiveObjectRef(HiveObjectType.DATABASE, "scratch1"))]
+            expect(got == ["scratch1"], "sales holds grants %s" % got)
+            ref = HiveObjectRef(objectType=HiveObjectType.DATABASE, objectName="sales_scratch1")
+            got = R.list_privileges("bob", PrincipalType.USER, ref)
+            expect(len(got) == 1 and got[0].hiveObject.dbName == "sales_scratch1",
+                   "list_privileges through the router: %s" % got)
+            refused(lambda: R.grant_privileges(bag("sales_orders")), MetaException)
+            expect(P.list_privileges("bob", PrincipalType.USER,
+                                     HiveObjectRef(HiveObjectType.DATABASE, "sales_orders")) == [],
+                   "the grant reached the primary")
+        t.check("#16: a grant naming its database by objectName is routed, mapped and write-checked", f16_privileges)
 
         # ---- #3, #21: MANUAL lists hide what they do not name ----
         def f3_manual_hidden():

@@ -56,7 +56,7 @@ from hive_metastore.ttypes import (
     CurrentNotificationEventId, NoSuchObjectException, NotificationEvent,
     NotificationEventResponse, NotificationEventsCountResponse, Partition,
     PartitionsStatsResult, PrimaryKeysResponse, ForeignKeysResponse,
-    PrincipalType, SerDeInfo, SQLForeignKey, SQLPrimaryKey, StorageDescriptor,
+    PrincipalType, HiveObjectType, SerDeInfo, SQLForeignKey, SQLPrimaryKey, StorageDescriptor,
     TableMeta, TableStatsResult, UnknownDBException, UnknownTableException)
 from fb303.ttypes import fb_status
 
@@ -472,6 +472,7 @@ class Store:
         # refers to), child (the table an fk is on) and the SQL* object
         self.cons = []
         self.options = {}      # fb303 options
+        self.privs = []        # HiveObjectPrivilege on databases (DB_PRIVS)
         # notification log; ids follow event_base (0 on a fresh Hive metastore)
         self.events = []       # NotificationEvent, ascending ids
         self.next_event = event_base + 1
@@ -1170,6 +1171,51 @@ class Handler:
     def get_database(self, name):
         with self.s.lock:
             return self._out(self._db(name))
+
+    # ---- privileges on databases (DB_PRIVS): grant, revoke, list ----
+
+    @staticmethod
+    def _priv_db(ref):
+        """The database a DATABASE HiveObjectRef names: dbName, else objectName
+        (clients that fill only the object name)."""
+        return norm_db(ref.dbName or ref.objectName or "")
+
+    def _priv_key(self, p):
+        g = p.grantInfo
+        return (self._priv_db(p.hiveObject), p.principalName, p.principalType, g.privilege if g else None)
+
+    def grant_privileges(self, privileges):
+        with self.s.lock:
+            for p in privileges.privileges or []:
+                ref = p.hiveObject
+                if ref is None or ref.objectType != HiveObjectType.DATABASE:
+                    raise MetaException("minihms keeps privileges on databases only")
+                self._db(self._priv_db(ref))
+                if any(self._priv_key(q) == self._priv_key(p) for q in self.s.privs):
+                    raise InvalidObjectException("%s is already granted by %s" % (
+                        p.grantInfo.privilege, p.grantInfo.grantor))
+                q = copy.deepcopy(p)
+                q.hiveObject.dbName = self._priv_db(ref)
+                q.hiveObject.objectName = None
+                self.s.privs.append(q)
+            return True
+
+    def revoke_privileges(self, privileges):
+        with self.s.lock:
+            for p in privileges.privileges or []:
+                k = self._priv_key(p)
+                left = [q for q in self.s.privs if self._priv_key(q) != k]
+                if len(left) == len(self.s.privs):
+                    raise InvalidObjectException("No user grant found in privileges")
+                self.s.privs = left
+            return True
+
+    def list_privileges(self, principal_name, principal_type, hiveObject):
+        with self.s.lock:
+            db = self._priv_db(hiveObject)
+            return [copy.deepcopy(q) for q in self.s.privs
+                    if self._priv_db(q.hiveObject) == db and q.principalName == principal_name
+                    and q.principalType == principal_type]
 
     def get_database_req(self, req):
         with self.s.lock:
