@@ -628,7 +628,7 @@ def main(argv):
     host, port = argv[1].rsplit(":", 1)
     method, args = argv[2], argv[3:]
     need = {"getFileInfo": 1, "getListing": 1, "mkdirs": 1, "delete": 1,
-            "rename2": 2, "getFsStats": 0}
+            "rename2": 2, "getFsStats": 0, "getHAServiceState": 0}
     if need.get(method) != len(args):
         print("unknown method or wrong arguments: %s %s" % (method, args), file=sys.stderr)
         return 2
@@ -642,6 +642,8 @@ def main(argv):
         req = f_bytes(1, args[0]) + f_varint(2, 1)
     elif method == "rename2":
         req = f_bytes(1, args[0]) + f_bytes(2, args[1]) + f_varint(3, 0)
+    elif method == "getHAServiceState":
+        req = b""
     else:
         req = b""
         method = "getFsStats"
@@ -697,6 +699,9 @@ def main(argv):
         for n, v in fields(dl) if dl is not None else []:
             if n == 1:
                 print(first(fields(v), 2, b"").decode(errors="replace"))
+    elif method == "getHAServiceState":
+        # HAServiceStateProto: INITIALIZING 0, ACTIVE 1, STANDBY 2, OBSERVER 3
+        print("OK " + {0: "INITIALIZING", 1: "ACTIVE", 2: "STANDBY", 3: "OBSERVER"}.get(first(resp, 1, 0), "?"))
     elif method in ("mkdirs", "delete"):
         print("OK true" if first(resp, 1, 0) else "OK false")
     elif method == "getFsStats":

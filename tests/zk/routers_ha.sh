@@ -108,6 +108,8 @@ fr_check_match "r1 answers a write (mkdirs) with StandbyException in safe mode" 
 # As in RBF, reads go on in safe mode: a client with this router alone keeps reading.
 fr_run fr_hdfs_rpc "$R1_HDFS" getFileInfo /data/one.txt
 fr_expect_ok "R13: r1 still answers a read (getFileInfo) in safe mode"
+fr_run fr_hdfs_rpc "$R1_HDFS" getHAServiceState
+fr_expect_out "R13: r1 answers getHAServiceState with STANDBY in safe mode" "OK STANDBY"
 fr_run "$ADMIN" -c "$FR_TMP/admin.conf" -safemode get -router r1
 fr_expect_out "fedrouter-admin -safemode get -router r1 says ON" "Safe Mode: ON"
 fr_run fr_http_get "$R1_ADMIN" /healthz
