@@ -13,6 +13,7 @@
  * and a message with nothing to change is forwarded as it came.
  */
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -339,12 +340,18 @@ int rd_map_response(struct rd_snap *s, const struct method_row *m, const char *n
     if (dest && src && strcmp(dest, src) == 0)
         return 0;
     if (strcmp(m->name, "getSnapshottableDirListing") == 0 && ns_name) {
-        static __thread struct sdir_ctx sc;
+        /* A rare call: its scratch is its own, freed here (a thread's
+         * cached buffer would outlive the thread). */
+        struct sdir_ctx *sc = calloc(1, sizeof *sc);
+        if (!sc)
+            return -1;
         const uint32_t *const elems[1] = { SDIR_ELEM };
         struct pb_pathset ps = { elems, 1 };
-        sc.snap = s;
-        sc.ns_name = ns_name;
-        int rc = pbr_rewrite(msg, len, &ps, map_sdir, &sc, out);
+        sc->snap = s;
+        sc->ns_name = ns_name;
+        int rc = pbr_rewrite(msg, len, &ps, map_sdir, sc, out);
+        buf_free(&sc->elem);
+        free(sc);
         return rc < 0 ? -1 : rc == PBR_CHANGED ? 1 : 0;
     }
     static __thread struct resp_ctx c;
