@@ -1,7 +1,7 @@
 """minihms: a small in-memory Hive metastore for tests.
 
     minihms --port P --name NAME [--host H] [--hive4] [--version V]
-            [--warehouse URI] [--verbose]
+            [--warehouse URI] [--delay SECONDS] [--verbose]
 
 Listens on H:P (port 0 picks one) and prints "ready port=N" on stdout once
 it accepts connections; SIGTERM or SIGINT stop it.  One thread per
@@ -11,6 +11,8 @@ connection.  The transport is detected per connection from the first bytes:
   anything else   a 4-byte frame length, then one of the two above
 --hive4 answers get_table and get_table_objects_by_name with
 UNKNOWN_METHOD, as Hive 4 does (they were removed there).
+--delay holds every answer but set_ugi's for that long before the call
+runs: a metastore that is slow or hung, for timeout tests.
 
 The metastore behaviour lives in hms_store.py.
 """
@@ -130,6 +132,10 @@ class Connection:
         name, mtype, seqid = iprot.readMessageBegin()
         if mtype not in (TMessageType.CALL, TMessageType.ONEWAY):
             raise CloseConnection("unexpected message type %d for %s" % (mtype, name))
+        if self.server.delay > 0 and name != "set_ugi":
+            # A slow metastore: the call waits before it is read and run.
+            if self.server.stopping.wait(self.server.delay):
+                raise CloseConnection("stopping")
         if name == "set_ugi":
             if "ugi" in self.state:
                 iprot.skip(TType.STRUCT)
@@ -156,8 +162,9 @@ class Connection:
 
 
 class Server:
-    def __init__(self, host, port, store):
+    def __init__(self, host, port, store, delay=0.0):
         self.store = store
+        self.delay = delay
         self.stopping = threading.Event()
         self.conns = set()
         self.mu = threading.Lock()
@@ -212,6 +219,8 @@ def main(argv=None):
     ap.add_argument("--version", default=None, help="fb303 getVersion answer")
     ap.add_argument("--warehouse", default="file:/user/hive/warehouse",
                     help="location of the default database")
+    ap.add_argument("--delay", type=float, default=0.0,
+                    help="seconds to hold every answer but set_ugi's (a slow metastore)")
     ap.add_argument("--verbose", action="store_true")
     a = ap.parse_args(argv)
 
@@ -219,7 +228,7 @@ def main(argv=None):
                         format="minihms[%(process)d] %(levelname)s %(message)s")
     version = a.version or ("4.0.1" if a.hive4 else "3.1.3")
     store = hms_store.Store(a.name, a.warehouse, version, hive4=a.hive4)
-    srv = Server(a.host, a.port, store)
+    srv = Server(a.host, a.port, store, a.delay)
 
     def on_signal(signum, frame):
         srv.stop()
