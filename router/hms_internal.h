@@ -11,6 +11,7 @@
 #include "hms_conn.h"
 #include "hms_names.h"
 #include "hms_rules.h"
+#include "hms_up.h"
 #include "records.h"
 #include "router.h"
 #include "snapshot.h"
@@ -33,8 +34,11 @@ void hms_reply_app_error(struct mconn *c, const struct tw_header *h, enum tw_app
 const char *hms_name_prefix(const struct router *rt, const struct ms_rec *ms);
 /* MANUAL mode: the metastore that serves db. */
 const struct ms_rec *hms_manual_ms_for_db(const struct snapshot *s, const char *db, size_t len);
-/* "thrift://host:port" -> "host:port". */
-const char *hms_uri_addr(const char *uri);
+/* The metastore's URIs as a failover target (hms_up.h); NULL when out of memory. */
+static inline struct hms_target *hms_target_of(const struct ms_rec *ms)
+{
+    return hms_target_get(ms->name, ms->uris, ms->nuris);
+}
 /* tw_rewrite callback: a result's database names get the prefix. */
 int hms_map_out(void *vctx, unsigned idx, const uint8_t *s, size_t len, const uint8_t **out, size_t *out_len);
 

@@ -417,13 +417,6 @@ static void reply_mapped(struct mroute *r, const uint8_t *msg, size_t len)
 
 /* ---- forwarding ---- */
 
-/* "thrift://host:port" -> "host:port". */
-const char *hms_uri_addr(const char *uri)
-{
-    const char *p = strstr(uri, "://");
-    return p ? p + 3 : uri;
-}
-
 static int translate(struct mroute *r);
 static void forward(struct mconn *c, struct mroute *r);
 
@@ -490,6 +483,7 @@ static void forward(struct mconn *c, struct mroute *r)
 {
     if (r->compat && !r->translated && hms_compat_known(r->ms->name))
         translate(r);
+    r->uc = (struct hms_upcall){ 0 };
     struct hms_ident id;
     mconn_ident(c, &id);
     c->ms = r->ms->name;
@@ -497,14 +491,16 @@ static void forward(struct mconn *c, struct mroute *r)
     r->uc.done = on_backend;
     r->uc.oneway = r->h.type == TW_ONEWAY;
     char why[300] = "";
-    for (size_t i = 0; i < r->ms->nuris; i++) {
-        if (hms_up_send(c->w->hup, hms_uri_addr(r->ms->uris[i]), &id, c->proto, c->framed, r->msg, r->len, &r->uc, why,
-                        sizeof why) == 0) {
-            c->route = r;
-            c->route_cancel = cancel_forward;
-            return;
-        }
-    }
+    struct hms_target *t = hms_target_of(r->ms);
+    /* Set before sending: done() may run before hms_up_send returns. */
+    c->route = r;
+    c->route_cancel = cancel_forward;
+    if (t && hms_up_send(c->w->hup, t, &id, c->proto, c->framed, r->msg, r->len, &r->uc, why, sizeof why) == 0)
+        return;
+    c->route = NULL;
+    c->route_cancel = NULL;
+    if (!t)
+        snprintf(why, sizeof why, "out of memory");
     struct tw_header h = r->h;
     const char *name = r->ms->name;
     if (h.type == TW_ONEWAY) {

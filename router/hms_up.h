@@ -7,6 +7,13 @@
  * groups, protocol, framing); a call takes an idle connection of its key or
  * opens one, which first replays the client's set_ugi. Idle connections are
  * closed after a while; a connection that fails fails its call only.
+ *
+ * A metastore's `uris` are a failover list (struct hms_target): a call goes
+ * to the URI that last worked (remembered for every worker), and moves to
+ * the next one only while it surely has not reached a metastore: the
+ * connect was refused or timed out, or the connection died during its
+ * set-up (set_ugi) before the call was written. Once
+ * written, a call is never sent again: a failure is the client's error.
  */
 #ifndef FR_HMS_UP_H
 #define FR_HMS_UP_H
@@ -22,14 +29,38 @@
 struct hms_pool;
 struct hms_upconn;
 
+/* ---- targets: a metastore's URIs ---- */
+
+/* Process-wide, one per metastore name and URI list, never freed (a
+ * handful); shared by the workers without a lock on the call path. */
+struct hms_target;
+
+/* The target of metastore `name` with its uris ("thrift://host:port"),
+ * made on first use. A target made for a changed URI list starts at the URI
+ * the old list last used, when it is still there. NULL when out of memory. */
+struct hms_target *hms_target_get(const char *name, char *const *uris, size_t n);
+const char *hms_target_name(const struct hms_target *t);
+/* A fan-out answered without this metastore (why: what happened): counted,
+ * and logged at most every few seconds per metastore. */
+void hms_target_left_out(struct hms_target *t, const char *call, const char *why);
+/* Per-metastore series for /metrics (a metrics gauge function). */
+void hms_targets_gauges(struct buf *out, void *arg);
+
+/* ---- calls ---- */
+
 /* Who the calls run as on the backend: the client's set_ugi, if it sent one. */
 struct hms_ident {
-    const char *user;               /* NULL or "": no set_ugi */
+    const char *user;                   /* NULL or "": no set_ugi */
     const char *const *groups;
     size_t ngroups;
 };
 
-enum hms_up_status { HMS_UP_OK = 0, HMS_UP_DOWN = -1, HMS_UP_TIMEOUT = -2, HMS_UP_PROTO = -3 };
+enum hms_up_status {
+    HMS_UP_OK = 0,
+    HMS_UP_DOWN = -1,                   /* no connection, or it died */
+    HMS_UP_TIMEOUT = -2,                /* no reply (or no more of it) in time */
+    HMS_UP_PROTO = -3,                  /* a reply that is not one */
+};
 
 struct hms_upcall;
 /* The reply (one whole message, unframed) or a failure with why. */
@@ -40,19 +71,32 @@ typedef void (*hms_up_done_fn)(struct hms_upcall *uc, enum hms_up_status st, con
 struct hms_upcall {
     hms_up_done_fn done;
     void *arg;
-    bool oneway;                    /* no reply expected: done runs once it is written */
+    bool oneway;                        /* no reply expected: done runs once it is written */
+    double timeout;                     /* seconds for the reply; 0: the pool's */
     /* private */
     struct hms_upconn *conn;
     ev_timer tmo;
+    struct hms_target *target;
+    struct hms_ident id;                /* the caller's (pointers into its client connection) */
+    enum tw_proto proto;
+    bool framed;
+    int start, tried;                   /* URIs: the first asked, how many so far */
+    char why[256];                      /* what the URIs tried so far did */
 };
 
-struct hms_pool *hms_pool_new(struct ev_loop *loop, double connect_timeout, double call_timeout, double idle_timeout);
+struct hms_pool_limits {
+    double connect_timeout;             /* seconds: connect plus set-up, per URI */
+    double call_timeout;                /* seconds for a reply */
+    double idle_timeout;                /* seconds an idle connection is kept */
+};
+
+struct hms_pool *hms_pool_new(struct ev_loop *loop, const struct hms_pool_limits *lim);
 void hms_pool_free(struct hms_pool *p);
 
 /* Sends one message (unframed bytes; framing is added for framed backends)
- * to addr ("host:port"). 0: done() will run later; -1 with why: not sent. */
-int hms_up_send(struct hms_pool *p, const char *addr, const struct hms_ident *id, enum tw_proto proto, bool framed,
-                const uint8_t *msg, size_t len, struct hms_upcall *uc, char *why, size_t whylen);
+ * to the target's URIs. 0: done() will run later; -1 with why: not sent. */
+int hms_up_send(struct hms_pool *p, struct hms_target *t, const struct hms_ident *id, enum tw_proto proto,
+                bool framed, const uint8_t *msg, size_t len, struct hms_upcall *uc, char *why, size_t whylen);
 /* Forgets a call (its connection is closed: the reply would be out of step). */
 void hms_up_cancel(struct hms_upcall *uc);
 

@@ -1,0 +1,394 @@
+#!/usr/bin/python3
+"""hms_upstream.py: how fedrouter talks to its backend metastores: URI
+failover, timeouts of fan-outs and single calls. Each check names the
+finding of the metastore federation audit it covers.
+
+    hms_upstream.py BUILD_DIR
+
+Real minihms processes are the backends (one of them answers after a delay);
+the dead, black-holed and connection-dropping metastores are sockets held by
+this script. Prints `ok - NAME` / `not ok - NAME: why`, then `N passed, N
+failed`; exit 1 on failures.
+"""
+import hashlib
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+PROCS = []
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from procs import Tally, cleanup, expect, free_port, stop, wait_lines  # noqa: E402
+from procs import start as _start  # noqa: E402
+
+T = Tally()
+ok, not_ok, check = T.ok, T.not_ok, T.check
+START_TIMEOUT = 30
+
+# The big table: more than 100 MiB of partitions in one get_partitions reply.
+BIG_PARTS = 1100
+BIG_PARAM = 100 * 1000
+
+
+def start(args, tmp, name):
+    return _start(args, tmp, name, PROCS)
+
+
+def wait_line(p, what, pattern):
+    return wait_lines(p, what, pattern, START_TIMEOUT)
+
+
+def proc_status(pid):
+    """VmRSS and VmHWM of a process, in bytes."""
+    got = {}
+    with open("/proc/%d/status" % pid) as f:
+        for ln in f:
+            k, _, v = ln.partition(":")
+            if k in ("VmRSS", "VmHWM"):
+                got[k] = int(v.split()[0]) * 1024
+    return got
+
+
+def http_get(addr, path):
+    host, port = addr.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(b"GET " + path.encode() + b" HTTP/1.0\r\n\r\n")
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return data.decode(errors="replace")
+
+
+def metric(text, name, labels):
+    """The value of series name{labels...} in a /metrics text, or None."""
+    for ln in text.splitlines():
+        if ln.startswith(name + "{") and all('%s="%s"' % kv in ln for kv in labels.items()):
+            return float(ln.rsplit(" ", 1)[1])
+    return None
+
+
+class BlackHole:
+    """A listening socket that never accepts, its one-slot queue filled: a
+    connect to it neither succeeds nor fails until the caller gives up."""
+
+    def __init__(self):
+        self.lsock = socket.socket()
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(0)
+        self.port = self.lsock.getsockname()[1]
+        self.fill = []
+        for _ in range(2):
+            s = socket.socket()
+            s.settimeout(0.3)
+            try:
+                s.connect(("127.0.0.1", self.port))
+                self.fill.append(s)
+            except OSError:
+                s.close()
+                break
+
+    def holds(self):
+        s = socket.socket()
+        s.settimeout(0.5)
+        try:
+            s.connect(("127.0.0.1", self.port))
+            return False
+        except socket.timeout:
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
+
+
+class Dropper:
+    """Accepts, reads what the router sends first, then closes: a metastore
+    that dies once a message reached it. Records the methods it got."""
+
+    def __init__(self):
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.port = self.lsock.getsockname()[1]
+        self.methods = []
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        while True:
+            try:
+                s, _ = self.lsock.accept()
+            except OSError:
+                return
+            s.settimeout(5)
+            data = b""
+            try:
+                while len(data) < 12:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+            except OSError:
+                pass
+            if len(data) >= 8 and data[:2] == b"\x80\x01":
+                n = struct.unpack(">i", data[4:8])[0]
+                self.methods.append(data[8:8 + n].decode(errors="replace"))
+            s.close()
+
+
+def get_partitions_call(db, tbl, max_parts, seqid):
+    """get_partitions as unframed strict binary bytes."""
+    name = b"get_partitions"
+    out = struct.pack(">Ii", 0x80010001, len(name)) + name + struct.pack(">i", seqid)
+    for fid, s in ((1, db), (2, tbl)):
+        b = s.encode()
+        out += struct.pack(">bhi", 11, fid, len(b)) + b
+    return out + struct.pack(">bhh", 6, 3, max_parts) + b"\x00"
+
+
+def recv_exact(s, n):
+    """n bytes from s."""
+    parts, got = [], 0
+    while got < n:
+        try:
+            chunk = s.recv(min(1 << 20, n - got))
+        except socket.timeout:
+            raise AssertionError("no byte for a while after %d of %d bytes" % (got, n))
+        if not chunk:
+            raise AssertionError("connection closed after %d of %d bytes" % (got, n))
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
+def recv_until_eof(s):
+    parts = []
+    while True:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            return b"".join(parts)
+        parts.append(chunk)
+
+
+def main(argv):
+    if len(argv) != 2:
+        print("usage: hms_upstream.py BUILD_DIR", file=sys.stderr)
+        return 2
+    build = os.path.abspath(argv[1])
+    sys.path.insert(0, os.path.join(build, "hms-thrift", "gen-py"))
+    from thrift.protocol import TBinaryProtocol, TCompactProtocol
+    from thrift.transport import TSocket, TTransport
+    from thrift.Thrift import TApplicationException
+    from hive_metastore import ThriftHiveMetastore
+    from hive_metastore.ttypes import (Database, FieldSchema, MetaException, Partition, SerDeInfo,
+                                       StorageDescriptor, Table)
+
+    def client(addr, framed=False, compact=False, timeout=20000):
+        host, port = addr.rsplit(":", 1)
+        sock = TSocket.TSocket(host, int(port))
+        sock.setTimeout(timeout)
+        t = TTransport.TFramedTransport(sock) if framed else TTransport.TBufferedTransport(sock)
+        t.open()
+        proto = (TCompactProtocol.TCompactProtocolAccelerated(t) if compact
+                 else TBinaryProtocol.TBinaryProtocolAccelerated(t))
+        c = ThriftHiveMetastore.Client(proto)
+        c._t = t
+        return c
+
+    def table(db, name, parts=True):
+        sd = StorageDescriptor(cols=[FieldSchema("id", "int", "")], location="file:/warehouse/%s/%s" % (db, name),
+                               inputFormat="org.apache.hadoop.mapred.TextInputFormat",
+                               outputFormat="org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+                               serdeInfo=SerDeInfo("s", "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe", {}),
+                               parameters={})
+        return Table(tableName=name, dbName=db, owner="alice", createTime=0, lastAccessTime=0, retention=0, sd=sd,
+                     partitionKeys=[FieldSchema("ds", "string", "")] if parts else [], parameters={},
+                     tableType="MANAGED_TABLE")
+
+    minihms = os.path.join(build, "tests", "minihms", "minihms")
+    router = os.path.join(build, "router", "fedrouter")
+    tmp = tempfile.mkdtemp(prefix="fedrouter-hmsup.")
+    logs = ["primary", "sales", "slow"]
+
+    def start_router(name, router_keys, metastores):
+        """A router with [router] keys and [metastore NAME] -> (uris, extra lines)."""
+        conf = os.path.join(tmp, name + ".conf")
+        with open(conf, "w") as f:
+            f.write("[router]\nid = %s\nhdfs.listen = 127.0.0.1:0\nhms.listen = 127.0.0.1:0\n"
+                    "admin.listen = 127.0.0.1:0\n%s\n[statestore]\ndriver = file\n" % (name, router_keys))
+            for ms, (uris, extra) in metastores.items():
+                f.write("\n[metastore %s]\nuris = %s\n%s\n" % (ms, ", ".join("thrift://" + u for u in uris), extra))
+        p = start([router, "-c", conf], tmp, name)
+        logs.append(name)
+        got = wait_line(p, name, {"hms": r"^serving hms=(\S+:\d+)$", "ready": r"^ready hdfs=(\S+:\d+) admin=(\S+:\d+)$"})
+        return p, got["hms"].group(1), got["ready"].group(2)
+
+    def router_log(name):
+        with open(os.path.join(tmp, name + ".err"), errors="replace") as f:
+            return f.read()
+
+    def timed(fn):
+        t0 = time.monotonic()
+        try:
+            return fn(), time.monotonic() - t0
+        except Exception as e:
+            return e, time.monotonic() - t0
+
+    try:
+        ms = {}
+        for name, extra in (("primary", []), ("sales", []), ("slow", ["--delay", "3"])):
+            p = start([minihms, "--port", "0", "--name", name] + extra, tmp, name)
+            ms[name] = "127.0.0.1:%s" % wait_line(p, name, {"r": r"^ready port=(\d+)$"})["r"].group(1)
+        P, S = client(ms["primary"]), client(ms["sales"])
+        P.create_database(Database("web", "", "file:/warehouse/web", {}))
+        S.create_database(Database("orders", "", "file:/warehouse/orders", {}))
+        S.create_database(Database("scratch1", "", "file:/warehouse/scratch1", {}))
+        S.create_table(table("scratch1", "t"))
+        dead = "127.0.0.1:%d" % free_port()
+        hole = BlackHole()
+        drop = Dropper()
+        print("# primary %s, sales %s, slow %s; dead %s, black hole %d (%s), dropper %d" % (
+            ms["primary"], ms["sales"], ms["slow"], dead, hole.port,
+            "holding" if hole.holds() else "NOT holding", drop.port))
+
+        # ---- #6: uris are a failover list ----
+        rf, RF, AF = start_router("router-failover", "workers = 2\nupstream.connect_timeout_ms = 1000", {
+            "primary": ([dead, ms["primary"]], "primary = true"),
+            "sales": (["127.0.0.1:%d" % hole.port, ms["sales"]], "prefix = sales_")})
+
+        def fanout_first():
+            dbs, took = timed(lambda: client(RF).get_all_databases())
+            expect(isinstance(dbs, list), "get_all_databases failed after %.2f s: %s" % (took, dbs))
+            expect("web" in dbs and "sales_orders" in dbs, "listing %s" % dbs)
+            print("# #6: first fan-out over a refused and a black-holed first URI: %.2f s" % took)
+        check("#6: a fan-out whose metastores' first URIs are refused and black-holed lists both", fanout_first)
+
+        def refused_first():
+            for user in ("u1", "u2", "u3"):
+                c = client(RF)
+                c.set_ugi(user, [])
+                expect(c.get_database("web").name == "web", "get_database(web) as %s" % user)
+            text = http_get(AF, "/metrics")
+            moved = metric(text, "fedrouter_hms_uri_failovers_total", {"ms": "primary"})
+            using = metric(text, "fedrouter_hms_uri_in_use", {"ms": "primary", "uri": "thrift://" + ms["primary"]})
+            expect(using == 1, "the primary's working URI is not the one in use (/metrics: %s)" % using)
+            expect(moved is not None and moved <= 2,
+                   "calls keep moving past the refused URI: %s failovers for 4 new connections" % moved)
+        check("#6: with the first URI refused, calls go to the second and it is remembered", refused_first)
+
+        def black_holed_first():
+            took = []
+            for user in ("v1", "v2", "v3", "v4"):
+                c = client(RF)
+                c.set_ugi(user, [])
+                d, t = timed(lambda: c.get_database("sales_orders"))
+                expect(not isinstance(d, Exception), "get_database(sales_orders) as %s: %s" % (user, d))
+                expect(d.name == "sales_orders", "name %r" % d.name)
+                took.append(t)
+            print("# #6: new backend connections to sales after the black hole was learned: %s s" %
+                  ", ".join("%.3f" % t for t in took))
+            expect(max(took) < 0.7, "a new connection still waits for the black-holed URI: %s" % took)
+        check("#6: with the first URI black-holed, new connections go straight to the remembered second",
+              black_holed_first)
+
+        rd, RD, _ = start_router("router-dropper", "workers = 1\nupstream.connect_timeout_ms = 1000", {
+            "primary": (["127.0.0.1:%d" % drop.port, ms["primary"]], "primary = true")})
+
+        def not_sent_twice():
+            c = client(RD)
+            try:
+                c.create_database(Database("made_once", "", "file:/warehouse/made_once", {}))
+                raise AssertionError("the call answered although its connection died after it was written")
+            except TApplicationException as e:
+                expect("primary" in str(e), "the error does not name the metastore: %s" % e)
+            expect("create_database" in drop.methods, "the dropping metastore got %s" % drop.methods)
+            expect("made_once" not in P.get_all_databases(), "the call was sent again to the second URI")
+        check("#6: a connection dying after the call was written fails the call; it is never sent again",
+              not_sent_twice)
+
+        def ugi_not_delivered():
+            c = client(RD)
+            c.set_ugi("carol", ["staff"])
+            expect(c.get_database("web").name == "web", "get_database(web)")
+            expect("set_ugi" in drop.methods, "the dropping metastore saw %s" % drop.methods)
+        check("#6: a connection dying before the call was written (at set_ugi) moves the call to the next URI",
+              ugi_not_delivered)
+
+        # ---- #12: fan-out and single-call timeouts ----
+        slow_keys = "workers = 1\nupstream.call_timeout_ms = %d\nhms.fanout_timeout_ms = 1000\n%s"
+        rs, RS, AS = start_router("router-slow", slow_keys % (2000, "hms.call_timeout_ms = 10000"), {
+            "primary": ([ms["primary"]], "primary = true"), "slow": ([ms["slow"]], "prefix = slow_")})
+        rsf, RSF, _ = start_router("router-slowfail", slow_keys % (10000, "hms.call_timeout_ms = 1500\nhms.down = fail"),
+                                   {"primary": ([ms["primary"]], "primary = true"),
+                                    "slow": ([ms["slow"]], "prefix = slow_")})
+
+        def fanout_skips():
+            dbs, took = timed(lambda: client(RS).get_all_databases())
+            print("# #12: get_all_databases with a metastore 3 s slow, hms.fanout_timeout_ms = 1000: %.2f s" % took)
+            expect(isinstance(dbs, list), "the listing failed: %s" % dbs)
+            expect("web" in dbs and "slow_default" not in dbs, "listing %s" % dbs)
+            expect(took < 1.8, "the listing took %.2f s" % took)
+        check("#12: a fan-out leaves out a metastore slower than hms.fanout_timeout_ms (hms.down = skip)",
+              fanout_skips)
+
+        def fanout_counted():
+            for _ in range(3):
+                client(RS).get_all_databases()
+            n = metric(http_get(AS, "/metrics"), "fedrouter_hms_left_out_total", {"ms": "slow"})
+            expect(n is not None and n >= 4, "fedrouter_hms_left_out_total{ms=slow} is %s after 4 listings" % n)
+            lines = [ln for ln in router_log("router-slow").splitlines() if "slow" in ln and "left out" in ln]
+            expect(1 <= len(lines) <= 2, "%d log lines for 4 listings: %s" % (len(lines), lines))
+        check("#12: the left-out metastore is counted in /metrics and logged at a limited rate", fanout_counted)
+
+        def single_call_long():
+            d, took = timed(lambda: client(RS).get_database("slow_default"))
+            print("# #12: a single call to the 3 s metastore (upstream.call_timeout_ms = 2000, "
+                  "hms.call_timeout_ms = 10000): %.2f s" % took)
+            expect(not isinstance(d, Exception), "the single call failed after %.2f s: %s" % (took, d))
+        check("#12: single calls keep hms.call_timeout_ms (not the fan-out's, nor upstream.call_timeout_ms)",
+              single_call_long)
+
+        def fanout_fails():
+            dbs, took = timed(lambda: client(RSF).get_all_databases())
+            expect(isinstance(dbs, TApplicationException), "hms.down = fail: the listing answered %s" % dbs)
+            expect("slow" in str(dbs), "the error does not name the slow metastore: %s" % dbs)
+            expect(took < 1.8, "the failure took %.2f s" % took)
+        check("#12: with hms.down = fail the fan-out fails at hms.fanout_timeout_ms naming the slow metastore",
+              fanout_fails)
+
+        def call_timeout_cuts():
+            d, took = timed(lambda: client(RSF).get_database("slow_default"))
+            expect(isinstance(d, TApplicationException), "the call answered after %.2f s: %s" % (took, d))
+            expect(1.3 < took < 2.7, "hms.call_timeout_ms = 1500 cut the call after %.2f s" % took)
+        check("#12: hms.call_timeout_ms cuts a single metastore call", call_timeout_cuts)
+
+        def documented():
+            text = subprocess.run([router, "--help"], capture_output=True, text=True).stdout
+            for key in ("hms.fanout_timeout_ms", "hms.call_timeout_ms"):
+                expect(key in text, "%s is not in --help" % key)
+        check("#12: the new keys are in the key table (--help)", documented)
+
+        for p, name in ((rf, "failover"), (rd, "dropper"), (rs, "slow"), (rsf, "slowfail")):
+            if p.poll() is None:
+                ok("router-%s still running at the end" % name)
+            else:
+                not_ok("router-%s still running at the end" % name, "exit status %s" % p.poll())
+    except Exception as e:
+        not_ok("the test stopped early", "%s: %s" % (type(e).__name__, e))
+    finally:
+        cleanup(PROCS, tmp, logs, T.failed, tail=15)
+    return T.finish()
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda s, f: sys.exit(128 + s))
+    sys.exit(main(sys.argv))
