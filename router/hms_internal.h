@@ -1,6 +1,7 @@
 /*
- * hms_internal: what the metastore routing (hms_route.c) and its fan-out
- * calls (hms_fanout.c) share. Private to the router's metastore side.
+ * hms_internal: what the metastore routing (hms_route.c), its fan-out calls
+ * (hms_fanout.c) and its reply relay (hms_relay.c) share. Private to the
+ * router's metastore side.
  */
 #ifndef FR_HMS_INTERNAL_H
 #define FR_HMS_INTERNAL_H
@@ -41,6 +42,25 @@ static inline struct hms_target *hms_target_of(const struct ms_rec *ms)
 }
 /* tw_rewrite callback: a result's database names get the prefix. */
 int hms_map_out(void *vctx, unsigned idx, const uint8_t *s, size_t len, const uint8_t **out, size_t *out_len);
+
+/* hms_relay.c: a reply passed to the client as it arrives, names mapped
+ * on the way. Decides on the reply's first bytes: a REPLY whose success
+ * field comes first is passed on (for a framed client only when nothing
+ * needs mapping: the frame length must be known up front); anything else
+ * (an exception, an EXCEPTION message, a void answer) is asked for whole. */
+struct hms_relay {
+    int state;                          /* 0 not decided, 1 passing on, 2 whole */
+    bool started;                       /* bytes of it are on their way to the client */
+    struct tw_stream ts;
+    struct hms_in_ctx x;                /* the prefix put on database names */
+};
+/* An hms_up part() for a call of c: rule and prefix say what to map (rule
+ * NULL or prefix "": nothing); max_string bounds a string held to map it. */
+enum hms_part hms_relay_part(struct hms_relay *rl, struct mconn *c, const struct hms_rule *rule, const char *prefix,
+                             size_t max_string, const uint8_t *p, size_t len, size_t total, size_t *used, char *why,
+                             size_t whylen);
+/* Back to "not decided" (a call asked again), memory freed. */
+void hms_relay_reset(struct hms_relay *rl);
 
 /* hms_fanout.c: calls sent to every metastore (database listings,
  * get_table_meta with a wildcard, get_all_functions), merged. */

@@ -45,6 +45,7 @@ struct mroute {
     uint64_t sent_us;                   /* upstream metrics */
     const char *prefix;                 /* of the chosen metastore's names ("" for none) */
     char db[256];                       /* the database the call names, as the client wrote it */
+    struct hms_relay relay;             /* the reply, passed on as it arrives */
 };
 
 uint64_t hms_mono_us(void)
@@ -62,6 +63,7 @@ void hms_record_upstream(struct mconn *c, const char *method, const char *ms, ui
 
 static void mroute_free(struct mroute *r)
 {
+    hms_relay_reset(&r->relay);
     snapshot_release(r->snap);
     free(r->msg);
     free(r);
@@ -433,9 +435,21 @@ static void on_backend(struct hms_upcall *uc, enum hms_up_status st, const uint8
         mconn_done_noreply(c);
         return;
     }
+    if (r->relay.started) {
+        /* Passed on as it came: the client has part of it, or all. */
+        if (st == HMS_UP_OK)
+            mconn_reply_end(c);
+        else
+            mconn_reply_abort(c, why ? why : "no answer");
+        mroute_free(r);
+        return;
+    }
     if (st != HMS_UP_OK) {
-        hms_reply_app_error(c, &r->h, TW_APP_INTERNAL_ERROR, "metastore %s is unavailable: %s", r->ms->name,
-                        why ? why : "no answer");
+        if (st == HMS_UP_TOOBIG)
+            hms_reply_app_error(c, &r->h, TW_APP_INTERNAL_ERROR, "metastore %s: %s", r->ms->name, why ? why : "");
+        else
+            hms_reply_app_error(c, &r->h, TW_APP_INTERNAL_ERROR, "metastore %s is unavailable: %s", r->ms->name,
+                                why ? why : "no answer");
         mroute_free(r);
         return;
     }
@@ -479,26 +493,47 @@ static int translate(struct mroute *r)
     return 0;
 }
 
+/* The reply's bytes as they come: passed on unless it must come whole. */
+static enum hms_part route_part(struct hms_upcall *uc, const uint8_t *p, size_t len, size_t total, size_t *used,
+                                char *why, size_t whylen)
+{
+    struct mroute *r = (struct mroute *)uc;
+    return hms_relay_part(&r->relay, r->c, r->rule, r->prefix, r->c->w->router->hms_max_reply, p, len, total,
+                          used, why, whylen);
+}
+
+static void route_resume(struct mconn *c)
+{
+    struct mroute *r = c->route;
+    if (r)
+        hms_up_resume(&r->uc);
+}
+
 static void forward(struct mconn *c, struct mroute *r)
 {
     if (r->compat && !r->translated && hms_compat_known(r->ms->name))
         translate(r);
     r->uc = (struct hms_upcall){ 0 };
+    hms_relay_reset(&r->relay);
     struct hms_ident id;
     mconn_ident(c, &id);
     c->ms = r->ms->name;
     r->sent_us = hms_mono_us();
     r->uc.done = on_backend;
     r->uc.oneway = r->h.type == TW_ONEWAY;
+    /* A reply in the old form made from a _req answer is built whole. */
+    r->uc.part = r->uc.oneway || r->translated ? NULL : route_part;
     char why[300] = "";
     struct hms_target *t = hms_target_of(r->ms);
     /* Set before sending: done() may run before hms_up_send returns. */
     c->route = r;
     c->route_cancel = cancel_forward;
+    c->route_resume = route_resume;
     if (t && hms_up_send(c->w->hup, t, &id, c->proto, c->framed, r->msg, r->len, &r->uc, why, sizeof why) == 0)
         return;
     c->route = NULL;
     c->route_cancel = NULL;
+    c->route_resume = NULL;
     if (!t)
         snprintf(why, sizeof why, "out of memory");
     struct tw_header h = r->h;

@@ -7,7 +7,9 @@
  *               write --> BUSY
  *   refused / timed out / died while CONNECTING or in SETUP (the call not
  *   written) --> the same with the target's next URI
- *   reply cut (frame or scan) --> done() --> IDLE (idle timer) or closed
+ *   reply: whole (frame or scan) --> done() --> IDLE (idle timer) or closed
+ *          in parts --> part() ... [paused until hms_up_resume] ... END
+ *          --> IDLE --> done(OK, NULL)
  */
 #define _GNU_SOURCE
 #include "hms_up.h"
@@ -209,7 +211,13 @@ struct hms_upconn {
     int setup_left;                     /* set-up replies still to come */
     struct buf in, out;
     struct buf pending;                 /* the call, written once the set-up is answered */
-    struct tw_scan scan;                /* replies (unframed) */
+    struct tw_scan scan;                /* whole messages (unframed) */
+    /* a reply handed to part() */
+    bool paused;                        /* the consumer cannot take more now */
+    bool whole;                         /* the consumer wants this reply whole */
+    bool frame_known;                   /* framed: the reply's length is read */
+    bool frame_hdr;                     /* framed: its 4 bytes are still in `in` */
+    size_t frame_total, frame_left;
     struct hms_upcall *call;
     struct hms_upconn *prev, *next;
 };
@@ -217,12 +225,13 @@ struct hms_upconn {
 struct hms_pool {
     struct ev_loop *loop;
     struct hms_pool_limits lim;
+    struct tw_limits whole;             /* replies held whole */
     struct hms_upconn *conns;
     size_t nconns;
 };
 
 /* Replies are handed to done() from this per-thread buffer (see
- * take_reply); the worker frees it with its pool. */
+ * take_whole); the worker frees it with its pool. */
 static __thread struct buf reply;
 
 struct hms_pool *hms_pool_new(struct ev_loop *loop, const struct hms_pool_limits *lim)
@@ -238,6 +247,9 @@ struct hms_pool *hms_pool_new(struct ev_loop *loop, const struct hms_pool_limits
         p->lim.call_timeout = 600.0;
     if (p->lim.idle_timeout <= 0)
         p->lim.idle_timeout = 60.0;
+    if (p->lim.max_reply == 0)
+        p->lim.max_reply = TW_DEFAULT_SIZE;
+    p->whole = (struct tw_limits){ 0, p->lim.max_reply, p->lim.max_reply, p->lim.max_reply };
     return p;
 }
 
@@ -335,8 +347,10 @@ static void update_io(struct hms_upconn *c)
         ev_io_start(loop, &c->ww);
     else
         ev_io_stop(loop, &c->ww);
-    if (c->state != HU_CONNECTING)
+    if (c->state != HU_CONNECTING && !c->paused)
         ev_io_start(loop, &c->rw);
+    else
+        ev_io_stop(loop, &c->rw);
 }
 
 /* Appends one message, framed when the backend wants frames. */
@@ -391,7 +405,8 @@ static int start_call_io(struct hms_upconn *c)
     buf_free(&c->pending);
     c->state = HU_BUSY;
     ev_timer_stop(p->loop, &c->idle);
-    tw_scan_init(&c->scan, c->proto, NULL);
+    tw_scan_init(&c->scan, c->proto, &p->whole);
+    c->paused = c->whole = c->frame_known = c->frame_hdr = false;
     struct hms_upcall *uc = c->call;
     if (!uc)
         return 0;
@@ -408,7 +423,7 @@ static int start_call_io(struct hms_upconn *c)
     return 0;
 }
 
-/* The call is over on c (its reply is in): c is idle. */
+/* The call is over on c (whole reply or its last part): c is idle. */
 static struct hms_upcall *call_over(struct hms_upconn *c)
 {
     struct hms_upcall *uc = c->call;
@@ -418,9 +433,10 @@ static struct hms_upcall *call_over(struct hms_upconn *c)
         ev_timer_stop(c->pool->loop, &uc->tmo);
     }
     c->state = HU_IDLE;
+    c->paused = false;
     ev_timer_again(c->pool->loop, &c->idle);
     if (c->in.cap > 4 * HU_READ_CHUNK && !buf_len(&c->in))
-        buf_free(&c->in); /* after a big reply */
+        buf_free(&c->in); /* after a big reply held whole */
     update_io(c);
     return uc;
 }
@@ -471,14 +487,21 @@ static void take_setup(struct hms_upconn *c)
     }
 }
 
-static void take_reply(struct hms_upconn *c)
+static void take_whole(struct hms_upconn *c)
 {
-    static const struct tw_limits lim = { TW_DEFAULT_DEPTH, TW_DEFAULT_SIZE, TW_DEFAULT_SIZE, TW_DEFAULT_SIZE };
+    struct hms_pool *p = c->pool;
     const uint8_t *msg = NULL;
     size_t mlen = 0, used = 0;
-    int rc = cut_whole(c, &lim, &msg, &mlen, &used);
+    int rc = cut_whole(c, &p->whole, &msg, &mlen, &used);
     if (rc == TW_NEED_MORE)
         return;
+    if (rc == TW_EMSGSIZE || rc == TW_ESTRING || rc == TW_ECONTAINER) {
+        char why[160];
+        snprintf(why, sizeof why, "the reply is larger than hms.max_buffered_reply (%zu bytes), the most the "
+                                  "router holds whole", p->lim.max_reply);
+        conn_fail(c, HMS_UP_TOOBIG, why);
+        return;
+    }
     if (rc != TW_COMPLETE || used != buf_len(&c->in)) {
         char why[96];
         snprintf(why, sizeof why, "malformed reply (%s)", rc != TW_COMPLETE ? tw_strerror(rc) : "bytes after it");
@@ -496,7 +519,7 @@ static void take_reply(struct hms_upconn *c)
     buf_reset(&c->in);
     struct hms_upcall *uc = call_over(c);
     if (reply.cap > 4 * HU_READ_CHUNK) {
-        /* A big reply: handed over in its own buffer, not kept. */
+        /* A big reply: hand it over in its own buffer, not kept. */
         struct buf big = reply;
         reply = (struct buf)BUF_INIT;
         if (uc)
@@ -508,21 +531,98 @@ static void take_reply(struct hms_upconn *c)
         uc->done(uc, HMS_UP_OK, buf_rptr(&reply), buf_len(&reply), NULL);
 }
 
+static inline uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Hands what there is of the reply to part(). */
+static void take_parts(struct hms_upconn *c)
+{
+    struct hms_upcall *uc = c->call;
+    size_t hdr = 0, avail = buf_len(&c->in);
+    if (c->framed) {
+        if (!c->frame_known) {
+            if (avail < 4)
+                return;
+            uint32_t n = be32(buf_rptr(&c->in));
+            if (n == 0 || n > INT32_MAX) {
+                conn_fail(c, HMS_UP_PROTO, "malformed reply (bad frame length)");
+                return;
+            }
+            c->frame_known = c->frame_hdr = true;
+            c->frame_total = c->frame_left = n;
+        }
+        hdr = c->frame_hdr ? 4 : 0;
+        avail -= hdr;
+        if (avail > c->frame_left)
+            avail = c->frame_left;
+    }
+    if (avail == 0)
+        return;
+    size_t used = 0;
+    char why[160] = "";
+    enum hms_part r = uc->part(uc, buf_rptr(&c->in) + hdr, avail, c->framed ? c->frame_total : 0, &used, why,
+                               sizeof why);
+    if (r == HMS_PART_WHOLE) {
+        c->whole = true;
+        take_whole(c);
+        return;
+    }
+    if (r == HMS_PART_ERROR || used > avail) {
+        conn_fail(c, HMS_UP_PROTO, why[0] ? why : "malformed reply");
+        return;
+    }
+    /* Framed: when the frame's last byte is here, "more" never comes. */
+    bool all_there = c->framed && avail == c->frame_left;
+    if (used) {
+        /* The frame length goes with the first bytes taken: until then the
+         * reply may still be asked for whole. */
+        buf_consume(&c->in, hdr + used);
+        c->frame_hdr = false;
+        c->frame_left -= c->framed ? used : 0;
+        tmo_restart(c->pool, uc); /* the reply moves: the timeout counts from here */
+    }
+    if (r == HMS_PART_END) {
+        if (c->framed ? c->frame_left != 0 : buf_len(&c->in) != 0) {
+            conn_fail(c, HMS_UP_PROTO, "bytes after the reply");
+            return;
+        }
+        uc = call_over(c);
+        if (uc)
+            uc->done(uc, HMS_UP_OK, NULL, 0, NULL);
+        return;
+    }
+    if (r == HMS_PART_PAUSE) {
+        c->paused = true;
+        ev_timer_stop(c->pool->loop, &uc->tmo);
+        update_io(c);
+        return;
+    }
+    if (all_there)
+        conn_fail(c, HMS_UP_PROTO, "malformed reply (its frame ends inside it)");
+}
+
 static void on_read(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct hms_upconn *c = w->data;
+    if (c->paused)
+        return;
     if (buf_reserve(&c->in, HU_READ_CHUNK) < 0) {
         conn_fail(c, HMS_UP_DOWN, "out of memory");
         return;
     }
     ssize_t n = recv(c->fd, buf_wptr(&c->in), HU_READ_CHUNK, 0);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    if (n <= 0) {
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        n = 0; /* nothing new: what is buffered may still go on (a resume) */
+    } else if (n <= 0) {
         conn_fail(c, HMS_UP_DOWN, n == 0 ? "connection closed by the metastore" : strerror(errno));
         return;
+    } else {
+        buf_commit(&c->in, (size_t)n);
     }
-    buf_commit(&c->in, (size_t)n);
+    if (!buf_len(&c->in))
+        return;
     switch (c->state) {
     case HU_IDLE:
         conn_fail(c, HMS_UP_PROTO, "bytes from the metastore with no call in flight");
@@ -531,7 +631,10 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
         take_setup(c);
         return;
     case HU_BUSY:
-        take_reply(c);
+        if (c->call && c->call->part && !c->whole)
+            take_parts(c);
+        else
+            take_whole(c);
         return;
     case HU_CONNECTING:
         return;
@@ -758,6 +861,18 @@ int hms_up_send(struct hms_pool *p, struct hms_target *t, const struct hms_ident
     ev_timer_stop(p->loop, &uc->tmo);
     snprintf(why, whylen, "%s", uc->why[0] ? uc->why : "no address");
     return -1;
+}
+
+void hms_up_resume(struct hms_upcall *uc)
+{
+    struct hms_upconn *c = uc->conn;
+    if (!c || !c->paused)
+        return;
+    c->paused = false;
+    tmo_restart(c->pool, uc);
+    update_io(c);
+    /* The bytes already read go on from the loop, not from here. */
+    ev_feed_event(c->pool->loop, &c->rw, EV_READ);
 }
 
 void hms_up_cancel(struct hms_upcall *uc)

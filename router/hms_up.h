@@ -12,8 +12,12 @@
  * to the URI that last worked (remembered for every worker), and moves to
  * the next one only while it surely has not reached a metastore: the
  * connect was refused or timed out, or the connection died during its
- * set-up (set_ugi) before the call was written. Once
- * written, a call is never sent again: a failure is the client's error.
+ * set-up (set_ugi) before the call was written. Once written, a call is
+ * never sent again: a failure is the client's error.
+ *
+ * Replies come whole to done(), up to the pool's max_reply, or, for a call
+ * with a part() callback, piece by piece as they arrive, of any size, with
+ * the reading paused while the consumer cannot take more.
  */
 #ifndef FR_HMS_UP_H
 #define FR_HMS_UP_H
@@ -60,19 +64,36 @@ enum hms_up_status {
     HMS_UP_DOWN = -1,                   /* no connection, or it died */
     HMS_UP_TIMEOUT = -2,                /* no reply (or no more of it) in time */
     HMS_UP_PROTO = -3,                  /* a reply that is not one */
+    HMS_UP_TOOBIG = -4,                 /* a reply to hold whole over max_reply */
 };
 
 struct hms_upcall;
-/* The reply (one whole message, unframed) or a failure with why. */
+/* The reply (one whole message, unframed), the end of a reply handed to
+ * part() (msg NULL), or a failure with why. */
 typedef void (*hms_up_done_fn)(struct hms_upcall *uc, enum hms_up_status st, const uint8_t *msg, size_t len,
                                const char *why);
+
+/* What part() answers. */
+enum hms_part {
+    HMS_PART_MORE = 0,                  /* took *used bytes; more please */
+    HMS_PART_PAUSE = 1,                 /* took *used; stop reading until hms_up_resume */
+    HMS_PART_END = 2,                   /* the message ended after *used bytes */
+    HMS_PART_WHOLE = 3,                 /* took nothing: hand this reply whole to done() */
+    HMS_PART_ERROR = -1,                /* why filled; the call fails (HMS_UP_PROTO) */
+};
+/* The reply's bytes not taken yet, from the first of them: p/len (frame
+ * length removed; `total` is the payload's length for a framed backend, 0
+ * when unknown). It must not cancel the call or send on the pool. */
+typedef enum hms_part (*hms_up_part_fn)(struct hms_upcall *uc, const uint8_t *p, size_t len, size_t total,
+                                        size_t *used, char *why, size_t whylen);
 
 /* One call on a backend. Embed it; keep it alive until done or hms_up_cancel. */
 struct hms_upcall {
     hms_up_done_fn done;
+    hms_up_part_fn part;                /* NULL: the reply comes whole to done() */
     void *arg;
     bool oneway;                        /* no reply expected: done runs once it is written */
-    double timeout;                     /* seconds for the reply; 0: the pool's */
+    double timeout;                     /* seconds for the reply (and between its parts); 0: the pool's */
     /* private */
     struct hms_upconn *conn;
     ev_timer tmo;
@@ -86,8 +107,9 @@ struct hms_upcall {
 
 struct hms_pool_limits {
     double connect_timeout;             /* seconds: connect plus set-up, per URI */
-    double call_timeout;                /* seconds for a reply */
+    double call_timeout;                /* seconds: reply, or between parts of one */
     double idle_timeout;                /* seconds an idle connection is kept */
+    size_t max_reply;                   /* largest reply held whole */
 };
 
 struct hms_pool *hms_pool_new(struct ev_loop *loop, const struct hms_pool_limits *lim);
@@ -97,6 +119,9 @@ void hms_pool_free(struct hms_pool *p);
  * to the target's URIs. 0: done() will run later; -1 with why: not sent. */
 int hms_up_send(struct hms_pool *p, struct hms_target *t, const struct hms_ident *id, enum tw_proto proto,
                 bool framed, const uint8_t *msg, size_t len, struct hms_upcall *uc, char *why, size_t whylen);
+/* Reading a reply goes on after HMS_PART_PAUSE (from the event loop: part()
+ * is not called from here). */
+void hms_up_resume(struct hms_upcall *uc);
 /* Forgets a call (its connection is closed: the reply would be out of step). */
 void hms_up_cancel(struct hms_upcall *uc);
 

@@ -256,6 +256,8 @@ int main(int argc, char **argv)
     r.hms_down_fails = cfg.router.hms_down == 1;
     r.hms_call_timeout = (cfg.router.hms_call_timeout_ms ? cfg.router.hms_call_timeout_ms : 86400000) / 1000.0;
     r.hms_fanout_timeout = cfg.router.hms_fanout_timeout_ms / 1000.0;
+    r.hms_max_reply = (size_t)cfg.router.hms_max_buffered_reply;
+    r.client_max_output = (size_t)cfg.router.client_max_output;
     r.hdfs_down_fails = cfg.router.hdfs_down == 1;
     signal(SIGPIPE, SIG_IGN);
     sigset_t set;

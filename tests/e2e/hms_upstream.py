@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """hms_upstream.py: how fedrouter talks to its backend metastores: URI
-failover, timeouts of fan-outs and single calls. Each check names the
-finding of the metastore federation audit it covers.
+failover, timeouts of fan-outs and single calls, replies of any size. Each
+check names the finding of the metastore federation audit it covers.
 
     hms_upstream.py BUILD_DIR
 
@@ -373,11 +373,115 @@ def main(argv):
 
         def documented():
             text = subprocess.run([router, "--help"], capture_output=True, text=True).stdout
-            for key in ("hms.fanout_timeout_ms", "hms.call_timeout_ms"):
+            for key in ("hms.fanout_timeout_ms", "hms.call_timeout_ms", "hms.max_buffered_reply"):
                 expect(key in text, "%s is not in --help" % key)
-        check("#12: the new keys are in the key table (--help)", documented)
+        check("#12/#11: the new keys are in the key table (--help)", documented)
 
-        for p, name in ((rf, "failover"), (rd, "dropper"), (rs, "slow"), (rsf, "slowfail")):
+        # ---- #11: replies of any size ----
+        param = "x" * BIG_PARAM
+        for cl, db in ((P, "big"), (S, "bigs")):
+            cl.create_database(Database(db, "", "file:/warehouse/" + db, {}))
+            cl.create_table(table(db, "wide"))
+            sd = table(db, "wide").sd
+            for at in range(0, BIG_PARTS, 100):
+                cl.add_partitions([Partition(values=["p%05d" % i], dbName=db, tableName="wide", createTime=0,
+                                             lastAccessTime=0, sd=sd, parameters={"big": param})
+                                   for i in range(at, min(at + 100, BIG_PARTS))])
+        rb, RB, _ = start_router("router-big", "workers = 1\nclient.max_output = 4m\nhms.max_buffered_reply = 2m", {
+            "primary": ([ms["primary"]], "primary = true"), "sales": ([ms["sales"]], "prefix = sales_")})
+
+        def direct_reply(addr, db):
+            host, port = addr.rsplit(":", 1)
+            with socket.create_connection((host, int(port)), timeout=60) as s:
+                s.sendall(get_partitions_call(db, "wide", -1, 7))
+                s.shutdown(socket.SHUT_WR)
+                return recv_until_eof(s)
+
+        def via_router(call, n, hold=0.0):
+            host, port = RB.rsplit(":", 1)
+            with socket.create_connection((host, int(port)), timeout=30) as s:
+                s.sendall(call)
+                if hold:
+                    time.sleep(hold)
+                    rss = proc_status(rb.pid)["VmRSS"]
+                else:
+                    rss = None
+                head = recv_exact(s, 4)
+                if head != b"\x80\x01\x00\x02":
+                    raise AssertionError("not a REPLY: %r" % (head + s.recv(300)))
+                got = head + recv_exact(s, n - 4)
+                s.settimeout(0.3)
+                try:
+                    extra = s.recv(16)
+                except socket.timeout:
+                    extra = b""
+                expect(not extra, "bytes after the reply: %r" % extra[:16])
+                return got, rss
+
+        def big_primary():
+            want, took = timed(lambda: direct_reply(ms["primary"], "big"))
+            print("# #11: the same call straight to the metastore: %d bytes in %.2f s" % (len(want), took))
+            expect(len(want) > 100 << 20, "the direct reply is only %d bytes" % len(want))
+            got, took = timed(lambda: via_router(get_partitions_call("big", "wide", -1, 7), len(want))[0])
+            if isinstance(got, Exception):
+                raise AssertionError("through the router: %s" % got)
+            print("# #11: get_partitions of %d partitions, %d bytes, through the router in %.2f s" %
+                  (BIG_PARTS, len(got), took))
+            expect(hashlib.sha256(got).digest() == hashlib.sha256(want).digest(), "the reply differs")
+        check("#11: a get_partitions reply over 100 MiB from the primary passes through the router intact",
+              big_primary)
+
+        def big_prefixed():
+            want = direct_reply(ms["sales"], "bigs")
+            a = b"\x0b\x00\x02\x00\x00\x00\x04bigs"
+            b = b"\x0b\x00\x02\x00\x00\x00\x0asales_bigs"
+            expect(want.count(a) == BIG_PARTS, "%d dbName fields in the direct reply" % want.count(a))
+            want = want.replace(a, b)
+            got, took = timed(lambda: via_router(get_partitions_call("sales_bigs", "wide", -1, 7), len(want))[0])
+            if isinstance(got, Exception):
+                raise AssertionError("through the router: %s" % got)
+            print("# #11: the same from the prefixed metastore, every dbName mapped: %d bytes in %.2f s" %
+                  (len(got), took))
+            expect(hashlib.sha256(got).digest() == hashlib.sha256(want).digest(), "the reply differs")
+        check("#11: a reply over 100 MiB from a prefixed metastore streams with every dbName mapped", big_prefixed)
+
+        def slow_reader():
+            n = len(direct_reply(ms["primary"], "big"))
+            res, took = timed(lambda: via_router(get_partitions_call("big", "wide", -1, 9), n, 3.0))
+            if isinstance(res, Exception):
+                raise AssertionError("the slow reader failed: %s" % res)
+            got, rss = res
+            hwm = proc_status(rb.pid)["VmHWM"]
+            print("# #11: router RSS while a client holds a %d-byte reply unread: %.1f MB; peak over the big "
+                  "replies %.1f MB" % (n, rss / 1e6, hwm / 1e6))
+            expect(rss < 60e6, "the router holds %.1f MB for a client that does not read" % (rss / 1e6))
+            expect(hwm < 100e6, "the router's peak memory was %.1f MB" % (hwm / 1e6))
+        check("#11: the router's memory stays bounded (client.max_output) while a client does not read",
+              slow_reader)
+
+        def buffered_limit():
+            c = client(RB, framed=True)
+            try:
+                c.get_partitions("sales_bigs", "wide", 40)
+                raise AssertionError("a 4 MB reply the router must hold whole passed hms.max_buffered_reply = 2m")
+            except TApplicationException as e:
+                expect("hms.max_buffered_reply" in str(e), "the error does not name the limit: %s" % e)
+            c = client(RB, framed=True)
+            parts = c.get_partitions("sales_bigs", "wide", 5)
+            expect(len(parts) == 5 and all(p.dbName == "sales_bigs" for p in parts), "small framed reply")
+        check("#11: a framed reply to map over hms.max_buffered_reply gets an error naming the key", buffered_limit)
+
+        def other_transports():
+            # Framed, nothing to map: streamed with the backend's frame length. Compact, mapped: streamed.
+            got = client(RB, framed=True).get_partitions("big", "wide", 40)
+            expect(len(got) == 40 and all(len(p.parameters["big"]) == BIG_PARAM for p in got),
+                   "framed: %d partitions" % len(got))
+            got = client(RB, compact=True).get_partitions("sales_bigs", "wide", 40)
+            expect(len(got) == 40 and all(p.dbName == "sales_bigs" for p in got), "compact: %d partitions" % len(got))
+        check("#11: framed replies with nothing to map and compact replies stream past hms.max_buffered_reply",
+              other_transports)
+
+        for p, name in ((rf, "failover"), (rd, "dropper"), (rs, "slow"), (rsf, "slowfail"), (rb, "big")):
             if p.poll() is None:
                 ok("router-%s still running at the end" % name)
             else:
