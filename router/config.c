@@ -60,8 +60,8 @@ static const struct cfg_key table[] = {
     {SEC_ROUTER, "default.nameservice", T_NAME, "", 0, 0, NULL, R(default_ns), "none",
      "nameservice for paths under no mount point (none: such paths fail)"},
     {SEC_ROUTER, "upstream.connect_timeout_ms", T_INT, "2000", 1, 600000, NULL, R(upstream_connect_timeout_ms), NULL,
-     "time to connect to a NameNode or metastore (for a metastore, with the reply to set_ugi) before trying "
-     "the next"},
+     "time to connect to a NameNode or metastore (for a metastore, with the replies to set_ugi and "
+     "setMetaConf replays) before trying the next"},
     {SEC_ROUTER, "upstream.call_timeout_ms", T_INT, "120000", 0, DAY, NULL, R(upstream_call_timeout_ms), NULL,
      "time for one forwarded HDFS call before the client gets an error; 0 = no limit (metastore calls: "
      "hms.call_timeout_ms)"},

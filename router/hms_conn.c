@@ -55,6 +55,10 @@ static void mconn_free(struct mconn *c)
     for (size_t i = 0; i < c->ngroups; i++)
         free(c->groups[i]);
     free(c->user);
+    if (c->sess) {
+        hms_session_free(c->sess);
+        free(c->sess);
+    }
     buf_free(&c->in);
     buf_free(&c->out);
     free((struct mconn_box *)c);
@@ -71,6 +75,8 @@ static void mconn_close(struct mconn *c, const char *why)
         fprintf(stderr, "fedrouter: metastore client %s closed: %s\n", c->peer, why);
     if (c->busy)
         hms_route_cancel(c);
+    if (c->sess)
+        hms_pool_session_end(w->hup, c->sess->id); /* its own backend connections */
     ev_io_stop(w->loop, &c->rw);
     ev_io_stop(w->loop, &c->ww);
     close(c->fd);
@@ -232,6 +238,7 @@ void mconn_ident(const struct mconn *c, struct hms_ident *id)
     id->user = c->ugi_set ? c->user : NULL;
     id->groups = (const char *const *)c->groups;
     id->ngroups = c->ugi_set ? c->ngroups : 0;
+    id->sess = c->sess && c->sess->id ? c->sess : NULL;
 }
 
 /* Cuts the next whole message from the input; 1 with msg/len/used, 0 for

@@ -13,7 +13,7 @@
  * while the output is full and resumed (route_resume) once half of it is
  * written. The connection keeps what the client told about itself: its
  * set_ugi user and groups, replayed on every backend connection that serves
- * it.
+ * it, and its session's setMetaConf changes (connections of its own).
  */
 #ifndef FR_HMS_CONN_H
 #define FR_HMS_CONN_H
@@ -55,6 +55,7 @@ struct mconn {
     char *user;
     char *groups[HMS_MAX_GROUPS];
     size_t ngroups;
+    struct hms_session *sess;           /* NULL until its first setMetaConf */
     struct mconn *prev, *next;
 };
 

@@ -1,10 +1,10 @@
 /*
  * hms_up.c: backend metastore connections (see hms_up.h).
  *
- *   hms_up_send --idle conn of the key (at the remembered URI)?--> write
- *               the call --> BUSY
- *               --else--> connect --> [set_ugi, wait for its reply] -->
- *               write --> BUSY
+ *   hms_up_send --idle conn of the key (at the remembered URI)?--> [replay
+ *               session changes] --> write the call --> BUSY
+ *               --else--> connect --> [set_ugi, setMetaConf replays, wait
+ *               for their replies] --> write --> BUSY
  *   refused / timed out / died while CONNECTING or in SETUP (the call not
  *   written) --> the same with the target's next URI
  *   reply: whole (frame or scan) --> done() --> IDLE (idle timer) or closed
@@ -193,6 +193,76 @@ static void remember(struct hms_target *t, int i, const char *why)
                 why[0] ? why : "the one used before did not answer");
 }
 
+/* ---- sessions ---- */
+
+static _Atomic uint64_t next_session = 1;
+
+void hms_session_pin(struct hms_session *s)
+{
+    if (!s->id)
+        s->id = atomic_fetch_add(&next_session, 1);
+}
+
+int hms_session_set(struct hms_session *s, const uint8_t *key, size_t kl, const uint8_t *val, size_t vl,
+                    struct hms_conf_undo *undo)
+{
+    *undo = (struct hms_conf_undo){ -1, false, NULL, 0 };
+    if (kl > HMS_MAX_CONF_LEN || vl > HMS_MAX_CONF_LEN || memchr(key, 0, kl) || memchr(val, 0, vl))
+        return -1;
+    size_t i = 0;
+    while (i < s->nconf && !(strlen(s->conf[i].key) == kl && memcmp(s->conf[i].key, key, kl) == 0))
+        i++;
+    if (i == s->nconf && i == HMS_MAX_CONF)
+        return -1;
+    char *v = strndup((const char *)val, vl);
+    if (!v)
+        return -1;
+    if (i < s->nconf) {
+        *undo = (struct hms_conf_undo){ (int)i, false, s->conf[i].value, s->conf[i].gen };
+        s->conf[i].value = v;
+    } else {
+        char *k = strndup((const char *)key, kl);
+        if (!k) {
+            free(v);
+            return -1;
+        }
+        s->conf[i] = (struct hms_conf){ k, v, 0 };
+        s->nconf++;
+        *undo = (struct hms_conf_undo){ (int)i, true, NULL, 0 };
+    }
+    s->conf[i].gen = ++s->gen;
+    return 0;
+}
+
+void hms_session_undo(struct hms_session *s, struct hms_conf_undo *undo, bool apply)
+{
+    if (undo->idx < 0)
+        return;
+    size_t i = (size_t)undo->idx;
+    if (apply && undo->added && i < s->nconf) {
+        free(s->conf[i].key);
+        free(s->conf[i].value);
+        memmove(&s->conf[i], &s->conf[i + 1], (s->nconf - i - 1) * sizeof s->conf[0]);
+        s->nconf--;
+    } else if (apply && i < s->nconf) {
+        free(s->conf[i].value);
+        s->conf[i].value = undo->old_value;
+        s->conf[i].gen = undo->old_gen;
+        undo->old_value = NULL;
+    }
+    free(undo->old_value);
+    *undo = (struct hms_conf_undo){ -1, false, NULL, 0 };
+}
+
+void hms_session_free(struct hms_session *s)
+{
+    for (size_t i = 0; i < s->nconf; i++) {
+        free(s->conf[i].key);
+        free(s->conf[i].value);
+    }
+    s->nconf = 0;
+}
+
 /* ---- the pool ---- */
 
 enum hu_state { HU_CONNECTING, HU_SETUP, HU_IDLE, HU_BUSY };
@@ -208,6 +278,8 @@ struct hms_upconn {
     enum hu_state state;
     enum tw_proto proto;
     bool framed;
+    uint64_t sess;                      /* the session it belongs to; 0: pooled */
+    uint64_t conf_gen;                  /* the session's changes it has */
     int setup_left;                     /* set-up replies still to come */
     struct buf in, out;
     struct buf pending;                 /* the call, written once the set-up is answered */
@@ -340,6 +412,18 @@ void hms_pool_counts(const struct hms_pool *p, size_t *open, size_t *idle)
             (*idle)++;
 }
 
+void hms_pool_session_end(struct hms_pool *p, uint64_t id)
+{
+    if (!p || !id)
+        return;
+    struct hms_upconn *c = p->conns, *next;
+    for (; c; c = next) {
+        next = c->next;
+        if (c->sess == id && !c->call)
+            conn_free(c);
+    }
+}
+
 static void update_io(struct hms_upconn *c)
 {
     struct ev_loop *loop = c->pool->loop;
@@ -361,7 +445,7 @@ static int put_message(struct hms_upconn *c, const uint8_t *msg, size_t len)
     return buf_append(&c->out, msg, len);
 }
 
-/* ---- set_ugi, written by hand in both protocols ---- */
+/* ---- set-up messages, written by hand in both protocols ---- */
 
 /* set_ugi_args { 1: string user_name, 2: list<string> group_names }. */
 static int write_set_ugi(struct buf *b, enum tw_proto proto, const struct hms_ident *id)
@@ -378,16 +462,56 @@ static int write_set_ugi(struct buf *b, enum tw_proto proto, const struct hms_id
     return rc < 0 ? -1 : 0;
 }
 
-/* Queues the set-up a call on a new connection needs: set_ugi, when the
- * client sent one. The count (0 or 1), or -1. */
+/* setMetaConf_args { 1: string key, 2: string value }. */
+static int write_set_conf(struct buf *b, enum tw_proto proto, const struct hms_conf *cf)
+{
+    int16_t last = 0;
+    int rc = tw_write_header(proto, b, (const uint8_t *)"setMetaConf", 11, TW_CALL, 0);
+    rc |= tw_put_field(proto, b, TW_T_STRING, 1, &last);
+    rc |= tw_put_string(proto, b, cf->key, strlen(cf->key));
+    rc |= tw_put_field(proto, b, TW_T_STRING, 2, &last);
+    rc |= tw_put_string(proto, b, cf->value, strlen(cf->value));
+    rc |= tw_put_stop(b);
+    return rc < 0 ? -1 : 0;
+}
+
+/* The session changes a call on c needs first: generations (c->conf_gen, want]. */
+static uint64_t conf_wanted(const struct hms_upcall *uc)
+{
+    const struct hms_session *s = uc->id.sess;
+    if (!s)
+        return 0;
+    return uc->applies_gen ? uc->applies_gen - 1 : s->gen;
+}
+
+/* Queues the set-up messages a call on c needs: set_ugi on a new
+ * connection, then the session's changes c lacks. The count, or -1. */
 static int queue_setup(struct hms_upconn *c, const struct hms_upcall *uc, bool fresh)
 {
-    if (!fresh || !uc->id.user || !*uc->id.user)
-        return 0;
+    int n = 0;
     struct buf m = BUF_INIT;
-    int rc = write_set_ugi(&m, c->proto, &uc->id) < 0 || put_message(c, buf_rptr(&m), buf_len(&m)) < 0 ? -1 : 1;
+    if (fresh && uc->id.user && *uc->id.user) {
+        if (write_set_ugi(&m, c->proto, &uc->id) < 0 || put_message(c, buf_rptr(&m), buf_len(&m)) < 0)
+            goto fail;
+        n++;
+    }
+    const struct hms_session *s = uc->id.sess;
+    uint64_t want = conf_wanted(uc);
+    for (size_t i = 0; s && i < s->nconf; i++) {
+        if (s->conf[i].gen <= c->conf_gen || s->conf[i].gen > want)
+            continue;
+        buf_reset(&m);
+        if (write_set_conf(&m, c->proto, &s->conf[i]) < 0 || put_message(c, buf_rptr(&m), buf_len(&m)) < 0)
+            goto fail;
+        n++;
+    }
+    if (s && want > c->conf_gen)
+        c->conf_gen = want;
     buf_free(&m);
-    return rc;
+    return n;
+fail:
+    buf_free(&m);
+    return -1;
 }
 
 /* ---- I/O ---- */
@@ -411,6 +535,8 @@ static int start_call_io(struct hms_upconn *c)
     if (!uc)
         return 0;
     remember(uc->target, c->uri, uc->why);
+    if (uc->applies_gen && uc->applies_gen > c->conf_gen)
+        c->conf_gen = uc->applies_gen;
     if (uc->oneway) {
         /* No reply comes: the call is done once queued. */
         c->call = NULL;
@@ -454,7 +580,9 @@ static int cut_whole(struct hms_upconn *c, const struct tw_limits *lim, const ui
     return rc;
 }
 
-/* The reply to set_ugi: a REPLY, else the call fails. */
+/* Replies to the set-up messages: each must be a REPLY; a session change
+ * the metastore refuses is logged (the client's own call to it was
+ * answered long ago), a refused set_ugi fails the call. */
 static void take_setup(struct hms_upconn *c)
 {
     static const struct tw_limits small = { TW_DEFAULT_DEPTH, TW_DEFAULT_SIZE, TW_DEFAULT_SIZE, TW_DEFAULT_SIZE };
@@ -466,13 +594,18 @@ static void take_setup(struct hms_upconn *c)
             return;
         struct tw_header h;
         if (rc != TW_COMPLETE || tw_parse_header(c->proto, msg, mlen, NULL, &h) != TW_COMPLETE) {
-            conn_fail(c, HMS_UP_PROTO, "malformed reply to set_ugi");
+            conn_fail(c, HMS_UP_PROTO, "malformed reply to set_ugi or setMetaConf");
             return;
         }
-        if (h.type != TW_REPLY) {
+        bool ugi = h.name_len == 7 && memcmp(h.name, "set_ugi", 7) == 0;
+        bool refused = h.type != TW_REPLY || (mlen > h.body_off && msg[h.body_off] != 0);
+        if (ugi && h.type != TW_REPLY) {
             conn_fail(c, HMS_UP_PROTO, "set_ugi was refused");
             return;
         }
+        if (!ugi && refused)
+            fprintf(stderr, "fedrouter: metastore %s refused a setting replayed for a client session "
+                            "(setMetaConf); its calls there run without it\n", c->addr);
         buf_consume(&c->in, used);
         tw_scan_init(&c->scan, c->proto, NULL);
         if (--c->setup_left == 0) {
@@ -673,7 +806,7 @@ static void on_idle(struct ev_loop *loop, ev_timer *t, int revents)
     else if (c->state == HU_CONNECTING)
         conn_fail(c, HMS_UP_DOWN, "connect timed out");
     else if (c->state == HU_SETUP)
-        conn_fail(c, HMS_UP_DOWN, "no answer to set_ugi within the connect timeout");
+        conn_fail(c, HMS_UP_DOWN, "no answer to set_ugi or setMetaConf within the connect timeout");
 }
 
 static void on_call_timeout(struct ev_loop *loop, ev_timer *t, int revents)
@@ -715,14 +848,15 @@ static int open_fd(const char *addr, char *why, size_t whylen)
     return fd;
 }
 
-/* The pool key of a connection: address, protocol, framing, user and
- * groups (each name with its length, so no two identities meet).
+/* The pool key of a connection: session, address, protocol, framing, user
+ * and groups (each name with its length, so no two identities meet).
  * Written into k (cap bytes); false when it does not fit. */
 static bool make_key(char *k, size_t cap, const char *addr, const struct hms_ident *id, enum tw_proto proto,
                      bool framed)
 {
     const char *user = id->user ? id->user : "";
-    int w = snprintf(k, cap, "%s\n%d%c\n%zu:%s", addr, (int)proto, framed ? 'f' : 'u', strlen(user), user);
+    int w = snprintf(k, cap, "%llu\n%s\n%d%c\n%zu:%s", (unsigned long long)(id->sess ? id->sess->id : 0), addr,
+                     (int)proto, framed ? 'f' : 'u', strlen(user), user);
     if (w < 0 || (size_t)w >= cap)
         return false;
     size_t used = (size_t)w;
@@ -765,6 +899,7 @@ static struct hms_upconn *open_conn(struct hms_pool *p, struct hms_upcall *uc, i
     snprintf(c->addr, sizeof c->addr, "%s", uc->target->addrs[i]);
     c->proto = uc->proto;
     c->framed = uc->framed;
+    c->sess = uc->id.sess ? uc->id.sess->id : 0;
     c->state = HU_CONNECTING;
     c->next = p->conns;
     if (p->conns)
@@ -829,6 +964,13 @@ static int place(struct hms_pool *p, struct hms_upcall *uc, const uint8_t *msg, 
         uc->conn = c;
         c->setup_left = n;
         if (fresh) {
+            update_io(c);
+        } else if (n) {
+            /* Session changes to replay first, under the set-up timer. */
+            c->state = HU_SETUP;
+            tw_scan_init(&c->scan, c->proto, NULL);
+            ev_timer_set(&c->idle, p->lim.connect_timeout, p->lim.idle_timeout);
+            ev_timer_start(p->loop, &c->idle);
             update_io(c);
         } else if (start_call_io(c) == 0) {
             update_io(c);

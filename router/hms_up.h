@@ -12,8 +12,13 @@
  * to the URI that last worked (remembered for every worker), and moves to
  * the next one only while it surely has not reached a metastore: the
  * connect was refused or timed out, or the connection died during its
- * set-up (set_ugi) before the call was written. Once written, a call is
- * never sent again: a failure is the client's error.
+ * set-up (set_ugi, setMetaConf replays) before the call was written. Once
+ * written, a call is never sent again: a failure is the client's error.
+ *
+ * A client session that changed its metastore settings (setMetaConf) gets
+ * connections of its own (struct hms_session): never pooled for another
+ * client, closed with the session, and each replays the session's settings
+ * before its first call, on every metastore the session reaches.
  *
  * Replies come whole to done(), up to the pool's max_reply, or, for a call
  * with a part() callback, piece by piece as they arrive, of any size, with
@@ -50,13 +55,56 @@ void hms_target_left_out(struct hms_target *t, const char *call, const char *why
 /* Per-metastore series for /metrics (a metrics gauge function). */
 void hms_targets_gauges(struct buf *out, void *arg);
 
+/* ---- sessions: setMetaConf ---- */
+
+#define HMS_MAX_CONF 64                 /* settings one session may change */
+#define HMS_MAX_CONF_LEN 4096           /* longest key or value kept */
+
+/* One setting a session changed; gen orders the changes. */
+struct hms_conf {
+    char *key, *value;
+    uint64_t gen;
+};
+
+/* What a client session changed. Embedded in the client connection; zero
+ * (id 0) until its first setMetaConf. */
+struct hms_session {
+    uint64_t id;                        /* process-unique once pinned; 0: pooled connections */
+    uint64_t gen;                       /* of the newest change */
+    struct hms_conf conf[HMS_MAX_CONF];
+    size_t nconf;
+};
+
+/* How to undo a change the metastore refused. */
+struct hms_conf_undo {
+    int idx;                            /* -1: nothing to undo */
+    bool added;
+    char *old_value;
+    uint64_t old_gen;
+};
+
+/* Gives the session its own connections from now on (an id). */
+void hms_session_pin(struct hms_session *s);
+/* Records key = value as the session's newest change (gen = ++s->gen).
+ * 0, or -1 when out of memory or the session holds HMS_MAX_CONF keys. */
+int hms_session_set(struct hms_session *s, const uint8_t *key, size_t kl, const uint8_t *val, size_t vl,
+                    struct hms_conf_undo *undo);
+/* Takes back the change hms_session_set made; frees the undo either way
+ * (call with apply = false once the change stands). */
+void hms_session_undo(struct hms_session *s, struct hms_conf_undo *undo, bool apply);
+void hms_session_free(struct hms_session *s);
+/* Closes the session's own connections on this worker (the client left). */
+void hms_pool_session_end(struct hms_pool *p, uint64_t id);
+
 /* ---- calls ---- */
 
-/* Who the calls run as on the backend: the client's set_ugi, if it sent one. */
+/* Who the calls run as on the backend: the client's set_ugi, if it sent one,
+ * and its session, if it changed settings. */
 struct hms_ident {
     const char *user;                   /* NULL or "": no set_ugi */
     const char *const *groups;
     size_t ngroups;
+    const struct hms_session *sess;     /* NULL: pooled connections */
 };
 
 enum hms_up_status {
@@ -94,6 +142,7 @@ struct hms_upcall {
     void *arg;
     bool oneway;                        /* no reply expected: done runs once it is written */
     double timeout;                     /* seconds for the reply (and between its parts); 0: the pool's */
+    uint64_t applies_gen;               /* setMetaConf: the session change this call makes */
     /* private */
     struct hms_upconn *conn;
     ev_timer tmo;

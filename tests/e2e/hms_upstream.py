@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """hms_upstream.py: how fedrouter talks to its backend metastores: URI
-failover, timeouts of fan-outs and single calls, replies of any size. Each
-check names the finding of the metastore federation audit it covers.
+failover, timeouts of fan-outs and single calls, replies of any size, and
+setMetaConf kept with its session. Each check names the finding of the
+metastore federation audit it covers.
 
     hms_upstream.py BUILD_DIR
 
@@ -481,7 +482,49 @@ def main(argv):
         check("#11: framed replies with nothing to map and compact replies stream past hms.max_buffered_reply",
               other_transports)
 
-        for p, name in ((rf, "failover"), (rd, "dropper"), (rs, "slow"), (rsf, "slowfail"), (rb, "big")):
+        # ---- #13: setMetaConf stays with its session ----
+        rc, RC, _ = start_router("router-conf", "workers = 1\nupstream.idle_timeout_ms = 1000", {
+            "primary": ([ms["primary"]], "primary = true"),
+            "sales": ([ms["sales"]], "prefix = sales_\nwritable = scratch*")})
+        key = "metastore.partition.name.whitelist.pattern"
+        A = client(RC)
+        A.set_ugi("hive", [])
+        B = client(RC)
+        B.set_ugi("hive", [])
+
+        def other_session():
+            A.setMetaConf(key, "[a-z0-9]*")
+            expect(B.getMetaConf(key) == "", "session B sees A's setting: %r" % B.getMetaConf(key))
+            expect(A.getMetaConf(key) == "[a-z0-9]*", "session A lost its setting: %r" % A.getMetaConf(key))
+        check("#13: setMetaConf of one session is not seen by another session of the same user", other_session)
+
+        def kept_after_reconnect():
+            time.sleep(1.6)  # the router closes idle backend connections after 1 s
+            expect(A.getMetaConf(key) == "[a-z0-9]*", "after a new backend connection: %r" % A.getMetaConf(key))
+        check("#13: the session keeps its setting on a new backend connection (replayed)", kept_after_reconnect)
+
+        def reaches_federated():
+            bad = Partition(values=["BAD!"], dbName="sales_scratch1", tableName="t", createTime=0,
+                            lastAccessTime=0, sd=table("scratch1", "t").sd, parameters={})
+            try:
+                A.add_partition(bad)
+                raise AssertionError("sales took a partition value the session's whitelist refuses")
+            except MetaException as e:
+                expect("whitelist" in e.message, "message %r" % e.message)
+            B.add_partition(bad)
+            expect(S.get_partition_names("scratch1", "t", -1) == ["ds=BAD!"], "B's partition is not on sales")
+        check("#13: the session's setting applies on the federated metastores it calls, not to others",
+              reaches_federated)
+
+        def after_close():
+            A._t.close()
+            C = client(RC)
+            C.set_ugi("hive", [])
+            expect(C.getMetaConf(key) == "", "a later session sees %r" % C.getMetaConf(key))
+        check("#13: a later session of the same user starts from the metastore's defaults", after_close)
+
+        for p, name in ((rf, "failover"), (rd, "dropper"), (rs, "slow"), (rsf, "slowfail"), (rb, "big"),
+                        (rc, "conf")):
             if p.poll() is None:
                 ok("router-%s still running at the end" % name)
             else:
