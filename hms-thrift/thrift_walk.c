@@ -508,7 +508,9 @@ static int map_string(struct tw_scan *s, struct walkctx *w, unsigned idx, const 
  * Runs the body from s->pos until the body struct's STOP (TW_COMPLETE, s->pos
  * just after it), the input runs out (TW_NEED_MORE, or TW_ETRUNCATED when
  * `complete`), an error, or the visitor stops (TW_STOP). w is NULL for a bare
- * scan; with w the input must be complete.
+ * scan. With w and input that is not complete (a stream), a step that ends a
+ * path returns TW_NEED_MORE until its string is all there, so the callback
+ * always sees whole strings.
  */
 static int run(struct tw_scan *s, const uint8_t *p, size_t len, bool complete, struct walkctx *w)
 {
@@ -652,6 +654,10 @@ static int run(struct tw_scan *s, const uint8_t *p, size_t len, bool complete, s
             if (sb > lim->max_message || sl > lim->max_message - sb)
                 return TW_EMSGSIZE;
             if (complete && (r = avail(lim, sb, sl, len, true)) != 1)
+                return r;
+            /* A string at a path is looked at: in a stream (tw_stream_feed)
+             * the step waits until its bytes are all there. */
+            if (leaf && !complete && (r = avail(lim, sb, sl, len, false)) != 1)
                 return r;
             if (leaf) {
                 unsigned idx = (unsigned)__builtin_ctz(leaf);
@@ -944,6 +950,72 @@ int tw_rewrite_message(enum tw_proto proto, const uint8_t *msg, size_t len, cons
         return r;
     }
     return changed || r == TW_CHANGED ? TW_CHANGED : TW_UNCHANGED;
+}
+
+/* ---- streams ---- */
+
+int tw_stream_init(struct tw_stream *st, enum tw_proto proto, const struct tw_limits *lim,
+                   const struct tw_pathset *ps, tw_map_fn fn, void *ctx)
+{
+    memset(st, 0, sizeof *st);
+    tw_scan_init(&st->s, proto, lim);
+    st->max_message = st->s.lim.max_message;
+    if (ps && (tw_check_paths(ps) < 0 || !fn)) {
+        st->s.state = TW_EPATH;
+        return TW_EPATH;
+    }
+    st->ps = ps;
+    st->fn = fn;
+    st->ctx = ctx;
+    return 0;
+}
+
+int tw_stream_feed(struct tw_stream *st, const uint8_t *p, size_t len, struct buf *out, size_t *used)
+{
+    struct tw_scan *s = &st->s;
+    *used = 0;
+    if (s->state < 0)
+        return s->state;
+    if (s->state == 2)
+        return TW_COMPLETE;
+    if (!p && len)
+        return s->state = TW_ETRUNCATED;
+    /* Positions are counted from p, the first byte not yet consumed; the
+     * whole message's limit becomes what is left of it. */
+    if (st->passed > st->max_message)
+        return s->state = TW_EMSGSIZE;
+    s->lim.max_message = st->max_message - st->passed;
+    if (s->state == 0) {
+        struct tw_header h;
+        int r = parse_header(s->proto, p, len, &s->lim, false, &h);
+        if (r == TW_NEED_MORE)
+            return r;
+        if (r < 0)
+            return s->state = r;
+        body_begin(s, h.body_off, st->ps ? all_paths(st->ps) : 0);
+    }
+    struct walkctx w = { st->ps, NULL, st->fn, NULL, st->ctx, out, 0, false };
+    size_t base = out->wpos;
+    int r = run(s, p, len, false, st->ps ? &w : NULL);
+    if (r < 0) {
+        out->wpos = base;
+        return s->state = r;
+    }
+    /* Bytes before the step in hand (or all of them, while a string runs
+     * past the end) are final: out they go. */
+    size_t keep = r == TW_COMPLETE ? s->pos : s->pos < len ? s->pos : len;
+    if (buf_append(out, p + w.copied, keep - w.copied) < 0) {
+        out->wpos = base;
+        return s->state = TW_ENOMEM;
+    }
+    *used = keep;
+    st->passed += keep;
+    if (r == TW_COMPLETE) {
+        s->state = 2;
+        return TW_COMPLETE;
+    }
+    s->pos -= keep;
+    return TW_NEED_MORE;
 }
 
 const char *tw_strerror(int rc)

@@ -327,6 +327,34 @@ int tw_rewrite_message(enum tw_proto proto, const uint8_t *msg, size_t len, cons
                        const struct tw_header_edit *edit, const struct tw_pathset *ps, tw_map_fn fn,
                        void *ctx, struct buf *out);
 
+/*
+ * A message that arrives in pieces and need not be held whole (a reply of
+ * any size): tw_rewrite_message's work done as the bytes come, for the
+ * body only (the header is copied as it is). Feed p/len = the bytes of the
+ * message not consumed yet, from the first of them; the call appends to out
+ * the output for what it consumed and sets *used, the bytes the caller may
+ * drop (it feeds the rest again with more behind). Returns TW_NEED_MORE,
+ * TW_COMPLETE when the message ended (*used: the byte after it within p), or
+ * an error, which sticks (out as on entry). What stays unconsumed is one
+ * step: a field header, a container header, or a string at a path, which
+ * is handed to fn whole (bounded by max_string). The limits are the whole
+ * message's; a caller that wants no message limit sets max_message to
+ * SIZE_MAX. ps may be NULL: the bytes are copied through, checked only.
+ */
+struct tw_stream {
+    struct tw_scan s;     /* positions relative to the unconsumed bytes */
+    const struct tw_pathset *ps;
+    tw_map_fn fn;
+    void *ctx;
+    size_t max_message;   /* of the whole message */
+    size_t passed;        /* bytes consumed so far */
+};
+
+/* 0, or TW_EPATH for a bad path set (then every feed fails with it). */
+int tw_stream_init(struct tw_stream *st, enum tw_proto proto, const struct tw_limits *lim,
+                   const struct tw_pathset *ps, tw_map_fn fn, void *ctx);
+int tw_stream_feed(struct tw_stream *st, const uint8_t *p, size_t len, struct buf *out, size_t *used);
+
 /* A short description of a status value, for logs. */
 const char *tw_strerror(int rc);
 

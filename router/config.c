@@ -60,9 +60,11 @@ static const struct cfg_key table[] = {
     {SEC_ROUTER, "default.nameservice", T_NAME, "", 0, 0, NULL, R(default_ns), "none",
      "nameservice for paths under no mount point (none: such paths fail)"},
     {SEC_ROUTER, "upstream.connect_timeout_ms", T_INT, "2000", 1, 600000, NULL, R(upstream_connect_timeout_ms), NULL,
-     "time to connect to a NameNode or metastore before trying the next"},
+     "time to connect to a NameNode or metastore (for a metastore, with the replies to set_ugi and "
+     "setMetaConf replays) before trying the next"},
     {SEC_ROUTER, "upstream.call_timeout_ms", T_INT, "120000", 0, DAY, NULL, R(upstream_call_timeout_ms), NULL,
-     "time for one forwarded call before the client gets an error; 0 = no limit"},
+     "time for one forwarded HDFS call before the client gets an error; 0 = no limit (metastore calls: "
+     "hms.call_timeout_ms)"},
     {SEC_ROUTER, "upstream.max_conns_per_user", T_INT, "4", 1, 1024, NULL, R(upstream_max_conns_per_user), NULL,
      "upstream connections per worker, NameNode and effective user"},
     {SEC_ROUTER, "upstream.max_calls_per_conn", T_INT, "256", 1, 65536, NULL, R(upstream_max_calls_per_conn), NULL,
@@ -80,7 +82,8 @@ static const struct cfg_key table[] = {
     {SEC_ROUTER, "client.max_inflight", T_INT, "1024", 1, 1048576, NULL, R(client_max_inflight), NULL,
      "calls in flight from one client connection before the router stops reading it"},
     {SEC_ROUTER, "client.max_output", T_SIZE, "64m", 65536, (int64_t)1 << 40, NULL, R(client_max_output), NULL,
-     "response bytes queued for one client before the router stops reading it"},
+     "response bytes queued for one client before the router stops reading it; a metastore reply passed "
+     "on as it arrives also stops being read from the metastore until half of them are written"},
     {SEC_ROUTER, "cluster.refresh_ms", T_INT, "5000", 100, 3600000, NULL, R(cluster_refresh_ms), NULL,
      "how often block pools (block-only calls), free space and hosts (SPACE and LOCAL mount orders) of each "
      "nameservice are asked for"},
@@ -95,7 +98,18 @@ static const struct cfg_key table[] = {
      "a subcluster that does not answer a listing or summary that spans several: partial (answered with "
      "the rest, logged and counted in fedrouter_hdfs_partial_answers_total) or fail (the call fails naming it)"},
     {SEC_ROUTER, "hms.down", T_ENUM, "skip", 0, 0, "skip|fail", R(hms_down), NULL,
-     "a metastore that does not answer a call sent to every metastore: skip (left out and counted) or fail"},
+     "a metastore that does not answer a call sent to every metastore: skip (left out, counted in "
+     "fedrouter_hms_left_out_total, logged at most every 10 s) or fail"},
+    {SEC_ROUTER, "hms.call_timeout_ms", T_INT, "600000", 0, DAY, NULL, R(hms_call_timeout_ms), NULL,
+     "time a metastore has to answer one call, and between two parts of a long reply, before the client gets "
+     "an error (Hive's own client waits 600 s); 0 = no limit"},
+    {SEC_ROUTER, "hms.fanout_timeout_ms", T_INT, "8000", 1, DAY, NULL, R(hms_fanout_timeout_ms), NULL,
+     "time each metastore has to answer its part of a call sent to every metastore (database listings, "
+     "get_table_meta with a wildcard, get_all_functions); a slower one counts as down (hms.down)"},
+    {SEC_ROUTER, "hms.max_buffered_reply", T_SIZE, "256m", 1048576, 2147483647, NULL, R(hms_max_buffered_reply),
+     NULL,
+     "largest metastore reply the router holds whole: fan-out answers it merges, answers for framed clients "
+     "it must map, _req answers it turns back into old calls; other replies pass as they arrive, any size"},
     {SEC_ROUTER, "log.level", T_ENUM, "info", 0, 0, "error|warn|info|debug", R(log_level), NULL,
      "least severe messages written"},
     {SEC_STORE, "driver", T_ENUM, "file", 0, 0, "file|zookeeper", S(driver), NULL,

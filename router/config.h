@@ -55,6 +55,9 @@ struct router_settings {
     int log_level;                      /* enum cfg_log_level */
     int hms_mode;                       /* 0 prefixed, 1 manual */
     int hms_down;                       /* 0 skip, 1 fail */
+    int hms_call_timeout_ms;            /* a metastore's reply, or between its parts; 0 = no limit */
+    int hms_fanout_timeout_ms;          /* each metastore's part of a fan-out */
+    int64_t hms_max_buffered_reply;     /* largest metastore reply held whole, bytes */
     int hdfs_down;                      /* 0 partial, 1 fail */
 };
 

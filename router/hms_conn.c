@@ -42,11 +42,23 @@ struct mconn_box {
 
 static void process_input(struct mconn *c);
 
+/* Reply bytes queued for the client at which reading pauses: its input,
+ * and a backend that sends a reply in parts. */
+static size_t max_output(const struct mconn *c)
+{
+    size_t m = c->w->router->client_max_output;
+    return m ? m : (size_t)64 << 20;
+}
+
 static void mconn_free(struct mconn *c)
 {
     for (size_t i = 0; i < c->ngroups; i++)
         free(c->groups[i]);
     free(c->user);
+    if (c->sess) {
+        hms_session_free(c->sess);
+        free(c->sess);
+    }
     buf_free(&c->in);
     buf_free(&c->out);
     free((struct mconn_box *)c);
@@ -63,6 +75,8 @@ static void mconn_close(struct mconn *c, const char *why)
         fprintf(stderr, "fedrouter: metastore client %s closed: %s\n", c->peer, why);
     if (c->busy)
         hms_route_cancel(c);
+    if (c->sess)
+        hms_pool_session_end(w->hup, c->sess->id); /* its own backend connections */
     ev_io_stop(w->loop, &c->rw);
     ev_io_stop(w->loop, &c->ww);
     close(c->fd);
@@ -85,7 +99,7 @@ static void update_io(struct mconn *c)
         ev_io_start(loop, &c->ww);
     else
         ev_io_stop(loop, &c->ww);
-    if (!c->closing && !c->busy)
+    if (!c->closing && !c->busy && buf_len(&c->out) < max_output(c))
         ev_io_start(loop, &c->rw);
     else
         ev_io_stop(loop, &c->rw);
@@ -101,6 +115,13 @@ static void flush(struct mconn *c)
         mconn_close(c, NULL);
         return;
     }
+    if (!c->busy && buf_len(&c->out) == 0 && c->out.cap > ((size_t)4 << 20))
+        buf_free(&c->out); /* after a big reply */
+    if (c->stalled && buf_len(&c->out) <= max_output(c) / 2) {
+        c->stalled = false;
+        if (c->route_resume)
+            c->route_resume(c);
+    }
     update_io(c);
 }
 
@@ -115,6 +136,8 @@ static void call_finished(struct mconn *c)
     c->busy = false;
     c->route = NULL;
     c->route_cancel = NULL;
+    c->route_resume = NULL;
+    c->stalled = false;
     c->ms = NULL;
     c->w->in_flight--;
     if (STATE(c)->dead)
@@ -162,6 +185,40 @@ void mconn_reply(struct mconn *c, const uint8_t *msg, size_t len)
     call_finished(c);
 }
 
+struct buf *mconn_reply_buf(struct mconn *c)
+{
+    return &c->out;
+}
+
+bool mconn_reply_flowing(struct mconn *c)
+{
+    if (STATE(c)->dead)
+        return true; /* the route is being cancelled: nothing waits for this */
+    if (buf_len(&c->out))
+        ev_io_start(c->w->loop, &c->ww); /* written from the loop, not from the backend's callback */
+    if (buf_len(&c->out) < max_output(c))
+        return true;
+    c->stalled = true;
+    return false;
+}
+
+void mconn_reply_end(struct mconn *c)
+{
+    if (!STATE(c)->dead)
+        record(c, false);
+    call_finished(c);
+}
+
+void mconn_reply_abort(struct mconn *c, const char *why)
+{
+    if (!STATE(c)->dead) {
+        fprintf(stderr, "fedrouter: metastore client %s: a reply broke off after part of it was sent (%s): "
+                        "closing the connection\n", c->peer, why);
+        record(c, true);
+    }
+    mconn_close_after_write(c);
+}
+
 void mconn_done_noreply(struct mconn *c)
 {
     if (!STATE(c)->dead)
@@ -181,6 +238,7 @@ void mconn_ident(const struct mconn *c, struct hms_ident *id)
     id->user = c->ugi_set ? c->user : NULL;
     id->groups = (const char *const *)c->groups;
     id->ngroups = c->ugi_set ? c->ngroups : 0;
+    id->sess = c->sess && c->sess->id ? c->sess : NULL;
 }
 
 /* Cuts the next whole message from the input; 1 with msg/len/used, 0 for
@@ -211,7 +269,7 @@ static int next_message(struct mconn *c, const uint8_t **msg, size_t *len, size_
 
 static void process_input(struct mconn *c)
 {
-    while (!STATE(c)->dead && !c->busy && !c->closing && buf_len(&c->in)) {
+    while (!STATE(c)->dead && !c->busy && !c->closing && buf_len(&c->in) && buf_len(&c->out) < max_output(c)) {
         const uint8_t *msg;
         size_t len, used;
         int r = next_message(c, &msg, &len, &used);
@@ -275,6 +333,12 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents)
     struct mconn_state *s = STATE(c);
     s->in_callback = true;
     flush(c);
+    if (!s->dead && !c->busy && buf_len(&c->in)) {
+        /* Calls that waited for the output to drain. */
+        process_input(c);
+        if (!s->dead)
+            flush(c);
+    }
     s->in_callback = false;
     if (s->dead)
         mconn_free(c);

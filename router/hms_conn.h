@@ -7,9 +7,13 @@
  *
  * Metastore clients send one call at a time and wait for its reply, so a
  * connection routes one call at a time; bytes of the next call wait in the
- * input buffer. The connection keeps what the client told about itself:
- * its set_ugi user and groups, replayed on every backend connection that
- * serves it.
+ * input buffer, and wait too while the client's output holds
+ * client.max_output or more. A reply may also come in parts as the backend
+ * sends it (mconn_reply_buf ... mconn_reply_end); the backend is paused
+ * while the output is full and resumed (route_resume) once half of it is
+ * written. The connection keeps what the client told about itself: its
+ * set_ugi user and groups, replayed on every backend connection that serves
+ * it, and its session's setMetaConf changes (connections of its own).
  */
 #ifndef FR_HMS_CONN_H
 #define FR_HMS_CONN_H
@@ -44,11 +48,14 @@ struct mconn {
     const char *ms;                     /* metastore that served it, for metrics */
     void *route;                        /* hms_route's state for the call in hand */
     void (*route_cancel)(struct mconn *c); /* forgets that state (the client went away) */
+    void (*route_resume)(struct mconn *c); /* a reply in parts may go on (its output drained) */
+    bool stalled;                       /* a reply in parts waits for the output to drain */
     /* identity from set_ugi */
     bool ugi_set;
     char *user;
     char *groups[HMS_MAX_GROUPS];
     size_t ngroups;
+    struct hms_session *sess;           /* NULL until its first setMetaConf */
     struct mconn *prev, *next;
 };
 
@@ -56,6 +63,15 @@ void mconn_accept_cb(struct ev_loop *loop, ev_io *w, int revents);
 /* Sends one answer (an unframed message) for the call in hand and takes the
  * next call. */
 void mconn_reply(struct mconn *c, const uint8_t *msg, size_t len);
+/* A reply passed on as it arrives: the buffer its bytes go to (a framed
+ * client's frame length first). Then mconn_reply_flowing after each piece:
+ * false when the output is full (pause the backend until route_resume).
+ * mconn_reply_end when it is complete; mconn_reply_abort when it broke off
+ * (the client is closed once what is queued is written). */
+struct buf *mconn_reply_buf(struct mconn *c);
+bool mconn_reply_flowing(struct mconn *c);
+void mconn_reply_end(struct mconn *c);
+void mconn_reply_abort(struct mconn *c, const char *why);
 /* The call in hand needs no answer (oneway): takes the next call. */
 void mconn_done_noreply(struct mconn *c);
 /* Closes after what is queued has been written (a protocol violation). */

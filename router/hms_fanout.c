@@ -7,9 +7,10 @@
  *   get_all_functions                          -> Function list, sorted
  *
  * Prefixed metastores are asked for everything and filtered here by the
- * client's pattern once the prefix is on. A metastore that does not answer
- * is left out (logged, counted upstream) or, with hms.down = fail, fails
- * the call.
+ * client's pattern once the prefix is on. Each metastore has
+ * hms.fanout_timeout_ms for its part; one that does not answer in time (or
+ * at all) is left out (counted in fedrouter_hms_left_out_total, logged at a
+ * limited rate) or, with hms.down = fail, fails the call.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -28,8 +29,10 @@ struct fsub {
     struct hms_upcall uc;               /* first */
     struct mfan *f;
     const struct ms_rec *ms;
+    struct hms_target *t;
     bool ok;
     bool finished;
+    bool timed_out;                     /* no answer within hms.fanout_timeout_ms */
 };
 
 struct mfan {
@@ -286,8 +289,9 @@ static void fan_finish(struct mfan *f)
     c->route = NULL;
     for (int i = 0; i < f->nsub && c->w->router->hms_down_fails; i++)
         if (!f->subs[i].ok) {
-            hms_reply_app_error(c, &f->h, TW_APP_INTERNAL_ERROR, "metastore %s did not answer %.*s (hms.down = fail)",
-                            f->subs[i].ms->name, (int)f->h.name_len, (const char *)f->h.name);
+            hms_reply_app_error(c, &f->h, TW_APP_INTERNAL_ERROR, "metastore %s did not answer %.*s%s (hms.down = fail)",
+                                f->subs[i].ms->name, (int)f->h.name_len, (const char *)f->h.name,
+                                f->subs[i].timed_out ? " within hms.fanout_timeout_ms" : "");
             fan_free(f);
             return;
         }
@@ -357,9 +361,16 @@ static void on_fan_reply(struct hms_upcall *uc, enum hms_up_status st, const uin
         struct collect x = { f, hms_name_prefix(f->c->w->router, s->ms), s->ms };
         s->ok = tw_walk(f->c->proto, msg + h.body_off, len - h.body_off, NULL, &ps, collect_name, &x) >= 0;
     }
-    if (!s->ok)
-        fprintf(stderr, "fedrouter: metastore %s left out of %.*s: %s\n", s->ms->name, (int)f->h.name_len,
-                (const char *)f->h.name, why ? why : "no list in its answer");
+    s->timed_out = st == HMS_UP_TIMEOUT;
+    if (!s->ok && !f->c->w->router->hms_down_fails) {
+        char because[320];
+        if (s->timed_out)
+            snprintf(because, sizeof because, "no answer within hms.fanout_timeout_ms (%.0f ms)",
+                     f->c->w->router->hms_fanout_timeout * 1000);
+        else
+            snprintf(because, sizeof because, "%s", why ? why : "no list in its answer");
+        hms_target_left_out(s->t, method, because);
+    }
     if (--f->pending == 0)
         fan_finish(f);
 }
@@ -449,6 +460,8 @@ void hms_fanout(struct mconn *c, uint8_t *msg, size_t len, const struct tw_heade
         s->f = f;
         s->ms = snapshot_ms_at(snap, i);
         s->uc.done = on_fan_reply;
+        s->uc.timeout = c->w->router->hms_fanout_timeout;
+        s->t = hms_target_of(s->ms);
         /* The primary gets the client's own call; prefixed metastores are
          * asked for every database and filtered here. */
         const uint8_t *m = msg;
@@ -457,14 +470,15 @@ void hms_fanout(struct mconn *c, uint8_t *msg, size_t len, const struct tw_heade
             m = buf_rptr(&star);
             ml = buf_len(&star);
         }
-        char why[300] = "no address";
-        bool sent = false;
-        for (size_t u = 0; u < s->ms->nuris && !sent; u++)
-            sent = hms_up_send(c->w->hup, hms_uri_addr(s->ms->uris[u]), &id, c->proto, c->framed, m, ml, &s->uc, why,
-                               sizeof why) == 0;
-        if (!sent) {
+        char why[300] = "out of memory";
+        if (!s->t || hms_up_send(c->w->hup, s->t, &id, c->proto, c->framed, m, ml, &s->uc, why, sizeof why) < 0) {
             s->finished = true;
-            fprintf(stderr, "fedrouter: metastore %s left out of a listing: %s\n", s->ms->name, why);
+            if (s->t && !c->w->router->hms_down_fails) {
+                char method[64];
+                snprintf(method, sizeof method, "%.*s", (int)(h->name_len < 63 ? h->name_len : 63),
+                         (const char *)h->name);
+                hms_target_left_out(s->t, method, why);
+            }
             f->pending--;
         }
     }

@@ -1,6 +1,7 @@
 /*
- * hms_internal: what the metastore routing (hms_route.c) and its fan-out
- * calls (hms_fanout.c) share. Private to the router's metastore side.
+ * hms_internal: what the metastore routing (hms_route.c), its fan-out calls
+ * (hms_fanout.c) and its reply relay (hms_relay.c) share. Private to the
+ * router's metastore side.
  */
 #ifndef FR_HMS_INTERNAL_H
 #define FR_HMS_INTERNAL_H
@@ -11,6 +12,7 @@
 #include "hms_conn.h"
 #include "hms_names.h"
 #include "hms_rules.h"
+#include "hms_up.h"
 #include "records.h"
 #include "router.h"
 #include "snapshot.h"
@@ -41,10 +43,32 @@ void hms_reply_app_error(struct mconn *c, const struct tw_header *h, enum tw_app
 const char *hms_name_prefix(const struct router *rt, const struct ms_rec *ms);
 /* MANUAL mode: the metastore that serves db. */
 const struct ms_rec *hms_manual_ms_for_db(const struct snapshot *s, const char *db, size_t len);
-/* "thrift://host:port" -> "host:port". */
-const char *hms_uri_addr(const char *uri);
+/* The metastore's URIs as a failover target (hms_up.h); NULL when out of memory. */
+static inline struct hms_target *hms_target_of(const struct ms_rec *ms)
+{
+    return hms_target_get(ms->name, ms->uris, ms->nuris);
+}
 /* tw_rewrite callback: a result's database names get the prefix. */
 int hms_map_out(void *vctx, unsigned idx, const uint8_t *s, size_t len, const uint8_t **out, size_t *out_len);
+
+/* hms_relay.c: a reply passed to the client as it arrives, names mapped
+ * on the way. Decides on the reply's first bytes: a REPLY whose success
+ * field comes first is passed on (for a framed client only when nothing
+ * needs mapping: the frame length must be known up front); anything else
+ * (an exception, an EXCEPTION message, a void answer) is asked for whole. */
+struct hms_relay {
+    int state;                          /* 0 not decided, 1 passing on, 2 whole */
+    bool started;                       /* bytes of it are on their way to the client */
+    struct tw_stream ts;
+    struct hms_in_ctx x;                /* the prefix put on database names */
+};
+/* An hms_up part() for a call of c: rule and prefix say what to map (rule
+ * NULL or prefix "": nothing); max_string bounds a string held to map it. */
+enum hms_part hms_relay_part(struct hms_relay *rl, struct mconn *c, const struct hms_rule *rule, const char *prefix,
+                             size_t max_string, const uint8_t *p, size_t len, size_t total, size_t *used, char *why,
+                             size_t whylen);
+/* Back to "not decided" (a call asked again), memory freed. */
+void hms_relay_reset(struct hms_relay *rl);
 
 /* hms_fanout.c: calls sent to every metastore (database listings,
  * get_table_meta with a wildcard, get_all_functions), merged. */

@@ -45,6 +45,9 @@ struct mroute {
     uint64_t sent_us;                   /* upstream metrics */
     const char *prefix;                 /* of the chosen metastore's names ("" for none) */
     char db[256];                       /* the database the call names, as the client wrote it */
+    struct hms_relay relay;             /* the reply, passed on as it arrives */
+    bool conf_change;                   /* setMetaConf: undo holds the session change until it stands */
+    struct hms_conf_undo undo;
 };
 
 uint64_t hms_mono_us(void)
@@ -62,6 +65,7 @@ void hms_record_upstream(struct mconn *c, const char *method, const char *ms, ui
 
 static void mroute_free(struct mroute *r)
 {
+    hms_relay_reset(&r->relay);
     snapshot_release(r->snap);
     free(r->msg);
     free(r);
@@ -667,17 +671,24 @@ static void reply_mapped(struct mroute *r, const uint8_t *msg, size_t len)
 
 /* ---- forwarding ---- */
 
-/* "thrift://host:port" -> "host:port". */
-const char *hms_uri_addr(const char *uri)
-{
-    const char *p = strstr(uri, "://");
-    return p ? p + 3 : uri;
-}
-
 static int translate(struct mroute *r);
 static void forward(struct mconn *c, struct mroute *r);
 
 static void cancel_forward(struct mconn *c);
+
+/* setMetaConf answered: the session's change stands when the metastore
+ * took it (a void REPLY), else it is taken back. */
+static void conf_settle(struct mroute *r, enum hms_up_status st, const uint8_t *msg, size_t len)
+{
+    struct mconn *c = r->c;
+    if (!r->conf_change)
+        return;
+    struct tw_header h;
+    bool took = st == HMS_UP_OK && msg && tw_parse_header(c->proto, msg, len, NULL, &h) == TW_COMPLETE &&
+                h.type == TW_REPLY && len > h.body_off && msg[h.body_off] == 0;
+    hms_session_undo(c->sess, &r->undo, !took);
+    r->conf_change = false;
+}
 
 static void on_backend(struct hms_upcall *uc, enum hms_up_status st, const uint8_t *msg, size_t len, const char *why)
 {
@@ -685,14 +696,27 @@ static void on_backend(struct hms_upcall *uc, enum hms_up_status st, const uint8
     struct mconn *c = r->c;
     c->route = NULL;
     hms_record_upstream(c, r->name, r->ms->name, r->sent_us, st != HMS_UP_OK);
+    conf_settle(r, st, msg, len);
     if (r->h.type == TW_ONEWAY) {
         mroute_free(r);
         mconn_done_noreply(c);
         return;
     }
+    if (r->relay.started) {
+        /* Passed on as it came: the client has part of it, or all. */
+        if (st == HMS_UP_OK)
+            mconn_reply_end(c);
+        else
+            mconn_reply_abort(c, why ? why : "no answer");
+        mroute_free(r);
+        return;
+    }
     if (st != HMS_UP_OK) {
-        hms_reply_app_error(c, &r->h, TW_APP_INTERNAL_ERROR, "metastore %s is unavailable: %s", r->ms->name,
-                        why ? why : "no answer");
+        if (st == HMS_UP_TOOBIG)
+            hms_reply_app_error(c, &r->h, TW_APP_INTERNAL_ERROR, "metastore %s: %s", r->ms->name, why ? why : "");
+        else
+            hms_reply_app_error(c, &r->h, TW_APP_INTERNAL_ERROR, "metastore %s is unavailable: %s", r->ms->name,
+                                why ? why : "no answer");
         mroute_free(r);
         return;
     }
@@ -736,25 +760,98 @@ static int translate(struct mroute *r)
     return 0;
 }
 
+/* setMetaConf's key and value (paths 0 and 1 of its arguments). */
+struct conf_kv {
+    const uint8_t *s[2];
+    size_t l[2];
+};
+
+static int take_kv(void *vctx, unsigned idx, const uint8_t *s, size_t len)
+{
+    struct conf_kv *kv = vctx;
+    kv->s[idx] = s;
+    kv->l[idx] = len;
+    return 0;
+}
+
+/* The reply's bytes as they come: passed on unless it must come whole. */
+static enum hms_part route_part(struct hms_upcall *uc, const uint8_t *p, size_t len, size_t total, size_t *used,
+                                char *why, size_t whylen)
+{
+    struct mroute *r = (struct mroute *)uc;
+    return hms_relay_part(&r->relay, r->c, r->rule, r->prefix, r->c->w->router->hms_max_reply, p, len, total,
+                          used, why, whylen);
+}
+
+static void route_resume(struct mconn *c)
+{
+    struct mroute *r = c->route;
+    if (r)
+        hms_up_resume(&r->uc);
+}
+
+/* setMetaConf: the client's session gets backend connections of its own
+ * (a metastore keeps these settings per connection), and the change is
+ * recorded now, to be replayed on each of them, and taken back if the
+ * metastore refuses it. 0, or -1 when answered here. */
+static int conf_prepare(struct mconn *c, struct mroute *r)
+{
+    const struct tw_pathset ps = TW_PS(TW_P(1), TW_P(2));
+    struct conf_kv kv = { { NULL, NULL }, { 0, 0 } };
+    if (tw_walk(c->proto, r->msg + r->h.body_off, r->len - r->h.body_off, NULL, &ps, take_kv, &kv) < 0 || !kv.s[0]) {
+        hms_reply_app_error(c, &r->h, TW_APP_PROTOCOL_ERROR, "setMetaConf: malformed arguments");
+        return -1;
+    }
+    if (!c->sess && !(c->sess = calloc(1, sizeof *c->sess))) {
+        hms_reply_app_error(c, &r->h, TW_APP_INTERNAL_ERROR, "out of memory");
+        return -1;
+    }
+    hms_session_pin(c->sess);
+    if (hms_session_set(c->sess, kv.s[0], kv.l[0], kv.s[1] ? kv.s[1] : (const uint8_t *)"", kv.l[1], &r->undo) < 0) {
+        reply_exception(c, &r->h, 1, "fedrouter: setMetaConf refused: the router keeps at most 64 settings per "
+                                     "session, each at most 4096 bytes");
+        return -1;
+    }
+    r->conf_change = true;
+    r->uc.applies_gen = c->sess->gen;
+    return 0;
+}
+
 static void forward(struct mconn *c, struct mroute *r)
 {
     if (r->compat && !r->translated && hms_compat_known(r->ms->name))
         translate(r);
+    r->uc = (struct hms_upcall){ 0 };
+    hms_relay_reset(&r->relay);
+    if (r->h.type == TW_CALL && !r->conf_change && r->h.name_len == 11 && memcmp(r->name, "setMetaConf", 11) == 0 &&
+        conf_prepare(c, r) < 0) {
+        mroute_free(r);
+        return;
+    }
     struct hms_ident id;
     mconn_ident(c, &id);
     c->ms = r->ms->name;
     r->sent_us = hms_mono_us();
     r->uc.done = on_backend;
     r->uc.oneway = r->h.type == TW_ONEWAY;
+    /* A reply in the old form made from a _req answer is built whole. */
+    r->uc.part = r->uc.oneway || r->translated ? NULL : route_part;
+    if (r->conf_change)
+        r->uc.applies_gen = c->sess->gen;
     char why[300] = "";
-    for (size_t i = 0; i < r->ms->nuris; i++) {
-        if (hms_up_send(c->w->hup, hms_uri_addr(r->ms->uris[i]), &id, c->proto, c->framed, r->msg, r->len, &r->uc, why,
-                        sizeof why) == 0) {
-            c->route = r;
-            c->route_cancel = cancel_forward;
-            return;
-        }
-    }
+    struct hms_target *t = hms_target_of(r->ms);
+    /* Set before sending: done() may run before hms_up_send returns. */
+    c->route = r;
+    c->route_cancel = cancel_forward;
+    c->route_resume = route_resume;
+    if (t && hms_up_send(c->w->hup, t, &id, c->proto, c->framed, r->msg, r->len, &r->uc, why, sizeof why) == 0)
+        return;
+    c->route = NULL;
+    c->route_cancel = NULL;
+    c->route_resume = NULL;
+    if (!t)
+        snprintf(why, sizeof why, "out of memory");
+    conf_settle(r, HMS_UP_DOWN, NULL, 0);
     struct tw_header h = r->h;
     const char *name = r->ms->name;
     if (h.type == TW_ONEWAY) {
@@ -892,6 +989,7 @@ static void cancel_forward(struct mconn *c)
     struct mroute *r = c->route;
     hms_up_cancel(&r->uc);
     c->route = NULL;
+    conf_settle(r, HMS_UP_DOWN, NULL, 0);
     mroute_free(r);
 }
 

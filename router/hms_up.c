@@ -1,64 +1,327 @@
 /*
  * hms_up.c: backend metastore connections (see hms_up.h).
  *
- *   hms_up_send --idle conn of the key?--> write the call --> BUSY
- *               --else--> connect --> [set_ugi, wait its reply] --> write --> BUSY
- *   reply cut (frame or scan) --> done() --> IDLE (idle timer) or closed
+ *   hms_up_send --idle conn of the key (at the remembered URI)?--> [replay
+ *               session changes] --> write the call --> BUSY
+ *               --else--> connect --> [set_ugi, setMetaConf replays, wait
+ *               for their replies] --> write --> BUSY
+ *   refused / timed out / died while CONNECTING or in SETUP (the call not
+ *   written) --> the same with the target's next URI
+ *   reply: whole (frame or scan) --> done() --> IDLE (idle timer) or closed
+ *          in parts --> part() ... [paused until hms_up_resume] ... END
+ *          --> IDLE --> done(OK, NULL)
  */
 #define _GNU_SOURCE
 #include "hms_up.h"
 
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "net.h"
 
 #define HU_READ_CHUNK (64u << 10)
+#define HU_KEY_MAX 4096
+#define HU_LOG_EVERY_MS 10000           /* one left-out line per metastore per this */
 
-enum hu_state { HU_CONNECTING, HU_UGI, HU_IDLE, HU_BUSY };
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- targets ---- */
+
+struct hms_target {
+    char *name;
+    size_t n;
+    char **uris;                        /* as configured */
+    char **addrs;                       /* host:port of each */
+    _Atomic int active;                 /* the URI that last worked */
+    _Atomic uint64_t failovers;         /* calls moved past a URI they could not reach */
+    _Atomic uint64_t left_out;          /* fan-outs answered without this metastore */
+    _Atomic uint64_t log_at_ms;         /* the next left-out line waits until then */
+    _Atomic uint64_t unlogged;          /* left-outs since the last line */
+    struct hms_target *next;            /* newest first */
+};
+
+static _Atomic(struct hms_target *) targets;
+static pthread_mutex_t targets_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool same_target(const struct hms_target *t, const char *name, char *const *uris, size_t n)
+{
+    if (t->n != n || strcmp(t->name, name) != 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(t->uris[i], uris[i]) != 0)
+            return false;
+    return true;
+}
+
+static struct hms_target *find_target(const char *name, char *const *uris, size_t n)
+{
+    for (struct hms_target *t = atomic_load_explicit(&targets, memory_order_acquire); t; t = t->next)
+        if (same_target(t, name, uris, n))
+            return t;
+    return NULL;
+}
+
+static void target_free(struct hms_target *t)
+{
+    for (size_t i = 0; t->uris && i < t->n; i++)
+        free(t->uris[i]);
+    for (size_t i = 0; t->addrs && i < t->n; i++)
+        free(t->addrs[i]);
+    free(t->uris);
+    free(t->addrs);
+    free(t->name);
+    free(t);
+}
+
+struct hms_target *hms_target_get(const char *name, char *const *uris, size_t n)
+{
+    struct hms_target *t = find_target(name, uris, n);
+    if (t || n == 0)
+        return t;
+    pthread_mutex_lock(&targets_lock);
+    t = find_target(name, uris, n);
+    if (t) {
+        pthread_mutex_unlock(&targets_lock);
+        return t;
+    }
+    t = calloc(1, sizeof *t);
+    bool ok = t && (t->name = strdup(name)) && (t->uris = calloc(n, sizeof *t->uris)) &&
+              (t->addrs = calloc(n, sizeof *t->addrs));
+    for (size_t i = 0; ok && i < n; i++) {
+        const char *a = strstr(uris[i], "://");
+        ok = (t->uris[i] = strdup(uris[i])) && (t->addrs[i] = strdup(a ? a + 3 : uris[i]));
+    }
+    if (!ok) {
+        if (t) {
+            t->n = n;
+            target_free(t);
+        }
+        pthread_mutex_unlock(&targets_lock);
+        return NULL;
+    }
+    t->n = n;
+    /* The same metastore with another URI list (a reload): keep using the
+     * URI it used, and keep counting. */
+    for (struct hms_target *o = atomic_load(&targets); o; o = o->next) {
+        if (strcmp(o->name, name) != 0)
+            continue;
+        const char *was = o->uris[atomic_load(&o->active) % (int)o->n];
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(t->uris[i], was) == 0)
+                atomic_store(&t->active, (int)i);
+        atomic_store(&t->failovers, atomic_load(&o->failovers));
+        atomic_store(&t->left_out, atomic_load(&o->left_out));
+        break;
+    }
+    t->next = atomic_load(&targets);
+    atomic_store_explicit(&targets, t, memory_order_release);
+    pthread_mutex_unlock(&targets_lock);
+    return t;
+}
+
+const char *hms_target_name(const struct hms_target *t)
+{
+    return t->name;
+}
+
+void hms_target_left_out(struct hms_target *t, const char *call, const char *why)
+{
+    atomic_fetch_add(&t->left_out, 1);
+    uint64_t now = mono_ms(), at = atomic_load(&t->log_at_ms);
+    if (now < at || !atomic_compare_exchange_strong(&t->log_at_ms, &at, now + HU_LOG_EVERY_MS)) {
+        atomic_fetch_add(&t->unlogged, 1);
+        return;
+    }
+    unsigned long long more = atomic_exchange(&t->unlogged, 0);
+    if (more)
+        fprintf(stderr, "fedrouter: metastore %s left out of %s: %s (and %llu times more since the last line)\n",
+                t->name, call, why, more);
+    else
+        fprintf(stderr, "fedrouter: metastore %s left out of %s: %s\n", t->name, call, why);
+}
+
+void hms_targets_gauges(struct buf *out, void *arg)
+{
+    struct hms_target *head = atomic_load_explicit(&targets, memory_order_acquire);
+    metrics_printf(out, "# TYPE fedrouter_hms_uri_in_use gauge\n");
+    for (int pass = 0; pass < 3; pass++) {
+        if (pass == 1)
+            metrics_printf(out, "# TYPE fedrouter_hms_uri_failovers_total counter\n");
+        if (pass == 2)
+            metrics_printf(out, "# TYPE fedrouter_hms_left_out_total counter\n");
+        for (struct hms_target *t = head; t; t = t->next) {
+            bool newest = true; /* one line per metastore: its newest URI list */
+            for (struct hms_target *o = head; o != t && newest; o = o->next)
+                newest = strcmp(o->name, t->name) != 0;
+            if (!newest)
+                continue;
+            if (pass == 0) {
+                int a = atomic_load(&t->active);
+                for (size_t i = 0; i < t->n; i++)
+                    metrics_printf(out, "fedrouter_hms_uri_in_use{ms=\"%s\",uri=\"%s\"} %d\n", t->name, t->uris[i],
+                                   (int)i == a);
+            } else {
+                metrics_printf(out, "%s{ms=\"%s\"} %llu\n",
+                               pass == 1 ? "fedrouter_hms_uri_failovers_total" : "fedrouter_hms_left_out_total",
+                               t->name,
+                               (unsigned long long)atomic_load(pass == 1 ? &t->failovers : &t->left_out));
+            }
+        }
+    }
+}
+
+/* A call reached a metastore at URI i: later calls go there first. */
+static void remember(struct hms_target *t, int i, const char *why)
+{
+    int old = atomic_load(&t->active);
+    if (old != i && atomic_compare_exchange_strong(&t->active, &old, i))
+        fprintf(stderr, "fedrouter: metastore %s: now using %s (%s)\n", t->name, t->uris[i],
+                why[0] ? why : "the one used before did not answer");
+}
+
+/* ---- sessions ---- */
+
+static _Atomic uint64_t next_session = 1;
+
+void hms_session_pin(struct hms_session *s)
+{
+    if (!s->id)
+        s->id = atomic_fetch_add(&next_session, 1);
+}
+
+int hms_session_set(struct hms_session *s, const uint8_t *key, size_t kl, const uint8_t *val, size_t vl,
+                    struct hms_conf_undo *undo)
+{
+    *undo = (struct hms_conf_undo){ -1, false, NULL, 0 };
+    if (kl > HMS_MAX_CONF_LEN || vl > HMS_MAX_CONF_LEN || memchr(key, 0, kl) || memchr(val, 0, vl))
+        return -1;
+    size_t i = 0;
+    while (i < s->nconf && !(strlen(s->conf[i].key) == kl && memcmp(s->conf[i].key, key, kl) == 0))
+        i++;
+    if (i == s->nconf && i == HMS_MAX_CONF)
+        return -1;
+    char *v = strndup((const char *)val, vl);
+    if (!v)
+        return -1;
+    if (i < s->nconf) {
+        *undo = (struct hms_conf_undo){ (int)i, false, s->conf[i].value, s->conf[i].gen };
+        s->conf[i].value = v;
+    } else {
+        char *k = strndup((const char *)key, kl);
+        if (!k) {
+            free(v);
+            return -1;
+        }
+        s->conf[i] = (struct hms_conf){ k, v, 0 };
+        s->nconf++;
+        *undo = (struct hms_conf_undo){ (int)i, true, NULL, 0 };
+    }
+    s->conf[i].gen = ++s->gen;
+    return 0;
+}
+
+void hms_session_undo(struct hms_session *s, struct hms_conf_undo *undo, bool apply)
+{
+    if (undo->idx < 0)
+        return;
+    size_t i = (size_t)undo->idx;
+    if (apply && undo->added && i < s->nconf) {
+        free(s->conf[i].key);
+        free(s->conf[i].value);
+        memmove(&s->conf[i], &s->conf[i + 1], (s->nconf - i - 1) * sizeof s->conf[0]);
+        s->nconf--;
+    } else if (apply && i < s->nconf) {
+        free(s->conf[i].value);
+        s->conf[i].value = undo->old_value;
+        s->conf[i].gen = undo->old_gen;
+        undo->old_value = NULL;
+    }
+    free(undo->old_value);
+    *undo = (struct hms_conf_undo){ -1, false, NULL, 0 };
+}
+
+void hms_session_free(struct hms_session *s)
+{
+    for (size_t i = 0; i < s->nconf; i++) {
+        free(s->conf[i].key);
+        free(s->conf[i].value);
+    }
+    s->nconf = 0;
+}
+
+/* ---- the pool ---- */
+
+enum hu_state { HU_CONNECTING, HU_SETUP, HU_IDLE, HU_BUSY };
 
 struct hms_upconn {
     struct hms_pool *pool;
     char *key;
     char addr[256];
+    int uri;                            /* index in the target of the call that opened it */
     int fd;
     ev_io rw, ww;
-    ev_timer idle;
+    ev_timer idle;                      /* idle timeout; while CONNECTING and in SETUP, the set-up's */
     enum hu_state state;
     enum tw_proto proto;
     bool framed;
+    uint64_t sess;                      /* the session it belongs to; 0: pooled */
+    uint64_t conf_gen;                  /* the session's changes it has */
+    int setup_left;                     /* set-up replies still to come */
     struct buf in, out;
-    struct buf pending;             /* the call's message, written once set_ugi is answered */
-    struct tw_scan scan;
+    struct buf pending;                 /* the call, written once the set-up is answered */
+    struct tw_scan scan;                /* whole messages (unframed) */
+    /* a reply handed to part() */
+    bool paused;                        /* the consumer cannot take more now */
+    bool whole;                         /* the consumer wants this reply whole */
+    bool frame_known;                   /* framed: the reply's length is read */
+    bool frame_hdr;                     /* framed: its 4 bytes are still in `in` */
+    size_t frame_total, frame_left;
     struct hms_upcall *call;
     struct hms_upconn *prev, *next;
 };
 
 struct hms_pool {
     struct ev_loop *loop;
-    double connect_timeout, call_timeout, idle_timeout;
+    struct hms_pool_limits lim;
+    struct tw_limits whole;             /* replies held whole */
     struct hms_upconn *conns;
     size_t nconns;
 };
 
-/* Replies are handed to done() from this per-thread buffer (see on_read);
- * the worker frees it with its pool. */
+/* Replies are handed to done() from this per-thread buffer (see
+ * take_whole); the worker frees it with its pool. */
 static __thread struct buf reply;
 
-struct hms_pool *hms_pool_new(struct ev_loop *loop, double connect_timeout, double call_timeout, double idle_timeout)
+struct hms_pool *hms_pool_new(struct ev_loop *loop, const struct hms_pool_limits *lim)
 {
     struct hms_pool *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
     p->loop = loop;
-    p->connect_timeout = connect_timeout > 0 ? connect_timeout : 2.0;
-    p->call_timeout = call_timeout > 0 ? call_timeout : 600.0;
-    p->idle_timeout = idle_timeout > 0 ? idle_timeout : 60.0;
+    p->lim = *lim;
+    if (p->lim.connect_timeout <= 0)
+        p->lim.connect_timeout = 2.0;
+    if (p->lim.call_timeout <= 0)
+        p->lim.call_timeout = 600.0;
+    if (p->lim.idle_timeout <= 0)
+        p->lim.idle_timeout = 60.0;
+    if (p->lim.max_reply == 0)
+        p->lim.max_reply = TW_DEFAULT_SIZE;
+    p->whole = (struct tw_limits){ 0, p->lim.max_reply, p->lim.max_reply, p->lim.max_reply };
     return p;
 }
 
@@ -84,28 +347,58 @@ static void conn_free(struct hms_upconn *c)
     free(c);
 }
 
-/* Closes c; its call, if any, fails with why. */
+/* Adds "addr: what" to the story of the call's tries. */
+static void note_why(struct hms_upcall *uc, const char *addr, const char *what)
+{
+    size_t l = strlen(uc->why);
+    if (l + 3 < sizeof uc->why)
+        snprintf(uc->why + l, sizeof uc->why - l, "%s%.100s: %.120s", l ? "; " : "", addr, what);
+}
+
+static void tmo_restart(struct hms_pool *p, struct hms_upcall *uc)
+{
+    ev_timer_stop(p->loop, &uc->tmo);
+    ev_timer_set(&uc->tmo, uc->timeout > 0 ? uc->timeout : p->lim.call_timeout, 0.);
+    ev_timer_start(p->loop, &uc->tmo);
+}
+
+static int place(struct hms_pool *p, struct hms_upcall *uc, const uint8_t *msg, size_t len, struct buf *own);
+
+/* Closes c. Its call moves to the next URI when it surely was not
+ * written (DOWN while connecting or in set-up), else fails with why. */
 static void conn_fail(struct hms_upconn *c, enum hms_up_status st, const char *why)
 {
+    struct hms_pool *p = c->pool;
     struct hms_upcall *uc = c->call;
+    bool unsent = c->state == HU_CONNECTING || c->state == HU_SETUP;
+    struct buf msg = c->pending;
+    c->pending = (struct buf)BUF_INIT;
     c->call = NULL;
     if (uc) {
         uc->conn = NULL;
-        ev_timer_stop(c->pool->loop, &uc->tmo);
+        note_why(uc, c->addr, why);
     }
-    char msg[400];
-    snprintf(msg, sizeof msg, "metastore %s: %s", c->addr, why);
     conn_free(c);
-    if (uc)
-        uc->done(uc, st, NULL, 0, msg);
+    if (!uc) {
+        buf_free(&msg);
+        return;
+    }
+    if (st == HMS_UP_DOWN && unsent && buf_len(&msg) && place(p, uc, buf_rptr(&msg), buf_len(&msg), &msg) == 0)
+        return;
+    buf_free(&msg);
+    ev_timer_stop(p->loop, &uc->tmo);
+    uc->done(uc, st, NULL, 0, uc->why);
 }
 
 void hms_pool_free(struct hms_pool *p)
 {
     if (!p)
         return;
-    while (p->conns)
-        conn_fail(p->conns, HMS_UP_DOWN, "the router is stopping");
+    while (p->conns) {
+        struct hms_upconn *c = p->conns;
+        c->state = HU_IDLE; /* no failover now */
+        conn_fail(c, HMS_UP_DOWN, "the router is stopping");
+    }
     free(p);
     buf_free(&reply); /* called on the pool's own worker thread */
 }
@@ -119,6 +412,18 @@ void hms_pool_counts(const struct hms_pool *p, size_t *open, size_t *idle)
             (*idle)++;
 }
 
+void hms_pool_session_end(struct hms_pool *p, uint64_t id)
+{
+    if (!p || !id)
+        return;
+    struct hms_upconn *c = p->conns, *next;
+    for (; c; c = next) {
+        next = c->next;
+        if (c->sess == id && !c->call)
+            conn_free(c);
+    }
+}
+
 static void update_io(struct hms_upconn *c)
 {
     struct ev_loop *loop = c->pool->loop;
@@ -126,8 +431,10 @@ static void update_io(struct hms_upconn *c)
         ev_io_start(loop, &c->ww);
     else
         ev_io_stop(loop, &c->ww);
-    if (c->state != HU_CONNECTING)
+    if (c->state != HU_CONNECTING && !c->paused)
         ev_io_start(loop, &c->rw);
+    else
+        ev_io_stop(loop, &c->rw);
 }
 
 /* Appends one message, framed when the backend wants frames. */
@@ -138,10 +445,7 @@ static int put_message(struct hms_upconn *c, const uint8_t *msg, size_t len)
     return buf_append(&c->out, msg, len);
 }
 
-/* ---- set_ugi, written by hand in both protocols ---- */
-
-
-
+/* ---- set-up messages, written by hand in both protocols ---- */
 
 /* set_ugi_args { 1: string user_name, 2: list<string> group_names }. */
 static int write_set_ugi(struct buf *b, enum tw_proto proto, const struct hms_ident *id)
@@ -158,42 +462,96 @@ static int write_set_ugi(struct buf *b, enum tw_proto proto, const struct hms_id
     return rc < 0 ? -1 : 0;
 }
 
+/* setMetaConf_args { 1: string key, 2: string value }. */
+static int write_set_conf(struct buf *b, enum tw_proto proto, const struct hms_conf *cf)
+{
+    int16_t last = 0;
+    int rc = tw_write_header(proto, b, (const uint8_t *)"setMetaConf", 11, TW_CALL, 0);
+    rc |= tw_put_field(proto, b, TW_T_STRING, 1, &last);
+    rc |= tw_put_string(proto, b, cf->key, strlen(cf->key));
+    rc |= tw_put_field(proto, b, TW_T_STRING, 2, &last);
+    rc |= tw_put_string(proto, b, cf->value, strlen(cf->value));
+    rc |= tw_put_stop(b);
+    return rc < 0 ? -1 : 0;
+}
+
+/* The session changes a call on c needs first: generations (c->conf_gen, want]. */
+static uint64_t conf_wanted(const struct hms_upcall *uc)
+{
+    const struct hms_session *s = uc->id.sess;
+    if (!s)
+        return 0;
+    return uc->applies_gen ? uc->applies_gen - 1 : s->gen;
+}
+
+/* Queues the set-up messages a call on c needs: set_ugi on a new
+ * connection, then the session's changes c lacks. The count, or -1. */
+static int queue_setup(struct hms_upconn *c, const struct hms_upcall *uc, bool fresh)
+{
+    int n = 0;
+    struct buf m = BUF_INIT;
+    if (fresh && uc->id.user && *uc->id.user) {
+        if (write_set_ugi(&m, c->proto, &uc->id) < 0 || put_message(c, buf_rptr(&m), buf_len(&m)) < 0)
+            goto fail;
+        n++;
+    }
+    const struct hms_session *s = uc->id.sess;
+    uint64_t want = conf_wanted(uc);
+    for (size_t i = 0; s && i < s->nconf; i++) {
+        if (s->conf[i].gen <= c->conf_gen || s->conf[i].gen > want)
+            continue;
+        buf_reset(&m);
+        if (write_set_conf(&m, c->proto, &s->conf[i]) < 0 || put_message(c, buf_rptr(&m), buf_len(&m)) < 0)
+            goto fail;
+        n++;
+    }
+    if (s && want > c->conf_gen)
+        c->conf_gen = want;
+    buf_free(&m);
+    return n;
+fail:
+    buf_free(&m);
+    return -1;
+}
+
 /* ---- I/O ---- */
 
-static void start_call_io(struct hms_upconn *c)
+/* Writes the call: c is BUSY (or IDLE again after a oneway call). -1 when
+ * c was closed (its call failed). */
+static int start_call_io(struct hms_upconn *c)
 {
+    struct hms_pool *p = c->pool;
     if (buf_len(&c->pending) && put_message(c, buf_rptr(&c->pending), buf_len(&c->pending)) < 0) {
+        c->state = HU_BUSY;
         conn_fail(c, HMS_UP_DOWN, "out of memory");
-        return;
+        return -1;
     }
-    buf_reset(&c->pending);
+    buf_free(&c->pending);
     c->state = HU_BUSY;
-    tw_scan_init(&c->scan, c->proto, NULL);
+    ev_timer_stop(p->loop, &c->idle);
+    tw_scan_init(&c->scan, c->proto, &p->whole);
+    c->paused = c->whole = c->frame_known = c->frame_hdr = false;
     struct hms_upcall *uc = c->call;
-    if (uc && uc->oneway) {
+    if (!uc)
+        return 0;
+    remember(uc->target, c->uri, uc->why);
+    if (uc->applies_gen && uc->applies_gen > c->conf_gen)
+        c->conf_gen = uc->applies_gen;
+    if (uc->oneway) {
         /* No reply comes: the call is done once queued. */
         c->call = NULL;
         uc->conn = NULL;
-        ev_timer_stop(c->pool->loop, &uc->tmo);
+        ev_timer_stop(p->loop, &uc->tmo);
         c->state = HU_IDLE;
-        ev_timer_again(c->pool->loop, &c->idle);
+        ev_timer_again(p->loop, &c->idle);
         uc->done(uc, HMS_UP_OK, NULL, 0, NULL);
     }
+    return 0;
 }
 
-/* One reply is complete: msg/len. */
-static void on_message(struct hms_upconn *c, const uint8_t *msg, size_t len)
+/* The call is over on c (whole reply or its last part): c is idle. */
+static struct hms_upcall *call_over(struct hms_upconn *c)
 {
-    if (c->state == HU_UGI) {
-        struct tw_header h;
-        if (tw_parse_header(c->proto, msg, len, NULL, &h) != TW_COMPLETE || h.type != TW_REPLY) {
-            conn_fail(c, HMS_UP_PROTO, "set_ugi was refused");
-            return;
-        }
-        start_call_io(c);
-        update_io(c);
-        return;
-    }
     struct hms_upcall *uc = c->call;
     c->call = NULL;
     if (uc) {
@@ -201,44 +559,86 @@ static void on_message(struct hms_upconn *c, const uint8_t *msg, size_t len)
         ev_timer_stop(c->pool->loop, &uc->tmo);
     }
     c->state = HU_IDLE;
+    c->paused = false;
     ev_timer_again(c->pool->loop, &c->idle);
-    if (uc)
-        uc->done(uc, HMS_UP_OK, msg, len, NULL);
+    if (c->in.cap > 4 * HU_READ_CHUNK && !buf_len(&c->in))
+        buf_free(&c->in); /* after a big reply held whole */
+    update_io(c);
+    return uc;
 }
 
-static void on_read(struct ev_loop *loop, ev_io *w, int revents)
+/* Cuts the next whole message from c->in: 1 with msg/len/used, 0 for more
+ * bytes, or a negative thrift_walk status. */
+static int cut_whole(struct hms_upconn *c, const struct tw_limits *lim, const uint8_t **msg, size_t *mlen,
+                     size_t *used)
 {
-    struct hms_upconn *c = w->data;
-    if (buf_reserve(&c->in, HU_READ_CHUNK) < 0) {
-        conn_fail(c, HMS_UP_DOWN, "out of memory");
-        return;
+    if (c->framed)
+        return tw_frame_cut(buf_rptr(&c->in), buf_len(&c->in), lim->max_message, msg, mlen, used);
+    int rc = tw_scan_feed(&c->scan, buf_rptr(&c->in), buf_len(&c->in), mlen);
+    *msg = buf_rptr(&c->in);
+    *used = *mlen;
+    return rc;
+}
+
+/* Replies to the set-up messages: each must be a REPLY; a session change
+ * the metastore refuses is logged (the client's own call to it was
+ * answered long ago), a refused set_ugi fails the call. */
+static void take_setup(struct hms_upconn *c)
+{
+    static const struct tw_limits small = { TW_DEFAULT_DEPTH, TW_DEFAULT_SIZE, TW_DEFAULT_SIZE, TW_DEFAULT_SIZE };
+    while (c->state == HU_SETUP && buf_len(&c->in)) {
+        const uint8_t *msg;
+        size_t mlen = 0, used = 0;
+        int rc = cut_whole(c, &small, &msg, &mlen, &used);
+        if (rc == TW_NEED_MORE)
+            return;
+        struct tw_header h;
+        if (rc != TW_COMPLETE || tw_parse_header(c->proto, msg, mlen, NULL, &h) != TW_COMPLETE) {
+            conn_fail(c, HMS_UP_PROTO, "malformed reply to set_ugi or setMetaConf");
+            return;
+        }
+        bool ugi = h.name_len == 7 && memcmp(h.name, "set_ugi", 7) == 0;
+        bool refused = h.type != TW_REPLY || (mlen > h.body_off && msg[h.body_off] != 0);
+        if (ugi && h.type != TW_REPLY) {
+            conn_fail(c, HMS_UP_PROTO, "set_ugi was refused");
+            return;
+        }
+        if (!ugi && refused)
+            fprintf(stderr, "fedrouter: metastore %s refused a setting replayed for a client session "
+                            "(setMetaConf); its calls there run without it\n", c->addr);
+        buf_consume(&c->in, used);
+        tw_scan_init(&c->scan, c->proto, NULL);
+        if (--c->setup_left == 0) {
+            if (buf_len(&c->in)) {
+                conn_fail(c, HMS_UP_PROTO, "bytes after the set-up replies");
+                return;
+            }
+            if (start_call_io(c) == 0)
+                update_io(c);
+            return;
+        }
     }
-    ssize_t n = recv(c->fd, buf_wptr(&c->in), HU_READ_CHUNK, 0);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    if (n <= 0) {
-        conn_fail(c, HMS_UP_DOWN, n == 0 ? "connection closed by the metastore" : strerror(errno));
-        return;
-    }
-    buf_commit(&c->in, (size_t)n);
-    if (c->state == HU_IDLE) {
-        conn_fail(c, HMS_UP_PROTO, "bytes from the metastore with no call in flight");
-        return;
-    }
+}
+
+static void take_whole(struct hms_upconn *c)
+{
+    struct hms_pool *p = c->pool;
     const uint8_t *msg = NULL;
     size_t mlen = 0, used = 0;
-    int rc;
-    if (c->framed) {
-        rc = tw_frame_cut(buf_rptr(&c->in), buf_len(&c->in), TW_DEFAULT_SIZE, &msg, &mlen, &used);
-    } else {
-        rc = tw_scan_feed(&c->scan, buf_rptr(&c->in), buf_len(&c->in), &mlen);
-        msg = buf_rptr(&c->in);
-        used = mlen;
-    }
+    int rc = cut_whole(c, &p->whole, &msg, &mlen, &used);
     if (rc == TW_NEED_MORE)
         return;
+    if (rc == TW_EMSGSIZE || rc == TW_ESTRING || rc == TW_ECONTAINER) {
+        char why[160];
+        snprintf(why, sizeof why, "the reply is larger than hms.max_buffered_reply (%zu bytes), the most the "
+                                  "router holds whole", p->lim.max_reply);
+        conn_fail(c, HMS_UP_TOOBIG, why);
+        return;
+    }
     if (rc != TW_COMPLETE || used != buf_len(&c->in)) {
-        conn_fail(c, HMS_UP_PROTO, rc != TW_COMPLETE ? "malformed reply" : "bytes after the reply");
+        char why[96];
+        snprintf(why, sizeof why, "malformed reply (%s)", rc != TW_COMPLETE ? tw_strerror(rc) : "bytes after it");
+        conn_fail(c, HMS_UP_PROTO, why);
         return;
     }
     /* The connection may be freed or reused by done(): the reply moves to
@@ -250,7 +650,128 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
         return;
     }
     buf_reset(&c->in);
-    on_message(c, buf_rptr(&reply), buf_len(&reply));
+    struct hms_upcall *uc = call_over(c);
+    if (reply.cap > 4 * HU_READ_CHUNK) {
+        /* A big reply: hand it over in its own buffer, not kept. */
+        struct buf big = reply;
+        reply = (struct buf)BUF_INIT;
+        if (uc)
+            uc->done(uc, HMS_UP_OK, buf_rptr(&big), buf_len(&big), NULL);
+        buf_free(&big);
+        return;
+    }
+    if (uc)
+        uc->done(uc, HMS_UP_OK, buf_rptr(&reply), buf_len(&reply), NULL);
+}
+
+static inline uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Hands what there is of the reply to part(). */
+static void take_parts(struct hms_upconn *c)
+{
+    struct hms_upcall *uc = c->call;
+    size_t hdr = 0, avail = buf_len(&c->in);
+    if (c->framed) {
+        if (!c->frame_known) {
+            if (avail < 4)
+                return;
+            uint32_t n = be32(buf_rptr(&c->in));
+            if (n == 0 || n > INT32_MAX) {
+                conn_fail(c, HMS_UP_PROTO, "malformed reply (bad frame length)");
+                return;
+            }
+            c->frame_known = c->frame_hdr = true;
+            c->frame_total = c->frame_left = n;
+        }
+        hdr = c->frame_hdr ? 4 : 0;
+        avail -= hdr;
+        if (avail > c->frame_left)
+            avail = c->frame_left;
+    }
+    if (avail == 0)
+        return;
+    size_t used = 0;
+    char why[160] = "";
+    enum hms_part r = uc->part(uc, buf_rptr(&c->in) + hdr, avail, c->framed ? c->frame_total : 0, &used, why,
+                               sizeof why);
+    if (r == HMS_PART_WHOLE) {
+        c->whole = true;
+        take_whole(c);
+        return;
+    }
+    if (r == HMS_PART_ERROR || used > avail) {
+        conn_fail(c, HMS_UP_PROTO, why[0] ? why : "malformed reply");
+        return;
+    }
+    /* Framed: when the frame's last byte is here, "more" never comes. */
+    bool all_there = c->framed && avail == c->frame_left;
+    if (used) {
+        /* The frame length goes with the first bytes taken: until then the
+         * reply may still be asked for whole. */
+        buf_consume(&c->in, hdr + used);
+        c->frame_hdr = false;
+        c->frame_left -= c->framed ? used : 0;
+        tmo_restart(c->pool, uc); /* the reply moves: the timeout counts from here */
+    }
+    if (r == HMS_PART_END) {
+        if (c->framed ? c->frame_left != 0 : buf_len(&c->in) != 0) {
+            conn_fail(c, HMS_UP_PROTO, "bytes after the reply");
+            return;
+        }
+        uc = call_over(c);
+        if (uc)
+            uc->done(uc, HMS_UP_OK, NULL, 0, NULL);
+        return;
+    }
+    if (r == HMS_PART_PAUSE) {
+        c->paused = true;
+        ev_timer_stop(c->pool->loop, &uc->tmo);
+        update_io(c);
+        return;
+    }
+    if (all_there)
+        conn_fail(c, HMS_UP_PROTO, "malformed reply (its frame ends inside it)");
+}
+
+static void on_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct hms_upconn *c = w->data;
+    if (c->paused)
+        return;
+    if (buf_reserve(&c->in, HU_READ_CHUNK) < 0) {
+        conn_fail(c, HMS_UP_DOWN, "out of memory");
+        return;
+    }
+    ssize_t n = recv(c->fd, buf_wptr(&c->in), HU_READ_CHUNK, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        n = 0; /* nothing new: what is buffered may still go on (a resume) */
+    } else if (n <= 0) {
+        conn_fail(c, HMS_UP_DOWN, n == 0 ? "connection closed by the metastore" : strerror(errno));
+        return;
+    } else {
+        buf_commit(&c->in, (size_t)n);
+    }
+    if (!buf_len(&c->in))
+        return;
+    switch (c->state) {
+    case HU_IDLE:
+        conn_fail(c, HMS_UP_PROTO, "bytes from the metastore with no call in flight");
+        return;
+    case HU_SETUP:
+        take_setup(c);
+        return;
+    case HU_BUSY:
+        if (c->call && c->call->part && !c->whole)
+            take_parts(c);
+        else
+            take_whole(c);
+        return;
+    case HU_CONNECTING:
+        return;
+    }
 }
 
 static void on_write(struct ev_loop *loop, ev_io *w, int revents)
@@ -263,12 +784,12 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents)
             conn_fail(c, HMS_UP_DOWN, err ? strerror(err) : "connect failed");
             return;
         }
-        ev_timer_stop(loop, &c->idle);
-        c->state = buf_len(&c->out) ? HU_UGI : HU_BUSY;
-        if (c->state == HU_BUSY)
-            start_call_io(c);
-        else
+        if (c->setup_left) {
+            c->state = HU_SETUP; /* the set-up timer runs on */
             tw_scan_init(&c->scan, c->proto, NULL);
+        } else if (start_call_io(c) < 0) {
+            return;
+        }
     }
     if (net_send_buf(c->fd, &c->out) == NET_ERROR) {
         conn_fail(c, HMS_UP_DOWN, "write failed");
@@ -284,13 +805,17 @@ static void on_idle(struct ev_loop *loop, ev_timer *t, int revents)
         conn_free(c);
     else if (c->state == HU_CONNECTING)
         conn_fail(c, HMS_UP_DOWN, "connect timed out");
+    else if (c->state == HU_SETUP)
+        conn_fail(c, HMS_UP_DOWN, "no answer to set_ugi or setMetaConf within the connect timeout");
 }
 
 static void on_call_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct hms_upcall *uc = t->data;
     if (uc->conn)
-        conn_fail(uc->conn, HMS_UP_TIMEOUT, "no reply within the call timeout");
+        conn_fail(uc->conn, HMS_UP_TIMEOUT,
+                  uc->conn->state == HU_BUSY ? "no reply within the call timeout"
+                                             : "not connected within the call timeout");
 }
 
 static int open_fd(const char *addr, char *why, size_t whylen)
@@ -298,7 +823,7 @@ static int open_fd(const char *addr, char *why, size_t whylen)
     char host[256];
     const char *colon = strrchr(addr, ':');
     if (!colon || (size_t)(colon - addr) >= sizeof host) {
-        snprintf(why, whylen, "bad metastore address %s", addr);
+        snprintf(why, whylen, "bad metastore address");
         return -1;
     }
     snprintf(host, sizeof host, "%.*s", (int)(colon - addr), addr);
@@ -307,13 +832,15 @@ static int open_fd(const char *addr, char *why, size_t whylen)
     if (getaddrinfo(host, colon + 1, &hints, &ai) != 0) {
         hints.ai_flags = 0; /* a host name: resolved here, rarely (connections are pooled) */
         if (getaddrinfo(host, colon + 1, &hints, &ai) != 0 || !ai) {
-            snprintf(why, whylen, "cannot resolve %s", addr);
+            snprintf(why, whylen, "cannot resolve it");
             return -1;
         }
     }
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
-        snprintf(why, whylen, "%s: %s", addr, strerror(errno));
+    if (fd < 0)
+        snprintf(why, whylen, "%s", strerror(errno));
+    else if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
+        snprintf(why, whylen, "%s", strerror(errno));
         close(fd);
         fd = -1;
     }
@@ -321,18 +848,20 @@ static int open_fd(const char *addr, char *why, size_t whylen)
     return fd;
 }
 
-/* The pool key of a connection: address, protocol, framing, user and
- * groups. Written into k (cap bytes); false when it does not fit. */
+/* The pool key of a connection: session, address, protocol, framing, user
+ * and groups (each name with its length, so no two identities meet).
+ * Written into k (cap bytes); false when it does not fit. */
 static bool make_key(char *k, size_t cap, const char *addr, const struct hms_ident *id, enum tw_proto proto,
                      bool framed)
 {
-    int w = snprintf(k, cap, "%s\n%d%c\n%s", addr, (int)proto, framed ? 'f' : 'u',
-                     id && id->user ? id->user : "");
+    const char *user = id->user ? id->user : "";
+    int w = snprintf(k, cap, "%llu\n%s\n%d%c\n%zu:%s", (unsigned long long)(id->sess ? id->sess->id : 0), addr,
+                     (int)proto, framed ? 'f' : 'u', strlen(user), user);
     if (w < 0 || (size_t)w >= cap)
         return false;
     size_t used = (size_t)w;
-    for (size_t i = 0; id && id->user && *id->user && i < id->ngroups; i++) {
-        w = snprintf(k + used, cap - used, "\n%s", id->groups[i]);
+    for (size_t i = 0; *user && i < id->ngroups; i++) {
+        w = snprintf(k + used, cap - used, "\n%zu:%s", strlen(id->groups[i]), id->groups[i]);
         if (w < 0 || (size_t)w >= cap - used)
             return false;
         used += (size_t)w;
@@ -340,50 +869,37 @@ static bool make_key(char *k, size_t cap, const char *addr, const struct hms_ide
     return true;
 }
 
-int hms_up_send(struct hms_pool *p, const char *addr, const struct hms_ident *id, enum tw_proto proto, bool framed,
-                const uint8_t *msg, size_t len, struct hms_upcall *uc, char *why, size_t whylen)
+static struct hms_upconn *find_idle(struct hms_pool *p, const char *key)
 {
-    char key[2048];
-    if (!make_key(key, sizeof key, addr, id, proto, framed)) {
-        snprintf(why, whylen, "the user's name and groups are too long for a pool key");
-        return -1;
-    }
     struct hms_upconn *c = p->conns;
     while (c && !(c->state == HU_IDLE && strcmp(c->key, key) == 0))
         c = c->next;
-    ev_timer_init(&uc->tmo, on_call_timeout, p->call_timeout, 0);
-    uc->tmo.data = uc;
-    if (c) {
-        ev_timer_stop(p->loop, &c->idle);
-        c->call = uc;
-        uc->conn = c;
-        ev_timer_start(p->loop, &uc->tmo);
-        /* Connected and idle: the call goes straight to the output (only a
-         * connection still opening keeps it in `pending`). */
-        if (put_message(c, msg, len) < 0) {
-            conn_fail(c, HMS_UP_DOWN, "out of memory");
-            return 0;
-        }
-        start_call_io(c);
-        update_io(c);
-        return 0;
-    }
-    c = calloc(1, sizeof *c);
+    return c;
+}
+
+/* A new connection to the target's URI i for uc (CONNECTING, its call in
+ * `pending` once placed). NULL with why when the socket cannot be made. */
+static struct hms_upconn *open_conn(struct hms_pool *p, struct hms_upcall *uc, int i, const char *key, char *why,
+                                    size_t whylen)
+{
+    struct hms_upconn *c = calloc(1, sizeof *c);
     if (!c || !(c->key = strdup(key))) {
         free(c);
         snprintf(why, whylen, "out of memory");
-        return -1;
+        return NULL;
     }
-    c->fd = open_fd(addr, why, whylen);
+    c->fd = open_fd(uc->target->addrs[i], why, whylen);
     if (c->fd < 0) {
         free(c->key);
         free(c);
-        return -1;
+        return NULL;
     }
     c->pool = p;
-    snprintf(c->addr, sizeof c->addr, "%s", addr);
-    c->proto = proto;
-    c->framed = framed;
+    c->uri = i;
+    snprintf(c->addr, sizeof c->addr, "%s", uc->target->addrs[i]);
+    c->proto = uc->proto;
+    c->framed = uc->framed;
+    c->sess = uc->id.sess ? uc->id.sess->id : 0;
     c->state = HU_CONNECTING;
     c->next = p->conns;
     if (p->conns)
@@ -394,29 +910,111 @@ int hms_up_send(struct hms_pool *p, const char *addr, const struct hms_ident *id
     c->rw.data = c;
     ev_io_init(&c->ww, on_write, c->fd, EV_WRITE);
     c->ww.data = c;
-    /* The idle timer doubles as the connect timer until connected. */
+    /* The idle timer doubles as the connect and set-up timer. */
     ev_init(&c->idle, on_idle);
     c->idle.data = c;
-    c->idle.repeat = p->idle_timeout;
-    ev_timer_set(&c->idle, p->connect_timeout, p->idle_timeout);
+    ev_timer_set(&c->idle, p->lim.connect_timeout, p->lim.idle_timeout);
     ev_timer_start(p->loop, &c->idle);
-    c->call = uc;
-    uc->conn = c;
-    ev_timer_start(p->loop, &uc->tmo);
-    int rc = buf_append(&c->pending, msg, len);
-    if (rc == 0 && id && id->user && *id->user) {
-        struct buf ugi = BUF_INIT;
-        rc = write_set_ugi(&ugi, proto, id);
-        if (rc == 0)
-            rc = put_message(c, buf_rptr(&ugi), buf_len(&ugi));
-        buf_free(&ugi);
-    }
-    if (rc < 0) {
-        conn_fail(c, HMS_UP_DOWN, "out of memory");
+    return c;
+}
+
+/* Puts the call (msg/len; held in *own when own is not NULL, which is
+ * taken) on a connection to the next URI of its target not tried yet.
+ * 0, or -1 when none is left (uc->why says what each did). */
+static int place(struct hms_pool *p, struct hms_upcall *uc, const uint8_t *msg, size_t len, struct buf *own)
+{
+    struct hms_target *t = uc->target;
+    char key[HU_KEY_MAX], why[200];
+    while (uc->tried < (int)t->n) {
+        int i = (uc->start + uc->tried) % (int)t->n;
+        if (uc->tried++ > 0)
+            atomic_fetch_add(&t->failovers, 1);
+        if (!make_key(key, sizeof key, t->addrs[i], &uc->id, uc->proto, uc->framed)) {
+            note_why(uc, t->addrs[i], "the user's name and groups are too long for a pool key");
+            continue;
+        }
+        struct hms_upconn *c = find_idle(p, key);
+        bool fresh = !c;
+        if (!c && !(c = open_conn(p, uc, i, key, why, sizeof why))) {
+            note_why(uc, t->addrs[i], why);
+            continue;
+        }
+        if (!fresh) {
+            ev_timer_stop(p->loop, &c->idle);
+            c->uri = i;
+        }
+        int n = queue_setup(c, uc, fresh);
+        /* The call waits in `pending` for a connection still to set up,
+         * else goes straight to the output. */
+        bool wait = fresh || n > 0;
+        int rc = n < 0 ? -1
+                 : !wait ? put_message(c, msg, len)
+                 : own ? 0
+                       : buf_append(&c->pending, msg, len);
+        if (rc < 0) {
+            conn_free(c);
+            snprintf(uc->why, sizeof uc->why, "out of memory");
+            break;
+        }
+        if (wait && own) {
+            c->pending = *own;
+            *own = (struct buf)BUF_INIT;
+        }
+        c->call = uc;
+        uc->conn = c;
+        c->setup_left = n;
+        if (fresh) {
+            update_io(c);
+        } else if (n) {
+            /* Session changes to replay first, under the set-up timer. */
+            c->state = HU_SETUP;
+            tw_scan_init(&c->scan, c->proto, NULL);
+            ev_timer_set(&c->idle, p->lim.connect_timeout, p->lim.idle_timeout);
+            ev_timer_start(p->loop, &c->idle);
+            update_io(c);
+        } else if (start_call_io(c) == 0) {
+            update_io(c);
+        }
+        if (own)
+            buf_free(own);
         return 0;
     }
+    if (own)
+        buf_free(own);
+    return -1;
+}
+
+int hms_up_send(struct hms_pool *p, struct hms_target *t, const struct hms_ident *id, enum tw_proto proto,
+                bool framed, const uint8_t *msg, size_t len, struct hms_upcall *uc, char *why, size_t whylen)
+{
+    uc->conn = NULL;
+    uc->target = t;
+    uc->id = *id;
+    uc->proto = proto;
+    uc->framed = framed;
+    uc->start = t->n ? atomic_load(&t->active) % (int)t->n : 0;
+    uc->tried = 0;
+    uc->why[0] = 0;
+    ev_init(&uc->tmo, on_call_timeout);
+    uc->tmo.data = uc;
+    tmo_restart(p, uc);
+    if (place(p, uc, msg, len, NULL) == 0)
+        return 0;
+    ev_timer_stop(p->loop, &uc->tmo);
+    snprintf(why, whylen, "%s", uc->why[0] ? uc->why : "no address");
+    return -1;
+}
+
+void hms_up_resume(struct hms_upcall *uc)
+{
+    struct hms_upconn *c = uc->conn;
+    if (!c || !c->paused)
+        return;
+    c->paused = false;
+    tmo_restart(c->pool, uc);
     update_io(c);
-    return 0;
+    /* The bytes already read go on from the loop, not from here. */
+    ev_feed_event(c->pool->loop, &c->rw, EV_READ);
 }
 
 void hms_up_cancel(struct hms_upcall *uc)

@@ -7,6 +7,22 @@
  * groups, protocol, framing); a call takes an idle connection of its key or
  * opens one, which first replays the client's set_ugi. Idle connections are
  * closed after a while; a connection that fails fails its call only.
+ *
+ * A metastore's `uris` are a failover list (struct hms_target): a call goes
+ * to the URI that last worked (remembered for every worker), and moves to
+ * the next one only while it surely has not reached a metastore: the
+ * connect was refused or timed out, or the connection died during its
+ * set-up (set_ugi, setMetaConf replays) before the call was written. Once
+ * written, a call is never sent again: a failure is the client's error.
+ *
+ * A client session that changed its metastore settings (setMetaConf) gets
+ * connections of its own (struct hms_session): never pooled for another
+ * client, closed with the session, and each replays the session's settings
+ * before its first call, on every metastore the session reaches.
+ *
+ * Replies come whole to done(), up to the pool's max_reply, or, for a call
+ * with a part() callback, piece by piece as they arrive, of any size, with
+ * the reading paused while the consumer cannot take more.
  */
 #ifndef FR_HMS_UP_H
 #define FR_HMS_UP_H
@@ -22,37 +38,139 @@
 struct hms_pool;
 struct hms_upconn;
 
-/* Who the calls run as on the backend: the client's set_ugi, if it sent one. */
-struct hms_ident {
-    const char *user;               /* NULL or "": no set_ugi */
-    const char *const *groups;
-    size_t ngroups;
+/* ---- targets: a metastore's URIs ---- */
+
+/* Process-wide, one per metastore name and URI list, never freed (a
+ * handful); shared by the workers without a lock on the call path. */
+struct hms_target;
+
+/* The target of metastore `name` with its uris ("thrift://host:port"),
+ * made on first use. A target made for a changed URI list starts at the URI
+ * the old list last used, when it is still there. NULL when out of memory. */
+struct hms_target *hms_target_get(const char *name, char *const *uris, size_t n);
+const char *hms_target_name(const struct hms_target *t);
+/* A fan-out answered without this metastore (why: what happened): counted,
+ * and logged at most every few seconds per metastore. */
+void hms_target_left_out(struct hms_target *t, const char *call, const char *why);
+/* Per-metastore series for /metrics (a metrics gauge function). */
+void hms_targets_gauges(struct buf *out, void *arg);
+
+/* ---- sessions: setMetaConf ---- */
+
+#define HMS_MAX_CONF 64                 /* settings one session may change */
+#define HMS_MAX_CONF_LEN 4096           /* longest key or value kept */
+
+/* One setting a session changed; gen orders the changes. */
+struct hms_conf {
+    char *key, *value;
+    uint64_t gen;
 };
 
-enum hms_up_status { HMS_UP_OK = 0, HMS_UP_DOWN = -1, HMS_UP_TIMEOUT = -2, HMS_UP_PROTO = -3 };
+/* What a client session changed. Embedded in the client connection; zero
+ * (id 0) until its first setMetaConf. */
+struct hms_session {
+    uint64_t id;                        /* process-unique once pinned; 0: pooled connections */
+    uint64_t gen;                       /* of the newest change */
+    struct hms_conf conf[HMS_MAX_CONF];
+    size_t nconf;
+};
+
+/* How to undo a change the metastore refused. */
+struct hms_conf_undo {
+    int idx;                            /* -1: nothing to undo */
+    bool added;
+    char *old_value;
+    uint64_t old_gen;
+};
+
+/* Gives the session its own connections from now on (an id). */
+void hms_session_pin(struct hms_session *s);
+/* Records key = value as the session's newest change (gen = ++s->gen).
+ * 0, or -1 when out of memory or the session holds HMS_MAX_CONF keys. */
+int hms_session_set(struct hms_session *s, const uint8_t *key, size_t kl, const uint8_t *val, size_t vl,
+                    struct hms_conf_undo *undo);
+/* Takes back the change hms_session_set made; frees the undo either way
+ * (call with apply = false once the change stands). */
+void hms_session_undo(struct hms_session *s, struct hms_conf_undo *undo, bool apply);
+void hms_session_free(struct hms_session *s);
+/* Closes the session's own connections on this worker (the client left). */
+void hms_pool_session_end(struct hms_pool *p, uint64_t id);
+
+/* ---- calls ---- */
+
+/* Who the calls run as on the backend: the client's set_ugi, if it sent one,
+ * and its session, if it changed settings. */
+struct hms_ident {
+    const char *user;                   /* NULL or "": no set_ugi */
+    const char *const *groups;
+    size_t ngroups;
+    const struct hms_session *sess;     /* NULL: pooled connections */
+};
+
+enum hms_up_status {
+    HMS_UP_OK = 0,
+    HMS_UP_DOWN = -1,                   /* no connection, or it died */
+    HMS_UP_TIMEOUT = -2,                /* no reply (or no more of it) in time */
+    HMS_UP_PROTO = -3,                  /* a reply that is not one */
+    HMS_UP_TOOBIG = -4,                 /* a reply to hold whole over max_reply */
+};
 
 struct hms_upcall;
-/* The reply (one whole message, unframed) or a failure with why. */
+/* The reply (one whole message, unframed), the end of a reply handed to
+ * part() (msg NULL), or a failure with why. */
 typedef void (*hms_up_done_fn)(struct hms_upcall *uc, enum hms_up_status st, const uint8_t *msg, size_t len,
                                const char *why);
+
+/* What part() answers. */
+enum hms_part {
+    HMS_PART_MORE = 0,                  /* took *used bytes; more please */
+    HMS_PART_PAUSE = 1,                 /* took *used; stop reading until hms_up_resume */
+    HMS_PART_END = 2,                   /* the message ended after *used bytes */
+    HMS_PART_WHOLE = 3,                 /* took nothing: hand this reply whole to done() */
+    HMS_PART_ERROR = -1,                /* why filled; the call fails (HMS_UP_PROTO) */
+};
+/* The reply's bytes not taken yet, from the first of them: p/len (frame
+ * length removed; `total` is the payload's length for a framed backend, 0
+ * when unknown). It must not cancel the call or send on the pool. */
+typedef enum hms_part (*hms_up_part_fn)(struct hms_upcall *uc, const uint8_t *p, size_t len, size_t total,
+                                        size_t *used, char *why, size_t whylen);
 
 /* One call on a backend. Embed it; keep it alive until done or hms_up_cancel. */
 struct hms_upcall {
     hms_up_done_fn done;
+    hms_up_part_fn part;                /* NULL: the reply comes whole to done() */
     void *arg;
-    bool oneway;                    /* no reply expected: done runs once it is written */
+    bool oneway;                        /* no reply expected: done runs once it is written */
+    double timeout;                     /* seconds for the reply (and between its parts); 0: the pool's */
+    uint64_t applies_gen;               /* setMetaConf: the session change this call makes */
     /* private */
     struct hms_upconn *conn;
     ev_timer tmo;
+    struct hms_target *target;
+    struct hms_ident id;                /* the caller's (pointers into its client connection) */
+    enum tw_proto proto;
+    bool framed;
+    int start, tried;                   /* URIs: the first asked, how many so far */
+    char why[256];                      /* what the URIs tried so far did */
 };
 
-struct hms_pool *hms_pool_new(struct ev_loop *loop, double connect_timeout, double call_timeout, double idle_timeout);
+struct hms_pool_limits {
+    double connect_timeout;             /* seconds: connect plus set-up, per URI */
+    double call_timeout;                /* seconds: reply, or between parts of one */
+    double idle_timeout;                /* seconds an idle connection is kept */
+    size_t max_reply;                   /* largest reply held whole */
+};
+
+struct hms_pool *hms_pool_new(struct ev_loop *loop, const struct hms_pool_limits *lim);
 void hms_pool_free(struct hms_pool *p);
 
 /* Sends one message (unframed bytes; framing is added for framed backends)
- * to addr ("host:port"). 0: done() will run later; -1 with why: not sent. */
-int hms_up_send(struct hms_pool *p, const char *addr, const struct hms_ident *id, enum tw_proto proto, bool framed,
-                const uint8_t *msg, size_t len, struct hms_upcall *uc, char *why, size_t whylen);
+ * to the target's URIs. 0: done() will run later; -1 with why: not sent. */
+int hms_up_send(struct hms_pool *p, struct hms_target *t, const struct hms_ident *id, enum tw_proto proto,
+                bool framed, const uint8_t *msg, size_t len, struct hms_upcall *uc, char *why, size_t whylen);
+/* Reading a reply goes on after HMS_PART_PAUSE (from the event loop: part()
+ * is not called from here). */
+void hms_up_resume(struct hms_upcall *uc);
 /* Forgets a call (its connection is closed: the reply would be out of step). */
 void hms_up_cancel(struct hms_upcall *uc);
 

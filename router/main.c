@@ -255,6 +255,10 @@ int main(int argc, char **argv)
     snprintf(r.hms_listen, sizeof r.hms_listen, "%s", cfg.router.hms_listen);
     r.hms_manual = cfg.router.hms_mode == 1;
     r.hms_down_fails = cfg.router.hms_down == 1;
+    r.hms_call_timeout = (cfg.router.hms_call_timeout_ms ? cfg.router.hms_call_timeout_ms : 86400000) / 1000.0;
+    r.hms_fanout_timeout = cfg.router.hms_fanout_timeout_ms / 1000.0;
+    r.hms_max_reply = (size_t)cfg.router.hms_max_buffered_reply;
+    r.client_max_output = (size_t)cfg.router.client_max_output;
     r.hdfs_down_fails = cfg.router.hdfs_down == 1;
     signal(SIGPIPE, SIG_IGN);
     sigset_t set;
@@ -270,6 +274,7 @@ int main(int argc, char **argv)
         return 1;
     }
     metrics_add_gauge(gauges, &r);
+    metrics_add_gauge(hms_targets_gauges, NULL);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     r.nworkers = cfg.router.workers > 0 ? cfg.router.workers : (ncpu > 0 ? (int)ncpu : 1);
     r.workers = calloc((size_t)r.nworkers, sizeof *r.workers);

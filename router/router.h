@@ -22,6 +22,10 @@ struct router {
     int hms_port;                        /* its bound port, once the first worker bound it */
     bool hms_manual;                     /* MANUAL federation: databases mapped by name, no prefixes */
     bool hms_down_fails;                 /* a metastore down fails a fan-out call instead of being left out */
+    double hms_call_timeout;             /* seconds for a metastore's reply (or between its parts) */
+    double hms_fanout_timeout;           /* seconds each metastore has for its part of a fan-out */
+    size_t hms_max_reply;                /* largest metastore reply held whole */
+    size_t client_max_output;            /* reply bytes queued for a metastore client before reading pauses */
     bool hdfs_down_fails;                /* a subcluster down fails a listing/summary instead of a partial answer */
     _Atomic uint64_t hdfs_partial;       /* listings and summaries answered without a subcluster that was down */
     void *state;                         /* the statestore and its snapshot holder (route_deps.c) */

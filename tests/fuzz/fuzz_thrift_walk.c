@@ -14,7 +14,9 @@
  *   - tw_walk and tw_rewrite of a body agree on the result and on the number
  *     of strings;
  *   - a rewritten message ends where the scanner says, and its body walks to
- *     the same number of strings, every one of them mapped.
+ *     the same number of strings, every one of them mapped;
+ *   - the stream rewriter fed in pieces (consumed bytes dropped) gives the
+ *     one-shot rewrite's body, or the same verdict.
  *
  * Built two ways, like fuzz_ipc: with libFuzzer (-DFR_LIBFUZZER), and as a
  * replay program that runs files given on the command line and a fixed
@@ -196,6 +198,44 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (rm == TW_UNCHANGED && m.n != 0)
             FAIL("unchanged after %d replacements\n", m.n);
     }
+
+    /* The stream, fed in pieces with consumed bytes dropped, agrees with the
+     * one-shot rewrite: the header as it came, then the same body. */
+    struct tw_stream st;
+    struct fctx sm = { 0, 1, max_string, { 0 } };
+    struct buf so = BUF_INIT, win = BUF_INIT;
+    tw_stream_init(&st, proto, lim, ps, mapper, &sm);
+    size_t fed = 0;
+    int rs = TW_NEED_MORE;
+    while (rs == TW_NEED_MORE && fed < mlen) {
+        size_t n = mlen - fed < step ? mlen - fed : step;
+        buf_append(&win, msg + fed, n);
+        fed += n;
+        uint8_t *wc = dup_exact(buf_rptr(&win), buf_len(&win));
+        size_t used = 0;
+        rs = tw_stream_feed(&st, wc, buf_len(&win), &so, &used);
+        free(wc);
+        if (rs >= 0)
+            buf_consume(&win, used);
+    }
+    if (e1 == TW_COMPLETE) {
+        struct tw_header ih, oh;
+        if (rs != TW_COMPLETE || buf_len(&win) != 0 || sm.n != m.n)
+            FAIL("stream %d (%zu left, %d strings) where the message is complete (%d)\n", rs, buf_len(&win), sm.n,
+                 m.n);
+        if (tw_parse_header(proto, msg, mlen, lim, &ih) != TW_COMPLETE ||
+            tw_parse_header(proto, buf_rptr(&out), buf_len(&out), NULL, &oh) != TW_COMPLETE)
+            FAIL("headers\n");
+        size_t ob = buf_len(&out) - oh.body_off;
+        if (buf_len(&so) != ih.body_off + ob || memcmp(buf_rptr(&so), msg, ih.body_off) != 0 ||
+            memcmp(buf_rptr(&so) + ih.body_off, buf_rptr(&out) + oh.body_off, ob) != 0)
+            FAIL("stream output differs from the rewrite\n");
+    } else if (e1 == TW_NEED_MORE ? rs != TW_NEED_MORE
+                                  : rs >= 0 || (rs != e1 && rs != TW_EMSGSIZE && e1 != TW_EMSGSIZE)) {
+        FAIL("message_end %d but the stream %d\n", e1, rs);
+    }
+    buf_free(&so);
+    buf_free(&win);
     buf_free(&out);
 
     /* Body level: walk and rewrite agree. */

@@ -554,6 +554,19 @@ class Handler:
     def _pname(self, t, values):
         return make_part_name(t.partitionKeys or [], list(values))
 
+    def _check_whitelist(self, vals):
+        # The session's whitelist (setMetaConf on this connection) applies to
+        # the partitions it adds, as the metastore's own setting would.
+        conf = self.conn.get("metaconf", {})
+        pat = (conf.get("metastore.partition.name.whitelist.pattern")
+               or conf.get("hive.metastore.partition.name.whitelist.pattern"))
+        if not pat:
+            return
+        for v in vals:
+            if v is not None and not re.fullmatch(pat, v):
+                raise MetaException("Partition value '%s' contains a character not matched by "
+                                    "whitelist pattern '%s'" % (v, pat))
+
     def _sorted_parts(self, key, t):
         ps = self.s.parts.get(key, {})
         return [ps[v] for v in sorted(ps, key=lambda v: self._pname(t, v))]
@@ -1518,6 +1531,7 @@ class Handler:
         if not t.partitionKeys:
             raise MetaException("Table %s.%s is not partitioned" % key)
         vals = self._part_values(t, p.values)
+        self._check_whitelist(vals)
         if vals in self.s.parts[key]:
             if if_not_exists:
                 return None
@@ -1560,6 +1574,7 @@ class Handler:
                     raise InvalidObjectException(
                         "Unable to add partition because table or database do not exist")
                 vals = self._part_values(t, p.values)
+                self._check_whitelist(vals)
                 if (key, vals) in seen:
                     raise MetaException("Duplicate partitions in the list: %s"
                                         % self._pname(t, vals))

@@ -1,7 +1,7 @@
 """minihms: a small in-memory Hive metastore for tests.
 
     minihms --port P --name NAME [--host H] [--hive4] [--version V]
-            [--warehouse URI] [--delay-ms N [--delay-methods M,...]]
+            [--warehouse URI] [--delay-ms N [--delay-methods M,...]] [--delay SECONDS]
             [--event-base N] [--txn-base N] [--lock-base N] [--strict-unlock]
             [--verbose]
 
@@ -21,6 +21,8 @@ instances hand out ids a test can tell apart.  --strict-unlock answers an
 unlock of an unknown lock id with NoSuchLockException, as older Hive
 releases did; 2.3 and later let it pass.  --hive4 also switches the lock
 rules to Hive 4's (shared writes share, EXCL_WRITE, zero-wait reads).
+--delay SECONDS is --delay-ms in seconds for every method.  set_ugi is
+never held back: a slow metastore still takes the connection's user.
 
 The metastore behaviour lives in hms_store.py.
 """
@@ -185,6 +187,8 @@ class Server:
         self.port = self.lsock.getsockname()[1]
 
     def delay_for(self, method):
+        if method == "set_ugi":
+            return 0
         if self.delay and (self.delay_methods is None or method in self.delay_methods):
             return self.delay
         return 0
@@ -245,6 +249,8 @@ def main(argv=None):
                     help="lock ids start after this number")
     ap.add_argument("--strict-unlock", action="store_true",
                     help="unlock of an unknown lock id fails with NoSuchLockException")
+    ap.add_argument("--delay", type=float, default=0.0,
+                    help="seconds to hold every answer back (as --delay-ms, for every method)")
     ap.add_argument("--verbose", action="store_true")
     a = ap.parse_args(argv)
 
@@ -255,7 +261,8 @@ def main(argv=None):
                             event_base=a.event_base, txn_base=a.txn_base,
                             lock_base=a.lock_base, strict_unlock=a.strict_unlock)
     delay_methods = [m for m in (a.delay_methods or "").split(",") if m]
-    srv = Server(a.host, a.port, store, a.delay_ms, delay_methods)
+    delay_ms = a.delay_ms or int(a.delay * 1000)
+    srv = Server(a.host, a.port, store, delay_ms, delay_methods)
 
     def on_signal(signum, frame):
         srv.stop()

@@ -356,6 +356,59 @@ static void check_vector(const char *name, enum tw_proto proto, struct tw_pathse
     CHECK_EQ(tw_message_end(proto, buf_rptr(&out), buf_len(&out), NULL, &oml), TW_COMPLETE);
     CHECK_EQ(oml, buf_len(&out));
 
+    /* The same as a stream, in pieces of several sizes, consumed bytes
+     * dropped: the header as it came, then the rewritten body. */
+    for (size_t piece = 1; piece <= len; piece = piece < 64 ? piece * 3 + 1 : piece * 7) {
+        struct tw_stream st;
+        CHECK_EQ(tw_stream_init(&st, proto, NULL, ps, map_fn, &mc), 0);
+        struct buf sout = BUF_INIT, win = BUF_INIT;
+        size_t fed = 0;
+        int sr = TW_NEED_MORE;
+        while (sr == TW_NEED_MORE) {
+            size_t n = len - fed < piece ? len - fed : piece;
+            buf_append(&win, msg + fed, n);
+            fed += n;
+            uint8_t *w = dup_exact(buf_rptr(&win), buf_len(&win));
+            size_t used = 0;
+            sr = tw_stream_feed(&st, w, buf_len(&win), &sout, &used);
+            free(w);
+            buf_consume(&win, used);
+            if (sr == TW_NEED_MORE && fed == len)
+                break;
+        }
+        CHECK_EQ(sr, TW_COMPLETE);
+        CHECK_EQ(buf_len(&win), 0);
+        struct tw_header wh;
+        const uint8_t *wb = exp ? exp : msg;
+        size_t wl = exp ? elen : len;
+        CHECK_EQ(tw_parse_header(proto, wb, wl, NULL, &wh), TW_COMPLETE);
+        size_t want_len = h.body_off + (wl - wh.body_off);
+        if (buf_len(&sout) != want_len || memcmp(buf_rptr(&sout), msg, h.body_off) != 0 ||
+            memcmp(buf_rptr(&sout) + h.body_off, wb + wh.body_off, wl - wh.body_off) != 0) {
+            fprintf(stderr, "%s: stream in pieces of %zu differs\n", name, piece);
+            CHECK(0);
+        }
+        buf_free(&sout);
+        buf_free(&win);
+    }
+    /* A stream that ends early needs more; the message limit holds over
+     * all the pieces. */
+    if (len > 2) {
+        struct tw_stream st;
+        struct buf sout = BUF_INIT;
+        size_t used = 0;
+        tw_stream_init(&st, proto, NULL, ps, map_fn, &mc);
+        CHECK_EQ(tw_stream_feed(&st, msg, len - 1, &sout, &used), TW_NEED_MORE);
+        struct tw_limits small = { 0, 0, 0, len - 1 };
+        tw_stream_init(&st, proto, &small, NULL, NULL, NULL);
+        int sr = tw_stream_feed(&st, msg, len / 2, &sout, &used);
+        if (sr == TW_NEED_MORE)
+            sr = tw_stream_feed(&st, msg + used, len - used, &sout, &used);
+        CHECK_EQ(sr, TW_EMSGSIZE);
+        CHECK_EQ(tw_stream_feed(&st, msg, len, &sout, &used), TW_EMSGSIZE);
+        buf_free(&sout);
+    }
+
     /* A cut body is truncated, never read past; trailing bytes are refused. */
     size_t bstride = blen <= 4096 ? 1 : blen / 997 + 1;
     for (size_t k2 = 0; k2 < blen; k2 += bstride) {
