@@ -276,6 +276,17 @@ def main(argv):
                    "the grant reached the primary")
         t.check("#16: a grant naming its database by objectName is routed, mapped and write-checked", f16_privileges)
 
+        def f22_constraints():
+            fk = SQLForeignKey(pktable_db="web", pktable_name="t1", pkcolumn_name="id", fktable_db="lake_acid",
+                               fktable_name="tc", fkcolumn_name="id", key_seq=1, update_rule=0, delete_rule=0,
+                               fk_name="fk_web", pk_name="pk_web", enable_cstr=False, validate_cstr=False,
+                               rely_cstr=False)
+            refused(lambda: R.create_table_with_constraints(table("lake_acid", "tc"), [], [fk], [], [], [], []),
+                    MetaException, InvalidOperationException, TApplicationException)
+            expect("tc" not in L.get_all_tables("acid"), "the table was made with a key into another metastore")
+        t.check("#22: create_table_with_constraints with a foreign key into another metastore is refused",
+                f22_constraints)
+
         # ---- #3, #21: MANUAL lists hide what they do not name ----
         def f3_manual_hidden():
             S.create_database(Database("hidden", "", "file:/warehouse/hidden", {}))
