@@ -72,7 +72,7 @@ static const struct cfg_key table[] = {
     {SEC_ROUTER, "upstream.idle_timeout_ms", T_INT, "60000", 0, DAY, NULL, R(upstream_idle_timeout_ms), NULL,
      "idle upstream connections close after this; 0 = never"},
     {SEC_ROUTER, "upstream.max_attempts", T_INT, "3", 1, 64, NULL, R(upstream_max_attempts), NULL,
-     "tries of one call over a nameservice's NameNodes (HA failover) before giving up"},
+     "NameNodes of a nameservice one call tries (HA failover, each at most once) before giving up"},
     {SEC_ROUTER, "client.max_frame", T_SIZE, "128m", 4096, 2147483647, NULL, R(client_max_frame), NULL,
      "largest request frame a client may send (Hadoop's ipc.maximum.data.length)"},
     {SEC_ROUTER, "client.max_conns", T_INT, "0", 0, 10000000, NULL, R(client_max_conns), NULL,

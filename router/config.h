@@ -43,7 +43,7 @@ struct router_settings {
     int upstream_max_conns_per_user;    /* per worker, per NameNode, per user */
     int upstream_max_calls_per_conn;    /* calls in flight on one upstream connection */
     int upstream_idle_timeout_ms;       /* idle upstream connections are closed after this */
-    int upstream_max_attempts;          /* tries of one call across a nameservice's NameNodes */
+    int upstream_max_attempts;          /* NameNodes of a nameservice one call tries */
     int64_t client_max_frame;           /* largest client request frame, bytes */
     int client_max_conns;               /* 0 = no limit */
     int client_idle_timeout_ms;         /* 0 = never close idle clients */

@@ -28,10 +28,21 @@ static void finish(struct ha_call *hc, enum upstream_status st, const struct ipc
     hc->done(hc, st, r, body, len, st == UP_OK ? NULL : why);
 }
 
+/* How many NameNodes one call may try: each at most once (a call that may
+ * have reached a NameNode is never sent to it again), and no more than
+ * upstream.max_attempts of them. */
+static int max_tries(const struct ha_call *hc)
+{
+    if (hc->pinned)
+        return 1;
+    int m = upstream_max_attempts(hc->pool);
+    return m > 0 && m < hc->ns->n ? m : hc->ns->n;
+}
+
 /* Tries the NameNodes from the current position; -1 when none took the call. */
 static int try_next(struct ha_call *hc)
 {
-    while (hc->tried < (hc->pinned ? 1 : hc->ns->n)) {
+    while (hc->tried < max_tries(hc)) {
         int idx = (hc->start + hc->tried) % hc->ns->n;
         hc->tried++;
         memset(&hc->uc, 0, sizeof hc->uc);

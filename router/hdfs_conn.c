@@ -18,9 +18,7 @@
 #include "router.h"
 #include "worker.h"
 
-#define HC_OUT_HIGH (8u << 20)    /* stop reading while this much is unsent */
 #define HC_READ_CHUNK (64u << 10)
-#define HC_MAX_CALLS 4096         /* calls in flight per client connection */
 
 static uint64_t now_ns(void)
 {
@@ -31,6 +29,19 @@ static uint64_t now_ns(void)
 
 static void hconn_close(struct hconn *c, const char *why);
 
+/*
+ * Back-pressure: a client is read (and its buffered requests started) only
+ * while it has fewer than client.max_inflight calls unanswered and fewer
+ * than client.max_output reply bytes waiting for it. So a client that
+ * pipelines calls and does not read its replies holds at most that much of
+ * the router's memory (plus the replies of the calls already started).
+ */
+static bool has_room(const struct hconn *c)
+{
+    const struct router *r = c->w->router;
+    return buf_len(&c->out) < r->client_max_output && c->ncalls < r->client_max_inflight;
+}
+
 static void update_watchers(struct hconn *c)
 {
     struct ev_loop *loop = c->w->loop;
@@ -38,7 +49,7 @@ static void update_watchers(struct hconn *c)
         ev_io_start(loop, &c->ww);
     else
         ev_io_stop(loop, &c->ww);
-    bool can_read = c->s.state != IPC_S_CLOSING && buf_len(&c->out) < HC_OUT_HIGH && c->ncalls < HC_MAX_CALLS;
+    bool can_read = c->s.state != IPC_S_CLOSING && has_room(c);
     if (can_read)
         ev_io_start(loop, &c->rw);
     else
@@ -88,6 +99,11 @@ static void rcall_finish(struct rcall *rc, bool error)
     if (!c->in_callback && !c->dead) {
         c->in_callback = true;
         flush(c);
+        /* This answer may be the room that requests already read were
+         * waiting for; the client may send nothing more, so they are started
+         * from the loop (on_write), not from inside an upstream callback. */
+        if (!c->dead && buf_len(&c->in) && has_room(c))
+            ev_feed_event(c->w->loop, &c->ww, EV_WRITE);
         c->in_callback = false;
         maybe_free(c);
     }
@@ -119,7 +135,7 @@ void hconn_reply_error(struct rcall *rc, const char *cls, const char *fmt, ...)
 
 static void process_input(struct hconn *c)
 {
-    while (!c->dead && buf_len(&c->out) < HC_OUT_HIGH && c->ncalls < HC_MAX_CALLS) {
+    while (!c->dead && has_room(c)) {
         struct ipc_call ic;
         size_t flen;
         enum ipc_snext n = ipc_sconn_next(&c->s, &c->in, &c->out, &ic, &flen);
@@ -187,7 +203,7 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents)
     struct hconn *c = w->data;
     c->in_callback = true;
     flush(c);
-    if (!c->dead && buf_len(&c->in) && buf_len(&c->out) < HC_OUT_HIGH) {
+    if (!c->dead && buf_len(&c->in) && has_room(c)) {
         process_input(c);
         if (!c->dead)
             flush(c);

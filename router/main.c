@@ -249,6 +249,7 @@ int main(int argc, char **argv)
         .call_timeout = (cfg.router.upstream_call_timeout_ms ? cfg.router.upstream_call_timeout_ms : 86400000) / 1000.0,
         .idle_timeout = cfg.router.upstream_idle_timeout_ms / 1000.0,
         .max_frame = IPC_MAX_FRAME_DEFAULT,
+        .max_attempts = cfg.router.upstream_max_attempts,
     };
     r.state = &rs;
     rs.router = &r;
@@ -259,6 +260,7 @@ int main(int argc, char **argv)
     r.hms_fanout_timeout = cfg.router.hms_fanout_timeout_ms / 1000.0;
     r.hms_max_reply = (size_t)cfg.router.hms_max_buffered_reply;
     r.client_max_output = (size_t)cfg.router.client_max_output;
+    r.client_max_inflight = (uint32_t)cfg.router.client_max_inflight;
     r.hdfs_down_fails = cfg.router.hdfs_down == 1;
     signal(SIGPIPE, SIG_IGN);
     sigset_t set;

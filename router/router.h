@@ -25,7 +25,8 @@ struct router {
     double hms_call_timeout;             /* seconds for a metastore's reply (or between its parts) */
     double hms_fanout_timeout;           /* seconds each metastore has for its part of a fan-out */
     size_t hms_max_reply;                /* largest metastore reply held whole */
-    size_t client_max_output;            /* reply bytes queued for a metastore client before reading pauses */
+    size_t client_max_output;            /* reply bytes queued for a client before reading pauses */
+    uint32_t client_max_inflight;        /* calls unanswered on an HDFS client before reading pauses */
     bool hdfs_down_fails;                /* a subcluster down fails a listing/summary instead of a partial answer */
     _Atomic uint64_t hdfs_partial;       /* listings and summaries answered without a subcluster that was down */
     void *state;                         /* the statestore and its snapshot holder (route_deps.c) */

@@ -455,6 +455,11 @@ void upstream_cancel(struct upstream_call *uc)
     call_unlink(uc);
 }
 
+int upstream_max_attempts(const struct upstream_pool *p)
+{
+    return p->lim.max_attempts;
+}
+
 void upstream_pool_stats(const struct upstream_pool *p, struct upstream_stats *st)
 {
     st->conns = p->conns;

@@ -60,6 +60,7 @@ struct upstream_limits {
     double call_timeout;                /* seconds */
     double idle_timeout;                /* close a connection idle this long */
     uint32_t max_frame;                 /* bound on reply frames */
+    int max_attempts;                   /* NameNodes of a nameservice one call tries (ha.c); 0 = all */
 };
 
 struct upstream_pool;
@@ -86,6 +87,9 @@ int upstream_send_proto(struct upstream_pool *p, const char *addr, const char *u
 
 /* Forgets a call (its client went away); done() will not be called. */
 void upstream_cancel(struct upstream_call *uc);
+
+/* The pool's max_attempts (0: no bound). */
+int upstream_max_attempts(const struct upstream_pool *p);
 
 /* Pool figures for /metrics. */
 struct upstream_stats {
