@@ -89,8 +89,6 @@ static const struct cfg_key table[] = {
      "nameservice are asked for"},
     {SEC_ROUTER, "shutdown.grace_ms", T_INT, "30000", 0, 3600000, NULL, R(shutdown_grace_ms), NULL,
      "on SIGTERM: stop accepting, let calls in flight finish for this long"},
-    {SEC_ROUTER, "crypto_threads", T_INT, "0", 0, 256, NULL, R(crypto_threads), NULL,
-     "threads for SASL/TLS wrapping of responses; 0 = inline on the worker"},
     {SEC_ROUTER, "hms.mode", T_ENUM, "prefixed", 0, 0, "prefixed|manual", R(hms_mode), NULL,
      "metastore federation: prefixed (each metastore but the primary owns a name prefix) or manual "
      "(each [metastore] lists its databases; the rest go to the primary)"},

@@ -51,7 +51,6 @@ struct router_settings {
     int64_t client_max_output;          /* response bytes queued for one client before reading pauses */
     int shutdown_grace_ms;              /* drain time on SIGTERM */
     int cluster_refresh_ms;             /* SPACE/LOCAL figures refresh interval */
-    int crypto_threads;                 /* SASL/TLS wrap threads, 0 = inline on the worker */
     int log_level;                      /* enum cfg_log_level */
     int hms_mode;                       /* 0 prefixed, 1 manual */
     int hms_down;                       /* 0 skip, 1 fail */

@@ -117,7 +117,7 @@ static void test_defaults(void)
     CHECK(c.router.client_max_frame == 128LL << 20 && c.router.upstream_connect_timeout_ms == 2000);
     CHECK(c.router.upstream_max_conns_per_user == 4 && c.router.upstream_idle_timeout_ms == 60000);
     CHECK(c.router.upstream_call_timeout_ms == 120000 && c.router.shutdown_grace_ms == 30000);
-    CHECK(c.router.crypto_threads == 0 && c.router.log_level == CFG_LOG_INFO);
+    CHECK(c.router.log_level == CFG_LOG_INFO);
     CHECK(c.store.driver == STORE_FILE && !strcmp(c.store.zk_root, "/fedrouter") &&
           c.store.zk_session_timeout_ms == 30000 && !*c.store.zk_hosts);
     config_free(&c);
@@ -199,7 +199,6 @@ static void test_help(void)
                           "upstream.max_conns_per_user",
                           "upstream.idle_timeout_ms",
                           "shutdown.grace_ms",
-                          "crypto_threads",
                           "zk.session_timeout_ms",
                           "zk.auth_file",
                           "file|zookeeper",
