@@ -45,8 +45,6 @@ struct router_settings {
     int upstream_idle_timeout_ms;       /* idle upstream connections are closed after this */
     int upstream_max_attempts;          /* NameNodes of a nameservice one call tries */
     int64_t client_max_frame;           /* largest client request frame, bytes */
-    int client_max_conns;               /* 0 = no limit */
-    int client_idle_timeout_ms;         /* 0 = never close idle clients */
     int client_max_inflight;            /* calls read from one client before reading pauses */
     int64_t client_max_output;          /* response bytes queued for one client before reading pauses */
     int shutdown_grace_ms;              /* drain time on SIGTERM */
