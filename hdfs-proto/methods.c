@@ -38,9 +38,9 @@
 
 static const struct method_row rows[] = {
     /* The block names the subcluster; src(2) is still rewritten. */
-    { .name = "abandonBlock", .route = ROUTE_PATH, .req = PS(P(2)), .flags = W | METHOD_POOL_FIRST,
+    { .name = "abandonBlock", .route = ROUTE_PATH, .req = PS(P(2)), .flags = W | METHOD_POOL_FIRST, .file_id = 4,
       .req_pool = PS(P(1, 1)) },
-    { .name = "addBlock", PATH1(W | NOMP | METHOD_POOL_FIRST), .req_pool = PS(P(3, 1)),
+    { .name = "addBlock", PATH1(W | NOMP | METHOD_POOL_FIRST), .file_id = 5, .req_pool = PS(P(3, 1)),
       .resp_pool = PS(P(1, 1, 1)) },
     /* info(1).path(2). The directive id in the answer is the subcluster's own. */
     { .name = "addCacheDirective", .route = ROUTE_PATH, .req = PS(P(1, 2)), .flags = W | AMO | NOMP },
@@ -53,33 +53,33 @@ static const struct method_row rows[] = {
     { .name = "allowSnapshot", PATH1(W | NOMP) },
     /* The router should set stat(2).namespace(19) to the nameservice, as RBF
      * does: the client sends those names back in renewLease. */
-    { .name = "append", PATH1(W | AMO | NOMP), .resp_pool = PS(P(1, 1, 1)) },
+    { .name = "append", PATH1(W | AMO | NOMP | METHOD_NAMES_NS), .resp_pool = PS(P(1, 1, 1)) },
     /* Delegation tokens are the router's own (a token must be good on every
      * router, and the client knows only the router's service name), as in RBF.
      * Without a secret manager in the router, answer as a NameNode with
      * security off: an empty GetDelegationTokenResponseProto (token absent). */
     { .name = "cancelDelegationToken", .route = ROUTE_ROUTER, .flags = W },
     { .name = "checkAccess", PATH1(0) },
-    { .name = "complete", PATH1(W | NOMP | METHOD_POOL_FIRST), .req_pool = PS(P(3, 1)) },
+    { .name = "complete", PATH1(W | NOMP | METHOD_POOL_FIRST), .file_id = 4, .req_pool = PS(P(3, 1)) },
     /* trg(1) and every srcs(2): one subcluster, or "concat across subclusters"
      * IOException. The sources are deleted, so none may be a mount point. */
     { .name = "concat", .route = ROUTE_TWO_PATHS, .req = PS(P(1), P(2)), .flags = W | AMO | NOMP },
     /* See append about namespace(19) in fs(1). */
-    { .name = "create", PATH1(W | AMO | NOMP) },
+    { .name = "create", PATH1(W | AMO | NOMP | METHOD_NAMES_NS | METHOD_PROBE) },
     { .name = "createEncryptionZone", PATH1(W | AMO) },
     { .name = "createSnapshot", PATH1(W | AMO | NOMP), .resp = PS(P(1)) },
     /* Routed by link(2); target(1) is rewritten only when absolute (a relative
      * target is left as is and not resolved). */
     { .name = "createSymlink", .route = ROUTE_TWO_PATHS, .req = PS(P(2), P(1)), .flags = W | AMO | NOMP },
-    { .name = "delete", PATH1(W | AMO | NOMP) },
+    { .name = "delete", PATH1(W | AMO | NOMP | METHOD_FALSE_NOT_HERE) },
     { .name = "deleteSnapshot", PATH1(W | AMO | NOMP) },
     { .name = "disableErasureCodingPolicy", ALL(MERGE_VOID), .flags = W | AMO },
     { .name = "disallowSnapshot", PATH1(W | NOMP) },
     { .name = "enableErasureCodingPolicy", ALL(MERGE_VOID), .flags = W | AMO },
     { .name = "finalizeUpgrade", ALL(MERGE_VOID) },
-    { .name = "fsync", PATH1(W | NOMP) },
+    { .name = "fsync", PATH1(W | NOMP), .file_id = 4 },
     { .name = "getAclStatus", PATH1(0) },
-    { .name = "getAdditionalDatanode", PATH1(METHOD_POOL_FIRST), .req_pool = PS(P(2, 1)),
+    { .name = "getAdditionalDatanode", PATH1(METHOD_POOL_FIRST), .file_id = 8, .req_pool = PS(P(2, 1)),
       .resp_pool = PS(P(1, 1, 1)) },
     { .name = "getBatchedListing", .route = ROUTE_REFUSE, .req = PS(P(1)),
       .resp_pool = PS(P(1, 1, 12, 2, 1, 1), P(1, 1, 12, 4, 1, 1)), .refuse_class = UNSUPPORTED,
@@ -124,8 +124,8 @@ static const struct method_row rows[] = {
     { .name = "getErasureCodingPolicies", ALL(MERGE_UNION), .merge_path = P(1) },
     { .name = "getErasureCodingPolicy", PATH1(0) },
     /* fs(1).symlink(9): an absolute target under the destination maps back. */
-    { .name = "getFileInfo", PATH1(METHOD_SUBTREE), .resp = PS(P(1, 9)) },
-    { .name = "getFileLinkInfo", PATH1(0), .resp = PS(P(1, 9)) },
+    { .name = "getFileInfo", PATH1(METHOD_SUBTREE | METHOD_NONE_NOT_HERE), .resp = PS(P(1, 9)) },
+    { .name = "getFileLinkInfo", PATH1(METHOD_NONE_NOT_HERE), .resp = PS(P(1, 9)) },
     { .name = "getFsECBlockGroupStats", ALL(MERGE_SUM) },
     { .name = "getFsReplicatedBlockStats", ALL(MERGE_SUM) },
     { .name = "getFsStats", ALL(MERGE_SUM) },
@@ -135,9 +135,9 @@ static const struct method_row rows[] = {
     { .name = "getLinkTarget", PATH1(0), .resp = PS(P(1)) },
     /* dirList(1).partialListing(1)[]: local names, so only symlink targets
      * map back; mount points below the path are merged in (METHOD_SUBTREE). */
-    { .name = "getListing", PATH1(METHOD_SUBTREE), .resp = PS(P(1, 1, 9)),
+    { .name = "getListing", PATH1(METHOD_SUBTREE | METHOD_NONE_NOT_HERE), .resp = PS(P(1, 1, 9)),
       .resp_pool = PS(P(1, 1, 12, 2, 1, 1), P(1, 1, 12, 4, 1, 1)) },
-    { .name = "getLocatedFileInfo", PATH1(0), .resp = PS(P(1, 9)),
+    { .name = "getLocatedFileInfo", PATH1(METHOD_NONE_NOT_HERE), .resp = PS(P(1, 9)),
       .resp_pool = PS(P(1, 12, 2, 1, 1), P(1, 12, 4, 1, 1)) },
     { .name = "getPreferredBlockSize", PATH1(0) },
     /* usage(1): like getContentSummary; quota(2)/spaceQuota(4) are limits. A
@@ -192,7 +192,7 @@ static const struct method_row rows[] = {
     { .name = "listXAttrs", PATH1(0) },
     /* filename(1) is a file on the NameNode's host, not an HDFS path. */
     { .name = "metaSave", ALL(MERGE_VOID) },
-    { .name = "mkdirs", PATH1(W) },
+    { .name = "mkdirs", PATH1(W | METHOD_PROBE) },
     { .name = "modifyAclEntries", PATH1(W) },
     /* info(1).path(2) when given; else by id on every subcluster, failures
      * ignored, as RBF does. Ids are per subcluster: the same id on another
@@ -218,8 +218,9 @@ static const struct method_row rows[] = {
     { .name = "removeErasureCodingPolicy", ALL(MERGE_VOID), .flags = W | AMO },
     { .name = "removeXAttr", PATH1(W | AMO) },
     /* src(1) and dst(2) in one subcluster; NOMP applies to src. */
-    { .name = "rename", .route = ROUTE_TWO_PATHS, .req = PS(P(1), P(2)), .flags = W | AMO | NOMP },
-    { .name = "rename2", .route = ROUTE_TWO_PATHS, .req = PS(P(1), P(2)), .flags = W | AMO | NOMP },
+    { .name = "rename", .route = ROUTE_TWO_PATHS, .req = PS(P(1), P(2)),
+      .flags = W | AMO | NOMP | METHOD_RENAME | METHOD_FALSE_NOT_HERE },
+    { .name = "rename2", .route = ROUTE_TWO_PATHS, .req = PS(P(1), P(2)), .flags = W | AMO | NOMP | METHOD_RENAME },
     { .name = "renameSnapshot", PATH1(W | AMO | NOMP) },
     /* See cancelDelegationToken. */
     { .name = "renewDelegationToken", .route = ROUTE_ROUTER, .flags = W },
@@ -249,7 +250,7 @@ static const struct method_row rows[] = {
      * quota.ns / quota.ss, set with the admin tool); elsewhere it goes to the
      * path's subcluster. */
     { .name = "setQuota", PATH1(W | METHOD_NOT_MOUNT_ENTRY) },
-    { .name = "setReplication", PATH1(W | NOMP) },
+    { .name = "setReplication", PATH1(W | NOMP | METHOD_FALSE_NOT_HERE) },
     /* result(1): true only if every NameNode asked is in safe mode. Unless
      * checked(2), standbys get it too (RBF: standby = !isChecked). */
     { .name = "setSafeMode", ALL(MERGE_AND), .merge_path = P(1), .flags = W | METHOD_ALL_NAMENODES },

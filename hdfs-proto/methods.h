@@ -88,6 +88,15 @@ enum {
     METHOD_NOT_MOUNT_ENTRY = 1u << 7,/* refused (AccessControlException) when the routing path is
                                        exactly a mount entry: the router owns what it would set
                                        there (setQuota: the entry's router quota) */
+    METHOD_NONE_NOT_HERE = 1u << 9, /* an answer without field 1 (no status, no listing) means the path
+                                       is not in that location: another location may hold it */
+    METHOD_FALSE_NOT_HERE = 1u << 10,/* a false result (field 1) means the path is not in that
+                                       location (delete, the old rename, setReplication) */
+    METHOD_NAMES_NS = 1u << 11,     /* the answer's file status gets the subcluster's name
+                                       (HdfsFileStatusProto.namespace): create fs(1), append stat(2) */
+    METHOD_PROBE = 1u << 12,        /* makes a name: in a mount of several destinations the
+                                       locations are asked first where it exists (create, mkdirs) */
+    METHOD_RENAME = 1u << 13,       /* a rename: both paths are asked for in every location first */
     METHOD_MOUNT_ANSWER = 1u << 8,  /* answered by the router from the mount table, asking the
                                        subcluster only what the mount table cannot know
                                        (getEnclosingRoot: the encryption zone) */
@@ -110,6 +119,8 @@ struct method_row {
     const uint32_t *merge_keep;     /* MERGE_SUM: varint fields of the summed message that are
                                        limits, not counts: taken from the first answer (0-ended);
                                        the name quota first, then the space quota */
+    uint8_t file_id;                /* field number of the request's fileId (0: none): calls on an
+                                       open file go where the file has that inode id */
     const char *refuse_class;       /* ROUTE_REFUSE, or nopath == ROUTE_REFUSE */
     const char *refuse_msg;
 };

@@ -86,14 +86,13 @@ bool sub_not_found(const struct sub *s)
  * location answers true). */
 enum { NH_NONE, NH_ABSENT, NH_FALSE };
 
-static int not_here_kind(const char *m)
+static int not_here_kind(const struct method_row *m)
 {
-    if (strcmp(m, "getFileInfo") == 0 || strcmp(m, "getFileLinkInfo") == 0 || strcmp(m, "getLocatedFileInfo") == 0 ||
-        strcmp(m, "getListing") == 0)
+    if (!m)
+        return NH_NONE;
+    if (m->flags & METHOD_NONE_NOT_HERE)
         return NH_ABSENT;
-    if (strcmp(m, "delete") == 0 || strcmp(m, "rename") == 0 || strcmp(m, "setReplication") == 0)
-        return NH_FALSE;
-    return NH_NONE;
+    return (m->flags & METHOD_FALSE_NOT_HERE) ? NH_FALSE : NH_NONE;
 }
 
 /* The path is not in this location: the NameNode said so (a missing file, or
@@ -104,7 +103,7 @@ static bool sub_not_here(const struct rstate *st, const struct sub *s)
         return false;
     if (s->status != IPC_SUCCESS)
         return sub_not_found(s) || strcmp(s->cls, "org.apache.hadoop.hdfs.server.namenode.LeaseExpiredException") == 0;
-    int kind = not_here_kind(st->rc->method);
+    int kind = not_here_kind(st->m);
     if (kind == NH_NONE)
         return false;
     const uint8_t *p = buf_rptr(&s->payload), *end = p + buf_len(&s->payload);
@@ -211,9 +210,9 @@ static void reply_empty_summary(struct rstate *st)
  * subcluster in it (HdfsFileStatusProto.namespace, field 19), because inode
  * ids repeat across subclusters and Hadoop 3.3.5+ clients key the files
  * they write by namespace and id. */
-static bool names_namespace(const char *m)
+static bool names_namespace(const struct method_row *m)
 {
-    return strcmp(m, "create") == 0 || strcmp(m, "append") == 0;
+    return m && (m->flags & METHOD_NAMES_NS);
 }
 
 /* Copies msg with namespace = ns added to the status (create: fs(1),
@@ -270,7 +269,7 @@ static void complete_one(struct rstate *st)
         p = buf_rptr(&out);
         len = buf_len(&out);
     }
-    if (names_namespace(rc->method) && put_namespace(rc->method, p, len, s->hc.ns->name, &named) == 1) {
+    if (names_namespace(st->m) && put_namespace(rc->method, p, len, s->hc.ns->name, &named) == 1) {
         p = buf_rptr(&named);
         len = buf_len(&named);
     }
@@ -399,7 +398,7 @@ static bool reply_as_is(const struct rstate *st, const struct ipc_reply *r)
     if (!m)
         return true;
     const char *name = m->name;
-    int kind = not_here_kind(name);
+    int kind = not_here_kind(m);
     /* A status call or a listing answers "none" with an empty message: the
      * mount point case and other locations need a look. */
     if (kind == NH_ABSENT && (r->payload.len == 0 || r->payload.p[0] != 0x0a))
@@ -409,7 +408,7 @@ static bool reply_as_is(const struct rstate *st, const struct ipc_reply *r)
         (r->payload.len < 2 || (r->payload.p[0] == 0x08 && r->payload.p[1] == 0)))
         return false;
     /* create and append answers name the subcluster (field 19 of the status). */
-    if (names_namespace(name))
+    if (names_namespace(m))
         return false;
     if (m->resp.n == 0 || !st->dest)
         return true;
@@ -963,7 +962,7 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct met
     /* A rename adds names where it lands: the destination's quota counts,
      * and a rename inside one mount adds nothing. */
     const char *qsrc = req.t.src;
-    if (strcmp(m->name, "rename") == 0 || strcmp(m->name, "rename2") == 0)
+    if (m->flags & METHOD_RENAME)
         qsrc = strcmp(req.other_src, req.t.src) != 0 ? req.other_src : "";
     if (cs_quotas_set() && qsrc[0]) {
         const char *qcls;
@@ -986,7 +985,7 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct met
         route_probe(rc, snap, m, ic, &req, cands, ncands, 0);
         return;
     }
-    if ((strcmp(m->name, "rename") == 0 || strcmp(m->name, "rename2") == 0) && (req.t.multi || req.other_multi) &&
+    if ((m->flags & METHOD_RENAME) && (req.t.multi || req.other_multi) &&
         probes_rename(snap, ic, req.client_path)) {
         buf_free(&param);
         route_rename_probe(rc, snap, m, ic, req.client_path);
@@ -1030,7 +1029,7 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct met
      * block did not name the subcluster: the location holding the file
      * with that inode id. */
     uint64_t fid;
-    if (ncands > 1 && req.t.multi && !by_pool && (fid = request_file_id(m->name, ic->param.p, ic->param.len))) {
+    if (ncands > 1 && req.t.multi && !by_pool && (fid = request_file_id(m, ic->param.p, ic->param.len))) {
         buf_free(&param);
         route_probe(rc, snap, m, ic, &req, cands, ncands, fid);
         return;

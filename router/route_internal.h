@@ -103,7 +103,7 @@ void route_write_everywhere(struct rcall *rc, struct rd_snap *snap, const struct
 /* create and mkdirs: ask the locations before the call. */
 bool probes_first(const struct method_row *m);
 /* The fileId a file call names (0: none). */
-uint64_t request_file_id(const char *method, const uint8_t *p, size_t len);
+uint64_t request_file_id(const struct method_row *m, const uint8_t *p, size_t len);
 /* Probes for create, mkdirs or a file call with want_id, then the call. */
 void route_probe(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const struct ipc_call *ic,
                  struct rd_req *req, struct ha_ns **cands, int n, uint64_t want_id);

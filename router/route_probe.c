@@ -31,7 +31,7 @@
  * another location holds. */
 bool probes_first(const struct method_row *m)
 {
-    return strcmp(m->name, "create") == 0 || strcmp(m->name, "mkdirs") == 0;
+    return (m->flags & METHOD_PROBE) != 0;
 }
 
 static bool is_rename(const char *m)
@@ -42,19 +42,13 @@ static bool is_rename(const char *m)
 /* The inode id a file call names (fileId; 0 when none). Inode ids repeat
  * across subclusters, and a NameNode looks the file up by its id first: a
  * call sent to the wrong location can act on another file of that id. */
-uint64_t request_file_id(const char *method, const uint8_t *p, size_t len)
+uint64_t request_file_id(const struct method_row *m, const uint8_t *p, size_t len)
 {
-    uint32_t num = strcmp(method, "complete") == 0 || strcmp(method, "abandonBlock") == 0 ||
-                           strcmp(method, "fsync") == 0
-                       ? 4
-                   : strcmp(method, "addBlock") == 0              ? 5
-                   : strcmp(method, "getAdditionalDatanode") == 0 ? 8
-                                                                  : 0;
     const uint8_t *end = p + len;
     struct pb_field f;
     uint64_t id = 0;
-    while (num && pb_next_field(&p, end, &f) > 0)
-        if (f.num == num && f.type == PB_VARINT)
+    while (m->file_id && pb_next_field(&p, end, &f) > 0)
+        if (f.num == m->file_id && f.type == PB_VARINT)
             id = f.varint;
     return id;
 }
