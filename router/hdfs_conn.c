@@ -129,7 +129,7 @@ static void process_input(struct hconn *c)
         if (n == IPC_S_CLOSE) {
             if (c->s.close_reason) {
                 struct fr_log_who who = hconn_who(c);
-                FR_LOG_EVERY(10, 1000, FR_LOG_WARN, &who, "client closed: %s", c->s.close_reason);
+                FR_LOG_EVERY(10, 1000, FR_LOG_WARN, &who, "client: %s", c->s.close_reason);
             }
             return;
         }
@@ -213,6 +213,9 @@ static void hconn_close(struct hconn *c, const char *why)
     if (why) {
         struct fr_log_who who = hconn_who(c);
         FR_LOG_EVERY(10, 1000, FR_LOG_WARN, &who, "client closed: %s", why);
+    } else if (fr_log_on(FR_LOG_DEBUG)) {
+        struct fr_log_who who = hconn_who(c);
+        fr_log_conn(FR_LOG_DEBUG, &who, "client closed");
     }
     ev_io_stop(w->loop, &c->rw);
     ev_io_stop(w->loop, &c->ww);
@@ -262,6 +265,10 @@ void hconn_accept_cb(struct ev_loop *loop, ev_io *aw, int revents)
             w->conns->prev = c;
         w->conns = c;
         w->nconns++;
+        if (fr_log_on(FR_LOG_DEBUG)) {
+            struct fr_log_who who = hconn_who(c);
+            fr_log_conn(FR_LOG_DEBUG, &who, "client connected");
+        }
     }
 }
 

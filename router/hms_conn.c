@@ -80,6 +80,9 @@ static void mconn_close(struct mconn *c, const char *why)
     if (why) {
         struct fr_log_who who = mconn_who(c);
         FR_LOG_EVERY(10, 1000, FR_LOG_WARN, &who, "metastore client closed: %s", why);
+    } else if (fr_log_on(FR_LOG_DEBUG)) {
+        struct fr_log_who who = mconn_who(c);
+        fr_log_conn(FR_LOG_DEBUG, &who, "metastore client closed");
     }
     if (c->busy)
         hms_route_cancel(c);
@@ -379,6 +382,10 @@ void mconn_accept_cb(struct ev_loop *loop, ev_io *aw, int revents)
             w->mconns->prev = c;
         w->mconns = c;
         w->nmconns++;
+        if (fr_log_on(FR_LOG_DEBUG)) {
+            struct fr_log_who who = mconn_who(c);
+            fr_log_conn(FR_LOG_DEBUG, &who, "metastore client connected");
+        }
     }
 }
 
