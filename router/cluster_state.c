@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "ipc.h"
+#include "log.h"
 #include "pbwire.h"
 #include "route_state.h"
 #include "snapshot.h"
@@ -428,11 +429,11 @@ static void refresh_pools(const struct snapshot *s, struct buf *resp)
             k++;
         }
         if (!ok && k == 64 && free_slot >= 0) {
-            fprintf(stderr, "fedrouter: cannot learn the block pool of nameservice %s (%s); calls naming "
-                            "only its blocks will fail\n", ns->name, last_err);
+            fr_warn("cannot learn the block pool of nameservice %s (%s); calls naming only its blocks will fail",
+                    ns->name, last_err);
             snprintf(failing[free_slot], CS_NAME, "%s", ns->name);
         } else if (ok && k < 64) {
-            fprintf(stderr, "fedrouter: learned the block pool of nameservice %s\n", ns->name);
+            fr_info("learned the block pool of nameservice %s", ns->name);
             failing[k][0] = 0;
         }
     }

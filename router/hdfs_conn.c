@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "metrics.h"
 #include "net.h"
 #include "router.h"
@@ -142,8 +143,10 @@ static void process_input(struct hconn *c)
         if (n == IPC_S_NEED_MORE)
             return;
         if (n == IPC_S_CLOSE) {
-            if (c->s.close_reason)
-                fprintf(stderr, "fedrouter: client %s: %s\n", c->peer, c->s.close_reason);
+            if (c->s.close_reason) {
+                struct fr_log_who who = hconn_who(c);
+                FR_LOG_EVERY(10, 1000, FR_LOG_WARN, &who, "client: %s", c->s.close_reason);
+            }
             return;
         }
         struct rcall *rc = calloc(1, sizeof *rc);
@@ -212,14 +215,24 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents)
     maybe_free(c);
 }
 
+struct fr_log_who hconn_who(const struct hconn *c)
+{
+    return (struct fr_log_who){ .worker = c->w->id, .conn = c->id, .user = c->s.ctx.effective_user, .peer = c->peer };
+}
+
 static void hconn_close(struct hconn *c, const char *why)
 {
     if (c->dead)
         return;
     struct worker *w = c->w;
     c->dead = true;
-    if (why)
-        fprintf(stderr, "fedrouter: client %s closed: %s\n", c->peer, why);
+    if (why) {
+        struct fr_log_who who = hconn_who(c);
+        FR_LOG_EVERY(10, 1000, FR_LOG_WARN, &who, "client closed: %s", why);
+    } else if (fr_log_on(FR_LOG_DEBUG)) {
+        struct fr_log_who who = hconn_who(c);
+        fr_log_conn(FR_LOG_DEBUG, &who, "client closed");
+    }
     ev_io_stop(w->loop, &c->rw);
     ev_io_stop(w->loop, &c->ww);
     close(c->fd);
@@ -268,6 +281,10 @@ void hconn_accept_cb(struct ev_loop *loop, ev_io *aw, int revents)
             w->conns->prev = c;
         w->conns = c;
         w->nconns++;
+        if (fr_log_on(FR_LOG_DEBUG)) {
+            struct fr_log_who who = hconn_who(c);
+            fr_log_conn(FR_LOG_DEBUG, &who, "client connected");
+        }
     }
 }
 

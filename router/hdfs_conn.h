@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "ipc.h"
 #include "ipc_server.h"
+#include "log.h"
 
 struct worker;
 struct rcall;
@@ -61,6 +62,10 @@ void hconn_reply_error_detail(struct rcall *rc, enum ipc_errdetail detail, const
 
 /* The effective user of the call's connection. */
 static inline const char *rcall_user(const struct rcall *rc) { return rc->c->s.ctx.effective_user; }
+
+/* The connection as log lines name it (worker, id, user, peer); the
+ * strings point into c. */
+struct fr_log_who hconn_who(const struct hconn *c);
 
 /* Closes every client connection of a worker (calls in flight are cancelled). */
 void hconn_close_all(struct worker *w);

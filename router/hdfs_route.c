@@ -29,6 +29,7 @@
 
 #include "ClientNamenodeProtocol.pb-c.h"
 #include "cluster_state.h"
+#include "log.h"
 #include "metrics.h"
 #include "ha.h"
 #include "hdfs_conn.h"
@@ -281,16 +282,14 @@ static void complete_one(struct rstate *st)
 static bool next_location(struct rstate *st);
 
 
-/* One line per second at most: an outage makes many partial answers. */
+/* One line per second at most: an outage makes many partial answers (the
+ * limiter counts the rest). */
 static void log_partial(const struct rcall *rc, const char *path, const struct sub *gone)
 {
-    static _Atomic int64_t last_s;
-    int64_t now = (int64_t)time(NULL), prev = atomic_load(&last_s);
-    if (now == prev || !atomic_compare_exchange_strong(&last_s, &prev, now))
-        return;
-    fprintf(stderr, "fedrouter: %s %s answered without nameservice %s: %s (hdfs.down = partial)\n", rc->method,
-            path ? path : "", gone && gone->hc.ns ? gone->hc.ns->name : "?",
-            gone && gone->why[0] ? gone->why : "unavailable");
+    struct fr_log_who who = hconn_who(rc->c);
+    FR_LOG_EVERY(1, 1000, FR_LOG_WARN, &who, "%s %s answered without nameservice %s: %s (hdfs.down = partial)",
+                 rc->method, path ? path : "", gone && gone->hc.ns ? gone->hc.ns->name : "?",
+                 gone && gone->why[0] ? gone->why : "unavailable");
 }
 
 static void complete(struct rstate *st)

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "metrics.h"
 #include "net.h"
 #include "router.h"
@@ -64,6 +65,11 @@ static void mconn_free(struct mconn *c)
     free((struct mconn_box *)c);
 }
 
+struct fr_log_who mconn_who(const struct mconn *c)
+{
+    return (struct fr_log_who){ .worker = c->w->id, .user = c->user, .peer = c->peer };
+}
+
 static void mconn_close(struct mconn *c, const char *why)
 {
     struct mconn_state *s = STATE(c);
@@ -71,8 +77,13 @@ static void mconn_close(struct mconn *c, const char *why)
         return;
     struct worker *w = c->w;
     s->dead = true;
-    if (why)
-        fprintf(stderr, "fedrouter: metastore client %s closed: %s\n", c->peer, why);
+    if (why) {
+        struct fr_log_who who = mconn_who(c);
+        FR_LOG_EVERY(10, 1000, FR_LOG_WARN, &who, "metastore client closed: %s", why);
+    } else if (fr_log_on(FR_LOG_DEBUG)) {
+        struct fr_log_who who = mconn_who(c);
+        fr_log_conn(FR_LOG_DEBUG, &who, "metastore client closed");
+    }
     if (c->busy)
         hms_route_cancel(c);
     if (c->sess)
@@ -212,8 +223,9 @@ void mconn_reply_end(struct mconn *c)
 void mconn_reply_abort(struct mconn *c, const char *why)
 {
     if (!STATE(c)->dead) {
-        fprintf(stderr, "fedrouter: metastore client %s: a reply broke off after part of it was sent (%s): "
-                        "closing the connection\n", c->peer, why);
+        struct fr_log_who who = mconn_who(c);
+        FR_LOG_EVERY(10, 1000, FR_LOG_WARN, &who,
+                     "metastore client: a reply broke off after part of it was sent (%s): closing the connection", why);
         record(c, true);
     }
     mconn_close_after_write(c);
@@ -370,6 +382,10 @@ void mconn_accept_cb(struct ev_loop *loop, ev_io *aw, int revents)
             w->mconns->prev = c;
         w->mconns = c;
         w->nmconns++;
+        if (fr_log_on(FR_LOG_DEBUG)) {
+            struct fr_log_who who = mconn_who(c);
+            fr_log_conn(FR_LOG_DEBUG, &who, "metastore client connected");
+        }
     }
 }
 

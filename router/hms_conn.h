@@ -24,6 +24,7 @@
 
 #include "buf.h"
 #include "hms_up.h"
+#include "log.h"
 #include "thrift_walk.h"
 
 struct worker;
@@ -77,6 +78,10 @@ void mconn_done_noreply(struct mconn *c);
 /* Closes after what is queued has been written (a protocol violation). */
 void mconn_close_after_write(struct mconn *c);
 void mconn_close_all(struct worker *w);
+
+/* The connection as log lines name it (worker, user, peer); the strings
+ * point into c. */
+struct fr_log_who mconn_who(const struct mconn *c);
 
 /* The client's identity for backend connections. */
 void mconn_ident(const struct mconn *c, struct hms_ident *id);

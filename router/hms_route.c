@@ -23,6 +23,7 @@
 #include "hms_names.h"
 #include "hms_rules.h"
 #include "hms_up.h"
+#include "log.h"
 #include "metrics.h"
 #include "records.h"
 #include "route_state.h"
@@ -150,7 +151,8 @@ static void route_set_ugi(struct mconn *c, const uint8_t *msg, size_t len, const
 {
     if (c->ugi_set) {
         /* As Hive's processor: the user of a connection is set once. */
-        fprintf(stderr, "fedrouter: metastore client %s: set_ugi again on one connection\n", c->peer);
+        struct fr_log_who who = mconn_who(c);
+        FR_LOG_EVERY(10, 1000, FR_LOG_WARN, &who, "metastore client: set_ugi again on one connection");
         mconn_close_after_write(c);
         return;
     }
@@ -227,9 +229,7 @@ void hms_log_clashes(const struct snapshot *s)
                 const struct ms_rec *b = snapshot_ms_at(s, j);
                 for (size_t l = 0; l < b->ndatabases; l++)
                     if (strcasecmp(a->databases[k], b->databases[l]) == 0)
-                        fprintf(stderr,
-                                "fedrouter: metastores %s and %s both map database %s: %s serves it (the first by "
-                                "name)\n",
+                        fr_warn("metastores %s and %s both map database %s: %s serves it (the first by name)",
                                 a->name, b->name, a->databases[k], a->name);
             }
     }

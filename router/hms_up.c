@@ -25,19 +25,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "metrics.h"
 #include "net.h"
 
 #define HU_READ_CHUNK (64u << 10)
 #define HU_KEY_MAX 4096
 #define HU_LOG_EVERY_MS 10000           /* one left-out line per metastore per this */
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* ---- targets ---- */
 
@@ -49,8 +43,7 @@ struct hms_target {
     _Atomic int active;                 /* the URI that last worked */
     _Atomic uint64_t failovers;         /* calls moved past a URI they could not reach */
     _Atomic uint64_t left_out;          /* fan-outs answered without this metastore */
-    _Atomic uint64_t log_at_ms;         /* the next left-out line waits until then */
-    _Atomic uint64_t unlogged;          /* left-outs since the last line */
+    struct fr_log_rate left_out_log;    /* its left-out lines: one per HU_LOG_EVERY_MS */
     struct hms_target *next;            /* newest first */
 };
 
@@ -114,6 +107,7 @@ struct hms_target *hms_target_get(const char *name, char *const *uris, size_t n)
         return NULL;
     }
     t->n = n;
+    fr_log_rate_init(&t->left_out_log, 1, HU_LOG_EVERY_MS);
     /* The same metastore with another URI list (a reload): keep using the
      * URI it used, and keep counting. */
     for (struct hms_target *o = atomic_load(&targets); o; o = o->next) {
@@ -141,17 +135,7 @@ const char *hms_target_name(const struct hms_target *t)
 void hms_target_left_out(struct hms_target *t, const char *call, const char *why)
 {
     atomic_fetch_add(&t->left_out, 1);
-    uint64_t now = mono_ms(), at = atomic_load(&t->log_at_ms);
-    if (now < at || !atomic_compare_exchange_strong(&t->log_at_ms, &at, now + HU_LOG_EVERY_MS)) {
-        atomic_fetch_add(&t->unlogged, 1);
-        return;
-    }
-    unsigned long long more = atomic_exchange(&t->unlogged, 0);
-    if (more)
-        fprintf(stderr, "fedrouter: metastore %s left out of %s: %s (and %llu times more since the last line)\n",
-                t->name, call, why, more);
-    else
-        fprintf(stderr, "fedrouter: metastore %s left out of %s: %s\n", t->name, call, why);
+    fr_log_rated(&t->left_out_log, FR_LOG_WARN, NULL, "metastore %s left out of %s: %s", t->name, call, why);
 }
 
 void hms_targets_gauges(struct buf *out, void *arg)
@@ -189,7 +173,7 @@ static void remember(struct hms_target *t, int i, const char *why)
 {
     int old = atomic_load(&t->active);
     if (old != i && atomic_compare_exchange_strong(&t->active, &old, i))
-        fprintf(stderr, "fedrouter: metastore %s: now using %s (%s)\n", t->name, t->uris[i],
+        fr_info("metastore %s: now using %s (%s)", t->name, t->uris[i],
                 why[0] ? why : "the one used before did not answer");
 }
 
@@ -604,8 +588,9 @@ static void take_setup(struct hms_upconn *c)
             return;
         }
         if (!ugi && refused)
-            fprintf(stderr, "fedrouter: metastore %s refused a setting replayed for a client session "
-                            "(setMetaConf); its calls there run without it\n", c->addr);
+            FR_LOG_EVERY(10, 1000, FR_LOG_WARN, NULL,
+                         "metastore %s refused a setting replayed for a client session (setMetaConf); its calls "
+                         "there run without it", c->addr);
         buf_consume(&c->in, used);
         tw_scan_init(&c->scan, c->proto, NULL);
         if (--c->setup_left == 0) {

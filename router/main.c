@@ -33,6 +33,7 @@
 #include "store_zk.h"
 #include "hms_conn.h"
 #include "hms_up.h"
+#include "log.h"
 #include "upstream.h"
 #include "worker.h"
 
@@ -41,6 +42,17 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* log.level as the log module counts levels. */
+static enum fr_log_level log_level(const struct config *cfg)
+{
+    switch (cfg->router.log_level) {
+    case CFG_LOG_ERROR: return FR_LOG_ERROR;
+    case CFG_LOG_WARN: return FR_LOG_WARN;
+    case CFG_LOG_DEBUG: return FR_LOG_DEBUG;
+    default: return FR_LOG_INFO;
+    }
 }
 
 /* Loads the file and builds a snapshot. NULL with why on any error (cfg is
@@ -93,16 +105,16 @@ static void *watch_main(void *arg)
         if (!s) {
             atomic_fetch_add(&rs->reload_failures, 1);
             snprintf(rs->last_error, sizeof rs->last_error, "%s", why);
-            fprintf(stderr, "fedrouter: reload of %s failed, keeping the last good table: %s\n", rs->path, why);
+            fr_warn("reload of %s failed, keeping the last good table: %s", rs->path, why);
             continue;
         }
+        fr_log_set_level(log_level(&cfg)); /* the one [router] key a reload applies */
         config_free(&cfg);
         hms_log_clashes(s);
         snapshot_ref_publish(&rs->ref, s);
         atomic_store(&rs->loaded_at_ms, now_ms());
         rs->last_error[0] = 0;
-        fprintf(stderr, "fedrouter: reloaded %s (snapshot %llu)\n", rs->path,
-                (unsigned long long)snapshot_version(s));
+        fr_info("reloaded %s (snapshot %llu)", rs->path, (unsigned long long)snapshot_version(s));
     }
     return NULL;
 }
@@ -226,9 +238,10 @@ int main(int argc, char **argv)
     char why[1024];
     struct snapshot *first = load_snapshot(path, &cfg, why, sizeof why);
     if (!first) {
-        fprintf(stderr, "fedrouter: %s\n", why);
+        fr_error("%s", why);
         return 1;
     }
+    fr_log_set_level(log_level(&cfg));
     if (test_only) {
         printf("%s: ok\n", path);
         return 0;
@@ -272,7 +285,7 @@ int main(int argc, char **argv)
 
     struct admin *adm = admin_start(cfg.router.admin_listen, health, &r, why, sizeof why);
     if (!adm) {
-        fprintf(stderr, "fedrouter: %s\n", why);
+        fr_error("%s", why);
         return 1;
     }
     metrics_add_gauge(gauges, &r);
@@ -283,21 +296,21 @@ int main(int argc, char **argv)
     int port = 0;
     for (int i = 0; i < r.nworkers; i++) {
         if (worker_start(&r.workers[i], &r, i, cfg.router.hdfs_listen, &port, why, sizeof why) < 0) {
-            fprintf(stderr, "fedrouter: %s\n", why);
+            fr_error("%s", why);
             return 1;
         }
     }
     if (cs_start(&rs, r.user, cfg.router.cluster_refresh_ms) < 0) {
-        fprintf(stderr, "fedrouter: cannot start the cluster state refresher\n");
+        fr_error("cannot start the cluster state refresher");
         return 1;
     }
     bool zk = cfg.store.driver == STORE_ZOOKEEPER;
     if (zk && store_zk_start(&rs, &cfg, why, sizeof why) < 0) {
-        fprintf(stderr, "fedrouter: statestore: %s\n", why);
+        fr_error("statestore: %s", why);
         return 1;
     }
     if (!zk && pthread_create(&rs.watcher, NULL, watch_main, &rs) != 0) {
-        fprintf(stderr, "fedrouter: cannot start the config watcher\n");
+        fr_error("cannot start the config watcher");
         return 1;
     }
     char host[256];
@@ -307,13 +320,13 @@ int main(int argc, char **argv)
     if (r.hms_listen[0]) {
         const char *hcolon = strrchr(r.hms_listen, ':');
         printf("serving hms=%.*s:%d\n", (int)(hcolon - r.hms_listen), r.hms_listen, r.hms_port);
-        fprintf(stderr, "fedrouter: router %s serving metastore clients on %.*s:%d\n", r.id,
-                (int)(hcolon - r.hms_listen), r.hms_listen, r.hms_port);
+        fr_info("router %s serving metastore clients on %.*s:%d", r.id, (int)(hcolon - r.hms_listen), r.hms_listen,
+                r.hms_port);
     }
     printf("ready hdfs=%s:%d admin=%.*s:%d\n", host, port, (int)(acolon - cfg.router.admin_listen),
            cfg.router.admin_listen, admin_port(adm));
     fflush(stdout);
-    fprintf(stderr, "fedrouter: router %s serving HDFS on %s:%d with %d workers\n", r.id, host, port, r.nworkers);
+    fr_info("router %s serving HDFS on %s:%d with %d workers", r.id, host, port, r.nworkers);
     if (zk) {
         char ha[300], aa[300];
         snprintf(ha, sizeof ha, "%s:%d", host, port);
@@ -325,7 +338,7 @@ int main(int argc, char **argv)
     int sig = 0;
     while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
         ; /* the file is watched; SIGHUP needs nothing more */
-    fprintf(stderr, "fedrouter: signal %d: draining (grace %d ms)\n", sig, cfg.router.shutdown_grace_ms);
+    fr_info("signal %d: draining (grace %d ms)", sig, cfg.router.shutdown_grace_ms);
     atomic_store(&r.draining, true);
     for (int i = 0; i < r.nworkers; i++)
         worker_wake(&r.workers[i]);
@@ -353,6 +366,6 @@ int main(int argc, char **argv)
     snapshot_ref_destroy(&rs.ref);
     config_free(&cfg);
     free(r.workers);
-    fprintf(stderr, "fedrouter: stopped\n");
+    fr_info("stopped");
     return 0;
 }

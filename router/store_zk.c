@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "hms_conn.h"
+#include "log.h"
 #include "metrics.h"
 #include "route_state.h"
 #include "router.h"
@@ -40,7 +41,7 @@ static int64_t wall_ms(void)
 
 static void skipped(void *ctx, const struct record *r, const char *why)
 {
-    fprintf(stderr, "fedrouter: statestore: %s %s left out: %s\n", rec_kind_name(r->kind), record_key(r), why);
+    fr_warn("statestore: %s %s left out: %s", rec_kind_name(r->kind), record_key(r), why);
 }
 
 static void register_self(struct route_state *rs, uint64_t version, uint64_t zxid)
@@ -56,7 +57,7 @@ static void register_self(struct route_state *rs, uint64_t version, uint64_t zxi
     info.zxid = zxid;
     char err[256];
     if (zks_register_router(rs->zk, &info, err, sizeof err) != ZKS_OK)
-        fprintf(stderr, "fedrouter: statestore: cannot register router %s: %s\n", info.id, err);
+        fr_warn("statestore: cannot register router %s: %s", info.id, err);
 }
 
 /* Runs on the store's thread after each batch of changes. */
@@ -78,8 +79,8 @@ static void on_change(void *ctx, const struct record_set *recs, uint64_t zxid)
     atomic_store(&rs->loaded_at_ms, wall_ms());
     atomic_fetch_add(&rs->rebuilds, 1);
     rs->last_error[0] = 0;
-    fprintf(stderr, "fedrouter: statestore: snapshot %llu from zxid 0x%llx (%zu mounts, %zu nameservices)\n",
-            (unsigned long long)version, (unsigned long long)zxid, stats.mounts, stats.nameservices);
+    fr_info("statestore: snapshot %llu from zxid 0x%llx (%zu mounts, %zu nameservices)", (unsigned long long)version,
+            (unsigned long long)zxid, stats.mounts, stats.nameservices);
     /* The registration says which snapshot this router serves; the
      * registrar thread writes it, so this thread, which reads the next
      * changes, never waits on a ZooKeeper write. */
@@ -111,7 +112,7 @@ static void on_safemode(void *ctx, bool on)
     struct route_state *rs = ctx;
     bool was = atomic_exchange(&rs->router->safe_mode, on);
     if (was != on)
-        fprintf(stderr, "fedrouter: router %s %s safe mode\n", rs->router->id, on ? "entered" : "left");
+        fr_info("router %s %s safe mode", rs->router->id, on ? "entered" : "left");
 }
 
 int store_zk_start(struct route_state *rs, const struct config *cfg, char *why, size_t whylen)
@@ -131,8 +132,7 @@ int store_zk_start(struct route_state *rs, const struct config *cfg, char *why, 
      * up when ZooKeeper answers. */
     if (zks_wait_ready(rs->zk, cfg->store.zk_session_timeout_ms < 10000 ? cfg->store.zk_session_timeout_ms : 10000) !=
         ZKS_OK)
-        fprintf(stderr, "fedrouter: statestore: ZooKeeper %s has not answered yet: serving an empty table until "
-                        "it does\n",
+        fr_warn("statestore: ZooKeeper %s has not answered yet: serving an empty table until it does",
                 cfg->store.zk_hosts);
     return 0;
 }
@@ -150,8 +150,8 @@ void store_zk_register(struct route_state *rs, const char *hdfs_addr, const char
     if (pthread_create(&rs->registrar, NULL, registrar, rs) == 0)
         rs->registrar_started = true;
     else
-        fprintf(stderr, "fedrouter: statestore: cannot start the registrar thread: the registration will not "
-                        "follow snapshot changes\n");
+        fr_error("statestore: cannot start the registrar thread: the registration will not follow snapshot "
+                 "changes");
 }
 
 void store_zk_stop(struct route_state *rs)

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "upstream.h"
 
+#include "log.h"
 #include "net.h"
 
 #include <arpa/inet.h>
@@ -159,7 +160,7 @@ static void conn_fail(struct upstream_conn *c, const char *why)
     }
     c->in_flight = 0;
     if (why)
-        fprintf(stderr, "fedrouter: upstream %s (user %s): %s\n", c->set->addr, c->set->user, why);
+        FR_LOG_EVERY(10, 1000, FR_LOG_WARN, NULL, "upstream %s (user %s): %s", c->set->addr, c->set->user, why);
     bool was = c->in_callback;
     c->in_callback = true; /* keep c alive while callbacks run */
     while (list) {
