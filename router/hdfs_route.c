@@ -40,6 +40,17 @@
 #include "router.h"
 #include "worker.h"
 
+void st_fail_new(struct rcall *rc, struct rd_snap *snap, struct rstate *st)
+{
+    if (st) {
+        rc->route = NULL;
+        st_free(st); /* releases snap */
+    } else {
+        rd_snap_release(snap);
+    }
+    hconn_reply_error(rc, "java.io.IOException", "out of memory");
+}
+
 void st_free(struct rstate *st)
 {
     if (st->free_extra)
@@ -825,13 +836,7 @@ static bool route_above_mounts(struct rcall *rc, struct rd_snap *snap, const str
         return false;
     struct rstate *st = st_new(rc, snap, m, 0);
     if (!st || !(st->client_path = strdup(path))) {
-        if (st) {
-            rc->route = NULL;
-            st_free(st);
-        } else {
-            rd_snap_release(snap);
-        }
-        hconn_reply_error(rc, "java.io.IOException", "out of memory");
+        st_fail_new(rc, snap, st);
         return true;
     }
     rc->route = NULL;

@@ -83,6 +83,9 @@ struct rstate {
 /* hdfs_route.c: one routed call and its subcalls */
 struct rstate *st_new(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, int nsub);
 void st_free(struct rstate *st);
+/* A call whose state could not be made whole (st may be NULL): out of
+ * memory, answered; the state, or else the snapshot, released. */
+void st_fail_new(struct rcall *rc, struct rd_snap *snap, struct rstate *st);
 bool sub_ok(const struct sub *s);
 bool sub_not_found(const struct sub *s);
 /* Starts subcall i (the client's method, or another one such as a probe). */

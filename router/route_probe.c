@@ -151,13 +151,7 @@ void route_probe(struct rcall *rc, struct rd_snap *snap, const struct method_row
     int per = 1 + nanc;
     struct rstate *st = st_new(rc, snap, m, per * n);
     if (!st || buf_append(&st->orig, ic->param.p, ic->param.len) < 0) {
-        if (st) {
-            rc->route = NULL;
-            st_free(st);
-            hconn_reply_error(rc, "java.io.IOException", "out of memory");
-        } else {
-            fail_call(rc, snap, "java.io.IOException", "out of memory");
-        }
+        st_fail_new(rc, snap, st);
         return;
     }
     st->probing = true;
@@ -377,13 +371,7 @@ void route_rename_probe(struct rcall *rc, struct rd_snap *snap, const struct met
     bool old = strcmp(m->name, "rename") == 0;
     struct rstate *st = n > 0 ? st_new(rc, snap, m, RN_SETS * n) : NULL;
     if (!st || buf_append(&st->orig, ic->param.p, ic->param.len) < 0 || !(st->client_path = strdup(src))) {
-        if (st) {
-            rc->route = NULL;
-            st_free(st);
-            hconn_reply_error(rc, "java.io.IOException", "out of memory");
-        } else {
-            fail_call(rc, snap, "java.io.IOException", "out of memory");
-        }
+        st_fail_new(rc, snap, st);
         return;
     }
     st->probing = true;

@@ -220,13 +220,7 @@ void route_enclosing_root(struct rcall *rc, struct rd_snap *snap, const struct m
     }
     struct rstate *st = route_own_state(rc, snap, m, n, enclosing_finish);
     if (!st || !(st->src = strdup(req->t.src[0] ? req->t.src : "/"))) {
-        if (st) {
-            rc->route = NULL;
-            st_free(st);
-        } else {
-            rd_snap_release(snap);
-        }
-        hconn_reply_error(rc, "java.io.IOException", "out of memory");
+        st_fail_new(rc, snap, st);
         return;
     }
     rc->ns = n == 1 ? cands[0]->name : "*";
