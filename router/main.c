@@ -165,6 +165,8 @@ static void gauges(struct buf *out, void *arg)
             up.in_flight += one.in_flight;
             up.connects += one.connects;
             up.connect_failures += one.connect_failures;
+            for (int k = 0; k < UPSTREAM_CONN_NSTATES; k++)
+                up.by_state[k] += one.by_state[k];
         }
         if (r->workers[i].hup) {
             hms_pool_counts(r->workers[i].hup, &o, &i2);
@@ -186,6 +188,11 @@ static void gauges(struct buf *out, void *arg)
                    "fedrouter_upstream_connect_failures_total{proto=\"hdfs\"} %llu\n",
                    (unsigned long long)up.conns, hopen, hidle, (unsigned long long)up.in_flight,
                    (unsigned long long)up.connects, (unsigned long long)up.connect_failures);
+    /* The open states only: a closed connection has already left its pool. */
+    metrics_printf(out, "# TYPE fedrouter_upstream_conn_state gauge\n");
+    for (int k = 0; k < UPSTREAM_CONN_CLOSED; k++)
+        metrics_printf(out, "fedrouter_upstream_conn_state{proto=\"hdfs\",state=\"%s\"} %llu\n",
+                       upstream_conn_state_name((enum upstream_conn_state)k), (unsigned long long)up.by_state[k]);
     metrics_printf(out, "# TYPE fedrouter_cluster_refresh_rounds_total counter\n"
                         "fedrouter_cluster_refresh_rounds_total %llu\n",
                    (unsigned long long)cs_rounds());

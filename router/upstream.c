@@ -2,6 +2,15 @@
  * upstream.c: see upstream.h. A pool holds sets, one per (NameNode, user);
  * a set holds up to max_conns_per_key connections; a connection holds the
  * calls in flight in a small hash table keyed by (clientId, callId).
+ *
+ * Every call is in that table from upstream_send() on, whatever the state of
+ * its connection; only where its frame waits depends on the state:
+ *
+ *   CONNECTING, HANDSHAKE:  frame -> c->pending   (socket untouched)
+ *   READY:                  frame -> c->out -> socket
+ *
+ * conn_move() is the one place a state changes; conn_fail() the one way to
+ * CLOSED.
  */
 #define _GNU_SOURCE
 #include "upstream.h"
@@ -10,6 +19,7 @@
 #include "net.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -31,12 +41,12 @@ struct upstream_conn {
     struct upstream_set *set;
     struct upstream_conn *next;          /* in set->conns */
     int fd;
-    bool connected;
+    enum upstream_conn_state state;      /* changed by conn_move() only */
     bool in_callback;                    /* freeing is deferred while set */
-    bool dead;
     ev_io rw, ww;
-    ev_timer timer;                      /* connect timeout, then idle timeout */
+    ev_timer timer;                      /* connect + handshake timeout, then idle timeout */
     struct buf in, out;
+    struct buf pending;                  /* frames of calls sent before READY, in order */
     uint32_t in_flight;
     struct upstream_call *calls[UP_BUCKETS];
 };
@@ -56,8 +66,33 @@ struct upstream_pool {
     struct upstream_limits lim;
     struct upstream_set *sets[UP_SETS];
     uint64_t conns, in_flight, connects, connect_failures;
+    uint64_t by_state[UPSTREAM_CONN_NSTATES]; /* open connections per state (CLOSED: never counted) */
     uint8_t router_client_id[IPC_CLIENT_ID_LEN];
 };
+
+/* The allowed moves: row = from, column = to. */
+static const bool conn_moves[UPSTREAM_CONN_NSTATES][UPSTREAM_CONN_NSTATES] = {
+    [UPSTREAM_CONN_CONNECTING] = { [UPSTREAM_CONN_HANDSHAKE] = true, [UPSTREAM_CONN_CLOSED] = true },
+    [UPSTREAM_CONN_HANDSHAKE] = { [UPSTREAM_CONN_READY] = true, [UPSTREAM_CONN_CLOSED] = true },
+    [UPSTREAM_CONN_READY] = { [UPSTREAM_CONN_CLOSED] = true },
+};
+
+static const char *const conn_state_names[UPSTREAM_CONN_NSTATES] = {
+    [UPSTREAM_CONN_CONNECTING] = "connecting",
+    [UPSTREAM_CONN_HANDSHAKE] = "handshake",
+    [UPSTREAM_CONN_READY] = "ready",
+    [UPSTREAM_CONN_CLOSED] = "closed",
+};
+
+bool upstream_conn_move_ok(enum upstream_conn_state from, enum upstream_conn_state to)
+{
+    return (unsigned)from < UPSTREAM_CONN_NSTATES && (unsigned)to < UPSTREAM_CONN_NSTATES && conn_moves[from][to];
+}
+
+const char *upstream_conn_state_name(enum upstream_conn_state s)
+{
+    return (unsigned)s < UPSTREAM_CONN_NSTATES ? conn_state_names[s] : "?";
+}
 
 static uint32_t hash_str2(const char *a, const char *b)
 {
@@ -95,6 +130,41 @@ struct upstream_pool *upstream_pool_new(struct ev_loop *loop, const struct upstr
     return p;
 }
 
+static void conn_fail(struct upstream_conn *c, const char *why);
+
+/*
+ * Moves c to state `to`, keeping the pool's per-state counts. A move the
+ * table does not allow is a bug: debug builds stop on the assert; release
+ * builds log it and close the connection (its calls fail with UP_EDOWN).
+ * Returns false then, and the caller must stop what it was doing with c.
+ */
+static bool conn_move(struct upstream_conn *c, enum upstream_conn_state to)
+{
+    enum upstream_conn_state from = c->state;
+    if (!upstream_conn_move_ok(from, to)) {
+        assert(!"impossible upstream connection state change");
+        FR_LOG_EVERY(10, 1000, FR_LOG_ERROR, NULL, "upstream %s (user %s): closing: impossible state change %s -> %s",
+                     c->set->addr, c->set->user, upstream_conn_state_name(from), upstream_conn_state_name(to));
+        if (from != UPSTREAM_CONN_CLOSED)
+            conn_fail(c, NULL);
+        return false;
+    }
+    if (from != UPSTREAM_CONN_CLOSED)
+        c->pool->by_state[from]--;
+    if (to != UPSTREAM_CONN_CLOSED)
+        c->pool->by_state[to]++;
+    c->state = to;
+    return true;
+}
+
+/* A READY connection with no call in flight closes after idle_timeout. */
+static void conn_arm_idle(struct upstream_conn *c)
+{
+    ev_timer_stop(c->pool->loop, &c->timer);
+    ev_timer_set(&c->timer, c->pool->lim.idle_timeout, 0);
+    ev_timer_start(c->pool->loop, &c->timer);
+}
+
 static void call_unlink(struct upstream_call *uc)
 {
     struct upstream_conn *c = uc->conn;
@@ -110,11 +180,9 @@ static void call_unlink(struct upstream_call *uc)
     uc->conn = NULL;
     c->in_flight--;
     c->pool->in_flight--;
-    if (c->in_flight == 0 && c->connected && !c->dead) {
-        ev_timer_stop(c->pool->loop, &c->timer);
-        ev_timer_set(&c->timer, c->pool->lim.idle_timeout, 0);
-        ev_timer_start(c->pool->loop, &c->timer);
-    }
+    /* Before READY the timer bounds the connect and handshake: leave it. */
+    if (c->in_flight == 0 && c->state == UPSTREAM_CONN_READY)
+        conn_arm_idle(c);
 }
 
 static void conn_destroy(struct upstream_conn *c)
@@ -122,13 +190,14 @@ static void conn_destroy(struct upstream_conn *c)
     free(c);
 }
 
-/* Closes a connection: every call in flight completes with UP_EDOWN. */
+/* Closes a connection: every call in flight or queued completes with
+ * UP_EDOWN. why == NULL closes quietly (idle, shutdown). */
 static void conn_fail(struct upstream_conn *c, const char *why)
 {
-    if (c->dead)
+    if (c->state == UPSTREAM_CONN_CLOSED)
         return;
     struct upstream_pool *p = c->pool;
-    c->dead = true;
+    conn_move(c, UPSTREAM_CONN_CLOSED); /* allowed from every open state */
     ev_io_stop(p->loop, &c->rw);
     ev_io_stop(p->loop, &c->ww);
     ev_timer_stop(p->loop, &c->timer);
@@ -137,6 +206,7 @@ static void conn_fail(struct upstream_conn *c, const char *why)
     c->fd = -1;
     buf_free(&c->in);
     buf_free(&c->out);
+    buf_free(&c->pending);
     /* Out of the set first, so that callbacks that resend pick another conn. */
     struct upstream_conn **pp = &c->set->conns;
     while (*pp && *pp != c)
@@ -174,7 +244,7 @@ static void conn_fail(struct upstream_conn *c, const char *why)
 
 static void conn_maybe_free(struct upstream_conn *c)
 {
-    if (c->dead && !c->in_callback)
+    if (c->state == UPSTREAM_CONN_CLOSED && !c->in_callback)
         conn_destroy(c);
 }
 
@@ -235,7 +305,7 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
         goto out;
     }
     buf_commit(&c->in, (size_t)n);
-    while (!c->dead) {
+    while (c->state != UPSTREAM_CONN_CLOSED) {
         const uint8_t *body;
         uint32_t blen;
         size_t flen;
@@ -246,8 +316,14 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
             conn_fail(c, "reply frame over the limit");
             break;
         }
+        if (c->state != UPSTREAM_CONN_READY) {
+            /* SIMPLE auth expects nothing before READY; a SASL step would
+             * take this frame here. */
+            conn_fail(c, "frame from the NameNode before the handshake finished");
+            break;
+        }
         handle_reply(c, body, blen);
-        if (!c->dead)
+        if (c->state != UPSTREAM_CONN_CLOSED)
             buf_consume(&c->in, flen);
     }
 out:
@@ -255,22 +331,61 @@ out:
     conn_maybe_free(c);
 }
 
+/*
+ * The handshake is over: the calls queued while it ran go out first, in the
+ * order they were sent, and later calls are written as they come.
+ */
+static void conn_ready(struct upstream_conn *c)
+{
+    if (!conn_move(c, UPSTREAM_CONN_READY))
+        return;
+    ev_timer_stop(c->pool->loop, &c->timer); /* connect + handshake bound */
+    if (buf_len(&c->pending) && buf_append(&c->out, buf_rptr(&c->pending), buf_len(&c->pending)) < 0) {
+        conn_fail(c, "out of memory");
+        return;
+    }
+    buf_free(&c->pending);
+    if (c->in_flight == 0)
+        conn_arm_idle(c);
+    conn_flush(c);
+}
+
+/*
+ * Connected: the preamble names the auth method, the context the user. With
+ * SIMPLE auth the NameNode answers neither, so the handshake ends as soon as
+ * both are written. A SASL exchange would instead write its first message
+ * here, stay in HANDSHAKE while on_read takes the NameNode's answers, and
+ * call conn_ready() when the exchange succeeds.
+ */
+static void conn_handshake(struct upstream_conn *c)
+{
+    if (!conn_move(c, UPSTREAM_CONN_HANDSHAKE))
+        return;
+    ev_io_start(c->pool->loop, &c->rw);
+    if (ipc_write_preamble(&c->out, IPC_AUTH_NONE) != IPC_OK ||
+        ipc_write_context(&c->out, c->pool->router_client_id, c->set->user, NULL, IPC_CLIENT_PROTOCOL) != IPC_OK) {
+        conn_fail(c, "out of memory");
+        return;
+    }
+    conn_ready(c);
+}
+
 static void on_write(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct upstream_conn *c = w->data;
     c->in_callback = true;
-    if (!c->connected) {
+    if (c->state == UPSTREAM_CONN_CONNECTING) {
+        /* Writable while connecting: the connect finished, well or not. */
         int err = 0;
         socklen_t el = sizeof err;
         getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
         if (err) {
             c->pool->connect_failures++;
             conn_fail(c, strerror(err));
-            goto out;
+        } else {
+            conn_handshake(c); /* writes, and flushes once READY */
         }
-        c->connected = true;
-        ev_timer_stop(loop, &c->timer);
-        ev_io_start(loop, &c->rw);
+        goto out;
     }
     conn_flush(c);
 out:
@@ -282,9 +397,9 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct upstream_conn *c = w->data;
     c->in_callback = true;
-    if (!c->connected) {
+    if (c->state != UPSTREAM_CONN_READY) {
         c->pool->connect_failures++;
-        conn_fail(c, "connect timed out");
+        conn_fail(c, c->state == UPSTREAM_CONN_CONNECTING ? "connect timed out" : "handshake timed out");
     } else if (c->in_flight == 0) {
         conn_fail(c, NULL); /* idle */
     }
@@ -363,23 +478,14 @@ static struct upstream_conn *conn_open(struct upstream_pool *p, struct upstream_
     c->pool = p;
     c->set = s;
     c->fd = fd;
+    c->state = UPSTREAM_CONN_CONNECTING; /* the first state: not a move */
+    p->by_state[UPSTREAM_CONN_CONNECTING]++;
     ev_io_init(&c->rw, on_read, fd, EV_READ);
     ev_io_init(&c->ww, on_write, fd, EV_WRITE);
     ev_timer_init(&c->timer, on_timer, p->lim.connect_timeout, 0);
     c->rw.data = c->ww.data = c->timer.data = c;
     ev_io_start(p->loop, &c->ww); /* writable = connected (or failed) */
     ev_timer_start(p->loop, &c->timer);
-    /* Preamble and context go first; calls queue behind them. */
-    if (ipc_write_preamble(&c->out, IPC_AUTH_NONE) != IPC_OK ||
-        ipc_write_context(&c->out, p->router_client_id, s->user, NULL, IPC_CLIENT_PROTOCOL) != IPC_OK) {
-        ev_io_stop(p->loop, &c->ww);
-        ev_timer_stop(p->loop, &c->timer);
-        close(fd);
-        buf_free(&c->out);
-        free(c);
-        snprintf(why, whylen, "out of memory");
-        return NULL;
-    }
     c->next = s->conns;
     s->conns = c;
     s->nconns++;
@@ -410,7 +516,7 @@ int upstream_send_proto(struct upstream_pool *p, const char *addr, const char *u
     /* The least busy connection; a new one when all are busy and we may. */
     struct upstream_conn *best = NULL;
     for (struct upstream_conn *c = s->conns; c; c = c->next)
-        if (!c->dead && (!best || c->in_flight < best->in_flight))
+        if (c->state != UPSTREAM_CONN_CLOSED && (!best || c->in_flight < best->in_flight))
             best = c;
     if (!best || (best->in_flight >= (uint32_t)p->lim.calls_per_conn && s->nconns < p->lim.max_conns_per_key)) {
         struct upstream_conn *n = conn_open(p, s, why, whylen);
@@ -420,7 +526,9 @@ int upstream_send_proto(struct upstream_pool *p, const char *addr, const char *u
             return -1;
     }
     struct upstream_conn *c = best;
-    if (ipc_write_call_raw(&c->out, ids, method, protocol, param, param_len) != IPC_OK) {
+    /* Until READY the frame waits in the queue; the socket is not ours yet. */
+    bool ready = c->state == UPSTREAM_CONN_READY;
+    if (ipc_write_call_raw(ready ? &c->out : &c->pending, ids, method, protocol, param, param_len) != IPC_OK) {
         snprintf(why, whylen, "cannot encode the call");
         return -1;
     }
@@ -436,14 +544,14 @@ int upstream_send_proto(struct upstream_pool *p, const char *addr, const char *u
     ev_timer_init(&uc->tmo, on_call_timeout, p->lim.call_timeout, 0);
     uc->tmo.data = uc;
     ev_timer_start(p->loop, &uc->tmo);
-    if (c->connected) {
+    if (ready) {
         ev_timer_stop(p->loop, &c->timer); /* no longer idle */
         /* Write at once; the worker batches by calling us for each frame
          * read in one go, so a deferred flush would add latency only. */
         c->in_callback = true;
         conn_flush(c);
         c->in_callback = false;
-        if (c->dead) {
+        if (c->state == UPSTREAM_CONN_CLOSED) {
             conn_maybe_free(c);
             return 0; /* done() already ran with UP_EDOWN */
         }
@@ -467,6 +575,7 @@ void upstream_pool_stats(const struct upstream_pool *p, struct upstream_stats *s
     st->in_flight = p->in_flight;
     st->connects = p->connects;
     st->connect_failures = p->connect_failures;
+    memcpy(st->by_state, p->by_state, sizeof st->by_state);
 }
 
 void upstream_pool_free(struct upstream_pool *p)

@@ -13,6 +13,26 @@
  * both ids back, so calls of many clients share one connection safely.
  *
  * Everything here runs on the owning worker's loop: no locks.
+ *
+ * A connection's life, one state at a time (upstream_conn_move_ok() is the
+ * table of allowed moves; anything else is a bug):
+ *
+ *   CONNECTING --connect done--> HANDSHAKE --auth done--> READY
+ *        |                           |                      |
+ *        +---------------------------+----------------------+--> CLOSED
+ *
+ *   CONNECTING  non-blocking connect() under way; calls sent now wait, as
+ *               encoded frames, in the connection's pending queue; nothing
+ *               is written to the socket.
+ *   HANDSHAKE   preamble and connection context are written. With SIMPLE
+ *               auth nothing comes back, so this ends at once; a SASL
+ *               exchange with round trips would run here.
+ *   READY       the pending frames go out first, in the order sent; later
+ *               calls are written at once.
+ *   CLOSED      the socket is gone and every call was failed (UP_EDOWN); the
+ *               object lives on only until the callbacks on the stack return.
+ * A failed or timed-out connect fails every queued call with UP_EDOWN, as a
+ * lost connection does, so the HA layer tries the next NameNode.
  */
 #ifndef FR_UPSTREAM_H
 #define FR_UPSTREAM_H
@@ -30,6 +50,20 @@ enum upstream_status {
     UP_ETIMEOUT = -2, /* no reply within the call timeout */
     UP_EPROTO = -3,   /* the NameNode sent something we cannot parse */
 };
+
+/* States of a connection to a NameNode; see the diagram above. */
+enum upstream_conn_state {
+    UPSTREAM_CONN_CONNECTING = 0,
+    UPSTREAM_CONN_HANDSHAKE,
+    UPSTREAM_CONN_READY,
+    UPSTREAM_CONN_CLOSED,
+};
+#define UPSTREAM_CONN_NSTATES 4
+
+/* True when a connection may go from `from` to `to` (the transition table). */
+bool upstream_conn_move_ok(enum upstream_conn_state from, enum upstream_conn_state to);
+/* "connecting", "handshake", "ready", "closed" (metric labels, log lines). */
+const char *upstream_conn_state_name(enum upstream_conn_state s);
 
 struct upstream_conn;
 struct upstream_call;
@@ -91,9 +125,11 @@ void upstream_cancel(struct upstream_call *uc);
 /* The pool's max_attempts (0: no bound). */
 int upstream_max_attempts(const struct upstream_pool *p);
 
-/* Pool figures for /metrics. */
+/* Pool figures for /metrics. by_state counts the open connections in each
+ * state (the CLOSED slot stays 0: a closed connection has left the pool). */
 struct upstream_stats {
     uint64_t conns, in_flight, connects, connect_failures;
+    uint64_t by_state[UPSTREAM_CONN_NSTATES];
 };
 void upstream_pool_stats(const struct upstream_pool *p, struct upstream_stats *st);
 

@@ -448,6 +448,10 @@ if fr_passed; then
     fr_check_match "9 /metrics has fedrouter_calls_total samples, summing to > 0 (got: ${samples:-none})" \
         '^[0-9]+ [0-9.e+]*[1-9]' "$samples"
     fr_check_match "9 /metrics shows the upstream pools" 'fedrouter_upstream_connections\{proto="hdfs"\} [1-9]' "$FR_OUT"
+    fr_check_match "9 /metrics counts upstream connections by state" \
+        'fedrouter_upstream_conn_state\{proto="hdfs",state="ready"\} [1-9]' "$FR_OUT"
+    fr_check_match "9 /metrics shows no upstream connection stuck connecting" \
+        'fedrouter_upstream_conn_state\{proto="hdfs",state="connecting"\} 0' "$FR_OUT"
     # df fanned out: one client series (ns "*") and one upstream series per nameservice.
     for ns in '*' ns1 ns2; do
         proto=hdfs_upstream re=$ns
