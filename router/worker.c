@@ -14,6 +14,7 @@
 #include "hdfs_conn.h"
 #include "hms_conn.h"
 #include "hms_up.h"
+#include "log.h"
 #include "metrics.h"
 #include "net.h"
 #include "router.h"
@@ -34,10 +35,24 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
         ev_break(loop, EVBREAK_ALL);
 }
 
+/*
+ * A node from the worker's inbox. No thread pushes to it yet; the crypto
+ * threads will, with nodes that say what finished and for which connection,
+ * and this is where they will be dispatched. Until then a node here is a bug.
+ */
+static void on_inbox(struct fr_inbox_node *node, void *arg)
+{
+    struct worker *w = arg;
+    fr_error("worker %d: unexpected node in its inbox", w->id);
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     ev_run(w->loop, 0);
+    /* Results still queued are handled while the connections they name are
+     * alive. Whatever pushes here must have stopped doing so by now. */
+    fr_inbox_stop(&w->inbox);
     hconn_close_all(w);
     mconn_close_all(w);
     hms_pool_free(w->hup);
@@ -97,6 +112,7 @@ int worker_start(struct worker *w, struct router *r, int id, const char *hdfs_li
     ev_async_init(&w->wake, on_wake);
     w->wake.data = w;
     ev_async_start(w->loop, &w->wake);
+    fr_inbox_init(&w->inbox, w->loop, on_inbox, w);
     if (pthread_create(&w->thr, NULL, worker_main, w) != 0) {
         snprintf(err, errlen, "cannot start worker thread %d", id);
         return -1;

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "inbox.h"
+
 struct router;
 struct hconn;
 struct upstream_pool;
@@ -27,6 +29,8 @@ struct worker {
     int hdfs_fd;                        /* this worker's HDFS listener */
     ev_io hdfs_accept;
     ev_async wake;                      /* stop / drain requests from main */
+    struct fr_inbox inbox;              /* results other threads hand back to this loop
+                                           (nothing pushes yet: crypto threads will) */
     struct upstream_pool *up;
     struct metrics_shard *metrics;
     struct hconn *conns;                /* live client connections */

@@ -1,0 +1,74 @@
+/*
+ * inbox: hand work from any thread to one event loop.
+ *
+ *   producer threads                     the loop's thread
+ *   ----------------                     -----------------
+ *   fr_inbox_push(node) --+
+ *   fr_inbox_push(node) --+--> queue --> ev_async --> fr_inbox_drain()
+ *   fr_inbox_push(node) --+                             handler(node, arg)
+ *
+ * - The queue is intrusive: embed a struct fr_inbox_node in your own object
+ *   and get back to the object with offsetof in the handler. Nothing here
+ *   allocates.
+ * - Pushing never takes a lock and never waits for another thread: one atomic
+ *   exchange, one store, then ev_async_send() to wake the loop.
+ * - One consumer: the loop's thread. Its ev_async callback drains every node
+ *   it can see and calls the handler once per node. Nodes from one producer
+ *   arrive in the order that producer pushed them; nodes from different
+ *   producers interleave in the order their pushes took effect.
+ * - No wakeup is lost: a push signals the loop after its node is linked in,
+ *   and libev delivers a signal that comes in while the callback runs as a
+ *   new callback.
+ *
+ * Ownership: the queue holds a pushed node until the handler is called with
+ * it; from then on the node is the handler's again (free it, reuse it, push
+ * it again). The queue never touches a node after passing it to the handler.
+ */
+#ifndef FR_INBOX_H
+#define FR_INBOX_H
+
+#include <ev.h>
+#include <stdatomic.h>
+#include <stddef.h>
+
+struct fr_inbox_node {
+    _Atomic(struct fr_inbox_node *) next; /* the queue's link; not for the owner */
+};
+
+/* Called on the loop's thread for each node, in queue order. */
+typedef void (*fr_inbox_handler)(struct fr_inbox_node *node, void *arg);
+
+struct fr_inbox {
+    /* Written by every producer: kept apart from the consumer's fields so
+     * that pushes do not keep stealing the cache line the drain reads. */
+    _Atomic(struct fr_inbox_node *) head; /* newest node (producers swap it) */
+    char pad_[64 - sizeof(void *)];
+    struct fr_inbox_node *tail;           /* oldest node; the consumer's alone */
+    struct fr_inbox_node stub;            /* placeholder so the queue is never empty */
+    ev_async async;                       /* the push -> loop signal */
+    struct ev_loop *loop;
+    fr_inbox_handler handler;
+    void *arg;
+};
+
+/* Binds `inbox` to `loop` and starts its ev_async watcher. Call it on the
+ * loop's thread, or before the loop runs. */
+void fr_inbox_init(struct fr_inbox *inbox, struct ev_loop *loop, fr_inbox_handler handler, void *arg);
+
+/* Queues `node` and wakes the loop. Safe from any thread, the loop's own
+ * included; never blocks. Not allowed once fr_inbox_stop has begun. */
+void fr_inbox_push(struct fr_inbox *inbox, struct fr_inbox_node *node);
+
+/* Loop thread only. Calls the handler for every node that is fully queued,
+ * and returns how many. A node whose push is still half done (its producer
+ * paused between the two steps of the push) stops the drain early; that
+ * producer's ev_async_send brings the loop back for it. Nodes the handler
+ * pushes to this inbox are handled in the same call. */
+size_t fr_inbox_drain(struct fr_inbox *inbox);
+
+/* Loop thread only; not from inside the handler. Hands every queued node to
+ * the handler, waiting out a push that is half done, then stops the watcher.
+ * Producers must be finished with this inbox before it is called. */
+void fr_inbox_stop(struct fr_inbox *inbox);
+
+#endif
