@@ -1164,15 +1164,23 @@ static void test_limits(int port)
     int fds[N];
     for (int i = 0; i < N; i++)
         fds[i] = dial(port);
-    usleep(300 * 1000);
+    /* The DataNode accepts and closes the surplus in its own time: on a
+     * busy machine (a sanitizer build beside other work) that takes more
+     * than a moment, so look again for up to 10 s before judging. */
     int refused = 0, live = 0;
-    for (int i = 0; i < N; i++) {
-        uint8_t x;
-        ssize_t r = recv(fds[i], &x, 1, MSG_DONTWAIT);
-        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
-            refused++;
-        else
-            live++;
+    for (int tries = 0; tries < 100; tries++) {
+        usleep(100 * 1000);
+        refused = live = 0;
+        for (int i = 0; i < N; i++) {
+            uint8_t x;
+            ssize_t r = recv(fds[i], &x, 1, MSG_DONTWAIT);
+            if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+                refused++;
+            else
+                live++;
+        }
+        if (refused >= N - 256)
+            break;
     }
     check(live <= 256 && refused >= N - 256, "connection cap: %d live, %d refused", live, refused);
     for (int i = 0; i < N; i++)
