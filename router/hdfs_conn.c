@@ -86,7 +86,7 @@ static void rcall_unlink(struct rcall *rc)
     if (rc->next)
         rc->next->prev = rc->prev;
     c->ncalls--;
-    c->w->in_flight--;
+    __atomic_fetch_sub(&c->w->in_flight, 1, __ATOMIC_RELAXED);
 }
 
 static void rcall_finish(struct rcall *rc, bool error)
@@ -166,7 +166,7 @@ static void process_input(struct hconn *c)
             c->calls->prev = rc;
         c->calls = rc;
         c->ncalls++;
-        c->w->in_flight++;
+        __atomic_fetch_add(&c->w->in_flight, 1, __ATOMIC_RELAXED);
         if (c->draining)
             hconn_reply_error(rc, "org.apache.hadoop.ipc.StandbyException",
                               "router %s is shutting down; try another router", c->w->router->id);
@@ -251,7 +251,7 @@ static void hconn_close(struct hconn *c, const char *why)
         w->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    w->nconns--;
+    __atomic_fetch_sub(&w->nconns, 1, __ATOMIC_RELAXED);
 }
 
 void hconn_accept_cb(struct ev_loop *loop, ev_io *aw, int revents)
@@ -280,7 +280,7 @@ void hconn_accept_cb(struct ev_loop *loop, ev_io *aw, int revents)
         if (w->conns)
             w->conns->prev = c;
         w->conns = c;
-        w->nconns++;
+        __atomic_fetch_add(&w->nconns, 1, __ATOMIC_RELAXED);
         if (fr_log_on(FR_LOG_DEBUG)) {
             struct fr_log_who who = hconn_who(c);
             fr_log_conn(FR_LOG_DEBUG, &who, "client connected");

@@ -150,7 +150,7 @@ static void call_finished(struct mconn *c)
     c->route_resume = NULL;
     c->stalled = false;
     c->ms = NULL;
-    c->w->in_flight--;
+    __atomic_fetch_sub(&c->w->in_flight, 1, __ATOMIC_RELAXED);
     if (STATE(c)->dead)
         return;
     if (!STATE(c)->in_callback) {
@@ -308,7 +308,7 @@ static void process_input(struct mconn *c)
         h.name = copy + (h.name - msg);
         c->busy = true;
         c->started_ns = now_ns();
-        c->w->in_flight++;
+        __atomic_fetch_add(&c->w->in_flight, 1, __ATOMIC_RELAXED);
         hms_route_call(c, copy, len, &h); /* takes the copy; may answer at once */
     }
 }

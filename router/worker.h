@@ -34,8 +34,8 @@ struct worker {
     struct upstream_pool *up;
     struct metrics_shard *metrics;
     struct hconn *conns;                /* live client connections */
-    uint64_t nconns;
-    uint64_t in_flight;                 /* client calls not yet answered */
+    uint64_t nconns;                    /* written by the worker, read by the admin thread: atomic ops */
+    uint64_t in_flight;                 /* client calls not yet answered (atomic ops, as nconns) */
     uint64_t next_conn_id;
     /* the metastore side */
     int hms_fd;                         /* -1: not serving metastore clients */

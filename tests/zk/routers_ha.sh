@@ -33,7 +33,12 @@ done
 ZK_PORT=$(fr_free_port)
 sh "$here/zkserver.sh" "$FR_TMP/zk" "$ZK_PORT" >/dev/null 2>&1 &
 ZK_PID=$!
-zk_ok() { (exec 3<>"/dev/tcp/127.0.0.1/$ZK_PORT" && printf ruok >&3 && cat <&3) 2>/dev/null | grep -q imok; }
+# A server still starting may take the connection and never answer: each
+# probe is bounded, or the test would wait for ctest's timeout.
+zk_ok() {
+    timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf ruok >&3 && cat <&3' _ "$ZK_PORT" 2>/dev/null |
+        grep -q imok
+}
 for _ in $(seq 100); do zk_ok && break; sleep 0.1; done
 zk_ok || fr_bail "ZooKeeper" "no imok on port $ZK_PORT"
 FR_PIDS+=("$ZK_PID")   # stopped with the others by lib.sh on exit
