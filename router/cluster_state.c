@@ -27,6 +27,7 @@
 #include "ipc.h"
 #include "log.h"
 #include "pbwire.h"
+#include "resolve.h"
 #include "route_state.h"
 #include "snapshot.h"
 
@@ -453,6 +454,9 @@ static void refresh_round(void)
         if (!ns->defined || ns->disabled)
             continue;
         for (uint32_t k = 0; k < ns->nnamenodes; k++) {
+            /* Keeps the workers' address cache warm, so that their first
+             * call to a NameNode named by host does not wait for a lookup. */
+            fr_resolve_prefetch(ns->namenodes[k]);
             char host[CS_HOST];
             const char *colon = strrchr(ns->namenodes[k], ':');
             if (colon && (size_t)(colon - ns->namenodes[k]) < sizeof host) {

@@ -1,5 +1,7 @@
 /*
- * hms_up.c: backend metastore connections (see hms_up.h).
+ * hms_up.c: backend metastore connections (see hms_up.h). A URI that names
+ * a host is looked up off this loop (lib/resolve); its connection waits
+ * CONNECTING, without a socket, for the answer.
  *
  *   hms_up_send --idle conn of the key (at the remembered URI)?--> [replay
  *               session changes] --> write the call --> BUSY
@@ -15,7 +17,6 @@
 #include "hms_up.h"
 
 #include <errno.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "net.h"
+#include "resolve.h"
 
 #define HU_READ_CHUNK (64u << 10)
 #define HU_KEY_MAX 4096
@@ -276,6 +278,11 @@ struct hms_upconn {
     size_t frame_total, frame_left;
     struct hms_upcall *call;
     struct hms_upconn *prev, *next;
+    /* The address, looked up off this loop when it is a host name. Until
+     * the answer comes the connection is CONNECTING with no socket. */
+    struct fr_resolve_req rq;
+    bool resolving;                     /* rq is with the resolver thread */
+    bool closed;                        /* out of the pool; freed when rq comes back */
 };
 
 struct hms_pool {
@@ -284,11 +291,14 @@ struct hms_pool {
     struct tw_limits whole;             /* replies held whole */
     struct hms_upconn *conns;
     size_t nconns;
+    struct fr_inbox resolved;           /* answers of the resolver thread */
 };
 
 /* Replies are handed to done() from this per-thread buffer (see
  * take_whole); the worker frees it with its pool. */
 static __thread struct buf reply;
+
+static void on_resolved(struct fr_inbox_node *node, void *arg);
 
 struct hms_pool *hms_pool_new(struct ev_loop *loop, const struct hms_pool_limits *lim)
 {
@@ -306,6 +316,8 @@ struct hms_pool *hms_pool_new(struct ev_loop *loop, const struct hms_pool_limits
     if (p->lim.max_reply == 0)
         p->lim.max_reply = TW_DEFAULT_SIZE;
     p->whole = (struct tw_limits){ 0, p->lim.max_reply, p->lim.max_reply, p->lim.max_reply };
+    fr_inbox_init(&p->resolved, loop, on_resolved, p);
+    ev_unref(loop); /* a pending lookup alone does not keep the loop running */
     return p;
 }
 
@@ -328,6 +340,12 @@ static void conn_free(struct hms_upconn *c)
     buf_free(&c->out);
     buf_free(&c->pending);
     free(c->key);
+    c->key = NULL;
+    /* An answer already on its way still names c: free it on arrival. */
+    if (c->resolving && !fr_resolve_cancel(&c->rq)) {
+        c->closed = true;
+        return;
+    }
     free(c);
 }
 
@@ -383,6 +401,10 @@ void hms_pool_free(struct hms_pool *p)
         c->state = HU_IDLE; /* no failover now */
         conn_fail(c, HMS_UP_DOWN, "the router is stopping");
     }
+    /* Hands back the answers still queued, so the connections they name are
+     * freed; no lookup for this pool is out any more. */
+    ev_ref(p->loop); /* undo the unref of hms_pool_new before the stop */
+    fr_inbox_stop(&p->resolved);
     free(p);
     buf_free(&reply); /* called on the pool's own worker thread */
 }
@@ -411,6 +433,8 @@ void hms_pool_session_end(struct hms_pool *p, uint64_t id)
 static void update_io(struct hms_upconn *c)
 {
     struct ev_loop *loop = c->pool->loop;
+    if (c->fd < 0)
+        return; /* still resolving: nothing to watch */
     if (buf_len(&c->out) || c->state == HU_CONNECTING)
         ev_io_start(loop, &c->ww);
     else
@@ -789,7 +813,7 @@ static void on_idle(struct ev_loop *loop, ev_timer *t, int revents)
     if (c->state == HU_IDLE)
         conn_free(c);
     else if (c->state == HU_CONNECTING)
-        conn_fail(c, HMS_UP_DOWN, "connect timed out");
+        conn_fail(c, HMS_UP_DOWN, c->fd < 0 ? "resolving the address timed out" : "connect timed out");
     else if (c->state == HU_SETUP)
         conn_fail(c, HMS_UP_DOWN, "no answer to set_ugi or setMetaConf within the connect timeout");
 }
@@ -803,34 +827,54 @@ static void on_call_timeout(struct ev_loop *loop, ev_timer *t, int revents)
                                              : "not connected within the call timeout");
 }
 
-static int open_fd(const char *addr, char *why, size_t whylen)
+/* A non-blocking connect to a resolved address; the socket, or -1 with why. */
+static int open_fd(const struct sockaddr_storage *sa, socklen_t salen, char *why, size_t whylen)
 {
-    char host[256];
-    const char *colon = strrchr(addr, ':');
-    if (!colon || (size_t)(colon - addr) >= sizeof host) {
-        snprintf(why, whylen, "bad metastore address");
-        return -1;
-    }
-    snprintf(host, sizeof host, "%.*s", (int)(colon - addr), addr);
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST };
-    struct addrinfo *ai = NULL;
-    if (getaddrinfo(host, colon + 1, &hints, &ai) != 0) {
-        hints.ai_flags = 0; /* a host name: resolved here, rarely (connections are pooled) */
-        if (getaddrinfo(host, colon + 1, &hints, &ai) != 0 || !ai) {
-            snprintf(why, whylen, "cannot resolve it");
-            return -1;
-        }
-    }
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         snprintf(why, whylen, "%s", strerror(errno));
-    else if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
+    else if (connect(fd, (const struct sockaddr *)sa, salen) < 0 && errno != EINPROGRESS) {
         snprintf(why, whylen, "%s", strerror(errno));
         close(fd);
         fd = -1;
     }
-    freeaddrinfo(ai);
     return fd;
+}
+
+/* Gives a connection that waited for its address its socket. */
+static int conn_attach_fd(struct hms_upconn *c, char *why, size_t whylen)
+{
+    c->fd = open_fd(&c->rq.sa, c->rq.salen, why, whylen);
+    if (c->fd < 0)
+        return -1;
+    ev_io_set(&c->rw, c->fd, EV_READ);
+    ev_io_set(&c->ww, c->fd, EV_WRITE);
+    return 0;
+}
+
+/*
+ * The resolver answered for a connection. It connects now, or fails like a
+ * refused connect would: its call moves on to the target's next URI.
+ */
+static void on_resolved(struct fr_inbox_node *node, void *arg)
+{
+    struct hms_upconn *c = (struct hms_upconn *)((char *)node - offsetof(struct hms_upconn, rq.node));
+    c->resolving = false;
+    if (c->closed) {
+        free(c);
+        return;
+    }
+    char why[sizeof c->rq.why + 32];
+    if (c->rq.status != FR_RESOLVE_DONE) {
+        snprintf(why, sizeof why, "cannot resolve it: %s", c->rq.why);
+        conn_fail(c, HMS_UP_DOWN, why);
+        return;
+    }
+    if (conn_attach_fd(c, why, sizeof why) < 0) {
+        conn_fail(c, HMS_UP_DOWN, why);
+        return;
+    }
+    update_io(c);
 }
 
 /* The pool key of a connection: session, address, protocol, framing, user
@@ -873,8 +917,19 @@ static struct hms_upconn *open_conn(struct hms_pool *p, struct hms_upcall *uc, i
         snprintf(why, whylen, "out of memory");
         return NULL;
     }
-    c->fd = open_fd(uc->target->addrs[i], why, whylen);
-    if (c->fd < 0) {
+    c->fd = -1;
+    switch (fr_resolve_start(&c->rq, uc->target->addrs[i], &p->resolved)) {
+    case FR_RESOLVE_DONE:
+        c->fd = open_fd(&c->rq.sa, c->rq.salen, why, whylen);
+        break;
+    case FR_RESOLVE_PENDING:
+        c->resolving = true; /* on_resolved connects it */
+        break;
+    default:
+        snprintf(why, whylen, "cannot resolve it: %s", c->rq.why);
+        break;
+    }
+    if (c->fd < 0 && !c->resolving) {
         free(c->key);
         free(c);
         return NULL;

@@ -11,17 +11,22 @@
  *
  * conn_move() is the one place a state changes; conn_fail() the one way to
  * CLOSED.
+ *
+ * A set's address is resolved off this loop (lib/resolve): a literal IP at
+ * once, a host name by the resolver thread. Until the answer comes back
+ * through the pool's inbox, new connections of the set are CONNECTING with
+ * no socket, and their calls wait in `pending` like any other.
  */
 #define _GNU_SOURCE
 #include "upstream.h"
 
 #include "log.h"
 #include "net.h"
+#include "resolve.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -56,9 +61,11 @@ struct upstream_set {
     char addr[128];
     char user[256];
     struct sockaddr_storage sa;
-    socklen_t salen;
+    socklen_t salen;                     /* 0: not resolved (yet) */
+    bool resolving;                      /* rq is with the resolver thread */
+    struct fr_resolve_req rq;
     int nconns;
-    struct upstream_conn *conns;
+    struct upstream_conn *conns;         /* while resolving: CONNECTING ones without a socket */
 };
 
 struct upstream_pool {
@@ -68,6 +75,8 @@ struct upstream_pool {
     uint64_t conns, in_flight, connects, connect_failures;
     uint64_t by_state[UPSTREAM_CONN_NSTATES]; /* open connections per state (CLOSED: never counted) */
     uint8_t router_client_id[IPC_CLIENT_ID_LEN];
+    struct fr_inbox resolved;            /* answers of the resolver thread */
+    bool closing;
 };
 
 /* The allowed moves: row = from, column = to. */
@@ -113,6 +122,8 @@ static uint32_t call_bucket(const uint8_t *cid, size_t cidlen, int32_t call_id)
     return h % UP_BUCKETS;
 }
 
+static void on_resolved(struct fr_inbox_node *node, void *arg);
+
 struct upstream_pool *upstream_pool_new(struct ev_loop *loop, const struct upstream_limits *lim)
 {
     struct upstream_pool *p = calloc(1, sizeof *p);
@@ -127,6 +138,10 @@ struct upstream_pool *upstream_pool_new(struct ev_loop *loop, const struct upstr
     if (!p->lim.max_frame)
         p->lim.max_frame = IPC_MAX_FRAME_DEFAULT;
     ipc_new_client_id(p->router_client_id);
+    fr_inbox_init(&p->resolved, loop, on_resolved, p);
+    /* Waiting for an answer must not keep the loop alive by itself: a call
+     * that waits has its own timers. */
+    ev_unref(loop);
     return p;
 }
 
@@ -399,7 +414,9 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     c->in_callback = true;
     if (c->state != UPSTREAM_CONN_READY) {
         c->pool->connect_failures++;
-        conn_fail(c, c->state == UPSTREAM_CONN_CONNECTING ? "connect timed out" : "handshake timed out");
+        conn_fail(c, c->state != UPSTREAM_CONN_CONNECTING ? "handshake timed out"
+                     : c->fd < 0                             ? "resolving the address timed out"
+                                                             : "connect timed out");
     } else if (c->in_flight == 0) {
         conn_fail(c, NULL); /* idle */
     }
@@ -414,21 +431,29 @@ static void on_call_timeout(struct ev_loop *loop, ev_timer *w, int revents)
     uc->done(uc, UP_ETIMEOUT, NULL, NULL, 0);
 }
 
-static int resolve(const char *addr, struct sockaddr_storage *sa, socklen_t *salen)
+/*
+ * Looks the set's address up unless it is known or being looked up. A
+ * literal IP or a cached answer is there at once; otherwise the resolver
+ * thread answers through the pool's inbox (on_resolved) and calls sent
+ * meanwhile wait in connections that have no socket yet. -1 (with why)
+ * when the address is known not to resolve.
+ */
+static int set_resolve(struct upstream_pool *p, struct upstream_set *s, char *why, size_t whylen)
 {
-    char host[128];
-    const char *colon = strrchr(addr, ':');
-    if (!colon || (size_t)(colon - addr) >= sizeof host)
+    if (s->salen || s->resolving)
+        return 0;
+    switch (fr_resolve_start(&s->rq, s->addr, &p->resolved)) {
+    case FR_RESOLVE_DONE:
+        s->sa = s->rq.sa;
+        s->salen = s->rq.salen;
+        return 0;
+    case FR_RESOLVE_PENDING:
+        s->resolving = true;
+        return 0;
+    default:
+        snprintf(why, whylen, "cannot resolve NameNode address %s: %s", s->addr, s->rq.why);
         return -1;
-    memcpy(host, addr, (size_t)(colon - addr));
-    host[colon - addr] = 0;
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res = NULL;
-    if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res)
-        return -1;
-    memcpy(sa, res->ai_addr, res->ai_addrlen);
-    *salen = res->ai_addrlen;
-    freeaddrinfo(res);
-    return 0;
+    }
 }
 
 static struct upstream_set *set_get(struct upstream_pool *p, const char *addr, const char *user)
@@ -444,21 +469,20 @@ static struct upstream_set *set_get(struct upstream_pool *p, const char *addr, c
         return NULL;
     snprintf(s->addr, sizeof s->addr, "%s", addr);
     snprintf(s->user, sizeof s->user, "%s", user);
-    if (resolve(addr, &s->sa, &s->salen) < 0) {
-        free(s);
-        return NULL;
-    }
     s->next = p->sets[h];
     p->sets[h] = s;
     return s;
 }
 
-static struct upstream_conn *conn_open(struct upstream_pool *p, struct upstream_set *s, char *why, size_t whylen)
+/* Starts the non-blocking connect of a connection whose address is known. */
+static int conn_connect(struct upstream_conn *c, char *why, size_t whylen)
 {
+    struct upstream_pool *p = c->pool;
+    struct upstream_set *s = c->set;
     int fd = socket(s->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         snprintf(why, whylen, "socket: %s", strerror(errno));
-        return NULL;
+        return -1;
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -467,24 +491,73 @@ static struct upstream_conn *conn_open(struct upstream_pool *p, struct upstream_
         snprintf(why, whylen, "connect %s: %s", s->addr, strerror(errno));
         p->connect_failures++;
         close(fd);
-        return NULL;
+        return -1;
     }
+    c->fd = fd;
+    ev_io_set(&c->rw, fd, EV_READ);
+    ev_io_set(&c->ww, fd, EV_WRITE);
+    ev_io_start(p->loop, &c->ww); /* writable = connected (or failed) */
+    return 0;
+}
+
+/*
+ * The resolver answered for a set. Its socketless connections connect now,
+ * or fail (their calls with UP_EDOWN, so HA moves on to the next NameNode).
+ */
+static void on_resolved(struct fr_inbox_node *node, void *arg)
+{
+    struct upstream_pool *p = arg;
+    struct upstream_set *s = (struct upstream_set *)((char *)node - offsetof(struct upstream_set, rq.node));
+    s->resolving = false;
+    if (p->closing)
+        return;
+    bool ok = s->rq.status == FR_RESOLVE_DONE;
+    if (ok) {
+        s->sa = s->rq.sa;
+        s->salen = s->rq.salen;
+    }
+    char why[sizeof s->addr + sizeof s->rq.why + 64];
+    snprintf(why, sizeof why, "cannot resolve NameNode address %s: %s", s->addr, s->rq.why);
+    /* Failing a connection runs callbacks that may send again and change
+     * the list, so look for the next waiting one from the start each time. */
+    for (;;) {
+        struct upstream_conn *c = s->conns;
+        while (c && !(c->state == UPSTREAM_CONN_CONNECTING && c->fd < 0))
+            c = c->next;
+        if (!c)
+            break;
+        c->in_callback = true;
+        if (!ok)
+            conn_fail(c, why);
+        else if (conn_connect(c, why, sizeof why) < 0)
+            conn_fail(c, why);
+        c->in_callback = false;
+        conn_maybe_free(c);
+    }
+}
+
+/* A new connection to the set; until the address is resolved it has no
+ * socket and its calls wait in `pending`, bounded by the connect timeout. */
+static struct upstream_conn *conn_open(struct upstream_pool *p, struct upstream_set *s, char *why, size_t whylen)
+{
     struct upstream_conn *c = calloc(1, sizeof *c);
     if (!c) {
-        close(fd);
         snprintf(why, whylen, "out of memory");
         return NULL;
     }
     c->pool = p;
     c->set = s;
-    c->fd = fd;
-    c->state = UPSTREAM_CONN_CONNECTING; /* the first state: not a move */
-    p->by_state[UPSTREAM_CONN_CONNECTING]++;
-    ev_io_init(&c->rw, on_read, fd, EV_READ);
-    ev_io_init(&c->ww, on_write, fd, EV_WRITE);
+    c->fd = -1;
+    ev_io_init(&c->rw, on_read, -1, EV_READ);
+    ev_io_init(&c->ww, on_write, -1, EV_WRITE);
     ev_timer_init(&c->timer, on_timer, p->lim.connect_timeout, 0);
     c->rw.data = c->ww.data = c->timer.data = c;
-    ev_io_start(p->loop, &c->ww); /* writable = connected (or failed) */
+    if (!s->resolving && conn_connect(c, why, whylen) < 0) {
+        free(c);
+        return NULL;
+    }
+    c->state = UPSTREAM_CONN_CONNECTING; /* the first state: not a move */
+    p->by_state[UPSTREAM_CONN_CONNECTING]++;
     ev_timer_start(p->loop, &c->timer);
     c->next = s->conns;
     s->conns = c;
@@ -510,9 +583,11 @@ int upstream_send_proto(struct upstream_pool *p, const char *addr, const char *u
     }
     struct upstream_set *s = set_get(p, addr, user);
     if (!s) {
-        snprintf(why, whylen, "cannot resolve NameNode address %s", addr);
+        snprintf(why, whylen, "bad NameNode address %s, or out of memory", addr);
         return -1;
     }
+    if (set_resolve(p, s, why, whylen) < 0)
+        return -1;
     /* The least busy connection; a new one when all are busy and we may. */
     struct upstream_conn *best = NULL;
     for (struct upstream_conn *c = s->conns; c; c = c->next)
@@ -582,6 +657,15 @@ void upstream_pool_free(struct upstream_pool *p)
 {
     if (!p)
         return;
+    /* Withdraw the lookups still out; answers already pushed are drained
+     * (and ignored) by the stop, after which no thread touches the pool. */
+    p->closing = true;
+    for (int h = 0; h < UP_SETS; h++)
+        for (struct upstream_set *s = p->sets[h]; s; s = s->next)
+            if (s->resolving && fr_resolve_cancel(&s->rq))
+                s->resolving = false;
+    ev_ref(p->loop); /* undo the unref of upstream_pool_new before the stop */
+    fr_inbox_stop(&p->resolved);
     for (int h = 0; h < UP_SETS; h++) {
         while (p->sets[h]) {
             struct upstream_set *s = p->sets[h];

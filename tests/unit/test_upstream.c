@@ -347,6 +347,32 @@ static void test_refused_queue(const struct upstream_limits *lim)
     close(fd);
 }
 
+/* A host name is looked up off the loop: the send returns at once with its
+ * calls waiting, and a name that does not resolve fails them (UP_EDOWN, as
+ * a refused connect); the failure is then remembered, so the next send
+ * fails at once. */
+static void test_unresolvable(const struct upstream_limits *lim)
+{
+    const char *addr = "no-such-namenode.invalid:8020";
+    struct upstream_pool *p = upstream_pool_new(loop, lim);
+    uint8_t cid[16];
+    ipc_new_client_id(cid);
+    struct result r[2];
+    for (int i = 0; i < 2; i++)
+        CHECK_EQ(send_getfileinfo(p, addr, &r[i], cid, 60 + i, 0, "/"), 0);
+    struct upstream_stats st;
+    upstream_pool_stats(p, &st);
+    CHECK(st.conns == 1 && st.connects == 0 && st.in_flight == 2); /* waiting, no socket yet */
+    run();
+    for (int i = 0; i < 2; i++)
+        CHECK(r[i].done == 1 && r[i].st == UP_EDOWN);
+    upstream_pool_stats(p, &st);
+    CHECK(st.conns == 0 && st.in_flight == 0 && st.connects == 0);
+    struct result again;
+    CHECK_EQ(send_getfileinfo(p, addr, &again, cid, 70, 0, "/"), -1);
+    upstream_pool_free(p);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -431,6 +457,7 @@ int main(int argc, char **argv)
     test_moves();
     test_queue_until_ready(&lim);
     test_refused_queue(&lim);
+    test_unresolvable(&lim);
 
     upstream_pool_free(p);
     close(lfd);
