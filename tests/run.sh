@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The one test command: installs missing dependencies, builds, and runs every
-# test with ctest, twice: first the whole suite built with AddressSanitizer
-# and UBSan, then the normal build (whose ctest summary is the last line),
-# with the libFuzzer targets run for a bounded time when clang is present.
+# test with ctest: first the whole suite built with AddressSanitizer and
+# UBSan, then the concurrent tests built with ThreadSanitizer, then the
+# normal build (whose ctest summary is the last line), with the libFuzzer
+# targets run for a bounded time when clang is present.
 #
 #   FR_SANITIZE=0        skip the sanitizer pass
+#   FR_TSAN=0            skip the ThreadSanitizer pass of the concurrent tests
 #   FR_FUZZ_SECONDS=N    how long each libFuzzer target runs (default 60; 0 = skip)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +27,19 @@ if [ "${FR_SANITIZE:-1}" != 0 ]; then
   echo "== the suite under AddressSanitizer + UBSan =="
   (cd "$ASAN_BUILD" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
      ctest --output-on-failure -j"${FR_TEST_JOBS:-2}" --timeout 900 -E libfuzzer)
+fi
+
+# ThreadSanitizer over the tests whose code runs on several threads: the
+# worker inbox, the log, the resolver, the upstream pools, and routers (worker,
+# admin, statestore and resolver threads) under end-to-end load.
+TSAN_TESTS='^(unit_inbox|unit_log|unit_resolve|integ_upstream|integ_ha|e2e_router_classes|e2e_rbf_paths|e2e_router_hms|e2e_hms_federation)$'
+if [ "${FR_TSAN:-1}" != 0 ]; then
+  TSAN_BUILD=$ROOT/build-tsan
+  cmake -S "$ROOT" -B "$TSAN_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFEDROUTER_TSAN=ON >/dev/null
+  cmake --build "$TSAN_BUILD" -j"$JOBS"
+  echo "== the concurrent tests under ThreadSanitizer =="
+  (cd "$TSAN_BUILD" && TSAN_OPTIONS=halt_on_error=1 \
+     ctest --output-on-failure -j"${FR_TEST_JOBS:-2}" --timeout 900 -R "$TSAN_TESTS")
 fi
 
 # Coverage-guided fuzzing, bounded in time, when clang is here.
