@@ -358,6 +358,9 @@ int main(int argc, char **argv)
             break;
         usleep(10000);
     }
+    /* The drain is over: /metrics and /healthz stop before a worker can see
+     * `stopping` and free the pools and counters their gauges read. */
+    admin_stop(adm);
     atomic_store(&r.stopping, true);
     for (int i = 0; i < r.nworkers; i++)
         worker_wake(&r.workers[i]);
@@ -369,7 +372,6 @@ int main(int argc, char **argv)
     else
         pthread_join(rs.watcher, NULL);
     cs_stop();
-    admin_stop(adm);
     snapshot_ref_destroy(&rs.ref);
     config_free(&cfg);
     free(r.workers);
