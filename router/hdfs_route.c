@@ -407,7 +407,6 @@ static bool reply_as_is(const struct rstate *st, const struct ipc_reply *r)
     const struct method_row *m = st->m;
     if (!m)
         return true;
-    const char *name = m->name;
     int kind = not_here_kind(m);
     /* A status call or a listing answers "none" with an empty message: the
      * mount point case and other locations need a look. */
@@ -422,8 +421,7 @@ static bool reply_as_is(const struct rstate *st, const struct ipc_reply *r)
         return false;
     if (m->resp.n == 0 || !st->dest)
         return true;
-    return strcmp(st->dest, st->src) == 0 && strcmp(name, "getEnclosingRoot") != 0 &&
-           strcmp(name, "getSnapshottableDirListing") != 0;
+    return strcmp(st->dest, st->src) == 0;
 }
 
 static void sub_done(struct ha_call *hc, enum upstream_status ust, const struct ipc_reply *r, const uint8_t *body,
@@ -522,22 +520,10 @@ struct rstate *st_new(struct rcall *rc, struct rd_snap *snap, const struct metho
  */
 static const struct ipc_ids *sub_ids(struct rstate *st, const char *method, struct ipc_ids *own)
 {
-    static __thread uint8_t cid[IPC_CLIENT_ID_LEN];
-    static __thread bool have_cid;
-    static __thread int32_t next_call;
-    bool aux = strcmp(method, st->rc->method) != 0 ||
-               (st->nsub > 1 && !(st->m && (st->m->flags & METHOD_AT_MOST_ONCE)));
+    bool aux = method != st->rc->method || (st->nsub > 1 && !(st->m && (st->m->flags & METHOD_AT_MOST_ONCE)));
     if (!aux)
         return &st->rc->ids;
-    if (!have_cid) {
-        ipc_new_client_id(cid);
-        have_cid = true;
-    }
-    own->call_id = next_call;
-    next_call = next_call == INT32_MAX ? 0 : next_call + 1;
-    own->retry_count = 0;
-    own->client_id = cid;
-    own->client_id_len = sizeof cid;
+    route_own_ids(own);
     return own;
 }
 
@@ -667,7 +653,6 @@ static void route_locations(struct rcall *rc, struct rd_snap *snap, const struct
         st->router_quota = st->rq_ns >= 0 || st->rq_ss >= 0;
     rc->ns = nt == 1 ? t[0].ns->name : "*";
     struct buf param = BUF_INIT;
-    const struct ipc_ids client_ids = rc->ids;
     for (int i = 0; i < nt; i++) {
         buf_reset(&param);
         int r = rd_request_to(m, ic->param.p, ic->param.len, t[i].path, &param);
@@ -677,12 +662,10 @@ static void route_locations(struct rcall *rc, struct rd_snap *snap, const struct
         }
         st->subs[i].dest = strdup(t[i].dest);
         st->subs[i].src = strdup(t[i].src);
-        route_own_ids(&rc->ids); /* start_sub sends under rc->ids: the router's own, for this subcall */
-        if (r == 1)
+        if (r == 1) /* several reads to one NameNode: start_sub gives each the router's own ids */
             start_sub(st, i, t[i].ns, buf_rptr(&param), buf_len(&param));
         else
             start_sub(st, i, t[i].ns, ic->param.p, ic->param.len);
-        rc->ids = client_ids;
     }
     buf_free(&param);
     guard_drop(st);
@@ -990,9 +973,8 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct met
         return;
     }
     if ((m->flags & METHOD_RENAME) && (req.t.multi || req.other_multi) &&
-        probes_rename(snap, ic, req.client_path)) {
+        route_rename_probe(rc, snap, m, ic, req.client_path)) {
         buf_free(&param);
-        route_rename_probe(rc, snap, m, ic, req.client_path);
         return;
     }
     /* Writes that change what exists (delete, attributes) reach every

@@ -90,10 +90,7 @@ struct collect {
  * metastore's data under another's name. */
 static bool routes_back(const struct mfan *f, const char *name, const struct ms_rec *ms)
 {
-    if (f->c->w->router->hms_manual)
-        return hms_manual_ms_for_db(f->snap, name, strlen(name)) == ms;
-    size_t pl;
-    return snapshot_ms_for_db(f->snap, name, strlen(name), &pl) == ms;
+    return hms_ms_of_db(f->c->w->router, f->snap, name, strlen(name)) == ms;
 }
 
 static int collect_name(void *vctx, unsigned idx, const uint8_t *s, size_t len)

@@ -42,6 +42,9 @@ void hms_reply_app_error(struct mconn *c, const struct tw_header *h, enum tw_app
 /* The prefix of a metastore's database names as clients see them ("" for none). */
 const char *hms_name_prefix(const struct router *rt, const struct ms_rec *ms);
 /* MANUAL mode: the metastore that serves db. */
+/* The metastore that serves a database as the client names it, in either
+ * mode; NULL when the router shows no such database. */
+const struct ms_rec *hms_ms_of_db(const struct router *rt, const struct snapshot *s, const char *db, size_t len);
 const struct ms_rec *hms_manual_ms_for_db(const struct snapshot *s, const char *db, size_t len);
 /* The metastore's URIs as a failover target (hms_up.h); NULL when out of memory. */
 static inline struct hms_target *hms_target_of(const struct ms_rec *ms)

@@ -203,11 +203,9 @@ const char *hms_name_prefix(const struct router *rt, const struct ms_rec *ms)
  * "@cat#db" names db. */
 const struct ms_rec *hms_manual_ms_for_db(const struct snapshot *s, const char *db, size_t len)
 {
-    const char *hash = len > 1 && db[0] == '@' ? memchr(db, '#', len) : NULL;
-    if (hash) {
-        len -= (size_t)(hash + 1 - db);
-        db = hash + 1;
-    }
+    const uint8_t *bare;
+    if (hms_db_of(HMS_PK_DB, (const uint8_t *)db, len, &bare, &len))
+        db = (const char *)bare;
     size_t n = snapshot_ms_count(s);
     for (size_t i = 0; i < n; i++) {
         const struct ms_rec *m = snapshot_ms_at(s, i);
@@ -296,7 +294,6 @@ struct pick {
     const struct hms_rule *rule;
     const struct snapshot *s;
     const struct router *rt;
-    bool manual;
     bool write;                         /* the call writes what it names */
     bool txn;                           /* the transaction space: every database on the primary's side */
     bool lock;                          /* lock: component types come with the names */
@@ -316,13 +313,9 @@ struct pick {
  * NULL when the router shows no such database (MANUAL mode: no list names
  * it while the primary keeps a list; PREFIXED: no prefix fits and the
  * primary has one of its own). */
-static const struct ms_rec *ms_of_db(const struct pick *p, const char *db, size_t len)
+const struct ms_rec *hms_ms_of_db(const struct router *rt, const struct snapshot *s, const char *db, size_t len)
 {
-    if (p->manual)
-        return hms_manual_ms_for_db(p->s, db, len);
-    size_t plen;
-    const struct ms_rec *m = snapshot_ms_for_db(p->s, db, len, &plen);
-    return m;
+    return rt->hms_manual ? hms_manual_ms_for_db(s, db, len) : snapshot_ms_for_db(s, db, len, NULL);
 }
 
 static void pick_fail(struct pick *p, enum pick_problem why, const char *db, const struct ms_rec *ms)
@@ -375,7 +368,7 @@ static int pick_visit(void *vctx, unsigned idx, const uint8_t *str, size_t len)
     }
     memcpy(name, db, dl);
     name[dl] = 0;
-    const struct ms_rec *m = ms_of_db(p, name, dl);
+    const struct ms_rec *m = hms_ms_of_db(p->rt, p->s, name, dl);
     bool first = p->ndbs++ == 0;
     if (first) {
         p->ms = m;
@@ -908,7 +901,7 @@ void hms_route_call(struct mconn *c, const uint8_t *msg, size_t len, const struc
         return;
     }
     r->ms = r->snap ? snapshot_ms_primary(r->snap) : NULL;
-    struct pick pk = { .rule = r->rule, .s = r->snap, .rt = c->w->router, .manual = c->w->router->hms_manual,
+    struct pick pk = { .rule = r->rule, .s = r->snap, .rt = c->w->router,
                        .lock_type = -1 };
     if (r->snap && r->rule) {
         pk.write = (r->rule->flags & HMS_WRITE) != 0;

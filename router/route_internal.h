@@ -110,10 +110,10 @@ uint64_t request_file_id(const struct method_row *m, const uint8_t *p, size_t le
 /* Probes for create, mkdirs or a file call with want_id, then the call. */
 void route_probe(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const struct ipc_call *ic,
                  struct rd_req *req, struct ha_ns **cands, int n, uint64_t want_id);
-/* Does a rename of src (request in ic) touch more than one subcluster? */
-bool probes_rename(struct rd_snap *snap, const struct ipc_call *ic, const char *src);
-/* Probes for a rename, then the rename (or the answer a NameNode gives). */
-void route_rename_probe(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const struct ipc_call *ic,
+/* A rename of src (request in ic) that may touch several subclusters: probes,
+ * then the rename (or the answer a NameNode gives); true when it took the
+ * call, false when one subcluster holds both paths (route it as usual). */
+bool route_rename_probe(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const struct ipc_call *ic,
                         const char *src);
 /* The probes of a call are in: what to do next. */
 void probe_done(struct rstate *st);

@@ -150,7 +150,7 @@ void route_probe(struct rcall *rc, struct rd_snap *snap, const struct method_row
     }
     int per = 1 + nanc;
     struct rstate *st = st_new(rc, snap, m, per * n);
-    if (!st || buf_append(&st->orig, ic->param.p, ic->param.len) < 0) {
+    if (!st || buf_append(&st->orig, ic->param.p, ic->param.len) < 0 || !(st->client_path = strdup(req->client_path))) {
         st_fail_new(rc, snap, st);
         return;
     }
@@ -159,7 +159,6 @@ void route_probe(struct rcall *rc, struct rd_snap *snap, const struct method_row
     st->want_id = want_id;
     st->ft = req->t.faulttolerant;
     st->folder_all = req->t.folder_all;
-    st->client_path = strdup(req->client_path);
     for (int i = 0; i < n; i++)
         st->cands[st->ncands++] = cands[i];
     rc->ns = "*";
@@ -333,18 +332,6 @@ static void add_locations(struct rd_snap *snap, const char *path, struct ha_ns *
     }
 }
 
-bool probes_rename(struct rd_snap *snap, const struct ipc_call *ic, const char *src)
-{
-    char dst[RD_MAX_PATH];
-    if (!request_string(ic->param.p, ic->param.len, 2, dst, sizeof dst))
-        return false;
-    struct ha_ns *locs[RD_FT_MAX];
-    int n = 0;
-    add_locations(snap, src, locs, &n);
-    add_locations(snap, dst, locs, &n);
-    return n > 1;
-}
-
 /* The probe sets of a rename, each one getFileInfo per location. */
 enum { RN_SRC, RN_DST, RN_ENTRY, RN_DPARENT, RN_SETS };
 
@@ -356,23 +343,23 @@ enum { RN_SRC, RN_DST, RN_ENTRY, RN_DPARENT, RN_SETS };
  * the destination's parent. rename_done() then sends it where the source
  * lives, or answers as one NameNode would.
  */
-void route_rename_probe(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const struct ipc_call *ic,
+bool route_rename_probe(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const struct ipc_call *ic,
                         const char *src)
 {
     char dst[RD_MAX_PATH];
     struct ha_ns *locs[RD_FT_MAX];
     int n = 0;
-    if (!request_string(ic->param.p, ic->param.len, 2, dst, sizeof dst)) {
-        fail_call(rc, snap, "java.io.IOException", "rename: the request names no destination");
-        return;
-    }
+    if (!request_string(ic->param.p, ic->param.len, 2, dst, sizeof dst))
+        return false; /* malformed: the NameNode answers it as usual */
     add_locations(snap, src, locs, &n);
     add_locations(snap, dst, locs, &n);
+    if (n <= 1)
+        return false; /* one subcluster holds both: no question to ask */
     bool old = strcmp(m->name, "rename") == 0;
-    struct rstate *st = n > 0 ? st_new(rc, snap, m, RN_SETS * n) : NULL;
+    struct rstate *st = st_new(rc, snap, m, RN_SETS * n);
     if (!st || buf_append(&st->orig, ic->param.p, ic->param.len) < 0 || !(st->client_path = strdup(src))) {
         st_fail_new(rc, snap, st);
-        return;
+        return true;
     }
     st->probing = true;
     rc->ns = "*";
@@ -416,6 +403,7 @@ void route_rename_probe(struct rcall *rc, struct rd_snap *snap, const struct met
         }
     }
     guard_drop(st);
+    return true;
 }
 
 /* Phase two of a rename: the empty parts of the source that the rename

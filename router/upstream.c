@@ -566,6 +566,17 @@ static struct upstream_conn *conn_open(struct upstream_pool *p, struct upstream_
     return c;
 }
 
+/* Is a call with these ids in flight on c? */
+static bool conn_has_call(const struct upstream_conn *c, const struct ipc_ids *ids)
+{
+    for (const struct upstream_call *uc = c->calls[call_bucket(ids->client_id, ids->client_id_len, ids->call_id)]; uc;
+         uc = uc->hnext)
+        if (uc->call_id == ids->call_id && uc->client_id_len == ids->client_id_len &&
+            memcmp(uc->client_id, ids->client_id, ids->client_id_len) == 0)
+            return true;
+    return false;
+}
+
 int upstream_send(struct upstream_pool *p, const char *addr, const char *user, const struct ipc_ids *ids,
                   const char *method, const uint8_t *param, size_t param_len, struct upstream_call *uc,
                   char *why, size_t whylen)
@@ -588,11 +599,26 @@ int upstream_send_proto(struct upstream_pool *p, const char *addr, const char *u
     }
     if (set_resolve(p, s, why, whylen) < 0)
         return -1;
-    /* The least busy connection; a new one when all are busy and we may. */
+    /* The least busy connection; a new one when all are busy and we may.
+     * Replies are matched by (client id, call id): a connection where those
+     * ids are already in flight (a client's retry while its first try is
+     * still out) cannot take the call, or the two answers could swap. */
     struct upstream_conn *best = NULL;
-    for (struct upstream_conn *c = s->conns; c; c = c->next)
-        if (c->state != UPSTREAM_CONN_CLOSED && (!best || c->in_flight < best->in_flight))
+    bool clash = false;
+    for (struct upstream_conn *c = s->conns; c; c = c->next) {
+        if (c->state == UPSTREAM_CONN_CLOSED)
+            continue;
+        if (conn_has_call(c, ids)) {
+            clash = true;
+            continue;
+        }
+        if (!best || c->in_flight < best->in_flight)
             best = c;
+    }
+    if (!best && clash && s->nconns >= p->lim.max_conns_per_key) {
+        snprintf(why, whylen, "call %d of this client is still in flight to %s", ids->call_id, addr);
+        return -1;
+    }
     if (!best || (best->in_flight >= (uint32_t)p->lim.calls_per_conn && s->nconns < p->lim.max_conns_per_key)) {
         struct upstream_conn *n = conn_open(p, s, why, whylen);
         if (n)
