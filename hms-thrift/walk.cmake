@@ -6,7 +6,7 @@ get_filename_component(HMSWALK_TESTS ${HMSWALK_DIR}/../tests/unit ABSOLUTE)
 
 add_library(hmswalk STATIC ${HMSWALK_DIR}/thrift_walk.c)
 target_include_directories(hmswalk PUBLIC ${HMSWALK_DIR})
-target_link_libraries(hmswalk PUBLIC hdfsipc)   # struct buf (hdfs-proto/buf.h)
+target_link_libraries(hmswalk PUBLIC frlib)   # struct buf (lib/buf.h)
 target_compile_options(hmswalk PRIVATE ${FR_WARN})
 
 add_executable(test_thrift_walk ${HMSWALK_TESTS}/test_thrift_walk.c)

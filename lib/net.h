@@ -1,5 +1,5 @@
 /*
- * net: the socket chores every IPC peer repeats (router, minidfs, admin):
+ * net: the socket chores every peer repeats (router, minidfs, admin):
  * a listening socket from "HOST:PORT", and draining an output buffer into a
  * nonblocking socket.
  */

@@ -1,0 +1,414 @@
+/*
+ * conn.c: the one socket loop (see conn.h). Reads go socket -> wire_in ->
+ * (transport) -> plaintext -> on_input; writes go plaintext queue ->
+ * (transport, one message at a time, in order) -> wire_out -> socket.
+ */
+#define _GNU_SOURCE
+#include "conn.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "net.h"
+
+#define CONN_READ_CHUNK (64u << 10)
+#define LISTEN_PAUSE_S 0.25 /* how long accepting rests when the process is out of fds */
+
+static const char *const state_names[CONN_NSTATES] = {
+    [CONN_CONNECTING] = "connecting",
+    [CONN_OPEN] = "open",
+    [CONN_CLOSING] = "closing",
+    [CONN_CLOSED] = "closed",
+};
+
+const char *conn_state_name(enum conn_state s)
+{
+    return (unsigned)s < CONN_NSTATES ? state_names[s] : "?";
+}
+
+/* allowed[from][to] */
+static const bool allowed[CONN_NSTATES][CONN_NSTATES] = {
+    [CONN_CONNECTING] = { [CONN_OPEN] = true, [CONN_CLOSED] = true },
+    [CONN_OPEN] = { [CONN_CLOSING] = true, [CONN_CLOSED] = true },
+    [CONN_CLOSING] = { [CONN_CLOSED] = true },
+};
+
+static void count(struct conn *c, enum conn_state s, int64_t d)
+{
+    if (c->counts)
+        __atomic_fetch_add(&c->counts->n[s], d, __ATOMIC_RELAXED);
+}
+
+/* The one place a connection changes state. false: the move is impossible
+ * (a bug); release builds then close the connection. */
+static bool set_state(struct conn *c, enum conn_state to)
+{
+    if (!allowed[c->state][to]) {
+        fr_error("connection fd %d: impossible state change %s -> %s", c->fd, conn_state_name(c->state),
+                 conn_state_name(to));
+        assert(!"impossible connection state change");
+        return false;
+    }
+    count(c, c->state, -1);
+    count(c, to, 1);
+    c->state = to;
+    return true;
+}
+
+static void on_read(struct ev_loop *loop, ev_io *w, int revents);
+static void on_write(struct ev_loop *loop, ev_io *w, int revents);
+
+static void setup(struct conn *c, struct ev_loop *loop, int fd, const struct conn_ops *ops, void *owner,
+                  struct conn_counts *counts, enum conn_state st)
+{
+    memset(c, 0, sizeof *c);
+    c->loop = loop;
+    c->fd = fd;
+    c->ops = ops;
+    c->owner = owner;
+    c->counts = counts;
+    c->refs = 1; /* the connection's own, dropped when it closes */
+    c->read_chunk = CONN_READ_CHUNK;
+    c->state = st;
+    count(c, st, 1);
+    ev_io_init(&c->rw, on_read, fd, EV_READ);
+    ev_io_init(&c->ww, on_write, fd, EV_WRITE);
+    c->rw.data = c->ww.data = c;
+}
+
+void conn_accepted(struct conn *c, struct ev_loop *loop, int fd, const struct conn_ops *ops, void *owner,
+                   struct conn_counts *counts)
+{
+    setup(c, loop, fd, ops, owner, counts, CONN_OPEN);
+    c->want_read = true;
+    ev_io_start(loop, &c->rw);
+}
+
+int conn_connect(struct conn *c, struct ev_loop *loop, const struct sockaddr *sa, socklen_t salen,
+                 const struct conn_ops *ops, void *owner, struct conn_counts *counts)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, sa, salen) < 0 && errno != EINPROGRESS) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    setup(c, loop, fd, ops, owner, counts, CONN_CONNECTING);
+    c->want_read = true;
+    ev_io_start(loop, &c->ww); /* writable = the connect finished, one way or the other */
+    return 0;
+}
+
+static void destroy(struct conn *c)
+{
+    buf_free(&c->wire_in);
+    buf_free(&c->wire_out);
+    buf_free(&c->plain_in);
+    buf_free(&c->plain_out);
+    free(c->msg_len);
+    c->msg_len = NULL;
+    if (c->xprt && c->xprt->destroy)
+        c->xprt->destroy(c->xctx);
+    c->xprt = NULL;
+    count(c, c->state, -1);
+    if (c->ops->on_free)
+        c->ops->on_free(c);
+}
+
+void conn_unref(struct conn *c)
+{
+    assert(c->refs > 0);
+    if (--c->refs == 0)
+        destroy(c);
+}
+
+void conn_close(struct conn *c, const char *reason)
+{
+    if (c->state == CONN_CLOSED)
+        return;
+    set_state(c, CONN_CLOSED);
+    c->close_reason = reason;
+    ev_io_stop(c->loop, &c->rw);
+    ev_io_stop(c->loop, &c->ww);
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    /* Buffers stay until the last reference goes: a parser up the stack may
+     * still be looking at the input. */
+    if (c->ops->on_close)
+        c->ops->on_close(c, reason);
+    conn_unref(c);
+}
+
+static void update_read(struct conn *c)
+{
+    if (c->state == CONN_OPEN && c->want_read)
+        ev_io_start(c->loop, &c->rw);
+    else
+        ev_io_stop(c->loop, &c->rw);
+}
+
+void conn_want_read(struct conn *c, bool on)
+{
+    c->want_read = on;
+    update_read(c);
+}
+
+void conn_close_after_flush(struct conn *c)
+{
+    if (c->state == CONN_CONNECTING) {
+        conn_close(c, NULL);
+        return;
+    }
+    if (c->state != CONN_OPEN)
+        return;
+    set_state(c, CONN_CLOSING);
+    update_read(c);
+    conn_ref(c);
+    conn_flush(c);
+    conn_unref(c);
+}
+
+static int msg_push(struct conn *c, size_t n)
+{
+    if (c->nmsg == c->capmsg) {
+        if (c->msg_head) {
+            memmove(c->msg_len, c->msg_len + c->msg_head, (c->nmsg - c->msg_head) * sizeof *c->msg_len);
+            c->nmsg -= c->msg_head;
+            c->msg_head = 0;
+        }
+        if (c->nmsg == c->capmsg) {
+            size_t cap = c->capmsg ? c->capmsg * 2 : 16;
+            size_t *p = realloc(c->msg_len, cap * sizeof *p);
+            if (!p)
+                return -1;
+            c->msg_len = p;
+            c->capmsg = cap;
+        }
+    }
+    c->msg_len[c->nmsg++] = n;
+    return 0;
+}
+
+int conn_out_end(struct conn *c)
+{
+    if (!c->xprt)
+        return 0; /* plaintext: the queue is the wire, boundaries do not matter */
+    size_t n = buf_len(&c->plain_out) - c->msg_open;
+    if (n == 0)
+        return 0;
+    if (msg_push(c, n) < 0)
+        return -1;
+    c->msg_open += n;
+    return 0;
+}
+
+size_t conn_out_pending(const struct conn *c)
+{
+    return buf_len(&c->wire_out) + (c->xprt ? buf_len(&c->plain_out) : 0);
+}
+
+/* Encodes every whole queued message, oldest first. */
+static enum xprt_status encode_queued(struct conn *c)
+{
+    while (c->msg_head < c->nmsg) {
+        size_t n = c->msg_len[c->msg_head];
+        enum xprt_status st = c->xprt->encode(c, c->xctx, buf_rptr(&c->plain_out), n, &c->wire_out);
+        if (st != XPRT_OK)
+            return st;
+        buf_consume(&c->plain_out, n);
+        c->msg_open -= n;
+        c->msg_head++;
+    }
+    c->msg_head = c->nmsg = 0;
+    return XPRT_OK;
+}
+
+void conn_flush(struct conn *c)
+{
+    if (c->state != CONN_OPEN && c->state != CONN_CLOSING)
+        return; /* connecting: output waits; closed: nothing to do */
+    if (c->in_flush)
+        return;
+    c->in_flush = true;
+    if (c->xprt) {
+        enum xprt_status st = encode_queued(c);
+        if (st != XPRT_OK) {
+            c->in_flush = false;
+            conn_close(c, st == XPRT_NOMEM ? "out of memory" : "transport refused to encode a message");
+            return;
+        }
+    }
+    enum net_send r = net_send_buf(c->fd, &c->wire_out);
+    c->in_flush = false;
+    if (r == NET_ERROR) {
+        conn_close(c, "write failed");
+        return;
+    }
+    if (r == NET_PENDING) {
+        ev_io_start(c->loop, &c->ww);
+        return;
+    }
+    ev_io_stop(c->loop, &c->ww);
+    if (c->state == CONN_CLOSING && conn_out_pending(c) == 0)
+        conn_close(c, c->close_reason);
+}
+
+/* Runs the transport's decoder over what arrived; plaintext needs nothing. */
+static bool decode_input(struct conn *c)
+{
+    if (!c->xprt)
+        return true;
+    enum xprt_status st = c->xprt->decode(c, c->xctx, &c->wire_in, &c->plain_in);
+    if (st == XPRT_OK)
+        return true;
+    conn_close(c, st == XPRT_NOMEM ? "out of memory" : "transport refused the input");
+    return false;
+}
+
+int conn_set_xprt(struct conn *c, const struct xprt_ops *ops, void *ctx)
+{
+    c->xprt = ops;
+    c->xctx = ctx;
+    c->msg_open = buf_len(&c->plain_out);
+    return decode_input(c) ? 0 : -1;
+}
+
+static void on_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct conn *c = w->data;
+    conn_ref(c);
+    if (buf_reserve(&c->wire_in, c->read_chunk) < 0) {
+        conn_close(c, "out of memory");
+        goto out;
+    }
+    ssize_t n = recv(c->fd, buf_wptr(&c->wire_in), buf_room(&c->wire_in), 0);
+    if (n <= 0) {
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            goto out;
+        conn_close(c, n == 0 ? NULL : strerror(errno));
+        goto out;
+    }
+    buf_commit(&c->wire_in, (size_t)n);
+    if (!decode_input(c))
+        goto out;
+    c->ops->on_input(c);
+    conn_flush(c);
+out:
+    conn_unref(c);
+}
+
+static void on_write(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct conn *c = w->data;
+    conn_ref(c);
+    if (c->state == CONN_CONNECTING) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            err = errno;
+        if (err == EINPROGRESS || err == EALREADY)
+            goto out;
+        if (err) {
+            conn_close(c, strerror(err));
+            goto out;
+        }
+        if (!set_state(c, CONN_OPEN)) {
+            conn_close(c, "impossible state change");
+            goto out;
+        }
+        ev_io_stop(loop, &c->ww);
+        update_read(c);
+        if (c->ops->on_connected)
+            c->ops->on_connected(c);
+    }
+    size_t before = conn_out_pending(c);
+    conn_flush(c);
+    if (c->state == CONN_CLOSED)
+        goto out;
+    /* Output went out: the protocol may have been holding input back until
+     * there was room for replies; and input may already be buffered. */
+    if (conn_out_pending(c) < before && c->ops->on_sent) {
+        c->ops->on_sent(c);
+        if (c->state == CONN_CLOSED)
+            goto out;
+    }
+    if (c->want_read && c->state == CONN_OPEN && (conn_out_pending(c) < before || (revents & EV_CUSTOM)) &&
+        buf_len(conn_in(c))) {
+        c->ops->on_input(c);
+        conn_flush(c);
+    }
+out:
+    conn_unref(c);
+}
+
+void conn_kick(struct conn *c)
+{
+    if (c->state == CONN_OPEN)
+        ev_feed_event(c->loop, &c->ww, EV_CUSTOM);
+}
+
+/* ---- listener ---- */
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct conn_listener *l = w->data;
+    for (int i = 0; i < 64; i++) {
+        char peer[64];
+        int fd = net_accept(l->fd, peer, sizeof peer);
+        if (fd >= 0) {
+            l->on_accept(l, fd, peer);
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED)
+            continue;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            /* The connection stays in the backlog; taking it now would fail
+             * again at once and spin the loop. Rest, then try again. */
+            static struct fr_log_rate rl = FR_LOG_RATE_INIT(1, 10000);
+            fr_log_rated(&rl, FR_LOG_WARN, NULL, "cannot accept connections: %s; pausing accept for %.0f ms",
+                         strerror(errno), LISTEN_PAUSE_S * 1000);
+            __atomic_fetch_add(&l->paused, 1, __ATOMIC_RELAXED);
+            ev_io_stop(loop, &l->io);
+            ev_timer_set(&l->pause, LISTEN_PAUSE_S, 0.);
+            ev_timer_start(loop, &l->pause);
+        }
+        return;
+    }
+}
+
+static void on_pause_end(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct conn_listener *l = t->data;
+    ev_io_start(loop, &l->io);
+}
+
+void conn_listener_start(struct conn_listener *l, struct ev_loop *loop, int fd,
+                         void (*on_accept_cb)(struct conn_listener *l, int fd, const char *peer), void *owner)
+{
+    l->fd = fd;
+    l->loop = loop;
+    l->on_accept = on_accept_cb;
+    l->owner = owner;
+    l->paused = 0;
+    ev_io_init(&l->io, on_accept, fd, EV_READ);
+    ev_timer_init(&l->pause, on_pause_end, LISTEN_PAUSE_S, 0.);
+    l->io.data = l->pause.data = l;
+    ev_io_start(loop, &l->io);
+}
+
+void conn_listener_stop(struct conn_listener *l)
+{
+    ev_io_stop(l->loop, &l->io);
+    ev_timer_stop(l->loop, &l->pause);
+}

@@ -1,0 +1,54 @@
+/*
+ * xprt: how a connection's bytes are carried (the transport), kept apart from
+ * what they mean (the protocol).
+ *
+ *   socket -> wire_in  --decode-->  plain_in  -> protocol parser
+ *   protocol replies -> plain_out --encode--> wire_out -> socket
+ *
+ * Plaintext is no transport at all: a connection without one (xprt == NULL)
+ * parses its wire input in place and sends its plaintext queue as it is, so
+ * plaintext connections pay no copy. SASL wrapping (Hadoop IPC and Thrift)
+ * and TLS are transports: they are installed on a connection once its
+ * handshake has chosen them (conn_set_xprt), and the protocol code never
+ * knows.
+ *
+ * Order: plaintext leaves in the order it was queued, one message at a time
+ * (conn_out_end marks where a message ends), because GSSAPI sequence numbers
+ * and TLS records must be produced in order. A transport whose work is slow
+ * says so with needs_offload, so that the work can run on another thread
+ * while the connection is held by a reference (conn_ref).
+ */
+#ifndef FR_XPRT_H
+#define FR_XPRT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+
+struct conn;
+
+enum xprt_status {
+    XPRT_OK = 0,        /* progress made, or nothing to do yet (wait for more wire bytes) */
+    XPRT_ERROR = -1,    /* the peer sent what the transport refuses: close the connection */
+    XPRT_NOMEM = -2,    /* out of memory */
+};
+
+struct xprt_ops {
+    const char *name;   /* for logs and metrics: "sasl-privacy", "tls" */
+    /* Consumes whole wire units from wire and appends their plaintext to
+     * plain. Leaves a partial unit in wire for the next call. */
+    enum xprt_status (*decode)(struct conn *c, void *ctx, struct buf *wire, struct buf *plain);
+    /* Turns one whole plaintext message of n bytes (msg) into wire bytes
+     * appended to wire. Called once per message, in queue order. */
+    enum xprt_status (*encode)(struct conn *c, void *ctx, const uint8_t *msg, size_t n, struct buf *wire);
+    /* Optional: bytes to send before the socket closes (a TLS close_notify). */
+    void (*shutdown)(struct conn *c, void *ctx, struct buf *wire);
+    /* Optional: true when encoding or decoding n bytes is slow enough that it
+     * belongs on a crypto thread rather than on the connection's loop. */
+    bool (*needs_offload)(const struct conn *c, void *ctx, size_t n);
+    /* Frees ctx; runs when the connection's memory goes. */
+    void (*destroy)(void *ctx);
+};
+
+#endif
