@@ -193,6 +193,16 @@ static void gauges(struct buf *out, void *arg)
     for (int k = 0; k < UPSTREAM_CONN_CLOSED; k++)
         metrics_printf(out, "fedrouter_upstream_conn_state{proto=\"hdfs\",state=\"%s\"} %llu\n",
                        upstream_conn_state_name((enum upstream_conn_state)k), (unsigned long long)up.by_state[k]);
+    /* Sockets by kind and connection-layer state, over every worker. */
+    metrics_printf(out, "# TYPE fedrouter_connections gauge\n");
+    for (int k = 0; k < WS_NKINDS; k++)
+        for (int st = 0; st < CONN_NSTATES; st++) {
+            long long n = 0;
+            for (int i = 0; i < r->nworkers; i++)
+                n += __atomic_load_n(&r->workers[i].socks[k].n[st], __ATOMIC_RELAXED);
+            metrics_printf(out, "fedrouter_connections{kind=\"%s\",state=\"%s\"} %lld\n",
+                           worker_sock_name((enum worker_sock)k), conn_state_name((enum conn_state)st), n);
+        }
     metrics_printf(out, "# TYPE fedrouter_cluster_refresh_rounds_total counter\n"
                         "fedrouter_cluster_refresh_rounds_total %llu\n",
                    (unsigned long long)cs_rounds());

@@ -133,3 +133,9 @@ void worker_join(struct worker *w)
         close(w->hms_fd);
     ev_loop_destroy(w->loop);
 }
+
+const char *worker_sock_name(enum worker_sock k)
+{
+    static const char *const names[WS_NKINDS] = { "hdfs_client", "hms_client", "namenode", "metastore" };
+    return (unsigned)k < WS_NKINDS ? names[k] : "?";
+}

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conn.h"
 #include "inbox.h"
 
 struct router;
@@ -20,6 +21,16 @@ struct upstream_pool;
 struct metrics_shard;
 struct mconn;
 struct hms_pool;
+
+/* The kinds of socket a worker holds; each has per-state gauges. */
+enum worker_sock {
+    WS_HDFS_CLIENT,                     /* HDFS clients */
+    WS_HMS_CLIENT,                      /* metastore clients */
+    WS_NAMENODE,                        /* connections to NameNodes */
+    WS_METASTORE,                       /* connections to backend metastores */
+    WS_NKINDS
+};
+const char *worker_sock_name(enum worker_sock k);
 
 struct worker {
     int id;
@@ -43,6 +54,7 @@ struct worker {
     struct hms_pool *hup;               /* backend metastore connections */
     struct mconn *mconns;
     uint64_t nmconns;
+    struct conn_counts socks[WS_NKINDS]; /* connection states per kind (lib/conn), read by the admin thread */
 };
 
 /* Starts worker `id`: binds hdfs_listen with SO_REUSEPORT (when *port_io > 0
