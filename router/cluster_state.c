@@ -19,12 +19,12 @@
  * The pool writes the preamble and connection context, resolves host names
  * off the loop (lib/resolve) and will carry whatever authentication the
  * router's other NameNode connections get, so the refresher has no client
- * of its own. Its limits keep the old bounds: 1 s to connect, and a call
- * that has no answer 3 s after it was sent (the connect, then 2 s) moves on
- * to the next NameNode, so a dead subcluster slows a round, never the
+ * of its own. Its limits are short: 1 s to connect, and a call that has no
+ * answer 3 s after it was sent (the connect, then 2 s) moves on to the next
+ * NameNode, so a dead subcluster slows a round, never the
  * workers. Calls go out under the router's user with a client id of the
- * refresher's own; connections stay open from round to round while rounds
- * come at least every 5 s.
+ * refresher's own; a connection stays open from one round to the next when
+ * the interval is under 10 s (idle limit: twice the interval, at most 10 s).
  */
 #define _GNU_SOURCE
 #include "cluster_state.h"
