@@ -1,35 +1,50 @@
 /*
  * cluster_state.c: free space and hosts per nameservice (see cluster_state.h).
  *
- * The refresher is one thread with blocking sockets: a round first asks each
- * nameservice of the current snapshot for its block pool (versionRequest of
- * NamenodeProtocol, which a standby answers too), then for getFsStats and
- * getDatanodeReport, NameNodes in configured order until one answers (a
- * standby answers StandbyException and the next is tried). Each call has a
- * 1 s connect and 2 s read limit, so a dead subcluster slows a round, never
- * the workers.
+ * The refresher is one thread running its own small libev loop, with its
+ * own NameNode pool (upstream.h) and nothing blocking on it:
+ *
+ *   cs_tick --> round_start: hold the snapshot, lay out the round's calls
+ *     pump --> up to CS_WINDOW calls in flight, in layout order:
+ *              versionRequest (NamenodeProtocol, which a standby answers
+ *              too) of every nameservice, getQuotaUsage of each destination
+ *              of a mount with a quota, getFsStats, getDatanodeReport
+ *       call_send --> ha_send_to(NameNode idx) --> upstream pool --> NameNode
+ *       on_answer <-- success: call_finish records it
+ *                 <-- anything else: the next NameNode, in configured order
+ *   every call over --> round_end: rounds++, cs_tick re-armed for the interval
+ *   cs_stop --> cs_wake (ev_async) --> the loop stops; calls still out are
+ *              cancelled, then the pool closes its connections
+ *
+ * The pool writes the preamble and connection context, resolves host names
+ * off the loop (lib/resolve) and will carry whatever authentication the
+ * router's other NameNode connections get, so the refresher has no client
+ * of its own. Its limits are short: 1 s to connect, and a call that has no
+ * answer 3 s after it was sent (the connect, then 2 s) moves on to the next
+ * NameNode, so a dead subcluster slows a round, never the
+ * workers. Calls go out under the router's user with a client id of the
+ * refresher's own; a connection stays open from one round to the next when
+ * the interval is under 10 s (idle limit: twice the interval, at most 10 s).
  */
 #define _GNU_SOURCE
 #include "cluster_state.h"
 
-#include <errno.h>
-#include <netdb.h>
-#include <poll.h>
+#include <ev.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
+#include "ha.h"
 #include "ipc.h"
 #include "log.h"
 #include "pbwire.h"
 #include "resolve.h"
 #include "route_state.h"
 #include "snapshot.h"
+#include "upstream.h"
 
 #define CS_NAME 64
 #define CS_HOST 64
@@ -66,7 +81,6 @@ static _Atomic uint64_t rounds;
 
 static pthread_t thr;
 static bool running;
-static char last_err[300];              /* refresher thread: why the last call_nn failed */
 static atomic_bool stop_flag;
 static struct route_state *cs_rs;
 static char cs_user[256];
@@ -220,118 +234,73 @@ uint64_t cs_rounds(void)
     return atomic_load(&rounds);
 }
 
-/* ---- one blocking call ---- */
+/* ---- the refresher's calls ---- */
 
-static int connect_to(const char *hostport)
-{
-    char host[256];
-    const char *colon = strrchr(hostport, ':');
-    if (!colon || (size_t)(colon - hostport) >= sizeof host)
-        return -1;
-    snprintf(host, sizeof host, "%.*s", (int)(colon - hostport), hostport);
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai = NULL;
-    if (getaddrinfo(host, colon + 1, &hints, &ai) != 0 || !ai)
-        return -1;
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(ai);
-    if (fd < 0)
-        return -1;
-    struct pollfd pfd = { fd, POLLOUT, 0 };
-    int err = 0;
-    socklen_t el = sizeof err;
-    if (poll(&pfd, 1, 1000) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
+/* What a call asks, and so what its answer feeds. */
+enum cs_kind {
+    CS_POOL,                            /* versionRequest: the block pool */
+    CS_STATS,                           /* getFsStats: remaining bytes */
+    CS_NODES,                           /* getDatanodeReport: DataNode hosts */
+    CS_USAGE,                           /* getQuotaUsage of one destination */
+};
 
-static int io_all(int fd, uint8_t *p, size_t n, bool out)
-{
-    while (n) {
-        struct pollfd pfd = { fd, out ? POLLOUT : POLLIN, 0 };
-        if (poll(&pfd, 1, 2000) != 1)
-            return -1;
-        ssize_t k = out ? send(fd, p, n, MSG_NOSIGNAL) : recv(fd, p, n, 0);
-        if (k <= 0) {
-            if (k < 0 && (errno == EINTR || errno == EAGAIN))
-                continue;
-            return -1;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
+enum cs_call_state { CS_QUEUED = 0, CS_SENT, CS_DONE };
 
-/* Calls method of protocol on one NameNode. 0 with the response message in
- * resp; 1 when it answered an error (standby included); -1 when it could not
- * be asked. */
-static int call_nn(const char *hostport, const char *protocol, const char *method, const uint8_t *req, size_t reqlen,
-                   struct buf *resp)
-{
-    snprintf(last_err, sizeof last_err, "%s: no answer", hostport);
-    int fd = connect_to(hostport);
-    if (fd < 0)
-        return -1;
-    uint8_t cid[IPC_CLIENT_ID_LEN];
-    ipc_new_client_id(cid);
-    struct ipc_ids ids = { 0, 0, cid, sizeof cid };
-    struct buf out = BUF_INIT;
-    int rc = -1;
-    uint8_t *body = NULL;
-    if (ipc_write_preamble(&out, IPC_AUTH_NONE) < 0 ||
-        ipc_write_context(&out, cid, cs_user, NULL, protocol) < 0 ||
-        ipc_write_call_raw(&out, &ids, method, protocol, req, reqlen) < 0 ||
-        io_all(fd, buf_rptr(&out), buf_len(&out), true) < 0)
-        goto out;
-    uint8_t hdr[4];
-    if (io_all(fd, hdr, 4, false) < 0)
-        goto out;
-    uint32_t len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
-    if (len == 0 || len > CS_MAX_REPLY || !(body = malloc(len)) || io_all(fd, body, len, false) < 0)
-        goto out;
-    struct ipc_reply r;
-    if (ipc_parse_reply(body, len, &r) < 0)
-        goto out;
-    if (r.status != IPC_SUCCESS) {
-        char cls[128], msg[128];
-        ipc_span_copy(r.exception_class, cls, sizeof cls);
-        ipc_span_copy(r.error_msg, msg, sizeof msg);
-        snprintf(last_err, sizeof last_err, "%s: %s: %s", hostport, cls, msg);
-        rc = 1;
-        goto out;
-    }
-    rc = buf_append(resp, r.payload.p, r.payload.len) < 0 ? -1 : 0;
-out:
-    free(body);
-    buf_free(&out);
-    close(fd);
-    return rc;
-}
+/* A mount entry with a quota: its destinations' usage, summed as their
+ * answers come. */
+struct cs_acc {
+    const char *src;                    /* in the round's snapshot */
+    struct cs_usage u;
+    uint32_t left;                      /* destinations not answered yet */
+};
 
-/* The first NameNode of ns that answers method (of protocol) successfully. */
-static int call_ns_proto(const struct snap_ns *ns, const char *protocol, const char *method, const uint8_t *req,
-                         size_t reqlen, struct buf *resp)
-{
-    for (uint32_t i = 0; i < ns->nnamenodes && !atomic_load(&stop_flag); i++) {
-        buf_reset(resp);
-        if (call_nn(ns->namenodes[i], protocol, method, req, reqlen, resp) == 0)
-            return 0;
-    }
-    return -1;
-}
+struct cs_round;
 
-static int call_ns(const struct snap_ns *ns, const char *method, const uint8_t *req, size_t reqlen, struct buf *resp)
-{
-    return call_ns_proto(ns, IPC_CLIENT_PROTOCOL, method, req, reqlen, resp);
-}
+/* One call of a round: one method to one nameservice, its NameNodes tried
+ * one at a time in configured order until one answers. */
+struct cs_call {
+    struct ha_call hc;                  /* first: ha's callback lands here */
+    struct cs_round *round;
+    enum cs_kind kind;
+    enum cs_call_state state;
+    struct ha_ns *ns;                   /* the round's copy of the nameservice */
+    int idx;                            /* the NameNode asked now */
+    const char *method;                 /* static string */
+    uint8_t *req;                       /* the request message (owned; NULL: empty) */
+    size_t reqlen;
+    struct cs_acc *acc;                 /* CS_USAGE: the mount it adds to */
+    char why[400];                      /* what each NameNode answered */
+};
 
-/* ---- the refresher ---- */
+/* A round: every call it makes, sent at most CS_WINDOW at a time in array
+ * order (block pools first), and what it holds while they run. */
+struct cs_round {
+    struct snapshot *s;
+    struct ha_ns *nss;                  /* one per nameservice, by snapshot index */
+    struct cs_acc *accs;
+    size_t naccs;
+    struct cs_call *calls;
+    size_t ncalls, next, ndone;
+    uint32_t in_flight;
+    bool pumping;                       /* pump() is on the stack */
+    bool any_quota;
+};
+
+#define CS_WINDOW 8                     /* calls of a round in flight at once */
+#define CS_CONNECT_TIMEOUT 1.0          /* seconds */
+#define CS_CALL_TIMEOUT 3.0             /* the connect, then 2 s for the answer */
+
+/* Refresher thread only (set up by cs_start before the thread starts). */
+static struct ev_loop *cs_loop;
+static struct upstream_pool *cs_pool;
+static ev_async cs_wake;                /* cs_stop -> the loop */
+static ev_timer cs_tick;                /* the next round */
+static struct cs_round *cs_cur;         /* the round under way, or NULL */
+static uint8_t cs_cid[IPC_CLIENT_ID_LEN];
+static int32_t cs_next_id;
+static char cs_failing[64][CS_NAME];    /* nameservices whose block pool is not known */
+
+static void pump(struct cs_round *rd);
 
 static void learn_datanodes(const char *ns, const uint8_t *p, size_t len)
 {
@@ -359,16 +328,10 @@ static void learn_datanodes(const char *ns, const uint8_t *p, size_t len)
     }
 }
 
-/* The usage below one destination: getQuotaUsage of its path. */
-static int dest_usage(const struct snap_dest *d, struct cs_usage *u, struct buf *resp)
+/* GetQuotaUsageResponseProto.usage(1): fileAndDirectoryCount(1), spaceConsumed(3). */
+static void add_usage(struct cs_usage *u, const uint8_t *p, size_t len)
 {
-    uint8_t req[FR_PATH_MAX + 8];
-    if (d->path_len > FR_PATH_MAX)
-        return -1;
-    size_t rl = pb_put_bytes_field(req, 1, d->path, d->path_len);
-    if (call_ns(d->ns, "getQuotaUsage", req, rl, resp) < 0)
-        return -1;
-    const uint8_t *p = buf_rptr(resp), *end = p + buf_len(resp);
+    const uint8_t *end = p + len;
     struct pb_field f;
     while (pb_next_field(&p, end, &f) > 0) {
         if (f.num != 1 || f.type != PB_LEN)
@@ -382,74 +345,282 @@ static int dest_usage(const struct snap_dest *d, struct cs_usage *u, struct buf 
                 u->space += g.varint;
         }
     }
-    return 0;
-}
-
-/* Router quotas: the usage of every mount entry that sets one, each
- * destination asked once (a destination that does not exist yet counts
- * nothing). */
-static void refresh_usage(const struct snapshot *s, struct buf *resp)
-{
-    size_t n = snapshot_mount_count(s);
-    bool any = false;
-    for (size_t i = 0; i < n && !atomic_load(&stop_flag); i++) {
-        const struct snap_mount *m = snapshot_mount_at(s, i);
-        if (m->rec->ns_quota < 0 && m->rec->ss_quota < 0)
-            continue;
-        any = true;
-        struct cs_usage u = { 0, 0 };
-        for (uint32_t k = 0; k < m->ndests; k++)
-            if (m->dests[k].ns->defined && !m->dests[k].ns->disabled)
-                dest_usage(&m->dests[k], &u, resp);
-        note_usage(m->src, &u);
-    }
-    atomic_store(&any_quota, any);
 }
 
 /* Block pools: every nameservice names its own, so calls that name only a
  * block route right from the start, and after a router restart. A
  * nameservice whose pool cannot be learned is logged when that starts (a
  * NameNode answers versionRequest to its superuser only) and when it ends. */
-static void refresh_pools(const struct snapshot *s, struct buf *resp)
+static void note_pool_outcome(const char *ns, bool ok, const char *why)
 {
-    static char failing[64][CS_NAME];
-    size_t n = snapshot_ns_count(s);
-    for (size_t i = 0; i < n && !atomic_load(&stop_flag); i++) {
-        const struct snap_ns *ns = snapshot_ns_at(s, i);
-        if (!ns->defined || ns->disabled)
-            continue;
-        bool ok = call_ns_proto(ns, IPC_NAMENODE_PROTOCOL, "versionRequest", NULL, 0, resp) == 0;
-        if (ok && route_state_learn_version(buf_rptr(resp), buf_len(resp), ns->name) < 0) {
-            snprintf(last_err, sizeof last_err, "the answer names no block pool");
-            ok = false;
-        }
-        int k = 0, free_slot = -1;
-        while (k < 64 && strcmp(failing[k], ns->name) != 0) {
-            if (!failing[k][0] && free_slot < 0)
-                free_slot = k;
-            k++;
-        }
-        if (!ok && k == 64 && free_slot >= 0) {
-            fr_warn("cannot learn the block pool of nameservice %s (%s); calls naming only its blocks will fail",
-                    ns->name, last_err);
-            snprintf(failing[free_slot], CS_NAME, "%s", ns->name);
-        } else if (ok && k < 64) {
-            fr_info("learned the block pool of nameservice %s", ns->name);
-            failing[k][0] = 0;
-        }
+    int k = 0, free_slot = -1;
+    while (k < 64 && strcmp(cs_failing[k], ns) != 0) {
+        if (!cs_failing[k][0] && free_slot < 0)
+            free_slot = k;
+        k++;
+    }
+    if (!ok && k == 64 && free_slot >= 0) {
+        fr_warn("cannot learn the block pool of nameservice %s (%s); calls naming only its blocks will fail", ns,
+                why);
+        snprintf(cs_failing[free_slot], CS_NAME, "%s", ns);
+    } else if (ok && k < 64) {
+        fr_info("learned the block pool of nameservice %s", ns);
+        cs_failing[k][0] = 0;
     }
 }
 
-static void refresh_round(void)
+/* The call is over: ok with the answer's payload, or failed on every
+ * NameNode (c->why says how). */
+static void call_finish(struct cs_call *c, bool ok, const uint8_t *payload, size_t len)
 {
-    struct snapshot *s = snapshot_acquire(&cs_rs->ref);
-    if (!s)
+    struct cs_round *rd = c->round;
+    const char *ns = c->ns->name;
+    /* While stopping, calls end without an answer: record nothing. */
+    switch (atomic_load(&stop_flag) ? -1 : (int)c->kind) {
+    case CS_POOL:
+        if (ok && route_state_learn_version(payload, len, ns) < 0) {
+            snprintf(c->why, sizeof c->why, "the answer names no block pool");
+            ok = false;
+        }
+        note_pool_outcome(ns, ok, c->why);
+        break;
+    case CS_STATS:
+        if (ok) {
+            uint64_t remaining = 0;
+            const uint8_t *p = payload, *end = p + len;
+            struct pb_field f;
+            while (pb_next_field(&p, end, &f) > 0)
+                if (f.num == 3 && f.type == PB_VARINT)
+                    remaining = f.varint;
+            cs_note_space(ns, remaining);
+        }
+        break;
+    case CS_NODES:
+        if (ok)
+            learn_datanodes(ns, payload, len);
+        break;
+    case CS_USAGE:
+        /* A destination that does not exist yet counts nothing. */
+        if (ok)
+            add_usage(&c->acc->u, payload, len);
+        if (--c->acc->left == 0)
+            note_usage(c->acc->src, &c->acc->u);
+        break;
+    default:
+        break;
+    }
+    c->state = CS_DONE;
+    free(c->req);
+    c->req = NULL;
+    rd->in_flight--;
+    rd->ndone++;
+    pump(rd);
+}
+
+static void on_answer(struct ha_call *hc, enum upstream_status st, const struct ipc_reply *r, const uint8_t *body,
+                      size_t len, const char *why);
+
+static void note_why(struct cs_call *c, const char *what)
+{
+    size_t used = strlen(c->why);
+    snprintf(c->why + used, sizeof c->why - used, "%s%s: %s", used ? "; " : "", c->ns->addrs[c->idx], what);
+}
+
+/* Sends the call to NameNode c->idx or, when that cannot take it, to the
+ * ones after it. -1 when none is left. The answer may come before this
+ * returns, and then c may already be finished: do not touch it after 0. */
+static int call_send(struct cs_call *c)
+{
+    for (; c->idx < c->ns->n && !atomic_load(&stop_flag); c->idx++) {
+        struct ipc_ids ids = { cs_next_id, 0, cs_cid, sizeof cs_cid };
+        cs_next_id = cs_next_id == INT32_MAX ? 0 : cs_next_id + 1;
+        c->hc.done = on_answer;
+        c->hc.arg = c;
+        c->hc.protocol = c->kind == CS_POOL ? IPC_NAMENODE_PROTOCOL : NULL;
+        c->hc.why[0] = 0;
+        if (ha_send_to(&c->hc, cs_pool, c->ns, c->idx, cs_user, &ids, c->method, c->req, c->reqlen) == 0)
+            return 0;
+        /* ha says why nothing went out ("addr: reason"), e.g. a name that
+         * does not resolve. */
+        size_t used = strlen(c->why);
+        snprintf(c->why + used, sizeof c->why - used, "%s%s", used ? "; " : "",
+                 c->hc.why[0] ? c->hc.why : "cannot send the call");
+    }
+    return -1;
+}
+
+/*
+ * One NameNode's answer. Anything but a success (StandbyException, another
+ * error, a lost connection, a timeout) moves on to the next NameNode: the
+ * refresher's calls only read, so asking again elsewhere is always safe.
+ */
+static void on_answer(struct ha_call *hc, enum upstream_status st, const struct ipc_reply *r, const uint8_t *body,
+                      size_t len, const char *why)
+{
+    struct cs_call *c = (struct cs_call *)hc;
+    if (st == UP_OK && r->status == IPC_SUCCESS) {
+        call_finish(c, true, r->payload.p, r->payload.len);
         return;
-    struct buf resp = BUF_INIT;
-    refresh_pools(s, &resp);
-    refresh_usage(s, &resp);
+    }
+    if (st == UP_OK) {
+        char cls[128], msg[128], what[260];
+        ipc_span_copy(r->exception_class, cls, sizeof cls);
+        ipc_span_copy(r->error_msg, msg, sizeof msg);
+        snprintf(what, sizeof what, "%s: %s", cls, msg);
+        note_why(c, what);
+    } else {
+        note_why(c, st == UP_ETIMEOUT ? "no answer in time" : st == UP_EDOWN ? "unreachable" : "protocol error");
+    }
+    c->idx++;
+    if (call_send(c) < 0)
+        call_finish(c, false, NULL, 0);
+}
+
+/* ---- rounds ---- */
+
+static void round_free(struct cs_round *rd)
+{
+    for (size_t i = 0; i < rd->ncalls; i++) {
+        if (rd->calls[i].state == CS_SENT)
+            ha_cancel(&rd->calls[i].hc);
+        free(rd->calls[i].req);
+    }
+    free(rd->calls);
+    free(rd->accs);
+    free(rd->nss);
+    snapshot_release(rd->s);
+    free(rd);
+}
+
+/* Every call answered: the round counts, and the next one is due after the
+ * interval. */
+static void round_end(struct cs_round *rd)
+{
+    atomic_store(&any_quota, rd->any_quota);
+    cs_cur = NULL;
+    round_free(rd);
+    atomic_fetch_add(&rounds, 1);
+    ev_timer_set(&cs_tick, cs_interval_ms / 1000.0, 0);
+    ev_timer_start(cs_loop, &cs_tick);
+}
+
+/* Sends queued calls while the window has room; ends the round once every
+ * call is over. Calls that complete while it sends come back here and
+ * return at once: the outer loop goes on. */
+static void pump(struct cs_round *rd)
+{
+    if (rd->pumping)
+        return;
+    rd->pumping = true;
+    while (rd->next < rd->ncalls && rd->in_flight < CS_WINDOW && !atomic_load(&stop_flag)) {
+        struct cs_call *c = &rd->calls[rd->next++];
+        c->state = CS_SENT;
+        rd->in_flight++;
+        if (call_send(c) < 0)
+            call_finish(c, false, NULL, 0);
+    }
+    rd->pumping = false;
+    if (rd->ndone == rd->ncalls && !atomic_load(&stop_flag))
+        round_end(rd);
+}
+
+static bool ns_asked(const struct snap_ns *ns)
+{
+    return ns->defined && !ns->disabled && ns->nnamenodes > 0;
+}
+
+static void call_init(struct cs_call *c, struct cs_round *rd, enum cs_kind kind, const struct snap_ns *ns,
+                      const char *method)
+{
+    c->round = rd;
+    c->kind = kind;
+    c->ns = &rd->nss[ns->idx];
+    c->method = method;
+}
+
+/* Lays out the calls of a round over snapshot s: block pools, then quota
+ * usage, then free space and DataNodes. -1 when out of memory. */
+static int round_plan(struct cs_round *rd)
+{
+    const struct snapshot *s = rd->s;
+    size_t nns = snapshot_ns_count(s), nm = snapshot_mount_count(s), nasked = 0, nusage = 0;
+    rd->nss = calloc(nns ? nns : 1, sizeof *rd->nss);
+    if (!rd->nss)
+        return -1;
+    for (size_t i = 0; i < nns; i++) {
+        const struct snap_ns *ns = snapshot_ns_at(s, i);
+        struct ha_ns *h = &rd->nss[ns->idx];
+        snprintf(h->name, sizeof h->name, "%s", ns->name);
+        h->n = (int)(ns->nnamenodes < HA_MAX_NAMENODES ? ns->nnamenodes : HA_MAX_NAMENODES);
+        for (int k = 0; k < h->n; k++)
+            snprintf(h->addrs[k], sizeof h->addrs[k], "%s", ns->namenodes[k]);
+        nasked += ns_asked(ns);
+    }
+    for (size_t i = 0; i < nm; i++) {
+        const struct snap_mount *m = snapshot_mount_at(s, i);
+        if (m->rec->ns_quota < 0 && m->rec->ss_quota < 0)
+            continue;
+        rd->naccs++;
+        for (uint32_t k = 0; k < m->ndests; k++)
+            nusage += ns_asked(m->dests[k].ns) && m->dests[k].path_len <= FR_PATH_MAX;
+    }
+    rd->accs = calloc(rd->naccs ? rd->naccs : 1, sizeof *rd->accs);
+    rd->calls = calloc(3 * nasked + nusage + 1, sizeof *rd->calls);
+    if (!rd->accs || !rd->calls)
+        return -1;
+    for (size_t i = 0; i < nns; i++) {
+        const struct snap_ns *ns = snapshot_ns_at(s, i);
+        if (ns_asked(ns))
+            call_init(&rd->calls[rd->ncalls++], rd, CS_POOL, ns, "versionRequest");
+    }
+    /* Router quotas: the usage of every mount entry that sets one, each
+     * destination asked once. */
+    size_t a = 0;
+    for (size_t i = 0; i < nm; i++) {
+        const struct snap_mount *m = snapshot_mount_at(s, i);
+        if (m->rec->ns_quota < 0 && m->rec->ss_quota < 0)
+            continue;
+        struct cs_acc *acc = &rd->accs[a++];
+        acc->src = m->src;
+        rd->any_quota = true;
+        for (uint32_t k = 0; k < m->ndests; k++) {
+            const struct snap_dest *d = &m->dests[k];
+            if (!ns_asked(d->ns) || d->path_len > FR_PATH_MAX)
+                continue;
+            struct cs_call *c = &rd->calls[rd->ncalls];
+            c->req = malloc(d->path_len + 8);
+            if (!c->req)
+                return -1;
+            c->reqlen = pb_put_bytes_field(c->req, 1, d->path, d->path_len);
+            call_init(c, rd, CS_USAGE, d->ns, "getQuotaUsage");
+            c->acc = acc;
+            acc->left++;
+            rd->ncalls++;
+        }
+        if (acc->left == 0)
+            note_usage(acc->src, &acc->u);
+    }
+    for (size_t i = 0; i < nns; i++) {
+        const struct snap_ns *ns = snapshot_ns_at(s, i);
+        if (!ns_asked(ns))
+            continue;
+        call_init(&rd->calls[rd->ncalls++], rd, CS_STATS, ns, "getFsStats");
+        struct cs_call *c = &rd->calls[rd->ncalls];
+        c->req = malloc(4);
+        if (!c->req)
+            return -1;
+        c->reqlen = pb_put_varint_field(c->req, 1, 1); /* DatanodeReportTypeProto ALL */
+        call_init(c, rd, CS_NODES, ns, "getDatanodeReport");
+        rd->ncalls++;
+    }
+    return 0;
+}
+
+/* The hosts of every NameNode, known from the snapshot alone. */
+static void note_namenode_hosts(const struct snapshot *s)
+{
     size_t n = snapshot_ns_count(s);
-    for (size_t i = 0; i < n && !atomic_load(&stop_flag); i++) {
+    for (size_t i = 0; i < n; i++) {
         const struct snap_ns *ns = snapshot_ns_at(s, i);
         if (!ns->defined || ns->disabled)
             continue;
@@ -464,32 +635,56 @@ static void refresh_round(void)
                 cs_note_host(ns->name, host);
             }
         }
-        if (call_ns(ns, "getFsStats", NULL, 0, &resp) == 0) {
-            uint64_t remaining = 0;
-            const uint8_t *p = buf_rptr(&resp), *end = p + buf_len(&resp);
-            struct pb_field f;
-            while (pb_next_field(&p, end, &f) > 0)
-                if (f.num == 3 && f.type == PB_VARINT)
-                    remaining = f.varint;
-            cs_note_space(ns->name, remaining);
-        }
-        uint8_t req[4];
-        size_t rl = pb_put_varint_field(req, 1, 1); /* DatanodeReportTypeProto ALL */
-        if (call_ns(ns, "getDatanodeReport", req, rl, &resp) == 0)
-            learn_datanodes(ns->name, buf_rptr(&resp), buf_len(&resp));
     }
-    buf_free(&resp);
-    snapshot_release(s);
-    atomic_fetch_add(&rounds, 1);
+}
+
+static void round_start(void)
+{
+    struct snapshot *s = snapshot_acquire(&cs_rs->ref);
+    struct cs_round *rd = s ? calloc(1, sizeof *rd) : NULL;
+    if (!rd) {
+        if (s)
+            snapshot_release(s);
+        ev_timer_set(&cs_tick, cs_interval_ms / 1000.0, 0);
+        ev_timer_start(cs_loop, &cs_tick);
+        return;
+    }
+    rd->s = s;
+    note_namenode_hosts(s);
+    if (round_plan(rd) < 0) {
+        fr_warn("cluster state: out of memory; skipping a refresh round");
+        round_free(rd);
+        ev_timer_set(&cs_tick, cs_interval_ms / 1000.0, 0);
+        ev_timer_start(cs_loop, &cs_tick);
+        return;
+    }
+    cs_cur = rd;
+    pump(rd);
+}
+
+static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    if (!atomic_load(&stop_flag))
+        round_start();
+}
+
+static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
+{
+    if (atomic_load(&stop_flag))
+        ev_break(loop, EVBREAK_ALL);
 }
 
 static void *refresher(void *arg)
 {
-    while (!atomic_load(&stop_flag)) {
-        refresh_round();
-        for (int waited = 0; waited < cs_interval_ms && !atomic_load(&stop_flag); waited += 50)
-            usleep(50000);
+    ev_run(cs_loop, 0);
+    /* Stopped: withdraw the calls still out, then close the connections. */
+    if (cs_cur) {
+        round_free(cs_cur);
+        cs_cur = NULL;
     }
+    ev_timer_stop(cs_loop, &cs_tick);
+    upstream_pool_free(cs_pool);
+    cs_pool = NULL;
     return NULL;
 }
 
@@ -500,8 +695,41 @@ int cs_start(struct route_state *rs, const char *user, int interval_ms)
     cs_interval_ms = interval_ms > 0 ? interval_ms : 5000;
     max_age_ms = 3 * (int64_t)cs_interval_ms + 5000;
     atomic_store(&stop_flag, false);
-    if (pthread_create(&thr, NULL, refresher, NULL) != 0)
+    cs_loop = ev_loop_new(EVFLAG_AUTO);
+    if (!cs_loop)
         return -1;
+    /* Connections live from round to round, as long as rounds come often. */
+    double idle = 2 * cs_interval_ms / 1000.0;
+    const struct upstream_limits lim = {
+        .max_conns_per_key = 1,
+        .calls_per_conn = CS_WINDOW,
+        .connect_timeout = CS_CONNECT_TIMEOUT,
+        .call_timeout = CS_CALL_TIMEOUT,
+        .idle_timeout = idle < 10.0 ? idle : 10.0,
+        .max_frame = CS_MAX_REPLY,
+        .max_attempts = 0,
+    };
+    cs_pool = upstream_pool_new(cs_loop, &lim);
+    if (!cs_pool) {
+        ev_loop_destroy(cs_loop);
+        cs_loop = NULL;
+        return -1;
+    }
+    ipc_new_client_id(cs_cid);
+    cs_next_id = 0;
+    ev_async_init(&cs_wake, on_wake);
+    ev_async_start(cs_loop, &cs_wake);
+    ev_timer_init(&cs_tick, on_tick, 0., 0.); /* the first round at once */
+    ev_timer_start(cs_loop, &cs_tick);
+    if (pthread_create(&thr, NULL, refresher, NULL) != 0) {
+        ev_timer_stop(cs_loop, &cs_tick);
+        ev_async_stop(cs_loop, &cs_wake);
+        upstream_pool_free(cs_pool);
+        cs_pool = NULL;
+        ev_loop_destroy(cs_loop);
+        cs_loop = NULL;
+        return -1;
+    }
     running = true;
     return 0;
 }
@@ -511,6 +739,10 @@ void cs_stop(void)
     if (!running)
         return;
     atomic_store(&stop_flag, true);
+    ev_async_send(cs_loop, &cs_wake);
     pthread_join(thr, NULL);
+    ev_async_stop(cs_loop, &cs_wake);
+    ev_loop_destroy(cs_loop);
+    cs_loop = NULL;
     running = false;
 }

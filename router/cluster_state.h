@@ -9,12 +9,13 @@
  *          matched against the client's address.
  *
  * The refresher asks every nameservice of the current snapshot every
- * interval with short blocking calls of its own (its own client id, the
- * router's user), off the workers. Each round starts with the block pool of
- * every nameservice (versionRequest), which it hands to route_state. Figures older than three intervals are
- * forgotten, so a subcluster that stopped answering drops out of SPACE
- * rather than being chosen on old numbers; resolution then falls back to
- * the written order as the snapshot says. Lookups take one mutex and are
+ * interval, off the workers: a thread with its own event loop and NameNode
+ * pool (the router's user, a client id of its own), calls bounded by short
+ * timeouts. Each round starts with the block pool of every nameservice
+ * (versionRequest), which it hands to route_state. Figures older than three
+ * intervals are forgotten, so a subcluster that stopped answering drops out
+ * of SPACE rather than being chosen on old numbers; resolution then falls
+ * back to the written order as the snapshot says. Lookups take one mutex and are
  * made only for mounts with those orders.
  */
 #ifndef FR_CLUSTER_STATE_H
