@@ -200,7 +200,7 @@ static void reply_empty_summary(struct rstate *st)
 {
     uint8_t inner[64], out[80];
     size_t n = 0;
-    bool cs = strcmp(st->rc->method, "getContentSummary") == 0;
+    bool cs = !(st->m->flags & METHOD_QUOTA_USAGE); /* else a QuotaUsageProto */
     if (cs) {
         n += pb_put_varint_field(inner + n, 1, 0);           /* length */
         n += pb_put_varint_field(inner + n, 2, 0);           /* fileCount */
@@ -227,11 +227,12 @@ static bool names_namespace(const struct method_row *m)
     return m && (m->flags & METHOD_NAMES_NS);
 }
 
-/* Copies msg with namespace = ns added to the status (create: fs(1),
- * append: stat(2)). 1 written, 0 no status in the answer, -1 malformed. */
-static int put_namespace(const char *method, const uint8_t *msg, size_t len, const char *ns, struct buf *out)
+/* Copies msg with namespace = ns added to the status at the row's
+ * status_field (create: fs(1), append: stat(2)). 1 written, 0 no status in
+ * the answer, -1 malformed. */
+static int put_namespace(const struct method_row *m, const uint8_t *msg, size_t len, const char *ns, struct buf *out)
 {
-    uint32_t want = method[0] == 'c' ? 1 : 2;
+    uint32_t want = m->status_field;
     const uint8_t *p = msg, *end = msg + len, *at = p;
     struct pb_field f;
     size_t nl = strlen(ns);
@@ -271,7 +272,7 @@ static void complete_one(struct rstate *st)
         reply_merged_listing(st);
         return;
     }
-    if (st->m && (st->m->flags & METHOD_SUBTREE) && strcmp(rc->method, "getFileInfo") == 0 &&
+    if (st->m && (st->m->flags & METHOD_SUBTREE) && (st->m->flags & METHOD_STATUS) &&
         reply_mount_fileinfo(st, buf_rptr(&s->payload), buf_len(&s->payload)))
         return;
     struct buf out = BUF_INIT, named = BUF_INIT;
@@ -281,7 +282,7 @@ static void complete_one(struct rstate *st)
         p = buf_rptr(&out);
         len = buf_len(&out);
     }
-    if (names_namespace(st->m) && put_namespace(rc->method, p, len, s->hc.ns->name, &named) == 1) {
+    if (names_namespace(st->m) && put_namespace(st->m, p, len, s->hc.ns->name, &named) == 1) {
         p = buf_rptr(&named);
         len = buf_len(&named);
     }
@@ -433,12 +434,13 @@ static void sub_done(struct ha_call *hc, enum upstream_status ust, const struct 
     s->ust = ust;
     if (hc->ns) {
         /* Name ids cached: the nameservice's in its shared struct, the
-         * method's per thread (calls of one method come in runs). */
-        static __thread char last_method[64];
+         * method's per thread by its row (calls of one method come in
+         * runs; every routed call has a row). */
+        static __thread const struct method_row *last_row;
         static __thread int last_mid = -1;
-        if (last_mid < 0 || strcmp(last_method, st->rc->method) != 0) {
-            snprintf(last_method, sizeof last_method, "%s", st->rc->method);
-            last_mid = metrics_name_id(last_method);
+        if (last_mid < 0 || !st->m || last_row != st->m) {
+            last_row = st->m;
+            last_mid = metrics_name_id(st->rc->method);
         }
         int nid = atomic_load_explicit(&hc->ns->metrics_id, memory_order_relaxed) - 1;
         if (nid < 0) {
@@ -649,7 +651,7 @@ static void route_locations(struct rcall *rc, struct rd_snap *snap, const struct
     st->client_path = strdup(path);
     if (!summary)
         take_start_after(st, ic);
-    if (summary && strcmp(m->name, "getQuotaUsage") == 0 && rd_entry_quota(snap, path, &st->rq_ns, &st->rq_ss))
+    if (summary && (m->flags & METHOD_QUOTA_USAGE) && rd_entry_quota(snap, path, &st->rq_ns, &st->rq_ss))
         st->router_quota = st->rq_ns >= 0 || st->rq_ss >= 0;
     rc->ns = nt == 1 ? t[0].ns->name : "*";
     struct buf param = BUF_INIT;
@@ -681,19 +683,12 @@ static void route_all(struct rcall *rc, struct rd_snap *snap, const struct metho
  * them concurrently. */
 static bool creates_here(const struct method_row *m)
 {
-    return strcmp(m->name, "create") == 0 || strcmp(m->name, "createSymlink") == 0;
+    return (m->flags & METHOD_CREATES) != 0;
 }
 
 static bool writes_everywhere(const struct method_row *m)
 {
-    static const char *const file_ops[] = { "append", "concat", "create", "createSymlink", "fsync",
-                                            "recoverLease", "truncate", "rename", "rename2" };
-    if (!(m->flags & METHOD_WRITE) || (m->flags & METHOD_POOL_FIRST))
-        return false;
-    for (size_t i = 0; i < sizeof file_ops / sizeof file_ops[0]; i++)
-        if (strcmp(m->name, file_ops[i]) == 0)
-            return false;
-    return true;
+    return (m->flags & METHOD_WRITE) && !(m->flags & (METHOD_POOL_FIRST | METHOD_FILE_OP));
 }
 
 void route_write_everywhere(struct rcall *rc, struct rd_snap *snap, const struct method_row *m,
@@ -814,8 +809,8 @@ static bool route_above_mounts(struct rcall *rc, struct rd_snap *snap, const str
         rd_locs_free(&locs);
         return n > 0; /* mount_only is set by route_locations for a path without its own location */
     }
-    bool listing = strcmp(m->name, "getListing") == 0;
-    if (!listing && strcmp(m->name, "getFileInfo") != 0)
+    bool listing = (m->flags & METHOD_LISTING) != 0;
+    if (!listing && !(m->flags & METHOD_STATUS))
         return false;
     struct rstate *st = st_new(rc, snap, m, 0);
     if (!st || !(st->client_path = strdup(path))) {
@@ -843,15 +838,10 @@ static bool route_above_mounts(struct rcall *rc, struct rd_snap *snap, const str
 static int check_quota(struct rd_snap *snap, const struct method_row *m, const char *mount_src, const char **cls,
                        char *msg, size_t msglen)
 {
-    static const char *const adding[] = { "addBlock", "append", "concat", "create", "createSymlink", "mkdirs",
-                                          "rename", "rename2", "truncate" };
-    bool adds = false;
-    for (size_t i = 0; i < sizeof adding / sizeof adding[0] && !adds; i++)
-        adds = strcmp(m->name, adding[i]) == 0;
+    bool adds = (m->flags & (METHOD_ADDS_NAMES | METHOD_ADDS_BYTES)) != 0;
     if (!adds || !mount_src[0])
         return 0;
-    bool names = strcmp(m->name, "addBlock") != 0 && strcmp(m->name, "append") != 0 &&
-                 strcmp(m->name, "truncate") != 0 && strcmp(m->name, "concat") != 0;
+    bool names = (m->flags & METHOD_ADDS_NAMES) != 0;
     char p[RD_MAX_PATH];
     snprintf(p, sizeof p, "%s", mount_src);
     for (;;) {
@@ -932,9 +922,9 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct met
             /* The usage of a mount entry with router quotas is merged even
              * from one location: the limits are the router's. */
             fan = n > 1 || !own ||
-                  (strcmp(m->name, "getQuotaUsage") == 0 && rd_entry_quota(snap, req.client_path, &qn, &qs) &&
+                  ((m->flags & METHOD_QUOTA_USAGE) && rd_entry_quota(snap, req.client_path, &qn, &qs) &&
                    (qn >= 0 || qs >= 0));
-        } else if (req.t.multi && strcmp(rc->method, "getListing") == 0) {
+        } else if (req.t.multi && (m->flags & METHOD_LISTING)) {
             n = rd_own_locations(snap, req.client_path, &locs, err, sizeof err);
             fan = n > 1;
         }
@@ -1039,7 +1029,7 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct met
             if (cands[i] != ns)
                 st->cands[st->ncands++] = cands[i];
     }
-    if ((m->flags & METHOD_SUBTREE) && strcmp(rc->method, "getListing") == 0) {
+    if ((m->flags & METHOD_SUBTREE) && (m->flags & METHOD_LISTING)) {
         st->has_mount_children = rd_has_mount_points(snap, req.client_path);
         take_start_after(st, ic);
     }
@@ -1118,7 +1108,7 @@ static void route_all(struct rcall *rc, struct rd_snap *snap, const struct metho
     struct buf param = BUF_INIT;
     const uint8_t *pp = ic->param.p;
     size_t pl = ic->param.len;
-    if (strcmp(rc->method, "renewLease") == 0) {
+    if (m->flags & METHOD_LEASE_NAMES) {
         n = lease_targets(snap, ic, all, n, &param);
         pp = buf_len(&param) ? buf_rptr(&param) : (const uint8_t *)"";
         pl = buf_len(&param);
@@ -1140,14 +1130,13 @@ static void route_all(struct rcall *rc, struct rd_snap *snap, const struct metho
 static void route_router(struct rcall *rc, const struct method_row *m)
 {
     uint8_t out[8];
-    if (strcmp(m->name, "getHAServiceState") == 0) {
+    if (m->flags & METHOD_HA_STATE) {
         /* HAServiceStateProto: ACTIVE (1), or STANDBY (2) in safe mode. */
         bool standby = atomic_load(&rc->c->w->router->safe_mode);
         hconn_reply_raw(rc, out, pb_put_varint_field(out, 1, standby ? 2 : 1));
-    } else if (strcmp(m->name, "renewDelegationToken") == 0 || strcmp(m->name, "cancelDelegationToken") == 0) {
-        hconn_reply_error(rc, "java.io.IOException",
-                          "%s: this router issues no delegation tokens (security is off), so it has none to %s",
-                          m->name, m->name[0] == 'r' ? "renew" : "cancel");
+    } else if (m->refuse_class) {
+        /* renewDelegationToken, cancelDelegationToken: no token to act on. */
+        hconn_reply_error(rc, m->refuse_class, "%s", m->refuse_msg);
     } else {
         /* getDelegationToken with security off: no token; msync: nothing to
          * wait for (every call reaches an active NameNode). */
@@ -1173,7 +1162,7 @@ static bool to_every_namenode(const struct method_row *m, const struct ipc_call 
 {
     if (!(m->flags & METHOD_ALL_NAMENODES))
         return false;
-    return strcmp(m->name, "setSafeMode") != 0 || !safe_mode_checked(ic);
+    return !(m->flags & METHOD_CHECKED_ACTIVE) || !safe_mode_checked(ic);
 }
 
 /* Starts subcall i to the NameNode ns->addrs[idx] alone (see start_sub). */
