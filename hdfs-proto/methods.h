@@ -152,7 +152,11 @@ struct method_row {
     struct pb_pathset req;          /* path strings in the request; req.p[0] routes */
     struct pb_pathset resp;         /* full paths in the response, mapped back to the client's view */
     struct pb_pathset req_pool;     /* ExtendedBlockProto.poolId strings in the request */
-    struct pb_pathset resp_pool;    /* block pool ids in the response (learn pool -> nameservice) */
+    struct pb_pathset resp_pool;    /* block pool ids in the response: a one-location answer
+                                       teaches pool -> nameservice (the first path that holds
+                                       one). Rows whose answers carry blocks; a file status's
+                                       locations(12) that the NameNode leaves empty for the
+                                       call (create, getFileInfo) is not listed */
     const uint32_t *merge_path;     /* see enum method_merge; NULL when unused */
     const uint32_t *merge_key;      /* MERGE_DATANODES, MERGE_DATANODE_STORAGE: DatanodeIDProto
                                        inside an element */

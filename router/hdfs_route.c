@@ -267,7 +267,7 @@ static void complete_one(struct rstate *st)
         reply_sub_error(rc, s);
         return;
     }
-    route_state_learn_from_reply(rc->method, buf_rptr(&s->payload), buf_len(&s->payload), s->hc.ns);
+    route_state_learn_from_reply(st->m, buf_rptr(&s->payload), buf_len(&s->payload), s->hc.ns);
     if (st->has_mount_children) {
         reply_merged_listing(st);
         return;
@@ -454,7 +454,7 @@ static void sub_done(struct ha_call *hc, enum upstream_status ust, const struct 
         /* The common case: one answer that needs no change goes to the
          * client straight from the upstream buffer, without a copy. */
         struct rcall *rc = st->rc;
-        route_state_learn_from_reply(rc->method, r->payload.p, r->payload.len, hc->ns);
+        route_state_learn_from_reply(st->m, r->payload.p, r->payload.len, hc->ns);
         rc->route = NULL;
         hconn_reply_raw(rc, r->payload.p, r->payload.len);
         st_free(st);

@@ -236,6 +236,19 @@ static void check_merge(const struct method_row *r, const ProtobufCMessageDescri
     CHECK(ok);
 }
 
+/* Rows whose answers the router learns block pools from: path i of the
+ * row's resp_pool is want (0-ended). */
+static void check_resp_pool(const char *name, unsigned i, const uint32_t *want)
+{
+    const struct method_row *r = method_lookup_cstr(name);
+    bool ok = r && i < r->resp_pool.n;
+    for (unsigned d = 0; ok && (want[d] || r->resp_pool.p[i][d]); d++)
+        ok = r->resp_pool.p[i][d] == want[d];
+    if (!ok)
+        fprintf(stderr, "row %s: resp_pool path %u is not the expected one\n", name, i);
+    CHECK(ok);
+}
+
 static void check_token_rows(void)
 {
     const struct method_row *r = method_lookup_cstr("renewDelegationToken");
@@ -339,6 +352,10 @@ int main(void)
         }
     }
     check_flag_rows();
+    check_resp_pool("addBlock", 0, (const uint32_t[]){ 1, 1, 1, 0 });          /* block.b.poolId */
+    check_resp_pool("append", 0, (const uint32_t[]){ 1, 1, 1, 0 });            /* block.b.poolId */
+    check_resp_pool("getBlockLocations", 0, (const uint32_t[]){ 1, 2, 1, 1, 0 }); /* locations.blocks[].b.poolId */
+    check_resp_pool("getBlockLocations", 1, (const uint32_t[]){ 1, 4, 1, 1, 0 }); /* locations.lastBlock.b.poolId */
     /* Router-answered token calls refuse with the row's exception. */
     check_token_rows();
     /* A few rows spelled out, so a wrong edit of the table shows here too. */
