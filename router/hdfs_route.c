@@ -20,6 +20,7 @@
  * up every subcluster below it.
  */
 #define _GNU_SOURCE
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -268,7 +269,7 @@ static void complete_one(struct rstate *st)
         return;
     }
     route_state_learn_from_reply(st->m, buf_rptr(&s->payload), buf_len(&s->payload), s->hc.ns);
-    if (st->has_mount_children) {
+    if (st->plan == RP_LISTING_MOUNTS) {
         reply_merged_listing(st);
         return;
     }
@@ -304,13 +305,12 @@ static void log_partial(const struct rcall *rc, const char *path, const struct s
                  gone && gone->why[0] ? gone->why : "unavailable");
 }
 
-static void complete(struct rstate *st)
+/* A call that tries one location after another (its plan TRY_LOCATIONS or
+ * LISTING_MOUNTS) has an answer: true when it went on to the next location.
+ * Otherwise, when no location held the path, the first "not here" answer
+ * becomes the call's. */
+static bool try_next(struct rstate *st)
 {
-    struct rcall *rc = st->rc;
-    if (st->probing) {
-        probe_done(st);
-        return;
-    }
     if (st->nsub == 1 && st->ci < st->ncands) {
         const struct sub *s0 = &st->subs[0];
         /* A subcluster that is down (fault tolerance), or a location of a
@@ -322,7 +322,7 @@ static void complete(struct rstate *st)
             st->subs[0].payload = (struct buf)BUF_INIT;
         }
         if (((st->ft && s0->ust != UP_OK) || absent) && next_location(st))
-            return;
+            return true;
     }
     if (st->nsub == 1 && st->absent && (st->subs[0].ust != UP_OK || sub_not_here(st, &st->subs[0]))) {
         /* No location has the path and the others are down or say the
@@ -339,55 +339,143 @@ static void complete(struct rstate *st)
             st->absent->payload = (struct buf)BUF_INIT;
         }
     }
-    rc->route = NULL;
-    int ok = 0, down = 0;
-    const struct sub *bad = NULL, *nh = NULL, *gone = NULL;
-    bool many = st->summary || st->listing_fanout || st->all_write;
-    /* A listing or summary over several subclusters answers without one
-     * that is down (hdfs.down = partial, as RBF's allow-partial-listing). */
-    bool partial = (st->summary || st->listing_fanout || st->has_mount_children) && !rc->c->w->router->hdfs_down_fails;
+    return false;
+}
+
+/* The answers of a call's subcalls, sorted. */
+struct tally {
+    int ok, down;
+    const struct sub *bad;              /* the first failure */
+    const struct sub *nh;               /* the first location without the path */
+    const struct sub *gone;             /* the last location down, left out of a partial answer */
+};
+
+/*
+ * Sorts the answers. many: the call went to several locations of a path,
+ * where one without it (a mount whose destination does not exist yet) is
+ * no failure. partial: a listing or summary may answer without a location
+ * that is down (hdfs.down = partial, as RBF's allow-partial-listing); such
+ * an answer is counted and logged here.
+ */
+static void tally(struct rstate *st, bool many, bool partial, struct tally *t)
+{
+    struct rcall *rc = st->rc;
+    *t = (struct tally){ 0 };
+    partial = partial && !rc->c->w->router->hdfs_down_fails;
     for (int i = 0; i < st->nsub; i++) {
         const struct sub *s = &st->subs[i];
         if (sub_ok(s) && !(many && sub_not_here(st, s))) {
-            ok++;
+            t->ok++;
         } else if (many && sub_not_here(st, s)) {
-            if (!nh)
-                nh = s; /* a location without the path (a mount whose destination does not exist yet) */
+            if (!t->nh)
+                t->nh = s;
         } else if (partial && s->ust != UP_OK) {
-            down++;
-            gone = s;
-        } else if (!bad) {
-            bad = s;
+            t->down++;
+            t->gone = s;
+        } else if (!t->bad) {
+            t->bad = s;
         }
     }
-    if (down && (ok || nh || st->has_mount_children)) {
+    if (t->down && (t->ok || t->nh || st->plan == RP_LISTING_MOUNTS)) {
         atomic_fetch_add(&rc->c->w->router->hdfs_partial, 1);
-        log_partial(rc, st->client_path, gone);
-    } else if (down && !bad) {
-        bad = gone;
+        log_partial(rc, st->client_path, t->gone);
+    } else if (t->down && !t->bad) {
+        t->bad = t->gone;
     }
-    if (st->has_mount_children && down && !bad) {
-        reply_merged_listing(st);
-    } else if (st->nsub == 1 && !many) {
-        complete_one(st);
-    } else if (st->summary && st->mount_only && !bad && ok == 0) {
-        reply_empty_summary(st);
-    } else if ((bad && !(st->m && st->m->merge == MERGE_ANY_OK && ok > 0)) || (ok == 0 && !nh)) {
-        reply_sub_error(rc, bad ? bad : &st->subs[0]);
-    } else if (ok == 0) {
+}
+
+/* A fan-out that failed, or where no location holds the path: answered
+ * here (true). false: there are answers to combine. */
+static bool reply_fanout_failure(struct rstate *st, const struct tally *t)
+{
+    struct rcall *rc = st->rc;
+    if ((t->bad && !(st->m && st->m->merge == MERGE_ANY_OK && t->ok > 0)) || (t->ok == 0 && !t->nh)) {
+        reply_sub_error(rc, t->bad ? t->bad : &st->subs[0]);
+        return true;
+    }
+    if (t->ok == 0) {
         /* No location holds the path: the first one's own answer (none,
          * false, or FileNotFoundException). */
-        if (sub_ok(nh))
-            hconn_reply_raw(rc, buf_len(&nh->payload) ? buf_rptr(&nh->payload) : (const uint8_t *)"",
-                            buf_len(&nh->payload));
+        if (sub_ok(t->nh))
+            hconn_reply_raw(rc, buf_len(&t->nh->payload) ? buf_rptr(&t->nh->payload) : (const uint8_t *)"",
+                            buf_len(&t->nh->payload));
         else
-            reply_sub_error(rc, nh);
-    } else if (st->all_write) {
-        reply_all_write(st);
-    } else if (st->listing_fanout) {
-        reply_merged_listing(st);
-    } else {
-        reply_merged(st);
+            reply_sub_error(rc, t->nh);
+        return true;
+    }
+    return false;
+}
+
+/* Every subcall has answered (or failed): the call's answer, by its plan. */
+static void complete(struct rstate *st)
+{
+    struct rcall *rc = st->rc;
+    struct tally t;
+    switch (st->plan) {
+    case RP_PROBE:
+    case RP_RENAME_PROBE:
+        probe_done(st);
+        return;
+    case RP_TRY_LOCATIONS:
+    case RP_LISTING_MOUNTS:
+        if (try_next(st))
+            return;
+        break;
+    default:
+        break;
+    }
+    rc->route = NULL;
+    switch (st->plan) {
+    case RP_ONE:
+    case RP_TRY_LOCATIONS:
+        complete_one(st);
+        break;
+    case RP_LISTING_MOUNTS:
+        tally(st, false, true, &t);
+        if (t.down && !t.bad)
+            reply_merged_listing(st); /* its location is down: the mount points alone */
+        else
+            complete_one(st);
+        break;
+    case RP_MERGE:
+        if (st->nsub == 1) {
+            complete_one(st);
+            break;
+        }
+        tally(st, false, false, &t);
+        if (!reply_fanout_failure(st, &t))
+            reply_merged(st);
+        break;
+    case RP_SUMMARY:
+    case RP_SUMMARY_MOUNT_ONLY:
+        tally(st, true, true, &t);
+        if (st->plan == RP_SUMMARY_MOUNT_ONLY && !t.bad && t.ok == 0)
+            reply_empty_summary(st);
+        else if (!reply_fanout_failure(st, &t))
+            reply_merged(st);
+        break;
+    case RP_LISTING_FANOUT:
+        tally(st, true, true, &t);
+        if (!reply_fanout_failure(st, &t))
+            reply_merged_listing(st);
+        break;
+    case RP_WRITE_ALL:
+        tally(st, true, false, &t);
+        if (!reply_fanout_failure(st, &t))
+            reply_all_write(st);
+        break;
+    case RP_PROBE:
+    case RP_RENAME_PROBE:
+    case RP_NEW:
+    case RP_OWN:
+    case RP_POOL_PROBE:
+    case RP_NPLANS:
+        /* Probes were handled above; the others' subcalls end elsewhere
+         * (or there are none). */
+        assert(!"a call completed without a plan that completes here");
+        hconn_reply_error(rc, "java.io.IOException", "%s: internal routing error (plan %s)", rc->method,
+                          route_plan_name(st->plan));
+        break;
     }
     st_free(st);
 }
@@ -403,7 +491,15 @@ static uint64_t mono_us(void)
  * unchanged? Not when it must be merged, mapped, or may mean "not here". */
 static bool reply_as_is(const struct rstate *st, const struct ipc_reply *r)
 {
-    if (st->nsub != 1 || st->listing_fanout || st->summary || st->all_write || st->has_mount_children)
+    switch (st->plan) {
+    case RP_ONE:
+    case RP_TRY_LOCATIONS:
+    case RP_MERGE:
+        break;
+    default:
+        return false; /* merged, or probes */
+    }
+    if (st->nsub != 1)
         return false;
     const struct method_row *m = st->m;
     if (!m)
@@ -465,7 +561,7 @@ static void sub_done(struct ha_call *hc, enum upstream_status ust, const struct 
         s->detail = r->error_detail;
         ipc_span_copy(r->exception_class, s->cls, sizeof s->cls);
         ipc_span_copy(r->error_msg, s->msg, sizeof s->msg);
-        if (r->status != IPC_SUCCESS && s->msg[0] && !st->probing) {
+        if (r->status != IPC_SUCCESS && s->msg[0] && st->plan != RP_PROBE && st->plan != RP_RENAME_PROBE) {
             /* Destination paths in the message back to the client's: by the
              * call's own mount, and for the other path of a rename or the
              * answers of a fan-out by the answering subcluster's mounts. A
@@ -505,6 +601,56 @@ struct rstate *st_new(struct rcall *rc, struct rd_snap *snap, const struct metho
     }
     rc->route = st;
     return st;
+}
+
+static const char *const plan_names[RP_NPLANS] = {
+    [RP_NEW] = "NEW",
+    [RP_ONE] = "ONE",
+    [RP_TRY_LOCATIONS] = "TRY_LOCATIONS",
+    [RP_LISTING_MOUNTS] = "LISTING_MOUNTS",
+    [RP_LISTING_FANOUT] = "LISTING_FANOUT",
+    [RP_SUMMARY] = "SUMMARY",
+    [RP_SUMMARY_MOUNT_ONLY] = "SUMMARY_MOUNT_ONLY",
+    [RP_WRITE_ALL] = "WRITE_ALL",
+    [RP_MERGE] = "MERGE",
+    [RP_PROBE] = "PROBE",
+    [RP_RENAME_PROBE] = "RENAME_PROBE",
+    [RP_OWN] = "OWN",
+    [RP_POOL_PROBE] = "POOL_PROBE",
+};
+
+const char *route_plan_name(enum route_plan p)
+{
+    return (unsigned)p < RP_NPLANS ? plan_names[p] : "?";
+}
+
+/* The moves enum route_plan allows: a new state takes its plan once, and
+ * probes hand over to the one call they were for. */
+static bool plan_move_ok(enum route_plan from, enum route_plan to)
+{
+    if ((unsigned)to >= RP_NPLANS || to == RP_NEW)
+        return false;
+    switch (from) {
+    case RP_NEW:
+        return true;
+    case RP_PROBE:
+    case RP_RENAME_PROBE:
+        return to == RP_ONE || to == RP_TRY_LOCATIONS;
+    default:
+        return false;
+    }
+}
+
+bool route_plan_set(struct rstate *st, enum route_plan to)
+{
+    if (!plan_move_ok(st->plan, to)) {
+        assert(!"impossible routed call plan change");
+        fr_log(FR_LOG_ERROR, "%s: impossible routed call plan change %s -> %s (kept)", st->rc->method,
+               route_plan_name(st->plan), route_plan_name(to));
+        return false;
+    }
+    st->plan = to;
+    return true;
 }
 
 /*
@@ -645,9 +791,7 @@ static void route_locations(struct rcall *rc, struct rd_snap *snap, const struct
         fail_call(rc, snap, "java.io.IOException", "out of memory");
         return;
     }
-    st->listing_fanout = !summary;
-    st->summary = summary;
-    st->mount_only = summary && !rd_owned(snap, path);
+    route_plan_set(st, !summary ? RP_LISTING_FANOUT : rd_owned(snap, path) ? RP_SUMMARY : RP_SUMMARY_MOUNT_ONLY);
     st->client_path = strdup(path);
     if (!summary)
         take_start_after(st, ic);
@@ -718,7 +862,7 @@ void route_write_everywhere(struct rcall *rc, struct rd_snap *snap, const struct
         fail_call(rc, snap, "java.io.IOException", n > 0 ? "out of memory" : "no location holds both paths");
         return;
     }
-    st->all_write = true;
+    route_plan_set(st, RP_WRITE_ALL);
     st->client_path = strdup(path);
     rc->ns = "*";
     struct buf param = BUF_INIT;
@@ -807,7 +951,7 @@ static bool route_above_mounts(struct rcall *rc, struct rd_snap *snap, const str
         if (n > 0)
             route_locations(rc, snap, m, ic, path, locs.v, n, true);
         rd_locs_free(&locs);
-        return n > 0; /* mount_only is set by route_locations for a path without its own location */
+        return n > 0; /* route_locations plans SUMMARY_MOUNT_ONLY for a path without its own location */
     }
     bool listing = (m->flags & METHOD_LISTING) != 0;
     if (!listing && !(m->flags & METHOD_STATUS))
@@ -1029,10 +1173,12 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct met
             if (cands[i] != ns)
                 st->cands[st->ncands++] = cands[i];
     }
+    bool mount_children = false;
     if ((m->flags & METHOD_SUBTREE) && (m->flags & METHOD_LISTING)) {
-        st->has_mount_children = rd_has_mount_points(snap, req.client_path);
+        mount_children = rd_has_mount_points(snap, req.client_path);
         take_start_after(st, ic);
     }
+    route_plan_set(st, mount_children ? RP_LISTING_MOUNTS : st->ncands > 0 ? RP_TRY_LOCATIONS : RP_ONE);
     rc->ns = ns->name;
     if (mr == 1)
         start_sub(st, 0, ns, buf_rptr(&param), buf_len(&param));
@@ -1065,6 +1211,7 @@ static void route_one_ns(struct rcall *rc, struct rd_snap *snap, const struct me
             if (all[i] != ns)
                 st->cands[st->ncands++] = all[i];
     }
+    route_plan_set(st, st->ncands > 0 ? RP_TRY_LOCATIONS : RP_ONE);
     start_sub(st, 0, ns, ic->param.p, ic->param.len);
     guard_drop(st);
 }
@@ -1119,6 +1266,7 @@ static void route_all(struct rcall *rc, struct rd_snap *snap, const struct metho
         fail_call(rc, snap, "java.io.IOException", "no nameservice to ask");
         return;
     }
+    route_plan_set(st, RP_MERGE);
     rc->ns = "*";
     for (int i = 0; i < n; i++)
         start_sub(st, i, all[i], pp, pl);
@@ -1194,6 +1342,7 @@ static void route_all_namenodes(struct rcall *rc, struct rd_snap *snap, const st
         fail_call(rc, snap, "java.io.IOException", "no nameservice to ask");
         return;
     }
+    route_plan_set(st, RP_MERGE);
     rc->ns = "*";
     for (int i = 0, k = 0; i < n; i++)
         for (int j = 0; j < all[i]->n; j++)
@@ -1299,6 +1448,7 @@ static int pool_probe_pools(struct rcall *rc, struct rd_snap *snap, const struct
     struct rstate *st = total > 0 ? st_new(rc, snap, m, total) : NULL;
     if (!st)
         return -1;
+    route_plan_set(st, RP_POOL_PROBE);
     if (buf_append(&st->orig, param, len) < 0) {
         st->snap = NULL;
         rc->route = NULL;
@@ -1396,6 +1546,7 @@ static void route_block_pool(struct rcall *rc, struct rd_snap *snap, const struc
         fail_call(rc, snap, "java.io.IOException", "out of memory");
         return;
     }
+    route_plan_set(st, nt == 1 ? RP_ONE : RP_MERGE);
     rc->ns = nt == 1 ? targets[0]->name : "*";
     struct buf part = BUF_INIT;
     for (int t = 0; t < nt; t++) {

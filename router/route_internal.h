@@ -23,6 +23,39 @@
 
 struct rstate;
 
+/*
+ * The plan of a routed call: what subcalls it makes and how complete()
+ * turns their answers into the client's. A state starts as RP_NEW; the
+ * routing rules pick the plan once (route_plan_set), and only a probe
+ * hands over to the call it was made for (PROBE, RENAME_PROBE -> ONE or
+ * TRY_LOCATIONS). Any other move is a bug.
+ */
+enum route_plan {
+    RP_NEW = 0,             /* just made; a state answered at once, without subcalls, stays so */
+    RP_ONE,                 /* one subcall; its answer mapped back to the client's view */
+    RP_TRY_LOCATIONS,       /* one subcall at a time over cands[]: the next location when the one
+                               asked is down (ft) or does not hold the path (seq) */
+    RP_LISTING_MOUNTS,      /* getListing of one location with the mount points below merged in;
+                               with cands[] the location may change as in TRY_LOCATIONS, and when
+                               it is down the mount points alone answer (hdfs.down = partial) */
+    RP_LISTING_FANOUT,      /* getListing of a directory kept in several destinations: one subcall
+                               per location, the listings merged and paged */
+    RP_SUMMARY,             /* getContentSummary / getQuotaUsage: one subcall per location below
+                               the path, the answers summed */
+    RP_SUMMARY_MOUNT_ONLY,  /* RP_SUMMARY of a directory only the mount table has: an empty
+                               directory when no location below holds anything yet */
+    RP_WRITE_ALL,           /* a write to every location of a mount: the answer of one that did it */
+    RP_MERGE,               /* every nameservice, every NameNode, or each block pool's nameservice:
+                               the answers merged by the row's merge */
+    RP_PROBE,               /* getFileInfo probes of every location before create, mkdirs or a file
+                               call (probe_done() then sends the call) */
+    RP_RENAME_PROBE,        /* probes of both paths of a rename, then perhaps the deletes of the
+                               source's empty copies (rename_phase) */
+    RP_OWN,                 /* subcalls of the router's own; finish() answers (route_subcalls.c) */
+    RP_POOL_PROBE,          /* versionRequest to every NameNode; then the call is routed again */
+    RP_NPLANS
+};
+
 struct sub {
     struct ha_call hc;                  /* first */
     struct rstate *st;
@@ -44,16 +77,15 @@ struct rstate {
     const struct method_row *m;
     char *dest, *src;                   /* PATH: the mount's destination root and mount point (owned; NULL: none) */
     char *client_path;                  /* PATH: as the client wrote it (owned) */
-    bool has_mount_children;            /* getListing: mount points to merge in */
-    bool listing_fanout;                /* getListing: one subcall per HASH_ALL destination */
-    bool summary;                       /* getContentSummary/getQuotaUsage over locations below */
-    bool mount_only;                    /* summary of a directory that only the mount table has */
+    enum route_plan plan;               /* set with route_plan_set() */
+    /* Two modifiers of the plan rather than plans: they say which answers
+     * send a call on to the next of cands[], for whichever plan tries
+     * locations (TRY_LOCATIONS, LISTING_MOUNTS), and ft also lets probes
+     * (PROBE, RENAME_PROBE) pass over a location that cannot answer. A
+     * call may have both. */
     bool ft;                            /* on a dead subcluster try the next location (fault-tolerant
                                            mount; calls any subcluster can answer) */
     bool seq;                           /* multi-destination mount: where the path is not, try the next */
-    bool all_write;                     /* multi-destination mount: the write went to every location */
-    bool probing;                       /* create/mkdirs: the subcalls are getFileInfo probes of every
-                                           location (cands), the call itself follows */
     int probe_levels;                   /* probing create/mkdirs: subs[k*ncands..] ask for the k-th
                                            ancestor (k = 1..levels-1) */
     uint32_t src_at, dst_at;            /* probing a rename: the locations (bits by cands index) where
@@ -82,6 +114,12 @@ struct rstate {
 
 /* hdfs_route.c: one routed call and its subcalls */
 struct rstate *st_new(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, int nsub);
+/* Moves st to plan `to`. A move the plan comment above does not allow is a
+ * bug: debug builds stop on an assert; release builds log it and keep the
+ * plan, returning false. */
+bool route_plan_set(struct rstate *st, enum route_plan to);
+/* "ONE", "TRY_LOCATIONS", ... for logs. */
+const char *route_plan_name(enum route_plan p);
 void st_free(struct rstate *st);
 /* A call whose state could not be made whole (st may be NULL): out of
  * memory, answered; the state, or else the snapshot, released. */

@@ -149,7 +149,7 @@ void route_probe(struct rcall *rc, struct rd_snap *snap, const struct method_row
         st_fail_new(rc, snap, st);
         return;
     }
-    st->probing = true;
+    route_plan_set(st, RP_PROBE);
     st->probe_levels = per;
     st->want_id = want_id;
     st->ft = req->t.faulttolerant;
@@ -220,7 +220,6 @@ static void probe_send_one(struct rstate *st, struct ha_ns *target)
         free(st->subs[i].src);
         st->subs[i].dest = st->subs[i].src = NULL;
     }
-    st->probing = false;
     st->nsub = 1;
     int k = 0;
     for (int i = 0; i < st->ncands && st->ft; i++)
@@ -228,6 +227,7 @@ static void probe_send_one(struct rstate *st, struct ha_ns *target)
             st->cands[k++] = st->cands[i];
     st->ncands = k;
     st->ci = 0;
+    route_plan_set(st, k > 0 ? RP_TRY_LOCATIONS : RP_ONE);
     static __thread struct rd_req req;
     struct buf param = BUF_INIT;
     req.force_ns = target;
@@ -356,7 +356,7 @@ bool route_rename_probe(struct rcall *rc, struct rd_snap *snap, const struct met
         st_fail_new(rc, snap, st);
         return true;
     }
-    st->probing = true;
+    route_plan_set(st, RP_RENAME_PROBE);
     rc->ns = "*";
     const char *base = strrchr(src, '/');
     base = base ? base + 1 : src;
@@ -655,7 +655,7 @@ static void rename_done(struct rstate *st)
 void probe_done(struct rstate *st)
 {
     struct rcall *rc = st->rc;
-    if (st->m->flags & METHOD_RENAME) {
+    if (st->plan == RP_RENAME_PROBE) {
         rename_done(st);
         return;
     }
