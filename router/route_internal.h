@@ -1,8 +1,9 @@
 /*
  * route_internal: the state of one routed call, shared by the routing rules
- * (hdfs_route.c), the listing merge (route_listing.c) and the answers the
- * router builds from subcalls of its own (route_subcalls.c). Private to the
- * router's HDFS routing.
+ * (hdfs_route.c, route_fanout.c, route_probe.c), the call's life and
+ * subcalls (route_call.c), its completion (route_reply.c), the listing merge
+ * (route_listing.c) and the answers the router builds from subcalls of its
+ * own (route_subcalls.c). Private to the router's HDFS routing.
  */
 #ifndef FR_ROUTE_INTERNAL_H
 #define FR_ROUTE_INTERNAL_H
@@ -112,7 +113,7 @@ struct rstate {
     struct sub subs[];
 };
 
-/* hdfs_route.c: one routed call and its subcalls */
+/* route_call.c: one routed call and its subcalls */
 struct rstate *st_new(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, int nsub);
 /* Moves st to plan `to`. A move the plan comment above does not allow is a
  * bug: debug builds stop on an assert; release builds log it and keep the
@@ -136,6 +137,39 @@ void fail_sub(struct rstate *st, int i, const char *why);
 void guard_drop(struct rstate *st);
 /* Answers with an exception, releasing the snapshot. */
 void fail_call(struct rcall *rc, struct rd_snap *snap, const char *cls, const char *msg);
+/* Monotonic clock, microseconds (subcall latency, rationing). */
+uint64_t route_now_us(void);
+
+/* route_reply.c: the answers */
+/* Every subcall is done: answers the call by its plan and frees st (or,
+ * trying locations, sends the call on to the next one). */
+void route_complete(struct rstate *st);
+/* The ha_call done() of a routed call's subcalls (set by st_new). */
+void route_sub_done(struct ha_call *hc, enum upstream_status ust, const struct ipc_reply *r, const uint8_t *body,
+                    size_t len, const char *why);
+
+/* route_quota.c */
+/* Router quotas above mount_src for a call of row m: 0, or -1 with the
+ * NameNode's quota exception in *cls / msg. */
+int route_check_quota(struct rd_snap *snap, const struct method_row *m, const char *mount_src, const char **cls,
+                      char *msg, size_t msglen);
+
+/* route_fanout.c: calls not routed by a path (each owns snap) */
+/* To every nameservice (renewLease: those it names), merged by the row. */
+void route_all(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const struct ipc_call *ic);
+/* Does an ALL_NAMENODES row go to standbys too this time? */
+bool route_to_every_namenode(const struct method_row *m, const struct ipc_call *ic);
+/* To every NameNode of every nameservice, merged by the row. */
+void route_all_namenodes(struct rcall *rc, struct rd_snap *snap, const struct method_row *m,
+                         const struct ipc_call *ic);
+/* A block-only call (param: its request) to the nameservices of its pools;
+ * may_probe: pools not known yet may be asked of the NameNodes first. */
+void route_block_pool(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const uint8_t *param,
+                      size_t len, bool may_probe);
+/* Methods the router answers itself (no snapshot held). */
+void route_router(struct rcall *rc, const struct method_row *m);
+
+/* hdfs_route.c: the routing rules */
 /* The request (rq) to every location given, each rewritten for its own. */
 void route_write_everywhere(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const uint8_t *rq,
                             size_t rql, const char *path, struct ha_ns **cands, int n);
