@@ -40,7 +40,7 @@ static const struct method_row rows[] = {
     /* The block names the subcluster; src(2) is still rewritten. */
     { .name = "abandonBlock", .route = ROUTE_PATH, .req = PS(P(2)), .flags = W | METHOD_POOL_FIRST, .file_id = 4,
       .req_pool = PS(P(1, 1)) },
-    { .name = "addBlock", PATH1(W | NOMP | METHOD_POOL_FIRST), .file_id = 5, .req_pool = PS(P(3, 1)),
+    { .name = "addBlock", PATH1(W | NOMP | METHOD_POOL_FIRST | METHOD_ADDS_BYTES), .file_id = 5, .req_pool = PS(P(3, 1)),
       .resp_pool = PS(P(1, 1, 1)) },
     /* info(1).path(2). The directive id in the answer is the subcluster's own. */
     { .name = "addCacheDirective", .route = ROUTE_PATH, .req = PS(P(1, 2)), .flags = W | AMO | NOMP },
@@ -53,31 +53,39 @@ static const struct method_row rows[] = {
     { .name = "allowSnapshot", PATH1(W | NOMP) },
     /* The router should set stat(2).namespace(19) to the nameservice, as RBF
      * does: the client sends those names back in renewLease. */
-    { .name = "append", PATH1(W | AMO | NOMP | METHOD_NAMES_NS), .resp_pool = PS(P(1, 1, 1)) },
+    { .name = "append", PATH1(W | AMO | NOMP | METHOD_NAMES_NS | METHOD_FILE_OP | METHOD_ADDS_BYTES), .status_field = 2,
+      .resp_pool = PS(P(1, 1, 1)) },
     /* Delegation tokens are the router's own (a token must be good on every
      * router, and the client knows only the router's service name), as in RBF.
      * Without a secret manager in the router, answer as a NameNode with
-     * security off: an empty GetDelegationTokenResponseProto (token absent). */
-    { .name = "cancelDelegationToken", .route = ROUTE_ROUTER, .flags = W },
+     * security off: an empty GetDelegationTokenResponseProto (token absent);
+     * renewing or cancelling one is refused with the row's exception. */
+    { .name = "cancelDelegationToken", .route = ROUTE_ROUTER, .flags = W, .refuse_class = "java.io.IOException",
+      .refuse_msg = "cancelDelegationToken: this router issues no delegation tokens (security is off), so it "
+                    "has none to cancel" },
     { .name = "checkAccess", PATH1(0) },
     { .name = "complete", PATH1(W | NOMP | METHOD_POOL_FIRST), .file_id = 4, .req_pool = PS(P(3, 1)) },
     /* trg(1) and every srcs(2): one subcluster, or "concat across subclusters"
      * IOException. The sources are deleted, so none may be a mount point. */
-    { .name = "concat", .route = ROUTE_TWO_PATHS, .req = PS(P(1), P(2)), .flags = W | AMO | NOMP },
+    { .name = "concat", .route = ROUTE_TWO_PATHS, .req = PS(P(1), P(2)),
+      .flags = W | AMO | NOMP | METHOD_NOMP_ALL_PATHS | METHOD_FILE_OP | METHOD_ADDS_BYTES },
     /* See append about namespace(19) in fs(1). */
-    { .name = "create", PATH1(W | AMO | NOMP | METHOD_NAMES_NS | METHOD_PROBE) },
+    { .name = "create",
+      PATH1(W | AMO | NOMP | METHOD_NAMES_NS | METHOD_PROBE | METHOD_CREATES | METHOD_FILE_OP | METHOD_ADDS_NAMES),
+      .status_field = 1 },
     { .name = "createEncryptionZone", PATH1(W | AMO) },
     { .name = "createSnapshot", PATH1(W | AMO | NOMP), .resp = PS(P(1)) },
     /* Routed by link(2); target(1) is rewritten only when absolute (a relative
      * target is left as is and not resolved). */
-    { .name = "createSymlink", .route = ROUTE_TWO_PATHS, .req = PS(P(2), P(1)), .flags = W | AMO | NOMP },
+    { .name = "createSymlink", .route = ROUTE_TWO_PATHS, .req = PS(P(2), P(1)),
+      .flags = W | AMO | NOMP | METHOD_LINK_TARGET | METHOD_CREATES | METHOD_FILE_OP | METHOD_ADDS_NAMES },
     { .name = "delete", PATH1(W | AMO | NOMP | METHOD_FALSE_NOT_HERE) },
     { .name = "deleteSnapshot", PATH1(W | AMO | NOMP) },
     { .name = "disableErasureCodingPolicy", ALL(MERGE_VOID), .flags = W | AMO },
     { .name = "disallowSnapshot", PATH1(W | NOMP) },
     { .name = "enableErasureCodingPolicy", ALL(MERGE_VOID), .flags = W | AMO },
     { .name = "finalizeUpgrade", ALL(MERGE_VOID) },
-    { .name = "fsync", PATH1(W | NOMP), .file_id = 4 },
+    { .name = "fsync", PATH1(W | NOMP | METHOD_FILE_OP), .file_id = 4 },
     { .name = "getAclStatus", PATH1(0) },
     { .name = "getAdditionalDatanode", PATH1(METHOD_POOL_FIRST), .file_id = 8, .req_pool = PS(P(2, 1)),
       .resp_pool = PS(P(1, 1, 1)) },
@@ -124,18 +132,18 @@ static const struct method_row rows[] = {
     { .name = "getErasureCodingPolicies", ALL(MERGE_UNION), .merge_path = P(1) },
     { .name = "getErasureCodingPolicy", PATH1(0) },
     /* fs(1).symlink(9): an absolute target under the destination maps back. */
-    { .name = "getFileInfo", PATH1(METHOD_SUBTREE | METHOD_NONE_NOT_HERE), .resp = PS(P(1, 9)) },
+    { .name = "getFileInfo", PATH1(METHOD_SUBTREE | METHOD_NONE_NOT_HERE | METHOD_STATUS), .resp = PS(P(1, 9)) },
     { .name = "getFileLinkInfo", PATH1(METHOD_NONE_NOT_HERE), .resp = PS(P(1, 9)) },
     { .name = "getFsECBlockGroupStats", ALL(MERGE_SUM) },
     { .name = "getFsReplicatedBlockStats", ALL(MERGE_SUM) },
     { .name = "getFsStats", ALL(MERGE_SUM) },
     /* ACTIVE, or STANDBY while the router is in safe mode (RBF). */
-    { .name = "getHAServiceState", .route = ROUTE_ROUTER },
+    { .name = "getHAServiceState", .route = ROUTE_ROUTER, .flags = METHOD_HA_STATE },
     /* targetPath(1); RBF leaves it unmapped. */
     { .name = "getLinkTarget", PATH1(0), .resp = PS(P(1)) },
     /* dirList(1).partialListing(1)[]: local names, so only symlink targets
      * map back; mount points below the path are merged in (METHOD_SUBTREE). */
-    { .name = "getListing", PATH1(METHOD_SUBTREE | METHOD_NONE_NOT_HERE), .resp = PS(P(1, 1, 9)),
+    { .name = "getListing", PATH1(METHOD_SUBTREE | METHOD_NONE_NOT_HERE | METHOD_LISTING), .resp = PS(P(1, 1, 9)),
       .resp_pool = PS(P(1, 1, 12, 2, 1, 1), P(1, 1, 12, 4, 1, 1)) },
     { .name = "getLocatedFileInfo", PATH1(METHOD_NONE_NOT_HERE), .resp = PS(P(1, 9)),
       .resp_pool = PS(P(1, 12, 2, 1, 1), P(1, 12, 4, 1, 1)) },
@@ -143,7 +151,7 @@ static const struct method_row rows[] = {
     /* usage(1): like getContentSummary; quota(2)/spaceQuota(4) are limits. A
      * mount entry with router quotas (quota.ns / quota.ss) reports those, as
      * RBF reports its global quota. */
-    { .name = "getQuotaUsage", PATH1(METHOD_SUBTREE), .merge = MERGE_SUM, .merge_path = P(1),
+    { .name = "getQuotaUsage", PATH1(METHOD_SUBTREE | METHOD_QUOTA_USAGE), .merge = MERGE_SUM, .merge_path = P(1),
       .merge_keep = P(2, 4) },
     /* Any subcluster's defaults do (RBF: the default one, cached). */
     { .name = "getServerDefaults", .route = ROUTE_DEFAULT },
@@ -158,7 +166,7 @@ static const struct method_row rows[] = {
      * RBF joins the lists but leaves these paths as the subclusters wrote them;
      * we map each back through its nameservice's mounts. */
     { .name = "getSnapshottableDirListing", ALL(MERGE_CONCAT), .resp = PS(P(1, 1, 4)),
-      .flags = METHOD_RESP_REVERSE },
+      .flags = METHOD_RESP_REVERSE | METHOD_SNAPSHOT_DIRS },
     { .name = "getStoragePolicies", .route = ROUTE_DEFAULT },
     { .name = "getStoragePolicy", PATH1(0) },
     { .name = "getXAttrs", PATH1(0) },
@@ -192,7 +200,7 @@ static const struct method_row rows[] = {
     { .name = "listXAttrs", PATH1(0) },
     /* filename(1) is a file on the NameNode's host, not an HDFS path. */
     { .name = "metaSave", ALL(MERGE_VOID) },
-    { .name = "mkdirs", PATH1(W | METHOD_PROBE) },
+    { .name = "mkdirs", PATH1(W | METHOD_PROBE | METHOD_MAKES_DIR | METHOD_ADDS_NAMES) },
     { .name = "modifyAclEntries", PATH1(W) },
     /* info(1).path(2) when given; else by id on every subcluster, failures
      * ignored, as RBF does. Ids are per subcluster: the same id on another
@@ -203,7 +211,7 @@ static const struct method_row rows[] = {
     /* No observer reads through the router: every call goes to an active
      * NameNode, so there is nothing to wait for. */
     { .name = "msync", .route = ROUTE_ROUTER },
-    { .name = "recoverLease", PATH1(W | NOMP) },
+    { .name = "recoverLease", PATH1(W | NOMP | METHOD_FILE_OP) },
     /* RBF refuses it; zone(2) is a path, so we route it. */
     { .name = "reencryptEncryptionZone", .route = ROUTE_PATH, .req = PS(P(2)), .flags = W | AMO },
     /* Standbys re-read their host lists too, so that a failover keeps the
@@ -219,15 +227,19 @@ static const struct method_row rows[] = {
     { .name = "removeXAttr", PATH1(W | AMO) },
     /* src(1) and dst(2) in one subcluster; NOMP applies to src. */
     { .name = "rename", .route = ROUTE_TWO_PATHS, .req = PS(P(1), P(2)),
-      .flags = W | AMO | NOMP | METHOD_RENAME | METHOD_FALSE_NOT_HERE },
-    { .name = "rename2", .route = ROUTE_TWO_PATHS, .req = PS(P(1), P(2)), .flags = W | AMO | NOMP | METHOD_RENAME },
+      .flags = W | AMO | NOMP | METHOD_RENAME | METHOD_RENAME_INTO | METHOD_FALSE_NOT_HERE | METHOD_FILE_OP |
+               METHOD_ADDS_NAMES },
+    { .name = "rename2", .route = ROUTE_TWO_PATHS, .req = PS(P(1), P(2)),
+      .flags = W | AMO | NOMP | METHOD_RENAME | METHOD_FILE_OP | METHOD_ADDS_NAMES },
     { .name = "renameSnapshot", PATH1(W | AMO | NOMP) },
     /* See cancelDelegationToken. */
-    { .name = "renewDelegationToken", .route = ROUTE_ROUTER, .flags = W },
+    { .name = "renewDelegationToken", .route = ROUTE_ROUTER, .flags = W, .refuse_class = "java.io.IOException",
+      .refuse_msg = "renewDelegationToken: this router issues no delegation tokens (security is off), so it "
+                    "has none to renew" },
     /* namespaces(2): nameservice ids the client learned from the namespace(19)
      * of create/append answers; when present only those, else every
      * subcluster (RBF, HDFS-16283). Clear the field when forwarding. */
-    { .name = "renewLease", ALL(MERGE_ANY_OK), .flags = W },
+    { .name = "renewLease", ALL(MERGE_ANY_OK), .flags = W | METHOD_LEASE_NAMES },
     /* blocks(1)[].b(1).poolId(1): blocks of several pools go as one call per
      * nameservice, each with its own blocks (RBF); any unknown pool refuses
      * the whole call before a block is sent. */
@@ -253,11 +265,12 @@ static const struct method_row rows[] = {
     { .name = "setReplication", PATH1(W | NOMP | METHOD_FALSE_NOT_HERE) },
     /* result(1): true only if every NameNode asked is in safe mode. Unless
      * checked(2), standbys get it too (RBF: standby = !isChecked). */
-    { .name = "setSafeMode", ALL(MERGE_AND), .merge_path = P(1), .flags = W | METHOD_ALL_NAMENODES },
+    { .name = "setSafeMode", ALL(MERGE_AND), .merge_path = P(1),
+      .flags = W | METHOD_ALL_NAMENODES | METHOD_CHECKED_ACTIVE },
     { .name = "setStoragePolicy", PATH1(W) },
     { .name = "setTimes", PATH1(W) },
     { .name = "setXAttr", PATH1(W | AMO) },
-    { .name = "truncate", PATH1(W | NOMP) },
+    { .name = "truncate", PATH1(W | NOMP | METHOD_FILE_OP | METHOD_ADDS_BYTES) },
     { .name = "unsetErasureCodingPolicy", PATH1(W | AMO) },
     { .name = "unsetStoragePolicy", PATH1(W) },
     { .name = "updateBlockForPipeline", .route = ROUTE_BLOCK_POOL, .req_pool = PS(P(1, 1)),

@@ -100,6 +100,46 @@ enum {
     METHOD_MOUNT_ANSWER = 1u << 8,  /* answered by the router from the mount table, asking the
                                        subcluster only what the mount table cannot know
                                        (getEnclosingRoot: the encryption zone) */
+    /* What a call is, where the router treats it apart from its route and
+     * merge (routing code tests these bits, never the method's name). */
+    METHOD_STATUS = 1u << 14,       /* answers one path's file status (getFileInfo): a mount
+                                       point answers as a directory even before its destination
+                                       exists, and so does a directory only the mount table has */
+    METHOD_LISTING = 1u << 15,      /* a directory listing (getListing): mount points below the
+                                       path are merged in, a directory kept in every destination
+                                       is listed from all of them, and the router pages the result */
+    METHOD_QUOTA_USAGE = 1u << 16,  /* a SUBTREE sum answered as QuotaUsageProto (getQuotaUsage): a
+                                       mount entry with router quotas reports those as its limits.
+                                       SUBTREE sums without it answer ContentSummaryProto */
+    METHOD_CREATES = 1u << 17,      /* makes a new file where the mount's order puts it (create,
+                                       createSymlink): not looked for in one location after another */
+    METHOD_FILE_OP = 1u << 18,      /* acts on one file, or a pair of paths, that lives in a single
+                                       location (append, concat, create, fsync, rename, ...): never
+                                       sent to every location of a folder-all mount as other writes */
+    METHOD_ADDS_NAMES = 1u << 19,   /* adds names below the path (create, mkdirs, rename where it
+                                       lands): refused once a router quota above it, quota.ns or
+                                       quota.ss, is used up */
+    METHOD_ADDS_BYTES = 1u << 20,   /* may add bytes to a file (addBlock, append, concat, truncate):
+                                       refused once a router space quota (quota.ss) above it is
+                                       used up */
+    METHOD_MAKES_DIR = 1u << 21,    /* mkdirs: where a probe finds a directory of that name it
+                                       answers true at once; under a folder-all order it goes to
+                                       every location */
+    METHOD_RENAME_INTO = 1u << 22,  /* the old rename: onto an existing directory it moves the
+                                       source inside it, and it answers false where rename2 throws */
+    METHOD_LEASE_NAMES = 1u << 23,  /* renewLease: namespaces(2) names the nameservices the client's
+                                       leases are in; the router picks those and strips the field */
+    METHOD_HA_STATE = 1u << 24,     /* ROUTE_ROUTER: answers the router's own HA state (ACTIVE, or
+                                       STANDBY in router safe mode) */
+    METHOD_CHECKED_ACTIVE = 1u << 25,/* ALL_NAMENODES rows whose checked(2) = true keeps the call to
+                                       the active NameNodes (setSafeMode) */
+    METHOD_LINK_TARGET = 1u << 26,  /* TWO_PATHS: the second request path is a symlink target,
+                                       passed as written when relative (createSymlink) */
+    METHOD_NOMP_ALL_PATHS = 1u << 27,/* NO_MOUNT_POINT holds for every request path, not only the
+                                       routing one (concat: its sources are deleted) */
+    METHOD_SNAPSHOT_DIRS = 1u << 28,/* the response lists snapshottable directories, each a
+                                       parent_fullpath(4) plus a name, mapped back whole by the
+                                       answering nameservice's mounts (getSnapshottableDirListing) */
 };
 
 struct method_row {
@@ -108,11 +148,15 @@ struct method_row {
     enum method_route nopath;       /* ROUTE_PATH rows: route when the request has none of its
                                        paths (optional path fields); ROUTE_NONE: malformed */
     enum method_merge merge;        /* ROUTE_ALL_MERGE, `nopath` fan-outs, SUBTREE summaries */
-    uint16_t flags;                 /* METHOD_* */
+    uint32_t flags;                 /* METHOD_* */
     struct pb_pathset req;          /* path strings in the request; req.p[0] routes */
     struct pb_pathset resp;         /* full paths in the response, mapped back to the client's view */
     struct pb_pathset req_pool;     /* ExtendedBlockProto.poolId strings in the request */
-    struct pb_pathset resp_pool;    /* block pool ids in the response (learn pool -> nameservice) */
+    struct pb_pathset resp_pool;    /* block pool ids in the response: a one-location answer
+                                       teaches pool -> nameservice (the first path that holds
+                                       one). Rows whose answers carry blocks; a file status's
+                                       locations(12) that the NameNode leaves empty for the
+                                       call (create, getFileInfo) is not listed */
     const uint32_t *merge_path;     /* see enum method_merge; NULL when unused */
     const uint32_t *merge_key;      /* MERGE_DATANODES, MERGE_DATANODE_STORAGE: DatanodeIDProto
                                        inside an element */
@@ -121,7 +165,10 @@ struct method_row {
                                        the name quota first, then the space quota */
     uint8_t file_id;                /* field number of the request's fileId (0: none): calls on an
                                        open file go where the file has that inode id */
-    const char *refuse_class;       /* ROUTE_REFUSE, or nopath == ROUTE_REFUSE */
+    uint8_t status_field;           /* METHOD_NAMES_NS: the response field holding the
+                                       HdfsFileStatusProto that gets namespace(19) */
+    const char *refuse_class;       /* ROUTE_REFUSE, nopath == ROUTE_REFUSE, or a ROUTE_ROUTER row
+                                       the router answers with this exception */
     const char *refuse_msg;
 };
 

@@ -1,8 +1,9 @@
 /*
  * route_internal: the state of one routed call, shared by the routing rules
- * (hdfs_route.c), the listing merge (route_listing.c) and the answers the
- * router builds from subcalls of its own (route_subcalls.c). Private to the
- * router's HDFS routing.
+ * (hdfs_route.c, route_fanout.c, route_probe.c), the call's life and
+ * subcalls (route_call.c), its completion (route_reply.c), the listing merge
+ * (route_listing.c) and the answers the router builds from subcalls of its
+ * own (route_subcalls.c). Private to the router's HDFS routing.
  */
 #ifndef FR_ROUTE_INTERNAL_H
 #define FR_ROUTE_INTERNAL_H
@@ -22,6 +23,39 @@
                                            mount-status time-out); then the entry's own stands in */
 
 struct rstate;
+
+/*
+ * The plan of a routed call: what subcalls it makes and how complete()
+ * turns their answers into the client's. A state starts as RP_NEW; the
+ * routing rules pick the plan once (route_plan_set), and only a probe
+ * hands over to the call it was made for (PROBE, RENAME_PROBE -> ONE or
+ * TRY_LOCATIONS). Any other move is a bug.
+ */
+enum route_plan {
+    RP_NEW = 0,             /* just made; a state answered at once, without subcalls, stays so */
+    RP_ONE,                 /* one subcall; its answer mapped back to the client's view */
+    RP_TRY_LOCATIONS,       /* one subcall at a time over cands[]: the next location when the one
+                               asked is down (ft) or does not hold the path (seq) */
+    RP_LISTING_MOUNTS,      /* getListing of one location with the mount points below merged in;
+                               with cands[] the location may change as in TRY_LOCATIONS, and when
+                               it is down the mount points alone answer (hdfs.down = partial) */
+    RP_LISTING_FANOUT,      /* getListing of a directory kept in several destinations: one subcall
+                               per location, the listings merged and paged */
+    RP_SUMMARY,             /* getContentSummary / getQuotaUsage: one subcall per location below
+                               the path, the answers summed */
+    RP_SUMMARY_MOUNT_ONLY,  /* RP_SUMMARY of a directory only the mount table has: an empty
+                               directory when no location below holds anything yet */
+    RP_WRITE_ALL,           /* a write to every location of a mount: the answer of one that did it */
+    RP_MERGE,               /* every nameservice, every NameNode, or each block pool's nameservice:
+                               the answers merged by the row's merge */
+    RP_PROBE,               /* getFileInfo probes of every location before create, mkdirs or a file
+                               call (probe_done() then sends the call) */
+    RP_RENAME_PROBE,        /* probes of both paths of a rename, then perhaps the deletes of the
+                               source's empty copies (rename_phase) */
+    RP_OWN,                 /* subcalls of the router's own; finish() answers (route_subcalls.c) */
+    RP_POOL_PROBE,          /* versionRequest to every NameNode; then the call is routed again */
+    RP_NPLANS
+};
 
 struct sub {
     struct ha_call hc;                  /* first */
@@ -44,16 +78,15 @@ struct rstate {
     const struct method_row *m;
     char *dest, *src;                   /* PATH: the mount's destination root and mount point (owned; NULL: none) */
     char *client_path;                  /* PATH: as the client wrote it (owned) */
-    bool has_mount_children;            /* getListing: mount points to merge in */
-    bool listing_fanout;                /* getListing: one subcall per HASH_ALL destination */
-    bool summary;                       /* getContentSummary/getQuotaUsage over locations below */
-    bool mount_only;                    /* summary of a directory that only the mount table has */
+    enum route_plan plan;               /* set with route_plan_set() */
+    /* Two modifiers of the plan rather than plans: they say which answers
+     * send a call on to the next of cands[], for whichever plan tries
+     * locations (TRY_LOCATIONS, LISTING_MOUNTS), and ft also lets probes
+     * (PROBE, RENAME_PROBE) pass over a location that cannot answer. A
+     * call may have both. */
     bool ft;                            /* on a dead subcluster try the next location (fault-tolerant
                                            mount; calls any subcluster can answer) */
     bool seq;                           /* multi-destination mount: where the path is not, try the next */
-    bool all_write;                     /* multi-destination mount: the write went to every location */
-    bool probing;                       /* create/mkdirs: the subcalls are getFileInfo probes of every
-                                           location (cands), the call itself follows */
     int probe_levels;                   /* probing create/mkdirs: subs[k*ncands..] ask for the k-th
                                            ancestor (k = 1..levels-1) */
     uint32_t src_at, dst_at;            /* probing a rename: the locations (bits by cands index) where
@@ -80,8 +113,14 @@ struct rstate {
     struct sub subs[];
 };
 
-/* hdfs_route.c: one routed call and its subcalls */
+/* route_call.c: one routed call and its subcalls */
 struct rstate *st_new(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, int nsub);
+/* Moves st to plan `to`. A move the plan comment above does not allow is a
+ * bug: debug builds stop on an assert; release builds log it and keep the
+ * plan, returning false. */
+bool route_plan_set(struct rstate *st, enum route_plan to);
+/* "ONE", "TRY_LOCATIONS", ... for logs. */
+const char *route_plan_name(enum route_plan p);
 void st_free(struct rstate *st);
 /* A call whose state could not be made whole (st may be NULL): out of
  * memory, answered; the state, or else the snapshot, released. */
@@ -98,6 +137,39 @@ void fail_sub(struct rstate *st, int i, const char *why);
 void guard_drop(struct rstate *st);
 /* Answers with an exception, releasing the snapshot. */
 void fail_call(struct rcall *rc, struct rd_snap *snap, const char *cls, const char *msg);
+/* Monotonic clock, microseconds (subcall latency, rationing). */
+uint64_t route_now_us(void);
+
+/* route_reply.c: the answers */
+/* Every subcall is done: answers the call by its plan and frees st (or,
+ * trying locations, sends the call on to the next one). */
+void route_complete(struct rstate *st);
+/* The ha_call done() of a routed call's subcalls (set by st_new). */
+void route_sub_done(struct ha_call *hc, enum upstream_status ust, const struct ipc_reply *r, const uint8_t *body,
+                    size_t len, const char *why);
+
+/* route_quota.c */
+/* Router quotas above mount_src for a call of row m: 0, or -1 with the
+ * NameNode's quota exception in *cls / msg. */
+int route_check_quota(struct rd_snap *snap, const struct method_row *m, const char *mount_src, const char **cls,
+                      char *msg, size_t msglen);
+
+/* route_fanout.c: calls not routed by a path (each owns snap) */
+/* To every nameservice (renewLease: those it names), merged by the row. */
+void route_all(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const struct ipc_call *ic);
+/* Does an ALL_NAMENODES row go to standbys too this time? */
+bool route_to_every_namenode(const struct method_row *m, const struct ipc_call *ic);
+/* To every NameNode of every nameservice, merged by the row. */
+void route_all_namenodes(struct rcall *rc, struct rd_snap *snap, const struct method_row *m,
+                         const struct ipc_call *ic);
+/* A block-only call (param: its request) to the nameservices of its pools;
+ * may_probe: pools not known yet may be asked of the NameNodes first. */
+void route_block_pool(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const uint8_t *param,
+                      size_t len, bool may_probe);
+/* Methods the router answers itself (no snapshot held). */
+void route_router(struct rcall *rc, const struct method_row *m);
+
+/* hdfs_route.c: the routing rules */
 /* The request (rq) to every location given, each rewritten for its own. */
 void route_write_everywhere(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const uint8_t *rq,
                             size_t rql, const char *path, struct ha_ns **cands, int n);

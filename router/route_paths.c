@@ -89,7 +89,7 @@ static int map_req_path(void *vctx, unsigned idx, const uint8_t *s, size_t len, 
         return req_fail(req, "org.apache.hadoop.fs.InvalidPathException", "Invalid path name: a NUL byte in the path");
     /* A symlink's target may be relative to the link: it is not a path of
      * the federated namespace, so it goes as written. */
-    if (idx > 0 && m->route == ROUTE_TWO_PATHS && c->path[0] != '/' && strcmp(m->name, "createSymlink") == 0)
+    if (idx > 0 && m->route == ROUTE_TWO_PATHS && c->path[0] != '/' && (m->flags & METHOD_LINK_TARGET))
         return 0;
     bool routing = req->npaths == 0;
     struct rd_target *t = routing ? &req->t : &c->tmp;
@@ -99,7 +99,7 @@ static int map_req_path(void *vctx, unsigned idx, const uint8_t *s, size_t len, 
         req->no_mount = true;
         memcpy(req->client_path, c->path, len + 1);
     }
-    if ((rr == 0 || rr == -3) && (m->flags & METHOD_NO_MOUNT_POINT) && (routing || strcmp(m->name, "concat") == 0) &&
+    if ((rr == 0 || rr == -3) && (m->flags & METHOD_NO_MOUNT_POINT) && (routing || (m->flags & METHOD_NOMP_ALL_PATHS)) &&
         mount_point_refused(c) < 0)
         return -1;
     if (rr < 0)
@@ -339,7 +339,7 @@ int rd_map_response(struct rd_snap *s, const struct method_row *m, const char *n
      * itself: nothing to walk (listings are the hot case). */
     if (dest && src && strcmp(dest, src) == 0)
         return 0;
-    if (strcmp(m->name, "getSnapshottableDirListing") == 0 && ns_name) {
+    if ((m->flags & METHOD_SNAPSHOT_DIRS) && ns_name) {
         /* A rare call: its scratch is its own, freed here (a thread's
          * cached buffer would outlive the thread). */
         struct sdir_ctx *sc = calloc(1, sizeof *sc);

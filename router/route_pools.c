@@ -3,7 +3,7 @@
  *
  *   refresher: versionRequest to each nameservice --\
  *   a call that needed an unknown pool: the same ----+--> learn(pool, ns name)
- *   replies carrying blocks (addBlock, ...) ---------/
+ *   replies carrying blocks (row's resp_pool) -------/
  *   block-only calls --> lookup(pool) --> ns name --> the snapshot's nameservice
  *
  * Names, not nameservice structs, are kept: the routing snapshot turns a
@@ -20,6 +20,7 @@
 
 #include "metrics.h"
 #include "ha.h"
+#include "methods.h"
 #include "pbwire.h"
 #include "route_state.h"
 
@@ -97,53 +98,49 @@ void route_state_pools_metrics(struct buf *out)
     pthread_mutex_unlock(&lock);
 }
 
-/* Follows field numbers (first occurrence each) down to a string. */
-static int find_path(const uint8_t *p, size_t len, const uint32_t *fields, int n, const uint8_t **out, size_t *outlen)
+/* Follows field numbers (first occurrence each; the list 0-ended) down to
+ * a string. */
+static int find_path(const uint8_t *p, size_t len, const uint32_t *fields, const uint8_t **out, size_t *outlen)
 {
     const uint8_t *end = p + len;
     struct pb_field f;
     while (pb_next_field(&p, end, &f) > 0) {
         if (f.num != fields[0] || f.type != PB_LEN)
             continue;
-        if (n == 1) {
+        if (fields[1] == 0) {
             *out = f.data;
             *outlen = f.len;
             return 0;
         }
-        return find_path(f.data, f.len, fields + 1, n - 1, out, outlen);
+        return find_path(f.data, f.len, fields + 1, out, outlen);
     }
     return -1;
 }
 
 int route_state_learn_version(const uint8_t *payload, size_t len, const char *ns)
 {
-    static const uint32_t bpid[] = { 1, 3 };   /* VersionResponseProto.info.blockPoolID */
+    static const uint32_t bpid[] = { 1, 3, 0 };   /* VersionResponseProto.info.blockPoolID */
     const uint8_t *pool;
     size_t plen;
-    if (find_path(payload, len, bpid, 2, &pool, &plen) < 0 || !pool_ok((const char *)pool, plen))
+    if (find_path(payload, len, bpid, &pool, &plen) < 0 || !pool_ok((const char *)pool, plen))
         return -1;
     route_state_learn_pool((const char *)pool, plen, ns);
     return 0;
 }
 
-void route_state_learn_from_reply(const char *method, const uint8_t *payload, size_t len, struct ha_ns *ns)
+void route_state_learn_from_reply(const struct method_row *m, const uint8_t *payload, size_t len, struct ha_ns *ns)
 {
-    /* Where an ExtendedBlockProto.poolId (field 1) sits in each reply. */
-    static const uint32_t add_block[] = { 1, 1, 1 };          /* block.b.poolId */
-    static const uint32_t locations[] = { 1, 2, 1, 1 };       /* locations.blocks[0].b.poolId */
-    static const uint32_t append[] = { 1, 1, 1 };             /* block.b.poolId */
-    const uint32_t *fields = NULL;
-    int n = 0;
-    if (!ns)
+    /* The row's resp_pool paths, in order: the first block found names the
+     * pool (one NameNode namespace has one block pool). A path through a
+     * repeated field follows its first element. */
+    if (!ns || !m)
         return;
-    if (strcmp(method, "addBlock") == 0)
-        fields = add_block, n = 3;
-    else if (strcmp(method, "getBlockLocations") == 0)
-        fields = locations, n = 4;
-    else if (strcmp(method, "append") == 0)
-        fields = append, n = 3;
-    const uint8_t *pool;
-    size_t plen;
-    if (fields && find_path(payload, len, fields, n, &pool, &plen) == 0)
-        route_state_learn_pool((const char *)pool, plen, ns->name);
+    for (unsigned i = 0; i < m->resp_pool.n; i++) {
+        const uint8_t *pool;
+        size_t plen;
+        if (find_path(payload, len, m->resp_pool.p[i], &pool, &plen) == 0) {
+            route_state_learn_pool((const char *)pool, plen, ns->name);
+            return;
+        }
+    }
 }

@@ -34,11 +34,6 @@ bool probes_first(const struct method_row *m)
     return (m->flags & METHOD_PROBE) != 0;
 }
 
-static bool is_rename(const char *m)
-{
-    return strcmp(m, "rename") == 0 || strcmp(m, "rename2") == 0;
-}
-
 /* The inode id a file call names (fileId; 0 when none). Inode ids repeat
  * across subclusters, and a NameNode looks the file up by its id first: a
  * call sent to the wrong location can act on another file of that id. */
@@ -154,7 +149,7 @@ void route_probe(struct rcall *rc, struct rd_snap *snap, const struct method_row
         st_fail_new(rc, snap, st);
         return;
     }
-    st->probing = true;
+    route_plan_set(st, RP_PROBE);
     st->probe_levels = per;
     st->want_id = want_id;
     st->ft = req->t.faulttolerant;
@@ -225,7 +220,6 @@ static void probe_send_one(struct rstate *st, struct ha_ns *target)
         free(st->subs[i].src);
         st->subs[i].dest = st->subs[i].src = NULL;
     }
-    st->probing = false;
     st->nsub = 1;
     int k = 0;
     for (int i = 0; i < st->ncands && st->ft; i++)
@@ -233,6 +227,7 @@ static void probe_send_one(struct rstate *st, struct ha_ns *target)
             st->cands[k++] = st->cands[i];
     st->ncands = k;
     st->ci = 0;
+    route_plan_set(st, k > 0 ? RP_TRY_LOCATIONS : RP_ONE);
     static __thread struct rd_req req;
     struct buf param = BUF_INIT;
     req.force_ns = target;
@@ -355,13 +350,13 @@ bool route_rename_probe(struct rcall *rc, struct rd_snap *snap, const struct met
     add_locations(snap, dst, locs, &n);
     if (n <= 1)
         return false; /* one subcluster holds both: no question to ask */
-    bool old = strcmp(m->name, "rename") == 0;
+    bool old = (m->flags & METHOD_RENAME_INTO) != 0;
     struct rstate *st = st_new(rc, snap, m, RN_SETS * n);
     if (!st || buf_append(&st->orig, ic->param.p, ic->param.len) < 0 || !(st->client_path = strdup(src))) {
         st_fail_new(rc, snap, st);
         return true;
     }
-    st->probing = true;
+    route_plan_set(st, RP_RENAME_PROBE);
     rc->ns = "*";
     const char *base = strrchr(src, '/');
     base = base ? base + 1 : src;
@@ -495,7 +490,7 @@ static void rename_done(struct rstate *st)
                               rc->method, st->client_path, ns, b->why[0] ? b->why : "subcluster unavailable");
         return;
     }
-    bool old = strcmp(rc->method, "rename") == 0, overwrite = false;
+    bool old = (st->m->flags & METHOD_RENAME_INTO) != 0, overwrite = false;
     char dst[RD_MAX_PATH];
     if (!request_string(buf_rptr(&st->orig), buf_len(&st->orig), 2, dst, sizeof dst))
         snprintf(dst, sizeof dst, "?");
@@ -660,7 +655,7 @@ static void rename_done(struct rstate *st)
 void probe_done(struct rstate *st)
 {
     struct rcall *rc = st->rc;
-    if (is_rename(rc->method)) {
+    if (st->plan == RP_RENAME_PROBE) {
         rename_done(st);
         return;
     }
@@ -698,7 +693,7 @@ void probe_done(struct rstate *st)
                               rc->method, st->client_path, ns, bad->why[0] ? bad->why : "subcluster unavailable");
         return;
     }
-    bool mkdirs = strcmp(rc->method, "mkdirs") == 0;
+    bool mkdirs = (st->m->flags & METHOD_MAKES_DIR) != 0;
     if (at >= 0 && kind == 1 && mkdirs && !st->folder_all) {
         uint8_t yes[2] = { 0x08, 0x01 }; /* MkdirsResponseProto result = true */
         rc->route = NULL;

@@ -21,6 +21,7 @@
 
 struct buf;
 struct ha_ns;
+struct method_row;
 struct router;
 struct zks;
 
@@ -54,8 +55,9 @@ bool route_state_pool_ns(const char *pool, char *out, size_t cap);
 /* Learns the pool a NameNode of ns names in its answer to versionRequest
  * (VersionResponseProto). 0, or -1 when the answer names none. */
 int route_state_learn_version(const uint8_t *payload, size_t len, const char *ns);
-/* Learns from a successful reply of `method` (addBlock, getBlockLocations, ...). */
-void route_state_learn_from_reply(const char *method, const uint8_t *payload, size_t len, struct ha_ns *ns);
+/* Learns from a successful reply of the method of row m, where its
+ * resp_pool column says blocks are (addBlock, getBlockLocations, ...). */
+void route_state_learn_from_reply(const struct method_row *m, const uint8_t *payload, size_t len, struct ha_ns *ns);
 /* The known pools as Prometheus lines, fedrouter_block_pool{pool,nameservice} 1. */
 void route_state_pools_metrics(struct buf *out);
 

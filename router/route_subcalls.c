@@ -79,6 +79,7 @@ struct rstate *route_own_state(struct rcall *rc, struct rd_snap *snap, const str
     struct rstate *st = st_new(rc, snap, m, nsub);
     if (!st)
         return NULL;
+    route_plan_set(st, RP_OWN);
     for (int i = 0; i < nsub; i++)
         st->subs[i].hc.done = own_done;
     st->finish = finish;

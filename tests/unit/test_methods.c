@@ -8,7 +8,9 @@
  *    request paths through the request message, response paths through the
  *    response message, ending in a string (paths, pool ids), a message or a
  *    scalar of the type its merge needs;
- *  - refused rows say what to answer.
+ *  - refused rows say what to answer;
+ *  - the flags that single out methods are on exactly the rows they were
+ *    made for, and fit the rpc (the fields they name exist).
  */
 #include <stdbool.h>
 #include <string.h>
@@ -63,6 +65,116 @@ static void check_string_paths(const struct method_row *r, const struct pb_paths
             row_fail(r, what);
         CHECK(ok);
     }
+}
+
+/* The rows that carry one flag, exactly: the routing code treats these
+ * methods apart by the flag alone, so a row gaining or losing it changes
+ * routing. NULL-ended. */
+struct flag_rows {
+    uint32_t flag;
+    const char *name;
+    const char *const *rows;
+};
+
+#define ROWS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+
+static const struct flag_rows flag_rows[] = {
+    { METHOD_STATUS, "STATUS", ROWS("getFileInfo") },
+    { METHOD_LISTING, "LISTING", ROWS("getListing") },
+    { METHOD_QUOTA_USAGE, "QUOTA_USAGE", ROWS("getQuotaUsage") },
+    { METHOD_CREATES, "CREATES", ROWS("create", "createSymlink") },
+    { METHOD_FILE_OP, "FILE_OP",
+      ROWS("append", "concat", "create", "createSymlink", "fsync", "recoverLease", "rename", "rename2", "truncate") },
+    { METHOD_ADDS_NAMES, "ADDS_NAMES", ROWS("create", "createSymlink", "mkdirs", "rename", "rename2") },
+    { METHOD_ADDS_BYTES, "ADDS_BYTES", ROWS("addBlock", "append", "concat", "truncate") },
+    { METHOD_MAKES_DIR, "MAKES_DIR", ROWS("mkdirs") },
+    { METHOD_RENAME, "RENAME", ROWS("rename", "rename2") },
+    { METHOD_RENAME_INTO, "RENAME_INTO", ROWS("rename") },
+    { METHOD_PROBE, "PROBE", ROWS("create", "mkdirs") },
+    { METHOD_NAMES_NS, "NAMES_NS", ROWS("append", "create") },
+    { METHOD_LEASE_NAMES, "LEASE_NAMES", ROWS("renewLease") },
+    { METHOD_HA_STATE, "HA_STATE", ROWS("getHAServiceState") },
+    { METHOD_CHECKED_ACTIVE, "CHECKED_ACTIVE", ROWS("setSafeMode") },
+    { METHOD_LINK_TARGET, "LINK_TARGET", ROWS("createSymlink") },
+    { METHOD_NOMP_ALL_PATHS, "NOMP_ALL_PATHS", ROWS("concat") },
+    { METHOD_SNAPSHOT_DIRS, "SNAPSHOT_DIRS", ROWS("getSnapshottableDirListing") },
+};
+
+static bool listed(const char *const *rows, const char *name)
+{
+    for (; *rows; rows++)
+        if (strcmp(*rows, name) == 0)
+            return true;
+    return false;
+}
+
+static void check_flag_rows(void)
+{
+    for (size_t f = 0; f < sizeof flag_rows / sizeof flag_rows[0]; f++) {
+        const struct flag_rows *fr = &flag_rows[f];
+        for (size_t i = 0; i < method_count(); i++) {
+            const struct method_row *r = method_at(i);
+            bool want = listed(fr->rows, r->name), has = (r->flags & fr->flag) != 0;
+            if (want != has)
+                fprintf(stderr, "row %s: METHOD_%s %s\n", r->name, fr->name, want ? "missing" : "not expected");
+            CHECK(want == has);
+        }
+    }
+}
+
+/* Flags that only make sense together with others. */
+static void check_flag_pairs(const struct method_row *r, const ProtobufCMethodDescriptor *md)
+{
+    uint32_t fl = r->flags;
+    bool ok = true;
+    if ((fl & (METHOD_ADDS_NAMES | METHOD_ADDS_BYTES)) && !(fl & METHOD_WRITE))
+        ok = false; /* what adds is a write */
+    if ((fl & METHOD_ADDS_NAMES) && (fl & METHOD_ADDS_BYTES))
+        ok = false;
+    if ((fl & METHOD_CREATES) && !(fl & METHOD_FILE_OP))
+        ok = false;
+    if ((fl & (METHOD_STATUS | METHOD_LISTING)) && !(fl & METHOD_SUBTREE))
+        ok = false;
+    if ((fl & METHOD_QUOTA_USAGE) && !((fl & METHOD_SUBTREE) && r->merge == MERGE_SUM))
+        ok = false;
+    if ((fl & METHOD_MAKES_DIR) && !(fl & METHOD_PROBE))
+        ok = false;
+    if ((fl & METHOD_RENAME_INTO) && !((fl & METHOD_RENAME) && (fl & METHOD_FALSE_NOT_HERE)))
+        ok = false;
+    if ((fl & METHOD_HA_STATE) && r->route != ROUTE_ROUTER)
+        ok = false;
+    if ((fl & METHOD_LINK_TARGET) && r->route != ROUTE_TWO_PATHS)
+        ok = false;
+    if ((fl & METHOD_NOMP_ALL_PATHS) && !(fl & METHOD_NO_MOUNT_POINT))
+        ok = false;
+    if ((fl & METHOD_SNAPSHOT_DIRS) && !(fl & METHOD_RESP_REVERSE))
+        ok = false;
+    if ((fl & METHOD_CHECKED_ACTIVE)) {
+        /* checked(2), a bool of the request */
+        const ProtobufCFieldDescriptor *c = field_of(md->input, 2);
+        ok = ok && (fl & METHOD_ALL_NAMENODES) && c && c->type == PROTOBUF_C_TYPE_BOOL;
+    }
+    if ((fl & METHOD_LEASE_NAMES)) {
+        /* namespaces(2), repeated strings of the request */
+        const ProtobufCFieldDescriptor *n = field_of(md->input, 2);
+        ok = ok && r->route == ROUTE_ALL_MERGE && n && n->type == PROTOBUF_C_TYPE_STRING &&
+             n->label == PROTOBUF_C_LABEL_REPEATED;
+    }
+    /* The status that gets namespace(19): a HdfsFileStatusProto field of the answer. */
+    if (((fl & METHOD_NAMES_NS) != 0) != (r->status_field != 0))
+        ok = false;
+    if (r->status_field) {
+        const ProtobufCFieldDescriptor *st = field_of(md->output, r->status_field);
+        const ProtobufCFieldDescriptor *ns =
+            st && st->type == PROTOBUF_C_TYPE_MESSAGE ? field_of(st->descriptor, 19) : NULL;
+        ok = ok && ns && strcmp(ns->name, "namespace") == 0 && ns->type == PROTOBUF_C_TYPE_STRING;
+    }
+    /* A router-answered row with an exception says both what and why. */
+    if (r->route == ROUTE_ROUTER && (r->refuse_class != NULL) != (r->refuse_msg != NULL))
+        ok = false;
+    if (!ok)
+        row_fail(r, "flags that do not fit together or do not fit the rpc");
+    CHECK(ok);
 }
 
 static void check_merge(const struct method_row *r, const ProtobufCMessageDescriptor *out)
@@ -124,6 +236,29 @@ static void check_merge(const struct method_row *r, const ProtobufCMessageDescri
     CHECK(ok);
 }
 
+/* Rows whose answers the router learns block pools from: path i of the
+ * row's resp_pool is want (0-ended). */
+static void check_resp_pool(const char *name, unsigned i, const uint32_t *want)
+{
+    const struct method_row *r = method_lookup_cstr(name);
+    bool ok = r && i < r->resp_pool.n;
+    for (unsigned d = 0; ok && (want[d] || r->resp_pool.p[i][d]); d++)
+        ok = r->resp_pool.p[i][d] == want[d];
+    if (!ok)
+        fprintf(stderr, "row %s: resp_pool path %u is not the expected one\n", name, i);
+    CHECK(ok);
+}
+
+static void check_token_rows(void)
+{
+    const struct method_row *r = method_lookup_cstr("renewDelegationToken");
+    CHECK(r && r->route == ROUTE_ROUTER && r->refuse_class && strstr(r->refuse_msg, "none to renew"));
+    r = method_lookup_cstr("cancelDelegationToken");
+    CHECK(r && r->route == ROUTE_ROUTER && r->refuse_class && strstr(r->refuse_msg, "none to cancel"));
+    r = method_lookup_cstr("getDelegationToken");
+    CHECK(r && r->route == ROUTE_ROUTER && !r->refuse_class);
+}
+
 int main(void)
 {
     const ProtobufCServiceDescriptor *svc = &hadoop__hdfs__client_namenode_protocol__descriptor;
@@ -167,6 +302,7 @@ int main(void)
         check_string_paths(r, &r->resp, md->output, "a response path does not end in a string field");
         check_string_paths(r, &r->resp_pool, md->output, "a response pool path does not end in a string field");
         check_merge(r, md->output);
+        check_flag_pairs(r, md);
         if (r->merge_keep) {
             bool ok = r->merge == MERGE_SUM && r->merge_path;
             for (unsigned k = 0; ok && r->merge_keep[k]; k++)
@@ -215,6 +351,13 @@ int main(void)
             CHECK(ok);
         }
     }
+    check_flag_rows();
+    check_resp_pool("addBlock", 0, (const uint32_t[]){ 1, 1, 1, 0 });          /* block.b.poolId */
+    check_resp_pool("append", 0, (const uint32_t[]){ 1, 1, 1, 0 });            /* block.b.poolId */
+    check_resp_pool("getBlockLocations", 0, (const uint32_t[]){ 1, 2, 1, 1, 0 }); /* locations.blocks[].b.poolId */
+    check_resp_pool("getBlockLocations", 1, (const uint32_t[]){ 1, 4, 1, 1, 0 }); /* locations.lastBlock.b.poolId */
+    /* Router-answered token calls refuse with the row's exception. */
+    check_token_rows();
     /* A few rows spelled out, so a wrong edit of the table shows here too. */
     const struct method_row *r = method_lookup_cstr("rename2");
     CHECK(r && r->route == ROUTE_TWO_PATHS && (r->flags & METHOD_WRITE) && (r->flags & METHOD_AT_MOST_ONCE));
