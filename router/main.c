@@ -9,15 +9,17 @@
  * admin endpoint and the workers (one SO_REUSEPORT listener each), print
  * `ready hdfs=HOST:PORT admin=HOST:PORT`, then wait for signals: SIGTERM or
  * SIGINT drains (no new calls, in-flight calls finish within the grace
- * period) and stops; the config file is reloaded when it changes, and a bad
- * file keeps the last good table.
+ * period) and stops. The statestore driver (statestore/store.h), chosen
+ * once from [statestore] driver, keeps the routing table current: the file
+ * driver reloads the config file when it changes (a bad file keeps the last
+ * good table), the zookeeper driver follows the records in ZooKeeper.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,8 +119,20 @@ static void print_metric(void *out, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    if (n > 0)
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof line) {
         metrics_printf(out, "%s", line);
+        return;
+    }
+    char *big = malloc((size_t)n + 1); /* a driver that writes many lines at once */
+    if (!big)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    metrics_printf(out, "%s", big);
+    free(big);
 }
 
 static bool health(struct buf *out, void *arg)
