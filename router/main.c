@@ -9,18 +9,20 @@
  * admin endpoint and the workers (one SO_REUSEPORT listener each), print
  * `ready hdfs=HOST:PORT admin=HOST:PORT`, then wait for signals: SIGTERM or
  * SIGINT drains (no new calls, in-flight calls finish within the grace
- * period) and stops; the config file is reloaded when it changes, and a bad
- * file keeps the last good table.
+ * period) and stops. The statestore driver (statestore/store.h), chosen
+ * once from [statestore] driver, keeps the routing table current: the file
+ * driver reloads the config file when it changes (a bad file keeps the last
+ * good table), the zookeeper driver follows the records in ZooKeeper.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,7 +32,7 @@
 #include "metrics.h"
 #include "route_state.h"
 #include "router.h"
-#include "store_zk.h"
+#include "store.h"
 #include "hms_conn.h"
 #include "hms_up.h"
 #include "log.h"
@@ -81,42 +83,56 @@ static struct snapshot *load_snapshot(const char *path, struct config *cfg, char
     return s;
 }
 
-static void *watch_main(void *arg)
+/* The file driver's loader (store.h): the whole file again, and the one
+ * [router] key a reload applies, log.level. */
+static struct snapshot *reload(void *ctx, const char *path, char *why, size_t whylen)
 {
-    struct route_state *rs = arg;
-    struct stat st;
-    struct timespec last = { 0, 0 };
-    off_t last_size = -1;
-    if (stat(rs->path, &st) == 0) {
-        last = st.st_mtim;
-        last_size = st.st_size;
+    struct config cfg;
+    struct snapshot *s = load_snapshot(path, &cfg, why, whylen);
+    if (!s)
+        return NULL;
+    fr_log_set_level(log_level(&cfg));
+    config_free(&cfg);
+    return s;
+}
+
+/* Every new snapshot, whichever driver built it. */
+static void before_publish(void *ctx, struct snapshot *s)
+{
+    hms_log_clashes(s);
+}
+
+/* Safe mode, as fedrouter-admin -safemode sets it for this router. */
+static void set_safemode(void *ctx, bool on)
+{
+    struct router *r = ctx;
+    bool was = atomic_exchange(&r->safe_mode, on);
+    if (was != on)
+        fr_info("router %s %s safe mode", r->id, on ? "entered" : "left");
+}
+
+/* metrics_printf for the statestore's gauges. */
+static void print_metric(void *out, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof line) {
+        metrics_printf(out, "%s", line);
+        return;
     }
-    while (!atomic_load(&rs->stop)) {
-        usleep(100000);
-        if (stat(rs->path, &st) < 0)
-            continue;
-        if (st.st_mtim.tv_sec == last.tv_sec && st.st_mtim.tv_nsec == last.tv_nsec && st.st_size == last_size)
-            continue;
-        last = st.st_mtim;
-        last_size = st.st_size;
-        struct config cfg;
-        char why[512];
-        struct snapshot *s = load_snapshot(rs->path, &cfg, why, sizeof why);
-        if (!s) {
-            atomic_fetch_add(&rs->reload_failures, 1);
-            snprintf(rs->last_error, sizeof rs->last_error, "%s", why);
-            fr_warn("reload of %s failed, keeping the last good table: %s", rs->path, why);
-            continue;
-        }
-        fr_log_set_level(log_level(&cfg)); /* the one [router] key a reload applies */
-        config_free(&cfg);
-        hms_log_clashes(s);
-        snapshot_ref_publish(&rs->ref, s);
-        atomic_store(&rs->loaded_at_ms, now_ms());
-        rs->last_error[0] = 0;
-        fr_info("reloaded %s (snapshot %llu)", rs->path, (unsigned long long)snapshot_version(s));
-    }
-    return NULL;
+    char *big = malloc((size_t)n + 1); /* a driver that writes many lines at once */
+    if (!big)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    metrics_printf(out, "%s", big);
+    free(big);
 }
 
 static bool health(struct buf *out, void *arg)
@@ -125,14 +141,14 @@ static bool health(struct buf *out, void *arg)
     struct route_state *rs = r->state;
     struct snapshot *s = snapshot_acquire(&rs->ref);
     char line[700];
-    char store[200] = "";
-    bool ok = s != NULL;
-    if (rs->zk)
-        ok = store_zk_health(rs, store, sizeof store) && ok;
+    struct store *st = atomic_load(&rs->store);
+    char store[200] = "", last_error[512];
+    bool ok = store_health(st, store, sizeof store) && s != NULL;
+    store_last_error(st, last_error, sizeof last_error);
     int n = snprintf(line, sizeof line, "%s router=%s snapshot=%llu%s%s%s%s", ok ? "ok" : "no-table", r->id,
                      s ? (unsigned long long)snapshot_version(s) : 0ull, store,
-                     atomic_load(&r->safe_mode) ? " safemode" : "", rs->last_error[0] ? " last-reload-failed: " : "",
-                     rs->last_error);
+                     atomic_load(&r->safe_mode) ? " safemode" : "", last_error[0] ? " last-reload-failed: " : "",
+                     last_error);
     snapshot_release(s);
     buf_append(out, line, (size_t)n);
     return ok;
@@ -210,11 +226,7 @@ static void gauges(struct buf *out, void *arg)
                         "fedrouter_hdfs_partial_answers_total %llu\n",
                    (unsigned long long)atomic_load(&r->hdfs_partial));
     route_state_pools_metrics(out);
-    metrics_printf(out, "# TYPE fedrouter_config_reload_failures_total counter\n"
-                        "fedrouter_config_reload_failures_total %llu\n",
-                   (unsigned long long)atomic_load(&rs->reload_failures));
-    if (rs->zk)
-        store_zk_gauges(rs, out);
+    store_gauges(atomic_load(&rs->store), print_metric, out);
     snapshot_release(s);
 }
 
@@ -263,10 +275,8 @@ int main(int argc, char **argv)
         printf("%s: ok\n", path);
         return 0;
     }
-    snprintf(rs.path, sizeof rs.path, "%s", path);
     hms_log_clashes(first);
     snapshot_ref_init(&rs.ref, first);
-    atomic_store(&rs.loaded_at_ms, now_ms());
 
     struct passwd *pw = getpwuid(geteuid());
     snprintf(r.user, sizeof r.user, "%s", pw ? pw->pw_name : "root");
@@ -282,7 +292,6 @@ int main(int argc, char **argv)
         .max_attempts = cfg.router.upstream_max_attempts,
     };
     r.state = &rs;
-    rs.router = &r;
     snprintf(r.hms_listen, sizeof r.hms_listen, "%s", cfg.router.hms_listen);
     r.hms_manual = cfg.router.hms_mode == 1;
     r.hms_down_fails = cfg.router.hms_down == 1;
@@ -321,15 +330,30 @@ int main(int argc, char **argv)
         fr_error("cannot start the cluster state refresher");
         return 1;
     }
-    bool zk = cfg.store.driver == STORE_ZOOKEEPER;
-    if (zk && store_zk_start(&rs, &cfg, why, sizeof why) < 0) {
-        fr_error("statestore: %s", why);
+    /* The one place the driver is chosen; everything after goes through it. */
+    const struct store_ops *driver = cfg.store.driver == STORE_ZOOKEEPER ? &store_zk_ops : &store_file_ops;
+    const struct store_params params = {
+        .path = path,
+        .zk_hosts = cfg.store.zk_hosts,
+        .zk_root = cfg.store.zk_root,
+        .zk_auth_file = cfg.store.zk_auth_file,
+        .zk_session_timeout_ms = cfg.store.zk_session_timeout_ms,
+        .router_id = r.id,
+        .default_ns = cfg.router.default_ns,
+    };
+    const struct store_host hooks = {
+        .ref = &rs.ref,
+        .load = reload,
+        .before_publish = before_publish,
+        .safemode = set_safemode,
+        .ctx = &r,
+    };
+    struct store *store = store_start(driver, &params, &hooks, why, sizeof why);
+    if (!store) {
+        fr_error("%s", why);
         return 1;
     }
-    if (!zk && pthread_create(&rs.watcher, NULL, watch_main, &rs) != 0) {
-        fr_error("cannot start the config watcher");
-        return 1;
-    }
+    atomic_store(&rs.store, store);
     char host[256];
     const char *colon = strrchr(cfg.router.hdfs_listen, ':');
     snprintf(host, sizeof host, "%.*s", (int)(colon - cfg.router.hdfs_listen), cfg.router.hdfs_listen);
@@ -344,13 +368,11 @@ int main(int argc, char **argv)
            cfg.router.admin_listen, admin_port(adm));
     fflush(stdout);
     fr_info("router %s serving HDFS on %s:%d with %d workers", r.id, host, port, r.nworkers);
-    if (zk) {
-        char ha[300], aa[300];
-        snprintf(ha, sizeof ha, "%s:%d", host, port);
-        snprintf(aa, sizeof aa, "%.*s:%d", (int)(acolon - cfg.router.admin_listen), cfg.router.admin_listen,
-                 admin_port(adm));
-        store_zk_register(&rs, ha, aa);
-    }
+    char ha[300], aa[300];
+    snprintf(ha, sizeof ha, "%s:%d", host, port);
+    snprintf(aa, sizeof aa, "%.*s:%d", (int)(acolon - cfg.router.admin_listen), cfg.router.admin_listen,
+             admin_port(adm));
+    store_advertise(store, ha, aa);
 
     int sig = 0;
     while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
@@ -376,11 +398,8 @@ int main(int argc, char **argv)
         worker_wake(&r.workers[i]);
     for (int i = 0; i < r.nworkers; i++)
         worker_join(&r.workers[i]);
-    atomic_store(&rs.stop, true);
-    if (zk)
-        store_zk_stop(&rs);
-    else
-        pthread_join(rs.watcher, NULL);
+    atomic_store(&rs.store, NULL);
+    store_stop(store);
     cs_stop();
     snapshot_ref_destroy(&rs.ref);
     config_free(&cfg);

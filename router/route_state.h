@@ -1,7 +1,7 @@
 /*
  * route_state: where the router's routing state comes from and what it
- * learns while running: the snapshot holder fed by the statestore (the
- * `file` driver: the config file, reloaded when it changes), and the block
+ * learns while running: the snapshot holder the statestore driver feeds
+ * (statestore/store.h: the config file or ZooKeeper), and the block
  * pool -> nameservice map, for the calls that name only a block
  * (updateBlockForPipeline, updatePipeline, reportBadBlocks). The map is
  * learned from the NameNodes themselves (versionRequest, by the refresher
@@ -22,28 +22,13 @@
 struct buf;
 struct ha_ns;
 struct method_row;
-struct router;
-struct zks;
+struct store;
 
 struct route_state {
     struct snapshot_ref ref;            /* the current snapshot */
-    char path[4096];                    /* the config file (file driver) */
-    pthread_t watcher;
-    atomic_bool stop;
-    _Atomic int64_t loaded_at_ms;       /* last successful load */
-    _Atomic uint64_t reload_failures;
-    char last_error[512];               /* why the last reload failed ("" if it did not) */
-    /* the zookeeper driver (store_zk.c) */
-    struct zks *zk;                     /* NULL with the file driver */
-    struct router *router;
-    char default_ns[128];
-    char hdfs_addr[128], admin_addr[128];
-    int64_t start_ms;
-    bool registered;
-    pthread_t registrar;                /* keeps the registration in step with the snapshot */
-    bool registrar_started;
-    _Atomic uint64_t zxid;              /* of the records the snapshot was built from */
-    _Atomic uint64_t rebuilds;
+    /* the statestore driver feeding ref (statestore/store.h); NULL until
+     * main has started it, and the admin thread may look before then */
+    _Atomic(struct store *) store;
 };
 
 /* Remembers that `pool` belongs to the nameservice named ns (thread-safe;
