@@ -20,6 +20,8 @@
 #include "router.h"
 #include "snapshot.h"
 
+_Static_assert(HA_MAX_NAMENODES >= FR_MAX_NAMENODES, "every NameNode a record may name must fit the HA table");
+
 /* ---- the registry ---- */
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -648,8 +648,8 @@ int ns_rec_validate(const struct ns_rec *n, char *why, size_t whylen)
         return fail(why, whylen, "nameservice name '%s' is not valid", n->name ? n->name : "");
     if (n->nnamenodes == 0)
         return fail(why, whylen, "nameservice %s: namenodes is required (host:port[, ...])", n->name);
-    if (n->nnamenodes > FR_MAX_ADDRS)
-        return fail(why, whylen, "nameservice %s: more than %d namenodes", n->name, FR_MAX_ADDRS);
+    if (n->nnamenodes > FR_MAX_NAMENODES)
+        return fail(why, whylen, "nameservice %s: more than %d namenodes", n->name, FR_MAX_NAMENODES);
     for (size_t i = 0; i < n->nnamenodes; i++) {
         char w[160];
         if (hostport_check(n->namenodes[i], 1, w, sizeof w) < 0)

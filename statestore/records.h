@@ -30,7 +30,8 @@
 #define FR_PATH_MAX 16384       /* longest path accepted, in bytes */
 #define FR_NAME_MAX 128         /* longest nameservice / metastore name */
 #define FR_MAX_DESTS 64         /* destinations per mount entry */
-#define FR_MAX_ADDRS 64         /* NameNodes per nameservice, URIs per metastore */
+#define FR_MAX_ADDRS 64         /* URIs per metastore */
+#define FR_MAX_NAMENODES 8      /* NameNodes per nameservice (the HA layer tries each in turn) */
 
 /* ---- paths ---- */
 
