@@ -10,15 +10,17 @@
  *   hconn_reply_raw / hconn_reply_error (rc freed) -> conn_out -> client
  *
  * Protocol states of a connection (one transition function, hc_move in the
- * .c file, with a table of the allowed moves):
+ * .c file, checks every move against a table):
  *
  *   HANDSHAKE --(context read)--> CALLS
  *       |                           |
- *       +------(router drains)------+--> DRAINING
- *       |                           |        |
- *       +---(codec ends the conn)---+--------+--> CLOSING
- *       v                                         v
- *    CLOSED <---- (socket closed, from any state) ---
+ *       +--(router drains)----------+------> DRAINING
+ *       |                           |            |
+ *       +--(codec ends it)----------+------------+--> CLOSING
+ *
+ *   and from any of those four, CLOSED when the socket closes (peer gone,
+ *   write error, out of memory, or the end of DRAINING/CLOSING: no call in
+ *   flight and the output sent).
  *
  * Memory: an hconn is freed when the last reference on its conn goes
  * (conn_unref); closing it cancels every call in flight (hdfs_route_cancel),
