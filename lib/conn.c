@@ -234,6 +234,18 @@ static enum xprt_status encode_queued(struct conn *c)
     return XPRT_OK;
 }
 
+/* Stops waiting for the socket to take more. ev_io_stop also drops an event
+ * queued on the watcher, and a conn_kick is queued on this one: keep it, or
+ * input held back for lack of room would wait for the next byte the peer
+ * sends, which may never come. */
+static void stop_write(struct conn *c)
+{
+    int queued = ev_clear_pending(c->loop, &c->ww);
+    ev_io_stop(c->loop, &c->ww);
+    if (queued & EV_CUSTOM)
+        ev_feed_event(c->loop, &c->ww, EV_CUSTOM);
+}
+
 void conn_flush(struct conn *c)
 {
     if (c->state != CONN_OPEN && c->state != CONN_CLOSING)
@@ -259,7 +271,7 @@ void conn_flush(struct conn *c)
         ev_io_start(c->loop, &c->ww);
         return;
     }
-    ev_io_stop(c->loop, &c->ww);
+    stop_write(c);
     if (c->state == CONN_CLOSING && conn_out_pending(c) == 0)
         conn_close(c, c->close_reason);
 }

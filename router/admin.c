@@ -1,137 +1,157 @@
+/*
+ * admin.c: the admin endpoint's loop. Its listener and HTTP connections are
+ * the connection layer's (conn.h), the same code the workers' sockets use;
+ * this file only cuts the request head and writes the answer.
+ */
 #define _GNU_SOURCE
 #include "admin.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
 #include <ev.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "metrics.h"
 #include "net.h"
 
 #define ADMIN_MAX_REQ 8192
+#define ADMIN_READ_CHUNK 2048
+#define ADMIN_TIMEOUT_S 5.0
+
+struct admin_conn;
 
 struct admin {
     struct ev_loop *loop;
     int fd, port;
-    ev_io accept_w;
+    struct conn_listener listener;
     ev_async stop_w;
     pthread_t thr;
     admin_health_fn health;
     void *arg;
+    struct admin_conn *conns;           /* open HTTP connections, closed at stop */
 };
 
+/* One HTTP connection: read one request, answer it, close. */
 struct admin_conn {
+    struct conn conn;                   /* socket and buffers (conn.h); conn.owner is this */
     struct admin *a;
-    int fd;
-    ev_io rw, ww;
-    ev_timer tmo;
-    struct buf in, out;
+    ev_timer tmo;                       /* the whole exchange must end within ADMIN_TIMEOUT_S */
+    struct admin_conn *prev, *next;     /* on a->conns until closed */
 };
 
-static void conn_free(struct admin_conn *c)
-{
-    ev_io_stop(c->a->loop, &c->rw);
-    ev_io_stop(c->a->loop, &c->ww);
-    ev_timer_stop(c->a->loop, &c->tmo);
-    close(c->fd);
-    buf_free(&c->in);
-    buf_free(&c->out);
-    free(c);
-}
-
-static void respond(struct admin_conn *c, int code, const char *reason, const char *ctype, struct buf *body)
+/* Queues one whole HTTP response; false when out of memory. */
+static bool respond(struct admin_conn *c, int code, const char *reason, const char *ctype, struct buf *body)
 {
     char head[256];
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", code,
                      reason, ctype, buf_len(body));
-    buf_append(&c->out, head, (size_t)n);
-    buf_append(&c->out, buf_rptr(body), buf_len(body));
+    struct buf *out = conn_out(&c->conn);
+    /* Room for all of it first, so that a failure leaves no half answer. */
+    if (buf_reserve(out, (size_t)n + buf_len(body)) < 0)
+        return false;
+    buf_append(out, head, (size_t)n);
+    if (buf_len(body))
+        buf_append(out, buf_rptr(body), buf_len(body));
+    return conn_out_end(&c->conn) == 0;
+}
+
+static bool starts(const uint8_t *p, size_t n, const char *prefix)
+{
+    size_t k = strlen(prefix);
+    return n >= k && memcmp(p, prefix, k) == 0;
 }
 
 static void handle_request(struct admin_conn *c)
 {
-    const char *req = (const char *)buf_rptr(&c->in);
+    const uint8_t *req = buf_rptr(conn_in(&c->conn));
+    size_t len = buf_len(conn_in(&c->conn));
     struct buf body = BUF_INIT;
-    if (strncmp(req, "GET /metrics ", 13) == 0 || strncmp(req, "GET /metrics?", 13) == 0) {
+    bool ok;
+    if (starts(req, len, "GET /metrics ") || starts(req, len, "GET /metrics?")) {
         metrics_render(&body);
-        respond(c, 200, "OK", "text/plain; version=0.0.4", &body);
-    } else if (strncmp(req, "GET /healthz ", 13) == 0) {
-        bool ok = c->a->health ? c->a->health(&body, c->a->arg) : true;
+        ok = respond(c, 200, "OK", "text/plain; version=0.0.4", &body);
+    } else if (starts(req, len, "GET /healthz ")) {
+        bool healthy = c->a->health ? c->a->health(&body, c->a->arg) : true;
         buf_append(&body, "\n", 1);
-        respond(c, ok ? 200 : 503, ok ? "OK" : "Service Unavailable", "text/plain", &body);
+        ok = respond(c, healthy ? 200 : 503, healthy ? "OK" : "Service Unavailable", "text/plain", &body);
     } else {
         buf_append(&body, "not found: GET /metrics or GET /healthz\n", 40);
-        respond(c, 404, "Not Found", "text/plain", &body);
+        ok = respond(c, 404, "Not Found", "text/plain", &body);
     }
     buf_free(&body);
+    if (!ok)
+        conn_close(&c->conn, "out of memory writing a response");
 }
 
-static void on_write(struct ev_loop *loop, ev_io *w, int revents)
+/* Waits for the end of the request head, then answers and closes once the
+ * answer is sent. */
+static void ac_input(struct conn *cn)
 {
-    struct admin_conn *c = w->data;
-    if (net_send_buf(c->fd, &c->out) == NET_PENDING)
-        return;
-    conn_free(c);
-}
-
-static void on_read(struct ev_loop *loop, ev_io *w, int revents)
-{
-    struct admin_conn *c = w->data;
-    if (buf_reserve(&c->in, 2048) < 0) {
-        conn_free(c);
+    struct admin_conn *c = cn->owner;
+    const struct buf *in = conn_in(cn);
+    const void *p = buf_rptr(in);
+    size_t n = buf_len(in);
+    if (!memmem(p, n, "\r\n\r\n", 4) && !memmem(p, n, "\n\n", 2)) {
+        if (n > ADMIN_MAX_REQ)
+            conn_close(cn, "request too large");
         return;
     }
-    ssize_t n = recv(c->fd, buf_wptr(&c->in), buf_room(&c->in) - 1, 0);
-    if (n <= 0) {
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-            return;
-        conn_free(c);
-        return;
-    }
-    buf_commit(&c->in, (size_t)n);
-    *buf_wptr(&c->in) = 0; /* room was kept for the terminator */
-    if (!strstr((const char *)buf_rptr(&c->in), "\r\n\r\n") && !strstr((const char *)buf_rptr(&c->in), "\n\n")) {
-        if (buf_len(&c->in) > ADMIN_MAX_REQ)
-            conn_free(c);
-        return;
-    }
-    ev_io_stop(loop, &c->rw);
+    conn_want_read(cn, false);
     handle_request(c);
-    ev_io_start(loop, &c->ww);
+    conn_close_after_flush(cn);
 }
+
+static void ac_close(struct conn *cn, const char *reason)
+{
+    struct admin_conn *c = cn->owner;
+    ev_timer_stop(c->a->loop, &c->tmo);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->a->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+}
+
+static void ac_free(struct conn *cn)
+{
+    free(cn->owner);
+}
+
+static const struct conn_ops admin_conn_ops = {
+    .on_input = ac_input,
+    .on_close = ac_close,
+    .on_free = ac_free,
+};
 
 static void on_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
-    conn_free(w->data);
+    struct admin_conn *c = w->data;
+    conn_close(&c->conn, "timed out");
 }
 
-static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+static void on_accept(struct conn_listener *l, int fd, const char *peer)
 {
-    struct admin *a = w->data;
-    int fd = accept4(a->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0)
-        return;
+    struct admin *a = l->owner;
     struct admin_conn *c = calloc(1, sizeof *c);
     if (!c) {
         close(fd);
         return;
     }
     c->a = a;
-    c->fd = fd;
-    ev_io_init(&c->rw, on_read, fd, EV_READ);
-    ev_io_init(&c->ww, on_write, fd, EV_WRITE);
-    ev_timer_init(&c->tmo, on_timeout, 5.0, 0);
-    c->rw.data = c->ww.data = c->tmo.data = c;
-    ev_io_start(loop, &c->rw);
-    ev_timer_start(loop, &c->tmo);
+    ev_timer_init(&c->tmo, on_timeout, ADMIN_TIMEOUT_S, 0);
+    c->tmo.data = c;
+    ev_timer_start(a->loop, &c->tmo);
+    c->next = a->conns;
+    if (a->conns)
+        a->conns->prev = c;
+    a->conns = c;
+    conn_accepted(&c->conn, a->loop, fd, &admin_conn_ops, c, NULL);
+    c->conn.read_chunk = ADMIN_READ_CHUNK;
 }
 
 static void on_stop(struct ev_loop *loop, ev_async *w, int revents)
@@ -143,6 +163,9 @@ static void *admin_main(void *arg)
 {
     struct admin *a = arg;
     ev_run(a->loop, 0);
+    conn_listener_stop(&a->listener);
+    while (a->conns)
+        conn_close(&a->conns->conn, "the admin endpoint is stopping");
     return NULL;
 }
 
@@ -163,9 +186,7 @@ struct admin *admin_start(const char *hostport, admin_health_fn health, void *ar
     a->health = health;
     a->arg = arg;
     a->loop = ev_loop_new(EVFLAG_AUTO);
-    ev_io_init(&a->accept_w, on_accept, fd, EV_READ);
-    a->accept_w.data = a;
-    ev_io_start(a->loop, &a->accept_w);
+    conn_listener_start(&a->listener, a->loop, fd, on_accept, a);
     ev_async_init(&a->stop_w, on_stop);
     ev_async_start(a->loop, &a->stop_w);
     if (pthread_create(&a->thr, NULL, admin_main, a) != 0) {

@@ -3,6 +3,9 @@
  *   GET /metrics  Prometheus text (metrics_render)
  *   GET /healthz  200 "ok ..." when healthy, 503 with the reason otherwise
  * Anything else is 404; requests over 8 KiB or slower than 5 s are dropped.
+ * One request per connection: the answer is sent, then the connection
+ * closes. The health callback and the metrics gauges run on the admin
+ * thread, so what they read must be safe to read from there.
  */
 #ifndef FR_ADMIN_H
 #define FR_ADMIN_H

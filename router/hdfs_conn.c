@@ -1,25 +1,24 @@
+/*
+ * hdfs_conn.c: HDFS clients on the connection layer. The conn module reads
+ * the socket and calls hc_input with the bytes in conn_in(); everything the
+ * router says to the client (handshake answers from the codec, replies)
+ * goes into conn_out(), one whole frame at a time followed by conn_out_end.
+ */
 #define _GNU_SOURCE
 #include "hdfs_conn.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "metrics.h"
-#include "net.h"
 #include "router.h"
 #include "worker.h"
-
-#define HC_READ_CHUNK (64u << 10)
 
 static uint64_t now_ns(void)
 {
@@ -28,7 +27,62 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void hconn_close(struct hconn *c, const char *why);
+/* ---- protocol state ---- */
+
+static const char *const state_names[HC_NSTATES] = {
+    [HC_HANDSHAKE] = "handshake",
+    [HC_CALLS] = "calls",
+    [HC_DRAINING] = "draining",
+    [HC_CLOSING] = "closing",
+    [HC_CLOSED] = "closed",
+};
+
+const char *hconn_state_name(enum hconn_state s)
+{
+    return (unsigned)s < HC_NSTATES ? state_names[s] : "?";
+}
+
+/* allowed[from][to]; CLOSED is reachable from every open state (the socket
+ * may fail at any time) and leads nowhere. */
+static const bool allowed[HC_NSTATES][HC_NSTATES] = {
+    [HC_HANDSHAKE] = { [HC_CALLS] = true, [HC_DRAINING] = true, [HC_CLOSING] = true, [HC_CLOSED] = true },
+    [HC_CALLS] = { [HC_DRAINING] = true, [HC_CLOSING] = true, [HC_CLOSED] = true },
+    [HC_DRAINING] = { [HC_CLOSING] = true, [HC_CLOSED] = true },
+    [HC_CLOSING] = { [HC_CLOSED] = true },
+};
+
+static void count(struct hconn *c, enum hconn_state s, int64_t d)
+{
+    __atomic_fetch_add(&c->w->hdfs_states.n[s], d, __ATOMIC_RELAXED);
+}
+
+/*
+ * The one place an hconn changes protocol state. false: the move is not in
+ * the table, which is a bug: debug builds stop here; release builds leave
+ * the state alone and the caller closes the connection with a reason.
+ */
+static bool hc_move(struct hconn *c, enum hconn_state to)
+{
+    if (!allowed[c->state][to]) {
+        struct fr_log_who who = hconn_who(c);
+        fr_log_conn(FR_LOG_ERROR, &who, "impossible client state change %s -> %s", hconn_state_name(c->state),
+                    hconn_state_name(to));
+        assert(!"impossible HDFS client state change");
+        return false;
+    }
+    count(c, c->state, -1);
+    count(c, to, 1);
+    c->state = to;
+    return true;
+}
+
+static void move_or_close(struct hconn *c, enum hconn_state to)
+{
+    if (!hc_move(c, to))
+        conn_close(&c->conn, "impossible client state change");
+}
+
+/* ---- flow control ---- */
 
 /*
  * Back-pressure: a client is read (and its buffered requests started) only
@@ -40,41 +94,33 @@ static void hconn_close(struct hconn *c, const char *why);
 static bool has_room(const struct hconn *c)
 {
     const struct router *r = c->w->router;
-    return buf_len(&c->out) < r->client_max_output && c->ncalls < r->client_max_inflight;
+    return conn_out_pending(&c->conn) < r->client_max_output && c->ncalls < r->client_max_inflight;
 }
 
-static void update_watchers(struct hconn *c)
+static void want_input(struct hconn *c)
 {
-    struct ev_loop *loop = c->w->loop;
-    if (buf_len(&c->out))
-        ev_io_start(loop, &c->ww);
-    else
-        ev_io_stop(loop, &c->ww);
-    bool can_read = c->s.state != IPC_S_CLOSING && has_room(c);
-    if (can_read)
-        ev_io_start(loop, &c->rw);
-    else
-        ev_io_stop(loop, &c->rw);
+    conn_want_read(&c->conn, (c->state == HC_HANDSHAKE || c->state == HC_CALLS || c->state == HC_DRAINING) &&
+                                 has_room(c));
 }
 
-static void flush(struct hconn *c)
+/*
+ * After input was handled or output went out: a connection that the codec
+ * ended, or that drains, closes once no call is in flight (after its output
+ * is sent); any other is read while it has room. May close the connection:
+ * the caller holds a reference.
+ */
+static void settle(struct hconn *c)
 {
-    if (net_send_buf(c->fd, &c->out) == NET_ERROR) {
-        hconn_close(c, "write failed");
+    if (conn_closed(&c->conn))
+        return;
+    if ((c->state == HC_CLOSING || c->state == HC_DRAINING) && c->ncalls == 0) {
+        conn_close_after_flush(&c->conn);
         return;
     }
-    if ((c->s.state == IPC_S_CLOSING || c->draining) && buf_len(&c->out) == 0 && c->ncalls == 0) {
-        hconn_close(c, NULL);
-        return;
-    }
-    update_watchers(c);
+    want_input(c);
 }
 
-static void maybe_free(struct hconn *c)
-{
-    if (c->dead && !c->in_callback)
-        free(c);
-}
+/* ---- calls ---- */
 
 static void rcall_unlink(struct rcall *rc)
 {
@@ -89,39 +135,41 @@ static void rcall_unlink(struct rcall *rc)
     __atomic_fetch_sub(&c->w->in_flight, 1, __ATOMIC_RELAXED);
 }
 
-static void rcall_finish(struct rcall *rc, bool error)
+/* The reply (or its failure, wrote != IPC_OK) is in the output queue: the
+ * call is done. */
+static void rcall_finish(struct rcall *rc, bool error, int wrote)
 {
     struct hconn *c = rc->c;
     uint64_t us = (now_ns() - rc->start_ns) / 1000;
     metrics_record(c->w->metrics, 0, metrics_name_id(rc->method), metrics_name_id(rc->ns), us, error);
     rcall_unlink(rc);
     free(rc);
-    /* Replies from upstream callbacks must reach the socket now. */
-    if (!c->in_callback && !c->dead) {
-        c->in_callback = true;
-        flush(c);
-        /* This answer may be the room that requests already read were
-         * waiting for; the client may send nothing more, so they are started
-         * from the loop (on_write), not from inside an upstream callback. */
-        if (!c->dead && buf_len(&c->in) && has_room(c))
-            ev_feed_event(c->w->loop, &c->ww, EV_WRITE);
-        c->in_callback = false;
-        maybe_free(c);
+    conn_ref(&c->conn); /* a close frees c at the last unref */
+    if (wrote != IPC_OK) {
+        conn_close(&c->conn, wrote == IPC_ENOMEM ? "out of memory writing a reply" : "a reply too large to send");
+    } else if (conn_out_end(&c->conn) < 0) {
+        conn_close(&c->conn, "out of memory queueing a reply");
+    } else {
+        /* The reply must reach the socket, and this answer may be the room
+         * that requests already read were waiting for (the client may send
+         * nothing more): both happen from the loop, not from inside an
+         * upstream callback or the parse loop. */
+        want_input(c);
+        conn_kick(&c->conn);
     }
+    conn_unref(&c->conn);
 }
 
 void hconn_reply_raw(struct rcall *rc, const uint8_t *msg, size_t len)
 {
-    if (!rc->c->dead)
-        (void)ipc_write_reply_raw(&rc->c->out, &rc->ids, msg, len);
-    rcall_finish(rc, false);
+    int wrote = ipc_write_reply_raw(conn_out(&rc->c->conn), &rc->ids, msg, len);
+    rcall_finish(rc, false, wrote);
 }
 
 void hconn_reply_error_detail(struct rcall *rc, enum ipc_errdetail detail, const char *cls, const char *msg)
 {
-    if (!rc->c->dead)
-        (void)ipc_write_error(&rc->c->out, &rc->ids, IPC_ERROR, detail, cls, msg);
-    rcall_finish(rc, true);
+    int wrote = ipc_write_error(conn_out(&rc->c->conn), &rc->ids, IPC_ERROR, detail, cls, msg);
+    rcall_finish(rc, true, wrote);
 }
 
 void hconn_reply_error(struct rcall *rc, const char *cls, const char *fmt, ...)
@@ -134,98 +182,88 @@ void hconn_reply_error(struct rcall *rc, const char *cls, const char *fmt, ...)
     hconn_reply_error_detail(rc, IPC_ERR_APPLICATION, cls, msg);
 }
 
-static void process_input(struct hconn *c)
+/* A call read off the wire: on the connection's list until answered. */
+static struct rcall *rcall_new(struct hconn *c, const struct ipc_call *ic)
 {
-    while (!c->dead && has_room(c)) {
+    struct rcall *rc = calloc(1, sizeof *rc);
+    if (!rc)
+        return NULL;
+    rc->c = c;
+    rc->start_ns = now_ns();
+    rc->ns = "-";
+    size_t cl = ic->hdr.client_id.len > IPC_CLIENT_ID_LEN ? IPC_CLIENT_ID_LEN : ic->hdr.client_id.len;
+    memcpy(rc->cid, ic->hdr.client_id.p, cl);
+    rc->ids = (struct ipc_ids){ ic->hdr.call_id, ic->hdr.retry_count, rc->cid, cl };
+    ipc_span_copy(ic->method, rc->method, sizeof rc->method);
+    rc->next = c->calls;
+    if (c->calls)
+        c->calls->prev = rc;
+    c->calls = rc;
+    c->ncalls++;
+    __atomic_fetch_add(&c->w->in_flight, 1, __ATOMIC_RELAXED);
+    return rc;
+}
+
+/* ---- conn callbacks ---- */
+
+/* New input (or room for it): run the codec over it while there is room.
+ * The conn module holds a reference on c while this runs. */
+static void hc_input(struct conn *cn)
+{
+    struct hconn *c = cn->owner;
+    struct buf *in = conn_in(cn);
+    while (!conn_closed(cn) && c->state != HC_CLOSING && has_room(c)) {
         struct ipc_call ic;
         size_t flen;
-        enum ipc_snext n = ipc_sconn_next(&c->s, &c->in, &c->out, &ic, &flen);
-        if (n == IPC_S_NEED_MORE)
+        enum ipc_snext n = ipc_sconn_next(&c->s, in, conn_out(cn), &ic, &flen);
+        /* The codec appends only whole frames (handshake answers, FATAL). */
+        if (conn_out_end(cn) < 0) {
+            conn_close(cn, "out of memory");
             return;
+        }
+        if (c->state == HC_HANDSHAKE && c->s.state == IPC_S_CALLS) {
+            move_or_close(c, HC_CALLS);
+            if (conn_closed(cn))
+                return;
+        }
+        if (n == IPC_S_NEED_MORE)
+            break;
         if (n == IPC_S_CLOSE) {
             if (c->s.close_reason) {
                 struct fr_log_who who = hconn_who(c);
                 FR_LOG_EVERY(10, 1000, FR_LOG_WARN, &who, "client: %s", c->s.close_reason);
             }
-            return;
+            move_or_close(c, HC_CLOSING);
+            break;
         }
-        struct rcall *rc = calloc(1, sizeof *rc);
+        struct rcall *rc = rcall_new(c, &ic);
         if (!rc) {
-            hconn_close(c, "out of memory");
+            conn_close(cn, "out of memory");
             return;
         }
-        rc->c = c;
-        rc->start_ns = now_ns();
-        rc->ns = "-";
-        size_t cl = ic.hdr.client_id.len > IPC_CLIENT_ID_LEN ? IPC_CLIENT_ID_LEN : ic.hdr.client_id.len;
-        memcpy(rc->cid, ic.hdr.client_id.p, cl);
-        rc->ids = (struct ipc_ids){ ic.hdr.call_id, ic.hdr.retry_count, rc->cid, cl };
-        ipc_span_copy(ic.method, rc->method, sizeof rc->method);
-        rc->next = c->calls;
-        if (c->calls)
-            c->calls->prev = rc;
-        c->calls = rc;
-        c->ncalls++;
-        __atomic_fetch_add(&c->w->in_flight, 1, __ATOMIC_RELAXED);
-        if (c->draining)
+        if (c->state == HC_DRAINING)
             hconn_reply_error(rc, "org.apache.hadoop.ipc.StandbyException",
                               "router %s is shutting down; try another router", c->w->router->id);
         else
-            hdfs_route_call(rc, &ic); /* may answer at once */
-        if (!c->dead)
-            buf_consume(&c->in, flen);
+            hdfs_route_call(rc, &ic); /* may answer at once; rc is then gone */
+        if (conn_closed(cn))
+            return;
+        buf_consume(in, flen);
     }
+    settle(c);
 }
 
-static void on_read(struct ev_loop *loop, ev_io *w, int revents)
+/* Output went out on a write event: there may be room to read again, or a
+ * closing connection may be done. */
+static void hc_sent(struct conn *cn)
 {
-    struct hconn *c = w->data;
-    c->in_callback = true;
-    if (buf_reserve(&c->in, HC_READ_CHUNK) < 0) {
-        hconn_close(c, "out of memory");
-        goto out;
-    }
-    ssize_t n = recv(c->fd, buf_wptr(&c->in), buf_room(&c->in), 0);
-    if (n <= 0) {
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-            goto out;
-        hconn_close(c, NULL);
-        goto out;
-    }
-    buf_commit(&c->in, (size_t)n);
-    process_input(c);
-    if (!c->dead)
-        flush(c);
-out:
-    c->in_callback = false;
-    maybe_free(c);
+    settle(cn->owner);
 }
 
-static void on_write(struct ev_loop *loop, ev_io *w, int revents)
+static void hc_close(struct conn *cn, const char *why)
 {
-    struct hconn *c = w->data;
-    c->in_callback = true;
-    flush(c);
-    if (!c->dead && buf_len(&c->in) && has_room(c)) {
-        process_input(c);
-        if (!c->dead)
-            flush(c);
-    }
-    c->in_callback = false;
-    maybe_free(c);
-}
-
-struct fr_log_who hconn_who(const struct hconn *c)
-{
-    return (struct fr_log_who){ .worker = c->w->id, .conn = c->id, .user = c->s.ctx.effective_user, .peer = c->peer };
-}
-
-static void hconn_close(struct hconn *c, const char *why)
-{
-    if (c->dead)
-        return;
+    struct hconn *c = cn->owner;
     struct worker *w = c->w;
-    c->dead = true;
     if (why) {
         struct fr_log_who who = hconn_who(c);
         FR_LOG_EVERY(10, 1000, FR_LOG_WARN, &who, "client closed: %s", why);
@@ -233,66 +271,79 @@ static void hconn_close(struct hconn *c, const char *why)
         struct fr_log_who who = hconn_who(c);
         fr_log_conn(FR_LOG_DEBUG, &who, "client closed");
     }
-    ev_io_stop(w->loop, &c->rw);
-    ev_io_stop(w->loop, &c->ww);
-    close(c->fd);
-    c->fd = -1;
+    hc_move(c, HC_CLOSED); /* allowed from every open state */
     while (c->calls) {
         struct rcall *rc = c->calls;
         hdfs_route_cancel(rc);
         rcall_unlink(rc);
         free(rc);
     }
-    buf_free(&c->in);
-    buf_free(&c->out);
     if (c->prev)
         c->prev->next = c->next;
     else
         w->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    c->prev = c->next = NULL;
     __atomic_fetch_sub(&w->nconns, 1, __ATOMIC_RELAXED);
 }
 
-void hconn_accept_cb(struct ev_loop *loop, ev_io *aw, int revents)
+static void hc_free(struct conn *cn)
 {
-    struct worker *w = aw->data;
-    for (int i = 0; i < 64; i++) {
-        char peer[64];
-        int fd = net_accept(w->hdfs_fd, peer, sizeof peer);
-        if (fd < 0)
-            return;
-        struct hconn *c = calloc(1, sizeof *c);
-        if (!c) {
-            close(fd);
-            continue;
-        }
-        c->w = w;
-        c->fd = fd;
-        c->id = ++w->next_conn_id;
-        ipc_sconn_init(&c->s, w->router->max_frame);
-        snprintf(c->peer, sizeof c->peer, "%s", peer);
-        ev_io_init(&c->rw, on_read, fd, EV_READ);
-        ev_io_init(&c->ww, on_write, fd, EV_WRITE);
-        c->rw.data = c->ww.data = c;
-        ev_io_start(loop, &c->rw);
-        c->next = w->conns;
-        if (w->conns)
-            w->conns->prev = c;
-        w->conns = c;
-        __atomic_fetch_add(&w->nconns, 1, __ATOMIC_RELAXED);
-        if (fr_log_on(FR_LOG_DEBUG)) {
-            struct fr_log_who who = hconn_who(c);
-            fr_log_conn(FR_LOG_DEBUG, &who, "client connected");
-        }
+    struct hconn *c = cn->owner;
+    count(c, c->state, -1);
+    free(c);
+}
+
+static const struct conn_ops hconn_ops = {
+    .on_input = hc_input,
+    .on_sent = hc_sent,
+    .on_close = hc_close,
+    .on_free = hc_free,
+};
+
+struct fr_log_who hconn_who(const struct hconn *c)
+{
+    return (struct fr_log_who){ .worker = c->w->id, .conn = c->id, .user = c->s.ctx.effective_user, .peer = c->peer };
+}
+
+void hconn_accept(struct conn_listener *l, int fd, const char *peer)
+{
+    struct worker *w = l->owner;
+    struct hconn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    c->w = w;
+    c->id = ++w->next_conn_id;
+    c->state = HC_HANDSHAKE;
+    count(c, HC_HANDSHAKE, 1);
+    ipc_sconn_init(&c->s, w->router->max_frame);
+    snprintf(c->peer, sizeof c->peer, "%s", peer);
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    __atomic_fetch_add(&w->nconns, 1, __ATOMIC_RELAXED);
+    conn_accepted(&c->conn, w->loop, fd, &hconn_ops, c, &w->socks[WS_HDFS_CLIENT]);
+    if (fr_log_on(FR_LOG_DEBUG)) {
+        struct fr_log_who who = hconn_who(c);
+        fr_log_conn(FR_LOG_DEBUG, &who, "client connected");
+    }
+}
+
+void hconn_drain_all(struct worker *w)
+{
+    for (struct hconn *c = w->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->state == HC_HANDSHAKE || c->state == HC_CALLS)
+            move_or_close(c, HC_DRAINING);
     }
 }
 
 void hconn_close_all(struct worker *w)
 {
-    while (w->conns) {
-        struct hconn *c = w->conns;
-        hconn_close(c, NULL);
-        free(c);
-    }
+    while (w->conns)
+        conn_close(&w->conns->conn, NULL); /* unlinks it; freed at its last reference */
 }

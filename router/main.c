@@ -219,6 +219,14 @@ static void gauges(struct buf *out, void *arg)
             metrics_printf(out, "fedrouter_connections{kind=\"%s\",state=\"%s\"} %lld\n",
                            worker_sock_name((enum worker_sock)k), conn_state_name((enum conn_state)st), n);
         }
+    metrics_printf(out, "# TYPE fedrouter_hdfs_client_conn_state gauge\n");
+    for (int st = 0; st < HC_NSTATES; st++) {
+        long long n = 0;
+        for (int i = 0; i < r->nworkers; i++)
+            n += __atomic_load_n(&r->workers[i].hdfs_states.n[st], __ATOMIC_RELAXED);
+        metrics_printf(out, "fedrouter_hdfs_client_conn_state{state=\"%s\"} %lld\n",
+                       hconn_state_name((enum hconn_state)st), n);
+    }
     metrics_printf(out, "# TYPE fedrouter_cluster_refresh_rounds_total counter\n"
                         "fedrouter_cluster_refresh_rounds_total %llu\n",
                    (unsigned long long)cs_rounds());

@@ -26,10 +26,10 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
     struct router *r = wk->router;
     if (atomic_load(&r->draining) && ev_is_active(&wk->hms_accept))
         ev_io_stop(loop, &wk->hms_accept);
-    if (atomic_load(&r->draining) && ev_is_active(&wk->hdfs_accept)) {
-        ev_io_stop(loop, &wk->hdfs_accept);
-        for (struct hconn *c = wk->conns; c; c = c->next)
-            c->draining = true;
+    struct conn_listener *hl = &wk->hdfs_listener;
+    if (atomic_load(&r->draining) && (ev_is_active(&hl->io) || ev_is_active(&hl->pause))) {
+        conn_listener_stop(hl);
+        hconn_drain_all(wk);
     }
     if (atomic_load(&r->stopping))
         ev_break(loop, EVBREAK_ALL);
@@ -90,9 +90,7 @@ int worker_start(struct worker *w, struct router *r, int id, const char *hdfs_li
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    ev_io_init(&w->hdfs_accept, hconn_accept_cb, w->hdfs_fd, EV_READ);
-    w->hdfs_accept.data = w;
-    ev_io_start(w->loop, &w->hdfs_accept);
+    conn_listener_start(&w->hdfs_listener, w->loop, w->hdfs_fd, hconn_accept, w);
     if (r->hms_listen[0]) {
         char haddr[300];
         if (r->hms_port > 0) {

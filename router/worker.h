@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "hdfs_conn.h"
 #include "inbox.h"
 
 struct router;
@@ -38,7 +39,7 @@ struct worker {
     pthread_t thr;
     struct ev_loop *loop;
     int hdfs_fd;                        /* this worker's HDFS listener */
-    ev_io hdfs_accept;
+    struct conn_listener hdfs_listener; /* accepts HDFS clients (hconn_accept) */
     ev_async wake;                      /* stop / drain requests from main */
     struct fr_inbox inbox;              /* results other threads hand back to this loop
                                            (nothing pushes yet: crypto threads will) */
@@ -55,6 +56,7 @@ struct worker {
     struct mconn *mconns;
     uint64_t nmconns;
     struct conn_counts socks[WS_NKINDS]; /* connection states per kind (lib/conn), read by the admin thread */
+    struct hconn_counts hdfs_states;    /* HDFS clients per protocol state, read by the admin thread */
 };
 
 /* Starts worker `id`: binds hdfs_listen with SO_REUSEPORT (when *port_io > 0

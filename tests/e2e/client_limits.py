@@ -13,6 +13,9 @@ directories with long names, so that one getListing answer is about 80 kB.
        150 MB). Then the client reads, and every call is answered: requests
        the router had read but not started must start when room frees, even
        though the client sends nothing more.
+  client states  fedrouter_hdfs_client_conn_state follows a served client,
+       one stuck in the handshake and one refused with a FATAL answer, and
+       is back where it was once they leave.
   max_attempts  a nameservice whose first NameNode is a closed port: with
        upstream.max_attempts = 1 a call is refused after that one try, with
        the default (3) the second NameNode answers it.
@@ -21,12 +24,14 @@ Prints `ok - NAME` or `not ok - NAME: why`, then `N passed, N failed`; exit
 status 1 on a failure.
 """
 import os
+import re
 import signal
 import socket
 import struct
 import sys
 import threading
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import hadoop_ipc  # noqa: E402
@@ -105,6 +110,49 @@ def check_pipelining(fed, rt):
     expect(bad == 0, "%d answers were errors" % bad)
 
 
+def client_states(rt):
+    """{state: count} of fedrouter_hdfs_client_conn_state from /metrics."""
+    with urllib.request.urlopen("http://%s/metrics" % rt["admin"], timeout=10) as r:
+        text = r.read().decode()
+    out = {}
+    for m in re.finditer(r'^fedrouter_hdfs_client_conn_state\{state="(\w+)"\} (\d+)$', text, re.M):
+        out[m.group(1)] = int(m.group(2))
+    return out
+
+
+def wait_states(rt, want, what):
+    deadline = time.monotonic() + 5
+    while True:
+        got = client_states(rt)
+        if all(got.get(k) == v for k, v in want.items()):
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError("%s: wanted %s, /metrics says %s" % (what, want, got))
+        time.sleep(0.05)
+
+
+def check_states(fed, rt):
+    ops = Ops(fed.C)
+    before = wait_states(rt, {"closed": 0}, "at rest")
+    for k in ("handshake", "calls", "draining", "closing", "closed"):
+        expect(k in before, "no %s sample in %s" % (k, before))
+    calls, hs = before["calls"], before["handshake"]
+    served = fed.conn(rt["hdfs"])
+    expect(ops.fileinfo(served, "/d") is not None, "no answer for /d")
+    host, port = rt["hdfs"].rsplit(":", 1)
+    half = socket.create_connection((host, int(port)), timeout=10)
+    half.sendall(b"hrp")  # a preamble cut short: still in the handshake
+    wait_states(rt, {"calls": calls + 1, "handshake": hs + 1, "closed": 0}, "one served, one half-open")
+    bad = socket.create_connection((host, int(port)), timeout=10)
+    bad.sendall(b"hrpc\x01\x00\x00")  # an IPC version the router refuses: FATAL, then closed
+    expect(bad.recv(4096) != b"", "no FATAL answer to a wrong version")
+    half.close()
+    served.close()
+    fed.conns.remove(served)
+    bad.close()
+    wait_states(rt, {"calls": calls, "handshake": hs, "closing": 0, "closed": 0}, "after the clients left")
+
+
 def check_attempts(fed):
     ns1 = fed.nss["ns1"]
     closed = socket.socket()
@@ -138,6 +186,8 @@ def run(fed, t):
                     router_keys="client.max_inflight = 8\nclient.max_output = 64k")
     t.check("max_inflight/max_output: a client that does not read holds little memory, then gets every answer",
             lambda: check_pipelining(fed, rt))
+    t.check("client states: /metrics counts HDFS clients by protocol state, and none stays closed",
+            lambda: check_states(fed, rt))
     t.check("max_attempts: one try, or failover to the next NameNode", lambda: check_attempts(fed))
 
 

@@ -35,6 +35,7 @@ struct peer {
     char reason[128];
     bool close_on_input;                /* closes itself from inside on_input, then keeps using c */
     bool echo;
+    bool hold;                          /* leaves its input alone and stops reading */
 };
 
 static void p_input(struct conn *c)
@@ -50,6 +51,10 @@ static void p_input(struct conn *c)
         CHECK(buf_len(in) > 0);
         CHECK(p->frees == 0);
         conn_unref(c);
+        return;
+    }
+    if (p->hold) {
+        conn_want_read(c, false);
         return;
     }
     if (p->echo) {
@@ -232,6 +237,36 @@ static void test_refs_and_eof(struct ev_loop *loop)
     CHECK(q.frees == 1);
 }
 
+/* Input held back for lack of room, then room frees outside any event of
+ * this connection (an upstream reply): conn_kick must get the held input
+ * parsed even when the output is flushed right after the kick, which stops
+ * the write watcher the kick is queued on. */
+static void test_kick_survives_flush(struct ev_loop *loop)
+{
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    nonblock(sv[0]);
+    struct peer p = { .hold = true };
+    conn_accepted(&p.c, loop, sv[0], &ops, &p, NULL);
+    CHECK(write(sv[1], "req", 3) == 3);
+    run_for(loop, 0.02);
+    CHECK(p.inputs == 1 && buf_len(conn_in(&p.c)) == 3);
+    p.hold = false;
+    p.echo = true;
+    conn_want_read(&p.c, true);
+    conn_kick(&p.c);
+    buf_append(conn_out(&p.c), "ans", 3);
+    conn_out_end(&p.c);
+    conn_flush(&p.c);
+    run_for(loop, 0.02);
+    CHECK(p.inputs == 2 && buf_len(conn_in(&p.c)) == 0);
+    uint8_t got[16];
+    CHECK(read_all(sv[1], got, sizeof got) == 6 && memcmp(got, "ansreq", 6) == 0);
+    conn_close(&p.c, NULL);
+    CHECK(p.frees == 1);
+    close(sv[1]);
+}
+
 static void test_close_after_flush(struct ev_loop *loop)
 {
     int sv[2];
@@ -347,6 +382,7 @@ int main(void)
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     test_plain_and_transport(loop);
     test_refs_and_eof(loop);
+    test_kick_survives_flush(loop);
     test_close_after_flush(loop);
     test_connect(loop);
     test_listener_out_of_fds(loop);
