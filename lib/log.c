@@ -2,6 +2,7 @@
  * log: formatting into one stack buffer, then one write(2). See log.h.
  */
 #define _GNU_SOURCE
+#include "clock.h"
 #include "log.h"
 
 #include <errno.h>
@@ -84,12 +85,7 @@ bool fr_log_rate_take(struct fr_log_rate *rl, uint64_t now_ms, uint64_t *dropped
     return false;
 }
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
+static uint64_t mono_ms(void) { return (uint64_t)fr_mono_ms(); }
 
 /* ---- lines ---- */
 

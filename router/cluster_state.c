@@ -27,6 +27,7 @@
  * the interval is under 10 s (idle limit: twice the interval, at most 10 s).
  */
 #define _GNU_SOURCE
+#include "clock.h"
 #include "cluster_state.h"
 
 #include <ev.h>
@@ -86,12 +87,7 @@ static struct route_state *cs_rs;
 static char cs_user[256];
 static int cs_interval_ms;
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static int64_t mono_ms(void) { return fr_mono_ms(); }
 
 /* ---- the tables ---- */
 

@@ -5,6 +5,7 @@
  * goes into conn_out(), one whole frame at a time followed by conn_out_end.
  */
 #define _GNU_SOURCE
+#include "clock.h"
 #include "hdfs_conn.h"
 
 #include <assert.h>
@@ -20,12 +21,7 @@
 #include "router.h"
 #include "worker.h"
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+static uint64_t now_ns(void) { return fr_mono_ns(); }
 
 /* ---- protocol state ---- */
 

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "admin.h"
 #include "cluster_state.h"
 #include "config.h"
@@ -39,12 +40,7 @@
 #include "upstream.h"
 #include "worker.h"
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static int64_t now_ms(void) { return fr_wall_ms(); }
 
 /* log.level as the log module counts levels. */
 static enum fr_log_level log_level(const struct config *cfg)

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "hdfs_conn.h"
 #include "log.h"
 #include "route_deps.h"
@@ -57,12 +58,7 @@ void st_free(struct rstate *st)
     free(st);
 }
 
-uint64_t route_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
+uint64_t route_now_us(void) { return fr_mono_us(); }
 
 void guard_drop(struct rstate *st)
 {

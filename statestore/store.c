@@ -2,18 +2,14 @@
  * store.c: the calls every driver answers the same way, and the dispatch
  * through a driver's ops (see store.h).
  */
+#include "clock.h"
 #include "store_int.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-int64_t store_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+int64_t store_wall_ms(void) { return fr_wall_ms(); }
 
 void store_base_init(struct store *st, const struct store_ops *ops, const struct store_host *host)
 {

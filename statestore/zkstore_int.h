@@ -24,6 +24,7 @@
 
 #include <zookeeper/zookeeper.h>
 
+#include "clock.h"
 #include "zkstore.h"
 
 static const char *const folder_names[REC_NKINDS] = {"mounts", "nameservices", "metastores"};
@@ -48,19 +49,9 @@ static inline void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-static inline int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+static inline int64_t mono_ns(void) { return (int64_t)fr_mono_ns(); }
 
-static inline int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static inline int64_t wall_ms(void) { return fr_wall_ms(); }
 
 static inline struct timespec mono_deadline(int64_t at_ns)
 {
