@@ -433,8 +433,11 @@ static void hu_close(struct hms_upconn *c, const char *why)
         c->call->conn = NULL;
         c->call = NULL;
     }
+    /* From inside on_close this returns at once. The conn keeps its reason
+     * past this call, so it gets a string that lives for good (why may be
+     * on the caller's stack; the call's story has it). */
     if (c->has_sock)
-        conn_close(&c->conn, why); /* from inside on_close: returns at once */
+        conn_close(&c->conn, why ? "metastore connection failed" : NULL);
     else
         free_sockless(c);
 }

@@ -253,9 +253,11 @@ static void up_fail(struct upstream_conn *c, const char *why)
     c->in_flight = 0;
     if (why)
         FR_LOG_EVERY(10, 1000, FR_LOG_WARN, NULL, "upstream %s (user %s): %s", c->set->addr, c->set->user, why);
-    /* From inside the conn's on_close this returns at once. */
+    /* From inside the conn's on_close this returns at once. The conn keeps
+     * its reason past this call, so it gets a string that lives for good
+     * (why may be on the caller's stack; it was logged above). */
     if (sock)
-        conn_close(&c->conn, why);
+        conn_close(&c->conn, why ? "NameNode connection failed" : NULL);
     while (list) {
         struct upstream_call *uc = list;
         list = uc->hnext;
