@@ -57,8 +57,9 @@ struct ha_call {
     char why[512];
 };
 
-/* Sends; returns 0 (done() will run, possibly before this returns) or -1
- * when nothing could be sent (why filled, done() not called). */
+/* Sends; returns 0 (done() runs once, later, from the loop: never before
+ * this returns, as upstream_send promises) or -1 when nothing could be sent
+ * (why filled, done() not called). */
 int ha_send(struct ha_call *hc, struct upstream_pool *pool, struct ha_ns *ns, const char *user,
             const struct ipc_ids *ids, const char *method, const uint8_t *param, size_t len);
 /* Sends to the NameNode ns->addrs[idx] only; returns as ha_send. */

@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include "hms_up.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -28,7 +29,7 @@
 
 #include "log.h"
 #include "metrics.h"
-#include "net.h"
+#include "conn.h"
 #include "resolve.h"
 
 #define HU_READ_CHUNK (64u << 10)
@@ -251,62 +252,101 @@ void hms_session_free(struct hms_session *s)
 
 /* ---- the pool ---- */
 
-enum hu_state { HU_CONNECTING, HU_SETUP, HU_IDLE, HU_BUSY };
+/*
+ * A connection's states; hu_move() is the one place they change, by this
+ * table (row: from, column: to). Anything else is a bug: debug builds stop
+ * on an assert, release builds close the connection with a reason.
+ *
+ *   CONNECTING --connected--> SETUP --set-up answered--> BUSY <--> IDLE
+ *        |         \__________(nothing to set up)_______/^          |
+ *        |                                              IDLE -> SETUP (session changes to replay)
+ *        +------------- every state but CLOSED ------------> CLOSED
+ */
+static const bool hu_moves[HU_NSTATES][HU_NSTATES] = {
+    [HU_CONNECTING] = { [HU_SETUP] = true, [HU_BUSY] = true, [HU_CLOSED] = true },
+    [HU_SETUP] = { [HU_BUSY] = true, [HU_CLOSED] = true },
+    [HU_IDLE] = { [HU_SETUP] = true, [HU_BUSY] = true, [HU_CLOSED] = true },
+    [HU_BUSY] = { [HU_IDLE] = true, [HU_CLOSED] = true },
+};
 
+static const char *const hu_names[HU_NSTATES] = {
+    [HU_CONNECTING] = "connecting", [HU_SETUP] = "setup", [HU_IDLE] = "idle", [HU_BUSY] = "busy",
+    [HU_CLOSED] = "closed",
+};
+
+bool hms_upconn_move_ok(enum hms_upconn_state from, enum hms_upconn_state to)
+{
+    return (unsigned)from < HU_NSTATES && (unsigned)to < HU_NSTATES && hu_moves[from][to];
+}
+
+const char *hms_upconn_state_name(enum hms_upconn_state s)
+{
+    return (unsigned)s < HU_NSTATES ? hu_names[s] : "?";
+}
+
+/*
+ * Lifetime: from its connect on, a connection's memory goes with the last
+ * reference on its struct conn (lib/conn.h): the conn's own until it
+ * closes, plus the one the conn's callbacks hold while they run, so a close
+ * from inside done() or part() (a cancel, a session's end) leaves the
+ * parser up the stack a valid object in state CLOSED. Before its connect (a
+ * host name being looked up) there is no struct conn: such a connection is
+ * pointed at only by the pool list and its call, so closing it frees it at
+ * once, or, when the lookup cannot be withdrawn, when its answer arrives.
+ */
 struct hms_upconn {
+    struct conn conn;                   /* the socket; valid only once has_sock */
+    bool has_sock;                      /* conn_connect() was started */
     struct hms_pool *pool;
     char *key;
     char addr[256];
     int uri;                            /* index in the target of the call that opened it */
-    int fd;
-    ev_io rw, ww;
     ev_timer idle;                      /* idle timeout; while CONNECTING and in SETUP, the set-up's */
-    enum hu_state state;
+    enum hms_upconn_state state;        /* changed by hu_move() only */
     enum tw_proto proto;
     bool framed;
     uint64_t sess;                      /* the session it belongs to; 0: pooled */
     uint64_t conf_gen;                  /* the session's changes it has */
     int setup_left;                     /* set-up replies still to come */
-    struct buf in, out;
     struct buf pending;                 /* the call, written once the set-up is answered */
     struct tw_scan scan;                /* whole messages (unframed) */
     /* a reply handed to part() */
     bool paused;                        /* the consumer cannot take more now */
     bool whole;                         /* the consumer wants this reply whole */
     bool frame_known;                   /* framed: the reply's length is read */
-    bool frame_hdr;                     /* framed: its 4 bytes are still in `in` */
+    bool frame_hdr;                     /* framed: its 4 bytes are still in the input */
     size_t frame_total, frame_left;
     struct hms_upcall *call;
-    struct hms_upconn *prev, *next;
+    struct hms_upconn *prev, *next;     /* in the pool's list, until CLOSED */
     /* The address, looked up off this loop when it is a host name. Until
      * the answer comes the connection is CONNECTING with no socket. */
     struct fr_resolve_req rq;
     bool resolving;                     /* rq is with the resolver thread */
-    bool closed;                        /* out of the pool; freed when rq comes back */
+    bool orphan;                        /* closed before the answer came: freed when it does */
 };
 
 struct hms_pool {
     struct ev_loop *loop;
     struct hms_pool_limits lim;
     struct tw_limits whole;             /* replies held whole */
-    struct hms_upconn *conns;
-    size_t nconns;
+    struct conn_counts *counts;         /* the worker's metastore socket gauges; may be NULL */
+    struct hms_upconn *conns;           /* every connection not CLOSED */
+    uint64_t by_state[HU_NSTATES];      /* connections per state (CLOSED: never counted); __atomic,
+                                           the admin thread reads them */
+    bool closing;                       /* hms_pool_free: no failover */
     struct fr_inbox resolved;           /* answers of the resolver thread */
 };
 
-/* Replies are handed to done() from this per-thread buffer (see
- * take_whole); the worker frees it with its pool. */
-static __thread struct buf reply;
-
 static void on_resolved(struct fr_inbox_node *node, void *arg);
 
-struct hms_pool *hms_pool_new(struct ev_loop *loop, const struct hms_pool_limits *lim)
+struct hms_pool *hms_pool_new(struct ev_loop *loop, const struct hms_pool_limits *lim, struct conn_counts *counts)
 {
     struct hms_pool *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
     p->loop = loop;
     p->lim = *lim;
+    p->counts = counts;
     if (p->lim.connect_timeout <= 0)
         p->lim.connect_timeout = 2.0;
     if (p->lim.call_timeout <= 0)
@@ -321,32 +361,85 @@ struct hms_pool *hms_pool_new(struct ev_loop *loop, const struct hms_pool_limits
     return p;
 }
 
-static void conn_free(struct hms_upconn *c)
+static void hu_count(struct hms_pool *p, enum hms_upconn_state s, int64_t d)
+{
+    if (s != HU_CLOSED)
+        __atomic_fetch_add(&p->by_state[s], (uint64_t)d, __ATOMIC_RELAXED);
+}
+
+static void conn_fail(struct hms_upconn *c, enum hms_up_status st, const char *why);
+
+/* Moves c to `to`. false: the move is impossible (a bug; c is then closed,
+ * its call failed at once, and the caller must stop using c unless it
+ * holds a reference). */
+static bool hu_move(struct hms_upconn *c, enum hms_upconn_state to)
+{
+    enum hms_upconn_state from = c->state;
+    if (!hms_upconn_move_ok(from, to)) {
+        FR_LOG_EVERY(10, 1000, FR_LOG_ERROR, NULL, "metastore %s: closing: impossible state change %s -> %s", c->addr,
+                     hms_upconn_state_name(from), hms_upconn_state_name(to));
+        assert(!"impossible metastore connection state change");
+        if (from != HU_CLOSED)
+            conn_fail(c, HMS_UP_PROTO, "impossible state change");
+        return false;
+    }
+    hu_count(c->pool, from, -1);
+    hu_count(c->pool, to, 1);
+    c->state = to;
+    return true;
+}
+
+/* Reading follows the consumer: off while a reply handed to part() waits. */
+static void hu_want_read(struct hms_upconn *c, bool on)
+{
+    if (c->has_sock)
+        conn_want_read(&c->conn, on);
+}
+
+/* Frees a connection that never had a socket, or marks it for on_resolved. */
+static void free_sockless(struct hms_upconn *c)
+{
+    if (c->resolving && !fr_resolve_cancel(&c->rq)) {
+        c->orphan = true; /* the answer on its way still names c */
+        return;
+    }
+    free(c->key);
+    free(c);
+}
+
+/*
+ * The one way to CLOSED: out of the pool, socket closed (why: the reason,
+ * NULL for a quiet close). The call, if any, is the caller's business (see
+ * conn_fail). c may be freed when this returns, unless the caller holds a
+ * reference on c->conn (the conn's callbacks do).
+ */
+static void hu_close(struct hms_upconn *c, const char *why)
 {
     struct hms_pool *p = c->pool;
-    ev_io_stop(p->loop, &c->rw);
-    ev_io_stop(p->loop, &c->ww);
+    if (c->state == HU_CLOSED)
+        return;
+    hu_count(p, c->state, -1);
+    c->state = HU_CLOSED; /* allowed from every state: the table's last column */
     ev_timer_stop(p->loop, &c->idle);
-    if (c->fd >= 0)
-        close(c->fd);
     if (c->prev)
         c->prev->next = c->next;
     else
         p->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    p->nconns--;
-    buf_free(&c->in);
-    buf_free(&c->out);
+    c->prev = c->next = NULL;
     buf_free(&c->pending);
-    free(c->key);
-    c->key = NULL;
-    /* An answer already on its way still names c: free it on arrival. */
-    if (c->resolving && !fr_resolve_cancel(&c->rq)) {
-        c->closed = true;
-        return;
+    if (c->call) {
+        c->call->conn = NULL;
+        c->call = NULL;
     }
-    free(c);
+    /* From inside on_close this returns at once. The conn keeps its reason
+     * past this call, so it gets a string that lives for good (why may be
+     * on the caller's stack; the call's story has it). */
+    if (c->has_sock)
+        conn_close(&c->conn, why ? "metastore connection failed" : NULL);
+    else
+        free_sockless(c);
 }
 
 /* Adds "addr: what" to the story of the call's tries. */
@@ -367,25 +460,26 @@ static void tmo_restart(struct hms_pool *p, struct hms_upcall *uc)
 static int place(struct hms_pool *p, struct hms_upcall *uc, const uint8_t *msg, size_t len, struct buf *own);
 
 /* Closes c. Its call moves to the next URI when it surely was not
- * written (DOWN while connecting or in set-up), else fails with why. */
+ * written (DOWN while connecting or in set-up), else fails with why. Runs
+ * from the loop only (never inside hms_up_send). c may be freed. */
 static void conn_fail(struct hms_upconn *c, enum hms_up_status st, const char *why)
 {
+    if (c->state == HU_CLOSED)
+        return;
     struct hms_pool *p = c->pool;
     struct hms_upcall *uc = c->call;
     bool unsent = c->state == HU_CONNECTING || c->state == HU_SETUP;
     struct buf msg = c->pending;
     c->pending = (struct buf)BUF_INIT;
-    c->call = NULL;
-    if (uc) {
-        uc->conn = NULL;
+    if (uc)
         note_why(uc, c->addr, why);
-    }
-    conn_free(c);
+    hu_close(c, why); /* detaches uc; c is not used after this */
     if (!uc) {
         buf_free(&msg);
         return;
     }
-    if (st == HMS_UP_DOWN && unsent && buf_len(&msg) && place(p, uc, buf_rptr(&msg), buf_len(&msg), &msg) == 0)
+    if (st == HMS_UP_DOWN && unsent && !p->closing && buf_len(&msg) &&
+        place(p, uc, buf_rptr(&msg), buf_len(&msg), &msg) == 0)
         return;
     buf_free(&msg);
     ev_timer_stop(p->loop, &uc->tmo);
@@ -396,26 +490,31 @@ void hms_pool_free(struct hms_pool *p)
 {
     if (!p)
         return;
-    while (p->conns) {
-        struct hms_upconn *c = p->conns;
-        c->state = HU_IDLE; /* no failover now */
-        conn_fail(c, HMS_UP_DOWN, "the router is stopping");
-    }
-    /* Hands back the answers still queued, so the connections they name are
-     * freed; no lookup for this pool is out any more. */
+    /* From outside every callback of the pool: each connection's memory
+     * goes with its close (or, still looking its address up, when the
+     * answer is handed back by the stop below). */
+    p->closing = true;
+    while (p->conns)
+        conn_fail(p->conns, HMS_UP_DOWN, "the router is stopping");
     ev_ref(p->loop); /* undo the unref of hms_pool_new before the stop */
     fr_inbox_stop(&p->resolved);
     free(p);
-    buf_free(&reply); /* called on the pool's own worker thread */
 }
 
 void hms_pool_counts(const struct hms_pool *p, size_t *open, size_t *idle)
 {
-    *open = p->nconns;
-    *idle = 0;
-    for (const struct hms_upconn *c = p->conns; c; c = c->next)
-        if (c->state == HU_IDLE)
-            (*idle)++;
+    uint64_t n[HU_NSTATES] = { 0 };
+    hms_pool_count_states(p, n);
+    *open = 0;
+    for (int k = 0; k < HU_CLOSED; k++)
+        *open += n[k];
+    *idle = n[HU_IDLE];
+}
+
+void hms_pool_count_states(const struct hms_pool *p, uint64_t n[HU_NSTATES])
+{
+    for (int k = 0; k < HU_CLOSED; k++)
+        n[k] += __atomic_load_n(&p->by_state[k], __ATOMIC_RELAXED);
 }
 
 void hms_pool_session_end(struct hms_pool *p, uint64_t id)
@@ -426,31 +525,19 @@ void hms_pool_session_end(struct hms_pool *p, uint64_t id)
     for (; c; c = next) {
         next = c->next;
         if (c->sess == id && !c->call)
-            conn_free(c);
+            hu_close(c, NULL);
     }
 }
 
-static void update_io(struct hms_upconn *c)
-{
-    struct ev_loop *loop = c->pool->loop;
-    if (c->fd < 0)
-        return; /* still resolving: nothing to watch */
-    if (buf_len(&c->out) || c->state == HU_CONNECTING)
-        ev_io_start(loop, &c->ww);
-    else
-        ev_io_stop(loop, &c->ww);
-    if (c->state != HU_CONNECTING && !c->paused)
-        ev_io_start(loop, &c->rw);
-    else
-        ev_io_stop(loop, &c->rw);
-}
-
-/* Appends one message, framed when the backend wants frames. */
+/* Appends one message to the output, framed when the backend wants frames. */
 static int put_message(struct hms_upconn *c, const uint8_t *msg, size_t len)
 {
-    if (c->framed && tw_put_frame_len(&c->out, len) < 0)
+    struct buf *out = conn_out(&c->conn);
+    if (c->framed && tw_put_frame_len(out, len) < 0)
         return -1;
-    return buf_append(&c->out, msg, len);
+    if (buf_append(out, msg, len) < 0)
+        return -1;
+    return conn_out_end(&c->conn);
 }
 
 /* ---- set-up messages, written by hand in both protocols ---- */
@@ -524,21 +611,31 @@ fail:
 
 /* ---- I/O ---- */
 
+/* A oneway call is done once it is queued; its done() runs from the loop
+ * (the call's timer, fed), never from inside hms_up_send. */
+static void oneway_done_later(struct hms_pool *p, struct hms_upcall *uc)
+{
+    ev_timer_stop(p->loop, &uc->tmo);
+    ev_feed_event(p->loop, &uc->tmo, EV_CUSTOM);
+}
+
 /* Writes the call: c is BUSY (or IDLE again after a oneway call). -1 when
- * c was closed (its call failed). */
+ * c was closed (its call failed; not from inside hms_up_send, where
+ * `pending` is always empty). */
 static int start_call_io(struct hms_upconn *c)
 {
     struct hms_pool *p = c->pool;
+    if (!hu_move(c, HU_BUSY))
+        return -1;
     if (buf_len(&c->pending) && put_message(c, buf_rptr(&c->pending), buf_len(&c->pending)) < 0) {
-        c->state = HU_BUSY;
         conn_fail(c, HMS_UP_DOWN, "out of memory");
         return -1;
     }
     buf_free(&c->pending);
-    c->state = HU_BUSY;
     ev_timer_stop(p->loop, &c->idle);
     tw_scan_init(&c->scan, c->proto, &p->whole);
     c->paused = c->whole = c->frame_known = c->frame_hdr = false;
+    hu_want_read(c, true);
     struct hms_upcall *uc = c->call;
     if (!uc)
         return 0;
@@ -549,10 +646,9 @@ static int start_call_io(struct hms_upconn *c)
         /* No reply comes: the call is done once queued. */
         c->call = NULL;
         uc->conn = NULL;
-        ev_timer_stop(p->loop, &uc->tmo);
-        c->state = HU_IDLE;
+        hu_move(c, HU_IDLE);
         ev_timer_again(p->loop, &c->idle);
-        uc->done(uc, HMS_UP_OK, NULL, 0, NULL);
+        oneway_done_later(p, uc);
     }
     return 0;
 }
@@ -566,24 +662,31 @@ static struct hms_upcall *call_over(struct hms_upconn *c)
         uc->conn = NULL;
         ev_timer_stop(c->pool->loop, &uc->tmo);
     }
-    c->state = HU_IDLE;
+    hu_move(c, HU_IDLE);
     c->paused = false;
     ev_timer_again(c->pool->loop, &c->idle);
-    if (c->in.cap > 4 * HU_READ_CHUNK && !buf_len(&c->in))
-        buf_free(&c->in); /* after a big reply held whole */
-    update_io(c);
+    hu_want_read(c, true);
     return uc;
 }
 
-/* Cuts the next whole message from c->in: 1 with msg/len/used, 0 for more
- * bytes, or a negative thrift_walk status. */
+/* After a big reply held whole, the input buffer's room goes. */
+static void trim_input(struct hms_upconn *c)
+{
+    struct buf *in = conn_in(&c->conn);
+    if (in->cap > 4 * HU_READ_CHUNK && !buf_len(in))
+        buf_free(in);
+}
+
+/* Cuts the next whole message from the input: 1 with msg/len/used, 0 for
+ * more bytes, or a negative thrift_walk status. */
 static int cut_whole(struct hms_upconn *c, const struct tw_limits *lim, const uint8_t **msg, size_t *mlen,
                      size_t *used)
 {
+    struct buf *in = conn_in(&c->conn);
     if (c->framed)
-        return tw_frame_cut(buf_rptr(&c->in), buf_len(&c->in), lim->max_message, msg, mlen, used);
-    int rc = tw_scan_feed(&c->scan, buf_rptr(&c->in), buf_len(&c->in), mlen);
-    *msg = buf_rptr(&c->in);
+        return tw_frame_cut(buf_rptr(in), buf_len(in), lim->max_message, msg, mlen, used);
+    int rc = tw_scan_feed(&c->scan, buf_rptr(in), buf_len(in), mlen);
+    *msg = buf_rptr(in);
     *used = *mlen;
     return rc;
 }
@@ -594,7 +697,8 @@ static int cut_whole(struct hms_upconn *c, const struct tw_limits *lim, const ui
 static void take_setup(struct hms_upconn *c)
 {
     static const struct tw_limits small = { TW_DEFAULT_DEPTH, TW_DEFAULT_SIZE, TW_DEFAULT_SIZE, TW_DEFAULT_SIZE };
-    while (c->state == HU_SETUP && buf_len(&c->in)) {
+    struct buf *in = conn_in(&c->conn);
+    while (c->state == HU_SETUP && buf_len(in)) {
         const uint8_t *msg;
         size_t mlen = 0, used = 0;
         int rc = cut_whole(c, &small, &msg, &mlen, &used);
@@ -615,20 +719,26 @@ static void take_setup(struct hms_upconn *c)
             FR_LOG_EVERY(10, 1000, FR_LOG_WARN, NULL,
                          "metastore %s refused a setting replayed for a client session (setMetaConf); its calls "
                          "there run without it", c->addr);
-        buf_consume(&c->in, used);
+        buf_consume(in, used);
         tw_scan_init(&c->scan, c->proto, NULL);
         if (--c->setup_left == 0) {
-            if (buf_len(&c->in)) {
+            if (buf_len(in)) {
                 conn_fail(c, HMS_UP_PROTO, "bytes after the set-up replies");
                 return;
             }
-            if (start_call_io(c) == 0)
-                update_io(c);
+            start_call_io(c);
             return;
         }
     }
 }
 
+/*
+ * A whole reply: done() gets it where it lies, in the connection's input
+ * buffer (no copy). The conn's callback holds a reference, so the bytes stay
+ * put while done() runs whatever it does: send again (maybe on this very
+ * connection, now IDLE: that only writes), cancel, end a session. The input
+ * is emptied once done() returns.
+ */
 static void take_whole(struct hms_upconn *c)
 {
     struct hms_pool *p = c->pool;
@@ -644,33 +754,18 @@ static void take_whole(struct hms_upconn *c)
         conn_fail(c, HMS_UP_TOOBIG, why);
         return;
     }
-    if (rc != TW_COMPLETE || used != buf_len(&c->in)) {
+    struct buf *in = conn_in(&c->conn);
+    if (rc != TW_COMPLETE || used != buf_len(in)) {
         char why[96];
         snprintf(why, sizeof why, "malformed reply (%s)", rc != TW_COMPLETE ? tw_strerror(rc) : "bytes after it");
         conn_fail(c, HMS_UP_PROTO, why);
         return;
     }
-    /* The connection may be freed or reused by done(): the reply moves to
-     * a per-thread buffer (kept across replies: no allocation per call), and
-     * the connection keeps its input buffer's room for the next one. */
-    buf_reset(&reply);
-    if (buf_append(&reply, msg, mlen) < 0) {
-        conn_fail(c, HMS_UP_DOWN, "out of memory");
-        return;
-    }
-    buf_reset(&c->in);
     struct hms_upcall *uc = call_over(c);
-    if (reply.cap > 4 * HU_READ_CHUNK) {
-        /* A big reply: hand it over in its own buffer, not kept. */
-        struct buf big = reply;
-        reply = (struct buf)BUF_INIT;
-        if (uc)
-            uc->done(uc, HMS_UP_OK, buf_rptr(&big), buf_len(&big), NULL);
-        buf_free(&big);
-        return;
-    }
     if (uc)
-        uc->done(uc, HMS_UP_OK, buf_rptr(&reply), buf_len(&reply), NULL);
+        uc->done(uc, HMS_UP_OK, msg, mlen, NULL);
+    buf_reset(in); /* nothing was read meanwhile: these are the reply's bytes */
+    trim_input(c);
 }
 
 static inline uint32_t be32(const uint8_t *p)
@@ -682,12 +777,13 @@ static inline uint32_t be32(const uint8_t *p)
 static void take_parts(struct hms_upconn *c)
 {
     struct hms_upcall *uc = c->call;
-    size_t hdr = 0, avail = buf_len(&c->in);
+    struct buf *in = conn_in(&c->conn);
+    size_t hdr = 0, avail = buf_len(in);
     if (c->framed) {
         if (!c->frame_known) {
             if (avail < 4)
                 return;
-            uint32_t n = be32(buf_rptr(&c->in));
+            uint32_t n = be32(buf_rptr(in));
             if (n == 0 || n > INT32_MAX) {
                 conn_fail(c, HMS_UP_PROTO, "malformed reply (bad frame length)");
                 return;
@@ -704,8 +800,12 @@ static void take_parts(struct hms_upconn *c)
         return;
     size_t used = 0;
     char why[160] = "";
-    enum hms_part r = uc->part(uc, buf_rptr(&c->in) + hdr, avail, c->framed ? c->frame_total : 0, &used, why,
+    enum hms_part r = uc->part(uc, buf_rptr(in) + hdr, avail, c->framed ? c->frame_total : 0, &used, why,
                                sizeof why);
+    /* part() must not cancel, but what it does for the client may end the
+     * client, and with it this call: then c is CLOSED (still valid). */
+    if (c->state == HU_CLOSED || c->call != uc)
+        return;
     if (r == HMS_PART_WHOLE) {
         c->whole = true;
         take_whole(c);
@@ -720,50 +820,38 @@ static void take_parts(struct hms_upconn *c)
     if (used) {
         /* The frame length goes with the first bytes taken: until then the
          * reply may still be asked for whole. */
-        buf_consume(&c->in, hdr + used);
+        buf_consume(in, hdr + used);
         c->frame_hdr = false;
         c->frame_left -= c->framed ? used : 0;
         tmo_restart(c->pool, uc); /* the reply moves: the timeout counts from here */
     }
     if (r == HMS_PART_END) {
-        if (c->framed ? c->frame_left != 0 : buf_len(&c->in) != 0) {
+        if (c->framed ? c->frame_left != 0 : buf_len(in) != 0) {
             conn_fail(c, HMS_UP_PROTO, "bytes after the reply");
             return;
         }
         uc = call_over(c);
         if (uc)
             uc->done(uc, HMS_UP_OK, NULL, 0, NULL);
+        if (c->state != HU_CLOSED)
+            trim_input(c);
         return;
     }
     if (r == HMS_PART_PAUSE) {
         c->paused = true;
         ev_timer_stop(c->pool->loop, &uc->tmo);
-        update_io(c);
+        hu_want_read(c, false);
         return;
     }
     if (all_there)
         conn_fail(c, HMS_UP_PROTO, "malformed reply (its frame ends inside it)");
 }
 
-static void on_read(struct ev_loop *loop, ev_io *w, int revents)
+/* conn callback: input is in (read, or already buffered after a resume). */
+static void on_input(struct conn *cn)
 {
-    struct hms_upconn *c = w->data;
-    if (c->paused)
-        return;
-    if (buf_reserve(&c->in, HU_READ_CHUNK) < 0) {
-        conn_fail(c, HMS_UP_DOWN, "out of memory");
-        return;
-    }
-    ssize_t n = recv(c->fd, buf_wptr(&c->in), HU_READ_CHUNK, 0);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-        n = 0; /* nothing new: what is buffered may still go on (a resume) */
-    } else if (n <= 0) {
-        conn_fail(c, HMS_UP_DOWN, n == 0 ? "connection closed by the metastore" : strerror(errno));
-        return;
-    } else {
-        buf_commit(&c->in, (size_t)n);
-    }
-    if (!buf_len(&c->in))
+    struct hms_upconn *c = cn->owner;
+    if (c->paused || !buf_len(conn_in(cn)))
         return;
     switch (c->state) {
     case HU_IDLE:
@@ -779,76 +867,104 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
             take_whole(c);
         return;
     case HU_CONNECTING:
+    case HU_CLOSED:
+    case HU_NSTATES:
         return;
     }
 }
 
-static void on_write(struct ev_loop *loop, ev_io *w, int revents)
+/*
+ * conn callback: connected. The set-up messages the call needs (set_ugi,
+ * the session's settings) are written now, never before; the call waits in
+ * `pending` until they are answered, or goes at once when there are none.
+ * The conn flushes on return.
+ */
+static void on_connected(struct conn *cn)
 {
-    struct hms_upconn *c = w->data;
-    if (c->state == HU_CONNECTING) {
-        int err = 0;
-        socklen_t el = sizeof err;
-        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0 || err) {
-            conn_fail(c, HMS_UP_DOWN, err ? strerror(err) : "connect failed");
-            return;
-        }
-        if (c->setup_left) {
-            c->state = HU_SETUP; /* the set-up timer runs on */
-            tw_scan_init(&c->scan, c->proto, NULL);
-        } else if (start_call_io(c) < 0) {
-            return;
-        }
-    }
-    if (net_send_buf(c->fd, &c->out) == NET_ERROR) {
-        conn_fail(c, HMS_UP_DOWN, "write failed");
+    struct hms_upconn *c = cn->owner;
+    struct hms_upcall *uc = c->call;
+    if (!uc) {
+        hu_close(c, NULL); /* cannot happen: a cancel closes the connection */
         return;
     }
-    update_io(c);
+    int n = queue_setup(c, uc, true);
+    if (n < 0) {
+        conn_fail(c, HMS_UP_DOWN, "out of memory");
+        return;
+    }
+    c->setup_left = n;
+    if (n == 0) {
+        start_call_io(c);
+        return;
+    }
+    if (hu_move(c, HU_SETUP)) /* the set-up timer runs on */
+        tw_scan_init(&c->scan, c->proto, NULL);
 }
+
+/* conn callback: the socket closed under us (connect refused, the metastore
+ * hung up, a write failed). A close this file asked for arrives with c
+ * already CLOSED. */
+static void on_close(struct conn *cn, const char *reason)
+{
+    struct hms_upconn *c = cn->owner;
+    if (c->state != HU_CLOSED)
+        conn_fail(c, HMS_UP_DOWN, reason ? reason : "connection closed by the metastore");
+}
+
+/* conn callback: the last reference went. */
+static void on_free(struct conn *cn)
+{
+    struct hms_upconn *c = cn->owner;
+    free(c->key);
+    free(c);
+}
+
+static const struct conn_ops hu_conn_ops = {
+    .on_input = on_input,
+    .on_connected = on_connected,
+    .on_close = on_close,
+    .on_free = on_free,
+};
 
 static void on_idle(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct hms_upconn *c = t->data;
     if (c->state == HU_IDLE)
-        conn_free(c);
+        hu_close(c, NULL);
     else if (c->state == HU_CONNECTING)
-        conn_fail(c, HMS_UP_DOWN, c->fd < 0 ? "resolving the address timed out" : "connect timed out");
+        conn_fail(c, HMS_UP_DOWN, !c->has_sock ? "resolving the address timed out" : "connect timed out");
     else if (c->state == HU_SETUP)
         conn_fail(c, HMS_UP_DOWN, "no answer to set_ugi or setMetaConf within the connect timeout");
 }
 
+/* The call's timer: its timeout, or (fed, EV_CUSTOM) a oneway call queued. */
 static void on_call_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 {
     struct hms_upcall *uc = t->data;
+    if (revents & EV_CUSTOM) {
+        if (!uc->conn)
+            uc->done(uc, HMS_UP_OK, NULL, 0, NULL);
+        return;
+    }
     if (uc->conn)
         conn_fail(uc->conn, HMS_UP_TIMEOUT,
                   uc->conn->state == HU_BUSY ? "no reply within the call timeout"
                                              : "not connected within the call timeout");
 }
 
-/* A non-blocking connect to a resolved address; the socket, or -1 with why. */
-static int open_fd(const struct sockaddr_storage *sa, socklen_t salen, char *why, size_t whylen)
+/* Starts the non-blocking connect to a resolved address: from here on the
+ * conn layer reports back (on_connected or on_close). -1 with why when no
+ * connect could be started. */
+static int hu_connect(struct hms_upconn *c, char *why, size_t whylen)
 {
-    int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        snprintf(why, whylen, "%s", strerror(errno));
-    else if (connect(fd, (const struct sockaddr *)sa, salen) < 0 && errno != EINPROGRESS) {
-        snprintf(why, whylen, "%s", strerror(errno));
-        close(fd);
-        fd = -1;
-    }
-    return fd;
-}
-
-/* Gives a connection that waited for its address its socket. */
-static int conn_attach_fd(struct hms_upconn *c, char *why, size_t whylen)
-{
-    c->fd = open_fd(&c->rq.sa, c->rq.salen, why, whylen);
-    if (c->fd < 0)
+    struct hms_pool *p = c->pool;
+    int rc = conn_connect(&c->conn, p->loop, (const struct sockaddr *)&c->rq.sa, c->rq.salen, &hu_conn_ops, c,
+                          p->counts);
+    if (rc < 0) {
+        snprintf(why, whylen, "%s", strerror(-rc));
         return -1;
-    ev_io_set(&c->rw, c->fd, EV_READ);
-    ev_io_set(&c->ww, c->fd, EV_WRITE);
+    }
+    c->has_sock = true;
     return 0;
 }
 
@@ -860,7 +976,8 @@ static void on_resolved(struct fr_inbox_node *node, void *arg)
 {
     struct hms_upconn *c = (struct hms_upconn *)((char *)node - offsetof(struct hms_upconn, rq.node));
     c->resolving = false;
-    if (c->closed) {
+    if (c->orphan) {
+        free(c->key);
         free(c);
         return;
     }
@@ -870,11 +987,8 @@ static void on_resolved(struct fr_inbox_node *node, void *arg)
         conn_fail(c, HMS_UP_DOWN, why);
         return;
     }
-    if (conn_attach_fd(c, why, sizeof why) < 0) {
+    if (hu_connect(c, why, sizeof why) < 0)
         conn_fail(c, HMS_UP_DOWN, why);
-        return;
-    }
-    update_io(c);
 }
 
 /* The pool key of a connection: session, address, protocol, framing, user
@@ -906,8 +1020,8 @@ static struct hms_upconn *find_idle(struct hms_pool *p, const char *key)
     return c;
 }
 
-/* A new connection to the target's URI i for uc (CONNECTING, its call in
- * `pending` once placed). NULL with why when the socket cannot be made. */
+/* A new connection to the target's URI i for uc: CONNECTING, with or
+ * without its socket yet. NULL with why when no connect could be started. */
 static struct hms_upconn *open_conn(struct hms_pool *p, struct hms_upcall *uc, int i, const char *key, char *why,
                                     size_t whylen)
 {
@@ -917,39 +1031,36 @@ static struct hms_upconn *open_conn(struct hms_pool *p, struct hms_upcall *uc, i
         snprintf(why, whylen, "out of memory");
         return NULL;
     }
-    c->fd = -1;
-    switch (fr_resolve_start(&c->rq, uc->target->addrs[i], &p->resolved)) {
-    case FR_RESOLVE_DONE:
-        c->fd = open_fd(&c->rq.sa, c->rq.salen, why, whylen);
-        break;
-    case FR_RESOLVE_PENDING:
-        c->resolving = true; /* on_resolved connects it */
-        break;
-    default:
-        snprintf(why, whylen, "cannot resolve it: %s", c->rq.why);
-        break;
-    }
-    if (c->fd < 0 && !c->resolving) {
-        free(c->key);
-        free(c);
-        return NULL;
-    }
     c->pool = p;
     c->uri = i;
     snprintf(c->addr, sizeof c->addr, "%s", uc->target->addrs[i]);
     c->proto = uc->proto;
     c->framed = uc->framed;
     c->sess = uc->id.sess ? uc->id.sess->id : 0;
-    c->state = HU_CONNECTING;
+    int rc = -1;
+    switch (fr_resolve_start(&c->rq, uc->target->addrs[i], &p->resolved)) {
+    case FR_RESOLVE_DONE:
+        rc = hu_connect(c, why, whylen);
+        break;
+    case FR_RESOLVE_PENDING:
+        c->resolving = true; /* on_resolved connects it */
+        rc = 0;
+        break;
+    default:
+        snprintf(why, whylen, "cannot resolve it: %s", c->rq.why);
+        break;
+    }
+    if (rc < 0) {
+        free(c->key);
+        free(c);
+        return NULL;
+    }
+    c->state = HU_CONNECTING; /* the first state: not a move */
+    hu_count(p, HU_CONNECTING, 1);
     c->next = p->conns;
     if (p->conns)
         p->conns->prev = c;
     p->conns = c;
-    p->nconns++;
-    ev_io_init(&c->rw, on_read, c->fd, EV_READ);
-    c->rw.data = c;
-    ev_io_init(&c->ww, on_write, c->fd, EV_WRITE);
-    c->ww.data = c;
     /* The idle timer doubles as the connect and set-up timer. */
     ev_init(&c->idle, on_idle);
     c->idle.data = c;
@@ -958,9 +1069,13 @@ static struct hms_upconn *open_conn(struct hms_pool *p, struct hms_upcall *uc, i
     return c;
 }
 
-/* Puts the call (msg/len; held in *own when own is not NULL, which is
+/*
+ * Puts the call (msg/len; held in *own when own is not NULL, which is
  * taken) on a connection to the next URI of its target not tried yet.
- * 0, or -1 when none is left (uc->why says what each did). */
+ * 0, or -1 when none is left (uc->why says what each did). Never runs
+ * done() and never writes to a socket: what it queues on an open
+ * connection goes out from the loop (conn_kick).
+ */
 static int place(struct hms_pool *p, struct hms_upcall *uc, const uint8_t *msg, size_t len, struct buf *own)
 {
     struct hms_target *t = uc->target;
@@ -979,20 +1094,16 @@ static int place(struct hms_pool *p, struct hms_upcall *uc, const uint8_t *msg, 
             note_why(uc, t->addrs[i], why);
             continue;
         }
-        if (!fresh) {
-            ev_timer_stop(p->loop, &c->idle);
-            c->uri = i;
-        }
-        int n = queue_setup(c, uc, fresh);
-        /* The call waits in `pending` for a connection still to set up,
-         * else goes straight to the output. */
+        /* A new connection writes its set-up once connected (on_connected);
+         * an idle one replays the session changes it lacks first. */
+        int n = fresh ? 0 : queue_setup(c, uc, false);
         bool wait = fresh || n > 0;
         int rc = n < 0 ? -1
                  : !wait ? put_message(c, msg, len)
                  : own ? 0
                        : buf_append(&c->pending, msg, len);
         if (rc < 0) {
-            conn_free(c);
+            hu_close(c, "out of memory"); /* no call on it yet: nothing runs */
             snprintf(uc->why, sizeof uc->why, "out of memory");
             break;
         }
@@ -1002,18 +1113,20 @@ static int place(struct hms_pool *p, struct hms_upcall *uc, const uint8_t *msg, 
         }
         c->call = uc;
         uc->conn = c;
-        c->setup_left = n;
-        if (fresh) {
-            update_io(c);
-        } else if (n) {
-            /* Session changes to replay first, under the set-up timer. */
-            c->state = HU_SETUP;
-            tw_scan_init(&c->scan, c->proto, NULL);
-            ev_timer_set(&c->idle, p->lim.connect_timeout, p->lim.idle_timeout);
-            ev_timer_start(p->loop, &c->idle);
-            update_io(c);
-        } else if (start_call_io(c) == 0) {
-            update_io(c);
+        if (!fresh) {
+            ev_timer_stop(p->loop, &c->idle);
+            c->uri = i;
+            c->setup_left = n;
+            if (n) {
+                /* Session changes to replay first, under the set-up timer. */
+                hu_move(c, HU_SETUP);
+                tw_scan_init(&c->scan, c->proto, NULL);
+                ev_timer_set(&c->idle, p->lim.connect_timeout, p->lim.idle_timeout);
+                ev_timer_start(p->loop, &c->idle);
+            } else {
+                start_call_io(c); /* `pending` is empty: cannot fail */
+            }
+            conn_kick(&c->conn);
         }
         if (own)
             buf_free(own);
@@ -1027,6 +1140,7 @@ static int place(struct hms_pool *p, struct hms_upcall *uc, const uint8_t *msg, 
 int hms_up_send(struct hms_pool *p, struct hms_target *t, const struct hms_ident *id, enum tw_proto proto,
                 bool framed, const uint8_t *msg, size_t len, struct hms_upcall *uc, char *why, size_t whylen)
 {
+    uc->pool = p;
     uc->conn = NULL;
     uc->target = t;
     uc->id = *id;
@@ -1052,18 +1166,19 @@ void hms_up_resume(struct hms_upcall *uc)
         return;
     c->paused = false;
     tmo_restart(c->pool, uc);
-    update_io(c);
+    hu_want_read(c, true);
     /* The bytes already read go on from the loop, not from here. */
-    ev_feed_event(c->pool->loop, &c->rw, EV_READ);
+    conn_kick(&c->conn);
 }
 
 void hms_up_cancel(struct hms_upcall *uc)
 {
+    if (uc->pool)
+        ev_timer_stop(uc->pool->loop, &uc->tmo); /* also a oneway's done() still to come */
     struct hms_upconn *c = uc->conn;
     if (!c)
         return;
-    ev_timer_stop(c->pool->loop, &uc->tmo);
     c->call = NULL;
     uc->conn = NULL;
-    conn_free(c);
+    hu_close(c, NULL); /* the reply would be out of step */
 }

@@ -116,8 +116,17 @@ enum hms_up_status {
 };
 
 struct hms_upcall;
-/* The reply (one whole message, unframed), the end of a reply handed to
- * part() (msg NULL), or a failure with why. */
+/*
+ * Called once per call, from the loop: never from inside hms_up_send. With
+ * the reply (one whole message, unframed), the end of a reply handed to
+ * part() (msg NULL), or a failure with why.
+ *
+ * msg/len point into the backend connection's input buffer (the reply is
+ * not copied) and why into the call itself; both are valid only until
+ * done() returns: copy what must outlive it. done() may send again on the
+ * pool, cancel other calls or end a session; the connection the reply came
+ * on stays valid (its reference is held) until done() returns.
+ */
 typedef void (*hms_up_done_fn)(struct hms_upcall *uc, enum hms_up_status st, const uint8_t *msg, size_t len,
                                const char *why);
 
@@ -131,7 +140,9 @@ enum hms_part {
 };
 /* The reply's bytes not taken yet, from the first of them: p/len (frame
  * length removed; `total` is the payload's length for a framed backend, 0
- * when unknown). It must not cancel the call or send on the pool. */
+ * when unknown), in the connection's input buffer, valid until part()
+ * returns. It must not cancel the call or send on the pool (should what it
+ * does end the client, and the call with it, the pool copes). */
 typedef enum hms_part (*hms_up_part_fn)(struct hms_upcall *uc, const uint8_t *p, size_t len, size_t total,
                                         size_t *used, char *why, size_t whylen);
 
@@ -144,8 +155,9 @@ struct hms_upcall {
     double timeout;                     /* seconds for the reply (and between its parts); 0: the pool's */
     uint64_t applies_gen;               /* setMetaConf: the session change this call makes */
     /* private */
-    struct hms_upconn *conn;
-    ev_timer tmo;
+    struct hms_pool *pool;              /* set by hms_up_send */
+    struct hms_upconn *conn;            /* NULL: not on a connection (done, or done() still to run) */
+    ev_timer tmo;                       /* the reply's timeout; fed to run a oneway call's done() */
     struct hms_target *target;
     struct hms_ident id;                /* the caller's (pointers into its client connection) */
     enum tw_proto proto;
@@ -161,20 +173,57 @@ struct hms_pool_limits {
     size_t max_reply;                   /* largest reply held whole */
 };
 
-struct hms_pool *hms_pool_new(struct ev_loop *loop, const struct hms_pool_limits *lim);
+struct conn_counts;
+
+/* counts: per-state gauges the pool's sockets add to (lib/conn.h; the
+ * worker's metastore kind), or NULL. */
+struct hms_pool *hms_pool_new(struct ev_loop *loop, const struct hms_pool_limits *lim, struct conn_counts *counts);
+/* From outside the pool's callbacks: every call still out fails (done()
+ * with HMS_UP_DOWN) and every connection is freed. */
 void hms_pool_free(struct hms_pool *p);
 
-/* Sends one message (unframed bytes; framing is added for framed backends)
- * to the target's URIs. 0: done() will run later; -1 with why: not sent. */
+/*
+ * Sends one message (unframed bytes, copied; framing is added for framed
+ * backends) to the target's URIs.
+ * 0: the call is out, and done() runs exactly once, later, from the loop:
+ *    never before hms_up_send returns, whatever happens to the connection
+ *    (bytes are written from the loop as well; a oneway call's done()
+ *    runs from the loop once the call is queued).
+ * -1 with why: not sent; done() will not run.
+ */
 int hms_up_send(struct hms_pool *p, struct hms_target *t, const struct hms_ident *id, enum tw_proto proto,
                 bool framed, const uint8_t *msg, size_t len, struct hms_upcall *uc, char *why, size_t whylen);
 /* Reading a reply goes on after HMS_PART_PAUSE (from the event loop: part()
  * is not called from here). */
 void hms_up_resume(struct hms_upcall *uc);
-/* Forgets a call (its connection is closed: the reply would be out of step). */
+/* Forgets a call (its connection is closed: the reply would be out of
+ * step); done() will not run, not even a oneway call's still to come. */
 void hms_up_cancel(struct hms_upcall *uc);
 
-/* Connections open / idle, for metrics. */
+/*
+ * States of a backend connection. One function in hms_up.c moves a
+ * connection between them, by a table of allowed moves:
+ *
+ *   CONNECTING -> SETUP | BUSY | CLOSED    connected: set-up to answer, or none
+ *   SETUP      -> BUSY | CLOSED            set-up answered: the call is written
+ *   IDLE       -> SETUP | BUSY | CLOSED    reused (session changes to replay first)
+ *   BUSY       -> IDLE | CLOSED            the reply is in (or a oneway call queued)
+ */
+enum hms_upconn_state {
+    HU_CONNECTING = 0,                  /* address lookup or connect under way; the call waits */
+    HU_SETUP,                           /* set_ugi / setMetaConf replays written, replies awaited */
+    HU_IDLE,                            /* pooled, no call */
+    HU_BUSY,                            /* one call written, its reply awaited */
+    HU_CLOSED,                          /* out of the pool; memory goes with the last reference */
+    HU_NSTATES
+};
+bool hms_upconn_move_ok(enum hms_upconn_state from, enum hms_upconn_state to);
+/* "connecting", "setup", "idle", "busy", "closed" (metric labels). */
+const char *hms_upconn_state_name(enum hms_upconn_state s);
+
+/* Connections open / idle, for metrics (any thread). */
 void hms_pool_counts(const struct hms_pool *p, size_t *open, size_t *idle);
+/* Adds the pool's connections per state to n (any thread; CLOSED adds 0). */
+void hms_pool_count_states(const struct hms_pool *p, uint64_t n[HU_NSTATES]);
 
 #endif

@@ -205,6 +205,13 @@ static void gauges(struct buf *out, void *arg)
     for (int k = 0; k < UPSTREAM_CONN_CLOSED; k++)
         metrics_printf(out, "fedrouter_upstream_conn_state{proto=\"hdfs\",state=\"%s\"} %llu\n",
                        upstream_conn_state_name((enum upstream_conn_state)k), (unsigned long long)up.by_state[k]);
+    uint64_t hs[HU_NSTATES] = { 0 };
+    for (int i = 0; i < r->nworkers; i++)
+        if (r->workers[i].hup)
+            hms_pool_count_states(r->workers[i].hup, hs);
+    for (int k = 0; k < HU_CLOSED; k++)
+        metrics_printf(out, "fedrouter_upstream_conn_state{proto=\"hms\",state=\"%s\"} %llu\n",
+                       hms_upconn_state_name((enum hms_upconn_state)k), (unsigned long long)hs[k]);
     /* Sockets by kind and connection-layer state, over every worker. */
     metrics_printf(out, "# TYPE fedrouter_connections gauge\n");
     for (int k = 0; k < WS_NKINDS; k++)

@@ -7,50 +7,51 @@
  * its connection; only where its frame waits depends on the state:
  *
  *   CONNECTING, HANDSHAKE:  frame -> c->pending   (socket untouched)
- *   READY:                  frame -> c->out -> socket
+ *   READY:                  frame -> conn_out() -> socket (lib/conn)
  *
+ * The socket side (fd, watchers, buffers, connect, close, lifetime) is an
+ * embedded struct conn; this file keeps the NameNode protocol only. The
+ * conn's callbacks drive it: on_connected starts the handshake, on_input
+ * cuts reply frames, on_close fails the calls, on_free frees the memory.
  * conn_move() is the one place a state changes; conn_fail() the one way to
  * CLOSED.
  *
  * A set's address is resolved off this loop (lib/resolve): a literal IP at
  * once, a host name by the resolver thread. Until the answer comes back
  * through the pool's inbox, new connections of the set are CONNECTING with
- * no socket, and their calls wait in `pending` like any other.
+ * no socket (and so no struct conn yet), and their calls wait in `pending`
+ * like any other. Such a connection is only ever pointed at by its set's
+ * list and by its calls, so conn_fail() frees it itself once its calls are
+ * failed; from the connect on, its memory goes with the conn's last
+ * reference.
  */
 #define _GNU_SOURCE
 #include "upstream.h"
 
+#include "conn.h"
 #include "log.h"
-#include "net.h"
 #include "resolve.h"
 
-#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #define UP_BUCKETS 64
 #define UP_SETS 256
-#define UP_READ_CHUNK (64u << 10)
 
 struct upstream_set;
 
 struct upstream_conn {
+    struct conn conn;                    /* the socket; valid only once has_sock */
+    bool has_sock;                       /* conn_connect() was started */
     struct upstream_pool *pool;
     struct upstream_set *set;
     struct upstream_conn *next;          /* in set->conns */
-    int fd;
     enum upstream_conn_state state;      /* changed by conn_move() only */
-    bool in_callback;                    /* freeing is deferred while set */
-    ev_io rw, ww;
     ev_timer timer;                      /* connect + handshake timeout, then idle timeout */
-    struct buf in, out;
     struct buf pending;                  /* frames of calls sent before READY, in order */
     uint32_t in_flight;
     struct upstream_call *calls[UP_BUCKETS];
@@ -68,9 +69,12 @@ struct upstream_set {
     struct upstream_conn *conns;         /* while resolving: CONNECTING ones without a socket */
 };
 
+/* The figures upstream_pool_stats() reads are written by the pool's worker
+ * and read by the admin thread: both sides use __atomic builtins. */
 struct upstream_pool {
     struct ev_loop *loop;
     struct upstream_limits lim;
+    struct conn_counts *counts;          /* the worker's NameNode socket gauges; may be NULL */
     struct upstream_set *sets[UP_SETS];
     uint64_t conns, in_flight, connects, connect_failures;
     uint64_t by_state[UPSTREAM_CONN_NSTATES]; /* open connections per state (CLOSED: never counted) */
@@ -78,6 +82,11 @@ struct upstream_pool {
     struct fr_inbox resolved;            /* answers of the resolver thread */
     bool closing;
 };
+
+static inline void stat_add(uint64_t *v, int64_t d)
+{
+    __atomic_fetch_add(v, (uint64_t)d, __ATOMIC_RELAXED);
+}
 
 /* The allowed moves: row = from, column = to. */
 static const bool conn_moves[UPSTREAM_CONN_NSTATES][UPSTREAM_CONN_NSTATES] = {
@@ -124,13 +133,15 @@ static uint32_t call_bucket(const uint8_t *cid, size_t cidlen, int32_t call_id)
 
 static void on_resolved(struct fr_inbox_node *node, void *arg);
 
-struct upstream_pool *upstream_pool_new(struct ev_loop *loop, const struct upstream_limits *lim)
+struct upstream_pool *upstream_pool_new(struct ev_loop *loop, const struct upstream_limits *lim,
+                                        struct conn_counts *counts)
 {
     struct upstream_pool *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
     p->loop = loop;
     p->lim = *lim;
+    p->counts = counts;
     if (p->lim.max_conns_per_key < 1)
         p->lim.max_conns_per_key = 1;
     if (p->lim.calls_per_conn < 1)
@@ -145,15 +156,16 @@ struct upstream_pool *upstream_pool_new(struct ev_loop *loop, const struct upstr
     return p;
 }
 
-static void conn_fail(struct upstream_conn *c, const char *why);
+static void up_fail(struct upstream_conn *c, const char *why);
 
 /*
  * Moves c to state `to`, keeping the pool's per-state counts. A move the
  * table does not allow is a bug: debug builds stop on the assert; release
  * builds log it and close the connection (its calls fail with UP_EDOWN).
- * Returns false then, and the caller must stop what it was doing with c.
+ * Returns false then, and the caller must stop what it was doing with c
+ * (which may be freed if the caller holds no reference on it).
  */
-static bool conn_move(struct upstream_conn *c, enum upstream_conn_state to)
+static bool up_move(struct upstream_conn *c, enum upstream_conn_state to)
 {
     enum upstream_conn_state from = c->state;
     if (!upstream_conn_move_ok(from, to)) {
@@ -161,19 +173,19 @@ static bool conn_move(struct upstream_conn *c, enum upstream_conn_state to)
         FR_LOG_EVERY(10, 1000, FR_LOG_ERROR, NULL, "upstream %s (user %s): closing: impossible state change %s -> %s",
                      c->set->addr, c->set->user, upstream_conn_state_name(from), upstream_conn_state_name(to));
         if (from != UPSTREAM_CONN_CLOSED)
-            conn_fail(c, NULL);
+            up_fail(c, NULL);
         return false;
     }
     if (from != UPSTREAM_CONN_CLOSED)
-        c->pool->by_state[from]--;
+        stat_add(&c->pool->by_state[from], -1);
     if (to != UPSTREAM_CONN_CLOSED)
-        c->pool->by_state[to]++;
+        stat_add(&c->pool->by_state[to], 1);
     c->state = to;
     return true;
 }
 
 /* A READY connection with no call in flight closes after idle_timeout. */
-static void conn_arm_idle(struct upstream_conn *c)
+static void up_arm_idle(struct upstream_conn *c)
 {
     ev_timer_stop(c->pool->loop, &c->timer);
     ev_timer_set(&c->timer, c->pool->lim.idle_timeout, 0);
@@ -194,33 +206,28 @@ static void call_unlink(struct upstream_call *uc)
     ev_timer_stop(c->pool->loop, &uc->tmo);
     uc->conn = NULL;
     c->in_flight--;
-    c->pool->in_flight--;
+    stat_add(&c->pool->in_flight, -1);
     /* Before READY the timer bounds the connect and handshake: leave it. */
     if (c->in_flight == 0 && c->state == UPSTREAM_CONN_READY)
-        conn_arm_idle(c);
+        up_arm_idle(c);
 }
 
-static void conn_destroy(struct upstream_conn *c)
-{
-    free(c);
-}
-
-/* Closes a connection: every call in flight or queued completes with
- * UP_EDOWN. why == NULL closes quietly (idle, shutdown). */
-static void conn_fail(struct upstream_conn *c, const char *why)
+/*
+ * Closes a connection: every call in flight or queued completes with
+ * UP_EDOWN. why == NULL closes quietly (idle, shutdown). c may be freed
+ * when this returns, unless the caller holds a reference on c->conn (the
+ * conn's own callbacks do).
+ */
+static void up_fail(struct upstream_conn *c, const char *why)
 {
     if (c->state == UPSTREAM_CONN_CLOSED)
         return;
     struct upstream_pool *p = c->pool;
-    conn_move(c, UPSTREAM_CONN_CLOSED); /* allowed from every open state */
-    ev_io_stop(p->loop, &c->rw);
-    ev_io_stop(p->loop, &c->ww);
+    bool sock = c->has_sock;
+    if (sock)
+        conn_ref(&c->conn); /* c lives until the calls' callbacks are over */
+    up_move(c, UPSTREAM_CONN_CLOSED); /* allowed from every open state */
     ev_timer_stop(p->loop, &c->timer);
-    if (c->fd >= 0)
-        close(c->fd);
-    c->fd = -1;
-    buf_free(&c->in);
-    buf_free(&c->out);
     buf_free(&c->pending);
     /* Out of the set first, so that callbacks that resend pick another conn. */
     struct upstream_conn **pp = &c->set->conns;
@@ -229,7 +236,7 @@ static void conn_fail(struct upstream_conn *c, const char *why)
     if (*pp)
         *pp = c->next;
     c->set->nconns--;
-    p->conns--;
+    stat_add(&p->conns, -1);
     /* Detach every pending call, then complete them. */
     struct upstream_call *list = NULL;
     for (int b = 0; b < UP_BUCKETS; b++) {
@@ -240,48 +247,34 @@ static void conn_fail(struct upstream_conn *c, const char *why)
             uc->conn = NULL;
             uc->hnext = list;
             list = uc;
-            p->in_flight--;
+            stat_add(&p->in_flight, -1);
         }
     }
     c->in_flight = 0;
     if (why)
         FR_LOG_EVERY(10, 1000, FR_LOG_WARN, NULL, "upstream %s (user %s): %s", c->set->addr, c->set->user, why);
-    bool was = c->in_callback;
-    c->in_callback = true; /* keep c alive while callbacks run */
+    /* From inside the conn's on_close this returns at once. The conn keeps
+     * its reason past this call, so it gets a string that lives for good
+     * (why may be on the caller's stack; it was logged above). */
+    if (sock)
+        conn_close(&c->conn, why ? "NameNode connection failed" : NULL);
     while (list) {
         struct upstream_call *uc = list;
         list = uc->hnext;
         uc->hnext = NULL;
         uc->done(uc, UP_EDOWN, NULL, NULL, 0);
     }
-    c->in_callback = was;
-}
-
-static void conn_maybe_free(struct upstream_conn *c)
-{
-    if (c->state == UPSTREAM_CONN_CLOSED && !c->in_callback)
-        conn_destroy(c);
-}
-
-static void conn_flush(struct upstream_conn *c)
-{
-    switch (net_send_buf(c->fd, &c->out)) {
-    case NET_SENT:
-        ev_io_stop(c->pool->loop, &c->ww);
-        return;
-    case NET_PENDING:
-        ev_io_start(c->pool->loop, &c->ww);
-        return;
-    default:
-        conn_fail(c, "write failed");
-    }
+    if (sock)
+        conn_unref(&c->conn);
+    else
+        free(c); /* nothing else points at a connection that never had a socket */
 }
 
 static void handle_reply(struct upstream_conn *c, const uint8_t *body, size_t len)
 {
     struct ipc_reply r;
     if (ipc_parse_reply(body, len, &r) != IPC_OK) {
-        conn_fail(c, "malformed reply from the NameNode");
+        up_fail(c, "malformed reply from the NameNode");
         return;
     }
     if (r.status == IPC_FATAL || r.call_id < 0) {
@@ -290,7 +283,7 @@ static void handle_reply(struct upstream_conn *c, const uint8_t *body, size_t le
         ipc_span_copy(r.error_msg, msg, sizeof msg);
         char why[420];
         snprintf(why, sizeof why, "fatal reply: %s: %s", cls, msg);
-        conn_fail(c, why);
+        up_fail(c, why);
         return;
     }
     uint32_t b = call_bucket(r.client_id.p, r.client_id.len, r.call_id);
@@ -304,124 +297,128 @@ static void handle_reply(struct upstream_conn *c, const uint8_t *body, size_t le
     uc->done(uc, UP_OK, &r, body, len);
 }
 
-static void on_read(struct ev_loop *loop, ev_io *w, int revents)
+/* conn callback: reply frames are in. The conn holds a reference on itself
+ * while this runs, so c stays valid whatever done() does. */
+static void on_input(struct conn *cn)
 {
-    struct upstream_conn *c = w->data;
-    c->in_callback = true;
-    if (buf_reserve(&c->in, UP_READ_CHUNK) < 0) {
-        conn_fail(c, "out of memory");
-        goto out;
-    }
-    ssize_t n = recv(c->fd, buf_wptr(&c->in), buf_room(&c->in), 0);
-    if (n <= 0) {
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-            goto out;
-        conn_fail(c, n == 0 ? "connection closed by the NameNode" : strerror(errno));
-        goto out;
-    }
-    buf_commit(&c->in, (size_t)n);
+    struct upstream_conn *c = cn->owner;
+    struct buf *in = conn_in(cn);
     while (c->state != UPSTREAM_CONN_CLOSED) {
         const uint8_t *body;
         uint32_t blen;
         size_t flen;
-        int rc = ipc_frame_cut(buf_rptr(&c->in), buf_len(&c->in), c->pool->lim.max_frame, &body, &blen, &flen);
+        int rc = ipc_frame_cut(buf_rptr(in), buf_len(in), c->pool->lim.max_frame, &body, &blen, &flen);
         if (rc == IPC_AGAIN)
             break;
         if (rc != IPC_OK) {
-            conn_fail(c, "reply frame over the limit");
+            up_fail(c, "reply frame over the limit");
             break;
         }
         if (c->state != UPSTREAM_CONN_READY) {
             /* SIMPLE auth expects nothing before READY; a SASL step would
              * take this frame here. */
-            conn_fail(c, "frame from the NameNode before the handshake finished");
+            up_fail(c, "frame from the NameNode before the handshake finished");
             break;
         }
         handle_reply(c, body, blen);
         if (c->state != UPSTREAM_CONN_CLOSED)
-            buf_consume(&c->in, flen);
+            buf_consume(in, flen);
     }
-out:
-    c->in_callback = false;
-    conn_maybe_free(c);
+}
+
+/* Appends the frame at f (flen bytes, as ipc_write_* made it) to the
+ * output as one message. -1 when out of memory. */
+static int out_frame(struct upstream_conn *c, const uint8_t *f, size_t flen)
+{
+    return buf_append(conn_out(&c->conn), f, flen) < 0 || conn_out_end(&c->conn) < 0 ? -1 : 0;
 }
 
 /*
  * The handshake is over: the calls queued while it ran go out first, in the
- * order they were sent, and later calls are written as they come.
+ * order they were sent, one message per frame, and later calls are written
+ * as they come. The caller (a conn callback) flushes.
  */
-static void conn_ready(struct upstream_conn *c)
+static void up_ready(struct upstream_conn *c)
 {
-    if (!conn_move(c, UPSTREAM_CONN_READY))
+    if (!up_move(c, UPSTREAM_CONN_READY))
         return;
     ev_timer_stop(c->pool->loop, &c->timer); /* connect + handshake bound */
-    if (buf_len(&c->pending) && buf_append(&c->out, buf_rptr(&c->pending), buf_len(&c->pending)) < 0) {
-        conn_fail(c, "out of memory");
-        return;
+    const uint8_t *q = buf_rptr(&c->pending);
+    size_t left = buf_len(&c->pending);
+    while (left >= 4) {
+        size_t flen = 4 + ((size_t)q[0] << 24 | (size_t)q[1] << 16 | (size_t)q[2] << 8 | q[3]);
+        if (flen > left || out_frame(c, q, flen) < 0) {
+            up_fail(c, flen > left ? "queued frames out of step" : "out of memory");
+            return;
+        }
+        q += flen;
+        left -= flen;
     }
     buf_free(&c->pending);
     if (c->in_flight == 0)
-        conn_arm_idle(c);
-    conn_flush(c);
+        up_arm_idle(c);
 }
 
 /*
- * Connected: the preamble names the auth method, the context the user. With
- * SIMPLE auth the NameNode answers neither, so the handshake ends as soon as
- * both are written. A SASL exchange would instead write its first message
- * here, stay in HANDSHAKE while on_read takes the NameNode's answers, and
- * call conn_ready() when the exchange succeeds.
+ * conn callback: connected. The preamble names the auth method, the context
+ * the user; both are written now, never before the connect is done. With
+ * SIMPLE auth the NameNode answers neither, so the handshake ends as soon
+ * as both are queued. A SASL exchange would instead write its first message
+ * here, stay in HANDSHAKE while on_input takes the NameNode's answers, and
+ * call up_ready() when the exchange succeeds. The conn flushes on return.
  */
-static void conn_handshake(struct upstream_conn *c)
+static void on_connected(struct conn *cn)
 {
-    if (!conn_move(c, UPSTREAM_CONN_HANDSHAKE))
+    struct upstream_conn *c = cn->owner;
+    if (!up_move(c, UPSTREAM_CONN_HANDSHAKE))
         return;
-    ev_io_start(c->pool->loop, &c->rw);
-    if (ipc_write_preamble(&c->out, IPC_AUTH_NONE) != IPC_OK ||
-        ipc_write_context(&c->out, c->pool->router_client_id, c->set->user, NULL, IPC_CLIENT_PROTOCOL) != IPC_OK) {
-        conn_fail(c, "out of memory");
+    struct buf *out = conn_out(cn);
+    if (ipc_write_preamble(out, IPC_AUTH_NONE) != IPC_OK || conn_out_end(cn) < 0 ||
+        ipc_write_context(out, c->pool->router_client_id, c->set->user, NULL, IPC_CLIENT_PROTOCOL) != IPC_OK ||
+        conn_out_end(cn) < 0) {
+        up_fail(c, "out of memory");
         return;
     }
-    conn_ready(c);
+    up_ready(c);
 }
 
-static void on_write(struct ev_loop *loop, ev_io *w, int revents)
+/* conn callback: the socket closed under us (connect refused, the NameNode
+ * hung up, a write failed). A close this file asked for arrives here with
+ * c already CLOSED. */
+static void on_close(struct conn *cn, const char *reason)
 {
-    struct upstream_conn *c = w->data;
-    c->in_callback = true;
-    if (c->state == UPSTREAM_CONN_CONNECTING) {
-        /* Writable while connecting: the connect finished, well or not. */
-        int err = 0;
-        socklen_t el = sizeof err;
-        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
-        if (err) {
-            c->pool->connect_failures++;
-            conn_fail(c, strerror(err));
-        } else {
-            conn_handshake(c); /* writes, and flushes once READY */
-        }
-        goto out;
-    }
-    conn_flush(c);
-out:
-    c->in_callback = false;
-    conn_maybe_free(c);
+    struct upstream_conn *c = cn->owner;
+    if (c->state == UPSTREAM_CONN_CLOSED)
+        return;
+    if (c->state == UPSTREAM_CONN_CONNECTING)
+        stat_add(&c->pool->connect_failures, 1);
+    up_fail(c, reason ? reason : "connection closed by the NameNode");
 }
+
+/* conn callback: the last reference went. */
+static void on_free(struct conn *cn)
+{
+    free(cn->owner);
+}
+
+static const struct conn_ops up_conn_ops = {
+    .on_input = on_input,
+    .on_connected = on_connected,
+    .on_close = on_close,
+    .on_free = on_free,
+};
 
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct upstream_conn *c = w->data;
-    c->in_callback = true;
     if (c->state != UPSTREAM_CONN_READY) {
-        c->pool->connect_failures++;
-        conn_fail(c, c->state != UPSTREAM_CONN_CONNECTING ? "handshake timed out"
-                     : c->fd < 0                             ? "resolving the address timed out"
-                                                             : "connect timed out");
+        stat_add(&c->pool->connect_failures, 1);
+        up_fail(c, c->state != UPSTREAM_CONN_CONNECTING ? "handshake timed out"
+                   : !c->has_sock                        ? "resolving the address timed out"
+                                                         : "connect timed out");
     } else if (c->in_flight == 0) {
-        conn_fail(c, NULL); /* idle */
+        up_fail(c, NULL); /* idle */
     }
-    c->in_callback = false;
-    conn_maybe_free(c);
 }
 
 static void on_call_timeout(struct ev_loop *loop, ev_timer *w, int revents)
@@ -474,29 +471,20 @@ static struct upstream_set *set_get(struct upstream_pool *p, const char *addr, c
     return s;
 }
 
-/* Starts the non-blocking connect of a connection whose address is known. */
-static int conn_connect(struct upstream_conn *c, char *why, size_t whylen)
+/* Starts the non-blocking connect of a connection whose address is known;
+ * from here on the conn layer reports back (on_connected or on_close). */
+static int up_connect(struct upstream_conn *c, char *why, size_t whylen)
 {
     struct upstream_pool *p = c->pool;
     struct upstream_set *s = c->set;
-    int fd = socket(s->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        snprintf(why, whylen, "socket: %s", strerror(errno));
+    stat_add(&p->connects, 1);
+    int rc = conn_connect(&c->conn, p->loop, (const struct sockaddr *)&s->sa, s->salen, &up_conn_ops, c, p->counts);
+    if (rc < 0) {
+        snprintf(why, whylen, "connect %s: %s", s->addr, strerror(-rc));
+        stat_add(&p->connect_failures, 1);
         return -1;
     }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    p->connects++;
-    if (connect(fd, (struct sockaddr *)&s->sa, s->salen) < 0 && errno != EINPROGRESS) {
-        snprintf(why, whylen, "connect %s: %s", s->addr, strerror(errno));
-        p->connect_failures++;
-        close(fd);
-        return -1;
-    }
-    c->fd = fd;
-    ev_io_set(&c->rw, fd, EV_READ);
-    ev_io_set(&c->ww, fd, EV_WRITE);
-    ev_io_start(p->loop, &c->ww); /* writable = connected (or failed) */
+    c->has_sock = true;
     return 0;
 }
 
@@ -519,26 +507,22 @@ static void on_resolved(struct fr_inbox_node *node, void *arg)
     char why[sizeof s->addr + sizeof s->rq.why + 64];
     snprintf(why, sizeof why, "cannot resolve NameNode address %s: %s", s->addr, s->rq.why);
     /* Failing a connection runs callbacks that may send again and change
-     * the list, so look for the next waiting one from the start each time. */
+     * the list, so look for the next waiting one from the start each time;
+     * a connection that got its socket is no longer waiting. */
     for (;;) {
         struct upstream_conn *c = s->conns;
-        while (c && !(c->state == UPSTREAM_CONN_CONNECTING && c->fd < 0))
+        while (c && !(c->state == UPSTREAM_CONN_CONNECTING && !c->has_sock))
             c = c->next;
         if (!c)
             break;
-        c->in_callback = true;
-        if (!ok)
-            conn_fail(c, why);
-        else if (conn_connect(c, why, sizeof why) < 0)
-            conn_fail(c, why);
-        c->in_callback = false;
-        conn_maybe_free(c);
+        if (!ok || up_connect(c, why, sizeof why) < 0)
+            up_fail(c, why); /* frees c */
     }
 }
 
 /* A new connection to the set; until the address is resolved it has no
  * socket and its calls wait in `pending`, bounded by the connect timeout. */
-static struct upstream_conn *conn_open(struct upstream_pool *p, struct upstream_set *s, char *why, size_t whylen)
+static struct upstream_conn *up_open(struct upstream_pool *p, struct upstream_set *s, char *why, size_t whylen)
 {
     struct upstream_conn *c = calloc(1, sizeof *c);
     if (!c) {
@@ -547,27 +531,24 @@ static struct upstream_conn *conn_open(struct upstream_pool *p, struct upstream_
     }
     c->pool = p;
     c->set = s;
-    c->fd = -1;
-    ev_io_init(&c->rw, on_read, -1, EV_READ);
-    ev_io_init(&c->ww, on_write, -1, EV_WRITE);
     ev_timer_init(&c->timer, on_timer, p->lim.connect_timeout, 0);
-    c->rw.data = c->ww.data = c->timer.data = c;
-    if (!s->resolving && conn_connect(c, why, whylen) < 0) {
-        free(c);
+    c->timer.data = c;
+    if (!s->resolving && up_connect(c, why, whylen) < 0) {
+        free(c); /* conn_connect started nothing */
         return NULL;
     }
     c->state = UPSTREAM_CONN_CONNECTING; /* the first state: not a move */
-    p->by_state[UPSTREAM_CONN_CONNECTING]++;
+    stat_add(&p->by_state[UPSTREAM_CONN_CONNECTING], 1);
     ev_timer_start(p->loop, &c->timer);
     c->next = s->conns;
     s->conns = c;
     s->nconns++;
-    p->conns++;
+    stat_add(&p->conns, 1);
     return c;
 }
 
 /* Is a call with these ids in flight on c? */
-static bool conn_has_call(const struct upstream_conn *c, const struct ipc_ids *ids)
+static bool up_has_call(const struct upstream_conn *c, const struct ipc_ids *ids)
 {
     for (const struct upstream_call *uc = c->calls[call_bucket(ids->client_id, ids->client_id_len, ids->call_id)]; uc;
          uc = uc->hnext)
@@ -608,7 +589,7 @@ int upstream_send_proto(struct upstream_pool *p, const char *addr, const char *u
     for (struct upstream_conn *c = s->conns; c; c = c->next) {
         if (c->state == UPSTREAM_CONN_CLOSED)
             continue;
-        if (conn_has_call(c, ids)) {
+        if (up_has_call(c, ids)) {
             clash = true;
             continue;
         }
@@ -620,7 +601,7 @@ int upstream_send_proto(struct upstream_pool *p, const char *addr, const char *u
         return -1;
     }
     if (!best || (best->in_flight >= (uint32_t)p->lim.calls_per_conn && s->nconns < p->lim.max_conns_per_key)) {
-        struct upstream_conn *n = conn_open(p, s, why, whylen);
+        struct upstream_conn *n = up_open(p, s, why, whylen);
         if (n)
             best = n;
         else if (!best)
@@ -629,7 +610,11 @@ int upstream_send_proto(struct upstream_pool *p, const char *addr, const char *u
     struct upstream_conn *c = best;
     /* Until READY the frame waits in the queue; the socket is not ours yet. */
     bool ready = c->state == UPSTREAM_CONN_READY;
-    if (ipc_write_call_raw(ready ? &c->out : &c->pending, ids, method, protocol, param, param_len) != IPC_OK) {
+    struct buf *q = ready ? conn_out(&c->conn) : &c->pending;
+    size_t mark = buf_len(q);
+    if (ipc_write_call_raw(q, ids, method, protocol, param, param_len) != IPC_OK ||
+        (ready && conn_out_end(&c->conn) < 0)) {
+        q->wpos = q->rpos + mark; /* no half frame left behind */
         snprintf(why, whylen, "cannot encode the call");
         return -1;
     }
@@ -641,21 +626,17 @@ int upstream_send_proto(struct upstream_pool *p, const char *addr, const char *u
     uc->hnext = c->calls[b];
     c->calls[b] = uc;
     c->in_flight++;
-    p->in_flight++;
+    stat_add(&p->in_flight, 1);
     ev_timer_init(&uc->tmo, on_call_timeout, p->lim.call_timeout, 0);
     uc->tmo.data = uc;
     ev_timer_start(p->loop, &uc->tmo);
     if (ready) {
         ev_timer_stop(p->loop, &c->timer); /* no longer idle */
-        /* Write at once; the worker batches by calling us for each frame
-         * read in one go, so a deferred flush would add latency only. */
-        c->in_callback = true;
-        conn_flush(c);
-        c->in_callback = false;
-        if (c->state == UPSTREAM_CONN_CLOSED) {
-            conn_maybe_free(c);
-            return 0; /* done() already ran with UP_EDOWN */
-        }
+        /* The write goes out from the loop, later in this same iteration:
+         * the frames of every call sent meanwhile (the worker sends one per
+         * client frame read in one go) leave in one write, and a failing
+         * write fails the calls from the loop, never from in here. */
+        conn_kick(&c->conn);
     }
     return 0;
 }
@@ -672,11 +653,12 @@ int upstream_max_attempts(const struct upstream_pool *p)
 
 void upstream_pool_stats(const struct upstream_pool *p, struct upstream_stats *st)
 {
-    st->conns = p->conns;
-    st->in_flight = p->in_flight;
-    st->connects = p->connects;
-    st->connect_failures = p->connect_failures;
-    memcpy(st->by_state, p->by_state, sizeof st->by_state);
+    st->conns = __atomic_load_n(&p->conns, __ATOMIC_RELAXED);
+    st->in_flight = __atomic_load_n(&p->in_flight, __ATOMIC_RELAXED);
+    st->connects = __atomic_load_n(&p->connects, __ATOMIC_RELAXED);
+    st->connect_failures = __atomic_load_n(&p->connect_failures, __ATOMIC_RELAXED);
+    for (int k = 0; k < UPSTREAM_CONN_NSTATES; k++)
+        st->by_state[k] = __atomic_load_n(&p->by_state[k], __ATOMIC_RELAXED);
 }
 
 void upstream_pool_free(struct upstream_pool *p)
@@ -692,14 +674,13 @@ void upstream_pool_free(struct upstream_pool *p)
                 s->resolving = false;
     ev_ref(p->loop); /* undo the unref of upstream_pool_new before the stop */
     fr_inbox_stop(&p->resolved);
+    /* Called from outside every callback of the pool: the last reference of
+     * each connection goes with its close. */
     for (int h = 0; h < UP_SETS; h++) {
         while (p->sets[h]) {
             struct upstream_set *s = p->sets[h];
-            while (s->conns) {
-                struct upstream_conn *c = s->conns;
-                conn_fail(c, NULL);
-                conn_destroy(c);
-            }
+            while (s->conns)
+                up_fail(s->conns, NULL);
             p->sets[h] = s->next;
             free(s);
         }

@@ -21,16 +21,20 @@
  *        |                           |                      |
  *        +---------------------------+----------------------+--> CLOSED
  *
- *   CONNECTING  non-blocking connect() under way; calls sent now wait, as
- *               encoded frames, in the connection's pending queue; nothing
- *               is written to the socket.
- *   HANDSHAKE   preamble and connection context are written. With SIMPLE
+ *   CONNECTING  the address is being looked up, or the non-blocking
+ *               connect is under way; calls sent now wait, as encoded
+ *               frames, in the connection's pending queue; nothing is
+ *               written to the socket.
+ *   HANDSHAKE   entered when the connect completes (never before): the
+ *               preamble and connection context are written. With SIMPLE
  *               auth nothing comes back, so this ends at once; a SASL
  *               exchange with round trips would run here.
  *   READY       the pending frames go out first, in the order sent; later
- *               calls are written at once.
+ *               calls are written as they are sent.
  *   CLOSED      the socket is gone and every call was failed (UP_EDOWN); the
- *               object lives on only until the callbacks on the stack return.
+ *               memory goes with the last reference on the connection's
+ *               struct conn (lib/conn.h), once the callbacks on the stack
+ *               have returned.
  * A failed or timed-out connect fails every queued call with UP_EDOWN, as a
  * lost connection does, so the HA layer tries the next NameNode.
  */
@@ -68,8 +72,10 @@ const char *upstream_conn_state_name(enum upstream_conn_state s);
 struct upstream_conn;
 struct upstream_call;
 
-/* Called once per call, on the worker loop. For UP_OK, body/len is the
- * whole reply frame body (valid only during the callback) and r its parse. */
+/* Called once per call, from the worker loop (never from inside
+ * upstream_send). For UP_OK, body/len is the whole reply frame body and r
+ * its parse; both point into the connection's input buffer and are valid
+ * only until done() returns: copy what must outlive it. */
 typedef void (*upstream_done_fn)(struct upstream_call *uc, enum upstream_status st, const struct ipc_reply *r,
                                  const uint8_t *body, size_t len);
 
@@ -98,16 +104,26 @@ struct upstream_limits {
 };
 
 struct upstream_pool;
+struct conn_counts;
 
-struct upstream_pool *upstream_pool_new(struct ev_loop *loop, const struct upstream_limits *lim);
+/* counts: per-state gauges the pool's sockets add to (lib/conn.h; the
+ * worker's NameNode kind), or NULL. */
+struct upstream_pool *upstream_pool_new(struct ev_loop *loop, const struct upstream_limits *lim,
+                                        struct conn_counts *counts);
 /* Closes every connection; pending calls complete with UP_EDOWN. */
 void upstream_pool_free(struct upstream_pool *p);
 
 /*
  * Sends one call to the NameNode at addr ("host:port") as `user`, with the
  * client's ids (ids->call_id >= 0; the client id must be 16 bytes or empty)
- * and the request message as packed bytes. Returns 0, or -1 when it failed
- * at once (done() is then NOT called; errno-style reason in why).
+ * and the request message as packed bytes (copied: the caller may reuse
+ * param at once).
+ *
+ * Returns 0: the call is in flight, and done() runs exactly once, later,
+ * from the loop: never before upstream_send returns, not even when the
+ * connection fails at once (the frame is written from the loop too, later
+ * in the same loop iteration). Or -1 when it failed at once: done() is then
+ * NOT called, and why says what happened.
  */
 int upstream_send(struct upstream_pool *p, const char *addr, const char *user, const struct ipc_ids *ids,
                   const char *method, const uint8_t *param, size_t param_len, struct upstream_call *uc,

@@ -82,10 +82,10 @@ int worker_start(struct worker *w, struct router *r, int id, const char *hdfs_li
         return -1;
     w->loop = ev_loop_new(EVFLAG_AUTO);
     w->metrics = metrics_shard_new();
-    w->up = upstream_pool_new(w->loop, &r->upstream_limits);
+    w->up = upstream_pool_new(w->loop, &r->upstream_limits, &w->socks[WS_NAMENODE]);
     const struct hms_pool_limits hl = { r->upstream_limits.connect_timeout, r->hms_call_timeout,
                                         r->upstream_limits.idle_timeout, r->hms_max_reply };
-    w->hup = hms_pool_new(w->loop, &hl);
+    w->hup = hms_pool_new(w->loop, &hl, &w->socks[WS_METASTORE]);
     if (!w->loop || !w->up || !w->hup) {
         snprintf(err, errlen, "out of memory");
         return -1;

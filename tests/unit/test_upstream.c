@@ -11,7 +11,10 @@
  *     while the connect is under way wait, nothing reaches the socket before
  *     it completes, then the preamble, the context and the calls go out in
  *     that order and the replies come back; a refused or timed-out connect
- *     fails every queued call with UP_EDOWN.
+ *     fails every queued call with UP_EDOWN;
+ *   - done() never runs inside upstream_send, even when the connection is
+ *     already broken (reset by the peer), and the pool's sockets show in the
+ *     per-state gauges it was given.
  * usage: test_upstream MINIDFS_BINARY
  */
 #define _GNU_SOURCE
@@ -28,6 +31,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "conn.h"
 #include "minidfs_proc.h"
 #include "net.h"
 #include "pbwire.h"
@@ -256,8 +260,8 @@ static void test_queue_until_ready(const struct upstream_limits *base)
     slow.connect_timeout = 8;
     slow.call_timeout = 8;
     quick.connect_timeout = 0.3;
-    struct upstream_pool *ps = upstream_pool_new(loop, &slow);
-    struct upstream_pool *pq = upstream_pool_new(loop, &quick);
+    struct upstream_pool *ps = upstream_pool_new(loop, &slow, NULL);
+    struct upstream_pool *pq = upstream_pool_new(loop, &quick, NULL);
     uint8_t cid[16];
     ipc_new_client_id(cid);
     struct result r[5];
@@ -329,7 +333,7 @@ static void test_refused_queue(const struct upstream_limits *lim)
     CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sl) == 0 && getsockname(fd, (struct sockaddr *)&sa, &sl) == 0);
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", ntohs(sa.sin_port));
-    struct upstream_pool *p = upstream_pool_new(loop, lim);
+    struct upstream_pool *p = upstream_pool_new(loop, lim, NULL);
     uint8_t cid[16];
     ipc_new_client_id(cid);
     struct result r[3];
@@ -354,7 +358,7 @@ static void test_refused_queue(const struct upstream_limits *lim)
 static void test_unresolvable(const struct upstream_limits *lim)
 {
     const char *addr = "no-such-namenode.invalid:8020";
-    struct upstream_pool *p = upstream_pool_new(loop, lim);
+    struct upstream_pool *p = upstream_pool_new(loop, lim, NULL);
     uint8_t cid[16];
     ipc_new_client_id(cid);
     struct result r[2];
@@ -373,6 +377,56 @@ static void test_unresolvable(const struct upstream_limits *lim)
     upstream_pool_free(p);
 }
 
+/* A call sent on a READY connection whose peer has reset it: upstream_send
+ * returns 0 with done() not run yet; the loop then fails it with UP_EDOWN.
+ * The gauges follow the socket from open to gone. */
+static void test_no_done_inside_send(const struct upstream_limits *lim)
+{
+    char err[128];
+    int port = 0;
+    int lfd = net_listen("127.0.0.1:0", false, &port, err, sizeof err);
+    CHECK(lfd >= 0);
+    if (lfd < 0)
+        return;
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    struct fake_nn f = { .lfd = lfd, .fd = -1 };
+    ev_io_init(&f.lw, fake_accept, lfd, EV_READ);
+    f.lw.data = &f;
+    ev_io_start(loop, &f.lw);
+    struct conn_counts counts = { { 0 } };
+    struct upstream_pool *p = upstream_pool_new(loop, lim, &counts);
+    uint8_t cid[16];
+    ipc_new_client_id(cid);
+    struct result r;
+    CHECK_EQ(send_getfileinfo(p, addr, &r, cid, 80, 0, "/"), 0);
+    CHECK_EQ(counts.n[CONN_CONNECTING], 1);
+    run();
+    CHECK(r.done == 1 && r.st == UP_OK);
+    CHECK(counts.n[CONN_OPEN] == 1 && counts.n[CONN_CONNECTING] == 0);
+
+    /* The NameNode side resets the connection; the pool has not seen it. */
+    ev_io_stop(loop, &f.rw);
+    struct linger lg = { 1, 0 };
+    setsockopt(f.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    close(f.fd);
+    f.fd = -1;
+    usleep(50000);
+    CHECK_EQ(send_getfileinfo(p, addr, &r, cid, 81, 0, "/"), 0);
+    CHECK_EQ(r.done, 0);
+    run();
+    CHECK(r.done == 1 && r.st == UP_EDOWN);
+    for (int k = 0; k < CONN_NSTATES; k++)
+        CHECK_EQ(counts.n[k], 0);
+    struct upstream_stats st;
+    upstream_pool_stats(p, &st);
+    CHECK(st.conns == 0 && st.in_flight == 0);
+    ev_io_stop(loop, &f.lw);
+    upstream_pool_free(p);
+    buf_free(&f.in);
+    close(lfd);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -389,7 +443,7 @@ int main(int argc, char **argv)
     loop = ev_loop_new(EVFLAG_AUTO);
     struct upstream_limits lim = { .max_conns_per_key = 1, .calls_per_conn = 1000, .connect_timeout = 2,
                                    .call_timeout = 5, .idle_timeout = 30, .max_frame = 1u << 20 };
-    struct upstream_pool *p = upstream_pool_new(loop, &lim);
+    struct upstream_pool *p = upstream_pool_new(loop, &lim, NULL);
 
     /* Two clients, the same call ids, one connection. */
     uint8_t a[16], b[16];
@@ -442,7 +496,7 @@ int main(int argc, char **argv)
     snprintf(silent, sizeof silent, "127.0.0.1:%d", port);
     struct upstream_limits fast = lim;
     fast.call_timeout = 0.2;
-    struct upstream_pool *p2 = upstream_pool_new(loop, &fast);
+    struct upstream_pool *p2 = upstream_pool_new(loop, &fast, NULL);
     CHECK_EQ(send_getfileinfo(p2, silent, &r[3], a, 13, 0, "/"), 0);
     run();
     CHECK(r[3].done == 1 && r[3].st == UP_ETIMEOUT);
@@ -458,6 +512,7 @@ int main(int argc, char **argv)
     test_queue_until_ready(&lim);
     test_refused_queue(&lim);
     test_unresolvable(&lim);
+    test_no_done_inside_send(&lim);
 
     upstream_pool_free(p);
     close(lfd);
