@@ -705,7 +705,7 @@ int cs_start(struct route_state *rs, const char *user, int interval_ms)
         .max_frame = CS_MAX_REPLY,
         .max_attempts = 0,
     };
-    cs_pool = upstream_pool_new(cs_loop, &lim);
+    cs_pool = upstream_pool_new(cs_loop, &lim, NULL);
     if (!cs_pool) {
         ev_loop_destroy(cs_loop);
         cs_loop = NULL;
