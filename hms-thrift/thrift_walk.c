@@ -1018,6 +1018,92 @@ int tw_stream_feed(struct tw_stream *st, const uint8_t *p, size_t len, struct bu
     return TW_NEED_MORE;
 }
 
+/* ---- what a reply holds ---- */
+
+int tw_result_field(enum tw_proto proto, const uint8_t *p, size_t len, struct tw_field *f)
+{
+    *f = (struct tw_field){ false, 0, 0, 0 };
+    if (len < 1)
+        return TW_NEED_MORE;
+    unsigned t;
+    if (proto == TW_BINARY) {
+        if (p[0] == T_STOP) {
+            f->value_off = 1;
+            return TW_COMPLETE;
+        }
+        if (len < 3)
+            return TW_NEED_MORE;
+        t = p[0];
+        f->id = (int16_t)(uint16_t)((unsigned)p[1] << 8 | p[2]);
+        f->value_off = 3;
+    } else {
+        unsigned ct = p[0] & 0x0f, delta = p[0] >> 4;
+        if (ct == 0) { /* STOP: the low nibble, as the Java reader judges it */
+            f->value_off = 1;
+            return TW_COMPLETE;
+        }
+        t = ctype_ttype[ct];
+        if (t == 0)
+            return TW_ETYPE;
+        if (delta) {
+            f->id = (int16_t)delta; /* the first field: relative to id 0 */
+            f->value_off = 1;
+        } else {
+            uint64_t v;
+            int n = get_varint(p, 1, len, 5, &v);
+            if (n < 0)
+                return TW_EMALFORMED;
+            if (n == 0)
+                return TW_NEED_MORE;
+            f->id = (int16_t)unzigzag32((uint32_t)v);
+            f->value_off = 1 + (size_t)n;
+        }
+    }
+    if (min_size(proto, t) == 0)
+        return TW_ETYPE;
+    f->set = true;
+    f->type = (uint8_t)t;
+    return TW_COMPLETE;
+}
+
+int tw_list_header(enum tw_proto proto, const uint8_t *p, size_t len, uint8_t *elem, size_t *count,
+                   size_t *hdr_len)
+{
+    if (len < 1)
+        return TW_NEED_MORE;
+    unsigned t;
+    if (proto == TW_BINARY) {
+        if (len < 5)
+            return TW_NEED_MORE;
+        t = p[0];
+        int32_t n = (int32_t)be32(p + 1);
+        if (n < 0)
+            return TW_ECONTAINER;
+        *count = (size_t)n;
+        *hdr_len = 5;
+    } else {
+        t = ctype_ttype[p[0] & 0x0f];
+        *count = p[0] >> 4;
+        *hdr_len = 1;
+        if (*count == 15) {
+            uint64_t v;
+            int n = get_varint(p, 1, len, 5, &v);
+            if (n < 0)
+                return TW_EMALFORMED;
+            if (n == 0)
+                return TW_NEED_MORE;
+            if (v > INT32_MAX)
+                return TW_ECONTAINER;
+            *count = (size_t)v;
+            *hdr_len = 1 + (size_t)n;
+        }
+    }
+    if (min_size(proto, t) == 0)
+        return TW_ETYPE;
+    *elem = (uint8_t)t;
+    return TW_COMPLETE;
+}
+
 const char *tw_strerror(int rc)
 {
     switch (rc) {

@@ -190,6 +190,37 @@ int tw_put_stop(struct buf *out);
 int tw_write_app_exception(enum tw_proto proto, struct buf *out, const uint8_t *name, size_t name_len,
                            int32_t seqid, enum tw_app_error type, const char *message);
 
+/* ---- what a reply holds ---- */
+
+/* The first field of a struct, as tw_result_field reads it. */
+struct tw_field {
+    bool set;             /* false: the struct is empty (STOP first) */
+    int16_t id;           /* the field's id */
+    uint8_t type;         /* its TType in binary's numbering (compact types are mapped), e.g. TW_T_STRUCT */
+    size_t value_off;     /* where its value starts, counted from the start of the struct */
+};
+
+/*
+ * Which field of a REPLY's result struct (`<method>_result`, the message
+ * body at h.body_off) is set. A result holds at most one field: success
+ * (id 0), or one of the method's declared exceptions (ids 1 and up); a void
+ * method's success is the empty struct (f->set false). Only the first field
+ * header is read, so p may be the first bytes of the body, and the same call
+ * finds the first field of any struct (a result's success value, say).
+ * Returns TW_COMPLETE with *f, TW_NEED_MORE when the bytes end inside the
+ * field header, TW_ETYPE for a type no Thrift value has, or TW_EMALFORMED
+ * (an over-long compact field id).
+ */
+int tw_result_field(enum tw_proto proto, const uint8_t *p, size_t len, struct tw_field *f);
+
+/*
+ * A list or set header at p: the element TType (binary numbering), the
+ * element count and the header's length. Returns TW_COMPLETE, TW_NEED_MORE,
+ * TW_ETYPE, TW_ECONTAINER (a negative count) or TW_EMALFORMED.
+ */
+int tw_list_header(enum tw_proto proto, const uint8_t *p, size_t len, uint8_t *elem, size_t *count,
+                   size_t *hdr_len);
+
 /* ---- message boundaries ---- */
 
 /*

@@ -170,6 +170,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (e1 == TW_COMPLETE && (end1 == 0 || end1 > len))
         FAIL("message_end %zu of %zu\n", end1, len);
 
+    /* The result probe reads one field header: on a message the scanner
+     * accepts, it finds one (or the empty struct) inside the body. */
+    struct tw_header rh;
+    if (tw_parse_header(proto, msg, len, NULL, &rh) == TW_COMPLETE) {
+        struct tw_field rf;
+        size_t bl = len - rh.body_off;
+        int rr = tw_result_field(proto, msg + rh.body_off, bl, &rf);
+        if (e1 == TW_COMPLETE && (rr != TW_COMPLETE || rh.body_off + rf.value_off > end1))
+            FAIL("message_end complete but result_field %d (value at %zu)\n", rr, rf.value_off);
+        uint8_t el;
+        size_t cnt, hl;
+        if (rr == TW_COMPLETE && rf.set && rf.value_off <= bl)
+            (void)tw_list_header(proto, msg + rh.body_off + rf.value_off, bl - rf.value_off, &el, &cnt, &hl);
+    }
+
     /* The message as the scanner cut it (or all of it). */
     size_t mlen = e1 == TW_COMPLETE ? end1 : len;
     struct fctx m = { 0, 1, max_string, { 0 } };

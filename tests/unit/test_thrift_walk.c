@@ -1184,6 +1184,114 @@ static void test_writers(enum tw_proto proto)
     buf_free(&out);
 }
 
+/* A REPLY whose result holds field `id` (-1: none, a void success), built
+ * with the writers; body_off gets the result's offset. */
+static void result_reply(enum tw_proto proto, struct buf *out, int id, size_t *body_off)
+{
+    int16_t last = 0, inner = 0;
+    CHECK_EQ(tw_write_header(proto, out, (const uint8_t *)"get_x", 5, TW_REPLY, 3), 0);
+    *body_off = buf_len(out);
+    if (id == 0) {
+        CHECK_EQ(tw_put_field(proto, out, TW_T_LIST, 0, &last), 0);
+        CHECK_EQ(tw_put_list(proto, out, TW_T_STRING, 1), 0);
+        CHECK_EQ(tw_put_string(proto, out, "db", 2), 0);
+    } else if (id > 0) {
+        CHECK_EQ(tw_put_field(proto, out, TW_T_STRUCT, (int16_t)id, &last), 0);
+        CHECK_EQ(tw_put_field(proto, out, TW_T_STRING, 1, &inner), 0);
+        CHECK_EQ(tw_put_string(proto, out, "no such thing", 13), 0);
+        CHECK_EQ(tw_put_stop(out), 0);
+    }
+    CHECK_EQ(tw_put_stop(out), 0);
+}
+
+static void test_result_field(enum tw_proto proto)
+{
+    struct tw_field f;
+    const int ids[] = { -1, 0, 1, 2, 15, 16, 300 };
+    for (size_t k = 0; k < sizeof ids / sizeof ids[0]; k++) {
+        struct buf out = BUF_INIT;
+        size_t off;
+        result_reply(proto, &out, ids[k], &off);
+        const uint8_t *b = buf_rptr(&out) + off;
+        size_t bl = buf_len(&out) - off;
+        CHECK_EQ(tw_result_field(proto, b, bl, &f), TW_COMPLETE);
+        if (ids[k] < 0) {
+            CHECK(!f.set);
+            CHECK_EQ(f.value_off, 1);
+        } else {
+            CHECK(f.set);
+            CHECK_EQ(f.id, ids[k]);
+            CHECK_EQ(f.type, ids[k] == 0 ? TW_T_LIST : TW_T_STRUCT);
+        }
+        if (ids[k] == 0) {
+            /* the success value: a list of one string */
+            uint8_t elem = 0;
+            size_t n = 0, hl = 0;
+            CHECK_EQ(tw_list_header(proto, b + f.value_off, bl - f.value_off, &elem, &n, &hl), TW_COMPLETE);
+            CHECK(elem == TW_T_STRING && n == 1 && hl == (proto == TW_BINARY ? 5u : 1u));
+        }
+        if (ids[k] > 0) {
+            /* the exception's own first field: its message */
+            struct tw_field g;
+            CHECK_EQ(tw_result_field(proto, b + f.value_off, bl - f.value_off, &g), TW_COMPLETE);
+            CHECK(g.set && g.id == 1 && g.type == TW_T_STRING);
+        }
+        /* Only the field header is needed: cut anywhere inside it, more
+         * bytes are asked for; cut after it, the answer is the same. */
+        size_t hdr = f.value_off;
+        for (size_t cut = 0; cut < hdr; cut++)
+            CHECK_EQ(tw_result_field(proto, b, cut, &f), TW_NEED_MORE);
+        CHECK_EQ(tw_result_field(proto, b, hdr, &f), TW_COMPLETE);
+        CHECK(ids[k] < 0 ? !f.set : f.id == ids[k]);
+        buf_free(&out);
+    }
+    /* Bytes as other encoders write them. */
+    if (proto == TW_BINARY) {
+        static const uint8_t exc1[] = { 12, 0, 1, 11, 0, 1 };
+        CHECK_EQ(tw_result_field(proto, exc1, sizeof exc1, &f), TW_COMPLETE);
+        CHECK(f.set && f.id == 1 && f.type == TW_T_STRUCT && f.value_off == 3);
+        static const uint8_t neg[] = { 8, 0xff, 0xff, 0, 0, 0, 1 };
+        CHECK_EQ(tw_result_field(proto, neg, sizeof neg, &f), TW_COMPLETE);
+        CHECK(f.set && f.id == -1 && f.type == 8);
+        static const uint8_t badtype[] = { 99, 0, 0 };
+        CHECK_EQ(tw_result_field(proto, badtype, sizeof badtype, &f), TW_ETYPE);
+        static const uint8_t neglist[] = { 11, 0xff, 0xff, 0xff, 0xff };
+        uint8_t elem;
+        size_t n, hl;
+        CHECK_EQ(tw_list_header(proto, neglist, sizeof neglist, &elem, &n, &hl), TW_ECONTAINER);
+        CHECK_EQ(tw_list_header(proto, neglist, 4, &elem, &n, &hl), TW_NEED_MORE);
+    } else {
+        /* exception 1 in the short form (delta 1, struct), success in the
+         * long form (type nibble, zigzag 0), a bool success in the header */
+        static const uint8_t exc1[] = { 0x1c, 0x18, 0x01, 'x', 0, 0 };
+        CHECK_EQ(tw_result_field(proto, exc1, sizeof exc1, &f), TW_COMPLETE);
+        CHECK(f.set && f.id == 1 && f.type == TW_T_STRUCT && f.value_off == 1);
+        static const uint8_t ok[] = { 0x09, 0x00, 0x18, 0x01, 'x', 0 };
+        CHECK_EQ(tw_result_field(proto, ok, sizeof ok, &f), TW_COMPLETE);
+        CHECK(f.set && f.id == 0 && f.type == TW_T_LIST && f.value_off == 2);
+        static const uint8_t okbool[] = { 0x01, 0x00, 0 };
+        CHECK_EQ(tw_result_field(proto, okbool, sizeof okbool, &f), TW_COMPLETE);
+        CHECK(f.set && f.id == 0 && f.type == 2);
+        /* STOP judged by the low nibble alone */
+        static const uint8_t stop[] = { 0x30 };
+        CHECK_EQ(tw_result_field(proto, stop, sizeof stop, &f), TW_COMPLETE);
+        CHECK(!f.set);
+        static const uint8_t badtype[] = { 0x0e, 0x00 };
+        CHECK_EQ(tw_result_field(proto, badtype, sizeof badtype, &f), TW_ETYPE);
+        static const uint8_t longid[] = { 0x0c, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01 };
+        CHECK_EQ(tw_result_field(proto, longid, sizeof longid, &f), TW_EMALFORMED);
+        static const uint8_t cutid[] = { 0x0c, 0x80 };
+        CHECK_EQ(tw_result_field(proto, cutid, sizeof cutid, &f), TW_NEED_MORE);
+        /* a list of 20 structs: the long count form */
+        static const uint8_t lh[] = { 0xfc, 20 };
+        uint8_t elem;
+        size_t n, hl;
+        CHECK_EQ(tw_list_header(proto, lh, sizeof lh, &elem, &n, &hl), TW_COMPLETE);
+        CHECK(elem == TW_T_STRUCT && n == 20 && hl == 2);
+        CHECK_EQ(tw_list_header(proto, lh, 1, &elem, &n, &hl), TW_NEED_MORE);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--bench") == 0) {
@@ -1198,6 +1306,7 @@ int main(int argc, char **argv)
         test_callbacks(p);
         test_scan_pieces(p);
         test_writers(p);
+        test_result_field(p);
     }
     test_headers();
     test_paths();
