@@ -1,25 +1,28 @@
 /*
- * hms_conn.c: metastore client connections (see hms_conn.h).
+ * hms_conn.c: metastore client connections (see hms_conn.h). The socket
+ * loop, buffers, close and reference counting are lib/conn's; this file
+ * cuts calls out of the input, keeps the connection's state, and queues the
+ * answers.
  */
 #define _GNU_SOURCE
 #include "hms_conn.h"
 
-#include <errno.h>
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "metrics.h"
-#include "net.h"
 #include "router.h"
 #include "worker.h"
 
-#define MC_READ_CHUNK (64u << 10)
 #define MC_MAX_FRAME (16384000u)        /* Java's default frame limit */
+
+_Static_assert(MC_NSTATES <= sizeof((struct worker *)0)->hms_client_states / sizeof(int64_t),
+               "struct worker has a gauge for every metastore client state");
 
 static uint64_t now_ns(void)
 {
@@ -28,18 +31,69 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-struct mconn_state {
-    bool in_callback;
-    bool dead;
+/* ---- states ---- */
+
+static const char *const state_names[MC_NSTATES] = {
+    [MC_DETECT] = "detect",   [MC_IDLE] = "idle",       [MC_CALL] = "call",     [MC_STREAMING] = "streaming",
+    [MC_STALLED] = "stalled", [MC_CLOSING] = "closing", [MC_CLOSED] = "closed",
 };
 
-/* The flags live beside the connection in one allocation. */
-struct mconn_box {
-    struct mconn c;
-    struct mconn_state s;
+const char *mconn_state_name(enum mconn_state s)
+{
+    return (unsigned)s < MC_NSTATES ? state_names[s] : "?";
+}
+
+/* allowed[from][to]; every open state may close. */
+static const bool allowed[MC_NSTATES][MC_NSTATES] = {
+    [MC_DETECT] = { [MC_IDLE] = true, [MC_CLOSED] = true },
+    [MC_IDLE] = { [MC_CALL] = true, [MC_CLOSED] = true },
+    [MC_CALL] = { [MC_IDLE] = true, [MC_STREAMING] = true, [MC_CLOSING] = true, [MC_CLOSED] = true },
+    /* A reply may end, or break off, while the output is full. */
+    [MC_STREAMING] = { [MC_STALLED] = true, [MC_IDLE] = true, [MC_CLOSING] = true, [MC_CLOSED] = true },
+    [MC_STALLED] = { [MC_STREAMING] = true, [MC_IDLE] = true, [MC_CLOSING] = true, [MC_CLOSED] = true },
+    [MC_CLOSING] = { [MC_CLOSED] = true },
 };
 
-#define STATE(c) (&((struct mconn_box *)(c))->s)
+static void count(struct mconn *c, enum mconn_state s, int64_t d)
+{
+    __atomic_fetch_add(&c->w->hms_client_states[s], d, __ATOMIC_RELAXED);
+}
+
+static bool in_call(const struct mconn *c)
+{
+    return c->state == MC_CALL || c->state == MC_STREAMING || c->state == MC_STALLED;
+}
+
+/* The one place a connection changes state. An impossible move is a bug:
+ * debug builds stop here; release builds close the connection (false). */
+static bool set_state(struct mconn *c, enum mconn_state to)
+{
+    if (!allowed[c->state][to]) {
+        struct fr_log_who who = mconn_who(c);
+        fr_log_conn(FR_LOG_ERROR, &who, "metastore client: impossible state change %s -> %s",
+                    mconn_state_name(c->state), mconn_state_name(to));
+        assert(!"impossible metastore client state change");
+        conn_close(&c->conn, "impossible state change");
+        return false;
+    }
+    count(c, c->state, -1);
+    count(c, to, 1);
+    c->state = to;
+    return true;
+}
+
+void mconn_state_gauges(struct buf *out, const struct worker *ws, int nworkers)
+{
+    metrics_printf(out, "# TYPE fedrouter_hms_client_conn_state gauge\n");
+    for (int s = 0; s < MC_NSTATES; s++) {
+        long long n = 0;
+        for (int i = 0; i < nworkers; i++)
+            n += __atomic_load_n(&ws[i].hms_client_states[s], __ATOMIC_RELAXED);
+        metrics_printf(out, "fedrouter_hms_client_conn_state{state=\"%s\"} %lld\n", state_names[s], n);
+    }
+}
+
+/* ---- helpers ---- */
 
 static void process_input(struct mconn *c);
 
@@ -51,18 +105,9 @@ static size_t max_output(const struct mconn *c)
     return m ? m : (size_t)64 << 20;
 }
 
-static void mconn_free(struct mconn *c)
+static size_t pending(const struct mconn *c)
 {
-    for (size_t i = 0; i < c->ngroups; i++)
-        free(c->groups[i]);
-    free(c->user);
-    if (c->sess) {
-        hms_session_free(c->sess);
-        free(c->sess);
-    }
-    buf_free(&c->in);
-    buf_free(&c->out);
-    free((struct mconn_box *)c);
+    return conn_out_pending(&c->conn);
 }
 
 struct fr_log_who mconn_who(const struct mconn *c)
@@ -70,159 +115,151 @@ struct fr_log_who mconn_who(const struct mconn *c)
     return (struct fr_log_who){ .worker = c->w->id, .user = c->user, .peer = c->peer };
 }
 
+/* Reads while no call is in hand and the output has room. */
+static void update_read(struct mconn *c)
+{
+    if (conn_closed(&c->conn))
+        return;
+    conn_want_read(&c->conn, (c->state == MC_DETECT || c->state == MC_IDLE) && pending(c) < max_output(c));
+}
+
 static void mconn_close(struct mconn *c, const char *why)
 {
-    struct mconn_state *s = STATE(c);
-    if (s->dead)
-        return;
-    struct worker *w = c->w;
-    s->dead = true;
-    if (why) {
-        struct fr_log_who who = mconn_who(c);
-        FR_LOG_EVERY(10, 1000, FR_LOG_WARN, &who, "metastore client closed: %s", why);
-    } else if (fr_log_on(FR_LOG_DEBUG)) {
-        struct fr_log_who who = mconn_who(c);
-        fr_log_conn(FR_LOG_DEBUG, &who, "metastore client closed");
-    }
-    if (c->busy)
-        hms_route_cancel(c);
-    if (c->sess)
-        hms_pool_session_end(w->hup, c->sess->id); /* its own backend connections */
-    ev_io_stop(w->loop, &c->rw);
-    ev_io_stop(w->loop, &c->ww);
-    close(c->fd);
-    c->fd = -1;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        w->mconns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    w->nmconns--;
-    if (!s->in_callback)
-        mconn_free(c);
-}
-
-static void update_io(struct mconn *c)
-{
-    struct ev_loop *loop = c->w->loop;
-    if (buf_len(&c->out))
-        ev_io_start(loop, &c->ww);
-    else
-        ev_io_stop(loop, &c->ww);
-    if (!c->closing && !c->busy && buf_len(&c->out) < max_output(c))
-        ev_io_start(loop, &c->rw);
-    else
-        ev_io_stop(loop, &c->rw);
-}
-
-static void flush(struct mconn *c)
-{
-    if (net_send_buf(c->fd, &c->out) == NET_ERROR) {
-        mconn_close(c, "write failed");
-        return;
-    }
-    if (c->closing && buf_len(&c->out) == 0) {
-        mconn_close(c, NULL);
-        return;
-    }
-    if (!c->busy && buf_len(&c->out) == 0 && c->out.cap > ((size_t)4 << 20))
-        buf_free(&c->out); /* after a big reply */
-    if (c->stalled && buf_len(&c->out) <= max_output(c) / 2) {
-        c->stalled = false;
-        if (c->route_resume)
-            c->route_resume(c);
-    }
-    update_io(c);
+    conn_close(&c->conn, why);
 }
 
 static void record(struct mconn *c, bool error)
 {
-    uint64_t us = (now_ns() - c->started_ns) / 1000;
-    metrics_record(c->w->metrics, 1, metrics_name_id(c->method), metrics_name_id(c->ms ? c->ms : "-"), us, error);
+    uint64_t us = (now_ns() - c->call.started_ns) / 1000;
+    metrics_record(c->w->metrics, 1, metrics_name_id(c->call.method),
+                   metrics_name_id(c->call.ms ? c->call.ms : "-"), us, error);
 }
 
-static void call_finished(struct mconn *c)
+/* Forgets the call in hand and drops its reference: c may be gone after. */
+static void call_release(struct mconn *c)
 {
-    c->busy = false;
-    c->route = NULL;
-    c->route_cancel = NULL;
-    c->route_resume = NULL;
-    c->stalled = false;
-    c->ms = NULL;
+    c->call.route = NULL;
+    c->call.kind = MCALL_NONE;
+    c->call.ms = NULL;
     __atomic_fetch_sub(&c->w->in_flight, 1, __ATOMIC_RELAXED);
-    if (STATE(c)->dead)
-        return;
-    if (!STATE(c)->in_callback) {
-        STATE(c)->in_callback = true;
-        process_input(c);
-        if (!STATE(c)->dead)
-            flush(c);
-        STATE(c)->in_callback = false;
-        if (STATE(c)->dead)
-            mconn_free(c);
-    }
+    conn_unref(&c->conn);
 }
+
+/* The call in hand is over (answered, or not to be): the connection goes
+ * to `next` (MC_IDLE or MC_CLOSING). The next call is taken from the loop,
+ * not from under the route that answered. c may be gone after this. */
+static void call_finished(struct mconn *c, enum mconn_state next)
+{
+    if (set_state(c, next)) {
+        if (next == MC_CLOSING) {
+            conn_close_after_flush(&c->conn);
+        } else {
+            update_read(c);
+            conn_flush(&c->conn);
+            conn_kick(&c->conn); /* calls already buffered */
+        }
+    }
+    call_release(c);
+}
+
+/* ---- answers ---- */
 
 /* An EXCEPTION message, or a REPLY whose result holds a declared exception
  * (any field but 0, success) counts as an error in the metrics. */
 static bool reply_is_error(const struct mconn *c, const uint8_t *msg, size_t len)
 {
     struct tw_header h;
+    struct tw_field f;
     if (tw_parse_header(c->proto, msg, len, NULL, &h) != TW_COMPLETE)
         return true;
     if (h.type != TW_REPLY)
         return h.type == TW_EXCEPTION;
-    const uint8_t *b = msg + h.body_off;
-    size_t bl = len - h.body_off;
-    if (bl == 0 || b[0] == 0)
-        return false; /* void success */
-    if (c->proto == TW_BINARY)
-        return bl >= 3 && (b[1] != 0 || b[2] != 0);
-    if (b[0] >> 4)
-        return true; /* compact short form: a delta from 0, so an id above 0 */
-    return bl >= 2 && b[1] != 0; /* long form: zigzag id, 0 for success */
+    if (tw_result_field(c->proto, msg + h.body_off, len - h.body_off, &f) != TW_COMPLETE)
+        return true;
+    return f.set && f.id != 0;
+}
+
+/* The answer could not be queued: the connection closes at once (a frame
+ * length must not go out without its body). The route is the one
+ * answering, so there is nothing to cancel; on_close ends the call. */
+static void reply_failed(struct mconn *c)
+{
+    record(c, true);
+    c->call.route = NULL;
+    c->call.kind = MCALL_NONE;
+    mconn_close(c, "out of memory queueing a reply");
+}
+
+/* Every answer path starts here: false when there is no call in hand (it
+ * ended when the connection closed, and its route was cancelled then). */
+static bool answering(const struct mconn *c)
+{
+    return in_call(c);
 }
 
 void mconn_reply(struct mconn *c, const uint8_t *msg, size_t len)
 {
-    if (!STATE(c)->dead) {
-        bool error = reply_is_error(c, msg, len);
-        if (c->framed)
-            tw_put_frame_len(&c->out, len);
-        buf_append(&c->out, msg, len);
-        record(c, error);
+    if (!answering(c))
+        return;
+    bool error = reply_is_error(c, msg, len);
+    struct buf *out = conn_out(&c->conn);
+    /* The frame length and its body go together, or not at all. */
+    if ((c->framed && tw_put_frame_len(out, len) < 0) || buf_append(out, msg, len) < 0 ||
+        conn_out_end(&c->conn) < 0) {
+        reply_failed(c);
+        return;
     }
-    call_finished(c);
+    record(c, error);
+    call_finished(c, MC_IDLE);
+}
+
+void mconn_reply_built(struct mconn *c, struct buf *out, int rc)
+{
+    if (rc < 0)
+        mconn_close_after_write(c);
+    else
+        mconn_reply(c, buf_rptr(out), buf_len(out));
+    buf_free(out);
 }
 
 struct buf *mconn_reply_buf(struct mconn *c)
 {
-    return &c->out;
+    if (c->state == MC_CALL)
+        set_state(c, MC_STREAMING);
+    return conn_out(&c->conn);
 }
 
 bool mconn_reply_flowing(struct mconn *c)
 {
-    if (STATE(c)->dead)
+    if (!answering(c))
         return true; /* the route is being cancelled: nothing waits for this */
-    if (buf_len(&c->out))
-        ev_io_start(c->w->loop, &c->ww); /* written from the loop, not from the backend's callback */
-    if (buf_len(&c->out) < max_output(c))
+    /* Written from the loop, not from under the backend's callback (a write
+     * error there would close the client, and so cancel the very call whose
+     * reply is being passed on). */
+    if (pending(c))
+        conn_kick(&c->conn);
+    if (pending(c) < max_output(c))
         return true;
-    c->stalled = true;
+    if (c->state == MC_STREAMING)
+        set_state(c, MC_STALLED);
     return false;
 }
 
 void mconn_reply_end(struct mconn *c)
 {
-    if (!STATE(c)->dead)
-        record(c, false);
-    call_finished(c);
+    if (!answering(c))
+        return;
+    if (conn_out_end(&c->conn) < 0) {
+        reply_failed(c);
+        return;
+    }
+    record(c, false);
+    call_finished(c, MC_IDLE);
 }
 
 void mconn_reply_abort(struct mconn *c, const char *why)
 {
-    if (!STATE(c)->dead) {
+    if (answering(c)) {
         struct fr_log_who who = mconn_who(c);
         FR_LOG_EVERY(10, 1000, FR_LOG_WARN, &who,
                      "metastore client: a reply broke off after part of it was sent (%s): closing the connection", why);
@@ -233,16 +270,16 @@ void mconn_reply_abort(struct mconn *c, const char *why)
 
 void mconn_done_noreply(struct mconn *c)
 {
-    if (!STATE(c)->dead)
-        record(c, false);
-    call_finished(c);
+    if (!answering(c))
+        return;
+    record(c, false);
+    call_finished(c, MC_IDLE);
 }
 
 void mconn_close_after_write(struct mconn *c)
 {
-    c->closing = true;
-    if (c->busy)
-        call_finished(c);
+    if (answering(c))
+        call_finished(c, MC_CLOSING);
 }
 
 void mconn_ident(const struct mconn *c, struct hms_ident *id)
@@ -253,25 +290,26 @@ void mconn_ident(const struct mconn *c, struct hms_ident *id)
     id->sess = c->sess && c->sess->id ? c->sess : NULL;
 }
 
+/* ---- calls in ---- */
+
 /* Cuts the next whole message from the input; 1 with msg/len/used, 0 for
  * more bytes, -1 when the client sent something that is not Thrift. */
-static int next_message(struct mconn *c, const uint8_t **msg, size_t *len, size_t *used)
+static int next_message(struct mconn *c, struct buf *in, const uint8_t **msg, size_t *len, size_t *used)
 {
-    if (!c->detected) {
-        int d = tw_detect(buf_rptr(&c->in), buf_len(&c->in), &c->proto, &c->framed);
+    if (c->state == MC_DETECT) {
+        int d = tw_detect(buf_rptr(in), buf_len(in), &c->proto, &c->framed);
         if (d == TW_NEED_MORE)
             return 0;
-        if (d != TW_COMPLETE)
+        if (d != TW_COMPLETE || !set_state(c, MC_IDLE))
             return -1;
-        c->detected = true;
         tw_scan_init(&c->scan, c->proto, NULL);
     }
     int rc;
     if (c->framed) {
-        rc = tw_frame_cut(buf_rptr(&c->in), buf_len(&c->in), MC_MAX_FRAME, msg, len, used);
+        rc = tw_frame_cut(buf_rptr(in), buf_len(in), MC_MAX_FRAME, msg, len, used);
     } else {
-        rc = tw_scan_feed(&c->scan, buf_rptr(&c->in), buf_len(&c->in), len);
-        *msg = buf_rptr(&c->in);
+        rc = tw_scan_feed(&c->scan, buf_rptr(in), buf_len(in), len);
+        *msg = buf_rptr(in);
         *used = *len;
     }
     if (rc == TW_NEED_MORE)
@@ -279,14 +317,18 @@ static int next_message(struct mconn *c, const uint8_t **msg, size_t *len, size_
     return rc == TW_COMPLETE ? 1 : -1;
 }
 
+/* Takes calls off the input while the connection is free for one. Runs from
+ * the connection's own callbacks, which hold a reference. */
 static void process_input(struct mconn *c)
 {
-    while (!STATE(c)->dead && !c->busy && !c->closing && buf_len(&c->in) && buf_len(&c->out) < max_output(c)) {
+    struct buf *in = conn_in(&c->conn);
+    while (!conn_closed(&c->conn) && (c->state == MC_DETECT || c->state == MC_IDLE) && buf_len(in) &&
+           pending(c) < max_output(c)) {
         const uint8_t *msg;
         size_t len, used;
-        int r = next_message(c, &msg, &len, &used);
+        int r = next_message(c, in, &msg, &len, &used);
         if (r == 0)
-            return;
+            break;
         struct tw_header h;
         if (r < 0 || tw_parse_header(c->proto, msg, len, NULL, &h) != TW_COMPLETE ||
             (h.type != TW_CALL && h.type != TW_ONEWAY)) {
@@ -300,92 +342,116 @@ static void process_input(struct mconn *c)
             return;
         }
         memcpy(copy, msg, len);
-        buf_consume(&c->in, used);
+        buf_consume(in, used);
         if (!c->framed)
             tw_scan_init(&c->scan, c->proto, NULL);
-        snprintf(c->method, sizeof c->method, "%.*s", (int)(h.name_len < 127 ? h.name_len : 127),
+        if (!set_state(c, MC_CALL)) {
+            free(copy);
+            return;
+        }
+        c->call = (struct mcall){ .started_ns = now_ns(), .kind = MCALL_NONE };
+        snprintf(c->call.method, sizeof c->call.method, "%.*s", (int)(h.name_len < 127 ? h.name_len : 127),
                  (const char *)h.name);
         h.name = copy + (h.name - msg);
-        c->busy = true;
-        c->started_ns = now_ns();
+        conn_ref(&c->conn); /* the call's, dropped when it ends */
         __atomic_fetch_add(&c->w->in_flight, 1, __ATOMIC_RELAXED);
+        update_read(c);
         hms_route_call(c, copy, len, &h); /* takes the copy; may answer at once */
     }
+    update_read(c);
 }
 
-static void on_read(struct ev_loop *loop, ev_io *w, int revents)
+/* ---- the connection layer's callbacks ---- */
+
+static void on_input(struct conn *conn)
 {
-    struct mconn *c = w->data;
-    struct mconn_state *s = STATE(c);
-    s->in_callback = true;
-    if (buf_reserve(&c->in, MC_READ_CHUNK) < 0) {
-        mconn_close(c, "out of memory");
-        goto out;
-    }
-    ssize_t n = recv(c->fd, buf_wptr(&c->in), buf_room(&c->in), 0);
-    if (n <= 0) {
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-            goto out;
-        mconn_close(c, NULL);
-        goto out;
-    }
-    buf_commit(&c->in, (size_t)n);
-    process_input(c);
-    if (!s->dead)
-        flush(c);
-out:
-    s->in_callback = false;
-    if (s->dead)
-        mconn_free(c);
+    process_input(conn->owner);
 }
 
-static void on_write(struct ev_loop *loop, ev_io *w, int revents)
+/* Output went out: a reply in parts may go on, reading may start again. */
+static void on_sent(struct conn *conn)
 {
-    struct mconn *c = w->data;
-    struct mconn_state *s = STATE(c);
-    s->in_callback = true;
-    flush(c);
-    if (!s->dead && !c->busy && buf_len(&c->in)) {
-        /* Calls that waited for the output to drain. */
-        process_input(c);
-        if (!s->dead)
-            flush(c);
-    }
-    s->in_callback = false;
-    if (s->dead)
-        mconn_free(c);
+    struct mconn *c = conn->owner;
+    if (c->state == MC_STALLED && pending(c) <= max_output(c) / 2 && set_state(c, MC_STREAMING))
+        hms_route_resume(c);
+    if (conn_closed(conn))
+        return;
+    if (!in_call(c) && pending(c) == 0 && conn_out(conn)->cap > ((size_t)4 << 20))
+        buf_free(conn_out(conn)); /* after a big reply */
+    update_read(c);
 }
 
-void mconn_accept_cb(struct ev_loop *loop, ev_io *aw, int revents)
+static void on_close(struct conn *conn, const char *why)
 {
-    struct worker *w = aw->data;
-    for (int i = 0; i < 64; i++) {
-        char peer[64];
-        int fd = net_accept(w->hms_fd, peer, sizeof peer);
-        if (fd < 0)
-            return;
-        struct mconn_box *b = calloc(1, sizeof *b);
-        if (!b) {
-            close(fd);
-            continue;
-        }
-        struct mconn *c = &b->c;
-        c->w = w;
-        c->fd = fd;
-        snprintf(c->peer, sizeof c->peer, "%s", peer);
-        ev_io_init(&c->rw, on_read, fd, EV_READ);
-        ev_io_init(&c->ww, on_write, fd, EV_WRITE);
-        c->rw.data = c->ww.data = c;
-        ev_io_start(loop, &c->rw);
-        c->next = w->mconns;
-        if (w->mconns)
-            w->mconns->prev = c;
-        w->mconns = c;
-        w->nmconns++;
-        if (fr_log_on(FR_LOG_DEBUG)) {
-            struct fr_log_who who = mconn_who(c);
-            fr_log_conn(FR_LOG_DEBUG, &who, "metastore client connected");
-        }
+    struct mconn *c = conn->owner;
+    struct worker *w = c->w;
+    if (why) {
+        struct fr_log_who who = mconn_who(c);
+        FR_LOG_EVERY(10, 1000, FR_LOG_WARN, &who, "metastore client closed: %s", why);
+    } else if (fr_log_on(FR_LOG_DEBUG)) {
+        struct fr_log_who who = mconn_who(c);
+        fr_log_conn(FR_LOG_DEBUG, &who, "metastore client closed");
+    }
+    bool had_call = in_call(c);
+    set_state(c, MC_CLOSED);
+    if (had_call) {
+        hms_route_cancel(c);
+        call_release(c); /* the connection's own reference is still held here */
+    }
+    if (c->sess)
+        hms_pool_session_end(w->hup, c->sess->id); /* its own backend connections */
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->mconns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    w->nmconns--;
+}
+
+static void on_free(struct conn *conn)
+{
+    struct mconn *c = conn->owner;
+    count(c, c->state, -1);
+    for (size_t i = 0; i < c->ngroups; i++)
+        free(c->groups[i]);
+    free(c->user);
+    if (c->sess) {
+        hms_session_free(c->sess);
+        free(c->sess);
+    }
+    free(c);
+}
+
+static const struct conn_ops mconn_ops = {
+    .on_input = on_input,
+    .on_sent = on_sent,
+    .on_close = on_close,
+    .on_free = on_free,
+};
+
+void mconn_accept(struct conn_listener *l, int fd, const char *peer)
+{
+    struct worker *w = l->owner;
+    struct mconn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    c->w = w;
+    snprintf(c->peer, sizeof c->peer, "%s", peer);
+    c->state = MC_DETECT;
+    count(c, MC_DETECT, 1);
+    c->next = w->mconns;
+    if (w->mconns)
+        w->mconns->prev = c;
+    w->mconns = c;
+    w->nmconns++;
+    conn_accepted(&c->conn, w->loop, fd, &mconn_ops, c, &w->socks[WS_HMS_CLIENT]);
+    if (fr_log_on(FR_LOG_DEBUG)) {
+        struct fr_log_who who = mconn_who(c);
+        fr_log_conn(FR_LOG_DEBUG, &who, "metastore client connected");
     }
 }
 

@@ -283,7 +283,8 @@ static int take_elems(struct mfan *f, const struct ms_rec *ms, const uint8_t *bo
 static void fan_finish(struct mfan *f)
 {
     struct mconn *c = f->c;
-    c->route = NULL;
+    c->call.route = NULL; /* answered below: nothing left to cancel */
+    c->call.kind = MCALL_NONE;
     for (int i = 0; i < f->nsub && c->w->router->hms_down_fails; i++)
         if (!f->subs[i].ok) {
             hms_reply_app_error(c, &f->h, TW_APP_INTERNAL_ERROR, "metastore %s did not answer %.*s%s (hms.down = fail)",
@@ -446,9 +447,9 @@ void hms_fanout(struct mconn *c, uint8_t *msg, size_t len, const struct tw_heade
     }
     struct hms_ident id;
     mconn_ident(c, &id);
-    c->route = f;
-    c->route_cancel = hms_fanout_cancel;
-    c->ms = "*";
+    c->call.route = f;
+    c->call.kind = MCALL_FANOUT;
+    c->call.ms = "*";
     f->nsub = (int)n;
     f->pending = (int)n + 1;
     f->sent_us = hms_mono_us();
@@ -495,10 +496,11 @@ bool hms_fanout_wildcard(struct mconn *c, const uint8_t *msg, size_t len, const 
 
 void hms_fanout_cancel(struct mconn *c)
 {
-    struct mfan *f = c->route;
+    struct mfan *f = c->call.route;
     for (int i = 0; i < f->nsub; i++)
         if (!f->subs[i].finished)
             hms_up_cancel(&f->subs[i].uc);
-    c->route = NULL;
+    c->call.route = NULL;
+    c->call.kind = MCALL_NONE;
     fan_free(f);
 }

@@ -87,13 +87,7 @@ void hms_reply_string_list(struct mconn *c, const struct tw_header *h, char *con
     for (size_t i = 0; i < n; i++)
         rc |= tw_put_string(c->proto, &out, items[i], strlen(items[i]));
     rc |= tw_put_stop(&out);
-    if (rc < 0) {
-        buf_free(&out);
-        mconn_close_after_write(c);
-        return;
-    }
-    mconn_reply(c, buf_rptr(&out), buf_len(&out));
-    buf_free(&out);
+    mconn_reply_built(c, &out, rc);
 }
 
 void hms_reply_app_error(struct mconn *c, const struct tw_header *h, enum tw_app_error type, const char *fmt, ...)
@@ -106,13 +100,7 @@ void hms_reply_app_error(struct mconn *c, const struct tw_header *h, enum tw_app
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     struct buf out = BUF_INIT;
-    if (tw_write_app_exception(c->proto, &out, h->name, h->name_len, h->seqid, type, msg) < 0) {
-        buf_free(&out);
-        mconn_close_after_write(c);
-        return;
-    }
-    mconn_reply(c, buf_rptr(&out), buf_len(&out));
-    buf_free(&out);
+    mconn_reply_built(c, &out, tw_write_app_exception(c->proto, &out, h->name, h->name_len, h->seqid, type, msg));
 }
 
 /* ---- set_ugi ---- */
@@ -180,13 +168,7 @@ static void reply_exception(struct mconn *c, const struct tw_header *h, int fiel
     rc |= tw_put_string(c->proto, &out, msg, strlen(msg));
     rc |= tw_put_stop(&out);
     rc |= tw_put_stop(&out);
-    if (rc < 0) {
-        buf_free(&out);
-        mconn_close_after_write(c);
-        return;
-    }
-    mconn_reply(c, buf_rptr(&out), buf_len(&out));
-    buf_free(&out);
+    mconn_reply_built(c, &out, rc);
 }
 
 /* The prefix a metastore's database names carry for clients: its own in
@@ -638,10 +620,9 @@ static void reply_mapped(struct mroute *r, const uint8_t *msg, size_t len)
         return;
     }
     /* A declared exception: field 0 absent, its message may name the database. */
-    const uint8_t *b = msg + h.body_off;
-    bool success = len > h.body_off && (c->proto == TW_BINARY ? (len - h.body_off >= 3 && b[1] == 0 && b[2] == 0)
-                                                              : (b[0] >> 4) == 0);
-    if (!success && len > h.body_off && b[0] != 0 && reply_exception_mapped(r, msg, len, &h))
+    struct tw_field f;
+    if (tw_result_field(c->proto, msg + h.body_off, len - h.body_off, &f) == TW_COMPLETE && f.set && f.id != 0 &&
+        reply_exception_mapped(r, msg, len, &h))
         return;
     if (!r->rule->result.ps.n) {
         mconn_reply(c, msg, len);
@@ -667,8 +648,6 @@ static void reply_mapped(struct mroute *r, const uint8_t *msg, size_t len)
 static int translate(struct mroute *r);
 static void forward(struct mconn *c, struct mroute *r);
 
-static void cancel_forward(struct mconn *c);
-
 /* setMetaConf answered: the session's change stands when the metastore
  * took it (a void REPLY), else it is taken back. */
 static void conf_settle(struct mroute *r, enum hms_up_status st, const uint8_t *msg, size_t len)
@@ -677,8 +656,11 @@ static void conf_settle(struct mroute *r, enum hms_up_status st, const uint8_t *
     if (!r->conf_change)
         return;
     struct tw_header h;
+    struct tw_field f;
+    /* setMetaConf is void: its success is the empty result. */
     bool took = st == HMS_UP_OK && msg && tw_parse_header(c->proto, msg, len, NULL, &h) == TW_COMPLETE &&
-                h.type == TW_REPLY && len > h.body_off && msg[h.body_off] == 0;
+                h.type == TW_REPLY &&
+                tw_result_field(c->proto, msg + h.body_off, len - h.body_off, &f) == TW_COMPLETE && !f.set;
     hms_session_undo(c->sess, &r->undo, !took);
     r->conf_change = false;
 }
@@ -687,7 +669,8 @@ static void on_backend(struct hms_upcall *uc, enum hms_up_status st, const uint8
 {
     struct mroute *r = (struct mroute *)uc;
     struct mconn *c = r->c;
-    c->route = NULL;
+    c->call.route = NULL; /* answered: nothing left to cancel */
+    c->call.kind = MCALL_NONE;
     hms_record_upstream(c, r->name, r->ms->name, r->sent_us, st != HMS_UP_OK);
     conf_settle(r, st, msg, len);
     if (r->h.type == TW_ONEWAY) {
@@ -776,13 +759,6 @@ static enum hms_part route_part(struct hms_upcall *uc, const uint8_t *p, size_t 
                           used, why, whylen);
 }
 
-static void route_resume(struct mconn *c)
-{
-    struct mroute *r = c->route;
-    if (r)
-        hms_up_resume(&r->uc);
-}
-
 /* setMetaConf: the client's session gets backend connections of its own
  * (a metastore keeps these settings per connection), and the change is
  * recorded now, to be replayed on each of them, and taken back if the
@@ -823,7 +799,7 @@ static void forward(struct mconn *c, struct mroute *r)
     }
     struct hms_ident id;
     mconn_ident(c, &id);
-    c->ms = r->ms->name;
+    c->call.ms = r->ms->name;
     r->sent_us = hms_mono_us();
     r->uc.done = on_backend;
     r->uc.oneway = r->h.type == TW_ONEWAY;
@@ -834,14 +810,12 @@ static void forward(struct mconn *c, struct mroute *r)
     char why[300] = "";
     struct hms_target *t = hms_target_of(r->ms);
     /* Set before sending: done() may run before hms_up_send returns. */
-    c->route = r;
-    c->route_cancel = cancel_forward;
-    c->route_resume = route_resume;
+    c->call.route = r;
+    c->call.kind = MCALL_FORWARD;
     if (t && hms_up_send(c->w->hup, t, &id, c->proto, c->framed, r->msg, r->len, &r->uc, why, sizeof why) == 0)
         return;
-    c->route = NULL;
-    c->route_cancel = NULL;
-    c->route_resume = NULL;
+    c->call.route = NULL;
+    c->call.kind = MCALL_NONE;
     if (!t)
         snprintf(why, sizeof why, "out of memory");
     conf_settle(r, HMS_UP_DOWN, NULL, 0);
@@ -925,7 +899,7 @@ void hms_route_call(struct mconn *c, const uint8_t *msg, size_t len, const struc
             r->ms = pk.ms;
     }
     if (r->ms) {
-        c->ms = r->ms->name; /* for the metrics, also when refused here */
+        c->call.ms = r->ms->name; /* for the metrics, also when refused here */
         r->prefix = pk.txn && !notification_call(r->name) ? "" : hms_name_prefix(c->w->router, r->ms);
         snprintf(r->db, sizeof r->db, "%s", pk.db);
     }
@@ -979,17 +953,33 @@ void hms_route_call(struct mconn *c, const uint8_t *msg, size_t len, const struc
 
 static void cancel_forward(struct mconn *c)
 {
-    struct mroute *r = c->route;
+    struct mroute *r = c->call.route;
     hms_up_cancel(&r->uc);
-    c->route = NULL;
     conf_settle(r, HMS_UP_DOWN, NULL, 0);
     mroute_free(r);
 }
 
 void hms_route_cancel(struct mconn *c)
 {
-    if (c->route && c->route_cancel)
-        c->route_cancel(c);
-    c->route = NULL;
-    c->route_cancel = NULL;
+    if (c->call.route) {
+        switch (c->call.kind) {
+        case MCALL_FORWARD:
+            cancel_forward(c);
+            break;
+        case MCALL_FANOUT:
+            hms_fanout_cancel(c);
+            break;
+        case MCALL_NONE:
+            break;
+        }
+    }
+    c->call.route = NULL;
+    c->call.kind = MCALL_NONE;
+}
+
+void hms_route_resume(struct mconn *c)
+{
+    /* Only a single backend call passes its reply on in parts. */
+    if (c->call.route && c->call.kind == MCALL_FORWARD)
+        hms_up_resume(&((struct mroute *)c->call.route)->uc);
 }

@@ -230,6 +230,7 @@ static void gauges(struct buf *out, void *arg)
         metrics_printf(out, "fedrouter_hdfs_client_conn_state{state=\"%s\"} %lld\n",
                        hconn_state_name((enum hconn_state)st), n);
     }
+    mconn_state_gauges(out, r->workers, r->nworkers); /* metastore clients by protocol state */
     metrics_printf(out, "# TYPE fedrouter_cluster_refresh_rounds_total counter\n"
                         "fedrouter_cluster_refresh_rounds_total %llu\n",
                    (unsigned long long)cs_rounds());

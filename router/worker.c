@@ -24,8 +24,8 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
 {
     struct worker *wk = w->data;
     struct router *r = wk->router;
-    if (atomic_load(&r->draining) && ev_is_active(&wk->hms_accept))
-        ev_io_stop(loop, &wk->hms_accept);
+    if (atomic_load(&r->draining) && wk->hms_fd >= 0)
+        conn_listener_stop(&wk->hms_accept);
     struct conn_listener *hl = &wk->hdfs_listener;
     if (atomic_load(&r->draining) && (ev_is_active(&hl->io) || ev_is_active(&hl->pause))) {
         conn_listener_stop(hl);
@@ -103,9 +103,7 @@ int worker_start(struct worker *w, struct router *r, int id, const char *hdfs_li
         w->hms_fd = net_listen(haddr, true, &r->hms_port, err, errlen);
         if (w->hms_fd < 0)
             return -1;
-        ev_io_init(&w->hms_accept, mconn_accept_cb, w->hms_fd, EV_READ);
-        w->hms_accept.data = w;
-        ev_io_start(w->loop, &w->hms_accept);
+        conn_listener_start(&w->hms_accept, w->loop, w->hms_fd, mconn_accept, w);
     }
     ev_async_init(&w->wake, on_wake);
     w->wake.data = w;

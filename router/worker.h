@@ -51,10 +51,11 @@ struct worker {
     uint64_t next_conn_id;
     /* the metastore side */
     int hms_fd;                         /* -1: not serving metastore clients */
-    ev_io hms_accept;
+    struct conn_listener hms_accept;    /* started only when hms_fd >= 0 */
     struct hms_pool *hup;               /* backend metastore connections */
-    struct mconn *mconns;
+    struct mconn *mconns;               /* open metastore client connections */
     uint64_t nmconns;
+    int64_t hms_client_states[8];       /* metastore clients per state (enum mconn_state), atomic ops */
     struct conn_counts socks[WS_NKINDS]; /* connection states per kind (lib/conn), read by the admin thread */
     struct hconn_counts hdfs_states;    /* HDFS clients per protocol state, read by the admin thread */
 };
