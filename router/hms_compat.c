@@ -24,11 +24,6 @@
 #include <string.h>
 
 
-static uint32_t get_be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 enum hms_compat_kind hms_compat_kind(const uint8_t *name, size_t len)
 {
     if (len == 9 && memcmp(name, "get_table", 9) == 0)
@@ -38,34 +33,27 @@ enum hms_compat_kind hms_compat_kind(const uint8_t *name, size_t len)
     return HMS_COMPAT_NONE;
 }
 
+static int no_string(void *vctx, unsigned idx, const uint8_t *s, size_t len)
+{
+    return 0;
+}
+
+static int take_type(void *vctx, unsigned idx, int64_t v)
+{
+    *(int64_t *)vctx = v;
+    return 1;
+}
+
 bool hms_compat_unknown_method(enum tw_proto proto, const uint8_t *msg, size_t len)
 {
     struct tw_header h;
     if (proto != TW_BINARY || tw_parse_header(proto, msg, len, NULL, &h) != TW_COMPLETE || h.type != TW_EXCEPTION)
         return false;
-    /* TApplicationException {1: string message, 2: i32 type}, fields in any order. */
-    const uint8_t *p = msg + h.body_off, *end = msg + len;
-    while (p < end && *p != 0) {
-        if (end - p < 3)
-            return false;
-        uint8_t type = p[0];
-        uint16_t id = (uint16_t)(p[1] << 8 | p[2]);
-        p += 3;
-        if (type == 11) {
-            if (end - p < 4 || get_be32(p) > (uint32_t)(end - p - 4))
-                return false;
-            p += 4 + get_be32(p);
-        } else if (type == 8) {
-            if (end - p < 4)
-                return false;
-            if (id == 2)
-                return get_be32(p) == 1; /* UNKNOWN_METHOD */
-            p += 4;
-        } else {
-            return false;
-        }
-    }
-    return false;
+    /* TApplicationException {1: string message, 2: i32 type}. */
+    const struct tw_pathset ps = TW_PS(TW_P(2));
+    int64_t type = -1;
+    int rc = tw_walk_values(proto, msg + h.body_off, len - h.body_off, NULL, &ps, no_string, take_type, &type);
+    return rc >= 0 && type == TW_APP_UNKNOWN_METHOD;
 }
 
 struct args {
@@ -142,32 +130,33 @@ int hms_compat_reply(enum hms_compat_kind kind, const struct tw_header *orig, co
     const uint8_t *b = msg + h.body_off;
     size_t bl = len - h.body_off;
     /* Not a success (a declared exception, or an EXCEPTION message): as is. */
-    if (type != TW_REPLY || bl < 3 || b[0] != 12 || b[1] != 0 || b[2] != 0)
+    struct tw_field f, in;
+    if (type != TW_REPLY || tw_result_field(TW_BINARY, b, bl, &f) != TW_COMPLETE || !f.set || f.id != 0 ||
+        f.type != TW_T_STRUCT)
         return (rc | buf_append(out, b, bl)) < 0 ? -1 : 0;
-    const uint8_t *s = b + 3; /* GetTableResult / GetTablesResult */
-    size_t sl = bl - 3;
+    const uint8_t *s = b + f.value_off; /* GetTableResult / GetTablesResult */
+    size_t sl = bl - f.value_off;
     long slen = struct_len(s, sl);
-    if (slen < 4 || (size_t)slen > sl)
+    if (slen < 4 || (size_t)slen > sl || tw_result_field(TW_BINARY, s, (size_t)slen, &in) != TW_COMPLETE ||
+        !in.set || in.id != 1)
         return -1;
-    static const uint8_t stop = 0;
+    int16_t last = 0;
     if (kind == HMS_COMPAT_GET_TABLE) {
-        if (s[0] != 12 || s[1] != 0 || s[2] != 1)
+        if (in.type != TW_T_STRUCT)
             return -1;
-        long tl = struct_len(s + 3, (size_t)slen - 3);
+        long tl = struct_len(s + in.value_off, (size_t)slen - in.value_off);
         if (tl < 1)
             return -1;
-        static const uint8_t f0[] = { 12, 0, 0 };
-        rc |= buf_append(out, f0, 3);
-        rc |= buf_append(out, s + 3, (size_t)tl);
+        rc |= tw_put_field(TW_BINARY, out, TW_T_STRUCT, 0, &last);
+        rc |= buf_append(out, s + in.value_off, (size_t)tl);
     } else {
         /* GetTablesResult has only field 1: the list runs to its STOP. */
-        if (s[0] != 15 || s[1] != 0 || s[2] != 1)
+        if (in.type != TW_T_LIST)
             return -1;
-        static const uint8_t f0[] = { 15, 0, 0 };
-        rc |= buf_append(out, f0, 3);
-        rc |= buf_append(out, s + 3, (size_t)slen - 4);
+        rc |= tw_put_field(TW_BINARY, out, TW_T_LIST, 0, &last);
+        rc |= buf_append(out, s + in.value_off, (size_t)slen - in.value_off - 1);
     }
-    rc |= buf_append(out, &stop, 1);
+    rc |= tw_put_stop(out);
     return rc < 0 ? -1 : 0;
 }
 

@@ -185,62 +185,32 @@ static int take_elems(struct mfan *f, const struct ms_rec *ms, const uint8_t *bo
 {
     enum tw_proto proto = f->c->proto;
     const uint8_t *p = body, *end = body + len;
-    size_t count;
-    if (end - p >= 1 && p[0] == 0)
+    struct tw_field fd;
+    if (tw_result_field(proto, p, len, &fd) != TW_COMPLETE)
+        return -1;
+    if (!fd.set)
         return 0; /* no success field: nothing to add */
+    if (fd.id != 0)
+        return -1;
+    p += fd.value_off;
     if (f->functions) {
         /* success (0) is GetAllFunctionsResponse; its field 1 is the list */
-        if (proto == TW_BINARY) {
-            if (end - p < 4 || p[0] != 12 || p[1] != 0 || p[2] != 0)
-                return -1;
-            p += 3;
-            if (p[0] == 0)
-                return 0; /* no functions */
-            if (end - p < 3 || p[0] != 15 || p[1] != 0 || p[2] != 1)
-                return -1;
-            p += 3;
-        } else {
-            if (end - p < 3 || p[0] != 0x0c || p[1] != 0x00)
-                return -1;
-            p += 2;
-            if (p[0] == 0)
-                return 0;
-            if (p[0] != 0x19)
-                return -1;
-            p += 1;
-        }
-    } else if (proto == TW_BINARY) {
-        if (end - p < 3 || p[0] != 15 || p[1] != 0 || p[2] != 0)
+        if (fd.type != TW_T_STRUCT || tw_result_field(proto, p, (size_t)(end - p), &fd) != TW_COMPLETE)
             return -1;
-        p += 3;
-    } else {
-        if (end - p < 2 || p[0] != 0x09 || p[1] != 0x00)
+        if (!fd.set)
+            return 0; /* no functions */
+        if (fd.id != 1)
             return -1;
-        p += 2;
+        p += fd.value_off;
     }
+    if (fd.type != TW_T_LIST)
+        return -1;
     /* The list header: element type struct, then the count. */
-    if (proto == TW_BINARY) {
-        if (end - p < 5 || p[0] != 12)
-            return -1;
-        count = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
-        p += 5;
-    } else {
-        if (end - p < 1 || (p[0] & 0x0f) != 12)
-            return -1;
-        count = p[0] >> 4;
-        p += 1;
-        if (count == 15) {
-            uint64_t v = 0;
-            int shift = 0;
-            do {
-                if (p >= end || shift > 63)
-                    return -1;
-                v |= (uint64_t)(*p & 0x7f) << shift;
-                shift += 7;
-            } while (*p++ & 0x80);
-            count = (size_t)v;
-        }
-    }
+    uint8_t elem;
+    size_t count, hl;
+    if (tw_list_header(proto, p, (size_t)(end - p), &elem, &count, &hl) != TW_COMPLETE || elem != TW_T_STRUCT)
+        return -1;
+    p += hl;
     const struct tw_pathset ps = TW_PS(TW_P(1), TW_P(2));
     for (size_t i = 0; i < count; i++) {
         size_t eln;

@@ -29,24 +29,13 @@ static int classify(enum tw_proto proto, const uint8_t *p, size_t len)
         return 0;
     if (r < 0 || h.type != TW_REPLY)
         return 2; /* the whole path reports what is wrong */
-    const uint8_t *b = p + h.body_off;
-    size_t n = len - h.body_off;
-    if (n < 1)
+    struct tw_field f;
+    r = tw_result_field(proto, p + h.body_off, len - h.body_off, &f);
+    if (r == TW_NEED_MORE)
         return 0;
-    if (b[0] == 0)
-        return 2; /* STOP: a void answer, a few bytes */
-    if (proto == TW_BINARY) {
-        if (n < 3)
-            return 0;
-        return b[1] == 0 && b[2] == 0 ? 1 : 2;
-    }
-    /* Compact: field 0 can only be written in the long form (delta 0),
-     * its zigzag id then a single 0 byte. */
-    if (b[0] >> 4)
-        return 2;
-    if (n < 2)
-        return 0;
-    return b[1] == 0 ? 1 : 2;
+    /* Anything but a success value (an exception, a void answer, bytes the
+     * whole path will report) is a few bytes: asked for whole. */
+    return r == TW_COMPLETE && f.set && f.id == 0 ? 1 : 2;
 }
 
 enum hms_part hms_relay_part(struct hms_relay *rl, struct mconn *c, const struct hms_rule *rule, const char *prefix,
@@ -64,7 +53,9 @@ enum hms_part hms_relay_part(struct hms_relay *rl, struct mconn *c, const struct
         /* objectName strings are database names or not by the objectType
          * beside them: such replies (privileges, small) are mapped whole. */
         bool objnames = map && rule->result.n[HMS_PK_OBJNAME];
-        if (k == 2 || objnames || (c->framed && (map || total == 0))) {
+        /* A transport (SASL, TLS) sends whole messages only: a reply
+         * held back in its queue could never drain, so it comes whole. */
+        if (k == 2 || objnames || (c->framed && (map || total == 0)) || c->conn.xprt) {
             rl->state = RELAY_WHOLE;
             return HMS_PART_WHOLE;
         }
