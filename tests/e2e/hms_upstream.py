@@ -284,6 +284,11 @@ def main(argv):
             expect(using == 1, "the primary's working URI is not the one in use (/metrics: %s)" % using)
             expect(moved is not None and moved <= 2,
                    "calls keep moving past the refused URI: %s failovers for 4 new connections" % moved)
+            # The client still open has answered its calls: idle, none in hand.
+            idle = metric(text, "fedrouter_hms_client_conn_state", {"state": "idle"})
+            busy = metric(text, "fedrouter_hms_client_conn_state", {"state": "call"})
+            expect(idle is not None and idle >= 1 and busy == 0,
+                   "metastore client states: idle %s, call %s" % (idle, busy))
         check("#6: with the first URI refused, calls go to the second and it is remembered", refused_first)
 
         def black_holed_first():
