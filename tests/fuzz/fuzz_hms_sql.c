@@ -1,6 +1,6 @@
 /*
  * fuzz_hms_sql: arbitrary bytes as a view text for the database-name
- * rewriter (router/hms_sql.h).
+ * rewriter (router/hms/hms_sql.h).
  *
  * The first input byte picks the prefix (low 3 bits); the rest is the text.
  * Properties checked, besides no crash and no read past the input (every

@@ -1,5 +1,5 @@
 /*
- * test_hms_sql: database names in view texts (router/hms_sql.h), and the
+ * test_hms_sql: database names in view texts (router/hms/hms_sql.h), and the
  * way hms_names hands view texts to it.
  *
  *   test_hms_sql CORPUS    CORPUS is tests/unit/hms_views.txt: views as the

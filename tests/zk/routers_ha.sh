@@ -21,7 +21,7 @@ repo=$(cd "$here/../.." && pwd)
 BUILD_DIR=${1:?usage: routers_ha.sh BUILD_DIR}
 MINIDFS=$BUILD_DIR/tests/minidfs/minidfs
 ROUTER=$BUILD_DIR/router/fedrouter
-ADMIN=$BUILD_DIR/tools/fedrouter-admin
+ADMIN=$BUILD_DIR/router/cli/fedrouter-admin
 
 fr_init routers_ha
 fr_need_cmd hdfs java

@@ -855,7 +855,7 @@ def main(argv):
     build = os.path.abspath(argv[1])
     bins = {"minidfs": os.path.join(build, "tests", "minidfs", "minidfs"),
             "router": os.path.join(build, "router", "fedrouter"),
-            "admin": os.path.join(build, "tools", "fedrouter-admin")}
+            "admin": os.path.join(build, "router", "cli", "fedrouter-admin")}
     missing = [b for b in bins.values() if not os.access(b, os.X_OK)]
     for tool, why in (("protoc", "protobuf-compiler"), ("java", "the zookeeper package's JRE")):
         if shutil.which(tool) is None:
