@@ -5,6 +5,7 @@
  * answers.
  */
 #define _GNU_SOURCE
+#include "clock.h"
 #include "hms_conn.h"
 
 #include <assert.h>
@@ -24,12 +25,7 @@
 _Static_assert(MC_NSTATES <= sizeof((struct worker *)0)->hms_client_states / sizeof(int64_t),
                "struct worker has a gauge for every metastore client state");
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+static uint64_t now_ns(void) { return fr_mono_ns(); }
 
 /* ---- states ---- */
 

@@ -17,6 +17,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "clock.h"
 #include "hms_compat.h"
 #include "hms_conn.h"
 #include "hms_internal.h"
@@ -51,12 +52,7 @@ struct mroute {
     struct hms_conf_undo undo;
 };
 
-uint64_t hms_mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
+uint64_t hms_mono_us(void) { return fr_mono_us(); }
 
 /* One backend call in the metastore's upstream series (proto hms_upstream). */
 void hms_record_upstream(struct mconn *c, const char *method, const char *ms, uint64_t sent_us, bool error)
