@@ -7,6 +7,7 @@
  * and response messages are packed by protobuf-c straight into the output
  * buffer, after the length prefixes are computed from their packed size.
  */
+#include "wire.h"
 #include "ipc.h"
 
 #include <fcntl.h>
@@ -51,25 +52,13 @@ int ipc_parse_preamble(const uint8_t *p, size_t len, struct ipc_preamble *out)
     return IPC_OK;
 }
 
-static inline uint32_t get_be32(const uint8_t *p)
-{
-    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-static inline void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
 
 int ipc_frame_cut(const uint8_t *p, size_t len, uint32_t max_frame,
                   const uint8_t **body, uint32_t *body_len, size_t *frame_len)
 {
     if (len < 4)
         return IPC_AGAIN;
-    uint32_t n = get_be32(p);
+    uint32_t n = wire_get_be32(p);
     if (n > max_frame || n > INT32_MAX)
         return IPC_ETOOBIG;
     if (len - 4 < n)
@@ -301,7 +290,7 @@ static int write_frame(struct buf *out, const uint8_t *h1, size_t h1len, const u
         return IPC_ENOMEM;
     uint8_t *p = buf_wptr(out);
     size_t n = 4;
-    put_be32(p, (uint32_t)body);
+    wire_put_be32(p, (uint32_t)body);
     n += pb_put_varint(p + n, h1len);
     memcpy(p + n, h1, h1len);
     n += h1len;

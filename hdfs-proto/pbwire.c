@@ -1,3 +1,4 @@
+#include "wire.h"
 #include "pbwire.h"
 
 #include <string.h>
@@ -22,13 +23,7 @@ size_t pb_get_varint_long(const uint8_t *p, const uint8_t *end, uint64_t *v)
 
 size_t pb_put_varint(uint8_t *p, uint64_t v)
 {
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
+    return wire_put_varint(p, v);
 }
 
 size_t pb_varint_size(uint64_t v)

@@ -18,6 +18,7 @@
  * prefix and bytes. Nothing else in Thrift encodes a length in bytes, so
  * nothing else needs fixing up. When no string changes nothing is written.
  */
+#include "wire.h"
 #include "thrift_walk.h"
 
 #include <string.h>
@@ -65,18 +66,6 @@ static inline unsigned min_size(enum tw_proto proto, unsigned t)
     return proto == TW_BINARY ? min_binary[t] : min_compact[t];
 }
 
-static inline uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
 
 /* Reads a varint of at most maxb bytes at p[at..len). Returns the bytes used,
  * 0 when the input ends inside it, -1 when it is longer than maxb. */
@@ -96,16 +85,6 @@ static inline int get_varint(const uint8_t *p, size_t at, size_t len, int maxb, 
     return -1;
 }
 
-static inline size_t put_varint(uint8_t *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (uint8_t)v;
-    return n;
-}
 
 static inline int32_t unzigzag32(uint32_t v)
 {
@@ -172,7 +151,7 @@ int tw_detect(const uint8_t *p, size_t len, enum tw_proto *proto, bool *framed)
     }
     if (len < 5)
         return TW_NEED_MORE;
-    uint32_t l = be32(p);
+    uint32_t l = wire_get_be32(p);
     if (l == 0 || l > INT32_MAX)
         return TW_EVERSION;
     if (p[4] == 0x80 || p[4] == 0x82) {
@@ -188,7 +167,7 @@ int tw_detect(const uint8_t *p, size_t len, enum tw_proto *proto, bool *framed)
         /* Framed, old-style binary: the payload starts with the name length. */
         if (len < 8)
             return TW_NEED_MORE;
-        uint32_t n = be32(p + 4);
+        uint32_t n = wire_get_be32(p + 4);
         if (n == 0 || n >= l)
             return TW_EVERSION;
         *proto = TW_BINARY;
@@ -208,7 +187,7 @@ int tw_frame_cut(const uint8_t *p, size_t len, size_t max_frame, const uint8_t *
 {
     if (len < 4)
         return TW_NEED_MORE;
-    uint32_t n = be32(p);
+    uint32_t n = wire_get_be32(p);
     if (n == 0 || n > INT32_MAX || n > max_frame)
         return TW_EMSGSIZE;
     if (len - 4 < n)
@@ -225,7 +204,7 @@ int tw_put_frame_len(struct buf *out, size_t n)
         return TW_EMSGSIZE;
     if (buf_reserve(out, 4) < 0)
         return TW_ENOMEM;
-    put_be32(buf_wptr(out), (uint32_t)n);
+    wire_put_be32(buf_wptr(out), (uint32_t)n);
     buf_commit(out, 4);
     return 0;
 }
@@ -239,7 +218,7 @@ static int parse_header(enum tw_proto proto, const uint8_t *p, size_t len, const
     if (proto == TW_BINARY) {
         if ((r = avail(lim, 0, 4, len, complete)) != 1)
             return r;
-        uint32_t v = be32(p);
+        uint32_t v = wire_get_be32(p);
         if (v & 0x80000000u) {
             if ((v & 0xffff0000u) != 0x80010000u)
                 return TW_EVERSION;
@@ -249,13 +228,13 @@ static int parse_header(enum tw_proto proto, const uint8_t *p, size_t len, const
                 return TW_ETYPE;
             if ((r = avail(lim, 4, 4, len, complete)) != 1)
                 return r;
-            nl = be32(p + 4);
+            nl = wire_get_be32(p + 4);
             if (nl > INT32_MAX || nl > lim->max_string)
                 return TW_ESTRING;
             if ((r = avail(lim, 8, (size_t)nl + 4, len, complete)) != 1)
                 return r;
             h->name = p + 8;
-            h->seqid = (int32_t)be32(p + 8 + nl);
+            h->seqid = (int32_t)wire_get_be32(p + 8 + nl);
             at = 12 + (size_t)nl;
         } else {
             nl = v;
@@ -269,7 +248,7 @@ static int parse_header(enum tw_proto proto, const uint8_t *p, size_t len, const
             if (t < TW_CALL || t > TW_ONEWAY)
                 return TW_ETYPE;
             h->type = (enum tw_msg_type)t;
-            h->seqid = (int32_t)be32(p + 5 + nl);
+            h->seqid = (int32_t)wire_get_be32(p + 5 + nl);
             at = 9 + (size_t)nl;
         }
     } else {
@@ -325,19 +304,19 @@ int tw_write_header(enum tw_proto proto, struct buf *out, const uint8_t *name, s
         return TW_ENOMEM;
     uint8_t *w = buf_wptr(out), *w0 = w;
     if (proto == TW_BINARY) {
-        put_be32(w, 0x80010000u | ((uint32_t)type & 0xff));
-        put_be32(w + 4, (uint32_t)name_len);
+        wire_put_be32(w, 0x80010000u | ((uint32_t)type & 0xff));
+        wire_put_be32(w + 4, (uint32_t)name_len);
         w += 8;
         if (name_len)
             memcpy(w, name, name_len);
         w += name_len;
-        put_be32(w, (uint32_t)seqid);
+        wire_put_be32(w, (uint32_t)seqid);
         w += 4;
     } else {
         *w++ = 0x82;
         *w++ = (uint8_t)(1 | ((unsigned)type << 5));
-        w += put_varint(w, (uint32_t)seqid);
-        w += put_varint(w, name_len);
+        w += wire_put_varint(w, (uint32_t)seqid);
+        w += wire_put_varint(w, name_len);
         if (name_len)
             memcpy(w, name, name_len);
         w += name_len;
@@ -361,22 +340,22 @@ int tw_write_app_exception(enum tw_proto proto, struct buf *out, const uint8_t *
     uint8_t *w = buf_wptr(out), *w0 = w;
     if (proto == TW_BINARY) {
         *w++ = T_STRING, *w++ = 0, *w++ = 1;
-        put_be32(w, (uint32_t)ml);
+        wire_put_be32(w, (uint32_t)ml);
         w += 4;
         if (ml)
             memcpy(w, message, ml);
         w += ml;
         *w++ = T_I32, *w++ = 0, *w++ = 2;
-        put_be32(w, (uint32_t)type);
+        wire_put_be32(w, (uint32_t)type);
         w += 4;
     } else {
         *w++ = 0x18; /* delta 1, binary */
-        w += put_varint(w, ml);
+        w += wire_put_varint(w, ml);
         if (ml)
             memcpy(w, message, ml);
         w += ml;
         *w++ = 0x15; /* delta 1, i32 */
-        w += put_varint(w, zigzag32((int32_t)type));
+        w += wire_put_varint(w, zigzag32((int32_t)type));
     }
     *w++ = 0; /* STOP */
     buf_commit(out, (size_t)(w - w0));
@@ -490,10 +469,10 @@ static int map_string(struct tw_scan *s, struct walkctx *w, unsigned idx, const 
         memcpy(o, p + w->copied, gap);
     o += gap;
     if (s->proto == TW_BINARY) {
-        put_be32(o, (uint32_t)nl);
+        wire_put_be32(o, (uint32_t)nl);
         o += 4;
     } else {
-        o += put_varint(o, nl);
+        o += wire_put_varint(o, nl);
     }
     if (nl)
         memcpy(o, ns, nl);
@@ -640,7 +619,7 @@ static int run(struct tw_scan *s, const uint8_t *p, size_t len, bool complete, s
             if (proto == TW_BINARY) {
                 if ((r = avail(lim, at, 4, len, complete)) != 1)
                     return r;
-                sl = be32(p + at);
+                sl = wire_get_be32(p + at);
                 pre = 4;
             } else {
                 if ((n = get_varint(p, at, len, 5, &v)) <= 0)
@@ -689,7 +668,7 @@ static int run(struct tw_scan *s, const uint8_t *p, size_t len, bool complete, s
                     return r;
                 t1 = p[at];
                 t2 = t == T_MAP ? p[at + 1] : 0;
-                cnt = (int32_t)be32(p + at + hl - 4);
+                cnt = (int32_t)wire_get_be32(p + at + hl - 4);
                 at += hl;
             } else if (t != T_MAP) {
                 if ((r = avail(lim, at, 1, len, complete)) != 1)
@@ -1076,7 +1055,7 @@ int tw_list_header(enum tw_proto proto, const uint8_t *p, size_t len, uint8_t *e
         if (len < 5)
             return TW_NEED_MORE;
         t = p[0];
-        int32_t n = (int32_t)be32(p + 1);
+        int32_t n = (int32_t)wire_get_be32(p + 1);
         if (n < 0)
             return TW_ECONTAINER;
         *count = (size_t)n;
