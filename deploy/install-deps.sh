@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PKGS=(
-  build-essential cmake pkg-config clang libclang-rt-14-dev
+  build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
   libev-dev libjemalloc-dev libssl-dev
   protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
   thrift-compiler libthrift-c-glib-dev libglib2.0-dev

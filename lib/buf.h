@@ -15,13 +15,15 @@
 #include <stdint.h>
 
 struct buf {
-    uint8_t *data;   /* owned; NULL until the first reserve */
-    size_t rpos;     /* first unread byte */
-    size_t wpos;     /* end of the written bytes */
-    size_t cap;      /* allocated size of data */
+    uint8_t *data; /* owned; NULL until the first reserve */
+    size_t rpos;   /* first unread byte */
+    size_t wpos;   /* end of the written bytes */
+    size_t cap;    /* allocated size of data */
 };
 
+/* clang-format off */
 #define BUF_INIT { NULL, 0, 0, 0 }
+/* clang-format on */
 
 static inline size_t buf_len(const struct buf *b) { return b->wpos - b->rpos; }
 static inline uint8_t *buf_rptr(const struct buf *b) { return b->data + b->rpos; }

@@ -27,10 +27,7 @@ static const char *const state_names[CONN_NSTATES] = {
     [CONN_CLOSED] = "closed",
 };
 
-const char *conn_state_name(enum conn_state s)
-{
-    return (unsigned)s < CONN_NSTATES ? state_names[s] : "?";
-}
+const char *conn_state_name(enum conn_state s) { return (unsigned)s < CONN_NSTATES ? state_names[s] : "?"; }
 
 /* allowed[from][to] */
 static const bool allowed[CONN_NSTATES][CONN_NSTATES] = {
@@ -213,10 +210,7 @@ int conn_out_end(struct conn *c)
     return 0;
 }
 
-size_t conn_out_pending(const struct conn *c)
-{
-    return buf_len(&c->wire_out) + (c->xprt ? buf_len(&c->plain_out) : 0);
-}
+size_t conn_out_pending(const struct conn *c) { return buf_len(&c->wire_out) + (c->xprt ? buf_len(&c->plain_out) : 0); }
 
 /* Encodes every whole queued message, oldest first. */
 static enum xprt_status encode_queued(struct conn *c)

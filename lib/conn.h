@@ -40,10 +40,10 @@
 #include "xprt.h"
 
 enum conn_state {
-    CONN_CONNECTING,    /* outgoing connect() in progress; output queues up */
-    CONN_OPEN,          /* reading (when the protocol wants input) and writing */
-    CONN_CLOSING,       /* no more input; closes once the output is sent */
-    CONN_CLOSED,        /* fd closed; memory stays until the last reference goes */
+    CONN_CONNECTING, /* outgoing connect() in progress; output queues up */
+    CONN_OPEN,       /* reading (when the protocol wants input) and writing */
+    CONN_CLOSING,    /* no more input; closes once the output is sent */
+    CONN_CLOSED,     /* fd closed; memory stays until the last reference goes */
     CONN_NSTATES
 };
 
@@ -52,7 +52,7 @@ const char *conn_state_name(enum conn_state s);
 /* Per-state gauges for a kind of connection (one per worker and kind); the
  * admin thread reads them, so they are atomic. */
 struct conn_counts {
-    int64_t n[CONN_NSTATES];            /* read and written with __atomic builtins */
+    int64_t n[CONN_NSTATES]; /* read and written with __atomic builtins */
 };
 
 struct conn;
@@ -77,20 +77,20 @@ struct conn {
     enum conn_state state;
     int refs;
     ev_io rw, ww;
-    bool want_read;                     /* the protocol asks for input */
-    bool in_flush;                      /* conn_flush is on the stack (no re-entry) */
-    size_t read_chunk;                  /* bytes reserved per read (default 64 KiB) */
-    struct buf wire_in, wire_out;       /* bytes as they cross the socket */
-    struct buf plain_in, plain_out;     /* plaintext, only while a transport is installed */
-    size_t *msg_len;                    /* transport: lengths of the queued messages, FIFO */
+    bool want_read;                 /* the protocol asks for input */
+    bool in_flush;                  /* conn_flush is on the stack (no re-entry) */
+    size_t read_chunk;              /* bytes reserved per read (default 64 KiB) */
+    struct buf wire_in, wire_out;   /* bytes as they cross the socket */
+    struct buf plain_in, plain_out; /* plaintext, only while a transport is installed */
+    size_t *msg_len;                /* transport: lengths of the queued messages, FIFO */
     size_t nmsg, capmsg, msg_head;
-    size_t msg_open;                    /* transport: plaintext bytes of the message being queued */
-    const struct xprt_ops *xprt;        /* NULL: plaintext, in place */
+    size_t msg_open;             /* transport: plaintext bytes of the message being queued */
+    const struct xprt_ops *xprt; /* NULL: plaintext, in place */
     void *xctx;
     const struct conn_ops *ops;
-    struct conn_counts *counts;         /* may be NULL */
-    const char *close_reason;           /* why it closed (static string), NULL for orderly */
-    void *owner;                        /* the protocol object this conn is part of */
+    struct conn_counts *counts; /* may be NULL */
+    const char *close_reason;   /* why it closed (static string), NULL for orderly */
+    void *owner;                /* the protocol object this conn is part of */
 };
 
 /* Starts an accepted connection (fd non-blocking) in OPEN, reading. */
@@ -147,7 +147,7 @@ struct conn_listener {
     struct ev_loop *loop;
     void (*on_accept)(struct conn_listener *l, int fd, const char *peer);
     void *owner;
-    uint64_t paused;                    /* times accepting paused for lack of fds */
+    uint64_t paused; /* times accepting paused for lack of fds */
 };
 
 void conn_listener_start(struct conn_listener *l, struct ev_loop *loop, int fd,

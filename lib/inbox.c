@@ -63,10 +63,7 @@ static struct fr_inbox_node *pop(struct fr_inbox *q)
     return NULL;
 }
 
-static void on_async(struct ev_loop *loop, ev_async *w, int revents)
-{
-    (void)fr_inbox_drain(w->data);
-}
+static void on_async(struct ev_loop *loop, ev_async *w, int revents) { (void)fr_inbox_drain(w->data); }
 
 void fr_inbox_init(struct fr_inbox *inbox, struct ev_loop *loop, fr_inbox_handler handler, void *arg)
 {

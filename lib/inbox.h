@@ -43,9 +43,9 @@ struct fr_inbox {
      * that pushes do not keep stealing the cache line the drain reads. */
     _Atomic(struct fr_inbox_node *) head; /* newest node (producers swap it) */
     char pad_[64 - sizeof(void *)];
-    struct fr_inbox_node *tail;           /* oldest node; the consumer's alone */
-    struct fr_inbox_node stub;            /* placeholder so the queue is never empty */
-    ev_async async;                       /* the push -> loop signal */
+    struct fr_inbox_node *tail; /* oldest node; the consumer's alone */
+    struct fr_inbox_node stub;  /* placeholder so the queue is never empty */
+    ev_async async;             /* the push -> loop signal */
     struct ev_loop *loop;
     fr_inbox_handler handler;
     void *arg;

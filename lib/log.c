@@ -26,10 +26,7 @@ void fr_log_set_level(enum fr_log_level level)
     atomic_store(&fr_log_threshold, (int)level);
 }
 
-enum fr_log_level fr_log_get_level(void)
-{
-    return (enum fr_log_level)atomic_load(&fr_log_threshold);
-}
+enum fr_log_level fr_log_get_level(void) { return (enum fr_log_level)atomic_load(&fr_log_threshold); }
 
 int fr_log_level_parse(const char *name)
 {
@@ -44,10 +41,7 @@ const char *fr_log_level_name(enum fr_log_level level)
     return level >= FR_LOG_ERROR && level <= FR_LOG_DEBUG ? level_names[level] : "?";
 }
 
-int fr_log_set_fd(int fd)
-{
-    return atomic_exchange(&log_fd, fd);
-}
+int fr_log_set_fd(int fd) { return atomic_exchange(&log_fd, fd); }
 
 /* ---- the limiter ---- */
 
@@ -129,8 +123,7 @@ void fr_log_v(enum fr_log_level level, const struct fr_log_who *who, uint64_t dr
     size_t n = 0, cap = sizeof b;
     /* room for the count line, so a long message cannot push it out */
     char tail[80];
-    int tl = dropped ? snprintf(tail, sizeof tail, "fedrouter: (%" PRIu64 " similar lines suppressed)\n", dropped)
-                     : 0;
+    int tl = dropped ? snprintf(tail, sizeof tail, "fedrouter: (%" PRIu64 " similar lines suppressed)\n", dropped) : 0;
     if (tl > 0)
         cap -= (size_t)tl;
     put(b, cap, &n, "fedrouter: ");
@@ -176,8 +169,7 @@ void fr_log_conn(enum fr_log_level level, const struct fr_log_who *who, const ch
     va_end(ap);
 }
 
-void fr_log_rated(struct fr_log_rate *rl, enum fr_log_level level, const struct fr_log_who *who, const char *fmt,
-                  ...)
+void fr_log_rated(struct fr_log_rate *rl, enum fr_log_level level, const struct fr_log_who *who, const char *fmt, ...)
 {
     if (!fr_log_on(level))
         return; /* a filtered line does not use up the limiter */

@@ -51,21 +51,24 @@ static inline bool fr_log_on(enum fr_log_level level)
 /* Who a line is about. worker < 0, conn == 0, user or peer NULL or "": that
  * part is left out. */
 struct fr_log_who {
-    int worker;                         /* worker index */
-    uint64_t conn;                      /* the worker's connection id */
-    const char *user;                   /* effective user */
-    const char *peer;                   /* client address, "host:port" */
+    int worker;       /* worker index */
+    uint64_t conn;    /* the worker's connection id */
+    const char *user; /* effective user */
+    const char *peer; /* client address, "host:port" */
 };
 
 /* Limiter state; set up with FR_LOG_RATE_INIT (static) or fr_log_rate_init. */
 struct fr_log_rate {
-    uint32_t burst;                     /* lines let through per interval */
+    uint32_t burst; /* lines let through per interval */
     uint32_t interval_ms;
-    _Atomic uint64_t window_ms;         /* start of the open interval; 0 = none yet */
-    _Atomic uint32_t used;              /* lines taken in it */
-    _Atomic uint64_t dropped;           /* lines refused since the last report */
+    _Atomic uint64_t window_ms; /* start of the open interval; 0 = none yet */
+    _Atomic uint32_t used;      /* lines taken in it */
+    _Atomic uint64_t dropped;   /* lines refused since the last report */
 };
-#define FR_LOG_RATE_INIT(burst_, interval_ms_) { .burst = (burst_), .interval_ms = (interval_ms_) }
+#define FR_LOG_RATE_INIT(burst_, interval_ms_)                                                                         \
+    {                                                                                                                  \
+        .burst = (burst_), .interval_ms = (interval_ms_)                                                               \
+    }
 void fr_log_rate_init(struct fr_log_rate *rl, uint32_t burst, uint32_t interval_ms);
 
 /* The limiter's decision for one line at time now_ms (monotonic): true to
@@ -77,8 +80,8 @@ void fr_log(enum fr_log_level level, const char *fmt, ...) __attribute__((format
 void fr_log_conn(enum fr_log_level level, const struct fr_log_who *who, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Through limiter rl (who may be NULL). */
-void fr_log_rated(struct fr_log_rate *rl, enum fr_log_level level, const struct fr_log_who *who, const char *fmt,
-                  ...) __attribute__((format(printf, 4, 5)));
+void fr_log_rated(struct fr_log_rate *rl, enum fr_log_level level, const struct fr_log_who *who, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 void fr_log_v(enum fr_log_level level, const struct fr_log_who *who, uint64_t dropped, const char *fmt, va_list ap)
     __attribute__((format(printf, 4, 0)));
 

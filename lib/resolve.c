@@ -22,12 +22,12 @@
 struct cache_ent {
     struct cache_ent *next;
     char addr[FR_RESOLVE_ADDR_MAX];
-    int status;                 /* FR_RESOLVE_DONE or FR_RESOLVE_FAIL */
+    int status; /* FR_RESOLVE_DONE or FR_RESOLVE_FAIL */
     struct sockaddr_storage sa;
     socklen_t salen;
     char why[96];
-    double expires;             /* monotonic seconds */
-    bool refreshing;            /* a background lookup is queued or running */
+    double expires;  /* monotonic seconds */
+    bool refreshing; /* a background lookup is queued or running */
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;

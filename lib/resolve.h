@@ -33,9 +33,9 @@
 #define FR_RESOLVE_ADDR_MAX 256 /* longest "host:port", with its NUL */
 
 enum fr_resolve_rc {
-    FR_RESOLVE_DONE = 0,     /* req->sa / req->salen hold the address */
-    FR_RESOLVE_PENDING = 1,  /* the answer comes later through the inbox */
-    FR_RESOLVE_FAIL = -1,    /* cannot be resolved; req->why says why */
+    FR_RESOLVE_DONE = 0,    /* req->sa / req->salen hold the address */
+    FR_RESOLVE_PENDING = 1, /* the answer comes later through the inbox */
+    FR_RESOLVE_FAIL = -1,   /* cannot be resolved; req->why says why */
 };
 
 /*
@@ -44,16 +44,16 @@ enum fr_resolve_rc {
  * fr_resolve_cancel() returned.
  */
 struct fr_resolve_req {
-    struct fr_inbox_node node;          /* pushed to `inbox` with the answer */
+    struct fr_inbox_node node; /* pushed to `inbox` with the answer */
     /* the answer (valid on DONE, or when the node arrives) */
-    int status;                         /* FR_RESOLVE_DONE or FR_RESOLVE_FAIL */
+    int status; /* FR_RESOLVE_DONE or FR_RESOLVE_FAIL */
     struct sockaddr_storage sa;
     socklen_t salen;
-    char why[96];                       /* on FAIL */
+    char why[96]; /* on FAIL */
     /* private */
     char addr[FR_RESOLVE_ADDR_MAX];
     struct fr_inbox *inbox;
-    struct fr_resolve_req *next;        /* in the resolver's queue */
+    struct fr_resolve_req *next; /* in the resolver's queue */
     bool queued;
 };
 

@@ -29,13 +29,13 @@
 struct conn;
 
 enum xprt_status {
-    XPRT_OK = 0,        /* progress made, or nothing to do yet (wait for more wire bytes) */
-    XPRT_ERROR = -1,    /* the peer sent what the transport refuses: close the connection */
-    XPRT_NOMEM = -2,    /* out of memory */
+    XPRT_OK = 0,     /* progress made, or nothing to do yet (wait for more wire bytes) */
+    XPRT_ERROR = -1, /* the peer sent what the transport refuses: close the connection */
+    XPRT_NOMEM = -2, /* out of memory */
 };
 
 struct xprt_ops {
-    const char *name;   /* for logs and metrics: "sasl-privacy", "tls" */
+    const char *name; /* for logs and metrics: "sasl-privacy", "tls" */
     /* Consumes whole wire units from wire and appends their plaintext to
      * plain. Leaves a partial unit in wire for the next call. */
     enum xprt_status (*decode)(struct conn *c, void *ctx, struct buf *wire, struct buf *plain);

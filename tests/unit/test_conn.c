@@ -24,7 +24,7 @@ static int failures;
 #define CHECK(cond)                                                                                                    \
     do {                                                                                                               \
         if (!(cond)) {                                                                                                 \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                                 \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                                   \
             failures++;                                                                                                \
         }                                                                                                              \
     } while (0)
@@ -33,9 +33,9 @@ struct peer {
     struct conn c;
     int inputs, closes, frees, connected;
     char reason[128];
-    bool close_on_input;                /* closes itself from inside on_input, then keeps using c */
+    bool close_on_input; /* closes itself from inside on_input, then keeps using c */
     bool echo;
-    bool hold;                          /* leaves its input alone and stops reading */
+    bool hold; /* leaves its input alone and stops reading */
 };
 
 static void p_input(struct conn *c)
