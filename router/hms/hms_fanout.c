@@ -250,6 +250,18 @@ static int take_elems(struct mfan *f, const struct ms_rec *ms, const uint8_t *bo
     return 0;
 }
 
+/* When no metastore answered, the client gets an internal error naming the
+ * call and true comes back; the caller then only frees the fan-out. */
+static bool none_answered(struct mfan *f)
+{
+    for (int i = 0; i < f->nsub; i++)
+        if (f->subs[i].ok)
+            return false;
+    hms_reply_app_error(f->c, &f->h, TW_APP_INTERNAL_ERROR, "no metastore answered %.*s", (int)f->h.name_len,
+                        (const char *)f->h.name);
+    return true;
+}
+
 static void fan_finish(struct mfan *f)
 {
     struct mconn *c = f->c;
@@ -264,13 +276,7 @@ static void fan_finish(struct mfan *f)
             return;
         }
     if (f->structs) {
-        int ok = 0;
-        for (int i = 0; i < f->nsub; i++)
-            ok += f->subs[i].ok;
-        if (ok == 0)
-            hms_reply_app_error(c, &f->h, TW_APP_INTERNAL_ERROR, "no metastore answered %.*s", (int)f->h.name_len,
-                            (const char *)f->h.name);
-        else
+        if (!none_answered(f))
             reply_struct_list(f);
         fan_free(f);
         return;
@@ -285,13 +291,7 @@ static void fan_finish(struct mfan *f)
         f->names[w++] = f->names[i];
     }
     f->nnames = w;
-    int ok = 0;
-    for (int i = 0; i < f->nsub; i++)
-        ok += f->subs[i].ok;
-    if (ok == 0)
-        hms_reply_app_error(c, &f->h, TW_APP_INTERNAL_ERROR, "no metastore answered %.*s", (int)f->h.name_len,
-                        (const char *)f->h.name);
-    else
+    if (!none_answered(f))
         hms_reply_string_list(c, &f->h, f->names, f->nnames);
     fan_free(f);
 }
