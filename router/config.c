@@ -84,7 +84,8 @@ static const struct cfg_key table[] = {
      "how often block pools (block-only calls), free space and hosts (SPACE and LOCAL mount orders) of each "
      "nameservice are asked for"},
     {SEC_ROUTER, "shutdown.grace_ms", T_INT, "30000", 0, 3600000, NULL, R(shutdown_grace_ms), NULL,
-     "on SIGTERM: stop accepting, let calls in flight finish for this long"},
+     "on SIGTERM the listening sockets close at once (new connections are refused) and idle clients are "
+     "closed; calls in flight get this long to finish, then the router exits 0"},
     {SEC_ROUTER, "hms.mode", T_ENUM, "prefixed", 0, 0, "prefixed|manual", R(hms_mode), NULL,
      "metastore federation: prefixed (each metastore but the primary owns a name prefix) or manual "
      "(each [metastore] lists its databases; the rest go to the primary)"},

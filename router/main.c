@@ -8,8 +8,10 @@
  * main: load the config, publish the first routing snapshot, start the
  * admin endpoint and the workers (one SO_REUSEPORT listener each), print
  * `ready hdfs=HOST:PORT admin=HOST:PORT`, then wait for signals: SIGTERM or
- * SIGINT drains (no new calls, in-flight calls finish within the grace
- * period) and stops. The statestore driver (statestore/store.h), chosen
+ * SIGINT drains and stops: the listening sockets close at once (new
+ * connections are refused, so clients and load balancers move on), idle
+ * clients are closed, calls in flight finish within shutdown.grace_ms, then
+ * the process exits 0. The statestore driver (statestore/store.h), chosen
  * once from [statestore] driver, keeps the routing table current: the file
  * driver reloads the config file when it changes (a bad file keeps the last
  * good table), the zookeeper driver follows the records in ZooKeeper.
