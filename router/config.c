@@ -30,6 +30,10 @@ enum ktype {
 static const char *const type_names[] = {"string", "host:port", "host:port|off", "host:port,...", "znode path",
                                          "name",   "integer",   "size",          "enum"};
 
+/* flags of a key, one of: */
+#define CF_RESTART 0 /* read at start-up only: a reload that changes it logs that it needs a restart */
+#define CF_RELOAD 1  /* a changed value takes effect when the file driver reloads the file */
+
 /* One [router] / [statestore] key. */
 struct cfg_key {
     int sec;                /* SEC_ROUTER or SEC_STORE */
@@ -41,6 +45,7 @@ struct cfg_key {
     size_t off;             /* field in struct config */
     const char *shown;      /* what --help shows as the default when def is resolved later, else NULL */
     const char *doc;
+    int flags;              /* CF_* */
 };
 
 #define R(f) offsetof(struct config, router.f)
@@ -48,73 +53,79 @@ struct cfg_key {
 #define DAY 86400000
 
 static const struct cfg_key table[] = {
-    {SEC_ROUTER, "id", T_STR, "", 0, 0, NULL, R(id), "host name", "this router's id in the statestore, metrics and logs"},
+    {SEC_ROUTER, "id", T_STR, "", 0, 0, NULL, R(id), "host name", "this router's id in the statestore, metrics and logs",
+     CF_RESTART},
     {SEC_ROUTER, "hdfs.listen", T_ADDR, "0.0.0.0:8020", 0, 0, NULL, R(hdfs_listen), NULL,
-     "address for HDFS clients (fs.defaultFS = hdfs://<this>)"},
+     "address for HDFS clients (fs.defaultFS = hdfs://<this>)", CF_RESTART},
     {SEC_ROUTER, "hms.listen", T_ADDR_OPT, "0.0.0.0:9083", 0, 0, NULL, R(hms_listen), NULL,
-     "address for metastore clients (hive.metastore.uris = thrift://<this>); off = none"},
+     "address for metastore clients (hive.metastore.uris = thrift://<this>); off = none", CF_RESTART},
     {SEC_ROUTER, "admin.listen", T_ADDR_OPT, "0.0.0.0:8021", 0, 0, NULL, R(admin_listen), NULL,
-     "address for GET /metrics and GET /healthz; off = none"},
+     "address for GET /metrics and GET /healthz; off = none", CF_RESTART},
     {SEC_ROUTER, "workers", T_INT, "0", 0, 1024, NULL, R(workers), "0 = number of cores",
-     "worker threads, each with its own event loop and listeners"},
+     "worker threads, each with its own event loop and listeners", CF_RESTART},
     {SEC_ROUTER, "default.nameservice", T_NAME, "", 0, 0, NULL, R(default_ns), "none",
-     "nameservice for paths under no mount point (none: such paths fail)"},
+     "nameservice for paths under no mount point (none: such paths fail)", CF_RELOAD},
     {SEC_ROUTER, "upstream.connect_timeout_ms", T_INT, "2000", 1, 600000, NULL, R(upstream_connect_timeout_ms), NULL,
      "time to connect to a NameNode or metastore (for a metastore, with the replies to set_ugi and "
-     "setMetaConf replays) before trying the next"},
+     "setMetaConf replays) before trying the next", CF_RESTART},
     {SEC_ROUTER, "upstream.call_timeout_ms", T_INT, "120000", 0, DAY, NULL, R(upstream_call_timeout_ms), NULL,
      "time for one forwarded HDFS call before the client gets an error; 0 = no limit (metastore calls: "
-     "hms.call_timeout_ms)"},
+     "hms.call_timeout_ms)", CF_RESTART},
     {SEC_ROUTER, "upstream.max_conns_per_user", T_INT, "4", 1, 1024, NULL, R(upstream_max_conns_per_user), NULL,
-     "upstream connections per worker, NameNode and effective user"},
+     "upstream connections per worker, NameNode and effective user", CF_RESTART},
     {SEC_ROUTER, "upstream.max_calls_per_conn", T_INT, "256", 1, 65536, NULL, R(upstream_max_calls_per_conn), NULL,
-     "calls multiplexed on one upstream connection before another opens"},
+     "calls multiplexed on one upstream connection before another opens", CF_RESTART},
     {SEC_ROUTER, "upstream.idle_timeout_ms", T_INT, "60000", 0, DAY, NULL, R(upstream_idle_timeout_ms), NULL,
-     "idle upstream connections close after this; 0 = never"},
+     "idle upstream connections close after this; 0 = never", CF_RESTART},
     {SEC_ROUTER, "upstream.max_attempts", T_INT, "3", 1, 64, NULL, R(upstream_max_attempts), NULL,
-     "NameNodes of a nameservice one call tries (HA failover, each at most once) before giving up"},
+     "NameNodes of a nameservice one call tries (HA failover, each at most once) before giving up", CF_RESTART},
     {SEC_ROUTER, "client.max_frame", T_SIZE, "128m", 4096, 2147483647, NULL, R(client_max_frame), NULL,
-     "largest request frame a client may send (Hadoop's ipc.maximum.data.length)"},
+     "largest request frame a client may send (Hadoop's ipc.maximum.data.length)", CF_RESTART},
     {SEC_ROUTER, "client.max_inflight", T_INT, "1024", 1, 1048576, NULL, R(client_max_inflight), NULL,
-     "calls in flight from one client connection before the router stops reading it"},
+     "calls in flight from one client connection before the router stops reading it", CF_RESTART},
     {SEC_ROUTER, "client.max_output", T_SIZE, "64m", 65536, (int64_t)1 << 40, NULL, R(client_max_output), NULL,
      "response bytes queued for one client before the router stops reading it; a metastore reply passed "
-     "on as it arrives also stops being read from the metastore until half of them are written"},
+     "on as it arrives also stops being read from the metastore until half of them are written", CF_RESTART},
     {SEC_ROUTER, "cluster.refresh_ms", T_INT, "5000", 100, 3600000, NULL, R(cluster_refresh_ms), NULL,
      "how often block pools (block-only calls), free space and hosts (SPACE and LOCAL mount orders) of each "
-     "nameservice are asked for"},
+     "nameservice are asked for", CF_RESTART},
     {SEC_ROUTER, "shutdown.grace_ms", T_INT, "30000", 0, 3600000, NULL, R(shutdown_grace_ms), NULL,
-     "on SIGTERM: stop accepting, let calls in flight finish for this long"},
+     "on SIGTERM the listening sockets close at once (new connections are refused) and idle clients are "
+     "closed; calls in flight get this long to finish, then the router exits 0", CF_RESTART},
     {SEC_ROUTER, "hms.mode", T_ENUM, "prefixed", 0, 0, "prefixed|manual", R(hms_mode), NULL,
      "metastore federation: prefixed (each metastore but the primary owns a name prefix) or manual "
-     "(each [metastore] lists its databases; the rest go to the primary)"},
+     "(each [metastore] lists its databases; the rest go to the primary)", CF_RESTART},
     {SEC_ROUTER, "hdfs.down", T_ENUM, "partial", 0, 0, "partial|fail", R(hdfs_down), NULL,
      "a subcluster that does not answer a listing or summary that spans several: partial (answered with "
-     "the rest, logged and counted in fedrouter_hdfs_partial_answers_total) or fail (the call fails naming it)"},
+     "the rest, logged and counted in fedrouter_hdfs_partial_answers_total) or fail (the call fails naming it)", CF_RESTART},
     {SEC_ROUTER, "hms.down", T_ENUM, "skip", 0, 0, "skip|fail", R(hms_down), NULL,
      "a metastore that does not answer a call sent to every metastore: skip (left out, counted in "
-     "fedrouter_hms_left_out_total, logged at most every 10 s) or fail"},
+     "fedrouter_hms_left_out_total, logged at most every 10 s) or fail", CF_RESTART},
     {SEC_ROUTER, "hms.call_timeout_ms", T_INT, "600000", 0, DAY, NULL, R(hms_call_timeout_ms), NULL,
      "time a metastore has to answer one call, and between two parts of a long reply, before the client gets "
-     "an error (Hive's own client waits 600 s); 0 = no limit"},
+     "an error (Hive's own client waits 600 s); 0 = no limit", CF_RESTART},
     {SEC_ROUTER, "hms.fanout_timeout_ms", T_INT, "8000", 1, DAY, NULL, R(hms_fanout_timeout_ms), NULL,
      "time each metastore has to answer its part of a call sent to every metastore (database listings, "
-     "get_table_meta with a wildcard, get_all_functions); a slower one counts as down (hms.down)"},
+     "get_table_meta with a wildcard, get_all_functions); a slower one counts as down (hms.down)", CF_RESTART},
     {SEC_ROUTER, "hms.max_buffered_reply", T_SIZE, "256m", 1048576, 2147483647, NULL, R(hms_max_buffered_reply),
      NULL,
      "largest metastore reply the router holds whole: fan-out answers it merges, answers for framed clients "
-     "it must map, _req answers it turns back into old calls; other replies pass as they arrive, any size"},
+     "it must map, _req answers it turns back into old calls; other replies pass as they arrive, any size", CF_RESTART},
     {SEC_ROUTER, "log.level", T_ENUM, "info", 0, 0, "error|warn|info|debug", R(log_level), NULL,
-     "least severe messages written"},
+     "least severe messages written", CF_RELOAD},
     {SEC_STORE, "driver", T_ENUM, "file", 0, 0, "file|zookeeper", S(driver), NULL,
-     "file: records in this file; zookeeper: records in ZooKeeper (fedrouter-admin edits them)"},
+     "file: records in this file; zookeeper: records in ZooKeeper (fedrouter-admin edits them)", CF_RESTART},
+    {SEC_STORE, "file.settle_ms", T_INT, "500", 0, 60000, NULL, S(file_settle_ms), NULL,
+     "driver = file: a changed file is loaded once it has stayed unchanged this long (a file whose last "
+     "line has no newline: at least 2000 ms), so a file being written in place is not loaded half-written; "
+     "replace the file by rename for a change that is atomic", CF_RESTART},
     {SEC_STORE, "zk.hosts", T_HOSTS, "", 0, 0, NULL, S(zk_hosts), "none",
-     "ZooKeeper ensemble host:port[,host:port...] (required with driver = zookeeper)"},
-    {SEC_STORE, "zk.root", T_ZPATH, "/fedrouter", 0, 0, NULL, S(zk_root), NULL, "znode under which records live"},
+     "ZooKeeper ensemble host:port[,host:port...] (required with driver = zookeeper)", CF_RESTART},
+    {SEC_STORE, "zk.root", T_ZPATH, "/fedrouter", 0, 0, NULL, S(zk_root), NULL, "znode under which records live", CF_RESTART},
     {SEC_STORE, "zk.session_timeout_ms", T_INT, "30000", 2000, 600000, NULL, S(zk_session_timeout_ms), NULL,
-     "ZooKeeper session timeout; the last good table keeps serving while it is away"},
+     "ZooKeeper session timeout; the last good table keeps serving while it is away", CF_RESTART},
     {SEC_STORE, "zk.auth_file", T_STR, "", 0, 0, NULL, S(zk_auth_file), "none",
-     "file holding scheme:credentials (e.g. digest:user:password) for ZooKeeper"},
+     "file holding scheme:credentials (e.g. digest:user:password) for ZooKeeper", CF_RESTART},
 };
 #define NKEYS (sizeof table / sizeof table[0])
 
@@ -638,6 +649,8 @@ int config_load(const char *path, struct config *c, struct cfg_error *err)
 
 void config_print_keys(FILE *out)
 {
+    fprintf(out, "[reload]: a change in the file takes effect when the router reloads it (driver = file);\n"
+                 "[restart]: read at start-up only; a reload that changes it logs a warning naming the key.\n\n");
     for (int s = 0; s < 2; s++) {
         fprintf(out, "[%s]\n", sec_names[s]);
         for (size_t i = 0; i < NKEYS; i++) {
@@ -651,8 +664,9 @@ void config_print_keys(FILE *out)
                 snprintf(ty, sizeof ty, "integer %lld..%lld", (long long)k->min, (long long)k->max);
             else
                 snprintf(ty, sizeof ty, "%s", type_names[k->type]);
-            fprintf(out, "  %-30s %-24s default: %s\n      %s\n", k->name, ty,
-                    k->shown ? k->shown : (*k->def ? k->def : "(empty)"), k->doc);
+            fprintf(out, "  %-30s %-24s default: %s  %s\n      %s\n", k->name, ty,
+                    k->shown ? k->shown : (*k->def ? k->def : "(empty)"),
+                    (k->flags & CF_RELOAD) ? "[reload]" : "[restart]", k->doc);
         }
         fprintf(out, "\n");
     }
@@ -673,4 +687,56 @@ struct snapshot *config_build_snapshot(const struct config *c, uint64_t version,
 {
     struct snap_params p = {.default_ns = c->router.default_ns, .version = version};
     return snapshot_build(&c->records, &p, stats);
+}
+
+/* ---- reload ---- */
+
+/* Whether key k has the same value in a and b. */
+static bool same_value(const struct config *a, const struct config *b, const struct cfg_key *k)
+{
+    switch (k->type) {
+    case T_INT:
+    case T_ENUM: return *(const int *)((const char *)a + k->off) == *(const int *)((const char *)b + k->off);
+    case T_SIZE:
+        return *(const int64_t *)((const char *)a + k->off) == *(const int64_t *)((const char *)b + k->off);
+    default: {
+        const char *x = *(char *const *)((const char *)a + k->off), *y = *(char *const *)((const char *)b + k->off);
+        return !strcmp(x ? x : "", y ? y : "");
+    }
+    }
+}
+
+int config_reload_diff(const struct config *running, const struct config *next,
+                       void (*fn)(void *arg, const char *section, const char *key, bool applies), void *arg)
+{
+    int n = 0;
+    for (size_t i = 0; i < NKEYS; i++)
+        if (!same_value(running, next, &table[i])) {
+            n++;
+            if (fn)
+                fn(arg, sec_names[table[i].sec], table[i].name, (table[i].flags & CF_RELOAD) != 0);
+        }
+    return n;
+}
+
+int config_take_reloadable(struct config *running, const struct config *next)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct cfg_key *k = &table[i];
+        if (!(k->flags & CF_RELOAD) || same_value(running, next, k))
+            continue;
+        if (k->type == T_INT || k->type == T_ENUM) {
+            *(int *)((char *)running + k->off) = *(const int *)((const char *)next + k->off);
+        } else if (k->type == T_SIZE) {
+            *(int64_t *)((char *)running + k->off) = *(const int64_t *)((const char *)next + k->off);
+        } else {
+            const char *v = *(char *const *)((const char *)next + k->off);
+            char *d = strdup(v ? v : "");
+            if (!d)
+                return -1;
+            free(*str_slot(running, k));
+            *str_slot(running, k) = d;
+        }
+    }
+    return 0;
 }

@@ -21,6 +21,7 @@
 #ifndef FR_CONFIG_H
 #define FR_CONFIG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -65,6 +66,7 @@ struct store_settings {
     char *zk_root;                      /* znode under which records live */
     int zk_session_timeout_ms;
     char *zk_auth_file;                 /* file with "scheme:credentials", "" = none */
+    int file_settle_ms;                 /* file driver: quiet time before a changed file is loaded */
 };
 
 struct config {
@@ -101,6 +103,19 @@ void cfg_error_print(const struct cfg_error *err, FILE *out);
 
 /* Every section and key with its type, default and doc, for --help. */
 void config_print_keys(FILE *out);
+
+/*
+ * Reload: calls fn for each [router] / [statestore] key whose value differs
+ * between the running config and the one just read, in table order, with
+ * applies = true when a reload puts the new value into effect (--help marks
+ * it [reload]) and false when only a restart does ([restart]). Returns how
+ * many differ.
+ */
+int config_reload_diff(const struct config *running, const struct config *next,
+                       void (*fn)(void *arg, const char *section, const char *key, bool applies), void *arg);
+/* Copies the values of the keys a reload applies from next into running,
+ * so running stays what is in effect. 0, or -1 when out of memory. */
+int config_take_reloadable(struct config *running, const struct config *next);
 
 /* Builds the routing snapshot from c->records (file driver) with
  * c->router.default_ns. NULL when out of memory. */

@@ -8,8 +8,10 @@
  * main: load the config, publish the first routing snapshot, start the
  * admin endpoint and the workers (one SO_REUSEPORT listener each), print
  * `ready hdfs=HOST:PORT admin=HOST:PORT`, then wait for signals: SIGTERM or
- * SIGINT drains (no new calls, in-flight calls finish within the grace
- * period) and stops. The statestore driver (statestore/store.h), chosen
+ * SIGINT drains and stops: the listening sockets close at once (new
+ * connections are refused, so clients and load balancers move on), idle
+ * clients are closed, calls in flight finish within shutdown.grace_ms, then
+ * the process exits 0. The statestore driver (statestore/store.h), chosen
  * once from [statestore] driver, keeps the routing table current: the file
  * driver reloads the config file when it changes (a bad file keeps the last
  * good table), the zookeeper driver follows the records in ZooKeeper.
@@ -53,18 +55,17 @@ static enum fr_log_level log_level(const struct config *cfg)
     }
 }
 
-/* Loads the file and builds a snapshot. NULL with why on any error (cfg is
- * then freed). */
-static struct snapshot *load_snapshot(const char *path, struct config *cfg, char *why, size_t whylen)
+/* The snapshot of a parsed config; on failure (cfg freed) NULL with why.
+ * rc and err are config_load's or config_parse's. */
+static struct snapshot *build_snapshot(int rc, const struct cfg_error *err, const char *path, struct config *cfg,
+                                       char *why, size_t whylen)
 {
-    struct cfg_error err;
-    memset(&err, 0, sizeof err);
-    if (config_load(path, cfg, &err) < 0) {
+    if (rc < 0) {
         size_t used = 0;
         why[0] = 0;
-        for (int i = 0; i < err.n && used + 2 < whylen; i++)
-            used += (size_t)snprintf(why + used, whylen - used, "%s%s", i ? "\n" : "", err.msg[i]);
-        if (!err.n)
+        for (int i = 0; i < err->n && used + 2 < whylen; i++)
+            used += (size_t)snprintf(why + used, whylen - used, "%s%s", i ? "\n" : "", err->msg[i]);
+        if (!err->n)
             snprintf(why, whylen, "%s: cannot load", path);
         config_free(cfg);
         return NULL;
@@ -79,14 +80,69 @@ static struct snapshot *load_snapshot(const char *path, struct config *cfg, char
     return s;
 }
 
-/* The file driver's loader (store.h): the whole file again, and the one
- * [router] key a reload applies, log.level. */
-static struct snapshot *reload(void *ctx, const char *path, char *why, size_t whylen)
+/* Loads the file and builds a snapshot. NULL with why on any error (cfg is
+ * then freed). */
+static struct snapshot *load_snapshot(const char *path, struct config *cfg, char *why, size_t whylen)
+{
+    struct cfg_error err;
+    memset(&err, 0, sizeof err);
+    int rc = config_load(path, cfg, &err);
+    return build_snapshot(rc, &err, path, cfg, why, whylen);
+}
+
+/* The settings in effect: read at start-up, and the keys a reload applies
+ * (CF_RELOAD in config.c) updated by each reload. Written by the file
+ * driver's thread only, once main has started it. */
+static struct config *running;
+
+/* Key names a reload found changed, split by whether they took effect. */
+struct reload_keys {
+    char applied[512], restart[1024];
+};
+
+static void add_key(char *list, size_t cap, const char *section, const char *key)
+{
+    size_t used = strlen(list);
+    if (used + 1 < cap)
+        snprintf(list + used, cap - used, "%s[%s] %s", used ? ", " : "", section, key);
+}
+
+static void note_key(void *arg, const char *section, const char *key, bool applies)
+{
+    struct reload_keys *k = arg;
+    if (applies)
+        add_key(k->applied, sizeof k->applied, section, key);
+    else
+        add_key(k->restart, sizeof k->restart, section, key);
+}
+
+/* The file driver's loader (store.h): the whole file again, as the driver
+ * read it. Of the [router] and [statestore] keys, those marked [reload] in
+ * --help take effect (log.level here, default.nameservice through the
+ * snapshot); a change to any other is logged as needing a restart, and the
+ * running value stays. */
+static struct snapshot *reload(void *ctx, const char *path, const char *text, size_t len, char *why,
+                               size_t whylen)
 {
     struct config cfg;
-    struct snapshot *s = load_snapshot(path, &cfg, why, whylen);
+    struct cfg_error err;
+    memset(&err, 0, sizeof err);
+    int rc = config_parse(path, text, len, &cfg, &err);
+    struct snapshot *s = build_snapshot(rc, &err, path, &cfg, why, whylen);
     if (!s)
         return NULL;
+    struct reload_keys keys = { "", "" };
+    config_reload_diff(running, &cfg, note_key, &keys);
+    if (keys.restart[0]) {
+        bool many = strchr(keys.restart, ',') != NULL;
+        fr_warn("reload of %s: %s changed in the file but %s a restart to take effect; the running value%s kept",
+                path, keys.restart, many ? "need" : "needs", many ? "s are" : " is");
+    }
+    if (keys.applied[0]) {
+        fr_info("reload of %s applies %s", path, keys.applied);
+        if (config_take_reloadable(running, &cfg) < 0)
+            fr_warn("reload of %s: out of memory noting the new settings", path);
+    }
     fr_log_set_level(log_level(&cfg));
     config_free(&cfg);
     return s;
@@ -344,8 +400,10 @@ int main(int argc, char **argv)
     }
     /* The one place the driver is chosen; everything after goes through it. */
     const struct store_ops *driver = cfg.store.driver == STORE_ZOOKEEPER ? &store_zk_ops : &store_file_ops;
+    running = &cfg;
     const struct store_params params = {
         .path = path,
+        .file_settle_ms = cfg.store.file_settle_ms,
         .zk_hosts = cfg.store.zk_hosts,
         .zk_root = cfg.store.zk_root,
         .zk_auth_file = cfg.store.zk_auth_file,

@@ -20,17 +20,35 @@
 #include "router.h"
 #include "upstream.h"
 
+/*
+ * Draining: the listening sockets are closed, not just unwatched, so the
+ * kernel refuses new connections (and resets those still in the backlog)
+ * and a load balancer or client moves to another router at once instead
+ * of waiting for this process to exit. Idle clients are closed; those with
+ * calls in flight close once they are answered.
+ */
+static void drain(struct worker *wk)
+{
+    if (wk->hms_fd >= 0) {
+        conn_listener_stop(&wk->hms_accept);
+        close(wk->hms_fd);
+        wk->hms_fd = -1;
+        mconn_drain_all(wk);
+    }
+    if (wk->hdfs_fd >= 0) {
+        conn_listener_stop(&wk->hdfs_listener);
+        close(wk->hdfs_fd);
+        wk->hdfs_fd = -1;
+        hconn_drain_all(wk);
+    }
+}
+
 static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
 {
     struct worker *wk = w->data;
     struct router *r = wk->router;
-    if (atomic_load(&r->draining) && wk->hms_fd >= 0)
-        conn_listener_stop(&wk->hms_accept);
-    struct conn_listener *hl = &wk->hdfs_listener;
-    if (atomic_load(&r->draining) && (ev_is_active(&hl->io) || ev_is_active(&hl->pause))) {
-        conn_listener_stop(hl);
-        hconn_drain_all(wk);
-    }
+    if (atomic_load(&r->draining))
+        drain(wk);
     if (atomic_load(&r->stopping))
         ev_break(loop, EVBREAK_ALL);
 }
@@ -124,7 +142,8 @@ void worker_wake(struct worker *w)
 void worker_join(struct worker *w)
 {
     pthread_join(w->thr, NULL);
-    close(w->hdfs_fd);
+    if (w->hdfs_fd >= 0)
+        close(w->hdfs_fd);
     if (w->hms_fd >= 0)
         close(w->hms_fd);
     ev_loop_destroy(w->loop);

@@ -6,8 +6,10 @@
  *   store_start(ops, settings, host)  the router's first snapshot is already
  *                                     published in host->ref; the driver
  *                                     starts feeding it newer ones:
- *        file       a thread stats the config file every 100 ms; when it
- *                   changes, host->load builds a snapshot from it
+ *        file       a thread stats the config file every 100 ms; once it
+ *                   has changed and then stayed unchanged for settle_ms,
+ *                   it is read whole and host->load builds a snapshot
+ *                   from those bytes (store_file.c says why it waits)
  *        zookeeper  zkstore watches the records; each batch of changes is
  *                   built into a snapshot; safe-mode changes for this
  *                   router reach host->safemode
@@ -42,6 +44,7 @@ struct store;
 /* Where a driver's settings come from ([statestore] and [router] keys). */
 struct store_params {
     const char *path;               /* file: the config file to watch */
+    int file_settle_ms;             /* file: how long a changed file must stay unchanged before it is loaded */
     const char *zk_hosts;           /* zookeeper: "host:port,..." */
     const char *zk_root;
     const char *zk_auth_file;       /* NULL or "": no digest auth */
@@ -55,9 +58,11 @@ struct store_params {
  * (file driver). */
 struct store_host {
     struct snapshot_ref *ref;       /* initialised by the caller with the first snapshot */
-    /* file: builds a snapshot from the file at path; NULL with why on any
-     * error (the last good snapshot then stays). */
-    struct snapshot *(*load)(void *ctx, const char *path, char *why, size_t whylen);
+    /* file: builds a snapshot from text (len bytes: the whole file at path,
+     * read by the driver); NULL with why on any error (the last good
+     * snapshot then stays). */
+    struct snapshot *(*load)(void *ctx, const char *path, const char *text, size_t len, char *why,
+                             size_t whylen);
     /* Sees each new snapshot just before it is published. */
     void (*before_publish)(void *ctx, struct snapshot *s);
     /* zookeeper: fedrouter-admin -safemode turned this router's safe mode on or off. */

@@ -333,8 +333,12 @@ void hconn_drain_all(struct worker *w)
 {
     for (struct hconn *c = w->conns, *next; c; c = next) {
         next = c->next;
-        if (c->state == HC_HANDSHAKE || c->state == HC_CALLS)
-            move_or_close(c, HC_DRAINING);
+        if (c->state != HC_HANDSHAKE && c->state != HC_CALLS)
+            continue;
+        conn_ref(&c->conn);
+        move_or_close(c, HC_DRAINING);
+        settle(c); /* idle: closes now; else once its calls are answered */
+        conn_unref(&c->conn);
     }
 }
 

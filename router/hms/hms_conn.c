@@ -146,6 +146,8 @@ static void call_release(struct mconn *c)
  * not from under the route that answered. c may be gone after this. */
 static void call_finished(struct mconn *c, enum mconn_state next)
 {
+    if (next == MC_IDLE && atomic_load(&c->w->router->draining))
+        next = MC_CLOSING; /* the router stops: no further call on this connection */
     if (set_state(c, next)) {
         if (next == MC_CLOSING) {
             conn_close_after_flush(&c->conn);
@@ -448,6 +450,15 @@ void mconn_accept(struct conn_listener *l, int fd, const char *peer)
     if (fr_log_on(FR_LOG_DEBUG)) {
         struct fr_log_who who = mconn_who(c);
         fr_log_conn(FR_LOG_DEBUG, &who, "metastore client connected");
+    }
+}
+
+void mconn_drain_all(struct worker *w)
+{
+    for (struct mconn *c = w->mconns, *next; c; c = next) {
+        next = c->next;
+        if (c->state == MC_DETECT || c->state == MC_IDLE)
+            mconn_close(c, NULL);
     }
 }
 

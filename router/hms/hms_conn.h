@@ -126,6 +126,9 @@ void mconn_reply_abort(struct mconn *c, const char *why);
 void mconn_done_noreply(struct mconn *c);
 /* Closes after what is queued has been written (a protocol violation). */
 void mconn_close_after_write(struct mconn *c);
+/* The router is draining: connections without a call in hand close now,
+ * the others once their call is answered. */
+void mconn_drain_all(struct worker *w);
 void mconn_close_all(struct worker *w);
 /* Per-state gauges over the workers (fedrouter_hms_client_conn_state). */
 void mconn_state_gauges(struct buf *out, const struct worker *ws, int nworkers);
