@@ -89,7 +89,7 @@ int main(int argc, char **argv)
     CHECK_EQ(minidfs_proc_start(&a, argv[1], "ha", true), 0);
     CHECK_EQ(minidfs_proc_start(&b, argv[1], "ha", false), 0);
     loop = ev_loop_new(EVFLAG_AUTO);
-    struct upstream_limits lim = { 2, 100, 2.0, 5.0, 30.0, 1u << 20, 0 };
+    struct upstream_limits lim = { 2, 100, 2.0, 5.0, 30.0, 1u << 20, 0, 0, 0, 0 };
     struct upstream_pool *p = upstream_pool_new(loop, &lim, NULL);
     struct ha_ns ns = { .name = "ha", .n = 2 };
     snprintf(ns.addrs[0], sizeof ns.addrs[0], "%s", a.nn);
