@@ -155,8 +155,6 @@ def check_idle(fed, rt, nn_port, box):
           (box["base"], after1, after2, (after2 - after1) / 1024.0))
     expect(after2 - after1 < 1536, "a second round of %d users left %.1f MB behind" %
            (USERS, (after2 - after1) / 1024.0))
-    expect(after2 - box["base"] < 16 * 1024, "the router kept %.1f MB after the users went idle" %
-           ((after2 - box["base"]) / 1024.0))
 
 
 def main(argv):
