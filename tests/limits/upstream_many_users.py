@@ -44,14 +44,16 @@ def sockets_to(pid, port):
             continue
         if t.startswith("socket:["):
             inodes.add(t[8:-1])
-    n = 0
+    # /proc/net/tcp is read in pieces while sockets come and go, so a socket
+    # may be listed twice: count distinct ones.
+    found = set()
     with open("/proc/net/tcp") as f:
         next(f)
         for ln in f:
             p = ln.split()
             if p[9] in inodes and int(p[2].split(":")[1], 16) == port:
-                n += 1
-    return n
+                found.add(p[9])
+    return len(found)
 
 
 def run_users(fed, rt, nn_port, first):
