@@ -10,7 +10,9 @@
  *     strings holding full paths to map back, block pool ids in requests (to
  *     route block-only calls) and in responses (to learn pool -> nameservice);
  *   - whether it writes (read-only mount points, router safe mode) and whether
- *     it is @AtMostOnce (the NameNode retry cache must see the client's ids);
+ *     it is @Idempotent or @AtMostOnce (the NameNode retry cache must see the
+ *     client's ids), which decides whether a timed-out call may be sent to
+ *     another NameNode of the nameservice;
  *   - for refused calls, the exception to answer with.
  * Field paths are pbrewrite paths: field numbers outermost first, 0-ended.
  *
@@ -140,6 +142,13 @@ enum {
     METHOD_SNAPSHOT_DIRS = 1u << 28,/* the response lists snapshottable directories, each a
                                        parent_fullpath(4) plus a name, mapped back whole by the
                                        answering nameservice's mounts (getSnapshottableDirListing) */
+    METHOD_IDEMPOTENT = 1u << 29,   /* @Idempotent in Hadoop's ClientProtocol: running it twice does
+                                       no harm, so after a timeout it may be sent to the next NameNode
+                                       of an HA nameservice. Every row is IDEMPOTENT or AT_MOST_ONCE,
+                                       as every ClientProtocol method carries one of the two */
+    METHOD_PARTIAL = 1u << 30,      /* a read-only fan-out (ALL_MERGE) that may answer without a
+                                       subcluster that is down when hdfs.down = partial: space and
+                                       datanode reports, lists every subcluster has alike */
 };
 
 struct method_row {

@@ -73,12 +73,22 @@ static const struct cfg_key table[] = {
      "hms.call_timeout_ms)", CF_RESTART},
     {SEC_ROUTER, "upstream.max_conns_per_user", T_INT, "4", 1, 1024, NULL, R(upstream_max_conns_per_user), NULL,
      "upstream connections per worker, NameNode and effective user", CF_RESTART},
+    {SEC_ROUTER, "upstream.max_conns_per_namenode", T_INT, "64", 1, 65536, NULL, R(upstream_max_conns_per_namenode),
+     NULL,
+     "upstream connections per worker to one NameNode, all users together (a NameNode connection serves one "
+     "user). Past it a call of a user without a connection closes the least recently idle connection of "
+     "another user, or waits for one to go idle or close; a call still waiting after "
+     "upstream.call_timeout_ms fails (HA: the next NameNode is tried). Counted in "
+     "fedrouter_upstream_reaped_total and fedrouter_upstream_queued_total", CF_RESTART},
     {SEC_ROUTER, "upstream.max_calls_per_conn", T_INT, "256", 1, 65536, NULL, R(upstream_max_calls_per_conn), NULL,
      "calls multiplexed on one upstream connection before another opens", CF_RESTART},
     {SEC_ROUTER, "upstream.idle_timeout_ms", T_INT, "60000", 0, DAY, NULL, R(upstream_idle_timeout_ms), NULL,
      "idle upstream connections close after this; 0 = never", CF_RESTART},
     {SEC_ROUTER, "upstream.max_attempts", T_INT, "3", 1, 64, NULL, R(upstream_max_attempts), NULL,
-     "NameNodes of a nameservice one call tries (HA failover, each at most once) before giving up", CF_RESTART},
+     "NameNodes of a nameservice one call tries (HA failover, each at most once) before giving up. A call "
+     "that times out on one moves to the next only when it is safe to repeat (@Idempotent, or @AtMostOnce with "
+     "the client's id for the retry cache), each try with the full upstream.call_timeout_ms: at most "
+     "max_attempts timeouts in all", CF_RESTART},
     {SEC_ROUTER, "client.max_frame", T_SIZE, "128m", 4096, 2147483647, NULL, R(client_max_frame), NULL,
      "largest request frame a client may send (Hadoop's ipc.maximum.data.length)", CF_RESTART},
     {SEC_ROUTER, "client.max_inflight", T_INT, "1024", 1, 1048576, NULL, R(client_max_inflight), NULL,
@@ -96,7 +106,8 @@ static const struct cfg_key table[] = {
      "metastore federation: prefixed (each metastore but the primary owns a name prefix) or manual "
      "(each [metastore] lists its databases; the rest go to the primary)", CF_RESTART},
     {SEC_ROUTER, "hdfs.down", T_ENUM, "partial", 0, 0, "partial|fail", R(hdfs_down), NULL,
-     "a subcluster that does not answer a listing or summary that spans several: partial (answered with "
+     "a subcluster that does not answer a listing or summary that spans several, or a report sent to every "
+     "subcluster (getFsStats as in hdfs df, datanode reports): partial (answered with "
      "the rest, logged and counted in fedrouter_hdfs_partial_answers_total) or fail (the call fails naming it)", CF_RESTART},
     {SEC_ROUTER, "hms.down", T_ENUM, "skip", 0, 0, "skip|fail", R(hms_down), NULL,
      "a metastore that does not answer a call sent to every metastore: skip (left out, counted in "

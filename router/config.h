@@ -42,6 +42,7 @@ struct router_settings {
     int upstream_connect_timeout_ms;
     int upstream_call_timeout_ms;       /* 0 = no limit */
     int upstream_max_conns_per_user;    /* per worker, per NameNode, per user */
+    int upstream_max_conns_per_namenode; /* per worker, per NameNode, all users */
     int upstream_max_calls_per_conn;    /* calls in flight on one upstream connection */
     int upstream_idle_timeout_ms;       /* idle upstream connections are closed after this */
     int upstream_max_attempts;          /* NameNodes of a nameservice one call tries */

@@ -235,6 +235,12 @@ static void gauges(struct buf *out, void *arg)
             up.connect_failures += one.connect_failures;
             for (int k = 0; k < UPSTREAM_CONN_NSTATES; k++)
                 up.by_state[k] += one.by_state[k];
+            up.sets += one.sets;
+            up.waiting += one.waiting;
+            up.queued += one.queued;
+            up.reaped += one.reaped;
+            up.backoff_failures += one.backoff_failures;
+            up.down += one.down;
         }
         if (r->workers[i].hup) {
             hms_pool_counts(r->workers[i].hup, &o, &i2);
@@ -256,6 +262,24 @@ static void gauges(struct buf *out, void *arg)
                    "fedrouter_upstream_connect_failures_total{proto=\"hdfs\"} %llu\n",
                    (unsigned long long)up.conns, hopen, hidle, (unsigned long long)up.in_flight,
                    (unsigned long long)up.connects, (unsigned long long)up.connect_failures);
+    /* Bounds across users and the backoff of NameNodes that are down
+     * (upstream.h); `down` counts per worker. */
+    metrics_printf(out,
+                   "# TYPE fedrouter_upstream_user_sets gauge\n"
+                   "fedrouter_upstream_user_sets{proto=\"hdfs\"} %llu\n"
+                   "# TYPE fedrouter_upstream_waiting_calls gauge\n"
+                   "fedrouter_upstream_waiting_calls{proto=\"hdfs\"} %llu\n"
+                   "# TYPE fedrouter_upstream_queued_total counter\n"
+                   "fedrouter_upstream_queued_total{proto=\"hdfs\"} %llu\n"
+                   "# TYPE fedrouter_upstream_reaped_total counter\n"
+                   "fedrouter_upstream_reaped_total{proto=\"hdfs\"} %llu\n"
+                   "# TYPE fedrouter_upstream_backoff_failures_total counter\n"
+                   "fedrouter_upstream_backoff_failures_total{proto=\"hdfs\"} %llu\n"
+                   "# TYPE fedrouter_upstream_namenodes_down gauge\n"
+                   "fedrouter_upstream_namenodes_down{proto=\"hdfs\"} %llu\n",
+                   (unsigned long long)up.sets, (unsigned long long)up.waiting, (unsigned long long)up.queued,
+                   (unsigned long long)up.reaped, (unsigned long long)up.backoff_failures,
+                   (unsigned long long)up.down);
     /* The open states only: a closed connection has already left its pool. */
     metrics_printf(out, "# TYPE fedrouter_upstream_conn_state gauge\n");
     for (int k = 0; k < UPSTREAM_CONN_CLOSED; k++)
@@ -358,6 +382,7 @@ int main(int argc, char **argv)
         .idle_timeout = cfg.router.upstream_idle_timeout_ms / 1000.0,
         .max_frame = IPC_MAX_FRAME_DEFAULT,
         .max_attempts = cfg.router.upstream_max_attempts,
+        .max_conns_per_nn = cfg.router.upstream_max_conns_per_namenode,
     };
     r.state = &rs;
     snprintf(r.hms_listen, sizeof r.hms_listen, "%s", cfg.router.hms_listen);

@@ -1,5 +1,7 @@
 #include "ha.h"
 
+#include "methods.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +41,27 @@ static int max_tries(const struct ha_call *hc)
     return m > 0 && m < hc->ns->n ? m : hc->ns->n;
 }
 
+/*
+ * May a call that timed out on one NameNode go to the next? It may have run
+ * there, or still be running, so only when running it again is harmless,
+ * as Hadoop's failover proxy decides: @Idempotent ClientProtocol calls, and
+ * @AtMostOnce ones that carry the client's 16-byte id (the router forwards
+ * the client's clientId and callId, so the NameNodes' retry cache, which a
+ * standby fills from the edit log, recognises the repeat). Calls of other
+ * protocols, and methods the table does not know, are not repeated.
+ */
+static bool safe_after_timeout(const struct ha_call *hc)
+{
+    if (hc->protocol && strcmp(hc->protocol, IPC_CLIENT_PROTOCOL) != 0)
+        return false;
+    const struct method_row *m = method_lookup_cstr(hc->method);
+    if (!m)
+        return false;
+    if (m->flags & METHOD_IDEMPOTENT)
+        return true;
+    return (m->flags & METHOD_AT_MOST_ONCE) && hc->ids.client_id_len == IPC_CLIENT_ID_LEN;
+}
+
 /* Tries the NameNodes from the current position; -1 when none took the call. */
 static int try_next(struct ha_call *hc)
 {
@@ -72,11 +95,18 @@ static void ha_on_reply(struct upstream_call *uc, enum upstream_status st, const
         return;
     }
     if (st == UP_ETIMEOUT) {
-        note(hc, addr, "no reply within the call timeout");
-        finish(hc, st, NULL, NULL, 0);
+        /* Each try has the whole call timeout, as Hadoop's failover proxy
+         * gives each of its tries: a call waits at most max_attempts times
+         * upstream.call_timeout_ms. */
+        bool again = safe_after_timeout(hc);
+        note(hc, addr, again ? "no reply within the call timeout"
+                             : "no reply within the call timeout (not repeated elsewhere: the call may have run)");
+        if (!again || try_next(hc) < 0)
+            finish(hc, st, NULL, NULL, 0);
         return;
     }
-    note(hc, addr, standby ? "standby" : st == UP_EDOWN ? "unreachable" : "protocol error");
+    note(hc, addr, standby ? "standby" : st == UP_EDOWN ? "unreachable"
+                   : st == UP_EBUSY ? "no connection free within the call timeout" : "protocol error");
     if (try_next(hc) < 0) {
         /* Every NameNode said standby: that reply goes back as it is, so the
          * client sees the StandbyException it knows how to handle. */

@@ -4,7 +4,12 @@
  * it moves to the next one, and the one that answers becomes the active for
  * every worker (one atomic index per nameservice). The client's ids travel
  * unchanged on every try, so the NameNodes' retry caches see one call.
- * A timeout is not retried: the call may still be running.
+ * A timeout moves on to the next NameNode only for calls safe to repeat
+ * (@Idempotent, or @AtMostOnce with the client's id: see methods.h); any
+ * other call may still be running where it timed out, and fails with the
+ * timeout. Every try gets the full call timeout, and there are at most
+ * upstream.max_attempts of them. A NameNode that is backed off (upstream.h)
+ * refuses the call at once, and the next one is tried.
  *
  * ha_send_to sends to one given NameNode instead, for the calls a standby
  * serves as well (refreshNodes, unchecked setSafeMode, versionRequest): no

@@ -311,8 +311,8 @@ struct tally {
 /*
  * Sorts the answers. many: the call went to several locations of a path,
  * where one without it (a mount whose destination does not exist yet) is
- * no failure. partial: a listing or summary may answer without a location
- * that is down (hdfs.down = partial, as RBF's allow-partial-listing); such
+ * no failure. partial: a listing, a summary or a report (METHOD_PARTIAL)
+ * may answer without a location that is down (hdfs.down = partial, as RBF's allow-partial-listing); such
  * an answer is counted and logged here.
  */
 static void tally(struct rstate *st, bool many, bool partial, struct tally *t)
@@ -400,7 +400,9 @@ void route_complete(struct rstate *st)
             complete_one(st);
             break;
         }
-        tally(st, false, false, &t);
+        /* Reports sent to every subcluster (getFsStats for hdfs df, datanode
+         * reports) answer without one that is down, as listings do. */
+        tally(st, false, st->m && (st->m->flags & METHOD_PARTIAL), &t);
         if (!reply_fanout_failure(st, &t))
             reply_merged(st);
         break;

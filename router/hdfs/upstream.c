@@ -40,9 +40,14 @@
 #include <sys/socket.h>
 
 #define UP_BUCKETS 64
-#define UP_SETS 256
+#define UP_SETS 1024
+#define UP_NNS 64
+#define UP_MAX_WAITING 4096 /* calls waiting for a connection to one NameNode */
+#define UP_BACKOFF_MIN 0.1
+#define UP_BACKOFF_MAX 5.0
 
 struct upstream_set;
+struct upstream_nn;
 
 struct upstream_conn {
     struct conn conn;                    /* the socket; valid only once has_sock */
@@ -54,7 +59,34 @@ struct upstream_conn {
     ev_timer timer;                      /* connect + handshake timeout, then idle timeout */
     struct buf pending;                  /* frames of calls sent before READY, in order */
     uint32_t in_flight;
+    bool answered;                       /* a reply came on it: the NameNode is up */
+    bool probe;                          /* the one connect allowed while backed off */
+    bool idle;                           /* in nn's idle list */
+    struct upstream_conn *iprev, *inext; /* nn's idle list, least recently idle first */
     struct upstream_call *calls[UP_BUCKETS];
+};
+
+/* A call waiting for a connection to its NameNode (see upstream.h). */
+struct upstream_wait {
+    struct upstream_pool *pool;
+    struct upstream_wait *next;
+    struct upstream_call *uc;
+    struct upstream_set *set;
+    struct buf frame;                    /* the encoded call */
+};
+
+/* One NameNode address, all users: the bound, the backoff, the waiters. */
+struct upstream_nn {
+    struct upstream_nn *next;            /* hash chain in the pool */
+    char addr[128];
+    int nsets;                           /* sets pointing here */
+    int nconns;                          /* open connections of all its sets */
+    bool down;                           /* backed off */
+    bool probing;                        /* a probe connection is out */
+    double backoff, retry_at;            /* seconds; ev_now() time */
+    struct upstream_conn *idle_head, *idle_tail;
+    struct upstream_wait *wait_head, *wait_tail;
+    int nwait;
 };
 
 struct upstream_set {
@@ -67,6 +99,10 @@ struct upstream_set {
     struct fr_resolve_req rq;
     int nconns;
     struct upstream_conn *conns;         /* while resolving: CONNECTING ones without a socket */
+    struct upstream_nn *nn;
+    int nwait;                           /* its calls in nn's wait list */
+    bool swept;                          /* on the pool's list of sets to look at */
+    struct upstream_set *sweep_next;
 };
 
 /* The figures upstream_pool_stats() reads are written by the pool's worker
@@ -76,8 +112,13 @@ struct upstream_pool {
     struct upstream_limits lim;
     struct conn_counts *counts;          /* the worker's NameNode socket gauges; may be NULL */
     struct upstream_set *sets[UP_SETS];
+    struct upstream_nn *nns[UP_NNS];
+    struct upstream_set *sweep;          /* sets that may be empty now */
+    ev_timer tick;                       /* runs the waiters and the sweep from the loop */
+    bool tick_on;
     uint64_t conns, in_flight, connects, connect_failures;
     uint64_t by_state[UPSTREAM_CONN_NSTATES]; /* open connections per state (CLOSED: never counted) */
+    uint64_t nsets, waiting, queued, reaped, backoff_failures, ndown;
     uint8_t router_client_id[IPC_CLIENT_ID_LEN];
     struct fr_inbox resolved;            /* answers of the resolver thread */
     bool closing;
@@ -132,6 +173,7 @@ static uint32_t call_bucket(const uint8_t *cid, size_t cidlen, int32_t call_id)
 }
 
 static void on_resolved(struct fr_inbox_node *node, void *arg);
+static void on_tick(struct ev_loop *loop, ev_timer *w, int revents);
 
 struct upstream_pool *upstream_pool_new(struct ev_loop *loop, const struct upstream_limits *lim,
                                         struct conn_counts *counts)
@@ -148,6 +190,13 @@ struct upstream_pool *upstream_pool_new(struct ev_loop *loop, const struct upstr
         p->lim.calls_per_conn = 1;
     if (!p->lim.max_frame)
         p->lim.max_frame = IPC_MAX_FRAME_DEFAULT;
+    if (p->lim.max_conns_per_nn < 0)
+        p->lim.max_conns_per_nn = 0;
+    if (p->lim.backoff_min <= 0)
+        p->lim.backoff_min = UP_BACKOFF_MIN;
+    if (p->lim.backoff_max < p->lim.backoff_min)
+        p->lim.backoff_max = p->lim.backoff_min > UP_BACKOFF_MAX ? p->lim.backoff_min : UP_BACKOFF_MAX;
+    ev_timer_init(&p->tick, on_tick, 0, 0);
     ipc_new_client_id(p->router_client_id);
     fr_inbox_init(&p->resolved, loop, on_resolved, p);
     /* Waiting for an answer must not keep the loop alive by itself: a call
@@ -184,12 +233,102 @@ static bool up_move(struct upstream_conn *c, enum upstream_conn_state to)
     return true;
 }
 
+/* Runs on_tick from the loop, soon: waiting calls are placed and empty sets
+ * freed there, never from inside a callback that may hold them. */
+static void pool_tick(struct upstream_pool *p)
+{
+    if (p->tick_on || p->closing)
+        return;
+    p->tick_on = true;
+    ev_timer_set(&p->tick, 0, 0);
+    ev_timer_start(p->loop, &p->tick);
+}
+
+/* The NameNode's idle list, least recently idle first: where a user
+ * without a connection takes one from when the bound is reached. */
+static void idle_add(struct upstream_conn *c)
+{
+    struct upstream_nn *nn = c->set->nn;
+    if (c->idle)
+        return;
+    c->idle = true;
+    c->inext = NULL;
+    c->iprev = nn->idle_tail;
+    if (nn->idle_tail)
+        nn->idle_tail->inext = c;
+    else
+        nn->idle_head = c;
+    nn->idle_tail = c;
+}
+
+static void idle_del(struct upstream_conn *c)
+{
+    struct upstream_nn *nn = c->set->nn;
+    if (!c->idle)
+        return;
+    c->idle = false;
+    if (c->iprev)
+        c->iprev->inext = c->inext;
+    else
+        nn->idle_head = c->inext;
+    if (c->inext)
+        c->inext->iprev = c->iprev;
+    else
+        nn->idle_tail = c->iprev;
+    c->iprev = c->inext = NULL;
+}
+
+/* A set with no connection, no waiting call and no lookup out is freed on
+ * the next tick (unless it is used again by then). */
+static void set_check(struct upstream_pool *p, struct upstream_set *s)
+{
+    if (s->nconns || s->nwait || s->resolving || s->swept)
+        return;
+    s->swept = true;
+    s->sweep_next = p->sweep;
+    p->sweep = s;
+    pool_tick(p);
+}
+
+/* A connection to nn failed before the NameNode ever answered on it: the
+ * address is backed off (see upstream.h). */
+static void nn_failed(struct upstream_pool *p, struct upstream_nn *nn, const char *why)
+{
+    if (!nn->down) {
+        nn->down = true;
+        nn->backoff = p->lim.backoff_min;
+        stat_add(&p->ndown, 1);
+        FR_LOG_EVERY(5, 1000, FR_LOG_WARN, NULL,
+                     "NameNode %s is down (%s): calls that need a new connection to it fail at once, and it is "
+                     "tried again after %.0f ms, then at intervals doubling up to %.0f ms until it answers",
+                     nn->addr, why, nn->backoff * 1000, p->lim.backoff_max * 1000);
+    } else {
+        nn->backoff = nn->backoff * 2 < p->lim.backoff_max ? nn->backoff * 2 : p->lim.backoff_max;
+        fr_debug("NameNode %s still down (%s): next try in %.0f ms", nn->addr, why, nn->backoff * 1000);
+    }
+    nn->retry_at = ev_now(p->loop) + nn->backoff;
+}
+
+/* The NameNode answered on a connection: the backoff is over. */
+static void nn_answered(struct upstream_pool *p, struct upstream_nn *nn)
+{
+    if (!nn->down)
+        return;
+    nn->down = false;
+    nn->backoff = 0;
+    stat_add(&p->ndown, -1);
+    FR_LOG_EVERY(5, 1000, FR_LOG_INFO, NULL, "NameNode %s answers again", nn->addr);
+}
+
 /* A READY connection with no call in flight closes after idle_timeout. */
 static void up_arm_idle(struct upstream_conn *c)
 {
     ev_timer_stop(c->pool->loop, &c->timer);
     ev_timer_set(&c->timer, c->pool->lim.idle_timeout, 0);
     ev_timer_start(c->pool->loop, &c->timer);
+    idle_add(c);
+    if (c->set->nn->nwait)
+        pool_tick(c->pool); /* a waiting call of another user may take its place */
 }
 
 static void call_unlink(struct upstream_call *uc)
@@ -223,10 +362,25 @@ static void up_fail(struct upstream_conn *c, const char *why)
     if (c->state == UPSTREAM_CONN_CLOSED)
         return;
     struct upstream_pool *p = c->pool;
+    struct upstream_set *s = c->set;
+    struct upstream_nn *nn = s->nn;
     bool sock = c->has_sock;
+    /* Failed before the NameNode answered anything with calls waiting for
+     * it: refused, timed out, hung up or garbled at once. Such failures back
+     * the address off and are logged there, once per outage. */
+    bool early = why && sock && !c->answered &&
+                 (c->state != UPSTREAM_CONN_READY || c->in_flight > 0 || buf_len(&c->pending) > 0);
     if (sock)
         conn_ref(&c->conn); /* c lives until the calls' callbacks are over */
+    idle_del(c);
     up_move(c, UPSTREAM_CONN_CLOSED); /* allowed from every open state */
+    nn->nconns--;
+    if (c->probe) {
+        c->probe = false;
+        nn->probing = false;
+    }
+    if (early)
+        nn_failed(p, nn, why);
     ev_timer_stop(p->loop, &c->timer);
     buf_free(&c->pending);
     /* Out of the set first, so that callbacks that resend pick another conn. */
@@ -251,8 +405,11 @@ static void up_fail(struct upstream_conn *c, const char *why)
         }
     }
     c->in_flight = 0;
-    if (why)
+    if (why && !early)
         FR_LOG_EVERY(10, 1000, FR_LOG_WARN, NULL, "upstream %s (user %s): %s", c->set->addr, c->set->user, why);
+    set_check(p, s);
+    if (nn->nwait)
+        pool_tick(p); /* room for a waiting call */
     /* From inside the conn's on_close this returns at once. The conn keeps
      * its reason past this call, so it gets a string that lives for good
      * (why may be on the caller's stack; it was logged above). */
@@ -276,6 +433,14 @@ static void handle_reply(struct upstream_conn *c, const uint8_t *body, size_t le
     if (ipc_parse_reply(body, len, &r) != IPC_OK) {
         up_fail(c, "malformed reply from the NameNode");
         return;
+    }
+    if (!c->answered) {
+        c->answered = true;
+        if (c->probe) {
+            c->probe = false;
+            c->set->nn->probing = false;
+        }
+        nn_answered(c->pool, c->set->nn);
     }
     if (r.status == IPC_FATAL || r.call_id < 0) {
         char cls[128], msg[256];
@@ -421,9 +586,48 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     }
 }
 
+/* Takes a waiting call out of its NameNode's list; the caller completes it
+ * or places it. */
+static void wait_remove(struct upstream_wait *w)
+{
+    struct upstream_nn *nn = w->set->nn;
+    struct upstream_wait **pp = &nn->wait_head, *prev = NULL;
+    while (*pp && *pp != w) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    if (*pp) {
+        *pp = w->next;
+        if (nn->wait_tail == w)
+            nn->wait_tail = prev;
+    }
+    w->next = NULL;
+    nn->nwait--;
+    w->set->nwait--;
+    w->uc->wait = NULL;
+}
+
+static void wait_free(struct upstream_pool *p, struct upstream_wait *w)
+{
+    struct upstream_set *s = w->set;
+    stat_add(&p->waiting, -1);
+    buf_free(&w->frame);
+    free(w);
+    set_check(p, s);
+}
+
 static void on_call_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct upstream_call *uc = w->data;
+    if (uc->wait) {
+        /* Never sent: every connection stayed busy for the whole timeout. */
+        struct upstream_wait *wt = uc->wait;
+        struct upstream_pool *p = wt->pool;
+        wait_remove(wt);
+        wait_free(p, wt);
+        uc->done(uc, UP_EBUSY, NULL, NULL, 0);
+        return;
+    }
     call_unlink(uc);
     uc->done(uc, UP_ETIMEOUT, NULL, NULL, 0);
 }
@@ -453,6 +657,35 @@ static int set_resolve(struct upstream_pool *p, struct upstream_set *s, char *wh
     }
 }
 
+static struct upstream_nn *nn_get(struct upstream_pool *p, const char *addr)
+{
+    uint32_t h = hash_str2(addr, "") % UP_NNS;
+    for (struct upstream_nn *nn = p->nns[h]; nn; nn = nn->next)
+        if (strcmp(nn->addr, addr) == 0)
+            return nn;
+    struct upstream_nn *nn = calloc(1, sizeof *nn);
+    if (!nn)
+        return NULL;
+    snprintf(nn->addr, sizeof nn->addr, "%s", addr);
+    nn->next = p->nns[h];
+    p->nns[h] = nn;
+    return nn;
+}
+
+/* Frees nn once nothing uses it; one that is backed off is kept, so that its
+ * backoff outlives its users (addresses come from the configuration). */
+static void nn_maybe_free(struct upstream_pool *p, struct upstream_nn *nn)
+{
+    if (nn->nsets || nn->nconns || nn->nwait || nn->down)
+        return;
+    struct upstream_nn **pp = &p->nns[hash_str2(nn->addr, "") % UP_NNS];
+    while (*pp && *pp != nn)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = nn->next;
+    free(nn);
+}
+
 static struct upstream_set *set_get(struct upstream_pool *p, const char *addr, const char *user)
 {
     if (strlen(addr) >= sizeof(((struct upstream_set *)0)->addr) || strlen(user) >= 256)
@@ -461,14 +694,32 @@ static struct upstream_set *set_get(struct upstream_pool *p, const char *addr, c
     for (struct upstream_set *s = p->sets[h]; s; s = s->next)
         if (strcmp(s->addr, addr) == 0 && strcmp(s->user, user) == 0)
             return s;
-    struct upstream_set *s = calloc(1, sizeof *s);
+    struct upstream_nn *nn = nn_get(p, addr);
+    struct upstream_set *s = nn ? calloc(1, sizeof *s) : NULL;
     if (!s)
         return NULL;
     snprintf(s->addr, sizeof s->addr, "%s", addr);
     snprintf(s->user, sizeof s->user, "%s", user);
+    s->nn = nn;
+    nn->nsets++;
+    stat_add(&p->nsets, 1);
     s->next = p->sets[h];
     p->sets[h] = s;
     return s;
+}
+
+static void set_free(struct upstream_pool *p, struct upstream_set *s)
+{
+    struct upstream_set **pp = &p->sets[hash_str2(s->addr, s->user) % UP_SETS];
+    while (*pp && *pp != s)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = s->next;
+    struct upstream_nn *nn = s->nn;
+    nn->nsets--;
+    stat_add(&p->nsets, -1);
+    free(s);
+    nn_maybe_free(p, nn);
 }
 
 /* Starts the non-blocking connect of a connection whose address is known;
@@ -482,6 +733,9 @@ static int up_connect(struct upstream_conn *c, char *why, size_t whylen)
     if (rc < 0) {
         snprintf(why, whylen, "connect %s: %s", s->addr, strerror(-rc));
         stat_add(&p->connect_failures, 1);
+        /* Out of descriptors or memory says nothing about the NameNode. */
+        if (rc != -EMFILE && rc != -ENFILE && rc != -ENOMEM && rc != -ENOBUFS)
+            nn_failed(p, s->nn, strerror(-rc));
         return -1;
     }
     c->has_sock = true;
@@ -518,6 +772,7 @@ static void on_resolved(struct fr_inbox_node *node, void *arg)
         if (!ok || up_connect(c, why, sizeof why) < 0)
             up_fail(c, why); /* frees c */
     }
+    set_check(p, s);
 }
 
 /* A new connection to the set; until the address is resolved it has no
@@ -543,19 +798,153 @@ static struct upstream_conn *up_open(struct upstream_pool *p, struct upstream_se
     c->next = s->conns;
     s->conns = c;
     s->nconns++;
+    s->nn->nconns++;
     stat_add(&p->conns, 1);
     return c;
 }
 
-/* Is a call with these ids in flight on c? */
-static bool up_has_call(const struct upstream_conn *c, const struct ipc_ids *ids)
+/* Is a call with the ids of `call` in flight on c? */
+static bool up_has_call(const struct upstream_conn *c, const struct upstream_call *call)
 {
-    for (const struct upstream_call *uc = c->calls[call_bucket(ids->client_id, ids->client_id_len, ids->call_id)]; uc;
-         uc = uc->hnext)
-        if (uc->call_id == ids->call_id && uc->client_id_len == ids->client_id_len &&
-            memcmp(uc->client_id, ids->client_id, ids->client_id_len) == 0)
+    for (const struct upstream_call *uc = c->calls[call_bucket(call->client_id, call->client_id_len, call->call_id)];
+         uc; uc = uc->hnext)
+        if (uc->call_id == call->call_id && uc->client_id_len == call->client_id_len &&
+            memcmp(uc->client_id, call->client_id, call->client_id_len) == 0)
             return true;
     return false;
+}
+
+/*
+ * The connection a call of set s goes on (its ids are in uc), opening one,
+ * or closing another user's idle one to make room, as the bounds allow.
+ * NULL with *wait set: every connection to the NameNode is busy, the call
+ * must wait. NULL otherwise: it fails now, why says why.
+ */
+static struct upstream_conn *up_pick(struct upstream_pool *p, struct upstream_set *s, const struct upstream_call *uc,
+                                     bool *wait, char *why, size_t whylen)
+{
+    /* The least busy connection; a new one when all are busy and we may.
+     * Replies are matched by (client id, call id): a connection where those
+     * ids are already in flight (a client's retry while its first try is
+     * still out) cannot take the call, or the two answers could swap. */
+    struct upstream_conn *best = NULL;
+    bool clash = false;
+    *wait = false;
+    for (struct upstream_conn *c = s->conns; c; c = c->next) {
+        if (c->state == UPSTREAM_CONN_CLOSED)
+            continue;
+        if (up_has_call(c, uc)) {
+            clash = true;
+            continue;
+        }
+        if (!best || c->in_flight < best->in_flight)
+            best = c;
+    }
+    if (!best && clash && s->nconns >= p->lim.max_conns_per_key) {
+        snprintf(why, whylen, "call %d of this client is still in flight to %s", uc->call_id, s->addr);
+        return NULL;
+    }
+    if (best && (best->in_flight < (uint32_t)p->lim.calls_per_conn || s->nconns >= p->lim.max_conns_per_key))
+        return best;
+    struct upstream_nn *nn = s->nn;
+    if (nn->down) {
+        /* Backed off: one probe connect once the interval is over; calls
+         * meanwhile use what is open, or fail at once. */
+        if (!nn->probing && ev_now(p->loop) >= nn->retry_at) {
+            struct upstream_conn *c = up_open(p, s, why, whylen);
+            if (c && c->state != UPSTREAM_CONN_CLOSED) {
+                c->probe = true;
+                nn->probing = true;
+                return c;
+            }
+        } else {
+            snprintf(why, whylen, "NameNode %s is down; tried again in %.0f ms", s->addr,
+                     nn->probing ? 0.0 : (nn->retry_at - ev_now(p->loop)) * 1000);
+        }
+        if (!best)
+            stat_add(&p->backoff_failures, 1);
+        return best;
+    }
+    if (p->lim.max_conns_per_nn > 0 && nn->nconns >= p->lim.max_conns_per_nn) {
+        if (!nn->idle_head) {
+            *wait = !best;
+            return best;
+        }
+        /* The least recently idle connection of another user gives way
+         * (an idle one of this set would have been `best`). */
+        stat_add(&p->reaped, 1);
+        up_fail(nn->idle_head, NULL);
+    }
+    struct upstream_conn *c = up_open(p, s, why, whylen);
+    return c ? c : best;
+}
+
+/* Puts call uc, whose frame is already in c's queue, in c's table. */
+static void up_attach(struct upstream_pool *p, struct upstream_conn *c, struct upstream_call *uc)
+{
+    uc->conn = c;
+    uint32_t b = call_bucket(uc->client_id, uc->client_id_len, uc->call_id);
+    uc->hnext = c->calls[b];
+    c->calls[b] = uc;
+    c->in_flight++;
+    stat_add(&p->in_flight, 1);
+    if (c->state == UPSTREAM_CONN_READY) {
+        ev_timer_stop(p->loop, &c->timer); /* no longer idle */
+        idle_del(c);
+        /* The write goes out from the loop, later in this same iteration:
+         * the frames of every call sent meanwhile (the worker sends one per
+         * client frame read in one go) leave in one write, and a failing
+         * write fails the calls from the loop, never from in here. */
+        conn_kick(&c->conn);
+    }
+}
+
+/* The waiting calls of nn, in order, while connections can be had. */
+static void nn_drain(struct upstream_pool *p, struct upstream_nn *nn)
+{
+    while (nn->wait_head) {
+        struct upstream_wait *w = nn->wait_head;
+        struct upstream_call *uc = w->uc;
+        char why[256] = "";
+        bool wait;
+        struct upstream_conn *c = up_pick(p, w->set, uc, &wait, why, sizeof why);
+        if (!c && wait)
+            return;
+        wait_remove(w);
+        if (c) {
+            bool ready = c->state == UPSTREAM_CONN_READY;
+            struct buf *q = ready ? conn_out(&c->conn) : &c->pending;
+            size_t mark = buf_len(q);
+            if (buf_append(q, buf_rptr(&w->frame), buf_len(&w->frame)) < 0 || (ready && conn_out_end(&c->conn) < 0)) {
+                q->wpos = q->rpos + mark;
+                c = NULL;
+            }
+        }
+        wait_free(p, w);
+        if (!c) {
+            ev_timer_stop(p->loop, &uc->tmo);
+            uc->done(uc, UP_EDOWN, NULL, NULL, 0); /* may send again: the loop looks from the start */
+            continue;
+        }
+        up_attach(p, c, uc);
+    }
+}
+
+static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct upstream_pool *p = (struct upstream_pool *)((char *)w - offsetof(struct upstream_pool, tick));
+    p->tick_on = false;
+    for (int h = 0; h < UP_NNS; h++)
+        for (struct upstream_nn *nn = p->nns[h]; nn; nn = nn->next)
+            if (nn->wait_head)
+                nn_drain(p, nn);
+    while (p->sweep) {
+        struct upstream_set *s = p->sweep;
+        p->sweep = s->sweep_next;
+        s->swept = false;
+        if (!s->nconns && !s->nwait && !s->resolving)
+            set_free(p, s);
+    }
 }
 
 int upstream_send(struct upstream_pool *p, const char *addr, const char *user, const struct ipc_ids *ids,
@@ -578,36 +967,54 @@ int upstream_send_proto(struct upstream_pool *p, const char *addr, const char *u
         snprintf(why, whylen, "bad NameNode address %s, or out of memory", addr);
         return -1;
     }
-    if (set_resolve(p, s, why, whylen) < 0)
-        return -1;
-    /* The least busy connection; a new one when all are busy and we may.
-     * Replies are matched by (client id, call id): a connection where those
-     * ids are already in flight (a client's retry while its first try is
-     * still out) cannot take the call, or the two answers could swap. */
-    struct upstream_conn *best = NULL;
-    bool clash = false;
-    for (struct upstream_conn *c = s->conns; c; c = c->next) {
-        if (c->state == UPSTREAM_CONN_CLOSED)
-            continue;
-        if (up_has_call(c, ids)) {
-            clash = true;
-            continue;
-        }
-        if (!best || c->in_flight < best->in_flight)
-            best = c;
-    }
-    if (!best && clash && s->nconns >= p->lim.max_conns_per_key) {
-        snprintf(why, whylen, "call %d of this client is still in flight to %s", ids->call_id, addr);
+    if (set_resolve(p, s, why, whylen) < 0) {
+        set_check(p, s);
         return -1;
     }
-    if (!best || (best->in_flight >= (uint32_t)p->lim.calls_per_conn && s->nconns < p->lim.max_conns_per_key)) {
-        struct upstream_conn *n = up_open(p, s, why, whylen);
-        if (n)
-            best = n;
-        else if (!best)
+    memcpy(uc->client_id, ids->client_id, ids->client_id_len);
+    uc->client_id_len = (uint8_t)ids->client_id_len;
+    uc->call_id = ids->call_id;
+    uc->conn = NULL;
+    uc->wait = NULL;
+    uc->hnext = NULL;
+    bool wait;
+    struct upstream_conn *c = up_pick(p, s, uc, &wait, why, whylen);
+    if (!c && !wait) {
+        set_check(p, s);
+        return -1;
+    }
+    ev_timer_init(&uc->tmo, on_call_timeout, p->lim.call_timeout, 0);
+    uc->tmo.data = uc;
+    if (!c) {
+        /* Every connection to the NameNode is busy: wait for one, in order,
+         * for at most the call timeout. */
+        struct upstream_nn *nn = s->nn;
+        struct upstream_wait *w = nn->nwait < UP_MAX_WAITING ? calloc(1, sizeof *w) : NULL;
+        if (!w || ipc_write_call_raw(&w->frame, ids, method, protocol, param, param_len) != IPC_OK) {
+            if (w)
+                buf_free(&w->frame);
+            free(w);
+            snprintf(why, whylen, "%s calls already wait for a connection to NameNode %s",
+                     nn->nwait < UP_MAX_WAITING ? "out of memory, or too many" : "too many", addr);
+            set_check(p, s);
             return -1;
+        }
+        w->pool = p;
+        w->uc = uc;
+        w->set = s;
+        if (nn->wait_tail)
+            nn->wait_tail->next = w;
+        else
+            nn->wait_head = w;
+        nn->wait_tail = w;
+        nn->nwait++;
+        s->nwait++;
+        uc->wait = w;
+        stat_add(&p->waiting, 1);
+        stat_add(&p->queued, 1);
+        ev_timer_start(p->loop, &uc->tmo);
+        return 0;
     }
-    struct upstream_conn *c = best;
     /* Until READY the frame waits in the queue; the socket is not ours yet. */
     bool ready = c->state == UPSTREAM_CONN_READY;
     struct buf *q = ready ? conn_out(&c->conn) : &c->pending;
@@ -618,31 +1025,21 @@ int upstream_send_proto(struct upstream_pool *p, const char *addr, const char *u
         snprintf(why, whylen, "cannot encode the call");
         return -1;
     }
-    memcpy(uc->client_id, ids->client_id, ids->client_id_len);
-    uc->client_id_len = (uint8_t)ids->client_id_len;
-    uc->call_id = ids->call_id;
-    uc->conn = c;
-    uint32_t b = call_bucket(uc->client_id, uc->client_id_len, uc->call_id);
-    uc->hnext = c->calls[b];
-    c->calls[b] = uc;
-    c->in_flight++;
-    stat_add(&p->in_flight, 1);
-    ev_timer_init(&uc->tmo, on_call_timeout, p->lim.call_timeout, 0);
-    uc->tmo.data = uc;
     ev_timer_start(p->loop, &uc->tmo);
-    if (ready) {
-        ev_timer_stop(p->loop, &c->timer); /* no longer idle */
-        /* The write goes out from the loop, later in this same iteration:
-         * the frames of every call sent meanwhile (the worker sends one per
-         * client frame read in one go) leave in one write, and a failing
-         * write fails the calls from the loop, never from in here. */
-        conn_kick(&c->conn);
-    }
+    up_attach(p, c, uc);
     return 0;
 }
 
 void upstream_cancel(struct upstream_call *uc)
 {
+    if (uc->wait) {
+        struct upstream_wait *w = uc->wait;
+        struct upstream_pool *p = w->pool;
+        ev_timer_stop(p->loop, &uc->tmo);
+        wait_remove(w);
+        wait_free(p, w);
+        return;
+    }
     call_unlink(uc);
 }
 
@@ -659,6 +1056,12 @@ void upstream_pool_stats(const struct upstream_pool *p, struct upstream_stats *s
     st->connect_failures = __atomic_load_n(&p->connect_failures, __ATOMIC_RELAXED);
     for (int k = 0; k < UPSTREAM_CONN_NSTATES; k++)
         st->by_state[k] = __atomic_load_n(&p->by_state[k], __ATOMIC_RELAXED);
+    st->sets = __atomic_load_n(&p->nsets, __ATOMIC_RELAXED);
+    st->waiting = __atomic_load_n(&p->waiting, __ATOMIC_RELAXED);
+    st->queued = __atomic_load_n(&p->queued, __ATOMIC_RELAXED);
+    st->reaped = __atomic_load_n(&p->reaped, __ATOMIC_RELAXED);
+    st->backoff_failures = __atomic_load_n(&p->backoff_failures, __ATOMIC_RELAXED);
+    st->down = __atomic_load_n(&p->ndown, __ATOMIC_RELAXED);
 }
 
 void upstream_pool_free(struct upstream_pool *p)
@@ -674,6 +1077,20 @@ void upstream_pool_free(struct upstream_pool *p)
                 s->resolving = false;
     ev_ref(p->loop); /* undo the unref of upstream_pool_new before the stop */
     fr_inbox_stop(&p->resolved);
+    ev_timer_stop(p->loop, &p->tick);
+    /* Calls waiting for a connection fail as queued calls do. */
+    for (int h = 0; h < UP_NNS; h++) {
+        for (struct upstream_nn *nn = p->nns[h]; nn; nn = nn->next) {
+            while (nn->wait_head) {
+                struct upstream_wait *w = nn->wait_head;
+                struct upstream_call *uc = w->uc;
+                ev_timer_stop(p->loop, &uc->tmo);
+                wait_remove(w);
+                wait_free(p, w);
+                uc->done(uc, UP_EDOWN, NULL, NULL, 0);
+            }
+        }
+    }
     /* Called from outside every callback of the pool: the last reference of
      * each connection goes with its close. */
     for (int h = 0; h < UP_SETS; h++) {
@@ -683,6 +1100,13 @@ void upstream_pool_free(struct upstream_pool *p)
                 up_fail(s->conns, NULL);
             p->sets[h] = s->next;
             free(s);
+        }
+    }
+    for (int h = 0; h < UP_NNS; h++) {
+        while (p->nns[h]) {
+            struct upstream_nn *nn = p->nns[h];
+            p->nns[h] = nn->next;
+            free(nn);
         }
     }
     free(p);

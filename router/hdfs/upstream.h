@@ -37,6 +37,26 @@
  *               have returned.
  * A failed or timed-out connect fails every queued call with UP_EDOWN, as a
  * lost connection does, so the HA layer tries the next NameNode.
+ *
+ * Bounds across users. A NameNode connection belongs to one user (its
+ * connection context names him), so users cannot share one; instead the
+ * connections to one NameNode, all users together, are bounded per worker
+ * (max_conns_per_nn). A call of a user who has no connection there, when the
+ * bound is reached, closes the least recently idle connection of another
+ * user and opens its own; when every connection is busy it waits, in order,
+ * until one goes idle or closes, and fails with UP_EBUSY if that takes the
+ * whole call timeout. A set (NameNode, user) is freed, soon after, once it
+ * has no connection and no waiting call: what a user costs goes with his
+ * last idle connection.
+ *
+ * Backoff. A connection that fails before the NameNode ever answered on it
+ * (refused, connect or handshake timeout, closed or garbled at once) marks
+ * the address down for backoff_min, doubling on each further failure up to
+ * backoff_max. While down, a call that would need a new connection fails at
+ * once (upstream_send returns -1, so the HA layer moves on) instead of
+ * connecting; once the interval is over one call connects again as a probe,
+ * and the first answer on it ends the backoff. Going down and coming back
+ * are logged once each (rate-limited); single failed connects are not.
  */
 #ifndef FR_UPSTREAM_H
 #define FR_UPSTREAM_H
@@ -53,6 +73,8 @@ enum upstream_status {
     UP_EDOWN = -1,    /* could not connect, or the connection was lost */
     UP_ETIMEOUT = -2, /* no reply within the call timeout */
     UP_EPROTO = -3,   /* the NameNode sent something we cannot parse */
+    UP_EBUSY = -4,    /* never sent: no connection to the NameNode became free
+                         within the call timeout (max_conns_per_nn) */
 };
 
 /* States of a connection to a NameNode; see the diagram above. */
@@ -91,6 +113,7 @@ struct upstream_call {
     uint8_t client_id[IPC_CLIENT_ID_LEN];
     uint8_t client_id_len;
     int32_t call_id;
+    struct upstream_wait *wait;         /* queued for a connection, not on one */
 };
 
 struct upstream_limits {
@@ -101,6 +124,8 @@ struct upstream_limits {
     double idle_timeout;                /* close a connection idle this long */
     uint32_t max_frame;                 /* bound on reply frames */
     int max_attempts;                   /* NameNodes of a nameservice one call tries (ha.c); 0 = all */
+    int max_conns_per_nn;               /* connections to one NameNode, all users; 0 = no bound */
+    double backoff_min, backoff_max;    /* seconds a NameNode that refused is left alone; 0 = 0.1, 5 */
 };
 
 struct upstream_pool;
@@ -146,6 +171,12 @@ int upstream_max_attempts(const struct upstream_pool *p);
 struct upstream_stats {
     uint64_t conns, in_flight, connects, connect_failures;
     uint64_t by_state[UPSTREAM_CONN_NSTATES];
+    uint64_t sets;                      /* (NameNode, user) sets held */
+    uint64_t waiting;                   /* calls waiting for a connection now */
+    uint64_t queued;                    /* calls that ever had to wait */
+    uint64_t reaped;                    /* idle connections closed to make room for another user */
+    uint64_t backoff_failures;          /* calls failed at once: their NameNode is backed off */
+    uint64_t down;                      /* NameNodes backed off now */
 };
 void upstream_pool_stats(const struct upstream_pool *p, struct upstream_stats *st);
 

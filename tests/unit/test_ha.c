@@ -7,7 +7,10 @@
  *   - one NameNode asked by index (ha_send_to): its answer, StandbyException
  *     or a standby's success, comes back as it is and moves no active index;
  *   - both standby: the client gets the StandbyException itself;
- *   - both down: the failure names the nameservice and each NameNode.
+ *   - both down: the failure names the nameservice and each NameNode;
+ *   - a hung first NameNode: a call safe to repeat (@Idempotent, or
+ *     @AtMostOnce with a client id) moves on after the call timeout; one
+ *     without a client id, or with max_attempts = 1, gets the timeout.
  * usage: test_ha MINIDFS_BINARY
  */
 #define _GNU_SOURCE
@@ -19,6 +22,7 @@
 #include "check.h"
 #include "ha.h"
 #include "minidfs_proc.h"
+#include "net.h"
 #include "pbwire.h"
 
 struct res {
@@ -80,6 +84,61 @@ static void call(struct upstream_pool *p, struct ha_ns *ns, struct res *res, int
     call_at(p, ns, -1, res, id, method, param, len);
 }
 
+/* Runs the loop until res is done (or 10 s). */
+static void wait_done(struct res *res)
+{
+    if (res->done)
+        return;
+    ev_timer guard;
+    ev_timer_init(&guard, on_guard, 10.0, 0);
+    ev_timer_start(loop, &guard);
+    ev_run(loop, 0);
+    ev_timer_stop(loop, &guard);
+}
+
+/* First NameNode hung (listens, never answers), second the active `good`. */
+static void test_hung_first(const struct upstream_limits *base, const char *good, const uint8_t *root, size_t rl)
+{
+    char err[128];
+    int port = 0;
+    int lfd = net_listen("127.0.0.1:0", false, &port, err, sizeof err);
+    CHECK(lfd >= 0);
+    struct upstream_limits lim = *base;
+    lim.call_timeout = 0.3;
+    struct upstream_pool *p = upstream_pool_new(loop, &lim, NULL);
+    struct ha_ns ns = { .name = "hung", .n = 2 };
+    snprintf(ns.addrs[0], sizeof ns.addrs[0], "127.0.0.1:%d", port);
+    snprintf(ns.addrs[1], sizeof ns.addrs[1], "%s", good);
+    struct res r;
+    /* @Idempotent: on to the second after one timeout, which stays active. */
+    call(p, &ns, &r, 20, "getFileInfo", root, rl);
+    CHECK(r.done == 1 && r.st == UP_OK && r.status == IPC_SUCCESS && r.hc.tried == 2);
+    CHECK_EQ(atomic_load(&ns.active), 1);
+    /* @AtMostOnce with the client's id: the retry cache covers a repeat. */
+    uint8_t del[32];
+    size_t dl = pb_put_bytes_field(del, 1, "/no-such", 8);
+    dl += pb_put_varint_field(del + dl, 2, 0);
+    atomic_store(&ns.active, 0);
+    call(p, &ns, &r, 21, "delete", del, dl);
+    CHECK(r.done == 1 && r.st == UP_OK && r.hc.tried == 2);
+    /* Without a client id nothing can tell a repeat: the timeout stands. */
+    atomic_store(&ns.active, 0);
+    struct ipc_ids noid = { 22, 0, NULL, 0 };
+    memset(&r, 0, sizeof r);
+    r.hc.done = on_done;
+    CHECK_EQ(ha_send(&r.hc, p, &ns, "alice", &noid, "delete", del, dl), 0);
+    wait_done(&r);
+    CHECK(r.done == 1 && r.st == UP_ETIMEOUT && r.hc.tried == 1 && strstr(r.why, "not repeated"));
+    upstream_pool_free(p);
+    /* max_attempts = 1: one try only. */
+    lim.max_attempts = 1;
+    p = upstream_pool_new(loop, &lim, NULL);
+    call(p, &ns, &r, 23, "getFileInfo", root, rl);
+    CHECK(r.done == 1 && r.st == UP_ETIMEOUT && r.hc.tried == 1);
+    upstream_pool_free(p);
+    close(lfd);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -89,7 +148,7 @@ int main(int argc, char **argv)
     CHECK_EQ(minidfs_proc_start(&a, argv[1], "ha", true), 0);
     CHECK_EQ(minidfs_proc_start(&b, argv[1], "ha", false), 0);
     loop = ev_loop_new(EVFLAG_AUTO);
-    struct upstream_limits lim = { 2, 100, 2.0, 5.0, 30.0, 1u << 20, 0 };
+    struct upstream_limits lim = { 2, 100, 2.0, 5.0, 30.0, 1u << 20, 0, 0, 0, 0 };
     struct upstream_pool *p = upstream_pool_new(loop, &lim, NULL);
     struct ha_ns ns = { .name = "ha", .n = 2 };
     snprintf(ns.addrs[0], sizeof ns.addrs[0], "%s", a.nn);
@@ -133,6 +192,8 @@ int main(int argc, char **argv)
     CHECK(r.st == UP_OK && r.status == IPC_SUCCESS);
     CHECK_EQ(atomic_load(&ns.active), 0);
     CHECK(ha_send_to(&r.hc, p, &ns, 2, "alice", &r.hc.ids, "getFileInfo", root, rl) < 0);
+
+    test_hung_first(&lim, a.nn, root, rl);
 
     /* Both standby: the StandbyException reaches the caller. */
     kill(a.pid, SIGUSR1);

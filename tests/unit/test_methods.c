@@ -122,6 +122,46 @@ static void check_flag_rows(void)
     }
 }
 
+/* Hadoop's ClientProtocol marks every method @Idempotent or @AtMostOnce; the
+ * HA layer sends a timed-out call to another NameNode only under one of the
+ * two, so every row must carry exactly one. The at-most-once ones, as the
+ * annotations in ClientProtocol.java list them: */
+static const char *const at_most_once_rows[] = {
+    "addCacheDirective", "addCachePool", "addErasureCodingPolicies", "append", "concat", "create",
+    "createEncryptionZone", "createSnapshot", "createSymlink", "delete", "deleteSnapshot",
+    "disableErasureCodingPolicy", "enableErasureCodingPolicy", "modifyCacheDirective", "modifyCachePool",
+    "reencryptEncryptionZone", "removeCacheDirective", "removeCachePool", "removeErasureCodingPolicy",
+    "removeXAttr", "rename", "rename2", "renameSnapshot", "satisfyStoragePolicy", "saveNamespace",
+    "setErasureCodingPolicy", "setXAttr", "unsetErasureCodingPolicy", "updatePipeline", NULL,
+};
+
+static void check_retry_flags(void)
+{
+    for (size_t i = 0; i < method_count(); i++) {
+        const struct method_row *r = method_at(i);
+        bool amo = (r->flags & METHOD_AT_MOST_ONCE) != 0, idem = (r->flags & METHOD_IDEMPOTENT) != 0;
+        if (amo == idem)
+            row_fail(r, "needs exactly one of METHOD_IDEMPOTENT and METHOD_AT_MOST_ONCE");
+        CHECK(amo != idem);
+        bool want_amo = listed(at_most_once_rows, r->name);
+        if (want_amo != amo)
+            row_fail(r, want_amo ? "is @AtMostOnce in ClientProtocol" : "is @Idempotent in ClientProtocol");
+        CHECK(want_amo == amo);
+        /* A partial answer leaves a subcluster out: only for reads sent to all. */
+        if (r->flags & METHOD_PARTIAL) {
+            bool ok = r->route == ROUTE_ALL_MERGE && !(r->flags & (METHOD_WRITE | METHOD_AT_MOST_ONCE)) &&
+                      !(r->flags & METHOD_ALL_NAMENODES);
+            if (!ok)
+                row_fail(r, "METHOD_PARTIAL on a row that writes or is not sent to every subcluster");
+            CHECK(ok);
+        }
+    }
+    const struct method_row *r = method_lookup_cstr("getFsStats");
+    CHECK(r && (r->flags & METHOD_PARTIAL) && (r->flags & METHOD_IDEMPOTENT));
+    r = method_lookup_cstr("create");
+    CHECK(r && !(r->flags & METHOD_IDEMPOTENT));
+}
+
 /* Flags that only make sense together with others. */
 static void check_flag_pairs(const struct method_row *r, const ProtobufCMethodDescriptor *md)
 {
@@ -352,6 +392,7 @@ int main(void)
         }
     }
     check_flag_rows();
+    check_retry_flags();
     check_resp_pool("addBlock", 0, (const uint32_t[]){ 1, 1, 1, 0 });          /* block.b.poolId */
     check_resp_pool("append", 0, (const uint32_t[]){ 1, 1, 1, 0 });            /* block.b.poolId */
     check_resp_pool("getBlockLocations", 0, (const uint32_t[]){ 1, 2, 1, 1, 0 }); /* locations.blocks[].b.poolId */

@@ -427,6 +427,131 @@ static void test_no_done_inside_send(const struct upstream_limits *lim)
     close(lfd);
 }
 
+/* send_getfileinfo as another user. */
+static int send_as(struct upstream_pool *p, const char *addr, const char *user, struct result *res,
+                   const uint8_t cid[16], int32_t call_id)
+{
+    uint8_t param[64];
+    size_t n = pb_put_bytes_field(param, 1, "/", 1);
+    struct ipc_ids ids = { call_id, 0, cid, 16 };
+    memset(res, 0, sizeof *res);
+    res->uc.done = on_done;
+    char why[256];
+    pending++;
+    int rc = upstream_send(p, addr, user, &ids, "getFileInfo", param, n, &res->uc, why, sizeof why);
+    if (rc < 0)
+        pending--;
+    return rc;
+}
+
+/* A refused address is backed off: further calls fail inside the send
+ * without a connect, until the interval is over; then one connect again. */
+static void test_backoff(const struct upstream_limits *base)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t sl = sizeof sa;
+    CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&sa, sl) == 0 && getsockname(fd, (struct sockaddr *)&sa, &sl) == 0);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", ntohs(sa.sin_port));
+    struct upstream_limits lim = *base;
+    lim.backoff_min = 0.1;
+    lim.backoff_max = 0.4;
+    struct upstream_pool *p = upstream_pool_new(loop, &lim, NULL);
+    uint8_t cid[16];
+    ipc_new_client_id(cid);
+    struct result r[4];
+    CHECK_EQ(send_getfileinfo(p, addr, &r[0], cid, 1, 0, "/"), 0);
+    run();
+    CHECK(r[0].done == 1 && r[0].st == UP_EDOWN);
+    /* Within the interval: refused inside the send, any user, no connect. */
+    CHECK_EQ(send_getfileinfo(p, addr, &r[1], cid, 2, 0, "/"), -1);
+    CHECK_EQ(send_as(p, addr, "bob", &r[2], cid, 3), -1);
+    struct upstream_stats st;
+    upstream_pool_stats(p, &st);
+    CHECK(st.connects == 1 && st.backoff_failures == 2 && st.down == 1);
+    /* After it: one connect, refused again, and the interval doubles. */
+    run_for(0.12);
+    CHECK_EQ(send_getfileinfo(p, addr, &r[3], cid, 4, 0, "/"), 0);
+    run();
+    CHECK(r[3].done == 1 && r[3].st == UP_EDOWN);
+    run_for(0.12);
+    CHECK_EQ(send_getfileinfo(p, addr, &r[1], cid, 5, 0, "/"), -1);
+    upstream_pool_stats(p, &st);
+    CHECK(st.connects == 2 && st.down == 1);
+    /* The sets of calls that failed go soon after. */
+    run_for(0.01);
+    upstream_pool_stats(p, &st);
+    CHECK_EQ(st.sets, 0u);
+    upstream_pool_free(p);
+    close(fd);
+}
+
+/* max_conns_per_nn: a new user takes the place of another's idle
+ * connection; with every connection busy the call waits, then gets
+ * UP_EBUSY at the call timeout. */
+static void test_nn_reap(const struct upstream_limits *base, const char *nn)
+{
+    struct upstream_limits lim = *base;
+    lim.max_conns_per_nn = 2;
+    struct upstream_pool *p = upstream_pool_new(loop, &lim, NULL);
+    uint8_t cid[16];
+    ipc_new_client_id(cid);
+    struct result r[4];
+    CHECK_EQ(send_as(p, nn, "u0", &r[0], cid, 1), 0);
+    CHECK_EQ(send_as(p, nn, "u1", &r[1], cid, 2), 0);
+    run();
+    CHECK_EQ(send_as(p, nn, "u2", &r[2], cid, 3), 0);
+    run();
+    struct upstream_stats st;
+    upstream_pool_stats(p, &st);
+    CHECK(r[0].st == UP_OK && r[1].st == UP_OK && r[2].st == UP_OK);
+    CHECK(st.conns == 2 && st.reaped == 1 && st.queued == 0);
+    run_for(0.01); /* u0's set went with its connection */
+    upstream_pool_stats(p, &st);
+    CHECK_EQ(st.sets, 2u);
+    upstream_pool_free(p);
+}
+
+static void test_nn_wait(const struct upstream_limits *base, const char *silent)
+{
+    struct upstream_limits lim = *base;
+    lim.max_conns_per_nn = 1;
+    lim.call_timeout = 0.3;
+    struct upstream_pool *p = upstream_pool_new(loop, &lim, NULL);
+    uint8_t cid[16];
+    ipc_new_client_id(cid);
+    struct result r[4];
+    struct upstream_stats st;
+    CHECK_EQ(send_as(p, silent, "a", &r[0], cid, 10), 0);
+    CHECK_EQ(send_as(p, silent, "b", &r[1], cid, 11), 0); /* waits */
+    usleep(20000);
+    ev_now_update(loop); /* later than b's */
+    CHECK_EQ(send_as(p, silent, "a", &r[2], cid, 12), 0); /* keeps a's connection busy past b's timeout */
+    upstream_pool_stats(p, &st);
+    CHECK(st.conns == 1 && st.waiting == 1 && st.queued == 1);
+    run();
+    CHECK(r[0].st == UP_ETIMEOUT && r[1].st == UP_EBUSY && r[2].st == UP_ETIMEOUT);
+    CHECK(r[1].seq < r[2].seq);
+    /* A waiting call that is cancelled leaves nothing behind. */
+    CHECK_EQ(send_as(p, silent, "a", &r[0], cid, 13), 0);
+    CHECK_EQ(send_as(p, silent, "c", &r[1], cid, 14), 0);
+    upstream_cancel(&r[1].uc);
+    pending--;
+    upstream_pool_stats(p, &st);
+    CHECK_EQ(st.waiting, 0u);
+    /* When a's connection goes idle, the next waiting user gets its place
+     * (and is sent: the silent server lets it time out). */
+    CHECK_EQ(send_as(p, silent, "d", &r[3], cid, 15), 0);
+    upstream_cancel(&r[0].uc);
+    pending--;
+    run();
+    CHECK(r[0].done == 0 && r[3].done == 1 && r[3].st == UP_ETIMEOUT);
+    upstream_pool_stats(p, &st);
+    CHECK(st.reaped == 1 && st.waiting == 0);
+    upstream_pool_free(p);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -475,6 +600,8 @@ int main(int argc, char **argv)
           strcmp(r[0].cls, "org.apache.hadoop.ipc.StandbyException") == 0);
     kill(pid, SIGUSR1);
 
+    test_nn_reap(&lim, addr);
+
     /* The NameNode dies with a call in flight: UP_EDOWN, once. */
     usleep(100000);
     CHECK_EQ(send_getfileinfo(p, addr, &r[1], a, 11, 0, "/"), 0);
@@ -500,6 +627,9 @@ int main(int argc, char **argv)
     CHECK_EQ(send_getfileinfo(p2, silent, &r[3], a, 13, 0, "/"), 0);
     run();
     CHECK(r[3].done == 1 && r[3].st == UP_ETIMEOUT);
+
+    test_nn_wait(&lim, silent);
+    test_backoff(&lim);
 
     /* Cancel: done() is never called for a forgotten call. */
     CHECK_EQ(send_getfileinfo(p2, silent, &r[4], a, 14, 0, "/"), 0);
