@@ -109,6 +109,9 @@ static void ac_close(struct conn *cn, const char *reason)
 {
     struct admin_conn *c = cn->owner;
     ev_timer_stop(c->a->loop, &c->tmo);
+    /* The socket is closed: if it held the listener's spare descriptor, the
+     * spare takes its slot back before anything else can. */
+    conn_listener_refill(&c->a->listener);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -187,6 +190,9 @@ struct admin *admin_start(const char *hostport, admin_health_fn health, void *ar
     a->arg = arg;
     a->loop = ev_loop_new(EVFLAG_AUTO);
     conn_listener_start(&a->listener, a->loop, fd, on_accept, a);
+    /* Health checks must answer when the process is out of descriptors: the
+     * last one is kept for them. */
+    conn_listener_reserve(&a->listener, CONN_SPARE_SERVE);
     ev_async_init(&a->stop_w, on_stop);
     ev_async_start(a->loop, &a->stop_w);
     if (pthread_create(&a->thr, NULL, admin_main, a) != 0) {
