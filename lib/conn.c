@@ -11,8 +11,10 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -155,7 +157,12 @@ void conn_close(struct conn *c, const char *reason)
     ev_io_stop(c->loop, &c->rw);
     ev_io_stop(c->loop, &c->ww);
     ev_timer_stop(c->loop, &c->tmo);
-    if (c->fd >= 0)
+    /* A connection served on a listener's spare gives the slot back as the
+     * spare, in the same step as its socket closes (see open_spare). */
+    struct conn_listener *l = c->spare_of;
+    if (c->fd >= 0 && l && l->spare < 0 && l->spare_mode != CONN_SPARE_NONE && dup2(l->fd, c->fd) >= 0)
+        l->spare = c->fd;
+    else if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
     /* Buffers stay until the last reference goes: a parser up the stack may
@@ -534,10 +541,33 @@ void conn_handshake_done(struct conn *c)
 
 /* ---- listener ---- */
 
+/*
+ * Spare descriptors. A spare is a duplicate of the listening socket: a
+ * connection taken on it is closed by dup2() of the listening socket onto
+ * its descriptor, which closes the connection and keeps the slot as the
+ * spare in one step, so no other thread can take the slot in between. The
+ * one step that cannot be made atomic, freeing the spare and accepting into
+ * its slot, runs under a process-wide lock, and while descriptors are short
+ * (an accept failed for lack of them in the last second) every listener's
+ * accepts take that lock too, so that listeners do not take each other's
+ * freed slots.
+ */
+static pthread_mutex_t spare_lock = PTHREAD_MUTEX_INITIALIZER;
+static int64_t short_until_ms; /* monotonic ms; atomic ops */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool fds_short(void) { return __atomic_load_n(&short_until_ms, __ATOMIC_RELAXED) > mono_ms(); }
+
 static void open_spare(struct conn_listener *l)
 {
     if (l->spare_mode != CONN_SPARE_NONE && l->spare < 0)
-        l->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        l->spare = fcntl(l->fd, F_DUPFD_CLOEXEC, 0);
 }
 
 static void rest(struct conn_listener *l, int err)
@@ -555,8 +585,8 @@ static void rest(struct conn_listener *l, int err)
  * Out of descriptors, with a spare: give it up to take the waiting
  * connection, and serve it (SERVE) or close it at once (DROP: every waiting
  * connection is taken and closed, so none hangs in the backlog). true when
- * at least one connection was taken; false when even that failed (another
- * thread took the freed slot): the caller rests.
+ * at least one connection was taken; false when even that failed: the
+ * caller rests.
  */
 static bool use_spare(struct conn_listener *l)
 {
@@ -564,6 +594,7 @@ static bool use_spare(struct conn_listener *l)
         return false;
     char peer[64];
     int taken = 0;
+    pthread_mutex_lock(&spare_lock);
     for (int i = 0; i < 64; i++) {
         close(l->spare);
         l->spare = -1;
@@ -572,17 +603,21 @@ static bool use_spare(struct conn_listener *l)
             break;
         taken++;
         if (l->spare_mode == CONN_SPARE_SERVE) {
+            pthread_mutex_unlock(&spare_lock);
             __atomic_fetch_add(&l->served_spare, 1, __ATOMIC_RELAXED);
-            l->on_accept(l, fd, peer); /* holds the spare's slot until it closes */
+            l->on_spare = true;
+            l->on_accept(l, fd, peer); /* holds the spare's slot until it closes (conn_listener_adopt) */
+            l->on_spare = false;
             return true;
         }
-        /* The client sees the close now; the descriptor stays open as the
-         * new spare, so that no other thread can take its slot between a
-         * close and a reopen. */
-        shutdown(fd, SHUT_RDWR);
-        l->spare = fd;
+        /* The client sees the close now, and the slot stays the spare. */
+        if (dup2(l->fd, fd) < 0)
+            close(fd);
+        else
+            l->spare = fd;
     }
     open_spare(l);
+    pthread_mutex_unlock(&spare_lock);
     if (taken) {
         __atomic_fetch_add(&l->dropped, (uint64_t)taken, __ATOMIC_RELAXED);
         static struct fr_log_rate rl = FR_LOG_RATE_INIT(1, 10000);
@@ -599,24 +634,38 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
     open_spare(l);
     for (int i = 0; i < 64; i++) {
         char peer[64];
+        bool locked = l->spare_mode != CONN_SPARE_NONE && fds_short();
+        if (locked)
+            pthread_mutex_lock(&spare_lock);
         int fd = net_accept(l->fd, peer, sizeof peer);
+        int err = errno;
+        if (locked)
+            pthread_mutex_unlock(&spare_lock);
         if (fd >= 0) {
             l->on_accept(l, fd, peer);
             continue;
         }
-        if (errno == EINTR || errno == ECONNABORTED)
+        if (err == EINTR || err == ECONNABORTED)
             continue;
-        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
             /* The connection stays in the backlog; taking it now would fail
              * again at once and spin the loop. Use the spare, or rest and
              * try again. */
-            int err = errno;
-            if ((err == EMFILE || err == ENFILE) && use_spare(l))
-                return;
+            if (err == EMFILE || err == ENFILE) {
+                __atomic_store_n(&short_until_ms, mono_ms() + 1000, __ATOMIC_RELAXED);
+                if (use_spare(l))
+                    return;
+            }
             rest(l, err);
         }
         return;
     }
+}
+
+void conn_listener_adopt(struct conn_listener *l, struct conn *c)
+{
+    if (l->on_spare)
+        c->spare_of = l;
 }
 
 static void on_pause_end(struct ev_loop *loop, ev_timer *t, int revents)
@@ -636,6 +685,7 @@ void conn_listener_start(struct conn_listener *l, struct ev_loop *loop, int fd,
     l->paused = 0;
     l->spare_mode = CONN_SPARE_NONE;
     l->spare = -1;
+    l->on_spare = false;
     l->dropped = l->served_spare = 0;
     ev_io_init(&l->io, on_accept, fd, EV_READ);
     ev_timer_init(&l->pause, on_pause_end, LISTEN_PAUSE_S, 0.);

@@ -129,6 +129,7 @@ struct conn {
     ev_tstamp opened, last_progress; /* loop times */
     size_t rx_since;                 /* bytes read since the last progress */
     uint64_t *timeouts;              /* CONN_NTIMEOUTS counters of closes by the timers, or NULL */
+    struct conn_listener *spare_of;  /* served on this listener's spare: its slot goes back at the close */
 };
 
 /* Starts an accepted connection (fd non-blocking) in OPEN, reading. */
@@ -190,12 +191,13 @@ int conn_set_xprt(struct conn *c, const struct xprt_ops *ops, void *ctx);
  * pending connection stays in the kernel's backlog) and says so in the log.
  *
  * With a spare descriptor (conn_listener_reserve) it does better: it keeps
- * one descriptor open on /dev/null, and when accept fails for lack of
- * descriptors it gives that one up to take the waiting connection. In DROP
- * mode the connection is closed at once, so the client learns promptly
- * instead of hanging in the backlog; in SERVE mode (an admin endpoint whose
- * health checks must still answer) it is handed to on_accept as usual. The
- * spare is opened again as soon as a descriptor is free.
+ * one descriptor in reserve, and when accept fails for lack of descriptors
+ * it gives that one up to take the waiting connection. In DROP mode the
+ * connection is closed at once, so the client learns promptly instead of
+ * hanging in the backlog; in SERVE mode (an admin endpoint whose health
+ * checks must still answer) it is handed to on_accept as usual, and
+ * on_accept calls conn_listener_adopt() on its connection so that the slot
+ * comes back as the spare when that connection closes.
  */
 enum conn_spare { CONN_SPARE_NONE, CONN_SPARE_DROP, CONN_SPARE_SERVE };
 
@@ -211,15 +213,18 @@ struct conn_listener {
     int spare;              /* the descriptor held in reserve, -1: none now */
     uint64_t dropped;       /* connections closed at once for lack of fds (atomic ops) */
     uint64_t served_spare;  /* connections served on the spare descriptor (atomic ops) */
+    bool on_spare;          /* on_accept is running for a connection on the spare */
 };
 
 void conn_listener_start(struct conn_listener *l, struct ev_loop *loop, int fd,
                          void (*on_accept)(struct conn_listener *l, int fd, const char *peer), void *owner);
 /* Keeps a spare descriptor for when the process runs out (see above). */
 void conn_listener_reserve(struct conn_listener *l, enum conn_spare mode);
-/* Opens the spare again if it was used and a descriptor is free now (SERVE
- * mode: call it when a connection served on it closes). */
+/* Opens the spare again if it was used and a descriptor is free now. */
 void conn_listener_refill(struct conn_listener *l);
+/* From on_accept: c (just started on the accepted descriptor) gives its slot
+ * back to l as the spare when it closes, if it was taken on the spare. */
+void conn_listener_adopt(struct conn_listener *l, struct conn *c);
 void conn_listener_stop(struct conn_listener *l);
 
 #endif

@@ -109,9 +109,6 @@ static void ac_close(struct conn *cn, const char *reason)
 {
     struct admin_conn *c = cn->owner;
     ev_timer_stop(c->a->loop, &c->tmo);
-    /* The socket is closed: if it held the listener's spare descriptor, the
-     * spare takes its slot back before anything else can. */
-    conn_listener_refill(&c->a->listener);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -155,6 +152,7 @@ static void on_accept(struct conn_listener *l, int fd, const char *peer)
     a->conns = c;
     conn_accepted(&c->conn, a->loop, fd, &admin_conn_ops, c, NULL);
     c->conn.read_chunk = ADMIN_READ_CHUNK;
+    conn_listener_adopt(l, &c->conn); /* taken on the spare: the slot goes back to it at the close */
 }
 
 static void on_stop(struct ev_loop *loop, ev_async *w, int revents)
