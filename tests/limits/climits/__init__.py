@@ -35,6 +35,16 @@ def raise_nofile(want=12000):
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+def sanitized(build):
+    """True when the build is instrumented (FEDROUTER_SANITIZE): its memory
+    figures say nothing about the release build's."""
+    try:
+        with open(os.path.join(build, "CMakeCache.txt")) as f:
+            return re.search(r"^FEDROUTER_SANITIZE:BOOL=(ON|TRUE|1|YES)$", f.read(), re.M | re.I) is not None
+    except OSError:
+        return False
+
+
 def rss_kb(pid):
     with open("/proc/%d/status" % pid) as f:
         for ln in f:
