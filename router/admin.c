@@ -152,6 +152,7 @@ static void on_accept(struct conn_listener *l, int fd, const char *peer)
     a->conns = c;
     conn_accepted(&c->conn, a->loop, fd, &admin_conn_ops, c, NULL);
     c->conn.read_chunk = ADMIN_READ_CHUNK;
+    conn_listener_adopt(l, &c->conn); /* taken on the spare: the slot goes back to it at the close */
 }
 
 static void on_stop(struct ev_loop *loop, ev_async *w, int revents)
@@ -187,6 +188,9 @@ struct admin *admin_start(const char *hostport, admin_health_fn health, void *ar
     a->arg = arg;
     a->loop = ev_loop_new(EVFLAG_AUTO);
     conn_listener_start(&a->listener, a->loop, fd, on_accept, a);
+    /* Health checks must answer when the process is out of descriptors: the
+     * last one is kept for them. */
+    conn_listener_reserve(&a->listener, CONN_SPARE_SERVE);
     ev_async_init(&a->stop_w, on_stop);
     ev_async_start(a->loop, &a->stop_w);
     if (pthread_create(&a->thr, NULL, admin_main, a) != 0) {

@@ -96,6 +96,17 @@ static const struct cfg_key table[] = {
     {SEC_ROUTER, "client.max_output", T_SIZE, "64m", 65536, (int64_t)1 << 40, NULL, R(client_max_output), NULL,
      "response bytes queued for one client before the router stops reading it; a metastore reply passed "
      "on as it arrives also stops being read from the metastore until half of them are written", CF_RESTART},
+    {SEC_ROUTER, "client.max_conns", T_INT, "0", 0, 10000000, NULL, R(client_max_conns), NULL,
+     "client connections (HDFS and metastore together) the router keeps open; one more is accepted and "
+     "closed at once, counted in fedrouter_client_refused_total and logged; 0 = no limit (when descriptors run "
+     "out, new clients are closed at once too)", CF_RESTART},
+    {SEC_ROUTER, "client.idle_timeout_ms", T_INT, "0", 0, DAY, NULL, R(client_idle_timeout_ms), NULL,
+     "a client connection that makes no progress (no whole message read, nothing written, no calls in "
+     "flight) for this long is closed; a sender trickling a message counts as idle. 0 = never: Hadoop clients "
+     "close idle connections themselves and Hive clients keep theirs open for hours", CF_RESTART},
+    {SEC_ROUTER, "client.handshake_timeout_ms", T_INT, "10000", 0, DAY, NULL, R(client_handshake_timeout_ms), NULL,
+     "time a new client has to finish its handshake (HDFS: preamble and connection context; metastore: its "
+     "first whole call) before it is closed; real clients send them at once; 0 = no limit", CF_RESTART},
     {SEC_ROUTER, "cluster.refresh_ms", T_INT, "5000", 100, 3600000, NULL, R(cluster_refresh_ms), NULL,
      "how often block pools (block-only calls), free space and hosts (SPACE and LOCAL mount orders) of each "
      "nameservice are asked for", CF_RESTART},
@@ -122,6 +133,9 @@ static const struct cfg_key table[] = {
      NULL,
      "largest metastore reply the router holds whole: fan-out answers it merges, answers for framed clients "
      "it must map, _req answers it turns back into old calls; other replies pass as they arrive, any size", CF_RESTART},
+    {SEC_ROUTER, "hms.max_message", T_SIZE, "100m", 4096, 2147483647, NULL, R(hms_max_message), NULL,
+     "largest call a metastore client may send, framed or not (the metastore's own "
+     "metastore.server.max.message.size is 100 MiB); a larger one closes the connection with a log line", CF_RESTART},
     {SEC_ROUTER, "log.level", T_ENUM, "info", 0, 0, "error|warn|info|debug", R(log_level), NULL,
      "least severe messages written", CF_RELOAD},
     {SEC_STORE, "driver", T_ENUM, "file", 0, 0, "file|zookeeper", S(driver), NULL,

@@ -49,6 +49,9 @@ struct router_settings {
     int64_t client_max_frame;           /* largest client request frame, bytes */
     int client_max_inflight;            /* calls read from one client before reading pauses */
     int64_t client_max_output;          /* response bytes queued for one client before reading pauses */
+    int client_max_conns;               /* client connections, both protocols; 0 = no limit */
+    int client_idle_timeout_ms;         /* a client making no progress is closed after this; 0 = never */
+    int client_handshake_timeout_ms;    /* HDFS handshake / first metastore call must arrive within; 0 = no limit */
     int shutdown_grace_ms;              /* drain time on SIGTERM */
     int cluster_refresh_ms;             /* SPACE/LOCAL figures refresh interval */
     int log_level;                      /* enum cfg_log_level */
@@ -57,6 +60,7 @@ struct router_settings {
     int hms_call_timeout_ms;            /* a metastore's reply, or between its parts; 0 = no limit */
     int hms_fanout_timeout_ms;          /* each metastore's part of a fan-out */
     int64_t hms_max_buffered_reply;     /* largest metastore reply held whole, bytes */
+    int64_t hms_max_message;            /* largest call a metastore client may send, bytes */
     int hdfs_down;                      /* 0 partial, 1 fail */
 };
 

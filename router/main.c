@@ -206,6 +206,36 @@ static bool health(struct buf *out, void *arg)
     return ok;
 }
 
+/* Client connections closed by a limit: their timers, client.max_conns, and
+ * new connections closed at once for lack of descriptors. */
+static void client_limit_metrics(struct buf *out, struct router *r)
+{
+    static const char *const protos[2] = { "hdfs", "hms" };
+    metrics_printf(out, "# TYPE fedrouter_client_timeouts_total counter\n");
+    for (int k = 0; k < 2; k++)
+        for (int t = 0; t < CONN_NTIMEOUTS; t++) {
+            unsigned long long n = 0;
+            for (int i = 0; i < r->nworkers; i++)
+                n += __atomic_load_n(&r->workers[i].client_timeouts[k][t], __ATOMIC_RELAXED);
+            metrics_printf(out, "fedrouter_client_timeouts_total{proto=\"%s\",timer=\"%s\"} %llu\n", protos[k],
+                           conn_timeout_name((enum conn_timeout)t), n);
+        }
+    unsigned long long nofd[2] = { 0, 0 };
+    for (int i = 0; i < r->nworkers; i++) {
+        nofd[0] += __atomic_load_n(&r->workers[i].hdfs_listener.dropped, __ATOMIC_RELAXED);
+        if (r->workers[i].hms_fd >= 0)
+            nofd[1] += __atomic_load_n(&r->workers[i].hms_accept.dropped, __ATOMIC_RELAXED);
+    }
+    metrics_printf(out, "# TYPE fedrouter_client_refused_total counter\n");
+    for (int k = 0; k < 2; k++)
+        metrics_printf(out,
+                       "fedrouter_client_refused_total{proto=\"%s\",reason=\"max_conns\"} %llu\n"
+                       "fedrouter_client_refused_total{proto=\"%s\",reason=\"no_fds\"} %llu\n",
+                       protos[k], (unsigned long long)atomic_load(&r->client_refused[k]), protos[k], nofd[k]);
+    metrics_printf(out, "# TYPE fedrouter_client_connections_open gauge\nfedrouter_client_connections_open %llu\n",
+                   (unsigned long long)atomic_load(&r->client_conns));
+}
+
 static void gauges(struct buf *out, void *arg)
 {
     struct router *r = arg;
@@ -311,6 +341,7 @@ static void gauges(struct buf *out, void *arg)
                        hconn_state_name((enum hconn_state)st), n);
     }
     mconn_state_gauges(out, r->workers, r->nworkers); /* metastore clients by protocol state */
+    client_limit_metrics(out, r);
     metrics_printf(out, "# TYPE fedrouter_cluster_refresh_rounds_total counter\n"
                         "fedrouter_cluster_refresh_rounds_total %llu\n",
                    (unsigned long long)cs_rounds());
@@ -393,6 +424,10 @@ int main(int argc, char **argv)
     r.hms_max_reply = (size_t)cfg.router.hms_max_buffered_reply;
     r.client_max_output = (size_t)cfg.router.client_max_output;
     r.client_max_inflight = (uint32_t)cfg.router.client_max_inflight;
+    r.client_max_conns = (uint32_t)cfg.router.client_max_conns;
+    r.client_idle_timeout = cfg.router.client_idle_timeout_ms / 1000.0;
+    r.client_handshake_timeout = cfg.router.client_handshake_timeout_ms / 1000.0;
+    r.hms_max_message = (size_t)cfg.router.hms_max_message;
     r.hdfs_down_fails = cfg.router.hdfs_down == 1;
     signal(SIGPIPE, SIG_IGN);
     sigset_t set;

@@ -27,6 +27,12 @@ struct router {
     size_t hms_max_reply;                /* largest metastore reply held whole */
     size_t client_max_output;            /* reply bytes queued for a client before reading pauses */
     uint32_t client_max_inflight;        /* calls unanswered on an HDFS client before reading pauses */
+    double client_idle_timeout;          /* seconds a client may make no progress; 0 = no limit */
+    double client_handshake_timeout;     /* seconds for the HDFS handshake / first metastore call; 0 = none */
+    uint32_t client_max_conns;           /* client connections of both protocols; 0 = no limit */
+    _Atomic uint64_t client_conns;       /* client connections open now, both protocols, every worker */
+    _Atomic uint64_t client_refused[2];  /* closed at accept for client.max_conns: [0] HDFS, [1] metastore */
+    size_t hms_max_message;              /* largest call a metastore client may send (framed or not) */
     bool hdfs_down_fails;                /* a subcluster down fails a listing/summary instead of a partial answer */
     _Atomic uint64_t hdfs_partial;       /* listings and summaries answered without a subcluster that was down */
     void *state;                         /* the statestore and its snapshot holder (route_deps.c) */

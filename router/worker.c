@@ -109,6 +109,7 @@ int worker_start(struct worker *w, struct router *r, int id, const char *hdfs_li
         return -1;
     }
     conn_listener_start(&w->hdfs_listener, w->loop, w->hdfs_fd, hconn_accept, w);
+    conn_listener_reserve(&w->hdfs_listener, CONN_SPARE_DROP);
     if (r->hms_listen[0]) {
         char haddr[300];
         if (r->hms_port > 0) {
@@ -122,6 +123,7 @@ int worker_start(struct worker *w, struct router *r, int id, const char *hdfs_li
         if (w->hms_fd < 0)
             return -1;
         conn_listener_start(&w->hms_accept, w->loop, w->hms_fd, mconn_accept, w);
+        conn_listener_reserve(&w->hms_accept, CONN_SPARE_DROP);
     }
     ev_async_init(&w->wake, on_wake);
     w->wake.data = w;
@@ -133,6 +135,23 @@ int worker_start(struct worker *w, struct router *r, int id, const char *hdfs_li
     }
     return 0;
 }
+
+bool worker_client_admit(struct worker *w, bool hms, const char *peer)
+{
+    struct router *r = w->router;
+    uint64_t n = atomic_fetch_add(&r->client_conns, 1) + 1;
+    if (!r->client_max_conns || n <= r->client_max_conns)
+        return true;
+    atomic_fetch_sub(&r->client_conns, 1);
+    uint64_t refused = atomic_fetch_add(&r->client_refused[hms], 1) + 1;
+    static struct fr_log_rate rl = FR_LOG_RATE_INIT(1, 10000);
+    fr_log_rated(&rl, FR_LOG_WARN, NULL,
+                 "refused a %s client from %s: client.max_conns (%u) connections are open (%llu refused so far)",
+                 hms ? "metastore" : "HDFS", peer, r->client_max_conns, (unsigned long long)refused);
+    return false;
+}
+
+void worker_client_gone(struct worker *w) { atomic_fetch_sub(&w->router->client_conns, 1); }
 
 void worker_wake(struct worker *w)
 {

@@ -58,6 +58,8 @@ struct worker {
     int64_t hms_client_states[8];       /* metastore clients per state (enum mconn_state), atomic ops */
     struct conn_counts socks[WS_NKINDS]; /* connection states per kind (lib/conn), read by the admin thread */
     struct hconn_counts hdfs_states;    /* HDFS clients per protocol state, read by the admin thread */
+    uint64_t client_timeouts[2][CONN_NTIMEOUTS]; /* clients closed by their timers ([0] HDFS, [1] metastore;
+                                           enum conn_timeout), atomic ops */
 };
 
 /* Starts worker `id`: binds hdfs_listen with SO_REUSEPORT (when *port_io > 0
@@ -65,6 +67,13 @@ struct worker {
  * back) and runs its loop on a new thread. */
 int worker_start(struct worker *w, struct router *r, int id, const char *hdfs_listen, int *port_io, char *err,
                  size_t errlen);
+/* A client connection was accepted (hms: on the metastore listener): true
+ * when it may stay; false when client.max_conns are open already, and then
+ * the refusal is counted and logged (rate-limited) and the caller closes the
+ * socket. Every admitted connection calls worker_client_gone once. */
+bool worker_client_admit(struct worker *w, bool hms, const char *peer);
+void worker_client_gone(struct worker *w);
+
 /* Tells the worker to look at the router's draining/stopping flags. */
 void worker_wake(struct worker *w);
 void worker_join(struct worker *w);

@@ -218,6 +218,7 @@ static void hc_input(struct conn *cn)
             return;
         }
         if (c->state == HC_HANDSHAKE && c->s.state == IPC_S_CALLS) {
+            conn_handshake_done(cn);
             move_or_close(c, HC_CALLS);
             if (conn_closed(cn))
                 return;
@@ -282,6 +283,14 @@ static void hc_close(struct conn *cn, const char *why)
         c->next->prev = c->prev;
     c->prev = c->next = NULL;
     __atomic_fetch_sub(&w->nconns, 1, __ATOMIC_RELAXED);
+    worker_client_gone(w);
+}
+
+/* Calls in flight: the client waits for the router, not the reverse. */
+static bool hc_busy(struct conn *cn)
+{
+    const struct hconn *c = cn->owner;
+    return c->ncalls > 0;
 }
 
 static void hc_free(struct conn *cn)
@@ -296,6 +305,7 @@ static const struct conn_ops hconn_ops = {
     .on_sent = hc_sent,
     .on_close = hc_close,
     .on_free = hc_free,
+    .busy = hc_busy,
 };
 
 struct fr_log_who hconn_who(const struct hconn *c)
@@ -306,8 +316,13 @@ struct fr_log_who hconn_who(const struct hconn *c)
 void hconn_accept(struct conn_listener *l, int fd, const char *peer)
 {
     struct worker *w = l->owner;
+    if (!worker_client_admit(w, false, peer)) {
+        close(fd); /* as Hadoop's own server does past ipc.server.max.connections */
+        return;
+    }
     struct hconn *c = calloc(1, sizeof *c);
     if (!c) {
+        worker_client_gone(w);
         close(fd);
         return;
     }
@@ -323,6 +338,8 @@ void hconn_accept(struct conn_listener *l, int fd, const char *peer)
     w->conns = c;
     __atomic_fetch_add(&w->nconns, 1, __ATOMIC_RELAXED);
     conn_accepted(&c->conn, w->loop, fd, &hconn_ops, c, &w->socks[WS_HDFS_CLIENT]);
+    conn_set_timeouts(&c->conn, w->router->client_idle_timeout, w->router->client_handshake_timeout,
+                      w->client_timeouts[0]);
     if (fr_log_on(FR_LOG_DEBUG)) {
         struct fr_log_who who = hconn_who(c);
         fr_log_conn(FR_LOG_DEBUG, &who, "client connected");

@@ -20,8 +20,6 @@
 #include "router.h"
 #include "worker.h"
 
-#define MC_MAX_FRAME (16384000u)        /* Java's default frame limit */
-
 _Static_assert(MC_NSTATES <= sizeof((struct worker *)0)->hms_client_states / sizeof(int64_t),
                "struct worker has a gauge for every metastore client state");
 
@@ -290,8 +288,18 @@ void mconn_ident(const struct mconn *c, struct hms_ident *id)
 
 /* ---- calls in ---- */
 
+/* Starts scanning the next unframed call: no string, container or whole
+ * message above hms.max_message. */
+static void scan_init(struct mconn *c)
+{
+    size_t max = c->w->router->hms_max_message;
+    const struct tw_limits lim = { TW_DEFAULT_DEPTH, max, max, max };
+    tw_scan_init(&c->scan, c->proto, &lim);
+}
+
 /* Cuts the next whole message from the input; 1 with msg/len/used, 0 for
- * more bytes, -1 when the client sent something that is not Thrift. */
+ * more bytes, -1 when the client sent something that is not Thrift, -2
+ * when the message is (or announces itself) larger than hms.max_message. */
 static int next_message(struct mconn *c, struct buf *in, const uint8_t **msg, size_t *len, size_t *used)
 {
     if (c->state == MC_DETECT) {
@@ -300,11 +308,14 @@ static int next_message(struct mconn *c, struct buf *in, const uint8_t **msg, si
             return 0;
         if (d != TW_COMPLETE || !set_state(c, MC_IDLE))
             return -1;
-        tw_scan_init(&c->scan, c->proto, NULL);
+        scan_init(c);
     }
     int rc;
     if (c->framed) {
-        rc = tw_frame_cut(buf_rptr(in), buf_len(in), MC_MAX_FRAME, msg, len, used);
+        rc = tw_frame_cut(buf_rptr(in), buf_len(in), c->w->router->hms_max_message, msg, len, used);
+        /* a frame length of 0 or below is malformed rather than too big */
+        if (rc == TW_EMSGSIZE && buf_len(in) >= 4 && (buf_rptr(in)[0] & 0x80 || !memcmp(buf_rptr(in), "\0\0\0\0", 4)))
+            rc = TW_EVERSION;
     } else {
         rc = tw_scan_feed(&c->scan, buf_rptr(in), buf_len(in), len);
         *msg = buf_rptr(in);
@@ -312,6 +323,8 @@ static int next_message(struct mconn *c, struct buf *in, const uint8_t **msg, si
     }
     if (rc == TW_NEED_MORE)
         return 0;
+    if (rc == TW_EMSGSIZE || rc == TW_ESTRING || rc == TW_ECONTAINER)
+        return -2;
     return rc == TW_COMPLETE ? 1 : -1;
 }
 
@@ -327,6 +340,15 @@ static void process_input(struct mconn *c)
         int r = next_message(c, in, &msg, &len, &used);
         if (r == 0)
             break;
+        if (r == -2) {
+            struct fr_log_who who = mconn_who(c);
+            FR_LOG_EVERY(10, 1000, FR_LOG_WARN, &who,
+                         "metastore client: a %s message larger than hms.max_message (%zu bytes): closing the "
+                         "connection",
+                         c->framed ? "framed" : "unframed", c->w->router->hms_max_message);
+            mconn_close(c, "message larger than hms.max_message");
+            return;
+        }
         struct tw_header h;
         if (r < 0 || tw_parse_header(c->proto, msg, len, NULL, &h) != TW_COMPLETE ||
             (h.type != TW_CALL && h.type != TW_ONEWAY)) {
@@ -342,7 +364,7 @@ static void process_input(struct mconn *c)
         memcpy(copy, msg, len);
         buf_consume(in, used);
         if (!c->framed)
-            tw_scan_init(&c->scan, c->proto, NULL);
+            scan_init(c);
         if (!set_state(c, MC_CALL)) {
             free(copy);
             return;
@@ -351,6 +373,7 @@ static void process_input(struct mconn *c)
         snprintf(c->call.method, sizeof c->call.method, "%.*s", (int)(h.name_len < 127 ? h.name_len : 127),
                  (const char *)h.name);
         h.name = copy + (h.name - msg);
+        conn_handshake_done(&c->conn); /* its first whole call is in */
         conn_ref(&c->conn); /* the call's, dropped when it ends */
         __atomic_fetch_add(&c->w->in_flight, 1, __ATOMIC_RELAXED);
         update_read(c);
@@ -406,6 +429,13 @@ static void on_close(struct conn *conn, const char *why)
         c->next->prev = c->prev;
     c->prev = c->next = NULL;
     w->nmconns--;
+    worker_client_gone(w);
+}
+
+/* A call in hand waits on a metastore, not on the client. */
+static bool mc_busy(struct conn *conn)
+{
+    return in_call(conn->owner);
 }
 
 static void on_free(struct conn *conn)
@@ -427,13 +457,19 @@ static const struct conn_ops mconn_ops = {
     .on_sent = on_sent,
     .on_close = on_close,
     .on_free = on_free,
+    .busy = mc_busy,
 };
 
 void mconn_accept(struct conn_listener *l, int fd, const char *peer)
 {
     struct worker *w = l->owner;
+    if (!worker_client_admit(w, true, peer)) {
+        close(fd);
+        return;
+    }
     struct mconn *c = calloc(1, sizeof *c);
     if (!c) {
+        worker_client_gone(w);
         close(fd);
         return;
     }
@@ -447,6 +483,8 @@ void mconn_accept(struct conn_listener *l, int fd, const char *peer)
     w->mconns = c;
     w->nmconns++;
     conn_accepted(&c->conn, w->loop, fd, &mconn_ops, c, &w->socks[WS_HMS_CLIENT]);
+    conn_set_timeouts(&c->conn, w->router->client_idle_timeout, w->router->client_handshake_timeout,
+                      w->client_timeouts[1]);
     if (fr_log_on(FR_LOG_DEBUG)) {
         struct fr_log_who who = mconn_who(c);
         fr_log_conn(FR_LOG_DEBUG, &who, "metastore client connected");

@@ -2,8 +2,10 @@
  * The connection layer against real sockets: plaintext in place (no copy),
  * a transport that frames and scrambles each message, message order and
  * boundaries, close reasons, reference counts, close-after-flush, outgoing
- * connects (refused and accepted), per-state counts, and the listener
- * pausing instead of spinning when the process runs out of descriptors.
+ * connects (refused and accepted), per-state counts, the listener
+ * pausing instead of spinning when the process runs out of descriptors and
+ * its spare descriptor, the memory an idle or trickling connection keeps,
+ * and the handshake and idle timers.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -36,6 +38,7 @@ struct peer {
     bool close_on_input; /* closes itself from inside on_input, then keeps using c */
     bool echo;
     bool hold; /* leaves its input alone and stops reading */
+    bool busy; /* says it has calls in flight */
 };
 
 static void p_input(struct conn *c)
@@ -84,8 +87,14 @@ static void p_connected(struct conn *c)
     p->connected++;
 }
 
+static bool p_busy(struct conn *c)
+{
+    struct peer *p = c->owner;
+    return p->busy;
+}
+
 static const struct conn_ops ops = {
-    .on_input = p_input, .on_close = p_close, .on_free = p_free, .on_connected = p_connected
+    .on_input = p_input, .on_close = p_close, .on_free = p_free, .on_connected = p_connected, .busy = p_busy
 };
 
 static void stop_loop(struct ev_loop *loop, ev_timer *t, int revents) { ev_break(loop, EVBREAK_ONE); }
@@ -377,6 +386,176 @@ static void test_listener_out_of_fds(struct ev_loop *loop)
     close(lfd);
 }
 
+
+/* An idle connection keeps no input buffer; a peer trickling part of a
+ * message keeps a small one, not a doubled 64 KiB; a big reply's output
+ * buffer goes once sent. */
+static void test_buffers(struct ev_loop *loop)
+{
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    nonblock(sv[0]);
+    struct peer p = { .echo = true };
+    conn_accepted(&p.c, loop, sv[0], &ops, &p, NULL);
+    CHECK(write(sv[1], "ping", 4) == 4);
+    run_for(loop, 0.02);
+    uint8_t got[256];
+    CHECK(read_all(sv[1], got, sizeof got) == 4);
+    CHECK(p.c.wire_in.cap == 0 && p.c.wire_in.data == NULL); /* all parsed: nothing kept */
+    CHECK(p.c.wire_out.cap <= 4096);
+
+    /* part of a message, one byte per read: a small buffer of its own */
+    p.echo = false;
+    for (int i = 0; i < 3; i++) {
+        CHECK(write(sv[1], "x", 1) == 1);
+        run_for(loop, 0.01);
+    }
+    CHECK(buf_len(conn_in(&p.c)) == 3 && memcmp(buf_rptr(conn_in(&p.c)), "xxx", 3) == 0);
+    CHECK(p.c.wire_in.cap > 0 && p.c.wire_in.cap <= 4096);
+
+    /* a message bigger than a read grows the buffer as it needs, whole */
+    size_t big = 300000;
+    uint8_t *blob = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        blob[i] = (uint8_t)(i * 7);
+    size_t off = 0;
+    for (int i = 0; i < 400 && off < big; i++) {
+        ssize_t n = send(sv[1], blob + off, big - off, MSG_DONTWAIT);
+        if (n > 0)
+            off += (size_t)n;
+        run_for(loop, 0.002);
+    }
+    run_for(loop, 0.02);
+    CHECK(off == big && buf_len(conn_in(&p.c)) == 3 + big);
+    CHECK(memcmp(buf_rptr(conn_in(&p.c)) + 3, blob, big) == 0);
+    buf_consume(conn_in(&p.c), 3 + big);
+
+    /* a big reply: its buffer goes once it is sent */
+    buf_append(conn_out(&p.c), blob, 100000);
+    conn_out_end(&p.c);
+    for (int i = 0; i < 100 && conn_out_pending(&p.c); i++) {
+        conn_flush(&p.c);
+        run_for(loop, 0.002);
+        read_all(sv[1], blob, big);
+    }
+    CHECK(conn_out_pending(&p.c) == 0 && p.c.wire_out.cap == 0);
+    free(blob);
+    conn_close(&p.c, NULL);
+    close(sv[1]);
+}
+
+static void test_timeouts(struct ev_loop *loop)
+{
+    uint64_t closed[CONN_NTIMEOUTS] = { 0 };
+    int sv[2];
+
+    /* no handshake within 0.1 s */
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    nonblock(sv[0]);
+    struct peer a = { 0 };
+    conn_accepted(&a.c, loop, sv[0], &ops, &a, NULL);
+    conn_set_timeouts(&a.c, 0, 0.1, closed);
+    run_for(loop, 0.05);
+    CHECK(a.closes == 0);
+    run_for(loop, 0.1);
+    CHECK(a.closes == 1 && strcmp(a.reason, "handshake timeout") == 0);
+    CHECK(closed[CONN_TMO_HANDSHAKE] == 1 && closed[CONN_TMO_IDLE] == 0);
+    close(sv[1]);
+
+    /* handshake done in time: no handshake close; then idle for 0.1 s */
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    nonblock(sv[0]);
+    struct peer b = { .echo = true };
+    conn_accepted(&b.c, loop, sv[0], &ops, &b, NULL);
+    conn_set_timeouts(&b.c, 0.1, 0.1, closed);
+    conn_handshake_done(&b.c);
+    /* a message consumed every 50 ms is progress */
+    uint8_t got[64];
+    for (int i = 0; i < 6; i++) {
+        CHECK(write(sv[1], "m", 1) == 1);
+        run_for(loop, 0.05);
+        read_all(sv[1], got, sizeof got);
+    }
+    CHECK(b.closes == 0);
+    run_for(loop, 0.15);
+    CHECK(b.closes == 1 && strcmp(b.reason, "idle timeout") == 0);
+    CHECK(closed[CONN_TMO_IDLE] == 1);
+    close(sv[1]);
+
+    /* a trickle that never makes a message is no progress */
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    nonblock(sv[0]);
+    struct peer c = { 0 };
+    conn_accepted(&c.c, loop, sv[0], &ops, &c, NULL);
+    conn_set_timeouts(&c.c, 0.15, 0, closed);
+    for (int i = 0; i < 8 && c.closes == 0; i++) {
+        CHECK(write(sv[1], "t", 1) == 1);
+        run_for(loop, 0.04);
+    }
+    CHECK(c.closes == 1 && strcmp(c.reason, "idle timeout") == 0);
+    close(sv[1]);
+
+    /* calls in flight: the idle timer waits for them */
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    nonblock(sv[0]);
+    struct peer d = { .busy = true };
+    conn_accepted(&d.c, loop, sv[0], &ops, &d, NULL);
+    conn_set_timeouts(&d.c, 0.05, 0, closed);
+    run_for(loop, 0.2);
+    CHECK(d.closes == 0);
+    d.busy = false;
+    run_for(loop, 0.15);
+    CHECK(d.closes == 1 && strcmp(d.reason, "idle timeout") == 0);
+    CHECK(closed[CONN_TMO_IDLE] == 3 && closed[CONN_TMO_HANDSHAKE] == 1);
+    close(sv[1]);
+}
+
+/* Out of descriptors with a spare: DROP closes the waiting client at once,
+ * SERVE hands it over. */
+static void test_listener_spare(struct ev_loop *loop, enum conn_spare mode)
+{
+    int port = 0;
+    int lfd = net_listen("127.0.0.1:0", false, &port, NULL, 0);
+    CHECK(lfd >= 0);
+    struct conn_listener l;
+    conn_listener_start(&l, loop, lfd, on_acc, NULL);
+    conn_listener_reserve(&l, mode);
+    CHECK(l.spare >= 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    struct rlimit old, lim;
+    getrlimit(RLIMIT_NOFILE, &old);
+    int cfd = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(connect(cfd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    lim = old;
+    lim.rlim_cur = 64;
+    CHECK(setrlimit(RLIMIT_NOFILE, &lim) == 0);
+    int hog[64], nh = 0;
+    while (nh < 64 && (hog[nh] = dup(0)) >= 0)
+        nh++;
+    accepted = 0;
+    run_for(loop, 0.05);
+    if (mode == CONN_SPARE_DROP) {
+        CHECK(accepted == 0 && l.dropped == 1 && l.paused == 0);
+        char b;
+        struct timeval tv = { 1, 0 };
+        setsockopt(cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        CHECK(recv(cfd, &b, 1, 0) == 0); /* closed at once, not left in the backlog */
+        CHECK(l.spare >= 0);             /* and the spare is back */
+    } else {
+        CHECK(accepted == 1 && l.served_spare == 1); /* on_acc closed it */
+        conn_listener_refill(&l);
+        CHECK(l.spare >= 0);
+    }
+    while (nh)
+        close(hog[--nh]);
+    setrlimit(RLIMIT_NOFILE, &old);
+    close(cfd);
+    conn_listener_stop(&l);
+    CHECK(l.spare < 0);
+    close(lfd);
+}
+
 int main(void)
 {
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
@@ -386,6 +565,10 @@ int main(void)
     test_close_after_flush(loop);
     test_connect(loop);
     test_listener_out_of_fds(loop);
+    test_buffers(loop);
+    test_timeouts(loop);
+    test_listener_spare(loop, CONN_SPARE_DROP);
+    test_listener_spare(loop, CONN_SPARE_SERVE);
     ev_loop_destroy(loop);
     if (failures) {
         fprintf(stderr, "%d checks failed\n", failures);
