@@ -223,8 +223,9 @@ static void client_limit_metrics(struct buf *out, struct router *r)
     unsigned long long nofd[2] = { 0, 0 };
     for (int i = 0; i < r->nworkers; i++) {
         nofd[0] += __atomic_load_n(&r->workers[i].hdfs_listener.dropped, __ATOMIC_RELAXED);
-        if (r->workers[i].hms_fd >= 0)
-            nofd[1] += __atomic_load_n(&r->workers[i].hms_accept.dropped, __ATOMIC_RELAXED);
+        /* zero when the worker has no metastore listener (the field is
+         * never written then); hms_fd itself is the worker's, not ours */
+        nofd[1] += __atomic_load_n(&r->workers[i].hms_accept.dropped, __ATOMIC_RELAXED);
     }
     metrics_printf(out, "# TYPE fedrouter_client_refused_total counter\n");
     for (int k = 0; k < 2; k++)
