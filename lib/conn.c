@@ -21,10 +21,10 @@
 #include "net.h"
 
 #define CONN_READ_CHUNK (64u << 10)
-#define CONN_READ_MIN 1024u         /* less room than this in a connection's own input buffer: grow it */
-#define CONN_KEEP_OUT 4096u         /* an empty output buffer this small is kept for the next reply */
-#define CONN_PROGRESS_BYTES 4096u   /* input that counts as progress for the idle timer on its own */
-#define LISTEN_PAUSE_S 0.25 /* how long accepting rests when the process is out of fds */
+#define CONN_READ_MIN 1024u       /* less room than this in a connection's own input buffer: grow it */
+#define CONN_KEEP_OUT 4096u       /* an empty output buffer this small is kept for the next reply */
+#define CONN_PROGRESS_BYTES 4096u /* input that counts as progress for the idle timer on its own */
+#define LISTEN_PAUSE_S 0.25       /* how long accepting rests when the process is out of fds */
 
 /* Where a read lands when the connection has no input waiting: one per
  * thread, as each loop runs on a thread of its own and a read's bytes are
@@ -534,10 +534,7 @@ void conn_set_timeouts(struct conn *c, double idle_s, double handshake_s, uint64
     arm(c);
 }
 
-void conn_handshake_done(struct conn *c)
-{
-    c->handshake_done = true; /* the timer sees it when it fires next */
-}
+void conn_handshake_done(struct conn *c) { c->handshake_done = true; /* the timer sees it when it fires next */ }
 
 /* ---- listener ---- */
 

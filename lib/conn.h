@@ -208,12 +208,12 @@ struct conn_listener {
     struct ev_loop *loop;
     void (*on_accept)(struct conn_listener *l, int fd, const char *peer);
     void *owner;
-    uint64_t paused;        /* times accepting paused for lack of fds (atomic ops) */
+    uint64_t paused; /* times accepting paused for lack of fds (atomic ops) */
     enum conn_spare spare_mode;
-    int spare;              /* the descriptor held in reserve, -1: none now */
-    uint64_t dropped;       /* connections closed at once for lack of fds (atomic ops) */
-    uint64_t served_spare;  /* connections served on the spare descriptor (atomic ops) */
-    bool on_spare;          /* on_accept is running for a connection on the spare */
+    int spare;             /* the descriptor held in reserve, -1: none now */
+    uint64_t dropped;      /* connections closed at once for lack of fds (atomic ops) */
+    uint64_t served_spare; /* connections served on the spare descriptor (atomic ops) */
+    bool on_spare;         /* on_accept is running for a connection on the spare */
 };
 
 void conn_listener_start(struct conn_listener *l, struct ev_loop *loop, int fd,

@@ -386,7 +386,6 @@ static void test_listener_out_of_fds(struct ev_loop *loop)
     close(lfd);
 }
 
-
 /* An idle connection keeps no input buffer; a peer trickling part of a
  * message keeps a small one, not a doubled 64 KiB; a big reply's output
  * buffer goes once sent. */
