@@ -655,6 +655,81 @@ static char *dup_span(const char *s, size_t n)
     return d;
 }
 
+/*
+ * The size of the translated expression once repetitions are expanded, as
+ * regcomp builds it: a bounded {n,m} copies its atom m times, so nested
+ * counts multiply ("((a{255}){255}){255}" takes gigabytes). Walks the ERE
+ * this file writes (brackets start "[", "[^", "[]" or "[^]"); wrap is 1
+ * when the source sits in the "^(...)$" of a match part. Returns NULL
+ * when within A2L_MAX_COST and A2L_MAX_DEPTH, else why not.
+ */
+static const char *re_too_big(const char *ere, int wrap)
+{
+    size_t sum[A2L_MAX_DEPTH + 2] = { 0 }, last = 0;
+    int d = 0;
+    const char *p = ere;
+    while (*p) {
+        switch (*p) {
+        case '(':
+            if (++d > A2L_MAX_DEPTH + wrap)
+                return "groups nested too deep";
+            sum[d] = 0;
+            last = 0;
+            p++;
+            break;
+        case ')':
+            last = sum[d] ? sum[d] : 1;
+            sum[--d] += last;
+            p++;
+            break;
+        case '|':
+        case '^':
+        case '$':
+            last = 0;
+            p++;
+            break;
+        case '*':
+        case '?': p++; break;
+        case '+':
+            sum[d] += last;
+            p++;
+            break;
+        case '{': {
+            char *e;
+            unsigned long n = strtoul(p + 1, &e, 10), m = n;
+            if (*e == ',')
+                m = e[1] == '}' ? n + 1 : strtoul(e + 1, &e, 10);
+            p = strchr(p, '}') + 1;
+            sum[d] += last * (m ? m - 1 : 0);
+            break;
+        }
+        case '[':
+            p++;
+            if (*p == '^')
+                p++;
+            if (*p == ']')
+                p++;
+            p = strchr(p, ']') + 1;
+            last = 1;
+            sum[d]++;
+            break;
+        case '\\':
+            p += 2;
+            last = 1;
+            sum[d]++;
+            break;
+        default:
+            p++;
+            last = 1;
+            sum[d]++;
+            break;
+        }
+        if (sum[d] > A2L_MAX_COST)
+            return "the expression is too large once its repetitions are expanded";
+    }
+    return NULL;
+}
+
 /* Translates and compiles one regex of a rule; src_at is its offset in the text. */
 static int compile_re(struct parse *ps, const char *src, size_t src_at, bool whole, regex_t *re, size_t *ngroups)
 {
@@ -672,6 +747,11 @@ static int compile_re(struct parse *ps, const char *src, size_t src_at, bool who
     if (ere.oom) {
         free(ere.p);
         return perr(ps, src_at, "out of memory");
+    }
+    const char *big = re_too_big(ere.p ? ere.p : "", whole ? 1 : 0);
+    if (big) {
+        free(ere.p);
+        return perr(ps, src_at, big);
     }
     int rc = regcomp(re, ere.p ? ere.p : "", REG_EXTENDED | (whole ? REG_NOSUB : 0));
     free(ere.p);

@@ -51,7 +51,9 @@
  * rules are parsed, never silently read another way:
  *   supported: literals, . (not matching \n or \r, as in Java), [] classes
  *     with ranges, ^ inside for negation, escapes \d \w \s in them, ^ $ |
- *     ( ) groups, * + ? {n} {n,} {n,m} (greedy, counts up to 255), escaped
+ *     ( ) groups (nested up to 32 deep), * + ? {n} {n,} {n,m} (greedy,
+ *     counts up to 255, and at most 10000 positions once nested counts are
+ *     multiplied out, which keeps regcomp small), escaped
  *     punctuation (\. \@ \$ ...), \t \n \r \f \a \e \xhh (ASCII), \d \D \w
  *     \W \s \S, \Q...\E quoting.
  *   refused: (?...) groups (non-capturing, look-around, flags, names),
@@ -80,6 +82,8 @@
 #define A2L_MAX_RULES 256  /* rules in one text */
 #define A2L_MAX_FIELD 1024 /* longest fmt, match, from or to, bytes */
 #define A2L_MAX_REPEAT 255 /* largest {n,m} count in a regex */
+#define A2L_MAX_COST 10000 /* positions of a regex once repetitions are expanded */
+#define A2L_MAX_DEPTH 32   /* nested groups in a regex */
 #define A2L_MAX_NAME 1024  /* longest principal, formatted string or result, bytes */
 
 /* Results of a2l_short_name(); the error message says the same in Hadoop's words. */

@@ -333,6 +333,9 @@ static void test_malformed(void)
           "DEFAULT",
           "expected DEFAULT or RULE" },
         { "RULE:[1:$1](\xc3\xa9+)", "non-ASCII" },
+        { "RULE:[1:$1]s/((a{255}){255})/x/", "too large once its repetitions are expanded" },
+        { "RULE:[1:$1]s/((a{100}){101})/x/", "too large" },
+        { "RULE:[1:$1]s/(((((((((((((((((((((((((((((((((a)))))))))))))))))))))))))))))))))/x/", "nested too deep" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char err[512] = "";
@@ -361,6 +364,9 @@ static void test_malformed(void)
         { "RULE:[1:$1]s///", 1, "RULE:[1:$1]s///" },
         { "\t\n RULE:[2:$1](x|y)s/x/z/g/L \n\n DEFAULT \x01", 2, "RULE:[2:$1](x|y)s/x/z/g/L" },
         { "RULE:[1:a b]", 1, "RULE:[1:a b]" },
+        { "RULE:[1:$1]s/((a{100}){100})/x/", 1, "RULE:[1:$1]s/((a{100}){100})/x/" },
+        { "RULE:[1:$1]s/((((((((((((((((((((((((((((((((a))))))))))))))))))))))))))))))))/x/", 1,
+          "RULE:[1:$1]s/((((((((((((((((((((((((((((((((a))))))))))))))))))))))))))))))))/x/" },
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         char err[512] = "", buf[256] = "";
