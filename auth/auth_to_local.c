@@ -22,19 +22,20 @@
 #include <string.h>
 
 struct a2l_rule {
-    bool is_default;  /* DEFAULT (every field below unused) */
-    bool lower;       /* /L */
-    bool has_match;   /* (match) given */
-    bool has_sed;     /* s/from/to/ given */
-    bool global;      /* g */
-    int ncomp;        /* n of [n:fmt] */
-    char *fmt;        /* as written */
-    char *match_src;  /* as written, for the canonical form */
-    char *from_src;   /* as written */
-    char *to;         /* as written (Java replacement syntax) */
-    regex_t match_re; /* ^(match)$, REG_NOSUB */
-    regex_t from_re;  /* from */
-    size_t from_ngroups;
+    bool is_default;     /* DEFAULT (every field below unused) */
+    bool lower;          /* /L */
+    bool has_match;      /* (match) given */
+    bool has_sed;        /* s/from/to/ given */
+    bool global;         /* g */
+    int ncomp;           /* n of [n:fmt] */
+    char *fmt;           /* as written */
+    char *match_src;     /* as written, for the canonical form */
+    char *from_src;      /* as written */
+    char *to;            /* as written (Java replacement syntax) */
+    regex_t match_re;    /* ^(match)$, REG_NOSUB */
+    regex_t from_re;     /* from */
+    size_t from_ngroups; /* capturing groups of from */
+    size_t to_maxref;    /* highest group `to` refers to (<= A2L_MAX_GROUPS) */
 };
 
 struct a2l_rules {
@@ -551,13 +552,19 @@ static int re_translate(const char *s, size_t len, struct sb *out, const char **
     return rc;
 }
 
+/* Groups a replacement may refer to (regexec reports this many submatches). */
+#define A2L_MAX_GROUPS 32
+
 /*
  * Checks a replacement in Java's syntax against ngroups groups: every '$'
- * needs a digit naming an existing group, a '\' needs a character after it.
- * Returns 0, or -1 with *why and *at.
+ * needs a digit naming an existing group (more digits join while the
+ * number stays a group, as in Java), a '\' needs a character after it.
+ * Returns 0 with the highest group referred to in *maxref, or -1 with
+ * *why and *at.
  */
-static int check_replacement(const char *to, size_t ngroups, const char **why, size_t *at)
+static int check_replacement(const char *to, size_t ngroups, size_t *maxref, const char **why, size_t *at)
 {
+    *maxref = 0;
     for (size_t i = 0; to[i]; i++) {
         if (to[i] == '\\') {
             if (!to[i + 1]) {
@@ -573,11 +580,22 @@ static int check_replacement(const char *to, size_t ngroups, const char **why, s
                 *at = i;
                 return -1;
             }
-            if ((size_t)(d - '0') > ngroups) {
+            size_t g = (size_t)(d - '0');
+            if (g > ngroups) {
                 *why = "the replacement names a group the pattern does not have (Java: No group)";
                 *at = i;
                 return -1;
             }
+            i++;
+            while (to[i + 1] >= '0' && to[i + 1] <= '9' && g * 10 + (size_t)(to[i + 1] - '0') <= ngroups)
+                g = g * 10 + (size_t)(to[++i] - '0');
+            if (g > A2L_MAX_GROUPS) {
+                *why = "the replacement refers to a group above 32";
+                *at = i;
+                return -1;
+            }
+            if (g > *maxref)
+                *maxref = g;
         }
     }
     return 0;
@@ -837,7 +855,7 @@ static int parse_rule(struct parse *ps, size_t *pos, struct a2l_rule *r)
             r->has_sed = true;
             const char *why;
             size_t at;
-            if (check_replacement(r->to, r->from_ngroups, &why, &at) != 0)
+            if (check_replacement(r->to, r->from_ngroups, &r->to_maxref, &why, &at) != 0)
                 return perr(ps, b0 + at, why);
             p = b1 + 1;
             if (t[p] == 'g') {
@@ -1028,13 +1046,11 @@ static void put_replacement(struct fb *out, const char *to, const char *base, co
     }
 }
 
-#define A2L_MAX_GROUPS 32 /* groups a replacement can see; more are counted but not filled */
-
 /* Matcher.replaceFirst / replaceAll on base, with Java's stepping over empty matches. */
 static int substitute(const struct a2l_rule *r, const char *base, size_t blen, struct fb *out)
 {
     regmatch_t m[A2L_MAX_GROUPS + 1];
-    size_t ng = r->from_ngroups < A2L_MAX_GROUPS ? r->from_ngroups : A2L_MAX_GROUPS;
+    size_t ng = r->to_maxref; /* the submatches the replacement uses */
     size_t from = 0, copied = 0;
     while (from <= blen) {
         int rc = regexec(&r->from_re, base + from, ng + 1, m, from > 0 ? REG_NOTBOL : 0);

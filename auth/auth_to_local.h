@@ -59,6 +59,7 @@
  *   refused: (?...) groups (non-capturing, look-around, flags, names),
  *     lazy (*?) and possessive (*+) quantifiers, back references, \b \B \A
  *     \z \Z \G \p{..} \u \c and other escapes, nested classes and && in [],
+ *     a ']' first in a class (write \]),
  *     non-ASCII bytes inside [] or before a quantifier.
  * Remaining differences: Java's $ also matches before a final line break;
  * POSIX picks the longest match at the leftmost position where Java takes
@@ -66,9 +67,10 @@
  * and "xb" in Hadoop (whole-string matching of the (match) part is the
  * same); non-ASCII text is compared byte by byte; /L lowercases ASCII only.
  * The `to` part follows Java's replacement syntax: $1..$9 (more digits when
- * the group exists) insert a group, \x inserts x literally. A reference to a
- * missing group, a '$' without a digit and a trailing '\' are refused at
- * parse time (Hadoop would fail on the first principal the rule applies to).
+ * the group exists; group 32 at most) insert a group, \x inserts x
+ * literally. A reference to a missing group, a '$' without a digit and a
+ * trailing '\' are refused at parse time (Hadoop would fail on the first
+ * principal the rule applies to).
  *
  * Thread safety: a parsed rule set is read-only; any number of threads may
  * map names with it at once (regexec is reentrant).

@@ -329,6 +329,9 @@ static void test_malformed(void)
         { "RULE:[1:$1]s/a/$1/", "No group" },
         { "RULE:[1:$1]s/(a)/$2/", "No group" },
         { "RULE:[1:$1]s/a/b\\/", "character to be escaped is missing" },
+        { "RULE:[1:$1]s/"
+          "(a)(a)(a)(a)(a)(a)(a)(a)(a)(a)(a)(a)(a)(a)(a)(a)(a)(a)(a)(a)(a)(a)(a)(a)(a)(a)(a)(a)(a)(a)(a)(a)(a)/$33/",
+          "a group above 32" },
         { "DEFAULT\x01"
           "DEFAULT",
           "expected DEFAULT or RULE" },
