@@ -12,6 +12,7 @@
 #include "upstream.h"
 
 struct worker;
+struct auth_server;
 
 struct router {
     char id[128];                        /* [router] id */
@@ -27,6 +28,7 @@ struct router {
     size_t hms_max_reply;                /* largest metastore reply held whole */
     size_t client_max_output;            /* reply bytes queued for a client before reading pauses */
     uint32_t client_max_inflight;        /* calls unanswered on an HDFS client before reading pauses */
+    const struct auth_server *auth;      /* [security] with kerberos: SASL for HDFS clients; NULL: SIMPLE only */
     bool hdfs_down_fails;                /* a subcluster down fails a listing/summary instead of a partial answer */
     _Atomic uint64_t hdfs_partial;       /* listings and summaries answered without a subcluster that was down */
     void *state;                         /* the statestore and its snapshot holder (route_deps.c) */
