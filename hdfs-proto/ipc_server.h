@@ -2,9 +2,18 @@
  * ipc_server: the server side of a Hadoop IPC connection up to the calls,
  * shared by minidfs's NameNode and the router.
  *
- *   PREAMBLE --(auth NONE)--> CONTEXT --(context frame)--> CALLS
- *            --(auth SASL)--> SASL --(NEGOTIATE: we answer SUCCESS,
- *                                     i.e. SIMPLE only)--> CONTEXT
+ *   PREAMBLE --(auth NONE, SIMPLE allowed)--> CONTEXT --(context frame)--> CALLS
+ *            --(auth SASL)--> SASL --(NEGOTIATE, SIMPLE only: SUCCESS)--> CONTEXT
+ *                               \--(NEGOTIATE: offer; INITIATE/RESPONSE
+ *                                    <-> CHALLENGE ... SUCCESS)--> CONTEXT
+ *                                    (the context's user is then checked)
+ *
+ * Authentication policy is not the codec's: without an auth hook
+ * (ipc_sconn_set_auth) the connection is SIMPLE only, as minidfs wants.
+ * With one, the hook says which methods are offered, runs each mechanism
+ * step and judges the connection context's user; the codec keeps the
+ * Hadoop side: the NEGOTIATE offer, the states, and the FATAL answers with
+ * the exception classes and messages Hadoop's ipc.Server sends.
  *
  * The caller owns the socket and the buffers; ipc_sconn_next() looks at the
  * input buffer and either hands out the next call, asks for more bytes, or
@@ -19,11 +28,46 @@
 
 enum ipc_sstate { IPC_S_PREAMBLE, IPC_S_SASL, IPC_S_CONTEXT, IPC_S_CALLS, IPC_S_CLOSING };
 
+/* Methods an auth hook may offer (Hadoop's AuthMethod). */
+#define IPC_AUTHM_SIMPLE 0x1u
+#define IPC_AUTHM_KERBEROS 0x2u
+#define IPC_AUTHM_TOKEN 0x4u /* reserved for delegation tokens */
+
+enum ipc_auth_step { IPC_AUTH_CONTINUE = 0, IPC_AUTH_DONE = 1, IPC_AUTH_FAILED = -1 };
+
+/* The authentication hook of a server connection; arg is per connection. */
+struct ipc_auth_ops {
+    /* IPC_AUTHM_* offered. SIMPLE alone behaves as no hook at all. */
+    unsigned (*methods)(void *arg);
+    /* The KERBEROS entry of the offer: the server principal's service
+     * ("nn") and host parts. */
+    void (*kerberos_id)(void *arg, const char **protocol, const char **server_id);
+    /* One step of mechanism (method: "KERBEROS"): first = INITIATE's token.
+     * CONTINUE: *out goes back as CHALLENGE; DONE: SUCCESS (with *out when
+     * not empty); FAILED: why is for the log only. *out stays valid until
+     * the next call. */
+    enum ipc_auth_step (*step)(void *arg, const char *method, const char *mechanism, bool first, const uint8_t *in,
+                               size_t inlen, const uint8_t **out, size_t *outlen, char *why, size_t whylen);
+    /* After a completed exchange, the connection context arrived: 0 when
+     * the authenticated identity may act as ctx->effective_user (the hook
+     * fills an empty one); -1 to refuse, with Hadoop's exception class in
+     * *cls and its message in msg. */
+    int (*authorize)(void *arg, struct ipc_context *ctx, const char **cls, char *msg, size_t msglen);
+};
+
 struct ipc_sconn {
     enum ipc_sstate state;
     uint32_t max_frame;
     struct ipc_context ctx;          /* filled when the context arrives */
     const char *close_reason;        /* why IPC_S_CLOSING, for the log */
+    const struct ipc_auth_ops *auth; /* NULL: SIMPLE only */
+    void *auth_arg;
+    bool sent_negotiate;             /* the NEGOTIATE offer went out */
+    bool started;                    /* INITIATE was taken: RESPONSE steps follow */
+    bool authenticated;              /* a SASL exchange completed (not SIMPLE) */
+    char method[16];                 /* the method the client chose ("KERBEROS") */
+    char mechanism[32];              /* and its mechanism ("GSSAPI") */
+    char reason[320];                /* close_reason's text when it is built */
 };
 
 enum ipc_snext {
@@ -33,6 +77,12 @@ enum ipc_snext {
 };
 
 void ipc_sconn_init(struct ipc_sconn *s, uint32_t max_frame);
+/* Installs an auth hook before the first byte is parsed; arg is the
+ * connection's (the caller frees it after the connection). */
+void ipc_sconn_set_auth(struct ipc_sconn *s, const struct ipc_auth_ops *ops, void *arg);
+/* "[KERBEROS, SIMPLE]": the offered methods the way Hadoop prints its
+ * list of enabled methods in refusals. */
+void ipc_auth_methods_str(unsigned methods, char *out, size_t outlen);
 
 /* Advances over handshake frames in `in` (consuming them) and stops at the
  * next call. A returned call points into `in`: handle it, then

@@ -13,7 +13,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-enum sec { SEC_NONE = -1, SEC_ROUTER = 0, SEC_STORE = 1, SEC_RECORD = 2, SEC_SKIP = 3 };
+enum sec { SEC_NONE = -1, SEC_ROUTER = 0, SEC_STORE = 1, SEC_SECURITY = 2, SEC_RECORD = 3, SEC_SKIP = 4 };
+#define NSETSECS 3 /* sections of settings keys: router, statestore, security */
 
 enum ktype {
     T_STR,      /* any text */
@@ -25,10 +26,11 @@ enum ktype {
     T_INT,      /* int within [min, max] */
     T_SIZE,     /* bytes with k m g suffixes, int64 within [min, max] */
     T_ENUM,     /* one of `choices` ('|'-separated), stored as its index */
+    T_FLAGS,    /* comma-separated list of `choices`, stored as bits (first choice = 1) */
 };
 
 static const char *const type_names[] = {"string", "host:port", "host:port|off", "host:port,...", "znode path",
-                                         "name",   "integer",   "size",          "enum"};
+                                         "name",   "integer",   "size",          "enum",          "list"};
 
 /* flags of a key, one of: */
 #define CF_RESTART 0 /* read at start-up only: a reload that changes it logs that it needs a restart */
@@ -36,7 +38,7 @@ static const char *const type_names[] = {"string", "host:port", "host:port|off",
 
 /* One [router] / [statestore] key. */
 struct cfg_key {
-    int sec;                /* SEC_ROUTER or SEC_STORE */
+    int sec;                /* SEC_ROUTER, SEC_STORE or SEC_SECURITY */
     const char *name;
     enum ktype type;
     const char *def;        /* default, parsed like a value from the file */
@@ -50,6 +52,7 @@ struct cfg_key {
 
 #define R(f) offsetof(struct config, router.f)
 #define S(f) offsetof(struct config, store.f)
+#define X(f) offsetof(struct config, security.f)
 #define DAY 86400000
 
 static const struct cfg_key table[] = {
@@ -151,11 +154,22 @@ static const struct cfg_key table[] = {
      "ZooKeeper session timeout; the last good table keeps serving while it is away", CF_RESTART},
     {SEC_STORE, "zk.auth_file", T_STR, "", 0, 0, NULL, S(zk_auth_file), "none",
      "file holding scheme:credentials (e.g. digest:user:password) for ZooKeeper", CF_RESTART},
+    {SEC_SECURITY, "auth", T_FLAGS, "simple", 0, 0, "simple|kerberos", X(auth), NULL,
+     "how HDFS clients may authenticate: simple (the user the client names is trusted), kerberos (SASL "
+     "GSSAPI with the router's principal; QOP authentication). Without simple, a SIMPLE client is refused "
+     "as a secure NameNode refuses it", CF_RESTART},
+    {SEC_SECURITY, "principal", T_STR, "", 0, 0, NULL, X(principal), "none",
+     "the router's service principal service/host@REALM, as clients name it (dfs.namenode.kerberos.principal); "
+     "_HOST becomes the hdfs.listen host (its reverse lookup for an address, this machine's canonical name for "
+     "0.0.0.0). Required with kerberos", CF_RESTART},
+    {SEC_SECURITY, "keytab", T_STR, "", 0, 0, NULL, X(keytab), "KRB5_KTNAME or the system keytab",
+     "keytab holding the principal's keys (fedrouter -t checks that it does); KRB5_CONFIG selects krb5.conf",
+     CF_RESTART},
 };
 #define NKEYS (sizeof table / sizeof table[0])
 
-static const char *const sec_names[] = {"router", "statestore"};
-static const char *const all_secs[] = {"router", "statestore", "nameservice", "mount", "metastore"};
+static const char *const sec_names[NSETSECS] = {"router", "statestore", "security"};
+static const char *const all_secs[] = {"router", "statestore", "security", "nameservice", "mount", "metastore"};
 
 /* ---- errors ---- */
 
@@ -313,6 +327,35 @@ static int set_value(struct config *c, const struct cfg_key *k, const char *v, c
         }
         return snprintf(why, wl, "'%s': use one of %s", v, k->choices), -1;
     }
+    case T_FLAGS: {
+        int bits = 0;
+        const char *q = v;
+        while (*q) {
+            while (*q == ' ' || *q == '\t' || *q == ',')
+                q++;
+            if (!*q)
+                break;
+            size_t wlen = strcspn(q, ", \t");
+            int bit = 0;
+            const char *ch = k->choices;
+            for (int i = 0; *ch && !bit; i++) {
+                size_t l = strcspn(ch, "|");
+                if (wlen == l && !strncasecmp(q, ch, l))
+                    bit = 1 << i;
+                ch += l + (ch[l] == '|');
+            }
+            if (!bit)
+                return snprintf(why, wl, "'%.*s': use a list of %s", (int)wlen, q, k->choices), -1;
+            if (bits & bit)
+                return snprintf(why, wl, "'%.*s' is listed twice", (int)wlen, q), -1;
+            bits |= bit;
+            q += wlen;
+        }
+        if (!bits)
+            return snprintf(why, wl, "empty: use a list of %s", k->choices), -1;
+        *(int *)((char *)c + k->off) = bits;
+        return 0;
+    }
     }
     char *d = strdup(v);
     if (!d)
@@ -324,7 +367,7 @@ static int set_value(struct config *c, const struct cfg_key *k, const char *v, c
 
 static bool is_str_type(enum ktype t)
 {
-    return t != T_INT && t != T_SIZE && t != T_ENUM;
+    return t != T_INT && t != T_SIZE && t != T_ENUM && t != T_FLAGS;
 }
 
 int config_init(struct config *c)
@@ -362,7 +405,7 @@ struct parser {
     struct pctx p;
     struct config *c;
     int sec;
-    int sec_line[2];            /* where [router] / [statestore] started */
+    int sec_line[NSETSECS];     /* where [router] / [statestore] / [security] started */
     int key_line[NKEYS];        /* where each settings key was set */
     struct record rec;          /* record being read (SEC_RECORD) */
     bool have_rec;
@@ -415,7 +458,7 @@ static void on_section(struct parser *ps, const char *kind, const char *name, in
     end_record(ps);
     reset_seen(ps);
     ps->sec = SEC_SKIP;
-    for (int s = 0; s < 2; s++)
+    for (int s = 0; s < NSETSECS; s++)
         if (!strcmp(kind, sec_names[s])) {
             if (*name)
                 err_at(&ps->p, line, "[%s] takes no name", kind);
@@ -442,12 +485,12 @@ static void on_section(struct parser *ps, const char *kind, const char *name, in
         }
         return;
     }
-    const char *dym = closest(kind, all_secs, 5);
+    const char *dym = closest(kind, all_secs, sizeof all_secs / sizeof all_secs[0]);
     if (dym)
         err_at(&ps->p, line, "unknown section [%s] (did you mean [%s]?)", kind, dym);
     else
-        err_at(&ps->p, line, "unknown section [%s] (sections: router, statestore, nameservice, mount, metastore)",
-               kind);
+        err_at(&ps->p, line,
+               "unknown section [%s] (sections: router, statestore, security, nameservice, mount, metastore)", kind);
 }
 
 static void on_key(struct parser *ps, const char *key, const char *value, int line)
@@ -528,9 +571,43 @@ static int key_index(size_t off)
     return 0;
 }
 
+/* A Kerberos service principal as the router needs it: service/host with
+ * an optional @REALM, no empty part, one '/', no blanks. */
+static bool principal_ok(const char *p)
+{
+    const char *at = strrchr(p, '@'), *slash = strchr(p, '/');
+    size_t nl = at ? (size_t)(at - p) : strlen(p);
+    if (!slash || slash == p || (size_t)(slash - p) + 1 >= nl || memchr(slash + 1, '/', nl - (size_t)(slash - p) - 1))
+        return false;
+    if (at && (!at[1] || strchr(p, '@') != at))
+        return false;
+    for (const char *q = p; *q; q++)
+        if (isspace((unsigned char)*q))
+            return false;
+    return true;
+}
+
+static void security_checks(struct parser *ps)
+{
+    const struct security_settings *s = &ps->c->security;
+    int auth_line = ps->key_line[key_index(X(auth))], pr_line = ps->key_line[key_index(X(principal))];
+    int kt_line = ps->key_line[key_index(X(keytab))];
+    if (s->auth & CFG_AUTH_KERBEROS) {
+        if (!*s->principal)
+            err_at(&ps->p, auth_line, "principal is required with auth = kerberos (e.g. nn/_HOST@EXAMPLE.TEST)");
+        else if (!principal_ok(s->principal))
+            err_at(&ps->p, pr_line, "principal: '%s' is not service/host@REALM (e.g. nn/_HOST@EXAMPLE.TEST)",
+                   s->principal);
+    } else if (*s->principal || *s->keytab) {
+        err_at(&ps->p, *s->principal ? pr_line : kt_line, "%s is set but auth does not include kerberos",
+               *s->principal ? "principal" : "keytab");
+    }
+}
+
 static void cross_checks(struct parser *ps)
 {
     struct config *c = ps->c;
+    security_checks(ps);
     if (c->store.driver == STORE_ZOOKEEPER) {
         if (!*c->store.zk_hosts)
             err_at(&ps->p, ps->sec_line[SEC_STORE], "zk.hosts is required with driver = zookeeper");
@@ -676,7 +753,7 @@ void config_print_keys(FILE *out)
 {
     fprintf(out, "[reload]: a change in the file takes effect when the router reloads it (driver = file);\n"
                  "[restart]: read at start-up only; a reload that changes it logs a warning naming the key.\n\n");
-    for (int s = 0; s < 2; s++) {
+    for (int s = 0; s < NSETSECS; s++) {
         fprintf(out, "[%s]\n", sec_names[s]);
         for (size_t i = 0; i < NKEYS; i++) {
             const struct cfg_key *k = &table[i];
@@ -685,6 +762,8 @@ void config_print_keys(FILE *out)
             char ty[96];
             if (k->type == T_ENUM)
                 snprintf(ty, sizeof ty, "%s", k->choices);
+            else if (k->type == T_FLAGS)
+                snprintf(ty, sizeof ty, "list of %s", k->choices);
             else if (k->type == T_INT && k->max)
                 snprintf(ty, sizeof ty, "integer %lld..%lld", (long long)k->min, (long long)k->max);
             else
@@ -721,6 +800,7 @@ static bool same_value(const struct config *a, const struct config *b, const str
 {
     switch (k->type) {
     case T_INT:
+    case T_FLAGS:
     case T_ENUM: return *(const int *)((const char *)a + k->off) == *(const int *)((const char *)b + k->off);
     case T_SIZE:
         return *(const int64_t *)((const char *)a + k->off) == *(const int64_t *)((const char *)b + k->off);
@@ -750,7 +830,7 @@ int config_take_reloadable(struct config *running, const struct config *next)
         const struct cfg_key *k = &table[i];
         if (!(k->flags & CF_RELOAD) || same_value(running, next, k))
             continue;
-        if (k->type == T_INT || k->type == T_ENUM) {
+        if (k->type == T_INT || k->type == T_ENUM || k->type == T_FLAGS) {
             *(int *)((char *)running + k->off) = *(const int *)((const char *)next + k->off);
         } else if (k->type == T_SIZE) {
             *(int64_t *)((char *)running + k->off) = *(const int64_t *)((const char *)next + k->off);

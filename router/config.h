@@ -3,11 +3,12 @@
  *
  *   [router]                 settings of this process         struct router_settings
  *   [statestore]             where the routing records live   struct store_settings
+ *   [security]               how clients authenticate         struct security_settings
  *   [nameservice NAME]  \
  *   [mount /path]        >   records (the `file` driver)      struct record_set
  *   [metastore NAME]    /
  *
- * Every [router] and [statestore] key is declared once in a table (type,
+ * Every [router], [statestore] and [security] key is declared once in a table (type,
  * default, bounds, one line of doc); defaults are applied by parsing the
  * table's default text through the same code as the file's values, so
  * config_print_keys() (for --help) always shows the real defaults.
@@ -74,10 +75,20 @@ struct store_settings {
     int file_settle_ms;                 /* file driver: quiet time before a changed file is loaded */
 };
 
+/* [security]: methods clients may authenticate with (bits of enum
+ * cfg_auth), and the router's Kerberos identity. */
+enum cfg_auth { CFG_AUTH_SIMPLE = 1, CFG_AUTH_KERBEROS = 2 };
+struct security_settings {
+    int auth;                           /* CFG_AUTH_* bits; default simple */
+    char *principal;                    /* service/host@REALM, host may be _HOST; "" = none */
+    char *keytab;                       /* "" = KRB5_KTNAME or the system default */
+};
+
 struct config {
     char *path;                         /* the file read ("" for a buffer) */
     struct router_settings router;
     struct store_settings store;
+    struct security_settings security;
     struct record_set records;          /* [nameservice], [mount], [metastore] (file driver) */
 };
 

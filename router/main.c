@@ -35,6 +35,7 @@
 #include "metrics.h"
 #include "route_state.h"
 #include "router.h"
+#include "sasl_server.h"
 #include "store.h"
 #include "hms_conn.h"
 #include "hms_up.h"
@@ -395,9 +396,37 @@ int main(int argc, char **argv)
         return 1;
     }
     fr_log_set_level(log_level(&cfg));
+    /* The host part of hdfs.listen: what _HOST in the principal stands for. */
+    char listen_host[256];
+    const char *lcolon = strrchr(cfg.router.hdfs_listen, ':');
+    snprintf(listen_host, sizeof listen_host, "%.*s", (int)(lcolon - cfg.router.hdfs_listen), cfg.router.hdfs_listen);
+    const struct auth_server_cfg acfg = {
+        .methods = ((cfg.security.auth & CFG_AUTH_SIMPLE) ? AUTH_M_SIMPLE : 0) |
+                   ((cfg.security.auth & CFG_AUTH_KERBEROS) ? AUTH_M_KERBEROS : 0),
+        .principal = cfg.security.principal,
+        .keytab = cfg.security.keytab,
+        .listen_host = listen_host,
+    };
     if (test_only) {
-        printf("%s: ok\n", path);
-        return 0;
+        int bad = (acfg.methods & AUTH_M_KERBEROS) &&
+                  auth_keytab_check(acfg.keytab, acfg.principal, listen_host, why, sizeof why) < 0;
+        if (bad)
+            fr_error("%s: [security] %s", path, why);
+        else
+            printf("%s: ok\n", path);
+        snapshot_release(first); /* a leak checker sees a clean exit */
+        config_free(&cfg);
+        return bad;
+    }
+    /* Before any thread starts: Cyrus SASL's global set-up is not thread-safe. */
+    struct auth_server *auth = NULL;
+    if (acfg.methods & AUTH_M_KERBEROS) {
+        if (!(auth = auth_server_new(&acfg, why, sizeof why))) {
+            fr_error("%s", why);
+            return 1;
+        }
+        fr_info("HDFS clients authenticate with Kerberos as %s%s", auth_server_principal(auth),
+                (acfg.methods & AUTH_M_SIMPLE) ? " (SIMPLE allowed too)" : "");
     }
     hms_log_clashes(first);
     snapshot_ref_init(&rs.ref, first);
@@ -430,6 +459,7 @@ int main(int argc, char **argv)
     r.client_handshake_timeout = cfg.router.client_handshake_timeout_ms / 1000.0;
     r.hms_max_message = (size_t)cfg.router.hms_max_message;
     r.hdfs_down_fails = cfg.router.hdfs_down == 1;
+    r.auth = auth;
     signal(SIGPIPE, SIG_IGN);
     sigset_t set;
     sigemptyset(&set);
@@ -535,6 +565,7 @@ int main(int argc, char **argv)
     snapshot_ref_destroy(&rs.ref);
     config_free(&cfg);
     free(r.workers);
+    auth_server_free(auth);
     fr_info("stopped");
     return 0;
 }

@@ -12,6 +12,7 @@
 #include "upstream.h"
 
 struct worker;
+struct auth_server;
 
 struct router {
     char id[128];                        /* [router] id */
@@ -33,6 +34,7 @@ struct router {
     _Atomic uint64_t client_conns;       /* client connections open now, both protocols, every worker */
     _Atomic uint64_t client_refused[2];  /* closed at accept for client.max_conns: [0] HDFS, [1] metastore */
     size_t hms_max_message;              /* largest call a metastore client may send (framed or not) */
+    const struct auth_server *auth;      /* [security] with kerberos: SASL for HDFS clients; NULL: SIMPLE only */
     bool hdfs_down_fails;                /* a subcluster down fails a listing/summary instead of a partial answer */
     _Atomic uint64_t hdfs_partial;       /* listings and summaries answered without a subcluster that was down */
     void *state;                         /* the statestore and its snapshot holder (route_deps.c) */

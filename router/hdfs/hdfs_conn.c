@@ -19,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "router.h"
+#include "sasl_server.h"
 #include "worker.h"
 
 static uint64_t now_ns(void) { return fr_mono_ns(); }
@@ -297,6 +298,7 @@ static void hc_free(struct conn *cn)
 {
     struct hconn *c = cn->owner;
     count(c, c->state, -1);
+    auth_session_free(c->auth);
     free(c);
 }
 
@@ -331,6 +333,16 @@ void hconn_accept(struct conn_listener *l, int fd, const char *peer)
     c->state = HC_HANDSHAKE;
     count(c, HC_HANDSHAKE, 1);
     ipc_sconn_init(&c->s, w->router->max_frame);
+    /* Kerberos configured: the codec asks this connection's SASL session
+     * what to offer and how each step goes. */
+    if (w->router->auth && !(c->auth = auth_session_new(w->router->auth))) {
+        count(c, HC_HANDSHAKE, -1);
+        free(c);
+        close(fd);
+        return;
+    }
+    if (c->auth)
+        ipc_sconn_set_auth(&c->s, &auth_ipc_ops, c->auth);
     snprintf(c->peer, sizeof c->peer, "%s", peer);
     c->next = w->conns;
     if (w->conns)

@@ -66,6 +66,7 @@ struct hconn {
     uint64_t id;                         /* per worker, for logs */
     enum hconn_state state;              /* changed only by hc_move() */
     struct ipc_sconn s;                  /* the codec's handshake state and connection context */
+    struct auth_session *auth;           /* SASL state when the router offers more than SIMPLE, else NULL */
     char peer[64];                       /* client address, for logs */
     struct rcall *calls;                 /* in flight (rcall->prev/next) */
     uint32_t ncalls;

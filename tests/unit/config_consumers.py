@@ -3,9 +3,10 @@
 
     /usr/bin/python3 tests/unit/config_consumers.py SOURCE_DIR
 
-Reads the [router] / [statestore] key table in router/config.c and, for each
-key, the struct field it fills (R(field) / S(field)). The key counts as used
-when `router.FIELD` (or `store.FIELD`) appears in a C file outside
+Reads the [router] / [statestore] / [security] key table in router/config.c
+and, for each key, the struct field it fills (R(field) / S(field) /
+X(field)). The key counts as used when `router.FIELD` (or `store.FIELD`,
+`security.FIELD`) appears in a C file outside
 router/config.[ch], as it does where main.c or a module reads the struct
 config it was given. A key that
 `fedrouter --help` documents but nothing reads fails this test: wire it, or
@@ -22,12 +23,13 @@ DIRS = ("router", "statestore", "lib", "hdfs-proto", "hms-thrift")
 
 
 def table_keys(config_c):
-    """[(key name, 'router'|'store', field)] in table order."""
+    """[(key name, 'router'|'store'|'security', field)] in table order."""
     text = open(config_c).read()
     body = text[text.index("static const struct cfg_key table[]"):]
     body = body[:body.index("};")]
-    keys = re.findall(r'\{SEC_(ROUTER|STORE),\s*"([^"]+)".*?\b([RS])\((\w+)\)', body, re.S)
-    return [(name, "router" if m == "R" else "store", field) for _, name, m, field in keys]
+    keys = re.findall(r'\{SEC_(ROUTER|STORE|SECURITY),\s*"([^"]+)".*?\b([RSX])\((\w+)\)', body, re.S)
+    sec = {"R": "router", "S": "store", "X": "security"}
+    return [(name, sec[m], field) for _, name, m, field in keys]
 
 
 def sources(root):

@@ -1,0 +1,508 @@
+/*
+ * sasl_server.c: Cyrus SASL on the router's accepting side, and the Hadoop
+ * IPC hook that drives it. See sasl_server.h.
+ */
+#define _GNU_SOURCE
+#include "sasl_server.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gssapi/gssapi_krb5.h>
+#include <krb5.h>
+#include <sasl/sasl.h>
+
+#include "ipc_server.h"
+#include "log.h"
+
+struct auth_server {
+    unsigned methods;
+    char service[64];    /* "nn" */
+    char host[256];      /* "nn01.example.com", _HOST expanded */
+    char principal[512]; /* service/host@REALM as configured, _HOST expanded */
+};
+
+struct auth_session {
+    const struct auth_server *srv;
+    sasl_conn_t *conn;   /* NULL until the first step */
+    char principal[512]; /* the authenticated principal, with its realm */
+    char user[256];      /* its short name ("" when no rule maps it) */
+    unsigned ssf;        /* negotiated security layer (0 in this slice) */
+};
+
+/* ---- Cyrus process state ---- */
+
+static pthread_once_t sasl_once = PTHREAD_ONCE_INIT;
+static int sasl_init_rc = SASL_FAIL;
+
+/* Cyrus's library code and plugins share state across connections; give it
+ * real mutexes, as workers run steps on their own threads. */
+static void *mx_alloc(void)
+{
+    pthread_mutex_t *m = malloc(sizeof *m);
+    if (m)
+        pthread_mutex_init(m, NULL);
+    return m;
+}
+static int mx_lock(void *m) { return pthread_mutex_lock(m) ? SASL_FAIL : SASL_OK; }
+static int mx_unlock(void *m) { return pthread_mutex_unlock(m) ? SASL_FAIL : SASL_OK; }
+static void mx_free(void *m)
+{
+    if (m) {
+        pthread_mutex_destroy(m);
+        free(m);
+    }
+}
+
+/* Options Cyrus would otherwise look for in a fedrouter.conf: offer only the
+ * mechanisms the router implements. */
+static int get_opt(void *ctx, const char *plugin, const char *option, const char **result, unsigned *len)
+{
+    if (!strcmp(option, "mech_list")) {
+        *result = "GSSAPI";
+        if (len)
+            *len = 6;
+        return SASL_OK;
+    }
+    return SASL_FAIL;
+}
+
+static int log_cb(void *ctx, int level, const char *message)
+{
+    if (level <= SASL_LOG_ERR)
+        fr_warn("sasl: %s", message);
+    else if (level <= SASL_LOG_NOTE && fr_log_on(FR_LOG_DEBUG))
+        fr_debug("sasl: %s", message);
+    return SASL_OK;
+}
+
+static const sasl_callback_t callbacks[] = {
+    { SASL_CB_GETOPT, (int (*)(void))(void (*)(void))get_opt, NULL },
+    { SASL_CB_LOG, (int (*)(void))(void (*)(void))log_cb, NULL },
+    { SASL_CB_LIST_END, NULL, NULL },
+};
+
+static void sasl_global_init(void)
+{
+    sasl_set_mutex(mx_alloc, mx_lock, mx_unlock, mx_free);
+    sasl_init_rc = sasl_server_init(callbacks, "fedrouter");
+}
+
+/* ---- principals ---- */
+
+int auth_principal_split(const char *p, char *service, size_t sl, char *host, size_t hl, char *realm, size_t rl)
+{
+    const char *at = strrchr(p, '@');
+    const char *slash = strchr(p, '/');
+    size_t nl = at ? (size_t)(at - p) : strlen(p);
+    if (!slash || slash > p + nl || slash == p || slash + 1 == p + nl ||
+        memchr(slash + 1, '/', nl - (size_t)(slash + 1 - p)))
+        return -1;
+    if (at && !at[1])
+        return -1;
+    size_t svl = (size_t)(slash - p), hol = nl - svl - 1;
+    if (svl >= sl || hol >= hl || (at && strlen(at + 1) >= rl))
+        return -1;
+    memcpy(service, p, svl);
+    service[svl] = '\0';
+    memcpy(host, slash + 1, hol);
+    host[hol] = '\0';
+    snprintf(realm, rl, "%s", at ? at + 1 : "");
+    return 0;
+}
+
+/* The host _HOST stands for (see sasl_server.h), lower case. */
+static void host_for(const char *listen_host, char *out, size_t outlen)
+{
+    char h[256];
+    snprintf(h, sizeof h, "%s", listen_host ? listen_host : "");
+    size_t l = strlen(h);
+    if (l > 1 && h[0] == '[' && h[l - 1] == ']') { /* [::1] */
+        memmove(h, h + 1, l - 2);
+        h[l - 2] = '\0';
+    }
+    unsigned char a[16];
+    bool v4 = inet_pton(AF_INET, h, a) == 1, v6 = !v4 && inet_pton(AF_INET6, h, a) == 1;
+    bool wildcard = !h[0] || !strcmp(h, "0.0.0.0") || !strcmp(h, "::") || !strcmp(h, "*");
+    if (wildcard) {
+        char me[256] = "";
+        if (gethostname(me, sizeof me - 1) != 0 || !me[0])
+            snprintf(me, sizeof me, "localhost");
+        snprintf(h, sizeof h, "%s", me);
+        struct addrinfo hints = { .ai_flags = AI_CANONNAME, .ai_family = AF_UNSPEC }, *res = NULL;
+        if (getaddrinfo(me, NULL, &hints, &res) == 0 && res && res->ai_canonname)
+            snprintf(h, sizeof h, "%s", res->ai_canonname);
+        if (res)
+            freeaddrinfo(res);
+    } else if (v4 || v6) {
+        struct sockaddr_storage ss;
+        memset(&ss, 0, sizeof ss);
+        socklen_t sl;
+        if (v4) {
+            struct sockaddr_in *sa = (struct sockaddr_in *)&ss;
+            sa->sin_family = AF_INET;
+            memcpy(&sa->sin_addr, a, 4);
+            sl = sizeof *sa;
+        } else {
+            struct sockaddr_in6 *sa = (struct sockaddr_in6 *)&ss;
+            sa->sin6_family = AF_INET6;
+            memcpy(&sa->sin6_addr, a, 16);
+            sl = sizeof *sa;
+        }
+        char name[256];
+        if (getnameinfo((struct sockaddr *)&ss, sl, name, sizeof name, NULL, 0, NI_NAMEREQD) == 0)
+            snprintf(h, sizeof h, "%s", name);
+    }
+    for (char *q = h; *q; q++)
+        *q = (char)tolower((unsigned char)*q);
+    snprintf(out, outlen, "%s", h);
+}
+
+int auth_expand_host(const char *principal, const char *listen_host, char *out, size_t outlen)
+{
+    const char *at = strrchr(principal, '@');
+    size_t nl = at ? (size_t)(at - principal) : strlen(principal);
+    const char *slash = memchr(principal, '/', nl);
+    if (!slash || (size_t)(principal + nl - slash - 1) != 5 || strncmp(slash + 1, "_HOST", 5)) {
+        int n = snprintf(out, outlen, "%s", principal);
+        return n < 0 || (size_t)n >= outlen ? -1 : 0;
+    }
+    char host[256];
+    host_for(listen_host, host, sizeof host);
+    int n = snprintf(out, outlen, "%.*s/%s%s", (int)(slash - principal), principal, host, at ? at : "");
+    return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+static pthread_once_t realm_once = PTHREAD_ONCE_INIT;
+static char realm_cached[256];
+
+static void realm_load(void)
+{
+    krb5_context k;
+    if (krb5_init_context(&k) != 0)
+        return;
+    char *r = NULL;
+    if (krb5_get_default_realm(k, &r) == 0 && r) {
+        snprintf(realm_cached, sizeof realm_cached, "%s", r);
+        krb5_free_default_realm(k, r);
+    }
+    krb5_free_context(k);
+}
+
+/* The default realm of krb5.conf (KRB5_CONFIG honoured), or "": read once,
+ * as the configuration does not change under a running process. */
+static void default_realm(char *out, size_t outlen)
+{
+    pthread_once(&realm_once, realm_load);
+    snprintf(out, outlen, "%s", realm_cached);
+}
+
+int auth_principal_to_user(const char *principal, char *user, size_t userlen)
+{
+    const char *at = strrchr(principal, '@');
+    if (at) {
+        char realm[256];
+        default_realm(realm, sizeof realm);
+        if (!realm[0] || strcmp(at + 1, realm))
+            return -1;
+    }
+    size_t nl = at ? (size_t)(at - principal) : strlen(principal);
+    size_t first = strcspn(principal, "/@");
+    if (first > nl)
+        first = nl;
+    if (first == 0 || first >= userlen)
+        return -1;
+    memcpy(user, principal, first);
+    user[first] = '\0';
+    return 0;
+}
+
+int auth_keytab_check(const char *keytab, const char *principal, const char *listen_host, char *why, size_t whylen)
+{
+    char want[512];
+    if (auth_expand_host(principal, listen_host, want, sizeof want) < 0)
+        return snprintf(why, whylen, "principal '%s' is too long", principal), -1;
+    krb5_context k;
+    if (krb5_init_context(&k) != 0)
+        return snprintf(why, whylen, "cannot initialise Kerberos (check KRB5_CONFIG)"), -1;
+    int rc = -1;
+    krb5_keytab kt = NULL;
+    krb5_principal want_p = NULL;
+    char name[1024];
+    krb5_error_code e;
+    if (keytab && keytab[0]) {
+        snprintf(name, sizeof name, "%s%s", strchr(keytab, ':') ? "" : "FILE:", keytab);
+        e = krb5_kt_resolve(k, name, &kt);
+    } else {
+        e = krb5_kt_default(k, &kt);
+        if (!e)
+            krb5_kt_get_name(k, kt, name, sizeof name);
+    }
+    if (e) {
+        snprintf(why, whylen, "keytab %s: %s", keytab && *keytab ? keytab : "(default)", krb5_get_error_message(k, e));
+        goto out;
+    }
+    if ((e = krb5_parse_name(k, want, &want_p)) != 0) {
+        snprintf(why, whylen, "principal '%s': %s", want, krb5_get_error_message(k, e));
+        goto out;
+    }
+    krb5_kt_cursor cur;
+    if ((e = krb5_kt_start_seq_get(k, kt, &cur)) != 0) {
+        snprintf(why, whylen, "keytab %s cannot be read: %s", name, krb5_get_error_message(k, e));
+        goto out;
+    }
+    krb5_keytab_entry ent;
+    bool found = false;
+    while (!found && krb5_kt_next_entry(k, kt, &ent, &cur) == 0) {
+        found = krb5_principal_compare(k, ent.principal, want_p);
+        krb5_free_keytab_entry_contents(k, &ent);
+    }
+    krb5_kt_end_seq_get(k, kt, &cur);
+    if (!found) {
+        char *full = NULL;
+        krb5_unparse_name(k, want_p, &full);
+        snprintf(why, whylen, "keytab %s holds no key for %s", name, full ? full : want);
+        krb5_free_unparsed_name(k, full);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (want_p)
+        krb5_free_principal(k, want_p);
+    if (kt)
+        krb5_kt_close(k, kt);
+    krb5_free_context(k);
+    return rc;
+}
+
+/* ---- the server ---- */
+
+struct auth_server *auth_server_new(const struct auth_server_cfg *cfg, char *why, size_t whylen)
+{
+    struct auth_server *s = calloc(1, sizeof *s);
+    if (!s)
+        return snprintf(why, whylen, "out of memory"), NULL;
+    s->methods = cfg->methods;
+    if (cfg->methods & AUTH_M_KERBEROS) {
+        char realm[256];
+        if (auth_expand_host(cfg->principal ? cfg->principal : "", cfg->listen_host, s->principal,
+                             sizeof s->principal) < 0 ||
+            auth_principal_split(s->principal, s->service, sizeof s->service, s->host, sizeof s->host, realm,
+                                 sizeof realm) < 0) {
+            snprintf(why, whylen, "[security] principal '%s' is not service/host@REALM",
+                     cfg->principal ? cfg->principal : "");
+            free(s);
+            return NULL;
+        }
+        /* Where GSSAPI finds the router's key. Without a keytab in the
+         * config, KRB5_KTNAME or the system default keytab applies. */
+        if (cfg->keytab && cfg->keytab[0] && krb5_gss_register_acceptor_identity(cfg->keytab) != GSS_S_COMPLETE) {
+            snprintf(why, whylen, "[security] keytab %s: cannot be registered with GSSAPI", cfg->keytab);
+            free(s);
+            return NULL;
+        }
+        pthread_once(&sasl_once, sasl_global_init);
+        if (sasl_init_rc != SASL_OK) {
+            snprintf(why, whylen, "Cyrus SASL: %s", sasl_errstring(sasl_init_rc, NULL, NULL));
+            free(s);
+            return NULL;
+        }
+        /* The GSSAPI plugin must be there (libsasl2-modules-gssapi-mit). */
+        sasl_conn_t *probe = NULL;
+        const char *list = NULL;
+        if (sasl_server_new(s->service, s->host, NULL, NULL, NULL, NULL, 0, &probe) != SASL_OK ||
+            sasl_listmech(probe, NULL, "", " ", "", &list, NULL, NULL) != SASL_OK || !list || !strstr(list, "GSSAPI")) {
+            snprintf(why, whylen, "Cyrus SASL offers no GSSAPI mechanism (is the GSSAPI plugin installed?)");
+            if (probe)
+                sasl_dispose(&probe);
+            free(s);
+            return NULL;
+        }
+        sasl_dispose(&probe);
+    }
+    return s;
+}
+
+void auth_server_free(struct auth_server *s) { free(s); }
+unsigned auth_server_methods(const struct auth_server *s) { return s->methods; }
+const char *auth_server_service(const struct auth_server *s) { return s->service; }
+const char *auth_server_host(const struct auth_server *s) { return s->host; }
+const char *auth_server_principal(const struct auth_server *s) { return s->principal; }
+
+/* ---- sessions ---- */
+
+struct auth_session *auth_session_new(const struct auth_server *srv)
+{
+    struct auth_session *a = calloc(1, sizeof *a);
+    if (a)
+        a->srv = srv;
+    return a;
+}
+
+void auth_session_free(struct auth_session *a)
+{
+    if (!a)
+        return;
+    if (a->conn)
+        sasl_dispose(&a->conn);
+    free(a);
+}
+
+const char *auth_session_principal(const struct auth_session *a) { return a->principal; }
+const char *auth_session_user(const struct auth_session *a) { return a->user; }
+unsigned auth_session_ssf(const struct auth_session *a) { return a->ssf; }
+void *auth_session_sasl_conn(struct auth_session *a) { return a->conn; }
+
+/* Cyrus's reason for the last failure on the connection. */
+static void fail_why(struct auth_session *a, int rc, char *why, size_t whylen)
+{
+    const char *d = a->conn ? sasl_errdetail(a->conn) : NULL;
+    snprintf(why, whylen, "%s", d ? d : sasl_errstring(rc, NULL, NULL));
+}
+
+/* The exchange ended well: who is it, and with what layer. */
+static enum auth_step finish(struct auth_session *a, char *why, size_t whylen)
+{
+    const void *v = NULL;
+    if (sasl_getprop(a->conn, SASL_USERNAME, &v) != SASL_OK || !v || !*(const char *)v) {
+        snprintf(why, whylen, "no user name after authentication");
+        return AUTH_STEP_FAILED;
+    }
+    const char *name = v;
+    /* Cyrus's GSSAPI plugin drops the realm when it is the default one. */
+    if (strchr(name, '@')) {
+        snprintf(a->principal, sizeof a->principal, "%s", name);
+    } else {
+        char realm[256];
+        default_realm(realm, sizeof realm);
+        snprintf(a->principal, sizeof a->principal, "%s%s%s", name, realm[0] ? "@" : "", realm);
+    }
+    if (auth_principal_to_user(a->principal, a->user, sizeof a->user) < 0)
+        a->user[0] = '\0';
+    if (sasl_getprop(a->conn, SASL_SSF, &v) == SASL_OK && v)
+        a->ssf = *(const unsigned *)v;
+    return AUTH_STEP_DONE;
+}
+
+enum auth_step auth_session_step(struct auth_session *a, const char *mechanism, bool first, const uint8_t *in,
+                                 size_t inlen, const uint8_t **out, size_t *outlen, char *why, size_t whylen)
+{
+    const char *o = NULL;
+    unsigned ol = 0;
+    int rc;
+    *out = NULL;
+    *outlen = 0;
+    if (inlen > 1u << 20) {
+        snprintf(why, whylen, "a SASL token of %zu bytes", inlen);
+        return AUTH_STEP_FAILED;
+    }
+    if (first) {
+        if (a->conn) {
+            snprintf(why, whylen, "a second INITIATE");
+            return AUTH_STEP_FAILED;
+        }
+        rc = sasl_server_new(a->srv->service, a->srv->host, NULL, NULL, NULL, NULL, SASL_SUCCESS_DATA, &a->conn);
+        if (rc != SASL_OK) {
+            fail_why(a, rc, why, whylen);
+            return AUTH_STEP_FAILED;
+        }
+        /* QOP authentication only: no integrity or privacy layer yet. The
+         * layer slice raises max_ssf and installs a transport after DONE. */
+        sasl_security_properties_t sp = { .min_ssf = 0, .max_ssf = 0, .maxbufsize = 0 };
+        if ((rc = sasl_setprop(a->conn, SASL_SEC_PROPS, &sp)) != SASL_OK) {
+            fail_why(a, rc, why, whylen);
+            return AUTH_STEP_FAILED;
+        }
+        rc = sasl_server_start(a->conn, mechanism, (const char *)in, (unsigned)inlen, &o, &ol);
+    } else {
+        if (!a->conn) {
+            snprintf(why, whylen, "a RESPONSE before INITIATE");
+            return AUTH_STEP_FAILED;
+        }
+        rc = sasl_server_step(a->conn, (const char *)in, (unsigned)inlen, &o, &ol);
+    }
+    if (rc != SASL_OK && rc != SASL_CONTINUE) {
+        fail_why(a, rc, why, whylen);
+        return AUTH_STEP_FAILED;
+    }
+    *out = (const uint8_t *)o;
+    *outlen = ol;
+    return rc == SASL_CONTINUE ? AUTH_STEP_CONTINUE : finish(a, why, whylen);
+}
+
+/* ---- the Hadoop IPC hook ---- */
+
+static unsigned ipc_methods(void *arg)
+{
+    const struct auth_session *a = arg;
+    unsigned m = 0;
+    if (a->srv->methods & AUTH_M_SIMPLE)
+        m |= IPC_AUTHM_SIMPLE;
+    if (a->srv->methods & AUTH_M_KERBEROS)
+        m |= IPC_AUTHM_KERBEROS;
+    return m;
+}
+
+static void ipc_kerberos_id(void *arg, const char **protocol, const char **server_id)
+{
+    const struct auth_session *a = arg;
+    *protocol = a->srv->service;
+    *server_id = a->srv->host;
+}
+
+static enum ipc_auth_step ipc_step(void *arg, const char *method, const char *mechanism, bool first, const uint8_t *in,
+                                   size_t inlen, const uint8_t **out, size_t *outlen, char *why, size_t whylen)
+{
+    if (strcmp(method, "KERBEROS") || strcmp(mechanism, "GSSAPI")) {
+        snprintf(why, whylen, "method %s/%s is not implemented", method, mechanism);
+        return IPC_AUTH_FAILED;
+    }
+    switch (auth_session_step(arg, mechanism, first, in, inlen, out, outlen, why, whylen)) {
+    case AUTH_STEP_CONTINUE: return IPC_AUTH_CONTINUE;
+    case AUTH_STEP_DONE: return IPC_AUTH_DONE;
+    default: return IPC_AUTH_FAILED;
+    }
+}
+
+/*
+ * Hadoop's Server.processConnectionContext: a context user other than the
+ * authenticated one asks to impersonate it (a proxy user), which
+ * ProxyUsers.authorize then allows or refuses. Proxy-user rules come with
+ * the rules library; until then every impersonation is refused with the
+ * words of DefaultImpersonationProvider. The user is accepted when it is
+ * the authenticated principal (what Java and Go clients send) or its short
+ * name; an empty one becomes the principal, as Hadoop keeps the
+ * authenticated user when the context names none.
+ */
+static int ipc_authorize(void *arg, struct ipc_context *ctx, const char **cls, char *msg, size_t msglen)
+{
+    const struct auth_session *a = arg;
+    if (!ctx->effective_user[0]) {
+        snprintf(ctx->effective_user, sizeof ctx->effective_user, "%.255s", a->principal);
+        return 0;
+    }
+    if (!a->user[0]) {
+        *cls = "org.apache.hadoop.security.AccessControlException";
+        snprintf(msg, msglen, "No rules applied to %s", a->principal);
+        return -1;
+    }
+    if (!strcmp(ctx->effective_user, a->principal) || !strcmp(ctx->effective_user, a->user))
+        return 0;
+    *cls = "org.apache.hadoop.security.authorize.AuthorizationException";
+    snprintf(msg, msglen, "User: %s is not allowed to impersonate %s", a->principal, ctx->effective_user);
+    return -1;
+}
+
+const struct ipc_auth_ops auth_ipc_ops = {
+    .methods = ipc_methods,
+    .kerberos_id = ipc_kerberos_id,
+    .step = ipc_step,
+    .authorize = ipc_authorize,
+};

@@ -1,0 +1,127 @@
+/*
+ * sasl_server: the router's side of SASL authentication (Cyrus SASL,
+ * libsasl2), for Hadoop IPC clients today and metastore clients later.
+ *
+ *   main:        auth_server_new(cfg)  once, before any worker starts
+ *                   sasl_server_init, the acceptor keytab, "service/host"
+ *                   of the router's principal with _HOST expanded
+ *   per client:  auth_session_new(srv)  (cheap: no Cyrus state yet)
+ *                   INITIATE  -> auth_session_step(first = true)
+ *                   RESPONSE  -> auth_session_step(first = false) ...
+ *                   done: auth_session_user() / _principal() / _ssf()
+ *                auth_session_free()
+ *
+ * Hadoop IPC glue: auth_ipc_ops (an ipc_server auth hook, ipc_server.h)
+ * drives a session from the codec's SASL states, so hdfs-proto never sees
+ * Cyrus and the connection code only creates and frees the session.
+ *
+ * Quality of protection: this slice negotiates `authentication` only
+ * (min_ssf = max_ssf = 0: no security layer). The session keeps its
+ * sasl_conn_t and the negotiated SSF (auth_session_ssf,
+ * auth_session_sasl_conn) so that a SASL transport (lib/xprt.h) wrapping
+ * every frame can be installed on the connection once integrity/privacy
+ * are offered.
+ *
+ * Identity: auth_principal_to_user() maps an authenticated principal to the
+ * short user name, the way Hadoop's DEFAULT auth_to_local rule does. It is
+ * the single place the auth_to_local rules will plug in.
+ */
+#ifndef FR_SASL_SERVER_H
+#define FR_SASL_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Methods a server may offer (Hadoop's AuthMethod names). */
+#define AUTH_M_SIMPLE 0x1u
+#define AUTH_M_KERBEROS 0x2u
+#define AUTH_M_TOKEN 0x4u /* reserved: delegation tokens (DIGEST-MD5), a later change */
+
+struct auth_server_cfg {
+    unsigned methods;        /* AUTH_M_* */
+    const char *principal;   /* "service/host@REALM" (host may be _HOST; realm optional) */
+    const char *keytab;      /* "" or NULL: KRB5_KTNAME, else the system default keytab */
+    const char *listen_host; /* host of the listening address, for _HOST */
+};
+
+struct auth_server;  /* process-wide, read-only once made */
+struct auth_session; /* one client connection */
+
+/*
+ * Initialises Cyrus SASL (once per process) and resolves the principal.
+ * _HOST becomes the listen host, in lower case, the way Hadoop expands it
+ * from a server's bind address: a host name as written; a literal address
+ * by its reverse lookup (127.0.0.1 -> localhost), kept as is when it has
+ * no name; the wildcard (0.0.0.0, ::, empty) by this machine's canonical
+ * host name. Blocking (DNS): call it at start-up. NULL with why on error.
+ */
+struct auth_server *auth_server_new(const struct auth_server_cfg *cfg, char *why, size_t whylen);
+void auth_server_free(struct auth_server *s);
+unsigned auth_server_methods(const struct auth_server *s);
+/* The principal's service and host parts (host with _HOST expanded), and
+ * the whole principal as the server will accept it. */
+const char *auth_server_service(const struct auth_server *s);
+const char *auth_server_host(const struct auth_server *s);
+const char *auth_server_principal(const struct auth_server *s);
+
+/* Expands _HOST in principal as auth_server_new does, into out. 0 or -1. */
+int auth_expand_host(const char *principal, const char *listen_host, char *out, size_t outlen);
+
+/* Splits "service/host@REALM" (realm optional). -1 when it has no service
+ * or host part, or more than two components. Pointers into bufs. */
+int auth_principal_split(const char *principal, char *service, size_t sl, char *host, size_t hl, char *realm,
+                         size_t rl);
+
+/*
+ * Checks that the keytab (NULL or "": KRB5_KTNAME or the default) can be
+ * read and holds a key for principal (_HOST expanded with listen_host; no
+ * realm: the default realm). 0, or -1 with why.
+ */
+int auth_keytab_check(const char *keytab, const char *principal, const char *listen_host, char *why, size_t whylen);
+
+/*
+ * Hadoop's DEFAULT auth_to_local rule: a principal of the default realm
+ * maps to its first component ("alice@R" -> "alice", "nn/h@R" -> "nn");
+ * one of another realm maps to nothing (Hadoop: "No rules applied"), so
+ * -1. A name without a realm is taken as the default realm. The rules
+ * library replaces this function.
+ */
+int auth_principal_to_user(const char *principal, char *user, size_t userlen);
+
+/* A session for one connection; NULL when out of memory. */
+struct auth_session *auth_session_new(const struct auth_server *srv);
+void auth_session_free(struct auth_session *a);
+
+enum auth_step { AUTH_STEP_CONTINUE = 0, AUTH_STEP_DONE = 1, AUTH_STEP_FAILED = -1 };
+
+/*
+ * One step of the exchange for method (a Hadoop method name, "KERBEROS")
+ * and mechanism ("GSSAPI"): first = true for the client's first token.
+ * CONTINUE: send *out (*outlen bytes, owned by the session until the next
+ * call) as a challenge; DONE: authenticated, *out may hold final data;
+ * FAILED: why holds Cyrus's reason (for the log, not for the client).
+ *
+ * GSSAPI runs inline on the caller's thread: gss_accept_sec_context is
+ * fast, but it may touch the replay cache on disk, so it belongs on a
+ * crypto/auth thread once there is one.
+ */
+enum auth_step auth_session_step(struct auth_session *a, const char *mechanism, bool first, const uint8_t *in,
+                                 size_t inlen, const uint8_t **out, size_t *outlen, char *why, size_t whylen);
+
+/* After DONE: the authenticated principal with its realm
+ * ("alice@EXAMPLE.TEST"), its short name (auth_principal_to_user; "" when
+ * it maps to nothing), and the security strength factor (0 = no layer). */
+const char *auth_session_principal(const struct auth_session *a);
+const char *auth_session_user(const struct auth_session *a);
+unsigned auth_session_ssf(const struct auth_session *a);
+/* The Cyrus connection (sasl_conn_t *), kept for the wrapping transport
+ * that integrity/privacy will need; NULL before the exchange starts. */
+void *auth_session_sasl_conn(struct auth_session *a);
+
+/* The Hadoop IPC hook (struct ipc_auth_ops in ipc_server.h); its argument
+ * is the connection's struct auth_session. */
+struct ipc_auth_ops;
+extern const struct ipc_auth_ops auth_ipc_ops;
+
+#endif

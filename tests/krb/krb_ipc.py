@@ -1,0 +1,168 @@
+"""krb_ipc: Hadoop IPC handshakes for the Kerberos tests, from Python.
+
+    r = first_reply(sock)                  # (callId, status, class, message, sasl msg or None)
+    s = SaslConn(C, "127.0.0.1:PORT")      # preamble with auth SASL, NEGOTIATE sent
+    offer = s.negotiate()                  # the server's RpcSaslProto
+    s.gssapi("nn", "localhost")            # a whole GSSAPI exchange (python3-gssapi)
+    conn = s.context("alice")              # a hadoop_ipc.Conn-like object for calls
+
+The GSSAPI side is MIT's, through python3-gssapi, with the ticket cache of
+KRB5CCNAME; QOP is authentication only (the client answers the server's
+security-layer offer with "no layer").
+"""
+import socket
+import struct
+import uuid
+
+import hadoop_ipc
+
+PROTOCOL = hadoop_ipc.PROTOCOL
+
+
+def frame(*parts):
+    body = b"".join(hadoop_ipc.varint(len(p)) + p for p in parts)
+    return struct.pack(">I", len(body)) + body
+
+
+def recv_exact(sock, n):
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise EOFError("connection closed by the server")
+        buf += chunk
+    return bytes(buf)
+
+
+def read_reply(C, sock):
+    """(call id, response header, body bytes after the header)."""
+    n = struct.unpack(">I", recv_exact(sock, 4))[0]
+    body = recv_exact(sock, n)
+    hl, pos = hadoop_ipc.read_varint(body, 0)
+    hdr = C.RpcResponseHeaderProto()
+    hdr.ParseFromString(body[pos:pos + hl])
+    pos += hl
+    cid = hdr.callId if hdr.callId < 1 << 31 else hdr.callId - (1 << 32)
+    return cid, hdr, body[pos:]
+
+
+def sasl_message(C, rest):
+    ml, pos = hadoop_ipc.read_varint(rest, 0)
+    m = C.RpcSaslProto()
+    m.ParseFromString(rest[pos:pos + ml])
+    return m
+
+
+class Fatal(Exception):
+    def __init__(self, call_id, hdr):
+        super().__init__("FATAL on call %d: %s: %s" % (call_id, hdr.exceptionClassName, hdr.errorMsg))
+        self.call_id = call_id
+        self.cls = hdr.exceptionClassName
+        self.msg = hdr.errorMsg
+        self.detail = hdr.errorDetail
+        self.status = hdr.status
+
+
+class SaslConn:
+    def __init__(self, C, addr, timeout=20):
+        host, port = addr.rsplit(":", 1)
+        self.C = C
+        self.addr = addr
+        self.sock = socket.create_connection((host, int(port)), timeout=timeout)
+        self.client_id = uuid.uuid4().bytes
+        self.next_id = 0
+        self.sock.sendall(b"hrpc\x09\x00\xdf")
+
+    def header(self, call_id):
+        C = self.C
+        h = C.RpcRequestHeaderProto()
+        h.rpcKind = C.RPC_PROTOCOL_BUFFER
+        h.rpcOp = C.RpcRequestHeaderProto.RPC_FINAL_PACKET
+        h.callId = call_id
+        h.clientId = self.client_id
+        h.retryCount = -1 if call_id < 0 else 0
+        return h.SerializeToString()
+
+    def send_sasl(self, m):
+        self.sock.sendall(frame(self.header(-33), m.SerializeToString()))
+
+    def read_sasl(self):
+        cid, hdr, rest = read_reply(self.C, self.sock)
+        if hdr.status != self.C.RpcResponseHeaderProto.SUCCESS:
+            raise Fatal(cid, hdr)
+        if cid != -33:
+            raise AssertionError("SASL answer on call id %d" % cid)
+        return sasl_message(self.C, rest)
+
+    def negotiate(self):
+        C = self.C
+        self.send_sasl(C.RpcSaslProto(state=C.RpcSaslProto.NEGOTIATE))
+        return self.read_sasl()
+
+    def initiate(self, method, mechanism, token, protocol=None, server_id=None):
+        C = self.C
+        m = C.RpcSaslProto(state=C.RpcSaslProto.INITIATE, token=token)
+        a = m.auths.add()
+        a.method = method
+        a.mechanism = mechanism
+        if protocol is not None:
+            a.protocol = protocol
+        if server_id is not None:
+            a.serverId = server_id
+        self.send_sasl(m)
+
+    def gssapi(self, service, host):
+        """A GSSAPI exchange to SUCCESS for service@host; returns the number
+        of messages the server sent."""
+        import gssapi
+        C = self.C
+        name = gssapi.Name("%s@%s" % (service, host), gssapi.NameType.hostbased_service)
+        ctx = gssapi.SecurityContext(name=name, usage="initiate")
+        self.initiate("KERBEROS", "GSSAPI", ctx.step(), service, host)
+        n = 0
+        while True:
+            m = self.read_sasl()
+            n += 1
+            if m.state == C.RpcSaslProto.SUCCESS:
+                return n
+            if m.state != C.RpcSaslProto.CHALLENGE:
+                raise AssertionError("unexpected SASL state %d" % m.state)
+            if not ctx.complete:
+                out = ctx.step(m.token) or b""
+            else:
+                # RFC 4752: the server offers layers in a wrapped 4-byte
+                # message; answer "no security layer" (QOP authentication).
+                offer = ctx.unwrap(m.token).message
+                if not offer[0] & 1:
+                    raise AssertionError("the server does not offer QOP authentication: %r" % offer[:1])
+                out = ctx.wrap(b"\x01\x00\x00\x00", False).message
+            self.send_sasl(C.RpcSaslProto(state=C.RpcSaslProto.RESPONSE, token=out))
+
+    def context(self, user):
+        """Sends the connection context; returns a Conn for calls."""
+        C = self.C
+        ctx = C.IpcConnectionContextProto()
+        if user is not None:
+            ctx.userInfo.effectiveUser = user
+        ctx.protocol = PROTOCOL
+        self.sock.sendall(frame(self.header(-3), ctx.SerializeToString()))
+        conn = hadoop_ipc.Conn.__new__(hadoop_ipc.Conn)
+        conn.C = C
+        conn.addr = self.addr
+        conn.sock = self.sock
+        conn.client_id = self.client_id
+        conn.next_id = 0
+        return conn
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def first_reply(C, sock):
+    """The first frame a server sends: (call id, header, SASL message or None)."""
+    cid, hdr, rest = read_reply(C, sock)
+    m = sasl_message(C, rest) if hdr.status == C.RpcResponseHeaderProto.SUCCESS and rest else None
+    return cid, hdr, m
