@@ -3,6 +3,7 @@
  * IPC hook that drives it. See sasl_server.h.
  */
 #define _GNU_SOURCE
+#include "auth_to_local.h"
 #include "sasl_server.h"
 
 #include <arpa/inet.h>
@@ -24,9 +25,10 @@
 
 struct auth_server {
     unsigned methods;
-    char service[64];    /* "nn" */
-    char host[256];      /* "nn01.example.com", _HOST expanded */
-    char principal[512]; /* service/host@REALM as configured, _HOST expanded */
+    struct a2l_rules *rules; /* auth_to_local */
+    char service[64];        /* "nn" */
+    char host[256];          /* "nn01.example.com", _HOST expanded */
+    char principal[512];     /* service/host@REALM as configured, _HOST expanded */
 };
 
 struct auth_session {
@@ -290,6 +292,13 @@ struct auth_server *auth_server_new(const struct auth_server_cfg *cfg, char *why
     if (!s)
         return snprintf(why, whylen, "out of memory"), NULL;
     s->methods = cfg->methods;
+    char rerr[256];
+    s->rules = a2l_parse(cfg->auth_to_local && cfg->auth_to_local[0] ? cfg->auth_to_local : NULL, rerr, sizeof rerr);
+    if (!s->rules) {
+        snprintf(why, whylen, "[security] auth_to_local: %s", rerr);
+        free(s);
+        return NULL;
+    }
     if (cfg->methods & AUTH_M_KERBEROS) {
         char realm[256];
         if (auth_expand_host(cfg->principal ? cfg->principal : "", cfg->listen_host, s->principal,
@@ -330,7 +339,12 @@ struct auth_server *auth_server_new(const struct auth_server_cfg *cfg, char *why
     return s;
 }
 
-void auth_server_free(struct auth_server *s) { free(s); }
+void auth_server_free(struct auth_server *s)
+{
+    if (s)
+        a2l_free(s->rules);
+    free(s);
+}
 unsigned auth_server_methods(const struct auth_server *s) { return s->methods; }
 const char *auth_server_service(const struct auth_server *s) { return s->service; }
 const char *auth_server_host(const struct auth_server *s) { return s->host; }
@@ -384,7 +398,11 @@ static enum auth_step finish(struct auth_session *a, char *why, size_t whylen)
         default_realm(realm, sizeof realm);
         snprintf(a->principal, sizeof a->principal, "%s%s%s", name, realm[0] ? "@" : "", realm);
     }
-    if (auth_principal_to_user(a->principal, a->user, sizeof a->user) < 0)
+    /* The short name by the configured auth_to_local rules (DEFAULT: the
+     * first component of a principal of the default realm). */
+    char realm[256], err[256];
+    default_realm(realm, sizeof realm);
+    if (a2l_short_name(a->srv->rules, a->principal, realm, a->user, sizeof a->user, err, sizeof err) != A2L_OK)
         a->user[0] = '\0';
     if (sasl_getprop(a->conn, SASL_SSF, &v) == SASL_OK && v)
         a->ssf = *(const unsigned *)v;
@@ -484,17 +502,18 @@ static enum ipc_auth_step ipc_step(void *arg, const char *method, const char *me
 static int ipc_authorize(void *arg, struct ipc_context *ctx, const char **cls, char *msg, size_t msglen)
 {
     const struct auth_session *a = arg;
-    if (!ctx->effective_user[0]) {
-        snprintf(ctx->effective_user, sizeof ctx->effective_user, "%.255s", a->principal);
-        return 0;
-    }
     if (!a->user[0]) {
         *cls = "org.apache.hadoop.security.AccessControlException";
         snprintf(msg, msglen, "No rules applied to %s", a->principal);
         return -1;
     }
-    if (!strcmp(ctx->effective_user, a->principal) || !strcmp(ctx->effective_user, a->user))
+    /* The NameNodes behind the router see the user as a secure NameNode
+     * does after auth_to_local: the short name. */
+    if (!ctx->effective_user[0] || !strcmp(ctx->effective_user, a->principal) ||
+        !strcmp(ctx->effective_user, a->user)) {
+        snprintf(ctx->effective_user, sizeof ctx->effective_user, "%s", a->user);
         return 0;
+    }
     *cls = "org.apache.hadoop.security.authorize.AuthorizationException";
     snprintf(msg, msglen, "User: %s is not allowed to impersonate %s", a->principal, ctx->effective_user);
     return -1;

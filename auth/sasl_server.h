@@ -39,10 +39,11 @@
 #define AUTH_M_TOKEN 0x4u /* reserved: delegation tokens (DIGEST-MD5), a later change */
 
 struct auth_server_cfg {
-    unsigned methods;        /* AUTH_M_* */
-    const char *principal;   /* "service/host@REALM" (host may be _HOST; realm optional) */
-    const char *keytab;      /* "" or NULL: KRB5_KTNAME, else the system default keytab */
-    const char *listen_host; /* host of the listening address, for _HOST */
+    unsigned methods;          /* AUTH_M_* */
+    const char *principal;     /* "service/host@REALM" (host may be _HOST; realm optional) */
+    const char *keytab;        /* "" or NULL: KRB5_KTNAME, else the system default keytab */
+    const char *listen_host;   /* host of the listening address, for _HOST */
+    const char *auth_to_local; /* Hadoop's auth_to_local rules; NULL or "" = DEFAULT */
 };
 
 struct auth_server;  /* process-wide, read-only once made */

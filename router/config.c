@@ -2,6 +2,7 @@
  * config: the INI parser for the router's file, its key table and --help
  * text. See config.h.
  */
+#include "auth_to_local.h"
 #include "config.h"
 
 #include <ctype.h>
@@ -164,6 +165,10 @@ static const struct cfg_key table[] = {
      "0.0.0.0). Required with kerberos", CF_RESTART},
     {SEC_SECURITY, "keytab", T_STR, "", 0, 0, NULL, X(keytab), "KRB5_KTNAME or the system keytab",
      "keytab holding the principal's keys (fedrouter -t checks that it does); KRB5_CONFIG selects krb5.conf",
+     CF_RESTART},
+    {SEC_SECURITY, "auth_to_local", T_STR, "DEFAULT", 0, 0, NULL, X(auth_to_local), NULL,
+     "Hadoop's hadoop.security.auth_to_local: RULE:[n:fmt](regex)s/pattern/replacement/[g][/L] and DEFAULT, "
+     "separated by spaces, mapping an authenticated principal to the user the NameNodes see",
      CF_RESTART},
 };
 #define NKEYS (sizeof table / sizeof table[0])
@@ -590,6 +595,11 @@ static bool principal_ok(const char *p)
 static void security_checks(struct parser *ps)
 {
     const struct security_settings *s = &ps->c->security;
+    char why[CFG_ERR_LEN - 64];
+    struct a2l_rules *rules = a2l_parse(s->auth_to_local, why, sizeof why);
+    if (!rules)
+        err_at(&ps->p, ps->key_line[key_index(X(auth_to_local))], "%s", why);
+    a2l_free(rules);
     int auth_line = ps->key_line[key_index(X(auth))], pr_line = ps->key_line[key_index(X(principal))];
     int kt_line = ps->key_line[key_index(X(keytab))];
     if (s->auth & CFG_AUTH_KERBEROS) {

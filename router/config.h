@@ -82,6 +82,7 @@ struct security_settings {
     int auth;                           /* CFG_AUTH_* bits; default simple */
     char *principal;                    /* service/host@REALM, host may be _HOST; "" = none */
     char *keytab;                       /* "" = KRB5_KTNAME or the system default */
+    char *auth_to_local;                /* hadoop.security.auth_to_local rules; "DEFAULT" by default */
 };
 
 struct config {

@@ -406,6 +406,7 @@ int main(int argc, char **argv)
         .principal = cfg.security.principal,
         .keytab = cfg.security.keytab,
         .listen_host = listen_host,
+        .auth_to_local = cfg.security.auth_to_local,
     };
     if (test_only) {
         int bad = (acfg.methods & AUTH_M_KERBEROS) &&

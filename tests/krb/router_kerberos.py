@@ -188,6 +188,11 @@ def kerberos_only(w, t):
         expect(rc == 0 and out.split() == ["f"], "hdfs ls /k/a/b: %d %r %s" % (rc, out, err.strip()))
         d = w.fed.direct("ns1")
         expect(Ops(C).exists(d, "/k/a/b/f"), "the file is not on the subcluster")
+        # The subcluster sees the short name auth_to_local gives (DEFAULT:
+        # alice@EXAMPLE.TEST -> alice), as a secure NameNode's permission
+        # checks would.
+        rc, out, err = w.hdfs(rt, "krb", "ls", "-l", "/k/a/b/f")
+        expect(rc == 0 and out.split()[1:2] == ["alice"], "owner of /k/a/b/f: %r %s" % (out, err.strip()))
     t.check("Go client with Kerberos lists, writes and reads through the router", go_kerberos)
 
     def simple_refused():

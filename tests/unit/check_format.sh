@@ -8,7 +8,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 command -v clang-format >/dev/null 2>&1 || { echo "clang-format is not installed"; exit 1; }
 bad=0
-for f in lib/*.c lib/*.h tests/unit/test_conn.c; do
+for f in lib/*.c lib/*.h auth/*.c auth/*.h tests/unit/test_conn.c; do
     if ! clang-format --dry-run --Werror "$f" >/dev/null 2>&1; then
         echo "not formatted: $f (run: clang-format -i $f)"
         bad=1
