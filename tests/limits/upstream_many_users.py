@@ -24,6 +24,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "upstream_fakes"))
 import uplib
+import climits  # noqa: E402
 import procs
 from fed import Fed, Ops, RemoteError
 
@@ -155,6 +156,9 @@ def check_idle(fed, rt, nn_port, box):
     after2 = uplib.rss_kb(rt["proc"].pid)
     print("# RSS %d kB before the users, %d kB after one round went idle, %d kB after a second (%+.1f MB)" %
           (box["base"], after1, after2, (after2 - after1) / 1024.0))
+    if climits.sanitized(fed.build):
+        print("# sanitizer build: its allocator holds freed memory back, so the figure is not checked")
+        return
     expect(after2 - after1 < 1536, "a second round of %d users left %.1f MB behind" %
            (USERS, (after2 - after1) / 1024.0))
 
