@@ -11,6 +11,7 @@
  *             --apply_rule() per rule--> expand fmt, match, substitute,
  *                                        non-simple check, lowercase
  */
+#include "errmsg.h"
 #include "auth_to_local.h"
 
 #include <limits.h>
@@ -42,17 +43,6 @@ struct a2l_rules {
     size_t n;
     struct a2l_rule rule[];
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- a growable string for the translated regexes (parse time only) ---- */
 
@@ -658,7 +648,7 @@ static int perr(struct parse *ps, size_t at, const char *what)
     size_t n = strcspn(ps->text + at, "\n");
     if (n > 40)
         n = 40;
-    set_err(ps->err, ps->errlen, "auth_to_local: line %u, column %u: %s, at \"%.*s\"", line, col, what, (int)n,
+    fr_errf(ps->err, ps->errlen, "auth_to_local: line %u, column %u: %s, at \"%.*s\"", line, col, what, (int)n,
             ps->text + at);
     return -1;
 }
@@ -883,13 +873,13 @@ struct a2l_rules *a2l_parse(const char *text, char *err, size_t errlen)
         text = "DEFAULT";
     size_t len = strlen(text);
     if (len > A2L_MAX_TEXT) {
-        set_err(err, errlen, "auth_to_local: the rules text is longer than %d bytes", A2L_MAX_TEXT);
+        fr_errf(err, errlen, "auth_to_local: the rules text is longer than %d bytes", A2L_MAX_TEXT);
         return NULL;
     }
     struct parse ps = { .text = text, .err = err, .errlen = errlen };
     struct a2l_rules *rules = calloc(1, sizeof *rules + A2L_MAX_RULES * sizeof(struct a2l_rule));
     if (!rules) {
-        set_err(err, errlen, "auth_to_local: out of memory");
+        fr_errf(err, errlen, "auth_to_local: out of memory");
         return NULL;
     }
     /* Like Hadoop: trim the ends (every byte up to ' '), then \s between rules. */
@@ -1013,11 +1003,11 @@ static int expand_fmt(const char *fmt, const struct principal *pr, struct fb *ou
                 bad = true;
         }
         if (bad) {
-            set_err(err, errlen, "bad format in username mapping in %.*s", (int)nd, d);
+            fr_errf(err, errlen, "bad format in username mapping in %.*s", (int)nd, d);
             return A2L_BAD_FORMAT;
         }
         if ((size_t)num >= pr->nparams) {
-            set_err(err, errlen, "index %lld from %s is outside of the valid range 0 to %zu", num, fmt,
+            fr_errf(err, errlen, "index %lld from %s is outside of the valid range 0 to %zu", num, fmt,
                     pr->nparams - 1);
             return A2L_BAD_FORMAT;
         }
@@ -1100,7 +1090,7 @@ static int apply_rule(const struct a2l_rules *rules, size_t idx, const struct pr
         basebuf[0] = 0;
         int rc = expand_fmt(r->fmt, pr, &base, err, errlen);
         if (rc == A2L_TOO_LONG)
-            set_err(err, errlen, "the name formatted by an auth_to_local rule is longer than %d bytes", A2L_MAX_NAME);
+            fr_errf(err, errlen, "the name formatted by an auth_to_local rule is longer than %d bytes", A2L_MAX_NAME);
         if (rc)
             return rc;
         if (r->has_match) {
@@ -1108,16 +1098,16 @@ static int apply_rule(const struct a2l_rules *rules, size_t idx, const struct pr
             if (rc == REG_NOMATCH)
                 return 0;
             if (rc != 0) {
-                set_err(err, errlen, "auth_to_local: regular expression failed");
+                fr_errf(err, errlen, "auth_to_local: regular expression failed");
                 return A2L_ERROR;
             }
         }
         if (r->has_sed) {
             rc = substitute(r, basebuf, base.n, out);
             if (rc == A2L_TOO_LONG)
-                set_err(err, errlen, "the name made by an auth_to_local rule is longer than %d bytes", A2L_MAX_NAME);
+                fr_errf(err, errlen, "the name made by an auth_to_local rule is longer than %d bytes", A2L_MAX_NAME);
             else if (rc)
-                set_err(err, errlen, "auth_to_local: regular expression failed");
+                fr_errf(err, errlen, "auth_to_local: regular expression failed");
             if (rc)
                 return rc;
         } else {
@@ -1125,14 +1115,14 @@ static int apply_rule(const struct a2l_rules *rules, size_t idx, const struct pr
         }
     }
     if (out->over) {
-        set_err(err, errlen, "the name made by an auth_to_local rule is longer than %d bytes", A2L_MAX_NAME);
+        fr_errf(err, errlen, "the name made by an auth_to_local rule is longer than %d bytes", A2L_MAX_NAME);
         return A2L_TOO_LONG;
     }
     if (strpbrk(out->p, "/@")) {
         char rs[4 * A2L_MAX_FIELD + 64];
         if (a2l_rule_string(rules, idx, rs, sizeof rs) < 0)
             snprintf(rs, sizeof rs, "#%zu", idx + 1);
-        set_err(err, errlen, "Non-simple name %s after auth_to_local rule %s", out->p, rs);
+        fr_errf(err, errlen, "Non-simple name %s after auth_to_local rule %s", out->p, rs);
         return A2L_NON_SIMPLE;
     }
     if (r->lower)
@@ -1148,20 +1138,20 @@ int a2l_short_name(const struct a2l_rules *rules, const char *principal, const c
     if (!default_realm)
         default_realm = "";
     if (!out || !outlen) {
-        set_err(err, errlen, "auth_to_local: no room for the name");
+        fr_errf(err, errlen, "auth_to_local: no room for the name");
         return A2L_TOO_LONG;
     }
     out[0] = 0;
     size_t plen = strlen(principal);
     if (plen > A2L_MAX_NAME) {
-        set_err(err, errlen, "Kerberos name longer than %d bytes", A2L_MAX_NAME);
+        fr_errf(err, errlen, "Kerberos name longer than %d bytes", A2L_MAX_NAME);
         return A2L_TOO_LONG;
     }
     struct principal pr;
     const char *simple = NULL;
     if (!split_principal(principal, &pr)) {
         if (strchr(principal, '@')) {
-            set_err(err, errlen, "Malformed Kerberos name: %s", principal);
+            fr_errf(err, errlen, "Malformed Kerberos name: %s", principal);
             return A2L_MALFORMED;
         }
         simple = principal; /* Hadoop keeps the whole text as the service name */
@@ -1170,7 +1160,7 @@ int a2l_short_name(const struct a2l_rules *rules, const char *principal, const c
     }
     if (simple) {
         if (plen + 1 > outlen) {
-            set_err(err, errlen, "auth_to_local: the name does not fit in %zu bytes", outlen);
+            fr_errf(err, errlen, "auth_to_local: the name does not fit in %zu bytes", outlen);
             return A2L_TOO_LONG;
         }
         memcpy(out, simple, plen + 1);
@@ -1182,7 +1172,7 @@ int a2l_short_name(const struct a2l_rules *rules, const char *principal, const c
     if (!rules && pr.has_realm && strlen(default_realm) == pr.plen[0] &&
         memcmp(default_realm, pr.params[0], pr.plen[0]) == 0) {
         if (pr.plen[1] + 1 > outlen) {
-            set_err(err, errlen, "auth_to_local: the name does not fit in %zu bytes", outlen);
+            fr_errf(err, errlen, "auth_to_local: the name does not fit in %zu bytes", outlen);
             return A2L_TOO_LONG;
         }
         memcpy(out, pr.params[1], pr.plen[1]);
@@ -1195,13 +1185,13 @@ int a2l_short_name(const struct a2l_rules *rules, const char *principal, const c
             return rc;
         if (rc == 1) {
             if (res.n + 1 > outlen) {
-                set_err(err, errlen, "auth_to_local: the name does not fit in %zu bytes", outlen);
+                fr_errf(err, errlen, "auth_to_local: the name does not fit in %zu bytes", outlen);
                 return A2L_TOO_LONG;
             }
             memcpy(out, resbuf, res.n + 1);
             return A2L_OK;
         }
     }
-    set_err(err, errlen, "No rules applied to %s", principal);
+    fr_errf(err, errlen, "No rules applied to %s", principal);
     return A2L_NO_RULE;
 }

@@ -7,6 +7,7 @@
  *       .users  .groups   struct pu_list  (AccessControlList's two halves)
  *       .hosts            struct pu_hosts (MachineList: *, addresses, ranges, names)
  */
+#include "errmsg.h"
 #include "proxyuser.h"
 
 #include <arpa/inet.h>
@@ -52,17 +53,6 @@ struct proxyuser_rules {
     struct pu_user *user;
     size_t n, cap;
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void free_strings(char **s, size_t n)
 {
@@ -254,7 +244,7 @@ static int parse_hosts(const char *value, struct pu_hosts *h, char *err, size_t 
     const char *why = NULL;
     long n = split_items(value, true, &item, &why);
     if (n < 0) {
-        set_err(err, errlen, "%s", why);
+        fr_errf(err, errlen, "%s", why);
         return -1;
     }
     if (n == 1 && strcmp(item[0], "*") == 0) {
@@ -268,14 +258,14 @@ static int parse_hosts(const char *value, struct pu_hosts *h, char *err, size_t 
         h->cidr = malloc((size_t)n * sizeof *h->cidr);
         h->name = malloc((size_t)n * sizeof *h->name);
         if (!h->addr || !h->cidr || !h->name) {
-            set_err(err, errlen, "out of memory");
+            fr_errf(err, errlen, "out of memory");
             rc = -1;
         }
     }
     for (long i = 0; i < n; i++) {
         if (rc == 0 && strchr(item[i], '/')) {
             if (!parse_cidr(item[i], &h->cidr[h->ncidr])) {
-                set_err(err, errlen, "Invalid CIDR syntax : %s", item[i]);
+                fr_errf(err, errlen, "Invalid CIDR syntax : %s", item[i]);
                 rc = -1;
             } else {
                 h->ncidr++;
@@ -305,13 +295,13 @@ static int parse_key(const char *key, const char **user, size_t *ulen, enum pu_k
     if (strncmp(p, "hadoop.", 7) == 0)
         p += 7;
     if (strncmp(p, "proxyuser.", 10) != 0) {
-        set_err(err, errlen, "%s: not a proxyuser key (want hadoop.proxyuser.<user>.hosts|groups|users)", key);
+        fr_errf(err, errlen, "%s: not a proxyuser key (want hadoop.proxyuser.<user>.hosts|groups|users)", key);
         return -1;
     }
     p += 10;
     const char *dot = strrchr(p, '.');
     if (!dot) {
-        set_err(err, errlen, "%s: no .hosts, .groups or .users at the end", key);
+        fr_errf(err, errlen, "%s: no .hosts, .groups or .users at the end", key);
         return -1;
     }
     if (strcmp(dot, ".users") == 0)
@@ -321,16 +311,16 @@ static int parse_key(const char *key, const char **user, size_t *ulen, enum pu_k
     else if (strcmp(dot, ".hosts") == 0)
         *kind = PU_HOSTS;
     else {
-        set_err(err, errlen, "%s: ends in %s, want .hosts, .groups or .users", key, dot);
+        fr_errf(err, errlen, "%s: ends in %s, want .hosts, .groups or .users", key, dot);
         return -1;
     }
     if (dot == p) {
-        set_err(err, errlen, "%s: no user name", key);
+        fr_errf(err, errlen, "%s: no user name", key);
         return -1;
     }
     for (const char *c = p; c < dot; c++) {
         if ((unsigned char)*c <= ' ') {
-            set_err(err, errlen, "%s: the user name holds a blank or a control character", key);
+            fr_errf(err, errlen, "%s: the user name holds a blank or a control character", key);
             return -1;
         }
     }
@@ -350,15 +340,15 @@ static struct pu_user *find_user(const struct proxyuser_rules *rules, const char
 int proxyuser_rules_set(struct proxyuser_rules *rules, const char *key, const char *value, char *err, size_t errlen)
 {
     if (!rules || !key || !value) {
-        set_err(err, errlen, "proxyuser: missing rules, key or value");
+        fr_errf(err, errlen, "proxyuser: missing rules, key or value");
         return -1;
     }
     if (strlen(key) > PROXYUSER_MAX_KEY) {
-        set_err(err, errlen, "proxyuser: a key longer than %d bytes", PROXYUSER_MAX_KEY);
+        fr_errf(err, errlen, "proxyuser: a key longer than %d bytes", PROXYUSER_MAX_KEY);
         return -1;
     }
     if (strlen(value) > PROXYUSER_MAX_VALUE) {
-        set_err(err, errlen, "%s: the value is longer than %d bytes", key, PROXYUSER_MAX_VALUE);
+        fr_errf(err, errlen, "%s: the value is longer than %d bytes", key, PROXYUSER_MAX_VALUE);
         return -1;
     }
     const char *uname;
@@ -373,13 +363,13 @@ int proxyuser_rules_set(struct proxyuser_rules *rules, const char *key, const ch
     char why_hosts[160];
     if (kind == PU_HOSTS) {
         if (parse_hosts(value, &hosts, why_hosts, sizeof why_hosts) != 0) {
-            set_err(err, errlen, "%s: %s", key, why_hosts);
+            fr_errf(err, errlen, "%s: %s", key, why_hosts);
             return -1;
         }
     } else {
         const char *why = NULL;
         if (parse_list(value, &list, &why) != 0) {
-            set_err(err, errlen, "%s: %s", key, why);
+            fr_errf(err, errlen, "%s: %s", key, why);
             return -1;
         }
     }
@@ -388,21 +378,21 @@ int proxyuser_rules_set(struct proxyuser_rules *rules, const char *key, const ch
     if (!u) {
         char *name = NULL;
         if (rules->n == PROXYUSER_MAX_USERS) {
-            set_err(err, errlen, "%s: rules for more than %d users", key, PROXYUSER_MAX_USERS);
+            fr_errf(err, errlen, "%s: rules for more than %d users", key, PROXYUSER_MAX_USERS);
             goto fail;
         }
         if (rules->n == rules->cap) {
             size_t cap = rules->cap ? rules->cap * 2 : 8;
             struct pu_user *grown = realloc(rules->user, cap * sizeof *grown);
             if (!grown) {
-                set_err(err, errlen, "%s: out of memory", key);
+                fr_errf(err, errlen, "%s: out of memory", key);
                 goto fail;
             }
             rules->user = grown;
             rules->cap = cap;
         }
         if (!(name = malloc(ulen + 1))) {
-            set_err(err, errlen, "%s: out of memory", key);
+            fr_errf(err, errlen, "%s: out of memory", key);
             goto fail;
         }
         memcpy(name, uname, ulen);
@@ -496,11 +486,11 @@ int proxyuser_check_request(const struct proxyuser_rules *rules, const struct pr
         rules && req->real_short ? find_user(rules, req->real_short, strlen(req->real_short)) : NULL;
     /* No .users and no .groups key for this user: there is no ACL at all. */
     if (!u || (!u->users.present && !u->groups.present) || !acl_allows(u, req)) {
-        set_err(err, errlen, "User: %s is not allowed to impersonate %s", real, eff);
+        fr_errf(err, errlen, "User: %s is not allowed to impersonate %s", real, eff);
         return -1;
     }
     if (!u->hosts.present || !hosts_include(&u->hosts, req)) {
-        set_err(err, errlen, "Unauthorized connection for super-user: %s from IP %s", real,
+        fr_errf(err, errlen, "Unauthorized connection for super-user: %s from IP %s", real,
                 req->client_ip ? req->client_ip : "null");
         return -1;
     }

@@ -39,7 +39,7 @@ int zk_read_auth_file(struct zks *z, const char *file, char *err, size_t errlen)
 {
     FILE *f = fopen(file, "r");
     if (!f) {
-        set_err(err, errlen, "%s: %s", file, strerror(errno));
+        fr_errf(err, errlen, "%s: %s", file, strerror(errno));
         return -1;
     }
     char line[1024];
@@ -58,7 +58,7 @@ int zk_read_auth_file(struct zks *z, const char *file, char *err, size_t errlen)
             p += 7;
         char *colon = strchr(p, ':');
         if (!colon || colon == p || !colon[1]) {
-            set_err(err, errlen, "%s:%d: expected [read] user:password", file, lineno);
+            fr_errf(err, errlen, "%s:%d: expected [read] user:password", file, lineno);
             rc = -1;
             break;
         }
@@ -66,7 +66,7 @@ int zk_read_auth_file(struct zks *z, const char *file, char *err, size_t errlen)
         if (*slot)
             continue; /* the first one of each kind counts */
         if (!(*slot = strdup(p))) {
-            set_err(err, errlen, "out of memory");
+            fr_errf(err, errlen, "out of memory");
             rc = -1;
         }
     }
@@ -75,7 +75,7 @@ int zk_read_auth_file(struct zks *z, const char *file, char *err, size_t errlen)
         return -1;
     if ((z->admin_cred && !(z->admin_id = digest_id(z->admin_cred))) ||
         (z->reader_cred && !(z->reader_id = digest_id(z->reader_cred)))) {
-        set_err(err, errlen, "cannot compute the digest of the auth file's identities");
+        fr_errf(err, errlen, "cannot compute the digest of the auth file's identities");
         return -1;
     }
     return 0;

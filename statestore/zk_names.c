@@ -68,13 +68,13 @@ int zk_key_to_name(enum rec_kind kind, const char *key, char *out, size_t outsz,
 {
     if (kind == REC_MOUNT) {
         if (zks_encode_name(key, out, outsz) < 0) {
-            set_err(err, errlen, "mount path too long or empty: %.80s", key ? key : "");
+            fr_errf(err, errlen, "mount path too long or empty: %.80s", key ? key : "");
             return -1;
         }
         return 0;
     }
     if (!key || !name_valid(key)) {
-        set_err(err, errlen, "not a valid %s name: '%.80s'", rec_kind_name(kind), key ? key : "");
+        fr_errf(err, errlen, "not a valid %s name: '%.80s'", rec_kind_name(kind), key ? key : "");
         return -1;
     }
     snprintf(out, outsz, "%s", key);

@@ -104,10 +104,10 @@ int zk_do_register(struct zks *z, zhandle_t *zh, const struct zks_router *r, cha
                 }
             }
         }
-        set_err(err, errlen, "registering router %s at %s: %s", r->id, path, zerror(rc));
+        fr_errf(err, errlen, "registering router %s at %s: %s", r->id, path, zerror(rc));
         return zrc_to_rc(rc) == ZKS_CONFLICT ? ZKS_ERR : zrc_to_rc(rc);
     }
-    set_err(err, errlen, "registering router %s at %s: the znode keeps changing", r->id, path);
+    fr_errf(err, errlen, "registering router %s at %s: the znode keeps changing", r->id, path);
     return ZKS_ERR;
 }
 
@@ -149,7 +149,7 @@ static zhandle_t *take_handle(struct zks *z, char *err, size_t errlen)
     pthread_rwlock_rdlock(&z->hlock);
     if (!z->zh) {
         pthread_rwlock_unlock(&z->hlock);
-        set_err(err, errlen, "no ZooKeeper session (%s)", z->hosts);
+        fr_errf(err, errlen, "no ZooKeeper session (%s)", z->hosts);
         return NULL;
     }
     return z->zh;
@@ -178,9 +178,9 @@ int zks_get(struct zks *z, enum rec_kind kind, const char *key, struct record *o
     if (zrc != ZOK) {
         int rc = zrc_to_rc(zrc);
         if (rc == ZKS_NOTFOUND)
-            set_err(err, errlen, "no %s %s", rec_kind_name(kind), key);
+            fr_errf(err, errlen, "no %s %s", rec_kind_name(kind), key);
         else
-            set_err(err, errlen, "reading %s: %s", path, zerror(zrc));
+            fr_errf(err, errlen, "reading %s: %s", path, zerror(zrc));
         return rc == ZKS_CONFLICT ? ZKS_ERR : rc;
     }
     if (version)
@@ -188,7 +188,7 @@ int zks_get(struct zks *z, enum rec_kind kind, const char *key, struct record *o
     char why[ZKS_REASON_LEN];
     int rc = ZKS_OK;
     if (zk_decode_record(kind, name, data, len, out, why, sizeof why) < 0) {
-        set_err(err, errlen, "%s %s (znode %s, version %d) is not valid: %s", rec_kind_name(kind), key, path,
+        fr_errf(err, errlen, "%s %s (znode %s, version %d) is not valid: %s", rec_kind_name(kind), key, path,
                 st.version, why);
         rc = ZKS_INVALID;
     } else if (kind == REC_MOUNT) {
@@ -209,10 +209,10 @@ static void conflict_msg(struct zks *z, zhandle_t *zh, const char *path, enum re
     else
         snprintf(exp, sizeof exp, "%d", expected);
     if (rc == ZOK)
-        set_err(err, errlen, "%s %s was changed by someone else (version %d, expected %s)", rec_kind_name(kind), key,
+        fr_errf(err, errlen, "%s %s was changed by someone else (version %d, expected %s)", rec_kind_name(kind), key,
                 st.version, exp);
     else
-        set_err(err, errlen, "%s %s was changed by someone else (deleted, expected version %s)", rec_kind_name(kind),
+        fr_errf(err, errlen, "%s %s was changed by someone else (deleted, expected version %s)", rec_kind_name(kind),
                 key, exp);
 }
 
@@ -221,11 +221,11 @@ int zks_put(struct zks *z, const struct record *r, int32_t expected_version, int
 {
     char why[ZKS_REASON_LEN];
     if (!r || (unsigned)r->kind >= REC_NKINDS) {
-        set_err(err, errlen, "no record");
+        fr_errf(err, errlen, "no record");
         return ZKS_INVALID;
     }
     if (record_validate(r, why, sizeof why) < 0) {
-        set_err(err, errlen, "%s %s: %s", rec_kind_name(r->kind), record_key(r), why);
+        fr_errf(err, errlen, "%s %s: %s", rec_kind_name(r->kind), record_key(r), why);
         return ZKS_INVALID;
     }
     char name[FR_PATH_MAX * 3 + 1], path[FR_PATH_MAX * 3 + 512];
@@ -237,7 +237,7 @@ int zks_put(struct zks *z, const struct record *r, int32_t expected_version, int
     size_t tl = record_format(r, true, NULL, 0);
     char *data = malloc(hl + tl + 1);
     if (!data) {
-        set_err(err, errlen, "out of memory");
+        fr_errf(err, errlen, "out of memory");
         return ZKS_ERR;
     }
     memcpy(data, ZKS_FORMAT_HEADER "\n", hl);
@@ -268,7 +268,7 @@ int zks_put(struct zks *z, const struct record *r, int32_t expected_version, int
     if (rc == ZKS_CONFLICT)
         conflict_msg(z, zh, path, r->kind, record_key(r), expected_version, err, errlen);
     else if (rc != ZKS_OK)
-        set_err(err, errlen, "writing %s: %s", path, zerror(zrc));
+        fr_errf(err, errlen, "writing %s: %s", path, zerror(zrc));
     else if (new_version)
         *new_version = st.version;
     give_handle(z);
@@ -288,11 +288,11 @@ int zks_delete(struct zks *z, enum rec_kind kind, const char *key, int32_t expec
     int zrc = zoo_delete(zh, path, expected_version < 0 ? -1 : expected_version);
     int rc = zrc_to_rc(zrc);
     if (rc == ZKS_NOTFOUND)
-        set_err(err, errlen, "no %s %s", rec_kind_name(kind), key);
+        fr_errf(err, errlen, "no %s %s", rec_kind_name(kind), key);
     else if (rc == ZKS_CONFLICT)
         conflict_msg(z, zh, path, kind, key, expected_version, err, errlen);
     else if (rc != ZKS_OK)
-        set_err(err, errlen, "deleting %s: %s", path, zerror(zrc));
+        fr_errf(err, errlen, "deleting %s: %s", path, zerror(zrc));
     give_handle(z);
     return rc;
 }
@@ -300,13 +300,13 @@ int zks_delete(struct zks *z, enum rec_kind kind, const char *key, int32_t expec
 int zks_register_router(struct zks *z, const struct zks_router *info, char *err, size_t errlen)
 {
     if (!info || !name_valid(info->id)) {
-        set_err(err, errlen, "not a valid router id: '%s'", info ? info->id : "");
+        fr_errf(err, errlen, "not a valid router id: '%s'", info ? info->id : "");
         return ZKS_INVALID;
     }
     pthread_mutex_lock(&z->mu);
     if (!z->reg && !(z->reg = malloc(sizeof *z->reg))) {
         pthread_mutex_unlock(&z->mu);
-        set_err(err, errlen, "out of memory");
+        fr_errf(err, errlen, "out of memory");
         return ZKS_ERR;
     }
     *z->reg = *info;
@@ -341,14 +341,14 @@ int zks_list_routers(struct zks *z, struct zks_router **out, size_t *n, char *er
     }
     if (zrc != ZOK) {
         give_handle(z);
-        set_err(err, errlen, "listing %s: %s", path, zerror(zrc));
+        fr_errf(err, errlen, "listing %s: %s", path, zerror(zrc));
         return zrc_to_rc(zrc) == ZKS_CONFLICT ? ZKS_ERR : zrc_to_rc(zrc);
     }
     struct zks_router *v = calloc(kids.count ? (size_t)kids.count : 1, sizeof *v);
     if (!v) {
         deallocate_String_vector(&kids);
         give_handle(z);
-        set_err(err, errlen, "out of memory");
+        fr_errf(err, errlen, "out of memory");
         return ZKS_ERR;
     }
     size_t k = 0;
@@ -378,7 +378,7 @@ int zks_list_routers(struct zks *z, struct zks_router **out, size_t *n, char *er
 static int safemode_path(struct zks *z, const char *router_id, char *path, size_t size, char *err, size_t errlen)
 {
     if (!router_id || !name_valid(router_id)) {
-        set_err(err, errlen, "not a valid router id: '%.80s'", router_id ? router_id : "");
+        fr_errf(err, errlen, "not a valid router id: '%.80s'", router_id ? router_id : "");
         return -1;
     }
     zk_build_path(z, SAFEMODE_FOLDER, router_id, path, size);
@@ -413,7 +413,7 @@ int zks_safemode_set(struct zks *z, const char *router_id, bool on, char *err, s
     }
     give_handle(z);
     if (zrc != ZOK) {
-        set_err(err, errlen, "%s safe mode of router %s (%s): %s", on ? "entering" : "leaving", router_id, path,
+        fr_errf(err, errlen, "%s safe mode of router %s (%s): %s", on ? "entering" : "leaving", router_id, path,
                 zerror(zrc));
         int rc = zrc_to_rc(zrc);
         return rc == ZKS_CONFLICT || rc == ZKS_NOTFOUND ? ZKS_ERR : rc;
@@ -436,7 +436,7 @@ int zks_safemode_get(struct zks *z, const char *router_id, bool *on, char *err, 
         *on = zrc == ZOK;
         return ZKS_OK;
     }
-    set_err(err, errlen, "reading the safe mode of router %s (%s): %s", router_id, path, zerror(zrc));
+    fr_errf(err, errlen, "reading the safe mode of router %s (%s): %s", router_id, path, zerror(zrc));
     int rc = zrc_to_rc(zrc);
     return rc == ZKS_CONFLICT || rc == ZKS_NOTFOUND ? ZKS_ERR : rc;
 }

@@ -199,36 +199,36 @@ int zk_decode_record(enum rec_kind kind, const char *name, const char *data, int
         first--;
     if (first != hl || memcmp(data, ZKS_FORMAT_HEADER, hl)) {
         if (first > 20 && !memcmp(data, "# fedrouter-record v", 20))
-            set_err(why, whylen, "unknown record format version '%.*s' (this router reads v1)", (int)(first - 2),
+            fr_errf(why, whylen, "unknown record format version '%.*s' (this router reads v1)", (int)(first - 2),
                     data + 2);
         else
-            set_err(why, whylen, "no '%s' header line", ZKS_FORMAT_HEADER);
+            fr_errf(why, whylen, "no '%s' header line", ZKS_FORMAT_HEADER);
         return -1;
     }
     const char *body = nl ? nl + 1 : data + len;
     char w[ZKS_REASON_LEN];
     if (record_parse_text(body, (size_t)(data + len - body), out, w, sizeof w) < 0) {
-        set_err(why, whylen, "%s", w);
+        fr_errf(why, whylen, "%s", w);
         return -1;
     }
     if (out->kind != kind) {
-        set_err(why, whylen, "a [%s] record in the %s folder", rec_kind_name(out->kind), folder_names[kind]);
+        fr_errf(why, whylen, "a [%s] record in the %s folder", rec_kind_name(out->kind), folder_names[kind]);
         record_free(out);
         return -1;
     }
     char key[FR_PATH_MAX + 1];
     if (kind == REC_MOUNT ? zks_decode_name(name, key, sizeof key) < 0 : snprintf(key, sizeof key, "%s", name) < 0) {
-        set_err(why, whylen, "znode name is not a valid encoded path");
+        fr_errf(why, whylen, "znode name is not a valid encoded path");
         record_free(out);
         return -1;
     }
     if (strcmp(key, record_key(out))) {
-        set_err(why, whylen, "record key '%.100s' does not match its znode", record_key(out));
+        fr_errf(why, whylen, "record key '%.100s' does not match its znode", record_key(out));
         record_free(out);
         return -1;
     }
     if (record_validate(out, w, sizeof w) < 0) {
-        set_err(why, whylen, "%s", w);
+        fr_errf(why, whylen, "%s", w);
         record_free(out);
         return -1;
     }

@@ -93,23 +93,23 @@ struct zks *zks_open(const char *hosts, const char *root, int session_timeout_ms
                      zks_change_fn on_change, void *ctx, char *err, size_t errlen)
 {
     if (!hosts || !*hosts) {
-        set_err(err, errlen, "no ZooKeeper hosts given");
+        fr_errf(err, errlen, "no ZooKeeper hosts given");
         return NULL;
     }
     if (!root || root[0] != '/' || strstr(root, "//") || strlen(root) > 512) {
-        set_err(err, errlen, "ZooKeeper root must be an absolute znode path: '%s'", root ? root : "");
+        fr_errf(err, errlen, "ZooKeeper root must be an absolute znode path: '%s'", root ? root : "");
         return NULL;
     }
     pthread_once(&log_once, quiet_log);
     struct zks *z = calloc(1, sizeof *z);
     if (!z) {
-        set_err(err, errlen, "out of memory");
+        fr_errf(err, errlen, "out of memory");
         return NULL;
     }
     z->hosts = strdup(hosts);
     z->root = strdup(root);
     if (!z->hosts || !z->root) {
-        set_err(err, errlen, "out of memory");
+        fr_errf(err, errlen, "out of memory");
         goto fail;
     }
     size_t rl = strlen(z->root);
@@ -134,12 +134,12 @@ struct zks *zks_open(const char *hosts, const char *root, int session_timeout_ms
     z->lost_ns = mono_ns();
 
     if (zk_new_session(z) < 0) {
-        set_err(err, errlen, "cannot create a ZooKeeper handle for '%s'", hosts);
+        fr_errf(err, errlen, "cannot create a ZooKeeper handle for '%s'", hosts);
         zks_close(z);
         return NULL;
     }
     if (pthread_create(&z->thr, NULL, zk_store_thread, z) != 0) {
-        set_err(err, errlen, "cannot start the statestore thread");
+        fr_errf(err, errlen, "cannot start the statestore thread");
         zks_close(z);
         return NULL;
     }

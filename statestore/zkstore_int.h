@@ -24,6 +24,7 @@
 
 #include <zookeeper/zookeeper.h>
 
+#include "errmsg.h"
 #include "clock.h"
 #include "zkstore.h"
 
@@ -37,17 +38,6 @@ static const char *const folder_names[REC_NKINDS] = {"mounts", "nameservices", "
 #define ZKS_RESOLVE_DELAY_MS 30000
 
 /* ---- small helpers ---- */
-
-static inline void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static inline void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static inline int64_t mono_ns(void) { return (int64_t)fr_mono_ns(); }
 
