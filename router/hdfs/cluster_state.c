@@ -439,7 +439,7 @@ static int call_send(struct cs_call *c)
         /* ha says why nothing went out ("addr: reason"), e.g. a name that
          * does not resolve. */
         size_t used = strlen(c->why);
-        snprintf(c->why + used, sizeof c->why - used, "%s%s", used ? "; " : "",
+        snprintf(c->why + used, sizeof c->why - used, "%s%.350s", used ? "; " : "",
                  c->hc.why[0] ? c->hc.why : "cannot send the call");
     }
     return -1;
