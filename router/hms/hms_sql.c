@@ -380,6 +380,31 @@ static int map_db(struct sqlmap *m, const struct tok *db, bool dotted)
     return 0;
 }
 
+/* The way in: a db.t.x whose db, once the prefix is taken off, would read
+ * as Spark's session catalog (prefix "s": sspark_catalog.t.x). The backend
+ * text could not say which was meant, so the name counts as one the
+ * metastore cannot hold (the view is refused) rather than being rewritten
+ * into the catalog. */
+static bool strips_to_catalog(const struct sqlmap *m, const struct name *nm, const struct tok *db)
+{
+    size_t n = sizeof session_catalog - 1;
+    if (!m->in || nm->n < 3 || db != &nm->part[0] || db->c1 - db->c0 != m->pl + n)
+        return false;
+    return strncasecmp((const char *)m->s + db->c0, m->prefix, m->pl) == 0 &&
+           strncasecmp((const char *)m->s + db->c0 + m->pl, session_catalog, n) == 0;
+}
+
+/* map_db for the database of a name. */
+static int map_name_db(struct sqlmap *m, const struct name *nm, const struct tok *db, bool dotted)
+{
+    if (strips_to_catalog(m, nm, db)) {
+        if (m->foreign < UINT_MAX)
+            m->foreign++;
+        return 0;
+    }
+    return map_db(m, db, dotted);
+}
+
 static int push(struct sqlmap *m, enum paren kind)
 {
     if (m->depth >= HMS_SQL_MAX_DEPTH)
@@ -417,13 +442,13 @@ static int on_name(struct sqlmap *m, struct frame *f, const struct name *nm, enu
         *paren = f->st == S_SOURCE ? P_TVF : P_CALL;
         if (f->st == S_TABLE)
             f->st = S_EXPR;
-        return has_db ? map_db(m, db, dotted) : 0;
+        return has_db ? map_name_db(m, nm, db, dotted) : 0;
     }
     switch (f->st) {
     case S_SOURCE:
     case S_TABLE:
         f->st = f->st == S_SOURCE ? S_FROM : S_EXPR;
-        return has_db && !is_path(m->s, nm) ? map_db(m, db, dotted) : 0;
+        return has_db && !is_path(m->s, nm) ? map_name_db(m, nm, db, dotted) : 0;
     case S_LV_ALIAS:
         /* The alias, then (Spark, AS left out) column aliases. */
         if (f->lv_words++ > 0)

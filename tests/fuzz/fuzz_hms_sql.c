@@ -270,6 +270,7 @@ static const char *const seeds[] = {
     "SELECT * FROM noop(ON a.b PARTITION BY c, d.e ORDER BY f) JOIN my_tvf(TABLE(g.h), TABLE i.j) t",
     "SELECT a IS NOT DISTINCT FROM b.c FROM parquet.`/x/y`, `db.t`, `a``b`.c; INSERT INTO x.y SELECT 1",
     "SELECT * FROM (FROM a.b SELECT x) t WHERE EXISTS (SELECT 1 FROM c.d) GROUP BY x.y, z.w LIMIT 1, 2",
+    "SELECT sspark_catalog.a.i(x), spark_catalog.sa.f(y) FROM sspark_catalog.a.t JOIN park_catalog.b.c",
 };
 
 /* Words and pieces that mutations insert. */
