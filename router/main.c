@@ -43,8 +43,6 @@
 #include "upstream.h"
 #include "worker.h"
 
-static int64_t now_ms(void) { return fr_wall_ms(); }
-
 /* log.level as the log module counts levels. */
 static enum fr_log_level log_level(const struct config *cfg)
 {
@@ -543,12 +541,12 @@ int main(int argc, char **argv)
     atomic_store(&r.draining, true);
     for (int i = 0; i < r.nworkers; i++)
         worker_wake(&r.workers[i]);
-    int64_t deadline = now_ms() + cfg.router.shutdown_grace_ms;
+    int64_t deadline = fr_wall_ms() + cfg.router.shutdown_grace_ms;
     for (;;) {
         uint64_t inflight = 0;
         for (int i = 0; i < r.nworkers; i++)
             inflight += __atomic_load_n(&r.workers[i].in_flight, __ATOMIC_RELAXED);
-        if (inflight == 0 || now_ms() >= deadline)
+        if (inflight == 0 || fr_wall_ms() >= deadline)
             break;
         usleep(10000);
     }

@@ -9,14 +9,12 @@
 #include <string.h>
 #include <time.h>
 
-int64_t store_wall_ms(void) { return fr_wall_ms(); }
-
 void store_base_init(struct store *st, const struct store_ops *ops, const struct store_host *host)
 {
     st->ops = ops;
     st->host = *host;
     atomic_init(&st->stop, false);
-    atomic_init(&st->loaded_at_ms, store_wall_ms()); /* the caller published the first snapshot */
+    atomic_init(&st->loaded_at_ms, fr_wall_ms()); /* the caller published the first snapshot */
     atomic_init(&st->reload_failures, 0);
     pthread_mutex_init(&st->mu, NULL);
     st->last_error[0] = 0;

@@ -171,7 +171,7 @@ static void reload(struct store_file *f, const char *text, size_t len)
         return;
     }
     store_publish(st, s);
-    atomic_store(&st->loaded_at_ms, store_wall_ms());
+    atomic_store(&st->loaded_at_ms, fr_wall_ms());
     store_clear_error(st);
     fr_info("reloaded %s (snapshot %llu)", f->path, (unsigned long long)snapshot_version(s));
 }

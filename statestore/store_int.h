@@ -32,7 +32,5 @@ void store_publish(struct store *st, struct snapshot *s);
 void store_failed(struct store *st, const char *why);
 /* A reload worked: the health line stops naming the last failure. */
 void store_clear_error(struct store *st);
-/* Milliseconds since the epoch. */
-int64_t store_wall_ms(void);
 
 #endif

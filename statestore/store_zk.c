@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "snapshot.h"
 #include "store_int.h"
@@ -77,7 +78,7 @@ static void on_change(void *ctx, const struct record_set *recs, uint64_t zxid)
     store_publish(&z->base, s);
     uint64_t version = snapshot_version(s);
     atomic_store(&z->zxid, zxid);
-    atomic_store(&z->base.loaded_at_ms, store_wall_ms());
+    atomic_store(&z->base.loaded_at_ms, fr_wall_ms());
     atomic_fetch_add(&z->rebuilds, 1);
     store_clear_error(&z->base);
     fr_info("statestore: snapshot %llu from zxid 0x%llx (%zu mounts, %zu nameservices)", (unsigned long long)version,
@@ -133,7 +134,7 @@ static struct store *zk_start(const struct store_params *set, const struct store
     store_base_init(&z->base, &store_zk_ops, host);
     snprintf(z->router_id, sizeof z->router_id, "%s", set->router_id);
     snprintf(z->default_ns, sizeof z->default_ns, "%s", set->default_ns ? set->default_ns : "");
-    z->start_ms = store_wall_ms();
+    z->start_ms = fr_wall_ms();
     char err[1024];
     z->zk = zks_open(set->zk_hosts, set->zk_root, set->zk_session_timeout_ms, set->zk_auth_file, on_change, z, err,
                      sizeof err);
@@ -204,7 +205,7 @@ static bool zk_health(struct store *st, char *out, size_t cap)
     char when[32];
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     snprintf(out, cap, " statestore=zookeeper stale since=%s (%lld s) zxid=0x%llx", when,
-             (long long)((store_wall_ms() - zs.stale_since_ms) / 1000), (unsigned long long)zs.zxid);
+             (long long)((fr_wall_ms() - zs.stale_since_ms) / 1000), (unsigned long long)zs.zxid);
     /* Still serving the last good table: healthy for a load balancer. */
     return true;
 }
@@ -217,7 +218,7 @@ static void zk_gauges(struct store *st, store_print_fn print, void *out)
     print(out, "# TYPE fedrouter_statestore_connected gauge\nfedrouter_statestore_connected %d\n",
           zs.connected ? 1 : 0);
     print(out, "# TYPE fedrouter_statestore_stale_seconds gauge\nfedrouter_statestore_stale_seconds %.3f\n",
-          zs.stale_since_ms ? (double)(store_wall_ms() - zs.stale_since_ms) / 1000.0 : 0.0);
+          zs.stale_since_ms ? (double)(fr_wall_ms() - zs.stale_since_ms) / 1000.0 : 0.0);
     print(out, "# TYPE fedrouter_statestore_zxid gauge\nfedrouter_statestore_zxid %llu\n",
           (unsigned long long)zs.zxid);
     print(out, "# TYPE fedrouter_statestore_skipped_records gauge\nfedrouter_statestore_skipped_records %zu\n",

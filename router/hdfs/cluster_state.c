@@ -87,8 +87,6 @@ static struct route_state *cs_rs;
 static char cs_user[256];
 static int cs_interval_ms;
 
-static int64_t mono_ms(void) { return fr_mono_ms(); }
-
 /* ---- the tables ---- */
 
 /* Makes room for one more element in *arr (n in use, *cap allocated).
@@ -121,14 +119,14 @@ void cs_note_space(const char *ns, uint64_t remaining)
         nspaces++;
     }
     spaces[i].remaining = remaining;
-    spaces[i].at_ms = mono_ms();
+    spaces[i].at_ms = fr_mono_ms();
     pthread_mutex_unlock(&lock);
 }
 
 int cs_space(const char *ns, uint64_t *remaining)
 {
     int rc = -1;
-    int64_t now = mono_ms();
+    int64_t now = fr_mono_ms();
     pthread_mutex_lock(&lock);
     for (size_t i = 0; i < nspaces; i++)
         if (strcmp(spaces[i].ns, ns) == 0) {
@@ -159,14 +157,14 @@ void cs_note_host(const char *ns, const char *host)
         snprintf(hosts[nhosts].ns, CS_NAME, "%s", ns);
         nhosts++;
     }
-    hosts[i].at_ms = mono_ms();
+    hosts[i].at_ms = fr_mono_ms();
     pthread_mutex_unlock(&lock);
 }
 
 bool cs_host_ns(const char *host, char *out, size_t cap)
 {
     bool found = false;
-    int64_t now = mono_ms();
+    int64_t now = fr_mono_ms();
     pthread_mutex_lock(&lock);
     /* The freshest entry wins when a host serves several subclusters. */
     int64_t best = -1;
@@ -204,14 +202,14 @@ static void note_usage(const char *src, const struct cs_usage *u)
         nusages++;
     }
     usages[i].u = *u;
-    usages[i].at_ms = mono_ms();
+    usages[i].at_ms = fr_mono_ms();
     pthread_mutex_unlock(&lock);
 }
 
 int cs_usage(const char *src, struct cs_usage *u)
 {
     int rc = -1;
-    int64_t now = mono_ms();
+    int64_t now = fr_mono_ms();
     pthread_mutex_lock(&lock);
     for (size_t i = 0; i < nusages; i++)
         if (strcmp(usages[i].src, src) == 0) {

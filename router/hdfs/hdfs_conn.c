@@ -22,8 +22,6 @@
 #include "sasl_server.h"
 #include "worker.h"
 
-static uint64_t now_ns(void) { return fr_mono_ns(); }
-
 /* ---- protocol state ---- */
 
 static const char *const state_names[HC_NSTATES] = {
@@ -137,7 +135,7 @@ static void rcall_unlink(struct rcall *rc)
 static void rcall_finish(struct rcall *rc, bool error, int wrote)
 {
     struct hconn *c = rc->c;
-    uint64_t us = (now_ns() - rc->start_ns) / 1000;
+    uint64_t us = (fr_mono_ns() - rc->start_ns) / 1000;
     metrics_record(c->w->metrics, 0, metrics_name_id(rc->method), metrics_name_id(rc->ns), us, error);
     rcall_unlink(rc);
     free(rc);
@@ -186,7 +184,7 @@ static struct rcall *rcall_new(struct hconn *c, const struct ipc_call *ic)
     if (!rc)
         return NULL;
     rc->c = c;
-    rc->start_ns = now_ns();
+    rc->start_ns = fr_mono_ns();
     rc->ns = "-";
     size_t cl = ic->hdr.client_id.len > IPC_CLIENT_ID_LEN ? IPC_CLIENT_ID_LEN : ic->hdr.client_id.len;
     memcpy(rc->cid, ic->hdr.client_id.p, cl);

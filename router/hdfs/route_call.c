@@ -58,8 +58,6 @@ void st_free(struct rstate *st)
     free(st);
 }
 
-uint64_t route_now_us(void) { return fr_mono_us(); }
-
 void guard_drop(struct rstate *st)
 {
     if (--st->pending == 0)
@@ -162,7 +160,7 @@ void start_sub_method(struct rstate *st, int i, struct ha_ns *ns, const char *me
     struct rcall *rc = st->rc;
     struct sub *s = &st->subs[i];
     struct ipc_ids own;
-    s->sent_us = route_now_us();
+    s->sent_us = fr_mono_us();
     if (ha_send(&s->hc, rc->c->w->up, ns, rcall_user(rc), sub_ids(st, method, &own), method, param, len) < 0) {
         s->finished = true;
         s->ust = UP_EDOWN;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "hdfs_conn.h"
 #include "pbwire.h"
 #include "route_deps.h"
@@ -123,7 +124,7 @@ static void start_sub_at(struct rstate *st, int i, struct ha_ns *ns, int idx, co
 {
     struct rcall *rc = st->rc;
     struct sub *s = &st->subs[i];
-    s->sent_us = route_now_us();
+    s->sent_us = fr_mono_us();
     if (ha_send_to(&s->hc, rc->c->w->up, ns, idx, rcall_user(rc), &rc->ids, rc->method, param, len) < 0) {
         s->finished = true;
         s->ust = UP_EDOWN;
@@ -173,7 +174,7 @@ static bool pool_probe_allowed(void)
 {
     static __thread uint64_t window_us;
     static __thread int used;
-    uint64_t now = route_now_us();
+    uint64_t now = fr_mono_us();
     if (now - window_us >= 1000000) {
         window_us = now;
         used = 0;
@@ -268,7 +269,7 @@ static int pool_probe_pools(struct rcall *rc, struct rd_snap *snap, const struct
             struct ipc_ids ids = { k, 0, cid, sizeof cid };
             s->hc.done = pool_probe_done;
             s->hc.protocol = IPC_NAMENODE_PROTOCOL;
-            s->sent_us = route_now_us();
+            s->sent_us = fr_mono_us();
             if (ha_send_to(&s->hc, rc->c->w->up, all[i], j, user, &ids, "versionRequest", NULL, 0) < 0) {
                 s->finished = true;
                 s->ust = UP_EDOWN;

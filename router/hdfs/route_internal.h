@@ -137,8 +137,6 @@ void fail_sub(struct rstate *st, int i, const char *why);
 void guard_drop(struct rstate *st);
 /* Answers with an exception, releasing the snapshot. */
 void fail_call(struct rcall *rc, struct rd_snap *snap, const char *cls, const char *msg);
-/* Monotonic clock, microseconds (subcall latency, rationing). */
-uint64_t route_now_us(void);
 
 /* route_reply.c: the answers */
 /* Every subcall is done: answers the call by its plan and frees st (or,

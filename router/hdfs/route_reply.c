@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "hdfs_conn.h"
 #include "log.h"
 #include "metrics.h"
@@ -496,7 +497,7 @@ void route_sub_done(struct ha_call *hc, enum upstream_status ust, const struct i
             nid = metrics_name_id(hc->ns->name);
             atomic_store_explicit(&hc->ns->metrics_id, nid + 1, memory_order_relaxed);
         }
-        metrics_record(st->rc->c->w->metrics, 2, last_mid, nid, route_now_us() - s->sent_us,
+        metrics_record(st->rc->c->w->metrics, 2, last_mid, nid, fr_mono_us() - s->sent_us,
                        ust != UP_OK || r->status != IPC_SUCCESS);
     }
     if (ust == UP_OK && r->status == IPC_SUCCESS && st->pending == 1 && reply_as_is(st, r)) {

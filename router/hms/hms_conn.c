@@ -23,8 +23,6 @@
 _Static_assert(MC_NSTATES <= sizeof((struct worker *)0)->hms_client_states / sizeof(int64_t),
                "struct worker has a gauge for every metastore client state");
 
-static uint64_t now_ns(void) { return fr_mono_ns(); }
-
 /* ---- states ---- */
 
 static const char *const state_names[MC_NSTATES] = {
@@ -124,7 +122,7 @@ static void mconn_close(struct mconn *c, const char *why)
 
 static void record(struct mconn *c, bool error)
 {
-    uint64_t us = (now_ns() - c->call.started_ns) / 1000;
+    uint64_t us = (fr_mono_ns() - c->call.started_ns) / 1000;
     metrics_record(c->w->metrics, 1, metrics_name_id(c->call.method),
                    metrics_name_id(c->call.ms ? c->call.ms : "-"), us, error);
 }
@@ -369,7 +367,7 @@ static void process_input(struct mconn *c)
             free(copy);
             return;
         }
-        c->call = (struct mcall){ .started_ns = now_ns(), .kind = MCALL_NONE };
+        c->call = (struct mcall){ .started_ns = fr_mono_ns(), .kind = MCALL_NONE };
         snprintf(c->call.method, sizeof c->call.method, "%.*s", (int)(h.name_len < 127 ? h.name_len : 127),
                  (const char *)h.name);
         h.name = copy + (h.name - msg);

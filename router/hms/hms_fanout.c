@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "clock.h"
 #include "hms_internal.h"
 #include "hms_up.h"
 #include "route_state.h"
@@ -422,7 +423,7 @@ void hms_fanout(struct mconn *c, uint8_t *msg, size_t len, const struct tw_heade
     c->call.ms = "*";
     f->nsub = (int)n;
     f->pending = (int)n + 1;
-    f->sent_us = hms_mono_us();
+    f->sent_us = fr_mono_us();
     for (size_t i = 0; i < n; i++) {
         struct fsub *s = &f->subs[i];
         s->f = f;

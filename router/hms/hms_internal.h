@@ -31,7 +31,6 @@ struct hms_in_ctx {
  * belong to a HiveObjectRef of type DATABASE: a bit each (the first 64). */
 uint64_t hms_objname_dbs(enum tw_proto proto, const uint8_t *body, size_t len, const struct hms_paths *paths);
 
-uint64_t hms_mono_us(void);
 /* One backend call in the metastore's upstream series (proto hms_upstream). */
 void hms_record_upstream(struct mconn *c, const char *method, const char *ms, uint64_t sent_us, bool error);
 /* A REPLY whose result holds field 0 (success) = list<string>. */

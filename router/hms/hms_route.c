@@ -52,12 +52,10 @@ struct mroute {
     struct hms_conf_undo undo;
 };
 
-uint64_t hms_mono_us(void) { return fr_mono_us(); }
-
 /* One backend call in the metastore's upstream series (proto hms_upstream). */
 void hms_record_upstream(struct mconn *c, const char *method, const char *ms, uint64_t sent_us, bool error)
 {
-    metrics_record(c->w->metrics, 3, metrics_name_id(method), metrics_name_id(ms), hms_mono_us() - sent_us, error);
+    metrics_record(c->w->metrics, 3, metrics_name_id(method), metrics_name_id(ms), fr_mono_us() - sent_us, error);
 }
 
 static void mroute_free(struct mroute *r)
@@ -796,7 +794,7 @@ static void forward(struct mconn *c, struct mroute *r)
     struct hms_ident id;
     mconn_ident(c, &id);
     c->call.ms = r->ms->name;
-    r->sent_us = hms_mono_us();
+    r->sent_us = fr_mono_us();
     r->uc.done = on_backend;
     r->uc.oneway = r->h.type == TW_ONEWAY;
     /* A reply in the old form made from a _req answer is built whole. */
