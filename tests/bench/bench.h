@@ -76,6 +76,8 @@ struct bench_cfg {
     enum bench_op op;
     const char *path;                   /* --path, without a trailing '/' (but "/" stays) */
     const char *user;                   /* effective user in the connection context */
+    const char *krb_service;            /* --kerberos SERVICE/HOST: NULL = no SASL */
+    const char *krb_host;
     const char *db, *table;             /* metastore ops: --db, --table */
     const char *hms_method;             /* metastore ops: the method called */
     uint8_t *hms_args;                  /* metastore ops: the args struct, the same every call */
@@ -107,6 +109,14 @@ struct worker {
     char setup_error[256];              /* non-empty: the worker could not start */
     struct hist hist;                   /* latencies (ns) of calls done in the window */
 };
+
+/* ---- Kerberos (bench_krb.c) ----
+ * The SASL GSSAPI handshake on a connected blocking socket: preamble,
+ * NEGOTIATE, the GSSAPI exchange for service/host. *sasl gets the Cyrus
+ * connection and *ssf its security strength (0: no layer). -1 with why. */
+int bench_krb_handshake(int fd, const char *service, const char *host, void **sasl, unsigned *ssf, char *why,
+                        size_t whylen);
+void bench_krb_free(void **sasl);
 
 /* Runs one worker until cfg->win_end_ns (thread entry point; arg: struct worker *). */
 void *worker_main(void *arg);

@@ -36,6 +36,7 @@
  */
 #include <errno.h>
 #include <ev.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -48,6 +49,7 @@
 #include "bench.h"
 #include "ipc.h"
 #include "pbwire.h"
+#include "sasl_layer.h"
 #include "thrift_walk.h"
 
 #define READ_CHUNK (64u * 1024)
@@ -84,6 +86,8 @@ struct conn {
     unsigned outstanding;               /* busy slots */
     struct slot *slots;                 /* cfg->depth of them */
     struct tw_scan *scan;               /* metastore ops: the reply being received */
+    void *sasl;                         /* --kerberos: the Cyrus connection, NULL at ssf 0 */
+    struct buf plain;                   /* --kerberos: unwrapped reply bytes */
     uint64_t last_progress;             /* ns: connect start, connect, or last reply */
     bool dirty;                         /* on w->dirty */
     struct conn *next_dirty;
@@ -259,6 +263,8 @@ static void conn_fail(struct conn *c, const char *why, unsigned counted)
         close(c->fd);
     c->fd = -1;
     c->state = C_IDLE;
+    bench_krb_free(&c->sasl);
+    buf_reset(&c->plain);
     buf_reset(&c->in);
     buf_reset(&c->out);
     for (unsigned i = 0; i < w->cfg->depth; i++)
@@ -301,8 +307,9 @@ static void on_connected(struct conn *c)
     c->last_progress = bench_now_ns();
     ipc_new_client_id(c->client_id);
     c->next_call_id = op_is_hms(w->cfg->op) ? 1 : 0;
+    /* A kerberized connection sent its preamble during the handshake. */
     if (!op_is_hms(w->cfg->op) &&
-        (ipc_write_preamble(&c->out, IPC_AUTH_NONE) != IPC_OK ||
+        ((!w->cfg->krb_service && ipc_write_preamble(&c->out, IPC_AUTH_NONE) != IPC_OK) ||
          ipc_write_context(&c->out, c->client_id, w->cfg->user, NULL, IPC_CLIENT_PROTOCOL) != IPC_OK)) {
         conn_fail(c, "cannot build the connection context", 0);
         return;
@@ -514,21 +521,32 @@ static void on_read(struct ev_loop *loop, ev_io *io, int revents)
         read_hms_replies(c, now);
         return;
     }
+    /* At integrity or privacy every reply arrives in a WRAP frame. */
+    struct buf *src = &c->in;
+    if (c->sasl) {
+        char why[200];
+        if (sasl_layer_unwrap(c->sasl, SASL_LAYER_CLIENT, &c->in, &c->plain, IPC_MAX_FRAME_DEFAULT, why, sizeof why) <
+            0) {
+            conn_fail(c, why, 0);
+            return;
+        }
+        src = &c->plain;
+    }
     for (;;) {
         const uint8_t *body;
         uint32_t blen;
         size_t flen;
-        int rc = ipc_frame_cut(buf_rptr(&c->in), buf_len(&c->in), IPC_MAX_FRAME_DEFAULT, &body, &blen, &flen);
+        int rc = ipc_frame_cut(buf_rptr(src), buf_len(src), IPC_MAX_FRAME_DEFAULT, &body, &blen, &flen);
         if (rc == IPC_AGAIN)
             break;
         if (rc != IPC_OK) {
-            bool http = buf_len(&c->in) >= 5 && memcmp(buf_rptr(&c->in), "HTTP/", 5) == 0;
+            bool http = buf_len(src) >= 5 && memcmp(buf_rptr(src), "HTTP/", 5) == 0;
             conn_fail(c, http ? "the server answered in HTTP, not Hadoop IPC" : "reply frame over 128 MiB", 0);
             return;
         }
         if (handle_reply(c, body, blen, now) < 0)
             return;
-        buf_consume(&c->in, flen);
+        buf_consume(src, flen);
     }
 }
 
@@ -556,10 +574,45 @@ static void on_retry(struct ev_loop *loop, ev_timer *t, int revents)
     conn_start(t->data);
 }
 
+/* --kerberos: connect and authenticate on a blocking socket, then hand the
+ * connection to the loop. */
+static void conn_start_krb(struct conn *c)
+{
+    const struct bench_cfg *cfg = c->w->cfg;
+    char why[256];
+    unsigned ssf = 0;
+    int fd = socket(cfg->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        conn_fail(c, strerror(errno), 0);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->fd = fd;
+    if (connect(fd, (const struct sockaddr *)&cfg->addr, cfg->addrlen) < 0) {
+        conn_fail(c, strerror(errno), 0);
+        return;
+    }
+    if (bench_krb_handshake(fd, cfg->krb_service, cfg->krb_host, &c->sasl, &ssf, why, sizeof why) < 0) {
+        conn_fail(c, why, 0);
+        return;
+    }
+    if (ssf == 0)
+        bench_krb_free(&c->sasl); /* authentication only: replies come plain */
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    ev_io_set(&c->rio, fd, EV_READ);
+    ev_io_set(&c->wio, fd, EV_WRITE);
+    on_connected(c);
+}
+
 static void conn_start(struct conn *c)
 {
     const struct bench_cfg *cfg = c->w->cfg;
     c->last_progress = bench_now_ns();
+    if (cfg->krb_service) {
+        conn_start_krb(c);
+        return;
+    }
     int fd = socket(cfg->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         conn_fail(c, strerror(errno), 0);
@@ -673,6 +726,8 @@ void *worker_main(void *arg)
         struct conn *c = &w->conns[i];
         if (c->fd >= 0)
             close(c->fd);
+        bench_krb_free(&c->sasl);
+        buf_free(&c->plain);
         buf_free(&c->in);
         buf_free(&c->out);
         free(c->slots);

@@ -1,0 +1,237 @@
+#!/usr/bin/python3
+"""privacy.py: Hadoop IPC at privacy (SASL GSSAPI auth-conf), four ways.
+
+    /usr/bin/python3 tests/bench/privacy.py [BUILD_DIR]
+
+A loopback MIT KDC; one minidfs that requires Kerberos and privacy
+(service principal nn/localhost, the router's principal allowed to act for
+others); fedrouter-bench authenticated as alice (kinit) against:
+
+    direct      minidfs itself
+    haproxy     HAProxy in TCP mode in front of minidfs: it decrypts nothing
+    fr ct=0     fedrouter at privacy, wrap and unwrap on its worker loops
+    fr ct=2     fedrouter at privacy with crypto_threads = 2
+
+fedrouter unwraps what minidfs sends and wraps again for its client, so it
+does twice the cryptography HAProxy does (none). Rows: getFileInfo and
+getListing of a directory of BENCH_LIST (1,000) entries, at each count of
+BENCH_CONNS; then the mixed load, BENCH_MIXED (16) connections of
+getListing next to as many of getFileInfo, through each router, with
+getFileInfo's p99.
+
+Goals, reported and not enforced: with crypto threads, getFileInfo's p99
+under the mixed load at most half of what it is inline; throughput at
+privacy at least 0.8 x HAProxy's.
+
+Environment: BENCH_DURATION [5], BENCH_WARMUP [1], BENCH_CONNS [1 16],
+BENCH_LIST [1000], BENCH_MIXED [16], BENCH_WORKERS [2], BENCH_KEEP=1 keeps
+the work directory. Exit status 0 when every run completed, 1 otherwise.
+"""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
+sys.path.insert(0, os.path.join(REPO, "tests", "krb"))
+import procs  # noqa: E402
+from kdc import Kdc  # noqa: E402
+
+DURATION = os.environ.get("BENCH_DURATION", "5")
+WARMUP = os.environ.get("BENCH_WARMUP", "1")
+CONNS = [int(x) for x in os.environ.get("BENCH_CONNS", "1 16").split()]
+LIST_N = int(os.environ.get("BENCH_LIST", "1000"))
+MIXED = int(os.environ.get("BENCH_MIXED", "16"))
+WORKERS = os.environ.get("BENCH_WORKERS", "2")
+LAST = re.compile(r"^ops/s=(\d+) p50_us=(\d+) p99_us=(\d+) p999_us=(\d+) errors=(\d+)$")
+
+CORE = """<configuration>
+  <property><name>fs.defaultFS</name><value>hdfs://localhost:{port}</value></property>
+  <property><name>hadoop.security.authentication</name><value>kerberos</value></property>
+</configuration>
+"""
+HDFS = """<configuration>
+  <property><name>dfs.namenode.kerberos.principal</name><value>{svc}/_HOST@EXAMPLE.TEST</value></property>
+</configuration>
+"""
+
+
+def main():
+    build = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(REPO, "build"))
+    bench = os.path.join(build, "tests", "bench", "fedrouter-bench")
+    minidfs = os.path.join(build, "tests", "minidfs", "minidfs")
+    router = os.path.join(build, "router", "fedrouter")
+    haproxy = shutil.which("haproxy")
+    tmp = tempfile.mkdtemp(prefix="fedrouter-privacy.")
+    running = []
+    kdc = None
+    ok = True
+    try:
+        kdc = Kdc(tmp)
+        kdc.add_user("alice", "alicepw")
+        nn_keytab = kdc.add_service("nn/localhost")
+        rt_keytab = kdc.add_service("router/localhost")
+        ccache = os.path.join(tmp, "alice.cc")
+        kdc.kinit("alice", "alicepw", ccache)
+        env = kdc.env(ccache)
+
+        # minidfs: Kerberos and privacy required; router/localhost may act for others.
+        p = subprocess.Popen([minidfs, "--nn-port", "0", "--dn-port", "0", "--data-dir", os.path.join(tmp, "dfs"),
+                              "--nameservice", "ns1", "--kerberos", "nn/localhost@EXAMPLE.TEST",
+                              "--keytab", nn_keytab, "--rpc-protection", "privacy", "--proxy-user", "router"],
+                             env=kdc.env(), stdout=subprocess.PIPE, stderr=open(os.path.join(tmp, "minidfs.err"), "wb"),
+                             stdin=subprocess.DEVNULL)
+        running.append(p)
+        m = procs.wait_lines(p, "minidfs", {"r": r"^ready .*nn=[^ ]*:(\d+)"})
+        nn_port = int(m["r"].group(1))
+        direct = "127.0.0.1:%d" % nn_port
+
+        # /bench/list with LIST_N entries, made through the Go client at privacy.
+        conf = os.path.join(tmp, "conf-nn")
+        os.makedirs(conf)
+        with open(os.path.join(conf, "core-site.xml"), "w") as f:
+            f.write(CORE.format(port=nn_port))
+        with open(os.path.join(conf, "hdfs-site.xml"), "w") as f:
+            f.write(HDFS.format(svc="nn"))
+        henv = dict(env, HADOOP_CONF_DIR=conf)
+        henv.pop("HADOOP_NAMENODE", None)
+        entries = ["/bench/list/e-%04d" % i for i in range(LIST_N)]
+        for i in range(0, len(entries), 200):
+            subprocess.run(["hdfs", "mkdir", "-p"] + entries[i:i + 200], env=henv, check=True, timeout=120)
+        got = subprocess.run(["hdfs", "ls", "/bench/list"], env=henv, check=True, capture_output=True, text=True,
+                             timeout=120).stdout.split()
+        if len(got) != LIST_N:
+            raise RuntimeError("/bench/list has %d entries, not %d" % (len(got), LIST_N))
+
+        targets = [("direct", direct, "nn/localhost")]
+        if haproxy:
+            hp = procs.free_port()
+            cfg = os.path.join(tmp, "haproxy.cfg")
+            with open(cfg, "w") as f:
+                f.write("global\n  maxconn 4000\ndefaults\n  mode tcp\n  timeout connect 5s\n"
+                        "  timeout client 60s\n  timeout server 60s\n"
+                        "listen dfs\n  bind 127.0.0.1:%d\n  server s %s\n" % (hp, direct))
+            running.append(procs.start([haproxy, "-f", cfg, "-db"], tmp, "haproxy", []))
+            wait_port(hp)
+            # The client asks for the principal of the host it dialled: still nn/localhost.
+            targets.append(("haproxy", "127.0.0.1:%d" % hp, "nn/localhost"))
+        else:
+            print("privacy.py: haproxy not found: its column stays empty", file=sys.stderr)
+        routers = {}
+        for ct in (0, 2):
+            port, admin = procs.free_port(), procs.free_port()
+            ini = os.path.join(tmp, "router-ct%d.ini" % ct)
+            with open(ini, "w") as f:
+                f.write("[router]\nid = privacy%d\nhdfs.listen = 127.0.0.1:%d\nadmin.listen = 127.0.0.1:%d\n"
+                        "hms.listen = off\nworkers = %s\ncrypto_threads = %d\n\n"
+                        "[security]\nauth = kerberos\nprincipal = router/_HOST@EXAMPLE.TEST\nkeytab = %s\n"
+                        "rpc.protection = privacy\n\n[statestore]\ndriver = file\n\n"
+                        "[nameservice ns1]\nnamenodes = %s\nprincipal = nn/_HOST@EXAMPLE.TEST\n\n"
+                        "[mount /bench]\ndestinations = ns1:/bench\n"
+                        % (ct, port, admin, WORKERS, ct, rt_keytab, "localhost:%d" % nn_port))
+            rp = subprocess.Popen([router, "-c", ini], env=kdc.env(), stdout=subprocess.PIPE,
+                                  stderr=open(os.path.join(tmp, "router-ct%d.err" % ct), "wb"),
+                                  stdin=subprocess.DEVNULL)
+            running.append(rp)
+            procs.wait_lines(rp, "fedrouter", {"r": r"^ready "})
+            routers[ct] = rp
+            targets.append(("fr ct=%d" % ct, "127.0.0.1:%d" % port, "router/localhost"))
+
+        pids = {name: None for name, _, _ in targets}
+        for (name, _, _), p in zip(targets[-2:], (routers[0], routers[2])):
+            pids[name] = p.pid
+
+        def run(target, svc, op, path, conns):
+            out = subprocess.run([bench, "--target", target, "--op", op, "--path", path, "--conns", str(conns),
+                                  "--user", "alice", "--kerberos", svc, "--duration", DURATION, "--warmup", WARMUP],
+                                 env=env, capture_output=True, text=True, timeout=float(DURATION) * 4 + 120)
+            lines = out.stdout.strip().splitlines()
+            mm = LAST.match(lines[-1]) if lines else None
+            if out.returncode != 0 or not mm:
+                raise RuntimeError("fedrouter-bench %s %s: exit %d: %s" % (target, op, out.returncode,
+                                                                           (out.stderr or out.stdout)[-400:]))
+            errs = [ln for ln in lines if "first error" in ln]
+            return {"ops": int(mm.group(1)), "p50": int(mm.group(2)), "p99": int(mm.group(3)),
+                    "err": int(mm.group(5)), "first": errs[0] if errs else ""}
+
+        print("\nprivacy (SASL GSSAPI auth-conf, aes256-cts), %s s per cell, getListing of %d entries"
+              % (DURATION, LIST_N))
+        cols = [name for name, _, _ in targets]
+        print("%-12s %5s | " % ("op", "conns") + " | ".join("%-22s" % c for c in cols) + " | fr/hap ct0 ct2")
+        print("%-12s %5s | " % ("", "") + " | ".join("%-22s" % "ops/s p50 p99 (us)" for _ in cols))
+        for op, path in (("getFileInfo", "/bench/list"), ("getListing", "/bench/list")):
+            for conns in CONNS:
+                res = {}
+                for name, target, svc in targets:
+                    try:
+                        res[name] = run(target, svc, op, path, conns)
+                    except RuntimeError as e:
+                        print("privacy.py: %s" % e, file=sys.stderr)
+                        ok = False
+                cells = []
+                for c in cols:
+                    r = res.get(c)
+                    cells.append("%-22s" % ("%d %d %d%s" % (r["ops"], r["p50"], r["p99"], " err=%d" % r["err"] if r["err"] else "")
+                                            if r else "-"))
+                ratio = ""
+                if "haproxy" in res and res["haproxy"]["ops"]:
+                    ratio = " ".join("%.2f" % (res[c]["ops"] / res["haproxy"]["ops"]) if c in res else "-"
+                                     for c in ("fr ct=0", "fr ct=2"))
+                print("%-12s %5d | " % (op, conns) + " | ".join(cells) + " | " + ratio)
+                for r in res.values():
+                    if r["first"]:
+                        print("  " + r["first"], file=sys.stderr)
+
+        # Mixed load: big listings beside small calls on the same router.
+        print("\nmixed load through fedrouter: %d conns getListing(%d) + %d conns getFileInfo" % (MIXED, LIST_N, MIXED))
+        p99 = {}
+        for name, target, svc in targets[-2:]:
+            big = subprocess.Popen([bench, "--target", target, "--op", "getListing", "--path", "/bench/list",
+                                    "--conns", str(MIXED), "--user", "alice", "--kerberos", svc,
+                                    "--duration", DURATION, "--warmup", WARMUP],
+                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            small = run(target, svc, "getFileInfo", "/bench/list", MIXED)
+            bout, _ = big.communicate(timeout=float(DURATION) * 4 + 120)
+            bl = bout.strip().splitlines()
+            bm = LAST.match(bl[-1]) if bl else None
+            p99[name] = small["p99"]
+            print("  %-8s getFileInfo ops/s=%d p50=%d p99=%d us | getListing ops/s=%s p99=%s us"
+                  % (name, small["ops"], small["p50"], small["p99"], bm.group(1) if bm else "-",
+                     bm.group(3) if bm else "-"))
+        if p99.get("fr ct=0"):
+            print("  getFileInfo p99 with crypto threads / inline: %.2f (goal <= 0.5)"
+                  % (p99["fr ct=2"] / p99["fr ct=0"]))
+    except Exception as e:  # noqa: BLE001 - report and fail
+        print("privacy.py: %s" % e, file=sys.stderr)
+        ok = False
+    finally:
+        for p in running:
+            procs.stop(p)
+        if kdc:
+            kdc.stop()
+        if os.environ.get("BENCH_KEEP") == "1" or not ok:
+            print("privacy.py: work directory kept: %s" % tmp, file=sys.stderr)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0 if ok else 1
+
+
+def wait_port(port, timeout=10):
+    import socket
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("nothing listens on %d" % port)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
