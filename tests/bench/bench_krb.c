@@ -108,21 +108,12 @@ static Hadoop__Common__RpcSaslProto *read_sasl(int fd, uint8_t **frame, char *wh
         snprintf(why, whylen, "refused: %s: %s", cls, msg);
         return NULL;
     }
-    /* The SASL message follows the header as a delimited message. */
-    const uint8_t *p = r.payload.p, *end = r.payload.p + r.payload.len;
-    uint64_t ml = 0;
-    unsigned shift = 0;
-    while (p < end && shift < 35) {
-        ml |= (uint64_t)(*p & 0x7f) << shift;
-        shift += 7;
-        if (!(*p++ & 0x80))
-            break;
-    }
-    if (r.call_id != IPC_CALLID_SASL || ml > (uint64_t)(end - p)) {
+    /* ipc_parse_reply took off the message's length prefix already. */
+    if (r.call_id != IPC_CALLID_SASL) {
         snprintf(why, whylen, "not a SASL answer (call id %d)", (int)r.call_id);
         return NULL;
     }
-    Hadoop__Common__RpcSaslProto *m = hadoop__common__rpc_sasl_proto__unpack(NULL, (size_t)ml, p);
+    Hadoop__Common__RpcSaslProto *m = hadoop__common__rpc_sasl_proto__unpack(NULL, r.payload.len, r.payload.p);
     if (!m)
         snprintf(why, whylen, "unparsable RpcSaslProto");
     return m;
