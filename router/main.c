@@ -405,6 +405,9 @@ int main(int argc, char **argv)
         .keytab = cfg.security.keytab,
         .listen_host = listen_host,
         .auth_to_local = cfg.security.auth_to_local,
+        .qop = ((cfg.security.rpc_protection & CFG_QOP_AUTHENTICATION) ? AUTH_QOP_AUTH : 0) |
+               ((cfg.security.rpc_protection & CFG_QOP_INTEGRITY) ? AUTH_QOP_INT : 0) |
+               ((cfg.security.rpc_protection & CFG_QOP_PRIVACY) ? AUTH_QOP_CONF : 0),
     };
     if (test_only) {
         int bad = (acfg.methods & AUTH_M_KERBEROS) &&
