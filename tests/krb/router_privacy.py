@@ -233,6 +233,37 @@ def garbage_wrap(w, rt, layer):
         other.close()
 
 
+def handshake_garbage(w, rt):
+    """Garbage in the SASL exchange, and a ticket for another service: each
+    refused with SaslException, while an open privacy connection goes on."""
+    C = w.fed.C
+    other = python_layer(w, rt, 4)
+    try:
+        def garbage():
+            s = krb_ipc.SaslConn(C, rt["hdfs"])
+            try:
+                s.negotiate()
+                s.initiate("KERBEROS", "GSSAPI", os.urandom(300), "nn", "localhost")
+                s.read_sasl()
+            finally:
+                s.close()
+        expect_fatal(garbage, -33, SASLE, "GSS initiate failed")
+
+        def other_service():
+            s = krb_ipc.SaslConn(C, rt["hdfs"])
+            try:
+                s.negotiate()
+                s.gssapi("router", "localhost", layer=4)  # a ticket for router/localhost
+            finally:
+                s.close()
+        expect_fatal(other_service, -33, SASLE, "GSS initiate failed")
+        other.sock.sendall(call_frame(other, 9, "getFileInfo", C.GetFileInfoRequestProto(src="/p")))
+        pkt, _ = other.read_wrapped()
+        expect(parse_packet(C, pkt, 9, C.GetFileInfoResponseProto).HasField("fs"), "the other connection failed")
+    finally:
+        other.close()
+
+
 def wrong_layer(w, rt, layer):
     s = krb_ipc.SaslConn(w.fed.C, rt["hdfs"])
     try:
@@ -270,6 +301,9 @@ def run_case(w, t, name, protection, offer, layers, refused):
         t.check("%s: python3-gssapi layer %d: plain and wrapped requests, WRAP replies only" % (protection, layer), py)
         t.check("%s: a broken WRAP frame closes that connection only" % protection,
                 lambda layer=layer: garbage_wrap(w, rt, layer))
+    if protection == "privacy":
+        t.check("privacy: garbage GSSAPI and a ticket for another service are refused; others go on",
+                lambda: handshake_garbage(w, rt))
     t.check("%s: a client choosing layer %d is refused" % (protection, refused),
             lambda: expect_fatal(lambda: wrong_layer(w, rt, refused), -33, SASLE, "GSS initiate failed"))
 
