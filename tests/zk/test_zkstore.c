@@ -331,20 +331,22 @@ static void test_admin(void)
     char filecfg[700];
     snprintf(filecfg, sizeof filecfg, "%s/file.ini", tmpdir);
     write_file(filecfg, "[router]\nid = r1\nhdfs.listen = 127.0.0.1:18020\n[statestore]\ndriver = file\n");
-    CHECK_EQ(run(out, sizeof out, "%s -c %s -ls 2>&1", admin_bin, filecfg), 1);
+    /* driver = file: the commands that write are refused, the read-only ones read the file */
+    CHECK_EQ(run(out, sizeof out, "%s -c %s -add /a ns1 /a 2>&1", admin_bin, filecfg), 1);
     CHECK(strstr(out, "edit ") != NULL && strstr(out, "driver = file") != NULL);
+    CHECK_EQ(run(out, sizeof out, "%s -c %s -ls 2>&1", admin_bin, filecfg), 0);
 
     /* writes through the admin tool reach a watching store */
     uint64_t z0 = last_zxid(&l);
     int c0 = calls(&l);
     CHECK_EQ(ADMIN(out, "-addNameservice ns1 127.0.0.1:9000,127.0.0.1:9002"), 0);
     CHECK_EQ(ADMIN(out, "-addNameservice ns2 127.0.0.1:9100"), 0);
-    CHECK_EQ(ADMIN(out, "-add /data ns1 /data -order RANDOM"), 0);
+    CHECK_EQ(ADMIN(out, "-add /data ns1 /data -order RANDOM -noCreate"), 0);
     CHECK(wait_dests(&l, "/data", "ns1:/data", 5000));
     CHECK(calls(&l) > c0);
     CHECK(last_zxid(&l) > z0);
     uint64_t z1 = last_zxid(&l);
-    CHECK_EQ(ADMIN(out, "-add /data ns2 /d2 -readonly"), 0); /* appends, as dfsrouteradmin does */
+    CHECK_EQ(ADMIN(out, "-add /data ns2 /d2 -readonly -noCreate"), 0); /* appends, as dfsrouteradmin does */
     CHECK(wait_dests(&l, "/data", "ns1:/data,ns2:/d2", 5000));
     CHECK(last_zxid(&l) > z1);
     pthread_mutex_lock(&l.mu);
@@ -354,7 +356,7 @@ static void test_admin(void)
     pthread_mutex_unlock(&l.mu);
     CHECK_EQ(ADMIN(out, "-update /data ns2 /only -readonly false -mode 700"), 0);
     CHECK(wait_dests(&l, "/data", "ns2:/only", 5000));
-    CHECK_EQ(ADMIN(out, "-add /user/x ns1 /user/x"), 0);
+    CHECK_EQ(ADMIN(out, "-add /user/x ns1 /user/x -noCreate"), 0);
     CHECK_EQ(ADMIN(out, "-ls /user"), 0);
     CHECK(strstr(out, "/user/x") && !strstr(out, "/data"));
     CHECK_EQ(ADMIN(out, "-ls"), 0);
@@ -431,7 +433,7 @@ static void test_admin(void)
              0);
     CHECK_EQ(kazoo_put("/fedrouter-test/nameservices/ns3", "# fedrouter-record v1\\n[nameservice ns3]\\nnamenodes = 127.0.0.1:9300\\n"),
              0);
-    CHECK_EQ(ADMIN(out, "-add /after ns1 /after"), 0);
+    CHECK_EQ(ADMIN(out, "-add /after ns1 /after -noCreate"), 0);
     CHECK(wait_dests(&l, "/after", "ns1:/after", 5000));
     for (int64_t until = now_ms() + 5000; now_ms() < until; sleep_ms(10)) {
         zks_status(z, &st);
@@ -653,8 +655,8 @@ static void test_outage(const char *datadir)
     if (!z)
         return;
     CHECK_EQ(zks_wait_ready(z, 10000), ZKS_OK);
-    CHECK_EQ(ADMIN(out, "-add /keep ns1 /keep"), 0);
     CHECK_EQ(ADMIN(out, "-addNameservice ns1 127.0.0.1:9000"), 0);
+    CHECK_EQ(ADMIN(out, "-add /keep ns1 /keep -noCreate"), 0);
     CHECK(wait_dests(&l, "/keep", "ns1:/keep", 5000));
     for (int64_t until = now_ms() + 5000; nrecords(&l) < 2 && now_ms() < until;)
         sleep_ms(5);
@@ -690,7 +692,7 @@ static void test_outage(const char *datadir)
     CHECK_EQ(st.stale_since_ms, 0);
     CHECK(st.reconnects > reconnects0 || st.sessions > sessions0);
     /* and the watches still work */
-    CHECK_EQ(ADMIN(out, "-add /later ns1 /later"), 0);
+    CHECK_EQ(ADMIN(out, "-add /later ns1 /later -noCreate"), 0);
     CHECK(wait_dests(&l, "/later", "ns1:/later", 5000));
 
     /* away for longer than the session timeout: a new session, watches set again */
@@ -707,7 +709,7 @@ static void test_outage(const char *datadir)
     CHECK(wait_connected(z, true, 10000));
     zks_status(z, &st);
     CHECK_EQ(st.sessions, sessions0 + 1);
-    CHECK_EQ(ADMIN(out, "-add /later ns1 /more"), 0);
+    CHECK_EQ(ADMIN(out, "-add /later ns1 /more -noCreate"), 0);
     CHECK(wait_dests(&l, "/later", "ns2:/after-expiry,ns1:/more", 5000));
 
     /* a rebuilt ensemble (fresh dataDir: it refuses a client that saw newer zxids and knows
@@ -733,7 +735,7 @@ static void test_outage(const char *datadir)
         saw_expiry |= strstr(st.reasons[i], "expired") != NULL;
     CHECK(saw_expiry);
     /* watches are set again in the new session */
-    CHECK_EQ(ADMIN(out, "-add /new ns1 /new2"), 0);
+    CHECK_EQ(ADMIN(out, "-add /new ns1 /new2 -noCreate"), 0);
     CHECK(wait_dests(&l, "/new", "ns1:/new,ns1:/new2", 5000));
     struct zks *w = open_store(NULL, 10000);
     CHECK(w && zks_wait_connected(w, 10000) == ZKS_OK);
@@ -1004,7 +1006,7 @@ static void test_tools(void)
     CHECK_EQ(ADMIN(out, "-addNameservice ns2 127.0.0.1:9100"), 0);
 
     /* quotas on -add / -update */
-    CHECK_EQ(ADMIN(out, "-add /data ns1 /data -nsQuota 100 -ssQuota 10g"), 0);
+    CHECK_EQ(ADMIN(out, "-add /data ns1 /data -nsQuota 100 -ssQuota 10g -noCreate"), 0);
     CHECK(get_mount_rec(z, "/data", &nsq, &ssq));
     CHECK_EQ(nsq, 100);
     CHECK_EQ(ssq, 10LL << 30);
@@ -1089,7 +1091,7 @@ static void test_tools(void)
     CHECK(strstr(out, "/data/x/y -> ns1:/data/x/y\n") != NULL);
     CHECK_EQ(ADMIN(out, "-resolve //data//x/"), 0);
     CHECK(strstr(out, "/data/x -> ns1:/data/x\n") != NULL);
-    CHECK_EQ(ADMIN(out, "-add /multi ns1,ns2 /m -order HASH_ALL"), 0);
+    CHECK_EQ(ADMIN(out, "-add /multi ns1,ns2 /m -order HASH_ALL -noCreate"), 0);
     CHECK_EQ(ADMIN(out, "-resolve /multi/f"), 0);
     bool via1 = strstr(out, "/multi/f -> ns1:/m/f\n") && strstr(out, "then ns2:/m/f");
     bool via2 = strstr(out, "/multi/f -> ns2:/m/f\n") && strstr(out, "then ns1:/m/f");
@@ -1118,7 +1120,17 @@ static void test_tools(void)
     CHECK_EQ(run(out, sizeof out, "%s -c %s -resolve /data 2>&1", admin_bin, dcfg), 0);
     CHECK(strstr(out, "/data -> ns1:/data\n") != NULL);
     /* a mount to a nameservice nobody defined still resolves, with a warning */
-    CHECK_EQ(ADMIN(out, "-add /ghost ns9 /g"), 0);
+    CHECK_EQ(ADMIN(out, "-add /ghost ns9 /g"), 1); /* the admin tool refuses it... */
+    CHECK(strstr(out, "unknown nameservice ns9") != NULL);
+    {                                               /* ...another writer may not */
+        struct record gr;
+        char why[256];
+        const char *gt = "[mount /ghost]\ndestinations = ns9:/g\n";
+        CHECK_EQ(record_parse_text(gt, strlen(gt), &gr, why, sizeof why), 0);
+        char perr[512];
+        CHECK_EQ(zks_put(z, &gr, -1, NULL, perr, sizeof perr), ZKS_OK);
+        record_free(&gr);
+    }
     CHECK_EQ(ADMIN(out, "-resolve /ghost/a"), 0);
     CHECK(strstr(out, "/ghost/a -> ns9:/g/a") && strstr(out, "not defined"));
 
