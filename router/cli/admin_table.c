@@ -369,37 +369,73 @@ int cmd_refresh(const struct admin *ad, int argc, char **argv)
     int rc = zks_refresh(ad->z, &mzxid, err, sizeof err);
     if (rc != ZKS_OK)
         return store_fail(rc, err);
-    /* every registered router reports the zxid it has read up to: wait
-     * until each has seen the refresh request */
+    /* Every registered router reports the zxid it has read up to: wait
+     * until each router registered now has seen the request. One whose
+     * registration goes away meanwhile (stopped, session expired) is
+     * named as gone; routers that register later read everything anyway. */
+    struct zks_router *want = NULL;
+    size_t nwant = 0;
+    rc = zks_list_routers(ad->z, &want, &nwant, err, sizeof err);
+    if (rc != ZKS_OK)
+        return store_fail(rc, err);
+    enum { WAITING, DONE, GONE } *state = calloc(nwant ? nwant : 1, sizeof *state);
+    if (!state) {
+        free(want);
+        return EXIT_FAILED;
+    }
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    size_t done = 0;
     for (;;) {
         struct zks_router *v = NULL;
         size_t n = 0;
         rc = zks_list_routers(ad->z, &v, &n, err, sizeof err);
-        if (rc != ZKS_OK)
+        if (rc != ZKS_OK) {
+            free(want);
+            free(state);
             return store_fail(rc, err);
-        size_t done = 0;
-        for (size_t i = 0; i < n; i++)
-            done += v[i].zxid >= mzxid;
+        }
+        done = 0;
+        for (size_t i = 0; i < nwant; i++) {
+            if (state[i] == WAITING) {
+                size_t k = 0;
+                while (k < n && strcmp(v[k].id, want[i].id))
+                    k++;
+                if (k == n) {
+                    state[i] = GONE;
+                } else if (v[k].zxid >= mzxid) {
+                    state[i] = DONE;
+                    want[i].snapshot = v[k].snapshot;
+                }
+            }
+            done += state[i] == DONE;
+        }
+        free(v);
+        size_t waiting = 0;
+        for (size_t i = 0; i < nwant; i++)
+            waiting += state[i] == WAITING;
         struct timespec t;
         clock_gettime(CLOCK_MONOTONIC, &t);
         long ms = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
-        if (done == n || ms >= REFRESH_WAIT_MS) {
-            if (n == 0)
-                printf("No router is registered; the refresh request stays for routers that start later\n");
-            for (size_t i = 0; i < n; i++)
-                printf("%-16s %s (snapshot %llu)\n", v[i].id, v[i].zxid >= mzxid ? "refreshed" : "did not answer",
-                       (unsigned long long)v[i].snapshot);
-            if (done == n && n)
-                printf("Successfully refreshed %zu router%s\n", n, n == 1 ? "" : "s");
-            else if (done < n)
-                fprintf(stderr, "%s: %zu of %zu routers did not refresh within %d ms\n", prog, n - done, n,
-                        REFRESH_WAIT_MS);
-            free(v);
-            return done == n ? 0 : EXIT_FAILED;
-        }
-        free(v);
+        if (!waiting || ms >= REFRESH_WAIT_MS)
+            break;
         usleep(50000);
     }
+    if (nwant == 0)
+        printf("No router is registered; routers that start later read the statestore anyway\n");
+    for (size_t i = 0; i < nwant; i++) {
+        if (state[i] == DONE)
+            printf("%-16s refreshed (snapshot %llu)\n", want[i].id, (unsigned long long)want[i].snapshot);
+        else if (state[i] == GONE)
+            printf("%-16s gone: its registration went away while waiting\n", want[i].id);
+        else
+            printf("%-16s did not answer within %d ms\n", want[i].id, REFRESH_WAIT_MS);
+    }
+    if (done == nwant && nwant)
+        printf("Successfully refreshed %zu router%s\n", nwant, nwant == 1 ? "" : "s");
+    else if (done < nwant)
+        fprintf(stderr, "%s: %zu of %zu routers did not refresh\n", prog, nwant - done, nwant);
+    free(want);
+    free(state);
+    return done == nwant ? 0 : EXIT_FAILED;
 }
