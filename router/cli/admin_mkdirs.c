@@ -301,10 +301,8 @@ int mkdirs_for_mount(const struct mount_rec *m, const struct record_set *set)
         if (rc < 0)
             return EXIT_FAILED;
         if (rc > 0) {
-            char mode[8];
-            snprintf(mode, sizeof mode, "%04o", m->mode);
-            printf("Created %s:%s (owner %s, group %s, mode %s)\n", m->dests[d].ns, m->dests[d].path,
-                   *m->owner ? m->owner : hdfs_user(), *m->group ? m->group : "-", mode);
+            printf("Created %s:%s (owner %s%s%s, mode %04o)\n", m->dests[d].ns, m->dests[d].path,
+                   *m->owner ? m->owner : hdfs_user(), *m->group ? ", group " : "", m->group, m->mode);
         }
     }
     return 0;

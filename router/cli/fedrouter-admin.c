@@ -291,8 +291,10 @@ static int cmd_add_update(struct zks *z, int argc, char **argv, bool update)
         rc = add_dests(z, dests, dsize, update ? NULL : &r, ns, dest, &nss);
         if (!rc && !update && record_init(&added, REC_MOUNT, src, why, sizeof why) == 0) {
             have_added = true;
-            if (record_set(&added, "destinations", dests + old_len + (old_len ? 2 : 0), why, sizeof why) < 0)
+            if (record_set(&added, "destinations", dests + old_len + (old_len ? 2 : 0), why, sizeof why) < 0) {
+                fprintf(stderr, "%s: %s\n", prog, why);
                 rc = EXIT_USAGE;
+            }
         }
         if (!rc && *dests && record_set(&r, "destinations", dests, why, sizeof why) < 0) {
             fprintf(stderr, "%s: %s\n", prog, why);

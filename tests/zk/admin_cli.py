@@ -151,6 +151,7 @@ def check_validation():
     refused(["-add", "/v", "ns1", "/v"], 1, r"already has the destination ns1:/v")
     refused(["-add", "/w", "ns1,ns1", "/w"], 1, r"nameservice ns1 is named twice")
     refused(["-add", "w", "ns1", "/w"], 1, r"^fedrouter-admin: mount source must be an absolute path: w$")
+    refused(["-add", "/w", "ns1", "/w/../x"], 1, r"^fedrouter-admin: .*\.\.")
     refused(["-add", "/w", "ns1", "/w", "-order", "SIDEWAYS"], 1, r"^fedrouter-admin: unknown order SIDEWAYS")
     refused(["-update", "/v", "-order", "SIDEWAYS"], 1, r"^fedrouter-admin: unknown order SIDEWAYS")
     out = must("-ls")
