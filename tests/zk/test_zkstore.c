@@ -1318,10 +1318,105 @@ static void test_big(void)
     pthread_mutex_destroy(&c.mu);
 }
 
+/* ---- table mode: zks_entries, zks_apply (multi-op), zks_refresh ---- */
+
+static int32_t entry_version(struct zks *z, enum rec_kind k, const char *key)
+{
+    struct zks_entry *v;
+    size_t n;
+    int32_t ver = -2;
+    if (zks_entries(z, &v, &n) != ZKS_OK)
+        return -3;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].kind == k && !strcmp(v[i].key, key))
+            ver = v[i].version;
+    zks_entries_free(v, n);
+    return ver;
+}
+
+static void test_table(void)
+{
+    struct listener l;
+    listener_init(&l);
+    struct zks *z = open_store(&l, 10000);
+    CHECK(z != NULL);
+    if (!z)
+        return;
+    CHECK_EQ(zks_wait_ready(z, 10000), ZKS_OK);
+    char err[512];
+    struct record t1 = mount("/t1", "ns1:/t1"), t2 = mount("/t2", "ns1:/t2");
+    CHECK_EQ(zks_put(z, &t1, -1, NULL, err, sizeof err), ZKS_OK);
+    CHECK_EQ(zks_put(z, &t2, -1, NULL, err, sizeof err), ZKS_OK);
+    CHECK(wait_dests(&l, "/t2", "ns1:/t2", 5000));
+    int32_t v1 = entry_version(z, REC_MOUNT, "/t1"), v2 = entry_version(z, REC_MOUNT, "/t2");
+    CHECK(v1 >= 0 && v2 >= 0);
+    CHECK_EQ(entry_version(z, REC_MOUNT, "/nope"), -2);
+
+    /* one stale version: the whole transaction fails, nothing of it is written */
+    struct record t1b = mount("/t1", "ns1:/t1b"), t3 = mount("/t3", "ns1:/t3");
+    struct zks_op ops[3] = {
+        {.op = ZKS_OP_PUT, .rec = &t1b, .version = v1},
+        {.op = ZKS_OP_PUT, .rec = &t3, .version = -1},
+        {.op = ZKS_OP_DELETE, .kind = REC_MOUNT, .key = "/t2", .version = v2 + 5},
+    };
+    size_t ntx = 99;
+    CHECK_EQ(zks_apply(z, ops, 3, 0, &ntx, err, sizeof err), ZKS_CONFLICT);
+    CHECK_EQ(ntx, 0u);
+    CHECK(strstr(err, "mount /t2 was changed by someone else") != NULL);
+    struct record got;
+    CHECK_EQ(zks_get(z, REC_MOUNT, "/t3", &got, NULL, err, sizeof err), ZKS_NOTFOUND);
+    CHECK_EQ(zks_get(z, REC_MOUNT, "/t1", &got, NULL, err, sizeof err), ZKS_OK);
+    CHECK(!strcmp(got.u.mount.dests[0].path, "/t1"));
+    record_free(&got);
+
+    /* the right versions: one transaction; the watcher sees it as one change */
+    ops[2].version = v2;
+    int c0 = calls(&l);
+    CHECK_EQ(zks_apply(z, ops, 3, 0, &ntx, err, sizeof err), ZKS_OK);
+    CHECK_EQ(ntx, 1u);
+    CHECK(wait_dests(&l, "/t3", "ns1:/t3", 5000));
+    CHECK(wait_dests(&l, "/t2", "", 5000));
+    CHECK(wait_dests(&l, "/t1", "ns1:/t1b", 5000));
+    CHECK_EQ(calls(&l), c0 + 1);
+
+    /* a small request limit cuts the list into several transactions */
+    struct record t4 = mount("/t4", "ns1:/t4"), t5 = mount("/t5", "ns1:/t5");
+    struct zks_op more[2] = {{.op = ZKS_OP_PUT, .rec = &t4, .version = -1},
+                             {.op = ZKS_OP_PUT, .rec = &t5, .version = -1}};
+    CHECK_EQ(zks_apply(z, more, 2, 100, &ntx, err, sizeof err), ZKS_OK);
+    CHECK_EQ(ntx, 2u);
+
+    /* refresh: a new batch reaches the watcher although nothing changed,
+     * and the zxid it reports covers the request */
+    CHECK(wait_dests(&l, "/t5", "ns1:/t5", 5000));
+    c0 = calls(&l);
+    uint64_t mzxid = 0;
+    CHECK_EQ(zks_refresh(z, &mzxid, err, sizeof err), ZKS_OK);
+    CHECK(mzxid > 0);
+    for (int64_t until = now_ms() + 5000; calls(&l) == c0 && now_ms() < until;)
+        sleep_ms(5);
+    CHECK_EQ(calls(&l), c0 + 1);
+    CHECK(last_zxid(&l) >= mzxid);
+    CHECK_EQ(nrecords(&l), 4u);
+    CHECK_EQ(zks_refresh(z, NULL, err, sizeof err), ZKS_OK); /* the znode exists now: rewritten */
+    for (int64_t until = now_ms() + 5000; calls(&l) == c0 + 1 && now_ms() < until;)
+        sleep_ms(5);
+    CHECK_EQ(calls(&l), c0 + 2);
+
+    record_free(&t1);
+    record_free(&t2);
+    record_free(&t1b);
+    record_free(&t3);
+    record_free(&t4);
+    record_free(&t5);
+    zks_close(z);
+    listener_free(&l);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 4) {
-        fprintf(stderr, "usage: %s admin|burst|outage|big|safemode|tools ADMIN_BIN SCRIPT_DIR\n", argv[0]);
+        fprintf(stderr, "usage: %s admin|burst|outage|big|safemode|tools|table ADMIN_BIN SCRIPT_DIR\n", argv[0]);
         return 2;
     }
     const char *mode = argv[1];
@@ -1363,6 +1458,8 @@ int main(int argc, char **argv)
         test_safemode(datadir);
     else if (!strcmp(mode, "tools"))
         test_tools();
+    else if (!strcmp(mode, "table"))
+        test_table();
     else {
         fprintf(stderr, "unknown mode %s\n", mode);
         return 2;
