@@ -25,6 +25,7 @@ with python3-kazoo) hold afterwards:
   file driver  -ls, -ls -d, -resolve, -lsNameservices, -lsMetastores read a
                file-driven router's config; writes are refused; -refresh
                makes that router reload its file
+At the end both routers stop on SIGTERM with exit 0 and no sanitizer report.
 
 Prints `ok - NAME` / `not ok - NAME: why`, then `N passed, N failed`; exit
 status 1 when a check failed. FR_KEEP=1 keeps the temp dir.
@@ -350,6 +351,14 @@ def main():
                          ("-import larger than one transaction", check_big_import),
                          ("driver = file read-only commands", check_file_driver)):
             T.check(name, fn)
+
+        def routers_stop_cleanly():
+            for rid in ("r1", "r2"):
+                rc = procs.stop(E.r1["proc"] if rid == "r1" else E.r2["proc"], grace=40)
+                with open(os.path.join(E.fed.tmp, rid + ".err"), errors="replace") as f:
+                    err = f.read()
+                expect(rc == 0 and "Sanitizer" not in err, "%s: exit %s %s" % (rid, rc, err[-300:]))
+        T.check("routers stop cleanly after the admin commands", routers_stop_cleanly)
         failed = T.failed > 0
     finally:
         E.fed.close(show_logs=failed)
