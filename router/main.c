@@ -15,6 +15,15 @@
  * once from [statestore] driver, keeps the routing table current: the file
  * driver reloads the config file when it changes (a bad file keeps the last
  * good table), the zookeeper driver follows the records in ZooKeeper.
+ *
+ * Under systemd (Type=notify) the router tells its service manager what it
+ * is doing through sd_notify: READY=1 once the listeners are bound and the
+ * statestore has a table, RELOADING=1 then READY=1 around each reload of
+ * the file, STOPPING=1 when a drain starts. SIGHUP (systemctl reload)
+ * re-reads the file at once: the keys --help marks [reload] take effect,
+ * and with the file driver the records too, without the settle wait (the
+ * operator says the file is complete). Outside systemd NOTIFY_SOCKET is
+ * unset and these messages go nowhere.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -90,9 +100,12 @@ static struct snapshot *load_snapshot(const char *path, struct config *cfg, char
 }
 
 /* The settings in effect: read at start-up, and the keys a reload applies
- * (CF_RELOAD in config.c) updated by each reload. Written by the file
- * driver's thread only, once main has started it. */
+ * (CF_RELOAD in config.c) updated by each reload, under reload_lock once
+ * the file driver's thread runs. */
 static struct config *running;
+/* Taken by each reload: the file driver's thread and SIGHUP on main may
+ * both reload, and both write `running`. */
+static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Key names a reload found changed, split by whether they took effect. */
 struct reload_keys {
@@ -120,8 +133,22 @@ static void note_key(void *arg, const char *section, const char *key, bool appli
  * --help take effect (log.level here, default.nameservice through the
  * snapshot); a change to any other is logged as needing a restart, and the
  * running value stays. */
+static struct snapshot *reload_locked(const char *path, const char *text, size_t len, char *why, size_t whylen);
+
 static struct snapshot *reload(void *ctx, const char *path, const char *text, size_t len, char *why,
                                size_t whylen)
+{
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s",
+               (unsigned long long)fr_mono_us(), path);
+    pthread_mutex_lock(&reload_lock);
+    struct snapshot *s = reload_locked(path, text, len, why, whylen);
+    pthread_mutex_unlock(&reload_lock);
+    /* A failed reload keeps the last good table serving: ready either way. */
+    sd_notifyf(0, "READY=1\nSTATUS=%s", s ? "serving" : "serving the last good table: the reload failed");
+    return s;
+}
+
+static struct snapshot *reload_locked(const char *path, const char *text, size_t len, char *why, size_t whylen)
 {
     struct config cfg;
     struct cfg_error err;
@@ -353,6 +380,81 @@ static void gauges(struct buf *out, void *arg)
     snapshot_release(s);
 }
 
+/* Reads the whole file at path into a malloc'd buffer; NULL with why. */
+static char *read_file(const char *path, size_t *len, char *why, size_t whylen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(why, whylen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 65536, n = 0;
+    char *text = malloc(cap);
+    while (text) {
+        n += fread(text + n, 1, cap - n, f);
+        if (n < cap)
+            break;
+        char *bigger = realloc(text, cap * 2);
+        if (!bigger) {
+            free(text);
+            text = NULL;
+            break;
+        }
+        text = bigger;
+        cap *= 2;
+    }
+    bool bad = ferror(f);
+    fclose(f);
+    if (!text || bad) {
+        snprintf(why, whylen, "%s: %s", path, text ? "read error" : "out of memory");
+        free(text);
+        return NULL;
+    }
+    *len = n;
+    return text;
+}
+
+/* SIGHUP: the file again, now. With the file driver the new table is
+ * published here; with the zookeeper driver the records come from
+ * ZooKeeper, so only the file's [reload] keys matter and the table built
+ * from the file is dropped. */
+static void reload_on_sighup(struct route_state *rs, const char *path, bool file_driver)
+{
+    char why[1024];
+    size_t len = 0;
+    char *text = read_file(path, &len, why, sizeof why);
+    struct snapshot *s = NULL;
+    if (text) {
+        s = reload(NULL, path, text, len, why, sizeof why);
+        free(text);
+    } else {
+        sd_notifyf(0, "STATUS=serving the last good table: %s", why);
+    }
+    if (!s) {
+        fr_error("SIGHUP: %s stays as it was: %s", path, why);
+        return;
+    }
+    if (!file_driver) {
+        snapshot_release(s);
+        fr_info("SIGHUP: re-read %s", path);
+        return;
+    }
+    before_publish(NULL, s);
+    snapshot_ref_publish(&rs->ref, s);
+    fr_info("SIGHUP: reloaded %s (snapshot %llu)", path, (unsigned long long)snapshot_version(s));
+}
+
+/* True once the statestore has given the router a table (the file driver:
+ * at start; zookeeper: when its first records arrived). */
+static bool table_loaded(struct route_state *rs)
+{
+    struct snapshot *s = snapshot_acquire(&rs->ref);
+    char line[200];
+    bool ok = s && store_health(atomic_load(&rs->store), line, sizeof line);
+    snapshot_release(s);
+    return ok;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: fedrouter -c FILE [-t]\n"
@@ -534,9 +636,23 @@ int main(int argc, char **argv)
              admin_port(adm));
     store_advertise(store, ha, aa);
 
+    /* READY=1 for the service manager once there is a table to route by:
+     * the listeners are bound already. Signals are taken meanwhile. */
+    bool file_driver = driver == &store_file_ops, told_ready = false;
     int sig = 0;
-    while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
-        ; /* the file is watched; SIGHUP needs nothing more */
+    const struct timespec tick = { 0, 50 * 1000 * 1000 };
+    for (;;) {
+        if (!told_ready && table_loaded(&rs)) {
+            sd_notifyf(0, "READY=1\nMAINPID=%ld\nSTATUS=serving HDFS on %s", (long)getpid(), ha);
+            told_ready = true;
+        }
+        sig = told_ready ? sigwaitinfo(&set, NULL) : sigtimedwait(&set, NULL, &tick);
+        if (sig == SIGHUP)
+            reload_on_sighup(&rs, path, file_driver);
+        else if (sig == SIGTERM || sig == SIGINT)
+            break;
+    }
+    sd_notifyf(0, "STOPPING=1\nSTATUS=draining: calls in flight finish within %d ms", cfg.router.shutdown_grace_ms);
     fr_info("signal %d: draining (grace %d ms)", sig, cfg.router.shutdown_grace_ms);
     atomic_store(&r.draining, true);
     for (int i = 0; i < r.nworkers; i++)
