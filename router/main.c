@@ -40,6 +40,7 @@
 
 #include "clock.h"
 #include "admin.h"
+#include "health.h"
 #include "cluster_state.h"
 #include "config.h"
 #include "metrics.h"
@@ -213,9 +214,10 @@ static void print_metric(void *out, const char *fmt, ...)
     free(big);
 }
 
-static bool health(struct buf *out, void *arg)
+/* /healthz: ok while the router has a table to route by (a stale one
+ * included: it keeps serving while ZooKeeper is away). */
+static bool health_line(struct buf *out, struct router *r)
 {
-    struct router *r = arg;
     struct route_state *rs = r->state;
     struct snapshot *s = snapshot_acquire(&rs->ref);
     char line[700];
@@ -230,6 +232,69 @@ static bool health(struct buf *out, void *arg)
     snapshot_release(s);
     buf_append(out, line, (size_t)n);
     return ok;
+}
+
+/* Why the router should get no traffic now, or NULL when it should. */
+static const char *not_ready(struct router *r)
+{
+    struct route_state *rs = r->state;
+    if (atomic_load(&r->draining))
+        return "draining";
+    if (atomic_load(&r->safe_mode))
+        return "safe mode";
+    struct snapshot *s = snapshot_acquire(&rs->ref);
+    char store[200];
+    bool loaded = s && store_health(atomic_load(&rs->store), store, sizeof store);
+    snapshot_release(s);
+    return loaded ? NULL : "the statestore has not loaded a table yet";
+}
+
+/* How long /healthz?verbose waits for the backends' connects. */
+#define HEALTH_PROBE_MS 1000
+
+/* /healthz?verbose: the /healthz verdict, readiness, and each backend. */
+static bool health_verbose(struct buf *out, struct router *r)
+{
+    struct buf line = BUF_INIT;
+    bool ok = health_line(&line, r);
+    const char *why_not = not_ready(r);
+    char head[200];
+    int n = snprintf(head, sizeof head, "{\"status\":\"%s\",\"ready\":%s,\"router\":", ok ? "ok" : "no-table",
+                     why_not ? "false" : "true");
+    buf_append(out, head, (size_t)n);
+    health_json_str(out, r->id);
+    if (why_not) {
+        buf_append(out, ",\"not_ready\":", 14);
+        health_json_str(out, why_not);
+    }
+    n = snprintf(head, sizeof head, ",\"draining\":%s,\"safemode\":%s,\"summary\":",
+                 atomic_load(&r->draining) ? "true" : "false", atomic_load(&r->safe_mode) ? "true" : "false");
+    buf_append(out, head, (size_t)n);
+    buf_append(&line, "", 1); /* a C string */
+    health_json_str(out, (const char *)buf_rptr(&line));
+    buf_free(&line);
+    struct route_state *rs = r->state;
+    struct snapshot *s = snapshot_acquire(&rs->ref);
+    buf_append(out, ",", 1);
+    bool all = health_backends_json(out, s, HEALTH_PROBE_MS);
+    snapshot_release(s);
+    n = snprintf(head, sizeof head, ",\"backends_reachable\":%s}", all ? "true" : "false");
+    buf_append(out, head, (size_t)n);
+    return ok;
+}
+
+static bool health(struct buf *out, enum admin_check what, void *arg)
+{
+    struct router *r = arg;
+    if (what == ADMIN_HEALTH_VERBOSE)
+        return health_verbose(out, r);
+    if (what == ADMIN_HEALTH)
+        return health_line(out, r);
+    const char *why_not = not_ready(r);
+    char line[200];
+    int n = snprintf(line, sizeof line, "%s%s", why_not ? "not ready: " : "ready", why_not ? why_not : "");
+    buf_append(out, line, (size_t)n);
+    return why_not == NULL;
 }
 
 /* Client connections closed by a limit: their timers, client.max_conns, and
