@@ -201,7 +201,10 @@ static void *admin_main(void *arg)
 struct admin *admin_start(const char *hostport, admin_health_fn health, void *arg, char *err, size_t errlen)
 {
     int port = 0;
-    int fd = net_listen(hostport, false, &port, err, errlen);
+    /* SO_REUSEPORT as the workers' listeners: during a restart without
+     * downtime the new process binds admin.listen while the old one still
+     * holds it (either may answer until the old one is gone). */
+    int fd = net_listen(hostport, true, &port, err, errlen);
     if (fd < 0)
         return NULL;
     struct admin *a = calloc(1, sizeof *a);
