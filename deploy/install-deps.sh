@@ -15,6 +15,8 @@ PKGS=(
   libsystemd-dev systemd python3-yaml
   # the Debian package: dpkg-shlibdeps for its dependencies, groff to check its man pages
   dpkg-dev groff-base
+  # the unit's system call filter checked against a traced router
+  strace
   # Kerberos on Hadoop IPC: Cyrus SASL with its GSSAPI plugin, and a loopback MIT KDC for the tests
   libsasl2-dev libsasl2-modules libsasl2-modules-gssapi-mit sasl2-bin libkrb5-dev
   krb5-kdc krb5-admin-server krb5-user python3-gssapi
