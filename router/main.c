@@ -136,16 +136,33 @@ static void note_key(void *arg, const char *section, const char *key, bool appli
  * running value stays. */
 static struct snapshot *reload_locked(const char *path, const char *text, size_t len, char *why, size_t whylen);
 
-static struct snapshot *reload(void *ctx, const char *path, const char *text, size_t len, char *why,
-                               size_t whylen)
+static void notify_reloading(const char *path)
 {
-    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s",
-               (unsigned long long)fr_mono_us(), path);
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s", (unsigned long long)fr_mono_us(),
+               path);
+}
+
+/* A failed reload keeps the last good table serving: ready either way. */
+static void notify_reloaded(bool ok)
+{
+    sd_notifyf(0, "READY=1\nSTATUS=%s", ok ? "serving" : "serving the last good table: the reload failed");
+}
+
+static struct snapshot *reload_under_lock(const char *path, const char *text, size_t len, char *why, size_t whylen)
+{
     pthread_mutex_lock(&reload_lock);
     struct snapshot *s = reload_locked(path, text, len, why, whylen);
     pthread_mutex_unlock(&reload_lock);
-    /* A failed reload keeps the last good table serving: ready either way. */
-    sd_notifyf(0, "READY=1\nSTATUS=%s", s ? "serving" : "serving the last good table: the reload failed");
+    return s;
+}
+
+/* The file driver publishes what this returns as soon as it returns. */
+static struct snapshot *reload(void *ctx, const char *path, const char *text, size_t len, char *why,
+                               size_t whylen)
+{
+    notify_reloading(path);
+    struct snapshot *s = reload_under_lock(path, text, len, why, whylen);
+    notify_reloaded(s != NULL);
     return s;
 }
 
@@ -487,26 +504,29 @@ static void reload_on_sighup(struct route_state *rs, const char *path, bool file
 {
     char why[1024];
     size_t len = 0;
+    notify_reloading(path);
     char *text = read_file(path, &len, why, sizeof why);
     struct snapshot *s = NULL;
     if (text) {
-        s = reload(NULL, path, text, len, why, sizeof why);
+        s = reload_under_lock(path, text, len, why, sizeof why);
         free(text);
-    } else {
-        sd_notifyf(0, "STATUS=serving the last good table: %s", why);
     }
     if (!s) {
         fr_error("SIGHUP: %s stays as it was: %s", path, why);
-        return;
-    }
-    if (!file_driver) {
+    } else if (!file_driver) {
         snapshot_release(s);
         fr_info("SIGHUP: re-read %s", path);
-        return;
+    } else {
+        before_publish(NULL, s);
+        uint64_t v;
+        snapshot_ref_publish(&rs->ref, s); /* s is the holder's now */
+        struct snapshot *cur = snapshot_acquire(&rs->ref);
+        v = cur ? snapshot_version(cur) : 0;
+        snapshot_release(cur);
+        fr_info("SIGHUP: reloaded %s (snapshot %llu)", path, (unsigned long long)v);
     }
-    before_publish(NULL, s);
-    snapshot_ref_publish(&rs->ref, s);
-    fr_info("SIGHUP: reloaded %s (snapshot %llu)", path, (unsigned long long)snapshot_version(s));
+    /* After the publish: READY=1 says the new table serves. */
+    notify_reloaded(s != NULL);
 }
 
 /* True once the statestore has given the router a table (the file driver:
