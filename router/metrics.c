@@ -159,9 +159,9 @@ static int cmp_agg(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-void metrics_render(struct buf *out)
+/* Sums every shard's series into a sorted array (caller frees); *np rows. */
+static struct agg *aggregate(size_t *np)
 {
-    static const char *protos[] = { "hdfs", "hms", "hdfs_upstream", "hms_upstream" };
     size_t cap = 1024, n = 0;
     struct agg *all = malloc(cap * sizeof *all);
     int ns = atomic_load_explicit(&nshards, memory_order_acquire);
@@ -196,6 +196,62 @@ void metrics_render(struct buf *out)
     }
     if (all)
         qsort(all, n, sizeof *all, cmp_agg);
+    *np = all ? n : 0;
+    return all;
+}
+
+static const char *const proto_names[4] = { "hdfs", "hms", "hdfs_upstream", "hms_upstream" };
+
+struct metrics_row *metrics_collect(size_t *np)
+{
+    size_t n = 0;
+    struct agg *all = aggregate(&n);
+    struct metrics_row *rows = n ? calloc(n, sizeof *rows) : NULL;
+    int nn = atomic_load_explicit(&nnames, memory_order_acquire);
+    for (size_t k = 0; rows && k < n; k++) {
+        uint32_t key = all[k].key - 1;
+        int m = (int)((key >> 14) & 0x3fff), s = (int)(key & 0x3fff);
+        rows[k].proto = proto_names[(key >> 28) & 3];
+        rows[k].method = m < nn ? names[m] : "?";
+        rows[k].ns = s < nn ? names[s] : "?";
+        rows[k].calls = all[k].calls;
+        rows[k].errors = all[k].errors;
+        rows[k].sum_us = all[k].sum_us;
+        memcpy(rows[k].buckets, all[k].buckets, sizeof rows[k].buckets);
+    }
+    free(all);
+    *np = rows ? n : 0;
+    return rows;
+}
+
+double metrics_quantile_us(const uint64_t buckets[METRICS_NBUCKETS], double q)
+{
+    uint64_t total = 0;
+    for (int b = 0; b < METRICS_NBUCKETS; b++)
+        total += buckets[b];
+    if (!total)
+        return 0;
+    double want = q * (double)total, seen = 0;
+    for (int b = 0; b < METRICS_NBUCKETS; b++) {
+        if (!buckets[b])
+            continue;
+        double lo = b ? (double)metrics_bucket_us[b - 1] : 0;
+        if (b == METRICS_NBUCKETS - 1)
+            return lo; /* unbounded: its floor is all that is known */
+        if (seen + (double)buckets[b] >= want) {
+            double hi = (double)metrics_bucket_us[b];
+            return lo + (hi - lo) * (want - seen) / (double)buckets[b];
+        }
+        seen += (double)buckets[b];
+    }
+    return (double)metrics_bucket_us[METRICS_NBUCKETS - 2];
+}
+
+void metrics_render(struct buf *out)
+{
+    const char *const *protos = proto_names;
+    size_t n = 0;
+    struct agg *all = aggregate(&n);
     int nn = atomic_load_explicit(&nnames, memory_order_acquire);
     char labels[512];
     /* One pass per metric family: Prometheus wants each family contiguous. */

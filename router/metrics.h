@@ -67,6 +67,25 @@ void metrics_add_gauge(metrics_gauge_fn fn, void *arg);
 /* Renders every series and gauge as Prometheus text into out. */
 void metrics_render(struct buf *out);
 
+/* One series summed over every shard, as the status page reads them. */
+struct metrics_row {
+    const char *proto;              /* "hdfs", "hms", "hdfs_upstream", "hms_upstream" */
+    const char *method, *ns;        /* interned names: valid for the process */
+    uint64_t calls, errors, sum_us;
+    uint64_t buckets[METRICS_NBUCKETS];
+};
+
+/* Every series, summed over the shards and sorted by (proto, method, ns),
+ * in a malloc'd array the caller frees; *n rows. NULL with *n = 0 when
+ * there are none or memory ran out. Thread: any (reads the shards as a
+ * scrape does). */
+struct metrics_row *metrics_collect(size_t *n);
+
+/* The latency below which a fraction q (0..1) of the calls counted in
+ * buckets fell, in microseconds, interpolated linearly inside the bucket
+ * (the last, unbounded bucket answers its lower bound). 0 when empty. */
+double metrics_quantile_us(const uint64_t buckets[METRICS_NBUCKETS], double q);
+
 /* Appends formatted text (a printf into a buf). */
 void metrics_printf(struct buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
