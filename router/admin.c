@@ -8,6 +8,7 @@
 
 #include <ev.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,8 @@ struct admin {
     pthread_t thr;
     admin_health_fn health;
     void *arg;
+    void *_Atomic page_arg;             /* admin_set_pages: arg stored before fn */
+    _Atomic(admin_page_fn) page_fn;
     struct admin_conn *conns;           /* open HTTP connections, closed at stop */
 };
 
@@ -65,6 +68,24 @@ static bool starts(const uint8_t *p, size_t n, const char *prefix)
     return n >= k && memcmp(p, prefix, k) == 0;
 }
 
+/* A GET the page callback answers: true when it did (ok says whether the
+ * answer was queued). */
+static bool serve_page(struct admin_conn *c, const uint8_t *req, size_t len, struct buf *body, bool *ok)
+{
+    admin_page_fn fn = atomic_load_explicit(&c->a->page_fn, memory_order_acquire);
+    if (!fn || !starts(req, len, "GET /"))
+        return false;
+    const uint8_t *target = req + 4, *end = memchr(target, ' ', len - 4);
+    if (!end)
+        return false;
+    struct admin_page page = { body, "text/plain", 200 };
+    if (!fn((const char *)target, (size_t)(end - target), &page, atomic_load(&c->a->page_arg)))
+        return false;
+    *ok = respond(c, page.code, page.code == 200 ? "OK" : page.code == 404 ? "Not Found" : "Bad Request",
+                  page.ctype, body);
+    return true;
+}
+
 static void handle_request(struct admin_conn *c)
 {
     const uint8_t *req = buf_rptr(conn_in(&c->conn));
@@ -78,6 +99,8 @@ static void handle_request(struct admin_conn *c)
         bool healthy = c->a->health ? c->a->health(&body, c->a->arg) : true;
         buf_append(&body, "\n", 1);
         ok = respond(c, healthy ? 200 : 503, healthy ? "OK" : "Service Unavailable", "text/plain", &body);
+    } else if (serve_page(c, req, len, &body, &ok)) {
+        /* the page callback answered */
     } else {
         buf_append(&body, "not found: GET /metrics or GET /healthz\n", 40);
         ok = respond(c, 404, "Not Found", "text/plain", &body);
@@ -206,6 +229,12 @@ struct admin *admin_start(const char *hostport, admin_health_fn health, void *ar
 int admin_port(const struct admin *a)
 {
     return a->port;
+}
+
+void admin_set_pages(struct admin *a, admin_page_fn fn, void *arg)
+{
+    atomic_store(&a->page_arg, arg);
+    atomic_store_explicit(&a->page_fn, fn, memory_order_release);
 }
 
 void admin_stop(struct admin *a)
