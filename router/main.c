@@ -36,6 +36,7 @@
 #include "route_state.h"
 #include "router.h"
 #include "sasl_server.h"
+#include "status.h"
 #include "store.h"
 #include "hms_conn.h"
 #include "hms_up.h"
@@ -484,6 +485,7 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    status_attach(adm, &r); /* GET /, /status.json, /resolve: once the workers exist */
     if (cs_start(&rs, r.user, cfg.router.cluster_refresh_ms) < 0) {
         fr_error("cannot start the cluster state refresher");
         return 1;
