@@ -14,6 +14,8 @@ PKGS=(
   # Kerberos on Hadoop IPC: Cyrus SASL with its GSSAPI plugin, and a loopback MIT KDC for the tests
   libsasl2-dev libsasl2-modules libsasl2-modules-gssapi-mit sasl2-bin libkrb5-dev
   krb5-kdc krb5-admin-server krb5-user python3-gssapi
+  # the status page's test renders it in a real browser (headless)
+  chromium
 )
 
 missing=()
