@@ -11,7 +11,8 @@ its zxid, not stale), each NameNode's role as the refresher's probes see it
 metastores (the minihms reachable, the dead URI not), the mount table as
 written, both routers' registrations, per-method counts that follow calls
 made through the router, /resolve answers that match fedrouter-admin
--resolve, and that GET / is the HTML page with no external asset.
+-resolve, that GET / is the HTML page with no external asset, and, last,
+with ZooKeeper stopped, that the statestore is shown stale.
 
 Prints `ok - NAME` / `not ok - NAME: why`, then `N passed, N failed`.
 """
@@ -158,6 +159,20 @@ def main():
             st, _, body = status_fed.get(E.r1["admin"], "/metrics")
             expect(st == 200 and b"fedrouter_calls_total" in body, "/metrics still served")
         T.check("GET /: the page, self-contained; /metrics and 404 unchanged", page)
+
+        def stale():
+            zk = E.fed.procs[0]  # the first process status_fed started
+            procs.stop(zk)
+            time.sleep(1.2)
+
+            def says_stale():
+                _, k = status_fed.get_json(E.r1, "/status.json")
+                s = k["statestore"]
+                return s["connected"] is False and s["stale"] is True and s["stale_s"] >= 1 and "routers_error" in k
+            status_fed.wait_for(says_stale, "the statestore shown stale with ZooKeeper stopped")
+            _, k = status_fed.get_json(E.r1, "/status.json")
+            expect(len(k["mounts"]) == 4, "the stale table is still shown: %r" % k["mounts"])
+        T.check("statestore: ZooKeeper stopped, the table shown stale and still served", stale)
         failed = T.failed > 0
     finally:
         E.fed.close(show_logs=failed)
