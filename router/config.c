@@ -64,7 +64,7 @@ static const struct cfg_key table[] = {
     {SEC_ROUTER, "hms.listen", T_ADDR_OPT, "0.0.0.0:9083", 0, 0, NULL, R(hms_listen), NULL,
      "address for metastore clients (hive.metastore.uris = thrift://<this>); off = none", CF_RESTART},
     {SEC_ROUTER, "admin.listen", T_ADDR_OPT, "0.0.0.0:8021", 0, 0, NULL, R(admin_listen), NULL,
-     "address for GET /metrics and GET /healthz; off = none", CF_RESTART},
+     "address for the status page (GET /), /metrics, /healthz and /readyz; off = none", CF_RESTART},
     {SEC_ROUTER, "workers", T_INT, "0", 0, 1024, NULL, R(workers), "0 = number of cores",
      "worker threads, each with its own event loop and listeners", CF_RESTART},
     {SEC_ROUTER, "default.nameservice", T_NAME, "", 0, 0, NULL, R(default_ns), "none",
