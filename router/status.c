@@ -6,7 +6,8 @@
  *     statestore  store_info (driver, zxid, staleness), the snapshot version
  *     nameservices  snapshot + cs_namenode (the refresher's probe of each
  *                   NameNode: active / standby / error / unreachable, latency)
- *     metastores    snapshot + status_probe (TCP connects, cached a few s)
+ *     metastores    snapshot + TCP connect probes (cached a few s) + the URI
+ *                   the workers use first (hms_target_in_use)
  *     mounts        snapshot_mount_at
  *     routers       store_routers (zookeeper registrations)
  *     methods       metrics_collect, rates against the previous sample
@@ -31,6 +32,7 @@
 
 #include "clock.h"
 #include "cluster_state.h"
+#include "hms_up.h"
 #include "metrics.h"
 #include "route_state.h"
 #include "router.h"
@@ -402,7 +404,13 @@ static void json_metastores(struct buf *out, const struct snapshot *s)
             }
             any = any || (p && p->reachable);
         }
-        putf(out, "],\"reachable\":%s}", jbool(any));
+        putf(out, "],\"reachable\":%s", jbool(any));
+        char in_use[256];
+        if (hms_target_in_use(m->name, in_use, sizeof in_use)) { /* the URI the workers use first */
+            put(out, ",\"in_use\":");
+            jstr(out, in_use);
+        }
+        put(out, "}");
     }
     put(out, "]");
 }

@@ -90,10 +90,14 @@ def main():
         def metastores():
             r = rows(dom, "metastores")
             by_uri = {c[3]: c for c in r}
-            expect(by_uri["thrift://" + E.hms][0] == "primary (primary)" and by_uri["thrift://" + E.hms][4] == "yes",
-                   "primary %r" % by_uri.get("thrift://" + E.hms))
+            first = by_uri["thrift://" + E.dead_hms2]
+            expect(first[0] == "primary (primary)" and first[4] == "" and first[5].startswith("no"),
+                   "primary's first URI %r" % first)
+            live = by_uri["thrift://" + E.hms]
+            expect(live[0] == "" and live[4] == "yes" and live[5] == "yes", "primary's second URI %r" % live)
             dead = by_uri["thrift://" + E.dead_hms]
-            expect(dead[0] == "sales" and dead[1] == "sales_" and dead[4].startswith("no"), "sales %r" % dead)
+            expect(dead[0] == "sales" and dead[1] == "sales_" and dead[5].startswith("no"), "sales %r" % dead)
+
         T.check("metastores: URIs, prefixes, reachability", metastores)
 
         def mounts():
@@ -128,7 +132,7 @@ def main():
 
         if shot:
             rc, _, err = chromium(profile, "--virtual-time-budget=8000", "--hide-scrollbars",
-                                  "--window-size=1400,1100", "--screenshot=" + shot, url)
+                                  "--window-size=1500,1150", "--screenshot=" + shot, url)
             T.check("screenshot saved", lambda: expect(rc == 0 and os.path.getsize(shot) > 10000,
                                                       "chromium --screenshot: exit %d %s" % (rc, err[-300:])))
         failed = T.failed > 0

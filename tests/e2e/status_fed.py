@@ -9,13 +9,16 @@ ZooKeeper (tests/zk/zkserver.sh) and, with driver = zookeeper:
   ns1     two NameNodes: minidfs ns1 (active) and minidfs ns1b (--standby)
   ns2     minidfs ns2
   ns3     one NameNode address where nothing listens (unreachable)
-  primary a minihms, the primary metastore
+  primary the primary metastore: first a URI where nothing listens, then a
+          minihms (the router fails over to it and keeps using it)
   sales   a metastore URI where nothing listens
   mounts  /data -> ns1:/data; /logs -> ns2:/logs; /shared -> ns1:/shared,
           ns2:/shared (HASH_ALL); /archive -> ns2:/archive (read-only)
   r1, r2  two routers (both registered in ZooKeeper); r1 refreshes its
-          cluster state every 200 ms
-A few calls go through r1 first, so its per-method table has rows.
+          cluster state every 200 ms and serves metastore clients too
+A few calls go through r1 first (HDFS calls, and get_all_databases from the
+generated thrift client), so its per-method table has rows and it has
+used the primary metastore.
 """
 import json
 import os
@@ -56,10 +59,10 @@ def start_zk(tmp):
     raise RuntimeError("ZooKeeper did not start")
 
 
-def conf_text(rid, hosts, refresh_ms):
-    return ("[router]\nid = %s\nhdfs.listen = 127.0.0.1:0\nadmin.listen = 127.0.0.1:0\nhms.listen = off\n"
+def conf_text(rid, hosts, refresh_ms, hms="off"):
+    return ("[router]\nid = %s\nhdfs.listen = 127.0.0.1:0\nadmin.listen = 127.0.0.1:0\nhms.listen = %s\n"
             "workers = 2\ncluster.refresh_ms = %d\n\n[statestore]\ndriver = zookeeper\nzk.hosts = %s\n"
-            "zk.root = %s\nzk.session_timeout_ms = 4000\n" % (rid, refresh_ms, hosts, ROOT))
+            "zk.root = %s\nzk.session_timeout_ms = 4000\n" % (rid, hms, refresh_ms, hosts, ROOT))
 
 
 def get(addr, path, timeout=10):
@@ -108,6 +111,7 @@ def start(build):
         E.fed.logs.append("primary")
         E.hms = "127.0.0.1:%s" % procs.wait_lines(p, "minihms", {"r": r"^ready port=(\d+)$"})["r"].group(1)
         E.dead_hms = "127.0.0.1:%d" % procs.free_port()
+        E.dead_hms2 = "127.0.0.1:%d" % procs.free_port()
 
         E.conf = os.path.join(E.fed.tmp, "admin.conf")
         with open(E.conf, "w") as f:
@@ -120,12 +124,12 @@ def start(build):
                      ["-add", "/logs", "ns2", "/logs"],
                      ["-add", "/shared", "ns1,ns2", "/shared", "-order", "HASH_ALL"],
                      ["-add", "/archive", "ns2", "/archive", "-readonly"],
-                     ["-addMetastore", "primary", "thrift://" + E.hms, "-primary"],
+                     ["-addMetastore", "primary", "thrift://%s,thrift://%s" % (E.dead_hms2, E.hms), "-primary"],
                      ["-addMetastore", "sales", "thrift://" + E.dead_hms, "-prefix", "sales_"]):
             r = subprocess.run([E.admin, "-c", E.conf] + args, capture_output=True, text=True, timeout=60)
             procs.expect(r.returncode == 0, "fedrouter-admin %s: %s" % (" ".join(args), (r.stderr or r.stdout)[-300:]))
 
-        E.r1 = start_router(E, "r1", 200)
+        E.r1 = start_router(E, "r1", 200, hms="127.0.0.1:0")
         E.r2 = start_router(E, "r2", 1000)
         # Calls through r1, so that its per-method table has rows.
         ops = fed.Ops(E.fed.C, "DFSClient_status")
@@ -134,6 +138,18 @@ def start(build):
         for _ in range(5):
             ops.fileinfo(c, "/data/status")
         ops.fileinfo(c, "/logs/none")
+        # A metastore call through r1 (the dead one is left out of it).
+        sys.path.insert(0, os.path.join(E.build, "hms-thrift", "gen-py"))
+        from thrift.protocol import TBinaryProtocol
+        from thrift.transport import TSocket, TTransport
+        from hive_metastore import ThriftHiveMetastore
+        host, port = E.r1["hms"].rsplit(":", 1)
+        sock = TSocket.TSocket(host, int(port))
+        sock.setTimeout(20000)
+        t = TTransport.TBufferedTransport(sock)
+        t.open()
+        E.hms_dbs = ThriftHiveMetastore.Client(TBinaryProtocol.TBinaryProtocol(t)).get_all_databases()
+        t.close()
         ok = True
         return E
     finally:
@@ -141,14 +157,20 @@ def start(build):
             E.fed.close(show_logs=True)
 
 
-def start_router(E, rid, refresh_ms):
+def start_router(E, rid, refresh_ms, hms="off"):
     conf = os.path.join(E.fed.tmp, rid + ".conf")
     with open(conf, "w") as f:
-        f.write(conf_text(rid, E.hosts, refresh_ms))
+        f.write(conf_text(rid, E.hosts, refresh_ms, hms))
     p = procs.start([os.path.join(E.build, "router", "fedrouter"), "-c", conf], E.fed.tmp, rid, E.fed.procs)
-    m = procs.wait_lines(p, rid, {"ready": r"^ready hdfs=(\S+:\d+) admin=(\S+:\d+)"})["ready"]
+    want = {"ready": r"^ready hdfs=(\S+:\d+) admin=(\S+:\d+)"}
+    if hms != "off":
+        want["hms"] = r"^serving hms=(\S+:\d+)$"
+    m = procs.wait_lines(p, rid, want)
     E.fed.logs.append(rid)
-    return {"proc": p, "hdfs": m.group(1), "admin": m.group(2), "id": rid}
+    r = {"proc": p, "hdfs": m["ready"].group(1), "admin": m["ready"].group(2), "id": rid}
+    if hms != "off":
+        r["hms"] = m["hms"].group(1)
+    return r
 
 
 def wait_settled(E, router):

@@ -77,11 +77,14 @@ def main():
             expect(sorted(ms) == ["primary", "sales"], "metastores %r" % sorted(ms))
             p, s = ms["primary"], ms["sales"]
             expect(p["primary"] is True and p["prefix"] == "" and p["access"] == "read-write", "primary %r" % p)
-            expect(p["uris"][0]["uri"] == "thrift://" + E.hms and p["uris"][0]["reachable"] is True
-                   and p["uris"][0]["latency_ms"] >= 0 and p["reachable"] is True, "primary uris %r" % p)
+            expect(p["uris"][0]["uri"] == "thrift://" + E.dead_hms2 and p["uris"][0]["reachable"] is False,
+                   "primary's first uri %r" % p)
+            expect(p["uris"][1]["uri"] == "thrift://" + E.hms and p["uris"][1]["reachable"] is True
+                   and p["uris"][1]["latency_ms"] >= 0 and p["reachable"] is True, "primary's second uri %r" % p)
             expect(s["prefix"] == "sales_" and s["access"] == "read-only", "sales %r" % s)
             expect(s["uris"][0]["reachable"] is False and s["uris"][0]["error"] and s["reachable"] is False,
                    "sales uris %r" % s)
+            expect(p.get("in_use") == "thrift://" + E.hms, "primary in use after the failover: %r" % p.get("in_use"))
         T.check("metastores: prefixes, access, the live one reachable and the dead one not", metastores)
 
         def mounts():
