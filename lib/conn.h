@@ -19,7 +19,9 @@
  * may close (a callback that can cause a close, work handed to another
  * thread) takes a reference with conn_ref() and drops it with conn_unref().
  * The event callbacks of this module hold one while they call the protocol.
- * When the last reference goes, ops->on_free() runs once: that is where the
+ * A transport's slow work may run on a crypto thread (conn_crypto.h), which
+ * holds a reference while it does. When the last reference goes,
+ * ops->on_free() runs once: that is where the
  * owner frees the memory the conn is embedded in. on_close() runs once, at
  * the close, with the reason (NULL: an orderly close by either side).
  *

@@ -67,6 +67,11 @@ static const struct cfg_key table[] = {
      "address for GET /metrics and GET /healthz; off = none", CF_RESTART},
     {SEC_ROUTER, "workers", T_INT, "0", 0, 1024, NULL, R(workers), "0 = number of cores",
      "worker threads, each with its own event loop and listeners", CF_RESTART},
+    {SEC_ROUTER, "crypto_threads", T_INT, "2", 0, 256, NULL, R(crypto_threads), NULL,
+     "threads that wrap and unwrap large SASL messages (privacy, integrity) for every worker, so that one "
+     "connection's large reply does not hold back the other connections of its worker; they sleep unless a "
+     "connection's transport asks for them. A full queue (256 jobs per thread) runs the work on the worker. "
+     "0 = all such work on the workers", CF_RESTART},
     {SEC_ROUTER, "default.nameservice", T_NAME, "", 0, 0, NULL, R(default_ns), "none",
      "nameservice for paths under no mount point (none: such paths fail)", CF_RELOAD},
     {SEC_ROUTER, "upstream.connect_timeout_ms", T_INT, "2000", 1, 600000, NULL, R(upstream_connect_timeout_ms), NULL,

@@ -478,6 +478,10 @@ int main(int argc, char **argv)
     r.nworkers = cfg.router.workers > 0 ? cfg.router.workers : (ncpu > 0 ? (int)ncpu : 1);
     r.workers = calloc((size_t)r.nworkers, sizeof *r.workers);
     int port = 0;
+    if (workers_crypto_start(&r, cfg.router.crypto_threads, why, sizeof why) < 0) {
+        fr_error("%s", why);
+        return 1;
+    }
     for (int i = 0; i < r.nworkers; i++) {
         if (worker_start(&r.workers[i], &r, i, cfg.router.hdfs_listen, &port, why, sizeof why) < 0) {
             fr_error("%s", why);
@@ -558,6 +562,7 @@ int main(int argc, char **argv)
         worker_wake(&r.workers[i]);
     for (int i = 0; i < r.nworkers; i++)
         worker_join(&r.workers[i]);
+    workers_crypto_stop(&r);
     atomic_store(&rs.store, NULL);
     store_stop(store);
     cs_stop();
