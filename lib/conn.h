@@ -21,8 +21,8 @@
  * The event callbacks of this module hold one while they call the protocol.
  * A transport's slow work may run on a crypto thread (conn_crypto.h), which
  * holds a reference while it does. When the last reference goes,
- * ops->on_free() runs once: that is where the
- * owner frees the memory the conn is embedded in. on_close() runs once, at
+ * ops->on_free() runs once: that is where the owner frees the memory the
+ * conn is embedded in. on_close() runs once, at
  * the close, with the reason (NULL: an orderly close by either side).
  *
  * State changes go through one function with a table of allowed moves; an

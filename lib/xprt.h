@@ -55,7 +55,8 @@ struct xprt_ops {
      * belongs on a crypto thread rather than on the connection's loop. For
      * encode n is the length of the next message; for decode it is the wire
      * bytes waiting (buf_len of c->wire_in, which the transport may peek at
-     * here to see how big the next unit is). Runs on the loop. */
+     * here): say yes only once a whole large unit is there, or a thread is
+     * woken to find a partial unit and decode nothing. Runs on the loop. */
     bool (*needs_offload)(const struct conn *c, void *ctx, size_t n);
     /* Frees ctx; runs when the connection's memory goes. */
     void (*destroy)(void *ctx);

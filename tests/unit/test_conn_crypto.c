@@ -23,6 +23,10 @@
  *   - failures on a thread close that connection with the reason and count;
  *   - a full queue runs the work inline, counted;
  *   - the pool's stop runs what is queued and joins.
+ *
+ * `test_conn_crypto --bench` (not run by ctest) times small round trips on a
+ * loop that also serves large ones, inline and with BENCH_THREADS (2)
+ * crypto threads, and prints the percentiles.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -170,13 +174,15 @@ out:
     return st;
 }
 
+/* Encode: n is the message. Decode: n is the wire bytes waiting, and a big
+ * unit goes to a thread once it is whole (a message whose length happens to
+ * equal what waits is judged as input: only where it runs changes). */
 static bool x_offload(const struct conn *c, void *ctx, size_t n)
 {
-    if (n >= BIG)
-        return true;
-    /* decode: n is what waits; the unit's own length says how big it is */
     const struct buf *w = &c->wire_in;
-    return buf_len(w) >= 4 && be32(buf_rptr(w)) >= BIG;
+    if (n != buf_len(w))
+        return n >= BIG;
+    return n >= 4 && be32(buf_rptr(w)) >= BIG && n >= 4 + (size_t)be32(buf_rptr(w));
 }
 
 static void x_destroy(void *ctx)
@@ -232,6 +238,11 @@ struct cli {
     size_t last_len; /* plaintext length of the last reply */
     uint8_t last_kind;
     void (*on_reply)(struct cli *k);
+    /* --bench: ping-pong of pp_size messages, round trips timed */
+    uint32_t pp_size;
+    uint64_t sent_ns;
+    uint64_t *lat;
+    size_t nlat, caplat;
 };
 
 static void make_msg(uint8_t *m, uint8_t kind, uint32_t seq, uint32_t total)
@@ -566,6 +577,22 @@ static void test_close_while_out(struct ev_loop *loop, struct fr_workpool *pool,
         cli_done(loop, &k);
     }
 
+    /* as a worker stops: close with a job out, then wait the job back
+     * without running the loop */
+    {
+        struct srv s;
+        struct cli k;
+        pair(loop, &cc, &s, &k);
+        gate_reset();
+        srv_queue(&s, 'G', 0, 2 * BIG);
+        CHECK(s.c.job_out);
+        conn_close(&s.c, NULL);
+        atomic_store(&gate_open, 1);
+        conn_crypto_quiesce(&cc);
+        CHECK(s.frees == 1 && cc.out == 0);
+        cli_done(loop, &k);
+    }
+
     /* close after flush while the last reply is on a thread: it still goes */
     struct srv s;
     struct cli k;
@@ -695,8 +722,92 @@ static void test_pool_stop(struct ev_loop *loop)
     CHECK_EQ(done, 500);
 }
 
-int main(void)
+/* ---- --bench: small round trips next to large ones, inline and threaded ---- */
+
+#define BENCH_BIG 4
+#define BENCH_SMALL 4
+
+static void pp_next(struct cli *k)
 {
+    uint64_t now = fr_mono_ns();
+    if (k->sent_ns && k->nlat < k->caplat)
+        k->lat[k->nlat++] = now - k->sent_ns;
+    k->sent_ns = now;
+    cli_send(k, 'n', (uint32_t)k->replies, k->pp_size);
+    ev_io_start(ev_default_loop(0), &k->ww);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void bench_one(struct fr_workpool *pool, struct fr_inbox *home, double secs)
+{
+    struct ev_loop *loop = ev_default_loop(0);
+    struct conn_crypto cc;
+    conn_crypto_init(&cc, pool, home);
+    struct srv s[BENCH_BIG + BENCH_SMALL];
+    struct cli k[BENCH_BIG + BENCH_SMALL];
+    for (int i = 0; i < BENCH_BIG + BENCH_SMALL; i++) {
+        pair(loop, &cc, &s[i], &k[i]);
+        k[i].pp_size = i < BENCH_BIG ? 256u << 10 : 64;
+        k[i].caplat = 1u << 20;
+        k[i].lat = malloc(k[i].caplat * sizeof *k[i].lat);
+        k[i].on_reply = pp_next;
+        pp_next(&k[i]);
+        k[i].nlat = 0;
+    }
+    ev_timer t;
+    ev_timer_init(&t, stop_loop, secs, 0);
+    ev_timer_start(loop, &t);
+    ev_run(loop, 0);
+    size_t n = 0, big = 0;
+    uint64_t *all = malloc((size_t)BENCH_SMALL * (1u << 20) * sizeof *all);
+    for (int i = 0; i < BENCH_BIG + BENCH_SMALL; i++) {
+        if (i < BENCH_BIG)
+            big += k[i].nlat;
+        else
+            for (size_t j = 0; j < k[i].nlat; j++)
+                all[n++] = k[i].lat[j];
+        CHECK_EQ(k[i].bad, 0);
+    }
+    qsort(all, n, sizeof *all, cmp_u64);
+    printf("%-10s small round trips %6zu  p50 %7.1f us  p99 %7.1f us  max %7.1f us | big (256 KiB) round "
+           "trips %5zu\n",
+           pool ? "threads" : "inline", n, n ? all[n / 2] / 1e3 : 0, n ? all[n * 99 / 100] / 1e3 : 0,
+           n ? all[n - 1] / 1e3 : 0, big);
+    free(all);
+    for (int i = 0; i < BENCH_BIG + BENCH_SMALL; i++) {
+        k[i].on_reply = NULL;
+        conn_close(&s[i].c, NULL);
+        cli_done(loop, &k[i]);
+        free(k[i].lat);
+    }
+    conn_crypto_quiesce(&cc);
+}
+
+static int bench(void)
+{
+    struct ev_loop *loop = ev_default_loop(0);
+    struct fr_inbox home;
+    fr_inbox_init(&home, loop, fr_job_inbox_handler, NULL);
+    struct fr_workpool *pool = fr_workpool_new(getenv("BENCH_THREADS") ? atoi(getenv("BENCH_THREADS")) : 2, 512);
+    printf("one loop, %d connections ping-ponging 256 KiB messages (0.8 ms of transport work each way) and %d "
+           "ping-ponging 64 B:\n",
+           BENCH_BIG, BENCH_SMALL);
+    bench_one(NULL, &home, 3);
+    bench_one(pool, &home, 3);
+    fr_workpool_free(pool);
+    fr_inbox_stop(&home);
+    return check_report();
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "--bench") == 0)
+        return bench();
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     struct fr_inbox home;
     fr_inbox_init(&home, loop, fr_job_inbox_handler, NULL);
