@@ -610,6 +610,41 @@ static void test_close_while_out(struct ev_loop *loop, struct fr_workpool *pool,
     cli_done(loop, &k);
 }
 
+/* ---- input held while a job is out is bounded ---- */
+
+static bool n_replies(void *arg) { return ((struct cli *)arg)->replies >= 1 + 2000; }
+
+static void test_held_input(struct ev_loop *loop, struct fr_workpool *pool, struct fr_inbox *home)
+{
+    struct conn_crypto cc;
+    conn_crypto_init(&cc, pool, home);
+    struct srv s;
+    struct cli k;
+    pair(loop, &cc, &s, &k);
+    gate_reset();
+    srv_queue(&s, 'G', 0, 2 * BIG); /* the job out: nothing is decoded meanwhile */
+    for (uint32_t i = 0; i < 2000; i++)
+        cli_send(&k, 'n', 1 + i, 600);
+    cli_flush(loop, &k);
+    CHECK(run_until(loop, gated, NULL, 30));
+    struct ev_timer t;
+    ev_timer_init(&t, stop_loop, 0.2, 0);
+    ev_timer_start(loop, &t);
+    ev_run(loop, 0);
+    /* reading stopped near the bound, with the rest still in the socket */
+    CHECK(buf_len(&s.c.wire_in) >= CONN_HELD_INPUT && buf_len(&s.c.wire_in) <= CONN_HELD_INPUT + (128u << 10));
+    CHECK(!ev_is_active(&s.c.rw));
+    CHECK(s.msgs == 0 && k.replies == 0);
+    atomic_store(&gate_open, 1);
+    k.next_seq = 1; /* the 'n' replies follow the 'G' one */
+    CHECK(run_until(loop, n_replies, &k, 60));
+    CHECK(k.bad == 0 && s.msgs == 2000);
+    conn_close(&s.c, NULL);
+    cli_done(loop, &k);
+    conn_crypto_quiesce(&cc);
+    CHECK(s.frees == 1);
+}
+
 /* ---- a transport failure on a thread ---- */
 
 static void test_failures(struct ev_loop *loop, struct fr_workpool *pool, struct fr_inbox *home)
@@ -816,6 +851,7 @@ int main(int argc, char **argv)
     test_order(loop, pool, &home);
     test_isolation(loop, pool, &home);
     test_close_while_out(loop, pool, &home);
+    test_held_input(loop, pool, &home);
     test_failures(loop, pool, &home);
     test_queue_full(loop, &home);
     fr_workpool_free(pool);
