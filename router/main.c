@@ -11,8 +11,9 @@
  * SIGINT drains and stops: the listening sockets close at once (new
  * connections are refused, so clients and load balancers move on), idle
  * clients are closed, calls in flight finish within shutdown.grace_ms, then
- * the process exits 0. The statestore driver (statestore/store.h), chosen
- * once from [statestore] driver, keeps the routing table current: the file
+ * the process exits 0. SIGHUP reopens the audit logs (logrotate). The
+ * statestore driver (statestore/store.h), chosen once from [statestore]
+ * driver, keeps the routing table current: the file
  * driver reloads the config file when it changes (a bad file keeps the last
  * good table), the zookeeper driver follows the records in ZooKeeper.
  */
@@ -30,6 +31,7 @@
 
 #include "clock.h"
 #include "admin.h"
+#include "audit.h"
 #include "cluster_state.h"
 #include "config.h"
 #include "metrics.h"
@@ -94,6 +96,8 @@ static struct snapshot *load_snapshot(const char *path, struct config *cfg, char
  * driver's thread only, once main has started it. */
 static struct config *running;
 
+static int set_audit_paths(const struct config *cfg, const char *path);
+
 /* Key names a reload found changed, split by whether they took effect. */
 struct reload_keys {
     char applied[512], restart[1024];
@@ -141,10 +145,26 @@ static struct snapshot *reload(void *ctx, const char *path, const char *text, si
         fr_info("reload of %s applies %s", path, keys.applied);
         if (config_take_reloadable(running, &cfg) < 0)
             fr_warn("reload of %s: out of memory noting the new settings", path);
+        set_audit_paths(running, path);
     }
     fr_log_set_level(log_level(&cfg));
     config_free(&cfg);
     return s;
+}
+
+/* audit.hdfs and audit.hms as cfg names them; an unopenable file is
+ * logged and that log stays off. 0, or -1 when one could not be opened. */
+static int set_audit_paths(const struct config *cfg, const char *path)
+{
+    char why[1024];
+    int rc = 0;
+    const char *want[AUDIT_NLOGS] = { cfg->router.audit_hdfs, cfg->router.audit_hms };
+    for (int i = 0; i < AUDIT_NLOGS; i++)
+        if (audit_set_path((enum audit_log)i, want[i], why, sizeof why) < 0) {
+            fr_error("%s: %s", path, why);
+            rc = -1;
+        }
+    return rc;
 }
 
 /* Every new snapshot, whichever driver built it. */
@@ -473,6 +493,9 @@ int main(int argc, char **argv)
         return 1;
     }
     metrics_add_gauge(gauges, &r);
+    metrics_add_gauge(audit_metrics, NULL);
+    if (set_audit_paths(&cfg, path) < 0)
+        return 1;
     metrics_add_gauge(hms_targets_gauges, NULL);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     r.nworkers = cfg.router.workers > 0 ? cfg.router.workers : (ncpu > 0 ? (int)ncpu : 1);
@@ -536,7 +559,7 @@ int main(int argc, char **argv)
 
     int sig = 0;
     while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
-        ; /* the file is watched; SIGHUP needs nothing more */
+        audit_reopen(); /* logrotate moved the audit logs; the config file itself is watched */
     fr_info("signal %d: draining (grace %d ms)", sig, cfg.router.shutdown_grace_ms);
     atomic_store(&r.draining, true);
     for (int i = 0; i < r.nworkers; i++)
@@ -561,6 +584,7 @@ int main(int argc, char **argv)
     atomic_store(&rs.store, NULL);
     store_stop(store);
     cs_stop();
+    audit_stop(); /* the workers are gone: every line is queued */
     snapshot_ref_destroy(&rs.ref);
     config_free(&cfg);
     free(r.workers);
