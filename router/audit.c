@@ -374,7 +374,17 @@ void audit_stop(void)
     if (W.started) {
         atomic_store(&W.stop, true);
         wake_writer();
-        pthread_join(W.thread, NULL);
+        /* A file that takes no more bytes (a pipe nobody reads, a hung
+         * mount) must not keep the router from exiting: after 5 s the
+         * writer is left behind, with its memory. */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 5;
+        if (pthread_timedjoin_np(W.thread, NULL, &until) != 0) {
+            fr_warn("audit: the writer is stuck writing (lines still queued are lost)");
+            pthread_mutex_unlock(&W.mu);
+            return;
+        }
         close(W.efd);
         W.efd = -1;
         W.started = false;

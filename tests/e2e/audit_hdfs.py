@@ -19,6 +19,10 @@ and bob) and from the Python IPC client, then the log is read back:
   one line   the lines equal the router's count of answered HDFS calls
   logrotate  the file moved away and SIGHUP: the router writes a new file at
              the configured path, the moved one gets nothing more
+  stuck      the log is a FIFO nobody reads: fedrouter-bench's getFileInfo
+             calls are all answered, lines past the queue are dropped and
+             counted, and once the FIFO is read every call is either written
+             or counted as dropped
   off        a router without audit.hdfs writes no file and counts no line;
              audit.hdfs added by a reload starts the log, removed stops it
 
@@ -38,6 +42,7 @@ from fed import Fed, Ops  # noqa: E402
 
 expect = procs.expect
 FIELDS = ["allowed", "ugi", "ip", "cmd", "src", "dst", "perm", "proto", "ns"]
+QUEUE_LINES = 65536  # AUDIT_QUEUE_LINES in router/audit.h
 PREFIX = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO FSNamesystem\.audit: (.*)$")
 
 
@@ -190,6 +195,48 @@ readonly = true
             expect(len(parse(log + ".1")) == before, "the moved file got lines after the reopen")
 
         T.check("logrotate: SIGHUP reopens the file at its path", rotate)
+
+        # A log file that takes nothing (a FIFO held open and never read):
+        # the writer blocks in write(), the workers must not.
+        fifo = os.path.join(fed.tmp, "stuck.fifo")
+        os.mkfifo(fifo)
+        rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        stuck = fed.router(mounts, name="stuck", router_keys="audit.hdfs = %s" % fifo)
+
+        def never_blocks():
+            bench = os.path.join(fed.build, "tests", "bench", "fedrouter-bench")
+            deadline = time.monotonic() + 90
+            calls = 0
+            while calls < QUEUE_LINES + 5000:  # past the queue and what the pipe holds
+                expect(time.monotonic() < deadline, "only %d calls in 90 s" % calls)
+                r = subprocess.run([bench, "--target", stuck["hdfs"], "--op", "getFileInfo", "--path", "/data",
+                                    "--conns", "16", "--depth", "4", "--duration", "3", "--warmup", "0"],
+                                   capture_output=True, text=True, timeout=60)
+                m = re.search(r"ops/s=(\d+) .*errors=(\d+)", r.stdout)
+                expect(m and m.group(2) == "0", "bench with a stuck log: %s %s" % (r.stdout[-300:], r.stderr[-300:]))
+                print("# getFileInfo with the audit writer stuck: %s ops/s" % m.group(1), flush=True)
+                calls = metric(stuck["admin"], "fedrouter_calls_total", proto="hdfs")
+            dropped = metric(stuck["admin"], "fedrouter_audit_dropped_total", reason="queue_full")
+            expect(dropped > 0, "no line dropped with the queue full")
+            # Read the pipe: the writer goes on; every call is written or dropped.
+            got = 0
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    chunk = os.read(rfd, 1 << 20)
+                    got += chunk.count(b"\n")
+                except BlockingIOError:
+                    time.sleep(0.02)
+                lines = metric(stuck["admin"], "fedrouter_audit_lines_total", log="hdfs")
+                if lines + dropped == calls and got == lines:
+                    break
+                expect(time.monotonic() < deadline, "calls %d, lines %d (read %d), dropped %d" %
+                       (calls, lines, got, dropped))
+
+        try:
+            T.check("a stuck log file: calls go on, lines are dropped and counted", never_blocks)
+        finally:
+            os.close(rfd)
 
         # A router without audit.hdfs, then with it added and removed by reloads.
         quiet = fed.router(mounts, name="quiet")
