@@ -464,13 +464,27 @@ void audit_add_target(struct audit_call *a, const char *name)
     a->targets[a->ntargets] = 0;
 }
 
-/* The line being built, per worker thread; lb_lost: out of memory on the way. */
-static __thread struct buf lb;
-static __thread bool lb_lost;
+/* The line being built, per worker thread: in lfix, or when it grows past
+ * that in lheap (freed with the line, so a worker thread keeps no heap
+ * memory here); lb_lost: out of memory on the way. */
+static __thread char lfix[4096];
+static __thread size_t lpos;
+static __thread struct buf lheap;
+static __thread bool lbig, lb_lost;
 
 static void put(const char *s, size_t n)
 {
-    if (buf_append(&lb, s, n) < 0)
+    if (!lbig && lpos + n <= sizeof lfix) {
+        memcpy(lfix + lpos, s, n);
+        lpos += n;
+        return;
+    }
+    if (!lbig) {
+        lbig = true;
+        if (buf_append(&lheap, lfix, lpos) < 0)
+            lb_lost = true;
+    }
+    if (buf_append(&lheap, s, n) < 0)
         lb_lost = true;
 }
 
@@ -517,28 +531,26 @@ static void put_ip(const char *peer)
 static void finish_line(enum audit_log which)
 {
     struct alog *l = &logs[which];
-    size_t n = buf_len(&lb);
-    bool lost = lb_lost;
-    lb_lost = false;
-    if (lost || !atomic_load_explicit(&l->on, memory_order_relaxed)) {
-        if (lost)
-            atomic_fetch_add_explicit(&l->dropped_full, 1, memory_order_relaxed);
-        buf_reset(&lb);
-        return;
-    }
-    struct aline *line = malloc(sizeof *line + n);
-    if (!line) {
+    const char *text = lbig ? (const char *)buf_rptr(&lheap) : lfix;
+    size_t n = lbig ? buf_len(&lheap) : lpos;
+    struct aline *line = NULL;
+    if (lb_lost || !(line = malloc(sizeof *line + n)))
         atomic_fetch_add_explicit(&l->dropped_full, 1, memory_order_relaxed);
-        buf_reset(&lb);
-        return;
+    if (line) {
+        line->ms = fr_wall_ms();
+        line->len = n;
+        memcpy(line->text, text, n);
     }
-    line->ms = fr_wall_ms();
-    line->len = n;
-    memcpy(line->text, buf_rptr(&lb), n);
-    buf_reset(&lb);
-    if (lb.cap > 65536) /* one long line does not keep its buffer */
-        buf_free(&lb);
-    push(l, line);
+    lpos = 0;
+    lb_lost = false;
+    if (lbig) {
+        buf_free(&lheap);
+        lbig = false;
+    }
+    if (line && atomic_load_explicit(&l->on, memory_order_relaxed))
+        push(l, line);
+    else
+        free(line); /* the log was switched off while the call ran */
 }
 
 /* ---- HDFS ---- */

@@ -208,7 +208,12 @@ prefix = sales_
         T.check("logrotate: SIGHUP reopens the file at its path", rotate)
         failed = T.failed > 0
     finally:
-        procs.cleanup(PROCS, tmp, ["router", "primary", "sales"], failed)
+        if os.environ.get("FR_KEEP") == "1":
+            print("# temp dir kept: %s" % tmp)
+            for p in PROCS:
+                procs.stop(p)
+        else:
+            procs.cleanup(PROCS, tmp, ["router", "primary", "sales"], failed)
     return T.finish()
 
 
