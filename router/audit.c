@@ -12,7 +12,7 @@
  * slot; a full ring (the slot still holds the line of p - cap) drops the
  * line. The writer alone moves `tail`. It sleeps on an eventfd once both
  * rings are empty; `sleeping` tells producers whether a wake-up is needed
- * (a fence on each side orders the flag against the ring).
+ * (seq_cst on the flag and on the slot's sequence orders the two).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -97,7 +97,7 @@ static bool q_push(struct alog *l, struct aline *line)
             if (atomic_compare_exchange_weak_explicit(&l->head, &pos, pos + 1, memory_order_relaxed,
                                                       memory_order_relaxed)) {
                 s->line = line;
-                atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
+                atomic_store(&s->seq, pos + 1); /* seq_cst: see push */
                 return true;
             }
         } else if (dif < 0) {
@@ -123,7 +123,7 @@ static struct aline *q_pop(struct alog *l)
 
 static bool q_ready(struct alog *l)
 {
-    return l->ring && atomic_load_explicit(&l->ring[l->tail & MASK].seq, memory_order_acquire) == l->tail + 1;
+    return l->ring && atomic_load(&l->ring[l->tail & MASK].seq) == l->tail + 1; /* seq_cst: see push */
 }
 
 static void wake_writer(void)
@@ -141,8 +141,11 @@ static void push(struct alog *l, struct aline *line)
         atomic_fetch_add_explicit(&l->dropped_full, 1, memory_order_relaxed);
         return;
     }
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&W.sleeping, memory_order_relaxed) && atomic_exchange(&W.sleeping, 0))
+    /* The slot's store (in q_push) and this load, and the writer's store
+     * of `sleeping` and its load of the slot (q_ready), are all seq_cst:
+     * either the writer sees the line before it sleeps, or this sees it
+     * asleep and wakes it. */
+    if (atomic_load(&W.sleeping) && atomic_exchange(&W.sleeping, 0))
         wake_writer();
 }
 
@@ -272,7 +275,6 @@ static void *writer_main(void *arg)
         if (stop)
             break;
         atomic_store(&W.sleeping, 1);
-        atomic_thread_fence(memory_order_seq_cst);
         bool more = atomic_load(&W.stop);
         for (int i = 0; i < AUDIT_NLOGS; i++)
             more = more || q_ready(&logs[i]) || atomic_load(&logs[i].reopen);
@@ -356,6 +358,10 @@ int audit_set_path(enum audit_log which, const char *path, char *why, size_t why
     atomic_store(&l->on, *p != 0);
     if (W.started)
         wake_writer();
+    if (*p)
+        fr_info("audit.%s: calls are logged to %s", l->name, p);
+    else
+        fr_info("audit.%s: off", l->name);
     return 0;
 }
 
