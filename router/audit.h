@@ -9,9 +9,9 @@
  *                               (queue full: line dropped, counted)
  *   SIGHUP:      audit_reopen ------------------------------------> close, open
  *
- * A worker never waits here: the queue is a fixed ring of slots taken with
- * one compare-and-swap, and the writer is woken through an eventfd only when
- * it sleeps. Lines that find the ring full are dropped and counted in
+ * A worker never waits here and makes no system call: the queue is a fixed
+ * ring of slots taken with one compare-and-swap, and the writer empties it
+ * every AUDIT_FLUSH_MS (a line reaches the file within about that). Lines that find the ring full are dropped and counted in
  * fedrouter_audit_dropped_total{reason="queue_full"}; lines the file refuses
  * (disk full, the file cannot be opened) in reason="write_error".
  *
@@ -53,6 +53,7 @@
 enum audit_log { AUDIT_HDFS = 0, AUDIT_HMS = 1, AUDIT_NLOGS };
 
 #define AUDIT_QUEUE_LINES 65536 /* lines waiting per log before new ones are dropped */
+#define AUDIT_FLUSH_MS 10       /* the writer takes what is queued at least this often */
 
 /* Points log `which` at path ("" = off); the writer (re)opens it. The first
  * call that turns a log on starts the writer thread. 0, or -1 with why when
