@@ -61,7 +61,8 @@ struct alog {
     char path[4096];
     int fd;                           /* the writer's; -1 when closed */
     bool open_failed;                 /* the last open failed (logged once until one succeeds) */
-    struct slot *ring;
+    struct slot *ring;                /* set once, before has_ring; freed by audit_stop */
+    _Atomic bool has_ring;
     _Atomic size_t head;              /* next position a producer claims */
     size_t tail;                      /* next position the writer takes (writer only) */
     _Atomic uint64_t lines, dropped_full, dropped_write;
@@ -76,7 +77,7 @@ static struct alog logs[AUDIT_NLOGS] = {
 
 static struct {
     pthread_mutex_t mu; /* guards started (the thread's start and stop) */
-    bool started;
+    _Atomic bool started;
     pthread_t thread;
     int efd;
     _Atomic bool stop;
@@ -254,7 +255,7 @@ static void *writer_main(void *arg)
         bool stop = atomic_load(&W.stop);
         for (int i = 0; i < AUDIT_NLOGS; i++) {
             struct alog *l = &logs[i];
-            if (!l->ring)
+            if (!atomic_load(&l->has_ring))
                 continue;
             bool re = atomic_exchange(&l->reopen, false);
             if (re && l->fd < 0) {
@@ -332,7 +333,8 @@ int audit_set_path(enum audit_log which, const char *path, char *why, size_t why
             }
             for (size_t i = 0; i < AUDIT_QUEUE_LINES; i++)
                 atomic_init(&ring[i].seq, i);
-            l->ring = ring; /* before the writer starts, or seen by it after the store of `on` below */
+            l->ring = ring;
+            atomic_store(&l->has_ring, true); /* the writer's and, through `on`, the workers' sign */
         }
         if (start_writer(why, whylen) < 0)
             return -1;
@@ -391,13 +393,14 @@ void audit_stop(void)
                 free(line);
             free(l->ring);
             l->ring = NULL;
+            atomic_store(&l->has_ring, false);
         }
     }
 }
 
 bool audit_on(enum audit_log which)
 {
-    return atomic_load_explicit(&logs[which].on, memory_order_relaxed);
+    return atomic_load_explicit(&logs[which].on, memory_order_acquire); /* after it, the ring is there */
 }
 
 void audit_metrics(struct buf *out, void *arg)
@@ -539,7 +542,7 @@ static void finish_line(enum audit_log which)
         buf_free(&lheap);
         lbig = false;
     }
-    if (line && atomic_load_explicit(&l->on, memory_order_relaxed))
+    if (line && atomic_load_explicit(&l->on, memory_order_acquire))
         push(l, line);
     else
         free(line); /* the log was switched off while the call ran */
