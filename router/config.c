@@ -180,6 +180,14 @@ static const struct cfg_key table[] = {
      "Hadoop's hadoop.security.auth_to_local: RULE:[n:fmt](regex)s/pattern/replacement/[g][/L] and DEFAULT, "
      "separated by spaces, mapping an authenticated principal to the user the NameNodes see",
      CF_RESTART},
+    {SEC_SECURITY, "rpc.protection", T_FLAGS, "authentication", 0, 0, "authentication|integrity|privacy",
+     X(rpc_protection), NULL,
+     "Hadoop's hadoop.rpc.protection for Kerberos clients: authentication (no security layer), integrity "
+     "(every message signed) or privacy (signed and encrypted), as a list. A list with privacy offers only "
+     "privacy to GSSAPI: the Go client takes the strongest QOP the router names and echoes the layers it "
+     "is offered, and Cyrus SASL would settle on integrity when offered both; integrity with authentication "
+     "lets the client choose. Needs auth = kerberos (SIMPLE clients get no layer, as in Hadoop)",
+     CF_RESTART},
 };
 #define NKEYS (sizeof table / sizeof table[0])
 
@@ -622,6 +630,9 @@ static void security_checks(struct parser *ps)
         err_at(&ps->p, *s->principal ? pr_line : kt_line, "%s is set but auth does not include kerberos",
                *s->principal ? "principal" : "keytab");
     }
+    if ((s->rpc_protection & ~CFG_QOP_AUTHENTICATION) && !(s->auth & CFG_AUTH_KERBEROS))
+        err_at(&ps->p, ps->key_line[key_index(X(rpc_protection))],
+               "rpc.protection integrity or privacy needs auth = kerberos");
 }
 
 static void cross_checks(struct parser *ps)
