@@ -147,6 +147,16 @@ static const struct cfg_key table[] = {
      "metastore.server.max.message.size is 100 MiB); a larger one closes the connection with a log line", CF_RESTART},
     {SEC_ROUTER, "log.level", T_ENUM, "info", 0, 0, "error|warn|info|debug", R(log_level), NULL,
      "least severe messages written", CF_RELOAD},
+    {SEC_ROUTER, "audit.hdfs", T_STR, "", 0, 0, NULL, R(audit_hdfs), NULL,
+     "file for the HDFS audit log: one line per client call once it is answered, in the NameNode's format "
+     "(allowed= ugi= ip= cmd= src= dst= perm= proto=) plus ns= (the nameservices it went to); empty = off. "
+     "A thread of its own writes it: workers queue lines (65536 at most per log) and never wait; when the "
+     "queue is full new lines are dropped and counted in fedrouter_audit_dropped_total. SIGHUP reopens the "
+     "file (after logrotate moved it)", CF_RELOAD},
+    {SEC_ROUTER, "audit.hms", T_STR, "", 0, 0, NULL, R(audit_hms), NULL,
+     "file for the metastore audit log: one line per call in HMSHandler's format (ugi= ip= cmd=METHOD : "
+     "db=DB tbl=TABLE) plus metastore= (where it went); empty = off; queued, dropped when full and "
+     "reopened on SIGHUP as audit.hdfs", CF_RELOAD},
     {SEC_STORE, "driver", T_ENUM, "file", 0, 0, "file|zookeeper", S(driver), NULL,
      "file: records in this file; zookeeper: records in ZooKeeper (fedrouter-admin edits them)", CF_RESTART},
     {SEC_STORE, "file.settle_ms", T_INT, "500", 0, 60000, NULL, S(file_settle_ms), NULL,

@@ -64,6 +64,8 @@ struct router_settings {
     int64_t hms_max_buffered_reply;     /* largest metastore reply held whole, bytes */
     int64_t hms_max_message;            /* largest call a metastore client may send, bytes */
     int hdfs_down;                      /* 0 partial, 1 fail */
+    char *audit_hdfs;                   /* HDFS audit log file, "" = off */
+    char *audit_hms;                    /* metastore audit log file, "" = off */
 };
 
 /* [statestore] */

@@ -11,6 +11,7 @@
  * Hadoop's server accepts them).
  */
 #define _GNU_SOURCE
+#include "audit.h"
 #include "clock.h"
 #include "hdfs_conn.h"
 
@@ -164,12 +165,14 @@ static void rcall_finish(struct rcall *rc, bool error, int wrote)
 
 void hconn_reply_raw(struct rcall *rc, const uint8_t *msg, size_t len)
 {
+    audit_hdfs_end(rc, NULL);
     int wrote = ipc_write_reply_raw(conn_out(&rc->c->conn), &rc->ids, msg, len);
     rcall_finish(rc, false, wrote);
 }
 
 void hconn_reply_error_detail(struct rcall *rc, enum ipc_errdetail detail, const char *cls, const char *msg)
 {
+    audit_hdfs_end(rc, cls);
     int wrote = ipc_write_error(conn_out(&rc->c->conn), &rc->ids, IPC_ERROR, detail, cls, msg);
     rcall_finish(rc, true, wrote);
 }
@@ -197,6 +200,7 @@ static struct rcall *rcall_new(struct hconn *c, const struct ipc_call *ic)
     memcpy(rc->cid, ic->hdr.client_id.p, cl);
     rc->ids = (struct ipc_ids){ ic->hdr.call_id, ic->hdr.retry_count, rc->cid, cl };
     ipc_span_copy(ic->method, rc->method, sizeof rc->method);
+    rc->audit = audit_hdfs_begin(rc->method, ic->param.p, ic->param.len);
     rc->next = c->calls;
     if (c->calls)
         c->calls->prev = rc;
@@ -372,6 +376,7 @@ static void hc_close(struct conn *cn, const char *why)
         struct rcall *rc = c->calls;
         hdfs_route_cancel(rc);
         rcall_unlink(rc);
+        audit_call_free(rc->audit); /* never answered: no line */
         free(rc);
     }
     if (c->prev)
