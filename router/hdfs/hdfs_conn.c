@@ -216,11 +216,21 @@ static struct rcall *rcall_new(struct hconn *c, const struct ipc_call *ic)
  * 150 MB/s here, so 16 KiB costs ~0.1 ms of the loop. */
 #define SASL_OFFLOAD_MIN (16u << 10)
 
+/* encode and decode may run on a crypto thread: they read only this, never
+ * the hconn (whose fields the worker changes meanwhile). */
 struct sasl_xprt {
-    struct hconn *c;   /* for the log */
     void *sasl;        /* the session's sasl_conn_t: the session outlives the transport */
     uint32_t max_frame;
+    int worker;        /* who the connection is, copied for log lines */
+    uint64_t conn_id;
+    char user[256];    /* the authenticated user (the context comes later) */
+    char peer[64];
 };
+
+static struct fr_log_who sx_who(const struct sasl_xprt *x)
+{
+    return (struct fr_log_who){ .worker = x->worker, .conn = x->conn_id, .user = x->user, .peer = x->peer };
+}
 
 static enum xprt_status sx_decode(struct conn *cn, void *ctx, struct buf *wire, struct buf *plain)
 {
@@ -228,7 +238,7 @@ static enum xprt_status sx_decode(struct conn *cn, void *ctx, struct buf *wire, 
     char why[256];
     if (sasl_layer_unwrap(x->sasl, SASL_LAYER_SERVER, wire, plain, x->max_frame, why, sizeof why) == 0)
         return XPRT_OK;
-    struct fr_log_who who = hconn_who(x->c);
+    struct fr_log_who who = sx_who(x);
     FR_LOG_EVERY(10, 1000, FR_LOG_WARN, &who, "client: %s", why);
     (void)cn;
     return XPRT_ERROR;
@@ -241,7 +251,7 @@ static enum xprt_status sx_encode(struct conn *cn, void *ctx, const uint8_t *msg
     (void)cn;
     if (sasl_layer_wrap(x->sasl, SASL_LAYER_SERVER, msg, n, wire, why, sizeof why) == 0)
         return XPRT_OK;
-    struct fr_log_who who = hconn_who(x->c);
+    struct fr_log_who who = sx_who(x);
     FR_LOG_EVERY(10, 1000, FR_LOG_WARN, &who, "client: %s", why);
     return strstr(why, "out of memory") ? XPRT_NOMEM : XPRT_ERROR;
 }
@@ -280,7 +290,10 @@ static bool start_layer(struct hconn *c)
         conn_close(&c->conn, "out of memory");
         return false;
     }
-    x->c = c;
+    x->worker = c->w->id;
+    x->conn_id = c->id;
+    snprintf(x->user, sizeof x->user, "%s", auth_session_user(c->auth));
+    snprintf(x->peer, sizeof x->peer, "%s", c->peer);
     x->sasl = auth_session_sasl_conn(c->auth);
     x->max_frame = c->s.max_frame;
     if (fr_log_on(FR_LOG_DEBUG)) {
