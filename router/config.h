@@ -39,6 +39,7 @@ struct router_settings {
     char *hms_listen;                   /* host:port for metastore clients, "" = off */
     char *admin_listen;                 /* host:port for /metrics and /healthz, "" = off */
     int workers;                        /* worker threads; 0 in the file = number of cores (resolved) */
+    int crypto_threads;                 /* threads for slow transport work (SASL privacy); 0 = on the workers */
     char *default_ns;                   /* nameservice for paths under no mount point, "" = none */
     int upstream_connect_timeout_ms;
     int upstream_call_timeout_ms;       /* 0 = no limit */
@@ -63,6 +64,8 @@ struct router_settings {
     int64_t hms_max_buffered_reply;     /* largest metastore reply held whole, bytes */
     int64_t hms_max_message;            /* largest call a metastore client may send, bytes */
     int hdfs_down;                      /* 0 partial, 1 fail */
+    char *audit_hdfs;                   /* HDFS audit log file, "" = off */
+    char *audit_hms;                    /* metastore audit log file, "" = off */
 };
 
 /* [statestore] */

@@ -22,8 +22,9 @@
  * the file, STOPPING=1 when a drain starts. SIGHUP (systemctl reload)
  * re-reads the file at once: the keys --help marks [reload] take effect,
  * and with the file driver the records too, without the settle wait (the
- * operator says the file is complete). Outside systemd NOTIFY_SOCKET is
- * unset and these messages go nowhere.
+ * operator says the file is complete), and reopens the audit logs (after
+ * logrotate moved them). Outside systemd NOTIFY_SOCKET is unset and these
+ * messages go nowhere.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -40,6 +41,7 @@
 
 #include "clock.h"
 #include "admin.h"
+#include "audit.h"
 #include "health.h"
 #include "cluster_state.h"
 #include "config.h"
@@ -108,6 +110,8 @@ static struct config *running;
 /* Taken by each reload: the file driver's thread and SIGHUP on main may
  * both reload, and both write `running`. */
 static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int set_audit_paths(const struct config *cfg, const char *path);
 
 /* Key names a reload found changed, split by whether they took effect. */
 struct reload_keys {
@@ -187,10 +191,26 @@ static struct snapshot *reload_locked(const char *path, const char *text, size_t
         fr_info("reload of %s applies %s", path, keys.applied);
         if (config_take_reloadable(running, &cfg) < 0)
             fr_warn("reload of %s: out of memory noting the new settings", path);
+        set_audit_paths(running, path);
     }
     fr_log_set_level(log_level(&cfg));
     config_free(&cfg);
     return s;
+}
+
+/* audit.hdfs and audit.hms as cfg names them; an unopenable file is
+ * logged and that log stays off. 0, or -1 when one could not be opened. */
+static int set_audit_paths(const struct config *cfg, const char *path)
+{
+    char why[1024];
+    int rc = 0;
+    const char *want[AUDIT_NLOGS] = { cfg->router.audit_hdfs, cfg->router.audit_hms };
+    for (int i = 0; i < AUDIT_NLOGS; i++)
+        if (audit_set_path((enum audit_log)i, want[i], why, sizeof why) < 0) {
+            fr_error("%s: %s", path, why);
+            rc = -1;
+        }
+    return rc;
 }
 
 /* Every new snapshot, whichever driver built it. */
@@ -664,11 +684,18 @@ int main(int argc, char **argv)
         return 1;
     }
     metrics_add_gauge(gauges, &r);
+    metrics_add_gauge(audit_metrics, NULL);
+    if (set_audit_paths(&cfg, path) < 0)
+        return 1;
     metrics_add_gauge(hms_targets_gauges, NULL);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     r.nworkers = cfg.router.workers > 0 ? cfg.router.workers : (ncpu > 0 ? (int)ncpu : 1);
     r.workers = calloc((size_t)r.nworkers, sizeof *r.workers);
     int port = 0;
+    if (workers_crypto_start(&r, cfg.router.crypto_threads, why, sizeof why) < 0) {
+        fr_error("%s", why);
+        return 1;
+    }
     for (int i = 0; i < r.nworkers; i++) {
         if (worker_start(&r.workers[i], &r, i, cfg.router.hdfs_listen, &port, why, sizeof why) < 0) {
             fr_error("%s", why);
@@ -737,9 +764,10 @@ int main(int argc, char **argv)
             told_ready = true;
         }
         sig = told_ready ? sigwaitinfo(&set, NULL) : sigtimedwait(&set, NULL, &tick);
-        if (sig == SIGHUP)
+        if (sig == SIGHUP) {
             reload_on_sighup(&rs, path, file_driver);
-        else if (sig == SIGTERM || sig == SIGINT)
+            audit_reopen(); /* logrotate moved the audit logs */
+        } else if (sig == SIGTERM || sig == SIGINT)
             break;
     }
     sd_notifyf(0, "STOPPING=1\nSTATUS=draining: calls in flight finish within %d ms", cfg.router.shutdown_grace_ms);
@@ -764,9 +792,11 @@ int main(int argc, char **argv)
         worker_wake(&r.workers[i]);
     for (int i = 0; i < r.nworkers; i++)
         worker_join(&r.workers[i]);
+    workers_crypto_stop(&r);
     atomic_store(&rs.store, NULL);
     store_stop(store);
     cs_stop();
+    audit_stop(); /* the workers are gone: every line is queued */
     snapshot_ref_destroy(&rs.ref);
     config_free(&cfg);
     free(r.workers);
