@@ -21,6 +21,7 @@
 #include "ipc_server.h"
 #include "net.h"
 #include "nn.h"
+#include "sasl_server.h"
 
 #define NN_MAX_FRAME (64u << 20)      /* a NameNode request never needs more */
 #define NN_OUT_HIGH (16u << 20)       /* stop reading while this much is unsent */
@@ -197,6 +198,8 @@ static void conn_close(struct nn_conn *c, const char *why)
     c->nn->nconns--;
     buf_free(&c->in);
     buf_free(&c->out);
+    auth_session_free(c->auth);
+    c->auth = NULL;
     /* Unlink; the event callback that got here frees c when it returns. */
     if (c->prev)
         c->prev->next = c->next;
@@ -222,6 +225,18 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
         c->fd = fd;
         c->id = ++nn->next_conn_id;
         ipc_sconn_init(&c->s, NN_MAX_FRAME);
+        /* A secure NameNode: the codec asks the session what to offer
+         * (KERBEROS only, so SIMPLE clients are refused) and how each SASL
+         * step goes, then whom the connection may act as. */
+        if (nn->auth) {
+            if (!(c->auth = auth_session_new(nn->auth))) {
+                close(fd);
+                free(c);
+                continue;
+            }
+            auth_session_set_peer(c->auth, fd);
+            ipc_sconn_set_auth(&c->s, &auth_ipc_ops, c->auth);
+        }
         ev_io_init(&c->rw, on_read, fd, EV_READ);
         ev_io_init(&c->ww, on_write, fd, EV_WRITE);
         c->rw.data = c->ww.data = c;
