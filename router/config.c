@@ -4,6 +4,7 @@
  */
 #include "auth_to_local.h"
 #include "config.h"
+#include "proxyuser.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -396,6 +397,7 @@ void config_free(struct config *c)
             free(*str_slot(c, &table[i]));
     free(c->path);
     recset_free(&c->records);
+    proxyuser_rules_free(c->security.proxyusers);
     memset(c, 0, sizeof *c);
 }
 
@@ -528,6 +530,18 @@ static void on_key(struct parser *ps, const char *key, const char *value, int li
         } else if (rc < 0) {
             err_at(&ps->p, line, "%s: %s", key, why);
         }
+        return;
+    }
+    if (ps->sec == SEC_SECURITY && !strncmp(key, "proxyuser.", 10)) {
+        struct security_settings *sec = &ps->c->security;
+        if (!sec->proxyusers && !(sec->proxyusers = proxyuser_rules_new())) {
+            err_at(&ps->p, line, "%s: out of memory", key);
+            return;
+        }
+        if (proxyuser_rules_set(sec->proxyusers, key, value, why, sizeof why) < 0)
+            err_at(&ps->p, line, "%s: %s", key, why);
+        else
+            sec->nproxyuser_keys++;
         return;
     }
     for (size_t i = 0; i < NKEYS; i++)
@@ -782,6 +796,17 @@ void config_print_keys(FILE *out)
                     k->shown ? k->shown : (*k->def ? k->def : "(empty)"),
                     (k->flags & CF_RELOAD) ? "[reload]" : "[restart]", k->doc);
         }
+        if (s == SEC_SECURITY)
+            fprintf(out,
+                    "  %-30s %-24s default: (none)  [restart]\n"
+                    "      users and groups whose members the authenticated user USER (its short name) may act "
+                    "for, comma lists, * = anyone (Hadoop's hadoop.proxyuser.USER.users/.groups; groups from the "
+                    "system's group database); a client naming another effective user is otherwise refused with "
+                    "AuthorizationException: User: X is not allowed to impersonate Y\n"
+                    "  %-30s %-24s default: (none)  [restart]\n"
+                    "      addresses USER may impersonate from: * , addresses, IPv4 CIDR ranges, or names matched as "
+                    "written (not resolved) (hadoop.proxyuser.USER.hosts); needed with .users/.groups\n",
+                    "proxyuser.USER.users|groups", "list", "proxyuser.USER.hosts", "list");
         fprintf(out, "\n");
     }
     static const char *const heads[REC_NKINDS] = {"[mount /PATH]", "[nameservice NAME]", "[metastore NAME]"};

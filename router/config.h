@@ -78,11 +78,16 @@ struct store_settings {
 /* [security]: methods clients may authenticate with (bits of enum
  * cfg_auth), and the router's Kerberos identity. */
 enum cfg_auth { CFG_AUTH_SIMPLE = 1, CFG_AUTH_KERBEROS = 2 };
+struct proxyuser_rules;
 struct security_settings {
     int auth;                           /* CFG_AUTH_* bits; default simple */
     char *principal;                    /* service/host@REALM, host may be _HOST; "" = none */
     char *keytab;                       /* "" = KRB5_KTNAME or the system default */
     char *auth_to_local;                /* hadoop.security.auth_to_local rules; "DEFAULT" by default */
+    /* The family proxyuser.<user>.hosts / .groups / .users (Hadoop's
+     * hadoop.proxyuser.*): who may impersonate whom. NULL when none is set. */
+    struct proxyuser_rules *proxyusers;
+    int nproxyuser_keys;                /* keys of the family read */
 };
 
 struct config {
