@@ -1,0 +1,379 @@
+#!/usr/bin/python3
+"""upstream_kerberos.py: fedrouter in front of kerberized NameNodes.
+
+    /usr/bin/python3 tests/krb/upstream_kerberos.py BUILD_DIR
+
+A loopback MIT KDC (kdc.py): user alice; services nn/localhost (every
+minidfs), router/localhost (the router), norights/localhost (a router the
+NameNodes give no proxy rights), renew/localhost (a router whose tickets
+last 40 s). Subclusters, all `minidfs --kerberos nn/_HOST@EXAMPLE.TEST
+--proxy-user router --proxy-user renew`:
+
+    ns1   one NameNode
+    ns2   an HA pair: the first standby, the second active
+
+The router has [security] auth = kerberos, principal router/_HOST@..., its
+keytab, and `principal = nn/_HOST@EXAMPLE.TEST` in each [nameservice], so it
+logs in from its keytab and runs SASL GSSAPI to every NameNode, naming the
+client as the effective user. Mounts: /a -> ns1:/a, /b -> ns2:/b.
+
+The router's own clients are checked against [security] proxyuser.* rules
+(hue may act as alice from 127.0.0.1; ops for members of group root from
+10.0.0.0/8 only): hue as alice works and the NameNode sees alice, hue as
+bob and ops from 127.0.0.1 are refused with Hadoop's words.
+
+Checks: the Go `hdfs` client kinit'd as alice through the router: ls,
+put/cat byte-identical, mv, rm, du, df, on both subclusters; the
+NameNodes see alice (owner of what she creates, checked straight at the
+NameNode as its superuser); the handshake is paid once per pooled
+connection (few GSSAPI logins at the NameNode for many calls); a router
+without proxy rights gets AuthorizationException "User:
+norights/localhost@EXAMPLE.TEST is not allowed to impersonate alice", and
+the client sees that exception; a router whose login can't be made (a
+keytab without its principal) does not start; a router whose tickets last
+40 s keeps working across more than one lifetime (MIT refreshes its login
+from the keytab: two AS requests at the KDC).
+
+Prints `ok - NAME` or `not ok - NAME: why`, then `N passed, N failed`.
+"""
+import os
+import re
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "e2e"))
+sys.path.insert(0, HERE)
+import hadoop_ipc  # noqa: E402
+import krb_ipc  # noqa: E402
+import procs  # noqa: E402
+from fed import Fed, Ops  # noqa: E402
+from kdc import Kdc  # noqa: E402
+
+expect = procs.expect
+AZE = "org.apache.hadoop.security.authorize.AuthorizationException"
+
+CORE = """<configuration>
+  <property><name>fs.defaultFS</name><value>hdfs://localhost:{port}</value></property>
+  <property><name>hadoop.security.authentication</name><value>kerberos</value></property>
+</configuration>
+"""
+SITE = """<configuration>
+  <property><name>dfs.namenode.kerberos.principal</name><value>{svc}/_HOST@EXAMPLE.TEST</value></property>
+</configuration>
+"""
+RENEW_LIFE = 40
+
+
+class World:
+    def __init__(self, build):
+        self.build = build
+        self.fed = Fed(build, prefix="fedrouter-krbup.")
+        self.tmp = self.fed.tmp
+        self.kdc = Kdc(self.tmp)
+        self.kdc.add_user("alice", "alicepw")
+        self.kt = {}
+        for svc in ("nn", "router", "norights", "renew", "hue", "ops"):
+            self.kt[svc] = self.kdc.add_service(svc + "/localhost")
+        self.kdc.set_max_life("renew/localhost", RENEW_LIFE)
+        self.cc = os.path.join(self.tmp, "alice.cc")
+        self.kdc.kinit("alice", "alicepw", self.cc)
+        self.svc_cc = {}
+        for svc in ("nn", "hue", "ops"):
+            self.svc_cc[svc] = os.path.join(self.tmp, svc + ".cc")
+            self.kdc.kinit_keytab(svc + "/localhost", self.kt[svc], self.svc_cc[svc])
+        self.nn_cc = self.svc_cc["nn"]
+        os.environ.update({k: v for k, v in self.kdc.env(self.cc).items() if k.startswith("KRB5")})
+        sec = ["--kerberos", "nn/_HOST@EXAMPLE.TEST", "--keytab", self.kt["nn"], "--proxy-user", "router",
+               "--proxy-user", "renew"]
+        self.ns1 = self.fed.minidfs("ns1", *sec)
+        self.ns2a = self.fed.minidfs("ns2a", "--standby", *sec)
+        self.ns2b = self.fed.minidfs("ns2b", *sec)
+        self.fed.nss.clear()  # the router's [nameservice] sections are written below
+        self.routers = {}
+
+    def router(self, svc, extra="", security=""):
+        body = """
+[security]
+auth = kerberos
+principal = {svc}/_HOST@EXAMPLE.TEST
+keytab = {kt}
+{security}
+
+[nameservice ns1]
+namenodes = {ns1}
+principal = nn/_HOST@EXAMPLE.TEST
+
+[nameservice ns2]
+namenodes = {ns2a}, {ns2b}
+principal = nn/_HOST@EXAMPLE.TEST
+
+[mount /a]
+destinations = ns1:/a
+
+[mount /b]
+destinations = ns2:/b
+""".format(svc=svc, security=security, kt=self.kt[svc if svc in self.kt else "nn"], ns1=self.ns1["nn"], ns2a=self.ns2a["nn"],
+           ns2b=self.ns2b["nn"])
+        rt = self.fed.router(body, default_ns="ns1", name="r-" + svc, router_keys=extra)
+        d = os.path.join(self.tmp, "conf-" + svc)
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "core-site.xml"), "w") as f:
+            f.write(CORE.format(port=rt["hdfs"].rsplit(":", 1)[1]))
+        with open(os.path.join(d, "hdfs-site.xml"), "w") as f:
+            f.write(SITE.format(svc=svc))
+        rt["conf_dir"] = d
+        self.routers[svc] = rt
+        return rt
+
+    def hdfs(self, rt, *args, stdin=None, binary=False):
+        env = self.kdc.env(self.cc)
+        env["HADOOP_CONF_DIR"] = rt["conf_dir"]
+        env.pop("HADOOP_NAMENODE", None)
+        env.pop("HADOOP_USER_NAME", None)
+        r = subprocess.run(["hdfs"] + list(args), env=env, input=stdin, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=60)
+        out = r.stdout if binary else r.stdout.decode(errors="replace")
+        return r.returncode, out, r.stderr.decode(errors="replace")
+
+    def gss_conn(self, addr, svc, who, user=None):
+        """A GSSAPI connection to addr (service svc@localhost) with the
+        tickets of service principal who, context user `user`."""
+        os.environ["KRB5CCNAME"] = "FILE:" + self.svc_cc[who]
+        try:
+            s = krb_ipc.SaslConn(self.fed.C, addr)
+            s.negotiate()
+            s.gssapi(svc, "localhost")
+            return s, s.context(user)
+        finally:
+            os.environ["KRB5CCNAME"] = "FILE:" + self.cc
+
+    def at_nn(self, ns):
+        """A connection straight to a NameNode as its superuser nn."""
+        return self.gss_conn(ns["nn"], "nn", "nn")
+
+    def log(self, name):
+        with open(os.path.join(self.tmp, name + ".err"), errors="replace") as f:
+            return f.read()
+
+    def close(self, show_logs):
+        self.kdc.stop()
+        if show_logs:
+            print("# kdc.log:\n# " + self.kdc.log_tail(40).replace("\n", "\n# "))
+        self.fed.close(show_logs=show_logs)
+
+
+def ok(r, what):
+    rc, out, err = r
+    expect(rc == 0, "%s: exit %d: %s" % (what, rc, err.strip()[-300:]))
+    return out
+
+
+def prepare(w, t):
+    C = w.fed.C
+    ops = Ops(C)
+
+    def dirs():
+        for ns, d in ((w.ns1, "/a"), (w.ns2b, "/b")):
+            s, conn = w.at_nn(ns)
+            try:
+                ops.mkdirs(conn, d, 0o777)
+                ops.set_permission(conn, d, 0o777)
+            finally:
+                s.close()
+    t.check("the NameNodes' superuser nn makes /a (ns1) and /b (ns2) writable", dirs)
+
+
+PROXY_RULES = """proxyuser.hue.users = alice
+proxyuser.hue.hosts = 127.0.0.1
+proxyuser.ops.groups = root
+proxyuser.ops.hosts = 10.0.0.0/8
+"""
+
+
+def through_router(w, t):
+    rt = w.router("router", "upstream.max_conns_per_user = 2", security=PROXY_RULES)
+    C = w.fed.C
+    ops = Ops(C)
+    data = os.urandom(300000)
+
+    def go():
+        out = ok(w.hdfs(rt, "ls", "/"), "hdfs ls /")
+        expect({"a", "b"} <= set(out.split()), "ls / shows %r" % out)
+        for d in ("/a", "/b"):
+            ok(w.hdfs(rt, "mkdir", "-p", d + "/x"), "mkdir " + d)
+            ok(w.hdfs(rt, "put", "-", d + "/x/f", stdin=data), "put " + d)
+            back = ok(w.hdfs(rt, "cat", d + "/x/f", binary=True), "cat " + d)
+            expect(back == data, "%s/x/f: %d bytes back, not the %d written" % (d, len(back), len(data)))
+            ok(w.hdfs(rt, "mv", d + "/x/f", d + "/x/g"), "mv " + d)
+            out = ok(w.hdfs(rt, "ls", d + "/x"), "ls " + d)
+            expect(out.split() == ["g"], "ls %s/x after mv: %r" % (d, out))
+            out = ok(w.hdfs(rt, "du", "-s", d), "du " + d)
+            expect(str(len(data)) in out.split(), "du -s %s: %r" % (d, out))
+            out = ok(w.hdfs(rt, "ls", "-l", d + "/x/g"), "ls -l " + d)
+            expect(out.split()[1:2] == ["alice"], "owner through the router: %r" % out)
+        out = ok(w.hdfs(rt, "df"), "df")
+        expect(len(out.splitlines()) >= 2, "df: %r" % out)
+        ok(w.hdfs(rt, "rm", "/a/x/g"), "rm /a/x/g")
+        rc, out, err = w.hdfs(rt, "ls", "/a/x/g")
+        expect(rc != 0, "/a/x/g still there after rm")
+    t.check("Go client kinit'd as alice through the router: ls, put/cat byte-identical, mv, rm, du, df", go)
+
+    def owner_at_nn():
+        s, conn = w.at_nn(w.ns2b)
+        try:
+            st = ops.fileinfo(conn, "/b/x/g")
+            expect(st is not None, "/b/x/g is not on the active NameNode of ns2")
+            expect(st.owner == "alice", "owner at the NameNode: %r, want alice (not the router)" % st.owner)
+        finally:
+            s.close()
+    t.check("the NameNode itself sees alice as the owner (the router is only the real user)", owner_at_nn)
+
+    def once_per_conn():
+        # Every GSSAPI handshake with a proxy user makes minidfs log one
+        # "acts as" line; many calls came, a handful of connections served.
+        n = len(re.findall(r"router/localhost@EXAMPLE.TEST \(router\) acts as alice", w.log("ns1")))
+        expect(1 <= n <= 4, "ns1 logged %d impersonating handshakes for about 20 calls" % n)
+        rl = w.log("r-router")
+        expect("logged in as router/localhost@EXAMPLE.TEST" in rl, "no login line in the router's log")
+    t.check("the handshake is paid once per pooled connection, not per call", once_per_conn)
+
+
+def router_proxyusers(w, t):
+    """[security] proxyuser.* on the router's own clients."""
+    C = w.fed.C
+    ops = Ops(C)
+    rt = w.routers["router"]
+
+    def allowed():
+        s, conn = w.gss_conn(rt["hdfs"], "router", "hue", "alice")
+        try:
+            ops.make_file(conn, "/a/by-hue")
+        finally:
+            s.close()
+        s, conn = w.at_nn(w.ns1)
+        try:
+            st = ops.fileinfo(conn, "/a/by-hue")
+            expect(st is not None and st.owner == "alice", "owner at the NameNode: %r" % (st and st.owner))
+        finally:
+            s.close()
+    t.check("router: hue (proxyuser.hue.users = alice) acts as alice; the NameNode sees alice", allowed)
+
+    def refused(who, user, msg):
+        def run():
+            s, conn = w.gss_conn(rt["hdfs"], "router", who, user)
+            try:
+                # A refused context: a FATAL on the context's call id.
+                rh = C.RequestHeaderProto(methodName="getFileInfo", declaringClassProtocolName=hadoop_ipc.PROTOCOL,
+                                          clientProtocolVersion=1)
+                s.sock.sendall(krb_ipc.frame(s.header(0), rh.SerializeToString(),
+                                             C.GetFileInfoRequestProto(src="/").SerializeToString()))
+                cid, hdr, _ = krb_ipc.read_reply(C, s.sock)
+                expect(hdr.status == C.RpcResponseHeaderProto.FATAL, "accepted (call %d status %d)" % (cid, hdr.status))
+                expect(hdr.exceptionClassName == AZE, "class %s" % hdr.exceptionClassName)
+                expect(hdr.errorMsg == msg, "message %r, want %r" % (hdr.errorMsg, msg))
+                expect(hdr.errorDetail == 15, "error detail %d, want FATAL_UNAUTHORIZED" % hdr.errorDetail)
+            finally:
+                s.close()
+        return run
+    t.check("router: hue may not act as bob (not in proxyuser.hue.users)",
+            refused("hue", "bob", "User: hue/localhost@EXAMPLE.TEST is not allowed to impersonate bob"))
+    t.check("router: ops (groups = root) acting as root from 127.0.0.1 fails the hosts rule",
+            refused("ops", "root", "Unauthorized connection for super-user: ops/localhost@EXAMPLE.TEST "
+                                   "from IP 127.0.0.1"))
+
+    def bad_rule():
+        conf = rt["conf"]
+        bad = conf + ".badrule"
+        with open(conf) as f, open(bad, "w") as g:
+            g.write(f.read().replace("proxyuser.ops.hosts = 10.0.0.0/8", "proxyuser.ops.hosts = 10.0.0.0/33"))
+        r = subprocess.run([os.path.join(w.build, "router", "fedrouter"), "-t", "-c", bad], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=30)
+        expect(r.returncode != 0 and "proxyuser.ops.hosts" in r.stderr and "Invalid CIDR" in r.stderr,
+               "fedrouter -t: exit %d: %s" % (r.returncode, r.stderr.strip()[-300:]))
+        r = subprocess.run([os.path.join(w.build, "router", "fedrouter"), "--help"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=30)
+        expect("proxyuser.USER.hosts" in r.stdout + r.stderr, "--help does not document proxyuser.USER.hosts")
+    t.check("a bad proxyuser value is a config error naming the key; --help documents the family", bad_rule)
+
+
+def refusals(w, t):
+    C = w.fed.C
+
+    def no_rights():
+        rt = w.router("norights")
+        rc, out, err = w.hdfs(rt, "ls", "/a")
+        expect(rc != 0, "ls /a through a router without proxy rights worked: %r" % out)
+        want = "User: norights/localhost@EXAMPLE.TEST is not allowed to impersonate alice"
+        expect(AZE in err, "the Go client said: %r" % err.strip())
+        # The exception class, as a Hadoop client would see it.
+        s = krb_ipc.SaslConn(C, rt["hdfs"])
+        try:
+            s.negotiate()
+            s.gssapi("norights", "localhost")
+            conn = s.context(None)
+            try:
+                conn.call("getFileInfo", C.GetFileInfoRequestProto(src="/a"), C.GetFileInfoResponseProto)
+                raise AssertionError("getFileInfo worked")
+            except hadoop_ipc.RemoteError as e:
+                expect(e.cls == AZE and want in str(e), "RemoteError %s: %s" % (e.cls, e))
+        finally:
+            s.close()
+        # And the other router was not harmed.
+        ok(w.hdfs(w.routers["router"], "ls", "/a"), "ls /a through the router with rights")
+    t.check("a router without proxy rights: AuthorizationException reaches the client", no_rights)
+
+    def bad_login():
+        conf = w.routers["router"]["conf"]
+        bad = conf + ".badlogin"
+        with open(conf) as f, open(bad, "w") as g:
+            g.write(f.read().replace(w.kt["router"], w.kt["norights"]))
+        r = subprocess.run([os.path.join(w.build, "router", "fedrouter"), "-c", bad], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=30)
+        expect(r.returncode == 1, "fedrouter with a keytab lacking its principal: exit %d" % r.returncode)
+        expect("login as router/localhost@EXAMPLE.TEST" in r.stderr, "it said: %s" % r.stderr.strip()[-300:])
+    t.check("no login (keytab without the router's principal): the router does not start", bad_login)
+
+
+def renewal(w, t):
+    def renew():
+        rt = w.router("renew", "upstream.idle_timeout_ms = 1000")
+        t0 = time.monotonic()
+        ok(w.hdfs(rt, "ls", "/a"), "ls /a at the start")
+        n = 0
+        while time.monotonic() - t0 < RENEW_LIFE + 15:
+            time.sleep(4)
+            ok(w.hdfs(rt, "ls", "/b"), "ls /b after %.0f s" % (time.monotonic() - t0))
+            n += 1
+        kdc_log = open(os.path.join(w.kdc.dir, "kdc.log"), errors="replace").read()
+        logins = len(re.findall(r"AS_REQ .* renew/localhost@EXAMPLE.TEST for krbtgt", kdc_log))
+        expect(logins >= 2, "%d AS requests for renew/localhost over %.0f s of %d s tickets" %
+               (logins, time.monotonic() - t0, RENEW_LIFE))
+        expect("renewed from its keytab" in w.log("r-renew"), "the router did not log a renewal")
+    t.check("tickets of %d s: the router keeps working across more than one lifetime" % RENEW_LIFE, renew)
+
+
+def main(argv):
+    if len(argv) != 2:
+        print("usage: upstream_kerberos.py BUILD_DIR", file=sys.stderr)
+        return 2
+    t = procs.Tally()
+    w = None
+    try:
+        w = World(argv[1])
+        prepare(w, t)
+        through_router(w, t)
+        router_proxyusers(w, t)
+        refusals(w, t)
+        renewal(w, t)
+    except Exception as e:
+        t.not_ok("set-up", "%s: %s" % (type(e).__name__, e))
+    finally:
+        if w:
+            w.close(show_logs=t.failed > 0)
+    return t.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
