@@ -24,6 +24,7 @@ ops may act as root (in group root) and not as alice. Bad option values are refu
 Prints `ok - NAME` or `not ok - NAME: why`, then `N passed, N failed`.
 """
 import os
+import re
 import subprocess
 import sys
 
@@ -227,6 +228,23 @@ def checks(w, t):
     t.check("bad security options are refused at start-up", bad_options)
 
 
+def sanitizer_clean(w, t):
+    """Stops the processes and checks that none of them logged a sanitizer
+    report (ASan, LeakSanitizer, UBSan, TSan builds)."""
+    def check():
+        for p in w.fed.procs:
+            procs.stop(p)
+        bad = []
+        for name in w.fed.logs:
+            path = os.path.join(w.tmp, name + ".err")
+            if os.path.exists(path):
+                text = open(path, errors="replace").read()
+                if re.search(r"ERROR: (Address|Leak|Thread)Sanitizer|WARNING: ThreadSanitizer|runtime error:", text):
+                    bad.append(name)
+        expect(not bad, "sanitizer reports in the logs of %s" % ", ".join(bad))
+    t.check("no process logged a sanitizer report, and all stopped", check)
+
+
 def main(argv):
     if len(argv) != 2:
         print("usage: minidfs_secure.py BUILD_DIR", file=sys.stderr)
@@ -236,6 +254,7 @@ def main(argv):
     try:
         w = World(argv[1])
         checks(w, t)
+        sanitizer_clean(w, t)
     except Exception as e:
         t.not_ok("set-up", "%s: %s" % (type(e).__name__, e))
     finally:

@@ -354,6 +354,23 @@ def renewal(w, t):
     t.check("tickets of %d s: the router keeps working across more than one lifetime" % RENEW_LIFE, renew)
 
 
+def sanitizer_clean(w, t):
+    """Stops the processes and checks that none of them logged a sanitizer
+    report (ASan, LeakSanitizer, UBSan, TSan builds)."""
+    def check():
+        for p in w.fed.procs:
+            procs.stop(p)
+        bad = []
+        for name in w.fed.logs:
+            path = os.path.join(w.tmp, name + ".err")
+            if os.path.exists(path):
+                text = open(path, errors="replace").read()
+                if re.search(r"ERROR: (Address|Leak|Thread)Sanitizer|WARNING: ThreadSanitizer|runtime error:", text):
+                    bad.append(name)
+        expect(not bad, "sanitizer reports in the logs of %s" % ", ".join(bad))
+    t.check("no process logged a sanitizer report, and all stopped", check)
+
+
 def main(argv):
     if len(argv) != 2:
         print("usage: upstream_kerberos.py BUILD_DIR", file=sys.stderr)
@@ -367,6 +384,7 @@ def main(argv):
         router_proxyusers(w, t)
         refusals(w, t)
         renewal(w, t)
+        sanitizer_clean(w, t)
     except Exception as e:
         t.not_ok("set-up", "%s: %s" % (type(e).__name__, e))
     finally:

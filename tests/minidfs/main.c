@@ -128,8 +128,8 @@ int main(int argc, char **argv)
             break;
         case 'K': sec.principal = optarg; break;
         case 'T': sec.keytab = optarg; break;
-        case 'P': if (nn_secure_proxy_user(&sec, optarg) < 0) return 2; break;
-        case 'R': if (nn_secure_proxy_rule(&sec, optarg) < 0) return 2; break;
+        case 'P': if (nn_secure_proxy_user(&sec, optarg) < 0) goto bad_option; break;
+        case 'R': if (nn_secure_proxy_rule(&sec, optarg) < 0) goto bad_option; break;
         case 'Q':
             if (nn_secure_parse_qop(optarg, &sec.qop) < 0) {
                 fprintf(stderr, "minidfs: bad --rpc-protection %s (authentication, integrity, privacy)\n", optarg);
@@ -142,8 +142,12 @@ int main(int argc, char **argv)
     }
     if (nn_port < 0 || dn_port < 0 || !data_dir || !nsname || optind != argc) {
         usage(stderr);
-        return 2;
+        goto bad_option;
     }
+    /* Before anything is allocated: a bad security option ends here. */
+    struct auth_server *auth = nn_secure_start(&sec, host);
+    if (!auth && (sec.principal || sec.rules || sec.keytab || sec.qop != NN_QOP_AUTH))
+        goto bad_option;
     if (mkdir(data_dir, 0755) < 0 && errno != EEXIST) {
         fprintf(stderr, "minidfs: cannot create %s: %s\n", data_dir, strerror(errno));
         return 1;
@@ -177,6 +181,7 @@ int main(int argc, char **argv)
         size_t l = strcspn(sec.principal, "/@");
         if (l == 0 || l >= sizeof secure_super) {
             fprintf(stderr, "minidfs: bad --kerberos %s (service/host@REALM)\n", sec.principal);
+            nn_secure_free(&sec, auth);
             return 2;
         }
         memcpy(secure_super, sec.principal, l);
@@ -208,10 +213,7 @@ int main(int argc, char **argv)
     if (block_size < (1u << 20))
         fsns_set_min_block_size(nn.ns, block_size); /* small blocks for tests */
 
-    nn.auth = nn_secure_start(&sec, host);
-    if (!nn.auth && (sec.principal || sec.rules || sec.keytab || sec.qop != NN_QOP_AUTH))
-        return 2;
-
+    nn.auth = auth;
     char err[256] = "";
     struct datanode_config dc = { host, dn_port, data_dir, bpid, uuid, capacity };
     nn.dn = datanode_start(&dc, err, sizeof err);
@@ -247,4 +249,7 @@ int main(int argc, char **argv)
     fsns_free(nn.ns);
     nn_secure_free(&sec, nn.auth);
     return 0;
+bad_option:
+    nn_secure_free(&sec, NULL);
+    return 2;
 }
