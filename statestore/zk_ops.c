@@ -47,7 +47,7 @@ static void parse_router(const char *data, struct zks_router *r)
 
 /* Creates every missing ancestor of path (persistent, the given ACL for the
  * last one, record ACL above it). Returns a ZooKeeper code. */
-static int ensure_parents(struct zks *z, zhandle_t *zh, const char *path, const struct ACL_vector *last_acl)
+int zk_ensure_parents(struct zks *z, zhandle_t *zh, const char *path, const struct ACL_vector *last_acl)
 {
     char buf[FR_PATH_MAX * 3 + 512];
     snprintf(buf, sizeof buf, "%s", path);
@@ -80,7 +80,7 @@ int zk_do_register(struct zks *z, zhandle_t *zh, const struct zks_router *r, cha
         if (rc == ZOK)
             return ZKS_OK;
         if (rc == ZNONODE) {
-            rc = ensure_parents(z, zh, path, &z->v_rfolder);
+            rc = zk_ensure_parents(z, zh, path, &z->v_rfolder);
             if (rc == ZOK)
                 continue;
         } else if (rc == ZNODEEXISTS) {
@@ -144,7 +144,7 @@ int zk_read_safemode(struct zks *z, zhandle_t *zh, const char *id, uint64_t gen)
 /* ---- direct operations ---- */
 
 /* Takes the handle for one operation (hlock read-locked on success). */
-static zhandle_t *take_handle(struct zks *z, char *err, size_t errlen)
+zhandle_t *zk_take_handle(struct zks *z, char *err, size_t errlen)
 {
     pthread_rwlock_rdlock(&z->hlock);
     if (!z->zh) {
@@ -155,7 +155,7 @@ static zhandle_t *take_handle(struct zks *z, char *err, size_t errlen)
     return z->zh;
 }
 
-static void give_handle(struct zks *z)
+void zk_give_handle(struct zks *z)
 {
     pthread_rwlock_unlock(&z->hlock);
 }
@@ -167,14 +167,14 @@ int zks_get(struct zks *z, enum rec_kind kind, const char *key, struct record *o
     if ((unsigned)kind >= REC_NKINDS || zk_key_to_name(kind, key, name, sizeof name, err, errlen) < 0)
         return ZKS_INVALID;
     zk_build_path(z, folder_names[kind], name, path, sizeof path);
-    zhandle_t *zh = take_handle(z, err, errlen);
+    zhandle_t *zh = zk_take_handle(z, err, errlen);
     if (!zh)
         return ZKS_NOCONN;
     char *data = NULL;
     int len = 0;
     struct Stat st;
     int zrc = zk_read_znode(z, zh, path, false, &data, &len, &st);
-    give_handle(z);
+    zk_give_handle(z);
     if (zrc != ZOK) {
         int rc = zrc_to_rc(zrc);
         if (rc == ZKS_NOTFOUND)
@@ -243,7 +243,7 @@ int zks_put(struct zks *z, const struct record *r, int32_t expected_version, int
     memcpy(data, ZKS_FORMAT_HEADER "\n", hl);
     record_format(r, true, data + hl, tl + 1);
 
-    zhandle_t *zh = take_handle(z, err, errlen);
+    zhandle_t *zh = zk_take_handle(z, err, errlen);
     if (!zh) {
         free(data);
         return ZKS_NOCONN;
@@ -254,7 +254,7 @@ int zks_put(struct zks *z, const struct record *r, int32_t expected_version, int
     if (expected_version < 0) {
         zrc = zoo_create2(zh, path, data, (int)(hl + tl), &z->v_rec, ZOO_PERSISTENT, NULL, 0, &st);
         if (zrc == ZNONODE) {
-            zrc = ensure_parents(z, zh, path, &z->v_rec);
+            zrc = zk_ensure_parents(z, zh, path, &z->v_rec);
             if (zrc == ZOK)
                 zrc = zoo_create2(zh, path, data, (int)(hl + tl), &z->v_rec, ZOO_PERSISTENT, NULL, 0, &st);
         }
@@ -271,7 +271,7 @@ int zks_put(struct zks *z, const struct record *r, int32_t expected_version, int
         fr_errf(err, errlen, "writing %s: %s", path, zerror(zrc));
     else if (new_version)
         *new_version = st.version;
-    give_handle(z);
+    zk_give_handle(z);
     return rc;
 }
 
@@ -282,7 +282,7 @@ int zks_delete(struct zks *z, enum rec_kind kind, const char *key, int32_t expec
     if ((unsigned)kind >= REC_NKINDS || zk_key_to_name(kind, key, name, sizeof name, err, errlen) < 0)
         return ZKS_INVALID;
     zk_build_path(z, folder_names[kind], name, path, sizeof path);
-    zhandle_t *zh = take_handle(z, err, errlen);
+    zhandle_t *zh = zk_take_handle(z, err, errlen);
     if (!zh)
         return ZKS_NOCONN;
     int zrc = zoo_delete(zh, path, expected_version < 0 ? -1 : expected_version);
@@ -293,7 +293,7 @@ int zks_delete(struct zks *z, enum rec_kind kind, const char *key, int32_t expec
         conflict_msg(z, zh, path, kind, key, expected_version, err, errlen);
     else if (rc != ZKS_OK)
         fr_errf(err, errlen, "deleting %s: %s", path, zerror(zrc));
-    give_handle(z);
+    zk_give_handle(z);
     return rc;
 }
 
@@ -311,11 +311,11 @@ int zks_register_router(struct zks *z, const struct zks_router *info, char *err,
     }
     *z->reg = *info;
     pthread_mutex_unlock(&z->mu);
-    zhandle_t *zh = take_handle(z, err, errlen);
+    zhandle_t *zh = zk_take_handle(z, err, errlen);
     if (!zh)
         return ZKS_NOCONN; /* registered by the store thread once a session exists */
     int rc = zk_do_register(z, zh, info, err, errlen);
-    give_handle(z);
+    zk_give_handle(z);
     return rc;
 }
 
@@ -330,24 +330,24 @@ int zks_list_routers(struct zks *z, struct zks_router **out, size_t *n, char *er
     *n = 0;
     char path[1024];
     zk_build_path(z, ROUTERS_FOLDER, NULL, path, sizeof path);
-    zhandle_t *zh = take_handle(z, err, errlen);
+    zhandle_t *zh = zk_take_handle(z, err, errlen);
     if (!zh)
         return ZKS_NOCONN;
     struct String_vector kids = {0, NULL};
     int zrc = zoo_get_children(zh, path, 0, &kids);
     if (zrc == ZNONODE) {
-        give_handle(z);
+        zk_give_handle(z);
         return ZKS_OK;
     }
     if (zrc != ZOK) {
-        give_handle(z);
+        zk_give_handle(z);
         fr_errf(err, errlen, "listing %s: %s", path, zerror(zrc));
         return zrc_to_rc(zrc) == ZKS_CONFLICT ? ZKS_ERR : zrc_to_rc(zrc);
     }
     struct zks_router *v = calloc(kids.count ? (size_t)kids.count : 1, sizeof *v);
     if (!v) {
         deallocate_String_vector(&kids);
-        give_handle(z);
+        zk_give_handle(z);
         fr_errf(err, errlen, "out of memory");
         return ZKS_ERR;
     }
@@ -366,7 +366,7 @@ int zks_list_routers(struct zks *z, struct zks_router **out, size_t *n, char *er
         k++;
     }
     deallocate_String_vector(&kids);
-    give_handle(z);
+    zk_give_handle(z);
     qsort(v, k, sizeof *v, cmp_router);
     *out = v;
     *n = k;
@@ -390,7 +390,7 @@ int zks_safemode_set(struct zks *z, const char *router_id, bool on, char *err, s
     char path[1024];
     if (safemode_path(z, router_id, path, sizeof path, err, errlen) < 0)
         return ZKS_INVALID;
-    zhandle_t *zh = take_handle(z, err, errlen);
+    zhandle_t *zh = zk_take_handle(z, err, errlen);
     if (!zh)
         return ZKS_NOCONN;
     int zrc;
@@ -400,7 +400,7 @@ int zks_safemode_set(struct zks *z, const char *router_id, bool on, char *err, s
                            (long long)wall_ms());
         zrc = zoo_create(zh, path, data, len, &z->v_rec, ZOO_PERSISTENT, NULL, 0);
         if (zrc == ZNONODE) {
-            zrc = ensure_parents(z, zh, path, &z->v_rec);
+            zrc = zk_ensure_parents(z, zh, path, &z->v_rec);
             if (zrc == ZOK)
                 zrc = zoo_create(zh, path, data, len, &z->v_rec, ZOO_PERSISTENT, NULL, 0);
         }
@@ -411,7 +411,7 @@ int zks_safemode_set(struct zks *z, const char *router_id, bool on, char *err, s
         if (zrc == ZNONODE)
             zrc = ZOK; /* already out of it */
     }
-    give_handle(z);
+    zk_give_handle(z);
     if (zrc != ZOK) {
         fr_errf(err, errlen, "%s safe mode of router %s (%s): %s", on ? "entering" : "leaving", router_id, path,
                 zerror(zrc));
@@ -426,12 +426,12 @@ int zks_safemode_get(struct zks *z, const char *router_id, bool *on, char *err, 
     char path[1024];
     if (safemode_path(z, router_id, path, sizeof path, err, errlen) < 0)
         return ZKS_INVALID;
-    zhandle_t *zh = take_handle(z, err, errlen);
+    zhandle_t *zh = zk_take_handle(z, err, errlen);
     if (!zh)
         return ZKS_NOCONN;
     struct Stat st;
     int zrc = zoo_exists(zh, path, 0, &st);
-    give_handle(z);
+    zk_give_handle(z);
     if (zrc == ZOK || zrc == ZNONODE) {
         *on = zrc == ZOK;
         return ZKS_OK;

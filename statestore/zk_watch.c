@@ -132,6 +132,15 @@ void zk_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx)
     const char *rel = path + strlen(z->root);
     if (*rel == '/')
         rel++;
+    if (!strcmp(rel, REFRESH_ZNODE)) {
+        /* fedrouter-admin -refresh: read everything again, publish anyway */
+        z->refresh_wanted = true;
+        z->full_reload = true;
+        note_event(z);
+        pthread_cond_broadcast(&z->cv);
+        pthread_mutex_unlock(&z->mu);
+        return;
+    }
     size_t sl = strlen(SAFEMODE_FOLDER);
     if (!strncmp(rel, SAFEMODE_FOLDER, sl) && rel[sl] == '/') {
         if (z->sm_id && !strcmp(rel + sl + 1, z->sm_id))
@@ -546,6 +555,23 @@ static int refresh_folder(struct zks *z, zhandle_t *zh, enum rec_kind kind, bool
 
 /* ---- the store thread ---- */
 
+/* Sets (again) the exists watch on <root>/refresh, which fires when an
+ * admin asks every router to re-read the records, and keeps the znode's
+ * mzxid so the zxid a router reports shows it has seen the request. */
+static int watch_refresh(struct zks *z, zhandle_t *zh)
+{
+    char path[1024];
+    struct Stat st;
+    zk_build_path(z, REFRESH_ZNODE, NULL, path, sizeof path);
+    int rc = zoo_wexists(zh, path, zk_watcher, z, &st);
+    if (rc == ZOK) {
+        pthread_mutex_lock(&z->mu);
+        z->refresh_mzxid = st.mzxid;
+        pthread_mutex_unlock(&z->mu);
+    }
+    return rc == ZNONODE ? ZOK : rc;
+}
+
 /* Whether the records are to be read now (mu held, connected): a full read
  * is pending, or a burst of events has ended. Lowers *wake_ns to when the
  * burst will have ended otherwise. */
@@ -624,6 +650,8 @@ static void notify(struct zks *z)
             }
         }
     }
+    if ((uint64_t)z->refresh_mzxid > zxid)
+        zxid = (uint64_t)z->refresh_mzxid;
     if (zxid > z->zxid)
         z->zxid = zxid;
     zxid = z->zxid;
@@ -656,6 +684,7 @@ void *zk_store_thread(void *arg)
         int64_t wake_unused = 0;
         bool recs = records_due(z, mono_ns(), &wake_unused);
         bool full = recs && z->full_reload, dirty[REC_NKINDS];
+        bool forced = recs && z->refresh_wanted;
         bool reg = z->reg_again;
         struct zks_router reginfo;
         if (reg && z->reg)
@@ -680,6 +709,7 @@ void *zk_store_thread(void *arg)
             z->pend = NULL;
             z->npend = z->pcap = 0;
             z->full_reload = false;
+            z->refresh_wanted = false;
             z->have_events = false;
         }
         z->reg_again = false;
@@ -702,6 +732,8 @@ void *zk_store_thread(void *arg)
             for (int k = 0; k < REC_NKINDS && rc == ZOK; k++)
                 if (full || dirty[k])
                     rc = refresh_folder(z, zh, (enum rec_kind)k, full, &changed, &todo);
+            if (full && rc == ZOK)
+                rc = watch_refresh(z, zh);
             /* changed znodes (a folder listing reads only the names it did not know) */
             for (size_t i = 0; i < npend && rc == ZOK && !full; i++)
                 if (rd_add(&todo, pend[i].kind, pend[i].name) < 0)
@@ -733,12 +765,13 @@ void *zk_store_thread(void *arg)
         if (recs && rc != ZOK) {
             pthread_mutex_lock(&z->mu);
             z->full_reload = true; /* redo everything once the connection is back */
+            z->refresh_wanted = z->refresh_wanted || forced;
             if (!conn_error(rc)) {
                 zk_keep_reason(z, "reading %s failed: %s; retrying", z->root[0] ? z->root : "/", zerror(rc));
                 z->retry_at_ns = mono_ns() + 500000000LL;
             }
             pthread_mutex_unlock(&z->mu);
-        } else if (recs && (changed || first)) {
+        } else if (recs && (changed || first || forced)) {
             notify(z);
             pthread_mutex_lock(&z->mu);
             z->ready = true;

@@ -9,6 +9,7 @@
  *   <root>/metastores/<name>                one znode per metastore route
  *   <root>/routers/<id>                     ephemeral, one per live router
  *   <root>/safemode/<id>                    present while router <id> is in safe mode
+ *   <root>/refresh                          rewritten by fedrouter-admin -refresh
  *
  * A mount's source path becomes one znode name by percent-encoding: '%',
  * '/', control bytes, space and bytes >= 0x80 are written as %XX (upper-case
@@ -218,6 +219,57 @@ typedef void (*zks_safemode_fn)(void *ctx, bool on);
  * zks_close(). ZKS_OK, or ZKS_INVALID for a bad router id.
  */
 int zks_watch_safemode(struct zks *z, const char *router_id, zks_safemode_fn fn, void *ctx);
+
+/* ---- the whole table (fedrouter-admin -import, -refresh) ---- */
+
+/* One record znode as the store last read it (after zks_wait_ready()). */
+struct zks_entry {
+    enum rec_kind kind;
+    char *key;                  /* mount source path or name (owned) */
+    int32_t version;
+    bool valid;                 /* false: its current content is skipped as invalid */
+};
+/* Every record znode, valid or not; free with zks_entries_free(). ZKS_OK
+ * or ZKS_ERR. */
+int zks_entries(struct zks *z, struct zks_entry **out, size_t *n);
+void zks_entries_free(struct zks_entry *v, size_t n);
+
+/* One change of zks_apply(). PUT writes rec (version -1: create, the znode
+ * must not exist; >= 0: replace exactly that version). DELETE removes
+ * kind/key at exactly `version`. */
+enum zks_op_kind { ZKS_OP_PUT, ZKS_OP_DELETE };
+struct zks_op {
+    enum zks_op_kind op;
+    const struct record *rec;   /* PUT */
+    enum rec_kind kind;         /* DELETE */
+    const char *key;            /* DELETE */
+    int32_t version;
+};
+
+/*
+ * ZooKeeper takes a multi-op transaction as one request, and a request is
+ * bounded by the server's jute.maxbuffer (1 MiB less one byte by default).
+ * zks_apply() cuts the list into transactions of at most max_bytes (0:
+ * ZKS_MULTI_MAX_BYTES) of paths and data; a list that fits is written all
+ * or nothing. With several transactions each is all or nothing, and the
+ * ones before a failed one stay written.
+ */
+#define ZKS_MULTI_MAX_BYTES (768u * 1024u)
+/* Writes the changes; *ntx (may be NULL) gets the transactions committed.
+ * ZKS_OK; ZKS_CONFLICT when a version did not match (the message names the
+ * record; nothing of that transaction is written); ZKS_INVALID,
+ * ZKS_ERR / ZKS_NOCONN. */
+int zks_apply(struct zks *z, const struct zks_op *ops, size_t n, size_t max_bytes, size_t *ntx, char *err,
+              size_t errlen);
+
+/*
+ * Asks every router watching this root to read all records again now and
+ * to publish a new snapshot even when nothing changed: writes
+ * <root>/refresh, which every reading store watches. *mzxid (may be NULL)
+ * gets the znode's new mzxid; a router that has done the refresh reports a
+ * zxid at least that high in its registration (zks_list_routers()).
+ */
+int zks_refresh(struct zks *z, uint64_t *mzxid, char *err, size_t errlen);
 
 /* ---- helpers (exposed for tests and the admin tool) ---- */
 

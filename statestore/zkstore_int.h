@@ -32,6 +32,8 @@ static const char *const folder_names[REC_NKINDS] = {"mounts", "nameservices", "
 #define ROUTERS_FOLDER "routers"
 #define SAFEMODE_FOLDER "safemode"
 #define SAFEMODE_HEADER "# fedrouter-safemode v1"
+#define REFRESH_ZNODE "refresh"
+#define REFRESH_HEADER "# fedrouter-refresh v1"
 #define ROUTER_HEADER "# fedrouter-router v1"
 #define READ_BUF_START 16384
 #define READ_BUF_MAX (8 << 20)
@@ -132,6 +134,10 @@ struct zks {
     uint64_t sm_gen;            /* bumped by each zks_watch_safemode() */
     bool sm_dirty;              /* read (and watch) the znode again */
     bool sm_known, sm_on;       /* last state told to sm_fn */
+    /* fedrouter-admin -refresh (<root>/refresh): re-read every record and
+     * publish a snapshot even when nothing changed */
+    bool refresh_wanted;
+    int64_t refresh_mzxid;      /* of the refresh znode when last read; counts in zxid */
 
     pthread_t thr;
     bool thr_started;
@@ -162,5 +168,8 @@ void *zk_store_thread(void *arg);
 /* zk_ops.c */
 int zk_do_register(struct zks *z, zhandle_t *zh, const struct zks_router *r, char *err, size_t errlen);
 int zk_read_safemode(struct zks *z, zhandle_t *zh, const char *id, uint64_t gen);
+int zk_ensure_parents(struct zks *z, zhandle_t *zh, const char *path, const struct ACL_vector *last_acl);
+zhandle_t *zk_take_handle(struct zks *z, char *err, size_t errlen);
+void zk_give_handle(struct zks *z);
 
 #endif

@@ -19,48 +19,52 @@
 #include <string.h>
 #include <time.h>
 
-#include "config.h"
-#include "records.h"
+#include "admin.h"
 #include "snapshot.h"
-#include "zkstore.h"
 
-#define EXIT_USAGE 1
-#define EXIT_CONFLICT 2
-#define EXIT_FAILED 3
-#define CONNECT_TIMEOUT_MS 10000
-
-static const char *prog = "fedrouter-admin";
+const char *prog = "fedrouter-admin";
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: %s -c FILE <command>\n"
+            "usage: %s -c FILE <command>     (-config FILE is the same; FILE is the router's config)\n"
+            "mount table (RBF's hdfs dfsrouteradmin syntax):\n"
             "  -add <source> <nameservice[,ns...]> <destination> [-readonly [true|false]] [-faulttolerant [true|false]]\n"
             "       [-order HASH|LOCAL|RANDOM|HASH_ALL|SPACE|LEADER_FOLLOWER] [-owner o] [-group g] [-mode 755]\n"
-            "       [-nsQuota N] [-ssQuota N[k|m|g|t|p]]\n"
-            "  -update <source> [<nameservice[,ns...]> <destination>] [same options as -add]\n"
+            "       [-nsQuota N] [-ssQuota N[k|m|g|t|p]] [-noCreate]\n"
+            "       creates missing destination directories on their subclusters (owner, group, mode of the\n"
+            "       entry) unless -noCreate; on an existing entry it adds the destinations\n"
+            "  -update <source> [<nameservice[,ns...]> <destination>] [same options as -add, but -noCreate]\n"
             "  -rm <source>\n"
-            "  -ls [<path>]\n"
+            "  -ls [-d] [<path>]                          -d: owner, group, mode, quotas, order, flags as RBF prints\n"
             "  -setQuota <path> [-nsQuota N] [-ssQuota N[k|m|g|t|p]]\n"
             "  -clrQuota <path>\n"
-            "  -resolve <path>\n"
             "  -safemode enter|leave|get [-router ID]     (default: the [router] id of FILE)\n"
+            "  -nameservice enable|disable <ns>           (also -enableNameservice <ns>, -disableNameservice <ns>)\n"
+            "  -getDisabledNameservices\n"
+            "  -refresh                                   every router re-reads the statestore now (file: touches FILE)\n"
+            "nameservices and metastores:\n"
             "  -addNameservice <ns> <host:port>[,host:port...]\n"
             "  -rmNameservice <ns>\n"
             "  -lsNameservices\n"
-            "  -disableNameservice <ns>\n"
-            "  -enableNameservice <ns>\n"
-            "  -getDisabledNameservices\n"
             "  -addMetastore <name> <thrift-uri>[,uri...] [-prefix p] [-primary] [-readwrite]\n"
             "                [-writable pattern[,pattern...]] [-databases db[,db...]]\n"
             "  -rmMetastore <name>\n"
             "  -lsMetastores\n"
+            "the whole table:\n"
+            "  -export <file>                             every record as the router's INI sections (- = stdout)\n"
+            "  -import <file> [-dryRun]                   make the store hold exactly the records of <file>;\n"
+            "                                             -dryRun prints the add/update/remove lines only\n"
+            "  -resolve <path>\n"
             "  -routers\n"
-            "exit codes: 0 ok, 1 usage/config error, 2 conflict (someone else changed the record), 3 failed\n",
+            "with driver = file, -ls, -resolve, -lsNameservices, -lsMetastores, -getDisabledNameservices, -export\n"
+            "and -refresh work on FILE itself; the commands that write need driver = zookeeper.\n"
+            "exit codes: 0 ok, 1 usage/config error or refused input, 2 conflict (someone else changed the record),\n"
+            "3 failed\n",
             prog);
 }
 
-static int usage_error(const char *fmt, const char *arg)
+int usage_error(const char *fmt, const char *arg)
 {
     fprintf(stderr, "%s: ", prog);
     fprintf(stderr, fmt, arg ? arg : "");
@@ -69,8 +73,7 @@ static int usage_error(const char *fmt, const char *arg)
     return EXIT_USAGE;
 }
 
-/* Maps a store result to an exit code, printing the message. */
-static int store_fail(int rc, const char *err)
+int store_fail(int rc, const char *err)
 {
     if (rc == ZKS_CONFLICT) {
         fprintf(stderr, "%s: conflict: %s; nothing written, run the command again\n", prog, err);
@@ -94,6 +97,7 @@ static int save(struct zks *z, struct record *r, int32_t version)
 
 struct mount_opts {
     const char *readonly, *faulttolerant, *order, *owner, *group, *mode, *nsquota, *ssquota;
+    bool nocreate;              /* -add: leave the destination directories alone */
 };
 
 static bool is_bool_word(const char *s)
@@ -130,6 +134,8 @@ static int parse_mount_opts(int argc, char **argv, int i, struct mount_opts *o)
                 o->ssquota = v;
             else
                 o->mode = v;
+        } else if (!strcmp(a, "-noCreate")) {
+            o->nocreate = true;
         } else {
             return usage_error("unknown option or extra argument: %s", a);
         }
@@ -143,6 +149,12 @@ static int apply_mount_opts(struct record *r, const struct mount_opts *o)
     const char *vals[] = {o->readonly, o->faulttolerant, o->order, o->owner,
                           o->group,    o->mode,          o->nsquota, o->ssquota};
     char why[256];
+    enum mount_order ord;
+    if (o->order && mount_order_parse(o->order, &ord) < 0) {
+        fprintf(stderr, "%s: unknown order %s (HASH, LOCAL, RANDOM, HASH_ALL, SPACE or LEADER_FOLLOWER)\n", prog,
+                o->order);
+        return EXIT_USAGE;
+    }
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
         if (vals[k] && record_set(r, keys[k], vals[k], why, sizeof why) < 0) {
             fprintf(stderr, "%s: %s\n", prog, why);
@@ -152,27 +164,54 @@ static int apply_mount_opts(struct record *r, const struct mount_opts *o)
     return 0;
 }
 
-/* Appends "ns:dest" for every ns of a comma list to buf (skipping pairs
- * already in the record when r != NULL). */
-static int add_dests(char *buf, size_t size, const struct record *r, const char *nslist, const char *dest)
+/*
+ * Checks the nameservices of a comma list and appends "ns:dest" for each to
+ * buf. Refused, with one line: a nameservice the store does not define, one
+ * named twice, or (r != NULL: -add on an existing entry) a destination the
+ * entry already has. The nameservice records read go into nss (for -add's
+ * directories). 0, or an exit code.
+ */
+static int add_dests(struct zks *z, char *buf, size_t size, const struct record *r, const char *nslist,
+                     const char *dest, struct record_set *nss)
 {
     char *copy = strdup(nslist), *save = NULL;
     if (!copy)
-        return -1;
-    for (char *ns = strtok_r(copy, ",", &save); ns; ns = strtok_r(NULL, ",", &save)) {
+        return EXIT_FAILED;
+    int rc = 0;
+    for (char *ns = strtok_r(copy, ",", &save); ns && !rc; ns = strtok_r(NULL, ",", &save)) {
         while (*ns == ' ')
             ns++;
-        bool have = false;
         for (size_t i = 0; r && i < r->u.mount.ndests; i++)
-            if (!strcmp(r->u.mount.dests[i].ns, ns) && !strcmp(r->u.mount.dests[i].path, dest))
-                have = true;
-        if (!have) {
+            if (!strcmp(r->u.mount.dests[i].ns, ns) && !strcmp(r->u.mount.dests[i].path, dest)) {
+                fprintf(stderr, "%s: mount point %s already has the destination %s:%s\n", prog,
+                        r->u.mount.src, ns, dest);
+                rc = EXIT_USAGE;
+            }
+        if (!rc && recset_find(nss, REC_NAMESERVICE, ns)) {
+            fprintf(stderr, "%s: nameservice %s is named twice\n", prog, ns);
+            rc = EXIT_USAGE;
+        }
+        if (rc)
+            break;
+        char err[512];
+        struct record nr;
+        int g = zks_get(z, REC_NAMESERVICE, ns, &nr, NULL, err, sizeof err);
+        if (g == ZKS_NOTFOUND) {
+            fprintf(stderr, "%s: unknown nameservice %s (add it first: -addNameservice %s <host:port>)\n", prog, ns,
+                    ns);
+            rc = EXIT_USAGE;
+        } else if (g != ZKS_OK) {
+            rc = store_fail(g, err);
+        } else if (recset_add(nss, &nr) < 0) {
+            record_free(&nr);
+            rc = EXIT_FAILED;
+        } else {
             size_t len = strlen(buf);
             snprintf(buf + len, size - len, "%s%s:%s", len ? ", " : "", ns, dest);
         }
     }
     free(copy);
-    return 0;
+    return rc;
 }
 
 /* ---- commands ---- */
@@ -180,8 +219,12 @@ static int add_dests(char *buf, size_t size, const struct record *r, const char 
 static int cmd_add_update(struct zks *z, int argc, char **argv, bool update)
 {
     int i = 1;
-    if (argc < 2 || argv[1][0] != '/')
-        return usage_error("%s needs an absolute <source> path", argv[0]);
+    if (argc < 2 || argv[1][0] == '-')
+        return usage_error("%s needs <source>", argv[0]);
+    if (argv[1][0] != '/') {
+        fprintf(stderr, "%s: mount source must be an absolute path: %s\n", prog, argv[1]);
+        return EXIT_USAGE;
+    }
     const char *ns = NULL, *dest = NULL;
     if (argc > 3 && argv[2][0] != '-') {
         ns = argv[2];
@@ -196,6 +239,8 @@ static int cmd_add_update(struct zks *z, int argc, char **argv, bool update)
     int rc = parse_mount_opts(argc, argv, i, &o);
     if (rc)
         return rc;
+    if (update && o.nocreate)
+        return usage_error("-noCreate goes with -add only%s", NULL);
     char src[FR_PATH_MAX + 1];
     const char *pwhy;
     if (path_normalize(argv[1], strlen(argv[1]), src, sizeof src, &pwhy) < 0) {
@@ -231,6 +276,10 @@ static int cmd_add_update(struct zks *z, int argc, char **argv, bool update)
         record_free(&r);
         return EXIT_FAILED;
     }
+    struct record_set nss; /* the nameservices named, as read */
+    recset_init(&nss);
+    struct record added; /* -add: the destinations new to the entry, for their directories */
+    bool have_added = false;
     if (ns) {
         if (exists && !update) /* -add on an existing entry adds destinations */
             for (size_t d = 0; d < r.u.mount.ndests; d++) {
@@ -238,20 +287,45 @@ static int cmd_add_update(struct zks *z, int argc, char **argv, bool update)
                 snprintf(dests + len, dsize - len, "%s%s:%s", len ? ", " : "", r.u.mount.dests[d].ns,
                          r.u.mount.dests[d].path);
             }
-        add_dests(dests, dsize, update ? NULL : &r, ns, dest);
-        if (*dests && record_set(&r, "destinations", dests, why, sizeof why) < 0) {
+        size_t old_len = strlen(dests);
+        rc = add_dests(z, dests, dsize, update ? NULL : &r, ns, dest, &nss);
+        if (!rc && !update && record_init(&added, REC_MOUNT, src, why, sizeof why) == 0) {
+            have_added = true;
+            if (record_set(&added, "destinations", dests + old_len + (old_len ? 2 : 0), why, sizeof why) < 0) {
+                fprintf(stderr, "%s: %s\n", prog, why);
+                rc = EXIT_USAGE;
+            }
+        }
+        if (!rc && *dests && record_set(&r, "destinations", dests, why, sizeof why) < 0) {
             fprintf(stderr, "%s: %s\n", prog, why);
-            free(dests);
-            record_free(&r);
-            return EXIT_USAGE;
+            rc = EXIT_USAGE;
         }
     }
     free(dests);
-    rc = apply_mount_opts(&r, &o);
+    if (!rc)
+        rc = apply_mount_opts(&r, &o);
     if (!rc && (exists ? record_validate(&r, why, sizeof why) : record_finish(&r, why, sizeof why)) < 0) {
         fprintf(stderr, "%s: %s\n", prog, why);
         rc = EXIT_USAGE;
     }
+    /* -add: the destination directories, before the entry is written, so
+     * that clients never see a mount point they cannot write into */
+    if (!rc && have_added && !o.nocreate) {
+        struct mount_rec *am = &added.u.mount;
+        const struct mount_rec *m = &r.u.mount;
+        free(am->owner);
+        free(am->group);
+        am->owner = strdup(m->owner);
+        am->group = strdup(m->group);
+        am->mode = m->mode;
+        if (!am->owner || !am->group)
+            rc = EXIT_FAILED;
+        else
+            rc = mkdirs_for_mount(am, &nss);
+    }
+    if (have_added)
+        record_free(&added);
+    recset_free(&nss);
     if (rc) {
         record_free(&r);
         return rc;
@@ -483,248 +557,65 @@ static int cmd_safemode(struct zks *z, const struct config *c, int argc, char **
     return 0;
 }
 
-/* ---- listings ---- */
-
-static int cmp_rec(const void *a, const void *b)
-{
-    const struct record *x = *(const struct record *const *)a, *y = *(const struct record *const *)b;
-    return strcmp(record_key(x), record_key(y));
-}
-
-/* The records of one kind, sorted by key (pointers into set). */
-static const struct record **sorted(const struct record_set *set, enum rec_kind kind, size_t *n)
-{
-    const struct record **v = calloc(set->n ? set->n : 1, sizeof *v);
-    *n = 0;
-    if (!v)
-        return NULL;
-    for (size_t i = 0; i < set->n; i++)
-        if (set->recs[i].kind == kind)
-            v[(*n)++] = &set->recs[i];
-    qsort(v, *n, sizeof *v, cmp_rec);
-    return v;
-}
-
-static bool under(const char *src, const char *path)
-{
-    size_t n = strlen(path);
-    if (!strcmp(path, "/"))
-        return true;
-    return !strncmp(src, path, n) && (src[n] == '\0' || src[n] == '/');
-}
-
-static int load_all(struct zks *z, struct record_set *set)
-{
-    if (zks_wait_ready(z, CONNECT_TIMEOUT_MS) != ZKS_OK || zks_current(z, set, NULL) != ZKS_OK) {
-        fprintf(stderr, "%s: cannot read the records from ZooKeeper\n", prog);
-        return EXIT_FAILED;
-    }
-    struct zks_status st;
-    zks_status(z, &st);
-    if (st.skipped_now) {
-        fprintf(stderr, "%s: warning: %zu znode(s) skipped as invalid:\n", prog, st.skipped_now);
-        for (int i = 0; i < st.nreasons && (size_t)i < st.skipped_now; i++)
-            fprintf(stderr, "  %s\n", st.reasons[i]);
-    }
-    return 0;
-}
-
-static int cmd_ls(struct zks *z, enum rec_kind kind, const char *path)
-{
-    char norm[FR_PATH_MAX + 1];
-    if (path) {
-        const char *pwhy;
-        if (path_normalize(path, strlen(path), norm, sizeof norm, &pwhy) < 0) {
-            fprintf(stderr, "%s: %s: %s\n", prog, path, pwhy);
-            return EXIT_USAGE;
-        }
-        path = norm;
-    }
-    struct record_set set;
-    int rc = load_all(z, &set);
-    if (rc)
-        return rc;
-    size_t n;
-    const struct record **v = sorted(&set, kind, &n);
-    if (kind == REC_MOUNT) {
-        printf("%-24s %-32s %-9s %-14s %-10s %-10s %-5s %s\n", "Source", "Destinations", "Order", "Flags", "Owner",
-               "Group", "Mode", "Quota");
-        for (size_t i = 0; v && i < n; i++) {
-            const struct mount_rec *m = &v[i]->u.mount;
-            if (path && !under(m->src, path))
-                continue;
-            char d[1024] = "";
-            for (size_t k = 0; k < m->ndests; k++) {
-                size_t len = strlen(d);
-                snprintf(d + len, sizeof d - len, "%s%s->%s", k ? "," : "", m->dests[k].ns, m->dests[k].path);
-            }
-            char flags[32];
-            snprintf(flags, sizeof flags, "%s%s%s", m->readonly ? "readonly" : "",
-                     m->readonly && m->faulttolerant ? "," : "", m->faulttolerant ? "faulttolerant" : "");
-            char quota[64] = "-", nsq[24] = "-", ssq[24] = "-";
-            if (m->ns_quota >= 0)
-                snprintf(nsq, sizeof nsq, "%lld", (long long)m->ns_quota);
-            if (m->ss_quota >= 0)
-                snprintf(ssq, sizeof ssq, "%lld", (long long)m->ss_quota);
-            if (m->ns_quota >= 0 || m->ss_quota >= 0)
-                snprintf(quota, sizeof quota, "ns=%s,ss=%s", nsq, ssq);
-            printf("%-24s %-32s %-9s %-14s %-10s %-10s %04o  %s\n", m->src, d, mount_order_name(m->order),
-                   *flags ? flags : "-", *m->owner ? m->owner : "-", *m->group ? m->group : "-", m->mode, quota);
-        }
-    } else if (kind == REC_NAMESERVICE) {
-        printf("%-20s %-8s %s\n", "Nameservice", "State", "NameNodes");
-        for (size_t i = 0; v && i < n; i++) {
-            const struct ns_rec *s = &v[i]->u.ns;
-            printf("%-20s %-8s ", s->name, s->disabled ? "disabled" : "enabled");
-            for (size_t k = 0; k < s->nnamenodes; k++)
-                printf("%s%s", k ? "," : "", s->namenodes[k]);
-            printf("\n");
-        }
-    } else {
-        printf("%-20s %-16s %-8s %-11s %-20s %s\n", "Metastore", "Prefix", "Primary", "Access", "Writable", "URIs");
-        for (size_t i = 0; v && i < n; i++) {
-            const struct ms_rec *s = &v[i]->u.ms;
-            char w[256] = "-";
-            size_t wl = 0;
-            for (size_t k = 0; k < s->nwritable && wl < sizeof w; k++)
-                wl += (size_t)snprintf(w + wl, sizeof w - wl, "%s%s", k ? "," : "", s->writable[k]);
-            printf("%-20s %-16s %-8s %-11s %-20s ", s->name, *s->prefix ? s->prefix : "-", s->primary ? "yes" : "no",
-                   s->access == MS_READ_WRITE ? "read-write" : "read-only", w);
-            for (size_t k = 0; k < s->nuris; k++)
-                printf("%s%s", k ? "," : "", s->uris[k]);
-            printf("\n");
-            if (s->ndatabases) {
-                printf("    databases (hms.mode = manual):");
-                for (size_t k = 0; k < s->ndatabases; k++)
-                    printf(" %s", s->databases[k]);
-                printf("\n");
-            }
-        }
-        /* MANUAL mode: a database two lists name is served by the first by name. */
-        for (size_t i = 0; v && i < n; i++)
-            for (size_t k = 0; k < v[i]->u.ms.ndatabases; k++)
-                for (size_t j = i + 1; j < n; j++)
-                    for (size_t l = 0; l < v[j]->u.ms.ndatabases; l++)
-                        if (!strcasecmp(v[i]->u.ms.databases[k], v[j]->u.ms.databases[l]))
-                            printf("clash: %s and %s both map database %s; %s serves it\n", v[i]->u.ms.name,
-                                   v[j]->u.ms.name, v[i]->u.ms.databases[k], v[i]->u.ms.name);
-    }
-    free(v);
-    recset_free(&set);
-    return 0;
-}
-
-static int cmd_disabled_ns(struct zks *z)
-{
-    struct record_set set;
-    int rc = load_all(z, &set);
-    if (rc)
-        return rc;
-    size_t n;
-    const struct record **v = sorted(&set, REC_NAMESERVICE, &n);
-    printf("List of disabled nameservices:\n");
-    for (size_t i = 0; v && i < n; i++)
-        if (v[i]->u.ns.disabled)
-            printf("%s\n", v[i]->u.ns.name);
-    free(v);
-    recset_free(&set);
-    return 0;
-}
-
-static void skip_note(void *ctx, const struct record *r, const char *why)
-{
-    fprintf(stderr, "%s: warning: %s %s left out: %s\n", prog, rec_kind_name(r->kind), record_key(r), why);
-}
-
-/* -resolve <path>: where the router would send the path with the current
- * table (and the default nameservice of FILE). The first destination, then
- * the others in the order a retry would take them. */
-static int cmd_resolve(struct zks *z, const struct config *c, const char *path)
-{
-    char norm[FR_PATH_MAX + 1];
-    const char *pwhy;
-    if (path_normalize(path, strlen(path), norm, sizeof norm, &pwhy) < 0) {
-        fprintf(stderr, "%s: %s: %s\n", prog, path, pwhy);
-        return EXIT_USAGE;
-    }
-    struct record_set set;
-    int rc = load_all(z, &set);
-    if (rc)
-        return rc;
-    struct snap_params params = {.default_ns = c->router.default_ns, .on_skip = skip_note};
-    struct snapshot *s = snapshot_build(&set, &params, NULL);
-    recset_free(&set);
-    size_t bufsz = 2 * (size_t)FR_PATH_MAX + 2;
-    char *buf = malloc(bufsz), *other = malloc(bufsz);
-    if (!s || !buf || !other) {
-        fprintf(stderr, "%s: out of memory\n", prog);
-        snapshot_release(s);
-        free(buf);
-        free(other);
-        return EXIT_FAILED;
-    }
-    struct resolve_result res;
-    int r = snapshot_resolve(s, norm, strlen(norm), NULL, &res, buf, bufsz);
-    if (r != RES_OK) {
-        printf("%s -> none: %s\n", norm, res.why ? res.why : resolve_strerror(r));
-        rc = EXIT_FAILED;
-    } else {
-        printf("%s -> %s:%s\n", norm, res.ns->name, res.path);
-        if (res.flags & RES_DEFAULT_NS)
-            printf("  (no mount point: the default nameservice)\n");
-        else
-            printf("  (mount point %s, order %s%s)\n", res.mount->src, mount_order_name(res.mount->order),
-                   res.mount->readonly ? ", read-only" : "");
-        for (int k = 1; res.mount; k++) {
-            int d = resolve_dest_at(&res, k);
-            if (d < 0)
-                break;
-            if (resolve_dest_path(&res, d, other, bufsz) >= 0)
-                printf("  then %s:%s\n", res.mount->dests[d].ns->name, other);
-        }
-        if (!res.ns->defined)
-            fprintf(stderr, "%s: warning: nameservice %s is not defined\n", prog, res.ns->name);
-    }
-    free(buf);
-    free(other);
-    snapshot_release(s);
-    return rc;
-}
-
-static int cmd_routers(struct zks *z)
-{
-    struct zks_router *v;
-    size_t n;
-    char err[512];
-    int rc = zks_list_routers(z, &v, &n, err, sizeof err);
-    if (rc != ZKS_OK)
-        return store_fail(rc, err);
-    printf("%-16s %-22s %-22s %-22s %-10s %-20s %s\n", "Router", "HDFS", "HMS", "Admin", "Version", "Started",
-           "Snapshot");
-    for (size_t i = 0; i < n; i++) {
-        char when[32] = "-";
-        time_t t = (time_t)(v[i].start_ms / 1000);
-        struct tm tm;
-        if (v[i].start_ms > 0 && gmtime_r(&t, &tm))
-            strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-        printf("%-16s %-22s %-22s %-22s %-10s %-20s %llu\n", v[i].id, *v[i].hdfs ? v[i].hdfs : "-",
-               *v[i].hms ? v[i].hms : "-", *v[i].admin ? v[i].admin : "-", *v[i].version ? v[i].version : "-", when,
-               (unsigned long long)v[i].snapshot);
-    }
-    free(v);
-    return 0;
-}
-
 /* ---- main ---- */
 
-static int run(struct zks *z, const struct config *c, int argc, char **argv)
+/* -nameservice enable|disable <ns> (RBF's spelling). */
+static int cmd_nameservice(struct zks *z, int argc, char **argv)
+{
+    if (argc != 3 || (strcmp(argv[1], "enable") && strcmp(argv[1], "disable")))
+        return usage_error("-nameservice needs enable|disable <ns>%s", NULL);
+    return cmd_ns_disable(z, argv[2], argv[1][0] == 'd');
+}
+
+/* Commands that only read run with either driver. */
+static bool read_only(const char *cmd)
+{
+    static const char *const ro[] = {"-ls", "-lsNameservices", "-lsMetastores", "-resolve",
+                                     "-getDisabledNameservices", "-export", "-refresh", "-routers"};
+    for (size_t i = 0; i < sizeof ro / sizeof ro[0]; i++)
+        if (!strcmp(cmd, ro[i]))
+            return true;
+    return false;
+}
+
+static int run(const struct admin *ad, int argc, char **argv)
 {
     const char *cmd = argv[0];
+    struct zks *z = ad->z;
 #define NEED(k, what)                                                                                              \
     do {                                                                                                           \
         if (argc != (k))                                                                                           \
             return usage_error("%s " what, cmd);                                                                   \
     } while (0)
+    if (!strcmp(cmd, "-ls"))
+        return cmd_ls(ad, REC_MOUNT, argc, argv);
+    if (!strcmp(cmd, "-lsNameservices"))
+        return cmd_ls(ad, REC_NAMESERVICE, argc, argv);
+    if (!strcmp(cmd, "-lsMetastores"))
+        return cmd_ls(ad, REC_METASTORE, argc, argv);
+    if (!strcmp(cmd, "-resolve")) {
+        NEED(2, "needs <path>");
+        return cmd_resolve(ad, argv[1]);
+    }
+    if (!strcmp(cmd, "-getDisabledNameservices")) {
+        NEED(1, "takes no arguments");
+        return cmd_disabled_ns(ad);
+    }
+    if (!strcmp(cmd, "-export"))
+        return cmd_export(ad, argc, argv);
+    if (!strcmp(cmd, "-import"))
+        return cmd_import(ad, argc, argv);
+    if (!strcmp(cmd, "-refresh"))
+        return cmd_refresh(ad, argc, argv);
+    if (!strcmp(cmd, "-routers")) {
+        NEED(1, "takes no arguments");
+        return cmd_routers(ad);
+    }
+    if (!z) {
+        fprintf(stderr, "%s: %s writes the zookeeper store, and %s has driver = file: edit that file instead\n", prog,
+                cmd, ad->cfgpath);
+        return EXIT_USAGE;
+    }
     if (!strcmp(cmd, "-add"))
         return cmd_add_update(z, argc, argv, false);
     if (!strcmp(cmd, "-update"))
@@ -733,28 +624,17 @@ static int run(struct zks *z, const struct config *c, int argc, char **argv)
         NEED(2, "needs <source>");
         return cmd_rm(z, REC_MOUNT, argv[1]);
     }
-    if (!strcmp(cmd, "-ls")) {
-        if (argc > 2)
-            return usage_error("%s takes at most one <path>", cmd);
-        return cmd_ls(z, REC_MOUNT, argc == 2 ? argv[1] : NULL);
-    }
     if (!strcmp(cmd, "-setQuota"))
         return cmd_quota(z, argc, argv, false);
     if (!strcmp(cmd, "-clrQuota"))
         return cmd_quota(z, argc, argv, true);
-    if (!strcmp(cmd, "-resolve")) {
-        NEED(2, "needs <path>");
-        return cmd_resolve(z, c, argv[1]);
-    }
     if (!strcmp(cmd, "-safemode"))
-        return cmd_safemode(z, c, argc, argv);
+        return cmd_safemode(z, ad->c, argc, argv);
+    if (!strcmp(cmd, "-nameservice"))
+        return cmd_nameservice(z, argc, argv);
     if (!strcmp(cmd, "-disableNameservice") || !strcmp(cmd, "-enableNameservice")) {
         NEED(2, "needs <ns>");
         return cmd_ns_disable(z, argv[1], cmd[1] == 'd');
-    }
-    if (!strcmp(cmd, "-getDisabledNameservices")) {
-        NEED(1, "takes no arguments");
-        return cmd_disabled_ns(z);
     }
     if (!strcmp(cmd, "-addNameservice")) {
         NEED(3, "needs <ns> <host:port>[,...]");
@@ -764,23 +644,11 @@ static int run(struct zks *z, const struct config *c, int argc, char **argv)
         NEED(2, "needs <ns>");
         return cmd_rm(z, REC_NAMESERVICE, argv[1]);
     }
-    if (!strcmp(cmd, "-lsNameservices")) {
-        NEED(1, "takes no arguments");
-        return cmd_ls(z, REC_NAMESERVICE, NULL);
-    }
     if (!strcmp(cmd, "-addMetastore"))
         return cmd_add_ms(z, argc, argv);
     if (!strcmp(cmd, "-rmMetastore")) {
         NEED(2, "needs <name>");
         return cmd_rm(z, REC_METASTORE, argv[1]);
-    }
-    if (!strcmp(cmd, "-lsMetastores")) {
-        NEED(1, "takes no arguments");
-        return cmd_ls(z, REC_METASTORE, NULL);
-    }
-    if (!strcmp(cmd, "-routers")) {
-        NEED(1, "takes no arguments");
-        return cmd_routers(z);
     }
 #undef NEED
     return usage_error("unknown command: %s", cmd);
@@ -791,7 +659,8 @@ static bool known_command(const char *c)
     static const char *const cmds[] = {"-add", "-update", "-rm", "-ls", "-addNameservice", "-rmNameservice",
                                        "-lsNameservices", "-addMetastore", "-rmMetastore", "-lsMetastores",
                                        "-routers", "-setQuota", "-clrQuota", "-resolve", "-safemode",
-                                       "-disableNameservice", "-enableNameservice", "-getDisabledNameservices"};
+                                       "-disableNameservice", "-enableNameservice", "-getDisabledNameservices",
+                                       "-nameservice", "-refresh", "-export", "-import"};
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (!strcmp(c, cmds[i]))
             return true;
@@ -806,7 +675,7 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (i + 1 < argc && (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config"))) {
+    if (i + 1 < argc && (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config") || !strcmp(argv[i], "-config"))) {
         cfgpath = argv[i + 1];
         i += 2;
     }
@@ -824,27 +693,34 @@ int main(int argc, char **argv)
         cfg_error_print(&cerr, stderr);
         return EXIT_USAGE;
     }
+    struct admin ad = {.c = &c, .cfgpath = cfgpath, .z = NULL};
+    int rc;
     if (c.store.driver != STORE_ZOOKEEPER) {
-        fprintf(stderr, "%s: fedrouter-admin edits the zookeeper store; edit %s for driver = file\n", prog, cfgpath);
+        if (!read_only(argv[i])) {
+            fprintf(stderr, "%s: %s writes the zookeeper store, and %s has driver = file: edit that file instead\n",
+                    prog, argv[i], cfgpath);
+            rc = EXIT_USAGE;
+        } else {
+            rc = run(&ad, argc - i, argv + i);
+        }
         config_free(&c);
-        return EXIT_USAGE;
+        return rc;
     }
     char err[512];
-    struct zks *z = zks_open(c.store.zk_hosts, c.store.zk_root, c.store.zk_session_timeout_ms, c.store.zk_auth_file,
-                             NULL, NULL, err, sizeof err);
-    if (!z) {
+    ad.z = zks_open(c.store.zk_hosts, c.store.zk_root, c.store.zk_session_timeout_ms, c.store.zk_auth_file, NULL,
+                    NULL, err, sizeof err);
+    if (!ad.z) {
         fprintf(stderr, "%s: %s\n", prog, err);
         config_free(&c);
         return EXIT_FAILED;
     }
-    int rc;
-    if (zks_wait_connected(z, CONNECT_TIMEOUT_MS) != ZKS_OK) {
+    if (zks_wait_connected(ad.z, CONNECT_TIMEOUT_MS) != ZKS_OK) {
         fprintf(stderr, "%s: cannot connect to ZooKeeper at %s\n", prog, c.store.zk_hosts);
         rc = EXIT_FAILED;
     } else {
-        rc = run(z, &c, argc - i, argv + i);
+        rc = run(&ad, argc - i, argv + i);
     }
-    zks_close(z);
+    zks_close(ad.z);
     config_free(&c);
     return rc;
 }

@@ -14,6 +14,9 @@ mkdir -p "$work/corpus"
 dict=()
 here=$(cd "$(dirname "$0")" && pwd)
 if [ -f "$here/$t.dict" ]; then dict=(-dict="$here/$t.dict"); fi
+# And a checked-in seed corpus (tests/fuzz/corpus/<target>/), read only.
+seeds=()
+if [ -d "$here/corpus/$t" ]; then seeds=("$here/corpus/$t"); fi
 "$bin" -max_total_time="${FR_FUZZ_SECONDS:-60}" -max_len=4096 -rss_limit_mb=1024 "${dict[@]}" \
-  -print_final_stats=1 "$work/corpus" 2>"$work/log" || { tail -50 "$work/log"; exit 1; }
+  -print_final_stats=1 "$work/corpus" "${seeds[@]}" 2>"$work/log" || { tail -50 "$work/log"; exit 1; }
 grep -E 'stat::number_of_executed_units|Done' "$work/log" | tail -2

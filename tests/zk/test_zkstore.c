@@ -331,20 +331,22 @@ static void test_admin(void)
     char filecfg[700];
     snprintf(filecfg, sizeof filecfg, "%s/file.ini", tmpdir);
     write_file(filecfg, "[router]\nid = r1\nhdfs.listen = 127.0.0.1:18020\n[statestore]\ndriver = file\n");
-    CHECK_EQ(run(out, sizeof out, "%s -c %s -ls 2>&1", admin_bin, filecfg), 1);
+    /* driver = file: the commands that write are refused, the read-only ones read the file */
+    CHECK_EQ(run(out, sizeof out, "%s -c %s -add /a ns1 /a 2>&1", admin_bin, filecfg), 1);
     CHECK(strstr(out, "edit ") != NULL && strstr(out, "driver = file") != NULL);
+    CHECK_EQ(run(out, sizeof out, "%s -c %s -ls 2>&1", admin_bin, filecfg), 0);
 
     /* writes through the admin tool reach a watching store */
     uint64_t z0 = last_zxid(&l);
     int c0 = calls(&l);
     CHECK_EQ(ADMIN(out, "-addNameservice ns1 127.0.0.1:9000,127.0.0.1:9002"), 0);
     CHECK_EQ(ADMIN(out, "-addNameservice ns2 127.0.0.1:9100"), 0);
-    CHECK_EQ(ADMIN(out, "-add /data ns1 /data -order RANDOM"), 0);
+    CHECK_EQ(ADMIN(out, "-add /data ns1 /data -order RANDOM -noCreate"), 0);
     CHECK(wait_dests(&l, "/data", "ns1:/data", 5000));
     CHECK(calls(&l) > c0);
     CHECK(last_zxid(&l) > z0);
     uint64_t z1 = last_zxid(&l);
-    CHECK_EQ(ADMIN(out, "-add /data ns2 /d2 -readonly"), 0); /* appends, as dfsrouteradmin does */
+    CHECK_EQ(ADMIN(out, "-add /data ns2 /d2 -readonly -noCreate"), 0); /* appends, as dfsrouteradmin does */
     CHECK(wait_dests(&l, "/data", "ns1:/data,ns2:/d2", 5000));
     CHECK(last_zxid(&l) > z1);
     pthread_mutex_lock(&l.mu);
@@ -354,7 +356,7 @@ static void test_admin(void)
     pthread_mutex_unlock(&l.mu);
     CHECK_EQ(ADMIN(out, "-update /data ns2 /only -readonly false -mode 700"), 0);
     CHECK(wait_dests(&l, "/data", "ns2:/only", 5000));
-    CHECK_EQ(ADMIN(out, "-add /user/x ns1 /user/x"), 0);
+    CHECK_EQ(ADMIN(out, "-add /user/x ns1 /user/x -noCreate"), 0);
     CHECK_EQ(ADMIN(out, "-ls /user"), 0);
     CHECK(strstr(out, "/user/x") && !strstr(out, "/data"));
     CHECK_EQ(ADMIN(out, "-ls"), 0);
@@ -431,7 +433,7 @@ static void test_admin(void)
              0);
     CHECK_EQ(kazoo_put("/fedrouter-test/nameservices/ns3", "# fedrouter-record v1\\n[nameservice ns3]\\nnamenodes = 127.0.0.1:9300\\n"),
              0);
-    CHECK_EQ(ADMIN(out, "-add /after ns1 /after"), 0);
+    CHECK_EQ(ADMIN(out, "-add /after ns1 /after -noCreate"), 0);
     CHECK(wait_dests(&l, "/after", "ns1:/after", 5000));
     for (int64_t until = now_ms() + 5000; now_ms() < until; sleep_ms(10)) {
         zks_status(z, &st);
@@ -653,8 +655,8 @@ static void test_outage(const char *datadir)
     if (!z)
         return;
     CHECK_EQ(zks_wait_ready(z, 10000), ZKS_OK);
-    CHECK_EQ(ADMIN(out, "-add /keep ns1 /keep"), 0);
     CHECK_EQ(ADMIN(out, "-addNameservice ns1 127.0.0.1:9000"), 0);
+    CHECK_EQ(ADMIN(out, "-add /keep ns1 /keep -noCreate"), 0);
     CHECK(wait_dests(&l, "/keep", "ns1:/keep", 5000));
     for (int64_t until = now_ms() + 5000; nrecords(&l) < 2 && now_ms() < until;)
         sleep_ms(5);
@@ -690,7 +692,7 @@ static void test_outage(const char *datadir)
     CHECK_EQ(st.stale_since_ms, 0);
     CHECK(st.reconnects > reconnects0 || st.sessions > sessions0);
     /* and the watches still work */
-    CHECK_EQ(ADMIN(out, "-add /later ns1 /later"), 0);
+    CHECK_EQ(ADMIN(out, "-add /later ns1 /later -noCreate"), 0);
     CHECK(wait_dests(&l, "/later", "ns1:/later", 5000));
 
     /* away for longer than the session timeout: a new session, watches set again */
@@ -707,7 +709,7 @@ static void test_outage(const char *datadir)
     CHECK(wait_connected(z, true, 10000));
     zks_status(z, &st);
     CHECK_EQ(st.sessions, sessions0 + 1);
-    CHECK_EQ(ADMIN(out, "-add /later ns1 /more"), 0);
+    CHECK_EQ(ADMIN(out, "-add /later ns1 /more -noCreate"), 0);
     CHECK(wait_dests(&l, "/later", "ns2:/after-expiry,ns1:/more", 5000));
 
     /* a rebuilt ensemble (fresh dataDir: it refuses a client that saw newer zxids and knows
@@ -733,7 +735,7 @@ static void test_outage(const char *datadir)
         saw_expiry |= strstr(st.reasons[i], "expired") != NULL;
     CHECK(saw_expiry);
     /* watches are set again in the new session */
-    CHECK_EQ(ADMIN(out, "-add /new ns1 /new2"), 0);
+    CHECK_EQ(ADMIN(out, "-add /new ns1 /new2 -noCreate"), 0);
     CHECK(wait_dests(&l, "/new", "ns1:/new,ns1:/new2", 5000));
     struct zks *w = open_store(NULL, 10000);
     CHECK(w && zks_wait_connected(w, 10000) == ZKS_OK);
@@ -1004,7 +1006,7 @@ static void test_tools(void)
     CHECK_EQ(ADMIN(out, "-addNameservice ns2 127.0.0.1:9100"), 0);
 
     /* quotas on -add / -update */
-    CHECK_EQ(ADMIN(out, "-add /data ns1 /data -nsQuota 100 -ssQuota 10g"), 0);
+    CHECK_EQ(ADMIN(out, "-add /data ns1 /data -nsQuota 100 -ssQuota 10g -noCreate"), 0);
     CHECK(get_mount_rec(z, "/data", &nsq, &ssq));
     CHECK_EQ(nsq, 100);
     CHECK_EQ(ssq, 10LL << 30);
@@ -1089,7 +1091,7 @@ static void test_tools(void)
     CHECK(strstr(out, "/data/x/y -> ns1:/data/x/y\n") != NULL);
     CHECK_EQ(ADMIN(out, "-resolve //data//x/"), 0);
     CHECK(strstr(out, "/data/x -> ns1:/data/x\n") != NULL);
-    CHECK_EQ(ADMIN(out, "-add /multi ns1,ns2 /m -order HASH_ALL"), 0);
+    CHECK_EQ(ADMIN(out, "-add /multi ns1,ns2 /m -order HASH_ALL -noCreate"), 0);
     CHECK_EQ(ADMIN(out, "-resolve /multi/f"), 0);
     bool via1 = strstr(out, "/multi/f -> ns1:/m/f\n") && strstr(out, "then ns2:/m/f");
     bool via2 = strstr(out, "/multi/f -> ns2:/m/f\n") && strstr(out, "then ns1:/m/f");
@@ -1118,7 +1120,17 @@ static void test_tools(void)
     CHECK_EQ(run(out, sizeof out, "%s -c %s -resolve /data 2>&1", admin_bin, dcfg), 0);
     CHECK(strstr(out, "/data -> ns1:/data\n") != NULL);
     /* a mount to a nameservice nobody defined still resolves, with a warning */
-    CHECK_EQ(ADMIN(out, "-add /ghost ns9 /g"), 0);
+    CHECK_EQ(ADMIN(out, "-add /ghost ns9 /g"), 1); /* the admin tool refuses it... */
+    CHECK(strstr(out, "unknown nameservice ns9") != NULL);
+    {                                               /* ...another writer may not */
+        struct record gr;
+        char why[256];
+        const char *gt = "[mount /ghost]\ndestinations = ns9:/g\n";
+        CHECK_EQ(record_parse_text(gt, strlen(gt), &gr, why, sizeof why), 0);
+        char perr[512];
+        CHECK_EQ(zks_put(z, &gr, -1, NULL, perr, sizeof perr), ZKS_OK);
+        record_free(&gr);
+    }
     CHECK_EQ(ADMIN(out, "-resolve /ghost/a"), 0);
     CHECK(strstr(out, "/ghost/a -> ns9:/g/a") && strstr(out, "not defined"));
 
@@ -1306,10 +1318,105 @@ static void test_big(void)
     pthread_mutex_destroy(&c.mu);
 }
 
+/* ---- table mode: zks_entries, zks_apply (multi-op), zks_refresh ---- */
+
+static int32_t entry_version(struct zks *z, enum rec_kind k, const char *key)
+{
+    struct zks_entry *v;
+    size_t n;
+    int32_t ver = -2;
+    if (zks_entries(z, &v, &n) != ZKS_OK)
+        return -3;
+    for (size_t i = 0; i < n; i++)
+        if (v[i].kind == k && !strcmp(v[i].key, key))
+            ver = v[i].version;
+    zks_entries_free(v, n);
+    return ver;
+}
+
+static void test_table(void)
+{
+    struct listener l;
+    listener_init(&l);
+    struct zks *z = open_store(&l, 10000);
+    CHECK(z != NULL);
+    if (!z)
+        return;
+    CHECK_EQ(zks_wait_ready(z, 10000), ZKS_OK);
+    char err[512];
+    struct record t1 = mount("/t1", "ns1:/t1"), t2 = mount("/t2", "ns1:/t2");
+    CHECK_EQ(zks_put(z, &t1, -1, NULL, err, sizeof err), ZKS_OK);
+    CHECK_EQ(zks_put(z, &t2, -1, NULL, err, sizeof err), ZKS_OK);
+    CHECK(wait_dests(&l, "/t2", "ns1:/t2", 5000));
+    int32_t v1 = entry_version(z, REC_MOUNT, "/t1"), v2 = entry_version(z, REC_MOUNT, "/t2");
+    CHECK(v1 >= 0 && v2 >= 0);
+    CHECK_EQ(entry_version(z, REC_MOUNT, "/nope"), -2);
+
+    /* one stale version: the whole transaction fails, nothing of it is written */
+    struct record t1b = mount("/t1", "ns1:/t1b"), t3 = mount("/t3", "ns1:/t3");
+    struct zks_op ops[3] = {
+        {.op = ZKS_OP_PUT, .rec = &t1b, .version = v1},
+        {.op = ZKS_OP_PUT, .rec = &t3, .version = -1},
+        {.op = ZKS_OP_DELETE, .kind = REC_MOUNT, .key = "/t2", .version = v2 + 5},
+    };
+    size_t ntx = 99;
+    CHECK_EQ(zks_apply(z, ops, 3, 0, &ntx, err, sizeof err), ZKS_CONFLICT);
+    CHECK_EQ(ntx, 0u);
+    CHECK(strstr(err, "mount /t2 was changed by someone else") != NULL);
+    struct record got;
+    CHECK_EQ(zks_get(z, REC_MOUNT, "/t3", &got, NULL, err, sizeof err), ZKS_NOTFOUND);
+    CHECK_EQ(zks_get(z, REC_MOUNT, "/t1", &got, NULL, err, sizeof err), ZKS_OK);
+    CHECK(!strcmp(got.u.mount.dests[0].path, "/t1"));
+    record_free(&got);
+
+    /* the right versions: one transaction; the watcher sees it as one change */
+    ops[2].version = v2;
+    int c0 = calls(&l);
+    CHECK_EQ(zks_apply(z, ops, 3, 0, &ntx, err, sizeof err), ZKS_OK);
+    CHECK_EQ(ntx, 1u);
+    CHECK(wait_dests(&l, "/t3", "ns1:/t3", 5000));
+    CHECK(wait_dests(&l, "/t2", "", 5000));
+    CHECK(wait_dests(&l, "/t1", "ns1:/t1b", 5000));
+    CHECK_EQ(calls(&l), c0 + 1);
+
+    /* a small request limit cuts the list into several transactions */
+    struct record t4 = mount("/t4", "ns1:/t4"), t5 = mount("/t5", "ns1:/t5");
+    struct zks_op more[2] = {{.op = ZKS_OP_PUT, .rec = &t4, .version = -1},
+                             {.op = ZKS_OP_PUT, .rec = &t5, .version = -1}};
+    CHECK_EQ(zks_apply(z, more, 2, 100, &ntx, err, sizeof err), ZKS_OK);
+    CHECK_EQ(ntx, 2u);
+
+    /* refresh: a new batch reaches the watcher although nothing changed,
+     * and the zxid it reports covers the request */
+    CHECK(wait_dests(&l, "/t5", "ns1:/t5", 5000));
+    c0 = calls(&l);
+    uint64_t mzxid = 0;
+    CHECK_EQ(zks_refresh(z, &mzxid, err, sizeof err), ZKS_OK);
+    CHECK(mzxid > 0);
+    for (int64_t until = now_ms() + 5000; calls(&l) == c0 && now_ms() < until;)
+        sleep_ms(5);
+    CHECK_EQ(calls(&l), c0 + 1);
+    CHECK(last_zxid(&l) >= mzxid);
+    CHECK_EQ(nrecords(&l), 4u);
+    CHECK_EQ(zks_refresh(z, NULL, err, sizeof err), ZKS_OK); /* the znode exists now: rewritten */
+    for (int64_t until = now_ms() + 5000; calls(&l) == c0 + 1 && now_ms() < until;)
+        sleep_ms(5);
+    CHECK_EQ(calls(&l), c0 + 2);
+
+    record_free(&t1);
+    record_free(&t2);
+    record_free(&t1b);
+    record_free(&t3);
+    record_free(&t4);
+    record_free(&t5);
+    zks_close(z);
+    listener_free(&l);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 4) {
-        fprintf(stderr, "usage: %s admin|burst|outage|big|safemode|tools ADMIN_BIN SCRIPT_DIR\n", argv[0]);
+        fprintf(stderr, "usage: %s admin|burst|outage|big|safemode|tools|table ADMIN_BIN SCRIPT_DIR\n", argv[0]);
         return 2;
     }
     const char *mode = argv[1];
@@ -1351,6 +1458,8 @@ int main(int argc, char **argv)
         test_safemode(datadir);
     else if (!strcmp(mode, "tools"))
         test_tools();
+    else if (!strcmp(mode, "table"))
+        test_table();
     else {
         fprintf(stderr, "unknown mode %s\n", mode);
         return 2;

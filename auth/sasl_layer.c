@@ -1,0 +1,184 @@
+/*
+ * sasl_layer.c: Hadoop IPC WRAP frames over Cyrus sasl_encode/sasl_decode.
+ * See sasl_layer.h.
+ */
+#include "sasl_layer.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+#include <sasl/sasl.h>
+
+#include "errmsg.h"
+#include "pbwire.h"
+#include "wire.h"
+
+#define SASL_CALL_ID (-33)
+#define SASL_STATE_WRAP 5
+
+/* RpcResponseHeaderProto{callId: -33 (as uint32), status: SUCCESS}. */
+static const uint8_t server_hdr[] = { 0x08, 0xDF, 0xFF, 0xFF, 0xFF, 0x0F, 0x10, 0x00 };
+/* RpcRequestHeaderProto{rpcKind: RPC_PROTOCOL_BUFFER, rpcOp: RPC_FINAL_PACKET,
+ * callId: -33 (zigzag 65), clientId: "", retryCount: -1 (zigzag 1)}. */
+static const uint8_t client_hdr[] = { 0x08, 0x02, 0x10, 0x00, 0x18, 0x41, 0x22, 0x00, 0x28, 0x01 };
+
+/* Appends one WRAP frame holding token[0..tl). */
+static int put_frame(enum sasl_layer_side side, const uint8_t *tok, size_t tl, struct buf *out)
+{
+    const uint8_t *h = side == SASL_LAYER_SERVER ? server_hdr : client_hdr;
+    size_t hl = side == SASL_LAYER_SERVER ? sizeof server_hdr : sizeof client_hdr;
+    size_t ml = 2 + 1 + pb_varint_size(tl) + tl; /* state, token tag, length, token */
+    size_t body = 1 + hl + pb_varint_size(ml) + ml;
+    if (body > UINT32_MAX || buf_reserve(out, 4 + body) < 0)
+        return -1;
+    uint8_t *p = buf_wptr(out);
+    size_t k = 0;
+    wire_put_be32(p, (uint32_t)body);
+    k += 4;
+    p[k++] = (uint8_t)hl;
+    memcpy(p + k, h, hl);
+    k += hl;
+    k += pb_put_varint(p + k, ml);
+    p[k++] = 0x10; /* state */
+    p[k++] = SASL_STATE_WRAP;
+    p[k++] = 0x1A; /* token */
+    k += pb_put_varint(p + k, tl);
+    memcpy(p + k, tok, tl);
+    buf_commit(out, k + tl);
+    return 0;
+}
+
+int sasl_layer_wrap(void *conn, enum sasl_layer_side side, const uint8_t *msg, size_t n, struct buf *out, char *why,
+                    size_t whylen)
+{
+    if (!conn || n > UINT32_MAX / 2)
+        return fr_errf(why, whylen, "cannot wrap %zu bytes", n), -1;
+    const char *enc = NULL;
+    unsigned el = 0;
+    int rc = sasl_encode(conn, (const char *)msg, (unsigned)n, &enc, &el);
+    if (rc != SASL_OK) {
+        const char *d = sasl_errdetail(conn);
+        return fr_errf(why, whylen, "sasl_encode: %s", d ? d : sasl_errstring(rc, NULL, NULL)), -1;
+    }
+    /* Cyrus's output: one or more (u32 length | token); a frame each. */
+    const uint8_t *p = (const uint8_t *)enc, *end = p + el;
+    size_t start = out->wpos;
+    while (p < end) {
+        if (end - p < 4 || wire_get_be32(p) > (size_t)(end - p - 4)) {
+            out->wpos = start;
+            return fr_errf(why, whylen, "sasl_encode gave a truncated token"), -1;
+        }
+        uint32_t tl = wire_get_be32(p);
+        if (put_frame(side, p + 4, tl, out) < 0) {
+            out->wpos = start;
+            return fr_errf(why, whylen, "out of memory"), -1;
+        }
+        p += 4 + tl;
+    }
+    return 0;
+}
+
+int sasl_layer_frame_call_id(enum sasl_layer_side side, const uint8_t *body, size_t len, int32_t *call_id,
+                             const uint8_t **rest)
+{
+    const uint8_t *p = body, *end = body + len;
+    uint64_t hl;
+    size_t k = pb_get_varint(p, end, &hl);
+    if (!k || hl > (uint64_t)(end - p - k))
+        return -1;
+    p += k;
+    const uint8_t *he = p + hl;
+    /* The decoding side reads the other side's header: a server reads a
+     * request header (callId = field 3, sint32), a client a response
+     * header (callId = field 1, uint32). */
+    uint32_t want = side == SASL_LAYER_SERVER ? 3 : 1;
+    bool found = false;
+    struct pb_field f;
+    int r;
+    while ((r = pb_next_field(&p, he, &f)) == 1)
+        if (f.num == want && f.type == PB_VARINT) {
+            *call_id = side == SASL_LAYER_SERVER ? pb_unzigzag32(f.varint) : (int32_t)(uint32_t)f.varint;
+            found = true;
+        }
+    if (r < 0 || !found)
+        return -1;
+    *rest = he;
+    return 0;
+}
+
+/* Decodes the RpcSaslProto after the header of a SASL frame at
+ * body[0..len) and appends its plaintext. */
+static int unwrap_one(void *conn, uint8_t *frame, const uint8_t *rest, const uint8_t *end, struct buf *plain, char *why,
+                      size_t whylen)
+{
+    uint64_t ml;
+    size_t k = pb_get_varint(rest, end, &ml);
+    if (!k || ml != (uint64_t)(end - rest - k))
+        return fr_errf(why, whylen, "malformed SASL message in a frame"), -1;
+    const uint8_t *p = rest + k;
+    struct pb_field f;
+    int r;
+    uint64_t state = 0;
+    bool has_state = false;
+    const uint8_t *tok = NULL;
+    size_t tl = 0;
+    while ((r = pb_next_field(&p, end, &f)) == 1) {
+        if (f.num == 2 && f.type == PB_VARINT) {
+            state = f.varint;
+            has_state = true;
+        } else if (f.num == 3 && f.type == PB_LEN) {
+            tok = f.data;
+            tl = f.len;
+        }
+    }
+    if (r < 0 || !has_state)
+        return fr_errf(why, whylen, "malformed SASL message in a frame"), -1;
+    if (state != SASL_STATE_WRAP)
+        return fr_errf(why, whylen, "SASL message in state %llu after the handshake (only WRAP is allowed)",
+                       (unsigned long long)state),
+               -1;
+    if (!tok || !tl)
+        return fr_errf(why, whylen, "WRAP message without a token"), -1;
+    /* Cyrus wants its own u32 length in front of the token: write it over
+     * the bytes just before the token (the frame's length and headers, at
+     * least 4 of them, already read). */
+    uint8_t *t = frame + (tok - frame) - 4;
+    wire_put_be32(t, (uint32_t)tl);
+    const char *dec = NULL;
+    unsigned dl = 0;
+    int rc = sasl_decode(conn, (const char *)t, (unsigned)(tl + 4), &dec, &dl);
+    if (rc != SASL_OK) {
+        const char *d = sasl_errdetail(conn);
+        return fr_errf(why, whylen, "sasl_decode: %s", d ? d : sasl_errstring(rc, NULL, NULL)), -1;
+    }
+    if (dl && buf_append(plain, dec, dl) < 0)
+        return fr_errf(why, whylen, "out of memory"), -1;
+    return 0;
+}
+
+int sasl_layer_unwrap(void *conn, enum sasl_layer_side side, struct buf *wire, struct buf *plain, uint32_t max_frame,
+                      char *why, size_t whylen)
+{
+    if (!conn)
+        return fr_errf(why, whylen, "no SASL connection"), -1;
+    while (buf_len(wire) >= 4) {
+        uint8_t *frame = buf_rptr(wire);
+        uint32_t bl = wire_get_be32(frame);
+        if (bl > max_frame)
+            return fr_errf(why, whylen, "frame of %u bytes is over the limit of %u", bl, max_frame), -1;
+        if (buf_len(wire) - 4 < bl)
+            return 0; /* wait for the rest */
+        int32_t id;
+        const uint8_t *rest;
+        if (sasl_layer_frame_call_id(side, frame + 4, bl, &id, &rest) < 0 || id != SASL_CALL_ID) {
+            /* Plain frames (and malformed ones, which the protocol parser
+             * refuses with the words it has for them) go on unchanged. */
+            if (buf_append(plain, frame, 4 + (size_t)bl) < 0)
+                return fr_errf(why, whylen, "out of memory"), -1;
+        } else if (unwrap_one(conn, frame, rest, frame + 4 + bl, plain, why, whylen) < 0) {
+            return -1;
+        }
+        buf_consume(wire, 4 + (size_t)bl);
+    }
+    return 0;
+}
