@@ -388,7 +388,10 @@ static enum auth_ipc_client_rc on_negotiate(struct auth_ipc_client *c, const Had
     int rc = sasl_client_new(c->service, c->host, NULL, NULL, conn_cbs, 0, &c->conn);
     if (rc != SASL_OK)
         return sasl_failed(c, rc, cls, why, whylen);
-    sasl_security_properties_t sp = { .min_ssf = 0, .max_ssf = 0, .maxbufsize = 0xFFFFFF };
+    /* Whatever layer the NameNode's hadoop.rpc.protection asks for (Cyrus
+     * takes the strongest it offers); a large buffer so that a reply is
+     * never split across tokens. */
+    sasl_security_properties_t sp = { .min_ssf = 0, .max_ssf = 256, .maxbufsize = 0xFFFFFF };
     if ((rc = sasl_setprop(c->conn, SASL_SEC_PROPS, &sp)) != SASL_OK ||
         (rc = sasl_setprop(c->conn, SASL_GSS_CREDS, c->cred)) != SASL_OK)
         return sasl_failed(c, rc, cls, why, whylen);

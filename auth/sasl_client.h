@@ -25,9 +25,11 @@
  * host as written in its address; the NEGOTIATE offer must carry the same
  * protocol and server id, or the exchange stops (a principal mismatch).
  *
- * Security layer: this build asks for none (max_ssf 0); a NameNode that
- * requires integrity or privacy fails the exchange with Cyrus's reason until
- * the wrapping layer (auth/sasl_layer) is wired in.
+ * Security layer: the client accepts what the NameNode offers (max_ssf
+ * 256, so privacy when it offers privacy); with SSF > 0 the caller unwraps
+ * replies with sasl_layer_unwrap (auth/sasl_layer.h) on
+ * auth_ipc_client_sasl_conn(); requests may go plain, as Hadoop's server
+ * accepts them after any QOP.
  *
  * Threads: auth_login is shared by every worker (MIT's credential and
  * MEMORY cache lock themselves); an auth_ipc_client belongs to one

@@ -623,8 +623,27 @@ static void security_checks(struct parser *ps)
             err_at(&ps->p, pr_line, "principal: '%s' is not service/host@REALM (e.g. nn/_HOST@EXAMPLE.TEST)",
                    s->principal);
     } else if (*s->principal || *s->keytab) {
-        err_at(&ps->p, *s->principal ? pr_line : kt_line, "%s is set but auth does not include kerberos",
-               *s->principal ? "principal" : "keytab");
+        /* The router's own login for kerberized NameNodes needs them too:
+         * a [nameservice] with a principal, or records in ZooKeeper that may
+         * name one. */
+        bool upstream = ps->c->store.driver == STORE_ZOOKEEPER;
+        for (size_t i = 0; i < ps->c->records.n && !upstream; i++)
+            upstream = ps->c->records.recs[i].kind == REC_NAMESERVICE && ps->c->records.recs[i].u.ns.principal;
+        if (!upstream)
+            err_at(&ps->p, *s->principal ? pr_line : kt_line,
+                   "%s is set but auth does not include kerberos and no [nameservice] has a principal",
+                   *s->principal ? "principal" : "keytab");
+        else if (*s->principal && !principal_ok(s->principal))
+            err_at(&ps->p, pr_line, "principal: '%s' is not service/host@REALM (e.g. router/_HOST@EXAMPLE.TEST)",
+                   s->principal);
+    }
+    for (size_t i = 0; i < ps->c->records.n; i++) {
+        const struct record *r = &ps->c->records.recs[i];
+        if (r->kind == REC_NAMESERVICE && r->u.ns.principal && !*s->principal)
+            err_at(&ps->p, r->line,
+                   "[nameservice %s] principal: the router logs in to its NameNodes with Kerberos as [security] "
+                   "principal (from keytab), which is not set",
+                   r->u.ns.name);
     }
 }
 

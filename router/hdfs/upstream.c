@@ -32,6 +32,7 @@
 #include "log.h"
 #include "resolve.h"
 #include "sasl_client.h"
+#include "sasl_layer.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -66,6 +67,8 @@ struct upstream_conn {
     struct upstream_conn *iprev, *inext; /* nn's idle list, least recently idle first */
     struct upstream_call *calls[UP_BUCKETS];
     struct auth_ipc_client *sasl;        /* Kerberos NameNode: the SASL exchange (HANDSHAKE) */
+    bool layer;                          /* the NameNode negotiated integrity/privacy: replies arrive wrapped */
+    struct buf plain;                    /* with a layer: unwrapped reply packets, cut from here */
 };
 
 /* A call waiting for a connection to its NameNode (see upstream.h). */
@@ -468,6 +471,7 @@ static void up_fail_ex(struct upstream_conn *c, const char *why, const char *cls
         conn_unref(&c->conn);
     } else {
         auth_ipc_client_free(c->sasl);
+        buf_free(&c->plain);
         free(c); /* nothing else points at a connection that never had a socket */
     }
 }
@@ -551,12 +555,11 @@ static void sasl_frame(struct upstream_conn *c, const uint8_t *body, size_t len)
             up_fail(c, "out of memory");
         return;
     case AUTH_IPC_DONE:
-        if (auth_ipc_client_ssf(c->sasl) > 0) {
-            up_fail_ex(c, "the NameNode negotiated a SASL security layer", "java.io.IOException",
-                       "the NameNode requires integrity or privacy (hadoop.rpc.protection), which this router "
-                       "build does not speak upstream yet");
-            return;
-        }
+        /* Integrity or privacy: the NameNode wraps every reply from now on;
+         * requests go plain, as the Go client sends them and Hadoop's
+         * server takes them (processOneRpc reads plain frames after any
+         * QOP). */
+        c->layer = auth_ipc_client_ssf(c->sasl) > 0;
         if (write_context(c) < 0) {
             up_fail(c, "out of memory");
             return;
@@ -580,6 +583,17 @@ static void on_input(struct conn *cn)
 {
     struct upstream_conn *c = cn->owner;
     struct buf *in = conn_in(cn);
+    if (c->layer) {
+        char why[256];
+        if (sasl_layer_unwrap(auth_ipc_client_sasl_conn(c->sasl), SASL_LAYER_CLIENT, in, &c->plain,
+                              c->pool->lim.max_frame, why, sizeof why) < 0) {
+            char msg[320];
+            snprintf(msg, sizeof msg, "wrapped reply: %s", why);
+            up_fail(c, msg);
+            return;
+        }
+        in = &c->plain;
+    }
     while (c->state != UPSTREAM_CONN_CLOSED) {
         const uint8_t *body;
         uint32_t blen;
@@ -595,6 +609,13 @@ static void on_input(struct conn *cn)
             sasl_frame(c, body, blen);
             if (c->state != UPSTREAM_CONN_CLOSED)
                 buf_consume(in, flen);
+            /* A layer starts after SUCCESS; the NameNode sends nothing
+             * before our first call, but should bytes follow, they are
+             * wrapped: unwrap them first. */
+            if (c->layer && in != &c->plain && buf_len(in) > 0) {
+                on_input(cn);
+                return;
+            }
             continue;
         }
         if (c->state != UPSTREAM_CONN_READY) {
@@ -703,6 +724,7 @@ static void on_free(struct conn *cn)
 {
     struct upstream_conn *c = cn->owner;
     auth_ipc_client_free(c->sasl);
+    buf_free(&c->plain);
     free(c);
 }
 

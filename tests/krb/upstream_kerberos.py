@@ -93,10 +93,10 @@ class World:
         self.fed.nss.clear()  # the router's [nameservice] sections are written below
         self.routers = {}
 
-    def router(self, svc, extra="", security=""):
+    def router(self, svc, extra="", security="", auth="kerberos", name=None):
         body = """
 [security]
-auth = kerberos
+auth = {auth}
 principal = {svc}/_HOST@EXAMPLE.TEST
 keytab = {kt}
 {security}
@@ -114,17 +114,17 @@ destinations = ns1:/a
 
 [mount /b]
 destinations = ns2:/b
-""".format(svc=svc, security=security, kt=self.kt[svc if svc in self.kt else "nn"], ns1=self.ns1["nn"], ns2a=self.ns2a["nn"],
+""".format(svc=svc, auth=auth, security=security, kt=self.kt[svc if svc in self.kt else "nn"], ns1=self.ns1["nn"], ns2a=self.ns2a["nn"],
            ns2b=self.ns2b["nn"])
-        rt = self.fed.router(body, default_ns="ns1", name="r-" + svc, router_keys=extra)
-        d = os.path.join(self.tmp, "conf-" + svc)
+        rt = self.fed.router(body, default_ns="ns1", name=name or "r-" + svc, router_keys=extra)
+        d = os.path.join(self.tmp, "conf-" + (name or svc))
         os.makedirs(d, exist_ok=True)
         with open(os.path.join(d, "core-site.xml"), "w") as f:
             f.write(CORE.format(port=rt["hdfs"].rsplit(":", 1)[1]))
         with open(os.path.join(d, "hdfs-site.xml"), "w") as f:
             f.write(SITE.format(svc=svc))
         rt["conf_dir"] = d
-        self.routers[svc] = rt
+        self.routers[name or svc] = rt
         return rt
 
     def hdfs(self, rt, *args, stdin=None, binary=False):
@@ -298,6 +298,33 @@ def router_proxyusers(w, t):
     t.check("a bad proxyuser value is a config error naming the key; --help documents the family", bad_rule)
 
 
+def simple_clients(w, t):
+    def simple():
+        rt = w.router("router", auth="simple", name="r-simple")
+        env = dict(os.environ, HADOOP_NAMENODE=rt["hdfs"], HADOOP_USER_NAME="alice", HADOOP_CONF_DIR="/nonexistent")
+        r = subprocess.run(["hdfs", "put", "-", "/a/simple-client"], env=env, input=b"x" * 1000,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        expect(r.returncode == 0, "put through a SIMPLE router: %s" % r.stderr.decode().strip())
+        s, conn = w.at_nn(w.ns1)
+        try:
+            st = Ops(w.fed.C).fileinfo(conn, "/a/simple-client")
+            expect(st is not None and st.owner == "alice", "owner at the NameNode: %r" % (st and st.owner))
+        finally:
+            s.close()
+    t.check("auth = simple for clients, Kerberos upstream: the NameNode sees the SIMPLE user alice", simple)
+
+    def no_login_configured():
+        conf = os.path.join(w.tmp, "nologin.conf")
+        with open(conf, "w") as f:
+            f.write("[router]\nhdfs.listen = 127.0.0.1:0\n[statestore]\ndriver = file\n"
+                    "[nameservice ns1]\nnamenodes = %s\nprincipal = nn/_HOST@EXAMPLE.TEST\n" % w.ns1["nn"])
+        r = subprocess.run([os.path.join(w.build, "router", "fedrouter"), "-t", "-c", conf], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=30)
+        expect(r.returncode != 0 and "[nameservice ns1] principal" in r.stderr, "fedrouter -t: %d %s" %
+               (r.returncode, r.stderr.strip()))
+    t.check("a kerberized nameservice without [security] principal is a config error", no_login_configured)
+
+
 def refusals(w, t):
     C = w.fed.C
 
@@ -382,6 +409,7 @@ def main(argv):
         prepare(w, t)
         through_router(w, t)
         router_proxyusers(w, t)
+        simple_clients(w, t)
         refusals(w, t)
         renewal(w, t)
         sanitizer_clean(w, t)

@@ -63,6 +63,9 @@ struct nn_conn {
     struct ipc_sconn s;           /* handshake state */
     struct buf in, out;
     struct auth_session *auth;   /* with nn->auth: this connection's SASL session */
+    bool layer;                  /* SASL integrity/privacy negotiated: in and out go through it */
+    struct buf wire_in;          /* with a layer: bytes as read, unwrapped into `in` */
+    struct buf wire_out;         /* with a layer: frames as written (out's packets, wrapped) */
     char user[256];              /* effective user from the connection context */
     struct nn_conn *prev, *next; /* on nn->conns */
 };
