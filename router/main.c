@@ -537,7 +537,10 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    if (cs_start(&rs, r.user, cfg.router.cluster_refresh_ms) < 0) {
+    /* The refresher's own calls (block pools, space, hosts) run as the
+     * router itself: with a Kerberos login, as its principal (no
+     * impersonation, so a NameNode that makes it a superuser answers). */
+    if (cs_start(&rs, login ? auth_login_user(login) : r.user, cfg.router.cluster_refresh_ms) < 0) {
         fr_error("cannot start the cluster state refresher");
         return 1;
     }

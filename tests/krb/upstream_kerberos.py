@@ -237,6 +237,9 @@ def through_router(w, t):
         expect(1 <= n <= 4, "ns1 logged %d impersonating handshakes for about 20 calls" % n)
         rl = w.log("r-router")
         expect("logged in as router/localhost@EXAMPLE.TEST" in rl, "no login line in the router's log")
+        # The router's own calls (the refresher's versionRequest, ...) run
+        # as its login, not as the OS user it runs as by impersonation.
+        expect("acts as root" not in w.log("ns1"), "the router impersonated its OS user root at ns1")
     t.check("the handshake is paid once per pooled connection, not per call", once_per_conn)
 
 
