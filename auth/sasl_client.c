@@ -2,8 +2,8 @@
  * sasl_client.c: the router's Kerberos login and its SASL GSSAPI client
  * for Hadoop IPC. See sasl_client.h.
  *
- *   login:  keytab --AS-REQ--> TGT in MEMORY:fedrouter-login-N
- *           gss_acquire_cred_from(ccache, client_keytab) -> cred (refreshes itself)
+ *   login (krb_login.c): keytab --AS-REQ--> TGT in MEMORY:fedrouter-login-N,
+ *           renewed and service tickets fetched on its own thread
  *   conn:   preamble 0xDF, NEGOTIATE  --->
  *                                     <--- NEGOTIATE [KERBEROS/GSSAPI nn@host, ...]
  *           INITIATE (AP-REQ)         --->      (sasl_client_start; may TGS-REQ)
@@ -12,6 +12,7 @@
  *                                     <--- SUCCESS
  */
 #define _GNU_SOURCE
+#include "krb_login.h"
 #include "sasl_client.h"
 #include "sasl_server.h"
 
@@ -34,18 +35,6 @@
 #include "log.h"
 
 #define SASLC_MAX_TOKEN (1u << 20) /* a GSSAPI token is a few KiB */
-
-struct auth_login {
-    gss_cred_id_t cred; /* the first one, to check the login at start-up */
-    gss_name_t name;    /* the principal, for the handshakes' own credentials */
-    char ccname[64];    /* MEMORY:... */
-    char ktname[1024];  /* FILE:... or "" (the client default keytab) */
-    krb5_context k;
-    krb5_ccache cc;      /* the MEMORY cache the credential lives in */
-    char principal[512]; /* as logged in, with its realm */
-    char user[256];      /* its short name */
-    _Atomic long long expires;
-};
 
 struct auth_ipc_client {
     struct auth_login *login;
@@ -117,170 +106,15 @@ static void client_global_init(void)
     client_init_rc = sasl_client_init(global_cbs);
 }
 
-/* ---- login ---- */
-
-static void gss_why(OM_uint32 maj, OM_uint32 min, char *why, size_t whylen, const char *what)
+int auth_sasl_client_init(char *why, size_t whylen)
 {
-    char text[512] = "";
-    size_t used = 0;
-    OM_uint32 ctx = 0, m2;
-    gss_buffer_desc b;
-    do {
-        if (gss_display_status(&m2, min ? min : maj, min ? GSS_C_MECH_CODE : GSS_C_GSS_CODE, GSS_C_NULL_OID, &ctx,
-                               &b) != GSS_S_COMPLETE)
-            break;
-        int n =
-            snprintf(text + used, sizeof text - used, "%s%.*s", used ? "; " : "", (int)b.length, (const char *)b.value);
-        gss_release_buffer(&m2, &b);
-        if (n < 0 || (size_t)n >= sizeof text - used)
-            break;
-        used += (size_t)n;
-    } while (ctx);
-    snprintf(why, whylen, "%s: %s", what, text[0] ? text : "GSSAPI failure");
-}
-
-/*
- * A credential for one handshake. MIT checks the cache at each acquisition
- * and, when its tickets end within 30 s (or past the refresh time it keeps
- * for tickets it got itself), logs in again from the client keytab: this
- * is the renewal. A credential acquired once and kept would never be
- * refreshed (MIT refreshes named credentials only when they are acquired).
- */
-static int login_cred(struct auth_login *l, gss_cred_id_t *cred, char *why, size_t whylen)
-{
-    gss_key_value_element_desc el[2] = { { "ccache", l->ccname }, { "client_keytab", l->ktname } };
-    gss_key_value_set_desc store = { l->ktname[0] ? 2 : 1, el };
-    gss_OID_desc krb5_oid = { 9, (void *)"\x2a\x86\x48\x86\xf7\x12\x01\x02\x02" };
-    gss_OID_set_desc mechs = { 1, &krb5_oid };
-    OM_uint32 min, left = 0;
-    OM_uint32 maj =
-        gss_acquire_cred_from(&min, l->name, GSS_C_INDEFINITE, &mechs, GSS_C_INITIATE, &store, cred, NULL, &left);
-    if (GSS_ERROR(maj)) {
-        *cred = GSS_C_NO_CREDENTIAL;
-        gss_why(maj, min, why, whylen, "Kerberos login");
-        return -1;
-    }
-    if (left != GSS_C_INDEFINITE) {
-        long long end = (long long)time(NULL) + (long long)left, old = atomic_load(&l->expires);
-        if (old && end > old + 5)
-            fr_info("kerberos: login %s renewed from its keytab; tickets valid for %us", l->principal, left);
-        if (end > old + 5 || !old)
-            atomic_store(&l->expires, end);
-    }
-    return 0;
-}
-
-struct auth_login *auth_login_new(const char *principal, const char *keytab, char *why, size_t whylen)
-{
-    static _Atomic unsigned serial;
-    struct auth_login *l = calloc(1, sizeof *l);
-    if (!l)
-        return snprintf(why, whylen, "out of memory"), NULL;
-    l->cred = GSS_C_NO_CREDENTIAL;
-    krb5_principal p = NULL;
-    krb5_keytab kt = NULL;
-    krb5_creds creds;
-    bool have_creds = false;
-    char ktname[1024] = "", ccname[64], *full = NULL;
-    krb5_error_code e;
-    if ((e = krb5_init_context(&l->k)) != 0) {
-        snprintf(why, whylen, "cannot initialise Kerberos (check KRB5_CONFIG)");
-        l->k = NULL;
-        goto fail;
-    }
-    if ((e = krb5_parse_name(l->k, principal, &p)) != 0) {
-        snprintf(why, whylen, "principal '%s': %s", principal, krb5_get_error_message(l->k, e));
-        goto fail;
-    }
-    if (keytab && keytab[0]) {
-        snprintf(ktname, sizeof ktname, "%s%s", strchr(keytab, ':') ? "" : "FILE:", keytab);
-        e = krb5_kt_resolve(l->k, ktname, &kt);
-    } else {
-        e = krb5_kt_client_default(l->k, &kt);
-    }
-    if (e) {
-        snprintf(why, whylen, "keytab %s: %s", ktname[0] ? ktname : "(client default)",
-                 krb5_get_error_message(l->k, e));
-        goto fail;
-    }
-    memset(&creds, 0, sizeof creds);
-    if ((e = krb5_get_init_creds_keytab(l->k, &creds, p, kt, 0, NULL, NULL)) != 0) {
-        krb5_unparse_name(l->k, p, &full);
-        snprintf(why, whylen, "login as %s from keytab %s: %s", full ? full : principal,
-                 ktname[0] ? ktname : "(client default)", krb5_get_error_message(l->k, e));
-        goto fail;
-    }
-    have_creds = true;
-    snprintf(ccname, sizeof ccname, "MEMORY:fedrouter-login-%u", ++serial);
-    if ((e = krb5_cc_resolve(l->k, ccname, &l->cc)) != 0 || (e = krb5_cc_initialize(l->k, l->cc, p)) != 0 ||
-        (e = krb5_cc_store_cred(l->k, l->cc, &creds)) != 0) {
-        snprintf(why, whylen, "credential cache: %s", krb5_get_error_message(l->k, e));
-        goto fail;
-    }
-    atomic_store(&l->expires, (long long)creds.times.endtime);
-    krb5_unparse_name(l->k, p, &full);
-    snprintf(l->principal, sizeof l->principal, "%s", full ? full : principal);
-    if (auth_principal_to_user(l->principal, l->user, sizeof l->user) < 0)
-        snprintf(l->user, sizeof l->user, "%.*s", (int)strcspn(l->principal, "/@"), l->principal);
-
-    /* The credential GSSAPI (and so Cyrus) initiates with: the cache above,
-     * refilled from the keytab by MIT when its tickets near their end. */
-    snprintf(l->ccname, sizeof l->ccname, "%s", ccname);
-    snprintf(l->ktname, sizeof l->ktname, "%s", ktname);
-    gss_buffer_desc nb = { strlen(l->principal), l->principal };
-    OM_uint32 maj, min;
-    maj = gss_import_name(&min, &nb, GSS_KRB5_NT_PRINCIPAL_NAME, &l->name);
-    if (GSS_ERROR(maj)) {
-        l->name = GSS_C_NO_NAME;
-        gss_why(maj, min, why, whylen, "gss_import_name");
-        goto fail;
-    }
-    if (login_cred(l, &l->cred, why, whylen) < 0)
-        goto fail;
-    krb5_free_unparsed_name(l->k, full);
-    krb5_free_cred_contents(l->k, &creds);
-    krb5_kt_close(l->k, kt);
-    krb5_free_principal(l->k, p);
     pthread_once(&client_once, client_global_init);
     if (client_init_rc != SASL_OK) {
         snprintf(why, whylen, "Cyrus SASL client: %s", sasl_errstring(client_init_rc, NULL, NULL));
-        auth_login_free(l);
-        return NULL;
+        return -1;
     }
-    return l;
-fail:
-    if (l->k) {
-        krb5_free_unparsed_name(l->k, full);
-        if (have_creds)
-            krb5_free_cred_contents(l->k, &creds);
-        if (kt)
-            krb5_kt_close(l->k, kt);
-        if (p)
-            krb5_free_principal(l->k, p);
-    }
-    auth_login_free(l);
-    return NULL;
+    return 0;
 }
-
-void auth_login_free(struct auth_login *l)
-{
-    if (!l)
-        return;
-    OM_uint32 min;
-    if (l->cred != GSS_C_NO_CREDENTIAL)
-        gss_release_cred(&min, &l->cred);
-    if (l->name != GSS_C_NO_NAME)
-        gss_release_name(&min, &l->name);
-    if (l->cc)
-        krb5_cc_destroy(l->k, l->cc);
-    if (l->k)
-        krb5_free_context(l->k);
-    free(l);
-}
-
-const char *auth_login_principal(const struct auth_login *l) { return l->principal; }
-const char *auth_login_user(const struct auth_login *l) { return l->user; }
-long long auth_login_expires(const struct auth_login *l) { return atomic_load(&l->expires); }
 
 /* ---- the IPC handshake ---- */
 
@@ -292,9 +126,7 @@ struct auth_ipc_client *auth_ipc_client_new(struct auth_login *l, const char *pr
         return snprintf(why, whylen, "out of memory"), NULL;
     c->login = l;
     c->cred = GSS_C_NO_CREDENTIAL;
-    char full[512], realm[256];
-    if (auth_expand_host(principal, nn_host, full, sizeof full) < 0 ||
-        auth_principal_split(full, c->service, sizeof c->service, c->host, sizeof c->host, realm, sizeof realm) < 0) {
+    if (auth_login_resolve(l, principal, nn_host, c->service, sizeof c->service, c->host, sizeof c->host) < 0) {
         snprintf(why, whylen, "NameNode principal '%s' is not service/host@REALM", principal);
         free(c);
         return NULL;
@@ -353,8 +185,8 @@ static enum auth_ipc_client_rc sasl_failed(struct auth_ipc_client *c, int rc, co
 {
     const char *d = c->conn ? sasl_errdetail(c->conn) : NULL;
     *cls = "javax.security.sasl.SaslException";
-    snprintf(why, whylen, "GSS initiate failed for %s@%s as %s: %s", c->service, c->host, c->login->principal,
-             d ? d : sasl_errstring(rc, NULL, NULL));
+    snprintf(why, whylen, "GSS initiate failed for %s@%s as %s: %s", c->service, c->host,
+             auth_login_principal(c->login), d ? d : sasl_errstring(rc, NULL, NULL));
     return AUTH_IPC_FAILED;
 }
 
@@ -381,7 +213,7 @@ static enum auth_ipc_client_rc on_negotiate(struct auth_ipc_client *c, const Had
         return AUTH_IPC_FAILED;
     }
     /* Before the first step: the credential (the renewal happens here). */
-    if (login_cred(c->login, &c->cred, why, whylen) < 0) {
+    if (auth_login_cred(c->login, &c->cred, why, whylen) < 0) {
         *cls = "javax.security.sasl.SaslException";
         return AUTH_IPC_FAILED;
     }

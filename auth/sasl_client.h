@@ -4,13 +4,11 @@
  * it.
  *
  *   main:       auth_login_new(principal, keytab)   once, before the workers
- *                  a TGT from the keytab into a MEMORY credential cache.
- *                  Each handshake acquires its GSSAPI credential from that
- *                  cache with the keytab as MIT's "client keytab": when the
- *                  tickets end within 30 s (or are past the refresh time
- *                  MIT keeps for tickets it got itself, half their life),
- *                  the acquisition logs in again from the keytab. No
- *                  kinit, no ccache file, nothing to schedule.
+ *                  a TGT from the keytab into a MEMORY credential cache;
+ *                  a renewer thread (krb_login.c) logs in again half way
+ *                  through the tickets' life and fetches the service
+ *                  tickets of the NameNodes it has seen into each new
+ *                  cache. No kinit, no ccache file.
  *   per conn:   auth_ipc_client_new(login, "nn/_HOST@R", "nn1.example.com")
  *                  auth_ipc_client_begin(out)    preamble (auth SASL) + NEGOTIATE
  *                  auth_ipc_client_frame(frame)  for each reply until DONE:
@@ -31,11 +29,13 @@
  * auth_ipc_client_sasl_conn(); requests may go plain, as Hadoop's server
  * accepts them after any QOP.
  *
- * Threads: auth_login is shared by every worker (MIT's credential and
- * MEMORY cache lock themselves); an auth_ipc_client belongs to one
- * connection. The first step of a handshake may ask the KDC for a service
- * ticket (and, at refresh time, a TGT): a blocking round trip on the
- * calling loop, once per ticket lifetime per NameNode principal.
+ * Threads: auth_login is shared by every worker; an auth_ipc_client
+ * belongs to one connection. The KDC is asked on the renewer thread: the
+ * login, its renewals, and the service ticket of every NameNode principal
+ * once it is known (auth_ipc_client_new registers it; main registers the
+ * configured ones at start-up). Only the very first handshake with a
+ * NameNode not registered before asks the KDC on the calling loop (one TGS
+ * round trip, logged with its time).
  */
 #ifndef FR_SASL_CLIENT_H
 #define FR_SASL_CLIENT_H
@@ -61,8 +61,12 @@ void auth_login_free(struct auth_login *l);
  * auth_to_local rule ("router"). */
 const char *auth_login_principal(const struct auth_login *l);
 const char *auth_login_user(const struct auth_login *l);
-/* When the current TGT ends (Unix seconds), as of the last refresh seen. */
+/* When the current TGT ends (Unix seconds). */
 long long auth_login_expires(const struct auth_login *l);
+/* Registers the NameNode principal (nn/_HOST@R, _HOST = nn_host) so that
+ * its service ticket is fetched now, on the renewer thread, and with every
+ * renewal; for the NameNodes known at start-up. */
+void auth_login_prefetch(struct auth_login *l, const char *principal, const char *nn_host);
 
 /* A handshake for one connection to the NameNode whose principal is
  * principal (_HOST = nn_host). NULL with why on a bad principal or no

@@ -406,6 +406,18 @@ static int upstream_login(const struct config *cfg, const struct snapshot *snap,
     }
     fr_info("kerberos: logged in as %s (user %s) for kerberized NameNodes; tickets until %lld",
             auth_login_principal(l), auth_login_user(l), auth_login_expires(l));
+    /* The NameNodes known now: their principals expanded (a reverse lookup
+     * for an address) and their service tickets fetched off the workers. */
+    for (size_t i = 0; i < snapshot_ns_count(snap); i++) {
+        const struct snap_ns *ns = snapshot_ns_at(snap, i);
+        for (uint32_t k = 0; ns->defined && ns->principal && k < ns->nnamenodes; k++) {
+            char host[256];
+            const char *colon = strrchr(ns->namenodes[k], ':');
+            snprintf(host, sizeof host, "%.*s", colon ? (int)(colon - ns->namenodes[k]) : (int)strlen(ns->namenodes[k]),
+                     ns->namenodes[k]);
+            auth_login_prefetch(l, ns->principal, host);
+        }
+    }
     upstream_set_login(l);
     *out = l;
     return 0;
