@@ -330,6 +330,12 @@ enum auth_ipc_client_rc auth_ipc_client_frame(struct auth_ipc_client *c, const u
         if (sasl_getprop(c->conn, SASL_SSF, &v) == SASL_OK && v)
             c->ssf = *(const unsigned *)v;
         c->done = true;
+        /* The credential served the exchange only; the security context
+         * keeps its own keys. Let go of it now, so that a long-lived
+         * connection holds no handle on a cache the renewer retires. */
+        OM_uint32 min;
+        if (c->cred != GSS_C_NO_CREDENTIAL)
+            gss_release_cred(&min, &c->cred);
         ret = AUTH_IPC_DONE;
         break;
     default: snprintf(why, whylen, "unexpected SASL state %d from the NameNode", (int)m->state); break;
