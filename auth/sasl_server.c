@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,6 +30,7 @@
 
 struct auth_server {
     unsigned methods;
+    unsigned qop;                             /* AUTH_QOP_*, never 0 */
     struct a2l_rules *rules;                  /* auth_to_local */
     const struct proxyuser_rules *proxyusers; /* borrowed; NULL: no impersonation */
     char service[64];                         /* "nn" */
@@ -41,7 +43,7 @@ struct auth_session {
     sasl_conn_t *conn;   /* NULL until the first step */
     char principal[512]; /* the authenticated principal, with its realm */
     char user[256];      /* its short name ("" when no rule maps it) */
-    unsigned ssf;        /* negotiated security layer (0 in this slice) */
+    unsigned ssf;        /* negotiated security layer (0: none, 1: integrity, more: privacy) */
     char peer_ip[64];    /* the client's address ("" until set_peer) */
 };
 
@@ -299,6 +301,9 @@ struct auth_server *auth_server_new(const struct auth_server_cfg *cfg, char *why
         return snprintf(why, whylen, "out of memory"), NULL;
     s->methods = cfg->methods;
     s->proxyusers = cfg->proxyusers;
+    s->qop = cfg->qop & (AUTH_QOP_AUTH | AUTH_QOP_INT | AUTH_QOP_CONF);
+    if (!s->qop)
+        s->qop = AUTH_QOP_AUTH;
     char rerr[256];
     s->rules = a2l_parse(cfg->auth_to_local && cfg->auth_to_local[0] ? cfg->auth_to_local : NULL, rerr, sizeof rerr);
     if (!s->rules) {
@@ -353,6 +358,7 @@ void auth_server_free(struct auth_server *s)
     free(s);
 }
 unsigned auth_server_methods(const struct auth_server *s) { return s->methods; }
+unsigned auth_server_qop(const struct auth_server *s) { return s->qop; }
 const char *auth_server_service(const struct auth_server *s) { return s->service; }
 const char *auth_server_host(const struct auth_server *s) { return s->host; }
 const char *auth_server_principal(const struct auth_server *s) { return s->principal; }
@@ -401,6 +407,40 @@ const char *auth_session_user(const struct auth_session *a) { return a->user; }
 unsigned auth_session_ssf(const struct auth_session *a) { return a->ssf; }
 void *auth_session_sasl_conn(struct auth_session *a) { return a->conn; }
 
+/*
+ * The security layers GSSAPI offers for the configured QOPs. Cyrus's
+ * GSSAPI server offers "no layer" when min_ssf is 0, integrity when
+ * min_ssf <= 1 <= max_ssf, and privacy when max_ssf >= 56 (and min_ssf
+ * allows it); a client answers with the layer it takes. Java's client
+ * picks from the offer by its own QOP list; the Go client picks nothing:
+ * it echoes the whole offer back and uses the strongest QOP of the TOKEN
+ * entry's challenge. On an echo of integrity + privacy Cyrus chooses
+ * integrity (it tests that bit first), so the Go client, expecting
+ * privacy, would fail on the first reply: when privacy is configured it is
+ * offered alone. Integrity with authentication is offered as both (an
+ * echo gives integrity, the strongest, as the challenge says).
+ * maxbufsize 0xFFFFFF keeps Cyrus from splitting replies under ~16 MiB
+ * into several tokens, which the Go client cannot read.
+ */
+static void qop_props(unsigned qop, sasl_security_properties_t *sp)
+{
+    memset(sp, 0, sizeof *sp);
+    if (qop & AUTH_QOP_CONF) {
+        sp->min_ssf = 56;
+        sp->max_ssf = 256;
+    } else if (qop & AUTH_QOP_INT) {
+        sp->min_ssf = (qop & AUTH_QOP_AUTH) ? 0 : 1;
+        sp->max_ssf = 1;
+    }
+    sp->maxbufsize = sp->max_ssf ? 0xFFFFFF : 0;
+}
+
+/* Is the negotiated SSF one of the configured QOPs? */
+static bool ssf_allowed(unsigned qop, unsigned ssf)
+{
+    return ssf == 0 ? (qop & AUTH_QOP_AUTH) != 0 : ssf == 1 ? (qop & AUTH_QOP_INT) != 0 : (qop & AUTH_QOP_CONF) != 0;
+}
+
 /* Cyrus's reason for the last failure on the connection. */
 static void fail_why(struct auth_session *a, int rc, char *why, size_t whylen)
 {
@@ -433,6 +473,11 @@ static enum auth_step finish(struct auth_session *a, char *why, size_t whylen)
         a->user[0] = '\0';
     if (sasl_getprop(a->conn, SASL_SSF, &v) == SASL_OK && v)
         a->ssf = *(const unsigned *)v;
+    if (!ssf_allowed(a->srv->qop, a->ssf)) {
+        snprintf(why, whylen, "the client chose a security layer of strength %u, which rpc.protection does not allow",
+                 a->ssf);
+        return AUTH_STEP_FAILED;
+    }
     return AUTH_STEP_DONE;
 }
 
@@ -458,9 +503,8 @@ enum auth_step auth_session_step(struct auth_session *a, const char *mechanism, 
             fail_why(a, rc, why, whylen);
             return AUTH_STEP_FAILED;
         }
-        /* QOP authentication only: no integrity or privacy layer yet. The
-         * layer slice raises max_ssf and installs a transport after DONE. */
-        sasl_security_properties_t sp = { .min_ssf = 0, .max_ssf = 0, .maxbufsize = 0 };
+        sasl_security_properties_t sp;
+        qop_props(a->srv->qop, &sp);
         if ((rc = sasl_setprop(a->conn, SASL_SEC_PROPS, &sp)) != SASL_OK) {
             fail_why(a, rc, why, whylen);
             return AUTH_STEP_FAILED;
@@ -500,6 +544,42 @@ static void ipc_kerberos_id(void *arg, const char **protocol, const char **serve
     const struct auth_session *a = arg;
     *protocol = a->srv->service;
     *server_id = a->srv->host;
+}
+
+/*
+ * The TOKEN entry's challenge: what a DIGEST-MD5 server's first challenge
+ * looks like (Hadoop sends a real one), naming the configured QOPs,
+ * strongest first. Clients read only qop from it (the Go client) or skip
+ * TOKEN when they hold no delegation token (Java); TOKEN itself is refused
+ * at INITIATE. None when only authentication is configured.
+ */
+static size_t ipc_token_challenge(void *arg, char *out, size_t outlen)
+{
+    const struct auth_session *a = arg;
+    unsigned q = a->srv->qop;
+    if (!(q & (AUTH_QOP_INT | AUTH_QOP_CONF)))
+        return 0;
+    uint8_t r[18];
+    if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r)
+        memset(r, 0x5a, sizeof r);
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char nonce[25];
+    for (size_t i = 0; i < sizeof r / 3; i++) {
+        uint32_t v = (uint32_t)r[3 * i] << 16 | (uint32_t)r[3 * i + 1] << 8 | r[3 * i + 2];
+        for (int j = 0; j < 4; j++)
+            nonce[4 * i + (size_t)j] = b64[(v >> (18 - 6 * j)) & 63];
+    }
+    nonce[24] = '\0';
+    char qops[32] = "";
+    if (q & AUTH_QOP_CONF)
+        strcat(qops, "auth-conf");
+    if (q & AUTH_QOP_INT)
+        strcat(strcat(qops, qops[0] ? "," : ""), "auth-int");
+    if (q & AUTH_QOP_AUTH)
+        strcat(strcat(qops, ","), "auth");
+    int n = snprintf(out, outlen, "realm=\"default\",nonce=\"%s\",qop=\"%s\",charset=utf-8,algorithm=md5-sess", nonce,
+                     qops);
+    return n < 0 || (size_t)n >= outlen ? 0 : (size_t)n;
 }
 
 static enum ipc_auth_step ipc_step(void *arg, const char *method, const char *mechanism, bool first, const uint8_t *in,
@@ -615,6 +695,7 @@ static int ipc_authorize(void *arg, struct ipc_context *ctx, const char **cls, c
 const struct ipc_auth_ops auth_ipc_ops = {
     .methods = ipc_methods,
     .kerberos_id = ipc_kerberos_id,
+    .token_challenge = ipc_token_challenge,
     .step = ipc_step,
     .authorize = ipc_authorize,
 };

@@ -15,12 +15,15 @@
  * drives a session from the codec's SASL states, so hdfs-proto never sees
  * Cyrus and the connection code only creates and frees the session.
  *
- * Quality of protection: this slice negotiates `authentication` only
- * (min_ssf = max_ssf = 0: no security layer). The session keeps its
+ * Quality of protection (auth_server_cfg.qop, Hadoop's
+ * hadoop.rpc.protection): GSSAPI offers the security layers the
+ * configuration allows (see qop_props in sasl_server.c for why a list with
+ * privacy offers privacy alone), and the NEGOTIATE answer carries a TOKEN
+ * entry whose challenge names the QOPs, which is where the Go client reads
+ * the protection it must use. After the exchange the session keeps its
  * sasl_conn_t and the negotiated SSF (auth_session_ssf,
- * auth_session_sasl_conn) so that a SASL transport (lib/xprt.h) wrapping
- * every frame can be installed on the connection once integrity/privacy
- * are offered.
+ * auth_session_sasl_conn): with SSF > 0 the connection installs a SASL
+ * transport (sasl_layer.h) that wraps every reply.
  *
  * Identity: auth_principal_to_user() maps an authenticated principal to the
  * short user name, the way Hadoop's DEFAULT auth_to_local rule does. It is
@@ -38,8 +41,14 @@
 #define AUTH_M_KERBEROS 0x2u
 #define AUTH_M_TOKEN 0x4u /* reserved: delegation tokens (DIGEST-MD5), a later change */
 
+/* Qualities of protection (Hadoop's authentication, integrity, privacy). */
+#define AUTH_QOP_AUTH 0x1u
+#define AUTH_QOP_INT 0x2u
+#define AUTH_QOP_CONF 0x4u
+
 struct auth_server_cfg {
     unsigned methods;          /* AUTH_M_* */
+    unsigned qop;              /* AUTH_QOP_* bits; 0 = AUTH_QOP_AUTH */
     const char *principal;     /* "service/host@REALM" (host may be _HOST; realm optional) */
     const char *keytab;        /* "" or NULL: KRB5_KTNAME, else the system default keytab */
     const char *listen_host;   /* host of the listening address, for _HOST */
@@ -65,6 +74,7 @@ struct auth_session; /* one client connection */
 struct auth_server *auth_server_new(const struct auth_server_cfg *cfg, char *why, size_t whylen);
 void auth_server_free(struct auth_server *s);
 unsigned auth_server_methods(const struct auth_server *s);
+unsigned auth_server_qop(const struct auth_server *s);
 /* The principal's service and host parts (host with _HOST expanded), and
  * the whole principal as the server will accept it. */
 const char *auth_server_service(const struct auth_server *s);
@@ -125,8 +135,8 @@ enum auth_step auth_session_step(struct auth_session *a, const char *mechanism, 
 const char *auth_session_principal(const struct auth_session *a);
 const char *auth_session_user(const struct auth_session *a);
 unsigned auth_session_ssf(const struct auth_session *a);
-/* The Cyrus connection (sasl_conn_t *), kept for the wrapping transport
- * that integrity/privacy will need; NULL before the exchange starts. */
+/* The Cyrus connection (sasl_conn_t *), which the wrapping transport uses
+ * while the session lives; NULL before the exchange starts. */
 void *auth_session_sasl_conn(struct auth_session *a);
 
 /* The Hadoop IPC hook (struct ipc_auth_ops in ipc_server.h); its argument

@@ -11,9 +11,17 @@ PKGS=(
   libzookeeper-mt-dev zookeeper zookeeper-bin
   python3 python3-thrift python3-kazoo python3-protobuf
   hdfs-cli golang-github-colinmarc-hdfs-dev haproxy
+  # systemd readiness (sd_notify), the unit check, the manifests check
+  libsystemd-dev systemd python3-yaml
+  # the Debian package: dpkg-shlibdeps for its dependencies, groff to check its man pages
+  dpkg-dev groff-base
+  # the unit's system call filter checked against a traced router
+  strace
   # Kerberos on Hadoop IPC: Cyrus SASL with its GSSAPI plugin, and a loopback MIT KDC for the tests
   libsasl2-dev libsasl2-modules libsasl2-modules-gssapi-mit sasl2-bin libkrb5-dev
   krb5-kdc krb5-admin-server krb5-user python3-gssapi
+  # javac: the Java SASL client of the privacy tests (tests/krb/java)
+  openjdk-17-jdk-headless
 )
 
 missing=()

@@ -91,8 +91,24 @@ static enum ipc_snext negotiate(struct ipc_sconn *s, struct buf *out)
         s->state = IPC_S_CONTEXT;
         return IPC_S_NEED_MORE;
     }
-    Hadoop__Common__RpcSaslProto__SaslAuth a[2], *ap[2];
+    Hadoop__Common__RpcSaslProto__SaslAuth a[3], *ap[3];
     size_t n = 0;
+    char challenge[256];
+    size_t clen = (m & IPC_AUTHM_KERBEROS) && s->auth->token_challenge
+                      ? s->auth->token_challenge(s->auth_arg, challenge, sizeof challenge)
+                      : 0;
+    if (clen > 0 && clen < sizeof challenge) {
+        /* Hadoop's TOKEN entry: DIGEST-MD5, protocol "", server id "default". */
+        hadoop__common__rpc_sasl_proto__sasl_auth__init(&a[n]);
+        a[n].method = "TOKEN";
+        a[n].mechanism = "DIGEST-MD5";
+        a[n].protocol = "";
+        a[n].serverid = "default";
+        a[n].has_challenge = 1;
+        a[n].challenge.data = (uint8_t *)challenge;
+        a[n].challenge.len = clen;
+        n++;
+    }
     if (m & IPC_AUTHM_KERBEROS) {
         const char *proto = "", *sid = "";
         s->auth->kerberos_id(s->auth_arg, &proto, &sid);
@@ -325,6 +341,11 @@ enum ipc_snext ipc_sconn_next(struct ipc_sconn *s, struct buf *in, struct buf *o
             if (r == IPC_S_CLOSE)
                 return r;
             buf_consume(in, flen);
+            /* SUCCESS went out: stop before the next byte, which may be
+             * wrapped, so that the caller can install the security layer
+             * (then it calls again, on the transport's plaintext). */
+            if (s->authenticated)
+                return IPC_S_NEED_MORE;
             continue;
         }
         case IPC_S_CONTEXT: {

@@ -8,6 +8,11 @@
  *                                    <-> CHALLENGE ... SUCCESS)--> CONTEXT
  *                                    (the context's user is then checked)
  *
+ * With a security layer (integrity/privacy) the codec sees plaintext only:
+ * the connection's SASL transport unwraps WRAP frames before the codec and
+ * wraps every reply after it; plain frames the client sends after the
+ * handshake (the Go client wraps nothing) reach the codec as they are.
+ *
  * Authentication policy is not the codec's: without an auth hook
  * (ipc_sconn_set_auth) the connection is SIMPLE only, as minidfs wants.
  * With one, the hook says which methods are offered, runs each mechanism
@@ -42,6 +47,12 @@ struct ipc_auth_ops {
     /* The KERBEROS entry of the offer: the server principal's service
      * ("nn") and host parts. */
     void (*kerberos_id)(void *arg, const char **protocol, const char **server_id);
+    /* Optional: the challenge text of a TOKEN (DIGEST-MD5) entry put first
+     * in the offer, as Hadoop lists TOKEN, written to out; 0 = no entry.
+     * Clients read the QOPs the server wants from it (qop="auth-conf").
+     * The entry does not enable TOKEN: methods() decides what INITIATE
+     * may choose. */
+    size_t (*token_challenge)(void *arg, char *out, size_t outlen);
     /* One step of mechanism (method: "KERBEROS"): first = INITIATE's token.
      * CONTINUE: *out goes back as CHALLENGE; DONE: SUCCESS (with *out when
      * not empty); FAILED: why is for the log only. *out stays valid until
@@ -85,7 +96,10 @@ void ipc_sconn_set_auth(struct ipc_sconn *s, const struct ipc_auth_ops *ops, voi
 void ipc_auth_methods_str(unsigned methods, char *out, size_t outlen);
 
 /* Advances over handshake frames in `in` (consuming them) and stops at the
- * next call. A returned call points into `in`: handle it, then
+ * next call. It also stops (IPC_S_NEED_MORE) right after the SUCCESS that
+ * ends a SASL exchange, even with bytes left in `in`: a caller with a
+ * security layer installs it then, and calls again with the layer's
+ * plaintext. A returned call points into `in`: handle it, then
  * buf_consume(in, *frame_len). */
 enum ipc_snext ipc_sconn_next(struct ipc_sconn *s, struct buf *in, struct buf *out, struct ipc_call *call,
                               size_t *frame_len);

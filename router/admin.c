@@ -65,6 +65,26 @@ static bool starts(const uint8_t *p, size_t n, const char *prefix)
     return n >= k && memcmp(p, prefix, k) == 0;
 }
 
+/* Whether the request line's query string has parameter `name` (with or
+ * without a value). */
+static bool has_param(const uint8_t *req, size_t len, const char *name)
+{
+    const uint8_t *q = memchr(req, '?', len), *end = memchr(req, ' ', len);
+    if (end)
+        end = memchr(end + 1, ' ', len - (size_t)(end + 1 - req)); /* the end of the target */
+    if (!q || !end || q > end)
+        return false;
+    size_t k = strlen(name);
+    for (const uint8_t *p = q + 1; p < end;) {
+        const uint8_t *amp = memchr(p, '&', (size_t)(end - p));
+        const uint8_t *stop = amp ? amp : end;
+        if ((size_t)(stop - p) >= k && memcmp(p, name, k) == 0 && (p + k == stop || p[k] == '='))
+            return true;
+        p = stop + 1;
+    }
+    return false;
+}
+
 static void handle_request(struct admin_conn *c)
 {
     const uint8_t *req = buf_rptr(conn_in(&c->conn));
@@ -74,12 +94,20 @@ static void handle_request(struct admin_conn *c)
     if (starts(req, len, "GET /metrics ") || starts(req, len, "GET /metrics?")) {
         metrics_render(&body);
         ok = respond(c, 200, "OK", "text/plain; version=0.0.4", &body);
-    } else if (starts(req, len, "GET /healthz ")) {
-        bool healthy = c->a->health ? c->a->health(&body, c->a->arg) : true;
+    } else if (starts(req, len, "GET /healthz ") || starts(req, len, "GET /healthz?") ||
+               starts(req, len, "GET /readyz ") || starts(req, len, "GET /readyz?")) {
+        enum admin_check what = ADMIN_HEALTH;
+        if (req[5] == 'r')
+            what = ADMIN_READY;
+        else if (has_param(req, len, "verbose"))
+            what = ADMIN_HEALTH_VERBOSE;
+        bool yes = c->a->health ? c->a->health(&body, what, c->a->arg) : true;
         buf_append(&body, "\n", 1);
-        ok = respond(c, healthy ? 200 : 503, healthy ? "OK" : "Service Unavailable", "text/plain", &body);
+        ok = respond(c, yes ? 200 : 503, yes ? "OK" : "Service Unavailable",
+                     what == ADMIN_HEALTH_VERBOSE ? "application/json" : "text/plain", &body);
     } else {
-        buf_append(&body, "not found: GET /metrics or GET /healthz\n", 40);
+        static const char nf[] = "not found: GET /metrics, /healthz, /healthz?verbose or /readyz\n";
+        buf_append(&body, nf, sizeof nf - 1);
         ok = respond(c, 404, "Not Found", "text/plain", &body);
     }
     buf_free(&body);
@@ -173,7 +201,10 @@ static void *admin_main(void *arg)
 struct admin *admin_start(const char *hostport, admin_health_fn health, void *arg, char *err, size_t errlen)
 {
     int port = 0;
-    int fd = net_listen(hostport, false, &port, err, errlen);
+    /* SO_REUSEPORT as the workers' listeners: during a restart without
+     * downtime the new process binds admin.listen while the old one still
+     * holds it (either may answer until the old one is gone). */
+    int fd = net_listen(hostport, true, &port, err, errlen);
     if (fd < 0)
         return NULL;
     struct admin *a = calloc(1, sizeof *a);

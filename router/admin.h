@@ -2,6 +2,10 @@
  * admin: the router's admin HTTP endpoint on its own thread and loop.
  *   GET /metrics  Prometheus text (metrics_render)
  *   GET /healthz  200 "ok ..." when healthy, 503 with the reason otherwise
+ *   GET /healthz?verbose  the same verdict as JSON, with each nameservice
+ *                 and metastore and whether it is reachable
+ *   GET /readyz   200 "ready" when the router should get traffic (load
+ *                 balancers, Kubernetes), 503 with the reason otherwise
  * Anything else is 404; requests over 8 KiB or slower than 5 s are dropped.
  * One request per connection: the answer is sent, then the connection
  * closes. The health callback and the metrics gauges run on the admin
@@ -15,8 +19,16 @@
 
 #include "buf.h"
 
-/* Writes a one-line health summary into out and says whether it is healthy. */
-typedef bool (*admin_health_fn)(struct buf *out, void *arg);
+/* What an admin_health_fn is asked. */
+enum admin_check {
+    ADMIN_HEALTH,                       /* /healthz: one line of text */
+    ADMIN_HEALTH_VERBOSE,               /* /healthz?verbose: one JSON object */
+    ADMIN_READY,                        /* /readyz: one line of text */
+};
+
+/* Writes the answer to `what` into out and says whether it is a yes
+ * (healthy, ready). */
+typedef bool (*admin_health_fn)(struct buf *out, enum admin_check what, void *arg);
 
 struct admin;
 

@@ -68,6 +68,11 @@ static const struct cfg_key table[] = {
      "address for GET /metrics and GET /healthz; off = none", CF_RESTART},
     {SEC_ROUTER, "workers", T_INT, "0", 0, 1024, NULL, R(workers), "0 = number of cores",
      "worker threads, each with its own event loop and listeners", CF_RESTART},
+    {SEC_ROUTER, "crypto_threads", T_INT, "2", 0, 256, NULL, R(crypto_threads), NULL,
+     "threads that wrap and unwrap large SASL messages (privacy, integrity) for every worker, so that one "
+     "connection's large reply does not hold back the other connections of its worker; they sleep unless a "
+     "connection's transport asks for them. A full queue (256 jobs per thread) runs the work on the worker. "
+     "0 = all such work on the workers", CF_RESTART},
     {SEC_ROUTER, "default.nameservice", T_NAME, "", 0, 0, NULL, R(default_ns), "none",
      "nameservice for paths under no mount point (none: such paths fail)", CF_RELOAD},
     {SEC_ROUTER, "upstream.connect_timeout_ms", T_INT, "2000", 1, 600000, NULL, R(upstream_connect_timeout_ms), NULL,
@@ -143,6 +148,16 @@ static const struct cfg_key table[] = {
      "metastore.server.max.message.size is 100 MiB); a larger one closes the connection with a log line", CF_RESTART},
     {SEC_ROUTER, "log.level", T_ENUM, "info", 0, 0, "error|warn|info|debug", R(log_level), NULL,
      "least severe messages written", CF_RELOAD},
+    {SEC_ROUTER, "audit.hdfs", T_STR, "", 0, 0, NULL, R(audit_hdfs), NULL,
+     "file for the HDFS audit log: one line per client call once it is answered, in the NameNode's format "
+     "(allowed= ugi= ip= cmd= src= dst= perm= proto=) plus ns= (the nameservices it went to); empty = off. "
+     "A thread of its own writes it: workers queue lines (65536 at most per log) and never wait; when the "
+     "queue is full new lines are dropped and counted in fedrouter_audit_dropped_total. SIGHUP reopens the "
+     "file (after logrotate moved it)", CF_RELOAD},
+    {SEC_ROUTER, "audit.hms", T_STR, "", 0, 0, NULL, R(audit_hms), NULL,
+     "file for the metastore audit log: one line per call in HMSHandler's format (ugi= ip= cmd=METHOD : "
+     "db=DB tbl=TABLE) plus metastore= (where it went); empty = off; queued, dropped when full and "
+     "reopened on SIGHUP as audit.hdfs", CF_RELOAD},
     {SEC_STORE, "driver", T_ENUM, "file", 0, 0, "file|zookeeper", S(driver), NULL,
      "file: records in this file; zookeeper: records in ZooKeeper (fedrouter-admin edits them)", CF_RESTART},
     {SEC_STORE, "file.settle_ms", T_INT, "500", 0, 60000, NULL, S(file_settle_ms), NULL,
@@ -170,6 +185,14 @@ static const struct cfg_key table[] = {
     {SEC_SECURITY, "auth_to_local", T_STR, "DEFAULT", 0, 0, NULL, X(auth_to_local), NULL,
      "Hadoop's hadoop.security.auth_to_local: RULE:[n:fmt](regex)s/pattern/replacement/[g][/L] and DEFAULT, "
      "separated by spaces, mapping an authenticated principal to the user the NameNodes see",
+     CF_RESTART},
+    {SEC_SECURITY, "rpc.protection", T_FLAGS, "authentication", 0, 0, "authentication|integrity|privacy",
+     X(rpc_protection), NULL,
+     "Hadoop's hadoop.rpc.protection for Kerberos clients: authentication (no security layer), integrity "
+     "(every message signed) or privacy (signed and encrypted), as a list. A list with privacy offers only "
+     "privacy to GSSAPI: the Go client takes the strongest QOP the router names and echoes the layers it "
+     "is offered, and Cyrus SASL would settle on integrity when offered both; integrity with authentication "
+     "lets the client choose. Needs auth = kerberos (SIMPLE clients get no layer, as in Hadoop)",
      CF_RESTART},
 };
 #define NKEYS (sizeof table / sizeof table[0])
@@ -645,6 +668,9 @@ static void security_checks(struct parser *ps)
                    "principal (from keytab), which is not set",
                    r->u.ns.name);
     }
+    if ((s->rpc_protection & ~CFG_QOP_AUTHENTICATION) && !(s->auth & CFG_AUTH_KERBEROS))
+        err_at(&ps->p, ps->key_line[key_index(X(rpc_protection))],
+               "rpc.protection integrity or privacy needs auth = kerberos");
 }
 
 static void cross_checks(struct parser *ps)

@@ -15,6 +15,16 @@
  * once from [statestore] driver, keeps the routing table current: the file
  * driver reloads the config file when it changes (a bad file keeps the last
  * good table), the zookeeper driver follows the records in ZooKeeper.
+ *
+ * Under systemd (Type=notify) the router tells its service manager what it
+ * is doing through sd_notify: READY=1 once the listeners are bound and the
+ * statestore has a table, RELOADING=1 then READY=1 around each reload of
+ * the file, STOPPING=1 when a drain starts. SIGHUP (systemctl reload)
+ * re-reads the file at once: the keys --help marks [reload] take effect,
+ * and with the file driver the records too, without the settle wait (the
+ * operator says the file is complete), and reopens the audit logs (after
+ * logrotate moved them). Outside systemd NOTIFY_SOCKET is unset and these
+ * messages go nowhere.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,11 +35,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "admin.h"
+#include "audit.h"
+#include "health.h"
 #include "cluster_state.h"
 #include "config.h"
 #include "metrics.h"
@@ -91,9 +104,14 @@ static struct snapshot *load_snapshot(const char *path, struct config *cfg, char
 }
 
 /* The settings in effect: read at start-up, and the keys a reload applies
- * (CF_RELOAD in config.c) updated by each reload. Written by the file
- * driver's thread only, once main has started it. */
+ * (CF_RELOAD in config.c) updated by each reload, under reload_lock once
+ * the file driver's thread runs. */
 static struct config *running;
+/* Taken by each reload: the file driver's thread and SIGHUP on main may
+ * both reload, and both write `running`. */
+static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int set_audit_paths(const struct config *cfg, const char *path);
 
 /* Key names a reload found changed, split by whether they took effect. */
 struct reload_keys {
@@ -121,8 +139,39 @@ static void note_key(void *arg, const char *section, const char *key, bool appli
  * --help take effect (log.level here, default.nameservice through the
  * snapshot); a change to any other is logged as needing a restart, and the
  * running value stays. */
+static struct snapshot *reload_locked(const char *path, const char *text, size_t len, char *why, size_t whylen);
+
+static void notify_reloading(const char *path)
+{
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s", (unsigned long long)fr_mono_us(),
+               path);
+}
+
+/* A failed reload keeps the last good table serving: ready either way. */
+static void notify_reloaded(bool ok)
+{
+    sd_notifyf(0, "READY=1\nSTATUS=%s", ok ? "serving" : "serving the last good table: the reload failed");
+}
+
+static struct snapshot *reload_under_lock(const char *path, const char *text, size_t len, char *why, size_t whylen)
+{
+    pthread_mutex_lock(&reload_lock);
+    struct snapshot *s = reload_locked(path, text, len, why, whylen);
+    pthread_mutex_unlock(&reload_lock);
+    return s;
+}
+
+/* The file driver publishes what this returns as soon as it returns. */
 static struct snapshot *reload(void *ctx, const char *path, const char *text, size_t len, char *why,
                                size_t whylen)
+{
+    notify_reloading(path);
+    struct snapshot *s = reload_under_lock(path, text, len, why, whylen);
+    notify_reloaded(s != NULL);
+    return s;
+}
+
+static struct snapshot *reload_locked(const char *path, const char *text, size_t len, char *why, size_t whylen)
 {
     struct config cfg;
     struct cfg_error err;
@@ -142,10 +191,26 @@ static struct snapshot *reload(void *ctx, const char *path, const char *text, si
         fr_info("reload of %s applies %s", path, keys.applied);
         if (config_take_reloadable(running, &cfg) < 0)
             fr_warn("reload of %s: out of memory noting the new settings", path);
+        set_audit_paths(running, path);
     }
     fr_log_set_level(log_level(&cfg));
     config_free(&cfg);
     return s;
+}
+
+/* audit.hdfs and audit.hms as cfg names them; an unopenable file is
+ * logged and that log stays off. 0, or -1 when one could not be opened. */
+static int set_audit_paths(const struct config *cfg, const char *path)
+{
+    char why[1024];
+    int rc = 0;
+    const char *want[AUDIT_NLOGS] = { cfg->router.audit_hdfs, cfg->router.audit_hms };
+    for (int i = 0; i < AUDIT_NLOGS; i++)
+        if (audit_set_path((enum audit_log)i, want[i], why, sizeof why) < 0) {
+            fr_error("%s: %s", path, why);
+            rc = -1;
+        }
+    return rc;
 }
 
 /* Every new snapshot, whichever driver built it. */
@@ -187,9 +252,10 @@ static void print_metric(void *out, const char *fmt, ...)
     free(big);
 }
 
-static bool health(struct buf *out, void *arg)
+/* /healthz: ok while the router has a table to route by (a stale one
+ * included: it keeps serving while ZooKeeper is away). */
+static bool health_line(struct buf *out, struct router *r)
 {
-    struct router *r = arg;
     struct route_state *rs = r->state;
     struct snapshot *s = snapshot_acquire(&rs->ref);
     char line[700];
@@ -204,6 +270,69 @@ static bool health(struct buf *out, void *arg)
     snapshot_release(s);
     buf_append(out, line, (size_t)n);
     return ok;
+}
+
+/* Why the router should get no traffic now, or NULL when it should. */
+static const char *not_ready(struct router *r)
+{
+    struct route_state *rs = r->state;
+    if (atomic_load(&r->draining))
+        return "draining";
+    if (atomic_load(&r->safe_mode))
+        return "safe mode";
+    struct snapshot *s = snapshot_acquire(&rs->ref);
+    char store[200];
+    bool loaded = s && store_health(atomic_load(&rs->store), store, sizeof store);
+    snapshot_release(s);
+    return loaded ? NULL : "the statestore has not loaded a table yet";
+}
+
+/* How long /healthz?verbose waits for the backends' connects. */
+#define HEALTH_PROBE_MS 1000
+
+/* /healthz?verbose: the /healthz verdict, readiness, and each backend. */
+static bool health_verbose(struct buf *out, struct router *r)
+{
+    struct buf line = BUF_INIT;
+    bool ok = health_line(&line, r);
+    const char *why_not = not_ready(r);
+    char head[200];
+    int n = snprintf(head, sizeof head, "{\"status\":\"%s\",\"ready\":%s,\"router\":", ok ? "ok" : "no-table",
+                     why_not ? "false" : "true");
+    buf_append(out, head, (size_t)n);
+    health_json_str(out, r->id);
+    if (why_not) {
+        buf_append(out, ",\"not_ready\":", 14);
+        health_json_str(out, why_not);
+    }
+    n = snprintf(head, sizeof head, ",\"draining\":%s,\"safemode\":%s,\"summary\":",
+                 atomic_load(&r->draining) ? "true" : "false", atomic_load(&r->safe_mode) ? "true" : "false");
+    buf_append(out, head, (size_t)n);
+    buf_append(&line, "", 1); /* a C string */
+    health_json_str(out, (const char *)buf_rptr(&line));
+    buf_free(&line);
+    struct route_state *rs = r->state;
+    struct snapshot *s = snapshot_acquire(&rs->ref);
+    buf_append(out, ",", 1);
+    bool all = health_backends_json(out, s, HEALTH_PROBE_MS);
+    snapshot_release(s);
+    n = snprintf(head, sizeof head, ",\"backends_reachable\":%s}", all ? "true" : "false");
+    buf_append(out, head, (size_t)n);
+    return ok;
+}
+
+static bool health(struct buf *out, enum admin_check what, void *arg)
+{
+    struct router *r = arg;
+    if (what == ADMIN_HEALTH_VERBOSE)
+        return health_verbose(out, r);
+    if (what == ADMIN_HEALTH)
+        return health_line(out, r);
+    const char *why_not = not_ready(r);
+    char line[200];
+    int n = snprintf(line, sizeof line, "%s%s", why_not ? "not ready: " : "ready", why_not ? why_not : "");
+    buf_append(out, line, (size_t)n);
+    return why_not == NULL;
 }
 
 /* Client connections closed by a limit: their timers, client.max_conns, and
@@ -354,6 +483,84 @@ static void gauges(struct buf *out, void *arg)
     snapshot_release(s);
 }
 
+/* Reads the whole file at path into a malloc'd buffer; NULL with why. */
+static char *read_file(const char *path, size_t *len, char *why, size_t whylen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(why, whylen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 65536, n = 0;
+    char *text = malloc(cap);
+    while (text) {
+        n += fread(text + n, 1, cap - n, f);
+        if (n < cap)
+            break;
+        char *bigger = realloc(text, cap * 2);
+        if (!bigger) {
+            free(text);
+            text = NULL;
+            break;
+        }
+        text = bigger;
+        cap *= 2;
+    }
+    bool bad = ferror(f);
+    fclose(f);
+    if (!text || bad) {
+        snprintf(why, whylen, "%s: %s", path, text ? "read error" : "out of memory");
+        free(text);
+        return NULL;
+    }
+    *len = n;
+    return text;
+}
+
+/* SIGHUP: the file again, now. With the file driver the new table is
+ * published here; with the zookeeper driver the records come from
+ * ZooKeeper, so only the file's [reload] keys matter and the table built
+ * from the file is dropped. */
+static void reload_on_sighup(struct route_state *rs, const char *path, bool file_driver)
+{
+    char why[1024];
+    size_t len = 0;
+    notify_reloading(path);
+    char *text = read_file(path, &len, why, sizeof why);
+    struct snapshot *s = NULL;
+    if (text) {
+        s = reload_under_lock(path, text, len, why, sizeof why);
+        free(text);
+    }
+    if (!s) {
+        fr_error("SIGHUP: %s stays as it was: %s", path, why);
+    } else if (!file_driver) {
+        snapshot_release(s);
+        fr_info("SIGHUP: re-read %s", path);
+    } else {
+        before_publish(NULL, s);
+        uint64_t v;
+        snapshot_ref_publish(&rs->ref, s); /* s is the holder's now */
+        struct snapshot *cur = snapshot_acquire(&rs->ref);
+        v = cur ? snapshot_version(cur) : 0;
+        snapshot_release(cur);
+        fr_info("SIGHUP: reloaded %s (snapshot %llu)", path, (unsigned long long)v);
+    }
+    /* After the publish: READY=1 says the new table serves. */
+    notify_reloaded(s != NULL);
+}
+
+/* True once the statestore has given the router a table (the file driver:
+ * at start; zookeeper: when its first records arrived). */
+static bool table_loaded(struct route_state *rs)
+{
+    struct snapshot *s = snapshot_acquire(&rs->ref);
+    char line[200];
+    bool ok = s && store_health(atomic_load(&rs->store), line, sizeof line);
+    snapshot_release(s);
+    return ok;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: fedrouter -c FILE [-t]\n"
@@ -467,6 +674,9 @@ int main(int argc, char **argv)
         .listen_host = listen_host,
         .auth_to_local = cfg.security.auth_to_local,
         .proxyusers = cfg.security.proxyusers, /* cfg lives until exit */
+        .qop = ((cfg.security.rpc_protection & CFG_QOP_AUTHENTICATION) ? AUTH_QOP_AUTH : 0) |
+               ((cfg.security.rpc_protection & CFG_QOP_INTEGRITY) ? AUTH_QOP_INT : 0) |
+               ((cfg.security.rpc_protection & CFG_QOP_PRIVACY) ? AUTH_QOP_CONF : 0),
     };
     if (test_only) {
         int bad = (acfg.methods & AUTH_M_KERBEROS) &&
@@ -538,11 +748,18 @@ int main(int argc, char **argv)
         return 1;
     }
     metrics_add_gauge(gauges, &r);
+    metrics_add_gauge(audit_metrics, NULL);
+    if (set_audit_paths(&cfg, path) < 0)
+        return 1;
     metrics_add_gauge(hms_targets_gauges, NULL);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     r.nworkers = cfg.router.workers > 0 ? cfg.router.workers : (ncpu > 0 ? (int)ncpu : 1);
     r.workers = calloc((size_t)r.nworkers, sizeof *r.workers);
     int port = 0;
+    if (workers_crypto_start(&r, cfg.router.crypto_threads, why, sizeof why) < 0) {
+        fr_error("%s", why);
+        return 1;
+    }
     for (int i = 0; i < r.nworkers; i++) {
         if (worker_start(&r.workers[i], &r, i, cfg.router.hdfs_listen, &port, why, sizeof why) < 0) {
             fr_error("%s", why);
@@ -602,9 +819,24 @@ int main(int argc, char **argv)
              admin_port(adm));
     store_advertise(store, ha, aa);
 
+    /* READY=1 for the service manager once there is a table to route by:
+     * the listeners are bound already. Signals are taken meanwhile. */
+    bool file_driver = driver == &store_file_ops, told_ready = false;
     int sig = 0;
-    while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
-        ; /* the file is watched; SIGHUP needs nothing more */
+    const struct timespec tick = { 0, 50 * 1000 * 1000 };
+    for (;;) {
+        if (!told_ready && table_loaded(&rs)) {
+            sd_notifyf(0, "READY=1\nMAINPID=%ld\nSTATUS=serving HDFS on %s", (long)getpid(), ha);
+            told_ready = true;
+        }
+        sig = told_ready ? sigwaitinfo(&set, NULL) : sigtimedwait(&set, NULL, &tick);
+        if (sig == SIGHUP) {
+            reload_on_sighup(&rs, path, file_driver);
+            audit_reopen(); /* logrotate moved the audit logs */
+        } else if (sig == SIGTERM || sig == SIGINT)
+            break;
+    }
+    sd_notifyf(0, "STOPPING=1\nSTATUS=draining: calls in flight finish within %d ms", cfg.router.shutdown_grace_ms);
     fr_info("signal %d: draining (grace %d ms)", sig, cfg.router.shutdown_grace_ms);
     atomic_store(&r.draining, true);
     for (int i = 0; i < r.nworkers; i++)
@@ -626,9 +858,11 @@ int main(int argc, char **argv)
         worker_wake(&r.workers[i]);
     for (int i = 0; i < r.nworkers; i++)
         worker_join(&r.workers[i]);
+    workers_crypto_stop(&r);
     atomic_store(&rs.store, NULL);
     store_stop(store);
     cs_stop();
+    audit_stop(); /* the workers are gone: every line is queued */
     snapshot_ref_destroy(&rs.ref);
     config_free(&cfg);
     free(r.workers);

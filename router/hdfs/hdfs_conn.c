@@ -3,8 +3,15 @@
  * the socket and calls hc_input with the bytes in conn_in(); everything the
  * router says to the client (handshake answers from the codec, replies)
  * goes into conn_out(), one whole frame at a time followed by conn_out_end.
+ *
+ * Integrity/privacy: when the client's SASL exchange ends with a security
+ * layer (SSF > 0), a SASL transport goes on the connection before any byte
+ * after the SUCCESS is parsed: every reply frame then leaves as one WRAP
+ * frame, and WRAP frames from the client are unwrapped (plain ones pass, as
+ * Hadoop's server accepts them).
  */
 #define _GNU_SOURCE
+#include "audit.h"
 #include "clock.h"
 #include "hdfs_conn.h"
 
@@ -19,6 +26,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "router.h"
+#include "sasl_layer.h"
 #include "sasl_server.h"
 #include "worker.h"
 
@@ -157,12 +165,14 @@ static void rcall_finish(struct rcall *rc, bool error, int wrote)
 
 void hconn_reply_raw(struct rcall *rc, const uint8_t *msg, size_t len)
 {
+    audit_hdfs_end(rc, NULL);
     int wrote = ipc_write_reply_raw(conn_out(&rc->c->conn), &rc->ids, msg, len);
     rcall_finish(rc, false, wrote);
 }
 
 void hconn_reply_error_detail(struct rcall *rc, enum ipc_errdetail detail, const char *cls, const char *msg)
 {
+    audit_hdfs_end(rc, cls);
     int wrote = ipc_write_error(conn_out(&rc->c->conn), &rc->ids, IPC_ERROR, detail, cls, msg);
     rcall_finish(rc, true, wrote);
 }
@@ -190,6 +200,7 @@ static struct rcall *rcall_new(struct hconn *c, const struct ipc_call *ic)
     memcpy(rc->cid, ic->hdr.client_id.p, cl);
     rc->ids = (struct ipc_ids){ ic->hdr.call_id, ic->hdr.retry_count, rc->cid, cl };
     ipc_span_copy(ic->method, rc->method, sizeof rc->method);
+    rc->audit = audit_hdfs_begin(rc->method, ic->param.p, ic->param.len);
     rc->next = c->calls;
     if (c->calls)
         c->calls->prev = rc;
@@ -197,6 +208,90 @@ static struct rcall *rcall_new(struct hconn *c, const struct ipc_call *ic)
     c->ncalls++;
     __atomic_fetch_add(&c->w->in_flight, 1, __ATOMIC_RELAXED);
     return rc;
+}
+
+/* ---- SASL security layer (lib/xprt.h) ---- */
+
+/* Larger messages are worth a crypto thread: GSSAPI privacy runs at about
+ * 150 MB/s here, so 16 KiB costs ~0.1 ms of the loop. */
+#define SASL_OFFLOAD_MIN (16u << 10)
+
+struct sasl_xprt {
+    struct hconn *c;   /* for the log */
+    void *sasl;        /* the session's sasl_conn_t: the session outlives the transport */
+    uint32_t max_frame;
+};
+
+static enum xprt_status sx_decode(struct conn *cn, void *ctx, struct buf *wire, struct buf *plain)
+{
+    struct sasl_xprt *x = ctx;
+    char why[256];
+    if (sasl_layer_unwrap(x->sasl, SASL_LAYER_SERVER, wire, plain, x->max_frame, why, sizeof why) == 0)
+        return XPRT_OK;
+    struct fr_log_who who = hconn_who(x->c);
+    FR_LOG_EVERY(10, 1000, FR_LOG_WARN, &who, "client: %s", why);
+    (void)cn;
+    return XPRT_ERROR;
+}
+
+static enum xprt_status sx_encode(struct conn *cn, void *ctx, const uint8_t *msg, size_t n, struct buf *wire)
+{
+    struct sasl_xprt *x = ctx;
+    char why[256];
+    (void)cn;
+    if (sasl_layer_wrap(x->sasl, SASL_LAYER_SERVER, msg, n, wire, why, sizeof why) == 0)
+        return XPRT_OK;
+    struct fr_log_who who = hconn_who(x->c);
+    FR_LOG_EVERY(10, 1000, FR_LOG_WARN, &who, "client: %s", why);
+    return strstr(why, "out of memory") ? XPRT_NOMEM : XPRT_ERROR;
+}
+
+static bool sx_needs_offload(const struct conn *cn, void *ctx, size_t n)
+{
+    (void)cn;
+    (void)ctx;
+    return n >= SASL_OFFLOAD_MIN;
+}
+
+static const struct xprt_ops sasl_integrity_ops = {
+    .name = "sasl-integrity",
+    .decode = sx_decode,
+    .encode = sx_encode,
+    .needs_offload = sx_needs_offload,
+    .destroy = free,
+};
+static const struct xprt_ops sasl_privacy_ops = {
+    .name = "sasl-privacy",
+    .decode = sx_decode,
+    .encode = sx_encode,
+    .needs_offload = sx_needs_offload,
+    .destroy = free,
+};
+
+/* The exchange just ended: with a layer, the transport goes on now.
+ * Returns false when the connection was closed. */
+static bool start_layer(struct hconn *c)
+{
+    unsigned ssf = auth_session_ssf(c->auth);
+    if (ssf == 0)
+        return true;
+    struct sasl_xprt *x = calloc(1, sizeof *x);
+    if (!x) {
+        conn_close(&c->conn, "out of memory");
+        return false;
+    }
+    x->c = c;
+    x->sasl = auth_session_sasl_conn(c->auth);
+    x->max_frame = c->s.max_frame;
+    if (fr_log_on(FR_LOG_DEBUG)) {
+        struct fr_log_who who = hconn_who(c);
+        fr_log_conn(FR_LOG_DEBUG, &who, "SASL security layer: %s (ssf %u)", ssf > 1 ? "privacy" : "integrity", ssf);
+    }
+    if (conn_set_xprt(&c->conn, ssf > 1 ? &sasl_privacy_ops : &sasl_integrity_ops, x) < 0) {
+        conn_close(&c->conn, "transport refused the input");
+        return false;
+    }
+    return true;
 }
 
 /* ---- conn callbacks ---- */
@@ -221,6 +316,15 @@ static void hc_input(struct conn *cn)
             move_or_close(c, HC_CALLS);
             if (conn_closed(cn))
                 return;
+        }
+        if (n == IPC_S_NEED_MORE && c->auth && c->s.authenticated && c->s.state == IPC_S_CONTEXT && !cn->xprt &&
+            auth_session_ssf(c->auth) > 0) {
+            /* The codec stopped right after SASL SUCCESS: what follows is
+             * read through the layer. */
+            if (!start_layer(c))
+                return;
+            in = conn_in(cn);
+            continue;
         }
         if (n == IPC_S_NEED_MORE)
             break;
@@ -272,6 +376,7 @@ static void hc_close(struct conn *cn, const char *why)
         struct rcall *rc = c->calls;
         hdfs_route_cancel(rc);
         rcall_unlink(rc);
+        audit_call_free(rc->audit); /* never answered: no line */
         free(rc);
     }
     if (c->prev)

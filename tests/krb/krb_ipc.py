@@ -7,8 +7,10 @@
     conn = s.context("alice")              # a hadoop_ipc.Conn-like object for calls
 
 The GSSAPI side is MIT's, through python3-gssapi, with the ticket cache of
-KRB5CCNAME; QOP is authentication only (the client answers the server's
-security-layer offer with "no layer").
+KRB5CCNAME. gssapi(layer=...) picks the security layer: 1 none (QOP
+authentication, the default), 2 integrity, 4 privacy; with a layer,
+s.wrap_frame(packet) makes a WRAP frame of a whole packet and
+s.read_wrapped() reads one WRAP reply and returns the packet inside.
 """
 import socket
 import struct
@@ -111,13 +113,15 @@ class SaslConn:
             a.serverId = server_id
         self.send_sasl(m)
 
-    def gssapi(self, service, host):
-        """A GSSAPI exchange to SUCCESS for service@host; returns the number
-        of messages the server sent."""
+    def gssapi(self, service, host, layer=1, check=True):
+        """A GSSAPI exchange to SUCCESS for service@host, answering the
+        server's layer offer with `layer` (0: the offer itself); returns the number of messages
+        the server sent. self.offer is the server's layer byte."""
         import gssapi
         C = self.C
         name = gssapi.Name("%s@%s" % (service, host), gssapi.NameType.hostbased_service)
         ctx = gssapi.SecurityContext(name=name, usage="initiate")
+        self.gss = ctx
         self.initiate("KERBEROS", "GSSAPI", ctx.step(), service, host)
         n = 0
         while True:
@@ -131,12 +135,37 @@ class SaslConn:
                 out = ctx.step(m.token) or b""
             else:
                 # RFC 4752: the server offers layers in a wrapped 4-byte
-                # message; answer "no security layer" (QOP authentication).
+                # message; answer with the layer wanted and a max buffer.
                 offer = ctx.unwrap(m.token).message
-                if not offer[0] & 1:
-                    raise AssertionError("the server does not offer QOP authentication: %r" % offer[:1])
-                out = ctx.wrap(b"\x01\x00\x00\x00", False).message
+                self.offer = offer[0]
+                if check and layer and not offer[0] & layer:
+                    raise AssertionError("the server does not offer layer %d: %r" % (layer, offer[:1]))
+                # layer 0: echo the offer back, as the Go client does
+                out = ctx.wrap(bytes([layer or offer[0]]) + b"\xff\xff\xff", False).message
             self.send_sasl(C.RpcSaslProto(state=C.RpcSaslProto.RESPONSE, token=out))
+
+    def wrap_frame(self, packet, call_id=-33):
+        """A WRAP frame (as Java clients send) holding one whole packet."""
+        C = self.C
+        tok = self.gss.wrap(packet, self.offer_conf).message
+        m = C.RpcSaslProto(state=C.RpcSaslProto.WRAP, token=tok)
+        h = C.RpcRequestHeaderProto(rpcKind=C.RPC_PROTOCOL_BUFFER, rpcOp=C.RpcRequestHeaderProto.RPC_FINAL_PACKET,
+                                    callId=call_id, clientId=b"", retryCount=-1)
+        return frame(h.SerializeToString(), m.SerializeToString())
+
+    offer_conf = True
+
+    def read_wrapped(self):
+        """One reply frame that must be a WRAP: (packet inside, encrypted?)."""
+        C = self.C
+        cid, hdr, rest = read_reply(C, self.sock)
+        if hdr.status != C.RpcResponseHeaderProto.SUCCESS or cid != -33:
+            raise AssertionError("a plain reply (call %d, status %d) where a WRAP frame was due" % (cid, hdr.status))
+        m = sasl_message(C, rest)
+        if m.state != C.RpcSaslProto.WRAP:
+            raise AssertionError("SASL state %d, want WRAP" % m.state)
+        r = self.gss.unwrap(m.token)
+        return r.message, r.encrypted
 
     def context(self, user):
         """Sends the connection context; returns a Conn for calls."""

@@ -2,8 +2,8 @@
  * test_admin: the admin endpoint and the metrics it renders. Records calls
  * into two shards (two workers), scrapes GET /metrics over a real socket and
  * checks the sums, the histogram's cumulative buckets and that each family
- * is contiguous; GET /healthz answers 200 or 503 as the health callback
- * says; anything else is 404; a request over the size limit is dropped; a
+ * is contiguous; GET /healthz (text, or JSON with ?verbose) and GET
+ * /readyz answer 200 or 503 as the health callback says; anything else is 404; a request over the size limit is dropped; a
  * request head split over several packets is answered; a connection open
  * when the endpoint stops goes with it.
  */
@@ -23,9 +23,13 @@
 
 static bool healthy = true;
 
-static bool health(struct buf *out, void *arg)
+static bool health(struct buf *out, enum admin_check what, void *arg)
 {
     const char *s = healthy ? "ok snapshot=1" : "stale: statestore unreachable";
+    if (what == ADMIN_READY)
+        s = healthy ? "ready" : "not ready: draining";
+    else if (what == ADMIN_HEALTH_VERBOSE)
+        s = healthy ? "{\"status\":\"ok\"}" : "{\"status\":\"stale\"}";
     buf_append(out, s, strlen(s));
     return healthy;
 }
@@ -99,6 +103,25 @@ int main(void)
     h = http(port, get_health, sizeof get_health - 1);
     CHECK(h && strstr(h, "HTTP/1.1 503") && strstr(h, "stale"));
     free(h);
+
+    /* The query string picks the JSON form; /readyz is asked for readiness. */
+    const char *const asks[][2] = {
+        { "GET /healthz?verbose HTTP/1.0\r\n\r\n", "{\"status\":\"stale\"}" },
+        { "GET /healthz?x=1&verbose=1 HTTP/1.0\r\n\r\n", "application/json" },
+        { "GET /healthz?verbosely HTTP/1.0\r\n\r\n", "stale: statestore" },
+        { "GET /readyz HTTP/1.0\r\n\r\n", "not ready: draining" },
+    };
+    for (size_t i = 0; i < sizeof asks / sizeof asks[0]; i++) {
+        h = http(port, asks[i][0], strlen(asks[i][0]));
+        CHECK(h && strstr(h, "HTTP/1.1 503") && strstr(h, asks[i][1]));
+        free(h);
+    }
+    healthy = true;
+    const char get_ready[] = "GET /readyz HTTP/1.0\r\n\r\n";
+    h = http(port, get_ready, sizeof get_ready - 1);
+    CHECK(h && strstr(h, "HTTP/1.1 200") && strstr(h, "\r\n\r\nready\n"));
+    free(h);
+    healthy = false;
 
     const char other[] = "GET /nope HTTP/1.1\r\n\r\n";
     char *o = http(port, other, sizeof other - 1);

@@ -120,6 +120,7 @@ static void test_defaults(void)
     CHECK(c.router.log_level == CFG_LOG_INFO);
     CHECK(c.store.driver == STORE_FILE && !strcmp(c.store.zk_root, "/fedrouter") &&
           c.store.zk_session_timeout_ms == 30000 && !*c.store.zk_hosts);
+    CHECK(c.security.auth == CFG_AUTH_SIMPLE && c.security.rpc_protection == CFG_QOP_AUTHENTICATION);
     config_free(&c);
 
     /* an empty text: defaults, then workers and id resolved */
@@ -206,6 +207,8 @@ static void test_help(void)
                           "required",
                           "namenodes",
                           "quota.ss",
+                          "rpc.protection",
+                          "authentication|integrity|privacy",
                           "access"};
     for (size_t i = 0; i < sizeof must / sizeof must[0]; i++)
         if (!strstr(out, must[i])) {
@@ -229,6 +232,7 @@ static void test_snapshot_from_file(const char *root)
     }
     CHECK(c.router.workers == 8 && c.router.client_max_frame == 64LL << 20 && c.router.upstream_call_timeout_ms == 0);
     CHECK(c.records.n == 13);
+    CHECK(c.security.rpc_protection == (CFG_QOP_INTEGRITY | CFG_QOP_PRIVACY));
     struct record *m = recset_find(&c.records, REC_MOUNT, "/user/etl/staging");
     CHECK(m && m->u.mount.faulttolerant && m->u.mount.ss_quota == 10LL << 40 && m->line == 48);
     struct snap_stats st;
