@@ -11,11 +11,13 @@ last 40 s). Subclusters, all `minidfs --kerberos nn/_HOST@EXAMPLE.TEST
 
     ns1   one NameNode
     ns2   an HA pair: the first standby, the second active
+    ns3   one NameNode with --rpc-protection privacy
 
 The router has [security] auth = kerberos, principal router/_HOST@..., its
 keytab, and `principal = nn/_HOST@EXAMPLE.TEST` in each [nameservice], so it
 logs in from its keytab and runs SASL GSSAPI to every NameNode, naming the
-client as the effective user. Mounts: /a -> ns1:/a, /b -> ns2:/b.
+client as the effective user. Mounts: /a -> ns1:/a, /b -> ns2:/b,
+/p -> ns3:/p (privacy: the router unwraps ns3's replies).
 
 The router's own clients are checked against [security] proxyuser.* rules
 (hue may act as alice from 127.0.0.1; ops for members of group root from
@@ -90,6 +92,14 @@ class World:
         self.ns1 = self.fed.minidfs("ns1", *sec)
         self.ns2a = self.fed.minidfs("ns2a", "--standby", *sec)
         self.ns2b = self.fed.minidfs("ns2b", *sec)
+        self.ns3 = self.fed.minidfs("ns3", "--rpc-protection", "privacy", *sec)
+        # The Go client straight to ns3 (privacy), for its superuser nn.
+        self.ns3_conf = os.path.join(self.tmp, "conf-ns3")
+        os.makedirs(self.ns3_conf)
+        with open(os.path.join(self.ns3_conf, "core-site.xml"), "w") as f:
+            f.write(CORE.format(port=self.ns3["nn"].rsplit(":", 1)[1]))
+        with open(os.path.join(self.ns3_conf, "hdfs-site.xml"), "w") as f:
+            f.write(SITE.format(svc="nn"))
         self.fed.nss.clear()  # the router's [nameservice] sections are written below
         self.routers = {}
 
@@ -109,13 +119,20 @@ principal = nn/_HOST@EXAMPLE.TEST
 namenodes = {ns2a}, {ns2b}
 principal = nn/_HOST@EXAMPLE.TEST
 
+[nameservice ns3]
+namenodes = {ns3}
+principal = nn/_HOST@EXAMPLE.TEST
+
 [mount /a]
 destinations = ns1:/a
 
 [mount /b]
 destinations = ns2:/b
-""".format(svc=svc, auth=auth, security=security, kt=self.kt[svc if svc in self.kt else "nn"], ns1=self.ns1["nn"], ns2a=self.ns2a["nn"],
-           ns2b=self.ns2b["nn"])
+
+[mount /p]
+destinations = ns3:/p
+""".format(svc=svc, auth=auth, security=security, kt=self.kt[svc if svc in self.kt else "nn"], ns1=self.ns1["nn"],
+           ns2a=self.ns2a["nn"], ns2b=self.ns2b["nn"], ns3=self.ns3["nn"])
         rt = self.fed.router(body, default_ns="ns1", name=name or "r-" + svc, router_keys=extra)
         d = os.path.join(self.tmp, "conf-" + (name or svc))
         os.makedirs(d, exist_ok=True)
@@ -241,6 +258,44 @@ def through_router(w, t):
         # as its login, not as the OS user it runs as by impersonation.
         expect("acts as root" not in w.log("ns1"), "the router impersonated its OS user root at ns1")
     t.check("the handshake is paid once per pooled connection, not per call", once_per_conn)
+
+
+def privacy(w, t):
+    """ns3 runs minidfs --rpc-protection privacy: every reply wrapped."""
+    rt = w.routers["router"]
+
+    def direct():
+        env = w.kdc.env(w.nn_cc)
+        env["HADOOP_CONF_DIR"] = w.ns3_conf
+        env.pop("HADOOP_NAMENODE", None)
+        env.pop("HADOOP_USER_NAME", None)
+        for args in (["mkdir", "-p", "/p"], ["chmod", "777", "/p"], ["ls", "-l", "/"]):
+            r = subprocess.run(["hdfs"] + args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+            expect(r.returncode == 0, "hdfs %s straight to ns3: %s" % (" ".join(args), r.stderr.decode().strip()))
+        expect("SASL layer on (ssf 256)" in w.log("ns3"), "minidfs ns3 did not turn privacy on")
+    t.check("the Go client kinit'd as nn straight to minidfs --rpc-protection privacy (replies wrapped)", direct)
+
+    def through():
+        data = os.urandom(400000)
+        ok(w.hdfs(rt, "put", "-", "/p/f", stdin=data), "put /p/f")
+        back = ok(w.hdfs(rt, "cat", "/p/f", binary=True), "cat /p/f")
+        expect(back == data, "/p/f: %d bytes back, not the %d written" % (len(back), len(data)))
+        out = ok(w.hdfs(rt, "ls", "-l", "/p/f"), "ls -l /p/f")
+        expect(out.split()[1:2] == ["alice"], "owner: %r" % out)
+        n = len(re.findall(r"router/localhost@EXAMPLE.TEST \(router\) acts as alice", w.log("ns3")))
+        expect(n >= 1, "ns3 saw no privacy connection from the router acting as alice")
+    t.check("through the router to the privacy subcluster: put/cat byte-identical, owner alice", through)
+
+    def both_legs():
+        rp = w.router("router", security="rpc.protection = privacy", name="r-privacy")
+        data = os.urandom(300000)
+        for d in ("/p", "/a"):
+            ok(w.hdfs(rp, "put", "-", d + "/both", stdin=data), "put %s/both" % d)
+            back = ok(w.hdfs(rp, "cat", d + "/both", binary=True), "cat %s/both" % d)
+            expect(back == data, "%s/both: %d bytes back, not the %d written" % (d, len(back), len(data)))
+        ok(w.hdfs(rp, "ls", "/p"), "ls /p")
+    t.check("privacy on both legs (router rpc.protection = privacy, ns3 privacy): put/cat byte-identical",
+            both_legs)
 
 
 def router_proxyusers(w, t):
@@ -411,6 +466,7 @@ def main(argv):
         w = World(argv[1])
         prepare(w, t)
         through_router(w, t)
+        privacy(w, t)
         router_proxyusers(w, t)
         simple_clients(w, t)
         refusals(w, t)

@@ -13,7 +13,9 @@
  *                          from HOSTS (comma list, default *)
  *   --proxy-rule KEY=VALUE one hadoop.proxyuser.<user>.<users|groups|hosts>
  *                          rule as Hadoop writes it, for finer tests
- *   --rpc-protection LIST  authentication, integrity, privacy
+ *   --rpc-protection LIST  authentication, integrity, privacy (hadoop.rpc.protection):
+ *                          with a layer, replies are wrapped and requests
+ *                          unwrapped (nn_server.c, auth/sasl_layer)
  * KRB5_CONFIG selects krb5.conf, as for any MIT Kerberos program.
  */
 #define _GNU_SOURCE
@@ -119,11 +121,6 @@ struct auth_server *nn_secure_start(struct nn_secure *s, const char *host)
         }
         return NULL;
     }
-    if (s->qop != NN_QOP_AUTH) {
-        /* The wrapping layer (integrity/privacy) is not in this build yet. */
-        fprintf(stderr, "minidfs: --rpc-protection integrity/privacy is not supported by this build\n");
-        return NULL;
-    }
     if (auth_keytab_check(s->keytab, s->principal, host, why, sizeof why) < 0) {
         fprintf(stderr, "minidfs: %s\n", why);
         return NULL;
@@ -135,6 +132,8 @@ struct auth_server *nn_secure_start(struct nn_secure *s, const char *host)
         .listen_host = host,
         .auth_to_local = NULL,
         .proxyusers = s->rules,
+        .qop = (s->qop & NN_QOP_AUTH ? AUTH_QOP_AUTH : 0) | (s->qop & NN_QOP_INT ? AUTH_QOP_INT : 0) |
+               (s->qop & NN_QOP_CONF ? AUTH_QOP_CONF : 0),
     };
     struct auth_server *a = auth_server_new(&cfg, why, sizeof why);
     if (!a)
