@@ -83,12 +83,17 @@ struct store_settings {
 enum cfg_auth { CFG_AUTH_SIMPLE = 1, CFG_AUTH_KERBEROS = 2 };
 /* rpc.protection: Hadoop's hadoop.rpc.protection names, as bits. */
 enum cfg_qop { CFG_QOP_AUTHENTICATION = 1, CFG_QOP_INTEGRITY = 2, CFG_QOP_PRIVACY = 4 };
+struct proxyuser_rules;
 struct security_settings {
     int auth;                           /* CFG_AUTH_* bits; default simple */
     char *principal;                    /* service/host@REALM, host may be _HOST; "" = none */
     char *keytab;                       /* "" = KRB5_KTNAME or the system default */
     char *auth_to_local;                /* hadoop.security.auth_to_local rules; "DEFAULT" by default */
     int rpc_protection;                 /* CFG_QOP_* bits; default authentication */
+    /* The family proxyuser.<user>.hosts / .groups / .users (Hadoop's
+     * hadoop.proxyuser.*): who may impersonate whom. NULL when none is set. */
+    struct proxyuser_rules *proxyusers;
+    int nproxyuser_keys;                /* keys of the family read */
 };
 
 struct config {

@@ -48,6 +48,7 @@
 #include "metrics.h"
 #include "route_state.h"
 #include "router.h"
+#include "sasl_client.h"
 #include "sasl_server.h"
 #include "status.h"
 #include "store.h"
@@ -570,6 +571,66 @@ static void usage(FILE *f)
     config_print_keys(f);
 }
 
+/*
+ * The router's own Kerberos login, for nameservices with a principal
+ * (kerberized NameNodes): as [security] principal (_HOST = the hdfs.listen
+ * host) from [security] keytab, before any worker starts; MIT Kerberos
+ * renews it from the keytab from then on. Needed by the first snapshot: a
+ * failure stops the start. With the zookeeper driver, records may name a
+ * principal later, so a configured principal logs in anyway (a failure is
+ * then only a warning). 0, or -1 after logging why.
+ */
+static int upstream_login(const struct config *cfg, const struct snapshot *snap, const char *listen_host,
+                          struct auth_login **out)
+{
+    const char *needs = NULL;
+    for (size_t i = 0; i < snapshot_ns_count(snap) && !needs; i++) {
+        const struct snap_ns *ns = snapshot_ns_at(snap, i);
+        if (ns->defined && ns->principal)
+            needs = ns->name;
+    }
+    bool have = cfg->security.principal && cfg->security.principal[0];
+    if (needs && !have) {
+        fr_error("[nameservice %s] principal: the router needs its own Kerberos login, [security] principal and "
+                 "keytab",
+                 needs);
+        return -1;
+    }
+    if (!have || (!needs && cfg->store.driver != STORE_ZOOKEEPER))
+        return 0;
+    char who[512], why[1024];
+    if (auth_expand_host(cfg->security.principal, listen_host, who, sizeof who) < 0) {
+        fr_error("[security] principal '%s' is too long", cfg->security.principal);
+        return -1;
+    }
+    struct auth_login *l = auth_login_new(who, cfg->security.keytab, why, sizeof why);
+    if (!l) {
+        if (!needs) {
+            fr_warn("kerberos: no login for kerberized NameNodes: %s", why);
+            return 0;
+        }
+        fr_error("kerberos: %s", why);
+        return -1;
+    }
+    fr_info("kerberos: logged in as %s (user %s) for kerberized NameNodes; tickets until %lld",
+            auth_login_principal(l), auth_login_user(l), auth_login_expires(l));
+    /* The NameNodes known now: their principals expanded (a reverse lookup
+     * for an address) and their service tickets fetched off the workers. */
+    for (size_t i = 0; i < snapshot_ns_count(snap); i++) {
+        const struct snap_ns *ns = snapshot_ns_at(snap, i);
+        for (uint32_t k = 0; ns->defined && ns->principal && k < ns->nnamenodes; k++) {
+            char host[256];
+            const char *colon = strrchr(ns->namenodes[k], ':');
+            snprintf(host, sizeof host, "%.*s", colon ? (int)(colon - ns->namenodes[k]) : (int)strlen(ns->namenodes[k]),
+                     ns->namenodes[k]);
+            auth_login_prefetch(l, ns->principal, host);
+        }
+    }
+    upstream_set_login(l);
+    *out = l;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *path = NULL;
@@ -613,6 +674,7 @@ int main(int argc, char **argv)
         .keytab = cfg.security.keytab,
         .listen_host = listen_host,
         .auth_to_local = cfg.security.auth_to_local,
+        .proxyusers = cfg.security.proxyusers, /* cfg lives until exit */
         .qop = ((cfg.security.rpc_protection & CFG_QOP_AUTHENTICATION) ? AUTH_QOP_AUTH : 0) |
                ((cfg.security.rpc_protection & CFG_QOP_INTEGRITY) ? AUTH_QOP_INT : 0) |
                ((cfg.security.rpc_protection & CFG_QOP_PRIVACY) ? AUTH_QOP_CONF : 0),
@@ -635,9 +697,12 @@ int main(int argc, char **argv)
             fr_error("%s", why);
             return 1;
         }
-        fr_info("HDFS clients authenticate with Kerberos as %s%s", auth_server_principal(auth),
-                (acfg.methods & AUTH_M_SIMPLE) ? " (SIMPLE allowed too)" : "");
+        fr_info("HDFS clients authenticate with Kerberos as %s%s; %d proxy-user rule(s)", auth_server_principal(auth),
+                (acfg.methods & AUTH_M_SIMPLE) ? " (SIMPLE allowed too)" : "", cfg.security.nproxyuser_keys);
     }
+    struct auth_login *login = NULL;
+    if (upstream_login(&cfg, first, listen_host, &login) < 0)
+        return 1;
     hms_log_clashes(first);
     snapshot_ref_init(&rs.ref, first);
 
@@ -703,7 +768,10 @@ int main(int argc, char **argv)
         }
     }
     status_attach(adm, &r); /* GET /, /status.json, /resolve: once the workers exist */
-    if (cs_start(&rs, r.user, cfg.router.cluster_refresh_ms) < 0) {
+    /* The refresher's own calls (block pools, space, hosts) run as the
+     * router itself: with a Kerberos login, as its principal (no
+     * impersonation, so a NameNode that makes it a superuser answers). */
+    if (cs_start(&rs, login ? auth_login_user(login) : r.user, cfg.router.cluster_refresh_ms) < 0) {
         fr_error("cannot start the cluster state refresher");
         return 1;
     }
@@ -801,6 +869,7 @@ int main(int argc, char **argv)
     config_free(&cfg);
     free(r.workers);
     auth_server_free(auth);
+    auth_login_free(login);
     fr_info("stopped");
     return 0;
 }

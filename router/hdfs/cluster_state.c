@@ -646,6 +646,7 @@ static int round_plan(struct cs_round *rd)
         const struct snap_ns *ns = snapshot_ns_at(s, i);
         struct ha_ns *h = &rd->nss[ns->idx];
         snprintf(h->name, sizeof h->name, "%s", ns->name);
+        snprintf(h->principal, sizeof h->principal, "%s", ns->principal ? ns->principal : "");
         h->n = (int)(ns->nnamenodes < HA_MAX_NAMENODES ? ns->nnamenodes : HA_MAX_NAMENODES);
         for (int k = 0; k < h->n; k++)
             snprintf(h->addrs[k], sizeof h->addrs[k], "%s", ns->namenodes[k]);

@@ -457,8 +457,10 @@ void hconn_accept(struct conn_listener *l, int fd, const char *peer)
         close(fd);
         return;
     }
-    if (c->auth)
+    if (c->auth) {
+        auth_session_set_peer(c->auth, fd); /* proxy-user host rules */
         ipc_sconn_set_auth(&c->s, &auth_ipc_ops, c->auth);
+    }
     snprintf(c->peer, sizeof c->peer, "%s", peer);
     c->next = w->conns;
     if (w->conns)
