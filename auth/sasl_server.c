@@ -4,12 +4,16 @@
  */
 #define _GNU_SOURCE
 #include "auth_to_local.h"
+#include "proxyuser.h"
 #include "sasl_server.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <grp.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,11 +30,12 @@
 
 struct auth_server {
     unsigned methods;
-    unsigned qop;            /* AUTH_QOP_*, never 0 */
-    struct a2l_rules *rules; /* auth_to_local */
-    char service[64];        /* "nn" */
-    char host[256];          /* "nn01.example.com", _HOST expanded */
-    char principal[512];     /* service/host@REALM as configured, _HOST expanded */
+    unsigned qop;                             /* AUTH_QOP_*, never 0 */
+    struct a2l_rules *rules;                  /* auth_to_local */
+    const struct proxyuser_rules *proxyusers; /* borrowed; NULL: no impersonation */
+    char service[64];                         /* "nn" */
+    char host[256];                           /* "nn01.example.com", _HOST expanded */
+    char principal[512];                      /* service/host@REALM as configured, _HOST expanded */
 };
 
 struct auth_session {
@@ -39,6 +44,7 @@ struct auth_session {
     char principal[512]; /* the authenticated principal, with its realm */
     char user[256];      /* its short name ("" when no rule maps it) */
     unsigned ssf;        /* negotiated security layer (0: none, 1: integrity, more: privacy) */
+    char peer_ip[64];    /* the client's address ("" until set_peer) */
 };
 
 /* ---- Cyrus process state ---- */
@@ -294,6 +300,7 @@ struct auth_server *auth_server_new(const struct auth_server_cfg *cfg, char *why
     if (!s)
         return snprintf(why, whylen, "out of memory"), NULL;
     s->methods = cfg->methods;
+    s->proxyusers = cfg->proxyusers;
     s->qop = cfg->qop & (AUTH_QOP_AUTH | AUTH_QOP_INT | AUTH_QOP_CONF);
     if (!s->qop)
         s->qop = AUTH_QOP_AUTH;
@@ -373,6 +380,26 @@ void auth_session_free(struct auth_session *a)
     if (a->conn)
         sasl_dispose(&a->conn);
     free(a);
+}
+
+void auth_session_set_peer(struct auth_session *a, int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    a->peer_ip[0] = '\0';
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
+        return;
+    if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&ss;
+        /* An IPv4 client on a dual-stack socket: its IPv4 address, as Java
+         * reports it. */
+        if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+            inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], a->peer_ip, sizeof a->peer_ip);
+        else
+            inet_ntop(AF_INET6, &s6->sin6_addr, a->peer_ip, sizeof a->peer_ip);
+    } else if (ss.ss_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)&ss)->sin_addr, a->peer_ip, sizeof a->peer_ip);
+    }
 }
 
 const char *auth_session_principal(const struct auth_session *a) { return a->principal; }
@@ -569,15 +596,51 @@ static enum ipc_auth_step ipc_step(void *arg, const char *method, const char *me
     }
 }
 
+#define AUTH_MAX_GROUPS 256
+
 /*
- * Hadoop's Server.processConnectionContext: a context user other than the
- * authenticated one asks to impersonate it (a proxy user), which
- * ProxyUsers.authorize then allows or refuses. Proxy-user rules come with
- * the rules library; until then every impersonation is refused with the
- * words of DefaultImpersonationProvider. The user is accepted when it is
- * the authenticated principal (what Java and Go clients send) or its short
- * name; an empty one becomes the principal, as Hadoop keeps the
- * authenticated user when the context names none.
+ * The groups of a user from the system's group database, as Hadoop's
+ * ShellBasedUnixGroupsMapping gets them (`id -gn`, `id -Gn`): primary
+ * group first. Names are copied into store (NUL-separated); list gets the
+ * pointers, NULL-terminated. A user unknown to the system has none.
+ */
+static void user_groups(const char *user, char *store, size_t storelen, const char **list, size_t maxn)
+{
+    size_t n = 0, used = 0;
+    list[0] = NULL;
+    char pwbuf[4096], grbuf[8192];
+    struct passwd pw, *pwp = NULL;
+    if (getpwnam_r(user, &pw, pwbuf, sizeof pwbuf, &pwp) != 0 || !pwp)
+        return;
+    gid_t gids[AUTH_MAX_GROUPS];
+    int ng = AUTH_MAX_GROUPS;
+    if (getgrouplist(user, pw.pw_gid, gids, &ng) < 0)
+        ng = AUTH_MAX_GROUPS; /* more than we look at: the first ones */
+    for (int i = 0; i < ng && n + 1 < maxn; i++) {
+        struct group gr, *grp = NULL;
+        if (getgrgid_r(gids[i], &gr, grbuf, sizeof grbuf, &grp) != 0 || !grp)
+            continue;
+        size_t l = strlen(grp->gr_name) + 1;
+        if (used + l > storelen)
+            break;
+        memcpy(store + used, grp->gr_name, l);
+        list[n++] = store + used;
+        used += l;
+    }
+    list[n] = NULL;
+}
+
+/*
+ * Hadoop's Server.processConnectionContext and authorizeConnection. The
+ * context names the user to act as; when that is neither the authenticated
+ * principal (what Java and Go clients send) nor its short name, the
+ * connection asks to impersonate it: the authenticated user is the real
+ * user of a proxy user, and ProxyUsers.authorize (the proxyuser rules of
+ * the server config, with the client's address and the effective user's
+ * groups from the system) allows or refuses it, in the words of
+ * DefaultImpersonationProvider. An empty context user becomes the
+ * authenticated one. The NameNodes (and minidfs's namespace) then see the
+ * effective user's short name.
  */
 static int ipc_authorize(void *arg, struct ipc_context *ctx, const char **cls, char *msg, size_t msglen)
 {
@@ -587,16 +650,46 @@ static int ipc_authorize(void *arg, struct ipc_context *ctx, const char **cls, c
         snprintf(msg, msglen, "No rules applied to %s", a->principal);
         return -1;
     }
-    /* The NameNodes behind the router see the user as a secure NameNode
-     * does after auth_to_local: the short name. */
     if (!ctx->effective_user[0] || !strcmp(ctx->effective_user, a->principal) ||
         !strcmp(ctx->effective_user, a->user)) {
         snprintf(ctx->effective_user, sizeof ctx->effective_user, "%s", a->user);
         return 0;
     }
-    *cls = "org.apache.hadoop.security.authorize.AuthorizationException";
-    snprintf(msg, msglen, "User: %s is not allowed to impersonate %s", a->principal, ctx->effective_user);
-    return -1;
+    /* The effective user's short name: a principal goes through the
+     * auth_to_local rules (UGI.getShortUserName), a plain name stays. */
+    char eff[256], realm[256], err[256];
+    if (strpbrk(ctx->effective_user, "@/")) {
+        default_realm(realm, sizeof realm);
+        if (a2l_short_name(a->srv->rules, ctx->effective_user, realm, eff, sizeof eff, err, sizeof err) != A2L_OK) {
+            *cls = "org.apache.hadoop.security.AccessControlException";
+            snprintf(msg, msglen, "%s", err);
+            return -1;
+        }
+    } else {
+        snprintf(eff, sizeof eff, "%s", ctx->effective_user);
+    }
+    *cls = PROXYUSER_EXCEPTION_CLASS;
+    if (!a->srv->proxyusers) {
+        snprintf(msg, msglen, "User: %s is not allowed to impersonate %s", a->principal, ctx->effective_user);
+        return -1;
+    }
+    char gstore[4096];
+    const char *groups[AUTH_MAX_GROUPS + 1];
+    user_groups(eff, gstore, sizeof gstore, groups, sizeof groups / sizeof groups[0]);
+    const struct proxyuser_request rq = {
+        .real_short = a->user,
+        .real_name = a->principal,
+        .effective_short = eff,
+        .effective_name = ctx->effective_user,
+        .effective_groups = groups,
+        .client_ip = a->peer_ip[0] ? a->peer_ip : "unknown",
+        .client_host = NULL,
+    };
+    if (proxyuser_check_request(a->srv->proxyusers, &rq, msg, msglen) != 0)
+        return -1;
+    fr_info("sasl: %s (%s) acts as %s from %s", a->principal, a->user, eff, rq.client_ip);
+    snprintf(ctx->effective_user, sizeof ctx->effective_user, "%s", eff);
+    return 0;
 }
 
 const struct ipc_auth_ops auth_ipc_ops = {

@@ -53,9 +53,14 @@ struct auth_server_cfg {
     const char *keytab;        /* "" or NULL: KRB5_KTNAME, else the system default keytab */
     const char *listen_host;   /* host of the listening address, for _HOST */
     const char *auth_to_local; /* Hadoop's auth_to_local rules; NULL or "" = DEFAULT */
+    /* Who may impersonate whom (hadoop.proxyuser.*, auth/proxyuser.h);
+     * NULL refuses every impersonation. Borrowed: it must outlive the
+     * server. */
+    const struct proxyuser_rules *proxyusers;
 };
 
-struct auth_server;  /* process-wide, read-only once made */
+struct auth_server; /* process-wide, read-only once made */
+struct proxyuser_rules;
 struct auth_session; /* one client connection */
 
 /*
@@ -103,6 +108,10 @@ int auth_principal_to_user(const char *principal, char *user, size_t userlen);
 /* A session for one connection; NULL when out of memory. */
 struct auth_session *auth_session_new(const struct auth_server *srv);
 void auth_session_free(struct auth_session *a);
+/* The client's address, from the connected socket fd: the proxy-user host
+ * rules check it. A session that never learns it is refused any
+ * impersonation restricted by hosts. */
+void auth_session_set_peer(struct auth_session *a, int fd);
 
 enum auth_step { AUTH_STEP_CONTINUE = 0, AUTH_STEP_DONE = 1, AUTH_STEP_FAILED = -1 };
 

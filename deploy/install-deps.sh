@@ -22,6 +22,8 @@ PKGS=(
   krb5-kdc krb5-admin-server krb5-user python3-gssapi
   # javac: the Java SASL client of the privacy tests (tests/krb/java)
   openjdk-17-jdk-headless
+  # the status page's test renders it in a real browser (headless)
+  chromium
 )
 
 missing=()

@@ -1,7 +1,8 @@
 /*
  * conn.c: the one socket loop (see conn.h). Reads go socket -> wire_in ->
  * (transport) -> plaintext -> on_input; writes go plaintext queue ->
- * (transport, one message at a time, in order) -> wire_out -> socket.
+ * (transport, one message at a time, in order) -> wire_out -> socket. The
+ * transport steps may run on a crypto thread (conn_crypto.c).
  */
 #define _GNU_SOURCE
 #include "conn.h"
@@ -17,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "conn_int.h"
 #include "log.h"
 #include "net.h"
 
@@ -91,6 +93,7 @@ static void setup(struct conn *c, struct ev_loop *loop, int fd, const struct con
     c->refs = 1; /* the connection's own, dropped when it closes */
     c->read_chunk = CONN_READ_CHUNK;
     c->state = st;
+    c->crypto = crypto_bound();
     count(c, st, 1);
     ev_io_init(&c->rw, on_read, fd, EV_READ);
     ev_io_init(&c->ww, on_write, fd, EV_WRITE);
@@ -127,6 +130,7 @@ int conn_connect(struct conn *c, struct ev_loop *loop, const struct sockaddr *sa
 
 static void destroy(struct conn *c)
 {
+    crypto_job_free(c);
     buf_free(&c->wire_in);
     buf_free(&c->wire_out);
     buf_free(&c->plain_in);
@@ -172,9 +176,11 @@ void conn_close(struct conn *c, const char *reason)
     conn_unref(c);
 }
 
+/* Reading stops while a job is out and CONN_HELD_INPUT bytes wait for it. */
 static void update_read(struct conn *c)
 {
-    if (c->state == CONN_OPEN && c->want_read)
+    bool held = c->job_out && buf_len(&c->wire_in) >= CONN_HELD_INPUT;
+    if (c->state == CONN_OPEN && c->want_read && !held)
         ev_io_start(c->loop, &c->rw);
     else
         ev_io_stop(c->loop, &c->rw);
@@ -235,22 +241,47 @@ int conn_out_end(struct conn *c)
     return 0;
 }
 
-size_t conn_out_pending(const struct conn *c) { return buf_len(&c->wire_out) + (c->xprt ? buf_len(&c->plain_out) : 0); }
+size_t conn_out_pending(const struct conn *c)
+{
+    return buf_len(&c->wire_out) + (c->xprt ? buf_len(&c->plain_out) + c->out_in_job : 0);
+}
 
-/* Encodes every whole queued message, oldest first. */
+/* Encodes every whole queued message, oldest first, inline or on a crypto
+ * thread (conn_crypto.h); a job out holds back the messages behind it. */
 static enum xprt_status encode_queued(struct conn *c)
 {
-    while (c->msg_head < c->nmsg) {
+    while (c->msg_head < c->nmsg && !c->job_out) {
+        if (crypto_offload_encode(c))
+            break;
         size_t n = c->msg_len[c->msg_head];
+        size_t wire = buf_len(&c->wire_out);
         enum xprt_status st = c->xprt->encode(c, c->xctx, buf_rptr(&c->plain_out), n, &c->wire_out);
         if (st != XPRT_OK)
             return st;
+        if (c->xstats) {
+            xstat_add(&c->xstats->enc_msgs, 1);
+            xstat_add(&c->xstats->enc_bytes, n);
+            xstat_add(&c->xstats->enc_wire, buf_len(&c->wire_out) - wire);
+        }
         buf_consume(&c->plain_out, n);
         c->msg_open -= n;
         c->msg_head++;
     }
-    c->msg_head = c->nmsg = 0;
+    if (c->msg_head == c->nmsg)
+        c->msg_head = c->nmsg = 0;
     return XPRT_OK;
+}
+
+void conn_xprt_failed(struct conn *c, enum xprt_status st, bool decoding)
+{
+    if (c->xstats)
+        xstat_add(&c->xstats->failures[st == XPRT_NOMEM ? CONN_XF_NOMEM
+                                       : decoding       ? CONN_XF_DECODE
+                                                        : CONN_XF_ENCODE],
+                  1);
+    conn_close(c, st == XPRT_NOMEM ? "out of memory"
+                  : decoding       ? "transport refused the input"
+                                   : "transport refused to encode a message");
 }
 
 /* The connection moved on: the idle timer starts again from now. Only a
@@ -284,7 +315,7 @@ void conn_flush(struct conn *c)
         enum xprt_status st = encode_queued(c);
         if (st != XPRT_OK) {
             c->in_flush = false;
-            conn_close(c, st == XPRT_NOMEM ? "out of memory" : "transport refused to encode a message");
+            conn_xprt_failed(c, st, false);
             return;
         }
     }
@@ -310,15 +341,30 @@ void conn_flush(struct conn *c)
         conn_close(c, c->close_reason);
 }
 
-/* Runs the transport's decoder over what arrived; plaintext needs nothing. */
+/* Runs the transport's decoder over what arrived (inline, or on a crypto
+ * thread whose plaintext comes back through conn_after_job); plaintext needs
+ * nothing. Bytes the decoder has seen and left (part of a unit) are not
+ * shown to it again until more arrive, and nothing is decoded while a job is
+ * out. false: the connection closed. */
 static bool decode_input(struct conn *c)
 {
-    if (!c->xprt)
+    if (!c->xprt || c->job_out || buf_len(&c->wire_in) <= c->wire_seen)
         return true;
+    if (crypto_offload_decode(c, c->wire_in.data != scratch))
+        return true;
+    size_t wire = buf_len(&c->wire_in), plain = buf_len(&c->plain_in);
     enum xprt_status st = c->xprt->decode(c, c->xctx, &c->wire_in, &c->plain_in);
-    if (st == XPRT_OK)
+    c->wire_seen = buf_len(&c->wire_in);
+    if (st == XPRT_OK) {
+        if (c->xstats && buf_len(&c->plain_in) > plain) {
+            xstat_add(&c->xstats->dec_calls, 1);
+            xstat_add(&c->xstats->dec_bytes, buf_len(&c->plain_in) - plain);
+        }
+        if (c->xstats)
+            xstat_add(&c->xstats->dec_wire, wire - buf_len(&c->wire_in));
         return true;
-    conn_close(c, st == XPRT_NOMEM ? "out of memory" : "transport refused the input");
+    }
+    conn_xprt_failed(c, st, true);
     return false;
 }
 
@@ -326,7 +372,9 @@ int conn_set_xprt(struct conn *c, const struct xprt_ops *ops, void *ctx)
 {
     c->xprt = ops;
     c->xctx = ctx;
+    c->xstats = crypto_stats_slot(c->crypto, ops->name);
     c->msg_open = buf_len(&c->plain_out);
+    c->wire_seen = 0;
     return decode_input(c) ? 0 : -1;
 }
 
@@ -410,6 +458,8 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
     }
     if (settle_input(c, lent))
         conn_flush(c);
+    if (c->job_out && c->state == CONN_OPEN)
+        update_read(c); /* input held for the job may have reached its bound */
 out:
     conn_unref(c);
 }
@@ -460,6 +510,35 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents)
     }
 out:
     conn_unref(c);
+}
+
+void conn_after_job(struct conn *c, bool new_plain)
+{
+    size_t pending = conn_out_pending(c);
+    size_t plain = buf_len(&c->plain_in);
+    if (!decode_input(c)) /* what arrived while the job was out */
+        return;
+    /* New plaintext goes to the protocol as it would have from the read
+     * that brought its wire bytes. */
+    if ((new_plain || buf_len(&c->plain_in) > plain) && c->state == CONN_OPEN) {
+        size_t waiting = buf_len(&c->plain_in);
+        c->ops->on_input(c);
+        if (c->state == CONN_CLOSED)
+            return;
+        if (buf_len(conn_in(c)) < waiting)
+            progress(c);
+    }
+    if (!settle_input(c, false))
+        return;
+    conn_flush(c);
+    if (c->state == CONN_CLOSED)
+        return;
+    if (conn_out_pending(c) < pending && c->ops->on_sent) {
+        c->ops->on_sent(c);
+        if (c->state == CONN_CLOSED)
+            return;
+    }
+    update_read(c);
 }
 
 void conn_kick(struct conn *c)

@@ -19,8 +19,10 @@
  * may close (a callback that can cause a close, work handed to another
  * thread) takes a reference with conn_ref() and drops it with conn_unref().
  * The event callbacks of this module hold one while they call the protocol.
- * When the last reference goes, ops->on_free() runs once: that is where the
- * owner frees the memory the conn is embedded in. on_close() runs once, at
+ * A transport's slow work may run on a crypto thread (conn_crypto.h), which
+ * holds a reference while it does. When the last reference goes,
+ * ops->on_free() runs once: that is where the owner frees the memory the
+ * conn is embedded in. on_close() runs once, at
  * the close, with the reason (NULL: an orderly close by either side).
  *
  * State changes go through one function with a table of allowed moves; an
@@ -84,6 +86,9 @@ struct conn_counts {
 };
 
 struct conn;
+struct conn_crypto;
+struct conn_xprt_stats;
+struct conn_job;
 
 struct conn_ops {
     /* New plaintext is in conn_in(c): parse it, consume what was used. */
@@ -130,6 +135,13 @@ struct conn {
     size_t rx_since;                 /* bytes read since the last progress */
     uint64_t *timeouts;              /* CONN_NTIMEOUTS counters of closes by the timers, or NULL */
     struct conn_listener *spare_of;  /* served on this listener's spare: its slot goes back at the close */
+    /* crypto offload (conn_crypto.h); all NULL/0 when the transport runs inline */
+    struct conn_crypto *crypto;     /* where slow transport work goes; NULL: inline */
+    struct conn_xprt_stats *xstats; /* the transport's counters in crypto, or NULL */
+    struct conn_job *job;           /* the connection's one job, made at its first offload */
+    bool job_out;                   /* the job is on a crypto thread: no transport call until it is back */
+    size_t out_in_job;              /* plaintext output bytes the job is encoding */
+    size_t wire_seen;               /* wire_in bytes the decoder has seen and left (a partial unit) */
 };
 
 /* Starts an accepted connection (fd non-blocking) in OPEN, reading. */
@@ -181,8 +193,10 @@ void conn_unref(struct conn *c);
 static inline bool conn_closed(const struct conn *c) { return c->state == CONN_CLOSED; }
 
 /* Installs a transport on an open connection; wire input already read past
- * the handshake is decoded at once. ctx is owned by the connection from now
- * on (ops->destroy). 0, or -1 when the input cannot be decoded. */
+ * the handshake is decoded at once (or handed to a crypto thread: its
+ * plaintext then reaches on_input when the thread is done). ctx is owned by
+ * the connection from now on (ops->destroy). 0, or -1 when the input cannot
+ * be decoded (the connection is closed). */
 int conn_set_xprt(struct conn *c, const struct xprt_ops *ops, void *ctx);
 
 /*

@@ -16,7 +16,14 @@
  * (conn_out_end marks where a message ends), because GSSAPI sequence numbers
  * and TLS records must be produced in order. A transport whose work is slow
  * says so with needs_offload, so that the work can run on another thread
- * while the connection is held by a reference (conn_ref).
+ * while the connection is held by a reference (conn_ref); conn_crypto.h
+ * says how.
+ *
+ * Threads: decode and encode may run on a crypto thread, never two at once
+ * for one connection, and in the connection's order. There they may use
+ * their ctx and the buffers they are given, and c only to name the
+ * connection (in a log line): its fields belong to its loop. needs_offload,
+ * shutdown and destroy run on the loop, destroy never while a job is out.
  */
 #ifndef FR_XPRT_H
 #define FR_XPRT_H
@@ -45,7 +52,11 @@ struct xprt_ops {
     /* Optional: bytes to send before the socket closes (a TLS close_notify). */
     void (*shutdown)(struct conn *c, void *ctx, struct buf *wire);
     /* Optional: true when encoding or decoding n bytes is slow enough that it
-     * belongs on a crypto thread rather than on the connection's loop. */
+     * belongs on a crypto thread rather than on the connection's loop. For
+     * encode n is the length of the next message; for decode it is the wire
+     * bytes waiting (buf_len of c->wire_in, which the transport may peek at
+     * here): say yes only once a whole large unit is there, or a thread is
+     * woken to find a partial unit and decode nothing. Runs on the loop. */
     bool (*needs_offload)(const struct conn *c, void *ctx, size_t n);
     /* Frees ctx; runs when the connection's memory goes. */
     void (*destroy)(void *ctx);

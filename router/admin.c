@@ -8,6 +8,7 @@
 
 #include <ev.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,8 @@ struct admin {
     pthread_t thr;
     admin_health_fn health;
     void *arg;
+    void *_Atomic page_arg;             /* admin_set_pages: arg stored before fn */
+    _Atomic(admin_page_fn) page_fn;
     struct admin_conn *conns;           /* open HTTP connections, closed at stop */
 };
 
@@ -85,6 +88,24 @@ static bool has_param(const uint8_t *req, size_t len, const char *name)
     return false;
 }
 
+/* A GET the page callback answers: true when it did (ok says whether the
+ * answer was queued). */
+static bool serve_page(struct admin_conn *c, const uint8_t *req, size_t len, struct buf *body, bool *ok)
+{
+    admin_page_fn fn = atomic_load_explicit(&c->a->page_fn, memory_order_acquire);
+    if (!fn || !starts(req, len, "GET /"))
+        return false;
+    const uint8_t *target = req + 4, *end = memchr(target, ' ', len - 4);
+    if (!end)
+        return false;
+    struct admin_page page = { body, "text/plain", 200 };
+    if (!fn((const char *)target, (size_t)(end - target), &page, atomic_load(&c->a->page_arg)))
+        return false;
+    *ok = respond(c, page.code, page.code == 200 ? "OK" : page.code == 404 ? "Not Found" : "Bad Request",
+                  page.ctype, body);
+    return true;
+}
+
 static void handle_request(struct admin_conn *c)
 {
     const uint8_t *req = buf_rptr(conn_in(&c->conn));
@@ -105,8 +126,10 @@ static void handle_request(struct admin_conn *c)
         buf_append(&body, "\n", 1);
         ok = respond(c, yes ? 200 : 503, yes ? "OK" : "Service Unavailable",
                      what == ADMIN_HEALTH_VERBOSE ? "application/json" : "text/plain", &body);
+    } else if (serve_page(c, req, len, &body, &ok)) {
+        /* the page callback answered */
     } else {
-        static const char nf[] = "not found: GET /metrics, /healthz, /healthz?verbose or /readyz\n";
+        static const char nf[] = "not found: GET /, /status.json, /resolve?path=, /metrics, /healthz or /readyz\n";
         buf_append(&body, nf, sizeof nf - 1);
         ok = respond(c, 404, "Not Found", "text/plain", &body);
     }
@@ -237,6 +260,12 @@ struct admin *admin_start(const char *hostport, admin_health_fn health, void *ar
 int admin_port(const struct admin *a)
 {
     return a->port;
+}
+
+void admin_set_pages(struct admin *a, admin_page_fn fn, void *arg)
+{
+    atomic_store(&a->page_arg, arg);
+    atomic_store_explicit(&a->page_fn, fn, memory_order_release);
 }
 
 void admin_stop(struct admin *a)

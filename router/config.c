@@ -4,6 +4,7 @@
  */
 #include "auth_to_local.h"
 #include "config.h"
+#include "proxyuser.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -64,9 +65,14 @@ static const struct cfg_key table[] = {
     {SEC_ROUTER, "hms.listen", T_ADDR_OPT, "0.0.0.0:9083", 0, 0, NULL, R(hms_listen), NULL,
      "address for metastore clients (hive.metastore.uris = thrift://<this>); off = none", CF_RESTART},
     {SEC_ROUTER, "admin.listen", T_ADDR_OPT, "0.0.0.0:8021", 0, 0, NULL, R(admin_listen), NULL,
-     "address for GET /metrics and GET /healthz; off = none", CF_RESTART},
+     "address for the status page (GET /), /metrics, /healthz and /readyz; off = none", CF_RESTART},
     {SEC_ROUTER, "workers", T_INT, "0", 0, 1024, NULL, R(workers), "0 = number of cores",
      "worker threads, each with its own event loop and listeners", CF_RESTART},
+    {SEC_ROUTER, "crypto_threads", T_INT, "2", 0, 256, NULL, R(crypto_threads), NULL,
+     "threads that wrap and unwrap large SASL messages (privacy, integrity) for every worker, so that one "
+     "connection's large reply does not hold back the other connections of its worker; they sleep unless a "
+     "connection's transport asks for them. A full queue (256 jobs per thread) runs the work on the worker. "
+     "0 = all such work on the workers", CF_RESTART},
     {SEC_ROUTER, "default.nameservice", T_NAME, "", 0, 0, NULL, R(default_ns), "none",
      "nameservice for paths under no mount point (none: such paths fail)", CF_RELOAD},
     {SEC_ROUTER, "upstream.connect_timeout_ms", T_INT, "2000", 1, 600000, NULL, R(upstream_connect_timeout_ms), NULL,
@@ -142,6 +148,16 @@ static const struct cfg_key table[] = {
      "metastore.server.max.message.size is 100 MiB); a larger one closes the connection with a log line", CF_RESTART},
     {SEC_ROUTER, "log.level", T_ENUM, "info", 0, 0, "error|warn|info|debug", R(log_level), NULL,
      "least severe messages written", CF_RELOAD},
+    {SEC_ROUTER, "audit.hdfs", T_STR, "", 0, 0, NULL, R(audit_hdfs), NULL,
+     "file for the HDFS audit log: one line per client call once it is answered, in the NameNode's format "
+     "(allowed= ugi= ip= cmd= src= dst= perm= proto=) plus ns= (the nameservices it went to); empty = off. "
+     "A thread of its own writes it: workers queue lines (65536 at most per log) and never wait; when the "
+     "queue is full new lines are dropped and counted in fedrouter_audit_dropped_total. SIGHUP reopens the "
+     "file (after logrotate moved it)", CF_RELOAD},
+    {SEC_ROUTER, "audit.hms", T_STR, "", 0, 0, NULL, R(audit_hms), NULL,
+     "file for the metastore audit log: one line per call in HMSHandler's format (ugi= ip= cmd=METHOD : "
+     "db=DB tbl=TABLE) plus metastore= (where it went); empty = off; queued, dropped when full and "
+     "reopened on SIGHUP as audit.hdfs", CF_RELOAD},
     {SEC_STORE, "driver", T_ENUM, "file", 0, 0, "file|zookeeper", S(driver), NULL,
      "file: records in this file; zookeeper: records in ZooKeeper (fedrouter-admin edits them)", CF_RESTART},
     {SEC_STORE, "file.settle_ms", T_INT, "500", 0, 60000, NULL, S(file_settle_ms), NULL,
@@ -404,6 +420,7 @@ void config_free(struct config *c)
             free(*str_slot(c, &table[i]));
     free(c->path);
     recset_free(&c->records);
+    proxyuser_rules_free(c->security.proxyusers);
     memset(c, 0, sizeof *c);
 }
 
@@ -538,6 +555,18 @@ static void on_key(struct parser *ps, const char *key, const char *value, int li
         }
         return;
     }
+    if (ps->sec == SEC_SECURITY && !strncmp(key, "proxyuser.", 10)) {
+        struct security_settings *sec = &ps->c->security;
+        if (!sec->proxyusers && !(sec->proxyusers = proxyuser_rules_new())) {
+            err_at(&ps->p, line, "%s: out of memory", key);
+            return;
+        }
+        if (proxyuser_rules_set(sec->proxyusers, key, value, why, sizeof why) < 0)
+            err_at(&ps->p, line, "%s: %s", key, why);
+        else
+            sec->nproxyuser_keys++;
+        return;
+    }
     for (size_t i = 0; i < NKEYS; i++)
         if (table[i].sec == ps->sec && !strcmp(table[i].name, key)) {
             if (set_value(ps->c, &table[i], value, why, sizeof why) < 0)
@@ -617,8 +646,27 @@ static void security_checks(struct parser *ps)
             err_at(&ps->p, pr_line, "principal: '%s' is not service/host@REALM (e.g. nn/_HOST@EXAMPLE.TEST)",
                    s->principal);
     } else if (*s->principal || *s->keytab) {
-        err_at(&ps->p, *s->principal ? pr_line : kt_line, "%s is set but auth does not include kerberos",
-               *s->principal ? "principal" : "keytab");
+        /* The router's own login for kerberized NameNodes needs them too:
+         * a [nameservice] with a principal, or records in ZooKeeper that may
+         * name one. */
+        bool upstream = ps->c->store.driver == STORE_ZOOKEEPER;
+        for (size_t i = 0; i < ps->c->records.n && !upstream; i++)
+            upstream = ps->c->records.recs[i].kind == REC_NAMESERVICE && ps->c->records.recs[i].u.ns.principal;
+        if (!upstream)
+            err_at(&ps->p, *s->principal ? pr_line : kt_line,
+                   "%s is set but auth does not include kerberos and no [nameservice] has a principal",
+                   *s->principal ? "principal" : "keytab");
+        else if (*s->principal && !principal_ok(s->principal))
+            err_at(&ps->p, pr_line, "principal: '%s' is not service/host@REALM (e.g. router/_HOST@EXAMPLE.TEST)",
+                   s->principal);
+    }
+    for (size_t i = 0; i < ps->c->records.n; i++) {
+        const struct record *r = &ps->c->records.recs[i];
+        if (r->kind == REC_NAMESERVICE && r->u.ns.principal && !*s->principal)
+            err_at(&ps->p, r->line,
+                   "[nameservice %s] principal: the router logs in to its NameNodes with Kerberos as [security] "
+                   "principal (from keytab), which is not set",
+                   r->u.ns.name);
     }
     if ((s->rpc_protection & ~CFG_QOP_AUTHENTICATION) && !(s->auth & CFG_AUTH_KERBEROS))
         err_at(&ps->p, ps->key_line[key_index(X(rpc_protection))],
@@ -793,6 +841,17 @@ void config_print_keys(FILE *out)
                     k->shown ? k->shown : (*k->def ? k->def : "(empty)"),
                     (k->flags & CF_RELOAD) ? "[reload]" : "[restart]", k->doc);
         }
+        if (s == SEC_SECURITY)
+            fprintf(out,
+                    "  %-30s %-24s default: (none)  [restart]\n"
+                    "      users and groups whose members the authenticated user USER (its short name) may act "
+                    "for, comma lists, * = anyone (Hadoop's hadoop.proxyuser.USER.users/.groups; groups from the "
+                    "system's group database); a client naming another effective user is otherwise refused with "
+                    "AuthorizationException: User: X is not allowed to impersonate Y\n"
+                    "  %-30s %-24s default: (none)  [restart]\n"
+                    "      addresses USER may impersonate from: * , addresses, IPv4 CIDR ranges, or names matched as "
+                    "written (not resolved) (hadoop.proxyuser.USER.hosts); needed with .users/.groups\n",
+                    "proxyuser.USER.users|groups", "list", "proxyuser.USER.hosts", "list");
         fprintf(out, "\n");
     }
     static const char *const heads[REC_NKINDS] = {"[mount /PATH]", "[nameservice NAME]", "[metastore NAME]"};

@@ -39,6 +39,7 @@ struct router_settings {
     char *hms_listen;                   /* host:port for metastore clients, "" = off */
     char *admin_listen;                 /* host:port for /metrics and /healthz, "" = off */
     int workers;                        /* worker threads; 0 in the file = number of cores (resolved) */
+    int crypto_threads;                 /* threads for slow transport work (SASL privacy); 0 = on the workers */
     char *default_ns;                   /* nameservice for paths under no mount point, "" = none */
     int upstream_connect_timeout_ms;
     int upstream_call_timeout_ms;       /* 0 = no limit */
@@ -63,6 +64,8 @@ struct router_settings {
     int64_t hms_max_buffered_reply;     /* largest metastore reply held whole, bytes */
     int64_t hms_max_message;            /* largest call a metastore client may send, bytes */
     int hdfs_down;                      /* 0 partial, 1 fail */
+    char *audit_hdfs;                   /* HDFS audit log file, "" = off */
+    char *audit_hms;                    /* metastore audit log file, "" = off */
 };
 
 /* [statestore] */
@@ -80,12 +83,17 @@ struct store_settings {
 enum cfg_auth { CFG_AUTH_SIMPLE = 1, CFG_AUTH_KERBEROS = 2 };
 /* rpc.protection: Hadoop's hadoop.rpc.protection names, as bits. */
 enum cfg_qop { CFG_QOP_AUTHENTICATION = 1, CFG_QOP_INTEGRITY = 2, CFG_QOP_PRIVACY = 4 };
+struct proxyuser_rules;
 struct security_settings {
     int auth;                           /* CFG_AUTH_* bits; default simple */
     char *principal;                    /* service/host@REALM, host may be _HOST; "" = none */
     char *keytab;                       /* "" = KRB5_KTNAME or the system default */
     char *auth_to_local;                /* hadoop.security.auth_to_local rules; "DEFAULT" by default */
     int rpc_protection;                 /* CFG_QOP_* bits; default authentication */
+    /* The family proxyuser.<user>.hosts / .groups / .users (Hadoop's
+     * hadoop.proxyuser.*): who may impersonate whom. NULL when none is set. */
+    struct proxyuser_rules *proxyusers;
+    int nproxyuser_keys;                /* keys of the family read */
 };
 
 struct config {

@@ -22,8 +22,9 @@
  * the file, STOPPING=1 when a drain starts. SIGHUP (systemctl reload)
  * re-reads the file at once: the keys --help marks [reload] take effect,
  * and with the file driver the records too, without the settle wait (the
- * operator says the file is complete). Outside systemd NOTIFY_SOCKET is
- * unset and these messages go nowhere.
+ * operator says the file is complete), and reopens the audit logs (after
+ * logrotate moved them). Outside systemd NOTIFY_SOCKET is unset and these
+ * messages go nowhere.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -40,13 +41,16 @@
 
 #include "clock.h"
 #include "admin.h"
+#include "audit.h"
 #include "health.h"
 #include "cluster_state.h"
 #include "config.h"
 #include "metrics.h"
 #include "route_state.h"
 #include "router.h"
+#include "sasl_client.h"
 #include "sasl_server.h"
+#include "status.h"
 #include "store.h"
 #include "hms_conn.h"
 #include "hms_up.h"
@@ -107,6 +111,8 @@ static struct config *running;
 /* Taken by each reload: the file driver's thread and SIGHUP on main may
  * both reload, and both write `running`. */
 static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int set_audit_paths(const struct config *cfg, const char *path);
 
 /* Key names a reload found changed, split by whether they took effect. */
 struct reload_keys {
@@ -186,10 +192,26 @@ static struct snapshot *reload_locked(const char *path, const char *text, size_t
         fr_info("reload of %s applies %s", path, keys.applied);
         if (config_take_reloadable(running, &cfg) < 0)
             fr_warn("reload of %s: out of memory noting the new settings", path);
+        set_audit_paths(running, path);
     }
     fr_log_set_level(log_level(&cfg));
     config_free(&cfg);
     return s;
+}
+
+/* audit.hdfs and audit.hms as cfg names them; an unopenable file is
+ * logged and that log stays off. 0, or -1 when one could not be opened. */
+static int set_audit_paths(const struct config *cfg, const char *path)
+{
+    char why[1024];
+    int rc = 0;
+    const char *want[AUDIT_NLOGS] = { cfg->router.audit_hdfs, cfg->router.audit_hms };
+    for (int i = 0; i < AUDIT_NLOGS; i++)
+        if (audit_set_path((enum audit_log)i, want[i], why, sizeof why) < 0) {
+            fr_error("%s: %s", path, why);
+            rc = -1;
+        }
+    return rc;
 }
 
 /* Every new snapshot, whichever driver built it. */
@@ -549,6 +571,66 @@ static void usage(FILE *f)
     config_print_keys(f);
 }
 
+/*
+ * The router's own Kerberos login, for nameservices with a principal
+ * (kerberized NameNodes): as [security] principal (_HOST = the hdfs.listen
+ * host) from [security] keytab, before any worker starts; MIT Kerberos
+ * renews it from the keytab from then on. Needed by the first snapshot: a
+ * failure stops the start. With the zookeeper driver, records may name a
+ * principal later, so a configured principal logs in anyway (a failure is
+ * then only a warning). 0, or -1 after logging why.
+ */
+static int upstream_login(const struct config *cfg, const struct snapshot *snap, const char *listen_host,
+                          struct auth_login **out)
+{
+    const char *needs = NULL;
+    for (size_t i = 0; i < snapshot_ns_count(snap) && !needs; i++) {
+        const struct snap_ns *ns = snapshot_ns_at(snap, i);
+        if (ns->defined && ns->principal)
+            needs = ns->name;
+    }
+    bool have = cfg->security.principal && cfg->security.principal[0];
+    if (needs && !have) {
+        fr_error("[nameservice %s] principal: the router needs its own Kerberos login, [security] principal and "
+                 "keytab",
+                 needs);
+        return -1;
+    }
+    if (!have || (!needs && cfg->store.driver != STORE_ZOOKEEPER))
+        return 0;
+    char who[512], why[1024];
+    if (auth_expand_host(cfg->security.principal, listen_host, who, sizeof who) < 0) {
+        fr_error("[security] principal '%s' is too long", cfg->security.principal);
+        return -1;
+    }
+    struct auth_login *l = auth_login_new(who, cfg->security.keytab, why, sizeof why);
+    if (!l) {
+        if (!needs) {
+            fr_warn("kerberos: no login for kerberized NameNodes: %s", why);
+            return 0;
+        }
+        fr_error("kerberos: %s", why);
+        return -1;
+    }
+    fr_info("kerberos: logged in as %s (user %s) for kerberized NameNodes; tickets until %lld",
+            auth_login_principal(l), auth_login_user(l), auth_login_expires(l));
+    /* The NameNodes known now: their principals expanded (a reverse lookup
+     * for an address) and their service tickets fetched off the workers. */
+    for (size_t i = 0; i < snapshot_ns_count(snap); i++) {
+        const struct snap_ns *ns = snapshot_ns_at(snap, i);
+        for (uint32_t k = 0; ns->defined && ns->principal && k < ns->nnamenodes; k++) {
+            char host[256];
+            const char *colon = strrchr(ns->namenodes[k], ':');
+            snprintf(host, sizeof host, "%.*s", colon ? (int)(colon - ns->namenodes[k]) : (int)strlen(ns->namenodes[k]),
+                     ns->namenodes[k]);
+            auth_login_prefetch(l, ns->principal, host);
+        }
+    }
+    upstream_set_login(l);
+    *out = l;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *path = NULL;
@@ -592,6 +674,7 @@ int main(int argc, char **argv)
         .keytab = cfg.security.keytab,
         .listen_host = listen_host,
         .auth_to_local = cfg.security.auth_to_local,
+        .proxyusers = cfg.security.proxyusers, /* cfg lives until exit */
         .qop = ((cfg.security.rpc_protection & CFG_QOP_AUTHENTICATION) ? AUTH_QOP_AUTH : 0) |
                ((cfg.security.rpc_protection & CFG_QOP_INTEGRITY) ? AUTH_QOP_INT : 0) |
                ((cfg.security.rpc_protection & CFG_QOP_PRIVACY) ? AUTH_QOP_CONF : 0),
@@ -614,9 +697,12 @@ int main(int argc, char **argv)
             fr_error("%s", why);
             return 1;
         }
-        fr_info("HDFS clients authenticate with Kerberos as %s%s", auth_server_principal(auth),
-                (acfg.methods & AUTH_M_SIMPLE) ? " (SIMPLE allowed too)" : "");
+        fr_info("HDFS clients authenticate with Kerberos as %s%s; %d proxy-user rule(s)", auth_server_principal(auth),
+                (acfg.methods & AUTH_M_SIMPLE) ? " (SIMPLE allowed too)" : "", cfg.security.nproxyuser_keys);
     }
+    struct auth_login *login = NULL;
+    if (upstream_login(&cfg, first, listen_host, &login) < 0)
+        return 1;
     hms_log_clashes(first);
     snapshot_ref_init(&rs.ref, first);
 
@@ -663,18 +749,29 @@ int main(int argc, char **argv)
         return 1;
     }
     metrics_add_gauge(gauges, &r);
+    metrics_add_gauge(audit_metrics, NULL);
+    if (set_audit_paths(&cfg, path) < 0)
+        return 1;
     metrics_add_gauge(hms_targets_gauges, NULL);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     r.nworkers = cfg.router.workers > 0 ? cfg.router.workers : (ncpu > 0 ? (int)ncpu : 1);
     r.workers = calloc((size_t)r.nworkers, sizeof *r.workers);
     int port = 0;
+    if (workers_crypto_start(&r, cfg.router.crypto_threads, why, sizeof why) < 0) {
+        fr_error("%s", why);
+        return 1;
+    }
     for (int i = 0; i < r.nworkers; i++) {
         if (worker_start(&r.workers[i], &r, i, cfg.router.hdfs_listen, &port, why, sizeof why) < 0) {
             fr_error("%s", why);
             return 1;
         }
     }
-    if (cs_start(&rs, r.user, cfg.router.cluster_refresh_ms) < 0) {
+    status_attach(adm, &r); /* GET /, /status.json, /resolve: once the workers exist */
+    /* The refresher's own calls (block pools, space, hosts) run as the
+     * router itself: with a Kerberos login, as its principal (no
+     * impersonation, so a NameNode that makes it a superuser answers). */
+    if (cs_start(&rs, login ? auth_login_user(login) : r.user, cfg.router.cluster_refresh_ms) < 0) {
         fr_error("cannot start the cluster state refresher");
         return 1;
     }
@@ -735,9 +832,10 @@ int main(int argc, char **argv)
             told_ready = true;
         }
         sig = told_ready ? sigwaitinfo(&set, NULL) : sigtimedwait(&set, NULL, &tick);
-        if (sig == SIGHUP)
+        if (sig == SIGHUP) {
             reload_on_sighup(&rs, path, file_driver);
-        else if (sig == SIGTERM || sig == SIGINT)
+            audit_reopen(); /* logrotate moved the audit logs */
+        } else if (sig == SIGTERM || sig == SIGINT)
             break;
     }
     sd_notifyf(0, "STOPPING=1\nSTATUS=draining: calls in flight finish within %d ms", cfg.router.shutdown_grace_ms);
@@ -762,13 +860,16 @@ int main(int argc, char **argv)
         worker_wake(&r.workers[i]);
     for (int i = 0; i < r.nworkers; i++)
         worker_join(&r.workers[i]);
+    workers_crypto_stop(&r);
     atomic_store(&rs.store, NULL);
     store_stop(store);
     cs_stop();
+    audit_stop(); /* the workers are gone: every line is queued */
     snapshot_ref_destroy(&rs.ref);
     config_free(&cfg);
     free(r.workers);
     auth_server_free(auth);
+    auth_login_free(login);
     fr_info("stopped");
     return 0;
 }

@@ -1,5 +1,8 @@
 #include "metrics.h"
 
+#include "conn_crypto.h"
+#include "workpool.h"
+
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -159,9 +162,9 @@ static int cmp_agg(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-void metrics_render(struct buf *out)
+/* Sums every shard's series into a sorted array (caller frees); *np rows. */
+static struct agg *aggregate(size_t *np)
 {
-    static const char *protos[] = { "hdfs", "hms", "hdfs_upstream", "hms_upstream" };
     size_t cap = 1024, n = 0;
     struct agg *all = malloc(cap * sizeof *all);
     int ns = atomic_load_explicit(&nshards, memory_order_acquire);
@@ -196,6 +199,62 @@ void metrics_render(struct buf *out)
     }
     if (all)
         qsort(all, n, sizeof *all, cmp_agg);
+    *np = all ? n : 0;
+    return all;
+}
+
+static const char *const proto_names[4] = { "hdfs", "hms", "hdfs_upstream", "hms_upstream" };
+
+struct metrics_row *metrics_collect(size_t *np)
+{
+    size_t n = 0;
+    struct agg *all = aggregate(&n);
+    struct metrics_row *rows = n ? calloc(n, sizeof *rows) : NULL;
+    int nn = atomic_load_explicit(&nnames, memory_order_acquire);
+    for (size_t k = 0; rows && k < n; k++) {
+        uint32_t key = all[k].key - 1;
+        int m = (int)((key >> 14) & 0x3fff), s = (int)(key & 0x3fff);
+        rows[k].proto = proto_names[(key >> 28) & 3];
+        rows[k].method = m < nn ? names[m] : "?";
+        rows[k].ns = s < nn ? names[s] : "?";
+        rows[k].calls = all[k].calls;
+        rows[k].errors = all[k].errors;
+        rows[k].sum_us = all[k].sum_us;
+        memcpy(rows[k].buckets, all[k].buckets, sizeof rows[k].buckets);
+    }
+    free(all);
+    *np = rows ? n : 0;
+    return rows;
+}
+
+double metrics_quantile_us(const uint64_t buckets[METRICS_NBUCKETS], double q)
+{
+    uint64_t total = 0;
+    for (int b = 0; b < METRICS_NBUCKETS; b++)
+        total += buckets[b];
+    if (!total)
+        return 0;
+    double want = q * (double)total, seen = 0;
+    for (int b = 0; b < METRICS_NBUCKETS; b++) {
+        if (!buckets[b])
+            continue;
+        double lo = b ? (double)metrics_bucket_us[b - 1] : 0;
+        if (b == METRICS_NBUCKETS - 1)
+            return lo; /* unbounded: its floor is all that is known */
+        if (seen + (double)buckets[b] >= want) {
+            double hi = (double)metrics_bucket_us[b];
+            return lo + (hi - lo) * (want - seen) / (double)buckets[b];
+        }
+        seen += (double)buckets[b];
+    }
+    return (double)metrics_bucket_us[METRICS_NBUCKETS - 2];
+}
+
+void metrics_render(struct buf *out)
+{
+    const char *const *protos = proto_names;
+    size_t n = 0;
+    struct agg *all = aggregate(&n);
     int nn = atomic_load_explicit(&nnames, memory_order_acquire);
     char labels[512];
     /* One pass per metric family: Prometheus wants each family contiguous. */
@@ -240,4 +299,117 @@ void metrics_render(struct buf *out)
     int ng = atomic_load_explicit(&ngauges, memory_order_acquire);
     for (int i = 0; i < ng; i++)
         gauges[i].fn(out, gauges[i].arg);
+}
+
+/* ---- crypto threads and transports ---- */
+
+#define XPRT_NAMES 32
+
+struct xprt_sum {
+    const char *name;
+    uint64_t v[2][4]; /* [encode, decode][messages, plain bytes, wire bytes, offloaded] */
+    uint64_t full, fail[CONN_XF_N];
+};
+
+static uint64_t ld(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+
+static int sum_xprts(const struct conn_crypto *const *cc, int n, struct xprt_sum *sums)
+{
+    int ns = 0;
+    for (int i = 0; i < n; i++) {
+        for (int k = 0; k < CONN_XPRT_KINDS; k++) {
+            const struct conn_xprt_stats *x = &cc[i]->xs[k];
+            const char *name = __atomic_load_n(&x->name, __ATOMIC_ACQUIRE);
+            if (!name)
+                break; /* slots fill in order */
+            struct xprt_sum *t = NULL;
+            for (int j = 0; j < ns; j++)
+                if (strcmp(sums[j].name, name) == 0)
+                    t = &sums[j];
+            if (!t) {
+                if (ns == XPRT_NAMES)
+                    continue;
+                t = &sums[ns++];
+                memset(t, 0, sizeof *t);
+                t->name = name;
+            }
+            const uint64_t enc[4] = { ld(&x->enc_msgs), ld(&x->enc_bytes), ld(&x->enc_wire), ld(&x->jobs[0]) };
+            const uint64_t dec[4] = { ld(&x->dec_calls), ld(&x->dec_bytes), ld(&x->dec_wire), ld(&x->jobs[1]) };
+            for (int m = 0; m < 4; m++) {
+                t->v[0][m] += enc[m];
+                t->v[1][m] += dec[m];
+            }
+            t->full += ld(&x->inline_full);
+            for (int f = 0; f < CONN_XF_N; f++)
+                t->fail[f] += ld(&x->failures[f]);
+        }
+    }
+    return ns;
+}
+
+void metrics_render_crypto(struct buf *out, const struct conn_crypto *const *cc, int n,
+                           const struct fr_workpool *pool)
+{
+    static const char *const fam[4][2] = {
+        { "fedrouter_xprt_messages_total", "Messages a transport encoded, and its decode runs that gave plaintext." },
+        { "fedrouter_xprt_plain_bytes_total", "Plaintext bytes a transport encoded or decoded." },
+        { "fedrouter_xprt_wire_bytes_total", "Wire bytes a transport made (encode) or took (decode)." },
+        { "fedrouter_xprt_offloaded_total", "Transport jobs run on a crypto thread." },
+    };
+    static const char *const ops[2] = { "encode", "decode" };
+    struct xprt_sum sums[XPRT_NAMES];
+    int ns = sum_xprts(cc, n, sums);
+    for (int f = 0; f < 4; f++) {
+        metrics_printf(out, "# HELP %s %s\n# TYPE %s counter\n", fam[f][0], fam[f][1], fam[f][0]);
+        for (int j = 0; j < ns; j++)
+            for (int o = 0; o < 2; o++)
+                metrics_printf(out, "%s{xprt=\"%s\",op=\"%s\"} %llu\n", fam[f][0], sums[j].name, ops[o],
+                               (unsigned long long)sums[j].v[o][f]);
+    }
+    metrics_printf(out, "# HELP fedrouter_xprt_queue_full_total Transport work that wanted a crypto thread "
+                        "and ran on its worker because the queue was full.\n"
+                        "# TYPE fedrouter_xprt_queue_full_total counter\n");
+    for (int j = 0; j < ns; j++)
+        metrics_printf(out, "fedrouter_xprt_queue_full_total{xprt=\"%s\"} %llu\n", sums[j].name,
+                       (unsigned long long)sums[j].full);
+    metrics_printf(out, "# HELP fedrouter_xprt_failures_total Connections closed by their transport.\n"
+                        "# TYPE fedrouter_xprt_failures_total counter\n");
+    for (int j = 0; j < ns; j++)
+        for (int f = 0; f < CONN_XF_N; f++)
+            metrics_printf(out, "fedrouter_xprt_failures_total{xprt=\"%s\",reason=\"%s\"} %llu\n", sums[j].name,
+                           conn_xprt_fail_name((enum conn_xprt_fail)f), (unsigned long long)sums[j].fail[f]);
+
+    struct fr_workpool_stats ps;
+    memset(&ps, 0, sizeof ps);
+    if (pool)
+        fr_workpool_stats(pool, &ps);
+    metrics_printf(out,
+                   "# HELP fedrouter_crypto_threads Crypto threads (0: transport work runs on the workers).\n"
+                   "# TYPE fedrouter_crypto_threads gauge\nfedrouter_crypto_threads %d\n"
+                   "# HELP fedrouter_crypto_queue_depth Jobs waiting for a crypto thread.\n"
+                   "# TYPE fedrouter_crypto_queue_depth gauge\nfedrouter_crypto_queue_depth %llu\n"
+                   "# HELP fedrouter_crypto_running_jobs Jobs a crypto thread is running now.\n"
+                   "# TYPE fedrouter_crypto_running_jobs gauge\nfedrouter_crypto_running_jobs %llu\n"
+                   "# HELP fedrouter_crypto_jobs_total Jobs the crypto threads ran.\n"
+                   "# TYPE fedrouter_crypto_jobs_total counter\nfedrouter_crypto_jobs_total %llu\n"
+                   "# HELP fedrouter_crypto_busy_seconds_total Time the crypto threads spent running jobs.\n"
+                   "# TYPE fedrouter_crypto_busy_seconds_total counter\nfedrouter_crypto_busy_seconds_total %.6f\n",
+                   ps.threads, (unsigned long long)ps.depth, (unsigned long long)ps.running,
+                   (unsigned long long)ps.finished, (double)ps.run_ns / 1e9);
+    metrics_printf(out, "# HELP fedrouter_crypto_queue_wait_seconds Time a job waited for a crypto thread.\n"
+                        "# TYPE fedrouter_crypto_queue_wait_seconds histogram\n");
+    uint64_t cum = 0;
+    for (int b = 0; b < FR_WORKPOOL_NBUCKETS; b++) {
+        cum += ps.wait_buckets[b];
+        if (b == FR_WORKPOOL_NBUCKETS - 1)
+            metrics_printf(out, "fedrouter_crypto_queue_wait_seconds_bucket{le=\"+Inf\"} %llu\n",
+                           (unsigned long long)cum);
+        else
+            metrics_printf(out, "fedrouter_crypto_queue_wait_seconds_bucket{le=\"%g\"} %llu\n",
+                           (double)fr_workpool_bucket_us[b] / 1e6, (unsigned long long)cum);
+    }
+    metrics_printf(out,
+                   "fedrouter_crypto_queue_wait_seconds_sum %.6f\n"
+                   "fedrouter_crypto_queue_wait_seconds_count %llu\n",
+                   (double)ps.wait_ns / 1e9, (unsigned long long)cum);
 }

@@ -67,6 +67,42 @@ void metrics_add_gauge(metrics_gauge_fn fn, void *arg);
 /* Renders every series and gauge as Prometheus text into out. */
 void metrics_render(struct buf *out);
 
+/* The crypto threads and the transports (lib/conn_crypto.h), summed over
+ * the loops cc[0..n) (one per worker) by transport name:
+ *   fedrouter_xprt_messages_total{xprt,op}       op encode: messages; decode: unwrap runs giving plaintext
+ *   fedrouter_xprt_plain_bytes_total{xprt,op}    plaintext bytes in (encode) / out (decode)
+ *   fedrouter_xprt_wire_bytes_total{xprt,op}     wire bytes out (encode) / in (decode)
+ *   fedrouter_xprt_offloaded_total{xprt,op}      jobs run on a crypto thread
+ *   fedrouter_xprt_queue_full_total{xprt}        wanted a thread, queue full: ran on the worker
+ *   fedrouter_xprt_failures_total{xprt,reason}   connections closed by their transport
+ *   fedrouter_crypto_threads, fedrouter_crypto_queue_depth, fedrouter_crypto_running_jobs (gauges)
+ *   fedrouter_crypto_jobs_total, fedrouter_crypto_busy_seconds_total (counters)
+ *   fedrouter_crypto_queue_wait_seconds (histogram: submitted -> started)
+ * pool NULL: the crypto gauges are 0 (inline). */
+struct conn_crypto;
+struct fr_workpool;
+void metrics_render_crypto(struct buf *out, const struct conn_crypto *const *cc, int n,
+                           const struct fr_workpool *pool);
+
+/* One series summed over every shard, as the status page reads them. */
+struct metrics_row {
+    const char *proto;              /* "hdfs", "hms", "hdfs_upstream", "hms_upstream" */
+    const char *method, *ns;        /* interned names: valid for the process */
+    uint64_t calls, errors, sum_us;
+    uint64_t buckets[METRICS_NBUCKETS];
+};
+
+/* Every series, summed over the shards and sorted by (proto, method, ns),
+ * in a malloc'd array the caller frees; *n rows. NULL with *n = 0 when
+ * there are none or memory ran out. Thread: any (reads the shards as a
+ * scrape does). */
+struct metrics_row *metrics_collect(size_t *n);
+
+/* The latency below which a fraction q (0..1) of the calls counted in
+ * buckets fell, in microseconds, interpolated linearly inside the bucket
+ * (the last, unbounded bucket answers its lower bound). 0 when empty. */
+double metrics_quantile_us(const uint64_t buckets[METRICS_NBUCKETS], double q);
+
 /* Appends formatted text (a printf into a buf). */
 void metrics_printf(struct buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

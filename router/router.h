@@ -13,6 +13,7 @@
 
 struct worker;
 struct auth_server;
+struct fr_workpool;
 
 struct router {
     char id[128];                        /* [router] id */
@@ -43,6 +44,7 @@ struct router {
     atomic_bool safe_mode;               /* answer StandbyException: clients go to another router */
     int nworkers;
     struct worker *workers;
+    struct fr_workpool *crypto_pool;     /* crypto threads shared by the workers; NULL: inline */
 };
 
 #endif

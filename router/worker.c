@@ -19,6 +19,7 @@
 #include "net.h"
 #include "router.h"
 #include "upstream.h"
+#include "workpool.h"
 
 /*
  * Draining: the listening sockets are closed, not just unwatched, so the
@@ -53,26 +54,21 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
         ev_break(loop, EVBREAK_ALL);
 }
 
-/*
- * A node from the worker's inbox. No thread pushes to it yet; the crypto
- * threads will, with nodes that say what finished and for which connection,
- * and this is where they will be dispatched. Until then a node here is a bug.
- */
-static void on_inbox(struct fr_inbox_node *node, void *arg)
-{
-    struct worker *w = arg;
-    fr_error("worker %d: unexpected node in its inbox", w->id);
-}
-
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
+    conn_crypto_bind(&w->crypto); /* every connection of this thread hands slow work to the pool */
     ev_run(w->loop, 0);
-    /* Results still queued are handled while the connections they name are
-     * alive. Whatever pushes here must have stopped doing so by now. */
-    fr_inbox_stop(&w->inbox);
+    /* Jobs still out come back while the connections they name are alive
+     * (what they finish may queue more: the quiesce waits for that too);
+     * the clients close; what their closing set going comes back as well.
+     * No job is out after that, so no thread pushes to the inbox. */
+    conn_crypto_quiesce(&w->crypto);
     hconn_close_all(w);
     mconn_close_all(w);
+    conn_crypto_quiesce(&w->crypto);
+    fr_inbox_stop(&w->inbox);
+    conn_crypto_bind(NULL);
     hms_pool_free(w->hup);
     w->hup = NULL;
     upstream_pool_free(w->up);
@@ -128,7 +124,8 @@ int worker_start(struct worker *w, struct router *r, int id, const char *hdfs_li
     ev_async_init(&w->wake, on_wake);
     w->wake.data = w;
     ev_async_start(w->loop, &w->wake);
-    fr_inbox_init(&w->inbox, w->loop, on_inbox, w);
+    fr_inbox_init(&w->inbox, w->loop, fr_job_inbox_handler, w);
+    conn_crypto_init(&w->crypto, r->crypto_pool, &w->inbox);
     if (pthread_create(&w->thr, NULL, worker_main, w) != 0) {
         snprintf(err, errlen, "cannot start worker thread %d", id);
         return -1;
@@ -172,4 +169,38 @@ const char *worker_sock_name(enum worker_sock k)
 {
     static const char *const names[WS_NKINDS] = { "hdfs_client", "hms_client", "namenode", "metastore" };
     return (unsigned)k < WS_NKINDS ? names[k] : "?";
+}
+
+/* Scrape time (admin thread): the crypto threads and every worker's
+ * transport counters. */
+static void crypto_gauges(struct buf *out, void *arg)
+{
+    struct router *r = arg;
+    const struct conn_crypto *cc[1024];
+    int n = 0;
+    for (int i = 0; i < r->nworkers && n < 1024; i++)
+        cc[n++] = &r->workers[i].crypto;
+    metrics_render_crypto(out, cc, n, r->crypto_pool);
+}
+
+#define CRYPTO_QUEUE_PER_THREAD 256 /* jobs waiting per crypto thread before work runs on the worker */
+
+int workers_crypto_start(struct router *r, int threads, char *err, size_t errlen)
+{
+    r->crypto_pool = NULL;
+    if (threads > 0) {
+        r->crypto_pool = fr_workpool_new(threads, (size_t)threads * CRYPTO_QUEUE_PER_THREAD);
+        if (!r->crypto_pool) {
+            snprintf(err, errlen, "cannot start %d crypto threads", threads);
+            return -1;
+        }
+    }
+    metrics_add_gauge(crypto_gauges, r);
+    return 0;
+}
+
+void workers_crypto_stop(struct router *r)
+{
+    fr_workpool_free(r->crypto_pool);
+    r->crypto_pool = NULL;
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "conn_crypto.h"
 #include "hdfs_conn.h"
 #include "inbox.h"
 
@@ -41,8 +42,9 @@ struct worker {
     int hdfs_fd;                        /* this worker's HDFS listener */
     struct conn_listener hdfs_listener; /* accepts HDFS clients (hconn_accept) */
     ev_async wake;                      /* stop / drain requests from main */
-    struct fr_inbox inbox;              /* results other threads hand back to this loop
-                                           (nothing pushes yet: crypto threads will) */
+    struct fr_inbox inbox;              /* jobs the crypto threads hand back to this loop */
+    struct conn_crypto crypto;          /* this loop's crypto hand-off and transport counters; every
+                                           connection made on the worker's thread uses it */
     struct upstream_pool *up;
     struct metrics_shard *metrics;
     struct hconn *conns;                /* live client connections */
@@ -73,6 +75,12 @@ int worker_start(struct worker *w, struct router *r, int id, const char *hdfs_li
  * socket. Every admitted connection calls worker_client_gone once. */
 bool worker_client_admit(struct worker *w, bool hms, const char *peer);
 void worker_client_gone(struct worker *w);
+
+/* The crypto threads all workers share (r->crypto_pool, none when threads
+ * is 0) and their metrics. Before the first worker_start / after the last
+ * worker_join. */
+int workers_crypto_start(struct router *r, int threads, char *err, size_t errlen);
+void workers_crypto_stop(struct router *r);
 
 /* Tells the worker to look at the router's draining/stopping flags. */
 void worker_wake(struct worker *w);

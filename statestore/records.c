@@ -299,7 +299,7 @@ const char *record_key(const struct record *r)
 
 enum {
     K_DESTS, K_ORDER, K_READONLY, K_FT, K_OWNER, K_GROUP, K_MODE, K_NSQ, K_SSQ,
-    K_NAMENODES, K_DISABLED,
+    K_NAMENODES, K_DISABLED, K_NSPRINC,
     K_URIS, K_PREFIX, K_PRIMARY, K_ACCESS, K_WRITABLE, K_DATABASES,
     K_COUNT
 };
@@ -322,6 +322,10 @@ static const struct rec_key keys[K_COUNT] = {
                      "host:port[, host:port...] of the NameNodes (HA: tried in order, active remembered)"},
     [K_DISABLED] = {REC_NAMESERVICE, "disabled", "bool", "false",
                     "leave this subcluster out of resolution and fan-out calls"},
+    [K_NSPRINC] = {REC_NAMESERVICE, "principal", "string", "",
+                   "the NameNodes' Kerberos principal, nn/_HOST@REALM (_HOST = each NameNode's host as written in "
+                   "namenodes): set, the router authenticates to them with GSSAPI as its [security] principal and "
+                   "names the client as the effective user (a proxy user); empty = SIMPLE"},
     [K_URIS] = {REC_METASTORE, "uris", "list", NULL, "thrift://host:port[, ...] of the metastore, tried in order"},
     [K_PREFIX] = {REC_METASTORE, "prefix", "string", "<name>_",
                   "database-name prefix routed here, lower case (the primary's default is none)"},
@@ -488,6 +492,15 @@ static int set_key(struct record *r, int k, const char *v, char *why, size_t why
             return fail(why, whylen, "'%s' is not a boolean (true/false)", v);
         return 0;
     }
+    case K_NSPRINC:
+        if (*v && (!strchr(v, '/') || strchr(v, ' ')))
+            return fail(why, whylen, "principal '%s': expected service/host@REALM (host may be _HOST)", v);
+        if (!*v) {
+            free(n->principal);
+            n->principal = NULL;
+            return 0;
+        }
+        return set_string(&n->principal, v, 512, why, whylen);
     case K_OWNER: return set_string(&m->owner, v, 256, why, whylen);
     case K_GROUP: return set_string(&m->group, v, 256, why, whylen);
     case K_MODE: {
@@ -708,6 +721,7 @@ void record_free(struct record *r)
     }
     case REC_NAMESERVICE:
         free(r->u.ns.name);
+        free(r->u.ns.principal);
         free_list(r->u.ns.namenodes, r->u.ns.nnamenodes);
         break;
     case REC_METASTORE:
@@ -759,7 +773,8 @@ int record_copy(struct record *dst, const struct record *src)
     }
     case REC_NAMESERVICE:
         dst->u.ns.name = xstrdup(src->u.ns.name);
-        bad = !dst->u.ns.name || copy_list(&dst->u.ns.namenodes, src->u.ns.namenodes, src->u.ns.nnamenodes) < 0;
+        dst->u.ns.principal = src->u.ns.principal ? strdup(src->u.ns.principal) : NULL;
+        bad = !dst->u.ns.name || (src->u.ns.principal && !dst->u.ns.principal) || copy_list(&dst->u.ns.namenodes, src->u.ns.namenodes, src->u.ns.nnamenodes) < 0;
         break;
     case REC_METASTORE:
         dst->u.ms.name = xstrdup(src->u.ms.name);
@@ -839,6 +854,10 @@ size_t record_format(const struct record *r, bool all, char *buf, size_t size)
         put_list(&o, "namenodes", r->u.ns.namenodes, r->u.ns.nnamenodes);
         if (all || r->u.ns.disabled)
             put(&o, "disabled = %s\n", r->u.ns.disabled ? "true" : "false");
+        /* Written only when set, so records stored before the key existed
+         * keep their text. */
+        if (r->u.ns.principal)
+            put(&o, "principal = %s\n", r->u.ns.principal);
         break;
     case REC_METASTORE: {
         const struct ms_rec *s = &r->u.ms;

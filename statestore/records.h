@@ -95,6 +95,7 @@ struct ns_rec {
     char **namenodes;
     size_t nnamenodes;
     bool disabled;              /* left out of resolution and fan-out, as RBF's disabled nameservices */
+    char *principal;            /* the NameNodes' Kerberos principal (nn/_HOST@REALM); NULL = SIMPLE upstream */
 };
 
 /* ---- metastore routes ---- */

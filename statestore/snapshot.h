@@ -48,6 +48,7 @@ struct snap_ns {
     uint32_t idx;                   /* position in snapshot_ns_at() order */
     bool defined;                   /* a [nameservice] record exists */
     bool disabled;                  /* left out of resolution and fan-out */
+    const char *principal;          /* NameNodes' Kerberos principal; NULL = SIMPLE */
 };
 
 /* One destination of a mount entry. */

@@ -181,6 +181,7 @@ static int build_ns(struct snapshot *s, const struct record_set *set, const stru
             const struct ns_rec *r = &defs[i]->u.ns;
             n->defined = true;
             n->disabled = r->disabled;
+            n->principal = r->principal ? arena_strdup(&s->arena, r->principal) : NULL;
             n->namenodes = (const char *const *)copy_strs(&s->arena, r->namenodes, r->nnamenodes);
             n->nnamenodes = (uint32_t)r->nnamenodes;
             if (!n->namenodes) {

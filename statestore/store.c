@@ -89,6 +89,26 @@ void store_gauges(struct store *st, store_print_fn print, void *out)
         st->ops->gauges(st, print, out);
 }
 
+void store_info(struct store *st, struct store_info *out)
+{
+    memset(out, 0, sizeof *out);
+    out->driver = st ? st->ops->name : "";
+    if (!st)
+        return;
+    out->loaded_at_ms = atomic_load(&st->loaded_at_ms);
+    if (st->ops->info)
+        st->ops->info(st, out);
+}
+
+int store_routers(struct store *st, struct store_router **out, size_t *n, char *why, size_t whylen)
+{
+    *out = NULL;
+    *n = 0;
+    if (!st || !st->ops->routers)
+        return 0;
+    return st->ops->routers(st, out, n, why, whylen);
+}
+
 void store_stop(struct store *st)
 {
     if (st)

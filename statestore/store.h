@@ -70,6 +70,26 @@ struct store_host {
     void *ctx;
 };
 
+/* What the status page shows of the statestore. */
+struct store_info {
+    const char *driver;             /* "file" or "zookeeper" */
+    bool has_zk;                    /* the fields below the line are set */
+    int64_t loaded_at_ms;           /* wall clock of the last snapshot published; 0 = none yet */
+    /* -- zookeeper -- */
+    bool connected, ready;
+    int64_t stale_since_ms;         /* wall clock the connection was lost; 0 = connected */
+    uint64_t zxid;                  /* of the records the table was built from */
+};
+
+/* A router registered in the statestore (zookeeper: its ephemeral znode). */
+struct store_router {
+    char id[130];
+    char hdfs[128], hms[128], admin[128];
+    char version[64];
+    int64_t start_ms;               /* wall clock */
+    uint64_t snapshot, zxid;        /* what it serves */
+};
+
 /* Writes one metrics line (or several), printf-style, to out. */
 typedef void (*store_print_fn)(void *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -84,6 +104,11 @@ struct store_ops {
      * false when the router has no table at all yet. */
     bool (*health)(struct store *st, char *out, size_t cap);
     void (*gauges)(struct store *st, store_print_fn print, void *out);
+    /* The driver's part of store_info (may be NULL). */
+    void (*info)(struct store *st, struct store_info *out);
+    /* The live routers, in a malloc'd array; -1 with why when they cannot
+     * be listed now. NULL: the driver registers none. */
+    int (*routers)(struct store *st, struct store_router **out, size_t *n, char *why, size_t whylen);
     void (*stop)(struct store *st);
 };
 
@@ -103,6 +128,12 @@ bool store_health(struct store *st, char *out, size_t cap);
 void store_last_error(struct store *st, char *out, size_t cap);
 /* The statestore's metrics: reload failures, then the driver's own. */
 void store_gauges(struct store *st, store_print_fn print, void *out);
+/* The statestore for the status page. Safe from any thread. */
+void store_info(struct store *st, struct store_info *out);
+/* The routers registered in the statestore (caller frees *out): 0, or -1
+ * with why. A driver without registrations answers 0 and none. The
+ * zookeeper driver reads ZooKeeper: a round trip, not for a worker. */
+int store_routers(struct store *st, struct store_router **out, size_t *n, char *why, size_t whylen);
 /* Stops the driver's threads and frees it. NULL is ignored. */
 void store_stop(struct store *st);
 

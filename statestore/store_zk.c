@@ -231,11 +231,60 @@ static void zk_gauges(struct store *st, store_print_fn print, void *out)
           (unsigned long long)atomic_load(&z->rebuilds));
 }
 
+static void zk_info(struct store *st, struct store_info *out)
+{
+    struct store_zk *z = (struct store_zk *)st;
+    struct zks_status zs;
+    zks_status(z->zk, &zs);
+    out->has_zk = true;
+    out->connected = zs.connected;
+    out->ready = zs.ready;
+    out->stale_since_ms = zs.stale_since_ms;
+    out->zxid = zs.zxid;
+}
+
+static int zk_routers(struct store *st, struct store_router **out, size_t *n, char *why, size_t whylen)
+{
+    struct store_zk *z = (struct store_zk *)st;
+    struct zks_status zs;
+    zks_status(z->zk, &zs);
+    if (!zs.connected) { /* no waiting on a session that is not there */
+        snprintf(why, whylen, "ZooKeeper is not connected");
+        return -1;
+    }
+    struct zks_router *v = NULL;
+    size_t k = 0;
+    if (zks_list_routers(z->zk, &v, &k, why, whylen) != ZKS_OK)
+        return -1;
+    struct store_router *r = calloc(k ? k : 1, sizeof *r);
+    if (!r) {
+        free(v);
+        snprintf(why, whylen, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < k; i++) {
+        snprintf(r[i].id, sizeof r[i].id, "%s", v[i].id);
+        snprintf(r[i].hdfs, sizeof r[i].hdfs, "%s", v[i].hdfs);
+        snprintf(r[i].hms, sizeof r[i].hms, "%s", v[i].hms);
+        snprintf(r[i].admin, sizeof r[i].admin, "%s", v[i].admin);
+        snprintf(r[i].version, sizeof r[i].version, "%s", v[i].version);
+        r[i].start_ms = v[i].start_ms;
+        r[i].snapshot = v[i].snapshot;
+        r[i].zxid = v[i].zxid;
+    }
+    free(v);
+    *out = r;
+    *n = k;
+    return 0;
+}
+
 const struct store_ops store_zk_ops = {
     .name = "zookeeper",
     .start = zk_start,
     .advertise = zk_advertise,
     .health = zk_health,
     .gauges = zk_gauges,
+    .info = zk_info,
+    .routers = zk_routers,
     .stop = zk_stop,
 };

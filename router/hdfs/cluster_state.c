@@ -8,7 +8,9 @@
  *     pump --> up to CS_WINDOW calls in flight, in layout order:
  *              versionRequest (NamenodeProtocol, which a standby answers
  *              too) of every nameservice, getQuotaUsage of each destination
- *              of a mount with a quota, getFsStats, getDatanodeReport
+ *              of a mount with a quota, getFsStats, getDatanodeReport,
+ *              then getFsStats to each NameNode on its own (its role and
+ *              latency, for the status page)
  *       call_send --> ha_send_to(NameNode idx) --> upstream pool --> NameNode
  *       on_answer <-- success: call_finish records it
  *                 <-- anything else: the next NameNode, in configured order
@@ -63,6 +65,12 @@ struct host_ent {
     int64_t at_ms;
 };
 
+struct nn_ent {
+    char ns[CS_NAME];
+    char addr[128];
+    struct cs_nn st;                    /* age_ms holds the time seen (monotonic ms) */
+};
+
 struct usage_ent {
     char *src;
     struct cs_usage u;
@@ -77,6 +85,8 @@ static struct space_ent *spaces;
 static size_t nspaces, capspaces;
 static struct host_ent *hosts;
 static size_t nhosts, caphosts;
+static struct nn_ent *nntab;
+static size_t nnntab, capnntab;
 static int64_t max_age_ms = 30000;
 static _Atomic uint64_t rounds;
 
@@ -223,6 +233,54 @@ int cs_usage(const char *src, struct cs_usage *u)
     return rc;
 }
 
+const char *cs_nn_role_name(enum cs_nn_role r)
+{
+    switch (r) {
+    case CS_NN_ACTIVE: return "active";
+    case CS_NN_STANDBY: return "standby";
+    case CS_NN_ERROR: return "error";
+    default: return "unreachable";
+    }
+}
+
+static void note_namenode(const char *ns, const char *addr, const struct cs_nn *st)
+{
+    pthread_mutex_lock(&lock);
+    size_t i = 0;
+    while (i < nnntab && !(strcmp(nntab[i].ns, ns) == 0 && strcmp(nntab[i].addr, addr) == 0))
+        i++;
+    if (i == nnntab) {
+        if (grow((void **)&nntab, &capnntab, nnntab, sizeof *nntab, 16) < 0) {
+            pthread_mutex_unlock(&lock);
+            return;
+        }
+        snprintf(nntab[nnntab].ns, CS_NAME, "%s", ns);
+        snprintf(nntab[nnntab].addr, sizeof nntab[nnntab].addr, "%s", addr);
+        nnntab++;
+    }
+    nntab[i].st = *st;
+    nntab[i].st.age_ms = fr_mono_ms();
+    pthread_mutex_unlock(&lock);
+}
+
+int cs_namenode(const char *ns, const char *addr, struct cs_nn *out)
+{
+    int rc = -1;
+    int64_t now = fr_mono_ms();
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < nnntab; i++)
+        if (strcmp(nntab[i].ns, ns) == 0 && strcmp(nntab[i].addr, addr) == 0) {
+            if (now - nntab[i].st.age_ms <= max_age_ms) {
+                *out = nntab[i].st;
+                out->age_ms = now - nntab[i].st.age_ms;
+                rc = 0;
+            }
+            break;
+        }
+    pthread_mutex_unlock(&lock);
+    return rc;
+}
+
 uint64_t cs_rounds(void)
 {
     return atomic_load(&rounds);
@@ -236,6 +294,7 @@ enum cs_kind {
     CS_STATS,                           /* getFsStats: remaining bytes */
     CS_NODES,                           /* getDatanodeReport: DataNode hosts */
     CS_USAGE,                           /* getQuotaUsage of one destination */
+    CS_PROBE,                           /* getFsStats of one NameNode alone: its role */
 };
 
 enum cs_call_state { CS_QUEUED = 0, CS_SENT, CS_DONE };
@@ -259,6 +318,8 @@ struct cs_call {
     enum cs_call_state state;
     struct ha_ns *ns;                   /* the round's copy of the nameservice */
     int idx;                            /* the NameNode asked now */
+    int target;                         /* CS_PROBE: the one NameNode it asks */
+    uint64_t sent_us;                   /* when it went out (CS_PROBE's latency) */
     const char *method;                 /* static string */
     uint8_t *req;                       /* the request message (owned; NULL: empty) */
     size_t reqlen;
@@ -393,6 +454,15 @@ static void call_finish(struct cs_call *c, bool ok, const uint8_t *payload, size
         if (ok)
             learn_datanodes(ns, payload, len);
         break;
+    case CS_PROBE:
+        /* A probe ends here with ok only from probe_answer, which noted
+         * the role; otherwise nothing could be sent. */
+        if (!ok) {
+            struct cs_nn nn = { .role = CS_NN_DOWN };
+            snprintf(nn.why, sizeof nn.why, "%.159s", c->why[0] ? c->why : "cannot send the call");
+            note_namenode(ns, c->ns->addrs[c->target], &nn);
+        }
+        break;
     case CS_USAGE:
         /* A destination that does not exist yet counts nothing. */
         if (ok)
@@ -425,13 +495,15 @@ static void note_why(struct cs_call *c, const char *what)
  * returns, and then c may already be finished: do not touch it after 0. */
 static int call_send(struct cs_call *c)
 {
-    for (; c->idx < c->ns->n && !atomic_load(&stop_flag); c->idx++) {
+    int last = c->kind == CS_PROBE ? c->target + 1 : c->ns->n; /* a probe asks its NameNode only */
+    for (; c->idx < last && !atomic_load(&stop_flag); c->idx++) {
         struct ipc_ids ids = { cs_next_id, 0, cs_cid, sizeof cs_cid };
         cs_next_id = cs_next_id == INT32_MAX ? 0 : cs_next_id + 1;
         c->hc.done = on_answer;
         c->hc.arg = c;
         c->hc.protocol = c->kind == CS_POOL ? IPC_NAMENODE_PROTOCOL : NULL;
         c->hc.why[0] = 0;
+        c->sent_us = fr_mono_us();
         if (ha_send_to(&c->hc, cs_pool, c->ns, c->idx, cs_user, &ids, c->method, c->req, c->reqlen) == 0)
             return 0;
         /* ha says why nothing went out ("addr: reason"), e.g. a name that
@@ -443,6 +515,31 @@ static int call_send(struct cs_call *c)
     return -1;
 }
 
+/* A probe's answer: the NameNode's role, whatever it is; a probe never
+ * moves on to another NameNode. */
+static void probe_answer(struct cs_call *c, enum upstream_status st, const struct ipc_reply *r)
+{
+    struct cs_nn nn = { .role = CS_NN_DOWN };
+    if (st == UP_OK) {
+        nn.latency_us = fr_mono_us() - c->sent_us;
+        if (r->status == IPC_SUCCESS) {
+            nn.role = CS_NN_ACTIVE;
+        } else {
+            char cls[128], msg[128];
+            ipc_span_copy(r->exception_class, cls, sizeof cls);
+            ipc_span_copy(r->error_msg, msg, sizeof msg);
+            nn.role = strstr(cls, "StandbyException") ? CS_NN_STANDBY : CS_NN_ERROR;
+            snprintf(nn.why, sizeof nn.why, "%.80s: %.70s", cls, msg);
+        }
+    } else {
+        snprintf(nn.why, sizeof nn.why, "%s",
+                 st == UP_ETIMEOUT ? "no answer in time" : st == UP_EDOWN ? "unreachable" : "protocol error");
+    }
+    if (!atomic_load(&stop_flag))
+        note_namenode(c->ns->name, c->ns->addrs[c->target], &nn);
+    call_finish(c, true, NULL, 0);
+}
+
 /*
  * One NameNode's answer. Anything but a success (StandbyException, another
  * error, a lost connection, a timeout) moves on to the next NameNode: the
@@ -452,6 +549,10 @@ static void on_answer(struct ha_call *hc, enum upstream_status st, const struct 
                       size_t len, const char *why)
 {
     struct cs_call *c = (struct cs_call *)hc;
+    if (c->kind == CS_PROBE) {
+        probe_answer(c, st, r);
+        return;
+    }
     if (st == UP_OK && r->status == IPC_SUCCESS) {
         call_finish(c, true, r->payload.p, r->payload.len);
         return;
@@ -545,6 +646,7 @@ static int round_plan(struct cs_round *rd)
         const struct snap_ns *ns = snapshot_ns_at(s, i);
         struct ha_ns *h = &rd->nss[ns->idx];
         snprintf(h->name, sizeof h->name, "%s", ns->name);
+        snprintf(h->principal, sizeof h->principal, "%s", ns->principal ? ns->principal : "");
         h->n = (int)(ns->nnamenodes < HA_MAX_NAMENODES ? ns->nnamenodes : HA_MAX_NAMENODES);
         for (int k = 0; k < h->n; k++)
             snprintf(h->addrs[k], sizeof h->addrs[k], "%s", ns->namenodes[k]);
@@ -559,7 +661,11 @@ static int round_plan(struct cs_round *rd)
             nusage += ns_asked(m->dests[k].ns) && m->dests[k].path_len <= FR_PATH_MAX;
     }
     rd->accs = calloc(rd->naccs ? rd->naccs : 1, sizeof *rd->accs);
-    rd->calls = calloc(3 * nasked + nusage + 1, sizeof *rd->calls);
+    size_t nprobes = 0;
+    for (size_t i = 0; i < nns; i++)
+        if (ns_asked(snapshot_ns_at(s, i)))
+            nprobes += (size_t)rd->nss[snapshot_ns_at(s, i)->idx].n;
+    rd->calls = calloc(3 * nasked + nusage + nprobes + 1, sizeof *rd->calls);
     if (!rd->accs || !rd->calls)
         return -1;
     for (size_t i = 0; i < nns; i++) {
@@ -606,6 +712,17 @@ static int round_plan(struct cs_round *rd)
         c->reqlen = pb_put_varint_field(c->req, 1, 1); /* DatanodeReportTypeProto ALL */
         call_init(c, rd, CS_NODES, ns, "getDatanodeReport");
         rd->ncalls++;
+    }
+    /* Last, so that they never delay what routing needs. */
+    for (size_t i = 0; i < nns; i++) {
+        const struct snap_ns *ns = snapshot_ns_at(s, i);
+        if (!ns_asked(ns))
+            continue;
+        for (int k = 0; k < rd->nss[ns->idx].n; k++) {
+            struct cs_call *c = &rd->calls[rd->ncalls++];
+            call_init(c, rd, CS_PROBE, ns, "getFsStats");
+            c->idx = c->target = k;
+        }
     }
     return 0;
 }

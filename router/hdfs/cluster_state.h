@@ -53,6 +53,27 @@ bool cs_quotas_set(void);
 /* 0 with the usage of the mount at src when known and fresh, else -1. */
 int cs_usage(const char *src, struct cs_usage *u);
 
+/* Each NameNode as the refresher last saw it: every round asks every
+ * NameNode of every nameservice getFsStats on its own (no moving on), so a
+ * standby answers StandbyException and a dead one does not answer. For the
+ * status page. */
+enum cs_nn_role {
+    CS_NN_ACTIVE,                   /* answered the call */
+    CS_NN_STANDBY,                  /* answered StandbyException */
+    CS_NN_ERROR,                    /* answered another exception (reachable) */
+    CS_NN_DOWN,                     /* no answer: refused, timed out, broken */
+};
+struct cs_nn {
+    enum cs_nn_role role;
+    uint64_t latency_us;            /* from send to answer (0 when DOWN) */
+    int64_t age_ms;                 /* how long ago */
+    char why[160];                  /* the exception or failure, "" when ACTIVE */
+};
+/* 0 with what is known of NameNode addr of nameservice ns (fresh only),
+ * else -1. Takes the module's mutex: not for the workers. */
+int cs_namenode(const char *ns, const char *addr, struct cs_nn *out);
+const char *cs_nn_role_name(enum cs_nn_role r);
+
 /* How many refresh rounds ran (tests, metrics). */
 uint64_t cs_rounds(void);
 

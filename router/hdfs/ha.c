@@ -72,9 +72,9 @@ static int try_next(struct ha_call *hc)
         hc->uc.done = ha_on_reply;
         hc->uc.arg = hc;
         char why[256];
-        if (upstream_send_proto(hc->pool, hc->ns->addrs[idx], hc->user, &hc->ids,
-                                hc->protocol ? hc->protocol : IPC_CLIENT_PROTOCOL, hc->method, hc->param,
-                                hc->param_len, &hc->uc, why, sizeof why) == 0)
+        const struct upstream_target t = {hc->ns->addrs[idx], hc->ns->principal[0] ? hc->ns->principal : NULL};
+        if (upstream_send_to(hc->pool, &t, hc->user, &hc->ids, hc->protocol ? hc->protocol : IPC_CLIENT_PROTOCOL,
+                             hc->method, hc->param, hc->param_len, &hc->uc, why, sizeof why) == 0)
             return 0;
         note(hc, hc->ns->addrs[idx], why);
     }

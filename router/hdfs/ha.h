@@ -31,6 +31,7 @@ struct ha_ns {
     char name[64];
     int n;                                  /* NameNodes, in configured order */
     char addrs[HA_MAX_NAMENODES][128];      /* host:port */
+    char principal[256];                    /* NameNodes' Kerberos principal (nn/_HOST@R); "" = SIMPLE */
     _Atomic int active;                     /* index last seen active */
     _Atomic int metrics_id;                 /* metrics name id + 1 (0: not looked up yet) */
 };

@@ -11,6 +11,7 @@
  * Hadoop's server accepts them).
  */
 #define _GNU_SOURCE
+#include "audit.h"
 #include "clock.h"
 #include "hdfs_conn.h"
 
@@ -164,12 +165,14 @@ static void rcall_finish(struct rcall *rc, bool error, int wrote)
 
 void hconn_reply_raw(struct rcall *rc, const uint8_t *msg, size_t len)
 {
+    audit_hdfs_end(rc, NULL);
     int wrote = ipc_write_reply_raw(conn_out(&rc->c->conn), &rc->ids, msg, len);
     rcall_finish(rc, false, wrote);
 }
 
 void hconn_reply_error_detail(struct rcall *rc, enum ipc_errdetail detail, const char *cls, const char *msg)
 {
+    audit_hdfs_end(rc, cls);
     int wrote = ipc_write_error(conn_out(&rc->c->conn), &rc->ids, IPC_ERROR, detail, cls, msg);
     rcall_finish(rc, true, wrote);
 }
@@ -197,6 +200,7 @@ static struct rcall *rcall_new(struct hconn *c, const struct ipc_call *ic)
     memcpy(rc->cid, ic->hdr.client_id.p, cl);
     rc->ids = (struct ipc_ids){ ic->hdr.call_id, ic->hdr.retry_count, rc->cid, cl };
     ipc_span_copy(ic->method, rc->method, sizeof rc->method);
+    rc->audit = audit_hdfs_begin(rc->method, ic->param.p, ic->param.len);
     rc->next = c->calls;
     if (c->calls)
         c->calls->prev = rc;
@@ -212,11 +216,21 @@ static struct rcall *rcall_new(struct hconn *c, const struct ipc_call *ic)
  * 150 MB/s here, so 16 KiB costs ~0.1 ms of the loop. */
 #define SASL_OFFLOAD_MIN (16u << 10)
 
+/* encode and decode may run on a crypto thread: they read only this, never
+ * the hconn (whose fields the worker changes meanwhile). */
 struct sasl_xprt {
-    struct hconn *c;   /* for the log */
     void *sasl;        /* the session's sasl_conn_t: the session outlives the transport */
     uint32_t max_frame;
+    int worker;        /* who the connection is, copied for log lines */
+    uint64_t conn_id;
+    char user[256];    /* the authenticated user (the context comes later) */
+    char peer[64];
 };
+
+static struct fr_log_who sx_who(const struct sasl_xprt *x)
+{
+    return (struct fr_log_who){ .worker = x->worker, .conn = x->conn_id, .user = x->user, .peer = x->peer };
+}
 
 static enum xprt_status sx_decode(struct conn *cn, void *ctx, struct buf *wire, struct buf *plain)
 {
@@ -224,7 +238,7 @@ static enum xprt_status sx_decode(struct conn *cn, void *ctx, struct buf *wire, 
     char why[256];
     if (sasl_layer_unwrap(x->sasl, SASL_LAYER_SERVER, wire, plain, x->max_frame, why, sizeof why) == 0)
         return XPRT_OK;
-    struct fr_log_who who = hconn_who(x->c);
+    struct fr_log_who who = sx_who(x);
     FR_LOG_EVERY(10, 1000, FR_LOG_WARN, &who, "client: %s", why);
     (void)cn;
     return XPRT_ERROR;
@@ -237,7 +251,7 @@ static enum xprt_status sx_encode(struct conn *cn, void *ctx, const uint8_t *msg
     (void)cn;
     if (sasl_layer_wrap(x->sasl, SASL_LAYER_SERVER, msg, n, wire, why, sizeof why) == 0)
         return XPRT_OK;
-    struct fr_log_who who = hconn_who(x->c);
+    struct fr_log_who who = sx_who(x);
     FR_LOG_EVERY(10, 1000, FR_LOG_WARN, &who, "client: %s", why);
     return strstr(why, "out of memory") ? XPRT_NOMEM : XPRT_ERROR;
 }
@@ -276,7 +290,10 @@ static bool start_layer(struct hconn *c)
         conn_close(&c->conn, "out of memory");
         return false;
     }
-    x->c = c;
+    x->worker = c->w->id;
+    x->conn_id = c->id;
+    snprintf(x->user, sizeof x->user, "%s", auth_session_user(c->auth));
+    snprintf(x->peer, sizeof x->peer, "%s", c->peer);
     x->sasl = auth_session_sasl_conn(c->auth);
     x->max_frame = c->s.max_frame;
     if (fr_log_on(FR_LOG_DEBUG)) {
@@ -372,6 +389,7 @@ static void hc_close(struct conn *cn, const char *why)
         struct rcall *rc = c->calls;
         hdfs_route_cancel(rc);
         rcall_unlink(rc);
+        audit_call_free(rc->audit); /* never answered: no line */
         free(rc);
     }
     if (c->prev)
@@ -439,8 +457,10 @@ void hconn_accept(struct conn_listener *l, int fd, const char *peer)
         close(fd);
         return;
     }
-    if (c->auth)
+    if (c->auth) {
+        auth_session_set_peer(c->auth, fd); /* proxy-user host rules */
         ipc_sconn_set_auth(&c->s, &auth_ipc_ops, c->auth);
+    }
     snprintf(c->peer, sizeof c->peer, "%s", peer);
     c->next = w->conns;
     if (w->conns)

@@ -89,6 +89,7 @@ struct rcall {
     const char *ns;                      /* nameservice for metrics ("-" until routed) */
     uint64_t start_ns;
     void *route;                         /* hdfs_route's state for this call */
+    struct audit_call *audit;            /* its audit line's makings (audit.h); NULL: log off */
 };
 
 /* The worker's HDFS listener hands each accepted socket here (l->owner is

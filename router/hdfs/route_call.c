@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "audit.h"
 #include "clock.h"
 #include "hdfs_conn.h"
 #include "log.h"
@@ -161,6 +162,7 @@ void start_sub_method(struct rstate *st, int i, struct ha_ns *ns, const char *me
     struct sub *s = &st->subs[i];
     struct ipc_ids own;
     s->sent_us = fr_mono_us();
+    audit_add_target(rc->audit, ns->name);
     if (ha_send(&s->hc, rc->c->w->up, ns, rcall_user(rc), sub_ids(st, method, &own), method, param, len) < 0) {
         s->finished = true;
         s->ust = UP_EDOWN;

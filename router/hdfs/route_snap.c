@@ -30,7 +30,7 @@ static size_t nreg, capreg;
 
 static bool same_ns(const struct ha_ns *h, const struct snap_ns *s)
 {
-    if (strcmp(h->name, s->name) != 0 || h->n != (int)(s->nnamenodes < HA_MAX_NAMENODES ? s->nnamenodes : HA_MAX_NAMENODES))
+    if (strcmp(h->name, s->name) != 0 || strcmp(h->principal, s->principal ? s->principal : "") != 0 || h->n != (int)(s->nnamenodes < HA_MAX_NAMENODES ? s->nnamenodes : HA_MAX_NAMENODES))
         return false;
     for (int i = 0; i < h->n; i++)
         if (strcmp(h->addrs[i], s->namenodes[i]) != 0)
@@ -60,6 +60,7 @@ static struct ha_ns *registry_get(const struct snap_ns *s)
     }
     if (h) {
         snprintf(h->name, sizeof h->name, "%s", s->name);
+        snprintf(h->principal, sizeof h->principal, "%s", s->principal ? s->principal : "");
         h->n = (int)(s->nnamenodes < HA_MAX_NAMENODES ? s->nnamenodes : HA_MAX_NAMENODES);
         for (int i = 0; i < h->n; i++)
             snprintf(h->addrs[i], sizeof h->addrs[i], "%s", s->namenodes[i]);

@@ -31,6 +31,8 @@
 #include "conn.h"
 #include "log.h"
 #include "resolve.h"
+#include "sasl_client.h"
+#include "sasl_layer.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -64,6 +66,9 @@ struct upstream_conn {
     bool idle;                           /* in nn's idle list */
     struct upstream_conn *iprev, *inext; /* nn's idle list, least recently idle first */
     struct upstream_call *calls[UP_BUCKETS];
+    struct auth_ipc_client *sasl;        /* Kerberos NameNode: the SASL exchange (HANDSHAKE) */
+    bool layer;                          /* the NameNode negotiated integrity/privacy: replies arrive wrapped */
+    struct buf plain;                    /* with a layer: unwrapped reply packets, cut from here */
 };
 
 /* A call waiting for a connection to its NameNode (see upstream.h). */
@@ -93,6 +98,7 @@ struct upstream_set {
     struct upstream_set *next;           /* hash chain in the pool */
     char addr[128];
     char user[256];
+    char principal[256];                 /* NameNode principal (nn/_HOST@R); "": SIMPLE */
     struct sockaddr_storage sa;
     socklen_t salen;                     /* 0: not resolved (yet) */
     bool resolving;                      /* rq is with the resolver thread */
@@ -123,6 +129,15 @@ struct upstream_pool {
     struct fr_inbox resolved;            /* answers of the resolver thread */
     bool closing;
 };
+
+/* The router's Kerberos login (main sets it before any pool runs; read-only
+ * after). NULL: no login, so connections to a kerberized NameNode fail. */
+static struct auth_login *up_login;
+
+void upstream_set_login(struct auth_login *login)
+{
+    up_login = login;
+}
 
 static inline void stat_add(uint64_t *v, int64_t d)
 {
@@ -206,6 +221,7 @@ struct upstream_pool *upstream_pool_new(struct ev_loop *loop, const struct upstr
 }
 
 static void up_fail(struct upstream_conn *c, const char *why);
+static void up_fail_ex(struct upstream_conn *c, const char *why, const char *cls, const char *msg);
 
 /*
  * Moves c to state `to`, keeping the pool's per-state counts. A move the
@@ -359,6 +375,33 @@ static void call_unlink(struct upstream_call *uc)
  */
 static void up_fail(struct upstream_conn *c, const char *why)
 {
+    up_fail_ex(c, why, NULL, NULL);
+}
+
+/* Completes a call with an ERROR reply carrying a Java exception, as if the
+ * NameNode had answered it so: the client sees what refused it. */
+static void call_refuse(struct upstream_call *uc, const char *cls, const char *msg)
+{
+    struct buf b = {0};
+    const struct ipc_ids ids = {uc->call_id, -1, uc->client_id, uc->client_id_len};
+    const uint8_t *body;
+    uint32_t blen;
+    size_t flen;
+    struct ipc_reply r;
+    if (ipc_write_error(&b, &ids, IPC_ERROR, IPC_ERR_APPLICATION, cls, msg) != IPC_OK ||
+        ipc_frame_cut(buf_rptr(&b), buf_len(&b), UINT32_MAX, &body, &blen, &flen) != IPC_OK ||
+        ipc_parse_reply(body, blen, &r) != IPC_OK)
+        uc->done(uc, UP_EDOWN, NULL, NULL, 0);
+    else
+        uc->done(uc, UP_OK, &r, body, blen);
+    buf_free(&b);
+}
+
+/* up_fail; with cls, every call completes with that exception and msg
+ * instead of UP_EDOWN (authentication refused: another NameNode of the
+ * nameservice would refuse it too). */
+static void up_fail_ex(struct upstream_conn *c, const char *why, const char *cls, const char *msg)
+{
     if (c->state == UPSTREAM_CONN_CLOSED)
         return;
     struct upstream_pool *p = c->pool;
@@ -419,12 +462,31 @@ static void up_fail(struct upstream_conn *c, const char *why)
         struct upstream_call *uc = list;
         list = uc->hnext;
         uc->hnext = NULL;
-        uc->done(uc, UP_EDOWN, NULL, NULL, 0);
+        if (cls)
+            call_refuse(uc, cls, msg);
+        else
+            uc->done(uc, UP_EDOWN, NULL, NULL, 0);
     }
-    if (sock)
+    if (sock) {
         conn_unref(&c->conn);
-    else
+    } else {
+        auth_ipc_client_free(c->sasl);
+        buf_free(&c->plain);
         free(c); /* nothing else points at a connection that never had a socket */
+    }
+}
+
+/* The NameNode answered something on c: it is up. */
+static void mark_answered(struct upstream_conn *c)
+{
+    if (!c->answered) {
+        c->answered = true;
+        if (c->probe) {
+            c->probe = false;
+            c->set->nn->probing = false;
+        }
+        nn_answered(c->pool, c->set->nn);
+    }
 }
 
 static void handle_reply(struct upstream_conn *c, const uint8_t *body, size_t len)
@@ -434,21 +496,20 @@ static void handle_reply(struct upstream_conn *c, const uint8_t *body, size_t le
         up_fail(c, "malformed reply from the NameNode");
         return;
     }
-    if (!c->answered) {
-        c->answered = true;
-        if (c->probe) {
-            c->probe = false;
-            c->set->nn->probing = false;
-        }
-        nn_answered(c->pool, c->set->nn);
-    }
+    mark_answered(c);
     if (r.status == IPC_FATAL || r.call_id < 0) {
         char cls[128], msg[256];
         ipc_span_copy(r.exception_class, cls, sizeof cls);
         ipc_span_copy(r.error_msg, msg, sizeof msg);
         char why[420];
         snprintf(why, sizeof why, "fatal reply: %s: %s", cls, msg);
-        up_fail(c, why);
+        /* On a Kerberos connection a FATAL here is the NameNode refusing
+         * the context (the router may not act for this user): the calls
+         * get its exception, as a client talking to it would. */
+        if (c->sasl && r.status == IPC_FATAL && cls[0])
+            up_fail_ex(c, why, cls, msg);
+        else
+            up_fail(c, why);
         return;
     }
     uint32_t b = call_bucket(r.client_id.p, r.client_id.len, r.call_id);
@@ -462,12 +523,77 @@ static void handle_reply(struct upstream_conn *c, const uint8_t *body, size_t le
     uc->done(uc, UP_OK, &r, body, len);
 }
 
+static void up_ready(struct upstream_conn *c);
+
+/* The connection context, once the NameNode knows who we are. With
+ * Kerberos, Hadoop's client sends the effective user only (the real user is
+ * the authenticated principal): the end user, or the login's own principal
+ * when the call is the router's own. */
+static int write_context(struct upstream_conn *c)
+{
+    const char *user = c->set->user;
+    if (c->sasl && up_login && !strcmp(user, auth_login_user(up_login)))
+        user = auth_login_principal(up_login);
+    return ipc_write_context(conn_out(&c->conn), c->pool->router_client_id, user, NULL, IPC_CLIENT_PROTOCOL) ==
+                       IPC_OK &&
+                   conn_out_end(&c->conn) == 0
+               ? 0
+               : -1;
+}
+
+/* One frame of the SASL exchange with a kerberized NameNode. */
+static void sasl_frame(struct upstream_conn *c, const uint8_t *body, size_t len)
+{
+    const char *cls = NULL;
+    char why[512], msg[800];
+    struct buf *out = conn_out(&c->conn);
+    size_t before = buf_len(out);
+    mark_answered(c);
+    switch (auth_ipc_client_frame(c->sasl, body, len, out, &cls, why, sizeof why)) {
+    case AUTH_IPC_CONTINUE:
+        if (buf_len(out) > before && conn_out_end(&c->conn) < 0)
+            up_fail(c, "out of memory");
+        return;
+    case AUTH_IPC_DONE:
+        /* Integrity or privacy: the NameNode wraps every reply from now on;
+         * requests go plain, as the Go client sends them and Hadoop's
+         * server takes them (processOneRpc reads plain frames after any
+         * QOP). */
+        c->layer = auth_ipc_client_ssf(c->sasl) > 0;
+        if (write_context(c) < 0) {
+            up_fail(c, "out of memory");
+            return;
+        }
+        up_ready(c);
+        return;
+    case AUTH_IPC_REFUSED:
+        snprintf(msg, sizeof msg, "Kerberos handshake refused: %s: %s", cls, why);
+        up_fail_ex(c, msg, cls, why);
+        return;
+    default:
+        snprintf(msg, sizeof msg, "Kerberos handshake with %s failed: %s", c->set->addr, why);
+        up_fail_ex(c, msg, cls, msg);
+        return;
+    }
+}
+
 /* conn callback: reply frames are in. The conn holds a reference on itself
  * while this runs, so c stays valid whatever done() does. */
 static void on_input(struct conn *cn)
 {
     struct upstream_conn *c = cn->owner;
     struct buf *in = conn_in(cn);
+    if (c->layer) {
+        char why[256];
+        if (sasl_layer_unwrap(auth_ipc_client_sasl_conn(c->sasl), SASL_LAYER_CLIENT, in, &c->plain,
+                              c->pool->lim.max_frame, why, sizeof why) < 0) {
+            char msg[320];
+            snprintf(msg, sizeof msg, "wrapped reply: %s", why);
+            up_fail(c, msg);
+            return;
+        }
+        in = &c->plain;
+    }
     while (c->state != UPSTREAM_CONN_CLOSED) {
         const uint8_t *body;
         uint32_t blen;
@@ -479,9 +605,21 @@ static void on_input(struct conn *cn)
             up_fail(c, "reply frame over the limit");
             break;
         }
+        if (c->state == UPSTREAM_CONN_HANDSHAKE && c->sasl) {
+            sasl_frame(c, body, blen);
+            if (c->state != UPSTREAM_CONN_CLOSED)
+                buf_consume(in, flen);
+            /* A layer starts after SUCCESS; the NameNode sends nothing
+             * before our first call, but should bytes follow, they are
+             * wrapped: unwrap them first. */
+            if (c->layer && in != &c->plain && buf_len(in) > 0) {
+                on_input(cn);
+                return;
+            }
+            continue;
+        }
         if (c->state != UPSTREAM_CONN_READY) {
-            /* SIMPLE auth expects nothing before READY; a SASL step would
-             * take this frame here. */
+            /* SIMPLE auth expects nothing before READY. */
             up_fail(c, "frame from the NameNode before the handshake finished");
             break;
         }
@@ -538,6 +676,27 @@ static void on_connected(struct conn *cn)
     if (!up_move(c, UPSTREAM_CONN_HANDSHAKE))
         return;
     struct buf *out = conn_out(cn);
+    if (c->set->principal[0]) {
+        /* A kerberized NameNode: preamble + NEGOTIATE now; on_input runs
+         * the exchange and writes the context when it succeeds. */
+        char why[512], host[128];
+        const char *colon = strrchr(c->set->addr, ':');
+        snprintf(host, sizeof host, "%.*s", colon ? (int)(colon - c->set->addr) : (int)strlen(c->set->addr),
+                 c->set->addr);
+        if (!up_login) {
+            snprintf(why, sizeof why, "NameNode %s needs Kerberos (principal %s) but the router has no Kerberos "
+                     "login ([security] principal and keytab)", c->set->addr, c->set->principal);
+            up_fail_ex(c, why, "java.io.IOException", why);
+            return;
+        }
+        if (!(c->sasl = auth_ipc_client_new(up_login, c->set->principal, host, why, sizeof why))) {
+            up_fail_ex(c, why, "java.io.IOException", why);
+            return;
+        }
+        if (auth_ipc_client_begin(c->sasl, out) < 0 || conn_out_end(cn) < 0)
+            up_fail(c, "out of memory");
+        return;
+    }
     if (ipc_write_preamble(out, IPC_AUTH_NONE) != IPC_OK || conn_out_end(cn) < 0 ||
         ipc_write_context(out, c->pool->router_client_id, c->set->user, NULL, IPC_CLIENT_PROTOCOL) != IPC_OK ||
         conn_out_end(cn) < 0) {
@@ -563,7 +722,10 @@ static void on_close(struct conn *cn, const char *reason)
 /* conn callback: the last reference went. */
 static void on_free(struct conn *cn)
 {
-    free(cn->owner);
+    struct upstream_conn *c = cn->owner;
+    auth_ipc_client_free(c->sasl);
+    buf_free(&c->plain);
+    free(c);
 }
 
 static const struct conn_ops up_conn_ops = {
@@ -686,13 +848,16 @@ static void nn_maybe_free(struct upstream_pool *p, struct upstream_nn *nn)
     free(nn);
 }
 
-static struct upstream_set *set_get(struct upstream_pool *p, const char *addr, const char *user)
+static struct upstream_set *set_get(struct upstream_pool *p, const char *addr, const char *principal,
+                                   const char *user)
 {
-    if (strlen(addr) >= sizeof(((struct upstream_set *)0)->addr) || strlen(user) >= 256)
+    if (!principal)
+        principal = "";
+    if (strlen(addr) >= sizeof(((struct upstream_set *)0)->addr) || strlen(user) >= 256 || strlen(principal) >= 256)
         return NULL;
     uint32_t h = hash_str2(addr, user) % UP_SETS;
     for (struct upstream_set *s = p->sets[h]; s; s = s->next)
-        if (strcmp(s->addr, addr) == 0 && strcmp(s->user, user) == 0)
+        if (strcmp(s->addr, addr) == 0 && strcmp(s->user, user) == 0 && strcmp(s->principal, principal) == 0)
             return s;
     struct upstream_nn *nn = nn_get(p, addr);
     struct upstream_set *s = nn ? calloc(1, sizeof *s) : NULL;
@@ -700,6 +865,7 @@ static struct upstream_set *set_get(struct upstream_pool *p, const char *addr, c
         return NULL;
     snprintf(s->addr, sizeof s->addr, "%s", addr);
     snprintf(s->user, sizeof s->user, "%s", user);
+    snprintf(s->principal, sizeof s->principal, "%s", principal);
     s->nn = nn;
     nn->nsets++;
     stat_add(&p->nsets, 1);
@@ -958,11 +1124,20 @@ int upstream_send_proto(struct upstream_pool *p, const char *addr, const char *u
                         const char *protocol, const char *method, const uint8_t *param, size_t param_len,
                         struct upstream_call *uc, char *why, size_t whylen)
 {
+    const struct upstream_target t = {addr, NULL};
+    return upstream_send_to(p, &t, user, ids, protocol, method, param, param_len, uc, why, whylen);
+}
+
+int upstream_send_to(struct upstream_pool *p, const struct upstream_target *t, const char *user,
+                     const struct ipc_ids *ids, const char *protocol, const char *method, const uint8_t *param,
+                     size_t param_len, struct upstream_call *uc, char *why, size_t whylen)
+{
+    const char *addr = t->addr;
     if (ids->client_id_len > IPC_CLIENT_ID_LEN || ids->call_id < 0) {
         snprintf(why, whylen, "bad call ids");
         return -1;
     }
-    struct upstream_set *s = set_get(p, addr, user);
+    struct upstream_set *s = set_get(p, addr, t->principal, user);
     if (!s) {
         snprintf(why, whylen, "bad NameNode address %s, or out of memory", addr);
         return -1;

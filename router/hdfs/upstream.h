@@ -27,8 +27,11 @@
  *               written to the socket.
  *   HANDSHAKE   entered when the connect completes (never before): the
  *               preamble and connection context are written. With SIMPLE
- *               auth nothing comes back, so this ends at once; a SASL
- *               exchange with round trips would run here.
+ *               auth nothing comes back, so this ends at once. With a
+ *               Kerberos principal (upstream_target) the preamble asks for
+ *               SASL and the GSSAPI exchange runs here (NEGOTIATE, INITIATE,
+ *               CHALLENGE/RESPONSE, SUCCESS: two round trips), then the
+ *               context goes out: once per pooled connection.
  *   READY       the pending frames go out first, in the order sent; later
  *               calls are written as they are sent.
  *   CLOSED      the socket is gone and every call was failed (UP_EDOWN); the
@@ -159,6 +162,28 @@ int upstream_send(struct upstream_pool *p, const char *addr, const char *user, c
 int upstream_send_proto(struct upstream_pool *p, const char *addr, const char *user, const struct ipc_ids *ids,
                         const char *protocol, const char *method, const uint8_t *param, size_t param_len,
                         struct upstream_call *uc, char *why, size_t whylen);
+
+/* Where a call goes: the NameNode's address, and its Kerberos principal
+ * (nn/_HOST@REALM, _HOST = the host of addr) or NULL for SIMPLE. Connections
+ * to one address with and without a principal are pooled apart. */
+struct upstream_target {
+    const char *addr;
+    const char *principal;
+};
+
+/* upstream_send_proto to a target: with a principal, each new connection
+ * runs the SASL GSSAPI exchange in HANDSHAKE as the router's login
+ * (upstream_set_login) and names `user` as the effective user; a refused
+ * handshake or context fails the calls with the NameNode's exception
+ * (UP_OK, an ERROR reply), not UP_EDOWN. */
+int upstream_send_to(struct upstream_pool *p, const struct upstream_target *t, const char *user,
+                     const struct ipc_ids *ids, const char *protocol, const char *method, const uint8_t *param,
+                     size_t param_len, struct upstream_call *uc, char *why, size_t whylen);
+
+/* The router's Kerberos login for kerberized NameNodes (auth/sasl_client.h),
+ * set once before any pool is used; NULL (the default) = none. */
+struct auth_login;
+void upstream_set_login(struct auth_login *login);
 
 /* Forgets a call (its client went away); done() will not be called. */
 void upstream_cancel(struct upstream_call *uc);

@@ -5,6 +5,7 @@
  * answers.
  */
 #define _GNU_SOURCE
+#include "audit.h"
 #include "clock.h"
 #include "hms_conn.h"
 
@@ -125,6 +126,7 @@ static void record(struct mconn *c, bool error)
     uint64_t us = (fr_mono_ns() - c->call.started_ns) / 1000;
     metrics_record(c->w->metrics, 1, metrics_name_id(c->call.method),
                    metrics_name_id(c->call.ms ? c->call.ms : "-"), us, error);
+    audit_hms_end(c);
 }
 
 /* Forgets the call in hand and drops its reference: c may be gone after. */
@@ -133,6 +135,8 @@ static void call_release(struct mconn *c)
     c->call.route = NULL;
     c->call.kind = MCALL_NONE;
     c->call.ms = NULL;
+    audit_call_free(c->call.audit); /* ended unanswered: no line */
+    c->call.audit = NULL;
     __atomic_fetch_sub(&c->w->in_flight, 1, __ATOMIC_RELAXED);
     conn_unref(&c->conn);
 }
@@ -371,6 +375,7 @@ static void process_input(struct mconn *c)
         snprintf(c->call.method, sizeof c->call.method, "%.*s", (int)(h.name_len < 127 ? h.name_len : 127),
                  (const char *)h.name);
         h.name = copy + (h.name - msg);
+        c->call.audit = audit_hms_begin(c->proto, copy, len, &h);
         conn_handshake_done(&c->conn); /* its first whole call is in */
         conn_ref(&c->conn); /* the call's, dropped when it ends */
         __atomic_fetch_add(&c->w->in_flight, 1, __ATOMIC_RELAXED);

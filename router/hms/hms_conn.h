@@ -84,6 +84,7 @@ struct mcall {
     const char *ms;                     /* metastore that served it, for metrics (static or snapshot string) */
     enum mcall_route kind;
     void *route;                        /* struct mroute or struct mfan, by kind; NULL: none */
+    struct audit_call *audit;           /* its audit line's makings (audit.h); NULL: log off */
 };
 
 struct mconn {

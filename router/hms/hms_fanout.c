@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "audit.h"
 #include "clock.h"
 #include "hms_internal.h"
 #include "hms_up.h"
@@ -428,6 +429,7 @@ void hms_fanout(struct mconn *c, uint8_t *msg, size_t len, const struct tw_heade
         struct fsub *s = &f->subs[i];
         s->f = f;
         s->ms = snapshot_ms_at(snap, i);
+        audit_add_target(c->call.audit, s->ms->name);
         s->uc.done = on_fan_reply;
         s->uc.timeout = c->w->router->hms_fanout_timeout;
         s->t = hms_target_of(s->ms);

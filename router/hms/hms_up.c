@@ -171,6 +171,17 @@ void hms_targets_gauges(struct buf *out, void *arg)
     }
 }
 
+bool hms_target_in_use(const char *ms, char *out, size_t cap)
+{
+    /* The list only grows (newest first) and is freed at exit. */
+    for (struct hms_target *t = atomic_load_explicit(&targets, memory_order_acquire); t; t = t->next)
+        if (strcmp(t->name, ms) == 0 && t->n) {
+            snprintf(out, cap, "%s", t->uris[atomic_load(&t->active) % (int)t->n]);
+            return true;
+        }
+    return false;
+}
+
 /* A call reached a metastore at URI i: later calls go there first. */
 static void remember(struct hms_target *t, int i, const char *why)
 {

@@ -54,6 +54,10 @@ const char *hms_target_name(const struct hms_target *t);
 void hms_target_left_out(struct hms_target *t, const char *call, const char *why);
 /* Per-metastore series for /metrics (a metrics gauge function). */
 void hms_targets_gauges(struct buf *out, void *arg);
+/* The URI of metastore ms the workers use first now (the one that last
+ * worked), copied into out; false when no call has been routed to ms yet.
+ * Any thread (the status page). */
+bool hms_target_in_use(const char *ms, char *out, size_t cap);
 
 /* ---- sessions: setMetaConf ---- */
 

@@ -158,6 +158,17 @@ class Kdc:
         self.kadmin("ktadd -k %s %s" % (keytab, name))
         return keytab
 
+    def kinit_keytab(self, name, keytab, ccache):
+        """A TGT for name from its keytab into the FILE: ccache."""
+        r = subprocess.run([tool("kinit"), "-k", "-t", keytab, name], env=self.env(ccache), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=30)
+        if r.returncode != 0:
+            raise RuntimeError("kinit -k %s failed: %s" % (name, r.stderr.strip()))
+
+    def set_max_life(self, name, seconds):
+        """Tickets for principal name (krbtgt/REALM for TGTs) last at most this long."""
+        self.kadmin("modprinc -maxlife \"%d seconds\" %s" % (seconds, name))
+
     def kinit(self, name, password, ccache):
         r = subprocess.run([tool("kinit"), name], env=self.env(ccache), input=password + "\n",
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)

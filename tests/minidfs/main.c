@@ -26,16 +26,24 @@
 #include "datanode.h"
 #include "fsns.h"
 #include "nn.h"
+#include "nn_secure.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: minidfs --nn-port P --dn-port Q --data-dir DIR --nameservice NAME\n"
             "               [--block-size BYTES] [--standby] [--host ADDR] [--capacity BYTES]\n"
-            "               [--ez PATH]...\n"
+            "               [--ez PATH]... [--kerberos PRINCIPAL [--keytab FILE]\n"
+            "               [--proxy-user USER[:HOSTS]]... [--proxy-rule KEY=VALUE]...\n"
+            "               [--rpc-protection LIST]]\n"
             "  A NameNode (Hadoop IPC ClientProtocol) and a DataNode in one process.\n"
             "  --ez: getEZForPath answers PATH as an encryption zone for it and below\n"
             "  (no keys, no encryption: only the zone's name).\n"
+            "  --kerberos: a secure NameNode: SASL GSSAPI as PRINCIPAL (nn/_HOST@REALM,\n"
+            "  _HOST = the --host address's name), keys from --keytab; SIMPLE clients are\n"
+            "  refused. --proxy-user: USER may impersonate any user from HOSTS (default *);\n"
+            "  --proxy-rule hadoop.proxyuser.USER.users|groups|hosts=VALUE as Hadoop has it.\n"
+            "  --rpc-protection: authentication, integrity, privacy (a comma list).\n"
             "  Port 0 picks a free port. SIGUSR1 switches standby/active; SIGTERM stops.\n");
 }
 
@@ -68,6 +76,9 @@ int main(int argc, char **argv)
         { "block-size", required_argument, 0, 'b' }, { "standby", no_argument, 0, 'S' },
         { "host", required_argument, 0, 'H' },     { "help", no_argument, 0, 'h' },
         { "capacity", required_argument, 0, 'C' }, { "ez", required_argument, 0, 'E' },
+        { "kerberos", required_argument, 0, 'K' }, { "keytab", required_argument, 0, 'T' },
+        { "proxy-user", required_argument, 0, 'P' }, { "proxy-rule", required_argument, 0, 'R' },
+        { "rpc-protection", required_argument, 0, 'Q' },
         { 0, 0, 0, 0 },
     };
     int nn_port = -1, dn_port = -1;
@@ -77,6 +88,8 @@ int main(int argc, char **argv)
     unsigned long long capacity = 0;
     const char *ez[8];
     int nez = 0;
+    struct nn_secure sec;
+    nn_secure_init(&sec);
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -113,14 +126,28 @@ int main(int argc, char **argv)
             }
             ez[nez++] = optarg;
             break;
+        case 'K': sec.principal = optarg; break;
+        case 'T': sec.keytab = optarg; break;
+        case 'P': if (nn_secure_proxy_user(&sec, optarg) < 0) goto bad_option; break;
+        case 'R': if (nn_secure_proxy_rule(&sec, optarg) < 0) goto bad_option; break;
+        case 'Q':
+            if (nn_secure_parse_qop(optarg, &sec.qop) < 0) {
+                fprintf(stderr, "minidfs: bad --rpc-protection %s (authentication, integrity, privacy)\n", optarg);
+                return 2;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
     if (nn_port < 0 || dn_port < 0 || !data_dir || !nsname || optind != argc) {
         usage(stderr);
-        return 2;
+        goto bad_option;
     }
+    /* Before anything is allocated: a bad security option ends here. */
+    struct auth_server *auth = nn_secure_start(&sec, host);
+    if (!auth && (sec.principal || sec.rules || sec.keytab || sec.qop != NN_QOP_AUTH))
+        goto bad_option;
     if (mkdir(data_dir, 0755) < 0 && errno != EEXIST) {
         fprintf(stderr, "minidfs: cannot create %s: %s\n", data_dir, strerror(errno));
         return 1;
@@ -147,6 +174,20 @@ int main(int argc, char **argv)
 
     struct passwd *pw = getpwuid(geteuid());
     const char *superuser = pw ? pw->pw_name : "root";
+    /* A secure NameNode runs as its principal's user (hdfs for
+     * hdfs/_HOST@REALM): that name is the superuser. */
+    char secure_super[64];
+    if (sec.principal) {
+        size_t l = strcspn(sec.principal, "/@");
+        if (l == 0 || l >= sizeof secure_super) {
+            fprintf(stderr, "minidfs: bad --kerberos %s (service/host@REALM)\n", sec.principal);
+            nn_secure_free(&sec, auth);
+            return 2;
+        }
+        memcpy(secure_super, sec.principal, l);
+        secure_super[l] = '\0';
+        superuser = secure_super;
+    }
 
     signal(SIGPIPE, SIG_IGN);
     struct nn nn = {
@@ -172,6 +213,7 @@ int main(int argc, char **argv)
     if (block_size < (1u << 20))
         fsns_set_min_block_size(nn.ns, block_size); /* small blocks for tests */
 
+    nn.auth = auth;
     char err[256] = "";
     struct datanode_config dc = { host, dn_port, data_dir, bpid, uuid, capacity };
     nn.dn = datanode_start(&dc, err, sizeof err);
@@ -205,5 +247,9 @@ int main(int argc, char **argv)
     nn_shutdown(&nn);
     datanode_stop(nn.dn);
     fsns_free(nn.ns);
+    nn_secure_free(&sec, nn.auth);
     return 0;
+bad_option:
+    nn_secure_free(&sec, NULL);
+    return 2;
 }

@@ -21,6 +21,8 @@
 
 struct fsns;
 struct datanode;
+struct auth_server;
+struct auth_session;
 struct ProtobufCMessage;
 
 /* The process-wide NameNode state (one loop, no locks). */
@@ -46,6 +48,7 @@ struct nn {
     uint64_t refreshes;          /* refreshNodes calls served */
     const char *ez[8];           /* encryption zone roots (--ez), for getEZForPath */
     int nez;
+    struct auth_server *auth;    /* --kerberos: SASL GSSAPI only; NULL: SIMPLE only */
     struct nn_conn *conns;       /* live connections */
     uint64_t nconns;
     uint64_t next_conn_id;
@@ -59,6 +62,10 @@ struct nn_conn {
     ev_io rw, ww;
     struct ipc_sconn s;           /* handshake state */
     struct buf in, out;
+    struct auth_session *auth;   /* with nn->auth: this connection's SASL session */
+    bool layer;                  /* SASL integrity/privacy negotiated: in and out go through it */
+    struct buf wire_in;          /* with a layer: bytes as read, unwrapped into `in` */
+    struct buf wire_out;         /* with a layer: frames as written (out's packets, wrapped) */
     char user[256];              /* effective user from the connection context */
     struct nn_conn *prev, *next; /* on nn->conns */
 };

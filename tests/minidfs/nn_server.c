@@ -21,6 +21,8 @@
 #include "ipc_server.h"
 #include "net.h"
 #include "nn.h"
+#include "sasl_layer.h"
+#include "sasl_server.h"
 
 #define NN_MAX_FRAME (64u << 20)      /* a NameNode request never needs more */
 #define NN_OUT_HIGH (16u << 20)       /* stop reading while this much is unsent */
@@ -29,14 +31,20 @@
 static void conn_close(struct nn_conn *c, const char *why);
 static void conn_flush(struct nn_conn *c);
 
+/* Bytes waiting to be written, wrapped or not. */
+static size_t out_pending(const struct nn_conn *c)
+{
+    return buf_len(&c->out) + buf_len(&c->wire_out);
+}
+
 static void conn_update_watchers(struct nn_conn *c)
 {
     struct ev_loop *loop = c->nn->loop;
-    if (buf_len(&c->out) > 0)
+    if (out_pending(c) > 0)
         ev_io_start(loop, &c->ww);
     else
         ev_io_stop(loop, &c->ww);
-    if (c->s.state != IPC_S_CLOSING && buf_len(&c->out) < NN_OUT_HIGH)
+    if (c->s.state != IPC_S_CLOSING && out_pending(c) < NN_OUT_HIGH)
         ev_io_start(loop, &c->rw);
     else
         ev_io_stop(loop, &c->rw);
@@ -110,16 +118,60 @@ static void handle_call(struct nn_conn *c, const struct ipc_call *ic)
     h(nn, &call, ic->param.p, ic->param.len);
 }
 
+/*
+ * A SASL exchange that ended with integrity or privacy (a security layer,
+ * SSF > 0) turns the layer on: what is already queued for the client (the
+ * SUCCESS) goes out plain, every later reply packet is wrapped, and what
+ * the client sends is unwrapped (plain frames pass too, as Hadoop's server
+ * takes them).
+ */
+static void layer_check(struct nn_conn *c)
+{
+    if (c->layer || !c->auth || !c->s.authenticated || auth_session_ssf(c->auth) == 0)
+        return;
+    c->layer = true;
+    if (buf_append(&c->wire_out, buf_rptr(&c->out), buf_len(&c->out)) < 0 ||
+        buf_append(&c->wire_in, buf_rptr(&c->in), buf_len(&c->in)) < 0) {
+        conn_close(c, "out of memory");
+        return;
+    }
+    buf_consume(&c->out, buf_len(&c->out));
+    buf_consume(&c->in, buf_len(&c->in));
+    fprintf(stderr, "minidfs: nn conn %llu: SASL layer on (ssf %u)\n", (unsigned long long)c->id,
+            auth_session_ssf(c->auth));
+}
+
+/* With a layer: each whole reply packet in out becomes one WRAP frame. */
+static int layer_wrap(struct nn_conn *c)
+{
+    char why[256];
+    while (buf_len(&c->out) >= 4) {
+        const uint8_t *q = buf_rptr(&c->out);
+        size_t plen = 4 + ((size_t)q[0] << 24 | (size_t)q[1] << 16 | (size_t)q[2] << 8 | q[3]);
+        if (plen > buf_len(&c->out))
+            break;
+        if (sasl_layer_wrap(auth_session_sasl_conn(c->auth), SASL_LAYER_SERVER, q, plen, &c->wire_out, why,
+                            sizeof why) < 0) {
+            fprintf(stderr, "minidfs: nn conn %llu: wrap: %s\n", (unsigned long long)c->id, why);
+            return -1;
+        }
+        buf_consume(&c->out, plen);
+    }
+    return 0;
+}
+
 /* Handles every complete call in the input buffer (handshake frames are
  * taken care of by ipc_sconn_next). */
 static void process_input(struct nn_conn *c)
 {
-    while (c->fd >= 0 && buf_len(&c->out) < NN_OUT_HIGH) {
+    while (c->fd >= 0 && out_pending(c) < NN_OUT_HIGH) {
         struct ipc_call ic;
         size_t flen;
         enum ipc_snext n = ipc_sconn_next(&c->s, &c->in, &c->out, &ic, &flen);
-        if (n == IPC_S_NEED_MORE)
+        if (n == IPC_S_NEED_MORE) {
+            layer_check(c);
             return;
+        }
         if (n == IPC_S_CLOSE) {
             if (c->s.close_reason)
                 fprintf(stderr, "minidfs: nn conn %llu: %s\n", (unsigned long long)c->id, c->s.close_reason);
@@ -134,11 +186,15 @@ static void process_input(struct nn_conn *c)
 
 static void conn_flush(struct nn_conn *c)
 {
-    if (net_send_buf(c->fd, &c->out) == NET_ERROR) {
+    if (c->layer && layer_wrap(c) < 0) {
+        conn_close(c, "SASL wrap failed");
+        return;
+    }
+    if (net_send_buf(c->fd, c->layer ? &c->wire_out : &c->out) == NET_ERROR) {
         conn_close(c, "write failed");
         return;
     }
-    if (c->s.state == IPC_S_CLOSING && buf_len(&c->out) == 0) {
+    if (c->s.state == IPC_S_CLOSING && out_pending(c) == 0) {
         conn_close(c, NULL);
         return;
     }
@@ -148,12 +204,13 @@ static void conn_flush(struct nn_conn *c)
 static void on_read(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct nn_conn *c = w->data;
-    if (buf_reserve(&c->in, NN_READ_CHUNK) < 0) {
+    struct buf *into = c->layer ? &c->wire_in : &c->in;
+    if (buf_reserve(into, NN_READ_CHUNK) < 0) {
         conn_close(c, "out of memory");
         free(c);
         return;
     }
-    ssize_t n = recv(c->fd, buf_wptr(&c->in), buf_room(&c->in), 0);
+    ssize_t n = recv(c->fd, buf_wptr(into), buf_room(into), 0);
     if (n <= 0) {
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return;
@@ -161,7 +218,16 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
         free(c);
         return;
     }
-    buf_commit(&c->in, (size_t)n);
+    buf_commit(into, (size_t)n);
+    if (c->layer) {
+        char why[256];
+        if (sasl_layer_unwrap(auth_session_sasl_conn(c->auth), SASL_LAYER_SERVER, &c->wire_in, &c->in, NN_MAX_FRAME,
+                              why, sizeof why) < 0) {
+            conn_close(c, why);
+            free(c);
+            return;
+        }
+    }
     process_input(c);
     if (c->fd >= 0)
         conn_flush(c);
@@ -174,7 +240,7 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents)
     struct nn_conn *c = w->data;
     conn_flush(c);
     /* Output drained below the mark: frames may be waiting in the input. */
-    if (c->fd >= 0 && buf_len(&c->out) < NN_OUT_HIGH && buf_len(&c->in) > 0 && c->s.state != IPC_S_CLOSING) {
+    if (c->fd >= 0 && out_pending(c) < NN_OUT_HIGH && buf_len(&c->in) > 0 && c->s.state != IPC_S_CLOSING) {
         process_input(c);
         if (c->fd >= 0)
             conn_flush(c);
@@ -197,6 +263,10 @@ static void conn_close(struct nn_conn *c, const char *why)
     c->nn->nconns--;
     buf_free(&c->in);
     buf_free(&c->out);
+    buf_free(&c->wire_in);
+    buf_free(&c->wire_out);
+    auth_session_free(c->auth);
+    c->auth = NULL;
     /* Unlink; the event callback that got here frees c when it returns. */
     if (c->prev)
         c->prev->next = c->next;
@@ -222,6 +292,18 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
         c->fd = fd;
         c->id = ++nn->next_conn_id;
         ipc_sconn_init(&c->s, NN_MAX_FRAME);
+        /* A secure NameNode: the codec asks the session what to offer
+         * (KERBEROS only, so SIMPLE clients are refused) and how each SASL
+         * step goes, then whom the connection may act as. */
+        if (nn->auth) {
+            if (!(c->auth = auth_session_new(nn->auth))) {
+                close(fd);
+                free(c);
+                continue;
+            }
+            auth_session_set_peer(c->auth, fd);
+            ipc_sconn_set_auth(&c->s, &auth_ipc_ops, c->auth);
+        }
         ev_io_init(&c->rw, on_read, fd, EV_READ);
         ev_io_init(&c->ww, on_write, fd, EV_WRITE);
         c->rw.data = c->ww.data = c;

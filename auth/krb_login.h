@@ -1,0 +1,43 @@
+/*
+ * krb_login: the router's own Kerberos identity (auth_login in
+ * sasl_client.h): a TGT from its keytab in a MEMORY credential cache, kept
+ * fresh by a renewer thread, and the service tickets of the NameNode
+ * principals it talks to, fetched ahead on that thread so that handshakes on
+ * the worker loops find them cached and do not wait for the KDC.
+ *
+ *   renewer thread, every few seconds:
+ *     half the tickets' life gone (or under 10 s left)?
+ *       AS-REQ from the keytab into a NEW cache "MEMORY:fedrouter-login-N"
+ *       TGS-REQ for every known target into that cache
+ *       publish it (the next handshakes use it); the cache before the
+ *       previous one is destroyed (a handshake never takes that long)
+ *     a target never fetched (registered since)? TGS-REQ into the current one
+ *
+ * Internal to frsasl: sasl_client.c takes its credentials here.
+ */
+#ifndef FR_KRB_LOGIN_H
+#define FR_KRB_LOGIN_H
+
+#include <stddef.h>
+
+#include <gssapi/gssapi.h>
+
+struct auth_login;
+
+/* A credential on the current cache for one handshake (the caller releases
+ * it with gss_release_cred). It never talks to the KDC itself, unless a
+ * service ticket is missing from the cache. 0, or -1 with why. */
+int auth_login_cred(struct auth_login *l, gss_cred_id_t *cred, char *why, size_t whylen);
+
+/* The service and host parts of a configured NameNode principal with
+ * _HOST = nn_host (its reverse lookup for an address), remembered: only the
+ * first call for a (principal, host) may block on DNS, and it registers the
+ * target for the renewer. 0, or -1 on a bad principal. */
+int auth_login_resolve(struct auth_login *l, const char *principal, const char *nn_host, char *service, size_t sl,
+                       char *host, size_t hl);
+
+/* Cyrus's client side, once per process (sasl_client.c); called by
+ * auth_login_new, before any worker thread runs. 0, or -1 with why. */
+int auth_sasl_client_init(char *why, size_t whylen);
+
+#endif
