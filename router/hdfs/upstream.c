@@ -67,8 +67,6 @@ struct upstream_conn {
     struct upstream_conn *iprev, *inext; /* nn's idle list, least recently idle first */
     struct upstream_call *calls[UP_BUCKETS];
     struct auth_ipc_client *sasl;        /* Kerberos NameNode: the SASL exchange (HANDSHAKE) */
-    bool layer;                          /* the NameNode negotiated integrity/privacy: replies arrive wrapped */
-    struct buf plain;                    /* with a layer: unwrapped reply packets, cut from here */
 };
 
 /* A call waiting for a connection to its NameNode (see upstream.h). */
@@ -471,8 +469,7 @@ static void up_fail_ex(struct upstream_conn *c, const char *why, const char *cls
         conn_unref(&c->conn);
     } else {
         auth_ipc_client_free(c->sasl);
-        buf_free(&c->plain);
-        free(c); /* nothing else points at a connection that never had a socket */
+            free(c); /* nothing else points at a connection that never had a socket */
     }
 }
 
@@ -541,6 +538,76 @@ static int write_context(struct upstream_conn *c)
                : -1;
 }
 
+/* ---- the SASL layer towards a NameNode (lib/xprt.h) ----
+ * A NameNode that negotiated integrity or privacy wraps every reply; the
+ * router's requests go plain, as the Go client sends them and Hadoop's
+ * server takes them (processOneRpc reads plain frames after any QOP).
+ * Unwrapping a large reply (a listing) runs on a crypto thread, like the
+ * wrapping of replies to clients, so it never holds up the worker. */
+
+#define UP_LAYER_OFFLOAD_MIN (16u << 10)
+
+/* Read from a crypto thread: nothing here may point into the connection. */
+struct up_layer {
+    void *sasl; /* the connection's sasl_conn_t: freed only with the connection */
+    uint32_t max_frame;
+    char addr[128]; /* the NameNode, for log lines */
+};
+
+static enum xprt_status ul_decode(struct conn *cn, void *ctx, struct buf *wire, struct buf *plain)
+{
+    struct up_layer *x = ctx;
+    char why[256];
+    (void)cn;
+    if (sasl_layer_unwrap(x->sasl, SASL_LAYER_CLIENT, wire, plain, x->max_frame, why, sizeof why) == 0)
+        return XPRT_OK;
+    FR_LOG_EVERY(10, 1000, FR_LOG_WARN, NULL, "NameNode %s: wrapped reply: %s", x->addr, why);
+    return XPRT_ERROR;
+}
+
+static enum xprt_status ul_encode(struct conn *cn, void *ctx, const uint8_t *msg, size_t n, struct buf *wire)
+{
+    (void)cn;
+    (void)ctx;
+    return buf_append(wire, msg, n) < 0 ? XPRT_NOMEM : XPRT_OK;
+}
+
+static bool ul_needs_offload(const struct conn *cn, void *ctx, size_t n)
+{
+    (void)cn;
+    (void)ctx;
+    return n >= UP_LAYER_OFFLOAD_MIN;
+}
+
+static const struct xprt_ops up_integrity_ops = {
+    .name = "sasl-integrity-upstream",
+    .decode = ul_decode,
+    .encode = ul_encode,
+    .needs_offload = ul_needs_offload,
+    .destroy = free,
+};
+static const struct xprt_ops up_privacy_ops = {
+    .name = "sasl-privacy-upstream",
+    .decode = ul_decode,
+    .encode = ul_encode,
+    .needs_offload = ul_needs_offload,
+    .destroy = free,
+};
+
+/* The exchange is done with a layer: from here on the connection's input
+ * is read through it. -1 when out of memory or the bytes already waiting
+ * do not unwrap. */
+static int start_layer(struct upstream_conn *c, unsigned ssf)
+{
+    struct up_layer *x = calloc(1, sizeof *x);
+    if (!x)
+        return -1;
+    x->sasl = auth_ipc_client_sasl_conn(c->sasl);
+    x->max_frame = c->pool->lim.max_frame;
+    snprintf(x->addr, sizeof x->addr, "%s", c->set->addr);
+    return conn_set_xprt(&c->conn, ssf > 1 ? &up_privacy_ops : &up_integrity_ops, x);
+}
+
 /* One frame of the SASL exchange with a kerberized NameNode. */
 static void sasl_frame(struct upstream_conn *c, const uint8_t *body, size_t len)
 {
@@ -554,18 +621,21 @@ static void sasl_frame(struct upstream_conn *c, const uint8_t *body, size_t len)
         if (buf_len(out) > before && conn_out_end(&c->conn) < 0)
             up_fail(c, "out of memory");
         return;
-    case AUTH_IPC_DONE:
-        /* Integrity or privacy: the NameNode wraps every reply from now on;
-         * requests go plain, as the Go client sends them and Hadoop's
-         * server takes them (processOneRpc reads plain frames after any
-         * QOP). */
-        c->layer = auth_ipc_client_ssf(c->sasl) > 0;
+    case AUTH_IPC_DONE: {
+        /* Integrity or privacy: the NameNode wraps every reply from now on. */
+        unsigned ssf = auth_ipc_client_ssf(c->sasl);
+        if (ssf > 0 && start_layer(c, ssf) < 0) {
+            if (!conn_closed(&c->conn))
+                up_fail(c, "cannot start the SASL layer");
+            return;
+        }
         if (write_context(c) < 0) {
             up_fail(c, "out of memory");
             return;
         }
         up_ready(c);
         return;
+    }
     case AUTH_IPC_REFUSED:
         snprintf(msg, sizeof msg, "Kerberos handshake refused: %s: %s", cls, why);
         up_fail_ex(c, msg, cls, why);
@@ -583,17 +653,6 @@ static void on_input(struct conn *cn)
 {
     struct upstream_conn *c = cn->owner;
     struct buf *in = conn_in(cn);
-    if (c->layer) {
-        char why[256];
-        if (sasl_layer_unwrap(auth_ipc_client_sasl_conn(c->sasl), SASL_LAYER_CLIENT, in, &c->plain,
-                              c->pool->lim.max_frame, why, sizeof why) < 0) {
-            char msg[320];
-            snprintf(msg, sizeof msg, "wrapped reply: %s", why);
-            up_fail(c, msg);
-            return;
-        }
-        in = &c->plain;
-    }
     while (c->state != UPSTREAM_CONN_CLOSED) {
         const uint8_t *body;
         uint32_t blen;
@@ -606,16 +665,13 @@ static void on_input(struct conn *cn)
             break;
         }
         if (c->state == UPSTREAM_CONN_HANDSHAKE && c->sasl) {
+            /* The SUCCESS frame goes before the layer starts: bytes after
+             * it are read through the layer (conn_set_xprt decodes them). */
+            buf_consume(in, flen);
             sasl_frame(c, body, blen);
-            if (c->state != UPSTREAM_CONN_CLOSED)
-                buf_consume(in, flen);
-            /* A layer starts after SUCCESS; the NameNode sends nothing
-             * before our first call, but should bytes follow, they are
-             * wrapped: unwrap them first. */
-            if (c->layer && in != &c->plain && buf_len(in) > 0) {
-                on_input(cn);
-                return;
-            }
+            if (c->state == UPSTREAM_CONN_CLOSED || conn_closed(cn))
+                break;
+            in = conn_in(cn);
             continue;
         }
         if (c->state != UPSTREAM_CONN_READY) {
@@ -724,7 +780,6 @@ static void on_free(struct conn *cn)
 {
     struct upstream_conn *c = cn->owner;
     auth_ipc_client_free(c->sasl);
-    buf_free(&c->plain);
     free(c);
 }
 
