@@ -100,9 +100,19 @@ def main():
             f.write(HDFS.format(svc="nn"))
         henv = dict(env, HADOOP_CONF_DIR=conf)
         henv.pop("HADOOP_NAMENODE", None)
+        # minidfs's superuser is its principal's user (nn): it makes /bench alice's.
+        nn_cc = os.path.join(tmp, "nn.cc")
+        subprocess.run([shutil.which("kinit") or "kinit", "-k", "-t", nn_keytab, "nn/localhost"],
+                       env=kdc.env(nn_cc), check=True, timeout=60)
+        senv = dict(kdc.env(nn_cc), HADOOP_CONF_DIR=conf)
+        subprocess.run(["hdfs", "mkdir", "-p", "/bench"], env=senv, check=True, timeout=60)
+        subprocess.run(["hdfs", "chown", "alice", "/bench"], env=senv, check=True, timeout=60)
         entries = ["/bench/list/e-%04d" % i for i in range(LIST_N)]
         for i in range(0, len(entries), 200):
-            subprocess.run(["hdfs", "mkdir", "-p"] + entries[i:i + 200], env=henv, check=True, timeout=120)
+            r = subprocess.run(["hdfs", "mkdir", "-p"] + entries[i:i + 200], env=henv, capture_output=True,
+                               text=True, timeout=120)
+            if r.returncode != 0:
+                raise RuntimeError("hdfs mkdir under /bench/list failed: %s" % r.stderr[-300:])
         got = subprocess.run(["hdfs", "ls", "/bench/list"], env=henv, check=True, capture_output=True, text=True,
                              timeout=120).stdout.split()
         if len(got) != LIST_N:
