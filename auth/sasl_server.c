@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -582,17 +583,36 @@ static size_t ipc_token_challenge(void *arg, char *out, size_t outlen)
     return n < 0 || (size_t)n >= outlen ? 0 : (size_t)n;
 }
 
+static _Atomic uint64_t st_ok, st_failed, st_no_rules, st_imp_refused, st_imp_ok, st_up_ok, st_up_failed;
+
+void auth_stats_get(struct auth_stats *st)
+{
+    st->handshakes_ok = atomic_load_explicit(&st_ok, memory_order_relaxed);
+    st->handshakes_failed = atomic_load_explicit(&st_failed, memory_order_relaxed);
+    st->refused_no_rules = atomic_load_explicit(&st_no_rules, memory_order_relaxed);
+    st->refused_impersonation = atomic_load_explicit(&st_imp_refused, memory_order_relaxed);
+    st->impersonations = atomic_load_explicit(&st_imp_ok, memory_order_relaxed);
+    st->upstream_ok = atomic_load_explicit(&st_up_ok, memory_order_relaxed);
+    st->upstream_failed = atomic_load_explicit(&st_up_failed, memory_order_relaxed);
+}
+
+void auth_stats_upstream(bool ok)
+{
+    atomic_fetch_add_explicit(ok ? &st_up_ok : &st_up_failed, 1, memory_order_relaxed);
+}
+
 static enum ipc_auth_step ipc_step(void *arg, const char *method, const char *mechanism, bool first, const uint8_t *in,
                                    size_t inlen, const uint8_t **out, size_t *outlen, char *why, size_t whylen)
 {
     if (strcmp(method, "KERBEROS") || strcmp(mechanism, "GSSAPI")) {
         snprintf(why, whylen, "method %s/%s is not implemented", method, mechanism);
+        atomic_fetch_add_explicit(&st_failed, 1, memory_order_relaxed);
         return IPC_AUTH_FAILED;
     }
     switch (auth_session_step(arg, mechanism, first, in, inlen, out, outlen, why, whylen)) {
     case AUTH_STEP_CONTINUE: return IPC_AUTH_CONTINUE;
-    case AUTH_STEP_DONE: return IPC_AUTH_DONE;
-    default: return IPC_AUTH_FAILED;
+    case AUTH_STEP_DONE: atomic_fetch_add_explicit(&st_ok, 1, memory_order_relaxed); return IPC_AUTH_DONE;
+    default: atomic_fetch_add_explicit(&st_failed, 1, memory_order_relaxed); return IPC_AUTH_FAILED;
     }
 }
 
@@ -648,6 +668,7 @@ static int ipc_authorize(void *arg, struct ipc_context *ctx, const char **cls, c
     if (!a->user[0]) {
         *cls = "org.apache.hadoop.security.AccessControlException";
         snprintf(msg, msglen, "No rules applied to %s", a->principal);
+        atomic_fetch_add_explicit(&st_no_rules, 1, memory_order_relaxed);
         return -1;
     }
     if (!ctx->effective_user[0] || !strcmp(ctx->effective_user, a->principal) ||
@@ -663,6 +684,7 @@ static int ipc_authorize(void *arg, struct ipc_context *ctx, const char **cls, c
         if (a2l_short_name(a->srv->rules, ctx->effective_user, realm, eff, sizeof eff, err, sizeof err) != A2L_OK) {
             *cls = "org.apache.hadoop.security.AccessControlException";
             snprintf(msg, msglen, "%s", err);
+            atomic_fetch_add_explicit(&st_no_rules, 1, memory_order_relaxed);
             return -1;
         }
     } else {
@@ -671,6 +693,7 @@ static int ipc_authorize(void *arg, struct ipc_context *ctx, const char **cls, c
     *cls = PROXYUSER_EXCEPTION_CLASS;
     if (!a->srv->proxyusers) {
         snprintf(msg, msglen, "User: %s is not allowed to impersonate %s", a->principal, ctx->effective_user);
+        atomic_fetch_add_explicit(&st_imp_refused, 1, memory_order_relaxed);
         return -1;
     }
     char gstore[4096];
@@ -685,8 +708,11 @@ static int ipc_authorize(void *arg, struct ipc_context *ctx, const char **cls, c
         .client_ip = a->peer_ip[0] ? a->peer_ip : "unknown",
         .client_host = NULL,
     };
-    if (proxyuser_check_request(a->srv->proxyusers, &rq, msg, msglen) != 0)
+    if (proxyuser_check_request(a->srv->proxyusers, &rq, msg, msglen) != 0) {
+        atomic_fetch_add_explicit(&st_imp_refused, 1, memory_order_relaxed);
         return -1;
+    }
+    atomic_fetch_add_explicit(&st_imp_ok, 1, memory_order_relaxed);
     fr_info("sasl: %s (%s) acts as %s from %s", a->principal, a->user, eff, rq.client_ip);
     snprintf(ctx->effective_user, sizeof ctx->effective_user, "%s", eff);
     return 0;

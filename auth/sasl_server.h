@@ -139,6 +139,19 @@ unsigned auth_session_ssf(const struct auth_session *a);
  * while the session lives; NULL before the exchange starts. */
 void *auth_session_sasl_conn(struct auth_session *a);
 
+/* Process-wide counts since start, for the metrics: SASL exchanges of
+ * clients with the router (ok, failed), connection contexts refused (no
+ * auth_to_local rule, impersonation not allowed) and impersonations
+ * allowed, and the router's own exchanges with NameNodes, which the
+ * upstream code reports with auth_stats_upstream(). */
+struct auth_stats {
+    uint64_t handshakes_ok, handshakes_failed;
+    uint64_t refused_no_rules, refused_impersonation, impersonations;
+    uint64_t upstream_ok, upstream_failed;
+};
+void auth_stats_get(struct auth_stats *st);
+void auth_stats_upstream(bool ok);
+
 /* The Hadoop IPC hook (struct ipc_auth_ops in ipc_server.h); its argument
  * is the connection's struct auth_session. */
 struct ipc_auth_ops;

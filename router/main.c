@@ -367,6 +367,29 @@ static void client_limit_metrics(struct buf *out, struct router *r)
                    (unsigned long long)atomic_load(&r->client_conns));
 }
 
+/* Kerberos on both sides: exchanges and refusals since start. */
+static void auth_gauges(struct buf *out, void *arg)
+{
+    struct auth_stats st;
+    (void)arg;
+    auth_stats_get(&st);
+    metrics_printf(out,
+                   "# TYPE fedrouter_auth_handshakes_total counter\n"
+                   "fedrouter_auth_handshakes_total{side=\"client\",mechanism=\"GSSAPI\",result=\"ok\"} %llu\n"
+                   "fedrouter_auth_handshakes_total{side=\"client\",mechanism=\"GSSAPI\",result=\"failed\"} %llu\n"
+                   "fedrouter_auth_handshakes_total{side=\"upstream\",mechanism=\"GSSAPI\",result=\"ok\"} %llu\n"
+                   "fedrouter_auth_handshakes_total{side=\"upstream\",mechanism=\"GSSAPI\",result=\"failed\"} %llu\n"
+                   "# TYPE fedrouter_auth_refusals_total counter\n"
+                   "fedrouter_auth_refusals_total{reason=\"no_rules\"} %llu\n"
+                   "fedrouter_auth_refusals_total{reason=\"impersonation\"} %llu\n"
+                   "# TYPE fedrouter_auth_impersonations_total counter\n"
+                   "fedrouter_auth_impersonations_total %llu\n",
+                   (unsigned long long)st.handshakes_ok, (unsigned long long)st.handshakes_failed,
+                   (unsigned long long)st.upstream_ok, (unsigned long long)st.upstream_failed,
+                   (unsigned long long)st.refused_no_rules, (unsigned long long)st.refused_impersonation,
+                   (unsigned long long)st.impersonations);
+}
+
 static void gauges(struct buf *out, void *arg)
 {
     struct router *r = arg;
@@ -750,6 +773,7 @@ int main(int argc, char **argv)
     }
     metrics_add_gauge(gauges, &r);
     metrics_add_gauge(audit_metrics, NULL);
+    metrics_add_gauge(auth_gauges, NULL);
     if (set_audit_paths(&cfg, path) < 0)
         return 1;
     metrics_add_gauge(hms_targets_gauges, NULL);

@@ -33,6 +33,7 @@
 #include "resolve.h"
 #include "sasl_client.h"
 #include "sasl_layer.h"
+#include "sasl_server.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -622,6 +623,7 @@ static void sasl_frame(struct upstream_conn *c, const uint8_t *body, size_t len)
             up_fail(c, "out of memory");
         return;
     case AUTH_IPC_DONE: {
+        auth_stats_upstream(true);
         /* Integrity or privacy: the NameNode wraps every reply from now on. */
         unsigned ssf = auth_ipc_client_ssf(c->sasl);
         if (ssf > 0 && start_layer(c, ssf) < 0) {
@@ -637,10 +639,12 @@ static void sasl_frame(struct upstream_conn *c, const uint8_t *body, size_t len)
         return;
     }
     case AUTH_IPC_REFUSED:
+        auth_stats_upstream(false);
         snprintf(msg, sizeof msg, "Kerberos handshake refused: %s: %s", cls, why);
         up_fail_ex(c, msg, cls, why);
         return;
     default:
+        auth_stats_upstream(false);
         snprintf(msg, sizeof msg, "Kerberos handshake with %s failed: %s", c->set->addr, why);
         up_fail_ex(c, msg, cls, msg);
         return;

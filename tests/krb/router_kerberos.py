@@ -278,6 +278,20 @@ def kerberos_only(w, t):
     t.check("a method not offered gets AccessControlException",
             lambda: expect_fatal(token_method, -33, ACE, "TOKEN authentication is not enabled.  Available:[KERBEROS]"))
 
+    def metrics():
+        import urllib.request
+        text = urllib.request.urlopen("http://%s/metrics" % rt["admin"], timeout=10).read().decode()
+        got = {}
+        for line in text.splitlines():
+            if line.startswith("fedrouter_auth_"):
+                name, value = line.rsplit(" ", 1)
+                got[name] = int(value)
+        ok = got.get('fedrouter_auth_handshakes_total{side="client",mechanism="GSSAPI",result="ok"}', 0)
+        bad = got.get('fedrouter_auth_handshakes_total{side="client",mechanism="GSSAPI",result="failed"}', 0)
+        imp = got.get('fedrouter_auth_refusals_total{reason="impersonation"}', 0)
+        expect(ok >= 2 and bad >= 1 and imp >= 1, "auth metrics %r" % got)
+    t.check("/metrics counts handshakes (ok, failed) and refused impersonations", metrics)
+
 
 def simple_and_kerberos(w, t):
     rt = w.router("r-both", "simple, kerberos")
