@@ -24,8 +24,9 @@ under the mixed load at most half of what it is inline; throughput at
 privacy at least 0.8 x HAProxy's.
 
 Environment: BENCH_DURATION [5], BENCH_WARMUP [1], BENCH_CONNS [1 16],
-BENCH_LIST [1000], BENCH_MIXED [16], BENCH_WORKERS [2], BENCH_KEEP=1 keeps
-the work directory. Exit status 0 when every run completed, 1 otherwise.
+BENCH_LIST [1000], BENCH_MIXED [16], BENCH_WORKERS [2], BENCH_ROUTER_KEYS (more [router]
+keys for both routers, `;`-separated, e.g. "upstream.max_calls_per_conn = 4"),
+BENCH_KEEP=1 keeps the work directory. Exit status 0 when every run completed, 1 otherwise.
 """
 import os
 import re
@@ -48,6 +49,7 @@ CONNS = [int(x) for x in os.environ.get("BENCH_CONNS", "1 16").split()]
 LIST_N = int(os.environ.get("BENCH_LIST", "1000"))
 MIXED = int(os.environ.get("BENCH_MIXED", "16"))
 WORKERS = os.environ.get("BENCH_WORKERS", "2")
+ROUTER_KEYS = os.environ.get("BENCH_ROUTER_KEYS", "").replace(";", "\n")
 LAST = re.compile(r"^ops/s=(\d+) p50_us=(\d+) p99_us=(\d+) p999_us=(\d+) errors=(\d+)$")
 
 CORE = """<configuration>
@@ -138,12 +140,12 @@ def main():
             ini = os.path.join(tmp, "router-ct%d.ini" % ct)
             with open(ini, "w") as f:
                 f.write("[router]\nid = privacy%d\nhdfs.listen = 127.0.0.1:%d\nadmin.listen = 127.0.0.1:%d\n"
-                        "hms.listen = off\nworkers = %s\ncrypto_threads = %d\n\n"
+                        "hms.listen = off\nworkers = %s\ncrypto_threads = %d\n%s\n\n"
                         "[security]\nauth = kerberos\nprincipal = router/_HOST@EXAMPLE.TEST\nkeytab = %s\n"
                         "rpc.protection = privacy\n\n[statestore]\ndriver = file\n\n"
                         "[nameservice ns1]\nnamenodes = %s\nprincipal = nn/_HOST@EXAMPLE.TEST\n\n"
                         "[mount /bench]\ndestinations = ns1:/bench\n"
-                        % (ct, port, admin, WORKERS, ct, rt_keytab, "localhost:%d" % nn_port))
+                        % (ct, port, admin, WORKERS, ct, ROUTER_KEYS, rt_keytab, "localhost:%d" % nn_port))
             rp = subprocess.Popen([router, "-c", ini], env=kdc.env(), stdout=subprocess.PIPE,
                                   stderr=open(os.path.join(tmp, "router-ct%d.err" % ct), "wb"),
                                   stdin=subprocess.DEVNULL)
