@@ -33,6 +33,7 @@
 #include "clock.h"
 #include "ipc.h"
 #include "log.h"
+#include "sasl_cyrus.h"
 
 #define SASLC_MAX_TOKEN (1u << 20) /* a GSSAPI token is a few KiB */
 
@@ -53,32 +54,6 @@ struct auth_ipc_client {
 static pthread_once_t client_once = PTHREAD_ONCE_INIT;
 static int client_init_rc = SASL_FAIL;
 
-static void *mx_alloc(void)
-{
-    pthread_mutex_t *m = malloc(sizeof *m);
-    if (m)
-        pthread_mutex_init(m, NULL);
-    return m;
-}
-static int mx_lock(void *m) { return pthread_mutex_lock(m) ? SASL_FAIL : SASL_OK; }
-static int mx_unlock(void *m) { return pthread_mutex_unlock(m) ? SASL_FAIL : SASL_OK; }
-static void mx_free(void *m)
-{
-    if (m) {
-        pthread_mutex_destroy(m);
-        free(m);
-    }
-}
-
-static int log_cb(void *ctx, int level, const char *message)
-{
-    if (level <= SASL_LOG_ERR)
-        fr_warn("sasl client: %s", message);
-    else if (level <= SASL_LOG_NOTE && fr_log_on(FR_LOG_DEBUG))
-        fr_debug("sasl client: %s", message);
-    return SASL_OK;
-}
-
 /* No authorization id: the NameNode takes the authenticated principal, as
  * with Hadoop's Java client (Cyrus would otherwise send $USER). */
 static int user_cb(void *ctx, int id, const char **result, unsigned *len)
@@ -90,19 +65,19 @@ static int user_cb(void *ctx, int id, const char **result, unsigned *len)
 }
 
 static const sasl_callback_t global_cbs[] = {
-    { SASL_CB_LOG, (int (*)(void))(void (*)(void))log_cb, NULL },
+    { SASL_CB_LOG, (int (*)(void))(void (*)(void))sasl_cyrus_log, (void *)"sasl client" },
     { SASL_CB_LIST_END, NULL, NULL },
 };
 
 static const sasl_callback_t conn_cbs[] = {
     { SASL_CB_USER, (int (*)(void))(void (*)(void))user_cb, NULL },
-    { SASL_CB_LOG, (int (*)(void))(void (*)(void))log_cb, NULL },
+    { SASL_CB_LOG, (int (*)(void))(void (*)(void))sasl_cyrus_log, (void *)"sasl client" },
     { SASL_CB_LIST_END, NULL, NULL },
 };
 
 static void client_global_init(void)
 {
-    sasl_set_mutex(mx_alloc, mx_lock, mx_unlock, mx_free);
+    sasl_cyrus_set_mutexes();
     client_init_rc = sasl_client_init(global_cbs);
 }
 

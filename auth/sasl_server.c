@@ -28,6 +28,7 @@
 
 #include "ipc_server.h"
 #include "log.h"
+#include "sasl_cyrus.h"
 
 struct auth_server {
     unsigned methods;
@@ -53,25 +54,6 @@ struct auth_session {
 static pthread_once_t sasl_once = PTHREAD_ONCE_INIT;
 static int sasl_init_rc = SASL_FAIL;
 
-/* Cyrus's library code and plugins share state across connections; give it
- * real mutexes, as workers run steps on their own threads. */
-static void *mx_alloc(void)
-{
-    pthread_mutex_t *m = malloc(sizeof *m);
-    if (m)
-        pthread_mutex_init(m, NULL);
-    return m;
-}
-static int mx_lock(void *m) { return pthread_mutex_lock(m) ? SASL_FAIL : SASL_OK; }
-static int mx_unlock(void *m) { return pthread_mutex_unlock(m) ? SASL_FAIL : SASL_OK; }
-static void mx_free(void *m)
-{
-    if (m) {
-        pthread_mutex_destroy(m);
-        free(m);
-    }
-}
-
 /* Options Cyrus would otherwise look for in a fedrouter.conf: offer only the
  * mechanisms the router implements. */
 static int get_opt(void *ctx, const char *plugin, const char *option, const char **result, unsigned *len)
@@ -85,24 +67,15 @@ static int get_opt(void *ctx, const char *plugin, const char *option, const char
     return SASL_FAIL;
 }
 
-static int log_cb(void *ctx, int level, const char *message)
-{
-    if (level <= SASL_LOG_ERR)
-        fr_warn("sasl: %s", message);
-    else if (level <= SASL_LOG_NOTE && fr_log_on(FR_LOG_DEBUG))
-        fr_debug("sasl: %s", message);
-    return SASL_OK;
-}
-
 static const sasl_callback_t callbacks[] = {
     { SASL_CB_GETOPT, (int (*)(void))(void (*)(void))get_opt, NULL },
-    { SASL_CB_LOG, (int (*)(void))(void (*)(void))log_cb, NULL },
+    { SASL_CB_LOG, (int (*)(void))(void (*)(void))sasl_cyrus_log, (void *)"sasl" },
     { SASL_CB_LIST_END, NULL, NULL },
 };
 
 static void sasl_global_init(void)
 {
-    sasl_set_mutex(mx_alloc, mx_lock, mx_unlock, mx_free);
+    sasl_cyrus_set_mutexes();
     sasl_init_rc = sasl_server_init(callbacks, "fedrouter");
 }
 
