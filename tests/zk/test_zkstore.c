@@ -1369,7 +1369,11 @@ static void test_table(void)
     CHECK(!strcmp(got.u.mount.dests[0].path, "/t1"));
     record_free(&got);
 
-    /* the right versions: one transaction; the watcher sees it as one change */
+    /* the right versions: one transaction, all of it applied. ZooKeeper
+     * sends one watch event per changed znode; they usually reach the
+     * store in one round, but on a loaded machine the store may wake on
+     * the first before the others arrive, so the watcher sees the change
+     * in one round or more, and ends with all of it. */
     ops[2].version = v2;
     int c0 = calls(&l);
     CHECK_EQ(zks_apply(z, ops, 3, 0, &ntx, err, sizeof err), ZKS_OK);
@@ -1377,7 +1381,7 @@ static void test_table(void)
     CHECK(wait_dests(&l, "/t3", "ns1:/t3", 5000));
     CHECK(wait_dests(&l, "/t2", "", 5000));
     CHECK(wait_dests(&l, "/t1", "ns1:/t1b", 5000));
-    CHECK_EQ(calls(&l), c0 + 1);
+    CHECK(calls(&l) >= c0 + 1);
 
     /* a small request limit cuts the list into several transactions */
     struct record t4 = mount("/t4", "ns1:/t4"), t5 = mount("/t5", "ns1:/t5");
