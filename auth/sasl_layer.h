@@ -63,4 +63,20 @@ int sasl_layer_unwrap(void *conn, enum sasl_layer_side side, struct buf *wire, s
 int sasl_layer_frame_call_id(enum sasl_layer_side side, const uint8_t *body, size_t len, int32_t *call_id,
                              const uint8_t **rest);
 
+/*
+ * Installs the layer as c's transport (lib/xprt.h) once the exchange
+ * negotiated ssf > 0 (1: integrity, more: privacy). Decoding unwraps what
+ * the other side wraps (plain frames pass). Encoding wraps each message on
+ * the server side; the client side sends its requests plain, as the Go
+ * client does and Hadoop's server takes them. Whole frames or messages of
+ * 16 KiB or more go to the crypto threads. sasl (a sasl_conn_t *) must
+ * outlive c's memory; who is copied for log lines, since the transport may
+ * run on a crypto thread. 0, or -1: out of memory, or the bytes already
+ * waiting did not unwrap (c is then closed).
+ */
+struct conn;
+struct fr_log_who;
+int sasl_layer_install(struct conn *c, enum sasl_layer_side side, void *sasl, unsigned ssf, uint32_t max_frame,
+                       const struct fr_log_who *who);
+
 #endif

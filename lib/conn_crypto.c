@@ -232,9 +232,9 @@ static struct conn_job *job_of(struct conn *c)
     return c->job;
 }
 
-static bool wants_thread(const struct conn *c, size_t n)
+static bool wants_thread(const struct conn *c, bool decode, size_t n)
 {
-    return c->crypto && c->crypto->pool && c->xprt->needs_offload && c->xprt->needs_offload(c, c->xctx, n);
+    return c->crypto && c->crypto->pool && c->xprt->needs_offload && c->xprt->needs_offload(c, c->xctx, decode, n);
 }
 
 /* The job is filled: submit it. false: the queue is full (counted). */
@@ -255,7 +255,7 @@ static bool submit(struct conn *c, struct conn_job *j)
 
 bool crypto_offload_encode(struct conn *c)
 {
-    if (!wants_thread(c, c->msg_len[c->msg_head]))
+    if (!wants_thread(c, false, c->msg_len[c->msg_head]))
         return false;
     struct conn_job *j = job_of(c);
     if (!j)
@@ -304,7 +304,7 @@ bool crypto_offload_encode(struct conn *c)
 bool crypto_offload_decode(struct conn *c, bool may_steal)
 {
     size_t n = buf_len(&c->wire_in);
-    if (!n || !wants_thread(c, n))
+    if (!n || !wants_thread(c, true, n))
         return false;
     struct conn_job *j = job_of(c);
     if (!j)

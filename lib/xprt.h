@@ -51,13 +51,14 @@ struct xprt_ops {
     enum xprt_status (*encode)(struct conn *c, void *ctx, const uint8_t *msg, size_t n, struct buf *wire);
     /* Optional: bytes to send before the socket closes (a TLS close_notify). */
     void (*shutdown)(struct conn *c, void *ctx, struct buf *wire);
-    /* Optional: true when encoding or decoding n bytes is slow enough that it
-     * belongs on a crypto thread rather than on the connection's loop. For
-     * encode n is the length of the next message; for decode it is the wire
-     * bytes waiting (buf_len of c->wire_in, which the transport may peek at
-     * here): say yes only once a whole large unit is there, or a thread is
-     * woken to find a partial unit and decode nothing. Runs on the loop. */
-    bool (*needs_offload)(const struct conn *c, void *ctx, size_t n);
+    /* Optional: true when encoding (decode false: n is the length of the
+     * next message) or decoding (decode true: n is the wire bytes waiting,
+     * buf_len of c->wire_in, which the transport may peek at here) is slow
+     * enough that it belongs on a crypto thread rather than on the loop.
+     * For decode, say yes only once a whole large unit is there, or a
+     * thread is woken to find a partial unit and decode nothing. Runs on
+     * the loop. */
+    bool (*needs_offload)(const struct conn *c, void *ctx, bool decode, size_t n);
     /* Frees ctx; runs when the connection's memory goes. */
     void (*destroy)(void *ctx);
 };

@@ -210,73 +210,7 @@ static struct rcall *rcall_new(struct hconn *c, const struct ipc_call *ic)
     return rc;
 }
 
-/* ---- SASL security layer (lib/xprt.h) ---- */
-
-/* Larger messages are worth a crypto thread: GSSAPI privacy runs at about
- * 150 MB/s here, so 16 KiB costs ~0.1 ms of the loop. */
-#define SASL_OFFLOAD_MIN (16u << 10)
-
-/* encode and decode may run on a crypto thread: they read only this, never
- * the hconn (whose fields the worker changes meanwhile). */
-struct sasl_xprt {
-    void *sasl;        /* the session's sasl_conn_t: the session outlives the transport */
-    uint32_t max_frame;
-    int worker;        /* who the connection is, copied for log lines */
-    uint64_t conn_id;
-    char user[256];    /* the authenticated user (the context comes later) */
-    char peer[64];
-};
-
-static struct fr_log_who sx_who(const struct sasl_xprt *x)
-{
-    return (struct fr_log_who){ .worker = x->worker, .conn = x->conn_id, .user = x->user, .peer = x->peer };
-}
-
-static enum xprt_status sx_decode(struct conn *cn, void *ctx, struct buf *wire, struct buf *plain)
-{
-    struct sasl_xprt *x = ctx;
-    char why[256];
-    if (sasl_layer_unwrap(x->sasl, SASL_LAYER_SERVER, wire, plain, x->max_frame, why, sizeof why) == 0)
-        return XPRT_OK;
-    struct fr_log_who who = sx_who(x);
-    FR_LOG_EVERY(10, 1000, FR_LOG_WARN, &who, "client: %s", why);
-    (void)cn;
-    return XPRT_ERROR;
-}
-
-static enum xprt_status sx_encode(struct conn *cn, void *ctx, const uint8_t *msg, size_t n, struct buf *wire)
-{
-    struct sasl_xprt *x = ctx;
-    char why[256];
-    (void)cn;
-    if (sasl_layer_wrap(x->sasl, SASL_LAYER_SERVER, msg, n, wire, why, sizeof why) == 0)
-        return XPRT_OK;
-    struct fr_log_who who = sx_who(x);
-    FR_LOG_EVERY(10, 1000, FR_LOG_WARN, &who, "client: %s", why);
-    return strstr(why, "out of memory") ? XPRT_NOMEM : XPRT_ERROR;
-}
-
-static bool sx_needs_offload(const struct conn *cn, void *ctx, size_t n)
-{
-    (void)cn;
-    (void)ctx;
-    return n >= SASL_OFFLOAD_MIN;
-}
-
-static const struct xprt_ops sasl_integrity_ops = {
-    .name = "sasl-integrity",
-    .decode = sx_decode,
-    .encode = sx_encode,
-    .needs_offload = sx_needs_offload,
-    .destroy = free,
-};
-static const struct xprt_ops sasl_privacy_ops = {
-    .name = "sasl-privacy",
-    .decode = sx_decode,
-    .encode = sx_encode,
-    .needs_offload = sx_needs_offload,
-    .destroy = free,
-};
+/* ---- SASL security layer ---- */
 
 /* The exchange just ended: with a layer, the transport goes on now.
  * Returns false when the connection was closed. */
@@ -285,23 +219,14 @@ static bool start_layer(struct hconn *c)
     unsigned ssf = auth_session_ssf(c->auth);
     if (ssf == 0)
         return true;
-    struct sasl_xprt *x = calloc(1, sizeof *x);
-    if (!x) {
-        conn_close(&c->conn, "out of memory");
-        return false;
-    }
-    x->worker = c->w->id;
-    x->conn_id = c->id;
-    snprintf(x->user, sizeof x->user, "%s", auth_session_user(c->auth));
-    snprintf(x->peer, sizeof x->peer, "%s", c->peer);
-    x->sasl = auth_session_sasl_conn(c->auth);
-    x->max_frame = c->s.max_frame;
-    if (fr_log_on(FR_LOG_DEBUG)) {
-        struct fr_log_who who = hconn_who(c);
+    struct fr_log_who who = hconn_who(c);
+    who.user = auth_session_user(c->auth); /* the context comes later */
+    if (fr_log_on(FR_LOG_DEBUG))
         fr_log_conn(FR_LOG_DEBUG, &who, "SASL security layer: %s (ssf %u)", ssf > 1 ? "privacy" : "integrity", ssf);
-    }
-    if (conn_set_xprt(&c->conn, ssf > 1 ? &sasl_privacy_ops : &sasl_integrity_ops, x) < 0) {
-        conn_close(&c->conn, "transport refused the input");
+    if (sasl_layer_install(&c->conn, SASL_LAYER_SERVER, auth_session_sasl_conn(c->auth), ssf, c->s.max_frame, &who) <
+        0) {
+        if (!conn_closed(&c->conn))
+            conn_close(&c->conn, "out of memory");
         return false;
     }
     return true;

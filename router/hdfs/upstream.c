@@ -539,74 +539,15 @@ static int write_context(struct upstream_conn *c)
                : -1;
 }
 
-/* ---- the SASL layer towards a NameNode (lib/xprt.h) ----
- * A NameNode that negotiated integrity or privacy wraps every reply; the
- * router's requests go plain, as the Go client sends them and Hadoop's
- * server takes them (processOneRpc reads plain frames after any QOP).
- * Unwrapping a large reply (a listing) runs on a crypto thread, like the
- * wrapping of replies to clients, so it never holds up the worker. */
-
-#define UP_LAYER_OFFLOAD_MIN (16u << 10)
-
-/* Read from a crypto thread: nothing here may point into the connection. */
-struct up_layer {
-    void *sasl; /* the connection's sasl_conn_t: freed only with the connection */
-    uint32_t max_frame;
-    char addr[128]; /* the NameNode, for log lines */
-};
-
-static enum xprt_status ul_decode(struct conn *cn, void *ctx, struct buf *wire, struct buf *plain)
-{
-    struct up_layer *x = ctx;
-    char why[256];
-    (void)cn;
-    if (sasl_layer_unwrap(x->sasl, SASL_LAYER_CLIENT, wire, plain, x->max_frame, why, sizeof why) == 0)
-        return XPRT_OK;
-    FR_LOG_EVERY(10, 1000, FR_LOG_WARN, NULL, "NameNode %s: wrapped reply: %s", x->addr, why);
-    return XPRT_ERROR;
-}
-
-static enum xprt_status ul_encode(struct conn *cn, void *ctx, const uint8_t *msg, size_t n, struct buf *wire)
-{
-    (void)cn;
-    (void)ctx;
-    return buf_append(wire, msg, n) < 0 ? XPRT_NOMEM : XPRT_OK;
-}
-
-static bool ul_needs_offload(const struct conn *cn, void *ctx, size_t n)
-{
-    (void)cn;
-    (void)ctx;
-    return n >= UP_LAYER_OFFLOAD_MIN;
-}
-
-static const struct xprt_ops up_integrity_ops = {
-    .name = "sasl-integrity-upstream",
-    .decode = ul_decode,
-    .encode = ul_encode,
-    .needs_offload = ul_needs_offload,
-    .destroy = free,
-};
-static const struct xprt_ops up_privacy_ops = {
-    .name = "sasl-privacy-upstream",
-    .decode = ul_decode,
-    .encode = ul_encode,
-    .needs_offload = ul_needs_offload,
-    .destroy = free,
-};
-
-/* The exchange is done with a layer: from here on the connection's input
- * is read through it. -1 when out of memory or the bytes already waiting
- * do not unwrap. */
+/* A NameNode that negotiated integrity or privacy wraps every reply: from
+ * then on the connection's input is read through the SASL layer (large
+ * replies unwrapped on the crypto threads); requests go plain. -1 when out
+ * of memory or the bytes already waiting do not unwrap. */
 static int start_layer(struct upstream_conn *c, unsigned ssf)
 {
-    struct up_layer *x = calloc(1, sizeof *x);
-    if (!x)
-        return -1;
-    x->sasl = auth_ipc_client_sasl_conn(c->sasl);
-    x->max_frame = c->pool->lim.max_frame;
-    snprintf(x->addr, sizeof x->addr, "%s", c->set->addr);
-    return conn_set_xprt(&c->conn, ssf > 1 ? &up_privacy_ops : &up_integrity_ops, x);
+    const struct fr_log_who who = { .worker = -1, .peer = c->set->addr };
+    return sasl_layer_install(&c->conn, SASL_LAYER_CLIENT, auth_ipc_client_sasl_conn(c->sasl), ssf,
+                              c->pool->lim.max_frame, &who);
 }
 
 /* One frame of the SASL exchange with a kerberized NameNode. */

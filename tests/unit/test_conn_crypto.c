@@ -177,10 +177,10 @@ out:
 /* Encode: n is the message. Decode: n is the wire bytes waiting, and a big
  * unit goes to a thread once it is whole (a message whose length happens to
  * equal what waits is judged as input: only where it runs changes). */
-static bool x_offload(const struct conn *c, void *ctx, size_t n)
+static bool x_offload(const struct conn *c, void *ctx, bool decode, size_t n)
 {
     const struct buf *w = &c->wire_in;
-    if (n != buf_len(w))
+    if (!decode)
         return n >= BIG;
     return n >= 4 && be32(buf_rptr(w)) >= BIG && n >= 4 + (size_t)be32(buf_rptr(w));
 }
