@@ -26,16 +26,7 @@
 
 #define HEALTH_MAX_TARGETS 512
 
-/* One address being probed. */
-struct target {
-    const char *addr;           /* as the table writes it ("host:port" or "thrift://host:port") */
-    int fd;                     /* -1 once settled */
-    bool reachable;
-    double ms;                  /* connect time, when reachable */
-    char why[96];               /* why not, when not */
-};
-
-static void settle(struct target *t, bool ok, const char *why, uint64_t t0)
+static void settle(struct health_target *t, bool ok, const char *why, uint64_t t0)
 {
     if (t->fd >= 0)
         close(t->fd);
@@ -46,7 +37,7 @@ static void settle(struct target *t, bool ok, const char *why, uint64_t t0)
 }
 
 /* Starts the connect of t; settles it at once when that already decides. */
-static void start(struct target *t, uint64_t t0)
+static void start(struct health_target *t, uint64_t t0)
 {
     t->fd = -1;
     const char *a = t->addr;
@@ -59,12 +50,14 @@ static void start(struct target *t, uint64_t t0)
         return;
     }
     snprintf(host, sizeof host, "%.*s", (int)(colon - a), a);
-    if (host[0] == '[' && host[strlen(host) - 1] == ']') { /* [v6]:port */
+    if (host[0] == '[' && strlen(host) > 1 && host[strlen(host) - 1] == ']') { /* [v6]:port */
         memmove(host, host + 1, strlen(host));
         host[strlen(host) - 1] = 0;
     }
+    char port[16]; /* a URI may go on after the port ("thrift://h:9083/") */
+    snprintf(port, sizeof port, "%.*s", (int)strcspn(colon + 1, "/?"), colon + 1);
     struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
-    int rc = getaddrinfo(host, colon + 1, &hints, &ai);
+    int rc = getaddrinfo(host, port, &hints, &ai);
     if (rc != 0) {
         settle(t, false, gai_strerror(rc), t0);
         return;
@@ -83,8 +76,7 @@ static void start(struct target *t, uint64_t t0)
         settle(t, false, strerror(errno), t0);
 }
 
-/* Probes every target; waits at most timeout_ms in all. */
-static void probe(struct target *ts, size_t n, int timeout_ms)
+void health_probe(struct health_target *ts, size_t n, int timeout_ms)
 {
     uint64_t t0 = fr_mono_ns();
     for (size_t i = 0; i < n; i++)
@@ -148,7 +140,7 @@ static void put(struct buf *out, const char *s)
 }
 
 /* `"addresses":[...]` for n targets; true when one is reachable. */
-static bool addresses(struct buf *out, const struct target *ts, size_t n)
+static bool addresses(struct buf *out, const struct health_target *ts, size_t n)
 {
     bool any = false;
     put(out, "\"addresses\":[");
@@ -182,7 +174,7 @@ bool health_backends_json(struct buf *out, const struct snapshot *s, int timeout
         n += snapshot_ms_at(s, i)->nuris;
     if (n > HEALTH_MAX_TARGETS)
         n = HEALTH_MAX_TARGETS; /* the rest are reported unprobed */
-    struct target *ts = calloc(n ? n : 1, sizeof *ts);
+    struct health_target *ts = calloc(n ? n : 1, sizeof *ts);
     if (!ts) {
         put(out, "\"error\":\"out of memory\"");
         return false;
@@ -198,7 +190,7 @@ bool health_backends_json(struct buf *out, const struct snapshot *s, int timeout
         for (size_t j = 0; j < m->nuris && k < n; j++)
             ts[k++].addr = m->uris[j];
     }
-    probe(ts, n, timeout_ms);
+    health_probe(ts, n, timeout_ms);
 
     bool all = true;
     k = 0;

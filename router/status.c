@@ -19,19 +19,15 @@
 #include "status.h"
 
 #include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "cluster_state.h"
+#include "health.h"
 #include "hms_up.h"
 #include "metrics.h"
 #include "route_state.h"
@@ -108,63 +104,12 @@ static const char *jbool(bool b)
 
 struct probe {
     char uri[256];
-    bool reachable;
-    double ms;
-    char why[96];
-    int fd;
+    struct health_target t;
 };
 
 static struct probe probes[PROBE_MAX];
 static size_t nprobes;
 static int64_t probed_at_ms = -PROBE_EVERY_MS;
-
-static void probe_settle(struct probe *p, bool ok, const char *why, uint64_t t0)
-{
-    if (p->fd >= 0)
-        close(p->fd);
-    p->fd = -1;
-    p->reachable = ok;
-    p->ms = ok ? (double)(fr_mono_ns() - t0) / 1e6 : 0;
-    snprintf(p->why, sizeof p->why, "%s", ok ? "" : why);
-}
-
-/* Starts a non-blocking connect to the URI's host:port. */
-static void probe_start(struct probe *p, uint64_t t0)
-{
-    p->fd = -1;
-    const char *a = strncmp(p->uri, "thrift://", 9) == 0 ? p->uri + 9 : p->uri;
-    const char *colon = strrchr(a, ':');
-    char host[256];
-    if (!colon || (size_t)(colon - a) >= sizeof host) {
-        probe_settle(p, false, "not host:port", t0);
-        return;
-    }
-    snprintf(host, sizeof host, "%.*s", (int)(colon - a), a);
-    if (host[0] == '[' && strlen(host) > 1 && host[strlen(host) - 1] == ']') {
-        memmove(host, host + 1, strlen(host));
-        host[strlen(host) - 1] = 0;
-    }
-    char port[16];
-    snprintf(port, sizeof port, "%.*s", (int)strcspn(colon + 1, "/?"), colon + 1);
-    struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
-    int rc = getaddrinfo(host, port, &hints, &ai);
-    if (rc != 0) {
-        probe_settle(p, false, gai_strerror(rc), t0);
-        return;
-    }
-    p->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (p->fd < 0) {
-        freeaddrinfo(ai);
-        probe_settle(p, false, strerror(errno), t0);
-        return;
-    }
-    rc = connect(p->fd, ai->ai_addr, ai->ai_addrlen);
-    freeaddrinfo(ai);
-    if (rc == 0)
-        probe_settle(p, true, "", t0);
-    else if (errno != EINPROGRESS)
-        probe_settle(p, false, strerror(errno), t0);
-}
 
 /* Connects to every metastore URI of s at once, when the last round is
  * older than PROBE_EVERY_MS or the URIs changed. */
@@ -186,35 +131,12 @@ static void probe_metastores(const struct snapshot *s)
             snprintf(probes[n++].uri, sizeof probes[0].uri, "%s", m->uris[j]);
     }
     nprobes = n;
-    uint64_t t0 = fr_mono_ns();
+    struct health_target ts[PROBE_MAX];
     for (size_t i = 0; i < n; i++)
-        probe_start(&probes[i], t0);
-    struct pollfd pf[PROBE_MAX];
-    size_t idx[PROBE_MAX];
-    for (;;) {
-        size_t k = 0;
-        for (size_t i = 0; i < n; i++)
-            if (probes[i].fd >= 0) {
-                pf[k] = (struct pollfd){ .fd = probes[i].fd, .events = POLLOUT };
-                idx[k++] = i;
-            }
-        if (!k)
-            break;
-        int left = PROBE_TIMEOUT_MS - (int)((fr_mono_ns() - t0) / 1000000);
-        if (left <= 0 || poll(pf, k, left) <= 0) {
-            for (size_t j = 0; j < k; j++)
-                probe_settle(&probes[idx[j]], false, "no connection in time", t0);
-            break;
-        }
-        for (size_t j = 0; j < k; j++) {
-            if (!pf[j].revents)
-                continue;
-            int err = 0;
-            socklen_t el = sizeof err;
-            getsockopt(pf[j].fd, SOL_SOCKET, SO_ERROR, &err, &el);
-            probe_settle(&probes[idx[j]], err == 0, strerror(err), t0);
-        }
-    }
+        ts[i] = (struct health_target){ .addr = probes[i].uri };
+    health_probe(ts, n, PROBE_TIMEOUT_MS);
+    for (size_t i = 0; i < n; i++)
+        probes[i].t = ts[i];
     probed_at_ms = fr_mono_ms();
 }
 
@@ -393,16 +315,16 @@ static void json_metastores(struct buf *out, const struct snapshot *s)
             const struct probe *p = probe_of(m->uris[j]);
             put(out, j ? ",{\"uri\":" : "{\"uri\":");
             jstr(out, m->uris[j]);
-            if (p && p->reachable)
-                putf(out, ",\"reachable\":true,\"latency_ms\":%.3f}", p->ms);
+            if (p && p->t.reachable)
+                putf(out, ",\"reachable\":true,\"latency_ms\":%.3f}", p->t.ms);
             else if (p) {
                 put(out, ",\"reachable\":false,\"error\":");
-                jstr(out, p->why);
+                jstr(out, p->t.why);
                 put(out, "}");
             } else {
                 put(out, ",\"reachable\":null}");
             }
-            any = any || (p && p->reachable);
+            any = any || (p && p->t.reachable);
         }
         putf(out, "],\"reachable\":%s", jbool(any));
         char in_use[256];
