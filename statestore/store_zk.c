@@ -48,7 +48,7 @@ static void skipped(void *ctx, const struct record *r, const char *why)
     fr_warn("statestore: %s %s left out: %s", rec_kind_name(r->kind), record_key(r), why);
 }
 
-static void register_self(struct store_zk *z, uint64_t version, uint64_t zxid)
+static bool register_self(struct store_zk *z, uint64_t version, uint64_t zxid)
 {
     struct zks_router info;
     memset(&info, 0, sizeof info);
@@ -60,8 +60,14 @@ static void register_self(struct store_zk *z, uint64_t version, uint64_t zxid)
     info.snapshot = version;
     info.zxid = zxid;
     char err[256];
-    if (zks_register_router(z->zk, &info, err, sizeof err) != ZKS_OK)
+    int rc = zks_register_router(z->zk, &info, err, sizeof err);
+    if (rc == ZKS_NOCONN)
+        return true; /* the store thread registers this info once a session exists */
+    if (rc != ZKS_OK) {
         fr_warn("statestore: cannot register router %s: %s", info.id, err);
+        return false;
+    }
+    return true;
 }
 
 /* Runs on the store's thread after each batch of changes. */
@@ -75,9 +81,11 @@ static void on_change(void *ctx, const struct record_set *recs, uint64_t zxid)
         store_failed(&z->base, "out of memory building the routing snapshot");
         return;
     }
+    /* The zxid first: the registrar pairs it with the snapshot it sees
+     * published, and must never pair a new snapshot with the old zxid. */
+    atomic_store(&z->zxid, zxid);
     store_publish(&z->base, s);
     uint64_t version = snapshot_version(s);
-    atomic_store(&z->zxid, zxid);
     atomic_store(&z->base.loaded_at_ms, fr_wall_ms());
     atomic_fetch_add(&z->rebuilds, 1);
     store_clear_error(&z->base);
@@ -93,14 +101,16 @@ static void on_change(void *ctx, const struct record_set *recs, uint64_t zxid)
 static void *registrar(void *arg)
 {
     struct store_zk *z = arg;
-    uint64_t written = UINT64_MAX;
+    uint64_t written = UINT64_MAX, written_zxid = UINT64_MAX;
     while (!atomic_load(&z->base.stop)) {
         struct snapshot *s = snapshot_acquire(z->base.host.ref);
         uint64_t v = s ? snapshot_version(s) : 0;
         snapshot_release(s);
-        if (z->registered && v != written) {
-            register_self(z, v, atomic_load(&z->zxid));
+        uint64_t zx = atomic_load(&z->zxid);
+        /* A failed write (connection loss) is tried again on the next tick. */
+        if (z->registered && (v != written || zx != written_zxid) && register_self(z, v, zx)) {
             written = v;
+            written_zxid = zx;
         }
         for (int i = 0; i < 4 && !atomic_load(&z->base.stop); i++)
             usleep(50000);
