@@ -55,6 +55,8 @@ void conn_crypto_init(struct conn_crypto *cc, struct fr_workpool *pool, struct f
     cc->home = home;
 }
 
+void conn_crypto_watch_calls(struct conn_crypto *cc, const uint64_t *calls) { cc->calls = calls; }
+
 void conn_crypto_bind(struct conn_crypto *cc) { bound = cc; }
 
 struct conn_crypto *crypto_bound(void) { return bound; }
@@ -232,9 +234,22 @@ static struct conn_job *job_of(struct conn *c)
     return c->job;
 }
 
+/* Whether a call other than the one this work serves waits on the loop. A
+ * reply is encoded after its call was counted out; a reply being decoded
+ * (from a NameNode) still counts its call. A large request being decoded
+ * counts nothing yet, so one other call there runs it inline: rare, and
+ * still correct. */
+static bool others_wait(const struct conn_crypto *cc, bool decode)
+{
+    if (!cc->calls)
+        return true;
+    return __atomic_load_n(cc->calls, __ATOMIC_RELAXED) > (decode ? 1u : 0u);
+}
+
 static bool wants_thread(const struct conn *c, bool decode, size_t n)
 {
-    return c->crypto && c->crypto->pool && c->xprt->needs_offload && c->xprt->needs_offload(c, c->xctx, decode, n);
+    return c->crypto && c->crypto->pool && c->xprt->needs_offload && c->xprt->needs_offload(c, c->xctx, decode, n) &&
+           others_wait(c->crypto, decode);
 }
 
 /* The job is filled: submit it. false: the queue is full (counted). */

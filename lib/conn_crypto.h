@@ -81,11 +81,16 @@ struct conn_crypto {
     struct fr_workpool *pool; /* NULL: inline */
     struct fr_inbox *home;    /* the loop's inbox; its handler runs fr_job_complete */
     uint64_t out;             /* jobs not back yet (loop writes; atomic for readers) */
+    const uint64_t *calls;    /* the loop's client calls in flight (atomic), or NULL */
     struct conn_xprt_stats xs[CONN_XPRT_KINDS];
 };
 
 /* pool may be NULL (inline; home unused then). */
 void conn_crypto_init(struct conn_crypto *cc, struct fr_workpool *pool, struct fr_inbox *home);
+/* Work goes to a thread only while other calls wait on this loop: with
+ * *calls (the loop's client calls not yet answered) at most the one being
+ * served, the hand-off would only add its latency. NULL: always offload. */
+void conn_crypto_watch_calls(struct conn_crypto *cc, const uint64_t *calls);
 /* Connections set up on the calling thread from now on use cc (NULL: none).
  * A worker calls it once on its own thread, so that every protocol's
  * connections get it without knowing. */

@@ -7,8 +7,14 @@
 #define _GNU_SOURCE
 #include "workpool.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "clock.h"
 
@@ -19,12 +25,16 @@ const uint64_t fr_workpool_bucket_us[FR_WORKPOOL_NBUCKETS] = {
 struct fr_workpool {
     pthread_mutex_t lock;
     pthread_cond_t wake;        /* a job was queued, or stopping */
+    pthread_cond_t up;          /* a thread has set itself up */
+    int nup;                    /* threads set up (under the lock) */
     struct fr_job *head, *tail; /* waiting jobs, oldest first */
     size_t depth;               /* jobs waiting (atomic reads from outside) */
     size_t max_queued;
     bool stopping; /* no more submits; threads leave once the queue is empty */
     int nthreads;
     pthread_t *thr;
+    char name[16]; /* thread name prefix (ps -L, top -H) */
+    int nice;      /* each thread's niceness, set by the thread itself */
     /* counters: written under the lock or by atomic adds, read by scrapes */
     uint64_t submitted, refused, wait_ns, run_ns, finished, running;
     uint64_t wait_buckets[FR_WORKPOOL_NBUCKETS];
@@ -47,7 +57,12 @@ static void account(struct fr_workpool *p, struct fr_job *j)
 static void *pool_main(void *arg)
 {
     struct fr_workpool *p = arg;
+    /* Linux keeps a niceness per thread: this one's, not the process's. */
+    if (p->nice && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), p->nice) < 0)
+        fprintf(stderr, "fedrouter: %s thread: cannot set niceness %d: %s\n", p->name, p->nice, strerror(errno));
     pthread_mutex_lock(&p->lock);
+    p->nup++;
+    pthread_cond_broadcast(&p->up);
     for (;;) {
         while (!p->head && !p->stopping)
             pthread_cond_wait(&p->wake, &p->lock);
@@ -76,9 +91,9 @@ static void *pool_main(void *arg)
     return NULL;
 }
 
-struct fr_workpool *fr_workpool_new(int nthreads, size_t max_queued)
+struct fr_workpool *fr_workpool_new(int nthreads, size_t max_queued, const char *name, int nice)
 {
-    if (nthreads < 1 || max_queued < 1)
+    if (nthreads < 1 || max_queued < 1 || nice < 0 || nice > 19)
         return NULL;
     struct fr_workpool *p = calloc(1, sizeof *p);
     if (!p)
@@ -90,14 +105,25 @@ struct fr_workpool *fr_workpool_new(int nthreads, size_t max_queued)
     }
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->wake, NULL);
+    pthread_cond_init(&p->up, NULL);
     p->max_queued = max_queued;
+    p->nice = nice;
+    snprintf(p->name, sizeof p->name, "%s", name && *name ? name : "pool");
     for (int i = 0; i < nthreads; i++) {
         if (pthread_create(&p->thr[i], NULL, pool_main, p) != 0) {
             fr_workpool_free(p); /* joins the ones that started */
             return NULL;
         }
         p->nthreads = i + 1;
+        char tn[16]; /* the kernel keeps 15 characters */
+        snprintf(tn, sizeof tn, "%.10s-%u", p->name, (unsigned)i % 1000u);
+        pthread_setname_np(p->thr[i], tn);
     }
+    /* Returned, the pool's threads run at their niceness. */
+    pthread_mutex_lock(&p->lock);
+    while (p->nup < p->nthreads)
+        pthread_cond_wait(&p->up, &p->lock);
+    pthread_mutex_unlock(&p->lock);
     return p;
 }
 
@@ -151,6 +177,7 @@ void fr_workpool_free(struct fr_workpool *p)
     for (int i = 0; i < p->nthreads; i++)
         pthread_join(p->thr[i], NULL);
     pthread_cond_destroy(&p->wake);
+    pthread_cond_destroy(&p->up);
     pthread_mutex_destroy(&p->lock);
     free(p->thr);
     free(p);

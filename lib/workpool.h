@@ -65,9 +65,11 @@ struct fr_workpool_stats {
 struct fr_workpool;
 
 /* Starts nthreads threads (>= 1) with a queue of at most max_queued (>= 1)
- * jobs waiting. NULL when a thread or memory cannot be had (nothing is left
- * running then). */
-struct fr_workpool *fr_workpool_new(int nthreads, size_t max_queued);
+ * jobs waiting, named "<name>-<i>" (name cut to 10 characters) and running
+ * at niceness `nice` (0..19; higher yields the CPU to the rest of the
+ * process). NULL when a thread or memory cannot be had, or nice is out of
+ * range (nothing is left running then). */
+struct fr_workpool *fr_workpool_new(int nthreads, size_t max_queued, const char *name, int nice);
 
 /* Queues j (run, done and home set by the caller). 0, or -1 when the queue is
  * full or the pool is stopping: j was not taken. Any thread. */

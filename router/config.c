@@ -73,6 +73,10 @@ static const struct cfg_key table[] = {
      "connection's large reply does not hold back the other connections of its worker; they sleep unless a "
      "connection's transport asks for them. A full queue (256 jobs per thread) runs the work on the worker. "
      "0 = all such work on the workers", CF_RESTART},
+    {SEC_ROUTER, "crypto_nice", T_INT, "10", 0, 19, NULL, R(crypto_nice), NULL,
+     "niceness of the crypto threads (Linux keeps one per thread): above the workers' so that, when the cores "
+     "are busy, bulk wrapping yields them to the worker loops and small calls keep their latency; 0 = the same "
+     "as the workers", CF_RESTART},
     {SEC_ROUTER, "default.nameservice", T_NAME, "", 0, 0, NULL, R(default_ns), "none",
      "nameservice for paths under no mount point (none: such paths fail)", CF_RELOAD},
     {SEC_ROUTER, "upstream.connect_timeout_ms", T_INT, "2000", 1, 600000, NULL, R(upstream_connect_timeout_ms), NULL,

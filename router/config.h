@@ -40,6 +40,7 @@ struct router_settings {
     char *admin_listen;                 /* host:port for /metrics and /healthz, "" = off */
     int workers;                        /* worker threads; 0 in the file = number of cores (resolved) */
     int crypto_threads;                 /* threads for slow transport work (SASL privacy); 0 = on the workers */
+    int crypto_nice;                    /* their niceness (0..19) */
     char *default_ns;                   /* nameservice for paths under no mount point, "" = none */
     int upstream_connect_timeout_ms;
     int upstream_call_timeout_ms;       /* 0 = no limit */

@@ -781,7 +781,7 @@ int main(int argc, char **argv)
     r.nworkers = cfg.router.workers > 0 ? cfg.router.workers : (ncpu > 0 ? (int)ncpu : 1);
     r.workers = calloc((size_t)r.nworkers, sizeof *r.workers);
     int port = 0;
-    if (workers_crypto_start(&r, cfg.router.crypto_threads, why, sizeof why) < 0) {
+    if (workers_crypto_start(&r, cfg.router.crypto_threads, cfg.router.crypto_nice, why, sizeof why) < 0) {
         fr_error("%s", why);
         return 1;
     }

@@ -126,6 +126,7 @@ int worker_start(struct worker *w, struct router *r, int id, const char *hdfs_li
     ev_async_start(w->loop, &w->wake);
     fr_inbox_init(&w->inbox, w->loop, fr_job_inbox_handler, w);
     conn_crypto_init(&w->crypto, r->crypto_pool, &w->inbox);
+    conn_crypto_watch_calls(&w->crypto, &w->in_flight);
     if (pthread_create(&w->thr, NULL, worker_main, w) != 0) {
         snprintf(err, errlen, "cannot start worker thread %d", id);
         return -1;
@@ -185,11 +186,11 @@ static void crypto_gauges(struct buf *out, void *arg)
 
 #define CRYPTO_QUEUE_PER_THREAD 256 /* jobs waiting per crypto thread before work runs on the worker */
 
-int workers_crypto_start(struct router *r, int threads, char *err, size_t errlen)
+int workers_crypto_start(struct router *r, int threads, int nice, char *err, size_t errlen)
 {
     r->crypto_pool = NULL;
     if (threads > 0) {
-        r->crypto_pool = fr_workpool_new(threads, (size_t)threads * CRYPTO_QUEUE_PER_THREAD);
+        r->crypto_pool = fr_workpool_new(threads, (size_t)threads * CRYPTO_QUEUE_PER_THREAD, "fr-crypto", nice);
         if (!r->crypto_pool) {
             snprintf(err, errlen, "cannot start %d crypto threads", threads);
             return -1;

@@ -79,7 +79,7 @@ void worker_client_gone(struct worker *w);
 /* The crypto threads all workers share (r->crypto_pool, none when threads
  * is 0) and their metrics. Before the first worker_start / after the last
  * worker_join. */
-int workers_crypto_start(struct router *r, int threads, char *err, size_t errlen);
+int workers_crypto_start(struct router *r, int threads, int nice, char *err, size_t errlen);
 void workers_crypto_stop(struct router *r);
 
 /* Tells the worker to look at the router's draining/stopping flags. */

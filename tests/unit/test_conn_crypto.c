@@ -29,7 +29,9 @@
  * crypto threads, and prints the percentiles.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -652,6 +654,54 @@ static void test_held_input(struct ev_loop *loop, struct fr_workpool *pool, stru
     CHECK(s.frees == 1);
 }
 
+/* ---- offload only while other calls wait on the loop ---- */
+
+static bool two_replies(void *arg) { return ((struct cli *)arg)->replies >= 2; }
+
+/* One large message each way (the client's decoded, its echo encoded) with
+ * `calls` client calls in flight on the loop; which went to a thread. */
+static void one_echo(struct ev_loop *loop, struct fr_workpool *pool, struct fr_inbox *home, uint64_t calls,
+                     uint64_t *dec_jobs, uint64_t *enc_jobs)
+{
+    struct conn_crypto cc;
+    conn_crypto_init(&cc, pool, home);
+    uint64_t in_flight = calls;
+    conn_crypto_watch_calls(&cc, &in_flight);
+    struct srv s;
+    struct cli k;
+    pair(loop, &cc, &s, &k);
+    cli_send(&k, 'n', 0, 2 * BIG);
+    cli_send(&k, 'n', 1, 3 * BIG);
+    cli_flush(loop, &k);
+    CHECK(run_until(loop, two_replies, &k, 30));
+    CHECK(k.bad == 0 && s.msgs == 2);
+    struct conn_xprt_stats *st = stats_of(&cc);
+    CHECK(st != NULL);
+    *enc_jobs = st ? st->jobs[0] : 99;
+    *dec_jobs = st ? st->jobs[1] : 99;
+    conn_close(&s.c, NULL);
+    cli_done(loop, &k);
+    conn_crypto_quiesce(&cc);
+}
+
+static void test_calls_watch(struct ev_loop *loop, struct fr_workpool *pool, struct fr_inbox *home)
+{
+    uint64_t dec, enc;
+    /* nothing else in flight: both inline (the hand-off would only add latency) */
+    one_echo(loop, pool, home, 0, &dec, &enc);
+    CHECK_EQ(dec, 0);
+    CHECK_EQ(enc, 0);
+    /* one call in flight: a decode serves it (inline), an encode's call was
+     * already counted out, so the one in flight is another's (thread) */
+    one_echo(loop, pool, home, 1, &dec, &enc);
+    CHECK_EQ(dec, 0);
+    CHECK(enc > 0);
+    /* others wait: both to the threads */
+    one_echo(loop, pool, home, 2, &dec, &enc);
+    CHECK(dec > 0);
+    CHECK(enc > 0);
+}
+
 /* ---- a transport failure on a thread ---- */
 
 static void test_failures(struct ev_loop *loop, struct fr_workpool *pool, struct fr_inbox *home)
@@ -692,7 +742,7 @@ static void test_failures(struct ev_loop *loop, struct fr_workpool *pool, struct
 
 static void test_queue_full(struct ev_loop *loop, struct fr_inbox *home)
 {
-    struct fr_workpool *one = fr_workpool_new(1, 1);
+    struct fr_workpool *one = fr_workpool_new(1, 1, "test", 0);
     CHECK(one != NULL);
     struct conn_crypto cc;
     conn_crypto_init(&cc, one, home);
@@ -745,12 +795,62 @@ struct cjob {
 static void cj_run(struct fr_job *j) { __atomic_fetch_add(((struct cjob *)j)->ran, 1, __ATOMIC_RELAXED); }
 static void cj_done(struct fr_job *j) { (*((struct cjob *)j)->done)++; }
 
+/* The pool's threads carry its name and niceness (ps -L, top -H). */
+static void test_pool_threads(void)
+{
+    CHECK(fr_workpool_new(1, 1, "x", 20) == NULL);
+    CHECK(fr_workpool_new(1, 1, "x", -1) == NULL);
+    struct fr_workpool *p = fr_workpool_new(2, 4, "nicetest", 7);
+    CHECK(p != NULL);
+    int found = 0, right = 0;
+    DIR *d = opendir("/proc/self/task");
+    CHECK(d != NULL);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300], comm[32] = "", stat[1024] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        if (!fgets(comm, sizeof comm, f))
+            comm[0] = 0;
+        fclose(f);
+        if (strncmp(comm, "nicetest-", 9) != 0)
+            continue;
+        found++;
+        snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+        if (!(f = fopen(path, "r")))
+            continue;
+        size_t n = fread(stat, 1, sizeof stat - 1, f);
+        fclose(f);
+        stat[n] = 0;
+        /* after "pid (comm) ": state is field 3, nice field 19 */
+        const char *q = strrchr(stat, ')');
+        int field = 2, nice = -100;
+        for (; q && *q; q++)
+            if (*q == ' ' && ++field == 19) {
+                nice = atoi(q + 1);
+                break;
+            }
+        if (nice == 7)
+            right++;
+        else
+            printf("pool thread %s: nice %d, expected 7\n", e->d_name, nice);
+    }
+    if (d)
+        closedir(d);
+    CHECK_EQ(found, 2);
+    CHECK_EQ(right, 2);
+    fr_workpool_free(p);
+}
+
 static void test_pool_stop(struct ev_loop *loop)
 {
-    CHECK(fr_workpool_new(0, 4) == NULL);
+    CHECK(fr_workpool_new(0, 4, "test", 0) == NULL);
     struct fr_inbox home;
     fr_inbox_init(&home, loop, fr_job_inbox_handler, NULL);
-    struct fr_workpool *p = fr_workpool_new(2, 1000);
+    struct fr_workpool *p = fr_workpool_new(2, 1000, "test", 0);
     CHECK(p != NULL);
     static struct cjob jobs[500];
     int ran = 0, done = 0;
@@ -836,7 +936,7 @@ static int bench(void)
     struct ev_loop *loop = ev_default_loop(0);
     struct fr_inbox home;
     fr_inbox_init(&home, loop, fr_job_inbox_handler, NULL);
-    struct fr_workpool *pool = fr_workpool_new(getenv("BENCH_THREADS") ? atoi(getenv("BENCH_THREADS")) : 2, 512);
+    struct fr_workpool *pool = fr_workpool_new(getenv("BENCH_THREADS") ? atoi(getenv("BENCH_THREADS")) : 2, 512, "bench", 0);
     printf("one loop, %d connections ping-ponging 256 KiB messages (0.8 ms of transport work each way) and %d "
            "ping-ponging 64 B:\n",
            BENCH_BIG, BENCH_SMALL);
@@ -854,17 +954,19 @@ int main(int argc, char **argv)
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     struct fr_inbox home;
     fr_inbox_init(&home, loop, fr_job_inbox_handler, NULL);
-    struct fr_workpool *pool = fr_workpool_new(2, 64);
+    struct fr_workpool *pool = fr_workpool_new(2, 64, "test", 0);
     CHECK(pool != NULL);
     test_order(loop, pool, &home);
     test_isolation(loop, pool, &home);
     test_close_while_out(loop, pool, &home);
     test_held_input(loop, pool, &home);
+    test_calls_watch(loop, pool, &home);
     test_failures(loop, pool, &home);
     test_queue_full(loop, &home);
     fr_workpool_free(pool);
     fr_inbox_stop(&home);
     test_pool_stop(loop);
+    test_pool_threads();
     ev_loop_destroy(loop);
     return check_report();
 }

@@ -109,7 +109,7 @@ int main(void)
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     struct fr_inbox home;
     fr_inbox_init(&home, loop, fr_job_inbox_handler, NULL);
-    struct fr_workpool *p = fr_workpool_new(3, 100);
+    struct fr_workpool *p = fr_workpool_new(3, 100, "test", 0);
     struct job jobs[20];
     for (int i = 0; i < 20; i++) {
         jobs[i].j = (struct fr_job){ .run = j_run, .done = j_done, .home = &home };
