@@ -113,14 +113,16 @@ class SaslConn:
             a.serverId = server_id
         self.send_sasl(m)
 
-    def gssapi(self, service, host, layer=1, check=True):
+    def gssapi(self, service, host, layer=1, check=True, creds=None, lifetime=None):
         """A GSSAPI exchange to SUCCESS for service@host, answering the
         server's layer offer with `layer` (0: the offer itself); returns the number of messages
-        the server sent. self.offer is the server's layer byte."""
+        the server sent. self.offer is the server's layer byte. creds: a
+        gssapi.Credentials to initiate with (default: KRB5CCNAME's);
+        lifetime: the context lifetime asked of gss_init_sec_context."""
         import gssapi
         C = self.C
         name = gssapi.Name("%s@%s" % (service, host), gssapi.NameType.hostbased_service)
-        ctx = gssapi.SecurityContext(name=name, usage="initiate")
+        ctx = gssapi.SecurityContext(name=name, usage="initiate", creds=creds, lifetime=lifetime)
         self.gss = ctx
         self.initiate("KERBEROS", "GSSAPI", ctx.step(), service, host)
         n = 0

@@ -18,16 +18,20 @@ Kerberos, and Hadoop IPC from Python (raw SIMPLE, and GSSAPI through
 python3-gssapi) to check the exact answers: what the NEGOTIATE offer holds,
 the FATAL replies with Hadoop's exception classes and messages for a SIMPLE
 client, a broken token, a method not offered, and an effective user the
-authenticated one may not impersonate.
+authenticated one may not impersonate. Last, a third router whose krb5.conf
+forgives only 2 s of clock skew meets a client presenting a ticket that
+expired a moment ago, while another client's connection stays in use.
 
 Prints `ok - NAME` or `not ok - NAME: why`, then `N passed, N failed`; exit
 status 1 on a failure.
 """
+import ctypes
 import os
 import socket
 import struct
 import subprocess
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "e2e"))
@@ -291,6 +295,165 @@ def kerberos_only(w, t):
         imp = got.get('fedrouter_auth_refusals_total{reason="impersonation"}', 0)
         expect(ok >= 2 and bad >= 1 and imp >= 1, "auth metrics %r" % got)
     t.check("/metrics counts handshakes (ok, failed) and refused impersonations", metrics)
+    return rt
+
+
+# An expired ticket. MIT's initiator does not present one on its own: its
+# ticket cache lookup wants a ticket that ends after now + the context
+# lifetime asked for, and gss_init_sec_context refuses a ticket past its end
+# time ("Ticket expired"). Two levers of the library itself get it sent:
+# its debug switch krb5_gss_dbg_client_expcreds turns the end time check
+# off, and a lifetime just under 2**32 s makes the lookup's wanted end time
+# (32-bit arithmetic) wrap round to a day ago, so the expired ticket still
+# matches. An MIT acceptor forgives clockskew seconds past a ticket's end
+# (300 by default); the router that must refuse it gets a krb5.conf with
+# EXPIRED_SKEW instead. CAROL_LIFE is carol's longest ticket (KDC policy).
+EXPIRED_SKEW = 2
+CAROL_LIFE = 6
+WRAP_BACK = 2 ** 32 - 86400
+
+
+def expcreds_switch():
+    """MIT's debug switch, in the libgssapi_krb5 python3-gssapi uses."""
+    return ctypes.c_int.in_dll(ctypes.CDLL("libgssapi_krb5.so.2"), "krb5_gss_dbg_client_expcreds")
+
+
+def auth_metrics(rt):
+    import urllib.request
+    text = urllib.request.urlopen("http://%s/metrics" % rt["admin"], timeout=10).read().decode()
+    pre = 'fedrouter_auth_handshakes_total{side="client",mechanism="GSSAPI",result="'
+    got = {}
+    for line in text.splitlines():
+        if line.startswith(pre):
+            name, value = line.rsplit(" ", 1)
+            got[name[len(pre):].rstrip('"}')] = int(value)
+    return got
+
+
+def expired_ticket(w, t, rt_default_skew):
+    import gssapi
+    C = w.fed.C
+    skew_conf = os.path.join(w.kdc.dir, "krb5-skew.conf")
+    with open(w.kdc.krb5_conf) as f:
+        text = f.read()
+    with open(skew_conf, "w") as f:
+        f.write(text.replace("[libdefaults]\n", "[libdefaults]\n  clockskew = %d\n" % EXPIRED_SKEW, 1))
+    saved = os.environ["KRB5_CONFIG"]
+    os.environ["KRB5_CONFIG"] = skew_conf  # the router started now reads this one
+    try:
+        rt = w.router("r-exp", "kerberos")
+    finally:
+        os.environ["KRB5_CONFIG"] = saved
+    w.kdc.add_user("carol", "carolpw")
+    w.kdc.set_max_life("carol", CAROL_LIFE)
+    carol_cc = os.path.join(w.tmp, "carol.cc")
+    w.kdc.kinit("carol", "carolpw", carol_cc)
+    switch = expcreds_switch()
+    st = {}
+
+    def carol_creds():
+        return gssapi.Credentials(usage="initiate", store={"ccache": "FILE:" + carol_cc})
+
+    def carol_valid():
+        # Also puts carol's nn/localhost ticket into her cache while her TGT is good.
+        s = krb_ipc.SaslConn(C, rt["hdfs"])
+        try:
+            s.negotiate()
+            s.gssapi("nn", "localhost", creds=carol_creds())
+            life = s.gss.lifetime
+            expect(0 < life <= CAROL_LIFE, "carol's context lasts %r s, want at most %d" % (life, CAROL_LIFE))
+            st["carol_end"] = time.time() + life
+        finally:
+            s.close()
+    t.check("a %d s ticket (carol) is accepted while it is valid" % CAROL_LIFE, carol_valid)
+
+    def alice_open():
+        s = krb_ipc.SaslConn(C, rt["hdfs"])
+        s.negotiate()
+        s.gssapi("nn", "localhost")
+        st["alice"] = s
+        st["alice_conn"] = conn = s.context("alice")
+        fileinfo_root(w, conn)
+    t.check("a valid client (alice) connects and calls before the expired one comes", alice_open)
+
+    # Past the end of carol's ticket and the router's skew.
+    time.sleep(max(0.0, st.get("carol_end", time.time()) + EXPIRED_SKEW + 1.5 - time.time()))
+
+    def client_refuses():
+        ctx = gssapi.SecurityContext(name=gssapi.Name("nn@localhost", gssapi.NameType.hostbased_service),
+                                     usage="initiate", creds=carol_creds(), lifetime=WRAP_BACK)
+        try:
+            ctx.step()
+        except gssapi.exceptions.GSSError as e:
+            expect("expired" in str(e).lower(), "the client library refuses with: %s" % e)
+            return
+        raise AssertionError("the client library sent an expired ticket without the debug switch")
+    t.check("without the debug switch MIT's client itself refuses carol's expired ticket", client_refuses)
+
+    def expired_gssapi(addr):
+        """carol's expired ticket to addr; the socket, after the handshake."""
+        s = krb_ipc.SaslConn(C, addr)
+        st["expired_port"] = s.sock.getsockname()[1]
+        try:
+            s.negotiate()
+            switch.value = 1
+            try:
+                s.gssapi("nn", "localhost", creds=carol_creds(), lifetime=WRAP_BACK)
+            finally:
+                switch.value = 0
+            return s
+        except krb_ipc.Fatal:
+            st["refused"] = True
+            try:
+                st["closed"] = s.sock.recv(1) == b""  # Hadoop closes after a FATAL reply
+            except OSError:
+                st["closed"] = True
+            s.close()
+            raise
+        except BaseException:
+            s.close()
+            raise
+
+    def expired_refused():
+        expect_fatal(lambda: expired_gssapi(rt["hdfs"]).close(), -33, SASLE, "GSS initiate failed")
+        expect(st.get("closed"), "the refused connection stays open")
+    t.check("an expired ticket gets SaslException: GSS initiate failed, and the connection closes",
+            expired_refused)
+
+    def logged():
+        expect(st.get("refused"), "no refusal to look at")
+        with open(os.path.join(w.tmp, "r-exp.err"), errors="replace") as f:
+            lines = [ln for ln in f if "SASL GSSAPI failed" in ln]
+        expect(len(lines) == 1, "r-exp logs %d failed handshakes: %r" % (len(lines), lines))
+        expect("127.0.0.1:%d: client: SASL GSSAPI failed" % st["expired_port"] in lines[0],
+               "the failed handshake logged is not the expired client's: %r" % lines[0])
+    t.check("the router logs the expired client's failed handshake", logged)
+
+    def default_skew_accepts():
+        # The control: the very token the router refused passes an acceptor
+        # that forgives the default 300 s, so the refusal above was the
+        # ticket's end time and nothing else.
+        expired_gssapi(rt_default_skew["hdfs"]).close()
+    t.check("the same expired ticket passes a router with the default 300 s skew", default_skew_accepts)
+
+    def alice_still():
+        conn = st["alice_conn"]
+        fileinfo_root(w, conn)
+        fileinfo_root(w, conn)
+        st["alice"].close()
+        s = krb_ipc.SaslConn(C, rt["hdfs"])
+        try:
+            s.negotiate()
+            s.gssapi("nn", "localhost")
+            fileinfo_root(w, s.context("alice"))
+        finally:
+            s.close()
+    t.check("alice's connection, open all along, still answers; a new one authenticates", alice_still)
+
+    def metrics():
+        got = auth_metrics(rt)
+        expect(got == {"ok": 3, "failed": 1}, "r-exp GSSAPI handshakes %r, want ok 3 failed 1" % got)
+    t.check("/metrics of the router counts the expired client's handshake as failed", metrics)
 
 
 def simple_and_kerberos(w, t):
@@ -325,8 +488,9 @@ def main(argv):
     w = None
     try:
         w = World(argv[1])
-        kerberos_only(w, t)
+        rt = kerberos_only(w, t)
         simple_and_kerberos(w, t)
+        expired_ticket(w, t, rt)
     except Exception as e:  # set-up trouble is a failure with its reason
         t.not_ok("set-up", "%s: %s" % (type(e).__name__, e))
     finally:
