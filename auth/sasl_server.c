@@ -47,6 +47,11 @@ struct auth_session {
     char user[256];      /* its short name ("" when no rule maps it) */
     unsigned ssf;        /* negotiated security layer (0: none, 1: integrity, more: privacy) */
     char peer_ip[64];    /* the client's address ("" until set_peer) */
+    /* Cyrus logs the GSS-API reason for a failed accept (ticket expired,
+     * clock skew, wrong key) and keeps only a generic errdetail: the reason
+     * is caught here for the router's log line. */
+    sasl_callback_t cbs[2];
+    char detail[256];
 };
 
 /* ---- Cyrus process state ---- */
@@ -415,11 +420,27 @@ static bool ssf_allowed(unsigned qop, unsigned ssf)
     return ssf == 0 ? (qop & AUTH_QOP_AUTH) != 0 : ssf == 1 ? (qop & AUTH_QOP_INT) != 0 : (qop & AUTH_QOP_CONF) != 0;
 }
 
-/* Cyrus's reason for the last failure on the connection. */
+/* Cyrus's reason for the last failure on the connection, with the
+ * mechanism's own words when it logged them. */
 static void fail_why(struct auth_session *a, int rc, char *why, size_t whylen)
 {
     const char *d = a->conn ? sasl_errdetail(a->conn) : NULL;
-    snprintf(why, whylen, "%s", d ? d : sasl_errstring(rc, NULL, NULL));
+    if (!d)
+        d = sasl_errstring(rc, NULL, NULL);
+    if (a->detail[0] && !strstr(d, a->detail))
+        snprintf(why, whylen, "%s: %s", d, a->detail);
+    else
+        snprintf(why, whylen, "%s", d);
+}
+
+/* This connection's log callback: failures are remembered for fail_why,
+ * and everything goes on to the process's log as before. */
+static int session_log(void *ctx, int level, const char *message)
+{
+    struct auth_session *a = ctx;
+    if (level <= SASL_LOG_FAIL && message && *message)
+        snprintf(a->detail, sizeof a->detail, "%s", message);
+    return sasl_cyrus_log((void *)"sasl", level, message);
 }
 
 /* The exchange ended well: who is it, and with what layer. */
@@ -472,7 +493,9 @@ enum auth_step auth_session_step(struct auth_session *a, const char *mechanism, 
             snprintf(why, whylen, "a second INITIATE");
             return AUTH_STEP_FAILED;
         }
-        rc = sasl_server_new(a->srv->service, a->srv->host, NULL, NULL, NULL, NULL, SASL_SUCCESS_DATA, &a->conn);
+        a->cbs[0] = (sasl_callback_t){ SASL_CB_LOG, (int (*)(void))(void (*)(void))session_log, a };
+        a->cbs[1] = (sasl_callback_t){ SASL_CB_LIST_END, NULL, NULL };
+        rc = sasl_server_new(a->srv->service, a->srv->host, NULL, NULL, NULL, a->cbs, SASL_SUCCESS_DATA, &a->conn);
         if (rc != SASL_OK) {
             fail_why(a, rc, why, whylen);
             return AUTH_STEP_FAILED;
