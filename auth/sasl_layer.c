@@ -222,15 +222,14 @@ static enum xprt_status sx_decode(struct conn *cn, void *ctx, struct buf *wire, 
     return XPRT_ERROR;
 }
 
-/* The server wraps every reply; the router as a client sends its requests
- * plain, as the Go client does and Hadoop's server takes them. */
+/* The server wraps every reply. The router as a client sends its requests
+ * plain, as the Go client does and Hadoop's server takes them: that side
+ * has no encoder, and requests go to the socket as written. */
 static enum xprt_status sx_encode(struct conn *cn, void *ctx, const uint8_t *msg, size_t n, struct buf *wire)
 {
     struct sasl_xprt *x = ctx;
     char why[256];
     (void)cn;
-    if (x->side == SASL_LAYER_CLIENT)
-        return buf_append(wire, msg, n) < 0 ? XPRT_NOMEM : XPRT_OK;
     if (sasl_layer_wrap(x->sasl, x->side, msg, n, wire, why, sizeof why) == 0)
         return XPRT_OK;
     sx_log(x, why);
@@ -270,9 +269,9 @@ static const struct xprt_ops xprt_ops[2][2] = {
           .needs_offload = sx_needs_offload, .destroy = free },
     },
     [SASL_LAYER_CLIENT] = {
-        { .name = "sasl-integrity-upstream", .decode = sx_decode, .encode = sx_encode,
+        { .name = "sasl-integrity-upstream", .decode = sx_decode, .encode = NULL,
           .needs_offload = sx_needs_offload, .destroy = free },
-        { .name = "sasl-privacy-upstream", .decode = sx_decode, .encode = sx_encode,
+        { .name = "sasl-privacy-upstream", .decode = sx_decode, .encode = NULL,
           .needs_offload = sx_needs_offload, .destroy = free },
     },
 };

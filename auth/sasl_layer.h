@@ -67,8 +67,8 @@ int sasl_layer_frame_call_id(enum sasl_layer_side side, const uint8_t *body, siz
  * Installs the layer as c's transport (lib/xprt.h) once the exchange
  * negotiated ssf > 0 (1: integrity, more: privacy). Decoding unwraps what
  * the other side wraps (plain frames pass). Encoding wraps each message on
- * the server side; the client side sends its requests plain, as the Go
- * client does and Hadoop's server takes them. Whole frames or messages of
+ * the server side; the client side sends its requests plain (no encoder,
+ * no copy), as the Go client does and Hadoop's server takes them. Whole frames or messages of
  * 16 KiB or more go to the crypto threads. sasl (a sasl_conn_t *) must
  * outlive c's memory; who is copied for log lines, since the transport may
  * run on a crypto thread. 0, or -1: out of memory, or the bytes already

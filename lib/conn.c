@@ -230,8 +230,8 @@ static int msg_push(struct conn *c, size_t n)
 
 int conn_out_end(struct conn *c)
 {
-    if (!c->xprt)
-        return 0; /* plaintext: the queue is the wire, boundaries do not matter */
+    if (!conn_encodes(c))
+        return 0; /* output as written: the queue is the wire, boundaries do not matter */
     size_t n = buf_len(&c->plain_out) - c->msg_open;
     if (n == 0)
         return 0;
@@ -311,7 +311,7 @@ void conn_flush(struct conn *c)
     if (c->in_flush)
         return;
     c->in_flush = true;
-    if (c->xprt) {
+    if (conn_encodes(c)) {
         enum xprt_status st = encode_queued(c);
         if (st != XPRT_OK) {
             c->in_flush = false;

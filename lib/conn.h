@@ -159,7 +159,8 @@ int conn_connect(struct conn *c, struct ev_loop *loop, const struct sockaddr *sa
  * callback returns. */
 static inline struct buf *conn_in(struct conn *c) { return c->xprt ? &c->plain_in : &c->wire_in; }
 /* The plaintext output queue: append a message, then call conn_out_end(). */
-static inline struct buf *conn_out(struct conn *c) { return c->xprt ? &c->plain_out : &c->wire_out; }
+static inline bool conn_encodes(const struct conn *c) { return c->xprt && c->xprt->encode; }
+static inline struct buf *conn_out(struct conn *c) { return conn_encodes(c) ? &c->plain_out : &c->wire_out; }
 /* Marks the end of one queued message. 0, or -1 when out of memory (the
  * caller closes the connection). */
 int conn_out_end(struct conn *c);

@@ -47,7 +47,9 @@ struct xprt_ops {
      * plain. Leaves a partial unit in wire for the next call. */
     enum xprt_status (*decode)(struct conn *c, void *ctx, struct buf *wire, struct buf *plain);
     /* Turns one whole plaintext message of n bytes (msg) into wire bytes
-     * appended to wire. Called once per message, in queue order. */
+     * appended to wire. Called once per message, in queue order. NULL: a
+     * transport that only decodes; output goes to the wire as written,
+     * with no copy. */
     enum xprt_status (*encode)(struct conn *c, void *ctx, const uint8_t *msg, size_t n, struct buf *wire);
     /* Optional: bytes to send before the socket closes (a TLS close_notify). */
     void (*shutdown)(struct conn *c, void *ctx, struct buf *wire);

@@ -702,6 +702,31 @@ static void test_calls_watch(struct ev_loop *loop, struct fr_workpool *pool, str
     CHECK(enc > 0);
 }
 
+/* ---- a transport that only decodes: output as written, no copy ---- */
+
+static void test_decode_only(struct ev_loop *loop, struct fr_workpool *pool, struct fr_inbox *home)
+{
+    struct conn_crypto cc;
+    conn_crypto_init(&cc, pool, home);
+    static const struct xprt_ops dec_only = { "xorlen-in", x_decode, NULL, NULL, x_offload, x_destroy };
+    struct srv s;
+    struct cli k;
+    pair(loop, &cc, &s, &k);
+    free(s.c.xctx); /* pair's transport gives way to the decode-only one */
+    struct tctx *t = calloc(1, sizeof *t);
+    CHECK(conn_set_xprt(&s.c, &dec_only, t) == 0);
+    CHECK(conn_out(&s.c) == &s.c.wire_out);
+    uint8_t m[HDR];
+    make_msg(m, 'n', 0, HDR);
+    buf_append(conn_out(&s.c), m, HDR);
+    CHECK(conn_out_end(&s.c) == 0);
+    CHECK_EQ(buf_len(&s.c.plain_out), 0);
+    CHECK_EQ(conn_out_pending(&s.c), HDR);
+    conn_close(&s.c, NULL);
+    cli_done(loop, &k);
+    conn_crypto_quiesce(&cc);
+}
+
 /* ---- a transport failure on a thread ---- */
 
 static void test_failures(struct ev_loop *loop, struct fr_workpool *pool, struct fr_inbox *home)
@@ -961,6 +986,7 @@ int main(int argc, char **argv)
     test_close_while_out(loop, pool, &home);
     test_held_input(loop, pool, &home);
     test_calls_watch(loop, pool, &home);
+    test_decode_only(loop, pool, &home);
     test_failures(loop, pool, &home);
     test_queue_full(loop, &home);
     fr_workpool_free(pool);
