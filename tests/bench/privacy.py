@@ -43,8 +43,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
 sys.path.insert(0, os.path.join(REPO, "tests", "krb"))
+import krb_world  # noqa: E402
 import procs  # noqa: E402
-from kdc import Kdc  # noqa: E402
 
 DURATION = os.environ.get("BENCH_DURATION", "5")
 WARMUP = os.environ.get("BENCH_WARMUP", "1")
@@ -55,21 +55,10 @@ WORKERS = os.environ.get("BENCH_WORKERS", "2")
 ROUTER_KEYS = os.environ.get("BENCH_ROUTER_KEYS", "").replace(";", "\n")
 LAST = re.compile(r"^ops/s=(\d+) p50_us=(\d+) p99_us=(\d+) p999_us=(\d+) errors=(\d+)$")
 
-CORE = """<configuration>
-  <property><name>fs.defaultFS</name><value>hdfs://localhost:{port}</value></property>
-  <property><name>hadoop.security.authentication</name><value>kerberos</value></property>
-</configuration>
-"""
-HDFS = """<configuration>
-  <property><name>dfs.namenode.kerberos.principal</name><value>{svc}/_HOST@EXAMPLE.TEST</value></property>
-</configuration>
-"""
-
 
 def main():
     build = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(REPO, "build"))
     bench = os.path.join(build, "tests", "bench", "fedrouter-bench")
-    minidfs = os.path.join(build, "tests", "minidfs", "minidfs")
     router = os.path.join(build, "router", "fedrouter")
     haproxy = shutil.which("haproxy")
     tmp = tempfile.mkdtemp(prefix="fedrouter-privacy.")
@@ -77,39 +66,24 @@ def main():
     kdc = None
     ok = True
     try:
-        kdc = Kdc(tmp)
-        kdc.add_user("alice", "alicepw")
-        nn_keytab = kdc.add_service("nn/localhost")
-        rt_keytab = kdc.add_service("router/localhost")
-        ccache = os.path.join(tmp, "alice.cc")
-        kdc.kinit("alice", "alicepw", ccache)
+        kdc, kt, cc = krb_world.start_realm(tmp, services=("nn", "router"))
+        nn_keytab, rt_keytab, ccache = kt["nn"], kt["router"], cc["alice"]
         env = kdc.env(ccache)
 
         def start_minidfs(ns, protection):
             """A minidfs requiring Kerberos at `protection` (router/localhost
             may act for others) with /bench/list of LIST_N entries, owned
             by alice; its NameNode port."""
-            p = subprocess.Popen([minidfs, "--nn-port", "0", "--dn-port", "0", "--data-dir",
-                                  os.path.join(tmp, "dfs-" + ns), "--nameservice", ns,
-                                  "--kerberos", "nn/localhost@EXAMPLE.TEST", "--keytab", nn_keytab,
-                                  "--rpc-protection", protection, "--proxy-user", "router"],
-                                 env=kdc.env(), stdout=subprocess.PIPE,
-                                 stderr=open(os.path.join(tmp, "minidfs-%s.err" % ns), "wb"), stdin=subprocess.DEVNULL)
-            running.append(p)
-            port = int(procs.wait_lines(p, "minidfs", {"r": r"^ready .*nn=[^ ]*:(\d+)"})["r"].group(1))
-            conf = os.path.join(tmp, "conf-" + ns)
-            os.makedirs(conf)
-            with open(os.path.join(conf, "core-site.xml"), "w") as f:
-                f.write(CORE.format(port=port))
-            with open(os.path.join(conf, "hdfs-site.xml"), "w") as f:
-                f.write(HDFS.format(svc="nn"))
-            henv = dict(env, HADOOP_CONF_DIR=conf)
-            henv.pop("HADOOP_NAMENODE", None)
+            nn = krb_world.start_minidfs(build, tmp, ns, nn_keytab, "--rpc-protection", protection,
+                                         "--proxy-user", "router", running=running, env=kdc.env(),
+                                         principal="nn/localhost@EXAMPLE.TEST")
+            port = int(nn["nn"].rsplit(":", 1)[1])
+            conf = krb_world.write_hdfs_conf(os.path.join(tmp, "conf-" + ns), port)
+            henv = krb_world.hdfs_env(kdc, ccache, conf)
             # minidfs's superuser is its principal's user (nn): it makes /bench alice's.
             nn_cc = os.path.join(tmp, "nn.cc")
-            subprocess.run([shutil.which("kinit") or "kinit", "-k", "-t", nn_keytab, "nn/localhost"],
-                           env=kdc.env(nn_cc), check=True, timeout=60)
-            senv = dict(kdc.env(nn_cc), HADOOP_CONF_DIR=conf)
+            kdc.kinit_keytab("nn/localhost", nn_keytab, nn_cc)
+            senv = krb_world.hdfs_env(kdc, nn_cc, conf)
             subprocess.run(["hdfs", "mkdir", "-p", "/bench"], env=senv, check=True, timeout=60)
             subprocess.run(["hdfs", "chown", "alice", "/bench"], env=senv, check=True, timeout=60)
             entries = ["/bench/list/e-%04d" % i for i in range(LIST_N)]

@@ -11,6 +11,10 @@ KRB5CCNAME. gssapi(layer=...) picks the security layer: 1 none (QOP
 authentication, the default), 2 integrity, 4 privacy; with a layer,
 s.wrap_frame(packet) makes a WRAP frame of a whole packet and
 s.read_wrapped() reads one WRAP reply and returns the packet inside.
+
+    cid, hdr = simple_client_reply(C, addr)    # what a SIMPLE client is told
+    expect_refused_context(s)              # after s.context(user): its FATAL, raised
+    expect_fatal(fn, -3, AZE, "User: ...") # fn must end in that FATAL
 """
 import socket
 import struct
@@ -19,6 +23,10 @@ import uuid
 import hadoop_ipc
 
 PROTOCOL = hadoop_ipc.PROTOCOL
+ACE = "org.apache.hadoop.security.AccessControlException"
+AZE = "org.apache.hadoop.security.authorize.AuthorizationException"
+SASLE = "javax.security.sasl.SaslException"
+FATAL_UNAUTHORIZED = 15  # RpcErrorCodeProto
 
 
 def frame(*parts):
@@ -197,3 +205,61 @@ def first_reply(C, sock):
     cid, hdr, rest = read_reply(C, sock)
     m = sasl_message(C, rest) if hdr.status == C.RpcResponseHeaderProto.SUCCESS and rest else None
     return cid, hdr, m
+
+
+def simple_client_reply(C, addr):
+    """What a SIMPLE client (auth byte 0, then its context) is told:
+    (call id, header)."""
+    host, port = addr.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=10)
+    try:
+        ctx = C.IpcConnectionContextProto()
+        ctx.userInfo.effectiveUser = "alice"
+        ctx.protocol = PROTOCOL
+        h = C.RpcRequestHeaderProto(rpcKind=C.RPC_PROTOCOL_BUFFER, rpcOp=C.RpcRequestHeaderProto.RPC_FINAL_PACKET,
+                                    callId=-3, clientId=b"", retryCount=-1)
+        s.sendall(b"hrpc\x09\x00\x00" + frame(h.SerializeToString(), ctx.SerializeToString()))
+        cid, hdr, _ = first_reply(C, s)
+        return cid, hdr
+    finally:
+        s.close()
+
+
+def answer_after_context(s):
+    """A getFileInfo / after the connection context of s: (call id, header)
+    of the first answer. An accepted context gets no answer of its own, a
+    refused one a FATAL on its call id (-3): the call shows which."""
+    C = s.C
+    rh = C.RequestHeaderProto(methodName="getFileInfo", declaringClassProtocolName=PROTOCOL,
+                              clientProtocolVersion=1)
+    s.sock.sendall(frame(s.header(0), rh.SerializeToString(), C.GetFileInfoRequestProto(src="/").SerializeToString()))
+    cid, hdr, _ = read_reply(C, s.sock)
+    return cid, hdr
+
+
+def expect_refused_context(s):
+    """Raises the FATAL a refused context got as Fatal; AssertionError when
+    the context was accepted."""
+    cid, hdr = answer_after_context(s)
+    if hdr.status == s.C.RpcResponseHeaderProto.FATAL:
+        raise Fatal(cid, hdr)
+    raise AssertionError("the context was accepted (call %d status %d)" % (cid, hdr.status))
+
+
+def expect_fatal(fn, call_id, cls, msg):
+    """fn() must raise Fatal on call_id with class cls, message msg and
+    FATAL_UNAUTHORIZED."""
+    try:
+        fn()
+    except Fatal as e:
+        _expect(e.cls == cls, "class %s, want %s (%s)" % (e.cls, cls, e.msg))
+        _expect(e.msg == msg, "message %r, want %r" % (e.msg, msg))
+        _expect(e.call_id == call_id, "call id %d, want %d" % (e.call_id, call_id))
+        _expect(e.detail == FATAL_UNAUTHORIZED, "error detail %d, want FATAL_UNAUTHORIZED" % e.detail)
+        return
+    raise AssertionError("no FATAL answer")
+
+
+def _expect(cond, why):
+    if not cond:
+        raise AssertionError(why)

@@ -24,94 +24,35 @@ ops may act as root (in group root) and not as alice. Bad option values are refu
 Prints `ok - NAME` or `not ok - NAME: why`, then `N passed, N failed`.
 """
 import os
-import re
 import subprocess
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "e2e"))
-sys.path.insert(0, HERE)
-import hadoop_ipc  # noqa: E402
-import krb_ipc  # noqa: E402
-import procs  # noqa: E402
-from fed import Fed, Ops  # noqa: E402
-from kdc import Kdc  # noqa: E402
-from router_kerberos import CORE_KRB, HDFS_KRB, simple_client_reply, expect_fatal  # noqa: E402
+import krb_world  # next to this script; puts tests/e2e on the path
+import krb_ipc
+import procs
+from fed import Ops
+from krb_ipc import ACE, AZE, FATAL_UNAUTHORIZED, expect_fatal, simple_client_reply
 
 expect = procs.expect
-ACE = "org.apache.hadoop.security.AccessControlException"
-AZE = "org.apache.hadoop.security.authorize.AuthorizationException"
-FATAL_UNAUTHORIZED = 15
 
 
-class World:
+class World(krb_world.KrbWorld):
     def __init__(self, build):
-        self.build = build
-        self.fed = Fed(build, prefix="fedrouter-krbnn.")
-        self.tmp = self.fed.tmp
-        self.kdc = Kdc(self.tmp)
-        self.kdc.add_user("alice", "alicepw")
-        self.nn_keytab = self.kdc.add_service("nn/localhost")
-        self.router_keytab = self.kdc.add_service("router/localhost")
-        self.hue_keytab = self.kdc.add_service("hue/localhost")
-        self.ops_keytab = self.kdc.add_service("ops/localhost")
-        self.cc = {}
-        self.cc["alice"] = os.path.join(self.tmp, "alice.cc")
-        self.kdc.kinit("alice", "alicepw", self.cc["alice"])
-        for who, kt in (("router", self.router_keytab), ("hue", self.hue_keytab), ("nn", self.nn_keytab),
-                        ("ops", self.ops_keytab)):
-            self.cc[who] = os.path.join(self.tmp, who + ".cc")
-            self.kdc.kinit_keytab(who + "/localhost", kt, self.cc[who])
-        os.environ.update({k: v for k, v in self.kdc.env(self.cc["alice"]).items() if k.startswith("KRB5")})
-        self.ns = self.fed.minidfs("ns1", "--kerberos", "nn/_HOST@EXAMPLE.TEST", "--keytab", self.nn_keytab,
-                                   "--proxy-user", "router",
-                                   "--proxy-rule", "hadoop.proxyuser.hue.users=carol",
-                                   "--proxy-rule", "hadoop.proxyuser.hue.hosts=10.9.9.9",
-                                   "--proxy-rule", "hadoop.proxyuser.ops.groups=root",
-                                   "--proxy-rule", "hadoop.proxyuser.ops.hosts=127.0.0.0/8")
-        port = self.ns["nn"].rsplit(":", 1)[1]
-        self.conf = os.path.join(self.tmp, "krb-conf")
-        os.makedirs(self.conf)
-        with open(os.path.join(self.conf, "core-site.xml"), "w") as f:
-            f.write(CORE_KRB.format(port=port))
-        with open(os.path.join(self.conf, "hdfs-site.xml"), "w") as f:
-            f.write(HDFS_KRB)
+        super().__init__(build, "fedrouter-krbnn.", services=("nn", "router", "hue", "ops"),
+                         logins=("router", "hue", "nn", "ops"))
+        self.ns = self.minidfs("ns1", "--proxy-user", "router",
+                               "--proxy-rule", "hadoop.proxyuser.hue.users=carol",
+                               "--proxy-rule", "hadoop.proxyuser.hue.hosts=10.9.9.9",
+                               "--proxy-rule", "hadoop.proxyuser.ops.groups=root",
+                               "--proxy-rule", "hadoop.proxyuser.ops.hosts=127.0.0.0/8")
+        self.conf = krb_world.write_hdfs_conf(os.path.join(self.tmp, "krb-conf"), self.ns["nn"])
 
-    def hdfs(self, *args, stdin=None):
-        env = self.kdc.env(self.cc["alice"])
-        env["HADOOP_CONF_DIR"] = self.conf
-        env.pop("HADOOP_NAMENODE", None)
-        env.pop("HADOOP_USER_NAME", None)
-        r = subprocess.run(["hdfs"] + list(args), env=env, input=stdin, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=60)
-        return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+    def hdfs(self, *args, stdin=None, binary=False):
+        return self.hdfs_conf(self.conf, *args, stdin=stdin, binary=binary)
 
     def as_user(self, who, user):
         """A GSSAPI connection authenticated as who's ticket, context user."""
-        os.environ["KRB5CCNAME"] = "FILE:" + self.cc[who]
-        s = krb_ipc.SaslConn(self.fed.C, self.ns["nn"])
-        s.negotiate()
-        s.gssapi("nn", "localhost")
-        return s, s.context(user)
-
-    def close(self, show_logs):
-        self.kdc.stop()
-        if show_logs:
-            print("# kdc.log:\n# " + self.kdc.log_tail().replace("\n", "\n# "))
-        self.fed.close(show_logs=show_logs)
-
-
-def refused_call(w, s):
-    """A call after a context: the FATAL a refused context got, raised."""
-    C = w.fed.C
-    rh = C.RequestHeaderProto(methodName="getFileInfo", declaringClassProtocolName=hadoop_ipc.PROTOCOL,
-                              clientProtocolVersion=1)
-    s.sock.sendall(krb_ipc.frame(s.header(0), rh.SerializeToString(),
-                                 C.GetFileInfoRequestProto(src="/").SerializeToString()))
-    cid, hdr, _ = krb_ipc.read_reply(C, s.sock)
-    if hdr.status == C.RpcResponseHeaderProto.FATAL:
-        raise krb_ipc.Fatal(cid, hdr)
-    raise AssertionError("the context was accepted (call %d status %d)" % (cid, hdr.status))
+        return self.gss_conn(self.ns["nn"], who, user)
 
 
 def checks(w, t):
@@ -134,9 +75,8 @@ def checks(w, t):
         data = os.urandom(200000)
         rc, out, err = w.hdfs("put", "-", "/tmp/a/f", stdin=data)
         expect(rc == 0, "hdfs put: %d %s" % (rc, err.strip()))
-        r = subprocess.run(["hdfs", "cat", "/tmp/a/f"], env=dict(w.kdc.env(w.cc["alice"]), HADOOP_CONF_DIR=w.conf),
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
-        expect(r.returncode == 0 and r.stdout == data, "hdfs cat: %d, %d bytes back" % (r.returncode, len(r.stdout)))
+        rc, out, err = w.hdfs("cat", "/tmp/a/f", binary=True)
+        expect(rc == 0 and out == data, "hdfs cat: %d, %d bytes back" % (rc, len(out)))
         rc, out, err = w.hdfs("ls", "-l", "/tmp/a/f")
         expect(rc == 0 and out.split()[1:2] == ["alice"], "owner: %r %s" % (out, err.strip()))
     t.check("Go client kinit'd as alice: mkdir, put/cat byte-identical, owner alice", go_client)
@@ -173,7 +113,7 @@ def checks(w, t):
     def alice_refused():
         s, _ = w.as_user("alice", "bob")
         try:
-            refused_call(w, s)
+            krb_ipc.expect_refused_context(s)
         finally:
             s.close()
     t.check("alice may not act as bob",
@@ -183,7 +123,7 @@ def checks(w, t):
     def hue(user):
         s, _ = w.as_user("hue", user)
         try:
-            refused_call(w, s)
+            krb_ipc.expect_refused_context(s)
         finally:
             s.close()
     t.check("hue may not act as bob (not in hadoop.proxyuser.hue.users)",
@@ -202,7 +142,7 @@ def checks(w, t):
             s.close()
         s, _ = w.as_user("ops", "alice")
         try:
-            refused_call(w, s)
+            krb_ipc.expect_refused_context(s)
         finally:
             s.close()
     t.check("ops (groups = root) may act as root, a member, and not as alice",
@@ -218,7 +158,7 @@ def checks(w, t):
         base = [mini, "--nn-port", "0", "--dn-port", "0", "--data-dir", os.path.join(w.tmp, "bad"),
                 "--nameservice", "nsx"]
         for extra, want in ((["--proxy-user", "router"], "need --kerberos"),
-                            (["--kerberos", "nn/_HOST@EXAMPLE.TEST", "--keytab", w.router_keytab],
+                            (["--kerberos", "nn/_HOST@EXAMPLE.TEST", "--keytab", w.kt["router"]],
                              "holds no key for nn/localhost@EXAMPLE.TEST"),
                             (["--rpc-protection", "secret"], "bad --rpc-protection"),
                             (["--kerberos", "nn/_HOST@EXAMPLE.TEST", "--proxy-rule",
@@ -228,40 +168,11 @@ def checks(w, t):
     t.check("bad security options are refused at start-up", bad_options)
 
 
-def sanitizer_clean(w, t):
-    """Stops the processes and checks that none of them logged a sanitizer
-    report (ASan, LeakSanitizer, UBSan, TSan builds)."""
-    def check():
-        for p in w.fed.procs:
-            procs.stop(p)
-        bad = []
-        for name in w.fed.logs:
-            path = os.path.join(w.tmp, name + ".err")
-            if os.path.exists(path):
-                text = open(path, errors="replace").read()
-                if re.search(r"ERROR: (Address|Leak|Thread)Sanitizer|WARNING: ThreadSanitizer|runtime error:", text):
-                    bad.append(name)
-        expect(not bad, "sanitizer reports in the logs of %s" % ", ".join(bad))
-    t.check("no process logged a sanitizer report, and all stopped", check)
-
-
-def main(argv):
-    if len(argv) != 2:
-        print("usage: minidfs_secure.py BUILD_DIR", file=sys.stderr)
-        return 2
-    t = procs.Tally()
-    w = None
-    try:
-        w = World(argv[1])
-        checks(w, t)
-        sanitizer_clean(w, t)
-    except Exception as e:
-        t.not_ok("set-up", "%s: %s" % (type(e).__name__, e))
-    finally:
-        if w:
-            w.close(show_logs=t.failed > 0)
-    return t.finish()
+def run(build, t):
+    w = World(build)
+    checks(w, t)
+    krb_world.sanitizer_clean(w, t)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(krb_world.main(sys.argv, run))

@@ -27,122 +27,31 @@ status 1 on a failure.
 """
 import ctypes
 import os
-import socket
-import struct
 import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "e2e"))
-sys.path.insert(0, HERE)
-import hadoop_ipc  # noqa: E402
-import krb_ipc  # noqa: E402
-import procs  # noqa: E402
-from fed import Fed, Ops  # noqa: E402
-from kdc import Kdc  # noqa: E402
+import krb_world  # next to this script; puts tests/e2e on the path
+import krb_ipc
+import procs
+from fed import Ops
+from krb_ipc import ACE, AZE, SASLE, FATAL_UNAUTHORIZED, expect_fatal, simple_client_reply
 
 expect = procs.expect
-ACE = "org.apache.hadoop.security.AccessControlException"
-AZE = "org.apache.hadoop.security.authorize.AuthorizationException"
-SASLE = "javax.security.sasl.SaslException"
-FATAL_UNAUTHORIZED = 15
-
-CORE_KRB = """<configuration>
-  <property><name>fs.defaultFS</name><value>hdfs://localhost:{port}</value></property>
-  <property><name>hadoop.security.authentication</name><value>kerberos</value></property>
-</configuration>
-"""
-HDFS_KRB = """<configuration>
-  <property><name>dfs.namenode.kerberos.principal</name><value>nn/_HOST@EXAMPLE.TEST</value></property>
-</configuration>
-"""
-CORE_SIMPLE = """<configuration>
-  <property><name>fs.defaultFS</name><value>hdfs://localhost:{port}</value></property>
-</configuration>
-"""
 
 
-class World:
+class World(krb_world.KrbWorld):
     def __init__(self, build):
-        self.build = build
-        self.fed = Fed(build, prefix="fedrouter-krb.")
-        self.tmp = self.fed.tmp
-        self.kdc = Kdc(self.tmp)
-        self.kdc.add_user("alice", "alicepw")
-        self.kdc.add_user("bob", "bobpw")
-        self.keytab = self.kdc.add_service("nn/localhost")
-        self.other_keytab = self.kdc.add_service("router/localhost")
-        self.ccache = os.path.join(self.tmp, "alice.cc")
-        self.kdc.kinit("alice", "alicepw", self.ccache)
-        # The router and python3-gssapi in this process read these, as MIT
-        # Kerberos does: nothing of the machine's own set-up is used.
-        os.environ.update({k: v for k, v in self.kdc.env(self.ccache).items()
-                           if k.startswith("KRB5")})
+        super().__init__(build, "fedrouter-krb.", users=("alice", "bob"), services=("nn", "router"))
         self.fed.minidfs("ns1")
 
     def router(self, name, auth):
-        sec = "\n[security]\nauth = %s\nprincipal = nn/_HOST@EXAMPLE.TEST\nkeytab = %s\n" % (auth, self.keytab)
-        rt = self.fed.router(sec, default_ns="ns1", name=name)
-        port = rt["hdfs"].rsplit(":", 1)[1]
-        for kind, core, site in (("krb", CORE_KRB, HDFS_KRB), ("simple", CORE_SIMPLE, None)):
-            d = os.path.join(self.tmp, "%s-%s-conf" % (name, kind))
-            os.makedirs(d, exist_ok=True)
-            with open(os.path.join(d, "core-site.xml"), "w") as f:
-                f.write(core.format(port=port))
-            if site:
-                with open(os.path.join(d, "hdfs-site.xml"), "w") as f:
-                    f.write(site)
-            rt[kind + "_conf"] = d
-        return rt
+        return super().router(name, auth, simple_conf=True)
 
     def hdfs(self, rt, kind, *args, stdin=None):
-        """The Go client: (rc, stdout, stderr)."""
-        env = self.kdc.env(self.ccache)
-        env["HADOOP_CONF_DIR"] = rt[kind + "_conf"]
-        env.pop("HADOOP_NAMENODE", None)
-        if kind == "simple":
-            env["HADOOP_USER_NAME"] = "alice"
-        else:
-            env.pop("HADOOP_USER_NAME", None)
-        r = subprocess.run(["hdfs"] + list(args), env=env, input=stdin, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=60)
-        return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
-
-    def close(self, show_logs):
-        self.kdc.stop()
-        if show_logs:
-            print("# kdc.log:\n# " + self.kdc.log_tail().replace("\n", "\n# "))
-        self.fed.close(show_logs=show_logs)
-
-
-def simple_client_reply(C, addr):
-    """What a SIMPLE client (auth byte 0, then its context) is told."""
-    host, port = addr.rsplit(":", 1)
-    s = socket.create_connection((host, int(port)), timeout=10)
-    try:
-        ctx = C.IpcConnectionContextProto()
-        ctx.userInfo.effectiveUser = "alice"
-        ctx.protocol = hadoop_ipc.PROTOCOL
-        h = C.RpcRequestHeaderProto(rpcKind=C.RPC_PROTOCOL_BUFFER, rpcOp=C.RpcRequestHeaderProto.RPC_FINAL_PACKET,
-                                    callId=-3, clientId=b"", retryCount=-1)
-        s.sendall(b"hrpc\x09\x00\x00" + krb_ipc.frame(h.SerializeToString(), ctx.SerializeToString()))
-        cid, hdr, _ = krb_ipc.first_reply(C, s)
-        return cid, hdr
-    finally:
-        s.close()
-
-
-def expect_fatal(fn, call_id, cls, msg):
-    try:
-        fn()
-    except krb_ipc.Fatal as e:
-        expect(e.cls == cls, "class %s, want %s (%s)" % (e.cls, cls, e.msg))
-        expect(e.msg == msg, "message %r, want %r" % (e.msg, msg))
-        expect(e.call_id == call_id, "call id %d, want %d" % (e.call_id, call_id))
-        expect(e.detail == FATAL_UNAUTHORIZED, "error detail %d, want FATAL_UNAUTHORIZED" % e.detail)
-        return
-    raise AssertionError("no FATAL answer")
+        """The Go client, with Kerberos (kind krb) or as the SIMPLE user
+        alice (kind simple): (rc, stdout, stderr)."""
+        return self.hdfs_conf(rt[kind + "_conf"], *args, stdin=stdin, user="alice" if kind == "simple" else None)
 
 
 def fileinfo_root(w, conn):
@@ -163,7 +72,7 @@ def kerberos_only(w, t):
         expect(r.returncode == 0, "fedrouter -t: %d %s" % (r.returncode, r.stderr))
         bad = conf + ".wrongkeytab"
         with open(conf) as f, open(bad, "w") as g:
-            g.write(f.read().replace(w.keytab, w.other_keytab))
+            g.write(f.read().replace(w.kt["nn"], w.kt["router"]))
         r = subprocess.run([fr, "-t", "-c", bad], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            timeout=30)
         expect(r.returncode == 1, "-t with a keytab without the principal: exit %d" % r.returncode)
@@ -226,10 +135,7 @@ def kerberos_only(w, t):
     t.check("NEGOTIATE offers KERBEROS/GSSAPI nn@localhost only", offer)
 
     def as_user(user):
-        s = krb_ipc.SaslConn(C, rt["hdfs"])
-        s.negotiate()
-        s.gssapi("nn", "localhost")
-        return s, s.context(user)
+        return w.gss_conn(rt["hdfs"], user=user)
 
     def python_gssapi():
         for user in ("alice", "alice@EXAMPLE.TEST", None):
@@ -244,16 +150,7 @@ def kerberos_only(w, t):
     def impersonation_refused_read():
         s, conn = as_user("bob")
         try:
-            # An accepted context gets no answer; a refused one a FATAL on
-            # call id -3. A call after it shows which.
-            rh = C.RequestHeaderProto(methodName="getFileInfo", declaringClassProtocolName=hadoop_ipc.PROTOCOL,
-                                      clientProtocolVersion=1)
-            s.sock.sendall(krb_ipc.frame(s.header(0), rh.SerializeToString(),
-                                         C.GetFileInfoRequestProto(src="/").SerializeToString()))
-            cid, hdr, _ = krb_ipc.read_reply(C, s.sock)
-            if hdr.status == C.RpcResponseHeaderProto.FATAL:
-                raise krb_ipc.Fatal(cid, hdr)
-            raise AssertionError("the context was accepted (call %d status %d)" % (cid, hdr.status))
+            krb_ipc.expect_refused_context(s)
         finally:
             s.close()
     t.check("another effective user is refused as Hadoop refuses a proxy user",
@@ -368,12 +265,8 @@ def expired_ticket(w, t, rt_default_skew):
     t.check("a %d s ticket (carol) is accepted while it is valid" % CAROL_LIFE, carol_valid)
 
     def alice_open():
-        s = krb_ipc.SaslConn(C, rt["hdfs"])
-        s.negotiate()
-        s.gssapi("nn", "localhost")
-        st["alice"] = s
-        st["alice_conn"] = conn = s.context("alice")
-        fileinfo_root(w, conn)
+        st["alice"], st["alice_conn"] = w.gss_conn(rt["hdfs"], user="alice")
+        fileinfo_root(w, st["alice_conn"])
     t.check("a valid client (alice) connects and calls before the expired one comes", alice_open)
 
     # Past the end of carol's ticket and the router's skew.
@@ -444,11 +337,9 @@ def expired_ticket(w, t, rt_default_skew):
         fileinfo_root(w, conn)
         fileinfo_root(w, conn)
         st["alice"].close()
-        s = krb_ipc.SaslConn(C, rt["hdfs"])
+        s, conn = w.gss_conn(rt["hdfs"], user="alice")
         try:
-            s.negotiate()
-            s.gssapi("nn", "localhost")
-            fileinfo_root(w, s.context("alice"))
+            fileinfo_root(w, conn)
         finally:
             s.close()
     t.check("alice's connection, open all along, still answers; a new one authenticates", alice_still)
@@ -483,24 +374,12 @@ def simple_and_kerberos(w, t):
     t.check("auth = simple, kerberos: Kerberos and SIMPLE clients both work", both)
 
 
-def main(argv):
-    if len(argv) != 2:
-        print("usage: router_kerberos.py BUILD_DIR", file=sys.stderr)
-        return 2
-    t = procs.Tally()
-    w = None
-    try:
-        w = World(argv[1])
-        rt = kerberos_only(w, t)
-        simple_and_kerberos(w, t)
-        expired_ticket(w, t, rt)
-    except Exception as e:  # set-up trouble is a failure with its reason
-        t.not_ok("set-up", "%s: %s" % (type(e).__name__, e))
-    finally:
-        if w:
-            w.close(show_logs=t.failed > 0)
-    return t.finish()
+def run(build, t):
+    w = World(build)
+    rt = kerberos_only(w, t)
+    simple_and_kerberos(w, t)
+    expired_ticket(w, t, rt)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(krb_world.main(sys.argv, run))

@@ -29,34 +29,32 @@ import os
 import struct
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "e2e"))
-sys.path.insert(0, HERE)
-import hadoop_ipc  # noqa: E402
-import krb_ipc  # noqa: E402
-import procs  # noqa: E402
-from fed import Ops  # noqa: E402
-from router_kerberos import World, expect_fatal, SASLE  # noqa: E402
+import krb_world  # next to this script; puts tests/e2e on the path
+import hadoop_ipc
+import krb_ipc
+import procs
+from fed import Ops
+from krb_ipc import SASLE, expect_fatal
 
 expect = procs.expect
 BIG_DIR_ENTRIES = 700
 NAME_PAD = "x" * 90
 
 
+class World(krb_world.KrbWorld):
+    """One minidfs (SIMPLE) behind the routers; router/localhost is a
+    service whose key they do not have."""
+
+    def __init__(self, build):
+        super().__init__(build, "fedrouter-krbqop.", services=("nn", "router"))
+        self.fed.minidfs("ns1")
+
+    def hdfs(self, rt, *args, stdin=None, binary=False):
+        return self.hdfs_conf(rt["krb_conf"], *args, stdin=stdin, binary=binary)
+
+
 def router(w, name, protection):
-    sec = ("\n[security]\nauth = kerberos\nprincipal = nn/_HOST@EXAMPLE.TEST\nkeytab = %s\nrpc.protection = %s\n"
-           % (w.keytab, protection))
-    rt = w.fed.router(sec, default_ns="ns1", name=name)
-    port = rt["hdfs"].rsplit(":", 1)[1]
-    from router_kerberos import CORE_KRB, HDFS_KRB
-    d = os.path.join(w.tmp, "%s-krb-conf" % name)
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "core-site.xml"), "w") as f:
-        f.write(CORE_KRB.format(port=port))
-    with open(os.path.join(d, "hdfs-site.xml"), "w") as f:
-        f.write(HDFS_KRB)
-    rt["krb_conf"] = d
-    return rt
+    return w.router(name, security="rpc.protection = %s" % protection)
 
 
 def prepare(w):
@@ -117,25 +115,25 @@ def go_client(w, rt, tag):
         (("put", "-", base + "/dir/f"), data),
     ]
     for args, stdin in steps:
-        rc, out, err = w.hdfs(rt, "krb", *args, stdin=stdin)
+        rc, out, err = w.hdfs(rt, *args, stdin=stdin)
         expect(rc == 0, "hdfs %s: %d %s" % (" ".join(args), rc, err.strip()))
-    rc, out, err = w.hdfs_bytes(rt, "cat", base + "/dir/f")
+    rc, out, err = w.hdfs(rt, "cat", base + "/dir/f", binary=True)
     expect(rc == 0 and out == data, "hdfs cat: %d %s (%d bytes, want %d)" % (rc, err.strip(), len(out), len(data)))
-    rc, out, err = w.hdfs(rt, "krb", "ls", "/")
+    rc, out, err = w.hdfs(rt, "ls", "/")
     expect(rc == 0 and "p" in out.split(), "hdfs ls /: %d %r %s" % (rc, out, err.strip()))
-    rc, out, err = w.hdfs(rt, "krb", "mv", base + "/dir/f", base + "/g")
+    rc, out, err = w.hdfs(rt, "mv", base + "/dir/f", base + "/g")
     expect(rc == 0, "hdfs mv: %d %s" % (rc, err.strip()))
-    rc, out, err = w.hdfs(rt, "krb", "ls", base)
+    rc, out, err = w.hdfs(rt, "ls", base)
     expect(rc == 0 and sorted(out.split()) == ["dir", "g"], "hdfs ls after mv: %d %r %s" % (rc, out, err.strip()))
-    rc, out, err = w.hdfs(rt, "krb", "du", "-s", base)
+    rc, out, err = w.hdfs(rt, "du", "-s", base)
     expect(rc == 0 and out.split()[:1] == [str(len(data))], "hdfs du -s: %d %r %s" % (rc, out, err.strip()))
-    rc, out, err = w.hdfs(rt, "krb", "df")
+    rc, out, err = w.hdfs(rt, "df")
     expect(rc == 0 and len(out.splitlines()) >= 2, "hdfs df: %d %r %s" % (rc, out, err.strip()))
-    rc, out, err = w.hdfs(rt, "krb", "rm", "-r", base)
+    rc, out, err = w.hdfs(rt, "rm", "-r", base)
     expect(rc == 0, "hdfs rm: %d %s" % (rc, err.strip()))
-    rc, out, err = w.hdfs(rt, "krb", "ls", "/p")
+    rc, out, err = w.hdfs(rt, "ls", "/p")
     expect(rc == 0 and tag not in out.split(), "after rm: %d %r %s" % (rc, out, err.strip()))
-    rc, out, err = w.hdfs(rt, "krb", "ls", "/big")
+    rc, out, err = w.hdfs(rt, "ls", "/big")
     names = out.split()
     expect(rc == 0 and len(names) == BIG_DIR_ENTRIES, "hdfs ls /big: %d, %d names %s" % (rc, len(names),
                                                                                         err.strip()[-300:]))
@@ -308,37 +306,14 @@ def run_case(w, t, name, protection, offer, layers, refused):
             lambda: expect_fatal(lambda: wrong_layer(w, rt, refused), -33, SASLE, "GSS initiate failed"))
 
 
-def main(argv):
-    if len(argv) != 2:
-        print("usage: router_privacy.py BUILD_DIR", file=sys.stderr)
-        return 2
-    t = procs.Tally()
-    w = None
-    try:
-        w = World(argv[1])
-
-        def hdfs_bytes(rt, *args):
-            import subprocess
-            env = w.kdc.env(w.ccache)
-            env["HADOOP_CONF_DIR"] = rt["krb_conf"]
-            env.pop("HADOOP_NAMENODE", None)
-            env.pop("HADOOP_USER_NAME", None)
-            r = subprocess.run(["hdfs"] + list(args), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               timeout=60)
-            return r.returncode, r.stdout, r.stderr.decode(errors="replace")
-        w.hdfs_bytes = hdfs_bytes
-        t.check("prepare /p and a directory of %d entries on the subcluster" % BIG_DIR_ENTRIES, lambda: prepare(w))
-        only = os.environ.get("FR_PRIVACY_CASES")
-        for case in CASES:
-            if not only or case[0] in only.split(","):
-                run_case(w, t, *case)
-    except Exception as e:  # set-up trouble is a failure with its reason
-        t.not_ok("set-up", "%s: %s" % (type(e).__name__, e))
-    finally:
-        if w:
-            w.close(show_logs=t.failed > 0)
-    return t.finish()
+def run(build, t):
+    w = World(build)
+    t.check("prepare /p and a directory of %d entries on the subcluster" % BIG_DIR_ENTRIES, lambda: prepare(w))
+    only = os.environ.get("FR_PRIVACY_CASES")
+    for case in CASES:
+        if not only or case[0] in only.split(","):
+            run_case(w, t, *case)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(krb_world.main(sys.argv, run))

@@ -44,73 +44,36 @@ import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "e2e"))
-sys.path.insert(0, HERE)
-import hadoop_ipc  # noqa: E402
-import krb_ipc  # noqa: E402
-import procs  # noqa: E402
-from fed import Fed, Ops  # noqa: E402
-from kdc import Kdc  # noqa: E402
+import krb_world  # next to this script; puts tests/e2e on the path
+import hadoop_ipc
+import krb_ipc
+import procs
+from fed import Ops
+from krb_ipc import AZE
 
 expect = procs.expect
-AZE = "org.apache.hadoop.security.authorize.AuthorizationException"
-
-CORE = """<configuration>
-  <property><name>fs.defaultFS</name><value>hdfs://localhost:{port}</value></property>
-  <property><name>hadoop.security.authentication</name><value>kerberos</value></property>
-</configuration>
-"""
-SITE = """<configuration>
-  <property><name>dfs.namenode.kerberos.principal</name><value>{svc}/_HOST@EXAMPLE.TEST</value></property>
-</configuration>
-"""
 RENEW_LIFE = 40
 
 
-class World:
+class World(krb_world.KrbWorld):
+    kdc_tail = 40
+
     def __init__(self, build):
-        self.build = build
-        self.fed = Fed(build, prefix="fedrouter-krbup.")
-        self.tmp = self.fed.tmp
-        self.kdc = Kdc(self.tmp)
-        self.kdc.add_user("alice", "alicepw")
-        self.kt = {}
-        for svc in ("nn", "router", "norights", "renew", "hue", "ops"):
-            self.kt[svc] = self.kdc.add_service(svc + "/localhost")
+        super().__init__(build, "fedrouter-krbup.", services=("nn", "router", "norights", "renew", "hue", "ops"),
+                         logins=("nn", "hue", "ops"))
         self.kdc.set_max_life("renew/localhost", RENEW_LIFE)
-        self.cc = os.path.join(self.tmp, "alice.cc")
-        self.kdc.kinit("alice", "alicepw", self.cc)
-        self.svc_cc = {}
-        for svc in ("nn", "hue", "ops"):
-            self.svc_cc[svc] = os.path.join(self.tmp, svc + ".cc")
-            self.kdc.kinit_keytab(svc + "/localhost", self.kt[svc], self.svc_cc[svc])
-        self.nn_cc = self.svc_cc["nn"]
-        os.environ.update({k: v for k, v in self.kdc.env(self.cc).items() if k.startswith("KRB5")})
-        sec = ["--kerberos", "nn/_HOST@EXAMPLE.TEST", "--keytab", self.kt["nn"], "--proxy-user", "router",
-               "--proxy-user", "renew"]
-        self.ns1 = self.fed.minidfs("ns1", *sec)
-        self.ns2a = self.fed.minidfs("ns2a", "--standby", *sec)
-        self.ns2b = self.fed.minidfs("ns2b", *sec)
-        self.ns3 = self.fed.minidfs("ns3", "--rpc-protection", "privacy", *sec)
+        sec = ["--proxy-user", "router", "--proxy-user", "renew"]
+        self.ns1 = self.minidfs("ns1", *sec)
+        self.ns2a = self.minidfs("ns2a", "--standby", *sec)
+        self.ns2b = self.minidfs("ns2b", *sec)
+        self.ns3 = self.minidfs("ns3", "--rpc-protection", "privacy", *sec)
         # The Go client straight to ns3 (privacy), for its superuser nn.
-        self.ns3_conf = os.path.join(self.tmp, "conf-ns3")
-        os.makedirs(self.ns3_conf)
-        with open(os.path.join(self.ns3_conf, "core-site.xml"), "w") as f:
-            f.write(CORE.format(port=self.ns3["nn"].rsplit(":", 1)[1]))
-        with open(os.path.join(self.ns3_conf, "hdfs-site.xml"), "w") as f:
-            f.write(SITE.format(svc="nn"))
+        self.ns3_conf = krb_world.write_hdfs_conf(os.path.join(self.tmp, "conf-ns3"), self.ns3["nn"])
         self.fed.nss.clear()  # the router's [nameservice] sections are written below
         self.routers = {}
 
     def router(self, svc, extra="", security="", auth="kerberos", name=None):
         body = """
-[security]
-auth = {auth}
-principal = {svc}/_HOST@EXAMPLE.TEST
-keytab = {kt}
-{security}
-
 [nameservice ns1]
 namenodes = {ns1}
 principal = nn/_HOST@EXAMPLE.TEST
@@ -131,54 +94,17 @@ destinations = ns2:/b
 
 [mount /p]
 destinations = ns3:/p
-""".format(svc=svc, auth=auth, security=security, kt=self.kt[svc if svc in self.kt else "nn"], ns1=self.ns1["nn"],
-           ns2a=self.ns2a["nn"], ns2b=self.ns2b["nn"], ns3=self.ns3["nn"])
-        rt = self.fed.router(body, default_ns="ns1", name=name or "r-" + svc, router_keys=extra)
-        d = os.path.join(self.tmp, "conf-" + (name or svc))
-        os.makedirs(d, exist_ok=True)
-        with open(os.path.join(d, "core-site.xml"), "w") as f:
-            f.write(CORE.format(port=rt["hdfs"].rsplit(":", 1)[1]))
-        with open(os.path.join(d, "hdfs-site.xml"), "w") as f:
-            f.write(SITE.format(svc=svc))
-        rt["conf_dir"] = d
+""".format(ns1=self.ns1["nn"], ns2a=self.ns2a["nn"], ns2b=self.ns2b["nn"], ns3=self.ns3["nn"])
+        rt = super().router(name or "r-" + svc, auth, svc=svc, security=security, body=body, router_keys=extra)
         self.routers[name or svc] = rt
         return rt
 
     def hdfs(self, rt, *args, stdin=None, binary=False):
-        env = self.kdc.env(self.cc)
-        env["HADOOP_CONF_DIR"] = rt["conf_dir"]
-        env.pop("HADOOP_NAMENODE", None)
-        env.pop("HADOOP_USER_NAME", None)
-        r = subprocess.run(["hdfs"] + list(args), env=env, input=stdin, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=60)
-        out = r.stdout if binary else r.stdout.decode(errors="replace")
-        return r.returncode, out, r.stderr.decode(errors="replace")
-
-    def gss_conn(self, addr, svc, who, user=None):
-        """A GSSAPI connection to addr (service svc@localhost) with the
-        tickets of service principal who, context user `user`."""
-        os.environ["KRB5CCNAME"] = "FILE:" + self.svc_cc[who]
-        try:
-            s = krb_ipc.SaslConn(self.fed.C, addr)
-            s.negotiate()
-            s.gssapi(svc, "localhost")
-            return s, s.context(user)
-        finally:
-            os.environ["KRB5CCNAME"] = "FILE:" + self.cc
+        return self.hdfs_conf(rt["krb_conf"], *args, stdin=stdin, binary=binary)
 
     def at_nn(self, ns):
         """A connection straight to a NameNode as its superuser nn."""
-        return self.gss_conn(ns["nn"], "nn", "nn")
-
-    def log(self, name):
-        with open(os.path.join(self.tmp, name + ".err"), errors="replace") as f:
-            return f.read()
-
-    def close(self, show_logs):
-        self.kdc.stop()
-        if show_logs:
-            print("# kdc.log:\n# " + self.kdc.log_tail(40).replace("\n", "\n# "))
-        self.fed.close(show_logs=show_logs)
+        return self.gss_conn(ns["nn"], "nn")
 
 
 def ok(r, what):
@@ -265,13 +191,9 @@ def privacy(w, t):
     rt = w.routers["router"]
 
     def direct():
-        env = w.kdc.env(w.nn_cc)
-        env["HADOOP_CONF_DIR"] = w.ns3_conf
-        env.pop("HADOOP_NAMENODE", None)
-        env.pop("HADOOP_USER_NAME", None)
         for args in (["mkdir", "-p", "/p"], ["chmod", "777", "/p"], ["ls", "-l", "/"]):
-            r = subprocess.run(["hdfs"] + args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
-            expect(r.returncode == 0, "hdfs %s straight to ns3: %s" % (" ".join(args), r.stderr.decode().strip()))
+            rc, _, err = w.hdfs_conf(w.ns3_conf, *args, ccache=w.cc["nn"])
+            expect(rc == 0, "hdfs %s straight to ns3: %s" % (" ".join(args), err.strip()))
         expect("SASL layer on (ssf 256)" in w.log("ns3"), "minidfs ns3 did not turn privacy on")
     t.check("the Go client kinit'd as nn straight to minidfs --rpc-protection privacy (replies wrapped)", direct)
 
@@ -305,7 +227,7 @@ def router_proxyusers(w, t):
     rt = w.routers["router"]
 
     def allowed():
-        s, conn = w.gss_conn(rt["hdfs"], "router", "hue", "alice")
+        s, conn = w.gss_conn(rt["hdfs"], "hue", "alice", service="router")
         try:
             ops.make_file(conn, "/a/by-hue")
         finally:
@@ -320,14 +242,10 @@ def router_proxyusers(w, t):
 
     def refused(who, user, msg):
         def run():
-            s, conn = w.gss_conn(rt["hdfs"], "router", who, user)
+            s, conn = w.gss_conn(rt["hdfs"], who, user, service="router")
             try:
                 # A refused context: a FATAL on the context's call id.
-                rh = C.RequestHeaderProto(methodName="getFileInfo", declaringClassProtocolName=hadoop_ipc.PROTOCOL,
-                                          clientProtocolVersion=1)
-                s.sock.sendall(krb_ipc.frame(s.header(0), rh.SerializeToString(),
-                                             C.GetFileInfoRequestProto(src="/").SerializeToString()))
-                cid, hdr, _ = krb_ipc.read_reply(C, s.sock)
+                cid, hdr = krb_ipc.answer_after_context(s)
                 expect(hdr.status == C.RpcResponseHeaderProto.FATAL, "accepted (call %d status %d)" % (cid, hdr.status))
                 expect(hdr.exceptionClassName == AZE, "class %s" % hdr.exceptionClassName)
                 expect(hdr.errorMsg == msg, "message %r, want %r" % (hdr.errorMsg, msg))
@@ -439,46 +357,17 @@ def renewal(w, t):
     t.check("tickets of %d s: the router keeps working across more than one lifetime" % RENEW_LIFE, renew)
 
 
-def sanitizer_clean(w, t):
-    """Stops the processes and checks that none of them logged a sanitizer
-    report (ASan, LeakSanitizer, UBSan, TSan builds)."""
-    def check():
-        for p in w.fed.procs:
-            procs.stop(p)
-        bad = []
-        for name in w.fed.logs:
-            path = os.path.join(w.tmp, name + ".err")
-            if os.path.exists(path):
-                text = open(path, errors="replace").read()
-                if re.search(r"ERROR: (Address|Leak|Thread)Sanitizer|WARNING: ThreadSanitizer|runtime error:", text):
-                    bad.append(name)
-        expect(not bad, "sanitizer reports in the logs of %s" % ", ".join(bad))
-    t.check("no process logged a sanitizer report, and all stopped", check)
-
-
-def main(argv):
-    if len(argv) != 2:
-        print("usage: upstream_kerberos.py BUILD_DIR", file=sys.stderr)
-        return 2
-    t = procs.Tally()
-    w = None
-    try:
-        w = World(argv[1])
-        prepare(w, t)
-        through_router(w, t)
-        privacy(w, t)
-        router_proxyusers(w, t)
-        simple_clients(w, t)
-        refusals(w, t)
-        renewal(w, t)
-        sanitizer_clean(w, t)
-    except Exception as e:
-        t.not_ok("set-up", "%s: %s" % (type(e).__name__, e))
-    finally:
-        if w:
-            w.close(show_logs=t.failed > 0)
-    return t.finish()
+def run(build, t):
+    w = World(build)
+    prepare(w, t)
+    through_router(w, t)
+    privacy(w, t)
+    router_proxyusers(w, t)
+    simple_clients(w, t)
+    refusals(w, t)
+    renewal(w, t)
+    krb_world.sanitizer_clean(w, t)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(krb_world.main(sys.argv, run))
