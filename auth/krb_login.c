@@ -305,7 +305,7 @@ int auth_login_resolve(struct auth_login *l, const char *principal, const char *
 {
     if (strlen(principal) >= sizeof l->target[0].conf || strlen(nn_host) >= sizeof l->target[0].nn_host)
         return -1;
-    if (expansion_known(l, principal, nn_host, service, sl, host, hl))
+    if (l && expansion_known(l, principal, nn_host, service, sl, host, hl))
         return 0;
     /* _HOST of an address needs its reverse lookup (blocking): done once per
      * NameNode, at start-up for the configured ones. */
@@ -315,18 +315,21 @@ int auth_login_resolve(struct auth_login *l, const char *principal, const char *
         return -1;
     char name[320];
     snprintf(name, sizeof name, "%s@%s", s, h);
-    pthread_mutex_lock(&l->mu);
-    if (l->ntarget < LOGIN_MAX_TARGETS) {
-        struct login_target *t = &l->target[l->ntarget++];
-        memset(t, 0, sizeof *t);
-        snprintf(t->name, sizeof t->name, "%s", name);
-        snprintf(t->conf, sizeof t->conf, "%s", principal);
-        snprintf(t->nn_host, sizeof t->nn_host, "%s", nn_host);
-        snprintf(t->service, sizeof t->service, "%s", s);
-        snprintf(t->host, sizeof t->host, "%s", h);
-        pthread_cond_signal(&l->cv);
+    /* Without a login (GSSAPI's default credentials) nothing is kept. */
+    if (l) {
+        pthread_mutex_lock(&l->mu);
+        if (l->ntarget < LOGIN_MAX_TARGETS) {
+            struct login_target *t = &l->target[l->ntarget++];
+            memset(t, 0, sizeof *t);
+            snprintf(t->name, sizeof t->name, "%s", name);
+            snprintf(t->conf, sizeof t->conf, "%s", principal);
+            snprintf(t->nn_host, sizeof t->nn_host, "%s", nn_host);
+            snprintf(t->service, sizeof t->service, "%s", s);
+            snprintf(t->host, sizeof t->host, "%s", h);
+            pthread_cond_signal(&l->cv);
+        }
+        pthread_mutex_unlock(&l->mu);
     }
-    pthread_mutex_unlock(&l->mu);
     snprintf(service, sl, "%s", s);
     snprintf(host, hl, "%s", h);
     return 0;

@@ -32,7 +32,8 @@ int auth_login_cred(struct auth_login *l, gss_cred_id_t *cred, char *why, size_t
 /* The service and host parts of a configured NameNode principal with
  * _HOST = nn_host (its reverse lookup for an address), remembered: only the
  * first call for a (principal, host) may block on DNS, and it registers the
- * target for the renewer. 0, or -1 on a bad principal. */
+ * target for the renewer. l may be NULL: the expansion only, nothing kept.
+ * 0, or -1 on a bad principal. */
 int auth_login_resolve(struct auth_login *l, const char *principal, const char *nn_host, char *service, size_t sl,
                        char *host, size_t hl);
 

@@ -29,22 +29,21 @@
 #include <krb5.h>
 #include <sasl/sasl.h>
 
-#include "RpcHeader.pb-c.h"
 #include "clock.h"
-#include "ipc.h"
 #include "log.h"
+#include "sasl_client_wire.h"
 #include "sasl_cyrus.h"
 
-#define SASLC_MAX_TOKEN (1u << 20) /* a GSSAPI token is a few KiB */
-
 struct auth_ipc_client {
-    struct auth_login *login;
-    gss_cred_id_t cred; /* this handshake's credential (acquired at INITIATE) */
-    sasl_conn_t *conn;  /* NULL until INITIATE */
-    char service[64];   /* "nn" */
-    char host[256];     /* "nn1.example.com": _HOST replaced */
-    bool negotiated;    /* the NEGOTIATE answer came */
+    struct auth_login *login; /* NULL: GSSAPI's default credentials */
+    gss_cred_id_t cred;       /* this handshake's credential (acquired at INITIATE) */
+    sasl_conn_t *conn;        /* NULL until INITIATE */
+    char service[64];         /* "nn" */
+    char host[256];           /* "nn1.example.com": _HOST replaced */
+    bool negotiated;          /* the NEGOTIATE answer came */
+    bool complete;            /* the GSSAPI side finished (a step said SASL_OK) */
     bool done;
+    bool failed; /* an answer other than CONTINUE was given: nothing more is read */
     unsigned ssf;
     char cls[160]; /* the NameNode's exception class on REFUSED */
 };
@@ -96,6 +95,9 @@ int auth_sasl_client_init(char *why, size_t whylen)
 struct auth_ipc_client *auth_ipc_client_new(struct auth_login *l, const char *principal, const char *nn_host, char *why,
                                             size_t whylen)
 {
+    /* With a login, auth_login_new has set Cyrus up; without, do it here. */
+    if (!l && auth_sasl_client_init(why, whylen) < 0)
+        return NULL;
     struct auth_ipc_client *c = calloc(1, sizeof *c);
     if (!c)
         return snprintf(why, whylen, "out of memory"), NULL;
@@ -124,35 +126,10 @@ void auth_ipc_client_free(struct auth_ipc_client *c)
 unsigned auth_ipc_client_ssf(const struct auth_ipc_client *c) { return c->ssf; }
 void *auth_ipc_client_sasl_conn(struct auth_ipc_client *c) { return c->conn; }
 
-static int send_sasl(struct buf *out, int state, const char *tok, unsigned toklen, const char *method, const char *mech,
-                     const char *protocol, const char *server_id)
-{
-    Hadoop__Common__RpcSaslProto m = HADOOP__COMMON__RPC_SASL_PROTO__INIT;
-    Hadoop__Common__RpcSaslProto__SaslAuth a, *ap = &a;
-    m.state = state;
-    if (tok || state == HADOOP__COMMON__RPC_SASL_PROTO__SASL_STATE__RESPONSE ||
-        state == HADOOP__COMMON__RPC_SASL_PROTO__SASL_STATE__INITIATE) {
-        m.has_token = 1;
-        m.token.data = (uint8_t *)tok;
-        m.token.len = toklen;
-    }
-    if (method) {
-        hadoop__common__rpc_sasl_proto__sasl_auth__init(&a);
-        a.method = (char *)method;
-        a.mechanism = (char *)mech;
-        a.protocol = (char *)protocol;
-        a.serverid = (char *)server_id;
-        m.n_auths = 1;
-        m.auths = &ap;
-    }
-    return ipc_write_sasl_call(out, &m.base) == IPC_OK ? 0 : -1;
-}
-
 int auth_ipc_client_begin(struct auth_ipc_client *c, struct buf *out)
 {
-    if (ipc_write_preamble(out, IPC_AUTH_SASL) != IPC_OK)
-        return -1;
-    return send_sasl(out, HADOOP__COMMON__RPC_SASL_PROTO__SASL_STATE__NEGOTIATE, NULL, 0, NULL, NULL, NULL, NULL);
+    (void)c;
+    return saslc_write_begin(out);
 }
 
 static enum auth_ipc_client_rc sasl_failed(struct auth_ipc_client *c, int rc, const char **cls, char *why,
@@ -161,34 +138,19 @@ static enum auth_ipc_client_rc sasl_failed(struct auth_ipc_client *c, int rc, co
     const char *d = c->conn ? sasl_errdetail(c->conn) : NULL;
     *cls = "javax.security.sasl.SaslException";
     snprintf(why, whylen, "GSS initiate failed for %s@%s as %s: %s", c->service, c->host,
-             auth_login_principal(c->login), d ? d : sasl_errstring(rc, NULL, NULL));
+             c->login ? auth_login_principal(c->login) : "the default credentials",
+             d ? d : sasl_errstring(rc, NULL, NULL));
     return AUTH_IPC_FAILED;
 }
 
-/* The NEGOTIATE answer: start GSSAPI when it offers KERBEROS for the
- * principal we expect. */
-static enum auth_ipc_client_rc on_negotiate(struct auth_ipc_client *c, const Hadoop__Common__RpcSaslProto *m,
-                                            struct buf *out, const char **cls, char *why, size_t whylen)
+/* The NEGOTIATE answer offers KERBEROS for the principal we expect (r):
+ * start GSSAPI and send its first token. */
+static enum auth_ipc_client_rc on_negotiate(struct auth_ipc_client *c, const struct saslc_reply *r, struct buf *out,
+                                            const char **cls, char *why, size_t whylen)
 {
-    const Hadoop__Common__RpcSaslProto__SaslAuth *k = NULL;
-    for (size_t i = 0; i < m->n_auths; i++)
-        if (m->auths[i]->method && !strcmp(m->auths[i]->method, "KERBEROS") && m->auths[i]->mechanism &&
-            !strcmp(m->auths[i]->mechanism, "GSSAPI"))
-            k = m->auths[i];
-    *cls = "org.apache.hadoop.security.AccessControlException";
-    if (!k) {
-        snprintf(why, whylen, "the NameNode does not offer Kerberos (KERBEROS/GSSAPI)");
-        return AUTH_IPC_FAILED;
-    }
-    /* Hadoop's client checks the offered server principal against the one
-     * it is configured with (SaslRpcClient.getServerPrincipal). */
-    if (!k->protocol || !k->serverid || strcmp(k->protocol, c->service) || strcasecmp(k->serverid, c->host)) {
-        snprintf(why, whylen, "Server has invalid Kerberos principal: %s/%s, expecting: %s/%s",
-                 k->protocol ? k->protocol : "", k->serverid ? k->serverid : "", c->service, c->host);
-        return AUTH_IPC_FAILED;
-    }
-    /* Before the first step: the credential (the renewal happens here). */
-    if (auth_login_cred(c->login, &c->cred, why, whylen) < 0) {
+    /* Before the first step: the credential (the renewal happens here).
+     * Without a login, Cyrus takes GSSAPI's default one. */
+    if (c->login && auth_login_cred(c->login, &c->cred, why, whylen) < 0) {
         *cls = "javax.security.sasl.SaslException";
         return AUTH_IPC_FAILED;
     }
@@ -200,7 +162,7 @@ static enum auth_ipc_client_rc on_negotiate(struct auth_ipc_client *c, const Had
      * never split across tokens. */
     sasl_security_properties_t sp = { .min_ssf = 0, .max_ssf = 256, .maxbufsize = 0xFFFFFF };
     if ((rc = sasl_setprop(c->conn, SASL_SEC_PROPS, &sp)) != SASL_OK ||
-        (rc = sasl_setprop(c->conn, SASL_GSS_CREDS, c->cred)) != SASL_OK)
+        (c->cred != GSS_C_NO_CREDENTIAL && (rc = sasl_setprop(c->conn, SASL_GSS_CREDS, c->cred)) != SASL_OK))
         return sasl_failed(c, rc, cls, why, whylen);
     const char *tok = NULL, *mech = NULL;
     unsigned toklen = 0;
@@ -209,6 +171,7 @@ static enum auth_ipc_client_rc on_negotiate(struct auth_ipc_client *c, const Had
     uint64_t took = fr_mono_us() - t0;
     if (rc != SASL_OK && rc != SASL_CONTINUE)
         return sasl_failed(c, rc, cls, why, whylen);
+    c->complete = rc == SASL_OK;
     /* Without a cached service ticket this step asked the KDC, on the
      * caller's loop: say how long that took. */
     if (took >= 2000)
@@ -216,106 +179,95 @@ static enum auth_ipc_client_rc on_negotiate(struct auth_ipc_client *c, const Had
                 took / 1000.0);
     else if (fr_log_on(FR_LOG_DEBUG))
         fr_debug("kerberos: first GSSAPI step for %s@%s took %.3f ms", c->service, c->host, took / 1000.0);
-    if (send_sasl(out, HADOOP__COMMON__RPC_SASL_PROTO__SASL_STATE__INITIATE, tok, toklen, "KERBEROS", "GSSAPI",
-                  k->protocol, k->serverid) < 0) {
+    if (saslc_write_initiate(out, tok, toklen, r->protocol, r->server_id) < 0) {
         snprintf(why, whylen, "out of memory");
         return AUTH_IPC_FAILED;
     }
     return AUTH_IPC_CONTINUE;
 }
 
+static enum auth_ipc_client_rc on_challenge(struct auth_ipc_client *c, const struct saslc_reply *r, struct buf *out,
+                                            const char **cls, char *why, size_t whylen)
+{
+    const char *tok = NULL;
+    unsigned toklen = 0;
+    int rc = sasl_client_step(c->conn, (const char *)r->token, (unsigned)r->token_len, NULL, &tok, &toklen);
+    if (rc != SASL_OK && rc != SASL_CONTINUE)
+        return sasl_failed(c, rc, cls, why, whylen);
+    c->complete = rc == SASL_OK;
+    if (saslc_write_response(out, tok, toklen) < 0) {
+        snprintf(why, whylen, "out of memory");
+        return AUTH_IPC_FAILED;
+    }
+    return AUTH_IPC_CONTINUE;
+}
+
+static enum auth_ipc_client_rc on_success(struct auth_ipc_client *c, const struct saslc_reply *r, const char **cls,
+                                          char *why, size_t whylen)
+{
+    if (r->has_token && r->token_len) {
+        const char *tok = NULL;
+        unsigned toklen = 0;
+        int rc = sasl_client_step(c->conn, (const char *)r->token, (unsigned)r->token_len, NULL, &tok, &toklen);
+        if (rc != SASL_OK)
+            return sasl_failed(c, rc, cls, why, whylen);
+        c->complete = true;
+    }
+    /* SUCCESS before GSSAPI finished on our side: the NameNode has not
+     * proved who it is (mutual authentication) nor agreed on a layer.
+     * Hadoop's client refuses this too (SaslRpcClient.saslEvaluateToken). */
+    if (!c->complete) {
+        *cls = "javax.security.sasl.SaslException";
+        snprintf(why, whylen, "Client is out of sync with server: SUCCESS from %s@%s before GSSAPI completed",
+                 c->service, c->host);
+        return AUTH_IPC_FAILED;
+    }
+    const void *v = NULL;
+    if (sasl_getprop(c->conn, SASL_SSF, &v) == SASL_OK && v)
+        c->ssf = *(const unsigned *)v;
+    c->done = true;
+    /* The credential served the exchange only; the security context keeps
+     * its own keys. Let go of it now, so that a long-lived connection holds
+     * no handle on a cache the renewer retires. */
+    OM_uint32 min;
+    if (c->cred != GSS_C_NO_CREDENTIAL)
+        gss_release_cred(&min, &c->cred);
+    return AUTH_IPC_DONE;
+}
+
 enum auth_ipc_client_rc auth_ipc_client_frame(struct auth_ipc_client *c, const uint8_t *body, size_t len,
                                               struct buf *out, const char **cls, char *why, size_t whylen)
 {
-    struct ipc_reply r;
     *cls = "java.io.IOException";
-    if (ipc_parse_reply(body, len, &r) != IPC_OK) {
-        snprintf(why, whylen, "malformed reply from the NameNode during the SASL exchange");
+    if (c->failed) {
+        snprintf(why, whylen, "the SASL exchange with %s@%s has failed already", c->service, c->host);
         return AUTH_IPC_FAILED;
     }
-    if (r.status != IPC_SUCCESS) {
-        char msg[512];
-        ipc_span_copy(r.exception_class, c->cls, sizeof c->cls);
-        ipc_span_copy(r.error_msg, msg, sizeof msg);
-        *cls = c->cls[0] ? c->cls : "java.io.IOException";
-        snprintf(why, whylen, "%s", msg);
-        return AUTH_IPC_REFUSED;
-    }
-    if (r.call_id != IPC_CALLID_SASL || c->done) {
-        snprintf(why, whylen, "a reply with call id %d during the SASL exchange", (int)r.call_id);
-        return AUTH_IPC_FAILED;
-    }
-    Hadoop__Common__RpcSaslProto *m = hadoop__common__rpc_sasl_proto__unpack(NULL, r.payload.len, r.payload.p);
-    if (!m) {
-        snprintf(why, whylen, "malformed RpcSaslProto from the NameNode");
-        return AUTH_IPC_FAILED;
-    }
+    const struct saslc_expect e = {
+        .service = c->service,
+        .host = c->host,
+        .negotiated = c->negotiated,
+        .started = c->conn != NULL,
+        .done = c->done,
+    };
+    struct saslc_reply r;
     enum auth_ipc_client_rc ret = AUTH_IPC_FAILED;
-    int rc;
-    const char *tok = NULL;
-    unsigned toklen = 0;
-    if (m->has_token && m->token.len > SASLC_MAX_TOKEN) {
-        snprintf(why, whylen, "a SASL token of %zu bytes from the NameNode", m->token.len);
-        goto out;
-    }
-    switch (m->state) {
-    case HADOOP__COMMON__RPC_SASL_PROTO__SASL_STATE__NEGOTIATE:
-        if (c->negotiated) {
-            snprintf(why, whylen, "a second NEGOTIATE from the NameNode");
-            break;
-        }
+    switch (saslc_read(&e, body, len, &r, why, whylen)) {
+    case SASLC_REFUSED:
+        snprintf(c->cls, sizeof c->cls, "%s", r.cls);
+        *cls = c->cls;
+        ret = AUTH_IPC_REFUSED;
+        break;
+    case SASLC_BAD: *cls = r.cls; break;
+    case SASLC_NEGOTIATE:
         c->negotiated = true;
-        ret = on_negotiate(c, m, out, cls, why, whylen);
+        ret = on_negotiate(c, &r, out, cls, why, whylen);
         break;
-    case HADOOP__COMMON__RPC_SASL_PROTO__SASL_STATE__CHALLENGE:
-        if (!c->conn) {
-            snprintf(why, whylen, "a CHALLENGE before INITIATE");
-            break;
-        }
-        rc = sasl_client_step(c->conn, (const char *)m->token.data, (unsigned)m->token.len, NULL, &tok, &toklen);
-        if (rc != SASL_OK && rc != SASL_CONTINUE) {
-            ret = sasl_failed(c, rc, cls, why, whylen);
-            break;
-        }
-        if (send_sasl(out, HADOOP__COMMON__RPC_SASL_PROTO__SASL_STATE__RESPONSE, tok, toklen, NULL, NULL, NULL, NULL) <
-            0) {
-            snprintf(why, whylen, "out of memory");
-            break;
-        }
-        ret = AUTH_IPC_CONTINUE;
-        break;
-    case HADOOP__COMMON__RPC_SASL_PROTO__SASL_STATE__SUCCESS:
-        if (!c->conn) {
-            /* A NameNode that only allows SIMPLE answers SUCCESS at once:
-             * Hadoop's client refuses to fall back unless told to. */
-            *cls = "org.apache.hadoop.security.AccessControlException";
-            snprintf(why, whylen,
-                     "Server asks us to fall back to SIMPLE auth, but this client is configured to "
-                     "only allow secure connections.");
-            break;
-        }
-        if (m->has_token && m->token.len) {
-            rc = sasl_client_step(c->conn, (const char *)m->token.data, (unsigned)m->token.len, NULL, &tok, &toklen);
-            if (rc != SASL_OK) {
-                ret = sasl_failed(c, rc, cls, why, whylen);
-                break;
-            }
-        }
-        const void *v = NULL;
-        if (sasl_getprop(c->conn, SASL_SSF, &v) == SASL_OK && v)
-            c->ssf = *(const unsigned *)v;
-        c->done = true;
-        /* The credential served the exchange only; the security context
-         * keeps its own keys. Let go of it now, so that a long-lived
-         * connection holds no handle on a cache the renewer retires. */
-        OM_uint32 min;
-        if (c->cred != GSS_C_NO_CREDENTIAL)
-            gss_release_cred(&min, &c->cred);
-        ret = AUTH_IPC_DONE;
-        break;
-    default: snprintf(why, whylen, "unexpected SASL state %d from the NameNode", (int)m->state); break;
+    case SASLC_CHALLENGE: ret = on_challenge(c, &r, out, cls, why, whylen); break;
+    case SASLC_SUCCESS: ret = on_success(c, &r, cls, why, whylen); break;
     }
-out:
-    hadoop__common__rpc_sasl_proto__free_unpacked(m, NULL);
+    saslc_reply_free(&r);
+    if (ret != AUTH_IPC_CONTINUE && ret != AUTH_IPC_DONE)
+        c->failed = true;
     return ret;
 }

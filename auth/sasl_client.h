@@ -13,10 +13,14 @@
  *                  auth_ipc_client_begin(out)    preamble (auth SASL) + NEGOTIATE
  *                  auth_ipc_client_frame(frame)  for each reply until DONE:
  *                     NEGOTIATE -> pick KERBEROS/GSSAPI -> INITIATE + token
- *                     CHALLENGE -> RESPONSE ... SUCCESS
+ *                     CHALLENGE -> RESPONSE ... SUCCESS (only once GSSAPI
+ *                     finished on our side: the NameNode proved who it is)
  *               the caller then writes the connection context (Hadoop's
  *               client sends only the effective user with Kerberos: the
  *               real user is the authenticated one) and the calls.
+ *
+ * The reading of the NameNode's replies (reply header, RpcSaslProto state
+ * and token, the offer's checks) is auth/sasl_client_wire.c, without Cyrus.
  *
  * The handshake names the NameNode as Hadoop's client does: service and
  * host from the configured principal with _HOST replaced by the NameNode's
@@ -70,7 +74,10 @@ void auth_login_prefetch(struct auth_login *l, const char *principal, const char
 
 /* A handshake for one connection to the NameNode whose principal is
  * principal (_HOST = nn_host). NULL with why on a bad principal or no
- * memory. */
+ * memory. The router always passes its login; l may be NULL, and the
+ * handshake then runs on GSSAPI's default credentials (KRB5CCNAME, as a
+ * kinit'd Hadoop client would), so that tests can run it with no keytab
+ * login. */
 struct auth_ipc_client *auth_ipc_client_new(struct auth_login *l, const char *principal, const char *nn_host, char *why,
                                             size_t whylen);
 void auth_ipc_client_free(struct auth_ipc_client *c);
@@ -87,7 +94,8 @@ enum auth_ipc_client_rc {
 
 /*
  * Takes one reply frame body (without its length) that arrived during the
- * handshake. On REFUSED, cls points at a static copy of the NameNode's
+ * handshake. After an answer other than CONTINUE, it reads nothing more
+ * (FAILED). On REFUSED, cls points at a static copy of the NameNode's
  * exception class and why holds its message; on FAILED, cls is a Java
  * class naming the kind of failure (javax.security.sasl.SaslException or
  * java.io.IOException) for the client's error.
