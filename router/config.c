@@ -443,6 +443,7 @@ struct parser {
     int key_line[NKEYS];        /* where each settings key was set */
     struct record rec;          /* record being read (SEC_RECORD) */
     bool have_rec;
+    bool table;                 /* a mount table for -import: records, not this router's settings */
     struct seen seen[64];       /* keys of the current section */
     int nseen;
     char *keybuf[64];
@@ -666,7 +667,7 @@ static void security_checks(struct parser *ps)
     }
     for (size_t i = 0; i < ps->c->records.n; i++) {
         const struct record *r = &ps->c->records.recs[i];
-        if (r->kind == REC_NAMESERVICE && r->u.ns.principal && !*s->principal)
+        if (r->kind == REC_NAMESERVICE && r->u.ns.principal && !*s->principal && !ps->table)
             err_at(&ps->p, r->line,
                    "[nameservice %s] principal: the router logs in to its NameNodes with Kerberos as [security] "
                    "principal (from keytab), which is not set",
@@ -721,7 +722,7 @@ static void resolve_defaults(struct config *c)
     }
 }
 
-int config_parse(const char *name, const char *text, size_t len, struct config *c, struct cfg_error *err)
+static int parse(const char *name, const char *text, size_t len, struct config *c, struct cfg_error *err, bool is_table)
 {
     memset(err, 0, sizeof *err);
     struct parser *ps = calloc(1, sizeof *ps);
@@ -741,6 +742,7 @@ int config_parse(const char *name, const char *text, size_t len, struct config *
     ps->p.err = err;
     ps->c = c;
     ps->sec = SEC_NONE;
+    ps->table = is_table;
     char *line = copy;
     for (int lineno = 1; line <= copy + len; lineno++) {
         char *nl = memchr(line, '\n', (size_t)(copy + len - line));
@@ -777,7 +779,12 @@ int config_parse(const char *name, const char *text, size_t len, struct config *
     return 0;
 }
 
-int config_load(const char *path, struct config *c, struct cfg_error *err)
+int config_parse(const char *name, const char *text, size_t len, struct config *c, struct cfg_error *err)
+{
+    return parse(name, text, len, c, err, false);
+}
+
+static int load(const char *path, struct config *c, struct cfg_error *err, bool is_table)
 {
     memset(err, 0, sizeof *err);
     memset(c, 0, sizeof *c);
@@ -815,10 +822,14 @@ int config_load(const char *path, struct config *c, struct cfg_error *err)
         free(buf);
         return -1;
     }
-    int rc = config_parse(path, buf, len, c, err);
+    int rc = parse(path, buf, len, c, err, is_table);
     free(buf);
     return rc;
 }
+
+int config_load(const char *path, struct config *c, struct cfg_error *err) { return load(path, c, err, false); }
+
+int config_load_table(const char *path, struct config *c, struct cfg_error *err) { return load(path, c, err, true); }
 
 /* ---- help and snapshot ---- */
 

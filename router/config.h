@@ -126,6 +126,11 @@ void config_free(struct config *c);
 int config_parse(const char *name, const char *text, size_t len, struct config *c, struct cfg_error *err);
 /* Reads a file and parses it, as config_parse(). */
 int config_load(const char *path, struct config *c, struct cfg_error *err);
+/* The same for a mount table (fedrouter-admin -import): its records are
+ * checked as a router's would be, but not against the settings of the
+ * router reading the file (a kerberized nameservice needs [security]
+ * principal only in the config of a router that serves it). */
+int config_load_table(const char *path, struct config *c, struct cfg_error *err);
 
 /* Writes the errors, one per line (plus "... and N more"). */
 void cfg_error_print(const struct cfg_error *err, FILE *out);

@@ -12,11 +12,14 @@
  *                          setPermission(/path, mode) and, when the entry
  *                          names them, setOwner(/path, owner, group)
  *
- * One blocking Hadoop IPC connection per NameNode (SIMPLE authentication:
- * the user is HADOOP_USER_NAME, else the login name; the NameNode must let
- * that user create the directory and, for setOwner, be its superuser).
- * Kerberos-secured NameNodes are not reached from here: use -noCreate and
- * create the directories with the cluster's own tools.
+ * One blocking Hadoop IPC connection per NameNode. A nameservice without a
+ * principal gets SIMPLE authentication: the user is HADOOP_USER_NAME, else
+ * the login name. One with a principal (nn/_HOST@REALM) gets Kerberos, as
+ * `hdfs dfs` would after kinit: GSSAPI on the default credential cache
+ * (KRB5CCNAME), the cache's principal as the user, and replies unwrapped
+ * when the NameNode asks for integrity or privacy. Either way the NameNode
+ * must let that user create the directory and, for setOwner, be its
+ * superuser.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,10 +32,15 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <krb5.h>
+
 #include "ClientNamenodeProtocol.pb-c.h"
 #include "admin.h"
 #include "buf.h"
 #include "ipc.h"
+#include "log.h"
+#include "sasl_client.h"
+#include "sasl_layer.h"
 
 #define IO_TIMEOUT_S 10
 #define MAX_REPLY (64u << 20)
@@ -41,7 +49,11 @@ struct nn_conn {
     int fd;
     int32_t next_call;
     uint8_t client_id[IPC_CLIENT_ID_LEN];
-    struct buf in;
+    struct buf in;                 /* reply frames (plaintext) */
+    struct buf wire;               /* with a SASL layer: bytes as they came */
+    struct auth_ipc_client *sasl;  /* Kerberos: the handshake, then its layer */
+    unsigned ssf;                  /* 0: replies come plain */
+    char user[512];                /* who the NameNode sees */
 };
 
 static const char *hdfs_user(void)
@@ -67,8 +79,131 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
-/* Connects to host:port and sends the preamble and connection context. */
-static int nn_open(const char *addr, struct nn_conn *c, char *why, size_t whylen)
+/* The default credential cache's principal (what klist shows first). */
+static int ccache_principal(char *out, size_t outlen, char *why, size_t whylen)
+{
+    krb5_context kc = NULL;
+    krb5_ccache cc = NULL;
+    krb5_principal pr = NULL;
+    char *name = NULL;
+    krb5_error_code e = krb5_init_context(&kc);
+    if (!e)
+        e = krb5_cc_default(kc, &cc);
+    if (!e)
+        e = krb5_cc_get_principal(kc, cc, &pr);
+    if (!e)
+        e = krb5_unparse_name(kc, pr, &name);
+    if (e) {
+        const char *m = kc ? krb5_get_error_message(kc, e) : NULL;
+        snprintf(why, whylen, "no Kerberos credentials (kinit first): %s", m ? m : "cannot start Kerberos");
+        if (m)
+            krb5_free_error_message(kc, m);
+    } else {
+        snprintf(out, outlen, "%s", name);
+    }
+    krb5_free_unparsed_name(kc, name);
+    if (pr)
+        krb5_free_principal(kc, pr);
+    if (cc)
+        krb5_cc_close(kc, cc);
+    if (kc)
+        krb5_free_context(kc);
+    return e ? -1 : 0;
+}
+
+/* Reads more bytes into b. 0, or -1 with why. */
+static int read_more(struct nn_conn *c, struct buf *b, const char *what, char *why, size_t whylen)
+{
+    if (buf_reserve(b, 65536) < 0) {
+        snprintf(why, whylen, "%s: out of memory", what);
+        return -1;
+    }
+    for (;;) {
+        ssize_t n = recv(c->fd, buf_wptr(b), buf_room(b), 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            snprintf(why, whylen, "%s: %s", what, n == 0 ? "connection closed" : strerror(errno));
+            return -1;
+        }
+        buf_commit(b, (size_t)n);
+        return 0;
+    }
+}
+
+static int nn_handshake(struct nn_conn *c, const char *principal, const char *host, const char *addr, char *why,
+                        size_t whylen);
+
+/* The Kerberos handshake (preamble, NEGOTIATE ... SUCCESS). 0 or -1. */
+static int nn_kerberos(struct nn_conn *c, const char *principal, const char *host, const char *addr, char *why,
+                       size_t whylen)
+{
+    if (ccache_principal(c->user, sizeof c->user, why, whylen) < 0)
+        return -1;
+    /* The router's info lines (a KDC round trip timed) are not for a CLI. */
+    enum fr_log_level was = fr_log_get_level();
+    if (was > FR_LOG_WARN)
+        fr_log_set_level(FR_LOG_WARN);
+    int rc = nn_handshake(c, principal, host, addr, why, whylen);
+    fr_log_set_level(was);
+    return rc;
+}
+
+static int nn_handshake(struct nn_conn *c, const char *principal, const char *host, const char *addr, char *why,
+                        size_t whylen)
+{
+    if (!(c->sasl = auth_ipc_client_new(NULL, principal, host, why, whylen)))
+        return -1;
+    struct buf out = BUF_INIT;
+    int rc = auth_ipc_client_begin(c->sasl, &out);
+    for (;;) {
+        if (rc < 0 || write_all(c->fd, buf_rptr(&out), buf_len(&out)) < 0) {
+            if (rc >= 0)
+                snprintf(why, whylen, "cannot write to %s", addr);
+            break;
+        }
+        buf_reset(&out);
+        const uint8_t *body;
+        uint32_t blen;
+        size_t flen;
+        int fr = ipc_frame_cut(buf_rptr(&c->in), buf_len(&c->in), 1u << 20, &body, &blen, &flen);
+        if (fr == IPC_AGAIN) {
+            rc = read_more(c, &c->in, "Kerberos handshake", why, whylen);
+            continue;
+        }
+        if (fr != IPC_OK) {
+            snprintf(why, whylen, "Kerberos handshake: bad frame from %s", addr);
+            rc = -1;
+            break;
+        }
+        const char *cls = "";
+        char msg[512] = "";
+        enum auth_ipc_client_rc st = auth_ipc_client_frame(c->sasl, body, blen, &out, &cls, msg, sizeof msg);
+        buf_consume(&c->in, flen);
+        if (st == AUTH_IPC_CONTINUE)
+            continue;
+        if (st == AUTH_IPC_DONE) {
+            c->ssf = auth_ipc_client_ssf(c->sasl);
+            /* what came behind SUCCESS is already wrapped */
+            if (c->ssf && buf_len(&c->in)) {
+                rc = buf_append(&c->wire, buf_rptr(&c->in), buf_len(&c->in));
+                buf_reset(&c->in);
+            }
+            break;
+        }
+        snprintf(why, whylen, "Kerberos handshake with %s %s: %s%s%s", addr,
+                 st == AUTH_IPC_REFUSED ? "refused" : "failed", cls && *cls ? cls : "", cls && *cls ? ": " : "",
+                 msg);
+        rc = -1;
+        break;
+    }
+    buf_free(&out);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Connects to host:port, authenticates (principal: Kerberos, NULL:
+ * SIMPLE) and sends the connection context. */
+static int nn_open(const char *addr, const char *principal, struct nn_conn *c, char *why, size_t whylen)
 {
     memset(c, 0, sizeof *c);
     c->fd = -1;
@@ -113,16 +248,26 @@ static int nn_open(const char *addr, struct nn_conn *c, char *why, size_t whylen
     }
     ipc_new_client_id(c->client_id);
     struct buf out = BUF_INIT;
-    int rc = ipc_write_preamble(&out, IPC_AUTH_NONE) < 0 ||
-                     ipc_write_context(&out, c->client_id, hdfs_user(), NULL, IPC_CLIENT_PROTOCOL) < 0
+    int rc;
+    if (principal) {
+        /* With Kerberos Hadoop's client names only the effective user, the
+         * authenticated principal itself. */
+        rc = nn_kerberos(c, principal, h, addr, why, whylen);
+        if (rc == 0 && (ipc_write_context(&out, c->client_id, c->user, NULL, IPC_CLIENT_PROTOCOL) < 0 ||
+                        write_all(c->fd, buf_rptr(&out), buf_len(&out)) < 0)) {
+            snprintf(why, whylen, "cannot write to %s", addr);
+            rc = -1;
+        }
+    } else {
+        snprintf(c->user, sizeof c->user, "%s", hdfs_user());
+        rc = ipc_write_preamble(&out, IPC_AUTH_NONE) < 0 ||
+                     ipc_write_context(&out, c->client_id, c->user, NULL, IPC_CLIENT_PROTOCOL) < 0
                  ? -1
                  : write_all(c->fd, buf_rptr(&out), buf_len(&out));
-    buf_free(&out);
-    if (rc < 0) {
-        snprintf(why, whylen, "cannot write to %s", addr);
-        close(c->fd);
-        c->fd = -1;
+        if (rc < 0)
+            snprintf(why, whylen, "cannot write to %s", addr);
     }
+    buf_free(&out);
     return rc;
 }
 
@@ -132,6 +277,29 @@ static void nn_close(struct nn_conn *c)
         close(c->fd);
     c->fd = -1;
     buf_free(&c->in);
+    buf_free(&c->wire);
+    auth_ipc_client_free(c->sasl);
+    c->sasl = NULL;
+}
+
+/* More reply bytes: plain, or unwrapped from the SASL layer's frames. */
+static int nn_fill(struct nn_conn *c, const char *method, char *why, size_t whylen)
+{
+    if (!c->ssf)
+        return read_more(c, &c->in, method, why, whylen);
+    size_t before = buf_len(&c->in);
+    while (buf_len(&c->in) == before) {
+        char err[256];
+        if (buf_len(&c->wire) &&
+            sasl_layer_unwrap(auth_ipc_client_sasl_conn(c->sasl), SASL_LAYER_CLIENT, &c->wire, &c->in, MAX_REPLY, err,
+                              sizeof err) < 0) {
+            snprintf(why, whylen, "%s: %s", method, err);
+            return -1;
+        }
+        if (buf_len(&c->in) == before && read_more(c, &c->wire, method, why, whylen) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 /*
@@ -183,18 +351,12 @@ static int nn_call(struct nn_conn *c, const char *method, const ProtobufCMessage
             buf_consume(&c->in, flen);
             return ret;
         }
-        if (rc != IPC_AGAIN || buf_reserve(&c->in, 65536) < 0) {
+        if (rc != IPC_AGAIN) {
             snprintf(why, whylen, "%s: bad reply frame", method);
             return -1;
         }
-        ssize_t n = recv(c->fd, buf_wptr(&c->in), buf_room(&c->in), 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            snprintf(why, whylen, "%s: %s", method, n == 0 ? "connection closed" : strerror(errno));
+        if (nn_fill(c, method, why, whylen) < 0)
             return -1;
-        }
-        buf_commit(&c->in, (size_t)n);
     }
 }
 
@@ -257,14 +419,18 @@ static int make_dir(struct nn_conn *c, const char *path, const struct mount_rec 
     return 0;
 }
 
-/* One destination: 1 created, 0 already there, -1 failed (said why). */
-static int ensure_dest(const struct ns_rec *ns, const char *path, const struct mount_rec *m)
+/* One destination: 1 created (by `user`), 0 already there, -1 failed
+ * (said why). */
+static int ensure_dest(const struct ns_rec *ns, const char *path, const struct mount_rec *m, char *user,
+                       size_t userlen)
 {
     char why[512] = "no NameNode answered";
     for (size_t k = 0; k < ns->nnamenodes; k++) {
         struct nn_conn c;
-        if (nn_open(ns->namenodes[k], &c, why, sizeof why) < 0)
+        if (nn_open(ns->namenodes[k], ns->principal, &c, why, sizeof why) < 0) {
+            nn_close(&c);
             continue;
+        }
         int st = lookup(&c, path, why, sizeof why);
         if (st == -2 || st == -1) {
             nn_close(&c);
@@ -278,6 +444,7 @@ static int ensure_dest(const struct ns_rec *ns, const char *path, const struct m
             ret = -1;
         } else if (st == 0) {
             ret = make_dir(&c, path, m, why, sizeof why) < 0 ? -1 : 1;
+            snprintf(user, userlen, "%s", c.user);
         }
         nn_close(&c);
         if (ret >= 0)
@@ -297,12 +464,13 @@ int mkdirs_for_mount(const struct mount_rec *m, const struct record_set *set)
             fprintf(stderr, "%s: unknown nameservice %s\n", prog, m->dests[d].ns);
             return EXIT_FAILED;
         }
-        int rc = ensure_dest(&r->u.ns, m->dests[d].path, m);
+        char created_by[512] = "";
+        int rc = ensure_dest(&r->u.ns, m->dests[d].path, m, created_by, sizeof created_by);
         if (rc < 0)
             return EXIT_FAILED;
         if (rc > 0) {
             printf("Created %s:%s (owner %s%s%s, mode %04o)\n", m->dests[d].ns, m->dests[d].path,
-                   *m->owner ? m->owner : hdfs_user(), *m->group ? ", group " : "", m->group, m->mode);
+                   *m->owner ? m->owner : created_by, *m->group ? ", group " : "", m->group, m->mode);
         }
     }
     return 0;

@@ -288,7 +288,7 @@ int cmd_import(const struct admin *ad, int argc, char **argv)
     struct config in;
     struct cfg_error cerr;
     memset(&cerr, 0, sizeof cerr);
-    if (config_load(file, &in, &cerr) < 0) {
+    if (config_load_table(file, &in, &cerr) < 0) {
         fprintf(stderr, "%s: %s is not a valid table; nothing written:\n", prog, file);
         cfg_error_print(&cerr, stderr);
         return EXIT_USAGE;
