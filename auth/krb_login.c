@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -55,6 +56,19 @@ struct auth_login {
 };
 
 static _Atomic unsigned cache_serial;
+
+void auth_krb5_why(krb5_context k, krb5_error_code e, char *why, size_t whylen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(why, whylen, fmt, ap);
+    va_end(ap);
+    size_t used = n < 0 ? 0 : ((size_t)n < whylen ? (size_t)n : whylen);
+    const char *msg = krb5_get_error_message(k, e);
+    if (used < whylen)
+        snprintf(why + used, whylen - used, ": %s", msg);
+    krb5_free_error_message(k, msg);
+}
 
 static void gss_why(OM_uint32 maj, OM_uint32 min, char *why, size_t whylen, const char *what)
 {
@@ -153,18 +167,18 @@ static int new_cache(struct auth_login *l, char *ccname, size_t cclen, long long
     snprintf(ccname, cclen, "MEMORY:fedrouter-login-%u", ++cache_serial);
     if ((e = krb5_parse_name(k, l->principal, &p)) != 0 ||
         (e = l->ktname[0] ? krb5_kt_resolve(k, l->ktname, &kt) : krb5_kt_client_default(k, &kt)) != 0) {
-        snprintf(why, whylen, "%s: %s", l->principal, krb5_get_error_message(k, e));
+        auth_krb5_why(k, e, why, whylen, "%s", l->principal);
         goto out;
     }
     if ((e = krb5_get_init_creds_keytab(k, &creds, p, kt, 0, NULL, NULL)) != 0) {
-        snprintf(why, whylen, "login as %s from keytab %s: %s", l->principal, l->ktname[0] ? l->ktname : "(default)",
-                 krb5_get_error_message(k, e));
+        auth_krb5_why(k, e, why, whylen, "login as %s from keytab %s", l->principal,
+                      l->ktname[0] ? l->ktname : "(default)");
         goto out;
     }
     have = true;
     if ((e = krb5_cc_resolve(k, ccname, &cc)) != 0 || (e = krb5_cc_initialize(k, cc, p)) != 0 ||
         (e = krb5_cc_store_cred(k, cc, &creds)) != 0) {
-        snprintf(why, whylen, "credential cache: %s", krb5_get_error_message(k, e));
+        auth_krb5_why(k, e, why, whylen, "credential cache");
         goto out;
     }
     *start = creds.times.starttime ? creds.times.starttime : creds.times.authtime;
@@ -364,7 +378,7 @@ struct auth_login *auth_login_new(const char *principal, const char *keytab, cha
         krb5_free_principal(k, p);
     }
     if (e) {
-        snprintf(why, whylen, "principal '%s': %s", principal, krb5_get_error_message(k, e));
+        auth_krb5_why(k, e, why, whylen, "principal '%s'", principal);
         krb5_free_context(k);
         goto fail;
     }

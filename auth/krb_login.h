@@ -21,6 +21,7 @@
 #include <stddef.h>
 
 #include <gssapi/gssapi.h>
+#include <krb5.h>
 
 struct auth_login;
 
@@ -36,6 +37,12 @@ int auth_login_cred(struct auth_login *l, gss_cred_id_t *cred, char *why, size_t
  * 0, or -1 on a bad principal. */
 int auth_login_resolve(struct auth_login *l, const char *principal, const char *nn_host, char *service, size_t sl,
                        char *host, size_t hl);
+
+/* why = the printf-style prefix, ": ", and MIT Kerberos's message for e.
+ * krb5_get_error_message allocates that message: every caller that reports
+ * one goes through here so that it is freed again. */
+void auth_krb5_why(krb5_context k, krb5_error_code e, char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* Cyrus's client side, once per process (sasl_client.c); called by
  * auth_login_new, before any worker thread runs. 0, or -1 with why. */

@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include "auth_to_local.h"
+#include "krb_login.h"
 #include "proxyuser.h"
 #include "sasl_server.h"
 
@@ -235,16 +236,16 @@ int auth_keytab_check(const char *keytab, const char *principal, const char *lis
             krb5_kt_get_name(k, kt, name, sizeof name);
     }
     if (e) {
-        snprintf(why, whylen, "keytab %s: %s", keytab && *keytab ? keytab : "(default)", krb5_get_error_message(k, e));
+        auth_krb5_why(k, e, why, whylen, "keytab %s", keytab && *keytab ? keytab : "(default)");
         goto out;
     }
     if ((e = krb5_parse_name(k, want, &want_p)) != 0) {
-        snprintf(why, whylen, "principal '%s': %s", want, krb5_get_error_message(k, e));
+        auth_krb5_why(k, e, why, whylen, "principal '%s'", want);
         goto out;
     }
     krb5_kt_cursor cur;
     if ((e = krb5_kt_start_seq_get(k, kt, &cur)) != 0) {
-        snprintf(why, whylen, "keytab %s cannot be read: %s", name, krb5_get_error_message(k, e));
+        auth_krb5_why(k, e, why, whylen, "keytab %s cannot be read", name);
         goto out;
     }
     krb5_keytab_entry ent;

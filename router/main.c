@@ -654,6 +654,16 @@ static int upstream_login(const struct config *cfg, const struct snapshot *snap,
     return 0;
 }
 
+/* A start that fails before any thread runs releases what it loaded, so
+ * that a leak checker at exit sees only real leaks. Returns main's 1. */
+static int fail_before_threads(struct snapshot *first, struct config *cfg, struct auth_server *auth)
+{
+    auth_server_free(auth); /* before cfg: it holds cfg's proxy-user rules */
+    snapshot_release(first);
+    config_free(cfg);
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     const char *path = NULL;
@@ -718,14 +728,14 @@ int main(int argc, char **argv)
     if (acfg.methods & AUTH_M_KERBEROS) {
         if (!(auth = auth_server_new(&acfg, why, sizeof why))) {
             fr_error("%s", why);
-            return 1;
+            return fail_before_threads(first, &cfg, NULL);
         }
         fr_info("HDFS clients authenticate with Kerberos as %s%s; %d proxy-user rule(s)", auth_server_principal(auth),
                 (acfg.methods & AUTH_M_SIMPLE) ? " (SIMPLE allowed too)" : "", cfg.security.nproxyuser_keys);
     }
     struct auth_login *login = NULL;
     if (upstream_login(&cfg, first, listen_host, &login) < 0)
-        return 1;
+        return fail_before_threads(first, &cfg, auth);
     hms_log_clashes(first);
     snapshot_ref_init(&rs.ref, first);
 

@@ -25,6 +25,9 @@ if [ "${FR_SANITIZE:-1}" != 0 ]; then
   cmake -S "$ROOT" -B "$ASAN_BUILD" -DCMAKE_BUILD_TYPE=Debug -DFEDROUTER_SANITIZE=ON >/dev/null
   cmake --build "$ASAN_BUILD" -j"$JOBS"
   echo "== the suite under AddressSanitizer + UBSan =="
+  # Every process a test starts writes its sanitizer reports into
+  # build-asan/sanitizer-reports; the last test, sanitizer_reports, fails
+  # listing them (tests/sanitizers.cmake).
   (cd "$ASAN_BUILD" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
      ctest --output-on-failure -j"${FR_TEST_JOBS:-2}" --timeout 900 -E libfuzzer)
 fi
