@@ -53,8 +53,10 @@ def expand(name, g, seen=None):
 
 
 def allowed_by_unit(g):
-    """The set the unit's SystemCallFilter= lines allow (allow lists, then ~deny lists)."""
-    allow, deny = set(), set()
+    """The set the unit's SystemCallFilter= lines allow, read as systemd
+    reads them: the first line (an allow list here) sets the default, and
+    each later line adds (allow) or takes away (~deny) in its order."""
+    allowed, first = None, True
     with open(UNIT) as f:
         for ln in f:
             m = re.match(r"\s*SystemCallFilter=(~?)(.*)", ln)
@@ -63,9 +65,15 @@ def allowed_by_unit(g):
             names = set()
             for n in m.group(2).split():
                 names |= expand(n, g)
-            (deny if m.group(1) else allow).update(names)
-    expect(allow, "the unit has no SystemCallFilter allow list")
-    return allow - deny
+            if first:
+                expect(not m.group(1), "the unit's first SystemCallFilter= is a deny list")
+                allowed, first = names, False
+            elif m.group(1):
+                allowed -= names
+            else:
+                allowed |= names
+    expect(allowed, "the unit has no SystemCallFilter allow list")
+    return allowed
 
 
 def syscalls(trace):
