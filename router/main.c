@@ -214,10 +214,35 @@ static int set_audit_paths(const struct config *cfg, const char *path)
     return rc;
 }
 
-/* Every new snapshot, whichever driver built it. */
+/* The router's Kerberos login for NameNodes (NULL: none); set before the
+ * statestore starts, read by its thread. */
+static struct auth_login *ns_login;
+
+/* The kerberized NameNodes of snap: their principals expanded (a reverse
+ * lookup for an address) and their service tickets fetched by the login's
+ * renewer, so that no worker loop does either. Known ones cost a table
+ * look-up. */
+static void prefetch_namenodes(struct auth_login *l, const struct snapshot *snap)
+{
+    for (size_t i = 0; i < snapshot_ns_count(snap); i++) {
+        const struct snap_ns *ns = snapshot_ns_at(snap, i);
+        for (uint32_t k = 0; ns->defined && ns->principal && k < ns->nnamenodes; k++) {
+            char host[256];
+            const char *colon = strrchr(ns->namenodes[k], ':');
+            snprintf(host, sizeof host, "%.*s", colon ? (int)(colon - ns->namenodes[k]) : (int)strlen(ns->namenodes[k]),
+                     ns->namenodes[k]);
+            auth_login_prefetch(l, ns->principal, host);
+        }
+    }
+}
+
+/* Every new snapshot, whichever driver built it, on the thread that built
+ * it (never a worker). */
 static void before_publish(void *ctx, struct snapshot *s)
 {
     hms_log_clashes(s);
+    if (ns_login)
+        prefetch_namenodes(ns_login, s); /* NameNodes added since the start */
 }
 
 /* Safe mode, as fedrouter-admin -safemode sets it for this router. */
@@ -637,18 +662,9 @@ static int upstream_login(const struct config *cfg, const struct snapshot *snap,
     }
     fr_info("kerberos: logged in as %s (user %s) for kerberized NameNodes; tickets until %lld",
             auth_login_principal(l), auth_login_user(l), auth_login_expires(l));
-    /* The NameNodes known now: their principals expanded (a reverse lookup
-     * for an address) and their service tickets fetched off the workers. */
-    for (size_t i = 0; i < snapshot_ns_count(snap); i++) {
-        const struct snap_ns *ns = snapshot_ns_at(snap, i);
-        for (uint32_t k = 0; ns->defined && ns->principal && k < ns->nnamenodes; k++) {
-            char host[256];
-            const char *colon = strrchr(ns->namenodes[k], ':');
-            snprintf(host, sizeof host, "%.*s", colon ? (int)(colon - ns->namenodes[k]) : (int)strlen(ns->namenodes[k]),
-                     ns->namenodes[k]);
-            auth_login_prefetch(l, ns->principal, host);
-        }
-    }
+    /* The NameNodes known now; later ones as each snapshot is built. */
+    prefetch_namenodes(l, snap);
+    ns_login = l;
     upstream_set_login(l);
     *out = l;
     return 0;
