@@ -3,6 +3,7 @@
  * first line names after "# "), defaults, --help text, error collection and
  * the snapshot built from a file. */
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,6 +270,37 @@ static void test_snapshot_from_file(const char *root)
     config_free(&c);
 }
 
+/* A kerberized nameservice needs the router's own login in a router's
+ * config, not in a mount table for fedrouter-admin -import. */
+static void test_table_only(void)
+{
+    const char *t = "[nameservice ns1]\nnamenodes = nn1:8020\nprincipal = nn/_HOST@EXAMPLE.TEST\n";
+    struct config c;
+    struct cfg_error e;
+    CHECK(config_parse("r.ini", t, strlen(t), &c, &e) == -1 && has_error(&e, "[security] principal"));
+    char path[] = "fr-table-XXXXXX"; /* in the test's working directory */
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return;
+    CHECK(write(fd, t, strlen(t)) == (ssize_t)strlen(t));
+    close(fd);
+    CHECK(config_load(path, &c, &e) == -1);
+    CHECK(config_load_table(path, &c, &e) == 0 && e.n == 0);
+    if (e.n == 0) {
+        CHECK(c.records.n == 1 && c.records.recs[0].u.ns.principal &&
+              !strcmp(c.records.recs[0].u.ns.principal, "nn/_HOST@EXAMPLE.TEST"));
+        config_free(&c);
+    }
+    /* everything else is still checked */
+    const char *bad = "[nameservice ns1]\nnamenodes = nn1:8020\nprincipal = nn\n";
+    fd = open(path, O_WRONLY | O_TRUNC);
+    CHECK(fd >= 0 && write(fd, bad, strlen(bad)) == (ssize_t)strlen(bad));
+    close(fd);
+    CHECK(config_load_table(path, &c, &e) == -1);
+    unlink(path);
+}
+
 int main(int argc, char **argv)
 {
     const char *root = argc > 1 ? argv[1] : "configs";
@@ -277,5 +309,6 @@ int main(int argc, char **argv)
     test_errors();
     test_help();
     test_snapshot_from_file(root);
+    test_table_only();
     return check_report();
 }
