@@ -23,13 +23,11 @@
  * command line (the seed corpus is tests/fuzz/corpus/fuzz_auth_rules) and a
  * fixed number of pseudo-random mutations of seed texts.
  */
-#include <dirent.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "auth_to_local.h"
 #include "proxyuser.h"
@@ -203,6 +201,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifndef FR_LIBFUZZER
+#include "replay.h"
+
 /* Seeds: a selector byte, then the text (NULs separate principals). */
 struct seed {
     const char *name;
@@ -253,60 +253,6 @@ static const char *const pieces[] = {
     "@",      "^",  "\0", ",",     "=",       "*",  ".hue.hosts=", "10.0.0.0/8", "::1", ".hue.users=",
 };
 
-static uint64_t rng = 0x2545F4914F6CDD1Dull;
-static uint64_t next_rand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
-static void run_exact(const uint8_t *p, size_t n)
-{
-    uint8_t *exact = malloc(n ? n : 1);
-    memcpy(exact, p, n);
-    LLVMFuzzerTestOneInput(exact, n);
-    free(exact);
-}
-
-static void run_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return;
-    static uint8_t in[1 << 16];
-    size_t n = fread(in, 1, sizeof in, f);
-    fclose(f);
-    run_exact(in, n);
-}
-
-/* A file, or every file of a directory. Returns how many ran. */
-static int run_path(const char *path)
-{
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return 0;
-    if (!S_ISDIR(st.st_mode)) {
-        run_file(path);
-        return 1;
-    }
-    DIR *d = opendir(path);
-    int k = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char full[4096];
-        snprintf(full, sizeof full, "%s/%s", path, e->d_name);
-        run_file(full);
-        k++;
-    }
-    if (d)
-        closedir(d);
-    return k;
-}
-
 static size_t seed_len(const struct seed *s) { return s->len ? s->len : strlen(s->text); }
 
 /* Writes the seeds as files, the starting corpus: fuzz_auth_rules --seeds=DIR. */
@@ -326,31 +272,30 @@ static void write_seeds(const char *dir)
 
 int main(int argc, char **argv)
 {
-    long rounds = 200000;
     for (int i = 1; i < argc; i++) {
-        if (strncmp(argv[i], "--rounds=", 9) == 0)
-            rounds = atol(argv[i] + 9);
-        else if (strncmp(argv[i], "--seeds=", 8) == 0) {
+        if (strncmp(argv[i], "--seeds=", 8) == 0) {
             write_seeds(argv[i] + 8);
             return 0;
         }
     }
+    long rounds = replay_rounds(argc, argv, 200000);
+    replay_seed(0x2545F4914F6CDD1Dull);
     size_t nseeds = sizeof seeds / sizeof seeds[0], npieces = sizeof pieces / sizeof pieces[0];
     enum { CAP = 2048 };
     uint8_t buf[CAP];
     for (long r = 0; r < rounds; r++) {
         const struct seed *s = &seeds[(size_t)r % nseeds];
         size_t len = seed_len(s) + 1;
-        buf[0] = (uint8_t)((next_rand() & 0x06) | s->sel);
+        buf[0] = (uint8_t)((replay_rand() & 0x06) | s->sel);
         memcpy(buf + 1, s->text, len - 1);
-        int edits = (int)(next_rand() % 6);
+        int edits = (int)(replay_rand() % 6);
         for (int e = 0; e < edits && len > 1; e++) {
-            size_t at = 1 + next_rand() % (len - 1);
-            switch (next_rand() % 5) {
-            case 0: buf[at] = (uint8_t)next_rand(); break;
+            size_t at = 1 + replay_rand() % (len - 1);
+            switch (replay_rand() % 5) {
+            case 0: buf[at] = (uint8_t)replay_rand(); break;
             case 1: len = at + 1; break;
             case 2: {
-                size_t k = 1 + next_rand() % 8;
+                size_t k = 1 + replay_rand() % 8;
                 if (at + k <= len) {
                     memmove(buf + at, buf + at + k, len - at - k);
                     len -= k;
@@ -358,7 +303,7 @@ int main(int argc, char **argv)
                 break;
             }
             default: {
-                const char *p = pieces[next_rand() % npieces];
+                const char *p = pieces[replay_rand() % npieces];
                 size_t k = p[0] ? strlen(p) : 1; /* "\0" inserts one NUL */
                 if (len + k <= CAP) {
                     memmove(buf + at + k, buf + at, len - at);
@@ -369,12 +314,9 @@ int main(int argc, char **argv)
             }
             }
         }
-        run_exact(buf, len);
+        replay_bytes(buf, len);
     }
-    int files = 0;
-    for (int i = 1; i < argc; i++)
-        if (strncmp(argv[i], "--", 2) != 0)
-            files += run_path(argv[i]);
+    int files = replay_args(argc, argv);
     printf("fuzz_auth_rules: %ld mutated inputs and %d files ran clean\n", rounds, files);
     return 0;
 }

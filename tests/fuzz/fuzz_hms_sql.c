@@ -254,6 +254,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifndef FR_LIBFUZZER
+#include "replay.h"
+
 /* Seed texts: views as Hive and Spark write them, and some odd corners. */
 static const char *const seeds[] = {
     "SELECT `daily`.`id` FROM `orders`.`daily` JOIN `orders`.`daily` `d2` ON 1=1",
@@ -280,38 +282,27 @@ static const char *const pieces[] = {
     " WHERE ", "\\", "\n", " r'", ";", " INTO ", " VALUES ",
 };
 
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static uint64_t next_rand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
 int main(int argc, char **argv)
 {
-    long rounds = 200000;
-    for (int i = 1; i < argc; i++)
-        if (strncmp(argv[i], "--rounds=", 9) == 0)
-            rounds = atol(argv[i] + 9);
+    long rounds = replay_rounds(argc, argv, 200000);
+    replay_seed(0x9E3779B97F4A7C15ull);
     size_t nseeds = sizeof seeds / sizeof seeds[0], npieces = sizeof pieces / sizeof pieces[0];
     enum { CAP = 1024 };
     uint8_t buf[CAP];
     for (long r = 0; r < rounds; r++) {
         const char *s = seeds[(size_t)r % nseeds];
         size_t len = strlen(s) + 1;
-        buf[0] = (uint8_t)next_rand();
+        buf[0] = (uint8_t)replay_rand();
         memcpy(buf + 1, s, len - 1);
-        int edits = (int)(next_rand() % 6);
+        int edits = (int)(replay_rand() % 6);
         for (int e = 0; e < edits && len > 1; e++) {
-            size_t at = 1 + next_rand() % (len - 1);
-            switch (next_rand() % 5) {
-            case 0: buf[at] = (uint8_t)next_rand(); break;
+            size_t at = 1 + replay_rand() % (len - 1);
+            switch (replay_rand() % 5) {
+            case 0: buf[at] = (uint8_t)replay_rand(); break;
             case 1: len = at + 1; break; /* truncate */
             case 2:                      /* delete a few bytes */
             {
-                size_t k = 1 + next_rand() % 8;
+                size_t k = 1 + replay_rand() % 8;
                 if (at + k <= len) {
                     memmove(buf + at, buf + at + k, len - at - k);
                     len -= k;
@@ -320,7 +311,7 @@ int main(int argc, char **argv)
             }
             default: /* insert a piece */
             {
-                const char *p = pieces[next_rand() % npieces];
+                const char *p = pieces[replay_rand() % npieces];
                 size_t k = strlen(p);
                 if (len + k <= CAP) {
                     memmove(buf + at + k, buf + at, len - at);
@@ -331,23 +322,9 @@ int main(int argc, char **argv)
             }
             }
         }
-        uint8_t *exact = dup_exact(buf, len);
-        LLVMFuzzerTestOneInput(exact, len);
-        free(exact);
+        replay_bytes(buf, len);
     }
-    for (int i = 1; i < argc; i++) {
-        if (strncmp(argv[i], "--", 2) == 0)
-            continue;
-        FILE *f = fopen(argv[i], "rb");
-        if (!f)
-            continue;
-        static uint8_t in[1 << 20];
-        size_t n = fread(in, 1, sizeof in, f);
-        fclose(f);
-        uint8_t *exact = dup_exact(in, n);
-        LLVMFuzzerTestOneInput(exact, n);
-        free(exact);
-    }
+    replay_args(argc, argv);
     printf("fuzz_hms_sql: %ld mutated inputs ran clean\n", rounds);
     return 0;
 }

@@ -59,6 +59,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifndef FR_LIBFUZZER
+#include "replay.h"
+
 /* Seeds: a valid call stream and a valid reply stream. */
 static void make_seeds(struct buf *calls, struct buf *replies)
 {
@@ -76,59 +78,16 @@ static void make_seeds(struct buf *calls, struct buf *replies)
     ipc_write_error(replies, &ids, IPC_ERROR, IPC_ERR_APPLICATION, "java.io.FileNotFoundException", "x");
 }
 
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static uint64_t next_rand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
-static void mutate_and_run(const struct buf *seed, long rounds)
-{
-    size_t n = buf_len(seed);
-    uint8_t *tmp = malloc(n + 64);
-    for (long i = 0; i < rounds; i++) {
-        size_t len = n;
-        memcpy(tmp, buf_rptr(seed), n);
-        int edits = 1 + (int)(next_rand() % 4);
-        for (int e = 0; e < edits; e++) {
-            size_t at = 1 + next_rand() % (len - 1);
-            switch (next_rand() % 4) {
-            case 0: tmp[at] = (uint8_t)next_rand(); break;
-            case 1: tmp[at] ^= (uint8_t)(1u << (next_rand() % 8)); break;
-            case 2: len = at + 1; break;                     /* truncate */
-            case 3: tmp[at] = (next_rand() & 1) ? 0xff : 0x80; break;
-            }
-        }
-        /* Copy to an exact-size allocation so ASan sees any overread. */
-        uint8_t *exact = malloc(len);
-        memcpy(exact, tmp, len);
-        LLVMFuzzerTestOneInput(exact, len);
-        free(exact);
-    }
-    free(tmp);
-}
-
 int main(int argc, char **argv)
 {
-    long rounds = argc > 1 && strncmp(argv[1], "--rounds=", 9) == 0 ? atol(argv[1] + 9) : 200000;
+    long rounds = replay_rounds(argc, argv, 200000);
     struct buf calls = BUF_INIT, replies = BUF_INIT;
     make_seeds(&calls, &replies);
-    mutate_and_run(&calls, rounds);
-    mutate_and_run(&replies, rounds);
-    for (int i = 1; i < argc; i++) {
-        if (strncmp(argv[i], "--", 2) == 0)
-            continue;
-        FILE *f = fopen(argv[i], "rb");
-        if (!f)
-            continue;
-        static uint8_t in[1 << 20];
-        size_t len = fread(in, 1, sizeof in, f);
-        fclose(f);
-        LLVMFuzzerTestOneInput(in, len);
-    }
+    /* Byte 0 picks the direction: the mutations leave it. */
+    replay_seed(0x9E3779B97F4A7C15ull);
+    replay_mutations(buf_rptr(&calls), buf_len(&calls), rounds, 1);
+    replay_mutations(buf_rptr(&replies), buf_len(&replies), rounds, 1);
+    replay_args(argc, argv);
     printf("fuzz_ipc: %ld mutated inputs per seed ran clean\n", rounds);
     buf_free(&calls);
     buf_free(&replies);

@@ -36,7 +36,6 @@
  * exchange with a NameNode (record_sasl_client.py runs it against minidfs
  * --kerberos with a throwaway KDC).
  */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -387,6 +386,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifndef FR_LIBFUZZER
+#include "replay.h"
+
 #include <netdb.h>
 #include <sys/socket.h>
 
@@ -645,74 +646,8 @@ out:
 
 /* ---- replay ---- */
 
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static uint64_t next_rand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
-static void run_bytes(const uint8_t *p, size_t len)
-{
-    uint8_t *exact = malloc(len ? len : 1);
-    memcpy(exact, p, len);
-    LLVMFuzzerTestOneInput(exact, len);
-    free(exact);
-}
-
-static void mutate_and_run(const struct buf *seed, long rounds)
-{
-    size_t n = buf_len(seed);
-    uint8_t *tmp = malloc(n);
-    for (long i = 0; i < rounds; i++) {
-        size_t len = n;
-        memcpy(tmp, buf_rptr(seed), n);
-        int edits = 1 + (int)(next_rand() % 4);
-        for (int e = 0; e < edits; e++) {
-            size_t at = next_rand() % len;
-            switch (next_rand() % 4) {
-            case 0: tmp[at] = (uint8_t)next_rand(); break;
-            case 1: tmp[at] ^= (uint8_t)(1u << (next_rand() % 8)); break;
-            case 2: len = at + 1; break;
-            case 3: tmp[at] = (next_rand() & 1) ? 0xff : 0x80; break;
-            }
-        }
-        /* The driver byte stays: a seed keeps its driver. */
-        tmp[0] = buf_rptr(seed)[0];
-        run_bytes(tmp, len);
-    }
-    free(tmp);
-}
-
-static void run_path(const char *path)
-{
-    DIR *d = opendir(path);
-    if (!d) {
-        FILE *f = fopen(path, "rb");
-        if (!f)
-            return;
-        static uint8_t in[1 << 20];
-        size_t len = fread(in, 1, sizeof in, f);
-        fclose(f);
-        run_bytes(in, len);
-        return;
-    }
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char p[4096];
-        snprintf(p, sizeof p, "%s/%s", path, e->d_name);
-        run_path(p);
-    }
-    closedir(d);
-}
-
 int main(int argc, char **argv)
 {
-    long rounds = 100000;
     for (int i = 1; i < argc; i++) {
         if (strncmp(argv[i], "--record=", 9) == 0) {
             if (argc - i - 1 < 5) {
@@ -724,8 +659,6 @@ int main(int argc, char **argv)
     }
     setup();
     for (int i = 1; i < argc; i++) {
-        if (strncmp(argv[i], "--rounds=", 9) == 0)
-            rounds = atol(argv[i] + 9);
         if (strncmp(argv[i], "--seeds=", 8) == 0) {
             for (int v = 0; v < N_SEEDS; v++) {
                 struct buf s = BUF_INIT;
@@ -742,18 +675,19 @@ int main(int argc, char **argv)
             return 0;
         }
     }
+    long rounds = replay_rounds(argc, argv, 100000);
+    replay_seed(0x9E3779B97F4A7C15ull);
     for (int v = 0; v < N_SEEDS; v++) {
         struct buf s = BUF_INIT;
         make_seed(&s, v);
         /* The real client runs Cyrus and GSSAPI on every input: fewer
          * rounds of it. */
         int drv = buf_rptr(&s)[0] & 3;
-        mutate_and_run(&s, drv == 1 || drv == 2 ? rounds / 20 : rounds / 6);
+        /* The driver byte stays: a seed keeps its driver. */
+        replay_mutations(buf_rptr(&s), buf_len(&s), drv == 1 || drv == 2 ? rounds / 20 : rounds / 6, 1);
         buf_free(&s);
     }
-    for (int i = 1; i < argc; i++)
-        if (strncmp(argv[i], "--", 2) != 0)
-            run_path(argv[i]);
+    replay_args(argc, argv);
     printf("fuzz_ipc_sasl_client: mutated inputs ran clean (%ld rounds)\n", rounds);
     sasl_dispose(&plain_layer);
     /* No sasl_done(): it unloads the plugins, whose process-wide memory

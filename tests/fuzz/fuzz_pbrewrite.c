@@ -98,19 +98,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifndef FR_LIBFUZZER
-/* Replay mode: random mutations of a few seed messages. */
-static uint64_t rng = 0x2545F4914F6CDD1Dull;
-static uint64_t next_rand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
+#include "replay.h"
 
+/* Replay mode: random mutations of a few seed messages. */
 int main(int argc, char **argv)
 {
-    long rounds = argc > 1 && strncmp(argv[1], "--rounds=", 9) == 0 ? atol(argv[1] + 9) : 200000;
+    long rounds = replay_rounds(argc, argv, 200000);
     /* getListing response: dirList(1){ partialListing(1){ symlink(9) } } */
     static const uint8_t seed[] = { 0,   0x0a, 0x10, 0x0a, 0x0c, 0x4a, 0x04, '/', 'd', 's', 't', 0x12,
                                     0x01, 'a',  0x4a, 0x01, 'x',  0x10, 0x01 };
@@ -119,21 +112,23 @@ int main(int argc, char **argv)
         if (strcmp(method_at(i)->name, "getListing") == 0)
             row = i;
     uint8_t buf[sizeof seed + 16];
+    replay_seed(0x2545F4914F6CDD1Dull);
     for (long i = 0; i < rounds; i++) {
         size_t len = sizeof seed;
         memcpy(buf, seed, len);
-        buf[0] = (uint8_t)((i & 1) ? row + method_count() : next_rand());
-        int edits = (int)(next_rand() % 4);
+        buf[0] = (uint8_t)((i & 1) ? row + method_count() : replay_rand());
+        int edits = (int)(replay_rand() % 4);
         for (int e = 0; e < edits; e++) {
-            size_t at = 1 + next_rand() % (len - 1);
-            switch (next_rand() % 3) {
-            case 0: buf[at] = (uint8_t)next_rand(); break;
-            case 1: buf[at] ^= (uint8_t)(1u << (next_rand() % 8)); break;
+            size_t at = 1 + replay_rand() % (len - 1);
+            switch (replay_rand() % 3) {
+            case 0: buf[at] = (uint8_t)replay_rand(); break;
+            case 1: buf[at] ^= (uint8_t)(1u << (replay_rand() % 8)); break;
             case 2: len = at + 1; break;
             }
         }
-        LLVMFuzzerTestOneInput(buf, len);
+        replay_bytes(buf, len);
     }
+    replay_args(argc, argv);
     printf("fuzz_pbrewrite: %ld mutated inputs ran clean\n", rounds);
     return 0;
 }

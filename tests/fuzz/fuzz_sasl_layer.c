@@ -17,7 +17,6 @@
  * mutations of valid frames and the files given (a directory: each file in
  * it); --seeds=DIR writes the seed corpus.
  */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifndef FR_LIBFUZZER
+#include "replay.h"
+
 /* A wire stream for side: a WRAP frame (token = u32 length + a packet,
  * what identity sasl_decode hands back), a plain frame, then a frame in
  * the other SASL state or a truncated one. */
@@ -106,62 +107,11 @@ static void make_seed(struct buf *b, int variant)
     buf_free(&tok);
 }
 
-static uint64_t rng = 0x2545F4914F6CDD1Dull;
-static uint64_t next_rand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
-static void mutate_and_run(const struct buf *seed, long rounds)
-{
-    size_t n = buf_len(seed);
-    uint8_t *tmp = malloc(n);
-    for (long i = 0; i < rounds; i++) {
-        size_t len = n;
-        memcpy(tmp, buf_rptr(seed), n);
-        int edits = 1 + (int)(next_rand() % 4);
-        for (int e = 0; e < edits; e++) {
-            size_t at = next_rand() % len;
-            switch (next_rand() % 4) {
-            case 0: tmp[at] = (uint8_t)next_rand(); break;
-            case 1: tmp[at] ^= (uint8_t)(1u << (next_rand() % 8)); break;
-            case 2: len = at + 1; break;
-            case 3: tmp[at] = (next_rand() & 1) ? 0xff : 0x80; break;
-            }
-        }
-        uint8_t *exact = malloc(len);
-        memcpy(exact, tmp, len);
-        LLVMFuzzerTestOneInput(exact, len);
-        free(exact);
-    }
-    free(tmp);
-}
-
-static void run_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return;
-    static uint8_t in[1 << 20];
-    size_t len = fread(in, 1, sizeof in, f);
-    fclose(f);
-    uint8_t *exact = malloc(len ? len : 1);
-    memcpy(exact, in, len);
-    LLVMFuzzerTestOneInput(exact, len);
-    free(exact);
-}
-
 int main(int argc, char **argv)
 {
     setup();
-    long rounds = 200000;
     for (int i = 1; i < argc; i++) {
-        if (strncmp(argv[i], "--rounds=", 9) == 0) {
-            rounds = atol(argv[i] + 9);
-        } else if (strncmp(argv[i], "--seeds=", 8) == 0) {
+        if (strncmp(argv[i], "--seeds=", 8) == 0) {
             for (int v = 0; v < 4; v++) {
                 struct buf s = BUF_INIT;
                 make_seed(&s, v);
@@ -177,30 +127,15 @@ int main(int argc, char **argv)
             return 0;
         }
     }
+    long rounds = replay_rounds(argc, argv, 200000);
+    replay_seed(0x2545F4914F6CDD1Dull);
     for (int v = 0; v < 4; v++) {
         struct buf s = BUF_INIT;
         make_seed(&s, v);
-        mutate_and_run(&s, rounds / 4);
+        replay_mutations(buf_rptr(&s), buf_len(&s), rounds / 4, 0);
         buf_free(&s);
     }
-    for (int i = 1; i < argc; i++) {
-        if (strncmp(argv[i], "--", 2) == 0)
-            continue;
-        DIR *d = opendir(argv[i]);
-        if (!d) {
-            run_file(argv[i]);
-            continue;
-        }
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (e->d_name[0] == '.')
-                continue;
-            char path[4096];
-            snprintf(path, sizeof path, "%s/%s", argv[i], e->d_name);
-            run_file(path);
-        }
-        closedir(d);
-    }
+    replay_args(argc, argv);
     printf("fuzz_sasl_layer: %ld mutated inputs ran clean\n", rounds);
     sasl_dispose(&conn);
     /* No sasl_done(): it unloads the plugins, whose process-wide memory

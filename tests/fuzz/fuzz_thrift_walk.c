@@ -283,6 +283,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifndef FR_LIBFUZZER
+#include "replay.h"
+
 /* Seeds written by the Apache Thrift Python library (thrift_gen.py shapes). */
 static const struct seed { const char *name; uint8_t sel; size_t len; const char *bytes; } seeds[] = {
     { "get_database_b", 0, 40,
@@ -388,15 +390,6 @@ static const struct seed { const char *name; uint8_t sel; size_t len; const char
     },
 };
 
-static uint64_t rng = 0x853C49E6748FEA9Bull;
-static uint64_t next_rand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return rng;
-}
-
 /* Writes the seeds as files (sel byte + message), a starting corpus for
  * libFuzzer: fuzz_thrift_walk --seeds=DIR. */
 static void write_seeds(const char *dir)
@@ -418,15 +411,14 @@ static void write_seeds(const char *dir)
 
 int main(int argc, char **argv)
 {
-    long rounds = 200000;
     for (int i = 1; i < argc; i++) {
-        if (strncmp(argv[i], "--rounds=", 9) == 0)
-            rounds = atol(argv[i] + 9);
-        else if (strncmp(argv[i], "--seeds=", 8) == 0) {
+        if (strncmp(argv[i], "--seeds=", 8) == 0) {
             write_seeds(argv[i] + 8);
             return 0;
         }
     }
+    long rounds = replay_rounds(argc, argv, 200000);
+    replay_seed(0x853C49E6748FEA9Bull);
     size_t nseeds = sizeof seeds / sizeof seeds[0], maxlen = 0;
     for (size_t i = 0; i < nseeds; i++)
         maxlen = seeds[i].len > maxlen ? seeds[i].len : maxlen;
@@ -434,47 +426,30 @@ int main(int argc, char **argv)
     for (long i = 0; i < rounds; i++) {
         const struct seed *s = &seeds[(size_t)i % nseeds];
         size_t len = s->len + 1;
-        buf[0] = (uint8_t)((next_rand() & 0xfe) | s->sel);
+        buf[0] = (uint8_t)((replay_rand() & 0xfe) | s->sel);
         memcpy(buf + 1, s->bytes, s->len);
-        int edits = (int)(next_rand() % 5);
+        int edits = (int)(replay_rand() % 5);
         for (int e = 0; e < edits && len > 1; e++) {
-            size_t at = 1 + next_rand() % (len - 1);
-            switch (next_rand() % 6) {
-            case 0: buf[at] = (uint8_t)next_rand(); break;
-            case 1: buf[at] ^= (uint8_t)(1u << (next_rand() % 8)); break;
+            size_t at = 1 + replay_rand() % (len - 1);
+            switch (replay_rand() % 6) {
+            case 0: buf[at] = (uint8_t)replay_rand(); break;
+            case 1: buf[at] ^= (uint8_t)(1u << (replay_rand() % 8)); break;
             case 2: len = at + 1; break; /* truncate */
-            case 3: buf[at] = (next_rand() & 1) ? 0xff : 0x80; break;
-            case 4: buf[at] = (uint8_t)(next_rand() % 17); break; /* a type code */
+            case 3: buf[at] = (replay_rand() & 1) ? 0xff : 0x80; break;
+            case 4: buf[at] = (uint8_t)(replay_rand() % 17); break; /* a type code */
             case 5:                                               /* a byte more */
                 if (len < maxlen + 64) {
                     memmove(buf + at + 1, buf + at, len - at);
-                    buf[at] = (uint8_t)next_rand();
+                    buf[at] = (uint8_t)replay_rand();
                     len++;
                 }
                 break;
             }
         }
-        /* Exact-size copy so any overread trips the sanitizer. */
-        uint8_t *exact = malloc(len);
-        memcpy(exact, buf, len);
-        LLVMFuzzerTestOneInput(exact, len);
-        free(exact);
+        replay_bytes(buf, len);
     }
     free(buf);
-    for (int i = 1; i < argc; i++) {
-        if (strncmp(argv[i], "--", 2) == 0)
-            continue;
-        FILE *f = fopen(argv[i], "rb");
-        if (!f)
-            continue;
-        static uint8_t in[1 << 20];
-        size_t n = fread(in, 1, sizeof in, f);
-        fclose(f);
-        uint8_t *exact = malloc(n ? n : 1);
-        memcpy(exact, in, n);
-        LLVMFuzzerTestOneInput(exact, n);
-        free(exact);
-    }
+    replay_args(argc, argv);
     printf("fuzz_thrift_walk: %ld mutated inputs ran clean\n", rounds);
     return 0;
 }
