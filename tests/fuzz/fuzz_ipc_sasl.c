@@ -270,23 +270,8 @@ static void make_seed(struct buf *b, int v)
 
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (strncmp(argv[i], "--seeds=", 8) == 0) {
-            for (int v = 0; v < 4; v++) {
-                struct buf s = BUF_INIT;
-                make_seed(&s, v);
-                char path[4096];
-                snprintf(path, sizeof path, "%s/seed_%d", argv[i] + 8, v);
-                FILE *f = fopen(path, "wb");
-                if (f) {
-                    fwrite(buf_rptr(&s), 1, buf_len(&s), f);
-                    fclose(f);
-                }
-                buf_free(&s);
-            }
-            return 0;
-        }
-    }
+    if (replay_write_seeds(argc, argv, 4, make_seed))
+        return 0;
     long rounds = replay_rounds(argc, argv, 100000);
     replay_seed(0x853C49E6748FEA9Bull);
     for (int v = 0; v < 4; v++) {

@@ -658,23 +658,8 @@ int main(int argc, char **argv)
         }
     }
     setup();
-    for (int i = 1; i < argc; i++) {
-        if (strncmp(argv[i], "--seeds=", 8) == 0) {
-            for (int v = 0; v < N_SEEDS; v++) {
-                struct buf s = BUF_INIT;
-                make_seed(&s, v);
-                char path[4096];
-                snprintf(path, sizeof path, "%s/seed_%d", argv[i] + 8, v);
-                FILE *f = fopen(path, "wb");
-                if (f) {
-                    fwrite(buf_rptr(&s), 1, buf_len(&s), f);
-                    fclose(f);
-                }
-                buf_free(&s);
-            }
-            return 0;
-        }
-    }
+    if (replay_write_seeds(argc, argv, N_SEEDS, make_seed))
+        return 0;
     long rounds = replay_rounds(argc, argv, 100000);
     replay_seed(0x9E3779B97F4A7C15ull);
     for (int v = 0; v < N_SEEDS; v++) {

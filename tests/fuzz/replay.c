@@ -1,6 +1,8 @@
 /* The replay side shared by the fuzz targets; see replay.h. */
 #include "replay.h"
 
+#include "buf.h"
+
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,4 +103,26 @@ long replay_rounds(int argc, char **argv, long def)
         if (strncmp(argv[i], "--rounds=", 9) == 0)
             rounds = atol(argv[i] + 9);
     return rounds;
+}
+
+int replay_write_seeds(int argc, char **argv, int n, void (*make)(struct buf *b, int v))
+{
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "--seeds=", 8) != 0)
+            continue;
+        for (int v = 0; v < n; v++) {
+            struct buf s = BUF_INIT;
+            make(&s, v);
+            char path[4096];
+            snprintf(path, sizeof path, "%s/seed_%d", argv[i] + 8, v);
+            FILE *f = fopen(path, "wb");
+            if (f) {
+                fwrite(buf_rptr(&s), 1, buf_len(&s), f);
+                fclose(f);
+            }
+            buf_free(&s);
+        }
+        return 1;
+    }
+    return 0;
 }

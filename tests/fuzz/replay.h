@@ -36,6 +36,11 @@ int replay_path(const char *path);
 /* replay_path over every argument that is not an option ("--..."). */
 int replay_args(int argc, char **argv);
 
+struct buf;
+/* With a --seeds=DIR argument: writes make(v) for v in [0, n) to
+ * DIR/seed_<v> and returns 1 (the target then exits); else 0. */
+int replay_write_seeds(int argc, char **argv, int n, void (*make)(struct buf *b, int v));
+
 /* The value of the last --rounds=N argument, or def. */
 long replay_rounds(int argc, char **argv, long def);
 
