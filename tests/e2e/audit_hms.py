@@ -24,7 +24,6 @@ import signal
 import sys
 import tempfile
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import procs  # noqa: E402
@@ -48,24 +47,10 @@ def parse(path):
 
 
 def wait_for(path, pred, what, timeout=10):
-    deadline = time.monotonic() + timeout
-    while True:
-        lines = parse(path)
-        if pred(lines):
-            return lines
-        if time.monotonic() > deadline:
-            raise AssertionError("%s: not in %s after %ds; lines: %s" % (what, path, timeout, lines[-8:]))
-        time.sleep(0.05)
+    return procs.wait_parsed(parse, path, pred, what, timeout)
 
 
-def metric(admin, name, **labels):
-    text = urllib.request.urlopen("http://%s/metrics" % admin, timeout=5).read().decode()
-    total = 0
-    for ln in text.splitlines():
-        m = re.match(r"^%s(\{[^}]*\})? (\S+)$" % re.escape(name), ln)
-        if m and all('%s="%s"' % kv in (m.group(1) or "") for kv in labels.items()):
-            total += float(m.group(2))
-    return total
+metric = procs.metric_sum
 
 
 def main(argv):

@@ -7,6 +7,7 @@ import select
 import socket
 import subprocess
 import time
+import urllib.request
 
 
 def free_port():
@@ -110,3 +111,27 @@ def cleanup(procs, tmp, logs, show_logs, tail=30):
                 for ln in f.read().splitlines()[-tail:]:
                     print("# %s: %s" % (name, ln))
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def metric_sum(admin, name, **labels):
+    """Sum of the samples of metric `name` on admin's /metrics whose labels
+    include `labels`."""
+    text = urllib.request.urlopen("http://%s/metrics" % admin, timeout=5).read().decode()
+    total = 0
+    for ln in text.splitlines():
+        m = re.match(r"^%s(\{[^}]*\})? (\S+)$" % re.escape(name), ln)
+        if m and all('%s="%s"' % kv in (m.group(1) or "") for kv in labels.items()):
+            total += float(m.group(2))
+    return total
+
+
+def wait_parsed(parse, path, pred, what, timeout=10):
+    """parse(path) once pred holds of it (a log written by another thread)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = parse(path)
+        if pred(lines):
+            return lines
+        if time.monotonic() > deadline:
+            raise AssertionError("%s: not in %s after %ds; lines: %s" % (what, path, timeout, lines[-8:]))
+        time.sleep(0.05)

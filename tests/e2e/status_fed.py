@@ -30,33 +30,16 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "ops"))
 import fed  # noqa: E402
 import procs  # noqa: E402
+from ops_lib import start_zookeeper  # noqa: E402
 
 ROOT = "/frstatus"
 
 
 class Env:
     pass
-
-
-def start_zk(tmp):
-    port = procs.free_port()
-    p = subprocess.Popen(["/bin/sh", os.path.join(REPO, "tests", "zk", "zkserver.sh"), os.path.join(tmp, "zk"),
-                          str(port)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-    import socket
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.sendall(b"ruok")
-                if s.recv(4) == b"imok":
-                    return p, "127.0.0.1:%d" % port
-        except OSError:
-            pass
-        time.sleep(0.1)
-    procs.stop(p)
-    raise RuntimeError("ZooKeeper did not start")
 
 
 def conf_text(rid, hosts, refresh_ms, hms="off"):
@@ -100,7 +83,7 @@ def start(build):
     E.admin = os.path.join(E.build, "router", "cli", "fedrouter-admin")
     ok = False
     try:
-        zkp, E.hosts = start_zk(E.fed.tmp)
+        zkp, E.hosts = start_zookeeper(E.fed.tmp)
         E.fed.procs.append(zkp)
         E.ns1 = E.fed.minidfs("ns1")
         E.ns1b = E.fed.minidfs("ns1b", "--standby")

@@ -26,10 +26,12 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "zk"))
+sys.path.insert(0, os.path.join(REPO, "tests", "ops"))
 sys.path.insert(0, HERE)
 import admin_cli  # noqa: E402
 import krb_world  # noqa: E402
 import procs  # noqa: E402
+from ops_lib import start_zookeeper  # noqa: E402
 
 expect = procs.expect
 
@@ -38,7 +40,7 @@ def run(build, t):
     w = krb_world.KrbWorld(build, "fedrouter-admin-krb.", logins=("nn",))
     nn = w.minidfs("ns1", "--rpc-protection", "privacy")
     port = nn["nn"].rsplit(":", 1)[1]
-    zk, hosts = admin_cli.start_zk(w.tmp)
+    zk, hosts = start_zookeeper(w.tmp)
     w.fed.procs.append(zk)
     conf = os.path.join(w.tmp, "admin.conf")
     admin_cli.zk_conf(conf, "adm", hosts)

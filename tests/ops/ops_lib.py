@@ -97,9 +97,17 @@ class ZooKeeper:
             if self.proc.poll() is not None:
                 break
             time.sleep(0.05)
+        self.stop()
         raise RuntimeError("ZooKeeper on port %d did not answer ruok" % self.port)
 
     def stop(self):
         if self.proc:
             procs.stop(self.proc)
             self.proc = None
+
+
+def start_zookeeper(tmp):
+    """A started ZooKeeper in tmp/zk: (its process, "127.0.0.1:PORT")."""
+    zk = ZooKeeper(tmp)
+    zk.start()
+    return zk.proc, zk.hosts

@@ -33,7 +33,6 @@ status 1 when a check failed. FR_KEEP=1 keeps the temp dir.
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -41,8 +40,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
+sys.path.insert(0, os.path.join(REPO, "tests", "ops"))
 import fed  # noqa: E402
 import procs  # noqa: E402
+from ops_lib import start_zookeeper  # noqa: E402
 from kazoo.client import KazooClient  # noqa: E402
 
 ROOT = "/fradmin"
@@ -55,24 +56,6 @@ class Env:
 
 
 E = Env()
-
-
-def start_zk(tmp):
-    port = procs.free_port()
-    p = subprocess.Popen(["/bin/sh", os.path.join(HERE, "zkserver.sh"), os.path.join(tmp, "zk"), str(port)],
-                         stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                s.sendall(b"ruok")
-                if s.recv(4) == b"imok":
-                    return p, "127.0.0.1:%d" % port
-        except OSError:
-            pass
-        time.sleep(0.1)
-    procs.stop(p)
-    raise RuntimeError("ZooKeeper did not start")
 
 
 def zk_conf(path, rid, hosts):
@@ -332,7 +315,7 @@ def main():
     E.ops = fed.Ops(E.fed.C, "DFSClient_admin_cli")
     failed = True
     try:
-        zkp, E.hosts = start_zk(E.fed.tmp)
+        zkp, E.hosts = start_zookeeper(E.fed.tmp)
         E.fed.procs.append(zkp)
         for ns in ("ns1", "ns2"):
             E.fed.minidfs(ns)
