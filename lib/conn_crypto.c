@@ -268,6 +268,30 @@ static bool submit(struct conn *c, struct conn_job *j)
     return true;
 }
 
+/* Gives the first n bytes of src to the job as its input and submits it.
+ * src's memory moves to the job when the job takes all of it and may_move
+ * (the job's buffers are empty between jobs); otherwise the bytes are
+ * copied. true: the bytes are gone from src; false: src is as it was. */
+static bool hand_over(struct conn *c, struct conn_job *j, struct buf *src, size_t n, bool may_move)
+{
+    bool move = may_move && n == buf_len(src);
+    if (move) {
+        swap_buf(&j->in, src);
+    } else if (buf_append(&j->in, buf_rptr(src), n) < 0) {
+        release(j);
+        return false;
+    }
+    if (!submit(c, j)) {
+        if (move)
+            swap_buf(&j->in, src);
+        release(j);
+        return false;
+    }
+    if (!move)
+        buf_consume(src, n);
+    return true;
+}
+
 bool crypto_offload_encode(struct conn *c)
 {
     if (!wants_thread(c, false, c->msg_len[c->msg_head]))
@@ -295,21 +319,8 @@ bool crypto_offload_encode(struct conn *c)
         return false;
     j->nlens = k;
     j->decode = false;
-    bool whole = total == buf_len(&c->plain_out);
-    if (whole) {
-        swap_buf(&j->in, &c->plain_out); /* the job's buffers are empty between jobs */
-    } else if (buf_append(&j->in, buf_rptr(&c->plain_out), total) < 0) {
-        release(j);
+    if (!hand_over(c, j, &c->plain_out, total, true))
         return false;
-    }
-    if (!submit(c, j)) {
-        if (whole)
-            swap_buf(&j->in, &c->plain_out);
-        release(j);
-        return false;
-    }
-    if (!whole)
-        buf_consume(&c->plain_out, total);
     c->msg_head += k;
     c->msg_open -= total;
     c->out_in_job = total;
@@ -326,20 +337,8 @@ bool crypto_offload_decode(struct conn *c, bool may_steal)
         return false;
     j->decode = true;
     j->given = n;
-    if (may_steal)
-        swap_buf(&j->in, &c->wire_in);
-    else if (buf_append(&j->in, buf_rptr(&c->wire_in), n) < 0) {
-        release(j);
+    if (!hand_over(c, j, &c->wire_in, n, may_steal))
         return false;
-    }
-    if (!submit(c, j)) {
-        if (may_steal)
-            swap_buf(&j->in, &c->wire_in);
-        release(j);
-        return false;
-    }
-    if (!may_steal)
-        buf_consume(&c->wire_in, n);
     c->wire_seen = 0;
     return true;
 }

@@ -470,7 +470,7 @@ static void up_fail_ex(struct upstream_conn *c, const char *why, const char *cls
         conn_unref(&c->conn);
     } else {
         auth_ipc_client_free(c->sasl);
-            free(c); /* nothing else points at a connection that never had a socket */
+        free(c); /* nothing else points at a connection that never had a socket */
     }
 }
 
