@@ -187,8 +187,12 @@ static int new_cache(struct auth_login *l, char *ccname, size_t cclen, long long
 out:
     if (have)
         krb5_free_cred_contents(k, &creds);
-    if (cc)
-        krb5_cc_close(k, cc); /* a MEMORY cache lives until destroyed */
+    /* A MEMORY cache lives until destroyed: keep it only when it holds the
+     * new tickets, or each failed renewal would leave one behind. */
+    if (cc && rc == 0)
+        krb5_cc_close(k, cc);
+    else if (cc)
+        krb5_cc_destroy(k, cc);
     if (kt)
         krb5_kt_close(k, kt);
     if (p)
