@@ -7,7 +7,6 @@
 #include "sasl_client.h"
 #include "sasl_server.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -413,8 +412,9 @@ struct auth_login *auth_login_new(const char *principal, const char *keytab, cha
     gss_release_cred(&min, &c);
     if (auth_sasl_client_init(why, whylen) < 0)
         goto fail;
-    if (pthread_create(&l->thread, NULL, renewer, l) != 0) {
-        snprintf(why, whylen, "cannot start the Kerberos renewer thread: %s", strerror(errno));
+    int perr = pthread_create(&l->thread, NULL, renewer, l);
+    if (perr != 0) {
+        snprintf(why, whylen, "cannot start the Kerberos renewer thread: %s", strerror(perr));
         goto fail;
     }
     l->started = true;
