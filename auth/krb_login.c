@@ -7,7 +7,6 @@
 #include "sasl_client.h"
 #include "sasl_server.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -187,8 +186,12 @@ static int new_cache(struct auth_login *l, char *ccname, size_t cclen, long long
 out:
     if (have)
         krb5_free_cred_contents(k, &creds);
-    if (cc)
-        krb5_cc_close(k, cc); /* a MEMORY cache lives until destroyed */
+    /* A MEMORY cache lives until destroyed: keep it only when it holds the
+     * new tickets, or each failed renewal would leave one behind. */
+    if (cc && rc == 0)
+        krb5_cc_close(k, cc);
+    else if (cc)
+        krb5_cc_destroy(k, cc);
     if (kt)
         krb5_kt_close(k, kt);
     if (p)
@@ -409,8 +412,9 @@ struct auth_login *auth_login_new(const char *principal, const char *keytab, cha
     gss_release_cred(&min, &c);
     if (auth_sasl_client_init(why, whylen) < 0)
         goto fail;
-    if (pthread_create(&l->thread, NULL, renewer, l) != 0) {
-        snprintf(why, whylen, "cannot start the Kerberos renewer thread: %s", strerror(errno));
+    int perr = pthread_create(&l->thread, NULL, renewer, l);
+    if (perr != 0) {
+        snprintf(why, whylen, "cannot start the Kerberos renewer thread: %s", strerror(perr));
         goto fail;
     }
     l->started = true;

@@ -37,10 +37,9 @@
 struct auth_ipc_client {
     struct auth_login *login; /* NULL: GSSAPI's default credentials */
     gss_cred_id_t cred;       /* this handshake's credential (acquired at INITIATE) */
-    sasl_conn_t *conn;        /* NULL until INITIATE */
+    sasl_conn_t *conn;        /* NULL until INITIATE (the NEGOTIATE answer came) */
     char service[64];         /* "nn" */
     char host[256];           /* "nn1.example.com": _HOST replaced */
-    bool negotiated;          /* the NEGOTIATE answer came */
     bool complete;            /* the GSSAPI side finished (a step said SASL_OK) */
     bool done;
     bool failed; /* an answer other than CONTINUE was given: nothing more is read */
@@ -243,10 +242,12 @@ enum auth_ipc_client_rc auth_ipc_client_frame(struct auth_ipc_client *c, const u
         snprintf(why, whylen, "the SASL exchange with %s@%s has failed already", c->service, c->host);
         return AUTH_IPC_FAILED;
     }
+    /* A NEGOTIATE answer either starts GSSAPI (conn set) or fails the
+     * exchange, so while frames are still read the two are the same. */
     const struct saslc_expect e = {
         .service = c->service,
         .host = c->host,
-        .negotiated = c->negotiated,
+        .negotiated = c->conn != NULL,
         .started = c->conn != NULL,
         .done = c->done,
     };
@@ -259,10 +260,7 @@ enum auth_ipc_client_rc auth_ipc_client_frame(struct auth_ipc_client *c, const u
         ret = AUTH_IPC_REFUSED;
         break;
     case SASLC_BAD: *cls = r.cls; break;
-    case SASLC_NEGOTIATE:
-        c->negotiated = true;
-        ret = on_negotiate(c, &r, out, cls, why, whylen);
-        break;
+    case SASLC_NEGOTIATE: ret = on_negotiate(c, &r, out, cls, why, whylen); break;
     case SASLC_CHALLENGE: ret = on_challenge(c, &r, out, cls, why, whylen); break;
     case SASLC_SUCCESS: ret = on_success(c, &r, cls, why, whylen); break;
     }

@@ -338,7 +338,6 @@ void auth_server_free(struct auth_server *s)
     free(s);
 }
 unsigned auth_server_methods(const struct auth_server *s) { return s->methods; }
-unsigned auth_server_qop(const struct auth_server *s) { return s->qop; }
 const char *auth_server_service(const struct auth_server *s) { return s->service; }
 const char *auth_server_host(const struct auth_server *s) { return s->host; }
 const char *auth_server_principal(const struct auth_server *s) { return s->principal; }

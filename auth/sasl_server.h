@@ -74,7 +74,6 @@ struct auth_session; /* one client connection */
 struct auth_server *auth_server_new(const struct auth_server_cfg *cfg, char *why, size_t whylen);
 void auth_server_free(struct auth_server *s);
 unsigned auth_server_methods(const struct auth_server *s);
-unsigned auth_server_qop(const struct auth_server *s);
 /* The principal's service and host parts (host with _HOST expanded), and
  * the whole principal as the server will accept it. */
 const char *auth_server_service(const struct auth_server *s);
