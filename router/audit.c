@@ -621,7 +621,8 @@ static void rename2_cmd(struct audit_call *a, const uint8_t *p, size_t len)
     a->cmd = a->cmdbuf;
 }
 
-struct audit_call *audit_hdfs_begin(const char *method, const uint8_t *param, size_t len)
+struct audit_call *audit_hdfs_begin(const struct method_row *m, const char *method, const uint8_t *param,
+                                    size_t len)
 {
     if (!audit_on(AUDIT_HDFS))
         return NULL;
@@ -629,7 +630,6 @@ struct audit_call *audit_hdfs_begin(const char *method, const uint8_t *param, si
     if (!a)
         return NULL;
     a->cmd = nn_cmd(method);
-    const struct method_row *m = method_lookup_cstr(method);
     if (m && m->req.n) {
         struct path_take t = { .a = a, .srcs = BUF_INIT, .concat = !strcmp(method, "concat") };
         pbr_walk(param, len, &m->req, take_path, &t); /* a malformed request keeps what was found */
@@ -721,14 +721,14 @@ static bool names_a_table(const char *name, size_t n)
            !strncmp(m, "get_schema", 10);
 }
 
-struct audit_call *audit_hms_begin(enum tw_proto proto, const uint8_t *msg, size_t len, const struct tw_header *h)
+struct audit_call *audit_hms_begin(const struct hms_rule *rule, enum tw_proto proto, const uint8_t *msg, size_t len,
+                                   const struct tw_header *h)
 {
     if (!audit_on(AUDIT_HMS))
         return NULL;
     struct audit_call *a = calloc(1, sizeof *a);
     if (!a)
         return NULL;
-    const struct hms_rule *rule = hms_rule_find((const char *)h->name, h->name_len);
     if (!rule || !rule->args.n[HMS_PK_DB] || h->body_off > len)
         return a;
     const uint8_t *body = msg + h->body_off;
