@@ -203,6 +203,19 @@ static size_t stamp(int64_t ms, char *p)
 
 #define OUT_CAP (256 * 1024)
 
+/* Stamp, prefix, text and newline of line at p (room for 32 + plen +
+ * line->len + 1 bytes); returns the bytes written. */
+static size_t format_line(const struct alog *l, size_t plen, const struct aline *line, char *p)
+{
+    size_t n = stamp(line->ms, p);
+    memcpy(p + n, l->prefix, plen);
+    n += plen;
+    memcpy(p + n, line->text, line->len);
+    n += line->len;
+    p[n++] = '\n';
+    return n;
+}
+
 static void drain(struct alog *l, char *out)
 {
     size_t n = 0;
@@ -216,11 +229,7 @@ static void drain(struct alog *l, char *out)
         if (need > OUT_CAP) { /* a line longer than the buffer: on its own */
             char *big = malloc(need);
             if (big) {
-                size_t m = stamp(line->ms, big);
-                memcpy(big + m, l->prefix, plen);
-                memcpy(big + m + plen, line->text, line->len);
-                big[m + plen + line->len] = '\n';
-                size_t bn = m + plen + line->len + 1;
+                size_t bn = format_line(l, plen, line, big);
                 uint64_t one = 1;
                 flush(l, big, &bn, &one);
                 free(big);
@@ -230,12 +239,7 @@ static void drain(struct alog *l, char *out)
             free(line);
             continue;
         }
-        n += stamp(line->ms, out + n);
-        memcpy(out + n, l->prefix, plen);
-        n += plen;
-        memcpy(out + n, line->text, line->len);
-        n += line->len;
-        out[n++] = '\n';
+        n += format_line(l, plen, line, out + n);
         nlines++;
         free(line);
     }
