@@ -203,6 +203,19 @@ static size_t stamp(int64_t ms, char *p)
 
 #define OUT_CAP (256 * 1024)
 
+/* Stamp, prefix, text and newline of line at p (room for 32 + plen +
+ * line->len + 1 bytes); returns the bytes written. */
+static size_t format_line(const struct alog *l, size_t plen, const struct aline *line, char *p)
+{
+    size_t n = stamp(line->ms, p);
+    memcpy(p + n, l->prefix, plen);
+    n += plen;
+    memcpy(p + n, line->text, line->len);
+    n += line->len;
+    p[n++] = '\n';
+    return n;
+}
+
 static void drain(struct alog *l, char *out)
 {
     size_t n = 0;
@@ -216,11 +229,7 @@ static void drain(struct alog *l, char *out)
         if (need > OUT_CAP) { /* a line longer than the buffer: on its own */
             char *big = malloc(need);
             if (big) {
-                size_t m = stamp(line->ms, big);
-                memcpy(big + m, l->prefix, plen);
-                memcpy(big + m + plen, line->text, line->len);
-                big[m + plen + line->len] = '\n';
-                size_t bn = m + plen + line->len + 1;
+                size_t bn = format_line(l, plen, line, big);
                 uint64_t one = 1;
                 flush(l, big, &bn, &one);
                 free(big);
@@ -230,12 +239,7 @@ static void drain(struct alog *l, char *out)
             free(line);
             continue;
         }
-        n += stamp(line->ms, out + n);
-        memcpy(out + n, l->prefix, plen);
-        n += plen;
-        memcpy(out + n, line->text, line->len);
-        n += line->len;
-        out[n++] = '\n';
+        n += format_line(l, plen, line, out + n);
         nlines++;
         free(line);
     }
@@ -621,7 +625,8 @@ static void rename2_cmd(struct audit_call *a, const uint8_t *p, size_t len)
     a->cmd = a->cmdbuf;
 }
 
-struct audit_call *audit_hdfs_begin(const char *method, const uint8_t *param, size_t len)
+struct audit_call *audit_hdfs_begin(const struct method_row *m, const char *method, const uint8_t *param,
+                                    size_t len)
 {
     if (!audit_on(AUDIT_HDFS))
         return NULL;
@@ -629,7 +634,6 @@ struct audit_call *audit_hdfs_begin(const char *method, const uint8_t *param, si
     if (!a)
         return NULL;
     a->cmd = nn_cmd(method);
-    const struct method_row *m = method_lookup_cstr(method);
     if (m && m->req.n) {
         struct path_take t = { .a = a, .srcs = BUF_INIT, .concat = !strcmp(method, "concat") };
         pbr_walk(param, len, &m->req, take_path, &t); /* a malformed request keeps what was found */
@@ -721,14 +725,14 @@ static bool names_a_table(const char *name, size_t n)
            !strncmp(m, "get_schema", 10);
 }
 
-struct audit_call *audit_hms_begin(enum tw_proto proto, const uint8_t *msg, size_t len, const struct tw_header *h)
+struct audit_call *audit_hms_begin(const struct hms_rule *rule, enum tw_proto proto, const uint8_t *msg, size_t len,
+                                   const struct tw_header *h)
 {
     if (!audit_on(AUDIT_HMS))
         return NULL;
     struct audit_call *a = calloc(1, sizeof *a);
     if (!a)
         return NULL;
-    const struct hms_rule *rule = hms_rule_find((const char *)h->name, h->name_len);
     if (!rule || !rule->args.n[HMS_PK_DB] || h->body_off > len)
         return a;
     const uint8_t *body = msg + h->body_off;

@@ -76,17 +76,23 @@ struct audit_call;
 struct rcall;
 struct mconn;
 
-/* An HDFS call read (method and request as the codec gave them): NULL when
- * the HDFS log is off or out of memory (no line then). */
-struct audit_call *audit_hdfs_begin(const char *method, const uint8_t *param, size_t len);
+/* An HDFS call read (method and request as the codec gave them; m, its row
+ * in the method table as the call already looked it up, NULL when unknown):
+ * NULL when the HDFS log is off or out of memory (no line then). */
+struct method_row;
+struct audit_call *audit_hdfs_begin(const struct method_row *m, const char *method, const uint8_t *param,
+                                    size_t len);
 /* A nameservice or metastore a subcall of the call went to (a NULL a is ok). */
 void audit_add_target(struct audit_call *a, const char *name);
 /* The call is answered (cls: the exception class, NULL on success): queues
  * its line and frees rc->audit. */
 void audit_hdfs_end(struct rcall *rc, const char *cls);
 
-/* A metastore call read (the whole message, its parsed header). */
-struct audit_call *audit_hms_begin(enum tw_proto proto, const uint8_t *msg, size_t len, const struct tw_header *h);
+/* A metastore call read (the whole message, its parsed header; rule, its
+ * routing rule as the call already looked it up, NULL when none). */
+struct hms_rule;
+struct audit_call *audit_hms_begin(const struct hms_rule *rule, enum tw_proto proto, const uint8_t *msg, size_t len,
+                                   const struct tw_header *h);
 /* The call in hand on c is answered: queues its line, frees c->call.audit. */
 void audit_hms_end(struct mconn *c);
 

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "methods.h"
 #include "metrics.h"
 #include "router.h"
 #include "sasl_layer.h"
@@ -200,7 +201,8 @@ static struct rcall *rcall_new(struct hconn *c, const struct ipc_call *ic)
     memcpy(rc->cid, ic->hdr.client_id.p, cl);
     rc->ids = (struct ipc_ids){ ic->hdr.call_id, ic->hdr.retry_count, rc->cid, cl };
     ipc_span_copy(ic->method, rc->method, sizeof rc->method);
-    rc->audit = audit_hdfs_begin(rc->method, ic->param.p, ic->param.len);
+    rc->row = method_lookup_cstr(rc->method);
+    rc->audit = audit_hdfs_begin(rc->row, rc->method, ic->param.p, ic->param.len);
     rc->next = c->calls;
     if (c->calls)
         c->calls->prev = rc;

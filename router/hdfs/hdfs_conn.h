@@ -86,6 +86,7 @@ struct rcall {
     struct ipc_ids ids;                  /* the client's ids; client_id points at cid */
     uint8_t cid[IPC_CLIENT_ID_LEN];
     char method[64];
+    const struct method_row *row;        /* method's row in the table (NULL: unknown), looked up once */
     const char *ns;                      /* nameservice for metrics ("-" until routed) */
     uint64_t start_ns;
     void *route;                         /* hdfs_route's state for this call */

@@ -451,7 +451,7 @@ void hdfs_route_call(struct rcall *rc, const struct ipc_call *ic)
                                  "Unknown protocol: only ClientProtocol is routed");
         return;
     }
-    const struct method_row *m = method_lookup_cstr(rc->method);
+    const struct method_row *m = rc->row;
     if (!m) {
         /* A method the table does not know may carry paths the router
          * cannot see: forwarding it would act on the federated path inside

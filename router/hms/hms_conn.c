@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hms_rules.h"
 #include "log.h"
 #include "metrics.h"
 #include "router.h"
@@ -375,7 +376,8 @@ static void process_input(struct mconn *c)
         snprintf(c->call.method, sizeof c->call.method, "%.*s", (int)(h.name_len < 127 ? h.name_len : 127),
                  (const char *)h.name);
         h.name = copy + (h.name - msg);
-        c->call.audit = audit_hms_begin(c->proto, copy, len, &h);
+        c->call.rule = hms_rule_find((const char *)h.name, h.name_len);
+        c->call.audit = audit_hms_begin(c->call.rule, c->proto, copy, len, &h);
         conn_handshake_done(&c->conn); /* its first whole call is in */
         conn_ref(&c->conn); /* the call's, dropped when it ends */
         __atomic_fetch_add(&c->w->in_flight, 1, __ATOMIC_RELAXED);

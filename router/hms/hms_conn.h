@@ -85,6 +85,7 @@ struct mcall {
     enum mcall_route kind;
     void *route;                        /* struct mroute or struct mfan, by kind; NULL: none */
     struct audit_call *audit;           /* its audit line's makings (audit.h); NULL: log off */
+    const struct hms_rule *rule;        /* the method's routing rule (NULL: none), looked up once */
 };
 
 struct mconn {

@@ -858,7 +858,7 @@ void hms_route_call(struct mconn *c, const uint8_t *msg, size_t len, const struc
     r->h.name_len = strlen(r->name);
     r->compat = c->proto == TW_BINARY ? hms_compat_kind(h->name, h->name_len) : HMS_COMPAT_NONE;
     r->snap = snapshot_acquire(&rs->ref);
-    r->rule = hms_rule_find((const char *)h->name, h->name_len);
+    r->rule = c->call.rule;
     if (r->rule && (r->rule->flags & HMS_FANOUT) &&
         (r->rule->merge == HMS_MERGE_STRINGS_SORTED || r->rule->merge == HMS_MERGE_FUNCTIONS ||
          (r->rule->merge == HMS_MERGE_LIST && hms_fanout_wildcard(c, msg, len, h)))) {
