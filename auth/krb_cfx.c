@@ -34,11 +34,11 @@
 #define FL_SEALED 0x02
 #define FL_SUBKEY 0x04
 
-/* RFC 4121 2: key usages */
+/* RFC 4121 2: key usages. Wrap tokens use the SEAL usage of their sender
+ * with or without confidentiality (4.2.4: the SIGN usages belong to MIC
+ * tokens only, which this module does not make); MIT does the same. */
 #define KU_ACCEPTOR_SEAL 22
-#define KU_ACCEPTOR_SIGN 23
 #define KU_INITIATOR_SEAL 24
-#define KU_INITIATOR_SIGN 25
 
 /* Largest message handled: OpenSSL takes int lengths. */
 #define MAXMSG ((size_t)INT_MAX - 256)
@@ -262,9 +262,7 @@ struct krb_cfx *krb_cfx_new(int enctype, const uint8_t *key, size_t keylen, bool
     c->recv_seq = recv_seq;
 
     uint32_t seal_out = initiator ? KU_INITIATOR_SEAL : KU_ACCEPTOR_SEAL;
-    uint32_t sign_out = initiator ? KU_INITIATOR_SIGN : KU_ACCEPTOR_SIGN;
     uint32_t seal_in = initiator ? KU_ACCEPTOR_SEAL : KU_INITIATOR_SEAL;
-    uint32_t sign_in = initiator ? KU_ACCEPTOR_SIGN : KU_INITIATOR_SIGN;
     uint8_t ke_out[32], ke_in[32], ki_out[32], ki_in[32], kc_out[32], kc_in[32];
     EVP_CIPHER *cts = EVP_CIPHER_fetch(NULL, ctsname, NULL);
     EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
@@ -275,8 +273,8 @@ struct krb_cfx *krb_cfx_new(int enctype, const uint8_t *key, size_t keylen, bool
                 derive(enctype, key, keylen, seal_in, 0xAA, kelen, ke_in) &&
                 derive(enctype, key, keylen, seal_out, 0x55, kilen, ki_out) &&
                 derive(enctype, key, keylen, seal_in, 0x55, kilen, ki_in) &&
-                derive(enctype, key, keylen, sign_out, 0x99, kilen, kc_out) &&
-                derive(enctype, key, keylen, sign_in, 0x99, kilen, kc_in))) {
+                derive(enctype, key, keylen, seal_out, 0x99, kilen, kc_out) &&
+                derive(enctype, key, keylen, seal_in, 0x99, kilen, kc_in))) {
         ok = false;
         say(why, whylen, "key derivation failed in OpenSSL");
     }

@@ -8,6 +8,9 @@
     ...
     kdc.stop()
 
+enctypes= (a list of MIT enctype names) sets the types of the realm's keys
+and tickets; the default is the two aes*-cts-hmac-sha1-96 types.
+
 Everything lives in the directory given: krb5.conf, kdc.conf, the database,
 the keytabs, the replay caches, the log. The processes this module starts
 read only that krb5.conf (KRB5_CONFIG, KRB5_KDC_PROFILE), so the machine's
@@ -21,6 +24,7 @@ import subprocess
 import time
 
 REALM = "EXAMPLE.TEST"
+ENCTYPES = ("aes256-cts-hmac-sha1-96", "aes128-cts-hmac-sha1-96")
 SBIN = ("/usr/sbin", "/usr/bin", "/sbin", "/bin")
 
 
@@ -49,9 +53,9 @@ KRB5_CONF = """[libdefaults]
   dns_lookup_realm = false
   rdns = false
   udp_preference_limit = 1
-  default_tkt_enctypes = aes256-cts-hmac-sha1-96 aes128-cts-hmac-sha1-96
-  default_tgs_enctypes = aes256-cts-hmac-sha1-96 aes128-cts-hmac-sha1-96
-  permitted_enctypes = aes256-cts-hmac-sha1-96 aes128-cts-hmac-sha1-96
+  default_tkt_enctypes = {enctypes}
+  default_tgs_enctypes = {enctypes}
+  permitted_enctypes = {enctypes}
 [realms]
   {realm} = {{
     kdc = 127.0.0.1:{port}
@@ -70,7 +74,7 @@ KDC_CONF = """[kdcdefaults]
     key_stash_file = {d}/stash
     acl_file = {d}/kadm5.acl
     admin_keytab = {d}/kadm5.keytab
-    supported_enctypes = aes256-cts-hmac-sha1-96:normal aes128-cts-hmac-sha1-96:normal
+    supported_enctypes = {supported}
     max_life = 1d
   }}
 [logging]
@@ -80,7 +84,8 @@ KDC_CONF = """[kdcdefaults]
 
 
 class Kdc:
-    def __init__(self, parent, realm=REALM):
+    def __init__(self, parent, realm=REALM, enctypes=ENCTYPES):
+        self.enctypes = tuple(enctypes)
         self.dir = os.path.join(parent, "krb")
         os.makedirs(self.dir, exist_ok=True)
         self.realm = realm
@@ -105,9 +110,10 @@ class Kdc:
 
     def _write_conf(self):
         with open(self.krb5_conf, "w") as f:
-            f.write(KRB5_CONF.format(realm=self.realm, port=self.port))
+            f.write(KRB5_CONF.format(realm=self.realm, port=self.port, enctypes=" ".join(self.enctypes)))
         with open(self.kdc_conf, "w") as f:
-            f.write(KDC_CONF.format(realm=self.realm, port=self.port, d=self.dir))
+            f.write(KDC_CONF.format(realm=self.realm, port=self.port, d=self.dir,
+                                    supported=" ".join(e + ":normal" for e in self.enctypes)))
 
     def env(self, ccache=None):
         """The environment a process of this realm needs (a copy of ours)."""
