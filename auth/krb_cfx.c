@@ -325,6 +325,11 @@ size_t krb_cfx_wrap_max(const struct krb_cfx *c, size_t n)
     return HDR + CONF + n + HDR + c->cks;
 }
 
+size_t krb_cfx_wrap_len(const struct krb_cfx *c, bool conf, size_t n)
+{
+    return conf ? krb_cfx_wrap_max(c, n) : HDR + n + c->cks;
+}
+
 /* ---- per-message primitives ---- */
 
 /* HMAC with a prepared key over up to two pieces, truncated to c->cks into

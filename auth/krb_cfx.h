@@ -45,6 +45,9 @@ void krb_cfx_free(struct krb_cfx *c);
 
 /* The largest token krb_cfx_wrap makes from n bytes. */
 size_t krb_cfx_wrap_max(const struct krb_cfx *c, size_t n);
+/* The exact length of the token krb_cfx_wrap makes from n bytes, sealed
+ * (conf) or not: tokens carry no padding, so it is known beforehand. */
+size_t krb_cfx_wrap_len(const struct krb_cfx *c, bool conf, size_t n);
 
 /*
  * Wraps msg[0..n) into out (room for krb_cfx_wrap_max(c, n) bytes), sealed

@@ -69,23 +69,31 @@ void auth_krb5_why(krb5_context k, krb5_error_code e, char *why, size_t whylen, 
     krb5_free_error_message(k, msg);
 }
 
-static void gss_why(OM_uint32 maj, OM_uint32 min, char *why, size_t whylen, const char *what)
+/* One status code's words, "; "-separated, appended at text[used..). */
+static size_t status_words(OM_uint32 code, int type, char *text, size_t size, size_t used)
 {
-    char text[512] = "";
-    size_t used = 0;
     OM_uint32 ctx = 0, m2;
     gss_buffer_desc b;
     do {
-        if (gss_display_status(&m2, min ? min : maj, min ? GSS_C_MECH_CODE : GSS_C_GSS_CODE, GSS_C_NULL_OID, &ctx,
-                               &b) != GSS_S_COMPLETE)
+        if (gss_display_status(&m2, code, type, GSS_C_NULL_OID, &ctx, &b) != GSS_S_COMPLETE)
             break;
-        int n =
-            snprintf(text + used, sizeof text - used, "%s%.*s", used ? "; " : "", (int)b.length, (const char *)b.value);
+        int n = snprintf(text + used, size - used, "%s%.*s", used ? "; " : "", (int)b.length, (const char *)b.value);
         gss_release_buffer(&m2, &b);
-        if (n < 0 || (size_t)n >= sizeof text - used)
+        if (n < 0 || (size_t)n >= size - used)
             break;
         used += (size_t)n;
     } while (ctx);
+    return used;
+}
+
+void auth_gss_why(OM_uint32 maj, OM_uint32 min, char *why, size_t whylen, const char *what)
+{
+    char text[512] = "";
+    size_t used = 0;
+    if (GSS_ERROR(maj) || !min)
+        used = status_words(maj, GSS_C_GSS_CODE, text, sizeof text, used);
+    if (min)
+        used = status_words(min, GSS_C_MECH_CODE, text, sizeof text, used);
     snprintf(why, whylen, "%s: %s", what, text[0] ? text : "GSSAPI failure");
 }
 
@@ -102,7 +110,7 @@ static int cred_on(struct auth_login *l, const char *ccname, gss_cred_id_t *cred
         gss_acquire_cred_from(&min, l->name, GSS_C_INDEFINITE, &mechs, GSS_C_INITIATE, &store, cred, NULL, NULL);
     if (GSS_ERROR(maj)) {
         *cred = GSS_C_NO_CREDENTIAL;
-        gss_why(maj, min, why, whylen, "Kerberos login");
+        auth_gss_why(maj, min, why, whylen, "Kerberos login");
         return -1;
     }
     return 0;
@@ -134,7 +142,7 @@ static int fetch_ticket(struct auth_login *l, const char *ccname, const char *ta
                                    GSS_C_NO_BUFFER, NULL, &out, NULL, NULL);
     int rc = 0;
     if (GSS_ERROR(maj)) {
-        gss_why(maj, min, why, whylen, target);
+        auth_gss_why(maj, min, why, whylen, target);
         rc = -1;
     }
     OM_uint32 m2;
@@ -395,7 +403,7 @@ struct auth_login *auth_login_new(const char *principal, const char *keytab, cha
     maj = gss_import_name(&min, &nb, GSS_KRB5_NT_PRINCIPAL_NAME, &l->name);
     if (GSS_ERROR(maj)) {
         l->name = GSS_C_NO_NAME;
-        gss_why(maj, min, why, whylen, "gss_import_name");
+        auth_gss_why(maj, min, why, whylen, "gss_import_name");
         goto fail;
     }
     /* The first login here, so that a bad keytab or an unreachable KDC
@@ -410,8 +418,6 @@ struct auth_login *auth_login_new(const char *principal, const char *keytab, cha
     if (auth_login_cred(l, &c, why, whylen) < 0)
         goto fail;
     gss_release_cred(&min, &c);
-    if (auth_sasl_client_init(why, whylen) < 0)
-        goto fail;
     int perr = pthread_create(&l->thread, NULL, renewer, l);
     if (perr != 0) {
         snprintf(why, whylen, "cannot start the Kerberos renewer thread: %s", strerror(perr));

@@ -44,8 +44,9 @@ int auth_login_resolve(struct auth_login *l, const char *principal, const char *
 void auth_krb5_why(krb5_context k, krb5_error_code e, char *why, size_t whylen, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
-/* Cyrus's client side, once per process (sasl_client.c); called by
- * auth_login_new, before any worker thread runs. 0, or -1 with why. */
-int auth_sasl_client_init(char *why, size_t whylen);
+/* why = what, ": ", and GSS-API's words for the major status (when it is
+ * an error or there is no minor one) and the mechanism's minor status
+ * ("Ticket expired"), "; "-separated. */
+void auth_gss_why(OM_uint32 maj, OM_uint32 min, char *why, size_t whylen, const char *what);
 
 #endif

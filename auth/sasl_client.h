@@ -1,7 +1,7 @@
 /*
  * sasl_client: the router's side of SASL as a client of kerberized
- * NameNodes (Cyrus SASL GSSAPI), and the Hadoop IPC handshake that carries
- * it.
+ * NameNodes (GSSAPI, auth/gss_sasl.h), and the Hadoop IPC handshake that
+ * carries it.
  *
  *   main:       auth_login_new(principal, keytab)   once, before the workers
  *                  a TGT from the keytab into a MEMORY credential cache;
@@ -20,18 +20,18 @@
  *               real user is the authenticated one) and the calls.
  *
  * The reading of the NameNode's replies (reply header, RpcSaslProto state
- * and token, the offer's checks) is auth/sasl_client_wire.c, without Cyrus.
+ * and token, the offer's checks) is auth/sasl_client_wire.c, without
+ * GSS-API.
  *
  * The handshake names the NameNode as Hadoop's client does: service and
  * host from the configured principal with _HOST replaced by the NameNode's
  * host as written in its address; the NEGOTIATE offer must carry the same
  * protocol and server id, or the exchange stops (a principal mismatch).
  *
- * Security layer: the client accepts what the NameNode offers (max_ssf
- * 256, so privacy when it offers privacy); with SSF > 0 the caller unwraps
- * replies with sasl_layer_unwrap (auth/sasl_layer.h) on
- * auth_ipc_client_sasl_conn(); requests may go plain, as Hadoop's server
- * accepts them after any QOP.
+ * Security layer: the client takes the strongest the NameNode offers (so
+ * privacy when it offers privacy); with SSF > 0 the caller unwraps replies
+ * with sasl_layer_unwrap (auth/sasl_layer.h) on auth_ipc_client_layer();
+ * requests may go plain, as Hadoop's server accepts them after any QOP.
  *
  * Threads: auth_login is shared by every worker; an auth_ipc_client
  * belongs to one connection. The KDC is asked on the renewer thread: the
@@ -103,9 +103,11 @@ enum auth_ipc_client_rc {
 enum auth_ipc_client_rc auth_ipc_client_frame(struct auth_ipc_client *c, const uint8_t *body, size_t len,
                                               struct buf *out, const char **cls, char *why, size_t whylen);
 
-/* After DONE: the negotiated security strength (0: none) and the Cyrus
- * connection (sasl_conn_t *) a wrapping layer would use. */
+/* After DONE: the negotiated security strength (0: none, 1: integrity,
+ * 256: privacy) and the security layer (sec_layer.h) that unwraps the
+ * NameNode's replies; NULL without one. It lives as long as c. */
+struct sec_layer;
 unsigned auth_ipc_client_ssf(const struct auth_ipc_client *c);
-void *auth_ipc_client_sasl_conn(struct auth_ipc_client *c);
+struct sec_layer *auth_ipc_client_layer(struct auth_ipc_client *c);
 
 #endif

@@ -1,6 +1,7 @@
 /*
- * sasl_server.c: Cyrus SASL on the router's accepting side, and the Hadoop
- * IPC hook that drives it. See sasl_server.h.
+ * sasl_server.c: SASL on the router's accepting side (the built-in GSSAPI
+ * mechanism, or Cyrus's), and the Hadoop IPC hook that drives it. See
+ * sasl_server.h.
  */
 #define _GNU_SOURCE
 #include "auth_to_local.h"
@@ -27,12 +28,15 @@
 #include <krb5.h>
 #include <sasl/sasl.h>
 
+#include "gss_sasl.h"
 #include "ipc_server.h"
 #include "log.h"
 #include "sasl_cyrus.h"
+#include "sec_layer.h"
 
 struct auth_server {
     unsigned methods;
+    bool cyrus;                               /* Cyrus's GSSAPI plugin, not gss_sasl */
     unsigned qop;                             /* AUTH_QOP_*, never 0 */
     struct a2l_rules *rules;                  /* auth_to_local */
     const struct proxyuser_rules *proxyusers; /* borrowed; NULL: no impersonation */
@@ -43,11 +47,13 @@ struct auth_server {
 
 struct auth_session {
     const struct auth_server *srv;
-    sasl_conn_t *conn;   /* NULL until the first step */
-    char principal[512]; /* the authenticated principal, with its realm */
-    char user[256];      /* its short name ("" when no rule maps it) */
-    unsigned ssf;        /* negotiated security layer (0: none, 1: integrity, more: privacy) */
-    char peer_ip[64];    /* the client's address ("" until set_peer) */
+    struct gss_sasl *gss;    /* the exchange (built-in GSSAPI); NULL until the first step */
+    sasl_conn_t *conn;       /* the exchange (Cyrus); NULL until the first step */
+    struct sec_layer *layer; /* after an exchange with a layer */
+    char principal[512];     /* the authenticated principal, with its realm */
+    char user[256];          /* its short name ("" when no rule maps it) */
+    unsigned ssf;            /* negotiated security layer (0: none, 1: integrity, more: privacy) */
+    char peer_ip[64];        /* the client's address ("" until set_peer) */
     /* Cyrus logs the GSS-API reason for a failed accept (ticket expired,
      * clock skew, wrong key) and keeps only a generic errdetail: the reason
      * is caught here for the router's log line. */
@@ -309,6 +315,9 @@ struct auth_server *auth_server_new(const struct auth_server_cfg *cfg, char *why
             free(s);
             return NULL;
         }
+        s->cyrus = cfg->cyrus_gssapi;
+        if (!s->cyrus)
+            return s;
         pthread_once(&sasl_once, sasl_global_init);
         if (sasl_init_rc != SASL_OK) {
             snprintf(why, whylen, "Cyrus SASL: %s", sasl_errstring(sasl_init_rc, NULL, NULL));
@@ -356,6 +365,8 @@ void auth_session_free(struct auth_session *a)
 {
     if (!a)
         return;
+    sec_layer_free(a->layer);
+    gss_sasl_free(a->gss);
     if (a->conn)
         sasl_dispose(&a->conn);
     free(a);
@@ -384,7 +395,7 @@ void auth_session_set_peer(struct auth_session *a, int fd)
 const char *auth_session_principal(const struct auth_session *a) { return a->principal; }
 const char *auth_session_user(const struct auth_session *a) { return a->user; }
 unsigned auth_session_ssf(const struct auth_session *a) { return a->ssf; }
-void *auth_session_sasl_conn(struct auth_session *a) { return a->conn; }
+struct sec_layer *auth_session_layer(struct auth_session *a) { return a->layer; }
 
 /*
  * The security layers GSSAPI offers for the configured QOPs. Cyrus's
@@ -443,51 +454,80 @@ static int session_log(void *ctx, int level, const char *message)
     return sasl_cyrus_log((void *)"sasl", level, message);
 }
 
-/* The exchange ended well: who is it, and with what layer. */
-static enum auth_step finish(struct auth_session *a, char *why, size_t whylen)
+/* The layers the built-in mechanism offers for the configured QOPs, by the
+ * same rule as qop_props: privacy alone when it is configured. */
+static unsigned qop_layers(unsigned qop)
 {
-    const void *v = NULL;
-    if (sasl_getprop(a->conn, SASL_USERNAME, &v) != SASL_OK || !v || !*(const char *)v) {
-        snprintf(why, whylen, "no user name after authentication");
-        return AUTH_STEP_FAILED;
-    }
-    const char *name = v;
-    /* Cyrus's GSSAPI plugin drops the realm when it is the default one. */
-    if (strchr(name, '@')) {
-        snprintf(a->principal, sizeof a->principal, "%s", name);
-    } else {
-        char realm[256];
-        default_realm(realm, sizeof realm);
-        snprintf(a->principal, sizeof a->principal, "%s%s%s", name, realm[0] ? "@" : "", realm);
-    }
-    /* The short name by the configured auth_to_local rules (DEFAULT: the
-     * first component of a principal of the default realm). */
+    if (qop & AUTH_QOP_CONF)
+        return GSS_SASL_PRIVACY;
+    if (qop & AUTH_QOP_INT)
+        return GSS_SASL_INTEGRITY | ((qop & AUTH_QOP_AUTH) ? GSS_SASL_NONE : 0);
+    return GSS_SASL_NONE;
+}
+
+/* The exchange ended well: who is it, and with what layer. name is the
+ * principal as the mechanism gives it (Cyrus drops the default realm). */
+static enum auth_step finish(struct auth_session *a, const char *name, char *why, size_t whylen)
+{
     char realm[256], err[256];
     default_realm(realm, sizeof realm);
+    if (strchr(name, '@'))
+        snprintf(a->principal, sizeof a->principal, "%s", name);
+    else
+        snprintf(a->principal, sizeof a->principal, "%s%s%s", name, realm[0] ? "@" : "", realm);
+    /* The short name by the configured auth_to_local rules (DEFAULT: the
+     * first component of a principal of the default realm). */
     if (a2l_short_name(a->srv->rules, a->principal, realm, a->user, sizeof a->user, err, sizeof err) != A2L_OK)
         a->user[0] = '\0';
-    if (sasl_getprop(a->conn, SASL_SSF, &v) == SASL_OK && v)
-        a->ssf = *(const unsigned *)v;
     if (!ssf_allowed(a->srv->qop, a->ssf)) {
         snprintf(why, whylen, "the client chose a security layer of strength %u, which rpc.protection does not allow",
                  a->ssf);
         return AUTH_STEP_FAILED;
     }
+    if (a->ssf) {
+        a->layer = a->gss ? gss_sasl_take_layer(a->gss, why, whylen) : sec_layer_from_cyrus(a->conn);
+        if (!a->layer) {
+            if (!a->gss)
+                snprintf(why, whylen, "out of memory");
+            return AUTH_STEP_FAILED;
+        }
+    }
     return AUTH_STEP_DONE;
 }
 
-enum auth_step auth_session_step(struct auth_session *a, const char *mechanism, bool first, const uint8_t *in,
+/* A step of the built-in GSSAPI mechanism. */
+static enum auth_step step_gss(struct auth_session *a, bool first, const uint8_t *in, size_t inlen, const uint8_t **out,
+                               size_t *outlen, char *why, size_t whylen)
+{
+    if (first) {
+        if (a->gss) {
+            snprintf(why, whylen, "a second INITIATE");
+            return AUTH_STEP_FAILED;
+        }
+        a->gss = gss_sasl_server_new(a->srv->service, a->srv->host, qop_layers(a->srv->qop), why, whylen);
+        if (!a->gss)
+            return AUTH_STEP_FAILED;
+    } else if (!a->gss) {
+        snprintf(why, whylen, "a RESPONSE before INITIATE");
+        return AUTH_STEP_FAILED;
+    }
+    switch (gss_sasl_step(a->gss, in, inlen, out, outlen, why, whylen)) {
+    case GSS_SASL_CONTINUE: return AUTH_STEP_CONTINUE;
+    case GSS_SASL_DONE: break;
+    default: return AUTH_STEP_FAILED;
+    }
+    unsigned l = gss_sasl_layer(a->gss);
+    a->ssf = l == GSS_SASL_PRIVACY ? 256 : l == GSS_SASL_INTEGRITY ? 1 : 0;
+    return finish(a, gss_sasl_principal(a->gss), why, whylen);
+}
+
+/* A step of Cyrus's GSSAPI plugin. */
+static enum auth_step step_cyrus(struct auth_session *a, const char *mechanism, bool first, const uint8_t *in,
                                  size_t inlen, const uint8_t **out, size_t *outlen, char *why, size_t whylen)
 {
     const char *o = NULL;
     unsigned ol = 0;
     int rc;
-    *out = NULL;
-    *outlen = 0;
-    if (inlen > 1u << 20) {
-        snprintf(why, whylen, "a SASL token of %zu bytes", inlen);
-        return AUTH_STEP_FAILED;
-    }
     if (first) {
         if (a->conn) {
             snprintf(why, whylen, "a second INITIATE");
@@ -520,7 +560,35 @@ enum auth_step auth_session_step(struct auth_session *a, const char *mechanism, 
     }
     *out = (const uint8_t *)o;
     *outlen = ol;
-    return rc == SASL_CONTINUE ? AUTH_STEP_CONTINUE : finish(a, why, whylen);
+    if (rc == SASL_CONTINUE)
+        return AUTH_STEP_CONTINUE;
+    const void *v = NULL;
+    if (sasl_getprop(a->conn, SASL_USERNAME, &v) != SASL_OK || !v || !*(const char *)v) {
+        snprintf(why, whylen, "no user name after authentication");
+        return AUTH_STEP_FAILED;
+    }
+    const char *name = v;
+    if (sasl_getprop(a->conn, SASL_SSF, &v) == SASL_OK && v)
+        a->ssf = *(const unsigned *)v;
+    return finish(a, name, why, whylen);
+}
+
+enum auth_step auth_session_step(struct auth_session *a, const char *mechanism, bool first, const uint8_t *in,
+                                 size_t inlen, const uint8_t **out, size_t *outlen, char *why, size_t whylen)
+{
+    *out = NULL;
+    *outlen = 0;
+    if (inlen > 1u << 20) {
+        snprintf(why, whylen, "a SASL token of %zu bytes", inlen);
+        return AUTH_STEP_FAILED;
+    }
+    if (a->srv->cyrus)
+        return step_cyrus(a, mechanism, first, in, inlen, out, outlen, why, whylen);
+    if (strcmp(mechanism, "GSSAPI")) {
+        snprintf(why, whylen, "mechanism %s is not implemented", mechanism);
+        return AUTH_STEP_FAILED;
+    }
+    return step_gss(a, first, in, inlen, out, outlen, why, whylen);
 }
 
 /* ---- the Hadoop IPC hook ---- */

@@ -1,6 +1,7 @@
 /*
- * sasl_server: the router's side of SASL authentication (Cyrus SASL,
- * libsasl2), for Hadoop IPC clients today and metastore clients later.
+ * sasl_server: the router's side of SASL authentication (GSSAPI on MIT's
+ * GSS-API, auth/gss_sasl.h; Cyrus SASL's plugin when asked), for Hadoop
+ * IPC clients today and metastore clients later.
  *
  *   main:        auth_server_new(cfg)  once, before any worker starts
  *                   sasl_server_init, the acceptor keytab, "service/host"
@@ -21,8 +22,8 @@
  * privacy offers privacy alone), and the NEGOTIATE answer carries a TOKEN
  * entry whose challenge names the QOPs, which is where the Go client reads
  * the protection it must use. After the exchange the session keeps its
- * sasl_conn_t and the negotiated SSF (auth_session_ssf,
- * auth_session_sasl_conn): with SSF > 0 the connection installs a SASL
+ * security layer and the negotiated SSF (auth_session_ssf,
+ * auth_session_layer): with SSF > 0 the connection installs a SASL
  * transport (sasl_layer.h) that wraps every reply.
  *
  * Identity: auth_principal_to_user() maps an authenticated principal to the
@@ -57,11 +58,16 @@ struct auth_server_cfg {
      * NULL refuses every impersonation. Borrowed: it must outlive the
      * server. */
     const struct proxyuser_rules *proxyusers;
+    /* Run Cyrus SASL's GSSAPI plugin rather than the built-in mechanism
+     * (auth/gss_sasl.h). The router never does; minidfs does, so that the
+     * router's mechanism meets Cyrus's in the tests. */
+    bool cyrus_gssapi;
 };
 
 struct auth_server; /* process-wide, read-only once made */
 struct proxyuser_rules;
 struct auth_session; /* one client connection */
+struct sec_layer;
 
 /*
  * Initialises Cyrus SASL (once per process) and resolves the principal.
@@ -134,9 +140,9 @@ enum auth_step auth_session_step(struct auth_session *a, const char *mechanism, 
 const char *auth_session_principal(const struct auth_session *a);
 const char *auth_session_user(const struct auth_session *a);
 unsigned auth_session_ssf(const struct auth_session *a);
-/* The Cyrus connection (sasl_conn_t *), which the wrapping transport uses
- * while the session lives; NULL before the exchange starts. */
-void *auth_session_sasl_conn(struct auth_session *a);
+/* The security layer (sec_layer.h) after an exchange with SSF > 0, which
+ * the wrapping transport uses while the session lives; NULL otherwise. */
+struct sec_layer *auth_session_layer(struct auth_session *a);
 
 /* Process-wide counts since start, for the metrics: SASL exchanges of
  * clients with the router (ok, failed), connection contexts refused (no

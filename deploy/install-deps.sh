@@ -17,7 +17,8 @@ PKGS=(
   dpkg-dev groff-base
   # the unit's system call filter checked against a traced router
   strace
-  # Kerberos on Hadoop IPC: Cyrus SASL with its GSSAPI plugin, and a loopback MIT KDC for the tests
+  # Kerberos on Hadoop IPC: MIT GSS-API, Cyrus SASL with its GSSAPI plugin (minidfs, and the
+  # DIGEST-MD5 to come), and a loopback MIT KDC for the tests
   libsasl2-dev libsasl2-modules libsasl2-modules-gssapi-mit sasl2-bin libkrb5-dev
   krb5-kdc krb5-admin-server krb5-user python3-gssapi
   # javac: the Java SASL client of the privacy tests (tests/krb/java)

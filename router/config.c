@@ -195,7 +195,7 @@ static const struct cfg_key table[] = {
      "Hadoop's hadoop.rpc.protection for Kerberos clients: authentication (no security layer), integrity "
      "(every message signed) or privacy (signed and encrypted), as a list. A list with privacy offers only "
      "privacy to GSSAPI: the Go client takes the strongest QOP the router names and echoes the layers it "
-     "is offered, and Cyrus SASL would settle on integrity when offered both; integrity with authentication "
+     "is offered, so no client settles below privacy; integrity with authentication "
      "lets the client choose. Needs auth = kerberos (SIMPLE clients get no layer, as in Hadoop)",
      CF_RESTART},
 };

@@ -739,7 +739,8 @@ int main(int argc, char **argv)
         config_free(&cfg);
         return bad;
     }
-    /* Before any thread starts: Cyrus SASL's global set-up is not thread-safe. */
+    /* Before any thread starts: Kerberos set-up (and Cyrus SASL's, where
+     * it is used) is not thread-safe. */
     struct auth_server *auth = NULL;
     if (acfg.methods & AUTH_M_KERBEROS) {
         if (!(auth = auth_server_new(&acfg, why, sizeof why))) {

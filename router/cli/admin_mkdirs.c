@@ -49,11 +49,11 @@ struct nn_conn {
     int fd;
     int32_t next_call;
     uint8_t client_id[IPC_CLIENT_ID_LEN];
-    struct buf in;                 /* reply frames (plaintext) */
-    struct buf wire;               /* with a SASL layer: bytes as they came */
-    struct auth_ipc_client *sasl;  /* Kerberos: the handshake, then its layer */
-    unsigned ssf;                  /* 0: replies come plain */
-    char user[512];                /* who the NameNode sees */
+    struct buf in;                /* reply frames (plaintext) */
+    struct buf wire;              /* with a SASL layer: bytes as they came */
+    struct auth_ipc_client *sasl; /* Kerberos: the handshake, then its layer */
+    unsigned ssf;                 /* 0: replies come plain */
+    char user[512];               /* who the NameNode sees */
 };
 
 static const char *hdfs_user(void)
@@ -192,8 +192,7 @@ static int nn_handshake(struct nn_conn *c, const char *principal, const char *ho
             break;
         }
         snprintf(why, whylen, "Kerberos handshake with %s %s: %s%s%s", addr,
-                 st == AUTH_IPC_REFUSED ? "refused" : "failed", cls && *cls ? cls : "", cls && *cls ? ": " : "",
-                 msg);
+                 st == AUTH_IPC_REFUSED ? "refused" : "failed", cls && *cls ? cls : "", cls && *cls ? ": " : "", msg);
         rc = -1;
         break;
     }
@@ -220,7 +219,7 @@ static int nn_open(const char *addr, const char *principal, struct nn_conn *c, c
         h[strlen(h) - 1] = 0;
         h++;
     }
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
     int grc = getaddrinfo(h, colon + 1, &hints, &res);
     if (grc) {
         snprintf(why, whylen, "%s: %s", addr, gai_strerror(grc));
@@ -231,7 +230,7 @@ static int nn_open(const char *addr, const char *principal, struct nn_conn *c, c
         int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
         if (fd < 0)
             continue;
-        struct timeval tv = {.tv_sec = IO_TIMEOUT_S};
+        struct timeval tv = { .tv_sec = IO_TIMEOUT_S };
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
         if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
@@ -290,9 +289,8 @@ static int nn_fill(struct nn_conn *c, const char *method, char *why, size_t whyl
     size_t before = buf_len(&c->in);
     while (buf_len(&c->in) == before) {
         char err[256];
-        if (buf_len(&c->wire) &&
-            sasl_layer_unwrap(auth_ipc_client_sasl_conn(c->sasl), SASL_LAYER_CLIENT, &c->wire, &c->in, MAX_REPLY, err,
-                              sizeof err) < 0) {
+        if (buf_len(&c->wire) && sasl_layer_unwrap(auth_ipc_client_layer(c->sasl), SASL_LAYER_CLIENT, &c->wire, &c->in,
+                                                   MAX_REPLY, err, sizeof err) < 0) {
             snprintf(why, whylen, "%s: %s", method, err);
             return -1;
         }
@@ -311,8 +309,9 @@ static int nn_call(struct nn_conn *c, const char *method, const ProtobufCMessage
                    const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, char *exc, size_t exclen,
                    char *why, size_t whylen)
 {
-    struct ipc_ids ids = {.call_id = c->next_call++, .retry_count = 0, .client_id = c->client_id,
-                          .client_id_len = IPC_CLIENT_ID_LEN};
+    struct ipc_ids ids = {
+        .call_id = c->next_call++, .retry_count = 0, .client_id = c->client_id, .client_id_len = IPC_CLIENT_ID_LEN
+    };
     struct buf out = BUF_INIT;
     if (ipc_write_call(&out, &ids, method, IPC_CLIENT_PROTOCOL, req) < 0 ||
         write_all(c->fd, buf_rptr(&out), buf_len(&out)) < 0) {
@@ -360,10 +359,7 @@ static int nn_call(struct nn_conn *c, const char *method, const ProtobufCMessage
     }
 }
 
-static bool is_standby(const char *exc)
-{
-    return strstr(exc, "StandbyException") != NULL;
-}
+static bool is_standby(const char *exc) { return strstr(exc, "StandbyException") != NULL; }
 
 /* Looks the path up: 1 a directory, 0 absent, 2 something else (a file),
  * -1 failed, -2 standby NameNode (try the next). */
@@ -421,8 +417,7 @@ static int make_dir(struct nn_conn *c, const char *path, const struct mount_rec 
 
 /* One destination: 1 created (by `user`), 0 already there, -1 failed
  * (said why). */
-static int ensure_dest(const struct ns_rec *ns, const char *path, const struct mount_rec *m, char *user,
-                       size_t userlen)
+static int ensure_dest(const struct ns_rec *ns, const char *path, const struct mount_rec *m, char *user, size_t userlen)
 {
     char why[512] = "no NameNode answered";
     for (size_t k = 0; k < ns->nnamenodes; k++) {

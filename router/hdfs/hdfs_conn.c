@@ -34,17 +34,11 @@
 /* ---- protocol state ---- */
 
 static const char *const state_names[HC_NSTATES] = {
-    [HC_HANDSHAKE] = "handshake",
-    [HC_CALLS] = "calls",
-    [HC_DRAINING] = "draining",
-    [HC_CLOSING] = "closing",
-    [HC_CLOSED] = "closed",
+    [HC_HANDSHAKE] = "handshake", [HC_CALLS] = "calls",   [HC_DRAINING] = "draining",
+    [HC_CLOSING] = "closing",     [HC_CLOSED] = "closed",
 };
 
-const char *hconn_state_name(enum hconn_state s)
-{
-    return (unsigned)s < HC_NSTATES ? state_names[s] : "?";
-}
+const char *hconn_state_name(enum hconn_state s) { return (unsigned)s < HC_NSTATES ? state_names[s] : "?"; }
 
 /* allowed[from][to]; CLOSED is reachable from every open state (the socket
  * may fail at any time) and leads nowhere. */
@@ -103,8 +97,8 @@ static bool has_room(const struct hconn *c)
 
 static void want_input(struct hconn *c)
 {
-    conn_want_read(&c->conn, (c->state == HC_HANDSHAKE || c->state == HC_CALLS || c->state == HC_DRAINING) &&
-                                 has_room(c));
+    conn_want_read(&c->conn,
+                   (c->state == HC_HANDSHAKE || c->state == HC_CALLS || c->state == HC_DRAINING) && has_room(c));
 }
 
 /*
@@ -225,8 +219,7 @@ static bool start_layer(struct hconn *c)
     who.user = auth_session_user(c->auth); /* the context comes later */
     if (fr_log_on(FR_LOG_DEBUG))
         fr_log_conn(FR_LOG_DEBUG, &who, "SASL security layer: %s (ssf %u)", ssf > 1 ? "privacy" : "integrity", ssf);
-    if (sasl_layer_install(&c->conn, SASL_LAYER_SERVER, auth_session_sasl_conn(c->auth), ssf, c->s.max_frame, &who) <
-        0) {
+    if (sasl_layer_install(&c->conn, SASL_LAYER_SERVER, auth_session_layer(c->auth), ssf, c->s.max_frame, &who) < 0) {
         if (!conn_closed(&c->conn))
             conn_close(&c->conn, "out of memory");
         return false;
@@ -295,10 +288,7 @@ static void hc_input(struct conn *cn)
 
 /* Output went out on a write event: there may be room to read again, or a
  * closing connection may be done. */
-static void hc_sent(struct conn *cn)
-{
-    settle(cn->owner);
-}
+static void hc_sent(struct conn *cn) { settle(cn->owner); }
 
 static void hc_close(struct conn *cn, const char *why)
 {

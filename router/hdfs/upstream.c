@@ -53,21 +53,21 @@ struct upstream_set;
 struct upstream_nn;
 
 struct upstream_conn {
-    struct conn conn;                    /* the socket; valid only once has_sock */
-    bool has_sock;                       /* conn_connect() was started */
+    struct conn conn; /* the socket; valid only once has_sock */
+    bool has_sock;    /* conn_connect() was started */
     struct upstream_pool *pool;
     struct upstream_set *set;
-    struct upstream_conn *next;          /* in set->conns */
-    enum upstream_conn_state state;      /* changed by conn_move() only */
-    ev_timer timer;                      /* connect + handshake timeout, then idle timeout */
-    struct buf pending;                  /* frames of calls sent before READY, in order */
+    struct upstream_conn *next;     /* in set->conns */
+    enum upstream_conn_state state; /* changed by conn_move() only */
+    ev_timer timer;                 /* connect + handshake timeout, then idle timeout */
+    struct buf pending;             /* frames of calls sent before READY, in order */
     uint32_t in_flight;
     bool answered;                       /* a reply came on it: the NameNode is up */
     bool probe;                          /* the one connect allowed while backed off */
     bool idle;                           /* in nn's idle list */
     struct upstream_conn *iprev, *inext; /* nn's idle list, least recently idle first */
     struct upstream_call *calls[UP_BUCKETS];
-    struct auth_ipc_client *sasl;        /* Kerberos NameNode: the SASL exchange (HANDSHAKE) */
+    struct auth_ipc_client *sasl; /* Kerberos NameNode: the SASL exchange (HANDSHAKE) */
 };
 
 /* A call waiting for a connection to its NameNode (see upstream.h). */
@@ -76,37 +76,37 @@ struct upstream_wait {
     struct upstream_wait *next;
     struct upstream_call *uc;
     struct upstream_set *set;
-    struct buf frame;                    /* the encoded call */
+    struct buf frame; /* the encoded call */
 };
 
 /* One NameNode address, all users: the bound, the backoff, the waiters. */
 struct upstream_nn {
-    struct upstream_nn *next;            /* hash chain in the pool */
+    struct upstream_nn *next; /* hash chain in the pool */
     char addr[128];
-    int nsets;                           /* sets pointing here */
-    int nconns;                          /* open connections of all its sets */
-    bool down;                           /* backed off */
-    bool probing;                        /* a probe connection is out */
-    double backoff, retry_at;            /* seconds; ev_now() time */
+    int nsets;                /* sets pointing here */
+    int nconns;               /* open connections of all its sets */
+    bool down;                /* backed off */
+    bool probing;             /* a probe connection is out */
+    double backoff, retry_at; /* seconds; ev_now() time */
     struct upstream_conn *idle_head, *idle_tail;
     struct upstream_wait *wait_head, *wait_tail;
     int nwait;
 };
 
 struct upstream_set {
-    struct upstream_set *next;           /* hash chain in the pool */
+    struct upstream_set *next; /* hash chain in the pool */
     char addr[128];
     char user[256];
-    char principal[256];                 /* NameNode principal (nn/_HOST@R); "": SIMPLE */
+    char principal[256]; /* NameNode principal (nn/_HOST@R); "": SIMPLE */
     struct sockaddr_storage sa;
-    socklen_t salen;                     /* 0: not resolved (yet) */
-    bool resolving;                      /* rq is with the resolver thread */
+    socklen_t salen; /* 0: not resolved (yet) */
+    bool resolving;  /* rq is with the resolver thread */
     struct fr_resolve_req rq;
     int nconns;
-    struct upstream_conn *conns;         /* while resolving: CONNECTING ones without a socket */
+    struct upstream_conn *conns; /* while resolving: CONNECTING ones without a socket */
     struct upstream_nn *nn;
-    int nwait;                           /* its calls in nn's wait list */
-    bool swept;                          /* on the pool's list of sets to look at */
+    int nwait;  /* its calls in nn's wait list */
+    bool swept; /* on the pool's list of sets to look at */
     struct upstream_set *sweep_next;
 };
 
@@ -115,17 +115,17 @@ struct upstream_set {
 struct upstream_pool {
     struct ev_loop *loop;
     struct upstream_limits lim;
-    struct conn_counts *counts;          /* the worker's NameNode socket gauges; may be NULL */
+    struct conn_counts *counts; /* the worker's NameNode socket gauges; may be NULL */
     struct upstream_set *sets[UP_SETS];
     struct upstream_nn *nns[UP_NNS];
-    struct upstream_set *sweep;          /* sets that may be empty now */
-    ev_timer tick;                       /* runs the waiters and the sweep from the loop */
+    struct upstream_set *sweep; /* sets that may be empty now */
+    ev_timer tick;              /* runs the waiters and the sweep from the loop */
     bool tick_on;
     uint64_t conns, in_flight, connects, connect_failures;
     uint64_t by_state[UPSTREAM_CONN_NSTATES]; /* open connections per state (CLOSED: never counted) */
     uint64_t nsets, waiting, queued, reaped, backoff_failures, ndown;
     uint8_t router_client_id[IPC_CLIENT_ID_LEN];
-    struct fr_inbox resolved;            /* answers of the resolver thread */
+    struct fr_inbox resolved; /* answers of the resolver thread */
     bool closing;
 };
 
@@ -133,15 +133,9 @@ struct upstream_pool {
  * after). NULL: no login, so connections to a kerberized NameNode fail. */
 static struct auth_login *up_login;
 
-void upstream_set_login(struct auth_login *login)
-{
-    up_login = login;
-}
+void upstream_set_login(struct auth_login *login) { up_login = login; }
 
-static inline void stat_add(uint64_t *v, int64_t d)
-{
-    __atomic_fetch_add(v, (uint64_t)d, __ATOMIC_RELAXED);
-}
+static inline void stat_add(uint64_t *v, int64_t d) { __atomic_fetch_add(v, (uint64_t)d, __ATOMIC_RELAXED); }
 
 /* The allowed moves: row = from, column = to. */
 static const bool conn_moves[UPSTREAM_CONN_NSTATES][UPSTREAM_CONN_NSTATES] = {
@@ -372,17 +366,14 @@ static void call_unlink(struct upstream_call *uc)
  * when this returns, unless the caller holds a reference on c->conn (the
  * conn's own callbacks do).
  */
-static void up_fail(struct upstream_conn *c, const char *why)
-{
-    up_fail_ex(c, why, NULL, NULL);
-}
+static void up_fail(struct upstream_conn *c, const char *why) { up_fail_ex(c, why, NULL, NULL); }
 
 /* Completes a call with an ERROR reply carrying a Java exception, as if the
  * NameNode had answered it so: the client sees what refused it. */
 static void call_refuse(struct upstream_call *uc, const char *cls, const char *msg)
 {
-    struct buf b = {0};
-    const struct ipc_ids ids = {uc->call_id, -1, uc->client_id, uc->client_id_len};
+    struct buf b = { 0 };
+    const struct ipc_ids ids = { uc->call_id, -1, uc->client_id, uc->client_id_len };
     const uint8_t *body;
     uint32_t blen;
     size_t flen;
@@ -546,8 +537,8 @@ static int write_context(struct upstream_conn *c)
 static int start_layer(struct upstream_conn *c, unsigned ssf)
 {
     const struct fr_log_who who = { .worker = -1, .peer = c->set->addr };
-    return sasl_layer_install(&c->conn, SASL_LAYER_CLIENT, auth_ipc_client_sasl_conn(c->sasl), ssf,
-                              c->pool->lim.max_frame, &who);
+    return sasl_layer_install(&c->conn, SASL_LAYER_CLIENT, auth_ipc_client_layer(c->sasl), ssf, c->pool->lim.max_frame,
+                              &who);
 }
 
 /* One frame of the SASL exchange with a kerberized NameNode. */
@@ -685,8 +676,10 @@ static void on_connected(struct conn *cn)
         snprintf(host, sizeof host, "%.*s", colon ? (int)(colon - c->set->addr) : (int)strlen(c->set->addr),
                  c->set->addr);
         if (!up_login) {
-            snprintf(why, sizeof why, "NameNode %s needs Kerberos (principal %s) but the router has no Kerberos "
-                     "login ([security] principal and keytab)", c->set->addr, c->set->principal);
+            snprintf(why, sizeof why,
+                     "NameNode %s needs Kerberos (principal %s) but the router has no Kerberos "
+                     "login ([security] principal and keytab)",
+                     c->set->addr, c->set->principal);
             up_fail_ex(c, why, "java.io.IOException", why);
             return;
         }
@@ -741,8 +734,8 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
     if (c->state != UPSTREAM_CONN_READY) {
         stat_add(&c->pool->connect_failures, 1);
         up_fail(c, c->state != UPSTREAM_CONN_CONNECTING ? "handshake timed out"
-                   : !c->has_sock                        ? "resolving the address timed out"
-                                                         : "connect timed out");
+                   : !c->has_sock                       ? "resolving the address timed out"
+                                                        : "connect timed out");
     } else if (c->in_flight == 0) {
         up_fail(c, NULL); /* idle */
     }
@@ -810,12 +803,8 @@ static int set_resolve(struct upstream_pool *p, struct upstream_set *s, char *wh
         s->sa = s->rq.sa;
         s->salen = s->rq.salen;
         return 0;
-    case FR_RESOLVE_PENDING:
-        s->resolving = true;
-        return 0;
-    default:
-        snprintf(why, whylen, "cannot resolve NameNode address %s: %s", s->addr, s->rq.why);
-        return -1;
+    case FR_RESOLVE_PENDING: s->resolving = true; return 0;
+    default: snprintf(why, whylen, "cannot resolve NameNode address %s: %s", s->addr, s->rq.why); return -1;
     }
 }
 
@@ -848,8 +837,7 @@ static void nn_maybe_free(struct upstream_pool *p, struct upstream_nn *nn)
     free(nn);
 }
 
-static struct upstream_set *set_get(struct upstream_pool *p, const char *addr, const char *principal,
-                                   const char *user)
+static struct upstream_set *set_get(struct upstream_pool *p, const char *addr, const char *principal, const char *user)
 {
     if (!principal)
         principal = "";
@@ -1114,8 +1102,8 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 int upstream_send(struct upstream_pool *p, const char *addr, const char *user, const struct ipc_ids *ids,
-                  const char *method, const uint8_t *param, size_t param_len, struct upstream_call *uc,
-                  char *why, size_t whylen)
+                  const char *method, const uint8_t *param, size_t param_len, struct upstream_call *uc, char *why,
+                  size_t whylen)
 {
     return upstream_send_proto(p, addr, user, ids, IPC_CLIENT_PROTOCOL, method, param, param_len, uc, why, whylen);
 }
@@ -1124,7 +1112,7 @@ int upstream_send_proto(struct upstream_pool *p, const char *addr, const char *u
                         const char *protocol, const char *method, const uint8_t *param, size_t param_len,
                         struct upstream_call *uc, char *why, size_t whylen)
 {
-    const struct upstream_target t = {addr, NULL};
+    const struct upstream_target t = { addr, NULL };
     return upstream_send_to(p, &t, user, ids, protocol, method, param, param_len, uc, why, whylen);
 }
 
@@ -1218,10 +1206,7 @@ void upstream_cancel(struct upstream_call *uc)
     call_unlink(uc);
 }
 
-int upstream_max_attempts(const struct upstream_pool *p)
-{
-    return p->lim.max_attempts;
-}
+int upstream_max_attempts(const struct upstream_pool *p) { return p->lim.max_attempts; }
 
 void upstream_pool_stats(const struct upstream_pool *p, struct upstream_stats *st)
 {

@@ -320,7 +320,7 @@ def expired_ticket(w, t, rt_default_skew):
         expect(len(lines) == 1, "r-exp logs %d failed handshakes: %r" % (len(lines), lines))
         expect("127.0.0.1:%d: client: SASL GSSAPI failed" % st["expired_port"] in lines[0],
                "the failed handshake logged is not the expired client's: %r" % lines[0])
-        # the GSS-API reason, which Cyrus only logs, is in the line
+        # the GSS-API reason (the minor status) is in the line
         expect("expired" in lines[0].lower(), "the log line does not say the ticket expired: %r" % lines[0])
         print("# logged: %s" % lines[0].strip(), flush=True)
     t.check("the router logs the expired client's failed handshake, with the reason", logged)

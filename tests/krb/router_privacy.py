@@ -273,8 +273,8 @@ def wrong_layer(w, rt, layer):
 
 CASES = [
     # name, rpc.protection, layer offer, layers python uses, a layer refused
-    # (not "integrity" against a privacy-only offer: Cyrus then settles on
-    # privacy, for clients that set both bits)
+    # (not "integrity" against a privacy-only offer: the router takes the
+    # strongest offered layer of a choice with several bits)
     ("auth", "authentication", 0x01, [1], 2),
     ("int", "integrity", 0x02, [2], 1),
     ("conf", "privacy", 0x04, [4], 1),

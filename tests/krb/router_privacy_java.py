@@ -61,7 +61,7 @@ def run(build, t):
             expect("fileinfo /p type=1 owner=root" in lines, "getFileInfo: %r" % lines)
             listing = [x for x in lines if x.startswith("listing /big ")]
             expect(listing and listing[0].split()[2] == "entries=%d" % BIG_DIR_ENTRIES, "listing: %r" % lines)
-            # Over the JDK's 64 KiB maximum buffer: Cyrus splits the
+            # Over the JDK's 64 KiB maximum buffer: the router splits the
             # reply into tokens, one WRAP frame each; Java reads them
             # as one stream, as Hadoop's client does.
             size = int(listing[0].split("bytes=")[1].split()[0])

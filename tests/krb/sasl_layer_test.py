@@ -1,5 +1,5 @@
-"""sasl_layer_test: runs test_sasl_layer (a Cyrus GSSAPI client and server
-in one process) against a loopback KDC: alice's tickets for the client,
+"""sasl_layer_test: runs test_sasl_layer (GSSAPI clients and servers, the
+router's and Cyrus's, in one process) against a loopback KDC: alice's tickets for the client,
 the nn/localhost keytab for the server.
 
     sasl_layer_test.py BUILD_DIR

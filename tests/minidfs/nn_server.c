@@ -24,18 +24,15 @@
 #include "sasl_layer.h"
 #include "sasl_server.h"
 
-#define NN_MAX_FRAME (64u << 20)      /* a NameNode request never needs more */
-#define NN_OUT_HIGH (16u << 20)       /* stop reading while this much is unsent */
+#define NN_MAX_FRAME (64u << 20) /* a NameNode request never needs more */
+#define NN_OUT_HIGH (16u << 20)  /* stop reading while this much is unsent */
 #define NN_READ_CHUNK (64u << 10)
 
 static void conn_close(struct nn_conn *c, const char *why);
 static void conn_flush(struct nn_conn *c);
 
 /* Bytes waiting to be written, wrapped or not. */
-static size_t out_pending(const struct nn_conn *c)
-{
-    return buf_len(&c->out) + buf_len(&c->wire_out);
-}
+static size_t out_pending(const struct nn_conn *c) { return buf_len(&c->out) + buf_len(&c->wire_out); }
 
 static void conn_update_watchers(struct nn_conn *c)
 {
@@ -150,8 +147,8 @@ static int layer_wrap(struct nn_conn *c)
         size_t plen = 4 + ((size_t)q[0] << 24 | (size_t)q[1] << 16 | (size_t)q[2] << 8 | q[3]);
         if (plen > buf_len(&c->out))
             break;
-        if (sasl_layer_wrap(auth_session_sasl_conn(c->auth), SASL_LAYER_SERVER, q, plen, &c->wire_out, why,
-                            sizeof why) < 0) {
+        if (sasl_layer_wrap(auth_session_layer(c->auth), SASL_LAYER_SERVER, q, plen, &c->wire_out, why, sizeof why) <
+            0) {
             fprintf(stderr, "minidfs: nn conn %llu: wrap: %s\n", (unsigned long long)c->id, why);
             return -1;
         }
@@ -221,8 +218,8 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
     buf_commit(into, (size_t)n);
     if (c->layer) {
         char why[256];
-        if (sasl_layer_unwrap(auth_session_sasl_conn(c->auth), SASL_LAYER_SERVER, &c->wire_in, &c->in, NN_MAX_FRAME,
-                              why, sizeof why) < 0) {
+        if (sasl_layer_unwrap(auth_session_layer(c->auth), SASL_LAYER_SERVER, &c->wire_in, &c->in, NN_MAX_FRAME, why,
+                              sizeof why) < 0) {
             conn_close(c, why);
             free(c);
             return;
