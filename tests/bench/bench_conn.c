@@ -50,6 +50,7 @@
 #include "ipc.h"
 #include "pbwire.h"
 #include "sasl_layer.h"
+#include "sec_layer.h"
 #include "thrift_walk.h"
 
 #define READ_CHUNK (64u * 1024)
@@ -63,33 +64,34 @@ enum ccd_phase { PH_CREATE, PH_COMPLETE, PH_DELETE };
 struct slot {
     int32_t call_id;
     bool busy;
-    enum ccd_phase phase;               /* create+complete+delete only */
-    uint64_t seq;                       /* mkdirs/create/ccd: the name's number */
-    uint64_t fileid;                    /* ccd: from the create reply, 0 if none */
-    uint64_t t_send;                    /* ns, when the op's first call was queued */
+    enum ccd_phase phase; /* create+complete+delete only */
+    uint64_t seq;         /* mkdirs/create/ccd: the name's number */
+    uint64_t fileid;      /* ccd: from the create reply, 0 if none */
+    uint64_t t_send;      /* ns, when the op's first call was queued */
 };
 
 enum conn_state { C_IDLE, C_CONNECTING, C_READY };
 
 struct conn {
     struct worker *w;
-    unsigned gid;                       /* run-wide index: names mkdirs/create targets */
-    int fd;                             /* -1 unless CONNECTING/READY */
+    unsigned gid; /* run-wide index: names mkdirs/create targets */
+    int fd;       /* -1 unless CONNECTING/READY */
     enum conn_state state;
     ev_io rio, wio;
-    ev_timer retry;                     /* reconnect after a failure */
-    double backoff;                     /* next retry delay, s */
+    ev_timer retry; /* reconnect after a failure */
+    double backoff; /* next retry delay, s */
     struct buf in, out;
     uint8_t client_id[IPC_CLIENT_ID_LEN]; /* new for every TCP connection */
-    int32_t next_call_id;               /* restarts at 0 (metastore: 1) per TCP connection */
-    uint64_t seq;                       /* name counter; survives reconnects */
-    unsigned outstanding;               /* busy slots */
-    struct slot *slots;                 /* cfg->depth of them */
-    struct tw_scan *scan;               /* metastore ops: the reply being received */
-    void *sasl;                         /* --kerberos: the Cyrus connection, NULL at ssf 0 */
-    struct buf plain;                   /* --kerberos: unwrapped reply bytes */
-    uint64_t last_progress;             /* ns: connect start, connect, or last reply */
-    bool dirty;                         /* on w->dirty */
+    int32_t next_call_id;                 /* restarts at 0 (metastore: 1) per TCP connection */
+    uint64_t seq;                         /* name counter; survives reconnects */
+    unsigned outstanding;                 /* busy slots */
+    struct slot *slots;                   /* cfg->depth of them */
+    struct tw_scan *scan;                 /* metastore ops: the reply being received */
+    void *sasl;                           /* --kerberos: the Cyrus connection, NULL at ssf 0 */
+    struct sec_layer *layer;              /* its security layer, with sasl */
+    struct buf plain;                     /* --kerberos: unwrapped reply bytes */
+    uint64_t last_progress;               /* ns: connect start, connect, or last reply */
+    bool dirty;                           /* on w->dirty */
     struct conn *next_dirty;
 };
 
@@ -143,12 +145,12 @@ static size_t pack_create_rest(uint8_t *p)
 {
     uint8_t perm[8];
     size_t n = 0, pl = pb_put_varint_field(perm, 1, 0644);
-    n += pb_put_bytes_field(p + n, 2, perm, pl);                /* masked */
+    n += pb_put_bytes_field(p + n, 2, perm, pl); /* masked */
     n += pb_put_bytes_field(p + n, 3, client_name, sizeof client_name - 1);
-    n += pb_put_varint_field(p + n, 4, 1);                      /* createFlag CREATE */
-    n += pb_put_varint_field(p + n, 5, 1);                      /* createParent */
-    n += pb_put_varint_field(p + n, 6, 1);                      /* replication */
-    n += pb_put_varint_field(p + n, 7, 128ull << 20);           /* blockSize */
+    n += pb_put_varint_field(p + n, 4, 1);            /* createFlag CREATE */
+    n += pb_put_varint_field(p + n, 5, 1);            /* createParent */
+    n += pb_put_varint_field(p + n, 6, 1);            /* replication */
+    n += pb_put_varint_field(p + n, 7, 128ull << 20); /* blockSize */
     return n;
 }
 
@@ -166,22 +168,20 @@ static size_t pack_request(struct conn *c, const struct slot *s, uint8_t *p, con
         src = name;
     }
     sl = strlen(src);
-    n += pb_put_bytes_field(p + n, 1, src, sl);                 /* src */
+    n += pb_put_bytes_field(p + n, 1, src, sl); /* src */
     switch (cfg->op) {
-    case OP_GETFILEINFO:
-        *method = "getFileInfo";
-        break;
+    case OP_GETFILEINFO: *method = "getFileInfo"; break;
     case OP_GETLISTING:
         *method = "getListing";
-        n += pb_put_bytes_field(p + n, 2, "", 0);               /* startAfter */
-        n += pb_put_varint_field(p + n, 3, 0);                  /* needLocation */
+        n += pb_put_bytes_field(p + n, 2, "", 0); /* startAfter */
+        n += pb_put_varint_field(p + n, 3, 0);    /* needLocation */
         break;
     case OP_MKDIRS: {
         uint8_t perm[8];
         size_t pl = pb_put_varint_field(perm, 1, 0755);
         *method = "mkdirs";
-        n += pb_put_bytes_field(p + n, 2, perm, pl);            /* masked */
-        n += pb_put_varint_field(p + n, 3, 1);                  /* createParent */
+        n += pb_put_bytes_field(p + n, 2, perm, pl); /* masked */
+        n += pb_put_varint_field(p + n, 3, 1);       /* createParent */
         break;
     }
     case OP_CREATE:
@@ -198,17 +198,16 @@ static size_t pack_request(struct conn *c, const struct slot *s, uint8_t *p, con
             *method = "complete";
             n += pb_put_bytes_field(p + n, 2, client_name, sizeof client_name - 1); /* clientName */
             if (s->fileid)
-                n += pb_put_varint_field(p + n, 4, s->fileid);                       /* fileId */
+                n += pb_put_varint_field(p + n, 4, s->fileid); /* fileId */
             break;
         case PH_DELETE:
             *method = "delete";
-            n += pb_put_varint_field(p + n, 2, 0);              /* recursive */
+            n += pb_put_varint_field(p + n, 2, 0); /* recursive */
             break;
         }
         break;
     case OP_GET_TABLE:
-    case OP_GET_PARTS_BY_NAMES:
-        break;                                                  /* Thrift: bench_hms.c */
+    case OP_GET_PARTS_BY_NAMES: break; /* Thrift: bench_hms.c */
     }
     return n;
 }
@@ -263,6 +262,8 @@ static void conn_fail(struct conn *c, const char *why, unsigned counted)
         close(c->fd);
     c->fd = -1;
     c->state = C_IDLE;
+    sec_layer_free(c->layer);
+    c->layer = NULL;
     bench_krb_free(&c->sasl);
     buf_reset(&c->plain);
     buf_reset(&c->in);
@@ -443,9 +444,7 @@ static int handle_hms_reply(struct conn *c, const uint8_t *msg, size_t len, uint
         return -1;
     }
     switch (hms_check_reply(w->cfg, msg, len, s->call_id, why, sizeof why)) {
-    case HMS_BROKEN:
-        conn_fail(c, why, 0);
-        return -1;
+    case HMS_BROKEN: conn_fail(c, why, 0); return -1;
     case HMS_ERROR_REPLY:
         w->errors++;
         w->error_replies++;
@@ -481,8 +480,8 @@ static int read_hms_replies(struct conn *c, uint64_t now)
         if (rc < 0) {
             char why[128];
             bool http = buf_len(&c->in) >= 5 && memcmp(buf_rptr(&c->in), "HTTP/", 5) == 0;
-            snprintf(why, sizeof why, "%s%s", http ? "the server answered in HTTP, not Thrift: " : "bad reply: ",
-                     tw_strerror(rc));
+            snprintf(why, sizeof why, "%s%s",
+                     http ? "the server answered in HTTP, not Thrift: " : "bad reply: ", tw_strerror(rc));
             conn_fail(c, why, 0);
             return -1;
         }
@@ -525,7 +524,7 @@ static void on_read(struct ev_loop *loop, ev_io *io, int revents)
     struct buf *src = &c->in;
     if (c->sasl) {
         char why[200];
-        if (sasl_layer_unwrap(c->sasl, SASL_LAYER_CLIENT, &c->in, &c->plain, IPC_MAX_FRAME_DEFAULT, why, sizeof why) <
+        if (sasl_layer_unwrap(c->layer, SASL_LAYER_CLIENT, &c->in, &c->plain, IPC_MAX_FRAME_DEFAULT, why, sizeof why) <
             0) {
             conn_fail(c, why, 0);
             return;
@@ -569,10 +568,7 @@ static void on_write(struct ev_loop *loop, ev_io *io, int revents)
     conn_flush(c);
 }
 
-static void on_retry(struct ev_loop *loop, ev_timer *t, int revents)
-{
-    conn_start(t->data);
-}
+static void on_retry(struct ev_loop *loop, ev_timer *t, int revents) { conn_start(t->data); }
 
 /* --kerberos: connect and authenticate on a blocking socket, then hand the
  * connection to the loop. */
@@ -599,6 +595,10 @@ static void conn_start_krb(struct conn *c)
     }
     if (ssf == 0)
         bench_krb_free(&c->sasl); /* authentication only: replies come plain */
+    else if (!(c->layer = sec_layer_from_cyrus(c->sasl))) {
+        conn_fail(c, "out of memory", 0);
+        return;
+    }
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     ev_io_set(&c->rio, fd, EV_READ);
     ev_io_set(&c->wio, fd, EV_WRITE);
@@ -662,10 +662,7 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
     }
 }
 
-static void on_stop(struct ev_loop *loop, ev_timer *t, int revents)
-{
-    ev_break(loop, EVBREAK_ALL);
-}
+static void on_stop(struct ev_loop *loop, ev_timer *t, int revents) { ev_break(loop, EVBREAK_ALL); }
 
 void *worker_main(void *arg)
 {
@@ -726,6 +723,8 @@ void *worker_main(void *arg)
         struct conn *c = &w->conns[i];
         if (c->fd >= 0)
             close(c->fd);
+        sec_layer_free(c->layer);
+        c->layer = NULL;
         bench_krb_free(&c->sasl);
         buf_free(&c->plain);
         buf_free(&c->in);

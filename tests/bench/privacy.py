@@ -171,6 +171,13 @@ def main():
                     except RuntimeError as e:
                         print("privacy.py: %s" % e, file=sys.stderr)
                         ok = False
+                for name, r in res.items():
+                    # A cell that did no work, or whose calls failed, is a
+                    # broken setup, not a figure.
+                    if r["err"] or not r["ops"]:
+                        print("privacy.py: %s %s x%d: %d ops, %d errors" % (name, op, conns, r["ops"], r["err"]),
+                              file=sys.stderr)
+                        ok = False
                 cells = []
                 for c in cols:
                     r = res.get(c)
@@ -199,6 +206,10 @@ def main():
             bl = bout.strip().splitlines()
             bm = LAST.match(bl[-1]) if bl else None
             p99[name] = small["p99"]
+            if small["err"] or not small["ops"] or not bm or int(bm.group(5)):
+                print("privacy.py: mixed load through %s: getFileInfo %d ops, %d errors; getListing %s"
+                      % (name, small["ops"], small["err"], "ran" if bm else "gave no figures"), file=sys.stderr)
+                ok = False
             print("  %-8s getFileInfo ops/s=%d p50=%d p99=%d us | getListing ops/s=%s p99=%s us"
                   % (name, small["ops"], small["p50"], small["p99"], bm.group(1) if bm else "-",
                      bm.group(3) if bm else "-"))
