@@ -25,6 +25,9 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include "errmsg.h"
+#include "wire.h"
+
 #define HDR 16    /* wrap token header */
 #define CONF 16   /* confounder: one AES block */
 #define MAXCKS 24 /* longest truncated checksum (HMAC-SHA384-192) */
@@ -52,17 +55,25 @@ struct krb_cfx {
     EVP_CIPHER_CTX *unseal;         /* AES-CTS decrypt, the peer's sealing Ke */
     EVP_MAC_CTX *ki_send, *ki_recv; /* integrity keys of encryption */
     EVP_MAC_CTX *kc_send, *kc_recv; /* checksum keys of integrity tokens */
+    /* Confounders, drawn from RAND_bytes a batch at a time: each call
+     * costs OpenSSL a getpid() (its fork check), a system call per message
+     * otherwise. */
+    uint8_t pool[CONF * 64];
+    size_t pool_used; /* bytes of pool handed out; sizeof pool = empty */
 };
 
-static void say(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void say(char *why, size_t whylen, const char *fmt, ...)
+/* The next confounder (CONF random bytes) into out. 0 or -1. */
+static int confounder(struct krb_cfx *c, uint8_t *out)
 {
-    if (!why || !whylen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, whylen, fmt, ap);
-    va_end(ap);
+    if (c->pool_used + CONF > sizeof c->pool) {
+        if (RAND_bytes(c->pool, (int)sizeof c->pool) != 1)
+            return -1;
+        c->pool_used = 0;
+    }
+    memcpy(out, c->pool + c->pool_used, CONF);
+    OPENSSL_cleanse(c->pool + c->pool_used, CONF);
+    c->pool_used += CONF;
+    return 0;
 }
 
 static void put_be16(uint8_t *p, uint16_t v)
@@ -72,12 +83,6 @@ static void put_be16(uint8_t *p, uint16_t v)
 }
 
 static uint16_t get_be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (24 - 8 * i));
-}
 
 static void put_be64(uint8_t *p, uint64_t v)
 {
@@ -185,10 +190,10 @@ static int kdf_sha2(const char *digest, const uint8_t *base, size_t baselen, con
 {
     uint8_t in[4 + 5 + 1 + 4], md[64];
     size_t mdlen = 0;
-    put_be32(in, 1);
+    wire_put_be32(in, 1);
     memcpy(in + 4, label, 5);
     in[9] = 0;
-    put_be32(in + 10, (uint32_t)(outlen * 8));
+    wire_put_be32(in + 10, (uint32_t)(outlen * 8));
     int ok = hmac_once(digest, base, baselen, in, sizeof in, md, &mdlen) && mdlen >= outlen;
     if (ok)
         memcpy(out, md, outlen);
@@ -201,7 +206,7 @@ static int derive(int enctype, const uint8_t *base, size_t baselen, uint32_t usa
                   uint8_t *out)
 {
     uint8_t c[5];
-    put_be32(c, usage);
+    wire_put_be32(c, usage);
     c[4] = kind;
     if (enctype == 17 || enctype == 18)
         return dk_aes(base, baselen, c, out);
@@ -243,17 +248,18 @@ struct krb_cfx *krb_cfx_new(int enctype, const uint8_t *key, size_t keylen, bool
     case 18: want = kelen = kilen = 32, cks = 12, digest = "SHA1", ctsname = "AES-256-CBC-CTS"; break;
     case 19: want = kelen = kilen = 16, cks = 16, digest = "SHA256", ctsname = "AES-128-CBC-CTS"; break;
     case 20: want = kelen = 32, kilen = 24, cks = 24, digest = "SHA384", ctsname = "AES-256-CBC-CTS"; break;
-    default: say(why, whylen, "enctype %d is not supported (only 17, 18, 19, 20)", enctype); return NULL;
+    default: fr_errf(why, whylen, "enctype %d is not supported (only 17, 18, 19, 20)", enctype); return NULL;
     }
     if (!key || keylen != want) {
-        say(why, whylen, "enctype %d needs a %zu-byte key, got %zu bytes", enctype, want, keylen);
+        fr_errf(why, whylen, "enctype %d needs a %zu-byte key, got %zu bytes", enctype, want, keylen);
         return NULL;
     }
     struct krb_cfx *c = calloc(1, sizeof *c);
     if (!c) {
-        say(why, whylen, "out of memory");
+        fr_errf(why, whylen, "out of memory");
         return NULL;
     }
+    c->pool_used = sizeof c->pool; /* empty: filled at the first wrap */
     c->initiator = initiator;
     c->subkey = acceptor_subkey;
     c->etm = enctype >= 19;
@@ -268,7 +274,7 @@ struct krb_cfx *krb_cfx_new(int enctype, const uint8_t *key, size_t keylen, bool
     EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
     bool ok = cts && mac;
     if (!ok)
-        say(why, whylen, "OpenSSL has no %s or HMAC", ctsname);
+        fr_errf(why, whylen, "OpenSSL has no %s or HMAC", ctsname);
     if (ok && !(derive(enctype, key, keylen, seal_out, 0xAA, kelen, ke_out) &&
                 derive(enctype, key, keylen, seal_in, 0xAA, kelen, ke_in) &&
                 derive(enctype, key, keylen, seal_out, 0x55, kilen, ki_out) &&
@@ -276,7 +282,7 @@ struct krb_cfx *krb_cfx_new(int enctype, const uint8_t *key, size_t keylen, bool
                 derive(enctype, key, keylen, seal_out, 0x99, kilen, kc_out) &&
                 derive(enctype, key, keylen, seal_in, 0x99, kilen, kc_in))) {
         ok = false;
-        say(why, whylen, "key derivation failed in OpenSSL");
+        fr_errf(why, whylen, "key derivation failed in OpenSSL");
     }
     if (ok) {
         c->seal = cts_ctx(cts, ke_out, 1);
@@ -287,7 +293,7 @@ struct krb_cfx *krb_cfx_new(int enctype, const uint8_t *key, size_t keylen, bool
         c->kc_recv = mac_ctx(mac, digest, kc_in, kilen);
         if (!c->seal || !c->unseal || !c->ki_send || !c->ki_recv || !c->kc_send || !c->kc_recv) {
             ok = false;
-            say(why, whylen, "OpenSSL refused the %s or HMAC-%s keys", ctsname, digest);
+            fr_errf(why, whylen, "OpenSSL refused the %s or HMAC-%s keys", ctsname, digest);
         }
     }
     OPENSSL_cleanse(ke_out, sizeof ke_out);
@@ -315,6 +321,7 @@ void krb_cfx_free(struct krb_cfx *c)
     EVP_MAC_CTX_free(c->ki_recv);
     EVP_MAC_CTX_free(c->kc_send);
     EVP_MAC_CTX_free(c->kc_recv);
+    OPENSSL_cleanse(c->pool, sizeof c->pool);
     free(c);
 }
 
@@ -372,7 +379,7 @@ int krb_cfx_wrap(struct krb_cfx *c, bool conf, const uint8_t *msg, size_t n, uin
                  size_t whylen)
 {
     if (n > MAXMSG) {
-        say(why, whylen, "message of %zu bytes is too long to wrap", n);
+        fr_errf(why, whylen, "message of %zu bytes is too long to wrap", n);
         return -1;
     }
     uint64_t seq = c->send_seq;
@@ -380,8 +387,8 @@ int krb_cfx_wrap(struct krb_cfx *c, bool conf, const uint8_t *msg, size_t n, uin
         uint8_t *body = out + HDR; /* conf | msg | header copy, encrypted in place */
         size_t plen = CONF + n + HDR;
         header(c, out, FL_SEALED, 0, seq);
-        if (RAND_bytes(body, CONF) != 1) {
-            say(why, whylen, "RAND_bytes failed");
+        if (confounder(c, body) < 0) {
+            fr_errf(why, whylen, "RAND_bytes failed");
             return -1;
         }
         memmove(body + CONF, msg, n);
@@ -410,7 +417,7 @@ int krb_cfx_wrap(struct krb_cfx *c, bool conf, const uint8_t *msg, size_t n, uin
     c->send_seq++;
     return 0;
 fail:
-    say(why, whylen, "OpenSSL failed to %s a wrap token", conf ? "seal" : "sign");
+    fr_errf(why, whylen, "OpenSSL failed to %s a wrap token", conf ? "seal" : "sign");
     return -1;
 }
 
@@ -437,31 +444,31 @@ int krb_cfx_unwrap(struct krb_cfx *c, uint8_t *tok, size_t n, uint8_t *out, size
                    size_t whylen)
 {
     if (n < HDR) {
-        say(why, whylen, "wrap token of %zu bytes is shorter than its 16-byte header", n);
+        fr_errf(why, whylen, "wrap token of %zu bytes is shorter than its 16-byte header", n);
         return -1;
     }
     if (n > MAXMSG + HDR + CONF + HDR + MAXCKS) {
-        say(why, whylen, "wrap token of %zu bytes is too long", n);
+        fr_errf(why, whylen, "wrap token of %zu bytes is too long", n);
         return -1;
     }
     if (tok[0] != 0x05 || tok[1] != 0x04) {
-        say(why, whylen, "not a wrap token (TOK_ID %02x %02x, want 05 04)", tok[0], tok[1]);
+        fr_errf(why, whylen, "not a wrap token (TOK_ID %02x %02x, want 05 04)", tok[0], tok[1]);
         return -1;
     }
     if (tok[3] != 0xFF) {
-        say(why, whylen, "wrap token filler byte is %02x, not ff", tok[3]);
+        fr_errf(why, whylen, "wrap token filler byte is %02x, not ff", tok[3]);
         return -1;
     }
     uint8_t flags = tok[2];
     bool from_acceptor = flags & FL_ACCEPTOR;
     if (from_acceptor != c->initiator) {
-        say(why, whylen, "wrap token sent by the %s, but the peer is the %s", from_acceptor ? "acceptor" : "initiator",
-            c->initiator ? "acceptor" : "initiator");
+        fr_errf(why, whylen, "wrap token sent by the %s, but the peer is the %s",
+                from_acceptor ? "acceptor" : "initiator", c->initiator ? "acceptor" : "initiator");
         return -1;
     }
     if (!!(flags & FL_SUBKEY) != c->subkey) {
-        say(why, whylen, "wrap token %s the AcceptorSubkey flag, the context %s an acceptor subkey",
-            flags & FL_SUBKEY ? "has" : "lacks", c->subkey ? "has" : "has no");
+        fr_errf(why, whylen, "wrap token %s the AcceptorSubkey flag, the context %s an acceptor subkey",
+                flags & FL_SUBKEY ? "has" : "lacks", c->subkey ? "has" : "has no");
         return -1;
     }
     size_t ec = get_be16(tok + 4), rrc = get_be16(tok + 6);
@@ -475,13 +482,13 @@ int krb_cfx_unwrap(struct krb_cfx *c, uint8_t *tok, size_t n, uint8_t *out, size
 
     if (flags & FL_SEALED) {
         if (blen < CONF + HDR + c->cks) {
-            say(why, whylen, "sealed wrap token of %zu bytes is too short (at least %zu)", n,
-                HDR + CONF + HDR + c->cks);
+            fr_errf(why, whylen, "sealed wrap token of %zu bytes is too short (at least %zu)", n,
+                    HDR + CONF + HDR + c->cks);
             return -1;
         }
         size_t clen = blen - c->cks;
         if (ec > clen - CONF - HDR) {
-            say(why, whylen, "wrap token EC %zu is larger than its %zu bytes of data", ec, clen - CONF - HDR);
+            fr_errf(why, whylen, "wrap token EC %zu is larger than its %zu bytes of data", ec, clen - CONF - HDR);
             return -1;
         }
         const uint8_t *got = body + clen;
@@ -490,7 +497,7 @@ int krb_cfx_unwrap(struct krb_cfx *c, uint8_t *tok, size_t n, uint8_t *out, size
             if (!mac2(c, c->ki_recv, iv0, sizeof iv0, body, clen, tag))
                 goto ossl;
             if (CRYPTO_memcmp(tag, got, c->cks) != 0) {
-                say(why, whylen, "sealed wrap token fails its integrity check");
+                fr_errf(why, whylen, "sealed wrap token fails its integrity check");
                 return -1;
             }
         }
@@ -500,13 +507,13 @@ int krb_cfx_unwrap(struct krb_cfx *c, uint8_t *tok, size_t n, uint8_t *out, size
             if (!mac2(c, c->ki_recv, out, clen, NULL, 0, tag))
                 goto ossl;
             if (CRYPTO_memcmp(tag, got, c->cks) != 0) {
-                say(why, whylen, "sealed wrap token fails its integrity check");
+                fr_errf(why, whylen, "sealed wrap token fails its integrity check");
                 return -1;
             }
         }
         const uint8_t *copy = out + clen - HDR;
         if (memcmp(copy, tok, 6) != 0 || memcmp(copy + 8, tok + 8, 8) != 0) {
-            say(why, whylen, "the encrypted header of the wrap token differs from its outer header");
+            fr_errf(why, whylen, "the encrypted header of the wrap token differs from its outer header");
             return -1;
         }
         len = clen - CONF - HDR - ec;
@@ -514,11 +521,11 @@ int krb_cfx_unwrap(struct krb_cfx *c, uint8_t *tok, size_t n, uint8_t *out, size
         *sealed = true;
     } else {
         if (ec != c->cks) {
-            say(why, whylen, "integrity wrap token EC %zu is not the checksum length %zu", ec, c->cks);
+            fr_errf(why, whylen, "integrity wrap token EC %zu is not the checksum length %zu", ec, c->cks);
             return -1;
         }
         if (blen < c->cks) {
-            say(why, whylen, "integrity wrap token of %zu bytes is too short for its checksum", n);
+            fr_errf(why, whylen, "integrity wrap token of %zu bytes is too short for its checksum", n);
             return -1;
         }
         len = blen - c->cks;
@@ -528,21 +535,21 @@ int krb_cfx_unwrap(struct krb_cfx *c, uint8_t *tok, size_t n, uint8_t *out, size
         if (!mac2(c, c->kc_recv, body, len, h, HDR, tag))
             goto ossl;
         if (CRYPTO_memcmp(tag, body + len, c->cks) != 0) {
-            say(why, whylen, "integrity wrap token has a bad checksum");
+            fr_errf(why, whylen, "integrity wrap token has a bad checksum");
             return -1;
         }
         memmove(out, body, len);
         *sealed = false;
     }
     if (seq != c->recv_seq) {
-        say(why, whylen, "wrap token sequence number %llu, expected %llu (replayed, lost or reordered)",
-            (unsigned long long)seq, (unsigned long long)c->recv_seq);
+        fr_errf(why, whylen, "wrap token sequence number %llu, expected %llu (replayed, lost or reordered)",
+                (unsigned long long)seq, (unsigned long long)c->recv_seq);
         return -1;
     }
     c->recv_seq++;
     *outlen = len;
     return 0;
 ossl:
-    say(why, whylen, "OpenSSL failed to check a wrap token");
+    fr_errf(why, whylen, "OpenSSL failed to check a wrap token");
     return -1;
 }

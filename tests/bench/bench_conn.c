@@ -87,8 +87,7 @@ struct conn {
     unsigned outstanding;                 /* busy slots */
     struct slot *slots;                   /* cfg->depth of them */
     struct tw_scan *scan;                 /* metastore ops: the reply being received */
-    void *sasl;                           /* --kerberos: the Cyrus connection, NULL at ssf 0 */
-    struct sec_layer *layer;              /* its security layer, with sasl */
+    struct sec_layer *sasl;               /* --kerberos: the security layer, NULL at ssf 0 */
     struct buf plain;                     /* --kerberos: unwrapped reply bytes */
     uint64_t last_progress;               /* ns: connect start, connect, or last reply */
     bool dirty;                           /* on w->dirty */
@@ -262,8 +261,6 @@ static void conn_fail(struct conn *c, const char *why, unsigned counted)
         close(c->fd);
     c->fd = -1;
     c->state = C_IDLE;
-    sec_layer_free(c->layer);
-    c->layer = NULL;
     bench_krb_free(&c->sasl);
     buf_reset(&c->plain);
     buf_reset(&c->in);
@@ -524,7 +521,7 @@ static void on_read(struct ev_loop *loop, ev_io *io, int revents)
     struct buf *src = &c->in;
     if (c->sasl) {
         char why[200];
-        if (sasl_layer_unwrap(c->layer, SASL_LAYER_CLIENT, &c->in, &c->plain, IPC_MAX_FRAME_DEFAULT, why, sizeof why) <
+        if (sasl_layer_unwrap(c->sasl, SASL_LAYER_CLIENT, &c->in, &c->plain, IPC_MAX_FRAME_DEFAULT, why, sizeof why) <
             0) {
             conn_fail(c, why, 0);
             return;
@@ -595,10 +592,6 @@ static void conn_start_krb(struct conn *c)
     }
     if (ssf == 0)
         bench_krb_free(&c->sasl); /* authentication only: replies come plain */
-    else if (!(c->layer = sec_layer_from_cyrus(c->sasl))) {
-        conn_fail(c, "out of memory", 0);
-        return;
-    }
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     ev_io_set(&c->rio, fd, EV_READ);
     ev_io_set(&c->wio, fd, EV_WRITE);
@@ -723,8 +716,6 @@ void *worker_main(void *arg)
         struct conn *c = &w->conns[i];
         if (c->fd >= 0)
             close(c->fd);
-        sec_layer_free(c->layer);
-        c->layer = NULL;
         bench_krb_free(&c->sasl);
         buf_free(&c->plain);
         buf_free(&c->in);

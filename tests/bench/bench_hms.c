@@ -31,12 +31,9 @@
 enum { T_STOP = 0, T_I16 = 6, T_STRING = 11, T_STRUCT = 12, T_LIST = 15 };
 
 #define SETUP_TIMEOUT_S 10
-#define MAX_PARTS 100000                /* names get_partitions_by_names may ask for */
+#define MAX_PARTS 100000 /* names get_partitions_by_names may ask for */
 
-static int put_u8(struct buf *b, uint8_t v)
-{
-    return buf_append(b, &v, 1);
-}
+static int put_u8(struct buf *b, uint8_t v) { return buf_append(b, &v, 1); }
 
 static int put_be16(struct buf *b, uint16_t v)
 {
@@ -121,14 +118,14 @@ static const char *exception_name(const char *method, int16_t fid)
 {
     if (strcmp(method, "get_partition_names") == 0)
         return fid == 1 ? "NoSuchObjectException" : fid == 2 ? "MetaException" : "an undeclared exception";
-    return fid == 1 ? "MetaException"
-         : fid == 2 ? "NoSuchObjectException"
-         : fid == 3 && strcmp(method, "get_partitions_by_names") == 0 ? "InvalidObjectException"
-                                                                    : "an undeclared exception";
+    return fid == 1                                                     ? "MetaException"
+           : fid == 2                                                   ? "NoSuchObjectException"
+           : fid == 3 && strcmp(method, "get_partitions_by_names") == 0 ? "InvalidObjectException"
+                                                                        : "an undeclared exception";
 }
 
-enum hms_verdict hms_check_reply(const struct bench_cfg *cfg, const uint8_t *msg, size_t len, int32_t seqid,
-                                 char *why, size_t whylen)
+enum hms_verdict hms_check_reply(const struct bench_cfg *cfg, const uint8_t *msg, size_t len, int32_t seqid, char *why,
+                                 size_t whylen)
 {
     const char *m = cfg->hms_method;
     struct tw_header h;
@@ -195,8 +192,8 @@ enum hms_verdict hms_check_reply(const struct bench_cfg *cfg, const uint8_t *msg
 
 /* Calls method with args on a new connection and leaves the whole reply
  * message in reply. Returns 0, or -1 with a message in err. */
-static int call_blocking(const struct bench_cfg *cfg, const char *method, const struct buf *args,
-                         struct buf *reply, char *err, size_t errlen)
+static int call_blocking(const struct bench_cfg *cfg, const char *method, const struct buf *args, struct buf *reply,
+                         char *err, size_t errlen)
 {
     struct buf out = BUF_INIT;
     int fd = -1, ret = -1;
@@ -249,8 +246,9 @@ static int call_blocking(const struct bench_cfg *cfg, const char *method, const 
             continue;
         if (n <= 0) {
             snprintf(err, errlen, "no reply to %s: %s", method,
-                     n == 0 ? "closed by the server"
-                     : errno == EAGAIN || errno == EWOULDBLOCK ? "timed out" : strerror(errno));
+                     n == 0                                    ? "closed by the server"
+                     : errno == EAGAIN || errno == EWOULDBLOCK ? "timed out"
+                                                               : strerror(errno));
             goto done;
         }
         buf_commit(reply, (size_t)n);
@@ -265,9 +263,9 @@ done:
 /* get_partition_names: collects the names (path 0/elem) or the exception
  * message (paths 1/1, 2/1). */
 struct names {
-    struct buf *args;                   /* the names are appended here as list elements */
+    struct buf *args; /* the names are appended here as list elements */
     unsigned n;
-    int exc;                            /* result field id of an exception, 0 if none */
+    int exc; /* result field id of an exception, 0 if none */
     char msg[160];
     bool too_many;
 };

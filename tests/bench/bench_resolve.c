@@ -49,8 +49,9 @@ static void add_mount(struct record_set *set, const char *src, int ns, int ns2, 
         snprintf(d, sizeof d, "ns%d:%s, ns%d:%s", ns, src, ns2, src);
     else
         snprintf(d, sizeof d, "ns%d:%s", ns, src);
-    if (record_set(&r, "destinations", d, w, sizeof w) < 0 || (order && record_set(&r, "order", order, w, sizeof w) < 0) ||
-        record_finish(&r, w, sizeof w) < 0 || recset_add(set, &r) < 0) {
+    if (record_set(&r, "destinations", d, w, sizeof w) < 0 ||
+        (order && record_set(&r, "order", order, w, sizeof w) < 0) || record_finish(&r, w, sizeof w) < 0 ||
+        recset_add(set, &r) < 0) {
         fprintf(stderr, "%s: %s\n", src, w);
         exit(1);
     }
@@ -99,8 +100,16 @@ static char **make_table(struct record_set *set, size_t n)
     return srcs;
 }
 
-static const char *const leaf[] = {"part-00000.parquet", "year=2024", "month=06", "_SUCCESS", "x", "logs",
-                                   "tmp", "a_rather_longer_directory_name_for_tests", "éte", "d"};
+static const char *const leaf[] = { "part-00000.parquet",
+                                    "year=2024",
+                                    "month=06",
+                                    "_SUCCESS",
+                                    "x",
+                                    "logs",
+                                    "tmp",
+                                    "a_rather_longer_directory_name_for_tests",
+                                    "éte",
+                                    "d" };
 
 static char **make_paths(char **srcs, size_t n)
 {
@@ -145,7 +154,7 @@ static void run(size_t n, long lookups)
     recset_init(&set);
     char **srcs = make_table(&set, n);
     char **paths = make_paths(srcs, n);
-    struct snap_params prm = {.default_ns = "ns0", .version = 1};
+    struct snap_params prm = { .default_ns = "ns0", .version = 1 };
     struct snap_stats st;
     double t0 = now();
     struct snapshot *s = snapshot_build(&set, &prm, &st);

@@ -41,39 +41,39 @@
 
 #define PROBE_TIMEOUT_NS (3ull * 1000000000ull)
 
-static const char *const op_names[] = { "getFileInfo", "getListing", "mkdirs", "create", "create+complete+delete",
-                                        "get_table", "get_partitions_by_names" };
+static const char *const op_names[] = {
+    "getFileInfo", "getListing", "mkdirs", "create", "create+complete+delete", "get_table", "get_partitions_by_names"
+};
 #define N_OPS (sizeof op_names / sizeof op_names[0])
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: fedrouter-bench --target HOST:PORT\n"
-            "                       --op getFileInfo|getListing|mkdirs|create|create+complete+delete\n"
-            "                       --path P --conns N --duration S\n"
-            "                       [--user U] [--depth D] [--threads T] [--warmup S]\n"
-            "                       [--kerberos SERVICE/HOST]\n"
-            "       fedrouter-bench --target HOST:PORT --op get_table|get_partitions_by_names\n"
-            "                       --db D --table T --conns N --duration S\n"
-            "                       [--threads T] [--warmup S]\n"
-            "  Closed-loop Hadoop IPC load: N connections over T threads (default 1), each\n"
-            "  keeping D calls outstanding (default 1), for S seconds after a warmup\n"
-            "  (default 1 s). U is the effective user of the connections (default bench).\n"
-            "  --kerberos authenticates every HDFS connection with SASL GSSAPI to the service\n"
-            "  principal SERVICE/HOST (ticket cache: KRB5CCNAME; U should be its user) and\n"
-            "  takes the strongest protection the server offers (wrapped replies at\n"
-            "  integrity and privacy; requests go plain, as the Go hdfs client sends them).\n"
-            "  getFileInfo/getListing query P; mkdirs/create make P/bench-<conn>-<seq>\n"
-            "  (names repeat between runs: give create a fresh P each run).\n"
-            "  create+complete+delete (alias ccd) is one op of three calls in a row: create\n"
-            "  P/bench-<conn>-<seq>, complete it (empty), delete it; its latency covers all three.\n"
-            "  get_table and get_partitions_by_names are Hive Metastore calls (unframed binary\n"
-            "  Thrift) on table D.T, one call in flight per connection (--depth stays 1);\n"
-            "  get_partitions_by_names asks for every partition the table has (listed once at\n"
-            "  start with get_partition_names) and checks that each one comes back.\n"
-            "  Last line: ops/s=N p50_us=N p99_us=N p999_us=N errors=N\n"
-            "  Exit: 0 run completed (even with errors), 1 target unreachable (or no partition\n"
-            "  names to ask for), 2 bad arguments.\n");
+    fprintf(f, "usage: fedrouter-bench --target HOST:PORT\n"
+               "                       --op getFileInfo|getListing|mkdirs|create|create+complete+delete\n"
+               "                       --path P --conns N --duration S\n"
+               "                       [--user U] [--depth D] [--threads T] [--warmup S]\n"
+               "                       [--kerberos SERVICE/HOST]\n"
+               "       fedrouter-bench --target HOST:PORT --op get_table|get_partitions_by_names\n"
+               "                       --db D --table T --conns N --duration S\n"
+               "                       [--threads T] [--warmup S]\n"
+               "  Closed-loop Hadoop IPC load: N connections over T threads (default 1), each\n"
+               "  keeping D calls outstanding (default 1), for S seconds after a warmup\n"
+               "  (default 1 s). U is the effective user of the connections (default bench).\n"
+               "  --kerberos authenticates every HDFS connection with SASL GSSAPI to the service\n"
+               "  principal SERVICE/HOST (ticket cache: KRB5CCNAME; U should be its user) and\n"
+               "  takes the strongest protection the server offers (wrapped replies at\n"
+               "  integrity and privacy; requests go plain, as the Go hdfs client sends them).\n"
+               "  getFileInfo/getListing query P; mkdirs/create make P/bench-<conn>-<seq>\n"
+               "  (names repeat between runs: give create a fresh P each run).\n"
+               "  create+complete+delete (alias ccd) is one op of three calls in a row: create\n"
+               "  P/bench-<conn>-<seq>, complete it (empty), delete it; its latency covers all three.\n"
+               "  get_table and get_partitions_by_names are Hive Metastore calls (unframed binary\n"
+               "  Thrift) on table D.T, one call in flight per connection (--depth stays 1);\n"
+               "  get_partitions_by_names asks for every partition the table has (listed once at\n"
+               "  start with get_partition_names) and checks that each one comes back.\n"
+               "  Last line: ops/s=N p50_us=N p99_us=N p999_us=N errors=N\n"
+               "  Exit: 0 run completed (even with errors), 1 target unreachable (or no partition\n"
+               "  names to ask for), 2 bad arguments.\n");
 }
 
 /* Reports a bad command line; returns the exit status 2. */
@@ -174,14 +174,13 @@ static int probe(const struct bench_cfg *cfg, char *err, size_t errlen)
         if (rc == 0 && cfg->krb_service) {
             /* One handshake up front: a refused ticket is reported once,
              * with the server's words, not as a run full of errors. */
-            void *sasl = NULL;
+            struct sec_layer *sasl = NULL;
             unsigned ssf = 0;
             rc = bench_krb_handshake(fd, cfg->krb_service, cfg->krb_host, &sasl, &ssf, err, errlen);
             bench_krb_free(&sasl);
             close(fd);
             if (rc == 0)
-                printf("fedrouter-bench: kerberos %s/%s, security strength %u\n", cfg->krb_service, cfg->krb_host,
-                       ssf);
+                printf("fedrouter-bench: kerberos %s/%s, security strength %u\n", cfg->krb_service, cfg->krb_host, ssf);
             return rc;
         }
         close(fd);
@@ -212,23 +211,33 @@ static int ensure_fds(unsigned conns)
     return 0;
 }
 
-static unsigned long long ns_to_us(uint64_t ns)
-{
-    return (unsigned long long)((ns + 500) / 1000);
-}
+static unsigned long long ns_to_us(uint64_t ns) { return (unsigned long long)((ns + 500) / 1000); }
 
 int main(int argc, char **argv)
 {
-    enum { O_TARGET = 1, O_OP, O_PATH, O_CONNS, O_DURATION, O_USER, O_DEPTH, O_THREADS, O_WARMUP, O_DB, O_TABLE, O_KRB, O_HELP };
+    enum {
+        O_TARGET = 1,
+        O_OP,
+        O_PATH,
+        O_CONNS,
+        O_DURATION,
+        O_USER,
+        O_DEPTH,
+        O_THREADS,
+        O_WARMUP,
+        O_DB,
+        O_TABLE,
+        O_KRB,
+        O_HELP
+    };
     static const struct option opts[] = {
-        { "target", required_argument, 0, O_TARGET }, { "op", required_argument, 0, O_OP },
-        { "path", required_argument, 0, O_PATH },     { "conns", required_argument, 0, O_CONNS },
+        { "target", required_argument, 0, O_TARGET },     { "op", required_argument, 0, O_OP },
+        { "path", required_argument, 0, O_PATH },         { "conns", required_argument, 0, O_CONNS },
         { "duration", required_argument, 0, O_DURATION }, { "user", required_argument, 0, O_USER },
-        { "depth", required_argument, 0, O_DEPTH },   { "threads", required_argument, 0, O_THREADS },
-        { "warmup", required_argument, 0, O_WARMUP }, { "db", required_argument, 0, O_DB },
-        { "table", required_argument, 0, O_TABLE },   { "help", no_argument, 0, O_HELP },
-        { "kerberos", required_argument, 0, O_KRB },
-        { 0, 0, 0, 0 },
+        { "depth", required_argument, 0, O_DEPTH },       { "threads", required_argument, 0, O_THREADS },
+        { "warmup", required_argument, 0, O_WARMUP },     { "db", required_argument, 0, O_DB },
+        { "table", required_argument, 0, O_TABLE },       { "help", no_argument, 0, O_HELP },
+        { "kerberos", required_argument, 0, O_KRB },      { 0, 0, 0, 0 },
     };
     static struct bench_cfg cfg;
     const char *target = NULL, *op = NULL, *path = NULL;
@@ -246,7 +255,10 @@ int main(int argc, char **argv)
         case O_TARGET: target = optarg; break;
         case O_OP: op = optarg; break;
         case O_PATH: path = optarg; break;
-        case O_USER: cfg.user = optarg; have_user = true; break;
+        case O_USER:
+            cfg.user = optarg;
+            have_user = true;
+            break;
         case O_DB: cfg.db = optarg; break;
         case O_TABLE: cfg.table = optarg; break;
         case O_KRB: {
@@ -282,8 +294,7 @@ int main(int argc, char **argv)
                 return bad_arg("bad --warmup %s (seconds, >= 0)", optarg);
             break;
         case O_HELP: usage(stdout); return 0;
-        default:
-            return bad_arg("unknown or incomplete option %s", argv[optind - 1]);
+        default: return bad_arg("unknown or incomplete option %s", argv[optind - 1]);
         }
     }
     if (optind != argc)
@@ -344,8 +355,8 @@ int main(int argc, char **argv)
         printf("fedrouter-bench: target=%s op=%s db=%s table=%s\n", target, op_names[opi], cfg.db, cfg.table);
     else
         printf("fedrouter-bench: target=%s op=%s path=%s user=%s\n", target, op_names[opi], cfg.path, cfg.user);
-    printf("fedrouter-bench: conns=%u depth=%u threads=%u duration=%gs warmup=%gs\n", cfg.conns, cfg.depth,
-           cfg.threads, duration, warmup);
+    printf("fedrouter-bench: conns=%u depth=%u threads=%u duration=%gs warmup=%gs\n", cfg.conns, cfg.depth, cfg.threads,
+           duration, warmup);
     fflush(stdout);
     if (probe(&cfg, err, sizeof err) < 0) {
         fprintf(stderr, "fedrouter-bench: cannot connect to %s: %s\n", target, err);

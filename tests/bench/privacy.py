@@ -17,10 +17,13 @@ does twice the cryptography HAProxy does (none). Rows: getFileInfo and
 getListing of a directory of BENCH_LIST (1,000) entries, at each count of
 BENCH_CONNS; then the mixed load, BENCH_MIXED (16) connections of
 getListing next to as many of getFileInfo, through each router, with
-getFileInfo's p99. The mixed load reads a second minidfs (ns2, mounted at
-/plain) that requires Kerberos at authentication only: minidfs answers on
-one loop and wraps inline, so at privacy its own queue would hide what the
-router's threads change; the clients still talk to the router at privacy.
+getFileInfo's p99. The mixed load's listings read a second minidfs (ns2,
+mounted at /plain) and its getFileInfo calls a third (ns3, at /small), both
+requiring Kerberos at authentication only: minidfs answers on one loop and
+wraps inline, so at privacy, or with the small calls queued behind the
+listings in the same minidfs, its own queue would hide what the router's
+threads change. The clients still talk to the router at privacy. The same
+load straight at ns2 and ns3 ("direct") gives the floor.
 
 Goals, reported and not enforced: with crypto threads, getFileInfo's p99
 under the mixed load at most half of what it is inline; throughput at
@@ -103,6 +106,10 @@ def main():
         # For the mixed load: a NameNode at authentication, so that what is
         # measured is the router's own wrapping, not the backend's queue.
         nn2_port = start_minidfs("ns2", "authentication")
+        # ... and the small calls on a NameNode of their own, so that they
+        # do not queue behind the listings in ns2's single loop: they share
+        # only the router's workers with them.
+        nn3_port = start_minidfs("ns3", "authentication")
 
         targets = [("direct", direct, "nn/localhost")]
         if haproxy:
@@ -130,8 +137,11 @@ def main():
                         "[nameservice ns1]\nnamenodes = %s\nprincipal = nn/_HOST@EXAMPLE.TEST\n\n"
                         "[mount /bench]\ndestinations = ns1:/bench\n\n"
                         "[nameservice ns2]\nnamenodes = localhost:%d\nprincipal = nn/_HOST@EXAMPLE.TEST\n\n"
-                        "[mount /plain]\ndestinations = ns2:/bench\n"
-                        % (ct, port, admin, WORKERS, ct, ROUTER_KEYS, rt_keytab, "localhost:%d" % nn_port, nn2_port))
+                        "[mount /plain]\ndestinations = ns2:/bench\n\n"
+                        "[nameservice ns3]\nnamenodes = localhost:%d\nprincipal = nn/_HOST@EXAMPLE.TEST\n\n"
+                        "[mount /small]\ndestinations = ns3:/bench\n"
+                        % (ct, port, admin, WORKERS, ct, ROUTER_KEYS, rt_keytab, "localhost:%d" % nn_port, nn2_port,
+                           nn3_port))
             rp = subprocess.Popen([router, "-c", ini], env=kdc.env(), stdout=subprocess.PIPE,
                                   stderr=open(os.path.join(tmp, "router-ct%d.err" % ct), "wb"),
                                   stdin=subprocess.DEVNULL)
@@ -193,15 +203,20 @@ def main():
                         print("  " + r["first"], file=sys.stderr)
 
         # Mixed load: big listings beside small calls on the same router.
-        print("\nmixed load through fedrouter (client side at privacy; NameNode ns2 at authentication):"
-              " %d conns getListing(%d) + %d conns getFileInfo" % (MIXED, LIST_N, MIXED))
+        print("\nmixed load through fedrouter (client side at privacy; NameNodes ns2 and ns3 at authentication):"
+              " %d conns getListing(%d) of ns2 + %d conns getFileInfo of ns3" % (MIXED, LIST_N, MIXED))
+        # The same load straight at the NameNodes first (listings at ns2,
+        # small calls at ns3): the floor without a router.
         p99 = {}
-        for name, target, svc in targets[-2:]:
-            big = subprocess.Popen([bench, "--target", target, "--op", "getListing", "--path", "/plain/list",
+        mixed = [("direct", "127.0.0.1:%d" % nn2_port, "127.0.0.1:%d" % nn3_port, "nn/localhost", "/bench/list",
+                  "/bench/list")]
+        mixed += [(name, target, target, svc, "/plain/list", "/small/list") for name, target, svc in targets[-2:]]
+        for name, target, small_target, svc, mpath, spath in mixed:
+            big = subprocess.Popen([bench, "--target", target, "--op", "getListing", "--path", mpath,
                                     "--conns", str(MIXED), "--user", "alice", "--kerberos", svc,
                                     "--duration", DURATION, "--warmup", WARMUP],
                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            small = run(target, svc, "getFileInfo", "/plain/list", MIXED)
+            small = run(small_target, svc, "getFileInfo", spath, MIXED)
             bout, _ = big.communicate(timeout=float(DURATION) * 4 + 120)
             bl = bout.strip().splitlines()
             bm = LAST.match(bl[-1]) if bl else None
