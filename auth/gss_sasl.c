@@ -146,10 +146,11 @@ static int wrap_layers(struct gss_sasl *g, unsigned bits, uint32_t maxbuf, char 
     return 0;
 }
 
-/* Unwraps a layer message into pt (the caller releases it): its layer
- * bits, its max buffer; what follows the 4 bytes is an authzid. */
-static int unwrap_layers(struct gss_sasl *g, const uint8_t *in, size_t inlen, gss_buffer_desc *pt, unsigned *bits,
-                         uint32_t *maxbuf, char *why, size_t whylen)
+/* Unwraps the peer's layer message into pt (the caller releases it; what
+ * follows its 4 bytes is an authzid) and takes from it the peer's max
+ * buffer and the strongest layer both sides allow. */
+static int take_layers(struct gss_sasl *g, const uint8_t *in, size_t inlen, gss_buffer_desc *pt, char *why,
+                       size_t whylen)
 {
     gss_buffer_desc tok = { inlen, (void *)in };
     OM_uint32 min, maj;
@@ -162,8 +163,12 @@ static int unwrap_layers(struct gss_sasl *g, const uint8_t *in, size_t inlen, gs
     if (pt->length < 4)
         return fr_errf(why, whylen, "a security layer message of %zu bytes", pt->length), -1;
     const uint8_t *p = pt->value;
-    *bits = p[0];
-    *maxbuf = (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    g->peer_max = (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    g->layer = strongest(p[0] & g->layers);
+    if (!g->layer)
+        return fr_errf(why, whylen, "the %s layers 0x%02x share none with ours, 0x%02x",
+                       g->server ? "client's chosen" : "server's offered", p[0], g->layers),
+               -1;
     return 0;
 }
 
@@ -227,16 +232,9 @@ static enum gss_sasl_rc server_step(struct gss_sasl *g, const uint8_t *in, size_
         return GSS_SASL_FAILED;
     }
     gss_buffer_desc pt = GSS_C_EMPTY_BUFFER;
-    unsigned bits = 0;
-    int rc = unwrap_layers(g, in, inlen, &pt, &bits, &g->peer_max, why, whylen);
-    if (rc == 0) {
-        g->layer = strongest(bits & g->layers);
-        if (!g->layer) {
-            fr_errf(why, whylen, "the client chose layers 0x%02x, none of the offered 0x%02x", bits, g->layers);
-            rc = -1;
-        } else
-            rc = check_authzid(g, (const char *)pt.value + 4, pt.length - 4, why, whylen);
-    }
+    int rc = take_layers(g, in, inlen, &pt, why, whylen);
+    if (rc == 0)
+        rc = check_authzid(g, (const char *)pt.value + 4, pt.length - 4, why, whylen);
     gss_release_buffer(&min, &pt);
     if (rc < 0)
         return GSS_SASL_FAILED;
@@ -265,16 +263,10 @@ static enum gss_sasl_rc client_step(struct gss_sasl *g, const uint8_t *in, size_
         return GSS_SASL_FAILED;
     }
     gss_buffer_desc pt = GSS_C_EMPTY_BUFFER;
-    unsigned bits = 0;
-    int rc = unwrap_layers(g, in, inlen, &pt, &bits, &g->peer_max, why, whylen);
+    int rc = take_layers(g, in, inlen, &pt, why, whylen);
     gss_release_buffer(&min, &pt);
     if (rc < 0)
         return GSS_SASL_FAILED;
-    g->layer = strongest(bits & g->layers);
-    if (!g->layer) {
-        fr_errf(why, whylen, "the server offers layers 0x%02x, none of the accepted 0x%02x", bits, g->layers);
-        return GSS_SASL_FAILED;
-    }
     if (wrap_layers(g, g->layer, g->layer == GSS_SASL_NONE ? 0 : GSS_SASL_MAXBUF, why, whylen) < 0)
         return GSS_SASL_FAILED;
     g->st = S_DONE;

@@ -6,12 +6,10 @@ tickets for the initiator, the nn/localhost keytab for the acceptor.
     krb_cfx_test.py BUILD_DIR [ENCTYPE...]   (default: 17 18 19 20)
 """
 import os
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kdc import Kdc  # noqa: E402
+from kdc import run_in_realm  # noqa: E402
 
 NAMES = {
     17: "aes128-cts-hmac-sha1-96",
@@ -22,22 +20,8 @@ NAMES = {
 
 
 def run_one(binary, etype):
-    with tempfile.TemporaryDirectory(prefix="fr-krb-cfx-") as d:
-        kdc = Kdc(d, enctypes=[NAMES[etype]])
-        try:
-            kdc.add_user("alice", "alicepw")
-            keytab = kdc.add_service("nn/localhost")
-            cc = os.path.join(d, "alice.cc")
-            kdc.kinit("alice", "alicepw", cc)
-            env = kdc.env(cc)
-            env["KRB5_KTNAME"] = "FILE:" + keytab
-            print("== %d %s ==" % (etype, NAMES[etype]), flush=True)
-            r = subprocess.run([binary, str(etype)], env=env, timeout=300)
-            if r.returncode != 0:
-                print("KDC log:\n" + kdc.log_tail())
-            return r.returncode
-        finally:
-            kdc.stop()
+    return run_in_realm([binary, str(etype)], "fr-krb-cfx-", enctypes=[NAMES[etype]], timeout=300,
+                        banner="== %d %s ==" % (etype, NAMES[etype]))
 
 
 def main(argv):
