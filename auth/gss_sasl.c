@@ -121,6 +121,10 @@ void gss_sasl_free(struct gss_sasl *g)
 }
 
 unsigned gss_sasl_layer(const struct gss_sasl *g) { return g->layer; }
+unsigned gss_sasl_ssf(const struct gss_sasl *g)
+{
+    return g->layer == GSS_SASL_PRIVACY ? 256 : g->layer == GSS_SASL_INTEGRITY ? 1 : 0;
+}
 const char *gss_sasl_principal(const struct gss_sasl *g) { return g->principal; }
 
 /* The strongest layer in mask. */
@@ -132,11 +136,13 @@ static unsigned strongest(unsigned mask)
 }
 
 /* g->out = the 4-byte layer message (layer bits, max buffer), with
- * integrity only, as RFC 4752 has it. */
-static int wrap_layers(struct gss_sasl *g, unsigned bits, uint32_t maxbuf, char *why, size_t whylen)
+ * integrity only, as RFC 4752 has it. The max buffer is 0 when the bits
+ * name no layer but "none" (RFC 4752 3.1 and 3.3). */
+static int wrap_layers(struct gss_sasl *g, unsigned bits, char *why, size_t whylen)
 {
     OM_uint32 min, maj;
     gss_release_buffer(&min, &g->out);
+    uint32_t maxbuf = bits & (GSS_SASL_INTEGRITY | GSS_SASL_PRIVACY) ? GSS_SASL_MAXBUF : 0;
     uint8_t m[4] = { (uint8_t)bits, (uint8_t)(maxbuf >> 16), (uint8_t)(maxbuf >> 8), (uint8_t)maxbuf };
     gss_buffer_desc in = { sizeof m, m };
     int conf_state;
@@ -148,9 +154,9 @@ static int wrap_layers(struct gss_sasl *g, unsigned bits, uint32_t maxbuf, char 
 
 /* Unwraps the peer's layer message into pt (the caller releases it; what
  * follows its 4 bytes is an authzid) and takes from it the peer's max
- * buffer and the strongest layer both sides allow. */
-static int take_layers(struct gss_sasl *g, const uint8_t *in, size_t inlen, gss_buffer_desc *pt, char *why,
-                       size_t whylen)
+ * buffer and *layer, the strongest layer both sides allow. */
+static int take_layers(struct gss_sasl *g, const uint8_t *in, size_t inlen, gss_buffer_desc *pt, unsigned *layer,
+                       char *why, size_t whylen)
 {
     gss_buffer_desc tok = { inlen, (void *)in };
     OM_uint32 min, maj;
@@ -164,8 +170,8 @@ static int take_layers(struct gss_sasl *g, const uint8_t *in, size_t inlen, gss_
         return fr_errf(why, whylen, "a security layer message of %zu bytes", pt->length), -1;
     const uint8_t *p = pt->value;
     g->peer_max = (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-    g->layer = strongest(p[0] & g->layers);
-    if (!g->layer)
+    *layer = strongest(p[0] & g->layers);
+    if (!*layer)
         return fr_errf(why, whylen, "the %s layers 0x%02x share none with ours, 0x%02x",
                        g->server ? "client's chosen" : "server's offered", p[0], g->layers),
                -1;
@@ -214,15 +220,12 @@ static enum gss_sasl_rc server_step(struct gss_sasl *g, const uint8_t *in, size_
         gss_release_buffer(&min, &nb);
         /* The last context token first (mutual authentication); the
          * client answers it with an empty one. */
-        if (g->out.length) {
-            g->st = S_OFFER;
-            return GSS_SASL_CONTINUE;
-        }
         g->st = S_OFFER;
+        if (g->out.length)
+            return GSS_SASL_CONTINUE;
     }
     if (g->st == S_OFFER) {
-        uint32_t maxbuf = g->layers & (GSS_SASL_INTEGRITY | GSS_SASL_PRIVACY) ? GSS_SASL_MAXBUF : 0;
-        if (wrap_layers(g, g->layers, maxbuf, why, whylen) < 0)
+        if (wrap_layers(g, g->layers, why, whylen) < 0)
             return GSS_SASL_FAILED;
         g->st = S_CHOICE;
         return GSS_SASL_CONTINUE;
@@ -232,12 +235,14 @@ static enum gss_sasl_rc server_step(struct gss_sasl *g, const uint8_t *in, size_
         return GSS_SASL_FAILED;
     }
     gss_buffer_desc pt = GSS_C_EMPTY_BUFFER;
-    int rc = take_layers(g, in, inlen, &pt, why, whylen);
+    unsigned layer = 0;
+    int rc = take_layers(g, in, inlen, &pt, &layer, why, whylen);
     if (rc == 0)
         rc = check_authzid(g, (const char *)pt.value + 4, pt.length - 4, why, whylen);
     gss_release_buffer(&min, &pt);
     if (rc < 0)
         return GSS_SASL_FAILED;
+    g->layer = layer;
     g->st = S_DONE;
     return GSS_SASL_DONE;
 }
@@ -263,12 +268,12 @@ static enum gss_sasl_rc client_step(struct gss_sasl *g, const uint8_t *in, size_
         return GSS_SASL_FAILED;
     }
     gss_buffer_desc pt = GSS_C_EMPTY_BUFFER;
-    int rc = take_layers(g, in, inlen, &pt, why, whylen);
+    unsigned layer = 0;
+    int rc = take_layers(g, in, inlen, &pt, &layer, why, whylen);
     gss_release_buffer(&min, &pt);
-    if (rc < 0)
+    if (rc < 0 || wrap_layers(g, layer, why, whylen) < 0)
         return GSS_SASL_FAILED;
-    if (wrap_layers(g, g->layer, g->layer == GSS_SASL_NONE ? 0 : GSS_SASL_MAXBUF, why, whylen) < 0)
-        return GSS_SASL_FAILED;
+    g->layer = layer;
     g->st = S_DONE;
     return GSS_SASL_DONE;
 }

@@ -64,9 +64,12 @@ void gss_sasl_free(struct gss_sasl *g);
 enum gss_sasl_rc gss_sasl_step(struct gss_sasl *g, const uint8_t *in, size_t inlen, const uint8_t **out, size_t *outlen,
                                char *why, size_t whylen);
 
-/* After DONE: the layer agreed (one GSS_SASL_* bit), the client's
- * principal as GSS-API names it ("alice@EXAMPLE.TEST"; server side). */
+/* The layer agreed (one GSS_SASL_* bit; 0 until the step that says DONE),
+ * its security strength as Cyrus reports it (0 none, 1 integrity, 256
+ * privacy), and the client's principal as GSS-API names it
+ * ("alice@EXAMPLE.TEST"; server side, after DONE). */
 unsigned gss_sasl_layer(const struct gss_sasl *g);
+unsigned gss_sasl_ssf(const struct gss_sasl *g);
 const char *gss_sasl_principal(const struct gss_sasl *g);
 
 /* After DONE with a layer other than NONE: the security layer, which

@@ -39,11 +39,9 @@ struct auth_ipc_client {
     struct sec_layer *layer;  /* after DONE with a layer */
     char service[64];         /* "nn" */
     char host[256];           /* "nn1.example.com": _HOST replaced */
-    bool complete;            /* the GSSAPI side finished (our layer choice is made) */
-    bool done;
-    bool failed; /* an answer other than CONTINUE was given: nothing more is read */
-    unsigned ssf;
-    char cls[160]; /* the NameNode's exception class on REFUSED */
+    bool done;                /* SUCCESS came after our side finished */
+    bool failed;              /* an answer other than CONTINUE was given: nothing more is read */
+    char cls[160];            /* the NameNode's exception class on REFUSED */
 };
 
 /* ---- the IPC handshake ---- */
@@ -76,7 +74,7 @@ void auth_ipc_client_free(struct auth_ipc_client *c)
     free(c);
 }
 
-unsigned auth_ipc_client_ssf(const struct auth_ipc_client *c) { return c->ssf; }
+unsigned auth_ipc_client_ssf(const struct auth_ipc_client *c) { return c->done ? gss_sasl_ssf(c->gss) : 0; }
 struct sec_layer *auth_ipc_client_layer(struct auth_ipc_client *c) { return c->layer; }
 
 int auth_ipc_client_begin(struct auth_ipc_client *c, struct buf *out)
@@ -88,11 +86,9 @@ int auth_ipc_client_begin(struct auth_ipc_client *c, struct buf *out)
 static enum auth_ipc_client_rc gss_failed(struct auth_ipc_client *c, const char *reason, const char **cls, char *why,
                                           size_t whylen)
 {
-    char r[512];
-    snprintf(r, sizeof r, "%s", reason);
     *cls = "javax.security.sasl.SaslException";
     snprintf(why, whylen, "GSS initiate failed for %s@%s as %s: %s", c->service, c->host,
-             c->login ? auth_login_principal(c->login) : "the default credentials", r);
+             c->login ? auth_login_principal(c->login) : "the default credentials", reason);
     return AUTH_IPC_FAILED;
 }
 
@@ -144,7 +140,6 @@ static enum auth_ipc_client_rc on_challenge(struct auth_ipc_client *c, const str
     enum gss_sasl_rc rc = gss_sasl_step(c->gss, r->token, r->token_len, &tok, &toklen, reason, sizeof reason);
     if (rc == GSS_SASL_FAILED)
         return gss_failed(c, reason, cls, why, whylen);
-    c->complete = rc == GSS_SASL_DONE;
     if (saslc_write_response(out, (const char *)tok, (unsigned)toklen) < 0) {
         snprintf(why, whylen, "out of memory");
         return AUTH_IPC_FAILED;
@@ -159,16 +154,15 @@ static enum auth_ipc_client_rc on_success(struct auth_ipc_client *c, const struc
      * proved who it is (mutual authentication) nor agreed on a layer.
      * Hadoop's client refuses this too (SaslRpcClient.saslEvaluateToken).
      * With GSSAPI the server's last word is a challenge, so SUCCESS brings
-     * no token either. */
-    if (!c->complete || (r->has_token && r->token_len)) {
+     * no token either. Our side has finished once it has a layer. */
+    bool complete = c->gss && gss_sasl_layer(c->gss);
+    if (!complete || (r->has_token && r->token_len)) {
         *cls = "javax.security.sasl.SaslException";
         snprintf(why, whylen, "Client is out of sync with server: SUCCESS from %s@%s %s", c->service, c->host,
-                 c->complete ? "with a token after GSSAPI completed" : "before GSSAPI completed");
+                 complete ? "with a token after GSSAPI completed" : "before GSSAPI completed");
         return AUTH_IPC_FAILED;
     }
-    unsigned l = gss_sasl_layer(c->gss);
-    c->ssf = l == GSS_SASL_PRIVACY ? 256 : l == GSS_SASL_INTEGRITY ? 1 : 0;
-    if (c->ssf) {
+    if (gss_sasl_ssf(c->gss)) {
         char reason[400];
         c->layer = gss_sasl_take_layer(c->gss, reason, sizeof reason);
         if (!c->layer)

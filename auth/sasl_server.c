@@ -516,8 +516,7 @@ static enum auth_step step_gss(struct auth_session *a, bool first, const uint8_t
     case GSS_SASL_DONE: break;
     default: return AUTH_STEP_FAILED;
     }
-    unsigned l = gss_sasl_layer(a->gss);
-    a->ssf = l == GSS_SASL_PRIVACY ? 256 : l == GSS_SASL_INTEGRITY ? 1 : 0;
+    a->ssf = gss_sasl_ssf(a->gss);
     return finish(a, gss_sasl_principal(a->gss), why, whylen);
 }
 

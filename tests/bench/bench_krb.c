@@ -179,12 +179,11 @@ int bench_krb_handshake(int fd, const char *service, const char *host, struct se
         req.n_auths = 0;
         req.auths = NULL;
     }
-    unsigned layer = gss_sasl_layer(sc);
-    if (!layer) {
+    if (!gss_sasl_layer(sc)) {
         snprintf(why, whylen, "SUCCESS before the GSSAPI exchange finished");
         goto out;
     }
-    *ssf_out = layer == GSS_SASL_PRIVACY ? 256 : layer == GSS_SASL_INTEGRITY ? 1 : 0;
+    *ssf_out = gss_sasl_ssf(sc);
     *sasl_out = NULL;
     if (*ssf_out && !(*sasl_out = gss_sasl_take_layer(sc, why, whylen)))
         goto out;

@@ -99,8 +99,7 @@ static int handshake(struct peer *srv, struct peer *cli)
     for (int i = 0; i < 2; i++) {
         struct peer *p = both[i];
         if (p->builtin) {
-            unsigned l = gss_sasl_layer(p->g);
-            p->ssf = l == GSS_SASL_PRIVACY ? 256 : l == GSS_SASL_INTEGRITY ? 1 : 0;
+            p->ssf = gss_sasl_ssf(p->g);
             p->layer = gss_sasl_take_layer(p->g, why, sizeof why);
             if (!p->layer)
                 fprintf(stderr, "layer: %s\n", why);
