@@ -325,16 +325,11 @@ void krb_cfx_free(struct krb_cfx *c)
     free(c);
 }
 
-size_t krb_cfx_wrap_max(const struct krb_cfx *c, size_t n)
-{
-    /* sealed: header | conf | msg | header copy | checksum; integrity-only
-     * tokens (header | msg | checksum) are shorter */
-    return HDR + CONF + n + HDR + c->cks;
-}
-
 size_t krb_cfx_wrap_len(const struct krb_cfx *c, bool conf, size_t n)
 {
-    return conf ? krb_cfx_wrap_max(c, n) : HDR + n + c->cks;
+    /* sealed: header | conf | msg | header copy | checksum; integrity only:
+     * header | msg | checksum */
+    return conf ? HDR + CONF + n + HDR + c->cks : HDR + n + c->cks;
 }
 
 /* ---- per-message primitives ---- */

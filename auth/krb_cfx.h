@@ -43,14 +43,12 @@ struct krb_cfx *krb_cfx_new(int enctype, const uint8_t *key, size_t keylen, bool
                             uint64_t send_seq, uint64_t recv_seq, char *why, size_t whylen);
 void krb_cfx_free(struct krb_cfx *c);
 
-/* The largest token krb_cfx_wrap makes from n bytes. */
-size_t krb_cfx_wrap_max(const struct krb_cfx *c, size_t n);
-/* The exact length of the token krb_cfx_wrap makes from n bytes, sealed
- * (conf) or not: tokens carry no padding, so it is known beforehand. */
+/* The length of the token krb_cfx_wrap makes from n bytes, sealed (conf)
+ * or not: tokens carry no padding, so it is known beforehand. */
 size_t krb_cfx_wrap_len(const struct krb_cfx *c, bool conf, size_t n);
 
 /*
- * Wraps msg[0..n) into out (room for krb_cfx_wrap_max(c, n) bytes), sealed
+ * Wraps msg[0..n) into out (room for krb_cfx_wrap_len(c, conf, n) bytes), sealed
  * when conf, else with a checksum only; *outlen = the token's length. One
  * sequence number used per call. 0, or -1 with why (OpenSSL failed).
  */

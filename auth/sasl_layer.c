@@ -30,6 +30,7 @@ static const uint8_t client_hdr[] = { 0x08, 0x02, 0x10, 0x00, 0x18, 0x41, 0x22, 
 struct frame_out {
     enum sasl_layer_side side;
     struct buf *out;
+    bool nomem; /* a reserve failed: the wrap fails for want of memory */
 };
 
 static uint8_t *reserve_frame(void *arg, size_t tl)
@@ -39,8 +40,12 @@ static uint8_t *reserve_frame(void *arg, size_t tl)
     size_t hl = f->side == SASL_LAYER_SERVER ? sizeof server_hdr : sizeof client_hdr;
     size_t ml = 2 + 1 + pb_varint_size(tl) + tl; /* state, token tag, length, token */
     size_t body = 1 + hl + pb_varint_size(ml) + ml;
-    if (body > UINT32_MAX || buf_reserve(f->out, 4 + body) < 0)
+    if (body > UINT32_MAX)
         return NULL;
+    if (buf_reserve(f->out, 4 + body) < 0) {
+        f->nomem = true;
+        return NULL;
+    }
     uint8_t *p = buf_wptr(f->out);
     size_t k = 0;
     wire_put_be32(p, (uint32_t)body);
@@ -63,10 +68,10 @@ int sasl_layer_wrap(struct sec_layer *layer, enum sasl_layer_side side, const ui
     if (!layer || n > UINT32_MAX / 2)
         return fr_errf(why, whylen, "cannot wrap %zu bytes", n), -1;
     size_t start = out->wpos;
-    struct frame_out f = { side, out };
+    struct frame_out f = { side, out, false };
     if (sec_layer_wrap(layer, msg, n, reserve_frame, &f, why, whylen) < 0) {
         out->wpos = start;
-        return -1;
+        return f.nomem ? -2 : -1;
     }
     return 0;
 }
@@ -213,10 +218,11 @@ static enum xprt_status sx_encode(struct conn *cn, void *ctx, const uint8_t *msg
     struct sasl_xprt *x = ctx;
     char why[256];
     (void)cn;
-    if (sasl_layer_wrap(x->layer, x->side, msg, n, wire, why, sizeof why) == 0)
+    int rc = sasl_layer_wrap(x->layer, x->side, msg, n, wire, why, sizeof why);
+    if (rc == 0)
         return XPRT_OK;
     sx_log(x, why);
-    return strstr(why, "out of memory") ? XPRT_NOMEM : XPRT_ERROR;
+    return rc == -2 ? XPRT_NOMEM : XPRT_ERROR;
 }
 
 /* Bytes of the whole frames at the front of wire: a frame still arriving

@@ -41,7 +41,8 @@ enum sasl_layer_side { SASL_LAYER_SERVER, SASL_LAYER_CLIENT };
  * header with callId -33 (server: RpcResponseHeaderProto status SUCCESS;
  * client: RpcRequestHeaderProto rpcKind RPC_PROTOCOL_BUFFER, rpcOp
  * RPC_FINAL_PACKET, callId -33, clientId empty, retryCount -1), then
- * delimited RpcSaslProto{state WRAP, token}. 0, or -1 with why. */
+ * delimited RpcSaslProto{state WRAP, token}. 0, or -1 with why (-2 when
+ * out of memory); on failure out is as it was. */
 struct sec_layer;
 int sasl_layer_wrap(struct sec_layer *layer, enum sasl_layer_side side, const uint8_t *msg, size_t n, struct buf *out,
                     char *why, size_t whylen);

@@ -47,30 +47,44 @@ static int context_enctype(gss_ctx_id_t ctx)
     return et;
 }
 
-/* Plaintext per token so that a token stays within the peer's max. */
-static int set_chunk(struct sec_layer *l, uint32_t peer_max, size_t overhead, char *why, size_t whylen)
+/* Plaintext per token so that a token stays within the peer's max: at
+ * most max_in bytes (0: none fit). */
+static int set_chunk(struct sec_layer *l, uint32_t peer_max, size_t max_in, char *why, size_t whylen)
 {
     if (!peer_max)
         return 0;
-    if (peer_max <= overhead + 64)
+    if (max_in <= 64)
         return fr_errf(why, whylen, "the peer's maximum buffer of %u bytes is too small for a security layer",
                        peer_max),
                -1;
-    l->chunk = peer_max - overhead;
+    l->chunk = max_in;
     return 0;
 }
 
-/* Exports the context's keys to the openssl engine. 0, or -1 (the context
- * is gone either way once exported). */
-static int take_lucid(struct sec_layer *l, gss_ctx_id_t *ctx, unsigned unwrapped, char *why, size_t whylen)
+/* The openssl engine's layer once l->cfx is made (or failed): its chunk,
+ * or l freed and NULL. */
+static struct sec_layer *openssl_done(struct sec_layer *l, uint32_t peer_max, char *why, size_t whylen)
+{
+    size_t overhead = l->cfx ? krb_cfx_wrap_len(l->cfx, l->conf, 0) : 0;
+    if (!l->cfx || set_chunk(l, peer_max, peer_max > overhead ? peer_max - overhead : 0, why, whylen) < 0) {
+        sec_layer_free(l);
+        return NULL;
+    }
+    return l;
+}
+
+/* Exports the context's keys into l->cfx, which stays NULL (why says) on
+ * failure; the context is gone either way once exported. */
+static void take_lucid(struct sec_layer *l, gss_ctx_id_t *ctx, unsigned unwrapped, char *why, size_t whylen)
 {
     OM_uint32 min, maj;
     void *p = NULL;
     maj = gss_krb5_export_lucid_sec_context(&min, ctx, 1, &p);
-    if (maj != GSS_S_COMPLETE)
-        return auth_gss_why(maj, min, why, whylen, "gss_krb5_export_lucid_sec_context"), -1;
+    if (maj != GSS_S_COMPLETE) {
+        auth_gss_why(maj, min, why, whylen, "gss_krb5_export_lucid_sec_context");
+        return;
+    }
     const gss_krb5_lucid_context_v1_t *lc = p;
-    int rc = -1;
     if (lc->protocol != 1) {
         fr_errf(why, whylen, "the exported context is not of RFC 4121 kind");
     } else {
@@ -80,10 +94,8 @@ static int take_lucid(struct sec_layer *l, gss_ctx_id_t *ctx, unsigned unwrapped
          * own unwraps came after it. */
         l->cfx = krb_cfx_new((int)k->type, k->data, k->length, lc->initiate != 0, lc->cfx_kd.have_acceptor_subkey != 0,
                              lc->send_seq, lc->recv_seq + unwrapped, why, whylen);
-        rc = l->cfx ? 0 : -1;
     }
     gss_krb5_free_lucid_sec_context(&min, p);
-    return rc;
 }
 
 struct sec_layer *sec_layer_from_gss(void *gss_ctx, bool conf, uint32_t peer_max, unsigned unwrapped, char *why,
@@ -98,25 +110,18 @@ struct sec_layer *sec_layer_from_gss(void *gss_ctx, bool conf, uint32_t peer_max
     int et = context_enctype(*ctx);
     if (et >= 17 && et <= 20) {
         l->eng = ENG_OPENSSL;
-        if (take_lucid(l, ctx, unwrapped, why, whylen) < 0 ||
-            set_chunk(l, peer_max, krb_cfx_wrap_max(l->cfx, 0), why, whylen) < 0) {
-            sec_layer_free(l);
-            return NULL;
-        }
-        return l;
+        take_lucid(l, ctx, unwrapped, why, whylen);
+        return openssl_done(l, peer_max, why, whylen);
     }
     l->eng = ENG_GSSAPI;
     l->gss = *ctx;
     *ctx = GSS_C_NO_CONTEXT;
-    if (peer_max) {
-        OM_uint32 min, max_in = 0;
-        OM_uint32 maj = gss_wrap_size_limit(&min, l->gss, conf, GSS_C_QOP_DEFAULT, peer_max, &max_in);
-        if (maj != GSS_S_COMPLETE || max_in == 0) {
-            fr_errf(why, whylen, "the peer's maximum buffer of %u bytes is too small for a security layer", peer_max);
-            sec_layer_free(l);
-            return NULL;
-        }
-        l->chunk = max_in;
+    OM_uint32 min, max_in = 0;
+    if (peer_max && gss_wrap_size_limit(&min, l->gss, conf, GSS_C_QOP_DEFAULT, peer_max, &max_in) != GSS_S_COMPLETE)
+        max_in = 0;
+    if (set_chunk(l, peer_max, max_in, why, whylen) < 0) {
+        sec_layer_free(l);
+        return NULL;
     }
     return l;
 }
@@ -132,11 +137,7 @@ struct sec_layer *sec_layer_from_key(int enctype, const uint8_t *key, size_t key
     l->conf = conf;
     l->gss = GSS_C_NO_CONTEXT;
     l->cfx = krb_cfx_new(enctype, key, keylen, initiator, acceptor_subkey, send_seq, recv_seq, why, whylen);
-    if (!l->cfx || set_chunk(l, peer_max, krb_cfx_wrap_max(l->cfx, 0), why, whylen) < 0) {
-        sec_layer_free(l);
-        return NULL;
-    }
-    return l;
+    return openssl_done(l, peer_max, why, whylen);
 }
 
 struct sec_layer *sec_layer_from_cyrus(void *sasl_conn)

@@ -76,12 +76,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (krb_cfx_wrap(peer, conf, p, 0, skip, &tn, why, sizeof why) != 0)
             abort();
     }
-    size_t max = krb_cfx_wrap_max(peer, n);
+    size_t max = krb_cfx_wrap_len(peer, conf, n);
     tok = malloc(max);
     out = malloc(max);
     if (!tok || !out)
         abort();
-    if (krb_cfx_wrap(peer, conf, p, n, tok, &tn, why, sizeof why) != 0 || tn > max) {
+    if (krb_cfx_wrap(peer, conf, p, n, tok, &tn, why, sizeof why) != 0 || tn != max) {
         fprintf(stderr, "wrap: %s\n", why);
         abort();
     }

@@ -126,14 +126,14 @@ static void fill(uint8_t *p, size_t n, unsigned seed)
 /* Our token of msg into tok (malloc'd), *tn its length. */
 static uint8_t *our_wrap(struct krb_cfx *c, bool conf, const uint8_t *msg, size_t n, size_t *tn)
 {
-    uint8_t *tok = malloc(krb_cfx_wrap_max(c, n));
+    uint8_t *tok = malloc(krb_cfx_wrap_len(c, conf, n));
     char why[256] = "";
     if (!tok || krb_cfx_wrap(c, conf, msg, n, tok, tn, why, sizeof why) != 0) {
         fprintf(stderr, "krb_cfx_wrap(%zu): %s\n", n, why);
         free(tok);
         return NULL;
     }
-    CHECK(*tn <= krb_cfx_wrap_max(c, n));
+    CHECK(*tn == krb_cfx_wrap_len(c, conf, n));
     return tok;
 }
 
@@ -346,8 +346,8 @@ static void throughput(struct krb_cfx *c, gss_ctx_id_t peer)
     int bad = 0;
 
     for (int i = 0; i < N; i++) { /* touched before timing: no page faults in the loop */
-        toks[i] = malloc(krb_cfx_wrap_max(c, SZ));
-        memset(toks[i], 0, krb_cfx_wrap_max(c, SZ));
+        toks[i] = malloc(krb_cfx_wrap_len(c, true, SZ));
+        memset(toks[i], 0, krb_cfx_wrap_len(c, true, SZ));
     }
     t0 = now();
     for (int i = 0; i < N; i++) {
