@@ -53,6 +53,7 @@ struct krb_cfx {
     uint64_t send_seq, recv_seq;
     EVP_CIPHER_CTX *seal;           /* AES-CTS encrypt, our sealing Ke */
     EVP_CIPHER_CTX *unseal;         /* AES-CTS decrypt, the peer's sealing Ke */
+    EVP_CIPHER_CTX *unseal0;        /* AES-ECB decrypt, the same key: the confounder block alone */
     EVP_MAC_CTX *ki_send, *ki_recv; /* integrity keys of encryption */
     EVP_MAC_CTX *kc_send, *kc_recv; /* checksum keys of integrity tokens */
     /* Confounders, drawn from RAND_bytes a batch at a time: each call
@@ -225,9 +226,23 @@ static EVP_MAC_CTX *mac_ctx(EVP_MAC *mac, const char *digest, const uint8_t *key
     return m;
 }
 
+/* AES-ECB decryption with key (keylen bytes), no padding. */
+static EVP_CIPHER_CTX *ecb_dec_ctx(const uint8_t *key, size_t keylen)
+{
+    EVP_CIPHER *ecb = EVP_CIPHER_fetch(NULL, keylen == 16 ? "AES-128-ECB" : "AES-256-ECB", NULL);
+    EVP_CIPHER_CTX *x = ecb ? EVP_CIPHER_CTX_new() : NULL;
+    if (x && (!EVP_DecryptInit_ex2(x, ecb, key, NULL, NULL) || !EVP_CIPHER_CTX_set_padding(x, 0))) {
+        EVP_CIPHER_CTX_free(x);
+        x = NULL;
+    }
+    EVP_CIPHER_free(ecb);
+    return x;
+}
+
+static const uint8_t iv0[16]; /* Kerberos encryption starts from a zero IV */
+
 static EVP_CIPHER_CTX *cts_ctx(EVP_CIPHER *cts, const uint8_t *key, int enc)
 {
-    static const uint8_t iv0[16];
     EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
     OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string(OSSL_CIPHER_PARAM_CTS_MODE, (char *)"CS3", 0),
                             OSSL_PARAM_construct_end() };
@@ -287,11 +302,12 @@ struct krb_cfx *krb_cfx_new(int enctype, const uint8_t *key, size_t keylen, bool
     if (ok) {
         c->seal = cts_ctx(cts, ke_out, 1);
         c->unseal = cts_ctx(cts, ke_in, 0);
+        c->unseal0 = ecb_dec_ctx(ke_in, kelen);
         c->ki_send = mac_ctx(mac, digest, ki_out, kilen);
         c->ki_recv = mac_ctx(mac, digest, ki_in, kilen);
         c->kc_send = mac_ctx(mac, digest, kc_out, kilen);
         c->kc_recv = mac_ctx(mac, digest, kc_in, kilen);
-        if (!c->seal || !c->unseal || !c->ki_send || !c->ki_recv || !c->kc_send || !c->kc_recv) {
+        if (!c->seal || !c->unseal || !c->unseal0 || !c->ki_send || !c->ki_recv || !c->kc_send || !c->kc_recv) {
             ok = false;
             fr_errf(why, whylen, "OpenSSL refused the %s or HMAC-%s keys", ctsname, digest);
         }
@@ -317,6 +333,7 @@ void krb_cfx_free(struct krb_cfx *c)
         return;
     EVP_CIPHER_CTX_free(c->seal);
     EVP_CIPHER_CTX_free(c->unseal);
+    EVP_CIPHER_CTX_free(c->unseal0);
     EVP_MAC_CTX_free(c->ki_send);
     EVP_MAC_CTX_free(c->ki_recv);
     EVP_MAC_CTX_free(c->kc_send);
@@ -348,12 +365,11 @@ static int mac2(const struct krb_cfx *c, EVP_MAC_CTX *m, const uint8_t *a, size_
     return 1;
 }
 
-/* AES-CTS with zero IV, p[0..n) to q (may be p); n >= 16. */
-static int cts(EVP_CIPHER_CTX *x, const uint8_t *p, size_t n, uint8_t *q)
+/* AES-CTS with iv (16 bytes), p[0..n) to q (may be p); n >= 16. */
+static int cts(EVP_CIPHER_CTX *x, const uint8_t *iv, const uint8_t *p, size_t n, uint8_t *q)
 {
-    static const uint8_t iv0[16];
     int l = 0, f = 0;
-    if (!EVP_CipherInit_ex2(x, NULL, NULL, iv0, -1, NULL) || !EVP_CipherUpdate(x, q, &l, p, (int)n) || (size_t)l != n ||
+    if (!EVP_CipherInit_ex2(x, NULL, NULL, iv, -1, NULL) || !EVP_CipherUpdate(x, q, &l, p, (int)n) || (size_t)l != n ||
         !EVP_CipherFinal_ex(x, q + l, &f) || f != 0)
         return 0;
     return 1;
@@ -391,10 +407,9 @@ int krb_cfx_wrap(struct krb_cfx *c, bool conf, const uint8_t *msg, size_t n, uin
         uint8_t *tag = body + plen;
         if (!c->etm && !mac2(c, c->ki_send, body, plen, NULL, 0, tag))
             goto fail;
-        if (!cts(c->seal, body, plen, body))
+        if (!cts(c->seal, iv0, body, plen, body))
             goto fail;
         if (c->etm) {
-            static const uint8_t iv0[16];
             if (!mac2(c, c->ki_send, iv0, sizeof iv0, body, plen, tag))
                 goto fail;
         }
@@ -488,7 +503,6 @@ int krb_cfx_unwrap(struct krb_cfx *c, uint8_t *tok, size_t n, uint8_t *out, size
         }
         const uint8_t *got = body + clen;
         if (c->etm) {
-            static const uint8_t iv0[16];
             if (!mac2(c, c->ki_recv, iv0, sizeof iv0, body, clen, tag))
                 goto ossl;
             if (CRYPTO_memcmp(tag, got, c->cks) != 0) {
@@ -496,23 +510,40 @@ int krb_cfx_unwrap(struct krb_cfx *c, uint8_t *tok, size_t n, uint8_t *out, size
                 return -1;
             }
         }
-        if (!cts(c->unseal, body, clen, out))
-            goto ossl;
+        /* The confounder block is decrypted alone (zero IV: P0 = D(C0)) and
+         * the rest as CTS with C0 for IV, straight into out: the plaintext
+         * lands where it belongs, with no move afterwards. That equals CTS
+         * over the whole when the two blocks CTS swaps both lie after C0,
+         * so beyond 32 bytes; at 32 (an empty message) it runs whole. */
+        uint8_t p0[CONF], small[CONF + HDR];
+        const uint8_t *rest = out; /* plaintext after the confounder */
+        size_t rlen = clen - CONF;
+        int l0 = 0;
+        if (clen > CONF + HDR) {
+            if (!EVP_DecryptUpdate(c->unseal0, p0, &l0, body, CONF) || l0 != CONF ||
+                !cts(c->unseal, body, body + CONF, rlen, out))
+                goto ossl;
+        } else {
+            if (!cts(c->unseal, iv0, body, clen, small))
+                goto ossl;
+            memcpy(p0, small, CONF);
+            rest = small + CONF;
+        }
         if (!c->etm) {
-            if (!mac2(c, c->ki_recv, out, clen, NULL, 0, tag))
+            if (!mac2(c, c->ki_recv, p0, CONF, rest, rlen, tag))
                 goto ossl;
             if (CRYPTO_memcmp(tag, got, c->cks) != 0) {
                 fr_errf(why, whylen, "sealed wrap token fails its integrity check");
                 return -1;
             }
         }
-        const uint8_t *copy = out + clen - HDR;
+        OPENSSL_cleanse(p0, sizeof p0);
+        const uint8_t *copy = rest + rlen - HDR;
         if (memcmp(copy, tok, 6) != 0 || memcmp(copy + 8, tok + 8, 8) != 0) {
             fr_errf(why, whylen, "the encrypted header of the wrap token differs from its outer header");
             return -1;
         }
-        len = clen - CONF - HDR - ec;
-        memmove(out, out + CONF, len);
+        len = rlen - HDR - ec; /* at 32 bytes ec is 0 (checked above), so len is 0 */
         *sealed = true;
     } else {
         if (ec != c->cks) {
