@@ -88,3 +88,14 @@ int net_accept(int lfd, char *peer, size_t peerlen)
     }
     return fd;
 }
+
+int net_host_of(const char *hostport, char *host, size_t hostlen)
+{
+    const char *colon = strrchr(hostport, ':');
+    size_t n = colon ? (size_t)(colon - hostport) : strlen(hostport);
+    if (n >= hostlen)
+        return -1;
+    memcpy(host, hostport, n);
+    host[n] = '\0';
+    return 0;
+}

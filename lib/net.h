@@ -19,6 +19,10 @@ int net_listen(const char *hostport, bool reuseport, int *port_out, char *err, s
  * "ip:port" into peer (may be NULL). -1 when none is waiting. */
 int net_accept(int lfd, char *peer, size_t peerlen);
 
+/* The host part of "HOST:PORT" (all of it when there is no colon; an IPv6
+ * literal keeps its brackets) into host. 0, or -1 when it does not fit. */
+int net_host_of(const char *hostport, char *host, size_t hostlen);
+
 enum net_send { NET_SENT = 0, NET_PENDING = 1, NET_ERROR = -1 };
 /* Writes as much of out as the socket takes now (consuming it): NET_SENT
  * when all is gone, NET_PENDING when the socket is full, NET_ERROR when the

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "log.h"
 
 const uint64_t fr_workpool_bucket_us[FR_WORKPOOL_NBUCKETS] = {
     10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000, 250000, UINT64_MAX,
@@ -59,7 +60,7 @@ static void *pool_main(void *arg)
     struct fr_workpool *p = arg;
     /* Linux keeps a niceness per thread: this one's, not the process's. */
     if (p->nice && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), p->nice) < 0)
-        fprintf(stderr, "fedrouter: %s thread: cannot set niceness %d: %s\n", p->name, p->nice, strerror(errno));
+        fr_warn("%s thread: cannot set niceness %d: %s", p->name, p->nice, strerror(errno));
     pthread_mutex_lock(&p->lock);
     p->nup++;
     pthread_cond_broadcast(&p->up);

@@ -46,6 +46,7 @@
 #include "cluster_state.h"
 #include "config.h"
 #include "metrics.h"
+#include "net.h"
 #include "route_state.h"
 #include "router.h"
 #include "sasl_client.h"
@@ -144,8 +145,7 @@ static struct snapshot *reload_locked(const char *path, const char *text, size_t
 
 static void notify_reloading(const char *path)
 {
-    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s", (unsigned long long)fr_mono_us(),
-               path);
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s", (unsigned long long)fr_mono_us(), path);
 }
 
 /* A failed reload keeps the last good table serving: ready either way. */
@@ -163,8 +163,7 @@ static struct snapshot *reload_under_lock(const char *path, const char *text, si
 }
 
 /* The file driver publishes what this returns as soon as it returns. */
-static struct snapshot *reload(void *ctx, const char *path, const char *text, size_t len, char *why,
-                               size_t whylen)
+static struct snapshot *reload(void *ctx, const char *path, const char *text, size_t len, char *why, size_t whylen)
 {
     notify_reloading(path);
     struct snapshot *s = reload_under_lock(path, text, len, why, whylen);
@@ -185,8 +184,8 @@ static struct snapshot *reload_locked(const char *path, const char *text, size_t
     config_reload_diff(running, &cfg, note_key, &keys);
     if (keys.restart[0]) {
         bool many = strchr(keys.restart, ',') != NULL;
-        fr_warn("reload of %s: %s changed in the file but %s a restart to take effect; the running value%s kept",
-                path, keys.restart, many ? "need" : "needs", many ? "s are" : " is");
+        fr_warn("reload of %s: %s changed in the file but %s a restart to take effect; the running value%s kept", path,
+                keys.restart, many ? "need" : "needs", many ? "s are" : " is");
     }
     if (keys.applied[0]) {
         fr_info("reload of %s applies %s", path, keys.applied);
@@ -228,10 +227,8 @@ static void prefetch_namenodes(struct auth_login *l, const struct snapshot *snap
         const struct snap_ns *ns = snapshot_ns_at(snap, i);
         for (uint32_t k = 0; ns->defined && ns->principal && k < ns->nnamenodes; k++) {
             char host[256];
-            const char *colon = strrchr(ns->namenodes[k], ':');
-            snprintf(host, sizeof host, "%.*s", colon ? (int)(colon - ns->namenodes[k]) : (int)strlen(ns->namenodes[k]),
-                     ns->namenodes[k]);
-            auth_login_prefetch(l, ns->principal, host);
+            if (net_host_of(ns->namenodes[k], host, sizeof host) == 0)
+                auth_login_prefetch(l, ns->principal, host);
         }
     }
 }
@@ -331,8 +328,9 @@ static bool health_verbose(struct buf *out, struct router *r)
         buf_append(out, ",\"not_ready\":", 14);
         health_json_str(out, why_not);
     }
-    n = snprintf(head, sizeof head, ",\"draining\":%s,\"safemode\":%s,\"summary\":",
-                 atomic_load(&r->draining) ? "true" : "false", atomic_load(&r->safe_mode) ? "true" : "false");
+    n = snprintf(head, sizeof head,
+                 ",\"draining\":%s,\"safemode\":%s,\"summary\":", atomic_load(&r->draining) ? "true" : "false",
+                 atomic_load(&r->safe_mode) ? "true" : "false");
     buf_append(out, head, (size_t)n);
     buf_append(&line, "", 1); /* a C string */
     health_json_str(out, (const char *)buf_rptr(&line));
@@ -487,8 +485,7 @@ static void gauges(struct buf *out, void *arg)
                    "# TYPE fedrouter_upstream_namenodes_down gauge\n"
                    "fedrouter_upstream_namenodes_down{proto=\"hdfs\"} %llu\n",
                    (unsigned long long)up.sets, (unsigned long long)up.waiting, (unsigned long long)up.queued,
-                   (unsigned long long)up.reaped, (unsigned long long)up.backoff_failures,
-                   (unsigned long long)up.down);
+                   (unsigned long long)up.reaped, (unsigned long long)up.backoff_failures, (unsigned long long)up.down);
     /* The open states only: a closed connection has already left its pool. */
     metrics_printf(out, "# TYPE fedrouter_upstream_conn_state gauge\n");
     for (int k = 0; k < UPSTREAM_CONN_CLOSED; k++)
@@ -521,11 +518,13 @@ static void gauges(struct buf *out, void *arg)
     }
     mconn_state_gauges(out, r->workers, r->nworkers); /* metastore clients by protocol state */
     client_limit_metrics(out, r);
-    metrics_printf(out, "# TYPE fedrouter_cluster_refresh_rounds_total counter\n"
-                        "fedrouter_cluster_refresh_rounds_total %llu\n",
+    metrics_printf(out,
+                   "# TYPE fedrouter_cluster_refresh_rounds_total counter\n"
+                   "fedrouter_cluster_refresh_rounds_total %llu\n",
                    (unsigned long long)cs_rounds());
-    metrics_printf(out, "# TYPE fedrouter_hdfs_partial_answers_total counter\n"
-                        "fedrouter_hdfs_partial_answers_total %llu\n",
+    metrics_printf(out,
+                   "# TYPE fedrouter_hdfs_partial_answers_total counter\n"
+                   "fedrouter_hdfs_partial_answers_total %llu\n",
                    (unsigned long long)atomic_load(&r->hdfs_partial));
     route_state_pools_metrics(out);
     store_gauges(atomic_load(&rs->store), print_metric, out);
@@ -613,7 +612,8 @@ static bool table_loaded(struct route_state *rs)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: fedrouter -c FILE [-t]\n"
-               "  -c FILE   the configuration (INI: [router], [statestore], [nameservice NAME], [mount /path], [metastore NAME])\n"
+               "  -c FILE   the configuration (INI: [router], [statestore], [nameservice NAME], [mount /path], "
+               "[metastore NAME])\n"
                "  -t        check the configuration and exit\n\n"
                "options and their defaults:\n");
     config_print_keys(f);
@@ -660,8 +660,8 @@ static int upstream_login(const struct config *cfg, const struct snapshot *snap,
         fr_error("kerberos: %s", why);
         return -1;
     }
-    fr_info("kerberos: logged in as %s (user %s) for kerberized NameNodes; tickets until %lld",
-            auth_login_principal(l), auth_login_user(l), auth_login_expires(l));
+    fr_info("kerberos: logged in as %s (user %s) for kerberized NameNodes; tickets until %lld", auth_login_principal(l),
+            auth_login_user(l), auth_login_expires(l));
     /* The NameNodes known now; later ones as each snapshot is built. */
     prefetch_namenodes(l, snap);
     ns_login = l;
@@ -713,9 +713,8 @@ int main(int argc, char **argv)
     }
     fr_log_set_level(log_level(&cfg));
     /* The host part of hdfs.listen: what _HOST in the principal stands for. */
-    char listen_host[256];
-    const char *lcolon = strrchr(cfg.router.hdfs_listen, ':');
-    snprintf(listen_host, sizeof listen_host, "%.*s", (int)(lcolon - cfg.router.hdfs_listen), cfg.router.hdfs_listen);
+    char listen_host[256] = "";
+    net_host_of(cfg.router.hdfs_listen, listen_host, sizeof listen_host);
     const struct auth_server_cfg acfg = {
         .methods = ((cfg.security.auth & CFG_AUTH_SIMPLE) ? AUTH_M_SIMPLE : 0) |
                    ((cfg.security.auth & CFG_AUTH_KERBEROS) ? AUTH_M_KERBEROS : 0),

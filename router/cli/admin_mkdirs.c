@@ -39,6 +39,7 @@
 #include "buf.h"
 #include "ipc.h"
 #include "log.h"
+#include "net.h"
 #include "sasl_client.h"
 #include "sasl_layer.h"
 
@@ -208,12 +209,10 @@ static int nn_open(const char *addr, const char *principal, struct nn_conn *c, c
     c->fd = -1;
     char host[256];
     const char *colon = strrchr(addr, ':');
-    if (!colon || (size_t)(colon - addr) >= sizeof host) {
+    if (!colon || net_host_of(addr, host, sizeof host) < 0) {
         snprintf(why, whylen, "bad address %s", addr);
         return -1;
     }
-    memcpy(host, addr, (size_t)(colon - addr));
-    host[colon - addr] = 0;
     char *h = host;
     if (*h == '[' && h[strlen(h) - 1] == ']') {
         h[strlen(h) - 1] = 0;

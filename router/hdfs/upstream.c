@@ -30,6 +30,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "net.h"
 #include "resolve.h"
 #include "sasl_client.h"
 #include "sasl_layer.h"
@@ -671,10 +672,12 @@ static void on_connected(struct conn *cn)
     if (c->set->principal[0]) {
         /* A kerberized NameNode: preamble + NEGOTIATE now; on_input runs
          * the exchange and writes the context when it succeeds. */
-        char why[512], host[128];
-        const char *colon = strrchr(c->set->addr, ':');
-        snprintf(host, sizeof host, "%.*s", colon ? (int)(colon - c->set->addr) : (int)strlen(c->set->addr),
-                 c->set->addr);
+        char why[512], host[256];
+        if (net_host_of(c->set->addr, host, sizeof host) < 0) {
+            snprintf(why, sizeof why, "NameNode address %s is too long", c->set->addr);
+            up_fail_ex(c, why, "java.io.IOException", why);
+            return;
+        }
         if (!up_login) {
             snprintf(why, sizeof why,
                      "NameNode %s needs Kerberos (principal %s) but the router has no Kerberos "
