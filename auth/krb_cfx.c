@@ -53,7 +53,8 @@ struct krb_cfx {
     uint64_t send_seq, recv_seq;
     EVP_CIPHER_CTX *seal;           /* AES-CTS encrypt, our sealing Ke */
     EVP_CIPHER_CTX *unseal;         /* AES-CTS decrypt, the peer's sealing Ke */
-    EVP_CIPHER_CTX *unseal0;        /* AES-ECB decrypt, the same key: the confounder block alone */
+    EVP_CIPHER_CTX *seal_cbc;       /* AES-CBC encrypt, our sealing Ke: all but a sealed token's tail */
+    EVP_CIPHER_CTX *unseal0;        /* AES-ECB decrypt, the peer's Ke: the confounder block alone */
     EVP_MAC_CTX *ki_send, *ki_recv; /* integrity keys of encryption */
     EVP_MAC_CTX *kc_send, *kc_recv; /* checksum keys of integrity tokens */
     /* Confounders, drawn from RAND_bytes a batch at a time: each call
@@ -226,16 +227,19 @@ static EVP_MAC_CTX *mac_ctx(EVP_MAC *mac, const char *digest, const uint8_t *key
     return m;
 }
 
-/* AES-ECB decryption with key (keylen bytes), no padding. */
-static EVP_CIPHER_CTX *ecb_dec_ctx(const uint8_t *key, size_t keylen)
+/* Plain AES ("ECB" or "CBC") with key (keylen bytes), no padding, for
+ * encryption (enc 1) or decryption (0). */
+static EVP_CIPHER_CTX *aes_ctx(const char *mode, const uint8_t *key, size_t keylen, int enc)
 {
-    EVP_CIPHER *ecb = EVP_CIPHER_fetch(NULL, keylen == 16 ? "AES-128-ECB" : "AES-256-ECB", NULL);
-    EVP_CIPHER_CTX *x = ecb ? EVP_CIPHER_CTX_new() : NULL;
-    if (x && (!EVP_DecryptInit_ex2(x, ecb, key, NULL, NULL) || !EVP_CIPHER_CTX_set_padding(x, 0))) {
+    char name[16];
+    snprintf(name, sizeof name, "AES-%d-%s", keylen == 16 ? 128 : 256, mode);
+    EVP_CIPHER *ciph = EVP_CIPHER_fetch(NULL, name, NULL);
+    EVP_CIPHER_CTX *x = ciph ? EVP_CIPHER_CTX_new() : NULL;
+    if (x && (!EVP_CipherInit_ex2(x, ciph, key, NULL, enc, NULL) || !EVP_CIPHER_CTX_set_padding(x, 0))) {
         EVP_CIPHER_CTX_free(x);
         x = NULL;
     }
-    EVP_CIPHER_free(ecb);
+    EVP_CIPHER_free(ciph);
     return x;
 }
 
@@ -302,12 +306,14 @@ struct krb_cfx *krb_cfx_new(int enctype, const uint8_t *key, size_t keylen, bool
     if (ok) {
         c->seal = cts_ctx(cts, ke_out, 1);
         c->unseal = cts_ctx(cts, ke_in, 0);
-        c->unseal0 = ecb_dec_ctx(ke_in, kelen);
+        c->seal_cbc = aes_ctx("CBC", ke_out, kelen, 1);
+        c->unseal0 = aes_ctx("ECB", ke_in, kelen, 0);
         c->ki_send = mac_ctx(mac, digest, ki_out, kilen);
         c->ki_recv = mac_ctx(mac, digest, ki_in, kilen);
         c->kc_send = mac_ctx(mac, digest, kc_out, kilen);
         c->kc_recv = mac_ctx(mac, digest, kc_in, kilen);
-        if (!c->seal || !c->unseal || !c->unseal0 || !c->ki_send || !c->ki_recv || !c->kc_send || !c->kc_recv) {
+        if (!c->seal || !c->unseal || !c->seal_cbc || !c->unseal0 || !c->ki_send || !c->ki_recv || !c->kc_send ||
+            !c->kc_recv) {
             ok = false;
             fr_errf(why, whylen, "OpenSSL refused the %s or HMAC-%s keys", ctsname, digest);
         }
@@ -333,6 +339,7 @@ void krb_cfx_free(struct krb_cfx *c)
         return;
     EVP_CIPHER_CTX_free(c->seal);
     EVP_CIPHER_CTX_free(c->unseal);
+    EVP_CIPHER_CTX_free(c->seal_cbc);
     EVP_CIPHER_CTX_free(c->unseal0);
     EVP_MAC_CTX_free(c->ki_send);
     EVP_MAC_CTX_free(c->ki_recv);
@@ -351,15 +358,15 @@ size_t krb_cfx_wrap_len(const struct krb_cfx *c, bool conf, size_t n)
 
 /* ---- per-message primitives ---- */
 
-/* HMAC with a prepared key over up to two pieces, truncated to c->cks into
- * out. */
-static int mac2(const struct krb_cfx *c, EVP_MAC_CTX *m, const uint8_t *a, size_t an, const uint8_t *b, size_t bn,
-                uint8_t *out)
+/* HMAC with a prepared key over up to three pieces (an empty one is
+ * skipped), truncated to c->cks into out. */
+static int mac3(const struct krb_cfx *c, EVP_MAC_CTX *m, const uint8_t *a, size_t an, const uint8_t *b, size_t bn,
+                const uint8_t *d, size_t dn, uint8_t *out)
 {
     uint8_t md[64];
     size_t mdlen = 0;
     if (!EVP_MAC_init(m, NULL, 0, NULL) || !EVP_MAC_update(m, a, an) || (bn && !EVP_MAC_update(m, b, bn)) ||
-        !EVP_MAC_final(m, md, &mdlen, sizeof md) || mdlen < c->cks)
+        (dn && !EVP_MAC_update(m, d, dn)) || !EVP_MAC_final(m, md, &mdlen, sizeof md) || mdlen < c->cks)
         return 0;
     memcpy(out, md, c->cks);
     return 1;
@@ -395,31 +402,50 @@ int krb_cfx_wrap(struct krb_cfx *c, bool conf, const uint8_t *msg, size_t n, uin
     }
     uint64_t seq = c->send_seq;
     if (conf) {
-        uint8_t *body = out + HDR; /* conf | msg | header copy, encrypted in place */
+        uint8_t *body = out + HDR; /* E(conf | msg | header copy) */
         size_t plen = CONF + n + HDR;
+        uint8_t *tag = body + plen;
+        uint8_t cf[CONF], tail[16 + HDR];
         header(c, out, FL_SEALED, 0, seq);
-        if (confounder(c, body) < 0) {
+        if (confounder(c, cf) < 0) {
             fr_errf(why, whylen, "RAND_bytes failed");
             return -1;
         }
-        memmove(body + CONF, msg, n);
-        memcpy(body + CONF + n, out, HDR); /* RRC is 0 in both */
-        uint8_t *tag = body + plen;
-        if (!c->etm && !mac2(c, c->ki_send, body, plen, NULL, 0, tag))
+        /* The HMAC of the SHA-1 types covers the plaintext: conf | msg |
+         * the header, whose RRC is 0 in both. */
+        if (!c->etm && !mac3(c, c->ki_send, cf, CONF, msg, n, out, HDR, tag))
             goto fail;
-        if (!cts(c->seal, iv0, body, plen, body))
-            goto fail;
-        if (c->etm) {
-            if (!mac2(c, c->ki_send, iv0, sizeof iv0, body, plen, tag))
+        if (n == 0) {
+            memcpy(body, cf, CONF);
+            memcpy(body + CONF, out, HDR);
+            if (!cts(c->seal, iv0, body, plen, body))
+                goto fail;
+        } else {
+            /* CTS is CBC up to its last two blocks. The confounder and msg
+             * but its last 1..16 bytes go through CBC straight from where
+             * they are; that tail and the header copy (17..32 bytes) then
+             * through CTS chained on the last ciphertext block. msg is
+             * never copied in first. */
+            size_t m = (n - 1) / 16 * 16, t = n - m;
+            int l0 = 0, l1 = 0;
+            memcpy(tail, msg + m, t);
+            memcpy(tail + t, out, HDR);
+            if (!EVP_EncryptInit_ex2(c->seal_cbc, NULL, NULL, iv0, NULL) ||
+                !EVP_EncryptUpdate(c->seal_cbc, body, &l0, cf, CONF) || l0 != CONF ||
+                (m && (!EVP_EncryptUpdate(c->seal_cbc, body + CONF, &l1, msg, (int)m) || (size_t)l1 != m)) ||
+                !cts(c->seal, body + m, tail, t + HDR, body + CONF + m))
                 goto fail;
         }
+        OPENSSL_cleanse(cf, sizeof cf);
+        if (c->etm && !mac3(c, c->ki_send, iv0, sizeof iv0, body, plen, NULL, 0, tag))
+            goto fail;
         *outlen = HDR + plen + c->cks;
     } else {
         /* checksum over msg | header with EC and RRC zero; the sent header
          * has EC = the checksum length */
         header(c, out, 0, 0, seq);
         memmove(out + HDR, msg, n);
-        if (!mac2(c, c->kc_send, out + HDR, n, out, HDR, out + HDR + n))
+        if (!mac3(c, c->kc_send, out + HDR, n, out, HDR, NULL, 0, out + HDR + n))
             goto fail;
         put_be16(out + 4, (uint16_t)c->cks);
         *outlen = HDR + n + c->cks;
@@ -503,7 +529,7 @@ int krb_cfx_unwrap(struct krb_cfx *c, uint8_t *tok, size_t n, uint8_t *out, size
         }
         const uint8_t *got = body + clen;
         if (c->etm) {
-            if (!mac2(c, c->ki_recv, iv0, sizeof iv0, body, clen, tag))
+            if (!mac3(c, c->ki_recv, iv0, sizeof iv0, body, clen, NULL, 0, tag))
                 goto ossl;
             if (CRYPTO_memcmp(tag, got, c->cks) != 0) {
                 fr_errf(why, whylen, "sealed wrap token fails its integrity check");
@@ -530,7 +556,7 @@ int krb_cfx_unwrap(struct krb_cfx *c, uint8_t *tok, size_t n, uint8_t *out, size
             rest = small + CONF;
         }
         if (!c->etm) {
-            if (!mac2(c, c->ki_recv, p0, CONF, rest, rlen, tag))
+            if (!mac3(c, c->ki_recv, p0, CONF, rest, rlen, NULL, 0, tag))
                 goto ossl;
             if (CRYPTO_memcmp(tag, got, c->cks) != 0) {
                 fr_errf(why, whylen, "sealed wrap token fails its integrity check");
@@ -558,7 +584,7 @@ int krb_cfx_unwrap(struct krb_cfx *c, uint8_t *tok, size_t n, uint8_t *out, size
         uint8_t h[HDR];
         memcpy(h, tok, HDR);
         memset(h + 4, 0, 4); /* EC and RRC count as zero */
-        if (!mac2(c, c->kc_recv, body, len, h, HDR, tag))
+        if (!mac3(c, c->kc_recv, body, len, h, HDR, NULL, 0, tag))
             goto ossl;
         if (CRYPTO_memcmp(tag, body + len, c->cks) != 0) {
             fr_errf(why, whylen, "integrity wrap token has a bad checksum");
