@@ -152,32 +152,6 @@ static int wrap_layers(struct gss_sasl *g, unsigned bits, char *why, size_t whyl
     return 0;
 }
 
-/* Unwraps the peer's layer message into pt (the caller releases it; what
- * follows its 4 bytes is an authzid) and takes from it the peer's max
- * buffer and *layer, the strongest layer both sides allow. */
-static int take_layers(struct gss_sasl *g, const uint8_t *in, size_t inlen, gss_buffer_desc *pt, unsigned *layer,
-                       char *why, size_t whylen)
-{
-    gss_buffer_desc tok = { inlen, (void *)in };
-    OM_uint32 min, maj;
-    int conf_state = 0;
-    gss_qop_t qop;
-    maj = gss_unwrap(&min, g->ctx, &tok, pt, &conf_state, &qop);
-    if (maj != GSS_S_COMPLETE)
-        return auth_gss_why(maj, min, why, whylen, "gss_unwrap of the security layer message"), -1;
-    g->unwrapped++;
-    if (pt->length < 4)
-        return fr_errf(why, whylen, "a security layer message of %zu bytes", pt->length), -1;
-    const uint8_t *p = pt->value;
-    g->peer_max = (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-    *layer = strongest(p[0] & g->layers);
-    if (!*layer)
-        return fr_errf(why, whylen, "the %s layers 0x%02x share none with ours, 0x%02x",
-                       g->server ? "client's chosen" : "server's offered", p[0], g->layers),
-               -1;
-    return 0;
-}
-
 /* The authzid, if any, must be the authenticated principal. */
 static int check_authzid(struct gss_sasl *g, const char *z, size_t zl, char *why, size_t whylen)
 {
@@ -189,6 +163,38 @@ static int check_authzid(struct gss_sasl *g, const char *z, size_t zl, char *why
     if ((zl == pl && !memcmp(z, g->principal, pl)) || (zl == short_len && !memcmp(z, g->principal, short_len)))
         return 0;
     return fr_errf(why, whylen, "%s asked to be authorized as '%.*s'", g->principal, (int)(zl > 200 ? 200 : zl), z), -1;
+}
+
+/* Unwraps the peer's layer message and takes from it the peer's max buffer
+ * and *layer, the strongest layer both sides allow; a client's message may
+ * go on with an authzid, which must be its principal. */
+static int take_layers(struct gss_sasl *g, const uint8_t *in, size_t inlen, unsigned *layer, char *why, size_t whylen)
+{
+    gss_buffer_desc tok = { inlen, (void *)in }, pt = GSS_C_EMPTY_BUFFER;
+    OM_uint32 min, maj;
+    int conf_state = 0, rc = -1;
+    gss_qop_t qop;
+    maj = gss_unwrap(&min, g->ctx, &tok, &pt, &conf_state, &qop);
+    if (maj != GSS_S_COMPLETE) {
+        auth_gss_why(maj, min, why, whylen, "gss_unwrap of the security layer message");
+        goto out;
+    }
+    g->unwrapped++;
+    if (pt.length < 4) {
+        fr_errf(why, whylen, "a security layer message of %zu bytes", pt.length);
+        goto out;
+    }
+    const uint8_t *p = pt.value;
+    g->peer_max = (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+    *layer = strongest(p[0] & g->layers);
+    if (!*layer)
+        fr_errf(why, whylen, "the %s layers 0x%02x share none with ours, 0x%02x",
+                g->server ? "client's chosen" : "server's offered", p[0], g->layers);
+    else
+        rc = g->server ? check_authzid(g, (const char *)p + 4, pt.length - 4, why, whylen) : 0;
+out:
+    gss_release_buffer(&min, &pt);
+    return rc;
 }
 
 static enum gss_sasl_rc server_step(struct gss_sasl *g, const uint8_t *in, size_t inlen, char *why, size_t whylen)
@@ -234,13 +240,8 @@ static enum gss_sasl_rc server_step(struct gss_sasl *g, const uint8_t *in, size_
         fr_errf(why, whylen, "a SASL token after the exchange finished");
         return GSS_SASL_FAILED;
     }
-    gss_buffer_desc pt = GSS_C_EMPTY_BUFFER;
     unsigned layer = 0;
-    int rc = take_layers(g, in, inlen, &pt, &layer, why, whylen);
-    if (rc == 0)
-        rc = check_authzid(g, (const char *)pt.value + 4, pt.length - 4, why, whylen);
-    gss_release_buffer(&min, &pt);
-    if (rc < 0)
+    if (take_layers(g, in, inlen, &layer, why, whylen) < 0)
         return GSS_SASL_FAILED;
     g->layer = layer;
     g->st = S_DONE;
@@ -267,11 +268,8 @@ static enum gss_sasl_rc client_step(struct gss_sasl *g, const uint8_t *in, size_
         fr_errf(why, whylen, "a SASL challenge after the exchange finished");
         return GSS_SASL_FAILED;
     }
-    gss_buffer_desc pt = GSS_C_EMPTY_BUFFER;
     unsigned layer = 0;
-    int rc = take_layers(g, in, inlen, &pt, &layer, why, whylen);
-    gss_release_buffer(&min, &pt);
-    if (rc < 0 || wrap_layers(g, layer, why, whylen) < 0)
+    if (take_layers(g, in, inlen, &layer, why, whylen) < 0 || wrap_layers(g, layer, why, whylen) < 0)
         return GSS_SASL_FAILED;
     g->layer = layer;
     g->st = S_DONE;
