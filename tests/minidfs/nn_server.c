@@ -198,6 +198,26 @@ static void conn_flush(struct nn_conn *c)
     conn_update_watchers(c);
 }
 
+/*
+ * Handles the calls waiting in the input and writes what it can, again
+ * while the writes bring the output back under the mark and calls remain:
+ * when a flush empties the output, no write event comes to resume them,
+ * and a client that has sent everything brings no read event either.
+ */
+static void pump(struct nn_conn *c)
+{
+    for (;;) {
+        size_t before = buf_len(&c->in);
+        process_input(c);
+        if (c->fd < 0)
+            return;
+        conn_flush(c);
+        if (c->fd < 0 || c->s.state == IPC_S_CLOSING || out_pending(c) >= NN_OUT_HIGH || !buf_len(&c->in) ||
+            buf_len(&c->in) == before)
+            return; /* at the mark, nothing left, or only part of a frame */
+    }
+}
+
 static void on_read(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct nn_conn *c = w->data;
@@ -225,9 +245,7 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
             return;
         }
     }
-    process_input(c);
-    if (c->fd >= 0)
-        conn_flush(c);
+    pump(c);
     if (c->fd < 0)
         free(c);
 }
@@ -237,11 +255,8 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents)
     struct nn_conn *c = w->data;
     conn_flush(c);
     /* Output drained below the mark: frames may be waiting in the input. */
-    if (c->fd >= 0 && out_pending(c) < NN_OUT_HIGH && buf_len(&c->in) > 0 && c->s.state != IPC_S_CLOSING) {
-        process_input(c);
-        if (c->fd >= 0)
-            conn_flush(c);
-    }
+    if (c->fd >= 0 && out_pending(c) < NN_OUT_HIGH && buf_len(&c->in) > 0 && c->s.state != IPC_S_CLOSING)
+        pump(c);
     if (c->fd < 0)
         free(c);
 }
