@@ -512,9 +512,13 @@ out:
     conn_unref(c);
 }
 
-void conn_after_job(struct conn *c, bool new_plain)
+void conn_after_job(struct conn *c, bool new_plain, size_t sent)
 {
-    size_t pending = conn_out_pending(c);
+    /* Bytes the thread sent count as sent from here, for progress and for a
+     * protocol that waits for room in its output. */
+    size_t pending = conn_out_pending(c) + sent;
+    if (sent)
+        progress(c);
     size_t plain = buf_len(&c->plain_in);
     if (!decode_input(c)) /* what arrived while the job was out */
         return;

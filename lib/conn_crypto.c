@@ -15,11 +15,13 @@
 #include "conn_crypto.h"
 
 #include <assert.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "conn_int.h"
+#include "net.h"
 #include "workpool.h"
 
 struct conn_job {
@@ -34,6 +36,9 @@ struct conn_job {
     size_t ndone;        /* encode: messages encoded */
     size_t given;        /* decode: wire bytes handed to the thread */
     enum xprt_status st; /* how the transport ended */
+    int fd;              /* encode: the thread sends `out` itself on this dup of the socket; -1: the loop sends */
+    size_t sent;         /* encode: wire bytes the thread sent */
+    bool send_failed;    /* encode: the socket refused them (peer gone) */
 };
 
 static __thread struct conn_crypto *bound;
@@ -113,6 +118,16 @@ static void run_job(struct fr_job *fj)
             break;
         buf_consume(&j->in, n);
     }
+    if (j->fd < 0)
+        return;
+    /* Nothing of the connection was waiting to go out when the job left, and
+     * the loop sends nothing while it is out: these bytes are next on the
+     * wire. Whatever the socket does not take now goes back to the loop. */
+    size_t before = buf_len(&j->out);
+    j->send_failed = net_send_buf(j->fd, &j->out) == NET_ERROR;
+    j->sent = before - buf_len(&j->out);
+    close(j->fd);
+    j->fd = -1;
 }
 
 /* ---- back on the loop ---- */
@@ -140,6 +155,11 @@ static int move_into(struct buf *dst, struct buf *src)
 
 static void release(struct conn_job *j)
 {
+    if (j->fd >= 0)
+        close(j->fd); /* the job never ran */
+    j->fd = -1;
+    j->sent = 0;
+    j->send_failed = false;
     buf_free(&j->in);
     buf_free(&j->out);
     j->nlens = j->ndone = 0;
@@ -154,7 +174,7 @@ static enum xprt_status take_encoded(struct conn *c, struct conn_job *j)
             bytes += j->lens[i];
         xstat_add(&c->xstats->enc_msgs, j->ndone);
         xstat_add(&c->xstats->enc_bytes, bytes);
-        xstat_add(&c->xstats->enc_wire, buf_len(&j->out));
+        xstat_add(&c->xstats->enc_wire, j->sent + buf_len(&j->out));
         xstat_add(&c->xstats->jobs[0], 1);
     }
     c->out_in_job = 0;
@@ -206,12 +226,15 @@ static void job_done(struct fr_job *fj)
     }
     bool fresh = false;
     enum xprt_status st = j->decode ? take_decoded(c, j, &fresh) : take_encoded(c, j);
-    bool decode = j->decode;
+    bool decode = j->decode, send_failed = j->send_failed;
+    size_t sent = j->sent;
     release(j);
     if (st != XPRT_OK)
         conn_xprt_failed(c, st, decode);
+    else if (send_failed)
+        conn_close(c, "write failed");
     else
-        conn_after_job(c, fresh);
+        conn_after_job(c, fresh, sent);
     conn_unref(c);
 }
 
@@ -231,6 +254,7 @@ static struct conn_job *job_of(struct conn *c)
     c->job->xctx = c->xctx;
     c->job->base.home = c->crypto->home;
     c->job->st = XPRT_OK;
+    c->job->fd = -1;
     return c->job;
 }
 
@@ -319,6 +343,13 @@ bool crypto_offload_encode(struct conn *c)
         return false;
     j->nlens = k;
     j->decode = false;
+    /* With nothing before them on the way out, the thread also sends what it
+     * made: the kernel's copy of a large reply, and the loopback peer's
+     * receive that runs inside it, then stay off the loop too. The thread
+     * writes to a dup of the socket, so that a close on the loop meanwhile
+     * cannot hand the descriptor's number to another connection under it. */
+    if (buf_len(&c->wire_out) == 0 && c->fd >= 0)
+        j->fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0); /* -1 (no descriptor left): the loop sends */
     if (!hand_over(c, j, &c->plain_out, total, true))
         return false;
     c->msg_head += k;

@@ -4,7 +4,7 @@
  *
  *   loop                                  crypto thread (workpool.h)
  *   ----                                  -------------
- *   plain_out msgs --needs_offload?--yes--> job: encode msg, msg, ...
+ *   plain_out msgs --needs_offload?--yes--> job: encode msg, msg, ...; send
  *   wire_in bytes  --needs_offload?--yes--> job: decode units
  *        |                                       |
  *        +<---- home inbox: wire_out / plain_in appended in order, then
@@ -20,6 +20,13 @@
  * - The job holds a reference on the connection (conn_ref): a connection
  *   closed meanwhile keeps its memory and transport until the job is back,
  *   and its result is then dropped.
+ * - An encode job that leaves with nothing of its connection still waiting
+ *   to go out (wire_out empty) also sends its wire bytes from the thread,
+ *   on a dup of the socket (a close on the loop meanwhile cannot give the
+ *   number to another connection under it). What the socket does not take
+ *   goes back to wire_out; a send that fails closes the connection when the
+ *   job is back ("write failed"). The loop never sends while a job is out,
+ *   as nothing is added to wire_out then, so the bytes stay in order.
  * - A transport failure found on a crypto thread closes the connection when
  *   the job is back, with the same reasons as inline.
  * - Full queue: when the pool refuses a job (its queue is full), the work

@@ -11,9 +11,10 @@
 
 /* conn.c: a job came back and its result is in the buffers: decode what
  * arrived meanwhile, give new plaintext to the protocol (new_plain: the job
- * decoded some), send, read again. The caller holds a reference; c is not
- * closed. */
-void conn_after_job(struct conn *c, bool new_plain);
+ * decoded some), send, read again. sent: wire bytes the job's thread sent
+ * itself (progress, as if the loop had). The caller holds a reference; c is
+ * not closed. */
+void conn_after_job(struct conn *c, bool new_plain, size_t sent);
 /* conn.c: the transport failed (decoding or encoding): count it, close c. */
 void conn_xprt_failed(struct conn *c, enum xprt_status st, bool decoding);
 

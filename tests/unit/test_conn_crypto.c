@@ -19,7 +19,10 @@
  *     not hold back a small reply of another connection of the same loop;
  *     and, run inline, it does (so the check can fail);
  *   - close while a job is out (encode and decode): the memory stays until
- *     the job is back, then goes once;
+ *     the job is back, then goes once, and a socket that took the closed
+ *     one's number meanwhile gets nothing;
+ *   - an encode job with nothing queued before it sends its bytes from the
+ *     thread; a peer gone meanwhile closes the connection ("write failed");
  *   - failures on a thread close that connection with the reason and count;
  *   - a full queue runs the work inline, counted;
  *   - the pool's stop runs what is queued and joins.
@@ -549,6 +552,7 @@ static void test_isolation(struct ev_loop *loop, struct fr_workpool *pool, struc
 static bool gated(void *arg) { return atomic_load(&gated_started) >= 1; }
 static bool freed(void *arg) { return ((struct srv *)arg)->frees >= 1; }
 static bool closed(void *arg) { return ((struct srv *)arg)->closes >= 1; }
+static bool job_back(void *arg) { return !((struct srv *)arg)->c.job_out; }
 
 static void test_close_while_out(struct ev_loop *loop, struct fr_workpool *pool, struct fr_inbox *home)
 {
@@ -568,11 +572,25 @@ static void test_close_while_out(struct ev_loop *loop, struct fr_workpool *pool,
         }
         CHECK(run_until(loop, gated, NULL, 30));
         CHECK(s.c.job_out);
+        int fd = s.c.fd;
         conn_close(&s.c, "closed by the test");
         CHECK(s.closes == 1 && s.frees == 0); /* the job still holds it */
         CHECK_EQ(atomic_load(&destroyed), before);
+        /* The closed socket's number goes to a new socket at once; the
+         * thread that encodes the reply must not send it there. */
+        int reuse[2];
+        CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, reuse) == 0);
+        if (reuse[0] != fd && reuse[1] != fd)
+            CHECK(dup2(reuse[0], fd) == fd);
+        int other = reuse[0] == fd ? reuse[1] : reuse[1] == fd ? reuse[0] : reuse[1];
         atomic_store(&gate_open, 1);
         CHECK(run_until(loop, freed, &s, 30));
+        char got;
+        CHECK(recv(other, &got, 1, 0) < 0); /* nothing arrived at the new socket */
+        if (reuse[0] != fd && reuse[1] != fd)
+            close(fd);
+        close(reuse[0]);
+        close(reuse[1]);
         CHECK_EQ(s.frees, 1);
         CHECK_EQ(atomic_load(&destroyed), before + 1);
         CHECK_EQ(s.msgs, 0);
@@ -610,6 +628,63 @@ static void test_close_while_out(struct ev_loop *loop, struct fr_workpool *pool,
     CHECK(run_until(loop, got_one, &k, 30));
     CHECK(k.last_kind == 'G' && k.last_len == 3 * BIG);
     CHECK(strcmp(s.reason, "(orderly)") == 0 && s.frees == 1);
+    cli_done(loop, &k);
+}
+
+/* ---- the thread sends what it encoded ---- */
+
+static void test_thread_sends(struct ev_loop *loop, struct fr_workpool *pool, struct fr_inbox *home)
+{
+    struct conn_crypto cc;
+    conn_crypto_init(&cc, pool, home);
+
+    /* With nothing before it on the way out, a large reply reaches the
+     * peer before its job is back on the loop: the thread sent it. */
+    struct srv s;
+    struct cli k;
+    pair(loop, &cc, &s, &k);
+    gate_reset();
+    gate_wait_s = 30; /* the job must stay out while the test reads */
+    srv_queue(&s, 'G', 0, 2 * BIG);
+    CHECK(s.c.job_out);
+    atomic_store(&gate_open, 1);
+    while (atomic_load(&gated_finished) == 0)
+        sched_yield();
+    size_t want = 4 + 2 * BIG, got = 0;
+    uint8_t *unit = malloc(want);
+    for (uint64_t until = fr_mono_ns() + 10000000000ull; got < want && fr_mono_ns() < until;) {
+        ssize_t n = recv(k.fd, unit + got, want - got, 0); /* the loop has not run since */
+        if (n > 0)
+            got += (size_t)n;
+        else
+            sched_yield();
+    }
+    CHECK_EQ(got, want);
+    CHECK_EQ(be32(unit), 2 * BIG);
+    CHECK_EQ((uint8_t)(unit[4] ^ 0x5a), 'G');
+    free(unit);
+    CHECK(run_until(loop, job_back, &s, 30));
+    CHECK(s.c.state == CONN_OPEN && conn_out_pending(&s.c) == 0);
+    CHECK_EQ(stats_of(&cc)->enc_wire, want);
+    cli_done(loop, &k);
+    conn_close(&s.c, NULL);
+    gate_wait_s = GATE_WAIT_S;
+
+    /* The peer went away while the thread held the reply: the send fails
+     * there and the connection closes with the loop's own reason. */
+    pair(loop, &cc, &s, &k);
+    gate_reset();
+    srv_queue(&s, 'G', 0, 2 * BIG);
+    CHECK(run_until(loop, gated, NULL, 30));
+    /* Reading shut, not the socket closed: the loop sees no end of input,
+     * only the thread's send fails (EPIPE). */
+    ev_io_stop(loop, &k.rw);
+    CHECK(shutdown(k.fd, SHUT_RD) == 0);
+    atomic_store(&gate_open, 1);
+    CHECK(run_until(loop, closed, &s, 30));
+    CHECK(strcmp(s.reason, "write failed") == 0);
+    CHECK_EQ(s.frees, 1);
+    CHECK_EQ(cc.out, 0);
     cli_done(loop, &k);
 }
 
@@ -961,7 +1036,8 @@ static int bench(void)
     struct ev_loop *loop = ev_default_loop(0);
     struct fr_inbox home;
     fr_inbox_init(&home, loop, fr_job_inbox_handler, NULL);
-    struct fr_workpool *pool = fr_workpool_new(getenv("BENCH_THREADS") ? atoi(getenv("BENCH_THREADS")) : 2, 512, "bench", 0);
+    struct fr_workpool *pool =
+        fr_workpool_new(getenv("BENCH_THREADS") ? atoi(getenv("BENCH_THREADS")) : 2, 512, "bench", 0);
     printf("one loop, %d connections ping-ponging 256 KiB messages (0.8 ms of transport work each way) and %d "
            "ping-ponging 64 B:\n",
            BENCH_BIG, BENCH_SMALL);
@@ -984,6 +1060,7 @@ int main(int argc, char **argv)
     test_order(loop, pool, &home);
     test_isolation(loop, pool, &home);
     test_close_while_out(loop, pool, &home);
+    test_thread_sends(loop, pool, &home);
     test_held_input(loop, pool, &home);
     test_calls_watch(loop, pool, &home);
     test_decode_only(loop, pool, &home);
