@@ -183,6 +183,16 @@ int fsns_is_file_closed(struct fsns *ns, const char *user, const char *path, boo
  * Needs WRITE on the nearest existing ancestor. */
 int fsns_mkdirs(struct fsns *ns, const char *user, const char *path, uint16_t masked, struct fsns_err *err);
 
+/* createSymlink: a symlink inode at `link` whose target is `target`, kept as
+ * given (relative or dangling targets are fine; only "" is refused). The
+ * link gets permission 0777, owner = user, group = the parent's; missing
+ * parents are created as mkdirs does (dir_perm | u+wx) when create_parent,
+ * else FileNotFoundException. An existing link name: FSNS_EEXIST. Needs
+ * WRITE on the nearest existing ancestor. Symlinks are never followed by
+ * minidfs: status calls answer the link itself. */
+int fsns_symlink(struct fsns *ns, const char *user, const char *target, const char *link, uint16_t dir_perm,
+                 bool create_parent, struct fsns_err *err);
+
 /* delete. *deleted = false when the path does not exist or is "/". Block ids
  * of removed files are appended to `removed` (may be NULL). Needs WRITE on
  * the parent (+ sticky bit rule) and rwx on every non-empty directory of the

@@ -1,8 +1,9 @@
 /*
  * fsns_ops.c: namespace reads (getFileInfo, getListing, getBlockLocations,
  * getContentSummary, ...) and changes that are not about writing file data
- * (mkdirs, delete, rename, rename2, setPermission, setOwner, setTimes,
- * setReplication, setStoragePolicy), with the NameNode's checks and messages.
+ * (mkdirs, createSymlink, delete, rename, rename2, setPermission, setOwner,
+ * setTimes, setReplication, setStoragePolicy), with the NameNode's checks and
+ * messages.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -190,6 +191,78 @@ int fsns_mkdirs(struct fsns *ns, const char *user, const char *path, uint16_t ma
     if (fsns_check(ns, user, r, false, A_W, 0, 0, 0, false, err) < 0)
         return -1;
     return fsns_make_dirs(ns, user, r, r->len - 1, masked & 01777, true, false, fsns_now(ns), err);
+}
+
+/* ---- createSymlink ----------------------------------------------------- */
+
+int fsns_symlink(struct fsns *ns, const char *user, const char *target, const char *link, uint16_t dir_perm,
+                 bool create_parent, struct fsns_err *err)
+{
+    if (fsns_parse(ns, &ns->pa, link, "createSymlink", err) < 0) {
+        if (err->code == FSNS_EINVALPATH)
+            return fsns_fail(err, FSNS_EINVALPATH, "Invalid link name: " PATHFMT, link ? link : "(null)");
+        return -1;
+    }
+    /* the target is kept as text: only an empty one is refused */
+    if (!target || !*target)
+        return fsns_fail(err, FSNS_EINVALPATH, "Invalid target name: ");
+    struct iip *r = &ns->ia;
+    if (fsns_resolve(ns, user, &ns->pa, r, true, err) < 0)
+        return -1;
+    const char *src = ns->pa.norm;
+    char buf[FSNS_MAX_PATH_LEN + 2];
+    struct inode *parent = iip_parent(r);
+    if (!create_parent && r->len > 2) {
+        if (!parent)
+            return fsns_fail(err, FSNS_ENOENT, "Parent directory doesn't exist: " PATHFMT,
+                             fsns_prefix(&ns->pa, r->len - 2, buf, sizeof buf));
+        if (parent->type != FSNS_DIR)
+            return fsns_fail(err, FSNS_EPARENTNOTDIR, "Parent path is not a directory: " PATHFMT,
+                             fsns_prefix(&ns->pa, r->len - 2, buf, sizeof buf));
+    }
+    /* the text is the NameNode's; it sends it as a plain IOException, minidfs
+     * as FileAlreadyExistsException so that callers can tell the case apart */
+    if (r->len == 1 || iip_last(r))
+        return fsns_fail(err, FSNS_EEXIST,
+                         "failed to create link " PATHFMT " either because the filename is invalid or the file exists",
+                         src);
+    if (fsns_check(ns, user, r, false, A_W, 0, 0, 0, false, err) < 0)
+        return -1;
+    const char *nm = ns->pa.norm + ns->pa.off[ns->pa.n - 1];
+    size_t nlen = ns->pa.len[ns->pa.n - 1];
+    if (fsns_check_new_child(ns, parent, fsns_prefix(&ns->pa, r->len - 2, buf, sizeof buf), nm, nlen, err) < 0)
+        return -1;
+    int64_t now = fsns_now(ns);
+    /* a link's own bits are 0777 (FsPermission.getDefault()); its group is
+     * the parent's */
+    struct inode *l = fsns_inode_new(ns, FSNS_SYMLINK, nm, nlen, user ? user : "", "", 0777, now);
+    if (!l)
+        return fsns_oom(err);
+    l->atime = now;
+    l->target = fsns_strdup(target);
+    if (!l->target) {
+        fsns_inode_free(l);
+        return fsns_oom(err);
+    }
+    if (!parent && fsns_make_dirs(ns, user, r, r->len - 2, dir_perm & 01777, false, false, now, err) < 0) {
+        fsns_inode_free(l);
+        return -1;
+    }
+    parent = iip_parent(r);
+    char *g = fsns_strdup(parent->group);
+    if (!g) {
+        fsns_inode_free(l);
+        return fsns_oom(err);
+    }
+    free(l->group);
+    l->group = g;
+    if (fsns_link(ns, parent, l, err) < 0) {
+        fsns_inode_free(l);
+        return -1;
+    }
+    fsns_touch(parent, now);
+    r->nodes[r->len - 1] = l;
+    return 0;
 }
 
 /* ---- delete ------------------------------------------------------------ */

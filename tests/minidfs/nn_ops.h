@@ -55,7 +55,8 @@ void nn_drop_blocks(struct nn *nn, struct fsns_blocklist *bl);
     X(getDataEncryptionKey) X(renewLease) X(getHAServiceState) X(msync) X(setSafeMode)         \
     X(getStoragePolicies) X(getPreferredBlockSize) X(isFileClosed) X(recoverLease)             \
     X(getFileInfo) X(getFileLinkInfo) X(getLocatedFileInfo) X(getListing) X(mkdirs)             \
-    X(delete) X(rename) X(rename2) X(setPermission) X(setOwner) X(setTimes) X(setReplication)  \
+    X(createSymlink) X(delete) X(rename) X(rename2) X(setPermission) X(setOwner) X(setTimes)   \
+    X(setReplication)                                                                          \
     X(getContentSummary) X(getQuotaUsage) X(create) X(append) X(addBlock) X(abandonBlock)       \
     X(complete) X(fsync) X(getBlockLocations) X(truncate) X(updateBlockForPipeline)            \
     X(updatePipeline) X(getAdditionalDatanode) X(reportBadBlocks) X(setXAttr) X(getXAttrs)     \

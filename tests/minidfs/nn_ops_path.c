@@ -1,7 +1,7 @@
 /*
  * nn_ops_path.c: ClientProtocol calls that read or change the namespace by
- * path: status, listing, mkdirs, delete, rename, attributes, summaries,
- * extended attributes, snapshots, ACL status and access checks.
+ * path: status, listing, mkdirs, createSymlink, delete, rename, attributes,
+ * summaries, extended attributes, snapshots, ACL status and access checks.
  * Each handler: decode, call fsns, encode, free.
  */
 #include <stdio.h>
@@ -168,6 +168,22 @@ NN_HANDLER(mkdirs)
         nn_reply(call, &r.base);
     }
     FREE(hadoop__hdfs__mkdirs_request_proto, req);
+}
+
+/* createSymlink: the target is stored as sent; nothing here follows it. */
+NN_HANDLER(createSymlink)
+{
+    NN_DECODE(req, Hadoop__Hdfs__CreateSymlinkRequestProto, hadoop__hdfs__create_symlink_request_proto, call, param,
+              len);
+    struct fsns_err err;
+    if (fsns_symlink(nn->ns, call->user, req->target, req->link, (uint16_t)(req->dirperm->perm & 07777),
+                     req->createparent, &err) < 0) {
+        nn_reply_fsns_err(call, &err);
+    } else {
+        Hadoop__Hdfs__CreateSymlinkResponseProto r = HADOOP__HDFS__CREATE_SYMLINK_RESPONSE_PROTO__INIT;
+        nn_reply(call, &r.base);
+    }
+    FREE(hadoop__hdfs__create_symlink_request_proto, req);
 }
 
 NN_HANDLER(delete)

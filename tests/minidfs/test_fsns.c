@@ -252,6 +252,91 @@ static void test_mkdirs_and_info(void)
     fsns_free(ns);
 }
 
+static void test_symlink(void)
+{
+    struct fsns *ns = fsns_new(SU);
+    struct fsns_stat st;
+    fsns_set_time(ns, 2000000);
+    OK(fsns_mkdirs(ns, SU, "/d", 0755, &E));
+    OK(fsns_setowner(ns, SU, "/d", "alice", "staff", &E));
+
+    /* the link answers for itself: type, target, length of the target */
+    OK(fsns_symlink(ns, "alice", "/elsewhere/file", "/d/l", 0755, false, &E));
+    OK(fsns_getfileinfo(ns, SU, "/d/l", &st, &E));
+    CHECK(st.type == FSNS_SYMLINK && st.symlink && !strcmp(st.symlink, "/elsewhere/file"));
+    CHECK(st.length == strlen("/elsewhere/file") && st.perm == 0777 && st.mtime == 2000000);
+    CHECK(!strcmp(st.owner, "alice") && !strcmp(st.group, "staff") && st.nblocks == 0);
+    /* a relative, dangling target is kept word for word */
+    OK(fsns_symlink(ns, SU, "../x/./y", "/d/rel", 0755, false, &E));
+    OK(fsns_getfileinfo(ns, SU, "/d/rel", &st, &E));
+    CHECK(st.type == FSNS_SYMLINK && !strcmp(st.symlink, "../x/./y"));
+
+    /* the listing reports the target; listing the link lists the link */
+    struct fsns_stat out[8];
+    uint32_t n = 0, rem = 0;
+    OK(fsns_getlisting(ns, SU, "/d", NULL, 0, 8, out, &n, &rem, &E));
+    CHECK(n == 2 && rem == 0);
+    CHECK(n == 2 && !strcmp(out[0].name, "l") && out[0].type == FSNS_SYMLINK &&
+          !strcmp(out[0].symlink, "/elsewhere/file"));
+    CHECK(n == 2 && !strcmp(out[1].name, "rel") && !strcmp(out[1].symlink, "../x/./y"));
+    OK(fsns_getlisting(ns, SU, "/d/l", NULL, 0, 8, out, &n, &rem, &E));
+    CHECK(n == 1 && out[0].type == FSNS_SYMLINK && !strcmp(out[0].symlink, "/elsewhere/file"));
+
+    /* an existing name, whatever it is */
+    FAILS(fsns_symlink(ns, SU, "/t", "/d/l", 0755, false, &E), FSNS_EEXIST, "failed to create link /d/l");
+    CHECK(!strcmp(E.cls, "org.apache.hadoop.fs.FileAlreadyExistsException"));
+    FAILS(fsns_symlink(ns, SU, "/t", "/d", 0755, true, &E), FSNS_EEXIST, "/d");
+    FAILS(fsns_symlink(ns, SU, "/t", "/", 0755, true, &E), FSNS_EEXIST, "/");
+
+    /* missing parent */
+    FAILS(fsns_symlink(ns, SU, "/t", "/m/n/l", 0755, false, &E), FSNS_ENOENT, "Parent directory doesn't exist: /m/n");
+    CHECK(!strcmp(E.cls, "java.io.FileNotFoundException"));
+    FAILS(fsns_getfileinfo(ns, SU, "/m", &st, &E), FSNS_ENOENT, "/m");
+    /* ... made as mkdirs makes them with createParent: dirPerm | u+wx */
+    OK(fsns_symlink(ns, SU, "/t", "/m/n/l", 0500, true, &E));
+    OK(fsns_getfileinfo(ns, SU, "/m/n", &st, &E));
+    CHECK(st.type == FSNS_DIR && st.perm == 0700 && st.children == 1);
+    OK(fsns_getfileinfo(ns, SU, "/m/n/l", &st, &E));
+    CHECK(st.type == FSNS_SYMLINK && !strcmp(st.symlink, "/t"));
+
+    /* the parent is a file, or a symlink (never followed) */
+    uint64_t lens[1] = { 3 };
+    mkfile(ns, SU, "/f", lens, 1);
+    FAILS(fsns_symlink(ns, SU, "/t", "/f/l", 0755, false, &E), FSNS_EPARENTNOTDIR, "/f");
+    CHECK(!strcmp(E.cls, "org.apache.hadoop.fs.ParentNotDirectoryException"));
+    FAILS(fsns_symlink(ns, SU, "/t", "/f/x/l", 0755, true, &E), FSNS_EPARENTNOTDIR, "/f");
+    FAILS(fsns_symlink(ns, SU, "/t", "/d/l/x", 0755, true, &E), FSNS_EPARENTNOTDIR, "/d/l");
+
+    /* bad names, write permission on the parent */
+    FAILS(fsns_symlink(ns, SU, "/t", "rel/l", 0755, false, &E), FSNS_EINVALPATH, "Invalid link name: rel/l");
+    FAILS(fsns_symlink(ns, SU, "", "/d/e", 0755, false, &E), FSNS_EINVALPATH, "Invalid target name");
+    FAILS(fsns_symlink(ns, "bob", "/t", "/d/b", 0755, false, &E), FSNS_EACCES,
+          "Permission denied: user=bob, access=WRITE, inode=\"/d\":alice:staff:drwxr-xr-x");
+    FAILS(fsns_symlink(ns, "bob", "/t", "/d/q/b", 0755, true, &E), FSNS_EACCES, "access=WRITE, inode=\"/d\"");
+    FAILS(fsns_getfileinfo(ns, SU, "/d/q", &st, &E), FSNS_ENOENT, "/d/q");
+
+    /* rename and delete treat the link as a leaf */
+    bool ok = false, deleted = false;
+    OK(fsns_rename(ns, SU, "/d/l", "/m/l2", &ok, &E));
+    CHECK(ok);
+    OK(fsns_getfileinfo(ns, SU, "/m/l2", &st, &E));
+    CHECK(st.type == FSNS_SYMLINK && !strcmp(st.symlink, "/elsewhere/file"));
+    OK(fsns_rename2(ns, SU, "/m/l2", "/d/rel", true, NULL, &E));
+    OK(fsns_getfileinfo(ns, SU, "/d/rel", &st, &E));
+    CHECK(st.type == FSNS_SYMLINK && !strcmp(st.symlink, "/elsewhere/file"));
+    struct fsns_summary sum;
+    OK(fsns_content_summary(ns, SU, "/m", &sum, &E));
+    CHECK(sum.directory_count == 2 && sum.file_count == 1 && sum.length == 0);
+    OK(fsns_delete(ns, SU, "/d/rel", false, &deleted, NULL, &E));
+    CHECK(deleted);
+    FAILS(fsns_getfileinfo(ns, SU, "/d/rel", &st, &E), FSNS_ENOENT, "/d/rel");
+    OK(fsns_delete(ns, SU, "/m", true, &deleted, NULL, &E));
+    CHECK(deleted);
+    OK(fsns_getlisting(ns, SU, "/d", NULL, 0, 8, out, &n, &rem, &E));
+    CHECK(n == 0);
+    fsns_free(ns);
+}
+
 static void test_listing(void)
 {
     struct fsns *ns = fsns_new(SU);
@@ -1179,6 +1264,7 @@ int main(void)
 {
     test_root_and_paths();
     test_mkdirs_and_info();
+    test_symlink();
     test_listing();
     test_create_write();
     test_append_truncate_pipeline();
