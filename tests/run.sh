@@ -36,7 +36,7 @@ fi
 # worker inbox, the log, the resolver, the crypto threads, the upstream
 # pools, and routers (worker, admin, statestore, resolver and crypto
 # threads) under end-to-end load.
-TSAN_TESTS='^(krb_upstream_kerberos|unit_inbox|unit_log|unit_resolve|unit_conn|unit_conn_crypto|integ_upstream|integ_ha|integ_hms_up|e2e_router_hdfs_cli|e2e_rbf_pools_admin|limits_fd_exhaustion|limits_max_conns|limits_sigterm_drain|limits_upstream_many_users|e2e_router_classes|e2e_rbf_paths|e2e_router_hms|e2e_hms_federation|zk_routers|zk_routers_ha|krb_router_privacy|krb_router_privacy_java|e2e_audit_hdfs|e2e_audit_hms)$'
+TSAN_TESTS='^(krb_upstream_kerberos|unit_inbox|unit_log|unit_resolve|unit_conn|unit_conn_crypto|integ_upstream|integ_ha|integ_hms_up|e2e_router_hdfs_cli|e2e_rbf_pools_admin|limits_fd_exhaustion|limits_max_conns|limits_sigterm_drain|limits_upstream_many_users|e2e_router_classes|e2e_rbf_paths|e2e_router_hms|e2e_hms_federation|zk_routers|zk_routers_ha|krb_router_privacy|krb_router_privacy_java|e2e_audit_hdfs|e2e_audit_hms|e2e_reply_offload)$'
 if [ "${FR_TSAN:-1}" != 0 ]; then
   TSAN_BUILD=$ROOT/build-tsan
   cmake -S "$ROOT" -B "$TSAN_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFEDROUTER_TSAN=ON >/dev/null

@@ -44,10 +44,12 @@ void hdfs_route_cancel(struct rcall *rc)
     struct rstate *st = rc->route;
     if (!st)
         return;
+    rc->route = NULL;
+    if (reply_map_cancel(st))
+        return;
     for (int i = 0; i < st->nsub; i++)
         if (!st->subs[i].finished)
             ha_cancel(&st->subs[i].hc);
-    rc->route = NULL;
     st_free(st);
 }
 
@@ -58,8 +60,7 @@ void hdfs_route_cancel(struct rcall *rc)
  * router's own. The usage of a mount entry with router quotas reports those
  * as its limits (RBF). */
 static void route_locations(struct rcall *rc, struct rd_snap *snap, const struct method_row *m,
-                            const struct ipc_call *ic, const char *path, const struct rd_loc *t, int nt,
-                            bool summary)
+                            const struct ipc_call *ic, const char *path, const struct rd_loc *t, int nt, bool summary)
 {
     struct rstate *st = st_new(rc, snap, m, nt);
     if (!st) {
@@ -98,18 +99,15 @@ static void route_locations(struct rcall *rc, struct rd_snap *snap, const struct
  * in every destination (folder-all orders), writes that change what exists
  * (mkdirs, delete, rename, attributes) go to every location, as RBF invokes
  * them concurrently. */
-static bool creates_here(const struct method_row *m)
-{
-    return (m->flags & METHOD_CREATES) != 0;
-}
+static bool creates_here(const struct method_row *m) { return (m->flags & METHOD_CREATES) != 0; }
 
 static bool writes_everywhere(const struct method_row *m)
 {
     return (m->flags & METHOD_WRITE) && !(m->flags & (METHOD_POOL_FIRST | METHOD_FILE_OP));
 }
 
-void route_write_everywhere(struct rcall *rc, struct rd_snap *snap, const struct method_row *m,
-                                   const uint8_t *rq, size_t rql, const char *path, struct ha_ns **cands, int n)
+void route_write_everywhere(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const uint8_t *rq,
+                            size_t rql, const char *path, struct ha_ns **cands, int n)
 {
     static __thread struct rd_req req;
     /* A rename is carried out in the locations where both of its paths
@@ -322,9 +320,8 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct met
         }
     }
     struct ha_ns *cands[RD_FT_MAX];
-    int ncands = (req.t.multi || req.t.faulttolerant)
-                     ? rd_locations(snap, req.client_path, req.t.ns, cands, RD_FT_MAX)
-                     : 0;
+    int ncands =
+        (req.t.multi || req.t.faulttolerant) ? rd_locations(snap, req.client_path, req.t.ns, cands, RD_FT_MAX) : 0;
     /* A new name in a mount of several destinations, or a rename where
      * either path may lie in several subclusters: first find where the
      * locations hold them. */
@@ -471,9 +468,7 @@ void hdfs_route_call(struct rcall *rc, const struct ipc_call *ic)
     rd_set_client(rc->c->peer);
     switch (m->route) {
     case ROUTE_PATH:
-    case ROUTE_TWO_PATHS:
-        route_paths(rc, snap, m, ic);
-        return;
+    case ROUTE_TWO_PATHS: route_paths(rc, snap, m, ic); return;
     case ROUTE_DEFAULT: {
         /* Any subcluster can answer these (server defaults, storage
          * policies): the default one, else the first that is configured. */

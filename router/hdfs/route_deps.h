@@ -23,7 +23,7 @@ struct router;
 
 /* ---- the routing snapshot ---- */
 
-struct rd_snap;                   /* a held snapshot */
+struct rd_snap; /* a held snapshot */
 struct rd_snap *rd_snap_acquire(struct router *r);
 /* Another reference to a snapshot already held (release each). */
 struct rd_snap *rd_snap_hold(struct rd_snap *s);
@@ -33,14 +33,14 @@ void rd_set_client(const char *peer);
 void rd_snap_release(struct rd_snap *s);
 
 struct rd_target {
-    struct ha_ns *ns;             /* where the path lives */
-    char path[RD_MAX_PATH];       /* the path there */
-    char src[RD_MAX_PATH];        /* the mount point (client side), "" for the default */
-    char dest[RD_MAX_PATH];       /* its destination root */
+    struct ha_ns *ns;       /* where the path lives */
+    char path[RD_MAX_PATH]; /* the path there */
+    char src[RD_MAX_PATH];  /* the mount point (client side), "" for the default */
+    char dest[RD_MAX_PATH]; /* its destination root */
     bool readonly;
-    bool faulttolerant;           /* another destination may serve when this one is down */
-    bool multi;                   /* a mount of several destinations: a path may be in any */
-    bool folder_all;              /* ...whose directories exist in every destination
+    bool faulttolerant; /* another destination may serve when this one is down */
+    bool multi;         /* a mount of several destinations: a path may be in any */
+    bool folder_all;    /* ...whose directories exist in every destination
                                      (HASH_ALL, RANDOM, SPACE): writes go to all of them */
 };
 /* Resolves a path. -1 with a reason; -2 for a path the NameNode would
@@ -52,16 +52,16 @@ int rd_resolve(struct rd_snap *s, const char *path, struct rd_target *t, char *e
  * The strings point into the snapshot or into the rd_locs that holds it. */
 struct rd_loc {
     struct ha_ns *ns;
-    const char *path;             /* the path there */
-    const char *src;              /* the mount point (client side), "" for the default */
-    const char *dest;             /* its destination root ("" for the default) */
+    const char *path; /* the path there */
+    const char *src;  /* the mount point (client side), "" for the default */
+    const char *dest; /* its destination root ("" for the default) */
 };
 /* A list of locations, as long as it needs to be. Free with rd_locs_free()
  * before releasing the snapshot. */
 struct rd_locs {
     struct rd_loc *v;
     int n, cap;
-    char **owned;                 /* strings made for this list */
+    char **owned; /* strings made for this list */
     int nowned;
 };
 void rd_locs_free(struct rd_locs *l);
@@ -91,9 +91,9 @@ struct ha_ns *rd_ns_by_pool(struct rd_snap *s, const char *pool);
  * order of a NameNode listing. Names point into the snapshot (they are not
  * NUL-terminated) and stay valid while it is held. */
 struct rd_dir {
-    const void *s;                /* private */
+    const void *s; /* private */
     const uint32_t *ids;
-    size_t n;                     /* how many */
+    size_t n; /* how many */
 };
 /* Fills d for dir (n = 0 when no mount point lies below it). */
 void rd_mount_dir(struct rd_snap *s, const char *dir, struct rd_dir *d);
@@ -116,10 +116,10 @@ bool rd_is_mount_point(struct rd_snap *s, const char *path);
 
 /* Owner, group and mode of the mount entry at exactly path (false: none). */
 struct rd_mount_info {
-    const char *owner, *group;      /* "" when the entry sets none */
+    const char *owner, *group; /* "" when the entry sets none */
     uint32_t mode;
-    int64_t ns_quota, ss_quota;     /* router quotas; -1 = none */
-    uint64_t mtime_ms;              /* when the entry last changed; 0 = unknown */
+    int64_t ns_quota, ss_quota; /* router quotas; -1 = none */
+    uint64_t mtime_ms;          /* when the entry last changed; 0 = unknown */
 };
 bool rd_mount_info(struct rd_snap *s, const char *path, struct rd_mount_info *mi);
 /* For a mount entry at exactly path: the router quotas that hold it, each
@@ -138,32 +138,31 @@ int rd_reverse(struct rd_snap *s, const char *ns_name, const char *path, char *o
  * nameservice contains. The path's own location comes first when it has
  * one (*own says). Fills out (empty on entry); returns how many, or -1
  * with err when there is nothing to ask or no memory. */
-int rd_summary_targets(struct rd_snap *s, const char *path, struct rd_locs *out, bool *own, char *err,
-                       size_t errlen);
+int rd_summary_targets(struct rd_snap *s, const char *path, struct rd_locs *out, bool *own, char *err, size_t errlen);
 
 /* ---- the paths inside messages (route_paths.c) ---- */
 
 /* A request whose paths were resolved. */
 struct rd_req {
-    struct rd_target t;             /* where the first path lives: it routes the call */
-    char client_path[RD_MAX_PATH];  /* that path as the client wrote it */
-    int npaths;                     /* path strings found (0: the request has none) */
-    struct ha_ns *force_ns;         /* set by the caller: map every path to its location in this
+    struct rd_target t;            /* where the first path lives: it routes the call */
+    char client_path[RD_MAX_PATH]; /* that path as the client wrote it */
+    int npaths;                    /* path strings found (0: the request has none) */
+    struct ha_ns *force_ns;        /* set by the caller: map every path to its location in this
                                        nameservice (trying the locations of a multi-destination mount) */
-    bool no_mount;                  /* on error: the first path is under no mount point */
-    bool across;                    /* on error: the paths lie in different subclusters */
-    bool other_multi;               /* the other path lies in a mount of several destinations */
-    char other_src[RD_MAX_PATH];    /* the mount point of the last other path (rename: the
+    bool no_mount;                 /* on error: the first path is under no mount point */
+    bool across;                   /* on error: the paths lie in different subclusters */
+    bool other_multi;              /* the other path lies in a mount of several destinations */
+    char other_src[RD_MAX_PATH];   /* the mount point of the last other path (rename: the
                                        destination's), "" for none or the default */
-    const char *ecls;               /* on error: the exception class and message */
+    const char *ecls;              /* on error: the exception class and message */
     char emsg[RD_MAX_PATH + 512];
 };
 
 /* Resolves every path string the row names in a request and rewrites each to
  * its destination path: 1 (the new request is in out), 0 (forward msg as
  * is; npaths may be 0), -1 (refused or malformed: ecls/emsg say why). */
-int rd_map_request(struct rd_snap *s, const struct method_row *m, const char *method, const uint8_t *msg,
-                   size_t len, struct rd_req *req, struct buf *out);
+int rd_map_request(struct rd_snap *s, const struct method_row *m, const char *method, const uint8_t *msg, size_t len,
+                   struct rd_req *req, struct buf *out);
 /* Rewrites every request path to newpath (another destination of the same
  * federated path): 1 written to out, 0 unchanged, -1 malformed. */
 int rd_request_to(const struct method_row *m, const uint8_t *msg, size_t len, const char *newpath, struct buf *out);
@@ -172,22 +171,24 @@ int rd_request_to(const struct method_row *m, const uint8_t *msg, size_t len, co
  * map through ns_name's mounts. 1 (out written), 0 (forward as is), -1. */
 int rd_map_response(struct rd_snap *s, const struct method_row *m, const char *ns_name, const char *dest,
                     const char *src, const uint8_t *msg, size_t len, struct buf *out);
+/* false when rd_map_response would forward every answer of m as it came
+ * (no paths in it, or a mount whose destination has the mount's own path). */
+bool rd_response_maps(const struct method_row *m, const char *dest, const char *src);
 /* Rewrites the absolute paths inside a NameNode's error message (cap bytes,
  * NUL-terminated, in place) into the client's namespace: under dest ->
  * under src when given, else through the mounts of ns_name. */
-void rd_map_message(struct rd_snap *s, const char *ns_name, const char *dest, const char *src, char *msg,
-                    size_t cap);
+void rd_map_message(struct rd_snap *s, const char *ns_name, const char *dest, const char *src, char *msg, size_t cap);
 /* The first block pool id the row names in a request (NULL when none). */
 const char *rd_request_pool(const struct method_row *m, const uint8_t *msg, size_t len, char *buf, size_t cap);
 
 /* ---- block pools in block-only requests (route_blocks.c) ---- */
 
-#define RD_MAX_POOLS 16             /* distinct pools in one request (a keep mask is 32 bits) */
+#define RD_MAX_POOLS 16 /* distinct pools in one request (a keep mask is 32 bits) */
 #define RD_POOL_LEN 128
 
 struct rd_pools {
     int n;
-    bool missing;                   /* a block without a pool, or no block where one is required */
+    bool missing; /* a block without a pool, or no block where one is required */
     char id[RD_MAX_POOLS][RD_POOL_LEN];
 };
 /* Every distinct block pool id the row's req_pool paths name, in request

@@ -17,9 +17,10 @@
 #include "hdfs_conn.h"
 #include "route_deps.h"
 
-#define RD_FT_MAX 8                     /* locations a fault-tolerant call tries */
-#define RD_LS_LIMIT 1000                /* entries of a merged listing page (the NameNode's dfs.ls.limit) */
-#define RD_MOUNT_STATUS_S 1.0           /* seconds a listing waits for its mount points' status (RBF's
+#define RD_FT_MAX 8      /* locations a fault-tolerant call tries */
+#define RD_LS_LIMIT 1000 /* entries of a merged listing page (the NameNode's dfs.ls.limit) */
+#define RD_MOUNT_STATUS_S                                                                                              \
+    1.0 /* seconds a listing waits for its mount points' status (RBF's
                                            mount-status time-out); then the entry's own stands in */
 
 struct rstate;
@@ -32,83 +33,85 @@ struct rstate;
  * TRY_LOCATIONS). Any other move is a bug.
  */
 enum route_plan {
-    RP_NEW = 0,             /* just made; a state answered at once, without subcalls, stays so */
-    RP_ONE,                 /* one subcall; its answer mapped back to the client's view */
-    RP_TRY_LOCATIONS,       /* one subcall at a time over cands[]: the next location when the one
+    RP_NEW = 0,            /* just made; a state answered at once, without subcalls, stays so */
+    RP_ONE,                /* one subcall; its answer mapped back to the client's view */
+    RP_TRY_LOCATIONS,      /* one subcall at a time over cands[]: the next location when the one
                                asked is down (ft) or does not hold the path (seq) */
-    RP_LISTING_MOUNTS,      /* getListing of one location with the mount points below merged in;
+    RP_LISTING_MOUNTS,     /* getListing of one location with the mount points below merged in;
                                with cands[] the location may change as in TRY_LOCATIONS, and when
                                it is down the mount points alone answer (hdfs.down = partial) */
-    RP_LISTING_FANOUT,      /* getListing of a directory kept in several destinations: one subcall
+    RP_LISTING_FANOUT,     /* getListing of a directory kept in several destinations: one subcall
                                per location, the listings merged and paged */
-    RP_SUMMARY,             /* getContentSummary / getQuotaUsage: one subcall per location below
+    RP_SUMMARY,            /* getContentSummary / getQuotaUsage: one subcall per location below
                                the path, the answers summed */
-    RP_SUMMARY_MOUNT_ONLY,  /* RP_SUMMARY of a directory only the mount table has: an empty
+    RP_SUMMARY_MOUNT_ONLY, /* RP_SUMMARY of a directory only the mount table has: an empty
                                directory when no location below holds anything yet */
-    RP_WRITE_ALL,           /* a write to every location of a mount: the answer of one that did it */
-    RP_MERGE,               /* every nameservice, every NameNode, or each block pool's nameservice:
+    RP_WRITE_ALL,          /* a write to every location of a mount: the answer of one that did it */
+    RP_MERGE,              /* every nameservice, every NameNode, or each block pool's nameservice:
                                the answers merged by the row's merge */
-    RP_PROBE,               /* getFileInfo probes of every location before create, mkdirs or a file
+    RP_PROBE,              /* getFileInfo probes of every location before create, mkdirs or a file
                                call (probe_done() then sends the call) */
-    RP_RENAME_PROBE,        /* probes of both paths of a rename, then perhaps the deletes of the
+    RP_RENAME_PROBE,       /* probes of both paths of a rename, then perhaps the deletes of the
                                source's empty copies (rename_phase) */
-    RP_OWN,                 /* subcalls of the router's own; finish() answers (route_subcalls.c) */
-    RP_POOL_PROBE,          /* versionRequest to every NameNode; then the call is routed again */
+    RP_OWN,                /* subcalls of the router's own; finish() answers (route_subcalls.c) */
+    RP_POOL_PROBE,         /* versionRequest to every NameNode; then the call is routed again */
     RP_NPLANS
 };
 
 struct sub {
-    struct ha_call hc;                  /* first */
+    struct ha_call hc; /* first */
     struct rstate *st;
     bool finished;
     enum upstream_status ust;
-    int status;                         /* IPC_SUCCESS / IPC_ERROR */
+    int status; /* IPC_SUCCESS / IPC_ERROR */
     uint32_t detail;
     char cls[256];
     char msg[1024];
     char why[700];
-    struct buf payload;                 /* SUCCESS: the response message */
-    char *dest, *src;                   /* summaries: this location's destination root and mount point */
-    uint64_t sent_us;                   /* when it was sent (upstream metrics) */
+    struct buf payload; /* SUCCESS: the response message */
+    char *dest, *src;   /* summaries: this location's destination root and mount point */
+    uint64_t sent_us;   /* when it was sent (upstream metrics) */
 };
 
 struct rstate {
     struct rcall *rc;
     struct rd_snap *snap;
     const struct method_row *m;
-    char *dest, *src;                   /* PATH: the mount's destination root and mount point (owned; NULL: none) */
-    char *client_path;                  /* PATH: as the client wrote it (owned) */
-    enum route_plan plan;               /* set with route_plan_set() */
+    char *dest, *src;     /* PATH: the mount's destination root and mount point (owned; NULL: none) */
+    char *client_path;    /* PATH: as the client wrote it (owned) */
+    enum route_plan plan; /* set with route_plan_set() */
     /* Two modifiers of the plan rather than plans: they say which answers
      * send a call on to the next of cands[], for whichever plan tries
      * locations (TRY_LOCATIONS, LISTING_MOUNTS), and ft also lets probes
      * (PROBE, RENAME_PROBE) pass over a location that cannot answer. A
      * call may have both. */
-    bool ft;                            /* on a dead subcluster try the next location (fault-tolerant
+    bool ft;                        /* on a dead subcluster try the next location (fault-tolerant
                                            mount; calls any subcluster can answer) */
-    bool seq;                           /* multi-destination mount: where the path is not, try the next */
-    int probe_levels;                   /* probing create/mkdirs: subs[k*ncands..] ask for the k-th
+    bool seq;                       /* multi-destination mount: where the path is not, try the next */
+    int probe_levels;               /* probing create/mkdirs: subs[k*ncands..] ask for the k-th
                                            ancestor (k = 1..levels-1) */
-    uint32_t src_at, dst_at;            /* probing a rename: the locations (bits by cands index) where
+    uint32_t src_at, dst_at;        /* probing a rename: the locations (bits by cands index) where
                                            the source and the destination have a place */
-    uint32_t dparent_root;              /* ... where the destination's parent is the root */
-    int rename_phase;                   /* 0 probing, 1 deleting the source's empty copies first */
-    uint32_t rename_ok;                 /* phase 1: the locations the rename goes to next */
-    int nsub_used;                      /* phase 1: the delete subcalls */
-    bool folder_all;                    /* probing: the mount keeps directories in every location */
-    uint64_t want_id, found_id;         /* probing for a file call: the inode id it names, and the id of
+    uint32_t dparent_root;          /* ... where the destination's parent is the root */
+    int rename_phase;               /* 0 probing, 1 deleting the source's empty copies first */
+    uint32_t rename_ok;             /* phase 1: the locations the rename goes to next */
+    int nsub_used;                  /* phase 1: the delete subcalls */
+    bool folder_all;                /* probing: the mount keeps directories in every location */
+    uint64_t want_id, found_id;     /* probing for a file call: the inode id it names, and the id of
                                            the status picked so far */
-    struct ha_ns *cands[RD_FT_MAX];     /* ft/seq: the locations, in the order to try */
-    int ncands, ci;                     /* ci: the next one to try */
-    struct buf orig;                    /* ft/seq: the client's request, to rewrite for the next location */
-    struct sub *absent;                 /* seq: the first "not here" answer, kept (owned) */
-    char *start_after;                  /* getListing: the client's startAfter (owned) */
+    struct ha_ns *cands[RD_FT_MAX]; /* ft/seq: the locations, in the order to try */
+    int ncands, ci;                 /* ci: the next one to try */
+    struct buf orig;                /* ft/seq: the client's request, to rewrite for the next location */
+    struct sub *absent;             /* seq: the first "not here" answer, kept (owned) */
+    char *start_after;              /* getListing: the client's startAfter (owned) */
     size_t sa_len;
-    bool router_quota;                  /* getQuotaUsage of a mount entry: these limits are the router's */
-    int64_t rq_ns, rq_ss;               /* ...quota.ns and quota.ss (-1: the subclusters' own stand) */
-    void (*finish)(struct rstate *st);  /* own subcalls (route_subcalls.c): answers once all are done */
-    void *extra;                        /* ...what finish needs (owned) */
+    bool router_quota;                 /* getQuotaUsage of a mount entry: these limits are the router's */
+    int64_t rq_ns, rq_ss;              /* ...quota.ns and quota.ss (-1: the subclusters' own stand) */
+    void (*finish)(struct rstate *st); /* own subcalls (route_subcalls.c): answers once all are done */
+    void *extra;                       /* ...what finish needs (owned) */
     void (*free_extra)(void *extra);
+    struct reply_job *job; /* the answer is being mapped on a crypto thread (route_offload.c);
+                                           the job frees st */
     int nsub, pending;
     struct sub subs[];
 };
@@ -125,12 +128,21 @@ void st_free(struct rstate *st);
 /* A call whose state could not be made whole (st may be NULL): out of
  * memory, answered; the state, or else the snapshot, released. */
 void st_fail_new(struct rcall *rc, struct rd_snap *snap, struct rstate *st);
+/* route_reply.c: answers the call with the answer of sub s, already mapped
+ * through the mount (p, len), naming the subcluster where the method does. */
+void reply_one_mapped(struct rstate *st, struct sub *s, const uint8_t *p, size_t len);
+/* route_offload.c: hands the mapping of sub s's answer to a crypto thread
+ * when it is large, has paths to map, and other calls wait on the worker;
+ * the job then answers the call and frees st. false: map it on the loop. */
+bool reply_map_offload(struct rstate *st, struct sub *s);
+/* route_offload.c: the client went away while st's answer is on a thread:
+ * true, and the job frees st when it is back (the caller must not). */
+bool reply_map_cancel(struct rstate *st);
 bool sub_ok(const struct sub *s);
 bool sub_not_found(const struct sub *s);
 /* Starts subcall i (the client's method, or another one such as a probe). */
 void start_sub(struct rstate *st, int i, struct ha_ns *ns, const uint8_t *param, size_t len);
-void start_sub_method(struct rstate *st, int i, struct ha_ns *ns, const char *method, const uint8_t *param,
-                      size_t len);
+void start_sub_method(struct rstate *st, int i, struct ha_ns *ns, const char *method, const uint8_t *param, size_t len);
 /* A subcall that could not be built. */
 void fail_sub(struct rstate *st, int i, const char *why);
 /* Drops the guard that keeps a call from completing while its subcalls start. */
@@ -158,8 +170,7 @@ void route_all(struct rcall *rc, struct rd_snap *snap, const struct method_row *
 /* Does an ALL_NAMENODES row go to standbys too this time? */
 bool route_to_every_namenode(const struct method_row *m, const struct ipc_call *ic);
 /* To every NameNode of every nameservice, merged by the row. */
-void route_all_namenodes(struct rcall *rc, struct rd_snap *snap, const struct method_row *m,
-                         const struct ipc_call *ic);
+void route_all_namenodes(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const struct ipc_call *ic);
 /* A block-only call (param: its request) to the nameservices of its pools;
  * may_probe: pools not known yet may be asked of the NameNodes first. */
 void route_block_pool(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, const uint8_t *param,
@@ -208,8 +219,7 @@ void route_own_ids(struct ipc_ids *ids);
 struct rstate *route_own_state(struct rcall *rc, struct rd_snap *snap, const struct method_row *m, int nsub,
                                void (*finish)(struct rstate *st));
 /* Sends subcall i: method with the packed request param, to ns. */
-void route_own_send(struct rstate *st, int i, struct ha_ns *ns, const char *method, const uint8_t *param,
-                    size_t len);
+void route_own_send(struct rstate *st, int i, struct ha_ns *ns, const char *method, const uint8_t *param, size_t len);
 void route_own_go(struct rstate *st);
 /* Gives up on the subcalls still out (each counts as timed out) and
  * finishes the call. */

@@ -54,8 +54,10 @@ static int mount_point_refused(struct req_ctx *c)
     const struct method_row *m = c->m;
     const char *cls = m->refuse_class ? m->refuse_class : "org.apache.hadoop.security.AccessControlException";
     if (rd_is_mount_point(c->snap, c->path))
-        return req_fail(c->req, cls, "%s is not allowed on %s: it is a mount point of the router (change the mount "
-                        "table with fedrouter-admin)", c->method, c->path);
+        return req_fail(c->req, cls,
+                        "%s is not allowed on %s: it is a mount point of the router (change the mount "
+                        "table with fedrouter-admin)",
+                        c->method, c->path);
     struct rd_dir d;
     rd_mount_dir(c->snap, c->path, &d);
     if (d.n == 0)
@@ -71,18 +73,18 @@ static int mount_point_refused(struct req_ctx *c)
             break;
         w += (size_t)k;
     }
-    return req_fail(c->req, cls, "%s is not allowed on %s: mount points of the router lie below it (%s%s)",
-                    c->method, c->path, names, i < d.n ? ", ..." : "");
+    return req_fail(c->req, cls, "%s is not allowed on %s: mount points of the router lie below it (%s%s)", c->method,
+                    c->path, names, i < d.n ? ", ..." : "");
 }
 
-static int map_req_path(void *vctx, unsigned idx, const uint8_t *s, size_t len, const uint8_t **out,
-                        size_t *out_len)
+static int map_req_path(void *vctx, unsigned idx, const uint8_t *s, size_t len, const uint8_t **out, size_t *out_len)
 {
     struct req_ctx *c = vctx;
     struct rd_req *req = c->req;
     const struct method_row *m = c->m;
     if (len >= RD_MAX_PATH)
-        return req_fail(req, "java.io.IOException", "%s: a path of the request is longer than the router accepts", c->method);
+        return req_fail(req, "java.io.IOException", "%s: a path of the request is longer than the router accepts",
+                        c->method);
     memcpy(c->path, s, len);
     c->path[len] = 0;
     if (memchr(s, 0, len))
@@ -99,19 +101,18 @@ static int map_req_path(void *vctx, unsigned idx, const uint8_t *s, size_t len, 
         req->no_mount = true;
         memcpy(req->client_path, c->path, len + 1);
     }
-    if ((rr == 0 || rr == -3) && (m->flags & METHOD_NO_MOUNT_POINT) && (routing || (m->flags & METHOD_NOMP_ALL_PATHS)) &&
-        mount_point_refused(c) < 0)
+    if ((rr == 0 || rr == -3) && (m->flags & METHOD_NO_MOUNT_POINT) &&
+        (routing || (m->flags & METHOD_NOMP_ALL_PATHS)) && mount_point_refused(c) < 0)
         return -1;
     if (rr < 0)
-        return req_fail(req, rr == -2 ? "org.apache.hadoop.fs.InvalidPathException" : "java.io.IOException", "%s",
-                        err);
+        return req_fail(req, rr == -2 ? "org.apache.hadoop.fs.InvalidPathException" : "java.io.IOException", "%s", err);
     /* Trying another location of the mount: the same path in that
      * nameservice's destination. */
     if (req->force_ns && t->ns != req->force_ns)
         rd_resolve_in(c->snap, c->path, req->force_ns, t);
     if (t->readonly && (m->flags & METHOD_WRITE))
-        return req_fail(req, "org.apache.hadoop.security.AccessControlException",
-                        "%s is in a read only mount point %s", c->path, t->src);
+        return req_fail(req, "org.apache.hadoop.security.AccessControlException", "%s is in a read only mount point %s",
+                        c->path, t->src);
     if ((m->flags & METHOD_NOT_MOUNT_ENTRY) && routing && rd_is_mount_point(c->snap, c->path))
         return req_fail(req, "org.apache.hadoop.security.AccessControlException",
                         "Permission denied: %s of %s: a mount entry of the router, whose quota is the router's "
@@ -127,8 +128,9 @@ static int map_req_path(void *vctx, unsigned idx, const uint8_t *s, size_t len, 
     } else if (t->ns != req->t.ns) {
         req->across = true;
         req->ecls = "java.io.IOException";
-        snprintf(req->emsg, sizeof req->emsg, "%s across subclusters is not supported: %.3000s is in %s, %.3000s is in %s",
-                 c->method, req->client_path, req->t.ns->name, c->path, t->ns->name);
+        snprintf(req->emsg, sizeof req->emsg,
+                 "%s across subclusters is not supported: %.3000s is in %s, %.3000s is in %s", c->method,
+                 req->client_path, req->t.ns->name, c->path, t->ns->name);
         return -1;
     }
     if (!routing) {
@@ -219,8 +221,7 @@ static int under(struct resp_ctx *c, const char *dest, const char *src, const ui
     return 1;
 }
 
-static int map_resp_path(void *vctx, unsigned idx, const uint8_t *s, size_t len, const uint8_t **out,
-                         size_t *out_len)
+static int map_resp_path(void *vctx, unsigned idx, const uint8_t *s, size_t len, const uint8_t **out, size_t *out_len)
 {
     struct resp_ctx *c = vctx;
     if (len == 0 || s[0] != '/')
@@ -250,17 +251,17 @@ static int map_resp_path(void *vctx, unsigned idx, const uint8_t *s, size_t len,
  * mounted at /s, is parent "/" and name "s" for the client. So each element
  * is mapped whole: joined, mapped back, split again.
  */
-static const uint32_t SDIR_NAME[] = { 1, 2, 0 };     /* dirStatus.path, inside an element */
-static const uint32_t SDIR_PARENT[] = { 4, 0 };      /* parent_fullpath */
-static const uint32_t SDIR_ELEM[] = { 1, 1, 0 };     /* response: listing -> elements */
+static const uint32_t SDIR_NAME[] = { 1, 2, 0 }; /* dirStatus.path, inside an element */
+static const uint32_t SDIR_PARENT[] = { 4, 0 };  /* parent_fullpath */
+static const uint32_t SDIR_ELEM[] = { 1, 1, 0 }; /* response: listing -> elements */
 
 struct sdir_ctx {
     struct rd_snap *snap;
     const char *ns_name;
-    struct buf elem;                /* the rebuilt element */
+    struct buf elem; /* the rebuilt element */
     char full[RD_MAX_PATH * 2];
     char parent[RD_MAX_PATH * 2];
-    const char *name;               /* into full */
+    const char *name; /* into full */
 };
 
 static int sdir_parent(void *vctx, unsigned idx, const uint8_t *s, size_t len)
@@ -330,14 +331,17 @@ static int map_sdir(void *vctx, unsigned idx, const uint8_t *s, size_t len, cons
     return 1;
 }
 
+bool rd_response_maps(const struct method_row *m, const char *dest, const char *src)
+{
+    /* A mount whose destination has the same path maps every path to
+     * itself: nothing to walk (listings are the hot case). */
+    return m && m->resp.n && !(dest && src && strcmp(dest, src) == 0);
+}
+
 int rd_map_response(struct rd_snap *s, const struct method_row *m, const char *ns_name, const char *dest,
                     const char *src, const uint8_t *msg, size_t len, struct buf *out)
 {
-    if (!m || m->resp.n == 0)
-        return 0;
-    /* A mount whose destination has the same path maps every path to
-     * itself: nothing to walk (listings are the hot case). */
-    if (dest && src && strcmp(dest, src) == 0)
+    if (!rd_response_maps(m, dest, src))
         return 0;
     if ((m->flags & METHOD_SNAPSHOT_DIRS) && ns_name) {
         /* A rare call: its scratch is its own, freed here (a thread's
@@ -396,8 +400,8 @@ const char *rd_request_pool(const struct method_row *m, const uint8_t *msg, size
 
 static bool path_char_ends(const char *p)
 {
-    return *p == 0 || *p == ' ' || *p == '\t' || *p == '\n' || *p == '\'' || *p == '"' || *p == '`' ||
-           *p == ',' || *p == ')' || *p == ']' || *p == ';' || (*p == ':' && (p[1] == ' ' || p[1] == 0));
+    return *p == 0 || *p == ' ' || *p == '\t' || *p == '\n' || *p == '\'' || *p == '"' || *p == '`' || *p == ',' ||
+           *p == ')' || *p == ']' || *p == ';' || (*p == ':' && (p[1] == ' ' || p[1] == 0));
 }
 
 void rd_map_message(struct rd_snap *s, const char *ns_name, const char *dest, const char *src, char *msg, size_t cap)

@@ -37,16 +37,12 @@
 static void reply_sub_error(struct rcall *rc, const struct sub *s)
 {
     if (s->ust == UP_OK)
-        hconn_reply_error_detail(rc, s->detail ? (enum ipc_errdetail)s->detail : IPC_ERR_APPLICATION, s->cls,
-                                 s->msg);
+        hconn_reply_error_detail(rc, s->detail ? (enum ipc_errdetail)s->detail : IPC_ERR_APPLICATION, s->cls, s->msg);
     else
         hconn_reply_error(rc, "java.io.IOException", "%s", s->why[0] ? s->why : "subcluster unavailable");
 }
 
-bool sub_ok(const struct sub *s)
-{
-    return s->ust == UP_OK && s->status == IPC_SUCCESS;
-}
+bool sub_ok(const struct sub *s) { return s->ust == UP_OK && s->status == IPC_SUCCESS; }
 
 bool sub_not_found(const struct sub *s)
 {
@@ -142,8 +138,7 @@ static void reply_merged(struct rstate *st)
         }
         n++;
     }
-    if (rd_merge(st->m, a, n, &out) < 0 ||
-        (st->router_quota && rd_put_quota(st->m, &out, st->rq_ns, st->rq_ss) < 0))
+    if (rd_merge(st->m, a, n, &out) < 0 || (st->router_quota && rd_put_quota(st->m, &out, st->rq_ns, st->rq_ss) < 0))
         hconn_reply_error(rc, "java.io.IOException", "%s: cannot merge the answers of the subclusters", rc->method);
     else
         hconn_reply_raw(rc, buf_len(&out) ? buf_rptr(&out) : (const uint8_t *)"", buf_len(&out));
@@ -163,17 +158,17 @@ static void reply_empty_summary(struct rstate *st)
     size_t n = 0;
     bool cs = !(st->m->flags & METHOD_QUOTA_USAGE); /* else a QuotaUsageProto */
     if (cs) {
-        n += pb_put_varint_field(inner + n, 1, 0);           /* length */
-        n += pb_put_varint_field(inner + n, 2, 0);           /* fileCount */
-        n += pb_put_varint_field(inner + n, 3, 1);           /* directoryCount */
-        n += pb_put_varint_field(inner + n, 4, UINT64_MAX);  /* quota: none (-1) */
-        n += pb_put_varint_field(inner + n, 5, 0);           /* spaceConsumed */
-        n += pb_put_varint_field(inner + n, 6, UINT64_MAX);  /* spaceQuota: none */
+        n += pb_put_varint_field(inner + n, 1, 0);          /* length */
+        n += pb_put_varint_field(inner + n, 2, 0);          /* fileCount */
+        n += pb_put_varint_field(inner + n, 3, 1);          /* directoryCount */
+        n += pb_put_varint_field(inner + n, 4, UINT64_MAX); /* quota: none (-1) */
+        n += pb_put_varint_field(inner + n, 5, 0);          /* spaceConsumed */
+        n += pb_put_varint_field(inner + n, 6, UINT64_MAX); /* spaceQuota: none */
     } else {
-        n += pb_put_varint_field(inner + n, 1, 1);           /* fileAndDirectoryCount */
-        n += pb_put_varint_field(inner + n, 2, UINT64_MAX);  /* quota */
-        n += pb_put_varint_field(inner + n, 3, 0);           /* spaceConsumed */
-        n += pb_put_varint_field(inner + n, 4, UINT64_MAX);  /* spaceQuota */
+        n += pb_put_varint_field(inner + n, 1, 1);          /* fileAndDirectoryCount */
+        n += pb_put_varint_field(inner + n, 2, UINT64_MAX); /* quota */
+        n += pb_put_varint_field(inner + n, 3, 0);          /* spaceConsumed */
+        n += pb_put_varint_field(inner + n, 4, UINT64_MAX); /* spaceQuota */
     }
     size_t m = pb_put_bytes_field(out, 1, inner, n);
     hconn_reply_raw(st->rc, out, m);
@@ -183,10 +178,7 @@ static void reply_empty_summary(struct rstate *st)
  * subcluster in it (HdfsFileStatusProto.namespace, field 19), because inode
  * ids repeat across subclusters and Hadoop 3.3.5+ clients key the files
  * they write by namespace and id. */
-static bool names_namespace(const struct method_row *m)
-{
-    return m && (m->flags & METHOD_NAMES_NS);
-}
+static bool names_namespace(const struct method_row *m) { return m && (m->flags & METHOD_NAMES_NS); }
 
 /* Copies msg with namespace = ns added to the status at the row's
  * status_field (create: fs(1), append: stat(2)). 1 written, 0 no status in
@@ -236,19 +228,27 @@ static void complete_one(struct rstate *st)
     if (st->m && (st->m->flags & METHOD_SUBTREE) && (st->m->flags & METHOD_STATUS) &&
         reply_mount_fileinfo(st, buf_rptr(&s->payload), buf_len(&s->payload)))
         return;
-    struct buf out = BUF_INIT, named = BUF_INIT;
+    if (reply_map_offload(st, s))
+        return;
+    struct buf out = BUF_INIT;
     const uint8_t *p = buf_rptr(&s->payload);
     size_t len = buf_len(&s->payload);
     if (st->dest && rd_map_response(st->snap, st->m, s->hc.ns->name, st->dest, st->src, p, len, &out) == 1) {
         p = buf_rptr(&out);
         len = buf_len(&out);
     }
+    reply_one_mapped(st, s, p, len);
+    buf_free(&out);
+}
+
+void reply_one_mapped(struct rstate *st, struct sub *s, const uint8_t *p, size_t len)
+{
+    struct buf named = BUF_INIT;
     if (names_namespace(st->m) && put_namespace(st->m, p, len, s->hc.ns->name, &named) == 1) {
         p = buf_rptr(&named);
         len = buf_len(&named);
     }
-    hconn_reply_raw(rc, len ? p : (const uint8_t *)"", len);
-    buf_free(&out);
+    hconn_reply_raw(st->rc, len ? p : (const uint8_t *)"", len);
     buf_free(&named);
 }
 
@@ -304,9 +304,9 @@ static bool try_next(struct rstate *st)
 /* The answers of a call's subcalls, sorted. */
 struct tally {
     int ok, down;
-    const struct sub *bad;              /* the first failure */
-    const struct sub *nh;               /* the first location without the path */
-    const struct sub *gone;             /* the last location down, left out of a partial answer */
+    const struct sub *bad;  /* the first failure */
+    const struct sub *nh;   /* the first location without the path */
+    const struct sub *gone; /* the last location down, left out of a partial answer */
 };
 
 /*
@@ -372,23 +372,18 @@ void route_complete(struct rstate *st)
     struct tally t;
     switch (st->plan) {
     case RP_PROBE:
-    case RP_RENAME_PROBE:
-        probe_done(st);
-        return;
+    case RP_RENAME_PROBE: probe_done(st); return;
     case RP_TRY_LOCATIONS:
     case RP_LISTING_MOUNTS:
         if (try_next(st))
             return;
         break;
-    default:
-        break;
+    default: break;
     }
     rc->route = NULL;
     switch (st->plan) {
     case RP_ONE:
-    case RP_TRY_LOCATIONS:
-        complete_one(st);
-        break;
+    case RP_TRY_LOCATIONS: complete_one(st); break;
     case RP_LISTING_MOUNTS:
         tally(st, false, true, &t);
         if (t.down && !t.bad)
@@ -438,7 +433,8 @@ void route_complete(struct rstate *st)
                           route_plan_name(st->plan));
         break;
     }
-    st_free(st);
+    if (!st->job) /* else the crypto thread's job answers and frees it */
+        st_free(st);
 }
 
 /* May the one successful answer of a single-location call go to the client
@@ -448,10 +444,8 @@ static bool reply_as_is(const struct rstate *st, const struct ipc_reply *r)
     switch (st->plan) {
     case RP_ONE:
     case RP_TRY_LOCATIONS:
-    case RP_MERGE:
-        break;
-    default:
-        return false; /* merged, or probes */
+    case RP_MERGE: break;
+    default: return false; /* merged, or probes */
     }
     if (st->nsub != 1)
         return false;
