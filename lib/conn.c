@@ -97,6 +97,10 @@ static void setup(struct conn *c, struct ev_loop *loop, int fd, const struct con
     count(c, st, 1);
     ev_io_init(&c->rw, on_read, fd, EV_READ);
     ev_io_init(&c->ww, on_write, fd, EV_WRITE);
+    /* Writes after reads: output queued in one loop pass (conn_kick) goes
+     * out once every socket that was readable has been read, so calls of
+     * many clients bound for one NameNode leave in one send. */
+    ev_set_priority(&c->ww, EV_MINPRI);
     ev_init(&c->tmo, on_timer);
     c->rw.data = c->ww.data = c->tmo.data = c;
 }

@@ -5,7 +5,8 @@
  * connects (refused and accepted), per-state counts, the listener
  * pausing instead of spinning when the process runs out of descriptors and
  * its spare descriptor, the memory an idle or trickling connection keeps,
- * and the handshake and idle timers.
+ * the handshake and idle timers, and writes held until the reads of the same
+ * loop pass are done.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -274,6 +275,66 @@ static void test_kick_survives_flush(struct ev_loop *loop)
     conn_close(&p.c, NULL);
     CHECK(p.frees == 1);
     close(sv[1]);
+}
+
+/* Two clients' calls read in one loop pass, both forwarded to one upstream
+ * connection: nothing goes out to the upstream until both are read, so
+ * they leave together instead of in one send each. */
+struct fwd {
+    struct conn c;
+    struct conn *to;  /* where input goes */
+    int to_peer;      /* the far end of `to`'s socket */
+    int *order;       /* inputs seen so far (shared) */
+    int saw_upstream; /* bytes the upstream's far end held when this input ran */
+};
+
+static void f_input(struct conn *c)
+{
+    struct fwd *f = c->owner;
+    char tmp[64];
+    ssize_t n = recv(f->to_peer, tmp, sizeof tmp, MSG_PEEK | MSG_DONTWAIT);
+    f->saw_upstream = n > 0 ? (int)n : 0;
+    struct buf *in = conn_in(c);
+    buf_append(conn_out(f->to), buf_rptr(in), buf_len(in));
+    conn_out_end(f->to);
+    buf_consume(in, buf_len(in));
+    conn_kick(f->to);
+    (*f->order)++;
+}
+
+static const struct conn_ops fwd_ops = { .on_input = f_input };
+static const struct conn_ops sink_ops = { 0 };
+
+static void test_writes_after_reads(struct ev_loop *loop)
+{
+    int a[2], b[2], u[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, a) == 0 && socketpair(AF_UNIX, SOCK_STREAM, 0, b) == 0 &&
+          socketpair(AF_UNIX, SOCK_STREAM, 0, u) == 0);
+    nonblock(a[0]);
+    nonblock(b[0]);
+    nonblock(u[0]);
+    struct conn up;
+    conn_accepted(&up, loop, u[0], &sink_ops, NULL, NULL);
+    int order = 0;
+    struct fwd fa = { .to = &up, .to_peer = u[1], .order = &order };
+    struct fwd fb = { .to = &up, .to_peer = u[1], .order = &order };
+    conn_accepted(&fa.c, loop, a[0], &fwd_ops, &fa, NULL);
+    conn_accepted(&fb.c, loop, b[0], &fwd_ops, &fb, NULL);
+    CHECK(write(a[1], "aaa", 3) == 3 && write(b[1], "bbb", 3) == 3);
+    for (int i = 0; i < 10 && order < 2; i++)
+        ev_run(loop, EVRUN_ONCE);
+    CHECK(order == 2);
+    /* Whichever ran second found nothing sent yet: the first one's write
+     * waited for the end of the reads. */
+    CHECK(fa.saw_upstream == 0 && fb.saw_upstream == 0);
+    uint8_t got[16];
+    CHECK(read_all(u[1], got, sizeof got) == 6);
+    conn_close(&fa.c, NULL);
+    conn_close(&fb.c, NULL);
+    conn_close(&up, NULL);
+    close(a[1]);
+    close(b[1]);
+    close(u[1]);
 }
 
 static void test_close_after_flush(struct ev_loop *loop)
@@ -561,6 +622,7 @@ int main(void)
     test_plain_and_transport(loop);
     test_refs_and_eof(loop);
     test_kick_survives_flush(loop);
+    test_writes_after_reads(loop);
     test_close_after_flush(loop);
     test_connect(loop);
     test_listener_out_of_fds(loop);
