@@ -851,24 +851,21 @@ int main(int argc, char **argv)
         return 1;
     }
     atomic_store(&rs.store, store);
-    char host[256];
-    const char *colon = strrchr(cfg.router.hdfs_listen, ':');
-    snprintf(host, sizeof host, "%.*s", (int)(colon - cfg.router.hdfs_listen), cfg.router.hdfs_listen);
-    const char *acolon = strrchr(cfg.router.admin_listen, ':');
+    /* The addresses as bound: the configured hosts with the ports taken. */
+    char host[256], ahost[256], hhost[256];
+    net_host_of(cfg.router.hdfs_listen, host, sizeof host);
+    net_host_of(cfg.router.admin_listen, ahost, sizeof ahost);
     if (r.hms_listen[0]) {
-        const char *hcolon = strrchr(r.hms_listen, ':');
-        printf("serving hms=%.*s:%d\n", (int)(hcolon - r.hms_listen), r.hms_listen, r.hms_port);
-        fr_info("router %s serving metastore clients on %.*s:%d", r.id, (int)(hcolon - r.hms_listen), r.hms_listen,
-                r.hms_port);
+        net_host_of(r.hms_listen, hhost, sizeof hhost);
+        printf("serving hms=%s:%d\n", hhost, r.hms_port);
+        fr_info("router %s serving metastore clients on %s:%d", r.id, hhost, r.hms_port);
     }
-    printf("ready hdfs=%s:%d admin=%.*s:%d\n", host, port, (int)(acolon - cfg.router.admin_listen),
-           cfg.router.admin_listen, admin_port(adm));
+    printf("ready hdfs=%s:%d admin=%s:%d\n", host, port, ahost, admin_port(adm));
     fflush(stdout);
     fr_info("router %s serving HDFS on %s:%d with %d workers", r.id, host, port, r.nworkers);
     char ha[300], aa[300];
     snprintf(ha, sizeof ha, "%s:%d", host, port);
-    snprintf(aa, sizeof aa, "%.*s:%d", (int)(acolon - cfg.router.admin_listen), cfg.router.admin_listen,
-             admin_port(adm));
+    snprintf(aa, sizeof aa, "%s:%d", ahost, admin_port(adm));
     store_advertise(store, ha, aa);
 
     /* READY=1 for the service manager once there is a table to route by:

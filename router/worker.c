@@ -84,10 +84,9 @@ int worker_start(struct worker *w, struct router *r, int id, const char *hdfs_li
     w->id = id;
     w->router = r;
     /* All workers bind the same port: the first may have picked it (port 0). */
-    char addr[300];
-    if (*port_io > 0) {
-        const char *colon = strrchr(hdfs_listen, ':');
-        snprintf(addr, sizeof addr, "%.*s:%d", colon ? (int)(colon - hdfs_listen) : 0, hdfs_listen, *port_io);
+    char addr[300], host[256];
+    if (*port_io > 0 && net_host_of(hdfs_listen, host, sizeof host) == 0) {
+        snprintf(addr, sizeof addr, "%s:%d", host, *port_io);
     } else {
         snprintf(addr, sizeof addr, "%s", hdfs_listen);
     }
@@ -108,10 +107,8 @@ int worker_start(struct worker *w, struct router *r, int id, const char *hdfs_li
     conn_listener_reserve(&w->hdfs_listener, CONN_SPARE_DROP);
     if (r->hms_listen[0]) {
         char haddr[300];
-        if (r->hms_port > 0) {
-            const char *colon = strrchr(r->hms_listen, ':');
-            snprintf(haddr, sizeof haddr, "%.*s:%d", colon ? (int)(colon - r->hms_listen) : 0, r->hms_listen,
-                     r->hms_port);
+        if (r->hms_port > 0 && net_host_of(r->hms_listen, host, sizeof host) == 0) {
+            snprintf(haddr, sizeof haddr, "%s:%d", host, r->hms_port);
         } else {
             snprintf(haddr, sizeof haddr, "%s", r->hms_listen);
         }
