@@ -23,7 +23,8 @@
  *
  * What the client sees: Server.authorizeConnection turns the refusal into a
  * fatal RPC error (RpcErrorCodeProto FATAL_UNAUTHORIZED) whose exception
- * class is PROXYUSER_EXCEPTION_CLASS and whose message is the text above,
+ * class is AuthorizationException (JEXC_AUTHORIZATION) and whose message is
+ * the text above,
  * then closes the connection. That class extends
  * org.apache.hadoop.security.AccessControlException, which is what client
  * code catches (RemoteException.unwrapRemoteException gives an
@@ -57,9 +58,6 @@
 
 #include <stddef.h>
 
-/* The exception class a Hadoop server sends for a refused impersonation. */
-#define PROXYUSER_EXCEPTION_CLASS "org.apache.hadoop.security.authorize.AuthorizationException"
-
 #define PROXYUSER_MAX_USERS 4096  /* distinct real users with rules */
 #define PROXYUSER_MAX_ITEMS 4096  /* items in one value */
 #define PROXYUSER_MAX_VALUE 65536 /* bytes in one value */
@@ -91,7 +89,7 @@ struct proxyuser_request {
 
 /*
  * Returns 0 when the impersonation is allowed, or -1 with Hadoop's refusal
- * message in err (send it with PROXYUSER_EXCEPTION_CLASS).
+ * message in err (send it as JEXC_AUTHORIZATION).
  */
 int proxyuser_check_request(const struct proxyuser_rules *rules, const struct proxyuser_request *req, char *err,
                             size_t errlen);

@@ -28,6 +28,7 @@
 
 #include "clock.h"
 #include "gss_sasl.h"
+#include "jexc.h"
 #include "log.h"
 #include "sasl_client_wire.h"
 #include "sec_layer.h"
@@ -181,7 +182,7 @@ static enum auth_ipc_client_rc on_success(struct auth_ipc_client *c, const struc
 enum auth_ipc_client_rc auth_ipc_client_frame(struct auth_ipc_client *c, const uint8_t *body, size_t len,
                                               struct buf *out, const char **cls, char *why, size_t whylen)
 {
-    *cls = "java.io.IOException";
+    *cls = JEXC_IO;
     if (c->failed) {
         snprintf(why, whylen, "the SASL exchange with %s@%s has failed already", c->service, c->host);
         return AUTH_IPC_FAILED;

@@ -10,8 +10,9 @@
 
 #include "RpcHeader.pb-c.h"
 #include "ipc.h"
+#include "jexc.h"
 
-#define ACE "org.apache.hadoop.security.AccessControlException"
+#define ACE JEXC_ACCESS_CONTROL
 
 /* The last KERBEROS/GSSAPI entry of an offer (Hadoop's client takes the
  * first method it supports; a NameNode lists each method once). */
@@ -53,7 +54,7 @@ enum saslc_what saslc_read(const struct saslc_expect *e, const uint8_t *body, si
 {
     memset(r, 0, sizeof *r);
     r->what = SASLC_BAD;
-    r->cls = "java.io.IOException";
+    r->cls = JEXC_IO;
     struct ipc_reply h;
     if (ipc_parse_reply(body, len, &h) != IPC_OK) {
         snprintf(why, whylen, "malformed reply from the NameNode during the SASL exchange");

@@ -30,6 +30,7 @@
 
 #include "gss_sasl.h"
 #include "ipc_server.h"
+#include "jexc.h"
 #include "log.h"
 #include "sasl_cyrus.h"
 #include "sec_layer.h"
@@ -729,7 +730,7 @@ static int ipc_authorize(void *arg, struct ipc_context *ctx, const char **cls, c
 {
     const struct auth_session *a = arg;
     if (!a->user[0]) {
-        *cls = "org.apache.hadoop.security.AccessControlException";
+        *cls = JEXC_ACCESS_CONTROL;
         snprintf(msg, msglen, "No rules applied to %s", a->principal);
         atomic_fetch_add_explicit(&st_no_rules, 1, memory_order_relaxed);
         return -1;
@@ -745,7 +746,7 @@ static int ipc_authorize(void *arg, struct ipc_context *ctx, const char **cls, c
     if (strpbrk(ctx->effective_user, "@/")) {
         default_realm(realm, sizeof realm);
         if (a2l_short_name(a->srv->rules, ctx->effective_user, realm, eff, sizeof eff, err, sizeof err) != A2L_OK) {
-            *cls = "org.apache.hadoop.security.AccessControlException";
+            *cls = JEXC_ACCESS_CONTROL;
             snprintf(msg, msglen, "%s", err);
             atomic_fetch_add_explicit(&st_no_rules, 1, memory_order_relaxed);
             return -1;
@@ -753,7 +754,7 @@ static int ipc_authorize(void *arg, struct ipc_context *ctx, const char **cls, c
     } else {
         snprintf(eff, sizeof eff, "%s", ctx->effective_user);
     }
-    *cls = PROXYUSER_EXCEPTION_CLASS;
+    *cls = JEXC_AUTHORIZATION;
     if (!a->srv->proxyusers) {
         snprintf(msg, msglen, "User: %s is not allowed to impersonate %s", a->principal, ctx->effective_user);
         atomic_fetch_add_explicit(&st_imp_refused, 1, memory_order_relaxed);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "RpcHeader.pb-c.h"
+#include "jexc.h"
 
 static const char HTTP_REPLY[] =
     "HTTP/1.1 404 Not Found\r\nContent-type: text/plain\r\nConnection: close\r\n\r\n"
@@ -67,7 +68,7 @@ void ipc_auth_methods_str(unsigned m, char *out, size_t outlen)
         snprintf(out + used, outlen - used, "]");
 }
 
-#define ACE "org.apache.hadoop.security.AccessControlException"
+#define ACE JEXC_ACCESS_CONTROL
 #define SASLE "javax.security.sasl.SaslException"
 
 /* A failed SASL exchange: Hadoop's Server.saslProcess answers FATAL,
@@ -186,7 +187,7 @@ static enum ipc_snext sasl(struct ipc_sconn *s, const struct ipc_call *c, struct
 {
     Hadoop__Common__RpcSaslProto *m = hadoop__common__rpc_sasl_proto__unpack(NULL, c->oob.len, c->oob.p);
     if (!m)
-        return fatal_id(s, out, IPC_CALLID_SASL, IPC_FATAL_DESERIALIZING_REQUEST, "org.apache.hadoop.ipc.IpcException",
+        return fatal_id(s, out, IPC_CALLID_SASL, IPC_FATAL_DESERIALIZING_REQUEST, JEXC_IPC,
                         "Error decoding RpcSaslProto");
     enum ipc_snext r = IPC_S_NEED_MORE;
     unsigned m_ok = offered(s);
@@ -253,16 +254,16 @@ static enum ipc_snext sasl(struct ipc_sconn *s, const struct ipc_call *c, struct
 static enum ipc_snext context(struct ipc_sconn *s, const struct ipc_call *call, struct buf *out)
 {
     if (ipc_parse_context(call->oob.p, call->oob.len, &s->ctx) != IPC_OK)
-        return fatal(s, out, IPC_FATAL_DESERIALIZING_REQUEST, "org.apache.hadoop.ipc.IpcException",
+        return fatal(s, out, IPC_FATAL_DESERIALIZING_REQUEST, JEXC_IPC,
                      "malformed connection context");
     if (s->authenticated) {
-        const char *cls = "org.apache.hadoop.security.authorize.AuthorizationException";
+        const char *cls = JEXC_AUTHORIZATION;
         char msg[sizeof s->reason];
         if (s->auth->authorize(s->auth_arg, &s->ctx, &cls, msg, sizeof msg) < 0)
             return fatal_id(s, out, IPC_CALLID_CONTEXT, IPC_FATAL_UNAUTHORIZED, cls, msg);
     }
     if (!s->ctx.effective_user[0])
-        return fatal(s, out, IPC_FATAL_DESERIALIZING_REQUEST, "org.apache.hadoop.ipc.IpcException",
+        return fatal(s, out, IPC_FATAL_DESERIALIZING_REQUEST, JEXC_IPC,
                      "malformed connection context");
     s->state = IPC_S_CALLS;
     return IPC_S_NEED_MORE;
@@ -303,7 +304,7 @@ enum ipc_snext ipc_sconn_next(struct ipc_sconn *s, struct buf *in, struct buf *o
                 return fatal(s, out, IPC_FATAL_VERSION_MISMATCH, "org.apache.hadoop.ipc.RPC$VersionMismatch",
                              "Server IPC version 9 cannot communicate with this client's version");
             case IPC_EAUTH:
-                return fatal(s, out, IPC_FATAL_UNKNOWN, "org.apache.hadoop.ipc.IpcException",
+                return fatal(s, out, IPC_FATAL_UNKNOWN, JEXC_IPC,
                              "Unknown auth protocol");
             default:
                 s->state = IPC_S_CLOSING;
@@ -318,13 +319,13 @@ enum ipc_snext ipc_sconn_next(struct ipc_sconn *s, struct buf *in, struct buf *o
         if (rc == IPC_AGAIN)
             return IPC_S_NEED_MORE;
         if (rc != IPC_OK)
-            return fatal(s, out, IPC_FATAL_INVALID_RPC_HEADER, "org.apache.hadoop.ipc.IpcException",
+            return fatal(s, out, IPC_FATAL_INVALID_RPC_HEADER, JEXC_IPC,
                          "RPC data length out of range");
         if (ipc_parse_call(body, blen, call) != IPC_OK)
-            return fatal(s, out, IPC_FATAL_INVALID_RPC_HEADER, "org.apache.hadoop.ipc.IpcException",
+            return fatal(s, out, IPC_FATAL_INVALID_RPC_HEADER, JEXC_IPC,
                          "malformed RPC header");
         if (call->hdr.rpc_kind != 2)
-            return fatal(s, out, IPC_FATAL_UNSUPPORTED_SERIALIZATION, "org.apache.hadoop.ipc.IpcException",
+            return fatal(s, out, IPC_FATAL_UNSUPPORTED_SERIALIZATION, JEXC_IPC,
                          "only protocol buffer calls are supported");
         int32_t id = call->hdr.call_id;
         if (id == IPC_CALLID_PING) {
@@ -334,7 +335,7 @@ enum ipc_snext ipc_sconn_next(struct ipc_sconn *s, struct buf *in, struct buf *o
         switch (s->state) {
         case IPC_S_SASL: {
             if (id != IPC_CALLID_SASL)
-                return fatal(s, out, IPC_FATAL_INVALID_RPC_HEADER, "org.apache.hadoop.ipc.IpcException",
+                return fatal(s, out, IPC_FATAL_INVALID_RPC_HEADER, JEXC_IPC,
                              id == IPC_CALLID_CONTEXT ? "Connection header sent during SASL negotiation"
                                                       : "expected a SASL message");
             enum ipc_snext r = sasl(s, call, out);
@@ -350,7 +351,7 @@ enum ipc_snext ipc_sconn_next(struct ipc_sconn *s, struct buf *in, struct buf *o
         }
         case IPC_S_CONTEXT: {
             if (id != IPC_CALLID_CONTEXT)
-                return fatal(s, out, IPC_FATAL_INVALID_RPC_HEADER, "org.apache.hadoop.ipc.IpcException",
+                return fatal(s, out, IPC_FATAL_INVALID_RPC_HEADER, JEXC_IPC,
                              "Connection context not established");
             enum ipc_snext r = context(s, call, out);
             if (r == IPC_S_CLOSE)
@@ -360,7 +361,7 @@ enum ipc_snext ipc_sconn_next(struct ipc_sconn *s, struct buf *in, struct buf *o
         }
         default:
             if (id < 0)
-                return fatal(s, out, IPC_FATAL_INVALID_RPC_HEADER, "org.apache.hadoop.ipc.IpcException",
+                return fatal(s, out, IPC_FATAL_INVALID_RPC_HEADER, JEXC_IPC,
                              id == IPC_CALLID_CONTEXT ? "Connection context already processed"
                                                       : "Unknown out of band call");
             *frame_len = flen;

@@ -14,6 +14,7 @@
  *                          locations(12) LocatedBlocksProto, namespace(19)
  *   DatanodeInfoProto      id(1) DatanodeIDProto {ipAddr 1, xferPort 4}
  */
+#include "jexc.h"
 #include "methods.h"
 
 #include <string.h>
@@ -30,7 +31,7 @@
 #define AMO METHOD_AT_MOST_ONCE
 #define IDEM METHOD_IDEMPOTENT
 #define NOMP METHOD_NO_MOUNT_POINT
-#define UNSUPPORTED "java.lang.UnsupportedOperationException"
+#define UNSUPPORTED JEXC_UNSUPPORTED
 
 /* Path-routed by field 1. */
 #define PATH1(f) .route = ROUTE_PATH, .req = SRC, .flags = (f)
@@ -61,7 +62,7 @@ static const struct method_row rows[] = {
      * Without a secret manager in the router, answer as a NameNode with
      * security off: an empty GetDelegationTokenResponseProto (token absent);
      * renewing or cancelling one is refused with the row's exception. */
-    { .name = "cancelDelegationToken", .route = ROUTE_ROUTER, .flags = W | IDEM, .refuse_class = "java.io.IOException",
+    { .name = "cancelDelegationToken", .route = ROUTE_ROUTER, .flags = W | IDEM, .refuse_class = JEXC_IO,
       .refuse_msg = "cancelDelegationToken: this router issues no delegation tokens (security is off), so it "
                     "has none to cancel" },
     { .name = "checkAccess", PATH1(IDEM) },
@@ -234,7 +235,7 @@ static const struct method_row rows[] = {
       .flags = W | AMO | NOMP | METHOD_RENAME | METHOD_FILE_OP | METHOD_ADDS_NAMES },
     { .name = "renameSnapshot", PATH1(W | AMO | NOMP) },
     /* See cancelDelegationToken. */
-    { .name = "renewDelegationToken", .route = ROUTE_ROUTER, .flags = W | IDEM, .refuse_class = "java.io.IOException",
+    { .name = "renewDelegationToken", .route = ROUTE_ROUTER, .flags = W | IDEM, .refuse_class = JEXC_IO,
       .refuse_msg = "renewDelegationToken: this router issues no delegation tokens (security is off), so it "
                     "has none to renew" },
     /* namespaces(2): nameservice ids the client learned from the namespace(19)

@@ -34,6 +34,7 @@
 #include "hdfs_conn.h"
 #include "hms_conn.h"
 #include "hms_rules.h"
+#include "jexc.h"
 #include "log.h"
 #include "methods.h"
 #include "metrics.h"
@@ -677,7 +678,7 @@ void audit_hdfs_end(struct rcall *rc, const char *cls)
     if (!a)
         return;
     rc->audit = NULL;
-    bool allowed = !cls || strcmp(cls, "org.apache.hadoop.security.AccessControlException") != 0;
+    bool allowed = !cls || strcmp(cls, JEXC_ACCESS_CONTROL) != 0;
     puts0(allowed ? "allowed=true\tugi=" : "allowed=false\tugi=");
     put_ugi(rc->c);
     puts0("\tip=/");

@@ -1,12 +1,13 @@
 #include "ha.h"
 
+#include "jexc.h"
 #include "methods.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define STANDBY_EXCEPTION "org.apache.hadoop.ipc.StandbyException"
+#define STANDBY_EXCEPTION JEXC_STANDBY
 
 static void ha_on_reply(struct upstream_call *uc, enum upstream_status st, const struct ipc_reply *r,
                         const uint8_t *body, size_t len);

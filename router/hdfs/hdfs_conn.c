@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jexc.h"
 #include "log.h"
 #include "methods.h"
 #include "metrics.h"
@@ -275,7 +276,7 @@ static void hc_input(struct conn *cn)
             return;
         }
         if (c->state == HC_DRAINING)
-            hconn_reply_error(rc, "org.apache.hadoop.ipc.StandbyException",
+            hconn_reply_error(rc, JEXC_STANDBY,
                               "router %s is shutting down; try another router", c->w->router->id);
         else
             hdfs_route_call(rc, &ic); /* may answer at once; rc is then gone */

@@ -32,6 +32,7 @@
 
 #include "cluster_state.h"
 #include "hdfs_conn.h"
+#include "jexc.h"
 #include "route_deps.h"
 #include "route_internal.h"
 #include "router.h"
@@ -64,7 +65,7 @@ static void route_locations(struct rcall *rc, struct rd_snap *snap, const struct
 {
     struct rstate *st = st_new(rc, snap, m, nt);
     if (!st) {
-        fail_call(rc, snap, "java.io.IOException", "out of memory");
+        fail_call(rc, snap, JEXC_IO, "out of memory");
         return;
     }
     route_plan_set(st, !summary ? RP_LISTING_FANOUT : rd_owned(snap, path) ? RP_SUMMARY : RP_SUMMARY_MOUNT_ONLY);
@@ -130,7 +131,7 @@ void route_write_everywhere(struct rcall *rc, struct rd_snap *snap, const struct
     }
     struct rstate *st = n > 0 ? st_new(rc, snap, m, n) : NULL;
     if (!st) {
-        fail_call(rc, snap, "java.io.IOException", n > 0 ? "out of memory" : "no location holds both paths");
+        fail_call(rc, snap, JEXC_IO, n > 0 ? "out of memory" : "no location holds both paths");
         return;
     }
     route_plan_set(st, RP_WRITE_ALL);
@@ -266,7 +267,7 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct met
             fail_call(rc, snap, m->refuse_class, m->refuse_msg);
         } else {
             rd_snap_release(snap);
-            hconn_reply_error(rc, "java.io.IOException", "%s: the request names no path", rc->method);
+            hconn_reply_error(rc, JEXC_IO, "%s: the request names no path", rc->method);
         }
         return;
     }
@@ -285,7 +286,7 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct met
             n = rd_summary_targets(snap, req.client_path, &locs, &own, err, sizeof err);
             if (n < 0) {
                 buf_free(&param);
-                fail_call(rc, snap, "java.io.IOException", err);
+                fail_call(rc, snap, JEXC_IO, err);
                 return;
             }
             /* The usage of a mount entry with router quotas is merged even
@@ -381,7 +382,7 @@ static void route_paths(struct rcall *rc, struct rd_snap *snap, const struct met
     struct rstate *st = st_new(rc, snap, m, 1);
     if (!st) {
         buf_free(&param);
-        fail_call(rc, snap, "java.io.IOException", "out of memory");
+        fail_call(rc, snap, JEXC_IO, "out of memory");
         return;
     }
     st->client_path = strdup(req.client_path);
@@ -417,12 +418,12 @@ static void route_one_ns(struct rcall *rc, struct rd_snap *snap, const struct me
 {
     if (!ns) {
         rd_snap_release(snap);
-        hconn_reply_error(rc, "java.io.IOException", "%s: no default nameservice is configured", rc->method);
+        hconn_reply_error(rc, JEXC_IO, "%s: no default nameservice is configured", rc->method);
         return;
     }
     struct rstate *st = st_new(rc, snap, m, 1);
     if (!st) {
-        fail_call(rc, snap, "java.io.IOException", "out of memory");
+        fail_call(rc, snap, JEXC_IO, "out of memory");
         return;
     }
     rc->ns = ns->name;
@@ -444,7 +445,7 @@ void hdfs_route_call(struct rcall *rc, const struct ipc_call *ic)
 {
     struct router *r = rc->c->w->router;
     if (!ipc_span_eq(ic->protocol, IPC_CLIENT_PROTOCOL)) {
-        hconn_reply_error_detail(rc, IPC_ERR_NO_SUCH_PROTOCOL, "org.apache.hadoop.ipc.RpcNoSuchProtocolException",
+        hconn_reply_error_detail(rc, IPC_ERR_NO_SUCH_PROTOCOL, JEXC_NO_SUCH_PROTOCOL,
                                  "Unknown protocol: only ClientProtocol is routed");
         return;
     }
@@ -455,13 +456,13 @@ void hdfs_route_call(struct rcall *rc, const struct ipc_call *ic)
          * some subcluster. Refused as a server without the method does. */
         char msg[sizeof rc->method + 128];
         snprintf(msg, sizeof msg, "Unknown method %s called on %s protocol.", rc->method, IPC_CLIENT_PROTOCOL);
-        hconn_reply_error_detail(rc, IPC_ERR_NO_SUCH_METHOD, "org.apache.hadoop.ipc.RpcNoSuchMethodException", msg);
+        hconn_reply_error_detail(rc, IPC_ERR_NO_SUCH_METHOD, JEXC_NO_SUCH_METHOD, msg);
         return;
     }
     /* Safe mode refuses what changes state; reads go on, so a client with
      * one router keeps reading and an observer-aware client sees STANDBY. */
     if (atomic_load(&r->safe_mode) && (m->flags & METHOD_WRITE)) {
-        hconn_reply_error(rc, "org.apache.hadoop.ipc.StandbyException", "router %s is in safe mode", r->id);
+        hconn_reply_error(rc, JEXC_STANDBY, "router %s is in safe mode", r->id);
         return;
     }
     struct rd_snap *snap = rd_snap_acquire(r);
@@ -494,7 +495,7 @@ void hdfs_route_call(struct rcall *rc, const struct ipc_call *ic)
     case ROUTE_REFUSE:
     case ROUTE_NONE:
     default:
-        fail_call(rc, snap, m->refuse_class ? m->refuse_class : "java.lang.UnsupportedOperationException",
+        fail_call(rc, snap, m->refuse_class ? m->refuse_class : JEXC_UNSUPPORTED,
                   m->refuse_msg ? m->refuse_msg : "not supported by the router");
         return;
     }

@@ -20,6 +20,7 @@
 #include "audit.h"
 #include "clock.h"
 #include "hdfs_conn.h"
+#include "jexc.h"
 #include "log.h"
 #include "route_deps.h"
 #include "route_internal.h"
@@ -34,7 +35,7 @@ void st_fail_new(struct rcall *rc, struct rd_snap *snap, struct rstate *st)
     } else {
         rd_snap_release(snap);
     }
-    hconn_reply_error(rc, "java.io.IOException", "out of memory");
+    hconn_reply_error(rc, JEXC_IO, "out of memory");
 }
 
 void st_free(struct rstate *st)

@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "hdfs_conn.h"
+#include "jexc.h"
 #include "pbwire.h"
 #include "route_deps.h"
 #include "route_internal.h"
@@ -69,7 +70,7 @@ void route_all(struct rcall *rc, struct rd_snap *snap, const struct method_row *
     struct rstate *st = n > 0 ? st_new(rc, snap, m, n) : NULL;
     if (!st) {
         buf_free(&param);
-        fail_call(rc, snap, "java.io.IOException", "no nameservice to ask");
+        fail_call(rc, snap, JEXC_IO, "no nameservice to ask");
         return;
     }
     route_plan_set(st, RP_MERGE);
@@ -145,7 +146,7 @@ void route_all_namenodes(struct rcall *rc, struct rd_snap *snap, const struct me
         total += all[i]->n;
     struct rstate *st = total > 0 ? st_new(rc, snap, m, total) : NULL;
     if (!st) {
-        fail_call(rc, snap, "java.io.IOException", "no nameservice to ask");
+        fail_call(rc, snap, JEXC_IO, "no nameservice to ask");
         return;
     }
     route_plan_set(st, RP_MERGE);
@@ -292,7 +293,7 @@ static void refuse_pool(struct rcall *rc, struct rd_snap *snap, const char *pool
         snprintf(msg, sizeof msg, "Cannot locate a nameservice for block pool %s", pool);
     else
         snprintf(msg, sizeof msg, "Cannot locate a nameservice for null pool.");
-    fail_call(rc, snap, "java.io.IOException", msg);
+    fail_call(rc, snap, JEXC_IO, msg);
 }
 
 /*
@@ -306,7 +307,7 @@ void route_block_pool(struct rcall *rc, struct rd_snap *snap, const struct metho
 {
     static __thread struct rd_pools pools;
     if (rd_request_pools(m, param, len, &pools) < 0) {
-        fail_call(rc, snap, "java.io.IOException",
+        fail_call(rc, snap, JEXC_IO,
                   "the block pool ids of the request cannot be read (malformed, too long, or more than 16 pools)");
         return;
     }
@@ -346,7 +347,7 @@ void route_block_pool(struct rcall *rc, struct rd_snap *snap, const struct metho
     }
     struct rstate *st = st_new(rc, snap, m, nt);
     if (!st) {
-        fail_call(rc, snap, "java.io.IOException", "out of memory");
+        fail_call(rc, snap, JEXC_IO, "out of memory");
         return;
     }
     route_plan_set(st, nt == 1 ? RP_ONE : RP_MERGE);

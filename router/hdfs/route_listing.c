@@ -22,6 +22,7 @@
 #include <ev.h>
 
 #include "ClientNamenodeProtocol.pb-c.h"
+#include "jexc.h"
 #include "pbwire.h"
 #include "route_internal.h"
 #include "router.h"
@@ -176,7 +177,7 @@ static void reply_page(struct rcall *rc, struct lpage *pg)
     Hadoop__Hdfs__FsPermissionProto *perm = calloc(pg->nmp + 1, sizeof *perm);
     ProtobufCBinaryData *saved = calloc(pg->nmp + 1, sizeof *saved);
     if (!all || !made || !perm || !saved) {
-        hconn_reply_error(rc, "java.io.IOException", "out of memory answering a listing");
+        hconn_reply_error(rc, JEXC_IO, "out of memory answering a listing");
         goto out;
     }
     for (size_t i = 0; i < pg->n; i++) {
@@ -219,7 +220,7 @@ static void reply_page(struct rcall *rc, struct lpage *pg)
     if (packed)
         hconn_reply_raw(rc, packed, sz);
     else
-        hconn_reply_error(rc, "java.io.IOException", "out of memory answering a listing");
+        hconn_reply_error(rc, JEXC_IO, "out of memory answering a listing");
     free(packed);
 out:
     free(all);
@@ -319,7 +320,7 @@ void reply_merged_listing(struct rstate *st)
     size_t nask = 0, capask = 0;
     if (!pg || !(pg->resp = calloc((size_t)st->nsub + 1, sizeof *pg->resp)) ||
         !(pg->dir = normal_dir(st->client_path ? st->client_path : "/"))) {
-        hconn_reply_error(rc, "java.io.IOException", "out of memory merging a listing");
+        hconn_reply_error(rc, JEXC_IO, "out of memory merging a listing");
         goto out;
     }
     pg->router = rc->c->w->router;
@@ -366,7 +367,7 @@ void reply_merged_listing(struct rstate *st)
     }
     c = calloc(nreal + nwin + 1, sizeof *c);
     if (!c) {
-        hconn_reply_error(rc, "java.io.IOException", "out of memory merging a listing");
+        hconn_reply_error(rc, JEXC_IO, "out of memory merging a listing");
         goto out;
     }
     size_t nc = 0;
@@ -426,7 +427,7 @@ void reply_merged_listing(struct rstate *st)
         nmp += pg->e[i].real == NULL;
     pg->mp = calloc(nmp + 1, sizeof *pg->mp);
     if (!pg->mp) {
-        hconn_reply_error(rc, "java.io.IOException", "out of memory merging a listing");
+        hconn_reply_error(rc, JEXC_IO, "out of memory merging a listing");
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
@@ -443,7 +444,7 @@ void reply_merged_listing(struct rstate *st)
             e->alt = NULL; /* its status is its destination's, as getFileInfo answers */
         if (entry && child_path(full, sizeof full, pg->dir, e->name, e->len) &&
             add_asks(st->snap, full, k, &asks, &nask, &capask) < 0) {
-            hconn_reply_error(rc, "java.io.IOException", "out of memory merging a listing");
+            hconn_reply_error(rc, JEXC_IO, "out of memory merging a listing");
             goto out;
         }
         pg->mp[k].nsubs = (int)nask - pg->mp[k].first;
@@ -455,7 +456,7 @@ void reply_merged_listing(struct rstate *st)
     struct rstate *st2 = route_own_state(rc, rd_snap_hold(st->snap), st->m, (int)nask, mount_status_finish);
     if (!st2) {
         rd_snap_release(st->snap); /* the reference taken for st2 */
-        hconn_reply_error(rc, "java.io.IOException", "out of memory merging a listing");
+        hconn_reply_error(rc, JEXC_IO, "out of memory merging a listing");
         goto out;
     }
     st2->extra = pg;
@@ -521,7 +522,7 @@ bool reply_mount_fileinfo(struct rstate *st, const uint8_t *payload, size_t len)
     uint8_t *packed = malloc(sz ? sz : 1);
     free(dir);
     if (!packed) {
-        hconn_reply_error(st->rc, "java.io.IOException", "out of memory");
+        hconn_reply_error(st->rc, JEXC_IO, "out of memory");
         return true;
     }
     protobuf_c_message_pack(&out.base, packed);

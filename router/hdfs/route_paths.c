@@ -17,8 +17,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "methods.h"
 #include "ha.h"
+#include "jexc.h"
+#include "methods.h"
 #include "pbrewrite.h"
 #include "route_deps.h"
 
@@ -52,7 +53,7 @@ __attribute__((format(printf, 3, 4))) static int req_fail(struct rd_req *req, co
 static int mount_point_refused(struct req_ctx *c)
 {
     const struct method_row *m = c->m;
-    const char *cls = m->refuse_class ? m->refuse_class : "org.apache.hadoop.security.AccessControlException";
+    const char *cls = m->refuse_class ? m->refuse_class : JEXC_ACCESS_CONTROL;
     if (rd_is_mount_point(c->snap, c->path))
         return req_fail(c->req, cls,
                         "%s is not allowed on %s: it is a mount point of the router (change the mount "
@@ -83,12 +84,12 @@ static int map_req_path(void *vctx, unsigned idx, const uint8_t *s, size_t len, 
     struct rd_req *req = c->req;
     const struct method_row *m = c->m;
     if (len >= RD_MAX_PATH)
-        return req_fail(req, "java.io.IOException", "%s: a path of the request is longer than the router accepts",
+        return req_fail(req, JEXC_IO, "%s: a path of the request is longer than the router accepts",
                         c->method);
     memcpy(c->path, s, len);
     c->path[len] = 0;
     if (memchr(s, 0, len))
-        return req_fail(req, "org.apache.hadoop.fs.InvalidPathException", "Invalid path name: a NUL byte in the path");
+        return req_fail(req, JEXC_INVALID_PATH, "Invalid path name: a NUL byte in the path");
     /* A symlink's target may be relative to the link: it is not a path of
      * the federated namespace, so it goes as written. */
     if (idx > 0 && m->route == ROUTE_TWO_PATHS && c->path[0] != '/' && (m->flags & METHOD_LINK_TARGET))
@@ -105,16 +106,16 @@ static int map_req_path(void *vctx, unsigned idx, const uint8_t *s, size_t len, 
         (routing || (m->flags & METHOD_NOMP_ALL_PATHS)) && mount_point_refused(c) < 0)
         return -1;
     if (rr < 0)
-        return req_fail(req, rr == -2 ? "org.apache.hadoop.fs.InvalidPathException" : "java.io.IOException", "%s", err);
+        return req_fail(req, rr == -2 ? JEXC_INVALID_PATH : JEXC_IO, "%s", err);
     /* Trying another location of the mount: the same path in that
      * nameservice's destination. */
     if (req->force_ns && t->ns != req->force_ns)
         rd_resolve_in(c->snap, c->path, req->force_ns, t);
     if (t->readonly && (m->flags & METHOD_WRITE))
-        return req_fail(req, "org.apache.hadoop.security.AccessControlException", "%s is in a read only mount point %s",
+        return req_fail(req, JEXC_ACCESS_CONTROL, "%s is in a read only mount point %s",
                         c->path, t->src);
     if ((m->flags & METHOD_NOT_MOUNT_ENTRY) && routing && rd_is_mount_point(c->snap, c->path))
-        return req_fail(req, "org.apache.hadoop.security.AccessControlException",
+        return req_fail(req, JEXC_ACCESS_CONTROL,
                         "Permission denied: %s of %s: a mount entry of the router, whose quota is the router's "
                         "own (quota.ns, quota.ss of the entry); change it with fedrouter-admin",
                         c->method, c->path);
@@ -127,7 +128,7 @@ static int map_req_path(void *vctx, unsigned idx, const uint8_t *s, size_t len, 
         memcpy(req->client_path, c->path, len + 1);
     } else if (t->ns != req->t.ns) {
         req->across = true;
-        req->ecls = "java.io.IOException";
+        req->ecls = JEXC_IO;
         snprintf(req->emsg, sizeof req->emsg,
                  "%s across subclusters is not supported: %.3000s is in %s, %.3000s is in %s", c->method,
                  req->client_path, req->t.ns->name, c->path, t->ns->name);
@@ -163,7 +164,7 @@ int rd_map_request(struct rd_snap *s, const struct method_row *m, const char *me
     if (rc == PBR_EABORT)
         return -1;
     if (rc < 0) {
-        req->ecls = "java.io.IOException";
+        req->ecls = JEXC_IO;
         snprintf(req->emsg, sizeof req->emsg, "%s: malformed request message", method);
         return -1;
     }

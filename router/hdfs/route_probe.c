@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "hdfs_conn.h"
+#include "jexc.h"
 #include "pbwire.h"
 #include "route_deps.h"
 #include "route_internal.h"
@@ -115,7 +116,7 @@ static void absent_sub(struct rstate *st, int i)
     s->finished = true;
     s->ust = UP_OK;
     s->status = IPC_ERROR;
-    snprintf(s->cls, sizeof s->cls, "java.io.FileNotFoundException");
+    snprintf(s->cls, sizeof s->cls, JEXC_FILE_NOT_FOUND);
     s->msg[0] = 0;
     st->pending--;
 }
@@ -235,7 +236,7 @@ static void probe_send_one(struct rstate *st, struct ha_ns *target)
     req.force_ns = NULL;
     if (r < 0) {
         buf_free(&param);
-        probe_reply_error(st, req.ecls ? req.ecls : "java.io.IOException", "%s", req.emsg);
+        probe_reply_error(st, req.ecls ? req.ecls : JEXC_IO, "%s", req.emsg);
         return;
     }
     if (req.t.dest[0]) {
@@ -467,7 +468,7 @@ static void rename_done(struct rstate *st)
             const struct sub *s = &st->subs[i];
             bool yes = sub_ok(s) && buf_len(&s->payload) >= 2 && buf_rptr(&s->payload)[1] == 1;
             if (!yes) {
-                probe_reply_error(st, "java.io.IOException",
+                probe_reply_error(st, JEXC_IO,
                                   "%s %s: an empty copy of the source in nameservice %s could not be removed first: "
                                   "%s", rc->method, st->client_path, s->hc.ns ? s->hc.ns->name : "?",
                                   s->ust == UP_OK ? (s->msg[0] ? s->msg : "it is no longer empty") : s->why);
@@ -483,10 +484,10 @@ static void rename_done(struct rstate *st)
             continue;
         const char *ns = b->hc.ns ? b->hc.ns->name : "?";
         if (b->ust == UP_OK)
-            probe_reply_error(st, "java.io.IOException", "%s %s: cannot tell whether nameservice %s holds it: %s: %s",
+            probe_reply_error(st, JEXC_IO, "%s %s: cannot tell whether nameservice %s holds it: %s: %s",
                               rc->method, st->client_path, ns, b->cls, b->msg);
         else
-            probe_reply_error(st, "java.io.IOException", "%s %s: cannot tell whether nameservice %s holds it: %s",
+            probe_reply_error(st, JEXC_IO, "%s %s: cannot tell whether nameservice %s holds it: %s",
                               rc->method, st->client_path, ns, b->why[0] ? b->why : "subcluster unavailable");
         return;
     }
@@ -551,7 +552,7 @@ static void rename_done(struct rstate *st)
     size_t ml = strlen(me);
     if (strncmp(self, me, ml) == 0 && self[ml] == '/') {
         /* Into its own subtree: as the NameNode refuses it. */
-        probe_reply_error(st, "java.io.IOException", "Rename destination %s is a directory or file under source %s", dst,
+        probe_reply_error(st, JEXC_IO, "Rename destination %s is a directory or file under source %s", dst,
                           st->client_path);
         return;
     }
@@ -574,17 +575,17 @@ static void rename_done(struct rstate *st)
     }
     if (!old && dst_kind) {
         if (!overwrite) {
-            probe_reply_error(st, "org.apache.hadoop.fs.FileAlreadyExistsException",
+            probe_reply_error(st, JEXC_FILE_ALREADY_EXISTS,
                               "rename destination %s already exists", dst);
             return;
         }
         if (dst_kind == 3 || (src_kind == 1) != (dst_kind == 1)) {
-            probe_reply_error(st, "java.io.IOException", "Source %s and destination %s must both be directories",
+            probe_reply_error(st, JEXC_IO, "Source %s and destination %s must both be directories",
                               st->client_path, dst);
             return;
         }
         if (dst_full) {
-            probe_reply_error(st, "java.io.IOException", "rename destination directory is not empty: %s", dst);
+            probe_reply_error(st, JEXC_IO, "rename destination directory is not empty: %s", dst);
             return;
         }
     }
@@ -611,7 +612,7 @@ static void rename_done(struct rstate *st)
         else if (sk[i] == 1 && sch[i] == 0)
             empty |= 1u << i;
         else {
-            probe_reply_error(st, "java.io.IOException",
+            probe_reply_error(st, JEXC_IO,
                               "%s across subclusters is not supported: %s has content in %s, where %s has %s",
                               rc->method, st->client_path, st->cands[i]->name, dst,
                               paired ? "no parent directory" : "no destination");
@@ -622,13 +623,13 @@ static void rename_done(struct rstate *st)
      * a location the rename does not reach would stay beside it. */
     for (int i = 0; i < n; i++)
         if (dk[i] && !(ok & (1u << i)) && !(into_dir || (dk[i] == 1 && dch[i] == 0))) {
-            probe_reply_error(st, "java.io.IOException",
+            probe_reply_error(st, JEXC_IO,
                               "%s across subclusters is not supported: %s is in %s, %s exists in %s", rc->method,
                               st->client_path, st->cands[__builtin_ctz(src_mask)]->name, dst, st->cands[i]->name);
             return;
         }
     if (!ok) {
-        probe_reply_error(st, "java.io.IOException",
+        probe_reply_error(st, JEXC_IO,
                           "%s across subclusters is not supported: no subcluster holding %s has a place for %s",
                           rc->method, st->client_path, dst);
         return;
@@ -686,10 +687,10 @@ void probe_done(struct rstate *st)
     if (bad && !st->ft) {
         const char *ns = bad->hc.ns ? bad->hc.ns->name : "?";
         if (bad->ust == UP_OK)
-            probe_reply_error(st, "java.io.IOException", "%s %s: cannot tell whether nameservice %s holds it: %s: %s",
+            probe_reply_error(st, JEXC_IO, "%s %s: cannot tell whether nameservice %s holds it: %s: %s",
                               rc->method, st->client_path, ns, bad->cls, bad->msg);
         else
-            probe_reply_error(st, "java.io.IOException", "%s %s: cannot tell whether nameservice %s holds it: %s",
+            probe_reply_error(st, JEXC_IO, "%s %s: cannot tell whether nameservice %s holds it: %s",
                               rc->method, st->client_path, ns, bad->why[0] ? bad->why : "subcluster unavailable");
         return;
     }

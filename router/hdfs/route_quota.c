@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cluster_state.h"
+#include "jexc.h"
 #include "route_deps.h"
 #include "route_internal.h"
 
@@ -30,7 +31,7 @@ int route_check_quota(struct rd_snap *snap, const struct method_row *m, const ch
         struct cs_usage u;
         if (rd_mount_info(snap, p, &mi) && (mi.ns_quota >= 0 || mi.ss_quota >= 0) && cs_usage(p, &u) == 0) {
             if (names && mi.ns_quota >= 0 && u.names >= (uint64_t)mi.ns_quota) {
-                *cls = "org.apache.hadoop.hdfs.protocol.NSQuotaExceededException";
+                *cls = JEXC_NS_QUOTA_EXCEEDED;
                 snprintf(msg, msglen,
                          "The NameSpace quota (directories and files) of directory %s is exceeded: quota=%lld "
                          "file count=%llu",
@@ -38,7 +39,7 @@ int route_check_quota(struct rd_snap *snap, const struct method_row *m, const ch
                 return -1;
             }
             if (mi.ss_quota >= 0 && u.space >= (uint64_t)mi.ss_quota) {
-                *cls = "org.apache.hadoop.hdfs.protocol.DSQuotaExceededException";
+                *cls = JEXC_DS_QUOTA_EXCEEDED;
                 snprintf(msg, msglen,
                          "The DiskSpace quota of %s is exceeded: quota = %lld B but diskspace consumed = %llu B", p,
                          (long long)mi.ss_quota, (unsigned long long)u.space);

@@ -25,6 +25,7 @@
 
 #include "clock.h"
 #include "hdfs_conn.h"
+#include "jexc.h"
 #include "log.h"
 #include "metrics.h"
 #include "pbwire.h"
@@ -39,14 +40,14 @@ static void reply_sub_error(struct rcall *rc, const struct sub *s)
     if (s->ust == UP_OK)
         hconn_reply_error_detail(rc, s->detail ? (enum ipc_errdetail)s->detail : IPC_ERR_APPLICATION, s->cls, s->msg);
     else
-        hconn_reply_error(rc, "java.io.IOException", "%s", s->why[0] ? s->why : "subcluster unavailable");
+        hconn_reply_error(rc, JEXC_IO, "%s", s->why[0] ? s->why : "subcluster unavailable");
 }
 
 bool sub_ok(const struct sub *s) { return s->ust == UP_OK && s->status == IPC_SUCCESS; }
 
 bool sub_not_found(const struct sub *s)
 {
-    return s->ust == UP_OK && s->status != IPC_SUCCESS && strcmp(s->cls, "java.io.FileNotFoundException") == 0;
+    return s->ust == UP_OK && s->status != IPC_SUCCESS && strcmp(s->cls, JEXC_FILE_NOT_FOUND) == 0;
 }
 
 /* Calls whose answer says "not here" without an exception: a status call or
@@ -71,7 +72,7 @@ static bool sub_not_here(const struct rstate *st, const struct sub *s)
     if (s->ust != UP_OK)
         return false;
     if (s->status != IPC_SUCCESS)
-        return sub_not_found(s) || strcmp(s->cls, "org.apache.hadoop.hdfs.server.namenode.LeaseExpiredException") == 0;
+        return sub_not_found(s) || strcmp(s->cls, JEXC_LEASE_EXPIRED) == 0;
     int kind = not_here_kind(st->m);
     if (kind == NH_NONE)
         return false;
@@ -122,7 +123,7 @@ static void reply_merged(struct rstate *st)
     struct buf out = BUF_INIT;
     int n = 0;
     if (!a || !mapped) {
-        hconn_reply_error(rc, "java.io.IOException", "out of memory merging answers");
+        hconn_reply_error(rc, JEXC_IO, "out of memory merging answers");
         goto out;
     }
     for (int i = 0; i < st->nsub; i++) {
@@ -139,7 +140,7 @@ static void reply_merged(struct rstate *st)
         n++;
     }
     if (rd_merge(st->m, a, n, &out) < 0 || (st->router_quota && rd_put_quota(st->m, &out, st->rq_ns, st->rq_ss) < 0))
-        hconn_reply_error(rc, "java.io.IOException", "%s: cannot merge the answers of the subclusters", rc->method);
+        hconn_reply_error(rc, JEXC_IO, "%s: cannot merge the answers of the subclusters", rc->method);
     else
         hconn_reply_raw(rc, buf_len(&out) ? buf_rptr(&out) : (const uint8_t *)"", buf_len(&out));
 out:
@@ -429,7 +430,7 @@ void route_complete(struct rstate *st)
         /* Probes were handled above; the others' subcalls end elsewhere
          * (or there are none). */
         assert(!"a call completed without a plan that completes here");
-        hconn_reply_error(rc, "java.io.IOException", "%s: internal routing error (plan %s)", rc->method,
+        hconn_reply_error(rc, JEXC_IO, "%s: internal routing error (plan %s)", rc->method,
                           route_plan_name(st->plan));
         break;
     }

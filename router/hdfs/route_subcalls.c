@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jexc.h"
 #include "pbwire.h"
 #include "route_internal.h"
 #include "router.h"
@@ -132,7 +133,7 @@ void route_reply_sub_error(struct rcall *rc, const struct sub *s)
         hconn_reply_error_detail(rc, s->detail ? (enum ipc_errdetail)s->detail : IPC_ERR_APPLICATION, s->cls,
                                  s->msg);
     else
-        hconn_reply_error(rc, "java.io.IOException", "%s", s->why[0] ? s->why : "subcluster unavailable");
+        hconn_reply_error(rc, JEXC_IO, "%s", s->why[0] ? s->why : "subcluster unavailable");
 }
 
 /* ---- getEnclosingRoot ---- */
@@ -203,7 +204,7 @@ static void enclosing_finish(struct rstate *st)
     size_t n = strlen(root);
     uint8_t *out = malloc(n + 16);
     if (!out) {
-        hconn_reply_error(rc, "java.io.IOException", "out of memory");
+        hconn_reply_error(rc, JEXC_IO, "out of memory");
         return;
     }
     size_t w = pb_put_bytes_field(out, 1, root, n); /* GetEnclosingRootResponseProto.enclosingRootPath */

@@ -29,6 +29,7 @@
 #include "upstream.h"
 
 #include "conn.h"
+#include "jexc.h"
 #include "log.h"
 #include "net.h"
 #include "resolve.h"
@@ -675,7 +676,7 @@ static void on_connected(struct conn *cn)
         char why[512], host[256];
         if (net_host_of(c->set->addr, host, sizeof host) < 0) {
             snprintf(why, sizeof why, "NameNode address %s is too long", c->set->addr);
-            up_fail_ex(c, why, "java.io.IOException", why);
+            up_fail_ex(c, why, JEXC_IO, why);
             return;
         }
         if (!up_login) {
@@ -683,11 +684,11 @@ static void on_connected(struct conn *cn)
                      "NameNode %s needs Kerberos (principal %s) but the router has no Kerberos "
                      "login ([security] principal and keytab)",
                      c->set->addr, c->set->principal);
-            up_fail_ex(c, why, "java.io.IOException", why);
+            up_fail_ex(c, why, JEXC_IO, why);
             return;
         }
         if (!(c->sasl = auth_ipc_client_new(up_login, c->set->principal, host, why, sizeof why))) {
-            up_fail_ex(c, why, "java.io.IOException", why);
+            up_fail_ex(c, why, JEXC_IO, why);
             return;
         }
         if (auth_ipc_client_begin(c->sasl, out) < 0 || conn_out_end(cn) < 0)
