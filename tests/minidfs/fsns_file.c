@@ -128,24 +128,8 @@ int fsns_create(struct fsns *ns, const char *user, const char *path, const struc
         fsns_destroy(ns, last, removed);
         r->nodes[r->len - 1] = NULL;
     }
-    if (!parent && fsns_make_dirs(ns, user, r, r->len - 2, a->masked, false, true, now, err) < 0) {
-        fsns_inode_free(f);
+    if (fsns_place(ns, user, r, f, a->masked, true, now, err) < 0)
         return -1;
-    }
-    parent = iip_parent(r);
-    char *g = fsns_strdup(parent->group);
-    if (!g) {
-        fsns_inode_free(f);
-        return fsns_oom(err);
-    }
-    free(f->group);
-    f->group = g;
-    if (fsns_link(ns, parent, f, err) < 0) {
-        fsns_inode_free(f);
-        return -1;
-    }
-    fsns_touch(parent, now);
-    r->nodes[r->len - 1] = f;
     if (fsns_lease_add(ns, f, a->client ? a->client : "", machine, err) < 0) {
         fsns_unlink(ns, f);
         fsns_destroy(ns, f, NULL);

@@ -184,6 +184,11 @@ void fsns_touch(struct inode *dir, int64_t now);
 /* Creates the missing directories of r up to component `upto` (fsns_ops.c). */
 int fsns_make_dirs(struct fsns *ns, const char *user, struct iip *r, int upto, uint16_t masked, bool last_perm,
                    bool inherit, int64_t now, struct fsns_err *err);
+/* Puts the new inode n last on r: the missing parents made first (the
+ * arguments of fsns_make_dirs for r's directories), n in its parent's group,
+ * linked, the parent's times moved. n is freed when it fails. */
+int fsns_place(struct fsns *ns, const char *user, struct iip *r, struct inode *n, uint16_t masked, bool inherit,
+               int64_t now, struct fsns_err *err);
 int fsns_verify_replication(const char *path, uint32_t replication, struct fsns_err *err);
 
 /* blocks and leases */

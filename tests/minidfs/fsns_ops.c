@@ -178,6 +178,30 @@ int fsns_make_dirs(struct fsns *ns, const char *user, struct iip *r, int upto, u
     return 0;
 }
 
+int fsns_place(struct fsns *ns, const char *user, struct iip *r, struct inode *n, uint16_t masked, bool inherit,
+               int64_t now, struct fsns_err *err)
+{
+    if (!iip_parent(r) && fsns_make_dirs(ns, user, r, r->len - 2, masked, false, inherit, now, err) < 0) {
+        fsns_inode_free(n);
+        return -1;
+    }
+    struct inode *parent = iip_parent(r);
+    char *g = fsns_strdup(parent->group);
+    if (!g) {
+        fsns_inode_free(n);
+        return fsns_oom(err);
+    }
+    free(n->group);
+    n->group = g;
+    if (fsns_link(ns, parent, n, err) < 0) {
+        fsns_inode_free(n);
+        return -1;
+    }
+    fsns_touch(parent, now);
+    r->nodes[r->len - 1] = n;
+    return 0;
+}
+
 int fsns_mkdirs(struct fsns *ns, const char *user, const char *path, uint16_t masked, struct fsns_err *err)
 {
     if (fsns_lookup(ns, user, path, "mkdirs", err) < 0)
@@ -244,25 +268,7 @@ int fsns_symlink(struct fsns *ns, const char *user, const char *target, const ch
         fsns_inode_free(l);
         return fsns_oom(err);
     }
-    if (!parent && fsns_make_dirs(ns, user, r, r->len - 2, dir_perm & 01777, false, false, now, err) < 0) {
-        fsns_inode_free(l);
-        return -1;
-    }
-    parent = iip_parent(r);
-    char *g = fsns_strdup(parent->group);
-    if (!g) {
-        fsns_inode_free(l);
-        return fsns_oom(err);
-    }
-    free(l->group);
-    l->group = g;
-    if (fsns_link(ns, parent, l, err) < 0) {
-        fsns_inode_free(l);
-        return -1;
-    }
-    fsns_touch(parent, now);
-    r->nodes[r->len - 1] = l;
-    return 0;
+    return fsns_place(ns, user, r, l, dir_perm & 01777, false, now, err);
 }
 
 /* ---- delete ------------------------------------------------------------ */
