@@ -43,6 +43,9 @@
 #   BENCH_USER     [bench]  effective user of the HDFS bench connections
 #   BENCH_START_TIMEOUT [30]  seconds to wait for a process to be ready
 #   BENCH_KEEP=1   keep the work directory (configs, logs, bench outputs)
+#   BENCH_PRIVACY  [1]    0 skips the privacy table that follows the main one
+#                         (privacy.py: Kerberos, SASL auth-conf, crypto
+#                         threads 0 and 2, and a mixed load)
 #
 # Exit status: 0 every run completed (errors are counted in the table), 1 a
 # process failed to start or a run failed, 2 usage.
@@ -50,7 +53,7 @@ set -u -o pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-case "${1:-}" in -h|--help) sed -n '2,48p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "${1:-}" in -h|--help) sed -n '2,51p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 [ $# -le 1 ] || { echo "usage: $0 [BUILD_DIR]" >&2; exit 2; }
 build=${1:-$repo/build}
 
@@ -507,5 +510,16 @@ fi
 if [ ${#goals[@]} -gt 0 ]; then
     echo "goals:"
     printf '%s\n' "${goals[@]}"
+fi
+
+# Hadoop IPC at privacy (Kerberos, SASL auth-conf) in the same run: its own
+# KDC, minidfs subclusters, HAProxy and two routers (crypto_threads 0 and 2).
+if [ "${BENCH_PRIVACY:-1}" != 0 ]; then
+    echo
+    if command -v krb5kdc >/dev/null 2>&1 || [ -x /usr/sbin/krb5kdc ]; then
+        BENCH_DURATION=$DURATION BENCH_WARMUP=$WARMUP /usr/bin/python3 "$here/privacy.py" "$build" || failed=1
+    else
+        echo "privacy: skipped, no MIT KDC here (deploy/install-deps.sh installs it)"
+    fi
 fi
 exit $failed
