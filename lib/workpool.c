@@ -1,14 +1,30 @@
 /*
- * workpool.c: a FIFO of jobs under one mutex, N threads waiting on a
- * condition variable (see workpool.h). Jobs are few and slow (a large
- * message to encrypt takes the better part of a millisecond), so one lock
- * taken twice per job costs nothing next to the job itself.
+ * workpool.c: jobs handed to N threads (see workpool.h).
+ *
+ *   submit (a loop)                      pool thread
+ *   ---------------                      -----------
+ *   push on `incoming` (one CAS)   -->   sem_wait(avail)
+ *   sem_post(avail)                      lock take (threads only): the
+ *                                        oldest of `order`, refilled from
+ *                                        `incoming` (taken whole, reversed)
+ *
+ * No lock is shared between the loops and the threads. The threads run at
+ * a lower priority (nice): a thread preempted while holding a lock the
+ * loops also took would stall a loop, and every call on it, until the
+ * scheduler came back to that thread (milliseconds on busy cores: the
+ * priority inversion this layout avoids). Submitting is a compare-and-swap
+ * and a semaphore post, neither of which waits for a thread; the threads'
+ * own lock orders them among themselves only. Jobs start in the order they
+ * were submitted: `incoming` is newest first, and is reversed behind what
+ * `order` still holds.
  */
 #define _GNU_SOURCE
 #include "workpool.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,19 +40,21 @@ const uint64_t fr_workpool_bucket_us[FR_WORKPOOL_NBUCKETS] = {
 };
 
 struct fr_workpool {
-    pthread_mutex_t lock;
-    pthread_cond_t wake;        /* a job was queued, or stopping */
-    pthread_cond_t up;          /* a thread has set itself up */
-    int nup;                    /* threads set up (under the lock) */
-    struct fr_job *head, *tail; /* waiting jobs, oldest first */
-    size_t depth;               /* jobs waiting (atomic reads from outside) */
+    _Atomic(struct fr_job *) incoming; /* submitted, not yet taken: newest first */
+    sem_t avail;                       /* one post per submitted job, and per thread at the stop */
+    pthread_mutex_t take;              /* the threads' own: `order` and the refill */
+    struct fr_job *order;              /* taken from incoming, oldest first (under take) */
+    size_t depth;                      /* jobs submitted and not started (atomic) */
     size_t max_queued;
-    bool stopping; /* no more submits; threads leave once the queue is empty */
+    bool stopping; /* no more submits; threads leave once nothing is left (atomic) */
     int nthreads;
     pthread_t *thr;
+    pthread_mutex_t setup; /* start-up only: nup */
+    pthread_cond_t up;     /* a thread has set itself up */
+    int nup;
     char name[16]; /* thread name prefix (ps -L, top -H) */
     int nice;      /* each thread's niceness, set by the thread itself */
-    /* counters: written under the lock or by atomic adds, read by scrapes */
+    /* counters: atomic adds, read by scrapes */
     uint64_t submitted, refused, wait_ns, run_ns, finished, running;
     uint64_t wait_buckets[FR_WORKPOOL_NBUCKETS];
 };
@@ -55,40 +73,63 @@ static void account(struct fr_workpool *p, struct fr_job *j)
     add(&p->wait_buckets[b], 1);
 }
 
+/* The oldest job not started, or NULL. Under p->take. */
+static struct fr_job *take_oldest(struct fr_workpool *p)
+{
+    if (!p->order) {
+        struct fr_job *newest = atomic_exchange_explicit(&p->incoming, NULL, memory_order_acquire);
+        struct fr_job *oldest = NULL;
+        while (newest) {
+            struct fr_job *next = newest->qnext;
+            newest->qnext = oldest;
+            oldest = newest;
+            newest = next;
+        }
+        p->order = oldest;
+    }
+    struct fr_job *j = p->order;
+    if (j) {
+        p->order = j->qnext;
+        __atomic_fetch_sub(&p->depth, 1, __ATOMIC_RELAXED);
+    }
+    return j;
+}
+
+/* Runs j and hands it back to its loop. */
+static void run_one(struct fr_workpool *p, struct fr_job *j)
+{
+    add(&p->running, 1);
+    j->started_ns = fr_mono_ns();
+    j->run(j);
+    j->finished_ns = fr_mono_ns();
+    account(p, j);
+    __atomic_fetch_sub(&p->running, 1, __ATOMIC_RELAXED);
+    /* After this push the job belongs to its owner's loop again: it may be
+     * freed or resubmitted before the next line runs. */
+    fr_inbox_push(j->home, &j->node);
+}
+
 static void *pool_main(void *arg)
 {
     struct fr_workpool *p = arg;
     /* Linux keeps a niceness per thread: this one's, not the process's. */
     if (p->nice && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), p->nice) < 0)
         fr_warn("%s thread: cannot set niceness %d: %s", p->name, p->nice, strerror(errno));
-    pthread_mutex_lock(&p->lock);
+    pthread_mutex_lock(&p->setup);
     p->nup++;
     pthread_cond_broadcast(&p->up);
+    pthread_mutex_unlock(&p->setup);
     for (;;) {
-        while (!p->head && !p->stopping)
-            pthread_cond_wait(&p->wake, &p->lock);
-        struct fr_job *j = p->head;
-        if (!j)
-            break; /* stopping and nothing left */
-        p->head = j->qnext;
-        if (!p->head)
-            p->tail = NULL;
-        __atomic_store_n(&p->depth, p->depth - 1, __ATOMIC_RELAXED);
-        add(&p->running, 1);
-        pthread_mutex_unlock(&p->lock);
-
-        j->started_ns = fr_mono_ns();
-        j->run(j);
-        j->finished_ns = fr_mono_ns();
-        account(p, j);
-        __atomic_fetch_sub(&p->running, 1, __ATOMIC_RELAXED);
-        /* After this push the job belongs to its owner's loop again: it may
-         * be freed or resubmitted before the next line runs. */
-        fr_inbox_push(j->home, &j->node);
-
-        pthread_mutex_lock(&p->lock);
+        while (sem_wait(&p->avail) < 0 && errno == EINTR)
+            ;
+        pthread_mutex_lock(&p->take);
+        struct fr_job *j = take_oldest(p);
+        pthread_mutex_unlock(&p->take);
+        if (j)
+            run_one(p, j);
+        else if (__atomic_load_n(&p->stopping, __ATOMIC_ACQUIRE))
+            break; /* a stop's post, and nothing left */
     }
-    pthread_mutex_unlock(&p->lock);
     return NULL;
 }
 
@@ -100,12 +141,14 @@ struct fr_workpool *fr_workpool_new(int nthreads, size_t max_queued, const char 
     if (!p)
         return NULL;
     p->thr = calloc((size_t)nthreads, sizeof *p->thr);
-    if (!p->thr) {
+    if (!p->thr || sem_init(&p->avail, 0, 0) < 0) {
+        free(p->thr);
         free(p);
         return NULL;
     }
-    pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->wake, NULL);
+    atomic_init(&p->incoming, NULL);
+    pthread_mutex_init(&p->take, NULL);
+    pthread_mutex_init(&p->setup, NULL);
     pthread_cond_init(&p->up, NULL);
     p->max_queued = max_queued;
     p->nice = nice;
@@ -121,32 +164,31 @@ struct fr_workpool *fr_workpool_new(int nthreads, size_t max_queued, const char 
         pthread_setname_np(p->thr[i], tn);
     }
     /* Returned, the pool's threads run at their niceness. */
-    pthread_mutex_lock(&p->lock);
+    pthread_mutex_lock(&p->setup);
     while (p->nup < p->nthreads)
-        pthread_cond_wait(&p->up, &p->lock);
-    pthread_mutex_unlock(&p->lock);
+        pthread_cond_wait(&p->up, &p->setup);
+    pthread_mutex_unlock(&p->setup);
     return p;
 }
 
 int fr_workpool_submit(struct fr_workpool *p, struct fr_job *j)
 {
-    j->qnext = NULL;
-    j->queued_ns = fr_mono_ns();
-    pthread_mutex_lock(&p->lock);
-    if (p->stopping || p->depth >= p->max_queued) {
-        pthread_mutex_unlock(&p->lock);
+    if (__atomic_load_n(&p->stopping, __ATOMIC_ACQUIRE)) {
         add(&p->refused, 1);
         return -1;
     }
-    if (p->tail)
-        p->tail->qnext = j;
-    else
-        p->head = j;
-    p->tail = j;
-    __atomic_store_n(&p->depth, p->depth + 1, __ATOMIC_RELAXED);
+    if (__atomic_fetch_add(&p->depth, 1, __ATOMIC_RELAXED) >= p->max_queued) {
+        __atomic_fetch_sub(&p->depth, 1, __ATOMIC_RELAXED);
+        add(&p->refused, 1);
+        return -1;
+    }
+    j->queued_ns = fr_mono_ns();
+    struct fr_job *head = atomic_load_explicit(&p->incoming, memory_order_relaxed);
+    do
+        j->qnext = head;
+    while (!atomic_compare_exchange_weak_explicit(&p->incoming, &head, j, memory_order_release, memory_order_relaxed));
     add(&p->submitted, 1);
-    pthread_cond_signal(&p->wake);
-    pthread_mutex_unlock(&p->lock);
+    sem_post(&p->avail);
     return 0;
 }
 
@@ -171,15 +213,19 @@ void fr_workpool_free(struct fr_workpool *p)
 {
     if (!p)
         return;
-    pthread_mutex_lock(&p->lock);
-    p->stopping = true;
-    pthread_cond_broadcast(&p->wake);
-    pthread_mutex_unlock(&p->lock);
+    __atomic_store_n(&p->stopping, true, __ATOMIC_RELEASE);
+    for (int i = 0; i < p->nthreads; i++)
+        sem_post(&p->avail);
     for (int i = 0; i < p->nthreads; i++)
         pthread_join(p->thr[i], NULL);
-    pthread_cond_destroy(&p->wake);
+    /* A thread leaves at a stop's post that finds nothing, so jobs posted
+     * after it are still here: they run now, as promised. */
+    for (struct fr_job *j; (j = take_oldest(p));)
+        run_one(p, j);
+    sem_destroy(&p->avail);
     pthread_cond_destroy(&p->up);
-    pthread_mutex_destroy(&p->lock);
+    pthread_mutex_destroy(&p->setup);
+    pthread_mutex_destroy(&p->take);
     free(p->thr);
     free(p);
 }

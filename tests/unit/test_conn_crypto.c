@@ -25,7 +25,9 @@
  *     thread; a peer gone meanwhile closes the connection ("write failed");
  *   - failures on a thread close that connection with the reason and count;
  *   - a full queue runs the work inline, counted;
- *   - the pool's stop runs what is queued and joins.
+ *   - the pool's stop runs what is queued and joins;
+ *   - several threads submitting at once: every job runs once, each
+ *     submitter's in its order.
  *
  * `test_conn_crypto --bench` (not run by ctest) times small round trips on a
  * loop that also serves large ones, inline and with BENCH_THREADS (2)
@@ -971,6 +973,87 @@ static void test_pool_stop(struct ev_loop *loop)
     CHECK_EQ(done, 500);
 }
 
+/* Loops submit from several threads at once (lock-free pushes): every job
+ * runs once and comes back, and with one pool thread each submitter's jobs
+ * start in the order it submitted them. */
+#define PS_PRODUCERS 4
+#define PS_JOBS 3000
+
+struct sjob {
+    struct fr_job j;
+    int producer, seq;
+};
+
+static atomic_int ps_last[PS_PRODUCERS]; /* seq of each producer's last job started */
+static atomic_int ps_out_of_order, ps_ran;
+
+static void sj_run(struct fr_job *fj)
+{
+    struct sjob *j = (struct sjob *)fj;
+    /* one pool thread: runs are serial */
+    if (atomic_exchange(&ps_last[j->producer], j->seq) != j->seq - 1)
+        atomic_fetch_add(&ps_out_of_order, 1);
+    atomic_fetch_add(&ps_ran, 1);
+}
+
+static int ps_done;
+static void sj_done(struct fr_job *fj) { ps_done++; }
+
+struct producer {
+    struct fr_workpool *pool;
+    struct fr_inbox *home;
+    struct sjob *jobs;
+    int id, refused;
+};
+
+static void *produce(void *arg)
+{
+    struct producer *pr = arg;
+    for (int i = 0; i < PS_JOBS; i++) {
+        pr->jobs[i] =
+            (struct sjob){ .j = { .run = sj_run, .done = sj_done, .home = pr->home }, .producer = pr->id, .seq = i };
+        while (fr_workpool_submit(pr->pool, &pr->jobs[i].j) < 0) {
+            pr->refused++; /* full: the pool frees room as it runs */
+            sched_yield();
+        }
+    }
+    return NULL;
+}
+
+static bool all_done(void *arg) { return ps_done == PS_PRODUCERS * PS_JOBS; }
+
+static void test_pool_submitters(struct ev_loop *loop)
+{
+    struct fr_inbox home;
+    fr_inbox_init(&home, loop, fr_job_inbox_handler, NULL);
+    struct fr_workpool *p = fr_workpool_new(1, 64, "test", 0);
+    CHECK(p != NULL);
+    for (int i = 0; i < PS_PRODUCERS; i++)
+        atomic_store(&ps_last[i], -1);
+    static struct sjob jobs[PS_PRODUCERS][PS_JOBS];
+    struct producer pr[PS_PRODUCERS];
+    pthread_t th[PS_PRODUCERS];
+    for (int i = 0; i < PS_PRODUCERS; i++) {
+        pr[i] = (struct producer){ p, &home, jobs[i], i, 0 };
+        CHECK(pthread_create(&th[i], NULL, produce, &pr[i]) == 0);
+    }
+    CHECK(run_until(loop, all_done, NULL, 60));
+    for (int i = 0; i < PS_PRODUCERS; i++)
+        pthread_join(th[i], NULL);
+    CHECK_EQ(atomic_load(&ps_ran), PS_PRODUCERS * PS_JOBS);
+    CHECK_EQ(atomic_load(&ps_out_of_order), 0);
+    struct fr_workpool_stats st;
+    fr_workpool_stats(p, &st);
+    int refused = 0;
+    for (int i = 0; i < PS_PRODUCERS; i++)
+        refused += pr[i].refused;
+    CHECK_EQ(st.submitted, (uint64_t)PS_PRODUCERS * PS_JOBS);
+    CHECK_EQ(st.refused, (uint64_t)refused);
+    CHECK(st.depth == 0 && st.running == 0);
+    fr_workpool_free(p);
+    fr_inbox_stop(&home);
+}
+
 /* ---- --bench: small round trips next to large ones, inline and threaded ---- */
 
 #define BENCH_BIG 4
@@ -1076,6 +1159,7 @@ int main(int argc, char **argv)
     fr_workpool_free(pool);
     fr_inbox_stop(&home);
     test_pool_stop(loop);
+    test_pool_submitters(loop);
     test_pool_threads();
     ev_loop_destroy(loop);
     return check_report();
