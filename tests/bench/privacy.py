@@ -17,8 +17,11 @@ does twice the cryptography HAProxy does (none). Rows: getFileInfo and
 getListing of a directory of BENCH_LIST (1,000) entries, at each count of
 BENCH_CONNS; then the mixed load, BENCH_MIXED (16) connections of
 getListing next to as many of getFileInfo, through each router, with
-getFileInfo's p99. The mixed load's listings read a second minidfs (ns2,
-mounted at /plain) and its getFileInfo calls a third (ns3, at /small), both
+getFileInfo's p99; then two rows that separate the router's isolation
+from the machine's load: the small calls through the threaded router
+alone, and with the listings through the other router process. The mixed
+load's listings read a second minidfs (ns2, mounted at /plain) and its
+getFileInfo calls a third (ns3, at /small), both
 requiring Kerberos at authentication only: minidfs answers on one loop and
 wraps inline, so at privacy, or with the small calls queued behind the
 listings in the same minidfs, its own queue would hide what the router's
@@ -211,7 +214,24 @@ def main():
         mixed = [("direct", "127.0.0.1:%d" % nn2_port, "127.0.0.1:%d" % nn3_port, "nn/localhost", "/bench/list",
                   "/bench/list")]
         mixed += [(name, target, target, svc, "/plain/list", "/small/list") for name, target, svc in targets[-2:]]
+        # Two rows that tell the router's isolation from the machine's: the
+        # small calls through the threaded router with no listings at all,
+        # and with the listings served by the other router process (none of
+        # their work in this one). Where the second is as slow as "fr ct=2",
+        # what remains of the tail is the cores being full, not the router.
+        (_, t_inline, svc_r), (_, t_threads, _) = targets[-2:]
+        mixed += [("ct=2 alone", None, t_threads, svc_r, None, "/small/list"),
+                  ("ct=2 apart", t_inline, t_threads, svc_r, "/plain/list", "/small/list")]
         for name, target, small_target, svc, mpath, spath in mixed:
+            if target is None:
+                small = run(small_target, svc, "getFileInfo", spath, MIXED)
+                if small["err"] or not small["ops"]:
+                    print("privacy.py: %s: getFileInfo %d ops, %d errors" % (name, small["ops"], small["err"]),
+                          file=sys.stderr)
+                    ok = False
+                print("  %-10s getFileInfo ops/s=%d p50=%d p99=%d us | no listings"
+                      % (name, small["ops"], small["p50"], small["p99"]))
+                continue
             big = subprocess.Popen([bench, "--target", target, "--op", "getListing", "--path", mpath,
                                     "--conns", str(MIXED), "--user", "alice", "--kerberos", svc,
                                     "--duration", DURATION, "--warmup", WARMUP],
@@ -225,12 +245,14 @@ def main():
                 print("privacy.py: mixed load through %s: getFileInfo %d ops, %d errors; getListing %s"
                       % (name, small["ops"], small["err"], "ran" if bm else "gave no figures"), file=sys.stderr)
                 ok = False
-            print("  %-8s getFileInfo ops/s=%d p50=%d p99=%d us | getListing ops/s=%s p99=%s us"
+            print("  %-10s getFileInfo ops/s=%d p50=%d p99=%d us | getListing ops/s=%s p99=%s us"
                   % (name, small["ops"], small["p50"], small["p99"], bm.group(1) if bm else "-",
                      bm.group(3) if bm else "-"))
         if p99.get("fr ct=0"):
             print("  getFileInfo p99 with crypto threads / inline: %.2f (goal <= 0.5)"
                   % (p99["fr ct=2"] / p99["fr ct=0"]))
+        print("  (ct=2 alone: the threaded router without the listings; ct=2 apart: the listings through the"
+              " inline router, the small calls through the threaded one)")
     except Exception as e:  # noqa: BLE001 - report and fail
         print("privacy.py: %s" % e, file=sys.stderr)
         ok = False
