@@ -216,7 +216,7 @@ static void job_done(struct fr_job *fj)
     struct conn *c = j->c;
     struct conn_crypto *cc = c->crypto;
     c->job_out = false;
-    __atomic_store_n(&cc->out, cc->out - 1, __ATOMIC_RELAXED);
+    conn_crypto_job_back(cc);
     if (c->state == CONN_CLOSED) {
         /* Closed while the job was out: the result has nowhere to go. */
         c->out_in_job = 0;
@@ -276,6 +276,25 @@ static bool wants_thread(const struct conn *c, bool decode, size_t n)
            others_wait(c->crypto, decode);
 }
 
+/* One more job of cc's loop out, or one back: only the loop writes. */
+static void count_out(struct conn_crypto *cc, int d)
+{
+    __atomic_store_n(&cc->out, cc->out + (uint64_t)(int64_t)d, __ATOMIC_RELAXED);
+}
+
+void conn_crypto_job_back(struct conn_crypto *cc) { count_out(cc, -1); }
+
+bool conn_crypto_submit(struct conn_crypto *cc, struct fr_job *j)
+{
+    if (!cc->pool || !others_wait(cc, true))
+        return false;
+    j->home = cc->home;
+    if (fr_workpool_submit(cc->pool, j) < 0)
+        return false;
+    count_out(cc, 1);
+    return true;
+}
+
 /* The job is filled: submit it. false: the queue is full (counted). */
 static bool submit(struct conn *c, struct conn_job *j)
 {
@@ -288,7 +307,7 @@ static bool submit(struct conn *c, struct conn_job *j)
      * follow the submit. */
     c->job_out = true;
     conn_ref(c);
-    __atomic_store_n(&c->crypto->out, c->crypto->out + 1, __ATOMIC_RELAXED);
+    count_out(c->crypto, 1);
     return true;
 }
 

@@ -54,6 +54,7 @@
 #include "conn.h"
 
 struct fr_workpool;
+struct fr_job;
 struct fr_inbox;
 
 #define CONN_XPRT_KINDS 8            /* transports with counters per crypto */
@@ -104,6 +105,14 @@ void conn_crypto_watch_calls(struct conn_crypto *cc, const uint64_t *calls);
 void conn_crypto_bind(struct conn_crypto *cc);
 /* This connection uses cc from now on; not while a job is out. */
 void conn_set_crypto(struct conn *c, struct conn_crypto *cc);
+/* Other work of the loop that belongs on a crypto thread (a large answer
+ * to rewrite), under the rules of the transports' jobs: j (run, done set)
+ * goes to the pool only while a call other than the one it serves waits on
+ * the loop and the queue has room; it then counts as out, and quiesce waits
+ * for it. j's done() must call conn_crypto_job_back first. false: do the
+ * work inline. Loop thread. */
+bool conn_crypto_submit(struct conn_crypto *cc, struct fr_job *j);
+void conn_crypto_job_back(struct conn_crypto *cc);
 /* Loop thread, loop not running: hands back every job that is out (their
  * connections should be closed by now) by draining home until none is out.
  * Call before fr_inbox_stop(home). */

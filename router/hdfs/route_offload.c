@@ -42,7 +42,6 @@ struct reply_job {
     struct rstate *st;
     struct sub *s;
     struct conn_crypto *cc;
-    const char *ns_name;
     struct buf out; /* the mapped answer (mapped == 1) */
     int mapped;     /* rd_map_response's result */
 };
@@ -51,7 +50,7 @@ static void run_map(struct fr_job *fj)
 {
     struct reply_job *j = (struct reply_job *)fj;
     const struct rstate *st = j->st;
-    j->mapped = rd_map_response(st->snap, st->m, j->ns_name, st->dest, st->src, buf_rptr(&j->s->payload),
+    j->mapped = rd_map_response(st->snap, st->m, j->s->hc.ns->name, st->dest, st->src, buf_rptr(&j->s->payload),
                                 buf_len(&j->s->payload), &j->out);
 }
 
@@ -59,7 +58,7 @@ static void map_done(struct fr_job *fj)
 {
     struct reply_job *j = (struct reply_job *)fj;
     struct rstate *st = j->st;
-    __atomic_store_n(&j->cc->out, j->cc->out - 1, __ATOMIC_RELAXED);
+    conn_crypto_job_back(j->cc);
     st->job = NULL;
     if (st->rc) {
         st->rc->route = NULL;
@@ -77,30 +76,20 @@ static void map_done(struct fr_job *fj)
 bool reply_map_offload(struct rstate *st, struct sub *s)
 {
     struct rcall *rc = st->rc;
-    struct worker *w = rc->c->w;
-    struct conn_crypto *cc = &w->crypto;
+    struct conn_crypto *cc = &rc->c->w->crypto;
     if (!cc->pool || buf_len(&s->payload) < REPLY_OFFLOAD_MIN || !st->dest || !s->hc.ns ||
         !rd_response_maps(st->m, st->dest, st->src))
-        return false;
-    /* This call counts among those in flight: hand off only when another
-     * waits on the loop, else the hand-off only adds its own latency. */
-    if (__atomic_load_n(&w->in_flight, __ATOMIC_RELAXED) < 2)
         return false;
     struct reply_job *j = calloc(1, sizeof *j);
     if (!j)
         return false; /* mapped on the loop, as without threads */
-    j->base.run = run_map;
-    j->base.done = map_done;
-    j->base.home = cc->home;
-    j->st = st;
-    j->s = s;
-    j->cc = cc;
-    j->ns_name = s->hc.ns->name;
-    if (fr_workpool_submit(cc->pool, &j->base) < 0) {
-        free(j); /* queue full: the loop maps it now */
+    *j = (struct reply_job){ .base = { .run = run_map, .done = map_done }, .st = st, .s = s, .cc = cc };
+    /* Only while another call waits on the worker (this one counts among
+     * those in flight), and when the queue has room: else on the loop now. */
+    if (!conn_crypto_submit(cc, &j->base)) {
+        free(j);
         return false;
     }
-    __atomic_store_n(&cc->out, cc->out + 1, __ATOMIC_RELAXED);
     st->job = j;
     rc->route = st;
     return true;
