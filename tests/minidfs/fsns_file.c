@@ -90,15 +90,8 @@ int fsns_create(struct fsns *ns, const char *user, const char *path, const struc
         if ((a->flags & FSNS_OVERWRITE) && fsns_check(ns, user, r, false, 0, 0, A_W, 0, false, err) < 0)
             return -1;
     } else {
-        if (!a->create_parent && r->len > 2) {
-            struct inode *par = iip_parent(r);
-            if (!par)
-                return fsns_fail(err, FSNS_ENOENT, "Parent directory doesn't exist: " PATHFMT,
-                                 fsns_prefix(&ns->pa, r->len - 2, buf, sizeof buf));
-            if (par->type != FSNS_DIR)
-                return fsns_fail(err, FSNS_EPARENTNOTDIR, "Parent path is not a directory: " PATHFMT,
-                                 fsns_prefix(&ns->pa, r->len - 2, buf, sizeof buf));
-        }
+        if (!a->create_parent && fsns_parent_exists(ns, r, err) < 0)
+            return -1;
         if (!(a->flags & FSNS_CREATE))
             return fsns_fail(err, FSNS_ENOENT, "Can't overwrite non-existent " PATHFMT, src);
     }

@@ -184,6 +184,9 @@ void fsns_touch(struct inode *dir, int64_t now);
 /* Creates the missing directories of r up to component `upto` (fsns_ops.c). */
 int fsns_make_dirs(struct fsns *ns, const char *user, struct iip *r, int upto, uint16_t masked, bool last_perm,
                    bool inherit, int64_t now, struct fsns_err *err);
+/* For a call without createParent: r's parent must be there and be a
+ * directory (the NameNode's two messages otherwise). 0 or -1. */
+int fsns_parent_exists(struct fsns *ns, const struct iip *r, struct fsns_err *err);
 /* Puts the new inode n last on r: the missing parents made first (the
  * arguments of fsns_make_dirs for r's directories), n in its parent's group,
  * linked, the parent's times moved. n is freed when it fails. */

@@ -178,6 +178,21 @@ int fsns_make_dirs(struct fsns *ns, const char *user, struct iip *r, int upto, u
     return 0;
 }
 
+int fsns_parent_exists(struct fsns *ns, const struct iip *r, struct fsns_err *err)
+{
+    if (r->len <= 2)
+        return 0; /* the root is there */
+    const struct inode *parent = iip_parent(r);
+    char buf[FSNS_MAX_PATH_LEN + 2];
+    if (!parent)
+        return fsns_fail(err, FSNS_ENOENT, "Parent directory doesn't exist: " PATHFMT,
+                         fsns_prefix(&ns->pa, r->len - 2, buf, sizeof buf));
+    if (parent->type != FSNS_DIR)
+        return fsns_fail(err, FSNS_EPARENTNOTDIR, "Parent path is not a directory: " PATHFMT,
+                         fsns_prefix(&ns->pa, r->len - 2, buf, sizeof buf));
+    return 0;
+}
+
 int fsns_place(struct fsns *ns, const char *user, struct iip *r, struct inode *n, uint16_t masked, bool inherit,
                int64_t now, struct fsns_err *err)
 {
@@ -236,14 +251,8 @@ int fsns_symlink(struct fsns *ns, const char *user, const char *target, const ch
     const char *src = ns->pa.norm;
     char buf[FSNS_MAX_PATH_LEN + 2];
     struct inode *parent = iip_parent(r);
-    if (!create_parent && r->len > 2) {
-        if (!parent)
-            return fsns_fail(err, FSNS_ENOENT, "Parent directory doesn't exist: " PATHFMT,
-                             fsns_prefix(&ns->pa, r->len - 2, buf, sizeof buf));
-        if (parent->type != FSNS_DIR)
-            return fsns_fail(err, FSNS_EPARENTNOTDIR, "Parent path is not a directory: " PATHFMT,
-                             fsns_prefix(&ns->pa, r->len - 2, buf, sizeof buf));
-    }
+    if (!create_parent && fsns_parent_exists(ns, r, err) < 0)
+        return -1;
     /* the text is the NameNode's; it sends it as a plain IOException, minidfs
      * as FileAlreadyExistsException so that callers can tell the case apart */
     if (r->len == 1 || iip_last(r))
