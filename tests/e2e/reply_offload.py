@@ -22,6 +22,7 @@ Prints `ok - NAME` / `not ok - NAME: why`, then `N passed, N failed`.
 """
 import os
 import re
+import socket
 import struct
 import sys
 import threading
@@ -159,8 +160,7 @@ def main():
                                           clientProtocolVersion=1)
                 frame = c._frame(c._header(0), rh.SerializeToString(), req)
                 c.sock.sendall(frame * 3)
-                c.sock.setsockopt(__import__("socket").SOL_SOCKET, __import__("socket").SO_LINGER,
-                                  struct.pack("ii", 1, 0))
+                c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 c.close()
             stop.set()
             th.join()
