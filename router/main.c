@@ -852,7 +852,7 @@ int main(int argc, char **argv)
     }
     atomic_store(&rs.store, store);
     /* The addresses as bound: the configured hosts with the ports taken. */
-    char host[256], ahost[256], hhost[256];
+    char host[256] = "", ahost[256] = "", hhost[256] = "";
     net_host_of(cfg.router.hdfs_listen, host, sizeof host);
     net_host_of(cfg.router.admin_listen, ahost, sizeof ahost);
     if (r.hms_listen[0]) {
