@@ -3,7 +3,8 @@
  *
  *   fedrouter-bench.c  arguments, the reachability probe, threads, report
  *   bench_conn.c       one worker thread: a libev loop driving its share of
- *                      the connections, each a closed loop of calls
+ *                      the connections, each a closed loop of calls or, with
+ *                      --rate, calls started on a fixed schedule
  *   bench_hms.c        the metastore ops: Thrift calls and reply checks
  *   bench_hist.c       the latency histogram
  *
@@ -81,6 +82,7 @@ struct bench_cfg {
     size_t hms_args_len;
     unsigned hms_nparts; /* get_partitions_by_names: names asked for */
     unsigned conns, depth, threads;
+    double rate;               /* --rate: ops per second over all connections; 0 = closed loop */
     uint64_t win_begin_ns;     /* measured window, CLOCK_MONOTONIC */
     uint64_t win_end_ns;       /* workers stop at this time */
     atomic_int ever_connected; /* set once any TCP connect succeeds */

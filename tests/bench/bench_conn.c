@@ -79,6 +79,9 @@ struct conn {
     enum conn_state state;
     ev_io rio, wio;
     ev_timer retry; /* reconnect after a failure */
+    ev_timer pace;  /* --rate: the next op's start time */
+    uint64_t due;   /* --rate: ns, when the next op is due */
+    bool held;      /* --rate: that op waits for a slot (timed from due) */
     double backoff; /* next retry delay, s */
     struct buf in, out;
     uint8_t client_id[IPC_CLIENT_ID_LEN]; /* new for every TCP connection */
@@ -95,6 +98,7 @@ struct conn {
 };
 
 static void conn_start(struct conn *c);
+static void conn_fail(struct conn *c, const char *why, unsigned counted);
 
 uint64_t bench_now_ns(void)
 {
@@ -215,7 +219,7 @@ static size_t pack_request(struct conn *c, const struct slot *s, uint8_t *p, con
  * op (a new name for the write ops, the latency clock restarts); otherwise
  * the next step of the create+complete+delete op in progress. Returns 0, or
  * -1 when out of memory. */
-static int issue_call(struct conn *c, struct slot *s, bool fresh)
+static int issue_call_at(struct conn *c, struct slot *s, bool fresh, uint64_t start)
 {
     uint8_t param[BENCH_MAX_PATH + 256];
     const char *method = "";
@@ -237,10 +241,56 @@ static int issue_call(struct conn *c, struct slot *s, bool fresh)
     c->next_call_id = c->next_call_id == INT32_MAX ? 0 : c->next_call_id + 1;
     s->busy = true;
     if (fresh)
-        s->t_send = bench_now_ns();
+        s->t_send = start ? start : bench_now_ns();
     c->outstanding++;
     mark_dirty(c);
     return 0;
+}
+
+static int issue_call(struct conn *c, struct slot *s, bool fresh) { return issue_call_at(c, s, fresh, 0); }
+
+/* ns between two ops of one connection under --rate. */
+static uint64_t pace_interval(const struct bench_cfg *cfg) { return (uint64_t)((double)cfg->conns * 1e9 / cfg->rate); }
+
+/*
+ * --rate: starts every op that is due, in free slots, and arms the timer for
+ * the next one. An op that was due while every slot was busy is timed from
+ * when it was due, not from when a slot came free for it: a target that
+ * falls behind shows its backlog in the figures instead of slowing the load
+ * down (no coordinated omission). An op started by its timer is timed from
+ * now: the loop's timers fire up to a millisecond late (epoll's
+ * granularity), which is the load generator's delay, not the target's.
+ * Returns 0, or -1 when out of memory.
+ */
+static int pace(struct conn *c)
+{
+    struct worker *w = c->w;
+    uint64_t now = bench_now_ns();
+    ev_timer_stop(w->loop, &c->pace);
+    while (c->due <= now) {
+        struct slot *s = NULL;
+        for (unsigned i = 0; i < w->cfg->depth && !s; i++)
+            if (!c->slots[i].busy)
+                s = &c->slots[i];
+        if (!s) {
+            c->held = true; /* the next free slot starts it, late */
+            return 0;
+        }
+        if (issue_call_at(c, s, true, c->held ? c->due : now) < 0)
+            return -1;
+        c->held = false;
+        c->due += pace_interval(w->cfg);
+    }
+    ev_timer_set(&c->pace, (double)(c->due - now) / 1e9, 0);
+    ev_timer_start(w->loop, &c->pace);
+    return 0;
+}
+
+static void on_pace(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    struct conn *c = t->data;
+    if (c->state == C_READY && pace(c) < 0)
+        conn_fail(c, "out of memory", 0);
 }
 
 /* Closes the connection and schedules a reconnect. counted: errors already
@@ -255,6 +305,7 @@ static void conn_fail(struct conn *c, const char *why, unsigned counted)
     w->errors += lost;
     w->conn_failures++;
     note_error(w, "connection: %s", why);
+    ev_timer_stop(w->loop, &c->pace);
     ev_io_stop(w->loop, &c->rio);
     ev_io_stop(w->loop, &c->wio);
     if (c->fd >= 0)
@@ -312,7 +363,17 @@ static void on_connected(struct conn *c)
         conn_fail(c, "cannot build the connection context", 0);
         return;
     }
-    for (unsigned i = 0; i < w->cfg->depth; i++) {
+    if (w->cfg->rate > 0) {
+        /* Connections start a slice of an interval apart, so the ops of the
+         * whole run are evenly spaced. */
+        c->due = c->last_progress + (uint64_t)((double)c->gid * 1e9 / w->cfg->rate);
+        c->held = false;
+        if (pace(c) < 0) {
+            conn_fail(c, "out of memory", 0);
+            return;
+        }
+    }
+    for (unsigned i = 0; i < w->cfg->depth && w->cfg->rate <= 0; i++) {
         if (issue_call(c, &c->slots[i], true) < 0) {
             conn_fail(c, "out of memory", 0);
             return;
@@ -423,7 +484,7 @@ static int handle_reply(struct conn *c, const uint8_t *body, uint32_t len, uint6
         conn_fail(c, "FATAL reply", 1);
         return -1;
     }
-    if (issue_call(c, s, fresh) < 0) {
+    if ((w->cfg->rate > 0 && fresh ? pace(c) : issue_call(c, s, fresh)) < 0) {
         conn_fail(c, "out of memory", 0);
         return -1;
     }
@@ -459,7 +520,7 @@ static int handle_hms_reply(struct conn *c, const uint8_t *msg, size_t len, uint
     c->outstanding--;
     c->last_progress = now;
     w->replies++;
-    if (issue_call(c, s, true) < 0) {
+    if ((w->cfg->rate > 0 ? pace(c) : issue_call(c, s, true)) < 0) {
         conn_fail(c, "out of memory", 0);
         return -1;
     }
@@ -694,7 +755,8 @@ void *worker_main(void *arg)
         ev_io_init(&c->rio, on_read, -1, EV_READ);
         ev_io_init(&c->wio, on_write, -1, EV_WRITE);
         ev_timer_init(&c->retry, on_retry, 0, 0);
-        c->rio.data = c->wio.data = c->retry.data = c;
+        ev_timer_init(&c->pace, on_pace, 0, 0);
+        c->rio.data = c->wio.data = c->retry.data = c->pace.data = c;
     }
     if (!w->setup_error[0]) {
         ev_prepare_init(&prep, on_prepare);

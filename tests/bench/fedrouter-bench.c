@@ -1,5 +1,5 @@
 /*
- * fedrouter-bench: a closed-loop load generator for Hadoop IPC
+ * fedrouter-bench: a load generator for Hadoop IPC
  * (ClientProtocol over RPC v9, auth NONE) and for the Hive Metastore
  * (unframed binary Thrift), used to compare fedrouter with a direct
  * connection to the backend and with a TCP passthrough.
@@ -8,13 +8,16 @@
  *                   --op getFileInfo|getListing|mkdirs|create|create+complete+delete
  *                   --path P --conns N --duration S
  *                   [--user U] [--depth D] [--threads T] [--warmup S]
- *                   [--kerberos SERVICE/HOST]
+ *                   [--kerberos SERVICE/HOST] [--rate R]
  *   fedrouter-bench --target HOST:PORT --op get_table|get_partitions_by_names
  *                   --db D --table T --conns N --duration S
- *                   [--threads T] [--warmup S]
+ *                   [--threads T] [--warmup S] [--rate R]
  *
  * N connections spread over T threads (a libev loop each) keep D calls
- * outstanding each (the metastore ops: one, as Thrift clients do).
+ * outstanding each (the metastore ops: one, as Thrift clients do). With
+ * --rate, ops start on a fixed schedule instead, R per second over all the
+ * connections (at most D in flight per connection), and an op's latency
+ * runs from when it was due: an open loop, for latency below saturation.
  * Latencies of the calls that complete after the warmup are recorded; the
  * last output line is, for scripts:
  *
@@ -52,13 +55,16 @@ static void usage(FILE *f)
                "                       --op getFileInfo|getListing|mkdirs|create|create+complete+delete\n"
                "                       --path P --conns N --duration S\n"
                "                       [--user U] [--depth D] [--threads T] [--warmup S]\n"
-               "                       [--kerberos SERVICE/HOST]\n"
+               "                       [--kerberos SERVICE/HOST] [--rate R]\n"
                "       fedrouter-bench --target HOST:PORT --op get_table|get_partitions_by_names\n"
                "                       --db D --table T --conns N --duration S\n"
-               "                       [--threads T] [--warmup S]\n"
-               "  Closed-loop Hadoop IPC load: N connections over T threads (default 1), each\n"
-               "  keeping D calls outstanding (default 1), for S seconds after a warmup\n"
+               "                       [--threads T] [--warmup S] [--rate R]\n"
+               "  Hadoop IPC load (a closed loop unless --rate): N connections over T threads\n"
+               "  (default 1), each keeping D calls outstanding (default 1), for S seconds after a warmup\n"
                "  (default 1 s). U is the effective user of the connections (default bench).\n"
+               "  --rate R starts R ops per second over all connections on a fixed schedule\n"
+               "  (each connection still keeps at most D in flight) and times each op from\n"
+               "  when it was due, so a target that falls behind shows its backlog.\n"
                "  --kerberos authenticates every HDFS connection with SASL GSSAPI to the service\n"
                "  principal SERVICE/HOST (ticket cache: KRB5CCNAME; U should be its user) and\n"
                "  takes the strongest protection the server offers (wrapped replies at\n"
@@ -103,8 +109,8 @@ static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
     return 0;
 }
 
-/* Seconds, decimal allowed, in [lo, hi]. */
-static int parse_secs(const char *s, double lo, double hi, double *out)
+/* A decimal number (seconds, ops per second) in [lo, hi]. */
+static int parse_decimal(const char *s, double lo, double hi, double *out)
 {
     char *end;
     errno = 0;
@@ -228,16 +234,25 @@ int main(int argc, char **argv)
         O_DB,
         O_TABLE,
         O_KRB,
+        O_RATE,
         O_HELP
     };
     static const struct option opts[] = {
-        { "target", required_argument, 0, O_TARGET },     { "op", required_argument, 0, O_OP },
-        { "path", required_argument, 0, O_PATH },         { "conns", required_argument, 0, O_CONNS },
-        { "duration", required_argument, 0, O_DURATION }, { "user", required_argument, 0, O_USER },
-        { "depth", required_argument, 0, O_DEPTH },       { "threads", required_argument, 0, O_THREADS },
-        { "warmup", required_argument, 0, O_WARMUP },     { "db", required_argument, 0, O_DB },
-        { "table", required_argument, 0, O_TABLE },       { "help", no_argument, 0, O_HELP },
-        { "kerberos", required_argument, 0, O_KRB },      { 0, 0, 0, 0 },
+        { "target", required_argument, 0, O_TARGET },
+        { "op", required_argument, 0, O_OP },
+        { "path", required_argument, 0, O_PATH },
+        { "conns", required_argument, 0, O_CONNS },
+        { "duration", required_argument, 0, O_DURATION },
+        { "user", required_argument, 0, O_USER },
+        { "depth", required_argument, 0, O_DEPTH },
+        { "threads", required_argument, 0, O_THREADS },
+        { "warmup", required_argument, 0, O_WARMUP },
+        { "db", required_argument, 0, O_DB },
+        { "table", required_argument, 0, O_TABLE },
+        { "help", no_argument, 0, O_HELP },
+        { "kerberos", required_argument, 0, O_KRB },
+        { "rate", required_argument, 0, O_RATE },
+        { 0, 0, 0, 0 },
     };
     static struct bench_cfg cfg;
     const char *target = NULL, *op = NULL, *path = NULL;
@@ -286,12 +301,16 @@ int main(int argc, char **argv)
                 return bad_arg("bad --threads %s (1..256)", optarg);
             break;
         case O_DURATION:
-            if (parse_secs(optarg, 0.001, 86400, &duration) < 0)
+            if (parse_decimal(optarg, 0.001, 86400, &duration) < 0)
                 return bad_arg("bad --duration %s (seconds, > 0)", optarg);
             break;
         case O_WARMUP:
-            if (parse_secs(optarg, 0, 86400, &warmup) < 0)
+            if (parse_decimal(optarg, 0, 86400, &warmup) < 0)
                 return bad_arg("bad --warmup %s (seconds, >= 0)", optarg);
+            break;
+        case O_RATE:
+            if (parse_decimal(optarg, 0.001, 1e7, &cfg.rate) < 0)
+                return bad_arg("bad --rate %s (ops per second, 0.001..10000000)", optarg);
             break;
         case O_HELP: usage(stdout); return 0;
         default: return bad_arg("unknown or incomplete option %s", argv[optind - 1]);
@@ -357,6 +376,8 @@ int main(int argc, char **argv)
         printf("fedrouter-bench: target=%s op=%s path=%s user=%s\n", target, op_names[opi], cfg.path, cfg.user);
     printf("fedrouter-bench: conns=%u depth=%u threads=%u duration=%gs warmup=%gs\n", cfg.conns, cfg.depth, cfg.threads,
            duration, warmup);
+    if (cfg.rate > 0)
+        printf("fedrouter-bench: rate=%g ops/s (open loop)\n", cfg.rate);
     fflush(stdout);
     if (probe(&cfg, err, sizeof err) < 0) {
         fprintf(stderr, "fedrouter-bench: cannot connect to %s: %s\n", target, err);
