@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -112,9 +113,16 @@ static void run_one(struct fr_workpool *p, struct fr_job *j)
 static void *pool_main(void *arg)
 {
     struct fr_workpool *p = arg;
-    /* Linux keeps a niceness per thread: this one's, not the process's. */
-    if (p->nice && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), p->nice) < 0)
+    /* Linux keeps a niceness and a policy per thread: this one's, not the
+     * process's. */
+    if (p->nice == FR_WORKPOOL_IDLE) {
+        struct sched_param sp = { .sched_priority = 0 };
+        int rc = pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+        if (rc)
+            fr_warn("%s thread: cannot switch to SCHED_IDLE: %s", p->name, strerror(rc));
+    } else if (p->nice && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), p->nice) < 0) {
         fr_warn("%s thread: cannot set niceness %d: %s", p->name, p->nice, strerror(errno));
+    }
     pthread_mutex_lock(&p->setup);
     p->nup++;
     pthread_cond_broadcast(&p->up);
@@ -135,7 +143,7 @@ static void *pool_main(void *arg)
 
 struct fr_workpool *fr_workpool_new(int nthreads, size_t max_queued, const char *name, int nice)
 {
-    if (nthreads < 1 || max_queued < 1 || nice < 0 || nice > 19)
+    if (nthreads < 1 || max_queued < 1 || nice < 0 || nice > FR_WORKPOOL_IDLE)
         return NULL;
     struct fr_workpool *p = calloc(1, sizeof *p);
     if (!p)
@@ -163,7 +171,7 @@ struct fr_workpool *fr_workpool_new(int nthreads, size_t max_queued, const char 
         snprintf(tn, sizeof tn, "%.10s-%u", p->name, (unsigned)i % 1000u);
         pthread_setname_np(p->thr[i], tn);
     }
-    /* Returned, the pool's threads run at their niceness. */
+    /* Returned, the pool's threads run at their niceness (or policy). */
     pthread_mutex_lock(&p->setup);
     while (p->nup < p->nthreads)
         pthread_cond_wait(&p->up, &p->setup);

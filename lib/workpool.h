@@ -64,11 +64,17 @@ struct fr_workpool_stats {
 
 struct fr_workpool;
 
+/* `nice` beyond the niceness range: the threads run under Linux's SCHED_IDLE
+ * policy, only on a core that no other thread of the machine wants, and any
+ * thread that wakes there takes the core from them at once. */
+#define FR_WORKPOOL_IDLE 20
+
 /* Starts nthreads threads (>= 1) with a queue of at most max_queued (>= 1)
  * jobs waiting, named "<name>-<i>" (name cut to 10 characters) and running
  * at niceness `nice` (0..19; higher yields the CPU to the rest of the
- * process). NULL when a thread or memory cannot be had, or nice is out of
- * range (nothing is left running then). */
+ * process) or, with FR_WORKPOOL_IDLE, under SCHED_IDLE. NULL when a thread
+ * or memory cannot be had, or nice is out of range (nothing is left
+ * running then). */
 struct fr_workpool *fr_workpool_new(int nthreads, size_t max_queued, const char *name, int nice);
 
 /* Queues j (run, done and home set by the caller). 0, or -1 when the queue is

@@ -78,6 +78,11 @@ static const struct cfg_key table[] = {
      "niceness of the crypto threads (Linux keeps one per thread): above the workers' so that, when the cores "
      "are busy, bulk wrapping yields them to the worker loops and small calls keep their latency; 0 = the same "
      "as the workers", CF_RESTART},
+    {SEC_ROUTER, "crypto_sched", T_ENUM, "nice", 0, 0, "nice|idle", R(crypto_sched), NULL,
+     "how the crypto threads are scheduled: nice (at crypto_nice) or idle (Linux SCHED_IDLE: they run only on a "
+     "core that nothing else wants, and a worker that wakes takes it from them at once; crypto_nice does not "
+     "apply). idle keeps small calls fastest when the cores are full, at the cost of the large replies, which "
+     "then wait for a free core; their work goes back to the workers only once the queue is full", CF_RESTART},
     {SEC_ROUTER, "default.nameservice", T_NAME, "", 0, 0, NULL, R(default_ns), "none",
      "nameservice for paths under no mount point (none: such paths fail)", CF_RELOAD},
     {SEC_ROUTER, "upstream.connect_timeout_ms", T_INT, "2000", 1, 600000, NULL, R(upstream_connect_timeout_ms), NULL,

@@ -58,6 +58,7 @@
 #include "log.h"
 #include "upstream.h"
 #include "worker.h"
+#include "workpool.h"
 
 /* log.level as the log module counts levels. */
 static enum fr_log_level log_level(const struct config *cfg)
@@ -807,7 +808,8 @@ int main(int argc, char **argv)
     r.nworkers = cfg.router.workers > 0 ? cfg.router.workers : (ncpu > 0 ? (int)ncpu : 1);
     r.workers = calloc((size_t)r.nworkers, sizeof *r.workers);
     int port = 0;
-    if (workers_crypto_start(&r, cfg.router.crypto_threads, cfg.router.crypto_nice, why, sizeof why) < 0) {
+    int crypto_nice = cfg.router.crypto_sched == CFG_CRYPTO_IDLE ? FR_WORKPOOL_IDLE : cfg.router.crypto_nice;
+    if (workers_crypto_start(&r, cfg.router.crypto_threads, crypto_nice, why, sizeof why) < 0) {
         fr_error("%s", why);
         return 1;
     }

@@ -77,7 +77,8 @@ bool worker_client_admit(struct worker *w, bool hms, const char *peer);
 void worker_client_gone(struct worker *w);
 
 /* The crypto threads all workers share (r->crypto_pool, none when threads
- * is 0) and their metrics. Before the first worker_start / after the last
+ * is 0) and their metrics; nice as fr_workpool_new takes it (0..19, or
+ * FR_WORKPOOL_IDLE). Before the first worker_start / after the last
  * worker_join. */
 int workers_crypto_start(struct router *r, int threads, int nice, char *err, size_t errlen);
 void workers_crypto_stop(struct router *r);

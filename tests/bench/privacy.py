@@ -11,6 +11,7 @@ others); fedrouter-bench authenticated as alice (kinit) against:
     haproxy     HAProxy in TCP mode in front of minidfs: it decrypts nothing
     fr ct=0     fedrouter at privacy, wrap and unwrap on its worker loops
     fr ct=2     fedrouter at privacy with crypto_threads = 2
+    ct=2 idle   (the mixed load only) the same with crypto_sched = idle
 
 fedrouter unwraps what minidfs sends and wraps again for its client, so it
 does twice the cryptography HAProxy does (none). Rows: getFileInfo and
@@ -143,12 +144,13 @@ def main():
         else:
             print("privacy.py: haproxy not found: its column stays empty", file=sys.stderr)
         routers = {}
-        for ct in (0, 2):
+        # A third router, crypto_sched = idle, joins the mixed load only.
+        for ct, sched in ((0, "nice"), (2, "nice"), ("2-idle", "idle")):
             port, admin = procs.free_port(), procs.free_port()
-            ini = os.path.join(tmp, "router-ct%d.ini" % ct)
+            ini = os.path.join(tmp, "router-ct%s.ini" % ct)
             with open(ini, "w") as f:
-                f.write("[router]\nid = privacy%d\nhdfs.listen = 127.0.0.1:%d\nadmin.listen = 127.0.0.1:%d\n"
-                        "hms.listen = off\nworkers = %s\ncrypto_threads = %d\n%s\n\n"
+                f.write("[router]\nid = privacy%s\nhdfs.listen = 127.0.0.1:%d\nadmin.listen = 127.0.0.1:%d\n"
+                        "hms.listen = off\nworkers = %s\ncrypto_threads = %d\ncrypto_sched = %s\n%s\n\n"
                         "[security]\nauth = kerberos\nprincipal = router/_HOST@EXAMPLE.TEST\nkeytab = %s\n"
                         "rpc.protection = privacy\n\n[statestore]\ndriver = file\n\n"
                         "[nameservice ns1]\nnamenodes = %s\nprincipal = nn/_HOST@EXAMPLE.TEST\n\n"
@@ -157,15 +159,18 @@ def main():
                         "[mount /plain]\ndestinations = ns2:/bench\n\n"
                         "[nameservice ns3]\nnamenodes = localhost:%d\nprincipal = nn/_HOST@EXAMPLE.TEST\n\n"
                         "[mount /small]\ndestinations = ns3:/bench\n"
-                        % (ct, port, admin, WORKERS, ct, ROUTER_KEYS, rt_keytab, "localhost:%d" % nn_port, nn2_port,
-                           nn3_port))
+                        % (ct, port, admin, WORKERS, 0 if ct == 0 else 2, sched, ROUTER_KEYS, rt_keytab,
+                           "localhost:%d" % nn_port, nn2_port, nn3_port))
             rp = subprocess.Popen([router, "-c", ini], env=kdc.env(), stdout=subprocess.PIPE,
-                                  stderr=open(os.path.join(tmp, "router-ct%d.err" % ct), "wb"),
+                                  stderr=open(os.path.join(tmp, "router-ct%s.err" % ct), "wb"),
                                   stdin=subprocess.DEVNULL)
             running.append(rp)
             procs.wait_lines(rp, "fedrouter", {"r": r"^ready "})
             routers[ct] = rp
-            targets.append(("fr ct=%d" % ct, "127.0.0.1:%d" % port, "router/localhost"))
+            if sched == "idle":
+                t_idle = "127.0.0.1:%d" % port
+            else:
+                targets.append(("fr ct=%d" % ct, "127.0.0.1:%d" % port, "router/localhost"))
 
         pids = {name: None for name, _, _ in targets}
         for (name, _, _), p in zip(targets[-2:], (routers[0], routers[2])):
@@ -226,6 +231,7 @@ def main():
         mixed = [("direct", "127.0.0.1:%d" % nn2_port, "127.0.0.1:%d" % nn3_port, "nn/localhost", "/bench/list",
                   "/bench/list")]
         mixed += [(name, target, target, svc, "/plain/list", "/small/list") for name, target, svc in targets[-2:]]
+        mixed.append(("ct=2 idle", t_idle, t_idle, "router/localhost", "/plain/list", "/small/list"))
         # Two rows that tell the router's isolation from the machine's: the
         # small calls through the threaded router with no listings at all,
         # and with the listings served by the other router process (none of
@@ -270,15 +276,16 @@ def main():
                       % (name, small["ops"], small["p50"], small["p99"], bm.group(1) if bm else "-",
                          bm.group(3) if bm else "-"))
             if p99.get("fr ct=0"):
-                print("  getFileInfo p99 with crypto threads / inline: %.2f (goal <= 0.5)"
-                      % (p99["fr ct=2"] / p99["fr ct=0"]))
+                print("  getFileInfo p99 with crypto threads / inline: %.2f (goal <= 0.5); crypto_sched = idle:"
+                      " %.2f" % (p99["fr ct=2"] / p99["fr ct=0"], p99.get("ct=2 idle", 0) / p99["fr ct=0"]))
 
         what = ("%d conns getListing(%d) of ns2 + %d conns getFileInfo of ns3"
                 % (MIXED, LIST_N, MIXED))
         mixed_load("\nmixed load through fedrouter, closed loops (client side at privacy; NameNodes ns2 and ns3 at"
                    " authentication): " + what, mixed, None)
-        print("  (ct=2 alone: the threaded router without the listings; ct=2 apart: the listings through the"
-              " inline router, the small calls through the threaded one)")
+        print("  (ct=2 idle: a third router, crypto_threads = 2 with crypto_sched = idle; ct=2 alone: the threaded"
+              " router without the listings; ct=2 apart: the listings through the inline router, the small calls"
+              " through the threaded one)")
         for rates in RATES:
             # Closed loops keep both cores full whatever the router does, so
             # their tail is mostly the scheduler's. On a schedule below what

@@ -86,55 +86,66 @@ def syscalls(trace):
     return names
 
 
+def serve_traced(f, trace, extra, conns):
+    """Runs the router under strace through what it does in service, with
+    `extra` [router] keys; the set of system calls it made."""
+    hp, ap = procs.free_port(), procs.free_port()
+    conf = os.path.join(f.tmp, "r-%d.ini" % len(conns))
+    text = ("[router]\nid = sc\nhdfs.listen = 127.0.0.1:%d\nhms.listen = off\nadmin.listen = 127.0.0.1:%d\n"
+            "workers = 2\ncluster.refresh_ms = 200\n%s\n[statestore]\ndriver = file\n\n"
+            "[nameservice ns1]\nnamenodes = %s\n\n[mount /data]\ndestinations = ns1:/data\n"
+            % (hp, ap, extra, f.nss["ns1"]["nn"]))
+    with open(conf, "w") as fh:
+        fh.write(text)
+    name = "router-%d" % len(conns)
+    p = procs.start(["strace", "-f", "-qq", "-o", trace, os.path.join(BUILD, "router", "fedrouter"), "-c", conf],
+                    f.tmp, name, f.procs)
+    f.logs.append(name)
+    procs.wait_lines(p, name, {"r": r"^ready hdfs="})
+    # Signals go to the router itself, strace's child.
+    with open("/proc/%d/task/%d/children" % (p.pid, p.pid)) as fh:
+        router_pid = int(fh.read().split()[0])
+    hdfs, admin = "127.0.0.1:%d" % hp, "127.0.0.1:%d" % ap
+    ops = fedlib.Ops(f.C)
+    c = f.conn(hdfs)
+    conns.append(c)
+    ops.mkdirs(c, "/data/x")
+    for _ in range(20):
+        expect(ops.is_dir(c, "/data/x"), "/data/x through the router")
+    time.sleep(0.5)  # a few refresher rounds
+    for path in ("/healthz", "/healthz?verbose", "/readyz", "/metrics"):
+        expect(http_get(admin, path)[0] == 200, "GET %s" % path)
+    with open(conf, "a") as fh:
+        fh.write("\n[mount /logs]\ndestinations = ns1:/logs\n")
+    os.kill(router_pid, signal.SIGHUP)
+    time.sleep(0.5)
+    c.close()
+    os.kill(router_pid, signal.SIGTERM)
+    expect(p.wait(30) == 0, "the router under strace exited %s" % p.returncode)
+    return syscalls(trace)
+
+
 def main():
     f = fedlib.Fed(BUILD, prefix="fedrouter-seccomp.")
     t = procs.Tally()
     try:
         f.minidfs("ns1")
-        hp, ap = procs.free_port(), procs.free_port()
-        conf = os.path.join(f.tmp, "r.ini")
-        text = ("[router]\nid = sc\nhdfs.listen = 127.0.0.1:%d\nhms.listen = off\nadmin.listen = 127.0.0.1:%d\n"
-                "workers = 2\ncluster.refresh_ms = 200\n\n[statestore]\ndriver = file\n\n"
-                "[nameservice ns1]\nnamenodes = %s\n\n[mount /data]\ndestinations = ns1:/data\n"
-                % (hp, ap, f.nss["ns1"]["nn"]))
-        with open(conf, "w") as fh:
-            fh.write(text)
-        trace = os.path.join(f.tmp, "strace.txt")
         # LeakSanitizer (in a sanitizer build) cannot stop the world under
         # strace; leaks are the other tests' business.
         os.environ["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
-        p = procs.start(["strace", "-f", "-qq", "-o", trace, os.path.join(BUILD, "router", "fedrouter"), "-c", conf],
-                        f.tmp, "router", f.procs)
-        f.logs.append("router")
-        procs.wait_lines(p, "router", {"r": r"^ready hdfs="})
-        # Signals go to the router itself, strace's child.
-        with open("/proc/%d/task/%d/children" % (p.pid, p.pid)) as fh:
-            router_pid = int(fh.read().split()[0])
-        hdfs, admin = "127.0.0.1:%d" % hp, "127.0.0.1:%d" % ap
-        ops = fedlib.Ops(f.C)
-        c = f.conn(hdfs)
-        ops.mkdirs(c, "/data/x")
-        for _ in range(20):
-            expect(ops.is_dir(c, "/data/x"), "/data/x through the router")
-        time.sleep(0.5)  # a few refresher rounds
-        for path in ("/healthz", "/healthz?verbose", "/readyz", "/metrics"):
-            expect(http_get(admin, path)[0] == 200, "GET %s" % path)
-        with open(conf, "a") as fh:
-            fh.write("\n[mount /logs]\ndestinations = ns1:/logs\n")
-        os.kill(router_pid, signal.SIGHUP)
-        time.sleep(0.5)
-        c.close()
-        os.kill(router_pid, signal.SIGTERM)
-        expect(p.wait(30) == 0, "the router under strace exited %s" % p.returncode)
-        made = syscalls(trace)
         g = groups()
+        conns = []
+        # The defaults (crypto threads at a niceness), then the crypto
+        # threads under SCHED_IDLE: each sets its own scheduling.
+        for label, extra in (("defaults", ""), ("crypto_sched = idle", "crypto_sched = idle\n")):
+            made = serve_traced(f, os.path.join(f.tmp, "strace-%d.txt" % len(conns)), extra, conns)
 
-        def filtered():
-            expect(len(made) > 20, "only %d system calls traced: %s" % (len(made), sorted(made)))
-            outside = sorted(made - allowed_by_unit(g) - {"execve"})  # execve is strace starting it
-            print("# %d distinct system calls" % len(made))
-            expect(not outside, "outside the unit's SystemCallFilter: %s" % outside)
-        t.check("filtered: every system call the router made is allowed by the unit", filtered)
+            def filtered(made=made, label=label):
+                expect(len(made) > 20, "only %d system calls traced: %s" % (len(made), sorted(made)))
+                outside = sorted(made - allowed_by_unit(g) - {"execve"})  # execve is strace starting it
+                print("# %s: %d distinct system calls" % (label, len(made)))
+                expect(not outside, "outside the unit's SystemCallFilter: %s" % outside)
+            t.check("filtered (%s): every system call the router made is allowed by the unit" % label, filtered)
         rc = t.finish()
     finally:
         f.close(show_logs=t.failed > 0)

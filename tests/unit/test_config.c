@@ -22,10 +22,7 @@ static int has_error(const struct cfg_error *e, const char *part)
     return 0;
 }
 
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
+static int by_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Names of the *.ini files in dir, sorted; count in *n. */
 static char **list_ini(const char *dir, size_t *n)
@@ -119,6 +116,7 @@ static void test_defaults(void)
     CHECK(c.router.upstream_max_conns_per_user == 4 && c.router.upstream_idle_timeout_ms == 60000);
     CHECK(c.router.upstream_call_timeout_ms == 120000 && c.router.shutdown_grace_ms == 30000);
     CHECK(c.router.log_level == CFG_LOG_INFO);
+    CHECK(c.router.crypto_threads == 2 && c.router.crypto_nice == 10 && c.router.crypto_sched == CFG_CRYPTO_NICE);
     CHECK(c.store.driver == STORE_FILE && !strcmp(c.store.zk_root, "/fedrouter") &&
           c.store.zk_session_timeout_ms == 30000 && !*c.store.zk_hosts);
     CHECK(c.security.auth == CFG_AUTH_SIMPLE && c.security.rpc_protection == CFG_QOP_AUTHENTICATION);
@@ -170,8 +168,8 @@ static void test_errors(void)
     /* several independent errors in one file, each with its line */
     const char *t3 = "[router]\nworkers = -1\nhdfs.listen = x\n[mount /a]\nmode = 9\n";
     CHECK(config_parse("z.ini", t3, strlen(t3), &c, &e) == -1 && e.n == 4);
-    CHECK(has_error(&e, "z.ini:2: workers") && has_error(&e, "z.ini:3: hdfs.listen") && has_error(&e, "z.ini:5: mode") &&
-          has_error(&e, "z.ini:4: mount /a: destinations is required"));
+    CHECK(has_error(&e, "z.ini:2: workers") && has_error(&e, "z.ini:3: hdfs.listen") &&
+          has_error(&e, "z.ini:5: mode") && has_error(&e, "z.ini:4: mount /a: destinations is required"));
 
     /* a missing file */
     CHECK(config_load("/nonexistent/fedrouter.ini", &c, &e) == -1 && e.n == 1 &&
@@ -185,32 +183,32 @@ static void test_help(void)
     FILE *f = open_memstream(&out, &len);
     config_print_keys(f);
     fclose(f);
-    const char *must[] = {"[router]",
-                          "[statestore]",
-                          "[nameservice NAME]",
-                          "[mount /PATH]",
-                          "[metastore NAME]",
-                          "hdfs.listen",
-                          "default: 0.0.0.0:8020",
-                          "workers",
-                          "default: 0 = number of cores",
-                          "client.max_frame",
-                          "default: 128m",
-                          "upstream.connect_timeout_ms",
-                          "upstream.call_timeout_ms",
-                          "upstream.max_conns_per_user",
-                          "upstream.idle_timeout_ms",
-                          "shutdown.grace_ms",
-                          "zk.session_timeout_ms",
-                          "zk.auth_file",
-                          "file|zookeeper",
-                          "destinations",
-                          "required",
-                          "namenodes",
-                          "quota.ss",
-                          "rpc.protection",
-                          "authentication|integrity|privacy",
-                          "access"};
+    const char *must[] = { "[router]",
+                           "[statestore]",
+                           "[nameservice NAME]",
+                           "[mount /PATH]",
+                           "[metastore NAME]",
+                           "hdfs.listen",
+                           "default: 0.0.0.0:8020",
+                           "workers",
+                           "default: 0 = number of cores",
+                           "client.max_frame",
+                           "default: 128m",
+                           "upstream.connect_timeout_ms",
+                           "upstream.call_timeout_ms",
+                           "upstream.max_conns_per_user",
+                           "upstream.idle_timeout_ms",
+                           "shutdown.grace_ms",
+                           "zk.session_timeout_ms",
+                           "zk.auth_file",
+                           "file|zookeeper",
+                           "destinations",
+                           "required",
+                           "namenodes",
+                           "quota.ss",
+                           "rpc.protection",
+                           "authentication|integrity|privacy",
+                           "access" };
     for (size_t i = 0; i < sizeof must / sizeof must[0]; i++)
         if (!strstr(out, must[i])) {
             fprintf(stderr, "help lacks '%s'\n", must[i]);
@@ -232,6 +230,7 @@ static void test_snapshot_from_file(const char *root)
         return;
     }
     CHECK(c.router.workers == 8 && c.router.client_max_frame == 64LL << 20 && c.router.upstream_call_timeout_ms == 0);
+    CHECK(c.router.crypto_threads == 4 && c.router.crypto_nice == 5 && c.router.crypto_sched == CFG_CRYPTO_IDLE);
     CHECK(c.records.n == 13);
     CHECK(c.security.rpc_protection == (CFG_QOP_INTEGRITY | CFG_QOP_PRIVACY));
     struct record *m = recset_find(&c.records, REC_MOUNT, "/user/etl/staging");

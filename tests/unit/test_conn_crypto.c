@@ -904,14 +904,11 @@ struct cjob {
 static void cj_run(struct fr_job *j) { __atomic_fetch_add(((struct cjob *)j)->ran, 1, __ATOMIC_RELAXED); }
 static void cj_done(struct fr_job *j) { (*((struct cjob *)j)->done)++; }
 
-/* The pool's threads carry its name and niceness (ps -L, top -H). */
-static void test_pool_threads(void)
+/* Of the threads named prefix*: how many there are, and how many run at
+ * niceness nice under policy (fields 19 and 41 of /proc/.../stat). */
+static void pool_thread_sched(const char *prefix, int nice, int policy, int *found, int *right)
 {
-    CHECK(fr_workpool_new(1, 1, "x", 20) == NULL);
-    CHECK(fr_workpool_new(1, 1, "x", -1) == NULL);
-    struct fr_workpool *p = fr_workpool_new(2, 4, "nicetest", 7);
-    CHECK(p != NULL);
-    int found = 0, right = 0;
+    *found = *right = 0;
     DIR *d = opendir("/proc/self/task");
     CHECK(d != NULL);
     for (struct dirent *e; d && (e = readdir(d));) {
@@ -925,30 +922,53 @@ static void test_pool_threads(void)
         if (!fgets(comm, sizeof comm, f))
             comm[0] = 0;
         fclose(f);
-        if (strncmp(comm, "nicetest-", 9) != 0)
+        if (strncmp(comm, prefix, strlen(prefix)) != 0)
             continue;
-        found++;
+        (*found)++;
         snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
         if (!(f = fopen(path, "r")))
             continue;
         size_t n = fread(stat, 1, sizeof stat - 1, f);
         fclose(f);
         stat[n] = 0;
-        /* after "pid (comm) ": state is field 3, nice field 19 */
+        /* after "pid (comm) ": state is field 3 */
         const char *q = strrchr(stat, ')');
-        int field = 2, nice = -100;
-        for (; q && *q; q++)
-            if (*q == ' ' && ++field == 19) {
-                nice = atoi(q + 1);
-                break;
-            }
-        if (nice == 7)
-            right++;
+        int field = 2, got_nice = -100, got_policy = -1;
+        for (; q && *q; q++) {
+            if (*q != ' ')
+                continue;
+            if (++field == 19)
+                got_nice = atoi(q + 1);
+            else if (field == 41)
+                got_policy = atoi(q + 1);
+        }
+        if (got_nice == nice && got_policy == policy)
+            (*right)++;
         else
-            printf("pool thread %s: nice %d, expected 7\n", e->d_name, nice);
+            printf("pool thread %s: nice %d policy %d, expected %d and %d\n", e->d_name, got_nice, got_policy, nice,
+                   policy);
     }
     if (d)
         closedir(d);
+}
+
+/* The pool's threads carry its name and niceness or policy (ps -L, top -H). */
+static void test_pool_threads(void)
+{
+    CHECK(fr_workpool_new(1, 1, "x", FR_WORKPOOL_IDLE + 1) == NULL);
+    CHECK(fr_workpool_new(1, 1, "x", -1) == NULL);
+    int found, right;
+    struct fr_workpool *p = fr_workpool_new(2, 4, "nicetest", 7);
+    CHECK(p != NULL);
+    pool_thread_sched("nicetest-", 7, SCHED_OTHER, &found, &right);
+    CHECK_EQ(found, 2);
+    CHECK_EQ(right, 2);
+    fr_workpool_free(p);
+
+    /* SCHED_IDLE: the niceness stays the process's (0 here). */
+    p = fr_workpool_new(2, 4, "idletest", FR_WORKPOOL_IDLE);
+    CHECK(p != NULL);
+    pool_thread_sched("idletest-", 0, SCHED_IDLE, &found, &right);
     CHECK_EQ(found, 2);
     CHECK_EQ(right, 2);
     fr_workpool_free(p);
