@@ -53,11 +53,28 @@ const char *conn_xprt_fail_name(enum conn_xprt_fail f)
     return (unsigned)f < CONN_XF_N ? names[f] : "?";
 }
 
+/* Every half of the longest wait while this loop has jobs out: jobs of any
+ * loop that waited CONN_CRYPTO_MAX_WAIT_MS for a thread run here, a few per
+ * tick, so a starved pool costs this loop at most that much work at a
+ * time. */
+static void on_stale(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct conn_crypto *cc = w->data;
+    for (int n = 0; n < 4; n++) {
+        struct fr_job *j = fr_workpool_take_stale(cc->pool, (uint64_t)CONN_CRYPTO_MAX_WAIT_MS * 1000000u);
+        if (!j)
+            break;
+        fr_workpool_run_here(cc->pool, j);
+    }
+}
+
 void conn_crypto_init(struct conn_crypto *cc, struct fr_workpool *pool, struct fr_inbox *home)
 {
     memset(cc, 0, sizeof *cc);
     cc->pool = pool;
     cc->home = home;
+    ev_timer_init(&cc->stale, on_stale, 0, CONN_CRYPTO_MAX_WAIT_MS / 2000.0);
+    cc->stale.data = cc;
 }
 
 void conn_crypto_watch_calls(struct conn_crypto *cc, const uint64_t *calls) { cc->calls = calls; }
@@ -280,6 +297,12 @@ static bool wants_thread(const struct conn *c, bool decode, size_t n)
 static void count_out(struct conn_crypto *cc, int d)
 {
     __atomic_store_n(&cc->out, cc->out + (uint64_t)(int64_t)d, __ATOMIC_RELAXED);
+    /* The loop looks for stale jobs while some of its own are out (a stale
+     * job of another loop has that loop looking for it). */
+    if (cc->out && !ev_is_active(&cc->stale))
+        ev_timer_again(cc->home->loop, &cc->stale);
+    else if (!cc->out)
+        ev_timer_stop(cc->home->loop, &cc->stale);
 }
 
 void conn_crypto_job_back(struct conn_crypto *cc) { count_out(cc, -1); }

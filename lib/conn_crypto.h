@@ -84,10 +84,16 @@ struct conn_xprt_stats {
     uint64_t failures[CONN_XF_N];
 };
 
+/* A job that waited this long for a crypto thread is run by a loop instead:
+ * the threads are starved of CPU (SCHED_IDLE or their niceness on full
+ * cores), and the reply it holds must not wait for them indefinitely. */
+#define CONN_CRYPTO_MAX_WAIT_MS 10
+
 /* One per event loop. */
 struct conn_crypto {
     struct fr_workpool *pool; /* NULL: inline */
     struct fr_inbox *home;    /* the loop's inbox; its handler runs fr_job_complete */
+    ev_timer stale;           /* while jobs are queued: looks for ones waiting too long */
     uint64_t out;             /* jobs not back yet (loop writes; atomic for readers) */
     const uint64_t *calls;    /* the loop's client calls in flight (atomic), or NULL */
     struct conn_xprt_stats xs[CONN_XPRT_KINDS];

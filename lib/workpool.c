@@ -56,7 +56,7 @@ struct fr_workpool {
     char name[16]; /* thread name prefix (ps -L, top -H) */
     int nice;      /* each thread's niceness, set by the thread itself */
     /* counters: atomic adds, read by scrapes */
-    uint64_t submitted, refused, wait_ns, run_ns, finished, running;
+    uint64_t submitted, refused, wait_ns, run_ns, finished, running, taken_back;
     uint64_t wait_buckets[FR_WORKPOOL_NBUCKETS];
 };
 
@@ -74,8 +74,9 @@ static void account(struct fr_workpool *p, struct fr_job *j)
     add(&p->wait_buckets[b], 1);
 }
 
-/* The oldest job not started, or NULL. Under p->take. */
-static struct fr_job *take_oldest(struct fr_workpool *p)
+/* Moves what was submitted behind `order`, oldest first, when `order` is
+ * empty. Under p->take. */
+static void refill(struct fr_workpool *p)
 {
     if (!p->order) {
         struct fr_job *newest = atomic_exchange_explicit(&p->incoming, NULL, memory_order_acquire);
@@ -88,6 +89,12 @@ static struct fr_job *take_oldest(struct fr_workpool *p)
         }
         p->order = oldest;
     }
+}
+
+/* The oldest job not started, or NULL. Under p->take. */
+static struct fr_job *take_oldest(struct fr_workpool *p)
+{
+    refill(p);
     struct fr_job *j = p->order;
     if (j) {
         p->order = j->qnext;
@@ -200,6 +207,26 @@ int fr_workpool_submit(struct fr_workpool *p, struct fr_job *j)
     return 0;
 }
 
+struct fr_job *fr_workpool_take_stale(struct fr_workpool *p, uint64_t waited_ns)
+{
+    if (!__atomic_load_n(&p->depth, __ATOMIC_RELAXED))
+        return NULL;
+    /* Never waits: a thread holding the lock is taking a job, so the
+     * threads are not stalled. */
+    if (pthread_mutex_trylock(&p->take) != 0)
+        return NULL;
+    refill(p);
+    struct fr_job *j = NULL;
+    if (p->order && fr_mono_ns() - p->order->queued_ns >= waited_ns)
+        j = take_oldest(p);
+    pthread_mutex_unlock(&p->take);
+    if (j)
+        add(&p->taken_back, 1);
+    return j;
+}
+
+void fr_workpool_run_here(struct fr_workpool *p, struct fr_job *j) { run_one(p, j); }
+
 size_t fr_workpool_depth(const struct fr_workpool *p) { return __atomic_load_n(&p->depth, __ATOMIC_RELAXED); }
 
 void fr_workpool_stats(const struct fr_workpool *p, struct fr_workpool_stats *out)
@@ -209,6 +236,7 @@ void fr_workpool_stats(const struct fr_workpool *p, struct fr_workpool_stats *ou
     out->wait_ns = __atomic_load_n(&p->wait_ns, __ATOMIC_RELAXED);
     out->run_ns = __atomic_load_n(&p->run_ns, __ATOMIC_RELAXED);
     out->finished = __atomic_load_n(&p->finished, __ATOMIC_RELAXED);
+    out->taken_back = __atomic_load_n(&p->taken_back, __ATOMIC_RELAXED);
     for (int b = 0; b < FR_WORKPOOL_NBUCKETS; b++)
         out->wait_buckets[b] = __atomic_load_n(&p->wait_buckets[b], __ATOMIC_RELAXED);
     out->depth = fr_workpool_depth(p);

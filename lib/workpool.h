@@ -55,6 +55,7 @@ struct fr_workpool_stats {
     uint64_t wait_ns;                            /* sum of queued -> started */
     uint64_t run_ns;                             /* sum of started -> finished */
     uint64_t finished;                           /* jobs run to the end */
+    uint64_t taken_back;                         /* of those, run by a loop after waiting too long */
     uint64_t wait_buckets[FR_WORKPOOL_NBUCKETS]; /* by wait, not cumulative */
     uint64_t depth;                              /* queued now, not started */
     uint64_t running;                            /* being run now */
@@ -80,6 +81,16 @@ struct fr_workpool *fr_workpool_new(int nthreads, size_t max_queued, const char 
 /* Queues j (run, done and home set by the caller). 0, or -1 when the queue is
  * full or the pool is stopping: j was not taken. Any thread. */
 int fr_workpool_submit(struct fr_workpool *p, struct fr_job *j);
+
+/* The oldest job not started, taken off the queue when it has waited
+ * waited_ns or more, for the caller to run with fr_workpool_run_here (its
+ * threads have not come to it: they are starved of CPU, under SCHED_IDLE or
+ * a high niceness on full cores). NULL when there is none, or when a thread
+ * is taking a job right now. Never waits for a lock. Any thread. */
+struct fr_job *fr_workpool_take_stale(struct fr_workpool *p, uint64_t waited_ns);
+/* Runs a job fr_workpool_take_stale gave, on the calling thread, and hands it
+ * back to its home as a pool thread would (counted as run by the pool). */
+void fr_workpool_run_here(struct fr_workpool *p, struct fr_job *j);
 
 /* Jobs queued and not yet started now. Any thread. */
 size_t fr_workpool_depth(const struct fr_workpool *p);

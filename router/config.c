@@ -72,7 +72,8 @@ static const struct cfg_key table[] = {
      "threads that wrap and unwrap large SASL messages (privacy, integrity) and send the wrapped replies, and "
      "that map the paths of large answers (32 KiB or more) back through the mounts, for every worker, so that "
      "one connection's large reply does not hold back the other connections of its worker; used only while "
-     "other calls wait on that worker. A full queue (256 jobs per thread) runs the work on the worker. "
+     "other calls wait on that worker. A full queue (256 jobs per thread) runs the work on the worker, and so "
+     "does a job no thread has started within 10 ms (threads starved of CPU). "
      "0 = all such work on the workers", CF_RESTART},
     {SEC_ROUTER, "crypto_nice", T_INT, "10", 0, 19, NULL, R(crypto_nice), NULL,
      "niceness of the crypto threads (Linux keeps one per thread): above the workers' so that, when the cores "
@@ -82,7 +83,7 @@ static const struct cfg_key table[] = {
      "how the crypto threads are scheduled: nice (at crypto_nice) or idle (Linux SCHED_IDLE: they run only on a "
      "core that nothing else wants, and a worker that wakes takes it from them at once; crypto_nice does not "
      "apply). idle keeps small calls fastest when the cores are full, at the cost of the large replies, which "
-     "then wait for a free core; their work goes back to the workers only once the queue is full", CF_RESTART},
+     "then wait for a free core, up to 10 ms before a worker runs their work", CF_RESTART},
     {SEC_ROUTER, "default.nameservice", T_NAME, "", 0, 0, NULL, R(default_ns), "none",
      "nameservice for paths under no mount point (none: such paths fail)", CF_RELOAD},
     {SEC_ROUTER, "upstream.connect_timeout_ms", T_INT, "2000", 1, 600000, NULL, R(upstream_connect_timeout_ms), NULL,

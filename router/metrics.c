@@ -393,10 +393,15 @@ void metrics_render_crypto(struct buf *out, const struct conn_crypto *const *cc,
                    "# HELP fedrouter_crypto_jobs_total Jobs the crypto threads ran.\n"
                    "# TYPE fedrouter_crypto_jobs_total counter\nfedrouter_crypto_jobs_total %llu\n"
                    "# HELP fedrouter_crypto_busy_seconds_total Time the crypto threads spent running jobs.\n"
-                   "# TYPE fedrouter_crypto_busy_seconds_total counter\nfedrouter_crypto_busy_seconds_total %.6f\n",
+                   "# TYPE fedrouter_crypto_busy_seconds_total counter\nfedrouter_crypto_busy_seconds_total %.6f\n"
+                   "# HELP fedrouter_crypto_jobs_taken_back_total Jobs a worker ran because no crypto thread had"
+                   " started them within %d ms (the threads were starved of CPU); part of fedrouter_crypto_jobs_total.\n"
+                   "# TYPE fedrouter_crypto_jobs_taken_back_total counter\nfedrouter_crypto_jobs_taken_back_total %llu\n",
                    ps.threads, (unsigned long long)ps.depth, (unsigned long long)ps.running,
-                   (unsigned long long)ps.finished, (double)ps.run_ns / 1e9);
-    metrics_printf(out, "# HELP fedrouter_crypto_queue_wait_seconds Time a job waited for a crypto thread.\n"
+                   (unsigned long long)ps.finished, (double)ps.run_ns / 1e9, CONN_CRYPTO_MAX_WAIT_MS,
+                   (unsigned long long)ps.taken_back);
+    metrics_printf(out, "# HELP fedrouter_crypto_queue_wait_seconds Time a job waited for a crypto thread (or a"
+                        " worker that took it back).\n"
                         "# TYPE fedrouter_crypto_queue_wait_seconds histogram\n");
     uint64_t cum = 0;
     for (int b = 0; b < FR_WORKPOOL_NBUCKETS; b++) {

@@ -1074,6 +1074,100 @@ static void test_pool_submitters(struct ev_loop *loop)
     fr_inbox_stop(&home);
 }
 
+/* ---- a starved pool: waiting jobs are taken back by a loop ---- */
+
+struct tb_job {
+    struct fr_job j;
+    pthread_t ran_on;
+    atomic_int ran;
+    int done;
+    struct conn_crypto *cc; /* conn_crypto_submit's jobs say they are back */
+};
+
+static atomic_int tb_gate_open;
+
+static void tb_gate_run(struct fr_job *fj)
+{
+    struct tb_job *t = (struct tb_job *)fj;
+    t->ran_on = pthread_self();
+    while (!atomic_load(&tb_gate_open))
+        usleep(1000);
+    atomic_store(&t->ran, 1);
+}
+
+static void tb_run(struct fr_job *fj)
+{
+    struct tb_job *t = (struct tb_job *)fj;
+    t->ran_on = pthread_self();
+    atomic_store(&t->ran, 1);
+}
+
+static void tb_done(struct fr_job *fj)
+{
+    struct tb_job *t = (struct tb_job *)fj;
+    if (t->cc)
+        conn_crypto_job_back(t->cc);
+    t->done++;
+}
+
+static bool tb_is_done(void *arg) { return ((struct tb_job *)arg)->done > 0; }
+
+/* The pool's only thread is held by a job that waits on a gate: the jobs
+ * behind it are what a starved pool's queue holds. */
+static void test_taken_back(struct ev_loop *loop)
+{
+    struct fr_inbox home;
+    fr_inbox_init(&home, loop, fr_job_inbox_handler, NULL);
+    struct fr_workpool *p = fr_workpool_new(1, 8, "test", 0);
+    CHECK(p != NULL);
+    atomic_store(&tb_gate_open, 0);
+    static struct tb_job gate, young, cj;
+    gate = (struct tb_job){ .j = { .run = tb_gate_run, .done = tb_done, .home = &home } };
+    CHECK(fr_workpool_submit(p, &gate.j) == 0);
+    while (fr_workpool_depth(p)) /* the thread has taken the gate job */
+        usleep(1000);
+
+    /* The pool's own call: nothing is stale until it has waited long enough. */
+    young = (struct tb_job){ .j = { .run = tb_run, .done = tb_done, .home = &home } };
+    CHECK(fr_workpool_submit(p, &young.j) == 0);
+    CHECK(fr_workpool_take_stale(p, 50ull * 1000000) == NULL);
+    usleep(60 * 1000);
+    struct fr_job *got = fr_workpool_take_stale(p, 50ull * 1000000);
+    CHECK(got == &young.j);
+    CHECK(fr_workpool_depth(p) == 0 && fr_workpool_take_stale(p, 0) == NULL);
+    fr_workpool_run_here(p, got);
+    CHECK(atomic_load(&young.ran) == 1 && pthread_equal(young.ran_on, pthread_self()));
+    CHECK(run_until(loop, tb_is_done, &young, 5)); /* handed back through home, as from a thread */
+
+    /* Through conn_crypto: a job submitted to the starved pool comes back
+     * after about CONN_CRYPTO_MAX_WAIT_MS, run by this loop. */
+    struct conn_crypto cc;
+    conn_crypto_init(&cc, p, &home);
+    cj = (struct tb_job){ .j = { .run = tb_run, .done = tb_done }, .cc = &cc };
+    uint64_t t0 = fr_mono_ns();
+    CHECK(conn_crypto_submit(&cc, &cj.j));
+    CHECK(run_until(loop, tb_is_done, &cj, 5));
+    uint64_t waited_ms = (fr_mono_ns() - t0) / 1000000;
+    CHECK(pthread_equal(cj.ran_on, pthread_self()));
+    CHECK(waited_ms >= CONN_CRYPTO_MAX_WAIT_MS);
+    CHECK(!ev_is_active(&cc.stale)); /* nothing of its own out: the loop stopped looking */
+    CHECK(__atomic_load_n(&cc.out, __ATOMIC_RELAXED) == 0);
+    CHECK(atomic_load(&gate.ran) == 0); /* the thread was held all along */
+
+    struct fr_workpool_stats st;
+    fr_workpool_stats(p, &st);
+    CHECK_EQ(st.taken_back, 2);
+    atomic_store(&tb_gate_open, 1);
+    CHECK(run_until(loop, tb_is_done, &gate, 5));
+    CHECK(!pthread_equal(gate.ran_on, pthread_self()));
+    fr_workpool_stats(p, &st);
+    CHECK_EQ(st.finished, 3);
+    CHECK_EQ(st.taken_back, 2);
+    conn_crypto_quiesce(&cc);
+    fr_workpool_free(p);
+    fr_inbox_stop(&home);
+}
+
 /* ---- --bench: small round trips next to large ones, inline and threaded ---- */
 
 #define BENCH_BIG 4
@@ -1180,6 +1274,7 @@ int main(int argc, char **argv)
     fr_inbox_stop(&home);
     test_pool_stop(loop);
     test_pool_submitters(loop);
+    test_taken_back(loop);
     test_pool_threads();
     ev_loop_destroy(loop);
     return check_report();

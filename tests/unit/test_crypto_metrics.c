@@ -7,8 +7,10 @@
  * samples right after it.
  */
 #define _GNU_SOURCE
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "conn_crypto.h"
@@ -66,6 +68,13 @@ struct job {
 static void j_run(struct fr_job *j) {}
 static int done;
 static void j_done(struct fr_job *j) { done++; }
+/* Holds the pool's one thread until hold_open is set. */
+static atomic_int hold_open;
+static void j_hold(struct fr_job *j)
+{
+    while (!atomic_load(&hold_open))
+        usleep(1000);
+}
 
 int main(void)
 {
@@ -123,6 +132,29 @@ int main(void)
     CHECK(has(t, "fedrouter_crypto_queue_wait_seconds_bucket{le=\"+Inf\"} 20"));
     CHECK(has(t, "fedrouter_crypto_queue_wait_seconds_count 20"));
     CHECK(has(t, "fedrouter_crypto_running_jobs 0"));
+    CHECK(has(t, "fedrouter_crypto_jobs_taken_back_total 0"));
+    CHECK(families_contiguous(t));
+    free(t);
+
+    /* a job a loop took back after it waited: counted among the jobs run */
+    struct job late = { .j = { .run = j_run, .done = j_done, .home = &home } };
+    fr_workpool_free(p);
+    p = fr_workpool_new(1, 4, "test", 0);
+    struct job hold = { .j = { .run = j_hold, .done = j_done, .home = &home } };
+    CHECK(fr_workpool_submit(p, &hold.j) == 0);
+    while (fr_workpool_depth(p))
+        usleep(1000);
+    CHECK(fr_workpool_submit(p, &late.j) == 0);
+    struct fr_job *got = fr_workpool_take_stale(p, 0);
+    CHECK(got == &late.j);
+    if (got)
+        fr_workpool_run_here(p, got);
+    atomic_store(&hold_open, 1);
+    while (done < 22)
+        fr_inbox_drain(&home);
+    t = render(cc, 2, p);
+    CHECK(has(t, "fedrouter_crypto_jobs_total 2"));
+    CHECK(has(t, "fedrouter_crypto_jobs_taken_back_total 1"));
     CHECK(families_contiguous(t));
     free(t);
     fr_workpool_free(p);
