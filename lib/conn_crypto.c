@@ -389,8 +389,11 @@ bool crypto_offload_encode(struct conn *c)
      * made: the kernel's copy of a large reply, and the loopback peer's
      * receive that runs inside it, then stay off the loop too. The thread
      * writes to a dup of the socket, so that a close on the loop meanwhile
-     * cannot hand the descriptor's number to another connection under it. */
-    if (buf_len(&c->wire_out) == 0 && c->fd >= 0)
+     * cannot hand the descriptor's number to another connection under it.
+     * Not from threads under SCHED_IDLE: one preempted inside the send holds
+     * the socket's lock, and the loop reading the same socket would wait
+     * for it for as long as the cores stay busy. */
+    if (buf_len(&c->wire_out) == 0 && c->fd >= 0 && !fr_workpool_idle(c->crypto->pool))
         j->fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0); /* -1 (no descriptor left): the loop sends */
     if (!hand_over(c, j, &c->plain_out, total, true))
         return false;

@@ -227,6 +227,8 @@ struct fr_job *fr_workpool_take_stale(struct fr_workpool *p, uint64_t waited_ns)
 
 void fr_workpool_run_here(struct fr_workpool *p, struct fr_job *j) { run_one(p, j); }
 
+bool fr_workpool_idle(const struct fr_workpool *p) { return p->nice == FR_WORKPOOL_IDLE; }
+
 size_t fr_workpool_depth(const struct fr_workpool *p) { return __atomic_load_n(&p->depth, __ATOMIC_RELAXED); }
 
 void fr_workpool_stats(const struct fr_workpool *p, struct fr_workpool_stats *out)

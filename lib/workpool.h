@@ -92,6 +92,9 @@ struct fr_job *fr_workpool_take_stale(struct fr_workpool *p, uint64_t waited_ns)
  * back to its home as a pool thread would (counted as run by the pool). */
 void fr_workpool_run_here(struct fr_workpool *p, struct fr_job *j);
 
+/* Whether the threads run under SCHED_IDLE (FR_WORKPOOL_IDLE). */
+bool fr_workpool_idle(const struct fr_workpool *p);
+
 /* Jobs queued and not yet started now. Any thread. */
 size_t fr_workpool_depth(const struct fr_workpool *p);
 

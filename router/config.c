@@ -83,7 +83,8 @@ static const struct cfg_key table[] = {
      "how the crypto threads are scheduled: nice (at crypto_nice) or idle (Linux SCHED_IDLE: they run only on a "
      "core that nothing else wants, and a worker that wakes takes it from them at once; crypto_nice does not "
      "apply). idle keeps small calls fastest when the cores are full, at the cost of the large replies, which "
-     "then wait for a free core, up to 10 ms before a worker runs their work", CF_RESTART},
+     "then wait for a free core, up to 10 ms before a worker runs their work; the workers send what those "
+     "threads wrapped", CF_RESTART},
     {SEC_ROUTER, "default.nameservice", T_NAME, "", 0, 0, NULL, R(default_ns), "none",
      "nameservice for paths under no mount point (none: such paths fail)", CF_RELOAD},
     {SEC_ROUTER, "upstream.connect_timeout_ms", T_INT, "2000", 1, 600000, NULL, R(upstream_connect_timeout_ms), NULL,

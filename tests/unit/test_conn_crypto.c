@@ -35,6 +35,7 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <pthread.h>
@@ -695,6 +696,38 @@ static void test_thread_sends(struct ev_loop *loop, struct fr_workpool *pool, st
     cli_done(loop, &k);
 }
 
+/* Threads under SCHED_IDLE wrap but leave the send to the loop: one
+ * preempted inside the kernel's send would hold the socket's lock, and a
+ * worker reading the same socket would wait for it as long as the cores
+ * stay busy. */
+static void test_idle_loop_sends(struct ev_loop *loop, struct fr_inbox *home)
+{
+    struct fr_workpool *idle = fr_workpool_new(1, 8, "idle", FR_WORKPOOL_IDLE);
+    CHECK(idle != NULL);
+    struct conn_crypto cc;
+    conn_crypto_init(&cc, idle, home);
+    struct srv s;
+    struct cli k;
+    pair(loop, &cc, &s, &k);
+    gate_reset();
+    srv_queue(&s, 'G', 0, 2 * BIG);
+    CHECK(s.c.job_out);
+    atomic_store(&gate_open, 1);
+    while (atomic_load(&gated_finished) == 0)
+        sched_yield();
+    usleep(20000); /* a send from the thread would have reached the peer by now */
+    uint8_t b;
+    CHECK(recv(k.fd, &b, 1, MSG_DONTWAIT | MSG_PEEK) < 0 && errno == EAGAIN); /* the loop has not run */
+    CHECK(run_until(loop, job_back, &s, 30));
+    CHECK(run_until(loop, got_one, &k, 30)); /* the loop sent it */
+    CHECK(s.c.state == CONN_OPEN);
+    CHECK_EQ(stats_of(&cc)->enc_wire, 4 + 2 * BIG);
+    cli_done(loop, &k);
+    conn_close(&s.c, NULL);
+    CHECK(run_until(loop, jobs_back, &cc, 30));
+    fr_workpool_free(idle);
+}
+
 /* ---- input held while a job is out is bounded ---- */
 
 static bool n_replies(void *arg) { return ((struct cli *)arg)->replies >= 1 + 2000; }
@@ -1265,6 +1298,7 @@ int main(int argc, char **argv)
     test_isolation(loop, pool, &home);
     test_close_while_out(loop, pool, &home);
     test_thread_sends(loop, pool, &home);
+    test_idle_loop_sends(loop, &home);
     test_held_input(loop, pool, &home);
     test_calls_watch(loop, pool, &home);
     test_decode_only(loop, pool, &home);
