@@ -641,6 +641,21 @@ static void test_close_while_out(struct ev_loop *loop, struct fr_workpool *pool,
 
 /* ---- the thread sends what it encoded ---- */
 
+/* A connected pair whose server queued one large reply; returns once the
+ * job that encoded it has finished on its thread and before the loop has
+ * seen it back. */
+static void one_encoded_reply(struct ev_loop *loop, struct conn_crypto *cc, struct srv *s, struct cli *k)
+{
+    pair(loop, cc, s, k);
+    gate_reset();
+    gate_wait_s = 30; /* the job must stay out while the test looks */
+    srv_queue(s, 'G', 0, 2 * BIG);
+    CHECK(s->c.job_out);
+    atomic_store(&gate_open, 1);
+    while (atomic_load(&gated_finished) == 0)
+        sched_yield();
+}
+
 static void test_thread_sends(struct ev_loop *loop, struct fr_workpool *pool, struct fr_inbox *home)
 {
     struct conn_crypto cc;
@@ -650,14 +665,7 @@ static void test_thread_sends(struct ev_loop *loop, struct fr_workpool *pool, st
      * peer before its job is back on the loop: the thread sent it. */
     struct srv s;
     struct cli k;
-    pair(loop, &cc, &s, &k);
-    gate_reset();
-    gate_wait_s = 30; /* the job must stay out while the test reads */
-    srv_queue(&s, 'G', 0, 2 * BIG);
-    CHECK(s.c.job_out);
-    atomic_store(&gate_open, 1);
-    while (atomic_load(&gated_finished) == 0)
-        sched_yield();
+    one_encoded_reply(loop, &cc, &s, &k);
     size_t want = 4 + 2 * BIG, got = 0;
     uint8_t *unit = malloc(want);
     for (uint64_t until = fr_mono_ns() + 10000000000ull; got < want && fr_mono_ns() < until;) {
@@ -708,13 +716,7 @@ static void test_idle_loop_sends(struct ev_loop *loop, struct fr_inbox *home)
     conn_crypto_init(&cc, idle, home);
     struct srv s;
     struct cli k;
-    pair(loop, &cc, &s, &k);
-    gate_reset();
-    srv_queue(&s, 'G', 0, 2 * BIG);
-    CHECK(s.c.job_out);
-    atomic_store(&gate_open, 1);
-    while (atomic_load(&gated_finished) == 0)
-        sched_yield();
+    one_encoded_reply(loop, &cc, &s, &k);
     usleep(20000); /* a send from the thread would have reached the peer by now */
     uint8_t b;
     CHECK(recv(k.fd, &b, 1, MSG_DONTWAIT | MSG_PEEK) < 0 && errno == EAGAIN); /* the loop has not run */
@@ -725,6 +727,7 @@ static void test_idle_loop_sends(struct ev_loop *loop, struct fr_inbox *home)
     cli_done(loop, &k);
     conn_close(&s.c, NULL);
     CHECK(run_until(loop, jobs_back, &cc, 30));
+    gate_wait_s = GATE_WAIT_S;
     fr_workpool_free(idle);
 }
 
