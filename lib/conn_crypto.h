@@ -93,7 +93,7 @@ struct conn_xprt_stats {
 struct conn_crypto {
     struct fr_workpool *pool; /* NULL: inline */
     struct fr_inbox *home;    /* the loop's inbox; its handler runs fr_job_complete */
-    ev_timer stale;           /* while jobs are queued: looks for ones waiting too long */
+    ev_timer stale;           /* while this loop has jobs out: runs jobs that waited too long */
     uint64_t out;             /* jobs not back yet (loop writes; atomic for readers) */
     const uint64_t *calls;    /* the loop's client calls in flight (atomic), or NULL */
     struct conn_xprt_stats xs[CONN_XPRT_KINDS];

@@ -80,7 +80,7 @@ bool reply_map_offload(struct rstate *st, struct sub *s)
     if (!cc->pool || buf_len(&s->payload) < REPLY_OFFLOAD_MIN || !st->dest || !s->hc.ns ||
         !rd_response_maps(st->m, st->dest, st->src))
         return false;
-    struct reply_job *j = calloc(1, sizeof *j);
+    struct reply_job *j = malloc(sizeof *j);
     if (!j)
         return false; /* mapped on the loop, as without threads */
     *j = (struct reply_job){ .base = { .run = run_map, .done = map_done }, .st = st, .s = s, .cc = cc };
