@@ -176,10 +176,12 @@ def main():
         for (name, _, _), p in zip(targets[-2:], (routers[0], routers[2])):
             pids[name] = p.pid
 
+        def bench_args(target, svc, op, path, conns, more=()):
+            return [bench, "--target", target, "--op", op, "--path", path, "--conns", str(conns), "--user", "alice",
+                    "--kerberos", svc, "--duration", DURATION, "--warmup", WARMUP] + list(more)
+
         def run(target, svc, op, path, conns, more=()):
-            out = subprocess.run([bench, "--target", target, "--op", op, "--path", path, "--conns", str(conns),
-                                  "--user", "alice", "--kerberos", svc, "--duration", DURATION, "--warmup", WARMUP]
-                                 + list(more),
+            out = subprocess.run(bench_args(target, svc, op, path, conns, more),
                                  env=env, capture_output=True, text=True, timeout=float(DURATION) * 4 + 120)
             lines = out.stdout.strip().splitlines()
             mm = LAST.match(lines[-1]) if lines else None
@@ -259,9 +261,7 @@ def main():
                     print("  %-10s getFileInfo ops/s=%d p50=%d p99=%d us | no listings"
                           % (name, small["ops"], small["p50"], small["p99"]))
                     continue
-                big = subprocess.Popen([bench, "--target", target, "--op", "getListing", "--path", mpath,
-                                        "--conns", str(MIXED), "--user", "alice", "--kerberos", svc,
-                                        "--duration", DURATION, "--warmup", WARMUP] + big_rate,
+                big = subprocess.Popen(bench_args(target, svc, "getListing", mpath, MIXED, big_rate),
                                        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 small = run(small_target, svc, "getFileInfo", spath, MIXED, small_rate)
                 bout, _ = big.communicate(timeout=float(DURATION) * 4 + 120)

@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "e2e"))
@@ -65,7 +66,7 @@ def main():
 
         def stall():
             os.kill(mp.pid, signal.SIGSTOP)
-            threading.Event().wait(0.6)
+            time.sleep(0.6)
             os.kill(mp.pid, signal.SIGCONT)
 
         t = threading.Timer(1.0, stall)
