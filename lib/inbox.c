@@ -1,75 +1,28 @@
 /*
- * inbox: an intrusive multi-producer, single-consumer queue (the design
- * Dmitry Vyukov published) behind an ev_async watcher. See inbox.h.
+ * inbox: a lock-free stack that producers push onto and the loop empties in
+ * one swap, behind an ev_async watcher. See inbox.h.
  *
- * The nodes form a list from `tail` (oldest) to `head` (newest):
+ *   top -> newest -> ... -> oldest -> NULL
  *
- *   tail -> n1 -> n2 -> ... -> head -> NULL
+ * A push links its node to the current top and swings `top` to it with one
+ * compare-and-swap; when another push got in first, it links to the new top
+ * and tries again. Until that swap succeeds the node is invisible, and once
+ * it succeeds the node is fully linked: there is no moment in which a pushed
+ * node cuts the list, so a stalled producer delays nobody but itself.
  *
- * A push swaps itself in as `head` (the only step producers contend on) and
- * then links the previous head to itself. Between those two steps the list is
- * cut: the consumer can see everything before the cut and waits for the rest.
- * The consumer never removes the last node while a producer might still link
- * to it; when it wants that node, it first pushes `stub` behind it, so that
- * the list always keeps at least one node and `head` never has to be reset.
+ * The consumer swaps `top` for NULL, which takes the whole stack, turns the
+ * taken list around (newest-first to oldest-first) and hands it out. Taking
+ * everything at once is what keeps the stack free of the ABA problem: a push
+ * compares `top` with the node it linked to, and whatever that node went
+ * through in between, if it is `top` again it is the right node to link to.
  */
-#define _GNU_SOURCE
 #include "inbox.h"
-
-#include <sched.h>
-
-static void link_in(struct fr_inbox *q, struct fr_inbox_node *n)
-{
-    atomic_store_explicit(&n->next, NULL, memory_order_relaxed);
-    /* acq_rel: release publishes n (and what its owner wrote into the object
-     * around it) to whoever follows n; acquire pairs with the previous pusher. */
-    struct fr_inbox_node *prev = atomic_exchange_explicit(&q->head, n, memory_order_acq_rel);
-    /* The consumer's acquire load of prev->next sees n, and everything the
-     * producer wrote before this store. */
-    atomic_store_explicit(&prev->next, n, memory_order_release);
-}
-
-/* The oldest fully linked node, taken off the queue; NULL when the queue is
- * empty or cut by a push in progress. */
-static struct fr_inbox_node *pop(struct fr_inbox *q)
-{
-    struct fr_inbox_node *tail = q->tail;
-    struct fr_inbox_node *next = atomic_load_explicit(&tail->next, memory_order_acquire);
-    if (tail == &q->stub) {
-        if (!next)
-            return NULL;
-        /* Step over the placeholder. */
-        q->tail = next;
-        tail = next;
-        next = atomic_load_explicit(&tail->next, memory_order_acquire);
-    }
-    if (next) {
-        q->tail = next;
-        return tail;
-    }
-    /* `tail` is the last linked node. If it is not also `head`, a producer
-     * has swapped in a newer node but not linked it yet. */
-    if (tail != atomic_load_explicit(&q->head, memory_order_acquire))
-        return NULL;
-    /* Put the placeholder behind `tail` so that it can be taken. */
-    link_in(q, &q->stub);
-    next = atomic_load_explicit(&tail->next, memory_order_acquire);
-    if (next) {
-        q->tail = next;
-        return tail;
-    }
-    /* A producer got in between our check and the stub's push and has not
-     * linked yet; its wakeup will bring us back. */
-    return NULL;
-}
 
 static void on_async(struct ev_loop *loop, ev_async *w, int revents) { (void)fr_inbox_drain(w->data); }
 
 void fr_inbox_init(struct fr_inbox *inbox, struct ev_loop *loop, fr_inbox_handler handler, void *arg)
 {
-    atomic_init(&inbox->stub.next, NULL);
-    atomic_init(&inbox->head, &inbox->stub);
-    inbox->tail = &inbox->stub;
+    atomic_init(&inbox->top, NULL);
     inbox->loop = loop;
     inbox->handler = handler;
     inbox->arg = arg;
@@ -80,32 +33,42 @@ void fr_inbox_init(struct fr_inbox *inbox, struct ev_loop *loop, fr_inbox_handle
 
 void fr_inbox_push(struct fr_inbox *inbox, struct fr_inbox_node *node)
 {
-    link_in(inbox, node);
-    /* Only after the link: a drain woken by this signal must find the node. */
+    struct fr_inbox_node *old = atomic_load_explicit(&inbox->top, memory_order_relaxed);
+    do
+        atomic_store_explicit(&node->next, old, memory_order_relaxed);
+    /* release: the consumer's acquire swap sees the node, its link and what
+     * the producer wrote into the object around it. */
+    while (!atomic_compare_exchange_weak_explicit(&inbox->top, &old, node, memory_order_release, memory_order_relaxed));
+    /* Only after the swap: a drain woken by this signal must find the node. */
     ev_async_send(inbox->loop, &inbox->async);
 }
 
 size_t fr_inbox_drain(struct fr_inbox *inbox)
 {
     size_t n = 0;
-    struct fr_inbox_node *node;
-    while ((node = pop(inbox))) {
-        inbox->handler(node, inbox->arg);
-        n++;
+    struct fr_inbox_node *taken;
+    while ((taken = atomic_exchange_explicit(&inbox->top, NULL, memory_order_acquire))) {
+        /* Newest first as taken; reverse so that the handler sees push order. */
+        struct fr_inbox_node *oldest = NULL;
+        while (taken) {
+            struct fr_inbox_node *next = atomic_load_explicit(&taken->next, memory_order_relaxed);
+            atomic_store_explicit(&taken->next, oldest, memory_order_relaxed);
+            oldest = taken;
+            taken = next;
+        }
+        while (oldest) {
+            struct fr_inbox_node *next = atomic_load_explicit(&oldest->next, memory_order_relaxed);
+            /* The node is the handler's from here on: it may push it again. */
+            inbox->handler(oldest, inbox->arg);
+            oldest = next;
+            n++;
+        }
     }
     return n;
 }
 
 void fr_inbox_stop(struct fr_inbox *inbox)
 {
-    for (;;) {
-        fr_inbox_drain(inbox);
-        /* Empty: nothing behind the oldest node and no push half done. */
-        if (atomic_load_explicit(&inbox->head, memory_order_acquire) == inbox->tail)
-            break;
-        /* A producer is between its two steps; it finishes within a few
-         * instructions once it runs again. */
-        sched_yield();
-    }
+    fr_inbox_drain(inbox);
     ev_async_stop(inbox->loop, &inbox->async);
 }

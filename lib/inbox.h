@@ -10,10 +10,14 @@
  * - The queue is intrusive: embed a struct fr_inbox_node in your own object
  *   and get back to the object with offsetof in the handler. Nothing here
  *   allocates.
- * - Pushing never takes a lock and never waits for another thread: one atomic
- *   exchange, one store, then ev_async_send() to wake the loop.
- * - One consumer: the loop's thread. Its ev_async callback drains every node
- *   it can see and calls the handler once per node. Nodes from one producer
+ * - Pushing never takes a lock and never waits for another thread: one
+ *   compare-and-swap (retried only when another push got in first), then
+ *   ev_async_send() to wake the loop.
+ * - A push is one atomic step: a producer stopped anywhere inside it (say a
+ *   low-priority thread the scheduler parks) hides only its own node, never
+ *   the nodes other producers push after it.
+ * - One consumer: the loop's thread. Its ev_async callback takes every queued
+ *   node at once and calls the handler once per node. Nodes from one producer
  *   arrive in the order that producer pushed them; nodes from different
  *   producers interleave in the order their pushes took effect.
  * - No wakeup is lost: a push signals the loop after its node is linked in,
@@ -41,11 +45,9 @@ typedef void (*fr_inbox_handler)(struct fr_inbox_node *node, void *arg);
 struct fr_inbox {
     /* Written by every producer: kept apart from the consumer's fields so
      * that pushes do not keep stealing the cache line the drain reads. */
-    _Atomic(struct fr_inbox_node *) head; /* newest node (producers swap it) */
+    _Atomic(struct fr_inbox_node *) top; /* newest node, linked to older ones */
     char pad_[64 - sizeof(void *)];
-    struct fr_inbox_node *tail; /* oldest node; the consumer's alone */
-    struct fr_inbox_node stub;  /* placeholder so the queue is never empty */
-    ev_async async;             /* the push -> loop signal */
+    ev_async async; /* the push -> loop signal */
     struct ev_loop *loop;
     fr_inbox_handler handler;
     void *arg;
@@ -59,16 +61,14 @@ void fr_inbox_init(struct fr_inbox *inbox, struct ev_loop *loop, fr_inbox_handle
  * included; never blocks. Not allowed once fr_inbox_stop has begun. */
 void fr_inbox_push(struct fr_inbox *inbox, struct fr_inbox_node *node);
 
-/* Loop thread only. Calls the handler for every node that is fully queued,
- * and returns how many. A node whose push is still half done (its producer
- * paused between the two steps of the push) stops the drain early; that
- * producer's ev_async_send brings the loop back for it. Nodes the handler
- * pushes to this inbox are handled in the same call. */
+/* Loop thread only. Calls the handler for every queued node, oldest first,
+ * and returns how many. Nodes the handler pushes to this inbox are handled in
+ * the same call. */
 size_t fr_inbox_drain(struct fr_inbox *inbox);
 
 /* Loop thread only; not from inside the handler. Hands every queued node to
- * the handler, waiting out a push that is half done, then stops the watcher.
- * Producers must be finished with this inbox before it is called. */
+ * the handler, then stops the watcher. Producers must be finished with this
+ * inbox before it is called. */
 void fr_inbox_stop(struct fr_inbox *inbox);
 
 #endif

@@ -69,7 +69,7 @@ static void test_single_thread(void)
     CHECK_EQ(fr_inbox_drain(&q), 1u);
     CHECK_EQ(o.got[0], 0u);
     CHECK_EQ(fr_inbox_drain(&q), 0u);
-    /* A lone node again: the placeholder must go back in behind it. */
+    /* A lone node again, after the inbox was emptied. */
     fr_inbox_push(&q, &t[1].node);
     CHECK_EQ(fr_inbox_drain(&q), 1u);
     for (int i = 2; i < 8; i++)
