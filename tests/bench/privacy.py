@@ -11,7 +11,7 @@ others); fedrouter-bench authenticated as alice (kinit) against:
     haproxy     HAProxy in TCP mode in front of minidfs: it decrypts nothing
     fr ct=0     fedrouter at privacy, wrap and unwrap on its worker loops
     fr ct=2     fedrouter at privacy with crypto_threads = 2
-    ct=2 idle   (the mixed load only) the same with crypto_sched = idle
+    ct=2 idle   the same with crypto_sched = idle
 
 fedrouter unwraps what minidfs sends and wraps again for its client, so it
 does twice the cryptography HAProxy does (none). Rows: getFileInfo and
@@ -38,15 +38,22 @@ how long the listings' work holds a small call up in the router: where
 "fr ct=2" is as fast as "ct=2 alone", the listings cost the small calls
 nothing.
 
+Last, the listings through each router while BENCH_HOGS processes spin
+at nice 0, as another tenant of the host would: how much each way of
+scheduling the crypto threads gives up when the cores are not the
+router's alone.
+
 Goals, reported and not enforced: with crypto threads, getFileInfo's p99
 under the mixed load at most half of what it is inline; throughput at
 privacy at least 0.8 x HAProxy's.
 
 Environment: BENCH_DURATION [5], BENCH_WARMUP [1], BENCH_CONNS [1 16],
 BENCH_LIST [1000], BENCH_MIXED [16], BENCH_MIXED_RATES ["1000 8000"; pairs
-separated by commas; empty: closed loops only], BENCH_WORKERS [2], BENCH_ROUTER_KEYS (more [router]
-keys for both routers, `;`-separated, e.g. "upstream.max_calls_per_conn = 4"),
-BENCH_KEEP=1 keeps the work directory. Exit status 0 when every run completed, 1 otherwise.
+separated by commas; empty: closed loops only], BENCH_WORKERS [2],
+BENCH_ROUTER_KEYS (more [router] keys for every router, `;`-separated, e.g.
+"upstream.max_calls_per_conn = 4"), BENCH_HOGS [number of CPUs; 0 skips
+the last table], BENCH_KEEP=1 keeps the work directory. Exit status 0 when
+every run completed, 1 otherwise.
 """
 import os
 import re
@@ -70,6 +77,7 @@ LIST_N = int(os.environ.get("BENCH_LIST", "1000"))
 MIXED = int(os.environ.get("BENCH_MIXED", "16"))
 WORKERS = os.environ.get("BENCH_WORKERS", "2")
 ROUTER_KEYS = os.environ.get("BENCH_ROUTER_KEYS", "").replace(";", "\n")
+HOGS = int(os.environ.get("BENCH_HOGS", str(os.cpu_count() or 2)))
 RATES = [[int(x) for x in pair.split()] for pair in os.environ.get("BENCH_MIXED_RATES", "1000 8000").split(",")
          if pair.strip()]
 if any(len(r) != 2 or min(r) <= 0 for r in RATES):
@@ -144,7 +152,7 @@ def main():
         else:
             print("privacy.py: haproxy not found: its column stays empty", file=sys.stderr)
         routers = {}
-        # A third router, crypto_sched = idle, joins the mixed load only.
+        # A third router runs its crypto threads under crypto_sched = idle.
         for ct, sched in ((0, "nice"), (2, "nice"), ("2-idle", "idle")):
             port, admin = procs.free_port(), procs.free_port()
             ini = os.path.join(tmp, "router-ct%s.ini" % ct)
@@ -167,13 +175,11 @@ def main():
             running.append(rp)
             procs.wait_lines(rp, "fedrouter", {"r": r"^ready "})
             routers[ct] = rp
-            if sched == "idle":
-                t_idle = "127.0.0.1:%d" % port
-            else:
-                targets.append(("fr ct=%d" % ct, "127.0.0.1:%d" % port, "router/localhost"))
+            targets.append(("ct=2 idle" if sched == "idle" else "fr ct=%d" % ct, "127.0.0.1:%d" % port,
+                            "router/localhost"))
 
         pids = {name: None for name, _, _ in targets}
-        for (name, _, _), p in zip(targets[-2:], (routers[0], routers[2])):
+        for (name, _, _), p in zip(targets[-3:], (routers[0], routers[2], routers["2-idle"])):
             pids[name] = p.pid
 
         def bench_args(target, svc, op, path, conns, more=()):
@@ -195,7 +201,7 @@ def main():
         print("\nprivacy (SASL GSSAPI auth-conf, aes256-cts), %s s per cell, getListing of %d entries"
               % (DURATION, LIST_N))
         cols = [name for name, _, _ in targets]
-        print("%-12s %5s | " % ("op", "conns") + " | ".join("%-22s" % c for c in cols) + " | fr/hap ct0 ct2")
+        print("%-12s %5s | " % ("op", "conns") + " | ".join("%-22s" % c for c in cols) + " | fr/hap ct0 ct2 idle")
         print("%-12s %5s | " % ("", "") + " | ".join("%-22s" % "ops/s p50 p99 (us)" for _ in cols))
         for op, path in (("getFileInfo", "/bench/list"), ("getListing", "/bench/list")):
             for conns in CONNS:
@@ -221,7 +227,7 @@ def main():
                 ratio = ""
                 if "haproxy" in res and res["haproxy"]["ops"]:
                     ratio = " ".join("%.2f" % (res[c]["ops"] / res["haproxy"]["ops"]) if c in res else "-"
-                                     for c in ("fr ct=0", "fr ct=2"))
+                                     for c in ("fr ct=0", "fr ct=2", "ct=2 idle"))
                 print("%-12s %5d | " % (op, conns) + " | ".join(cells) + " | " + ratio)
                 for r in res.values():
                     if r["first"]:
@@ -232,14 +238,13 @@ def main():
         # small calls at ns3): the floor without a router.
         mixed = [("direct", "127.0.0.1:%d" % nn2_port, "127.0.0.1:%d" % nn3_port, "nn/localhost", "/bench/list",
                   "/bench/list")]
-        mixed += [(name, target, target, svc, "/plain/list", "/small/list") for name, target, svc in targets[-2:]]
-        mixed.append(("ct=2 idle", t_idle, t_idle, "router/localhost", "/plain/list", "/small/list"))
+        mixed += [(name, target, target, svc, "/plain/list", "/small/list") for name, target, svc in targets[-3:]]
         # Two rows that tell the router's isolation from the machine's: the
         # small calls through the threaded router with no listings at all,
         # and with the listings served by the other router process (none of
         # their work in this one). Where the second is as slow as "fr ct=2",
         # what remains of the tail is the cores being full, not the router.
-        (_, t_inline, svc_r), (_, t_threads, _) = targets[-2:]
+        (_, t_inline, svc_r), (_, t_threads, _), _ = targets[-3:]
         mixed += [("ct=2 alone", None, t_threads, svc_r, None, "/small/list"),
                   ("ct=2 apart", t_inline, t_threads, svc_r, "/plain/list", "/small/list")]
 
@@ -293,6 +298,26 @@ def main():
             # listings' work holds a small call up in the router.
             mixed_load("\nmixed load at fixed rates: %s, %d getListing/s and %d getFileInfo/s (open loop, latency"
                        " from when each call was due)" % (what, rates[0], rates[1]), mixed, rates)
+        if HOGS:
+            # Another tenant keeps every core busy at the same priority as
+            # the router: what the crypto threads' scheduling costs the
+            # listings when the cores are not the router's alone.
+            print("\nbeside %d CPU-bound processes (another tenant at nice 0): %d conns getListing(%d) of ns2"
+                  % (HOGS, MIXED, LIST_N))
+            for name, target, svc in targets[-3:]:
+                hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL)
+                        for _ in range(HOGS)]
+                try:
+                    r = run(target, svc, "getListing", "/plain/list", MIXED)
+                finally:
+                    for h in hogs:
+                        h.kill()
+                        h.wait()
+                if r["err"] or not r["ops"]:
+                    print("privacy.py: %s beside the hogs: %d ops, %d errors" % (name, r["ops"], r["err"]),
+                          file=sys.stderr)
+                    ok = False
+                print("  %-10s getListing ops/s=%d p50=%d p99=%d us" % (name, r["ops"], r["p50"], r["p99"]))
     except Exception as e:  # noqa: BLE001 - report and fail
         print("privacy.py: %s" % e, file=sys.stderr)
         ok = False
