@@ -76,15 +76,16 @@ static const struct cfg_key table[] = {
      "does a job no thread has started within 10 ms (threads starved of CPU). "
      "0 = all such work on the workers", CF_RESTART},
     {SEC_ROUTER, "crypto_nice", T_INT, "10", 0, 19, NULL, R(crypto_nice), NULL,
-     "niceness of the crypto threads (Linux keeps one per thread): above the workers' so that, when the cores "
-     "are busy, bulk wrapping yields them to the worker loops and small calls keep their latency; 0 = the same "
+     "niceness of the crypto threads under crypto_sched = nice (Linux keeps one per thread): above the "
+     "workers' so that, when the cores are busy, bulk wrapping yields them to the worker loops; 0 = the same "
      "as the workers", CF_RESTART},
-    {SEC_ROUTER, "crypto_sched", T_ENUM, "nice", 0, 0, "nice|idle", R(crypto_sched), NULL,
-     "how the crypto threads are scheduled: nice (at crypto_nice) or idle (Linux SCHED_IDLE: they run only on a "
-     "core that nothing else wants, and a worker that wakes takes it from them at once; crypto_nice does not "
-     "apply). idle keeps small calls fastest when the cores are full, at the cost of the large replies, which "
-     "then wait for a free core, up to 10 ms before a worker runs their work; the workers send what those "
-     "threads wrapped", CF_RESTART},
+    {SEC_ROUTER, "crypto_sched", T_ENUM, "idle", 0, 0, "idle|nice", R(crypto_sched), NULL,
+     "how the crypto threads are scheduled: idle (Linux SCHED_IDLE: they run only on a core that nothing else "
+     "wants, and a worker that wakes takes it from them at once; the workers send what they wrapped) keeps "
+     "small calls fastest when the cores are full, and large replies then wait for a free core, up to 10 ms "
+     "before a worker runs their work. nice (at crypto_nice) keeps the threads a share of busy cores: for a "
+     "host whose cores other busy processes share, where idle threads would mostly wait",
+     CF_RESTART},
     {SEC_ROUTER, "default.nameservice", T_NAME, "", 0, 0, NULL, R(default_ns), "none",
      "nameservice for paths under no mount point (none: such paths fail)", CF_RELOAD},
     {SEC_ROUTER, "upstream.connect_timeout_ms", T_INT, "2000", 1, 600000, NULL, R(upstream_connect_timeout_ms), NULL,

@@ -41,7 +41,7 @@ struct router_settings {
     int workers;                        /* worker threads; 0 in the file = number of cores (resolved) */
     int crypto_threads;                 /* threads for slow transport work (SASL privacy); 0 = on the workers */
     int crypto_nice;                    /* their niceness (0..19) */
-    int crypto_sched;                   /* CFG_CRYPTO_NICE: at crypto_nice; CFG_CRYPTO_IDLE: SCHED_IDLE */
+    int crypto_sched;                   /* CFG_CRYPTO_IDLE: SCHED_IDLE; CFG_CRYPTO_NICE: at crypto_nice */
     char *default_ns;                   /* nameservice for paths under no mount point, "" = none */
     int upstream_connect_timeout_ms;
     int upstream_call_timeout_ms;       /* 0 = no limit */
@@ -82,7 +82,7 @@ struct store_settings {
 
 /* [security]: methods clients may authenticate with (bits of enum
  * cfg_auth), and the router's Kerberos identity. */
-enum cfg_crypto_sched { CFG_CRYPTO_NICE = 0, CFG_CRYPTO_IDLE = 1 };
+enum cfg_crypto_sched { CFG_CRYPTO_IDLE = 0, CFG_CRYPTO_NICE = 1 }; /* in the order of the key's choices */
 enum cfg_auth { CFG_AUTH_SIMPLE = 1, CFG_AUTH_KERBEROS = 2 };
 /* rpc.protection: Hadoop's hadoop.rpc.protection names, as bits. */
 enum cfg_qop { CFG_QOP_AUTHENTICATION = 1, CFG_QOP_INTEGRITY = 2, CFG_QOP_PRIVACY = 4 };

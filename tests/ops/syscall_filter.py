@@ -135,9 +135,9 @@ def main():
         os.environ["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + ":detect_leaks=0"
         g = groups()
         conns = []
-        # The defaults (crypto threads at a niceness), then the crypto
-        # threads under SCHED_IDLE: each sets its own scheduling.
-        for label, extra in (("defaults", ""), ("crypto_sched = idle", "crypto_sched = idle\n")):
+        # The defaults (crypto threads under SCHED_IDLE), then the crypto
+        # threads at a niceness: each sets its own scheduling.
+        for label, extra in (("defaults", ""), ("crypto_sched = nice", "crypto_sched = nice\n")):
             made = serve_traced(f, os.path.join(f.tmp, "strace-%d.txt" % len(conns)), extra, conns)
 
             def filtered(made=made, label=label):

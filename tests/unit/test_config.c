@@ -116,7 +116,7 @@ static void test_defaults(void)
     CHECK(c.router.upstream_max_conns_per_user == 4 && c.router.upstream_idle_timeout_ms == 60000);
     CHECK(c.router.upstream_call_timeout_ms == 120000 && c.router.shutdown_grace_ms == 30000);
     CHECK(c.router.log_level == CFG_LOG_INFO);
-    CHECK(c.router.crypto_threads == 2 && c.router.crypto_nice == 10 && c.router.crypto_sched == CFG_CRYPTO_NICE);
+    CHECK(c.router.crypto_threads == 2 && c.router.crypto_nice == 10 && c.router.crypto_sched == CFG_CRYPTO_IDLE);
     CHECK(c.store.driver == STORE_FILE && !strcmp(c.store.zk_root, "/fedrouter") &&
           c.store.zk_session_timeout_ms == 30000 && !*c.store.zk_hosts);
     CHECK(c.security.auth == CFG_AUTH_SIMPLE && c.security.rpc_protection == CFG_QOP_AUTHENTICATION);
@@ -230,7 +230,7 @@ static void test_snapshot_from_file(const char *root)
         return;
     }
     CHECK(c.router.workers == 8 && c.router.client_max_frame == 64LL << 20 && c.router.upstream_call_timeout_ms == 0);
-    CHECK(c.router.crypto_threads == 4 && c.router.crypto_nice == 5 && c.router.crypto_sched == CFG_CRYPTO_IDLE);
+    CHECK(c.router.crypto_threads == 4 && c.router.crypto_nice == 5 && c.router.crypto_sched == CFG_CRYPTO_NICE);
     CHECK(c.records.n == 13);
     CHECK(c.security.rpc_protection == (CFG_QOP_INTEGRITY | CFG_QOP_PRIVACY));
     struct record *m = recset_find(&c.records, REC_MOUNT, "/user/etl/staging");
