@@ -11,18 +11,35 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+bool net_split_hostport(const char *hostport, char *host, size_t hostcap, const char **port)
+{
+    const char *colon = strrchr(hostport, ':');
+    if (!colon || !colon[1])
+        return false;
+    const char *h = hostport;
+    size_t n = (size_t)(colon - hostport);
+    if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {
+        h++;
+        n -= 2;
+    }
+    if (n >= hostcap)
+        return false;
+    memcpy(host, h, n);
+    host[n] = '\0';
+    *port = colon + 1;
+    return true;
+}
+
 int net_listen(const char *hostport, bool reuseport, int *port_out, char *err, size_t errlen)
 {
     char host[256];
-    const char *colon = strrchr(hostport, ':');
-    if (!colon || (size_t)(colon - hostport) >= sizeof host) {
+    const char *port;
+    if (!net_split_hostport(hostport, host, sizeof host, &port)) {
         snprintf(err, errlen, "bad address %s (want HOST:PORT)", hostport);
         return -1;
     }
-    memcpy(host, hostport, (size_t)(colon - hostport));
-    host[colon - hostport] = 0;
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *res;
-    int gai = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res);
+    int gai = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
     if (gai != 0) {
         snprintf(err, errlen, "cannot resolve %s: %s", hostport, gai_strerror(gai));
         return -1;

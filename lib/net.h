@@ -11,8 +11,15 @@
 
 #include "buf.h"
 
-/* A nonblocking listening TCP socket on HOST:PORT (port 0 picks one; the
- * bound port goes to *port_out when not NULL). -1 with a reason in err. */
+/* Splits "HOST:PORT" at its last colon, taking the brackets off an IPv6
+ * literal ("[::1]:8020" gives "::1"): the host into host (empty for
+ * ":PORT"), *port at what follows the colon. false when there is no colon
+ * or nothing after it, or the host does not fit in hostcap. */
+bool net_split_hostport(const char *hostport, char *host, size_t hostcap, const char **port);
+
+/* A nonblocking listening TCP socket on HOST:PORT or [V6]:PORT (an empty
+ * host listens on every address; port 0 picks one; the bound port goes to
+ * *port_out when not NULL). -1 with a reason in err. */
 int net_listen(const char *hostport, bool reuseport, int *port_out, char *err, size_t errlen);
 
 /* Accepts one connection, nonblocking with TCP_NODELAY; writes the peer as

@@ -19,6 +19,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "net.h"
+
 struct cache_ent {
     struct cache_ent *next;
     char addr[FR_RESOLVE_ADDR_MAX];
@@ -44,24 +46,10 @@ static double now_mono(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Splits "host:port" / "[v6]:port". False when there is no port. */
+/* "host:port" / "[v6]:port" with a host. */
 static bool split(const char *addr, char *host, size_t hostcap, const char **port)
 {
-    const char *colon = strrchr(addr, ':');
-    if (!colon || colon == addr || !colon[1])
-        return false;
-    const char *h = addr;
-    size_t n = (size_t)(colon - addr);
-    if (h[0] == '[' && n >= 2 && h[n - 1] == ']') {
-        h++;
-        n -= 2;
-    }
-    if (n == 0 || n >= hostcap)
-        return false;
-    memcpy(host, h, n);
-    host[n] = 0;
-    *port = colon + 1;
-    return true;
+    return net_split_hostport(addr, host, hostcap, port) && host[0];
 }
 
 bool fr_resolve_literal(const char *addr, struct sockaddr_storage *sa, socklen_t *salen)

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "net.h"
 #include "cluster_state.h"
 #include "records.h"
 #include "snapshot.h"
@@ -43,19 +44,15 @@ static void start(struct health_target *t, uint64_t t0)
     const char *a = t->addr;
     if (strncmp(a, "thrift://", 9) == 0)
         a += 9;
+    /* A URI may go on after the port ("thrift://h:9083/"). */
+    char hp[300];
+    snprintf(hp, sizeof hp, "%.*s", (int)strcspn(a, "/?"), a);
     char host[256];
-    const char *colon = strrchr(a, ':');
-    if (!colon || (size_t)(colon - a) >= sizeof host) {
+    const char *port;
+    if (!net_split_hostport(hp, host, sizeof host, &port) || !host[0]) {
         settle(t, false, "not host:port", t0);
         return;
     }
-    snprintf(host, sizeof host, "%.*s", (int)(colon - a), a);
-    if (host[0] == '[' && strlen(host) > 1 && host[strlen(host) - 1] == ']') { /* [v6]:port */
-        memmove(host, host + 1, strlen(host));
-        host[strlen(host) - 1] = 0;
-    }
-    char port[16]; /* a URI may go on after the port ("thrift://h:9083/") */
-    snprintf(port, sizeof port, "%.*s", (int)strcspn(colon + 1, "/?"), colon + 1);
     struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
     int rc = getaddrinfo(host, port, &hints, &ai);
     if (rc != 0) {

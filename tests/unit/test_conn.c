@@ -616,6 +616,45 @@ static void test_listener_spare(struct ev_loop *loop, enum conn_spare mode)
     close(lfd);
 }
 
+/* HOST:PORT as the config writes it, IPv6 literals in brackets included:
+ * split for the resolver and the health probes, and listened on. */
+static void test_hostport(void)
+{
+    char h[64];
+    const char *port = NULL;
+    CHECK(net_split_hostport("nn1.example.com:8020", h, sizeof h, &port) && !strcmp(h, "nn1.example.com") &&
+          !strcmp(port, "8020"));
+    CHECK(net_split_hostport("[::1]:9000", h, sizeof h, &port) && !strcmp(h, "::1") && !strcmp(port, "9000"));
+    CHECK(net_split_hostport(":8020", h, sizeof h, &port) && h[0] == '\0' && !strcmp(port, "8020"));
+    CHECK(!net_split_hostport("host", h, sizeof h, &port));
+    CHECK(!net_split_hostport("host:", h, sizeof h, &port));
+    CHECK(!net_split_hostport("a-rather-long-host-name.example.com:1", h, 8, &port));
+
+    /* A listener on the IPv6 loopback, where the machine has one. */
+    int probe = socket(AF_INET6, SOCK_STREAM, 0);
+    struct sockaddr_in6 six = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+    bool have_v6 = probe >= 0 && bind(probe, (struct sockaddr *)&six, sizeof six) == 0;
+    if (probe >= 0)
+        close(probe);
+    if (!have_v6) {
+        printf("# no IPv6 loopback here: the [::1] listener is not tried\n");
+        return;
+    }
+    char err[160] = "";
+    int lport = 0;
+    int lfd = net_listen("[::1]:0", false, &lport, err, sizeof err);
+    CHECK(lfd >= 0 && lport > 0);
+    if (lfd < 0) {
+        fprintf(stderr, "net_listen [::1]:0: %s\n", err);
+        return;
+    }
+    int cfd = socket(AF_INET6, SOCK_STREAM, 0);
+    six.sin6_port = htons((uint16_t)lport);
+    CHECK(cfd >= 0 && connect(cfd, (struct sockaddr *)&six, sizeof six) == 0);
+    close(cfd);
+    close(lfd);
+}
+
 int main(void)
 {
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
@@ -630,6 +669,7 @@ int main(void)
     test_timeouts(loop);
     test_listener_spare(loop, CONN_SPARE_DROP);
     test_listener_spare(loop, CONN_SPARE_SERVE);
+    test_hostport();
     ev_loop_destroy(loop);
     if (failures) {
         fprintf(stderr, "%d checks failed\n", failures);
