@@ -793,8 +793,9 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL); /* threads inherit: main takes them */
 
-    struct admin *adm = admin_start(cfg.router.admin_listen, health, &r, why, sizeof why);
-    if (!adm) {
+    /* admin.listen = off: no status page, metrics or probes to serve. */
+    struct admin *adm = NULL;
+    if (cfg.router.admin_listen[0] && !(adm = admin_start(cfg.router.admin_listen, health, &r, why, sizeof why))) {
         fr_error("%s", why);
         return 1;
     }
@@ -819,7 +820,8 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    status_attach(adm, &r); /* GET /, /status.json, /resolve: once the workers exist */
+    if (adm)
+        status_attach(adm, &r); /* GET /, /status.json, /resolve: once the workers exist */
     /* The refresher's own calls (block pools, space, hosts) run as the
      * router itself: with a Kerberos login, as its principal (no
      * impersonation, so a NameNode that makes it a superuser answers). */
@@ -856,18 +858,20 @@ int main(int argc, char **argv)
     /* The addresses as bound: the configured hosts with the ports taken. */
     char host[256] = "", ahost[256] = "", hhost[256] = "";
     net_host_of(cfg.router.hdfs_listen, host, sizeof host);
-    net_host_of(cfg.router.admin_listen, ahost, sizeof ahost);
     if (r.hms_listen[0]) {
         net_host_of(r.hms_listen, hhost, sizeof hhost);
         printf("serving hms=%s:%d\n", hhost, r.hms_port);
         fr_info("router %s serving metastore clients on %s:%d", r.id, hhost, r.hms_port);
     }
-    printf("ready hdfs=%s:%d admin=%s:%d\n", host, port, ahost, admin_port(adm));
-    fflush(stdout);
-    fr_info("router %s serving HDFS on %s:%d with %d workers", r.id, host, port, r.nworkers);
-    char ha[300], aa[300];
+    char ha[300], aa[300] = "";
     snprintf(ha, sizeof ha, "%s:%d", host, port);
-    snprintf(aa, sizeof aa, "%s:%d", ahost, admin_port(adm));
+    if (adm) {
+        net_host_of(cfg.router.admin_listen, ahost, sizeof ahost);
+        snprintf(aa, sizeof aa, "%s:%d", ahost, admin_port(adm));
+    }
+    printf("ready hdfs=%s admin=%s\n", ha, adm ? aa : "off");
+    fflush(stdout);
+    fr_info("router %s serving HDFS on %s with %d workers", r.id, ha, r.nworkers);
     store_advertise(store, ha, aa);
 
     /* READY=1 for the service manager once there is a table to route by:

@@ -84,6 +84,7 @@ class Conn:
 
     def __init__(self, C, addr, user, timeout=20, source=None):
         host, port = addr.rsplit(":", 1)
+        host = host.strip("[]")  # an IPv6 literal, as "[::1]:8020"
         self.C = C
         self.addr = addr
         self.sock = socket.create_connection((host, int(port)), timeout=timeout,
