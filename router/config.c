@@ -69,7 +69,8 @@ static const struct cfg_key table[] = {
     {SEC_ROUTER, "workers", T_INT, "0", 0, 1024, NULL, R(workers), "0 = number of cores",
      "worker threads, each with its own event loop and listeners", CF_RESTART},
     {SEC_ROUTER, "crypto_threads", T_INT, "2", 0, 256, NULL, R(crypto_threads), NULL,
-     "threads that wrap and unwrap large SASL messages (privacy, integrity) and send the wrapped replies, and "
+     "threads that wrap and unwrap large SASL messages (privacy, integrity), under crypto_sched = nice also "
+     "send the wrapped replies, and "
      "that map the paths of large answers (32 KiB or more) back through the mounts, for every worker, so that "
      "one connection's large reply does not hold back the other connections of its worker; used only while "
      "other calls wait on that worker. A full queue (256 jobs per thread) runs the work on the worker, and so "
