@@ -53,7 +53,9 @@ BENCH_LIST [1000], BENCH_MIXED [16], BENCH_MIXED_RATES ["1000 8000"; pairs
 separated by commas; empty: closed loops only], BENCH_WORKERS [2],
 BENCH_ROUTER_KEYS (more [router] keys for every router, `;`-separated, e.g.
 "upstream.max_calls_per_conn = 4"), BENCH_HOGS [number of CPUs; 0 skips
-the last table], BENCH_KEEP=1 keeps the work directory. Exit status 0 when
+the last table], BENCH_ROUNDS [3: the throughput table and the mixed load
+run that many rounds, the targets in turn in each, and show medians],
+BENCH_KEEP=1 keeps the work directory. Exit status 0 when
 every run completed, 1 otherwise.
 """
 import os
@@ -79,10 +81,19 @@ MIXED = int(os.environ.get("BENCH_MIXED", "16"))
 WORKERS = os.environ.get("BENCH_WORKERS", "2")
 ROUTER_KEYS = os.environ.get("BENCH_ROUTER_KEYS", "").replace(";", "\n")
 HOGS = int(os.environ.get("BENCH_HOGS", str(os.cpu_count() or 2)))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 RATES = [[int(x) for x in pair.split()] for pair in os.environ.get("BENCH_MIXED_RATES", "1000 8000").split(",")
          if pair.strip()]
 if any(len(r) != 2 or min(r) <= 0 for r in RATES):
     sys.exit("privacy.py: BENCH_MIXED_RATES is 'LISTINGS_PER_S GETFILEINFO_PER_S[, ...]' (or empty)")
+
+
+def median(xs):
+    """The middle value (the lower of the two middle ones for an even count)."""
+    xs = sorted(xs)
+    return xs[(len(xs) - 1) // 2]
+
+
 LAST = re.compile(r"^ops/s=(\d+) p50_us=(\d+) p99_us=(\d+) p999_us=(\d+) errors=(\d+)$")
 
 
@@ -206,20 +217,29 @@ def main():
         print("%-12s %5s | " % ("", "") + " | ".join("%-22s" % "ops/s p50 p99 (us)" for _ in cols))
         for op, path in (("getFileInfo", "/bench/list"), ("getListing", "/bench/list")):
             for conns in CONNS:
-                res = {}
-                for name, target, svc in targets:
-                    try:
-                        res[name] = run(target, svc, op, path, conns)
-                    except RuntimeError as e:
-                        print("privacy.py: %s" % e, file=sys.stderr)
-                        ok = False
-                for name, r in res.items():
-                    # A cell that did no work, or whose calls failed, is a
-                    # broken setup, not a figure.
-                    if r["err"] or not r["ops"]:
-                        print("privacy.py: %s %s x%d: %d ops, %d errors" % (name, op, conns, r["ops"], r["err"]),
-                              file=sys.stderr)
-                        ok = False
+                # ROUNDS rounds over the targets in turn, so that a slow
+                # spell of the machine lands on all of them; each figure is
+                # the median of its rounds.
+                runs = {name: [] for name in cols}
+                for _ in range(ROUNDS):
+                    for name, target, svc in targets:
+                        try:
+                            r = run(target, svc, op, path, conns)
+                        except RuntimeError as e:
+                            print("privacy.py: %s" % e, file=sys.stderr)
+                            ok = False
+                            continue
+                        # A cell that did no work, or whose calls failed,
+                        # is a broken setup, not a figure.
+                        if r["err"] or not r["ops"]:
+                            print("privacy.py: %s %s x%d: %d ops, %d errors" % (name, op, conns, r["ops"], r["err"]),
+                                  file=sys.stderr)
+                            if r["first"]:
+                                print("  " + r["first"], file=sys.stderr)
+                            ok = False
+                        runs[name].append(r)
+                res = {name: {k: median([r[k] for r in rs]) for k in ("ops", "p50", "p99", "err")}
+                       for name, rs in runs.items() if rs}
                 cells = []
                 for c in cols:
                     r = res.get(c)
@@ -229,10 +249,12 @@ def main():
                 if "haproxy" in res and res["haproxy"]["ops"]:
                     ratio = " ".join("%.2f" % (res[c]["ops"] / res["haproxy"]["ops"]) if c in res else "-"
                                      for c in ("fr ct=0", "fr ct=2", "ct=2 nice"))
+                    if ROUNDS > 1 and len(runs["haproxy"]) == len(runs["fr ct=2"]):
+                        each = sorted(f["ops"] / h["ops"] for f, h in zip(runs["fr ct=2"], runs["haproxy"]) if h["ops"])
+                        ratio += " (ct2 rounds %s)" % " ".join("%.2f" % x for x in each)
                 print("%-12s %5d | " % (op, conns) + " | ".join(cells) + " | " + ratio)
-                for r in res.values():
-                    if r["first"]:
-                        print("  " + r["first"], file=sys.stderr)
+        if ROUNDS > 1:
+            print("(each figure the median of %d rounds, the targets taken in turn in each)" % ROUNDS)
 
         # Mixed load: big listings beside small calls on the same router.
         # The same load straight at the NameNodes first (listings at ns2,
@@ -249,41 +271,64 @@ def main():
         mixed += [("ct=2 alone", None, t_threads, svc_r, None, "/small/list"),
                   ("ct=2 apart", t_inline, t_threads, svc_r, "/plain/list", "/small/list")]
 
-        def mixed_load(title, rows, rates):
-            """The mixed load through each row's targets; rates: None for
-            closed loops, else (listings/s, getFileInfo/s) on a schedule."""
+        def mixed_once(name, target, small_target, svc, mpath, spath, rates):
+            """One run of a row: (getFileInfo figures, getListing figures or None)."""
             nonlocal ok
-            print(title)
             big_rate = ["--rate", str(rates[0])] if rates else []
             small_rate = ["--rate", str(rates[1])] if rates else []
-            p99 = {}
-            for name, target, small_target, svc, mpath, spath in rows:
-                if target is None:
-                    small = run(small_target, svc, "getFileInfo", spath, MIXED, small_rate)
-                    if small["err"] or not small["ops"]:
-                        print("privacy.py: %s: getFileInfo %d ops, %d errors" % (name, small["ops"], small["err"]),
-                              file=sys.stderr)
-                        ok = False
-                    print("  %-10s getFileInfo ops/s=%d p50=%d p99=%d us | no listings"
-                          % (name, small["ops"], small["p50"], small["p99"]))
-                    continue
-                big = subprocess.Popen(bench_args(target, svc, "getListing", mpath, MIXED, big_rate),
-                                       env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            if target is None:
                 small = run(small_target, svc, "getFileInfo", spath, MIXED, small_rate)
-                bout, _ = big.communicate(timeout=float(DURATION) * 4 + 120)
-                bl = bout.strip().splitlines()
-                bm = LAST.match(bl[-1]) if bl else None
-                p99[name] = small["p99"]
-                if small["err"] or not small["ops"] or not bm or int(bm.group(5)):
-                    print("privacy.py: mixed load through %s: getFileInfo %d ops, %d errors; getListing %s"
-                          % (name, small["ops"], small["err"], "ran" if bm else "gave no figures"), file=sys.stderr)
+                if small["err"] or not small["ops"]:
+                    print("privacy.py: %s: getFileInfo %d ops, %d errors" % (name, small["ops"], small["err"]),
+                          file=sys.stderr)
                     ok = False
-                print("  %-10s getFileInfo ops/s=%d p50=%d p99=%d us | getListing ops/s=%s p99=%s us"
-                      % (name, small["ops"], small["p50"], small["p99"], bm.group(1) if bm else "-",
-                         bm.group(3) if bm else "-"))
-            if p99.get("fr ct=0"):
-                print("  getFileInfo p99 with crypto threads / inline: %.2f (goal <= 0.5); crypto_sched = nice:"
-                      " %.2f" % (p99["fr ct=2"] / p99["fr ct=0"], p99.get("ct=2 nice", 0) / p99["fr ct=0"]))
+                return small, None
+            big = subprocess.Popen(bench_args(target, svc, "getListing", mpath, MIXED, big_rate),
+                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            small = run(small_target, svc, "getFileInfo", spath, MIXED, small_rate)
+            bout, _ = big.communicate(timeout=float(DURATION) * 4 + 120)
+            bl = bout.strip().splitlines()
+            bm = LAST.match(bl[-1]) if bl else None
+            if small["err"] or not small["ops"] or not bm or int(bm.group(5)):
+                print("privacy.py: mixed load through %s: getFileInfo %d ops, %d errors; getListing %s"
+                      % (name, small["ops"], small["err"], "ran" if bm else "gave no figures"), file=sys.stderr)
+                ok = False
+            return small, ({"ops": int(bm.group(1)), "p99": int(bm.group(3))} if bm else None)
+
+        def mixed_load(title, rows, rates):
+            """The mixed load through each row's targets, ROUNDS times with
+            the rows in turn; rates: None for closed loops, else
+            (listings/s, getFileInfo/s) on a schedule."""
+            print(title)
+            got = {row[0]: [] for row in rows}
+            rowmap = {row[0]: row for row in rows}
+            for _ in range(ROUNDS):
+                for row in rows:
+                    got[row[0]].append(mixed_once(*row, rates))
+            p99 = {}
+            for name, rs in got.items():
+                small = {k: median([s[k] for s, _ in rs]) for k in ("ops", "p50", "p99")}
+                p99[name] = [s["p99"] for s, _ in rs]
+                bigs = [b for _, b in rs if b]
+                if rowmap[name][1] is None:
+                    tail = "no listings"
+                elif bigs:
+                    tail = "getListing ops/s=%d p99=%d us" % (median([b["ops"] for b in bigs]),
+                                                             median([b["p99"] for b in bigs]))
+                else:
+                    tail = "getListing gave no figures"
+                print("  %-10s getFileInfo ops/s=%d p50=%d p99=%d us | %s"
+                      % (name, small["ops"], small["p50"], small["p99"], tail))
+            if all(p99.get(k) for k in ("fr ct=0", "fr ct=2", "ct=2 nice")):
+                def ratio(k):
+                    return [x / y for x, y in zip(p99[k], p99["fr ct=0"]) if y]
+                print("  getFileInfo p99 with crypto threads / inline: %.2f (goal <= 0.5); crypto_sched = nice: %.2f"
+                      % (median(p99["fr ct=2"]) / median(p99["fr ct=0"]),
+                         median(p99["ct=2 nice"]) / median(p99["fr ct=0"])))
+                if ROUNDS > 1:
+                    print("  the same ratio round by round: %s; crypto_sched = nice: %s"
+                          % (" ".join("%.2f" % x for x in ratio("fr ct=2")),
+                             " ".join("%.2f" % x for x in ratio("ct=2 nice"))))
 
         what = ("%d conns getListing(%d) of ns2 + %d conns getFileInfo of ns3"
                 % (MIXED, LIST_N, MIXED))
