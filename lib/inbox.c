@@ -31,14 +31,33 @@ void fr_inbox_init(struct fr_inbox *inbox, struct ev_loop *loop, fr_inbox_handle
     ev_async_start(loop, &inbox->async);
 }
 
-void fr_inbox_push(struct fr_inbox *inbox, struct fr_inbox_node *node)
+void fr_inbox_stack_push(fr_inbox_stack *top, struct fr_inbox_node *node)
 {
-    struct fr_inbox_node *old = atomic_load_explicit(&inbox->top, memory_order_relaxed);
+    struct fr_inbox_node *old = atomic_load_explicit(top, memory_order_relaxed);
     do
         atomic_store_explicit(&node->next, old, memory_order_relaxed);
-    /* release: the consumer's acquire swap sees the node, its link and what
-     * the producer wrote into the object around it. */
-    while (!atomic_compare_exchange_weak_explicit(&inbox->top, &old, node, memory_order_release, memory_order_relaxed));
+    /* release: the taker's acquire swap sees the node, its link and what the
+     * producer wrote into the object around it. */
+    while (!atomic_compare_exchange_weak_explicit(top, &old, node, memory_order_release, memory_order_relaxed));
+}
+
+struct fr_inbox_node *fr_inbox_stack_take(fr_inbox_stack *top)
+{
+    struct fr_inbox_node *taken = atomic_exchange_explicit(top, NULL, memory_order_acquire);
+    /* Newest first as taken; reversed into push order. */
+    struct fr_inbox_node *oldest = NULL;
+    while (taken) {
+        struct fr_inbox_node *next = atomic_load_explicit(&taken->next, memory_order_relaxed);
+        atomic_store_explicit(&taken->next, oldest, memory_order_relaxed);
+        oldest = taken;
+        taken = next;
+    }
+    return oldest;
+}
+
+void fr_inbox_push(struct fr_inbox *inbox, struct fr_inbox_node *node)
+{
+    fr_inbox_stack_push(&inbox->top, node);
     /* Only after the swap: a drain woken by this signal must find the node. */
     ev_async_send(inbox->loop, &inbox->async);
 }
@@ -46,16 +65,8 @@ void fr_inbox_push(struct fr_inbox *inbox, struct fr_inbox_node *node)
 size_t fr_inbox_drain(struct fr_inbox *inbox)
 {
     size_t n = 0;
-    struct fr_inbox_node *taken;
-    while ((taken = atomic_exchange_explicit(&inbox->top, NULL, memory_order_acquire))) {
-        /* Newest first as taken; reverse so that the handler sees push order. */
-        struct fr_inbox_node *oldest = NULL;
-        while (taken) {
-            struct fr_inbox_node *next = atomic_load_explicit(&taken->next, memory_order_relaxed);
-            atomic_store_explicit(&taken->next, oldest, memory_order_relaxed);
-            oldest = taken;
-            taken = next;
-        }
+    struct fr_inbox_node *oldest;
+    while ((oldest = fr_inbox_stack_take(&inbox->top))) {
         while (oldest) {
             struct fr_inbox_node *next = atomic_load_explicit(&oldest->next, memory_order_relaxed);
             /* The node is the handler's from here on: it may push it again. */

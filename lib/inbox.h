@@ -39,13 +39,23 @@ struct fr_inbox_node {
     _Atomic(struct fr_inbox_node *) next; /* the queue's link; not for the owner */
 };
 
+/* The lock-free stack under every inbox, for other queues that hand nodes
+ * from many threads to one taker at a time (the crypto threads' jobs).
+ * fr_inbox_stack_push is one compare-and-swap (release) and can be called
+ * from any thread; fr_inbox_stack_take swaps the whole stack out (acquire)
+ * and returns it oldest first, linked through `next`, or NULL. What it
+ * returns is the taker's: it reads the links with relaxed loads. */
+typedef _Atomic(struct fr_inbox_node *) fr_inbox_stack;
+void fr_inbox_stack_push(fr_inbox_stack *top, struct fr_inbox_node *node);
+struct fr_inbox_node *fr_inbox_stack_take(fr_inbox_stack *top);
+
 /* Called on the loop's thread for each node, in queue order. */
 typedef void (*fr_inbox_handler)(struct fr_inbox_node *node, void *arg);
 
 struct fr_inbox {
     /* Written by every producer: kept apart from the consumer's fields so
      * that pushes do not keep stealing the cache line the drain reads. */
-    _Atomic(struct fr_inbox_node *) top; /* newest node, linked to older ones */
+    fr_inbox_stack top; /* newest node, linked to older ones */
     char pad_[64 - sizeof(void *)];
     ev_async async; /* the push -> loop signal */
     struct ev_loop *loop;

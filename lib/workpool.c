@@ -8,7 +8,8 @@
  *                                        oldest of `order`, refilled from
  *                                        `incoming` (taken whole, reversed)
  *
- * No lock is shared between the loops and the threads. The threads run at
+ * No loop ever waits on a lock the threads hold (a loop taking back a stale
+ * job only tries theirs, fr_workpool_take_stale). The threads run at
  * a lower priority (nice): a thread preempted while holding a lock the
  * loops also took would stall a loop, and every call on it, until the
  * scheduler came back to that thread (milliseconds on busy cores: the
@@ -41,11 +42,11 @@ const uint64_t fr_workpool_bucket_us[FR_WORKPOOL_NBUCKETS] = {
 };
 
 struct fr_workpool {
-    _Atomic(struct fr_job *) incoming; /* submitted, not yet taken: newest first */
-    sem_t avail;                       /* one post per submitted job, and per thread at the stop */
-    pthread_mutex_t take;              /* the threads' own: `order` and the refill */
-    struct fr_job *order;              /* taken from incoming, oldest first (under take) */
-    size_t depth;                      /* jobs submitted and not started (atomic) */
+    fr_inbox_stack incoming;     /* submitted, not yet taken: newest first */
+    sem_t avail;                 /* one post per submitted job, and per thread at the stop */
+    pthread_mutex_t take;        /* the threads' own: `order` and the refill */
+    struct fr_inbox_node *order; /* taken from incoming, oldest first (under take) */
+    size_t depth;                /* jobs submitted and not started (atomic) */
     size_t max_queued;
     bool stopping; /* no more submits; threads leave once nothing is left (atomic) */
     int nthreads;
@@ -78,29 +79,22 @@ static void account(struct fr_workpool *p, struct fr_job *j)
  * empty. Under p->take. */
 static void refill(struct fr_workpool *p)
 {
-    if (!p->order) {
-        struct fr_job *newest = atomic_exchange_explicit(&p->incoming, NULL, memory_order_acquire);
-        struct fr_job *oldest = NULL;
-        while (newest) {
-            struct fr_job *next = newest->qnext;
-            newest->qnext = oldest;
-            oldest = newest;
-            newest = next;
-        }
-        p->order = oldest;
-    }
+    if (!p->order)
+        p->order = fr_inbox_stack_take(&p->incoming);
 }
+
+#define QJOB(n) ((struct fr_job *)((char *)(n)-offsetof(struct fr_job, qnode)))
 
 /* The oldest job not started, or NULL. Under p->take. */
 static struct fr_job *take_oldest(struct fr_workpool *p)
 {
     refill(p);
-    struct fr_job *j = p->order;
-    if (j) {
-        p->order = j->qnext;
-        __atomic_fetch_sub(&p->depth, 1, __ATOMIC_RELAXED);
-    }
-    return j;
+    struct fr_inbox_node *n = p->order;
+    if (!n)
+        return NULL;
+    p->order = atomic_load_explicit(&n->next, memory_order_relaxed);
+    __atomic_fetch_sub(&p->depth, 1, __ATOMIC_RELAXED);
+    return QJOB(n);
 }
 
 /* Runs j and hands it back to its loop. */
@@ -198,10 +192,7 @@ int fr_workpool_submit(struct fr_workpool *p, struct fr_job *j)
         return -1;
     }
     j->queued_ns = fr_mono_ns();
-    struct fr_job *head = atomic_load_explicit(&p->incoming, memory_order_relaxed);
-    do
-        j->qnext = head;
-    while (!atomic_compare_exchange_weak_explicit(&p->incoming, &head, j, memory_order_release, memory_order_relaxed));
+    fr_inbox_stack_push(&p->incoming, &j->qnode);
     add(&p->submitted, 1);
     sem_post(&p->avail);
     return 0;
@@ -217,7 +208,7 @@ struct fr_job *fr_workpool_take_stale(struct fr_workpool *p, uint64_t waited_ns)
         return NULL;
     refill(p);
     struct fr_job *j = NULL;
-    if (p->order && fr_mono_ns() - p->order->queued_ns >= waited_ns)
+    if (p->order && fr_mono_ns() - QJOB(p->order)->queued_ns >= waited_ns)
         j = take_oldest(p);
     pthread_mutex_unlock(&p->take);
     if (j)

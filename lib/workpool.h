@@ -35,7 +35,7 @@
 
 struct fr_job {
     struct fr_inbox_node node;      /* link in `home` once run */
-    struct fr_job *qnext;           /* link in the pool's queue; the pool's */
+    struct fr_inbox_node qnode;     /* link in the pool's queue; the pool's */
     void (*run)(struct fr_job *j);  /* on a pool thread */
     void (*done)(struct fr_job *j); /* on home's loop, after run */
     struct fr_inbox *home;          /* where the finished job goes */
