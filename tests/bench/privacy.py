@@ -163,7 +163,6 @@ def main():
             targets.append(("haproxy", "127.0.0.1:%d" % hp, "nn/localhost"))
         else:
             print("privacy.py: haproxy not found: its column stays empty", file=sys.stderr)
-        routers = {}
         # A third router runs its crypto threads under crypto_sched = nice.
         for ct, sched in ((0, "idle"), (2, "idle"), ("2-nice", "nice")):
             port, admin = procs.free_port(), procs.free_port()
@@ -186,13 +185,8 @@ def main():
                                   stdin=subprocess.DEVNULL)
             running.append(rp)
             procs.wait_lines(rp, "fedrouter", {"r": r"^ready "})
-            routers[ct] = rp
             targets.append(("ct=2 nice" if sched == "nice" else "fr ct=%d" % ct, "127.0.0.1:%d" % port,
                             "router/localhost"))
-
-        pids = {name: None for name, _, _ in targets}
-        for (name, _, _), p in zip(targets[-3:], (routers[0], routers[2], routers["2-nice"])):
-            pids[name] = p.pid
 
         def bench_args(target, svc, op, path, conns, more=()):
             return [bench, "--target", target, "--op", op, "--path", path, "--conns", str(conns), "--user", "alice",
@@ -209,6 +203,16 @@ def main():
             errs = [ln for ln in lines if "first error" in ln]
             return {"ops": int(mm.group(1)), "p50": int(mm.group(2)), "p99": int(mm.group(3)),
                     "err": int(mm.group(5)), "first": errs[0] if errs else ""}
+
+        def broken(what, r):
+            """A run that did no work, or whose calls failed, is a broken
+            setup, not a figure: said, and the exit status fails."""
+            nonlocal ok
+            if r["err"] or not r["ops"]:
+                print("privacy.py: %s: %d ops, %d errors" % (what, r["ops"], r["err"]), file=sys.stderr)
+                if r["first"]:
+                    print("  " + r["first"], file=sys.stderr)
+                ok = False
 
         print("\nprivacy (SASL GSSAPI auth-conf, aes256-cts), %s s per cell, getListing of %d entries"
               % (DURATION, LIST_N))
@@ -229,14 +233,7 @@ def main():
                             print("privacy.py: %s" % e, file=sys.stderr)
                             ok = False
                             continue
-                        # A cell that did no work, or whose calls failed,
-                        # is a broken setup, not a figure.
-                        if r["err"] or not r["ops"]:
-                            print("privacy.py: %s %s x%d: %d ops, %d errors" % (name, op, conns, r["ops"], r["err"]),
-                                  file=sys.stderr)
-                            if r["first"]:
-                                print("  " + r["first"], file=sys.stderr)
-                            ok = False
+                        broken("%s %s x%d" % (name, op, conns), r)
                         runs[name].append(r)
                 res = {name: {k: median([r[k] for r in rs]) for k in ("ops", "p50", "p99", "err")}
                        for name, rs in runs.items() if rs}
@@ -278,10 +275,7 @@ def main():
             small_rate = ["--rate", str(rates[1])] if rates else []
             if target is None:
                 small = run(small_target, svc, "getFileInfo", spath, MIXED, small_rate)
-                if small["err"] or not small["ops"]:
-                    print("privacy.py: %s: getFileInfo %d ops, %d errors" % (name, small["ops"], small["err"]),
-                          file=sys.stderr)
-                    ok = False
+                broken("%s getFileInfo" % name, small)
                 return small, None
             big = subprocess.Popen(bench_args(target, svc, "getListing", mpath, MIXED, big_rate),
                                    env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -359,10 +353,7 @@ def main():
                     for h in hogs:
                         h.kill()
                         h.wait()
-                if r["err"] or not r["ops"]:
-                    print("privacy.py: %s beside the hogs: %d ops, %d errors" % (name, r["ops"], r["err"]),
-                          file=sys.stderr)
-                    ok = False
+                broken("%s beside the hogs" % name, r)
                 print("  %-10s getListing ops/s=%d p50=%d p99=%d us" % (name, r["ops"], r["p50"], r["p99"]))
     except Exception as e:  # noqa: BLE001 - report and fail
         print("privacy.py: %s" % e, file=sys.stderr)
